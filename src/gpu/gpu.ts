@@ -1,0 +1,329 @@
+/**
+ * The GPU runtime: tensor allocation, a pipeline cache, and command lists.
+ *
+ * A CommandList is a static recording of dispatches (pipeline + bind group + grid) built once, when a
+ * model or trainer is set up. Running it encodes every dispatch into one compute pass and needs no
+ * new buffers or bind groups, which is how a whole training step stays at one submit and zero
+ * allocations. Parameters that change per step (learning rate, step count) are rewritten in place.
+ */
+import type { DeviceHandle } from './device';
+import { numel, shapeString, type DType, type Tensor } from './tensor';
+import { packParams, type ParamValue } from './params';
+
+export type BindingKind = 'read' | 'rw';
+
+export interface KernelSource {
+  /** Short name for errors and timing tables. */
+  name: string;
+  code: string;
+}
+
+export interface KernelSpec {
+  source: KernelSource;
+  entry: string;
+  /** Storage bindings 0..n-1 in order; the uniform params, if any, are binding n. */
+  bindings: BindingKind[];
+  /** Pipeline-overridable constants (e.g. transpose flags, tile sizes). */
+  constants?: Record<string, number>;
+}
+
+export type Grid = [number, number, number];
+
+interface DispatchCmd {
+  kind: 'dispatch';
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  grid: Grid;
+  uniform?: GPUBuffer;
+}
+interface ClearCmd {
+  kind: 'clear';
+  buffer: GPUBuffer;
+}
+interface CopyCmd {
+  kind: 'copy';
+  src: GPUBuffer;
+  srcOffset: number;
+  dst: GPUBuffer;
+  dstOffset: number;
+  bytes: number;
+}
+type Cmd = DispatchCmd | ClearCmd | CopyCmd;
+
+export interface DispatchHandle {
+  /** Rewrites this dispatch's uniform parameters (queue.writeBuffer; no allocation). */
+  setParams(values: ParamValue[]): void;
+}
+
+export interface GpuCounters {
+  buffersCreated: number;
+  bytesAllocated: number;
+  submits: number;
+  pipelinesCompiled: number;
+}
+
+const ELEMENT_BYTES: Record<DType, number> = { f32: 4, u32: 4, i32: 4 };
+
+export class Gpu {
+  readonly device: GPUDevice;
+  readonly counters: GpuCounters = { buffersCreated: 0, bytesAllocated: 0, submits: 0, pipelinesCompiled: 0 };
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  private readonly pipelineLayouts = new Map<string, GPUPipelineLayout>();
+
+  constructor(readonly handle: DeviceHandle) {
+    this.device = handle.device;
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  // ---------------------------------------------------------------- memory
+
+  createBuffer(bytes: number, usage: number, label: string): GPUBuffer {
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    if (size > this.device.limits.maxBufferSize) {
+      throw new Error(
+        `${label}: needs a ${formatBytes(size)} buffer, but this GPU allows at most ${formatBytes(this.device.limits.maxBufferSize)} per buffer.`,
+      );
+    }
+    this.counters.buffersCreated++;
+    this.counters.bytesAllocated += size;
+    return this.device.createBuffer({ size, usage, label });
+  }
+
+  tensor(shape: readonly number[], label: string, dtype: DType = 'f32'): Tensor {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new Error(`${label}: invalid shape ${shapeString(shape)}`);
+    }
+    const size = numel(shape);
+    const bytes = size * ELEMENT_BYTES[dtype];
+    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
+      throw new Error(
+        `${label} ${shapeString(shape)} needs ${formatBytes(bytes)} in one binding; this GPU's maxStorageBufferBindingSize is ${formatBytes(this.device.limits.maxStorageBufferBindingSize)}.`,
+      );
+    }
+    const buffer = this.createBuffer(
+      bytes,
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      label,
+    );
+    return { buffer, shape: [...shape], dtype, size, label };
+  }
+
+  upload(t: Tensor, data: Float32Array | Uint32Array | Int32Array, elementOffset = 0): void {
+    if (data.length + elementOffset > t.size) {
+      throw new Error(`${t.label}: upload of ${data.length} elements at ${elementOffset} overflows ${shapeString(t.shape)}`);
+    }
+    this.device.queue.writeBuffer(t.buffer, elementOffset * 4, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  tensorFrom(data: Float32Array, shape: readonly number[], label: string): Tensor {
+    if (data.length !== numel(shape)) throw new Error(`${label}: ${data.length} values for shape ${shapeString(shape)}`);
+    const t = this.tensor(shape, label);
+    this.upload(t, data);
+    return t;
+  }
+
+  /** Reads a tensor back (allocates a staging buffer: for tests, export and set-up, not the step loop). */
+  async read(t: Tensor, elementOffset = 0, count = t.size - elementOffset): Promise<Float32Array> {
+    const bytes = await this.readBytes(t.buffer, elementOffset * 4, count * 4);
+    return new Float32Array(bytes);
+  }
+
+  async readU32(t: Tensor): Promise<Uint32Array> {
+    return new Uint32Array(await this.readBytes(t.buffer, 0, t.size * 4));
+  }
+
+  private async readBytes(src: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
+    const staging = this.device.createBuffer({
+      size: Math.max(16, Math.ceil(bytes / 4) * 4),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      label: 'staging',
+    });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(src, offset, staging, 0, Math.ceil(bytes / 4) * 4);
+    this.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = staging.getMappedRange(0, bytes).slice(0);
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  // ------------------------------------------------------------- pipelines
+
+  pipeline(spec: KernelSpec): GPUComputePipeline {
+    const constants = spec.constants ?? {};
+    const key = `${spec.source.name}|${spec.entry}|${spec.bindings.join(',')}|${JSON.stringify(constants)}`;
+    let p = this.pipelines.get(key);
+    if (p) return p;
+    let module = this.modules.get(spec.source.name);
+    if (!module) {
+      module = this.device.createShaderModule({ code: spec.source.code, label: spec.source.name });
+      this.modules.set(spec.source.name, module);
+    }
+    p = this.device.createComputePipeline({
+      label: `${spec.source.name}.${spec.entry}`,
+      layout: this.pipelineLayout(spec.bindings),
+      compute: { module, entryPoint: spec.entry, constants },
+    });
+    this.counters.pipelinesCompiled++;
+    this.pipelines.set(key, p);
+    return p;
+  }
+
+  private pipelineLayout(bindings: BindingKind[]): GPUPipelineLayout {
+    const key = bindings.join(',');
+    let pl = this.pipelineLayouts.get(key);
+    if (pl) return pl;
+    pl = this.device.createPipelineLayout({ bindGroupLayouts: [this.bindGroupLayout(bindings)] });
+    this.pipelineLayouts.set(key, pl);
+    return pl;
+  }
+
+  private bindGroupLayout(bindings: BindingKind[]): GPUBindGroupLayout {
+    const key = bindings.join(',');
+    let l = this.layouts.get(key);
+    if (l) return l;
+    const entries: GPUBindGroupLayoutEntry[] = bindings.map((kind, i) => ({
+      binding: i,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: kind === 'read' ? 'read-only-storage' : 'storage' },
+    }));
+    entries.push({ binding: bindings.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+    l = this.device.createBindGroupLayout({ entries });
+    this.layouts.set(key, l);
+    return l;
+  }
+
+  /** The layout of a spec (for bind groups): always has the uniform slot. */
+  layoutFor(spec: KernelSpec): GPUBindGroupLayout {
+    return this.bindGroupLayout(spec.bindings);
+  }
+
+  // ------------------------------------------------------------ submission
+
+  submit(buffers: GPUCommandBuffer[]): void {
+    this.counters.submits++;
+    this.device.queue.submit(buffers);
+  }
+
+  /** Waits until the GPU has finished everything submitted so far. */
+  async sync(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
+  list(label: string): CommandList {
+    return new CommandList(this, label);
+  }
+}
+
+/** A recorded sequence of GPU commands, replayable any number of times without allocation. */
+export class CommandList {
+  private readonly cmds: Cmd[] = [];
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly label: string,
+  ) {}
+
+  get length(): number {
+    return this.cmds.length;
+  }
+
+  get dispatchCount(): number {
+    return this.cmds.filter((c) => c.kind === 'dispatch').length;
+  }
+
+  dispatch(spec: KernelSpec, tensors: (Tensor | GPUBuffer)[], params: ParamValue[], grid: Grid): DispatchHandle {
+    if (tensors.length !== spec.bindings.length) {
+      throw new Error(`${spec.source.name}.${spec.entry}: expects ${spec.bindings.length} buffers, got ${tensors.length}`);
+    }
+    const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
+    for (const g of grid) {
+      if (!Number.isInteger(g) || g < 0 || g > max) {
+        throw new Error(`${spec.source.name}.${spec.entry}: grid ${grid.join('x')} exceeds the limit ${max} per dimension`);
+      }
+    }
+    const gpu = this.gpu;
+    const pipeline = gpu.pipeline(spec);
+    const data = packParams(params);
+    const uniform = gpu.createBuffer(data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${spec.entry}.params`);
+    gpu.device.queue.writeBuffer(uniform, 0, data);
+    const entries: GPUBindGroupEntry[] = tensors.map((t, i) => ({
+      binding: i,
+      resource: { buffer: 'buffer' in t ? t.buffer : t },
+    }));
+    entries.push({ binding: tensors.length, resource: { buffer: uniform } });
+    const bindGroup = gpu.device.createBindGroup({ layout: gpu.layoutFor(spec), entries, label: spec.entry });
+    if (grid.some((g) => g === 0)) return { setParams: () => {} }; // empty work: nothing to record
+    this.cmds.push({ kind: 'dispatch', label: `${spec.source.name}.${spec.entry}`, pipeline, bindGroup, grid, uniform });
+    return {
+      setParams: (values) => gpu.device.queue.writeBuffer(uniform, 0, packParams(values)),
+    };
+  }
+
+  clear(t: Tensor | GPUBuffer): void {
+    this.cmds.push({ kind: 'clear', buffer: 'buffer' in t ? t.buffer : t });
+  }
+
+  copy(src: Tensor, dst: Tensor, elements = Math.min(src.size, dst.size), srcOffset = 0, dstOffset = 0): void {
+    if (elements === 0) return;
+    this.cmds.push({ kind: 'copy', src: src.buffer, srcOffset: srcOffset * 4, dst: dst.buffer, dstOffset: dstOffset * 4, bytes: elements * 4 });
+  }
+
+  /** Appends every command of another list (the two stay independent recordings). */
+  append(other: CommandList): void {
+    this.cmds.push(...other.cmds);
+  }
+
+  /** Encodes the list: consecutive dispatches share one compute pass. */
+  encode(enc: GPUCommandEncoder): void {
+    let pass: GPUComputePassEncoder | null = null;
+    const endPass = () => {
+      pass?.end();
+      pass = null;
+    };
+    for (const c of this.cmds) {
+      if (c.kind === 'dispatch') {
+        pass ??= enc.beginComputePass({ label: this.label });
+        pass.setPipeline(c.pipeline);
+        pass.setBindGroup(0, c.bindGroup);
+        pass.dispatchWorkgroups(c.grid[0], c.grid[1], c.grid[2]);
+      } else if (c.kind === 'clear') {
+        endPass();
+        enc.clearBuffer(c.buffer);
+      } else {
+        endPass();
+        enc.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.bytes);
+      }
+    }
+    endPass();
+  }
+
+  /** Encodes and submits this list alone. */
+  run(): void {
+    const enc = this.gpu.device.createCommandEncoder({ label: this.label });
+    this.encode(enc);
+    this.gpu.submit([enc.finish()]);
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+/** Grid for a 1-D problem of n items with `perGroup` items per workgroup, folded into 2-D past the per-dimension limit. */
+export function grid1d(n: number, perGroup: number, maxPerDim = 65535): Grid {
+  const groups = Math.ceil(n / perGroup);
+  if (groups <= maxPerDim) return [groups, 1, 1];
+  const y = Math.ceil(groups / maxPerDim);
+  return [Math.ceil(groups / y), y, 1];
+}
