@@ -73,8 +73,25 @@ export class Gpu {
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
   private readonly pipelineLayouts = new Map<string, GPUPipelineLayout>();
 
+  /** Validation and out-of-memory errors Dawn/the browser reported asynchronously (they never throw). */
+  readonly errors: string[] = [];
+
   constructor(readonly handle: DeviceHandle) {
     this.device = handle.device;
+    this.device.addEventListener('uncapturederror', (e) => {
+      const msg = (e as GPUUncapturedErrorEvent).error.message;
+      this.errors.push(msg);
+      if (this.errors.length <= 5) console.error(`WebGPU error: ${msg}`);
+    });
+  }
+
+  /** Throws if the GPU reported any error since the last check: a failed dispatch must not pass silently. */
+  checkErrors(context: string): void {
+    if (this.errors.length === 0) return;
+    const first = this.errors[0];
+    const n = this.errors.length;
+    this.errors.length = 0;
+    throw new Error(`${context}: the GPU reported ${n} error${n > 1 ? 's' : ''}; first: ${first}`);
   }
 
   get limits(): GPUSupportedLimits {

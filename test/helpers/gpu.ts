@@ -12,10 +12,14 @@ export function testGpu(): Promise<Gpu> {
 
 /** Records with `record`, runs the list once and waits for the GPU. */
 export async function runOnce(gpu: Gpu, record: (list: ReturnType<Gpu['list']>) => void): Promise<void> {
+  gpu.device.pushErrorScope('validation');
   const list = gpu.list('test');
   record(list);
   list.run();
   await gpu.sync();
+  const err = await gpu.device.popErrorScope();
+  if (err) throw new Error(`WebGPU validation error: ${err.message}`);
+  gpu.checkErrors('test');
 }
 
 /**
@@ -43,4 +47,19 @@ export function expectClose(
   if (worst >= 0) {
     expect.fail(`${name}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (atol ${atol}, rtol ${rtol})`);
   }
+}
+
+/** Central finite-difference derivative of a float64 function (for checking backward references). */
+export function numericGrad(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const keep = x[i];
+    x[i] = keep + h;
+    const up = f(x);
+    x[i] = keep - h;
+    const down = f(x);
+    x[i] = keep;
+    g[i] = (up - down) / (2 * h);
+  }
+  return g;
 }

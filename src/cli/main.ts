@@ -1,0 +1,225 @@
+/**
+ * LoRA Studio's headless CLI (Node + Dawn). Contract (other tools drive it):
+ *   eval      last stdout line: {"loss": L, "tokens": T}
+ *   train     one JSON line per step (step, loss, lr, tokens_per_s, ...), then writes a PEFT adapter to --out
+ *   generate  prints the greedy continuation
+ *   bench     matmul and training throughput, side by side with jax-js and TensorFlow.js
+ * Human-readable progress goes to stderr; stdout carries only results.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { importPeftLora, type AdapterTensorReader } from '../adapters/lora/peft';
+import type { LinearAdapter } from '../adapters/types';
+import { loadDataset, padBatches, type Example } from '../data/index';
+import { loadModelDir, type LoadedModel } from '../engine/load-model';
+import { loraFromWeights, METHODS } from '../engine/adapters';
+import { loraAdapterFiles, mergedModelFiles } from '../engine/export';
+import { trainRun } from '../engine/train-run';
+import { Gpu } from '../gpu/gpu';
+import { nodeDevice } from '../gpu/node-device';
+import { openCheckpoint } from '../model/formats/safetensors';
+import { nodeDir } from '../model/formats/node-source';
+import { Generator } from '../model/generate';
+import { TransformerGraph } from '../model/transformer';
+import { ModelWeights } from '../model/weights';
+import { evaluate } from '../train/evaluate';
+import { helpText, parseOptions, type OptionSpec } from './args';
+import { openModelPath, readDataFile, writeOutputFiles } from './node-files';
+
+const log = (msg: string) => process.stderr.write(msg + '\n');
+const out = (obj: unknown) => process.stdout.write((typeof obj === 'string' ? obj : JSON.stringify(obj)) + '\n');
+
+const MODEL: OptionSpec = { kind: 'string', help: 'model folder (Hugging Face) or llama2.c .bin', required: true };
+const ADAPTER: OptionSpec = { kind: 'string', help: 'PEFT adapter folder (adapter_config.json + adapter_model.safetensors)' };
+
+const EVAL_OPTS: Record<string, OptionSpec> = {
+  model: MODEL,
+  adapter: ADAPTER,
+  data: { kind: 'string', help: 'dataset file (.txt, .jsonl, .json, .csv, .parquet)', required: true },
+  'seq-len': { kind: 'int', help: 'examples longer than this are truncated', default: 256 },
+  batch: { kind: 'int', help: 'examples per forward pass', default: 8 },
+};
+
+const TRAIN_OPTS: Record<string, OptionSpec> = {
+  model: MODEL,
+  data: { kind: 'string', help: 'dataset file', required: true },
+  method: { kind: 'string', help: `adapter method: ${METHODS.join(', ')}`, default: 'lora' },
+  rank: { kind: 'int', help: 'LoRA rank r', default: 8 },
+  alpha: { kind: 'number', help: 'LoRA alpha (scale alpha/r; rsLoRA alpha/sqrt r)', default: 8 },
+  targets: { kind: 'list', help: 'modules to adapt, comma-separated (q_proj,v_proj,... | c_attn,... | all-linear); default PEFT\'s for the family', default: [] },
+  steps: { kind: 'int', help: 'optimizer steps', default: 100 },
+  batch: { kind: 'int', help: 'sequences per step', default: 4 },
+  'seq-len': { kind: 'int', help: 'tokens per sequence', default: 128 },
+  lr: { kind: 'number', help: 'peak learning rate', default: 1e-3 },
+  'lr-ratio-b': { kind: 'number', help: 'LoRA+: learning-rate multiplier of B', default: 1 },
+  warmup: { kind: 'int', help: 'linear warmup steps', default: 0 },
+  'min-lr-ratio': { kind: 'number', help: 'cosine decay floor as a fraction of --lr', default: 0 },
+  'weight-decay': { kind: 'number', help: 'AdamW decoupled weight decay', default: 0 },
+  'max-grad-norm': { kind: 'number', help: 'global gradient-norm clipping (0 = off)', default: 1 },
+  seed: { kind: 'int', help: 'seed for initialization, shuffling and the split', default: 0 },
+  'val-fraction': { kind: 'number', help: 'held-out fraction of examples for evaluation', default: 0.1 },
+  'eval-every': { kind: 'int', help: 'evaluate every N steps (0 = start and end only)', default: 0 },
+  packing: { kind: 'string', help: 'auto | on | off: pack examples into full rows (auto: on for plain text)', default: 'auto' },
+  out: { kind: 'string', help: 'output folder for the adapter (or merged model with --method full)', required: true },
+};
+
+const GENERATE_OPTS: Record<string, OptionSpec> = {
+  model: MODEL,
+  adapter: ADAPTER,
+  prompt: { kind: 'string', help: 'prompt text ("" starts from BOS)', default: '' },
+  'max-new-tokens': { kind: 'int', help: 'tokens to generate', default: 64 },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const commands: Record<string, [string, Record<string, OptionSpec>, (o: Record<string, unknown>) => Promise<void>]> = {
+    eval: ['Mean next-token cross-entropy of a model (and adapter) over a dataset.', EVAL_OPTS, cmdEval],
+    train: ['Train an adapter and write it as a PEFT folder.', TRAIN_OPTS, cmdTrain],
+    generate: ['Greedy generation.', GENERATE_OPTS, cmdGenerate],
+  };
+  if (command === 'bench') {
+    const { runBench } = await import('./bench');
+    await runBench(rest);
+    return 0;
+  }
+  if (!command || command === '--help' || command === 'help' || !commands[command]) {
+    const usage = ['Usage: npm run cli -- <eval|train|generate|bench> [options]   (--help after a command lists its options)'];
+    if (command && command !== '--help' && command !== 'help') {
+      log(`Unknown command "${command}".`);
+      log(usage[0]);
+      return 2;
+    }
+    out(usage[0]);
+    return 0;
+  }
+  const [summary, specs, run] = commands[command];
+  if (rest.includes('--help')) {
+    out(helpText(command, summary, specs));
+    return 0;
+  }
+  await run(parseOptions(command, rest, specs));
+  return 0;
+}
+
+async function setup(modelPath: string): Promise<{ gpu: Gpu; model: LoadedModel; weights: ModelWeights }> {
+  const model = await loadModelDir(await openModelPath(modelPath));
+  for (const w of model.warnings) log(`warning: ${w}`);
+  const handle = await nodeDevice();
+  const gpu = new Gpu(handle);
+  log(`GPU: ${handle.adapter.description || handle.adapter.architecture || handle.adapter.vendor}${handle.adapter.software ? ' (software renderer: slow)' : ''}`);
+  const weights = await ModelWeights.upload(gpu, model.spec, model.source);
+  log(`model: ${model.spec.modelType}, ${model.spec.layers} layers, hidden ${model.spec.hidden}, vocab ${model.spec.vocabSize}, ${weights.parameterCount().toLocaleString('en')} parameters`);
+  return { gpu, model, weights };
+}
+
+async function loadAdapter(gpu: Gpu, model: LoadedModel, dir: string): Promise<Map<string, LinearAdapter>> {
+  const folder = await nodeDir(dir);
+  if (!folder.list().includes('adapter_config.json')) throw new Error(`--adapter ${dir}: no adapter_config.json in that folder`);
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(await folder.text('adapter_config.json'));
+  } catch (e) {
+    throw new Error(`${dir}/adapter_config.json is not valid JSON: ${(e as Error).message}`);
+  }
+  const onlyWeights = { ...folder, list: () => folder.list().filter((f) => f === 'adapter_model.safetensors') };
+  if (onlyWeights.list().length === 0) throw new Error(`--adapter ${dir}: no adapter_model.safetensors in that folder`);
+  const store = await openCheckpoint(onlyWeights);
+  const reader: AdapterTensorReader = { names: () => store.names(), shape: (n) => store.info(n)!.shape, load: (n) => store.load(n) };
+  const modules = await importPeftLora(model.spec, config, reader, dir);
+  log(`adapter: ${modules.length} LoRA modules, ranks ${[...new Set(modules.map((m) => m.rank))].join('/')}`);
+  return loraFromWeights(gpu, model.spec, modules);
+}
+
+async function loadExamples(model: LoadedModel, path: string, seqLen?: number): Promise<Example[]> {
+  const ds = await loadDataset(await readDataFile(path), model.tokenizer, seqLen ? { seqLen } : {});
+  for (const w of ds.warnings) log(`warning: ${w}`);
+  log(`data: ${ds.examples.length} examples (${ds.format}), ${ds.stats.tokens.toLocaleString('en')} tokens`);
+  if (ds.examples.length === 0) throw new Error(`${path}: no usable examples`);
+  return ds.examples;
+}
+
+async function cmdEval(o: Record<string, unknown>): Promise<void> {
+  const { gpu, model, weights } = await setup(o.model as string);
+  const adapters = o.adapter ? await loadAdapter(gpu, model, o.adapter as string) : undefined;
+  const examples = await loadExamples(model, o.data as string);
+  const longest = Math.max(...examples.map((e) => e.inputIds.length));
+  const seq = Math.min(o['seq-len'] as number, longest, model.spec.maxPositions);
+  const batch = Math.min(o.batch as number, examples.length);
+  const graph = new TransformerGraph(gpu, weights, { batch, seq, train: 'none', adapters });
+  const r = await evaluate(gpu, graph, padBatches(examples, { batch, seq, padId: model.tokenizer.padId ?? 0 }));
+  out({ loss: r.loss, tokens: r.tokens });
+}
+
+async function cmdTrain(o: Record<string, unknown>): Promise<void> {
+  const { gpu, model, weights } = await setup(o.model as string);
+  const seq = o['seq-len'] as number;
+  const packingOpt = o.packing as string;
+  if (!['auto', 'on', 'off'].includes(packingOpt)) throw new Error(`--packing must be auto, on or off (got "${packingOpt}")`);
+  const ds = await loadDataset(await readDataFile(o.data as string), model.tokenizer, { seqLen: seq });
+  for (const w of ds.warnings) log(`warning: ${w}`);
+  log(`data: ${ds.examples.length} examples (${ds.format}), ${ds.stats.tokens.toLocaleString('en')} tokens`);
+  const packing = packingOpt === 'on' || (packingOpt === 'auto' && ds.format === 'text');
+  const result = await trainRun(gpu, weights, model.tokenizer, ds.examples, {
+    method: o.method as string, rank: o.rank as number, alpha: o.alpha as number, targets: o.targets as string[],
+    seed: o.seed as number, lrRatioB: o['lr-ratio-b'] as number,
+    steps: o.steps as number, batch: o.batch as number, seq, lr: o.lr as number, warmupSteps: o.warmup as number,
+    weightDecay: o['weight-decay'] as number, maxGradNorm: o['max-grad-norm'] as number, minLrRatio: o['min-lr-ratio'] as number,
+    validationFraction: o['val-fraction'] as number, evalEvery: o['eval-every'] as number, packing,
+  }, {
+    onStep: (m) => out({ step: m.step, loss: round(m.loss), lr: m.lr, tokens_per_s: Math.round(m.tokensPerSecond), grad_norm: round(m.gradNorm), tokens: m.supervised }),
+    onEval: (step, r) => out({ step, val_loss: round(r.loss), val_tokens: r.tokens }),
+  });
+  if (result.message) log(result.message);
+  const dir = o.out as string;
+  const s = result.state;
+  if (s.method === 'full') {
+    const files = await mergedModelFiles(gpu, weights);
+    const modelDir = o.model as string;
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'special_tokens_map.json']) {
+      const text = await readFile(join(modelDir, f), 'utf8').catch(() => null);
+      if (text !== null) files[f] = text;
+    }
+    await writeOutputFiles(dir, files);
+  } else {
+    await writeOutputFiles(dir, await loraAdapterFiles(gpu, weights, s.loraLayers, { alpha: o.alpha as number, rslora: s.rslora, baseModel: model.name }));
+  }
+  out({
+    done: true, stop_reason: result.stopReason, steps: result.steps, out: dir,
+    initial_val_loss: result.initialEval ? round(result.initialEval.loss) : null,
+    final_val_loss: result.finalEval ? round(result.finalEval.loss) : null,
+    train_examples: result.trainExamples, validation_examples: result.validationExamples,
+    buffers_created_after_step0: result.buffersCreatedAfterStep0, submits_per_step: result.submitsPerStep,
+  });
+  if (result.stopReason === 'non-finite') process.exitCode = 3;
+}
+
+async function cmdGenerate(o: Record<string, unknown>): Promise<void> {
+  const { gpu, model, weights } = await setup(o.model as string);
+  const adapters = o.adapter ? await loadAdapter(gpu, model, o.adapter as string) : undefined;
+  const tok = model.tokenizer;
+  const text = o.prompt as string;
+  const prompt = text === '' ? [] : tok.encode(text, { addSpecial: true });
+  if (prompt.length === 0 || (text === '' && tok.bosId !== null)) {
+    if (tok.bosId === null) throw new Error('The prompt is empty and the tokenizer has no BOS token to start from.');
+    if (prompt[0] !== tok.bosId) prompt.unshift(tok.bosId);
+  }
+  const gen = new Generator(gpu, weights, adapters);
+  const ids = await gen.greedy(prompt, { maxNewTokens: o['max-new-tokens'] as number, stopId: tok.eosId });
+  // Decode prompt + continuation together and cut the prompt off, so word boundaries decode as they would in one piece.
+  const full = tok.decode([...prompt, ...ids], { skipSpecial: true });
+  const head = tok.decode(prompt, { skipSpecial: true });
+  out(full.startsWith(head) ? full.slice(head.length) : tok.decode(ids, { skipSpecial: true }));
+}
+
+function round(x: number): number {
+  return Number.isFinite(x) ? Math.round(x * 1e6) / 1e6 : x;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(process.exitCode ?? code),
+  (err: Error) => {
+    log(`error: ${err.message}`);
+    if (process.env.LORA_STUDIO_DEBUG) log(err.stack ?? '');
+    process.exit(1);
+  },
+);

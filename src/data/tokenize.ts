@@ -1,0 +1,193 @@
+/**
+ * Records -> Examples with Hugging Face style labels (aligned with inputIds, -100 = not
+ * supervised; the next-token shift happens in batches.ts). Every format becomes a list of text
+ * segments marked supervised or not, tokenized as one string so the tokens are exactly those
+ * the model will see (see encodeSegments).
+ */
+import { normalizeMessages, renderChat, type Segment } from './chat';
+import type { FormatSpec } from './detect';
+import { IGNORE_INDEX, type Example, type RawRecord, type TextTokenizer } from './types';
+
+export interface TokenizeResult {
+  examples: Example[];
+  warnings: string[];
+  /** Records that produced no example (malformed, empty, or nothing to learn). */
+  skipped: number;
+}
+
+/** Stanford Alpaca's prompt (tatsu-lab/stanford_alpaca, train.py), with and without an input. */
+export function alpacaPrompt(instruction: string, input: string): string {
+  return input.trim() === ''
+    ? 'Below is an instruction that describes a task. ' +
+        'Write a response that appropriately completes the request.\n\n' +
+        `### Instruction:\n${instruction}\n\n### Response:\n`
+    : 'Below is an instruction that describes a task, paired with an input that provides further context. ' +
+        'Write a response that appropriately completes the request.\n\n' +
+        `### Instruction:\n${instruction}\n\n### Input:\n${input}\n\n### Response:\n`;
+}
+
+/** Skips a record: the reason is reported with a count and the first few row numbers. */
+class SkipRow extends Error {
+  constructor(readonly kind: 'malformed' | 'empty' | 'unsupervised', message: string) {
+    super(message);
+  }
+}
+
+const LISTED_ROWS = 3;
+
+export function tokenizeRecords(records: RawRecord[], spec: FormatSpec, tokenizer: TextTokenizer): TokenizeResult {
+  const examples: Example[] = [];
+  const skips: Record<SkipRow['kind'], string[]> = { malformed: [], empty: [], unsupervised: [] };
+  records.forEach((record, row) => {
+    try {
+      const example = tokenizeRecord(record, row, spec, tokenizer);
+      if (example.inputIds.length === 0) throw new SkipRow('empty', 'no tokens');
+      // labels[0] is never a target (nothing predicts the first token), so it does not count.
+      if (!example.labels.some((l, i) => i > 0 && l !== IGNORE_INDEX)) {
+        throw new SkipRow('unsupervised', 'no supervised token');
+      }
+      examples.push(example);
+    } catch (err) {
+      if (!(err instanceof SkipRow)) throw err;
+      skips[err.kind].push(`row ${row}: ${err.message}`);
+    }
+  });
+  const describe: Record<SkipRow['kind'], string> = {
+    malformed: 'malformed rows',
+    empty: 'empty examples',
+    unsupervised: 'examples with no supervised token',
+  };
+  const warnings = (Object.keys(skips) as SkipRow['kind'][])
+    .filter((kind) => skips[kind].length > 0)
+    .map((kind) => {
+      const list = skips[kind];
+      const more = list.length > LISTED_ROWS ? `; ...` : '';
+      return `skipped ${list.length} ${describe[kind]} (${list.slice(0, LISTED_ROWS).join('; ')}${more})`;
+    });
+  const skipped = skips.malformed.length + skips.empty.length + skips.unsupervised.length;
+  return { examples, warnings, skipped };
+}
+
+function tokenizeRecord(record: RawRecord, row: number, spec: FormatSpec, tokenizer: TextTokenizer): Example {
+  const { columns } = spec;
+  switch (spec.format) {
+    case 'text': {
+      const text = textField(record, columns.text!);
+      if (text.trim() === '') throw new SkipRow('empty', `"${columns.text}" is empty`);
+      return encodeSegments(tokenizer, [{ text, supervised: true }], true);
+    }
+    case 'prompt_completion': {
+      const prompt = textField(record, columns.prompt!);
+      const completion = textField(record, columns.completion!);
+      return promptCompletion(tokenizer, prompt, completion, columns.completion!);
+    }
+    case 'alpaca': {
+      const instruction = textField(record, columns.instruction!);
+      const input = columns.input && record[columns.input] != null ? textField(record, columns.input) : '';
+      const output = textField(record, columns.output!);
+      return promptCompletion(tokenizer, alpacaPrompt(instruction, input), output, columns.output!);
+    }
+    case 'chat': {
+      let rendered;
+      try {
+        const messages = normalizeMessages(record[columns.messages!]);
+        if (messages.length === 0) throw new SkipRow('empty', 'no messages');
+        if (!messages.some((m) => m.role === 'assistant')) throw new SkipRow('unsupervised', 'no assistant message');
+        rendered = renderChat(messages, tokenizer);
+      } catch (err) {
+        throw err instanceof SkipRow ? err : new SkipRow('malformed', (err as Error).message);
+      }
+      return encodeSegments(tokenizer, rendered.segments, rendered.addBos);
+    }
+    case 'tokens':
+      return tokenIds(record, row, columns.input_ids!, columns.labels, tokenizer.vocabSize);
+  }
+}
+
+function promptCompletion(tokenizer: TextTokenizer, prompt: string, completion: string, field: string): Example {
+  if (completion.trim() === '') throw new SkipRow('empty', `"${field}" is empty`);
+  return encodeSegments(
+    tokenizer,
+    [
+      { text: prompt, supervised: false },
+      { text: completion, supervised: true, eosAfter: true },
+    ],
+    true,
+  );
+}
+
+/** Strings as they are; numbers and booleans (CSV/Parquet answers like 42) as text. */
+function textField(record: RawRecord, field: string): string {
+  const value = record[field];
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (value === undefined || value === null) throw new SkipRow('malformed', `"${field}" is missing`);
+  throw new SkipRow('malformed', `"${field}" is ${Array.isArray(value) ? 'a list' : 'an object'}, expected text`);
+}
+
+/** Pre-tokenized rows are used as they are, but a bad id would index outside the embedding: error. */
+function tokenIds(record: RawRecord, row: number, idsField: string, labelsField: string | undefined, vocabSize: number): Example {
+  const ids = record[idsField];
+  if (!Array.isArray(ids)) throw new Error(`row ${row}: "${idsField}" must be a list of token ids`);
+  ids.forEach((id, i) => {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new Error(`row ${row}: ${idsField}[${i}] = ${JSON.stringify(id)} is not a token id in [0, ${vocabSize})`);
+    }
+  });
+  const rawLabels = labelsField === undefined ? undefined : record[labelsField];
+  if (rawLabels === undefined || rawLabels === null) return { inputIds: ids.slice(), labels: ids.slice() };
+  if (!Array.isArray(rawLabels) || rawLabels.length !== ids.length) {
+    const got = Array.isArray(rawLabels) ? `${rawLabels.length} labels` : 'not a list';
+    throw new Error(`row ${row}: "${labelsField}" must be a list as long as "${idsField}" (${ids.length}), got ${got}`);
+  }
+  rawLabels.forEach((label, i) => {
+    if (label !== IGNORE_INDEX && (!Number.isInteger(label) || label < 0 || label >= vocabSize)) {
+      throw new Error(
+        `row ${row}: ${labelsField}[${i}] = ${JSON.stringify(label)} is neither ${IGNORE_INDEX} nor a token id in [0, ${vocabSize})`,
+      );
+    }
+  });
+  return { inputIds: ids.slice(), labels: rawLabels.slice() };
+}
+
+/**
+ * Tokenizes the concatenated segments as ONE string (tokenizing pieces separately changes the
+ * tokens at the joins, e.g. SentencePiece's leading "▁"), then finds each segment's first
+ * token by tokenizing the text before it: where that is a prefix of the full tokenization, the
+ * boundary is exact; otherwise a token straddles the join and goes to the later segment.
+ * BOS (label -100: nothing predicts it) is prepended when asked and the tokenizer adds one.
+ */
+export function encodeSegments(tokenizer: TextTokenizer, segments: Segment[], addBos: boolean): Example {
+  const full = segments.map((s) => s.text).join('');
+  const ids = tokenizer.encode(full, { addSpecial: false });
+  const inputIds: number[] = [];
+  const labels: number[] = [];
+  if (addBos && tokenizer.addBos && tokenizer.bosId !== null) {
+    inputIds.push(tokenizer.bosId);
+    labels.push(IGNORE_INDEX);
+  }
+  let chars = 0;
+  let start = 0;
+  segments.forEach((segment, i) => {
+    chars += segment.text.length;
+    const end = i === segments.length - 1 ? ids.length : Math.max(start, tokensBefore(tokenizer, full.slice(0, chars), ids));
+    for (let t = start; t < end; t++) {
+      inputIds.push(ids[t]);
+      labels.push(segment.supervised ? ids[t] : IGNORE_INDEX);
+    }
+    if (segment.eosAfter && tokenizer.eosId !== null) {
+      inputIds.push(tokenizer.eosId);
+      labels.push(tokenizer.eosId);
+    }
+    start = end;
+  });
+  return { inputIds, labels };
+}
+
+/** Tokens of `full` that belong entirely to `prefix`: the common prefix of both tokenizations. */
+function tokensBefore(tokenizer: TextTokenizer, prefix: string, full: number[]): number {
+  const ids = tokenizer.encode(prefix, { addSpecial: false });
+  let n = 0;
+  while (n < ids.length && n < full.length && ids[n] === full[n]) n++;
+  return n;
+}

@@ -1,0 +1,161 @@
+/**
+ * A whole training run over an engine (platform-neutral: the CLI and the browser worker share it):
+ * split, batches, method, graphs compiled before step 0, pipelined steps, periodic evaluation, and a
+ * stop on a non-finite loss that keeps the last good adapter (the GPU skips updates whose gradient
+ * norm is not finite).
+ */
+import { padBatches, packBatches, splitTrainValidation, BatchStream, type Batch, type Example } from '../data/index';
+import type { Gpu } from '../gpu/gpu';
+import { TransformerGraph } from '../model/transformer';
+import type { ModelWeights } from '../model/weights';
+import type { TextTokenizer } from '../tokenizer/tokenizer';
+import { evaluate, type EvalResult } from '../train/evaluate';
+import { DEFAULT_OPTIMIZER, Trainer, type StepMetrics } from '../train/trainer';
+import { createMethod, type MethodOptions, type MethodState } from './adapters';
+
+export interface TrainRunOptions extends MethodOptions {
+  steps: number;
+  batch: number;
+  seq: number;
+  lr: number;
+  warmupSteps: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  minLrRatio: number;
+  validationFraction: number;
+  /** Evaluate every N steps (0 = only at the end). */
+  evalEvery: number;
+  /** Pack examples into full rows (plain text) or pad one example per row (supervised formats). */
+  packing: boolean;
+}
+
+export interface StepReport extends StepMetrics {
+  tokensPerSecond: number;
+  elapsedMs: number;
+}
+
+export interface TrainRunCallbacks {
+  onStep?(m: StepReport): void;
+  onEval?(step: number, r: EvalResult): void;
+  /** Polled between steps. */
+  shouldStop?(): boolean;
+}
+
+export interface TrainRunResult {
+  state: MethodState;
+  steps: number;
+  finalEval: EvalResult | null;
+  initialEval: EvalResult | null;
+  stopReason: 'done' | 'non-finite' | 'stopped';
+  message: string | null;
+  /** GPU buffers created and queue submits after step 0 (the budget is 0 buffers, <= 10 submits per step). */
+  buffersCreatedAfterStep0: number;
+  submitsPerStep: number;
+  trainExamples: number;
+  validationExamples: number;
+}
+
+export function validateTrainOptions(o: TrainRunOptions): void {
+  const positiveInt = (name: string, v: number) => {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be an integer >= 1 (got ${v})`);
+  };
+  positiveInt('steps', o.steps);
+  positiveInt('batch', o.batch);
+  positiveInt('seq-len', o.seq);
+  if (!(o.lr > 0)) throw new Error(`--lr must be positive (got ${o.lr})`);
+  if (!(o.validationFraction >= 0 && o.validationFraction < 1)) throw new Error(`--val-fraction must be in [0, 1) (got ${o.validationFraction})`);
+}
+
+export async function trainRun(
+  gpu: Gpu, weights: ModelWeights, tokenizer: TextTokenizer, examples: Example[], o: TrainRunOptions, cb: TrainRunCallbacks = {},
+): Promise<TrainRunResult> {
+  validateTrainOptions(o);
+  const spec = weights.spec;
+  if (o.seq > spec.maxPositions) throw new Error(`--seq-len ${o.seq} exceeds the model's maximum of ${spec.maxPositions} positions`);
+  if (examples.length === 0) throw new Error('The dataset has no usable examples.');
+  const split = o.validationFraction > 0 && examples.length >= 2
+    ? splitTrainValidation(examples, o.validationFraction, o.seed)
+    : { train: examples, validation: [] as Example[] };
+  if (split.train.length === 0) throw new Error('No training examples left after the validation split; lower --val-fraction.');
+  const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
+  const shape = { batch: o.batch, seq: o.seq, padId };
+  const stream = new BatchStream(split.train, { ...shape, separatorId: tokenizer.eosId, shuffle: true, seed: o.seed, mode: o.packing ? 'pack' : 'pad' });
+  const validation: Batch[] = split.validation.length
+    ? o.packing ? packBatches(split.validation, { ...shape, separatorId: tokenizer.eosId }) : padBatches(split.validation, shape)
+    : [];
+
+  // Everything is allocated and every pipeline compiled here, before step 0.
+  const state = createMethod(gpu, spec, o);
+  const graph = new TransformerGraph(gpu, weights, { batch: o.batch, seq: o.seq, train: state.train, adapters: state.adapters });
+  const evalGraph = validation.length
+    ? new TransformerGraph(gpu, weights, { batch: o.batch, seq: o.seq, train: 'none', adapters: state.adapters })
+    : null;
+  const trainer = new Trainer(gpu, graph, {
+    ...DEFAULT_OPTIMIZER, lr: o.lr, totalSteps: o.steps, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay,
+    maxGradNorm: o.maxGradNorm, minRatio: o.minLrRatio,
+  });
+  const runEval = async (step: number) => {
+    if (!evalGraph) return null;
+    const r = await evaluate(gpu, evalGraph, validation);
+    cb.onEval?.(step, r);
+    return r;
+  };
+  const initialEval = await runEval(0);
+
+  let stopReason: TrainRunResult['stopReason'] = 'done';
+  let message: string | null = null;
+  let buffersAfterStep0 = 0;
+  let submitsAfterStep0 = 0;
+  let steps = 0;
+  const t0 = performance.now();
+  let pending: { wait: () => Promise<StepMetrics>; tokens: number; start: number } | null = null;
+  let lastDone = t0;
+  const drain = async (): Promise<boolean> => {
+    if (!pending) return true;
+    const m = await pending.wait();
+    const now = performance.now();
+    const report: StepReport = { ...m, tokensPerSecond: pending.tokens / Math.max(1e-6, (now - lastDone) / 1000), elapsedMs: now - t0 };
+    lastDone = now;
+    pending = null;
+    steps = m.step + 1;
+    cb.onStep?.(report);
+    if (!Number.isFinite(m.loss) || !Number.isFinite(m.gradNorm)) {
+      stopReason = 'non-finite';
+      message = `Step ${m.step}: the ${Number.isFinite(m.loss) ? 'gradient norm' : 'loss'} is ${Number.isFinite(m.loss) ? m.gradNorm : m.loss}; training stopped and the adapter from the last good step is kept. Try a lower --lr or --max-grad-norm 1.`;
+      return false;
+    }
+    return true;
+  };
+  for (let step = 0; step < o.steps; step++) {
+    if (cb.shouldStop?.()) {
+      stopReason = 'stopped';
+      break;
+    }
+    const batch = stream.next();
+    const before = { buffers: gpu.counters.buffersCreated, submits: gpu.counters.submits };
+    const wait = await trainer.submit(batch);
+    // Read the previous step's metrics while this one runs.
+    const ok = await drain();
+    if (step > 0) {
+      buffersAfterStep0 += gpu.counters.buffersCreated - before.buffers;
+      submitsAfterStep0 += gpu.counters.submits - before.submits;
+    }
+    if (!ok) break;
+    pending = { wait, tokens: batch.supervised, start: performance.now() };
+    if (o.evalEvery > 0 && step > 0 && step % o.evalEvery === 0) {
+      if (!(await drain())) break;
+      await runEval(step);
+    }
+  }
+  if (pending) await drain();
+  await gpu.sync();
+  // After a non-finite step the adapter is the last good one (the GPU skipped the bad updates): evaluate it too.
+  const finalEval = await runEval(steps);
+  return {
+    state, steps, initialEval, finalEval, stopReason, message,
+    buffersCreatedAfterStep0: buffersAfterStep0,
+    submitsPerStep: steps > 1 ? submitsAfterStep0 / (steps - 1) : 1,
+    trainExamples: split.train.length,
+    validationExamples: split.validation.length,
+  };
+}

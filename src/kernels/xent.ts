@@ -1,0 +1,63 @@
+/** Softmax cross-entropy per row, with the logits gradient fused in (optionally written over the logits). */
+import code from '../../shaders/xent.wgsl?raw';
+import { grid1d, type CommandList, type KernelSpec } from '../gpu/gpu';
+import { u32 } from '../gpu/params';
+import type { Tensor } from '../gpu/tensor';
+import { checkCount, checkDistinct, checkTensor } from './views';
+
+const source = { name: 'xent', code };
+
+const FORWARD: KernelSpec = { source, entry: 'forward', bindings: ['read', 'read', 'rw'] };
+const FORWARD_BACKWARD: KernelSpec = { source, entry: 'forward_backward', bindings: ['read', 'read', 'rw', 'read', 'rw'] };
+const FORWARD_BACKWARD_INPLACE: KernelSpec = { source, entry: 'forward_backward_inplace', bindings: ['rw', 'read', 'rw', 'read'] };
+
+export interface CrossEntropyArgs {
+  /** [rows, vocab] */
+  logits: Tensor;
+  /** i32 [rows]: the target token of each row; negative (-100) or >= vocab marks a row as ignored. */
+  targets: Tensor;
+  /** [rows]: logsumexp(logits[r]) - logits[r][target], 0 for ignored rows. */
+  losses: Tensor;
+  rows: number;
+  vocab: number;
+}
+
+export interface CrossEntropyBackwardArgs extends CrossEntropyArgs {
+  /** [rows, vocab]: (softmax - onehot) * gradScale[0], 0 on ignored rows. May be the logits tensor itself. */
+  dlogits: Tensor;
+  /** 1 element, read on the GPU (the trainer writes 1 / supervised tokens there each step). */
+  gradScale: Tensor;
+}
+
+/** losses only. */
+export function crossEntropyForward(list: CommandList, a: CrossEntropyArgs): void {
+  const name = 'crossEntropyForward';
+  checkCommon(name, a);
+  checkDistinct(name, { losses: a.losses }, { logits: a.logits, targets: a.targets });
+  list.dispatch(FORWARD, [a.logits, a.targets, a.losses], [u32(a.rows), u32(a.vocab)], grid1d(a.rows, 1));
+}
+
+/** losses and dlogits in one pass over each row; in place when dlogits is logits. */
+export function crossEntropyForwardBackward(list: CommandList, a: CrossEntropyBackwardArgs): void {
+  const name = 'crossEntropyForwardBackward';
+  checkCommon(name, a);
+  checkTensor(name, 'gradScale', a.gradScale, 1, { ints: false });
+  const params = [u32(a.rows), u32(a.vocab)];
+  if (a.dlogits.buffer === a.logits.buffer) {
+    checkDistinct(name, { logits: a.logits, losses: a.losses }, { targets: a.targets, gradScale: a.gradScale });
+    list.dispatch(FORWARD_BACKWARD_INPLACE, [a.logits, a.targets, a.losses, a.gradScale], params, grid1d(a.rows, 1));
+    return;
+  }
+  checkTensor(name, 'dlogits', a.dlogits, a.rows * a.vocab, { ints: false });
+  checkDistinct(name, { losses: a.losses, dlogits: a.dlogits }, { logits: a.logits, targets: a.targets, gradScale: a.gradScale });
+  list.dispatch(FORWARD_BACKWARD, [a.logits, a.targets, a.losses, a.gradScale, a.dlogits], params, grid1d(a.rows, 1));
+}
+
+function checkCommon(name: string, a: CrossEntropyArgs): void {
+  checkCount(name, 'rows', a.rows);
+  checkCount(name, 'vocab', a.vocab);
+  if (a.vocab === 0) throw new Error(`${name}: vocab must be positive`);
+  checkTensor(name, 'logits', a.logits, a.rows * a.vocab, { ints: false });
+  checkTensor(name, 'targets', a.targets, a.rows, { ints: true });
+  checkTensor(name, 'losses', a.losses, a.rows, { ints: false });
+}

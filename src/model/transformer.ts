@@ -1,0 +1,478 @@
+/**
+ * The transformer's explicit forward and backward passes (llm.c style), recorded once into command lists
+ * for a fixed batch x sequence shape. Base weights are frozen unless full fine-tuning is on: frozen weights
+ * get no gradient buffers, only input gradients flow through them.
+ *
+ * Activations saved per layer (rows = batch * seq):
+ *   resid[l]  input of block l         ln1[l]  normed input        qkv[l]  q|k|v after RoPE
+ *   att[l]    attention output          probs[l] softmax            mid[l]  resid after attention
+ *   ln2[l]    normed mid                fc1[l]/fc2[l] MLP pre-activations  act[l]  MLP activation
+ */
+import type { BoundAdapter, LinearAdapter, Trainable } from '../adapters/types';
+import type { CommandList, Gpu } from '../gpu/gpu';
+import type { Tensor } from '../gpu/tensor';
+import { matmul, type MatView } from '../kernels/matmul';
+import { rmsnormForward, rmsnormBackward, rmsnormWeightGrad, layernormForward, layernormBackward, layernormParamGrad } from '../kernels/norm';
+import { ropeForward, ropeBackward } from '../kernels/rope';
+import { attentionForward, attentionBackward } from '../kernels/attention';
+import { swigluForward, swigluBackward, geluForward, geluBackward } from '../kernels/activation';
+import { biasAdd, biasGrad } from '../kernels/bias';
+import { embedForward, embedBackward, positionEmbedBackward } from '../kernels/embed';
+import { crossEntropyForward, crossEntropyForwardBackward } from '../kernels/xent';
+import { sum } from '../kernels/reduce';
+import type { ModelSpec } from './config';
+import { layerLinears, type LinearInfo, type ModuleKind } from './layout';
+import { ropeInverseFrequencies } from './rope-freqs';
+import type { ModelWeights } from './weights';
+
+export type TrainMode = 'none' | 'adapters' | 'full';
+
+export interface GraphOptions {
+  batch: number;
+  seq: number;
+  train: TrainMode;
+  /** Adapters keyed by module path (LinearInfo.path). */
+  adapters?: Map<string, LinearAdapter>;
+}
+
+interface LayerActs {
+  resid: Tensor; ln1: Tensor; ln1Mean: Tensor | null; ln1Rstd: Tensor;
+  qkvPre: Tensor | null; qRstd: Tensor | null; kRstd: Tensor | null;
+  qkv: Tensor; att: Tensor; probs: Tensor; mid: Tensor;
+  ln2: Tensor; ln2Mean: Tensor | null; ln2Rstd: Tensor;
+  fc1: Tensor; fc2: Tensor | null; act: Tensor;
+}
+
+/** Full fine-tuning: gradient buffers for every base tensor, keyed by checkpoint name. */
+class FullGrads {
+  readonly grads = new Map<string, Tensor>();
+  readonly trainables: Trainable[] = [];
+  constructor(gpu: Gpu, weights: ModelWeights) {
+    const tied = weights.spec.tieWordEmbeddings;
+    for (const name of weights.names()) {
+      const p = weights.get(name);
+      const g = gpu.tensor(p.shape, `${name}.grad`);
+      this.grads.set(name, g);
+      const isMatrix = p.shape.length === 2;
+      const isEmbed = name === weights.embedName;
+      this.trainables.push({ name, param: p, grad: g, decay: isMatrix, lrScale: 1, accumulates: isEmbed && tied });
+    }
+  }
+  get(name: string): Tensor {
+    const g = this.grads.get(name);
+    if (!g) throw new Error(`no gradient for ${name}`);
+    return g;
+  }
+}
+
+export class TransformerGraph {
+  readonly rows: number;
+  readonly spec: ModelSpec;
+  /** Token ids, next-token targets (-100 = ignored) and positions of the current batch. */
+  readonly tokens: Tensor;
+  readonly targets: Tensor;
+  readonly positions: Tensor;
+  /** 1 / number of supervised targets of the batch (written per step). */
+  readonly gradScale: Tensor;
+  readonly logits: Tensor;
+  readonly losses: Tensor;
+  /** [0] = summed loss of the batch. */
+  readonly lossSum: Tensor;
+  readonly forwardList: CommandList;
+  /** Forward + loss + backward: every trainable's gradient is written. */
+  readonly backwardList: CommandList | null;
+  readonly trainables: Trainable[];
+
+  private readonly acts: LayerActs[] = [];
+  private readonly final: { resid: Tensor; ln: Tensor; mean: Tensor | null; rstd: Tensor };
+  private readonly bound = new Map<string, BoundAdapter>();
+  private readonly full: FullGrads | null;
+  private readonly invFreq: Tensor | null;
+  private readonly qkvWidth: number;
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly weights: ModelWeights,
+    readonly opts: GraphOptions,
+  ) {
+    const spec = (this.spec = weights.spec);
+    const R = (this.rows = opts.batch * opts.seq);
+    const d = spec.hidden;
+    const hd = spec.headDim;
+    const qkvW = (this.qkvWidth = (spec.heads + 2 * spec.kvHeads) * hd);
+    const ff = spec.intermediate;
+    const gpt2 = spec.family === 'gpt2';
+    const t = (shape: number[], label: string) => gpu.tensor(shape, label);
+
+    this.tokens = gpu.tensor([R], 'tokens', 'u32');
+    this.targets = gpu.tensor([R], 'targets', 'i32');
+    this.positions = gpu.tensor([R], 'positions', 'u32');
+    this.gradScale = t([1], 'gradScale');
+    this.invFreq = gpt2 ? null : gpu.tensorFrom(ropeInverseFrequencies(spec), [hd / 2], 'rope.inv_freq');
+
+    for (let l = 0; l < spec.layers; l++) {
+      const p = `layer${l}`;
+      this.acts.push({
+        resid: t([R, d], `${p}.resid`),
+        ln1: t([R, d], `${p}.ln1`), ln1Mean: gpt2 ? t([R], `${p}.ln1.mean`) : null, ln1Rstd: t([R], `${p}.ln1.rstd`),
+        qkvPre: spec.qkNorm ? t([R, qkvW], `${p}.qkv_pre`) : null,
+        qRstd: spec.qkNorm ? t([R * spec.heads], `${p}.q_norm.rstd`) : null,
+        kRstd: spec.qkNorm ? t([R * spec.kvHeads], `${p}.k_norm.rstd`) : null,
+        qkv: t([R, qkvW], `${p}.qkv`),
+        att: t([R, spec.heads * hd], `${p}.att`),
+        probs: t([opts.batch, spec.heads, opts.seq, opts.seq], `${p}.probs`),
+        mid: t([R, d], `${p}.mid`),
+        ln2: t([R, d], `${p}.ln2`), ln2Mean: gpt2 ? t([R], `${p}.ln2.mean`) : null, ln2Rstd: t([R], `${p}.ln2.rstd`),
+        fc1: t([R, ff], `${p}.fc1`), fc2: gpt2 ? null : t([R, ff], `${p}.fc2`), act: t([R, ff], `${p}.act`),
+      });
+    }
+    this.final = {
+      resid: t([R, d], 'final.resid'), ln: t([R, d], 'final.ln'),
+      mean: gpt2 ? t([R], 'final.mean') : null, rstd: t([R], 'final.rstd'),
+    };
+    this.logits = t([R, spec.vocabSize], 'logits');
+    this.losses = t([R], 'losses');
+    this.lossSum = t([1], 'lossSum');
+
+    for (const [path, adapter] of opts.adapters ?? []) this.bound.set(path, adapter.bind(gpu, R));
+    this.full = opts.train === 'full' ? new FullGrads(gpu, weights) : null;
+    this.trainables =
+      opts.train === 'full'
+        ? this.full!.trainables
+        : opts.train === 'adapters'
+          ? [...(opts.adapters?.values() ?? [])].flatMap((a) => a.trainables)
+          : [];
+
+    this.forwardList = gpu.list('forward');
+    this.recordForward(this.forwardList);
+    crossEntropyForward(this.forwardList, { logits: this.logits, targets: this.targets, losses: this.losses, rows: R, vocab: spec.vocabSize });
+    sum(this.forwardList, { x: this.losses, n: R, out: this.lossSum, outIndex: 0 });
+
+    if (opts.train !== 'none') {
+      const list = (this.backwardList = gpu.list('train'));
+      this.recordForward(list);
+      this.recordBackward(list);
+    } else {
+      this.backwardList = null;
+    }
+  }
+
+  // ------------------------------------------------------------------ forward
+
+  private recordForward(list: CommandList): void {
+    const { spec, weights, rows: R } = this;
+    const d = spec.hidden;
+    const gpt2 = spec.family === 'gpt2';
+    const first = this.acts[0]?.resid ?? this.final.resid;
+    embedForward(list, {
+      tokens: this.tokens, table: weights.get(weights.embedName), out: first, rows: R, width: d, vocab: spec.vocabSize,
+      ...(gpt2 ? { positions: this.positions, posTable: weights.get('wpe.weight') } : {}),
+    });
+    for (let l = 0; l < spec.layers; l++) {
+      const a = this.acts[l];
+      const next = l + 1 < spec.layers ? this.acts[l + 1].resid : this.final.resid;
+      const m = this.modules(l);
+      this.norm(list, a.resid, a.ln1, l, 1, a.ln1Mean, a.ln1Rstd);
+      // q|k|v into one fused buffer: Llama writes three column slices, GPT-2's c_attn is fused already.
+      const qkvOut = a.qkvPre ?? a.qkv;
+      if (gpt2) {
+        this.linear(list, m['attn.c_attn'], dense(a.ln1, d), dense(qkvOut, this.qkvWidth));
+      } else {
+        const hd = spec.headDim;
+        this.linear(list, m.q_proj, dense(a.ln1, d), { t: qkvOut, ld: this.qkvWidth, offset: 0 });
+        this.linear(list, m.k_proj, dense(a.ln1, d), { t: qkvOut, ld: this.qkvWidth, offset: spec.heads * hd });
+        this.linear(list, m.v_proj, dense(a.ln1, d), { t: a.qkv, ld: this.qkvWidth, offset: (spec.heads + spec.kvHeads) * hd });
+        if (a.qkvPre) this.qkNormForward(list, l, a);
+        this.rope(list, a.qkv, false);
+      }
+      attentionForward(list, {
+        ...this.qkvViews(a.qkv), out: { t: a.att, ld: spec.heads * spec.headDim }, probs: a.probs,
+        batch: this.opts.batch, seq: this.opts.seq, heads: spec.heads, kvHeads: spec.kvHeads, headDim: spec.headDim,
+        scale: 1 / Math.sqrt(spec.headDim),
+      });
+      // mid = resid + att·Woᵀ: copy the residual, then accumulate the projection into it.
+      list.copy(a.resid, a.mid);
+      this.linear(list, gpt2 ? m['attn.c_proj'] : m.o_proj, dense(a.att, spec.heads * spec.headDim), dense(a.mid, d), 1);
+      this.norm(list, a.mid, a.ln2, l, 2, a.ln2Mean, a.ln2Rstd);
+      list.copy(a.mid, next);
+      if (gpt2) {
+        this.linear(list, m['mlp.c_fc'], dense(a.ln2, d), dense(a.fc1, spec.intermediate));
+        geluForward(list, { x: a.fc1, out: a.act, n: a.fc1.size });
+        this.linear(list, m['mlp.c_proj'], dense(a.act, spec.intermediate), dense(next, d), 1);
+      } else {
+        this.linear(list, m.gate_proj, dense(a.ln2, d), dense(a.fc1, spec.intermediate));
+        this.linear(list, m.up_proj, dense(a.ln2, d), dense(a.fc2!, spec.intermediate));
+        swigluForward(list, { gate: a.fc1, up: a.fc2!, out: a.act, n: a.fc1.size });
+        this.linear(list, m.down_proj, dense(a.act, spec.intermediate), dense(next, d), 1);
+      }
+    }
+    const f = this.final;
+    this.norm(list, f.resid, f.ln, -1, 0, f.mean, f.rstd);
+    matmul(list, {
+      a: dense(f.ln, d), b: { t: weights.lmHead, ld: d }, c: dense(this.logits, spec.vocabSize),
+      M: R, N: spec.vocabSize, K: d, transB: true,
+    });
+  }
+
+  /** The layer's linear modules by kind. */
+  private modules(layer: number): Record<ModuleKind, LinearInfo> {
+    return Object.fromEntries(layerLinears(this.spec, layer).map((m) => [m.kind, m])) as Record<ModuleKind, LinearInfo>;
+  }
+
+  /** y (+)= x·Wᵀ (+ bias) (+ adapter). beta 1 accumulates into y (residual connections). */
+  private linear(list: CommandList, info: LinearInfo, x: MatView, y: MatView, beta: 0 | 1 = 0): void {
+    const W = this.weights.get(info.weight);
+    const R = this.rows;
+    matmul(list, {
+      a: x, b: { t: W, ld: info.conv1d ? info.out : info.in }, c: y, M: R, N: info.out, K: info.in,
+      transB: !info.conv1d, beta,
+    });
+    if (info.bias) biasAdd(list, { y, bias: this.weights.get(info.bias), rows: R, cols: info.out });
+    this.bound.get(info.path)?.forward(list, x, y);
+  }
+
+  private norm(list: CommandList, x: Tensor, out: Tensor, layer: number, which: 0 | 1 | 2, mean: Tensor | null, rstd: Tensor): void {
+    const { spec, rows: R } = this;
+    const name = this.normName(layer, which);
+    if (spec.family === 'gpt2') {
+      layernormForward(list, {
+        x: { t: x }, out: { t: out }, weight: this.weights.get(`${name}.weight`), bias: this.weights.get(`${name}.bias`),
+        mean: mean!, rstd, rows: R, width: spec.hidden, eps: spec.normEps,
+      });
+    } else {
+      rmsnormForward(list, { x: { t: x }, out: { t: out }, weight: this.weights.get(`${name}.weight`), rstd, rows: R, width: spec.hidden, eps: spec.normEps });
+    }
+  }
+
+  /** Checkpoint name of a norm: which 1 = before attention, 2 = before the MLP, 0 = final. */
+  private normName(layer: number, which: 0 | 1 | 2): string {
+    if (this.spec.family === 'gpt2') return which === 0 ? 'ln_f' : `h.${layer}.ln_${which}`;
+    if (which === 0) return 'model.norm';
+    return `model.layers.${layer}.${which === 1 ? 'input_layernorm' : 'post_attention_layernorm'}`;
+  }
+
+  private qkvViews(qkv: Tensor): { q: MatView; k: MatView; v: MatView } {
+    const { spec } = this;
+    const hd = spec.headDim;
+    const ld = this.qkvWidth;
+    return {
+      q: { t: qkv, ld, offset: 0 },
+      k: { t: qkv, ld, offset: spec.heads * hd },
+      v: { t: qkv, ld, offset: (spec.heads + spec.kvHeads) * hd },
+    };
+  }
+
+  private rope(list: CommandList, qkv: Tensor, backward: boolean): void {
+    const { spec, rows: R } = this;
+    const hd = spec.headDim;
+    const op = backward ? ropeBackward : ropeForward;
+    op(list, { x: { t: qkv, ld: this.qkvWidth, offset: 0 }, positions: this.positions, invFreq: this.invFreq!, tokens: R, heads: spec.heads, headDim: hd });
+    op(list, { x: { t: qkv, ld: this.qkvWidth, offset: spec.heads * hd }, positions: this.positions, invFreq: this.invFreq!, tokens: R, heads: spec.kvHeads, headDim: hd });
+  }
+
+  /** Qwen3: RMSNorm over each head of q and k (weights [headDim]), from qkvPre into qkv. */
+  private qkNormForward(list: CommandList, l: number, a: LayerActs): void {
+    const { spec, rows: R } = this;
+    const hd = spec.headDim;
+    for (const [which, heads, offset, rstd] of this.qkNormParts(a)) {
+      rmsnormForward(list, {
+        x: { t: a.qkvPre!, offset, ld: this.qkvWidth, groups: heads }, out: { t: a.qkv, offset, ld: this.qkvWidth, groups: heads },
+        weight: this.weights.get(`model.layers.${l}.self_attn.${which}.weight`), rstd, rows: R * heads, width: hd, eps: spec.normEps,
+      });
+    }
+  }
+
+  private qkNormParts(a: LayerActs): [string, number, number, Tensor][] {
+    const { spec } = this;
+    return [
+      ['q_norm', spec.heads, 0, a.qRstd!],
+      ['k_norm', spec.kvHeads, spec.heads * spec.headDim, a.kRstd!],
+    ];
+  }
+
+  // ----------------------------------------------------------------- backward
+
+  private recordBackward(list: CommandList): void {
+    const { spec, weights, rows: R } = this;
+    const gpu = this.gpu;
+    const d = spec.hidden;
+    const V = spec.vocabSize;
+    const gpt2 = spec.family === 'gpt2';
+    const full = this.full;
+    const hd = spec.headDim;
+    const t = (shape: number[], label: string) => gpu.tensor(shape, label);
+
+    // Gradient scratch, reused across layers (the backward pass walks layers one at a time).
+    const dresid = t([R, d], 'd.resid');
+    const dln = t([R, d], 'd.ln');
+    const datt = t([R, spec.heads * hd], 'd.att');
+    const dqkv = t([R, this.qkvWidth], 'd.qkv');
+    const dqkvPre = spec.qkNorm ? t([R, this.qkvWidth], 'd.qkv_pre') : null;
+    const dscores = t([this.opts.batch, spec.heads, this.opts.seq, this.opts.seq], 'd.scores');
+    const dact = t([R, spec.intermediate], 'd.act');
+    const dfc1 = t([R, spec.intermediate], 'd.fc1');
+    const dfc2 = gpt2 ? null : t([R, spec.intermediate], 'd.fc2');
+
+    for (const tr of this.trainables) if (tr.accumulates) list.clear(tr.grad);
+
+    // Loss: the logits buffer is overwritten by dlogits (scaled by 1/supervised tokens).
+    crossEntropyForwardBackward(list, {
+      logits: this.logits, targets: this.targets, losses: this.losses, dlogits: this.logits, gradScale: this.gradScale, rows: R, vocab: V,
+    });
+    sum(list, { x: this.losses, n: R, out: this.lossSum, outIndex: 0 });
+    const dlogits = this.logits;
+    const f = this.final;
+    // dln_f = dlogits · W_lm  [R, d]
+    matmul(list, { a: dense(dlogits, V), b: { t: weights.lmHead, ld: d }, c: dense(dln, d), M: R, N: d, K: V });
+    if (full) {
+      const lmName = spec.tieWordEmbeddings ? weights.embedName : 'lm_head.weight';
+      matmul(list, {
+        a: dense(dlogits, V), b: dense(f.ln, d), c: dense(full.get(lmName), d), M: V, N: d, K: R, transA: true,
+        beta: spec.tieWordEmbeddings ? 1 : 0,
+      });
+    }
+    this.normBackward(list, -1, 0, f.resid, dln, dresid, f.mean, f.rstd, false);
+
+    for (let l = spec.layers - 1; l >= 0; l--) {
+      const a = this.acts[l];
+      const m = this.modules(l);
+      // MLP: next = mid + act·W_downᵀ ; dresid holds d(next).
+      if (gpt2) {
+        this.linearBackward(list, m['mlp.c_proj'], dense(a.act, spec.intermediate), dense(dresid, d), dense(dact, spec.intermediate));
+        geluBackward(list, { dout: dact, x: a.fc1, dx: dfc1, n: dfc1.size });
+        this.linearBackward(list, m['mlp.c_fc'], dense(a.ln2, d), dense(dfc1, spec.intermediate), dense(dln, d));
+      } else {
+        this.linearBackward(list, m.down_proj, dense(a.act, spec.intermediate), dense(dresid, d), dense(dact, spec.intermediate));
+        swigluBackward(list, { dout: dact, gate: a.fc1, up: a.fc2!, dgate: dfc1, dup: dfc2!, n: dfc1.size });
+        this.linearBackward(list, m.gate_proj, dense(a.ln2, d), dense(dfc1, spec.intermediate), dense(dln, d));
+        this.linearBackward(list, m.up_proj, dense(a.ln2, d), dense(dfc2!, spec.intermediate), dense(dln, d), 1);
+      }
+      // d(mid) = d(next) + norm2 backward; accumulated in place.
+      this.normBackward(list, l, 2, a.mid, dln, dresid, a.ln2Mean, a.ln2Rstd, true);
+      // Attention: mid = resid + att·W_oᵀ.
+      this.linearBackward(list, gpt2 ? m['attn.c_proj'] : m.o_proj, dense(a.att, spec.heads * hd), dense(dresid, d), dense(datt, spec.heads * hd));
+      const views = this.qkvViews(a.qkv);
+      const dviews = this.qkvViews(dqkv);
+      attentionBackward(list, {
+        ...views, probs: a.probs, dout: { t: datt, ld: spec.heads * hd }, dq: dviews.q, dk: dviews.k, dv: dviews.v, dscores,
+        batch: this.opts.batch, seq: this.opts.seq, heads: spec.heads, kvHeads: spec.kvHeads, headDim: hd, scale: 1 / Math.sqrt(hd),
+      });
+      if (gpt2) {
+        this.linearBackward(list, m['attn.c_attn'], dense(a.ln1, d), dense(dqkv, this.qkvWidth), dense(dln, d));
+      } else {
+        this.rope(list, dqkv, true);
+        // Qwen3: back through the per-head norms into dqkvPre (v's gradient is read from dqkv directly).
+        let dq = dqkv;
+        if (dqkvPre) {
+          this.qkNormBackward(list, l, a, dqkv, dqkvPre);
+          dq = dqkvPre;
+        }
+        const ld = this.qkvWidth;
+        this.linearBackward(list, m.q_proj, dense(a.ln1, d), { t: dq, ld, offset: 0 }, dense(dln, d));
+        this.linearBackward(list, m.k_proj, dense(a.ln1, d), { t: dq, ld, offset: spec.heads * hd }, dense(dln, d), 1);
+        this.linearBackward(list, m.v_proj, dense(a.ln1, d), { t: dqkv, ld, offset: (spec.heads + spec.kvHeads) * hd }, dense(dln, d), 1);
+      }
+      this.normBackward(list, l, 1, a.resid, dln, dresid, a.ln1Mean, a.ln1Rstd, true);
+    }
+
+    if (full) {
+      embedBackward(list, {
+        tokens: this.tokens, dout: dresid, dtable: full.get(weights.embedName), rows: R, width: d, vocab: V,
+        accumulate: spec.tieWordEmbeddings,
+      });
+      if (gpt2) {
+        positionEmbedBackward(list, {
+          positions: this.positions, dout: dresid, dtable: full.get('wpe.weight'), rows: R, width: d, maxPos: spec.maxPositions, accumulate: false,
+        });
+      }
+    }
+  }
+
+  /**
+   * Given dy of y = x·Wᵀ + b (+ adapter): dx (+)= dy·W (beta), and the parameter gradients of whatever trains
+   * (the full weight and bias, or the adapter's tensors).
+   */
+  private linearBackward(list: CommandList, info: LinearInfo, x: MatView, dy: MatView, dx: MatView, beta: 0 | 1 = 0): void {
+    const W = this.weights.get(info.weight);
+    const R = this.rows;
+    // Linear W [out, in]: dx = dy·W ; Conv1D W_c [in, out]: dx = dy·W_cᵀ.
+    matmul(list, {
+      a: dy, b: { t: W, ld: info.conv1d ? info.out : info.in }, c: dx, M: R, N: info.in, K: info.out,
+      transB: info.conv1d, beta,
+    });
+    if (this.full) {
+      const dW = this.full.get(info.weight);
+      if (info.conv1d) {
+        matmul(list, { a: x, b: dy, c: { t: dW, ld: info.out }, M: info.in, N: info.out, K: R, transA: true });
+      } else {
+        matmul(list, { a: dy, b: x, c: { t: dW, ld: info.in }, M: info.out, N: info.in, K: R, transA: true });
+      }
+      if (info.bias) biasGrad(list, { dy, dbias: this.full.get(info.bias), rows: R, cols: info.out, accumulate: false });
+    }
+    this.bound.get(info.path)?.backward(list, x, dy, dx);
+  }
+
+  private normBackward(
+    list: CommandList, layer: number, which: 0 | 1 | 2, x: Tensor, dout: Tensor, dx: Tensor,
+    mean: Tensor | null, rstd: Tensor, accumulate: boolean,
+  ): void {
+    const { spec, rows: R } = this;
+    const name = this.normName(layer, which);
+    const weight = this.weights.get(`${name}.weight`);
+    const w = spec.hidden;
+    if (spec.family === 'gpt2') {
+      layernormBackward(list, { dout: { t: dout }, x: { t: x }, weight, mean: mean!, rstd, dx: { t: dx }, rows: R, width: w, accumulate });
+      if (this.full) {
+        layernormParamGrad(list, {
+          dout: { t: dout }, x: { t: x }, mean: mean!, rstd, dweight: this.full.get(`${name}.weight`), dbias: this.full.get(`${name}.bias`),
+          rows: R, width: w, accumulate: false,
+        });
+      }
+    } else {
+      rmsnormBackward(list, { dout: { t: dout }, x: { t: x }, weight, rstd, dx: { t: dx }, rows: R, width: w, accumulate });
+      if (this.full) {
+        rmsnormWeightGrad(list, { dout: { t: dout }, x: { t: x }, rstd, dweight: this.full.get(`${name}.weight`), rows: R, width: w, accumulate: false });
+      }
+    }
+  }
+
+  private qkNormBackward(list: CommandList, l: number, a: LayerActs, dqkv: Tensor, dqkvPre: Tensor): void {
+    const { spec, rows: R } = this;
+    const hd = spec.headDim;
+    const ld = this.qkvWidth;
+    for (const [which, heads, offset, rstd] of this.qkNormParts(a)) {
+      const name = `model.layers.${l}.self_attn.${which}.weight`;
+      const view = (t: Tensor) => ({ t, offset, ld, groups: heads });
+      rmsnormBackward(list, {
+        dout: view(dqkv), x: view(a.qkvPre!), weight: this.weights.get(name), rstd, dx: view(dqkvPre), rows: R * heads, width: hd, accumulate: false,
+      });
+      if (this.full) {
+        rmsnormWeightGrad(list, { dout: view(dqkv), x: view(a.qkvPre!), rstd, dweight: this.full.get(name), rows: R * heads, width: hd, accumulate: false });
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------- batches
+
+  /** Writes a batch's tokens, targets and positions (and the loss scale) into the graph's input buffers. */
+  setBatch(batch: { tokens: Uint32Array; targets: Int32Array; positions: Uint32Array; supervised: number }): void {
+    const R = this.rows;
+    if (batch.tokens.length !== R || batch.targets.length !== R || batch.positions.length !== R) {
+      throw new Error(`batch has ${batch.tokens.length} tokens; this graph was built for ${this.opts.batch} x ${this.opts.seq} = ${R}`);
+    }
+    const V = this.spec.vocabSize;
+    for (let i = 0; i < R; i++) {
+      if (batch.tokens[i] >= V) throw new Error(`token id ${batch.tokens[i]} at position ${i} is outside the model's vocabulary (${V})`);
+      if (batch.targets[i] >= V) throw new Error(`target id ${batch.targets[i]} at position ${i} is outside the model's vocabulary (${V})`);
+    }
+    const q = this.gpu.device.queue;
+    q.writeBuffer(this.tokens.buffer, 0, batch.tokens.buffer, batch.tokens.byteOffset, batch.tokens.byteLength);
+    q.writeBuffer(this.targets.buffer, 0, batch.targets.buffer, batch.targets.byteOffset, batch.targets.byteLength);
+    q.writeBuffer(this.positions.buffer, 0, batch.positions.buffer, batch.positions.byteOffset, batch.positions.byteLength);
+    q.writeBuffer(this.gradScale.buffer, 0, new Float32Array([batch.supervised > 0 ? 1 / batch.supervised : 0]));
+  }
+}
+
+function dense(t: Tensor, cols: number): MatView {
+  return { t, ld: cols };
+}

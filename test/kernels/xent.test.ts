@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import type { Gpu } from '../../src/gpu/gpu';
+import { crossEntropyForward, crossEntropyForwardBackward } from '../../src/kernels/xent';
+import { crossEntropyRef } from '../../src/kernels/xent.ref';
+import { Rng } from '../../src/util/random';
+import { expectClose, runOnce, testGpu } from '../helpers/gpu';
+
+/**
+ * Runs body inside a validation error scope: a rejected dispatch would otherwise fail silently and show
+ * up only as wrong numbers, so a validation error is reported first.
+ */
+async function validated(gpu: Gpu, body: () => Promise<void>): Promise<void> {
+  gpu.device.pushErrorScope('validation');
+  let failure: unknown = null;
+  try {
+    await body();
+  } catch (e) {
+    failure = e;
+  }
+  const error = await gpu.device.popErrorScope();
+  expect(error?.message, 'WebGPU validation error').toBeUndefined();
+  if (failure) throw failure;
+}
+
+/** Random logits and targets: rows 1 and 3 ignored (-100), the last one out of range; row 0 has a logit of 80. */
+function problem(rng: Rng, rows: number, vocab: number) {
+  const logits = rng.normals(rows * vocab, 2);
+  logits[3 % vocab] = 80; // exp(80) overflows f32: only a max-subtracted softmax survives it
+  const last = rows - 1;
+  for (let j = 0; j < vocab; j++) logits[last * vocab + j] = -80 + rng.normal(); // large negative row
+  const targets = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) targets[r] = rng.int(vocab);
+  targets[1] = -100;
+  targets[3] = -100;
+  targets[4] = vocab; // out of range: treated as ignored
+  return { logits, targets };
+}
+
+describe('cross-entropy reference', () => {
+  it('dlogits matches finite differences of gradScale * sum(losses) (float64)', () => {
+    const rng = new Rng(21);
+    const rows = 6;
+    const vocab = 5;
+    const { logits: l32, targets } = problem(rng, rows, vocab);
+    const logits = Float64Array.from(l32);
+    const gradScale = 0.3;
+    const loss = () => crossEntropyRef(logits, targets, rows, vocab).losses.reduce((s, x) => s + x, 0) * gradScale;
+    const { dlogits } = crossEntropyRef(logits, targets, rows, vocab, gradScale);
+    const eps = 1e-6;
+    const fd = new Float64Array(logits.length);
+    for (let i = 0; i < logits.length; i++) {
+      const x0 = logits[i];
+      logits[i] = x0 + eps;
+      const up = loss();
+      logits[i] = x0 - eps;
+      const down = loss();
+      logits[i] = x0;
+      fd[i] = (up - down) / (2 * eps);
+    }
+    expectClose(dlogits, fd, 'dlogits vs finite differences', { atol: 1e-7, rtol: 1e-6 });
+  });
+});
+
+describe('cross-entropy', () => {
+  for (const vocab of [7, 300]) {
+    it(`vocab ${vocab}: forward, forward+backward, and in place, with ignored rows and a logit of 80`, async () => {
+      const gpu = await testGpu();
+      const rng = new Rng(vocab);
+      const rows = 9;
+      const { logits, targets } = problem(rng, rows, vocab);
+      const gradScale = 1 / 6;
+      const want = crossEntropyRef(logits, targets, rows, vocab, gradScale);
+      await validated(gpu, async () => {
+        const tLogits = gpu.tensorFrom(logits, [rows, vocab], 'logits');
+        const tTargets = gpu.tensor([rows], 'targets', 'i32');
+        gpu.upload(tTargets, targets);
+        const tScale = gpu.tensorFrom(new Float32Array([gradScale]), [1], 'gradScale');
+        const sentinel = new Float32Array(rows).fill(3);
+
+        const lossesF = gpu.tensorFrom(sentinel, [rows], 'lossesF');
+        await runOnce(gpu, (l) => crossEntropyForward(l, { logits: tLogits, targets: tTargets, losses: lossesF, rows, vocab }));
+        expectClose(await gpu.read(lossesF), want.losses, 'forward losses');
+
+        const lossesFB = gpu.tensorFrom(sentinel, [rows], 'lossesFB');
+        const dlogits = gpu.tensorFrom(new Float32Array(rows * vocab).fill(3), [rows, vocab], 'dlogits');
+        await runOnce(gpu, (l) =>
+          crossEntropyForwardBackward(l, { logits: tLogits, targets: tTargets, losses: lossesFB, dlogits, gradScale: tScale, rows, vocab }),
+        );
+        expectClose(await gpu.read(lossesFB), want.losses, 'forward+backward losses');
+        expectClose(await gpu.read(dlogits), want.dlogits, 'dlogits');
+        expectClose(await gpu.read(tLogits), logits, 'logits untouched');
+
+        const lossesIP = gpu.tensorFrom(sentinel, [rows], 'lossesIP');
+        await runOnce(gpu, (l) =>
+          crossEntropyForwardBackward(l, { logits: tLogits, targets: tTargets, losses: lossesIP, dlogits: tLogits, gradScale: tScale, rows, vocab }),
+        );
+        expectClose(await gpu.read(lossesIP), want.losses, 'in-place losses');
+        expectClose(await gpu.read(tLogits), want.dlogits, 'in-place dlogits');
+      });
+    });
+  }
+
+  it('rejects mismatched sizes and aliasing with clear errors', async () => {
+    const gpu = await testGpu();
+    const logits = gpu.tensor([4, 5], 'logits');
+    const targets = gpu.tensor([4], 'targets', 'i32');
+    const losses = gpu.tensor([4], 'losses');
+    const gradScale = gpu.tensor([1], 'gradScale');
+    const list = gpu.list('errors');
+    expect(() => crossEntropyForward(list, { logits, targets, losses, rows: 4, vocab: 6 })).toThrow(/logits \(logits\)/);
+    expect(() => crossEntropyForward(list, { logits, targets: gpu.tensor([4], 'ftargets'), losses, rows: 4, vocab: 5 })).toThrow(/targets \(ftargets\)/);
+    expect(() => crossEntropyForward(list, { logits, targets, losses: gpu.tensor([3], 'l3'), rows: 4, vocab: 5 })).toThrow(/losses \(l3\)/);
+    expect(() =>
+      crossEntropyForwardBackward(list, { logits, targets, losses, dlogits: losses, gradScale, rows: 4, vocab: 5 }),
+    ).toThrow(/dlogits/);
+  });
+});
