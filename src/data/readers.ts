@@ -25,7 +25,7 @@ export async function readRecords(file: DatasetFile): Promise<ReadResult> {
   const ext = extensionOf(file.name);
   switch (ext) {
     case '.txt':
-      return readText(file.name, decodeUtf8(file.bytes));
+      return readText(decodeUtf8(file.bytes));
     case '.jsonl':
     case '.ndjson':
       return readJsonl(file.name, decodeUtf8(file.bytes));
@@ -56,8 +56,7 @@ function decodeUtf8(bytes: Uint8Array): string {
 }
 
 /** Plain text: documents are separated by one or more blank lines; no blank line = one document. */
-export function readText(name: string, text: string): ReadResult {
-  void name;
+export function readText(text: string): ReadResult {
   const documents = text
     .replace(/\r\n?/g, '\n')
     .split(/\n[ \t]*\n(?:[ \t]*\n)*/)

@@ -49,8 +49,8 @@ export function loadTokenizer(tokenizerJson: object, tokenizerConfig?: object): 
   const idOf = (token: string | null): number | null => (token === null ? null : (tokenizer.token_to_id(token) ?? null));
 
   const templateBos = postProcessorBos(json.post_processor);
-  const bosId = idOf(tokenContent(config.bos_token) ?? templateBos ?? defaultToken(config, vocab, ['<s>', '<|endoftext|>']));
-  const eosId = idOf(tokenContent(config.eos_token) ?? defaultToken(config, vocab, ['</s>', '<|endoftext|>']));
+  const bosId = idOf(tokenContent(config.bos_token) ?? templateBos ?? defaultToken(config, vocab, ['<|endoftext|>', '<s>']));
+  const eosId = idOf(tokenContent(config.eos_token) ?? defaultToken(config, vocab, ['<|endoftext|>', '</s>']));
   const padId = idOf(tokenContent(config.pad_token));
   const addBos =
     bosId !== null &&
@@ -88,8 +88,8 @@ function tokenContent(value: unknown): string | null {
 }
 
 /**
- * With no tokenizer_config at all, fall back to the defaults of the HF tokenizer classes (LlamaTokenizer:
- * <s>/</s>; GPT2Tokenizer: <|endoftext|> for both). An explicit null in a config means "none".
+ * With no tokenizer_config at all, fall back to the defaults of the HF tokenizer classes (GPT2Tokenizer:
+ * <|endoftext|> for both; LlamaTokenizer: <s>/</s>), GPT-2's first. An explicit null in a config means "none".
  */
 function defaultToken(config: Json, vocab: Map<string, number>, candidates: string[]): string | null {
   if (Object.keys(config).length > 0) return null;

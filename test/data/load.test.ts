@@ -174,7 +174,7 @@ describe('loadDataset with real tokenizers', () => {
     expect(llama.decode(lx.inputIds)).toBe('<s> [INST] What is 2 + 2? [/INST] It is 4. </s><s> [INST] And 3 + 3? [/INST] It is 6. </s>');
     const supervised = lx.labels.filter((l) => l !== M);
     expect(supervised.filter((l) => l === llama.eosId)).toHaveLength(2);
-    expect(llama.decode(supervised, { skipSpecial: true })).toBe('It is 4. It is 6.');
+    expect(llama.decode(supervised, { skipSpecial: true })).toBe('It is 4.  It is 6. '); // " It is 4. " per turn, SentencePiece's first space dropped
 
     const kto = await loadDataset(fixture('chat_messages/kto_en_demo.json'), tok);
     expect(kto.examples).toHaveLength(100);

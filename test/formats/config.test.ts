@@ -200,10 +200,13 @@ describe('validateCheckpoint', () => {
     const prefixed = await openCheckpoint(await nodeDir(GPT2_DIR));
     expect(resolveTensorName(prefixed, 'h.0.attn.c_attn.weight')).toBe('transformer.h.0.attn.c_attn.weight');
     // The same checkpoint saved without the prefix (as openai-community/gpt2 is).
-    const bare = await memoryStore(
-      'bare',
-      await Promise.all(prefixed.names().map(async (n) => ({ name: n.replace(/^transformer\./, ''), shape: prefixed.info(n)!.shape, data: await prefixed.load(n) }))),
+    const tensors = await Promise.all(
+      prefixed.names().map(async (n) => ({ name: n.replace(/^transformer\./, ''), shape: prefixed.info(n)!.shape, data: await prefixed.load(n) })),
     );
+    // With the attention-mask buffers old GPT-2 checkpoints carry, which are not weights: ignored.
+    tensors.push({ name: 'h.0.attn.bias', shape: [1, 1, 64, 64], data: new Float32Array(64 * 64) });
+    tensors.push({ name: 'h.0.attn.masked_bias', shape: [], data: new Float32Array(1) });
+    const bare = await memoryStore('bare', tensors);
     expect(resolveTensorName(bare, 'transformer.wte.weight')).toBe('wte.weight');
     validateCheckpoint(spec, bare);
     const loader = canonicalLoader(spec, prefixed);

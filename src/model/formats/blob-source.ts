@@ -6,14 +6,15 @@ import { checkRange, decodeUtf8, type ByteSource, type DirSource } from './sourc
 
 /** A ByteSource for a Blob or File. */
 export function blobSource(blob: Blob, name = blob instanceof File ? blob.name : 'blob'): ByteSource {
-  return {
+  const src: ByteSource = {
     name,
     size: blob.size,
     async read(offset, length) {
-      checkRange(this, offset, length);
+      checkRange(src, offset, length);
       return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
     },
   };
+  return src;
 }
 
 /**

@@ -218,9 +218,10 @@ export function readLlama2cTokenizer(bytes: Uint8Array, fileName = 'tokenizer.bi
     const score = view.getFloat32(offset, true);
     const length = view.getInt32(offset + 4, true);
     offset += 8;
-    if (length < 0 || length > maxTokenLength || offset + length > bytes.length) {
+    if (length < 0 || length > maxTokenLength) {
       throw new Error(`${fileName}: token ${id} has invalid length ${length} (max_token_length ${maxTokenLength})`);
     }
+    if (offset + length > bytes.length) throw new Error(`${fileName}: file ends inside token ${id}`);
     try {
       vocab.push(decoder.decode(bytes.subarray(offset, offset + length)));
     } catch {

@@ -4,11 +4,11 @@ import { basename, join } from 'node:path';
 import { checkRange, decodeUtf8, type ByteSource, type DirSource } from './source';
 
 function fileSource(path: string, size: number): ByteSource {
-  return {
+  const src: ByteSource = {
     name: path,
     size,
     async read(offset, length) {
-      checkRange(this, offset, length);
+      checkRange(src, offset, length);
       const out = new Uint8Array(length);
       // Opened per read: tensors load one at a time, and no handle outlives a call.
       const handle = await open(path, 'r');
@@ -25,6 +25,7 @@ function fileSource(path: string, size: number): ByteSource {
       return out;
     },
   };
+  return src;
 }
 
 /** A ByteSource for one file on disk. */

@@ -35,15 +35,16 @@ export function checkRange(src: { name: string; size: number }, offset: number, 
 
 /** A ByteSource over bytes in memory. */
 export function bytesSource(name: string, bytes: Uint8Array): ByteSource {
-  return {
+  const src: ByteSource = {
     name,
     size: bytes.length,
     async read(offset, length) {
-      checkRange(this, offset, length);
+      checkRange(src, offset, length);
       // A copy, so callers may keep or view it (aligned at 0) without pinning `bytes`.
       return bytes.slice(offset, offset + length);
     },
   };
+  return src;
 }
 
 /** A DirSource over in-memory files (tests, and models built in memory). */
