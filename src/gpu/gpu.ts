@@ -322,6 +322,27 @@ export class CommandList {
     endPass();
   }
 
+  /**
+   * Runs each command alone and waits for it: wall-clock milliseconds per kernel name. Slow and
+   * approximate (it includes submit latency); for finding hot spots where timestamp queries are missing.
+   */
+  async profile(): Promise<Map<string, { ms: number; count: number }>> {
+    const out = new Map<string, { ms: number; count: number }>();
+    for (const c of this.cmds) {
+      const one = new CommandList(this.gpu, this.label);
+      one.cmds.push(c);
+      const t0 = performance.now();
+      one.run();
+      await this.gpu.sync();
+      const name = c.kind === 'dispatch' ? c.label : c.kind;
+      const e = out.get(name) ?? { ms: 0, count: 0 };
+      e.ms += performance.now() - t0;
+      e.count++;
+      out.set(name, e);
+    }
+    return out;
+  }
+
   /** Encodes and submits this list alone. */
   run(): void {
     const enc = this.gpu.device.createCommandEncoder({ label: this.label });
