@@ -59,6 +59,7 @@ const TRAIN_OPTS: Record<string, OptionSpec> = {
   seed: { kind: 'int', help: 'seed for initialization, shuffling and the split', default: 0 },
   'val-fraction': { kind: 'number', help: 'held-out fraction of examples for evaluation', default: 0.1 },
   'eval-every': { kind: 'int', help: 'evaluate every N steps (0 = start and end only)', default: 0 },
+  'val-batches': { kind: 'int', help: 'at most this many validation batches per evaluation', default: 16 },
   packing: { kind: 'string', help: 'auto | on | off: pack examples into full rows (auto: on for plain text)', default: 'auto' },
   out: { kind: 'string', help: 'output folder for the adapter (or merged model with --method full)', required: true },
 };
@@ -165,6 +166,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     steps: o.steps as number, batch: o.batch as number, seq, lr: o.lr as number, warmupSteps: o.warmup as number,
     weightDecay: o['weight-decay'] as number, maxGradNorm: o['max-grad-norm'] as number, minLrRatio: o['min-lr-ratio'] as number,
     validationFraction: o['val-fraction'] as number, evalEvery: o['eval-every'] as number, packing,
+    maxValidationBatches: o['val-batches'] as number,
   }, {
     onStep: (m) => out({ step: m.step, loss: round(m.loss), lr: m.lr, tokens_per_s: Math.round(m.tokensPerSecond), grad_norm: round(m.gradNorm), tokens: m.supervised }),
     onEval: (step, r) => out({ step, val_loss: round(r.loss), val_tokens: r.tokens }),

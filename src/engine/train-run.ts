@@ -25,6 +25,8 @@ export interface TrainRunOptions extends MethodOptions {
   validationFraction: number;
   /** Evaluate every N steps (0 = only at the end). */
   evalEvery: number;
+  /** At most this many validation batches per evaluation (the rest of the split stays unused). */
+  maxValidationBatches?: number;
   /** Pack examples into full rows (plain text) or pad one example per row (supervised formats). */
   packing: boolean;
 }
@@ -80,9 +82,11 @@ export async function trainRun(
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
   const shape = { batch: o.batch, seq: o.seq, padId };
   const stream = new BatchStream(split.train, { ...shape, separatorId: tokenizer.eosId, shuffle: true, seed: o.seed, mode: o.packing ? 'pack' : 'pad' });
-  const validation: Batch[] = split.validation.length
-    ? o.packing ? packBatches(split.validation, { ...shape, separatorId: tokenizer.eosId }) : padBatches(split.validation, shape)
-    : [];
+  const validation: Batch[] = (
+    split.validation.length
+      ? o.packing ? packBatches(split.validation, { ...shape, separatorId: tokenizer.eosId }) : padBatches(split.validation, shape)
+      : []
+  ).slice(0, o.maxValidationBatches ?? Infinity);
 
   // Everything is allocated and every pipeline compiled here, before step 0.
   const state = createMethod(gpu, spec, o);

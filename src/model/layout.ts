@@ -53,7 +53,9 @@ function llamaLinears(spec: ModelSpec, l: number): LinearInfo[] {
   return LLAMA_MODULES.map((kind) => {
     const [inDim, outDim, block] = shapes[kind];
     const path = `model.layers.${l}.${block}.${kind}`;
-    const hasBias = (spec.qkvBias && (kind === 'q_proj' || kind === 'k_proj' || kind === 'v_proj')) || (spec.mlpBias && block === 'mlp');
+    // attention_bias puts a bias on q/k/v and, except in Qwen2, on o_proj too.
+    const attnBias = kind === 'o_proj' ? spec.qkvBias && spec.modelType !== 'qwen2' : kind !== 'gate_proj' && kind !== 'up_proj' && kind !== 'down_proj' && spec.qkvBias;
+    const hasBias = attnBias || (spec.mlpBias && block === 'mlp');
     return { path, layer: l, kind, in: inDim, out: outDim, weight: `${path}.weight`, bias: hasBias ? `${path}.bias` : null, conv1d: false };
   });
 }
