@@ -12,9 +12,9 @@ import { importPeftLora, type AdapterTensorReader } from '../adapters/lora/peft'
 import type { LinearAdapter } from '../adapters/types';
 import { loadDataset, padBatches, type Example } from '../data/index';
 import { loadModelDir, type LoadedModel } from '../engine/load-model';
-import { loraFromWeights, METHODS } from '../engine/adapters';
+import { loraFromWeights, METHODS, validateMethodOptions } from '../engine/adapters';
 import { loraAdapterFiles, mergedModelFiles } from '../engine/export';
-import { trainRun } from '../engine/train-run';
+import { trainRun, validateTrainOptions, type TrainRunOptions } from '../engine/train-run';
 import { Gpu } from '../gpu/gpu';
 import { nodeDevice } from '../gpu/node-device';
 import { openCheckpoint } from '../model/formats/safetensors';
@@ -49,7 +49,7 @@ const TRAIN_OPTS: Record<string, OptionSpec> = {
   targets: { kind: 'list', help: 'modules to adapt, comma-separated (q_proj,v_proj,... | c_attn,... | all-linear); default PEFT\'s for the family', default: [] },
   steps: { kind: 'int', help: 'optimizer steps', default: 100 },
   batch: { kind: 'int', help: 'sequences per step', default: 4 },
-  'seq-len': { kind: 'int', help: 'tokens per sequence', default: 128 },
+  'seq-len': { kind: 'int', help: 'tokens per sequence (default: 128, or the model maximum if smaller)' },
   lr: { kind: 'number', help: 'peak learning rate', default: 1e-3 },
   'lr-ratio-b': { kind: 'number', help: 'LoRA+: learning-rate multiplier of B', default: 1 },
   warmup: { kind: 'int', help: 'linear warmup steps', default: 0 },
@@ -152,22 +152,26 @@ async function cmdEval(o: Record<string, unknown>): Promise<void> {
 }
 
 async function cmdTrain(o: Record<string, unknown>): Promise<void> {
-  const { gpu, model, weights } = await setup(o.model as string);
-  const seq = o['seq-len'] as number;
   const packingOpt = o.packing as string;
   if (!['auto', 'on', 'off'].includes(packingOpt)) throw new Error(`--packing must be auto, on or off (got "${packingOpt}")`);
-  const ds = await loadDataset(await readDataFile(o.data as string), model.tokenizer, { seqLen: seq });
-  for (const w of ds.warnings) log(`warning: ${w}`);
-  log(`data: ${ds.examples.length} examples (${ds.format}), ${ds.stats.tokens.toLocaleString('en')} tokens`);
-  const packing = packingOpt === 'on' || (packingOpt === 'auto' && ds.format === 'text');
-  const result = await trainRun(gpu, weights, model.tokenizer, ds.examples, {
+  const options: TrainRunOptions = {
     method: o.method as string, rank: o.rank as number, alpha: o.alpha as number, targets: o.targets as string[],
     seed: o.seed as number, lrRatioB: o['lr-ratio-b'] as number,
-    steps: o.steps as number, batch: o.batch as number, seq, lr: o.lr as number, warmupSteps: o.warmup as number,
-    weightDecay: o['weight-decay'] as number, maxGradNorm: o['max-grad-norm'] as number, minLrRatio: o['min-lr-ratio'] as number,
-    validationFraction: o['val-fraction'] as number, evalEvery: o['eval-every'] as number, packing,
-    maxValidationBatches: o['val-batches'] as number,
-  }, {
+    steps: o.steps as number, batch: o.batch as number, seq: (o['seq-len'] as number | undefined) ?? 128, lr: o.lr as number,
+    warmupSteps: o.warmup as number, weightDecay: o['weight-decay'] as number, maxGradNorm: o['max-grad-norm'] as number,
+    minLrRatio: o['min-lr-ratio'] as number, validationFraction: o['val-fraction'] as number, evalEvery: o['eval-every'] as number,
+    packing: false, maxValidationBatches: o['val-batches'] as number,
+  };
+  // Bad options fail before the model loads.
+  validateTrainOptions(options);
+  validateMethodOptions(options);
+  const { gpu, model, weights } = await setup(o.model as string);
+  if (o['seq-len'] === undefined) options.seq = Math.min(options.seq, model.spec.maxPositions);
+  const ds = await loadDataset(await readDataFile(o.data as string), model.tokenizer, { seqLen: options.seq });
+  for (const w of ds.warnings) log(`warning: ${w}`);
+  log(`data: ${ds.examples.length} examples (${ds.format}), ${ds.stats.tokens.toLocaleString('en')} tokens`);
+  options.packing = packingOpt === 'on' || (packingOpt === 'auto' && ds.format === 'text');
+  const result = await trainRun(gpu, weights, model.tokenizer, ds.examples, options, {
     onStep: (m) => out({ step: m.step, loss: round(m.loss), lr: m.lr, tokens_per_s: Math.round(m.tokensPerSecond), grad_norm: round(m.gradNorm), tokens: m.supervised }),
     onEval: (step, r) => out({ step, val_loss: round(r.loss), val_tokens: r.tokens }),
   });

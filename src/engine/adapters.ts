@@ -1,6 +1,7 @@
 /** Builds a run's trainable state for a method name: the adapters and the graph's train mode. */
 import type { LinearAdapter } from '../adapters/types';
 import { createLoraLayers } from '../adapters/lora/model';
+import { validateLoraConfig } from '../adapters/lora/config';
 import { LoraLayer } from '../adapters/lora/layer';
 import type { LoraModuleWeights } from '../adapters/lora/peft';
 import type { Gpu } from '../gpu/gpu';
@@ -36,13 +37,21 @@ export function resolveTargets(spec: ModelSpec, targets: string[]): string[] {
   return targets;
 }
 
-export function createMethod(gpu: Gpu, spec: ModelSpec, o: MethodOptions): MethodState {
+/** Checks a method's options without a model (so the CLI fails before loading anything). */
+export function validateMethodOptions(o: MethodOptions): void {
   if ((PLANNED_METHODS as readonly string[]).includes(o.method)) {
     throw new Error(`--method ${o.method} is not available yet in this build; available: ${METHODS.join(', ')}.`);
   }
   if (!(METHODS as readonly string[]).includes(o.method)) {
     throw new Error(`--method must be one of ${METHODS.join(', ')} (got "${o.method}")`);
   }
+  if (o.method !== 'full') {
+    validateLoraConfig({ rank: o.rank, alpha: o.alpha, targets: o.targets.length ? o.targets : ['default'], rslora: false, lrRatioB: o.lrRatioB ?? 1 });
+  }
+}
+
+export function createMethod(gpu: Gpu, spec: ModelSpec, o: MethodOptions): MethodState {
+  validateMethodOptions(o);
   const method = o.method as MethodName;
   if (method === 'full') return { method, train: 'full', adapters: new Map(), loraLayers: new Map(), rslora: false };
   const rslora = method === 'rslora';

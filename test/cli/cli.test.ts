@@ -1,0 +1,92 @@
+/** The CLI contract other tools depend on: eval's last stdout line, train's per-step JSON lines and adapter folder, generate. */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const MODEL = 'test/fixtures/models/tiny-gpt2-vocab100_hf';
+
+async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run('node', ['dist-cli/cli.mjs', ...args], { maxBuffer: 1 << 24 });
+    return { stdout, stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!);
+
+describe('cli', () => {
+  let dir: string;
+  let data: string;
+  beforeAll(async () => {
+    await run('node', ['scripts/build-cli.mjs']);
+    dir = await mkdtemp(join(tmpdir(), 'lora-cli-'));
+    data = join(dir, 'data.jsonl');
+    // Pre-tokenized rows; the second supervises only its last three positions (HF labels, -100 = ignored).
+    const rows = [
+      { input_ids: [5, 6, 7, 8, 9, 10, 11, 12] },
+      { input_ids: [20, 21, 22, 23, 24, 25], labels: [-100, -100, -100, 23, 24, 25] },
+      { input_ids: [30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41] },
+      { input_ids: [1, 2, 3, 4] },
+    ];
+    await writeFile(data, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  });
+
+  it('eval prints {"loss", "tokens"} as its last line, counting supervised next-token positions (truncating at --seq-len)', async () => {
+    const r = await cli(['eval', '--model', MODEL, '--data', data, '--seq-len', '10']);
+    expect(r.code, r.stderr).toBe(0);
+    const res = lastJson(r.stdout);
+    // Supervised targets: row 1: 7 (8 tokens); row 2: 3 (labels at 3..5); row 3 truncated to 10 tokens: 9; row 4: 3.
+    expect(res.tokens).toBe(7 + 3 + 9 + 3);
+    expect(res.loss).toBeGreaterThan(0);
+    expect(Math.abs(res.loss - Math.log(100))).toBeLessThan(1.5);
+  });
+
+  it('train prints a JSON line per step and writes a PEFT adapter that eval and generate load', async () => {
+    const out = join(dir, 'adapter');
+    const r = await cli(['train', '--model', MODEL, '--data', data, '--method', 'lora', '--rank', '2', '--alpha', '4', '--steps', '3',
+      '--batch', '2', '--seq-len', '8', '--lr', '0.05', '--seed', '3', '--val-fraction', '0', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const steps = lines.filter((l) => 'loss' in l && 'step' in l);
+    expect(steps.map((s) => s.step)).toEqual([0, 1, 2]);
+    for (const s of steps) for (const k of ['loss', 'lr', 'tokens_per_s']) expect(typeof s[k]).toBe('number');
+    expect(lines.at(-1).buffers_created_after_step0).toBe(0);
+    const config = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'));
+    expect(config).toMatchObject({ peft_type: 'LORA', r: 2, lora_alpha: 4, fan_in_fan_out: true, target_modules: ['transformer.h.0.attn.c_attn'] });
+    const st = await readFile(join(out, 'adapter_model.safetensors'));
+    const headerLen = Number(st.readBigUInt64LE(0));
+    expect(headerLen % 8).toBe(0);
+    const header = JSON.parse(st.subarray(8, 8 + headerLen).toString('utf8'));
+    expect(header['base_model.model.transformer.h.0.attn.c_attn.lora_A.weight'].shape).toEqual([2, 16]);
+    expect(header['base_model.model.transformer.h.0.attn.c_attn.lora_B.weight'].shape).toEqual([48, 2]);
+
+    const base = lastJson((await cli(['eval', '--model', MODEL, '--data', data])).stdout);
+    const adapted = await cli(['eval', '--model', MODEL, '--data', data, '--adapter', out]);
+    expect(adapted.code, adapted.stderr).toBe(0);
+    expect(lastJson(adapted.stdout).loss).toBeLessThan(base.loss);
+
+    const gen = await cli(['generate', '--model', MODEL, '--adapter', out, '--prompt', 'ab', '--max-new-tokens', '5']);
+    expect(gen.code, gen.stderr).toBe(0);
+    expect(gen.stdout.length).toBeGreaterThan(0);
+  });
+
+  it('bad input gets a specific error and exit code 1, never a crash', async () => {
+    const missing = await cli(['eval', '--model', 'no/such/dir', '--data', data]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no/such/dir');
+    const badOpt = await cli(['train', '--model', MODEL, '--data', data, '--rank', '0', '--out', join(dir, 'x')]);
+    expect(badOpt.code).toBe(1);
+    expect(badOpt.stderr).toContain('--rank must be an integer >= 1');
+    const badTarget = await cli(['train', '--model', MODEL, '--data', data, '--targets', 'q_proj', '--out', join(dir, 'y')]);
+    expect(badTarget.stderr).toContain('Target module "q_proj" does not exist');
+    const unknown = await cli(['eval', '--model', MODEL, '--data', data, '--sequence', '3']);
+    expect(unknown.stderr).toContain('unknown option --sequence');
+  });
+});
