@@ -1,4 +1,4 @@
-// Softmax cross-entropy over rows of logits [rows, vocab], one workgroup per row.
+// Softmax cross-entropy over rows of logits [rows, vocab], one workgroup (of WG threads) per row.
 //   losses[r]  = logsumexp(logits[r]) - logits[r][target[r]]            (0 for ignored rows)
 //   dlogits[r] = (softmax(logits[r]) - onehot(target[r])) * gradScale[0] (0 for ignored rows)
 // A row is ignored when its target is negative (-100 by convention) or not below vocab; the data layer
@@ -26,7 +26,8 @@ struct Params {
 @group(0) @binding(5) var<uniform> pForwardBackward: Params;
 @group(0) @binding(4) var<uniform> pInPlace: Params;
 
-const WG = 256u;
+// Threads per row: 256 on GPUs; small on software adapters, where every barrier is costly (xent.ts decides).
+override WG: u32 = 256u;
 const NEG_BIG = -3.0e38; // a finite "minus infinity": combining two empty threads gives 0, not NaN
 
 var<workgroup> redMax: array<f32, WG>;

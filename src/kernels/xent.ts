@@ -7,9 +7,23 @@ import { checkCount, checkDistinct, checkTensor } from './views';
 
 const source = { name: 'xent', code };
 
-const FORWARD: KernelSpec = { source, entry: 'forward', bindings: ['read', 'read', 'rw'] };
-const FORWARD_BACKWARD: KernelSpec = { source, entry: 'forward_backward', bindings: ['read', 'read', 'rw', 'read', 'rw'] };
-const FORWARD_BACKWARD_INPLACE: KernelSpec = { source, entry: 'forward_backward_inplace', bindings: ['rw', 'read', 'rw', 'read'] };
+/**
+ * Threads per row. GPUs reduce each row with a 256-thread tree; software adapters (SwiftShader) run a
+ * workgroup's threads as coroutines, where each barrier costs far more than the arithmetic, so they get 4.
+ */
+export type CrossEntropyVariant = 'wide' | 'narrow';
+const THREADS: Record<CrossEntropyVariant, number> = { wide: 256, narrow: 4 };
+
+function spec(entry: string, bindings: KernelSpec['bindings'], variant: CrossEntropyVariant): KernelSpec {
+  return { source, entry, bindings, constants: { WG: THREADS[variant] } };
+}
+const FORWARD = (v: CrossEntropyVariant) => spec('forward', ['read', 'read', 'rw'], v);
+const FORWARD_BACKWARD = (v: CrossEntropyVariant) => spec('forward_backward', ['read', 'read', 'rw', 'read', 'rw'], v);
+const FORWARD_BACKWARD_INPLACE = (v: CrossEntropyVariant) => spec('forward_backward_inplace', ['rw', 'read', 'rw', 'read'], v);
+
+function pick(list: CommandList, variant: CrossEntropyVariant | undefined): CrossEntropyVariant {
+  return variant ?? (list.gpu.handle.adapter.software ? 'narrow' : 'wide');
+}
 
 export interface CrossEntropyArgs {
   /** [rows, vocab] */
@@ -20,6 +34,8 @@ export interface CrossEntropyArgs {
   losses: Tensor;
   rows: number;
   vocab: number;
+  /** Threads per row; defaults to the adapter's preference. */
+  variant?: CrossEntropyVariant;
 }
 
 export interface CrossEntropyBackwardArgs extends CrossEntropyArgs {
@@ -34,7 +50,7 @@ export function crossEntropyForward(list: CommandList, a: CrossEntropyArgs): voi
   const name = 'crossEntropyForward';
   checkCommon(name, a);
   checkDistinct(name, { losses: a.losses }, { logits: a.logits, targets: a.targets });
-  list.dispatch(FORWARD, [a.logits, a.targets, a.losses], [u32(a.rows), u32(a.vocab)], grid1d(a.rows, 1));
+  list.dispatch(FORWARD(pick(list, a.variant)), [a.logits, a.targets, a.losses], [u32(a.rows), u32(a.vocab)], grid1d(a.rows, 1));
 }
 
 /** losses and dlogits in one pass over each row; in place when dlogits is logits. */
@@ -45,12 +61,12 @@ export function crossEntropyForwardBackward(list: CommandList, a: CrossEntropyBa
   const params = [u32(a.rows), u32(a.vocab)];
   if (a.dlogits.buffer === a.logits.buffer) {
     checkDistinct(name, { logits: a.logits, losses: a.losses }, { targets: a.targets, gradScale: a.gradScale });
-    list.dispatch(FORWARD_BACKWARD_INPLACE, [a.logits, a.targets, a.losses, a.gradScale], params, grid1d(a.rows, 1));
+    list.dispatch(FORWARD_BACKWARD_INPLACE(pick(list, a.variant)), [a.logits, a.targets, a.losses, a.gradScale], params, grid1d(a.rows, 1));
     return;
   }
   checkTensor(name, 'dlogits', a.dlogits, a.rows * a.vocab, { ints: false });
   checkDistinct(name, { losses: a.losses, dlogits: a.dlogits }, { logits: a.logits, targets: a.targets, gradScale: a.gradScale });
-  list.dispatch(FORWARD_BACKWARD, [a.logits, a.targets, a.losses, a.gradScale, a.dlogits], params, grid1d(a.rows, 1));
+  list.dispatch(FORWARD_BACKWARD(pick(list, a.variant)), [a.logits, a.targets, a.losses, a.gradScale, a.dlogits], params, grid1d(a.rows, 1));
 }
 
 function checkCommon(name: string, a: CrossEntropyArgs): void {

@@ -62,8 +62,8 @@ describe('cross-entropy reference', () => {
 });
 
 describe('cross-entropy', () => {
-  for (const vocab of [7, 300]) {
-    it(`vocab ${vocab}: forward, forward+backward, and in place, with ignored rows and a logit of 80`, async () => {
+  for (const [vocab, variant] of [[7, 'wide'], [300, 'wide'], [7, 'narrow'], [300, 'narrow']] as const) {
+    it(`${variant} rows, vocab ${vocab}: forward, forward+backward, and in place, with ignored rows and a logit of 80`, async () => {
       const gpu = await testGpu();
       const rng = new Rng(vocab);
       const rows = 9;
@@ -78,13 +78,13 @@ describe('cross-entropy', () => {
         const sentinel = new Float32Array(rows).fill(3);
 
         const lossesF = gpu.tensorFrom(sentinel, [rows], 'lossesF');
-        await runOnce(gpu, (l) => crossEntropyForward(l, { logits: tLogits, targets: tTargets, losses: lossesF, rows, vocab }));
+        await runOnce(gpu, (l) => crossEntropyForward(l, { logits: tLogits, targets: tTargets, losses: lossesF, rows, vocab, variant }));
         expectClose(await gpu.read(lossesF), want.losses, 'forward losses');
 
         const lossesFB = gpu.tensorFrom(sentinel, [rows], 'lossesFB');
         const dlogits = gpu.tensorFrom(new Float32Array(rows * vocab).fill(3), [rows, vocab], 'dlogits');
         await runOnce(gpu, (l) =>
-          crossEntropyForwardBackward(l, { logits: tLogits, targets: tTargets, losses: lossesFB, dlogits, gradScale: tScale, rows, vocab }),
+          crossEntropyForwardBackward(l, { logits: tLogits, targets: tTargets, losses: lossesFB, dlogits, gradScale: tScale, rows, vocab, variant }),
         );
         expectClose(await gpu.read(lossesFB), want.losses, 'forward+backward losses');
         expectClose(await gpu.read(dlogits), want.dlogits, 'dlogits');
@@ -92,7 +92,7 @@ describe('cross-entropy', () => {
 
         const lossesIP = gpu.tensorFrom(sentinel, [rows], 'lossesIP');
         await runOnce(gpu, (l) =>
-          crossEntropyForwardBackward(l, { logits: tLogits, targets: tTargets, losses: lossesIP, dlogits: tLogits, gradScale: tScale, rows, vocab }),
+          crossEntropyForwardBackward(l, { logits: tLogits, targets: tTargets, losses: lossesIP, dlogits: tLogits, gradScale: tScale, rows, vocab, variant }),
         );
         expectClose(await gpu.read(lossesIP), want.losses, 'in-place losses');
         expectClose(await gpu.read(tLogits), want.dlogits, 'in-place dlogits');
