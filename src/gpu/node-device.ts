@@ -3,7 +3,8 @@
  * Real drivers first; on machines without a GPU fall back to the SwiftShader Vulkan driver that ships
  * inside Debian's chromium package (see docs/ARCHITECTURE.md).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { requestDevice, type DeviceHandle } from './device';
 
 const SWIFTSHADER_ICDS = [
@@ -14,13 +15,25 @@ const SWIFTSHADER_ICDS = [
 
 let cached: Promise<DeviceHandle> | null = null;
 const liveInstances: unknown[] = [];
+let deviceInstance: GPU | null = null;
 
 export function nodeDevice(): Promise<DeviceHandle> {
   cached ??= acquire();
   return cached;
 }
 
+/**
+ * The Dawn GPU instance behind nodeDevice()'s device. Other WebGPU libraries measured beside ours
+ * (the bench) request their adapter from it, so everything runs on the same adapter and driver.
+ */
+export async function nodeGpuInstance(): Promise<GPU> {
+  await nodeDevice();
+  return deviceInstance!;
+}
+
 async function acquire(): Promise<DeviceHandle> {
+  // The Vulkan loader complains on every instance when XDG_RUNTIME_DIR is unset (headless servers, CI).
+  process.env.XDG_RUNTIME_DIR ??= tmpdir();
   const webgpu = await import('webgpu');
   Object.assign(globalThis, webgpu.globals);
   const tryCreate = async () => {
@@ -28,8 +41,16 @@ async function acquire(): Promise<DeviceHandle> {
     // Dawn keeps processing events for every instance: one that is garbage-collected while its
     // event loop hook is still scheduled crashes the process, so every instance stays referenced.
     liveInstances.push(instance);
-    return requestDevice(instance as unknown as GPU);
+    const handle = await requestDevice(instance as unknown as GPU);
+    if (handle) deviceInstance = instance as unknown as GPU;
+    return handle;
   };
+  // No GPU device node at all: the system's Vulkan drivers can only be Mesa's CPU or absent-hardware ones
+  // (Debian's lavapipe is too old for Dawn), so go to SwiftShader directly instead of letting Dawn fail noisily.
+  if (!process.env.VK_ICD_FILENAMES && !hasGpuDeviceNode()) {
+    const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
+    if (icd) process.env.VK_ICD_FILENAMES = icd;
+  }
   let handle = process.env.VK_ICD_FILENAMES ? await tryCreate() : await tryCreate().catch(() => null);
   if (!handle) {
     const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
@@ -47,4 +68,11 @@ async function acquire(): Promise<DeviceHandle> {
     if (info.reason !== 'destroyed') console.error(`GPU device lost: ${info.message}`);
   });
   return handle;
+}
+
+/** A GPU the kernel knows about: a DRM render node or an NVIDIA device (Linux); elsewhere assume yes. */
+function hasGpuDeviceNode(): boolean {
+  if (process.platform !== 'linux') return true;
+  const dri = existsSync('/dev/dri') ? readdirSync('/dev/dri').some((f) => f.startsWith('renderD')) : false;
+  return dri || existsSync('/dev/nvidia0') || existsSync('/dev/nvidiactl');
 }
