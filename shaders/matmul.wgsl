@@ -3,7 +3,17 @@
 //   op(B) is K x N: B[b] stored K x N (ldb) or, with TRANS_B, N x K.
 // Views (offset, leading dimension, batch stride) let one kernel serve column slices of fused
 // buffers (q|k|v), GraLoRA's blocks and every transpose the backward pass needs.
-// 64x64 output tile per workgroup, 16x16 threads, 4x4 register block per thread, BK = 16.
+//
+// Two formulations of the same product (the wrapper picks one per adapter):
+//   main            64x64 output tile per workgroup, 16x16 threads, 4x4 register block per thread, BK = 16,
+//                   A and B staged through shared memory: the fast path on real GPUs.
+//   reg, reg_vec4   no shared memory and no barriers: each thread owns a 16x16 block of C (sixteen 4x4
+//                   chunks) and reads A and B straight from memory, 4 k at a time as 4x4 matrices.
+//                   CPU Vulkan drivers (SwiftShader) run a workgroup's threads as coroutines, so every
+//                   barrier is a full context switch there; this form does none. A load costs far more
+//                   than a multiply-add there, hence the large block (8 loads feed 64 multiply-adds).
+//                   reg_vec4 loads vec4s along each operand's contiguous axis and needs 4-aligned
+//                   views; reg loads scalars.
 
 struct Params {
   M: u32, N: u32, K: u32, batch: u32,
@@ -88,4 +98,133 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       C[idx] = v;
     }
   }
+}
+
+// ------------------------------------------------------------------ barrier-free register blocking
+// Threads form a WX x WY grid (pipeline constants sized to the problem); thread (x, y) owns rows
+// [16y, 16y + 16) and columns [16x, 16x + 16) of its workgroup's tile. A 4x4 chunk is held as a mat4x4
+// whose column j is output column j, so a chunk product is one matrix multiply.
+override WX: u32 = 4u;
+override WY: u32 = 4u;
+
+@group(0) @binding(0) var<storage, read> A4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> B4: array<vec4<f32>>;
+
+// Element (m, k) of op(A) and (k, n) of op(B), zero past K so a partial last chunk adds nothing.
+// Rows past M and columns past N are clamped: they feed only outputs that are never stored.
+fn elemA(base: u32, m: u32, k: u32) -> f32 {
+  let mc = min(m, p.M - 1u);
+  let kc = min(k, p.K - 1u);
+  var i = base + mc * p.lda + kc;
+  if (TRANS_A) { i = base + kc * p.lda + mc; }
+  return select(0.0, A[i], k < p.K);
+}
+
+fn elemB(base: u32, k: u32, n: u32) -> f32 {
+  let kc = min(k, p.K - 1u);
+  let nc = min(n, p.N - 1u);
+  var i = base + kc * p.ldb + nc;
+  if (TRANS_B) { i = base + nc * p.ldb + kc; }
+  return select(0.0, B[i], k < p.K);
+}
+
+// 4x4 chunks of op(A) (rows m0.., columns k0..) and op(B) (rows k0.., columns n0..) from scalars.
+// Written out rather than looped: CPU drivers keep indexed matrices in memory.
+fn colA(base: u32, m0: u32, k: u32) -> vec4<f32> {
+  return vec4<f32>(elemA(base, m0, k), elemA(base, m0 + 1u, k), elemA(base, m0 + 2u, k), elemA(base, m0 + 3u, k));
+}
+
+fn colB(base: u32, k0: u32, n: u32) -> vec4<f32> {
+  return vec4<f32>(elemB(base, k0, n), elemB(base, k0 + 1u, n), elemB(base, k0 + 2u, n), elemB(base, k0 + 3u, n));
+}
+
+fn chunkA(base: u32, m0: u32, k0: u32) -> mat4x4<f32> {
+  return mat4x4<f32>(colA(base, m0, k0), colA(base, m0, k0 + 1u), colA(base, m0, k0 + 2u), colA(base, m0, k0 + 3u));
+}
+
+fn chunkB(base: u32, k0: u32, n0: u32) -> mat4x4<f32> {
+  return mat4x4<f32>(colB(base, k0, n0), colB(base, k0, n0 + 1u), colB(base, k0, n0 + 2u), colB(base, k0, n0 + 3u));
+}
+
+// The same chunks from four vec4 loads along the stored rows (every view 4-aligned, K % 4 == 0).
+// Four consecutive stored rows starting at vec4 index i, stepping ld / 4: either the chunk's columns
+// or its rows, depending on the transpose. Indices past the buffer are clamped (those lanes are unused).
+fn rowsA(i: u32) -> mat4x4<f32> {
+  let s = p.lda / 4u;
+  let last = arrayLength(&A4) - 1u;
+  return mat4x4<f32>(A4[min(i, last)], A4[min(i + s, last)], A4[min(i + 2u * s, last)], A4[min(i + 3u * s, last)]);
+}
+
+fn rowsB(i: u32) -> mat4x4<f32> {
+  let s = p.ldb / 4u;
+  let last = arrayLength(&B4) - 1u;
+  return mat4x4<f32>(B4[min(i, last)], B4[min(i + s, last)], B4[min(i + 2u * s, last)], B4[min(i + 3u * s, last)]);
+}
+
+fn chunkA4(base: u32, m0: u32, k0: u32) -> mat4x4<f32> {
+  // Stored K x M: rows k0.. hold columns of the chunk. Stored M x K: rows m0.. hold its rows.
+  if (TRANS_A) { return rowsA((base + k0 * p.lda + m0) / 4u); }
+  return transpose(rowsA((base + min(m0, p.M - 1u) * p.lda + k0) / 4u));
+}
+
+fn chunkB4(base: u32, k0: u32, n0: u32) -> mat4x4<f32> {
+  if (TRANS_B) { return rowsB((base + min(n0, p.N - 1u) * p.ldb + k0) / 4u); }
+  return transpose(rowsB((base + k0 * p.ldb + n0) / 4u));
+}
+
+// A thread's 16x16 block of C: chunk (i, j) covers rows 4i.., columns 4j.., at c[4i + j].
+struct Block { c: array<mat4x4<f32>, 16> }
+
+// acc += [a0; a1; a2; a3] [b0 b1 b2 b3]: one k-step of four.
+fn accumulate(acc: ptr<function, Block>, a0: mat4x4<f32>, a1: mat4x4<f32>, a2: mat4x4<f32>, a3: mat4x4<f32>,
+              b0: mat4x4<f32>, b1: mat4x4<f32>, b2: mat4x4<f32>, b3: mat4x4<f32>) {
+  (*acc).c[0] += a0 * b0; (*acc).c[1] += a0 * b1; (*acc).c[2] += a0 * b2; (*acc).c[3] += a0 * b3;
+  (*acc).c[4] += a1 * b0; (*acc).c[5] += a1 * b1; (*acc).c[6] += a1 * b2; (*acc).c[7] += a1 * b3;
+  (*acc).c[8] += a2 * b0; (*acc).c[9] += a2 * b1; (*acc).c[10] += a2 * b2; (*acc).c[11] += a2 * b3;
+  (*acc).c[12] += a3 * b0; (*acc).c[13] += a3 * b1; (*acc).c[14] += a3 * b2; (*acc).c[15] += a3 * b3;
+}
+
+// C[r0 + i, c0 + j] = alpha * block + beta * C, inside the M x N bounds.
+fn storeBlock(b: u32, r0: u32, c0: u32, acc: ptr<function, Block>) {
+  let cbase = p.offC + b * p.strideC;
+  for (var n = 0u; n < 16u; n++) {
+    let c = c0 + n;
+    if (c >= p.N) { return; }
+    for (var m = 0u; m < 16u; m++) {
+      let r = r0 + m;
+      if (r >= p.M) { break; }
+      let idx = cbase + r * p.ldc + c;
+      var v = p.alpha * (*acc).c[(m / 4u) * 4u + n / 4u][n % 4u][m % 4u];
+      if (p.beta != 0.0) { v += p.beta * C[idx]; }
+      C[idx] = v;
+    }
+  }
+}
+
+@compute @workgroup_size(WX, WY, 1)
+fn reg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let r0 = (wg.y * WY + lid.y) * 16u;
+  let c0 = (wg.x * WX + lid.x) * 16u;
+  let baseA = p.offA + wg.z * p.strideA;
+  let baseB = p.offB + wg.z * p.strideB;
+  var acc: Block;
+  for (var k = 0u; k < p.K; k += 4u) {
+    accumulate(&acc, chunkA(baseA, r0, k), chunkA(baseA, r0 + 4u, k), chunkA(baseA, r0 + 8u, k), chunkA(baseA, r0 + 12u, k),
+               chunkB(baseB, k, c0), chunkB(baseB, k, c0 + 4u), chunkB(baseB, k, c0 + 8u), chunkB(baseB, k, c0 + 12u));
+  }
+  storeBlock(wg.z, r0, c0, &acc);
+}
+
+@compute @workgroup_size(WX, WY, 1)
+fn reg_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let r0 = (wg.y * WY + lid.y) * 16u;
+  let c0 = (wg.x * WX + lid.x) * 16u;
+  let baseA = p.offA + wg.z * p.strideA;
+  let baseB = p.offB + wg.z * p.strideB;
+  var acc: Block;
+  for (var k = 0u; k < p.K; k += 4u) {
+    accumulate(&acc, chunkA4(baseA, r0, k), chunkA4(baseA, r0 + 4u, k), chunkA4(baseA, r0 + 8u, k), chunkA4(baseA, r0 + 12u, k),
+               chunkB4(baseB, k, c0), chunkB4(baseB, k, c0 + 4u), chunkB4(baseB, k, c0 + 8u), chunkB4(baseB, k, c0 + 12u));
+  }
+  storeBlock(wg.z, r0, c0, &acc);
 }

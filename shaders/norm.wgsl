@@ -8,6 +8,11 @@
 // LANES lanes per column striding the rows, then a fixed-order reduction over the lanes.
 // Each entry point has its own binding list; variables sharing a binding number belong to
 // different entry points (WGSL allows that).
+//
+// The *_thread entry points compute the same values without barriers, for CPU Vulkan drivers
+// (SwiftShader) that run a workgroup's threads as coroutines and pay a switch per thread at every
+// barrier: one thread per row walks its columns serially (row kernels), one thread per column walks
+// the rows (parameter-gradient kernels). They share the binding lists of their workgroup twins.
 
 struct View { off: u32, ld: u32, groups: u32, _pad: u32 }
 
@@ -255,5 +260,127 @@ fn layernorm_param_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
       lp_dw[c] = total.x;
       lp_db[c] = total.y;
     }
+  }
+}
+
+// ------------------------------------------------------------------ barrier-free (thread) variants
+const THREAD_WG = 64u;
+
+fn threadIndex(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wg.x + wg.y * nwg.x) * THREAD_WG + lid;
+}
+
+@compute @workgroup_size(THREAD_WG)
+fn rmsnorm_forward_thread(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                          @builtin(local_invocation_index) lid: u32) {
+  let p = rf_p;
+  let r = threadIndex(wg, nwg, lid);
+  if (r >= p.rows) { return; }
+  let xs = rowStart(p.a, p.width, r);
+  var ss = 0.0;
+  for (var c = 0u; c < p.width; c++) { let v = rf_x[xs + c]; ss = fma(v, v, ss); }
+  let rstd = inverseSqrt(ss / f32(p.width) + p.eps);
+  let os = rowStart(p.b, p.width, r);
+  for (var c = 0u; c < p.width; c++) { rf_out[os + c] = rf_x[xs + c] * rstd * rf_w[c]; }
+  rf_rstd[r] = rstd;
+}
+
+@compute @workgroup_size(THREAD_WG)
+fn rmsnorm_backward_thread(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                           @builtin(local_invocation_index) lid: u32) {
+  let p = rb_p;
+  let r = threadIndex(wg, nwg, lid);
+  if (r >= p.rows) { return; }
+  let gs = rowStart(p.a, p.width, r);
+  let xs = rowStart(p.b, p.width, r);
+  var dot = 0.0;
+  for (var c = 0u; c < p.width; c++) { dot += rb_dout[gs + c] * rb_w[c] * rb_x[xs + c]; }
+  let rstd = rb_rstd[r];
+  let k = dot / f32(p.width) * rstd * rstd;
+  let ds = rowStart(p.c, p.width, r);
+  for (var c = 0u; c < p.width; c++) {
+    let v = rstd * (rb_dout[gs + c] * rb_w[c] - rb_x[xs + c] * k);
+    if (p.accumulate != 0u) { rb_dx[ds + c] += v; } else { rb_dx[ds + c] = v; }
+  }
+}
+
+@compute @workgroup_size(THREAD_WG)
+fn rmsnorm_weight_grad_thread(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                              @builtin(local_invocation_index) lid: u32) {
+  let p = rw_p;
+  let c = threadIndex(wg, nwg, lid);
+  if (c >= p.width) { return; }
+  var acc = 0.0;
+  for (var r = 0u; r < p.rows; r++) {
+    acc += rw_dout[rowStart(p.a, p.width, r) + c] * rw_x[rowStart(p.b, p.width, r) + c] * rw_rstd[r];
+  }
+  if (p.accumulate != 0u) { rw_dw[c] += acc; } else { rw_dw[c] = acc; }
+}
+
+@compute @workgroup_size(THREAD_WG)
+fn layernorm_forward_thread(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                            @builtin(local_invocation_index) lid: u32) {
+  let p = lf_p;
+  let r = threadIndex(wg, nwg, lid);
+  if (r >= p.rows) { return; }
+  let xs = rowStart(p.a, p.width, r);
+  var s = 0.0;
+  for (var c = 0u; c < p.width; c++) { s += lf_x[xs + c]; }
+  let mean = s / f32(p.width);
+  var ss = 0.0;
+  for (var c = 0u; c < p.width; c++) { let d = lf_x[xs + c] - mean; ss = fma(d, d, ss); }
+  let rstd = inverseSqrt(ss / f32(p.width) + p.eps);
+  let os = rowStart(p.b, p.width, r);
+  for (var c = 0u; c < p.width; c++) { lf_out[os + c] = (lf_x[xs + c] - mean) * rstd * lf_w[c] + lf_b[c]; }
+  lf_mean[r] = mean;
+  lf_rstd[r] = rstd;
+}
+
+@compute @workgroup_size(THREAD_WG)
+fn layernorm_backward_thread(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                             @builtin(local_invocation_index) lid: u32) {
+  let p = lb_p;
+  let r = threadIndex(wg, nwg, lid);
+  if (r >= p.rows) { return; }
+  let gs = rowStart(p.a, p.width, r);
+  let xs = rowStart(p.b, p.width, r);
+  let mean = lb_mean[r];
+  let rstd = lb_rstd[r];
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var c = 0u; c < p.width; c++) {
+    let g = lb_dout[gs + c] * lb_w[c];
+    sg += g;
+    sgx += g * (lb_x[xs + c] - mean) * rstd;
+  }
+  let meanG = sg / f32(p.width);
+  let meanGX = sgx / f32(p.width);
+  let ds = rowStart(p.c, p.width, r);
+  for (var c = 0u; c < p.width; c++) {
+    let xhat = (lb_x[xs + c] - mean) * rstd;
+    let v = rstd * (lb_dout[gs + c] * lb_w[c] - meanG - xhat * meanGX);
+    if (p.accumulate != 0u) { lb_dx[ds + c] += v; } else { lb_dx[ds + c] = v; }
+  }
+}
+
+@compute @workgroup_size(THREAD_WG)
+fn layernorm_param_grad_thread(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                               @builtin(local_invocation_index) lid: u32) {
+  let p = lp_p;
+  let c = threadIndex(wg, nwg, lid);
+  if (c >= p.width) { return; }
+  var dw = 0.0;
+  var db = 0.0;
+  for (var r = 0u; r < p.rows; r++) {
+    let g = lp_dout[rowStart(p.a, p.width, r) + c];
+    dw += g * (lp_x[rowStart(p.b, p.width, r) + c] - lp_mean[r]) * lp_rstd[r];
+    db += g;
+  }
+  if (p.accumulate != 0u) {
+    lp_dw[c] += dw;
+    lp_db[c] += db;
+  } else {
+    lp_dw[c] = dw;
+    lp_db[c] = db;
   }
 }

@@ -1,4 +1,11 @@
-/** Causal multi-head attention with GQA: forward (probs, out) and backward (dq, dk, dv) on strided views. */
+/**
+ * Causal multi-head attention with GQA: forward (probs, out) and backward (dq, dk, dv) on strided views.
+ *
+ * Two kernel sets compute the same values: 'workgroup' (one workgroup per score row with tree
+ * reductions, one thread per output: for real GPUs) and 'thread' (barrier-free: one thread per score
+ * row, 4x4 register blocks for the products: for CPU Vulkan drivers such as SwiftShader, where every
+ * workgroup barrier costs a coroutine switch per thread). By default the adapter decides.
+ */
 import code from '../../shaders/attention.wgsl?raw';
 import { grid1d, type CommandList, type KernelSpec } from '../gpu/gpu';
 import { f32, u32 } from '../gpu/params';
@@ -7,6 +14,9 @@ import { checkCount, checkDistinct, checkStrided, checkTensor, type StridedView 
 
 const source = { name: 'attention', code };
 const ELEM_WG = 256; // threads per workgroup of the one-output-per-thread entry points (must match the shader)
+const THREAD_WG = 64; // threads per workgroup of the barrier-free entry points (THREAD_WG in the shader)
+
+export type AttentionVariant = 'workgroup' | 'thread';
 
 /** Element (row, col) of a view is t[offset + row * ld + col]; rows are tokens (b * seq + t). */
 export type MatrixView = StridedView;
@@ -19,6 +29,8 @@ export interface AttentionShape {
   headDim: number;
   /** Multiplies q·k before the softmax; usually 1 / sqrt(headDim). */
   scale: number;
+  /** Which kernel set runs; defaults to the adapter's preference (see the file comment). */
+  variant?: AttentionVariant;
 }
 
 export interface AttentionForwardArgs extends AttentionShape {
@@ -63,8 +75,15 @@ export function attentionForward(list: CommandList, a: AttentionForwardArgs): vo
   checkDistinct(name, { probs: a.probs }, { q: a.q.t, k: a.k.t });
   checkDistinct(name, { out: a.out.t }, { probs: a.probs, v: a.v.t });
 
-  list.dispatch(spec('fwd_probs'), [a.k.t, a.k.t, a.q.t, a.probs], params(a, a.k, a.q, null), grid1d(s.scoreRows, 1));
-  list.dispatch(spec('fwd_out'), [a.probs, a.v.t, a.probs, a.out.t], params(a, a.v, null, a.out), grid1d(rows * a.heads * a.headDim, ELEM_WG));
+  const probsBindings = [a.k.t, a.k.t, a.q.t, a.probs];
+  const outBindings = [a.probs, a.v.t, a.probs, a.out.t];
+  if (variantOf(list, a) === 'thread') {
+    list.dispatch(spec('rows_probs'), probsBindings, params(a, a.k, a.q, null), grid1d(s.rowBlocks, THREAD_WG));
+    list.dispatch(spec('prod_scores'), outBindings, params(a, a.v, null, a.out), grid1d(s.blocks(a.heads), THREAD_WG));
+    return;
+  }
+  list.dispatch(spec('fwd_probs'), probsBindings, params(a, a.k, a.q, null), grid1d(s.scoreRows, 1));
+  list.dispatch(spec('fwd_out'), outBindings, params(a, a.v, null, a.out), grid1d(rows * a.heads * a.headDim, ELEM_WG));
 }
 
 /** dv, dscores, dq, dk: four dispatches, each writing one buffer. */
@@ -88,21 +107,53 @@ export function attentionBackward(list: CommandList, a: AttentionBackwardArgs): 
   checkDistinct(name, { dq: a.dq.t }, { dscores: a.dscores, k: a.k.t });
   checkDistinct(name, { dk: a.dk.t }, { dscores: a.dscores, q: a.q.t });
 
+  const dv = { bindings: [a.probs, a.probs, a.dout.t, a.dv.t], params: params(a, null, a.dout, a.dv) };
+  const dscores = { bindings: [a.probs, a.v.t, a.dout.t, a.dscores], params: params(a, a.v, a.dout, null) };
+  const dq = { bindings: [a.dscores, a.k.t, a.dscores, a.dq.t], params: params(a, a.k, null, a.dq) };
+  const dk = { bindings: [a.dscores, a.dscores, a.q.t, a.dk.t], params: params(a, null, a.q, a.dk) };
+  if (variantOf(list, a) === 'thread') {
+    const kvGrid = grid1d(s.blocks(a.kvHeads), THREAD_WG);
+    list.dispatch(spec('prod_scores_t'), dv.bindings, dv.params, kvGrid);
+    list.dispatch(spec('rows_dscores'), dscores.bindings, dscores.params, grid1d(s.rowBlocks, THREAD_WG));
+    list.dispatch(spec('prod_scores'), dq.bindings, dq.params, grid1d(s.blocks(a.heads), THREAD_WG));
+    list.dispatch(spec('prod_scores_t'), dk.bindings, dk.params, kvGrid);
+    return;
+  }
   const kvGrid = grid1d(rows * kvWidth, ELEM_WG);
-  list.dispatch(spec('bwd_dv'), [a.probs, a.probs, a.dout.t, a.dv.t], params(a, null, a.dout, a.dv), kvGrid);
-  list.dispatch(spec('bwd_dscores'), [a.probs, a.v.t, a.dout.t, a.dscores], params(a, a.v, a.dout, null), grid1d(s.scoreRows, 1));
-  list.dispatch(spec('bwd_dq'), [a.dscores, a.k.t, a.dscores, a.dq.t], params(a, a.k, null, a.dq), grid1d(rows * qWidth, ELEM_WG));
-  list.dispatch(spec('bwd_dk'), [a.dscores, a.dscores, a.q.t, a.dk.t], params(a, null, a.q, a.dk), kvGrid);
+  list.dispatch(spec('bwd_dv'), dv.bindings, dv.params, kvGrid);
+  list.dispatch(spec('bwd_dscores'), dscores.bindings, dscores.params, grid1d(s.scoreRows, 1));
+  list.dispatch(spec('bwd_dq'), dq.bindings, dq.params, grid1d(rows * qWidth, ELEM_WG));
+  list.dispatch(spec('bwd_dk'), dk.bindings, dk.params, kvGrid);
 }
 
-function checkShape(name: string, a: AttentionShape): { scores: number; scoreRows: number } {
+function variantOf(list: CommandList, a: AttentionShape): AttentionVariant {
+  return a.variant ?? (list.gpu.handle.adapter.software ? 'thread' : 'workgroup');
+}
+
+/**
+ * Sizes derived from the shape. rowBlocks counts the thread kernels' blocks of 4 score rows; blocks(h)
+ * their 4 positions x 4 dimensions blocks of h heads' outputs.
+ */
+interface DerivedSizes {
+  scores: number;
+  scoreRows: number;
+  rowBlocks: number;
+  blocks(heads: number): number;
+}
+
+function checkShape(name: string, a: AttentionShape): DerivedSizes {
   for (const key of ['batch', 'seq', 'heads', 'kvHeads', 'headDim'] as const) checkCount(name, key, a[key]);
   if (a.kvHeads === 0 || a.heads % a.kvHeads !== 0) {
     throw new Error(`${name}: heads (${a.heads}) must be a positive multiple of kvHeads (${a.kvHeads})`);
   }
   if (!Number.isFinite(a.scale)) throw new Error(`${name}: scale must be finite, got ${a.scale}`);
+  if (a.variant !== undefined && a.variant !== 'workgroup' && a.variant !== 'thread') {
+    throw new Error(`${name}: unknown variant '${String(a.variant)}' (expected 'workgroup' or 'thread')`);
+  }
   const scoreRows = a.batch * a.heads * a.seq;
-  return { scores: scoreRows * a.seq, scoreRows };
+  const blocks = (heads: number) => a.batch * heads * Math.ceil(a.seq / 4) * Math.ceil(a.headDim / 4);
+  const rowBlocks = a.batch * a.heads * Math.ceil(a.seq / 4);
+  return { scores: scoreRows * a.seq, scoreRows, rowBlocks, blocks };
 }
 
 function params(a: AttentionShape, view1: MatrixView | null, view2: MatrixView | null, dst: MatrixView | null) {

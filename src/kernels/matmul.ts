@@ -1,4 +1,12 @@
-/** Batched strided GEMM: C = alpha * op(A) op(B) + beta * C, every transpose variant. */
+/**
+ * Batched strided GEMM: C = alpha * op(A) op(B) + beta * C, every transpose variant.
+ *
+ * Two kernels compute the same product: 'tiled' (shared-memory tiles with barriers, for real GPUs) and
+ * 'register' (barrier-free 16x16 register blocks, for CPU Vulkan drivers such as SwiftShader, where a
+ * workgroup barrier costs a coroutine switch per thread). 'register-vec4' is the register kernel with
+ * vec4 loads, for 4-aligned views. By default the adapter decides: software adapters get the register
+ * kernel (vec4 when the views allow), hardware gets the tiled one.
+ */
 import code from '../../shaders/matmul.wgsl?raw';
 import type { CommandList, KernelSpec } from '../gpu/gpu';
 import { f32, u32 } from '../gpu/params';
@@ -29,14 +37,22 @@ export interface MatmulArgs {
   alpha?: number;
   /** 0 overwrites C; 1 accumulates into it. */
   beta?: number;
+  /** Which kernel runs; defaults to the adapter's preference (see the file comment). */
+  variant?: MatmulVariant;
 }
 
-function spec(transA: boolean, transB: boolean): KernelSpec {
+export type MatmulVariant = 'tiled' | 'register' | 'register-vec4';
+
+const TILE = 64; // output tile of the tiled kernel (BM = BN in matmul.wgsl)
+const BLOCK = 16; // rows and columns of C per thread in the register kernels
+const REG_SIDE = 4; // at most 4 x 4 threads per workgroup there: small workgroups spread over CPU cores
+
+function spec(entry: string, transA: boolean, transB: boolean, extra: Record<string, number> = {}): KernelSpec {
   return {
     source,
-    entry: 'main',
+    entry,
     bindings: ['read', 'read', 'rw'],
-    constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0 },
+    constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, ...extra },
   };
 }
 
@@ -48,18 +64,47 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
   checkView('A', a, transA ? K : M, transA ? M : K, batch);
   checkView('B', b, transB ? N : K, transB ? K : N, batch);
   checkView('C', c, M, N, batch);
+  const aligned = vec4Aligned(args, batch);
+  const variant = args.variant ?? (list.gpu.handle.adapter.software ? (aligned ? 'register-vec4' : 'register') : 'tiled');
+  if (variant === 'register-vec4' && !aligned) {
+    throw new Error(
+      `matmul (${a.t.label} x ${b.t.label}): the register-vec4 kernel needs K, every leading dimension, offset and batch stride of A and B to be multiples of 4`,
+    );
+  }
+  const params = [
+    u32(M), u32(N), u32(K), u32(batch),
+    u32(a.ld), u32(b.ld), u32(c.ld), u32(0),
+    u32(a.offset ?? 0), u32(b.offset ?? 0), u32(c.offset ?? 0), u32(0),
+    u32(a.batchStride ?? 0), u32(b.batchStride ?? 0), u32(c.batchStride ?? 0), u32(0),
+    f32(args.alpha ?? 1), f32(args.beta ?? 0), u32(0), u32(0),
+  ];
+  if (variant === 'tiled') {
+    list.dispatch(spec('main', transA, transB), [a.t, b.t, c.t], params, [Math.ceil(N / TILE), Math.ceil(M / TILE), batch]);
+    return;
+  }
+  // Shape the workgroup to C: a narrow output (LoRA's rank-r products) gets one column of threads, so
+  // no workgroup is mostly idle lanes.
+  const wx = Math.min(REG_SIDE, pow2AtLeast(Math.ceil(N / BLOCK)));
+  const wy = Math.min(REG_SIDE, pow2AtLeast(Math.ceil(M / BLOCK)));
   list.dispatch(
-    spec(transA, transB),
+    spec(variant === 'register-vec4' ? 'reg_vec4' : 'reg', transA, transB, { WX: wx, WY: wy }),
     [a.t, b.t, c.t],
-    [
-      u32(M), u32(N), u32(K), u32(batch),
-      u32(a.ld), u32(b.ld), u32(c.ld), u32(0),
-      u32(a.offset ?? 0), u32(b.offset ?? 0), u32(c.offset ?? 0), u32(0),
-      u32(a.batchStride ?? 0), u32(b.batchStride ?? 0), u32(c.batchStride ?? 0), u32(0),
-      f32(args.alpha ?? 1), f32(args.beta ?? 0), u32(0), u32(0),
-    ],
-    [Math.ceil(N / 64), Math.ceil(M / 64), batch],
+    params,
+    [Math.ceil(N / (BLOCK * wx)), Math.ceil(M / (BLOCK * wy)), batch],
   );
+}
+
+/** True when reg_vec4 may read A and B as vec4s: K and every element offset of A and B are multiples of 4. */
+function vec4Aligned(args: MatmulArgs, batch: number): boolean {
+  const four = (x: number | undefined) => (x ?? 0) % 4 === 0;
+  const view = (v: MatView) => four(v.ld) && four(v.offset) && (batch === 1 || four(v.batchStride));
+  return four(args.K) && view(args.a) && view(args.b);
+}
+
+function pow2AtLeast(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
 }
 
 /** Throws unless a rows x cols view (times batch) fits inside its tensor. */

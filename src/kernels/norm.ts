@@ -1,4 +1,11 @@
-/** RMSNorm (Hugging Face Llama) and LayerNorm (torch) forward and backward over strided row views. */
+/**
+ * RMSNorm (Hugging Face Llama) and LayerNorm (torch) forward and backward over strided row views.
+ *
+ * Two kernel sets compute the same values: 'workgroup' (one workgroup per row with tree reductions:
+ * for real GPUs) and 'thread' (barrier-free, one thread per row or per column: for CPU Vulkan drivers
+ * such as SwiftShader, where a workgroup barrier costs a coroutine switch per thread). Every function
+ * takes an optional `variant`; by default the adapter decides.
+ */
 import code from '../../shaders/norm.wgsl?raw';
 import { grid1d, type BindingKind, type CommandList, type KernelSpec } from '../gpu/gpu';
 import { f32, u32, type ParamValue } from '../gpu/params';
@@ -8,22 +15,48 @@ import { checkCount, checkDistinct, checkRows, checkTensor, rowParams, type RowV
 export type { RowView } from './views';
 
 const source = { name: 'norm', code };
-/** Columns per workgroup of the parameter-gradient kernels (COLS in norm.wgsl). */
+/** Columns per workgroup of the workgroup parameter-gradient kernels (COLS in norm.wgsl). */
 const GRAD_COLS = 32;
+/** Threads per workgroup of the thread kernels (THREAD_WG in norm.wgsl). */
+const THREAD_WG = 64;
 
-function spec(entry: string, reads: number, writes: number): KernelSpec {
-  const bindings: BindingKind[] = [...Array<BindingKind>(reads).fill('read'), ...Array<BindingKind>(writes).fill('rw')];
-  return { source, entry, bindings };
+export type NormVariant = 'workgroup' | 'thread';
+
+/** A kernel's two entry points and how each is laid out: one workgroup per row (or 32 columns), or one thread per row (or column). */
+interface NormKernel {
+  workgroup: KernelSpec;
+  thread: KernelSpec;
 }
 
-const SPECS = {
-  rmsForward: spec('rmsnorm_forward', 2, 2),
-  rmsBackward: spec('rmsnorm_backward', 4, 1),
-  rmsWeightGrad: spec('rmsnorm_weight_grad', 3, 1),
-  lnForward: spec('layernorm_forward', 3, 3),
-  lnBackward: spec('layernorm_backward', 5, 1),
-  lnParamGrad: spec('layernorm_param_grad', 4, 2),
+function kernel(entry: string, reads: number, writes: number): NormKernel {
+  const bindings: BindingKind[] = [...Array<BindingKind>(reads).fill('read'), ...Array<BindingKind>(writes).fill('rw')];
+  return { workgroup: { source, entry, bindings }, thread: { source, entry: `${entry}_thread`, bindings } };
+}
+
+const KERNELS = {
+  rmsForward: kernel('rmsnorm_forward', 2, 2),
+  rmsBackward: kernel('rmsnorm_backward', 4, 1),
+  rmsWeightGrad: kernel('rmsnorm_weight_grad', 3, 1),
+  lnForward: kernel('layernorm_forward', 3, 3),
+  lnBackward: kernel('layernorm_backward', 5, 1),
+  lnParamGrad: kernel('layernorm_param_grad', 4, 2),
 };
+
+/** Records a row kernel: `rows` rows, one workgroup or one thread each. */
+function dispatchRows(list: CommandList, k: NormKernel, variant: NormVariant | undefined, tensors: Tensor[], p: ParamValue[], rows: number): void {
+  if (pick(list, variant) === 'thread') list.dispatch(k.thread, tensors, p, grid1d(rows, THREAD_WG));
+  else list.dispatch(k.workgroup, tensors, p, grid1d(rows, 1));
+}
+
+/** Records a parameter-gradient kernel: `width` columns, GRAD_COLS per workgroup or one thread each. */
+function dispatchColumns(list: CommandList, k: NormKernel, variant: NormVariant | undefined, tensors: Tensor[], p: ParamValue[], width: number): void {
+  if (pick(list, variant) === 'thread') list.dispatch(k.thread, tensors, p, grid1d(width, THREAD_WG));
+  else list.dispatch(k.workgroup, tensors, p, [Math.ceil(width / GRAD_COLS), 1, 1]);
+}
+
+function pick(list: CommandList, variant: NormVariant | undefined): NormVariant {
+  return variant ?? (list.gpu.handle.adapter.software ? 'thread' : 'workgroup');
+}
 
 /** Params: rows, width, eps, accumulate, then views a, b, c (unused views are zero). */
 function params(rows: number, width: number, eps: number, accumulate: boolean, views: RowView[]): ParamValue[] {
@@ -46,6 +79,8 @@ export interface RmsnormForwardArgs {
   rows: number;
   width: number;
   eps: number;
+  /** Which kernel runs; defaults to the adapter's preference (see the file comment). */
+  variant?: NormVariant;
 }
 
 /** out = x * rstd * weight, row by row. */
@@ -57,7 +92,7 @@ export function rmsnormForward(list: CommandList, a: RmsnormForwardArgs): void {
   checkTensor(k, 'weight', a.weight, a.width);
   checkTensor(k, 'rstd', a.rstd, a.rows);
   checkDistinct(k, { out: a.out.t, rstd: a.rstd }, { x: a.x.t, weight: a.weight });
-  list.dispatch(SPECS.rmsForward, [a.x.t, a.weight, a.out.t, a.rstd], params(a.rows, a.width, a.eps, false, [a.x, a.out]), grid1d(a.rows, 1));
+  dispatchRows(list, KERNELS.rmsForward, a.variant, [a.x.t, a.weight, a.out.t, a.rstd], params(a.rows, a.width, a.eps, false, [a.x, a.out]), a.rows);
 }
 
 export interface RmsnormBackwardArgs {
@@ -70,6 +105,8 @@ export interface RmsnormBackwardArgs {
   width: number;
   /** true: dx += gradient; false: dx = gradient. */
   accumulate: boolean;
+  /** Which kernel runs; defaults to the adapter's preference (see the file comment). */
+  variant?: NormVariant;
 }
 
 /** Gradient of rmsnormForward with respect to x. */
@@ -82,11 +119,11 @@ export function rmsnormBackward(list: CommandList, a: RmsnormBackwardArgs): void
   checkTensor(k, 'weight', a.weight, a.width);
   checkTensor(k, 'rstd', a.rstd, a.rows);
   checkDistinct(k, { dx: a.dx.t }, { dout: a.dout.t, x: a.x.t, weight: a.weight, rstd: a.rstd });
-  list.dispatch(
-    SPECS.rmsBackward,
+  dispatchRows(
+    list, KERNELS.rmsBackward, a.variant,
     [a.dout.t, a.x.t, a.weight, a.rstd, a.dx.t],
     params(a.rows, a.width, 0, a.accumulate, [a.dout, a.x, a.dx]),
-    grid1d(a.rows, 1),
+    a.rows,
   );
 }
 
@@ -99,6 +136,8 @@ export interface RmsnormWeightGradArgs {
   rows: number;
   width: number;
   accumulate: boolean;
+  /** Which kernel runs; defaults to the adapter's preference (see the file comment). */
+  variant?: NormVariant;
 }
 
 /** dweight[c] (+)= sum over rows of dout * x * rstd. */
@@ -110,11 +149,11 @@ export function rmsnormWeightGrad(list: CommandList, a: RmsnormWeightGradArgs): 
   checkTensor(k, 'rstd', a.rstd, a.rows);
   checkTensor(k, 'dweight', a.dweight, a.width);
   checkDistinct(k, { dweight: a.dweight }, { dout: a.dout.t, x: a.x.t, rstd: a.rstd });
-  list.dispatch(
-    SPECS.rmsWeightGrad,
+  dispatchColumns(
+    list, KERNELS.rmsWeightGrad, a.variant,
     [a.dout.t, a.x.t, a.rstd, a.dweight],
     params(a.rows, a.width, 0, a.accumulate, [a.dout, a.x]),
-    [Math.ceil(a.width / GRAD_COLS), 1, 1],
+    a.width,
   );
 }
 
@@ -130,6 +169,8 @@ export interface LayernormForwardArgs {
   rows: number;
   width: number;
   eps: number;
+  /** Which kernel runs; defaults to the adapter's preference (see the file comment). */
+  variant?: NormVariant;
 }
 
 /** out = (x - mean) * rstd * weight + bias, row by row. */
@@ -143,11 +184,11 @@ export function layernormForward(list: CommandList, a: LayernormForwardArgs): vo
   checkTensor(k, 'mean', a.mean, a.rows);
   checkTensor(k, 'rstd', a.rstd, a.rows);
   checkDistinct(k, { out: a.out.t, mean: a.mean, rstd: a.rstd }, { x: a.x.t, weight: a.weight, bias: a.bias });
-  list.dispatch(
-    SPECS.lnForward,
+  dispatchRows(
+    list, KERNELS.lnForward, a.variant,
     [a.x.t, a.weight, a.bias, a.out.t, a.mean, a.rstd],
     params(a.rows, a.width, a.eps, false, [a.x, a.out]),
-    grid1d(a.rows, 1),
+    a.rows,
   );
 }
 
@@ -161,6 +202,8 @@ export interface LayernormBackwardArgs {
   rows: number;
   width: number;
   accumulate: boolean;
+  /** Which kernel runs; defaults to the adapter's preference (see the file comment). */
+  variant?: NormVariant;
 }
 
 /** Gradient of layernormForward with respect to x. */
@@ -174,11 +217,11 @@ export function layernormBackward(list: CommandList, a: LayernormBackwardArgs): 
   checkTensor(k, 'mean', a.mean, a.rows);
   checkTensor(k, 'rstd', a.rstd, a.rows);
   checkDistinct(k, { dx: a.dx.t }, { dout: a.dout.t, x: a.x.t, weight: a.weight, mean: a.mean, rstd: a.rstd });
-  list.dispatch(
-    SPECS.lnBackward,
+  dispatchRows(
+    list, KERNELS.lnBackward, a.variant,
     [a.dout.t, a.x.t, a.weight, a.mean, a.rstd, a.dx.t],
     params(a.rows, a.width, 0, a.accumulate, [a.dout, a.x, a.dx]),
-    grid1d(a.rows, 1),
+    a.rows,
   );
 }
 
@@ -194,6 +237,8 @@ export interface LayernormParamGradArgs {
   rows: number;
   width: number;
   accumulate: boolean;
+  /** Which kernel runs; defaults to the adapter's preference (see the file comment). */
+  variant?: NormVariant;
 }
 
 /** dweight[c] (+)= sum of dout * xhat, dbias[c] (+)= sum of dout, over rows. */
@@ -207,10 +252,10 @@ export function layernormParamGrad(list: CommandList, a: LayernormParamGradArgs)
   checkTensor(k, 'dweight', a.dweight, a.width);
   checkTensor(k, 'dbias', a.dbias, a.width);
   checkDistinct(k, { dweight: a.dweight, dbias: a.dbias }, { dout: a.dout.t, x: a.x.t, mean: a.mean, rstd: a.rstd });
-  list.dispatch(
-    SPECS.lnParamGrad,
+  dispatchColumns(
+    list, KERNELS.lnParamGrad, a.variant,
     [a.dout.t, a.x.t, a.mean, a.rstd, a.dweight, a.dbias],
     params(a.rows, a.width, 0, a.accumulate, [a.dout, a.x]),
-    [Math.ceil(a.width / GRAD_COLS), 1, 1],
+    a.width,
   );
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attentionBackward, attentionForward } from '../../src/kernels/attention';
+import { attentionBackward, attentionForward, type AttentionVariant } from '../../src/kernels/attention';
 import { attentionBackwardRef, attentionForwardRef, type AttentionDims } from '../../src/kernels/attention.ref';
 import type { Gpu } from '../../src/gpu/gpu';
 import { Rng } from '../../src/util/random';
@@ -78,13 +78,17 @@ describe('attention reference', () => {
   });
 });
 
-describe('attention', () => {
-  // [batch, seq, heads, kvHeads, headDim]: 1-token sequences, lengths that are not multiples of anything,
-  // GQA (2 query heads per kv head) and plain MHA, and one sequence longer than a 128-thread row workgroup.
+// Both kernel sets run on SwiftShader, whichever one the adapter would pick by default.
+const VARIANTS: AttentionVariant[] = ['workgroup', 'thread'];
+
+describe.each(VARIANTS)('attention (%s kernels)', (variant) => {
+  // [batch, seq, heads, kvHeads, headDim]: 1-token sequences, lengths that are not multiples of anything
+  // (nor of the thread kernels' 4x4 blocks), GQA (2 query heads per kv head) and plain MHA, head sizes
+  // below and above one block, and one sequence longer than a 128-thread row workgroup.
   const cases: [number, number, number, number, number][] = [];
   for (const seq of [1, 5, 13]) {
     for (const [heads, kvHeads] of [[4, 2], [3, 3]]) {
-      for (const headDim of [4, 8]) cases.push([2, seq, heads, kvHeads, headDim]);
+      for (const headDim of [4, 6, 8]) cases.push([2, seq, heads, kvHeads, headDim]);
     }
   }
   cases.push([1, 133, 4, 1, 3]);
@@ -95,7 +99,7 @@ describe('attention', () => {
     await validated(gpu, async () => {
       for (const [batch, seq, heads, kvHeads, headDim] of cases) {
         const d: AttentionDims = { batch, seq, heads, kvHeads, headDim, scale: 1 / Math.sqrt(headDim) };
-        const label = `B${batch} T${seq} H${heads}/${kvHeads} hd${headDim}`;
+        const label = `${variant} B${batch} T${seq} H${heads}/${kvHeads} hd${headDim}`;
         const rows = batch * seq;
         const qW = heads * headDim;
         const kvW = kvHeads * headDim;
@@ -119,7 +123,7 @@ describe('attention', () => {
         await runOnce(gpu, (l) =>
           attentionForward(l, {
             q: { t: qkv, offset: off + cols.q, ld }, k: { t: qkv, offset: off + cols.k, ld }, v: { t: qkv, offset: off + cols.v, ld },
-            out: { t: out, offset: 1, ld: outLd }, probs, ...d,
+            out: { t: out, offset: 1, ld: outLd }, probs, ...d, variant,
           }),
         );
         const ref = attentionForwardRef(q, k, v, d);
@@ -140,7 +144,7 @@ describe('attention', () => {
             q: { t: qkv, offset: off + cols.q, ld }, k: { t: qkv, offset: off + cols.k, ld }, v: { t: qkv, offset: off + cols.v, ld },
             probs, dout: { t: dout, offset: 2, ld: qW + 1 },
             dq: { t: dqkv, offset: off + cols.q, ld }, dk: { t: dqkv, offset: off + cols.k, ld }, dv: { t: dqkv, offset: off + cols.v, ld },
-            dscores, ...d,
+            dscores, ...d, variant,
           }),
         );
         const g = attentionBackwardRef(q, k, v, doutDense, d);
@@ -166,10 +170,10 @@ describe('attention', () => {
     const dscores = gpu.tensor([1, 2, 3, 3], 'dscores');
     await validated(gpu, async () => {
       const list = gpu.list('twice');
-      attentionForward(list, { q: { t: q, ld: 4 }, k: { t: k, ld: 2 }, v: { t: v, ld: 2 }, out: { t: gpu.tensor([rows, 4], 'out'), ld: 4 }, probs, ...d });
+      attentionForward(list, { q: { t: q, ld: 4 }, k: { t: k, ld: 2 }, v: { t: v, ld: 2 }, out: { t: gpu.tensor([rows, 4], 'out'), ld: 4 }, probs, ...d, variant });
       attentionBackward(list, {
         q: { t: q, ld: 4 }, k: { t: k, ld: 2 }, v: { t: v, ld: 2 }, probs, dout: { t: dout, ld: 4 },
-        dq: { t: dq, ld: 4 }, dk: { t: dk, ld: 2 }, dv: { t: dv, ld: 2 }, dscores, ...d,
+        dq: { t: dq, ld: 4 }, dk: { t: dk, ld: 2 }, dv: { t: dv, ld: 2 }, dscores, ...d, variant,
       });
       list.run();
       list.run();

@@ -1,67 +1,136 @@
-import { describe, it } from 'vitest';
-import { matmul } from '../../src/kernels/matmul';
+import { describe, expect, it } from 'vitest';
+import { matmul, type MatmulVariant } from '../../src/kernels/matmul';
 import { matmulRef } from '../../src/kernels/matmul.ref';
 import { Rng } from '../../src/util/random';
 import { expectClose, runOnce, testGpu } from '../helpers/gpu';
 
+// Every kernel is checked on SwiftShader, whichever one the adapter would pick by default.
+const VARIANTS: MatmulVariant[] = ['tiled', 'register', 'register-vec4'];
+
 describe('matmul', () => {
-  // Awkward shapes: not multiples of the 64x64 tile or BK = 16, degenerate 1-wide, and K > one tile.
-  const shapes: [number, number, number][] = [
+  // Awkward shapes: not multiples of the 64x64 tiles, the 16x16 register block, BK = 16 or 4; degenerate
+  // 1-wide; K > one tile. register-vec4 needs K and the leading dimensions to be multiples of 4, so it
+  // gets shapes with K % 4 == 0 and awkward M and N, read through padded leading dimensions.
+  const awkward: [number, number, number][] = [
     [1, 1, 1],
     [7, 5, 3],
     [65, 17, 33],
     [130, 70, 19],
     [3, 129, 200],
   ];
-  for (const transA of [false, true]) {
-    for (const transB of [false, true]) {
-      it(`transA=${transA} transB=${transB}, awkward shapes, alpha/beta`, async () => {
-        const gpu = await testGpu();
-        const rng = new Rng(1 + Number(transA) * 2 + Number(transB));
-        for (const [M, N, K] of shapes) {
-          const a = rng.normals(M * K);
-          const b = rng.normals(K * N);
-          const c0 = rng.normals(M * N);
-          const ta = gpu.tensorFrom(a, [M * K], 'a');
-          const tb = gpu.tensorFrom(b, [K * N], 'b');
-          const tc = gpu.tensorFrom(c0, [M * N], 'c');
-          await runOnce(gpu, (l) =>
-            matmul(l, {
-              a: { t: ta, ld: transA ? M : K }, b: { t: tb, ld: transB ? K : N }, c: { t: tc, ld: N },
-              M, N, K, transA, transB, alpha: 0.5, beta: 1,
-            }),
-          );
-          const want = matmulRef(a, b, c0, M, N, K, { transA, transB, alpha: 0.5, beta: 1 });
-          expectClose(await gpu.read(tc), want, `C ${M}x${N}x${K}`);
-        }
-      });
+  const aligned: [number, number, number][] = [
+    [1, 1, 4],
+    [7, 5, 12],
+    [65, 17, 36],
+    [130, 70, 20],
+    [3, 129, 200],
+  ];
+  for (const variant of VARIANTS) {
+    const shapes = variant === 'register-vec4' ? aligned : awkward;
+    // Leading dimensions with unused columns at the end of every stored row (4-aligned for register-vec4).
+    const ld = (cols: number) => (variant === 'register-vec4' ? Math.ceil(cols / 4) * 4 + 4 : cols + 3);
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        it(`${variant}: transA=${transA} transB=${transB}, awkward shapes, padded rows, alpha/beta`, async () => {
+          const gpu = await testGpu();
+          const rng = new Rng(1 + Number(transA) * 2 + Number(transB));
+          for (const [M, N, K] of shapes) {
+            // Stored shapes of A and B; their rows are padded.
+            const [aRows, aCols] = transA ? [K, M] : [M, K];
+            const [bRows, bCols] = transB ? [N, K] : [K, N];
+            const lda = ld(aCols);
+            const ldb = ld(bCols);
+            const a = rng.normals(aRows * lda);
+            const b = rng.normals(bRows * ldb);
+            const c0 = rng.normals(M * N);
+            const ta = gpu.tensorFrom(a, [a.length], 'a');
+            const tb = gpu.tensorFrom(b, [b.length], 'b');
+            const tc = gpu.tensorFrom(c0, [M * N], 'c');
+            await runOnce(gpu, (l) =>
+              matmul(l, {
+                a: { t: ta, ld: lda }, b: { t: tb, ld: ldb }, c: { t: tc, ld: N },
+                M, N, K, transA, transB, alpha: 0.5, beta: 1, variant,
+              }),
+            );
+            const want = matmulRef(dense(a, aRows, aCols, lda), dense(b, bRows, bCols, ldb), c0, M, N, K, { transA, transB, alpha: 0.5, beta: 1 });
+            expectClose(await gpu.read(tc), want, `${variant} C ${M}x${N}x${K}`);
+          }
+        });
+      }
     }
+
+    it(`${variant}: batched strided views with offsets write only their slice`, async () => {
+      const gpu = await testGpu();
+      const rng = new Rng(7);
+      // Offsets and strides are multiples of 4 so that every variant can run this case.
+      const batch = 3, M = 9, N = 6, K = 8, ldc = 10, offC = 2, offA = 4;
+      const a = rng.normals(offA + batch * M * K);
+      const b = rng.normals(batch * N * K);
+      const ta = gpu.tensorFrom(a, [a.length], 'a');
+      const tb = gpu.tensorFrom(b, [b.length], 'b');
+      const sentinel = new Float32Array(batch * M * ldc + offC).fill(7);
+      const tc = gpu.tensorFrom(sentinel, [sentinel.length], 'c');
+      await runOnce(gpu, (l) =>
+        matmul(l, {
+          a: { t: ta, ld: K, offset: offA, batchStride: M * K },
+          b: { t: tb, ld: K, batchStride: N * K },
+          c: { t: tc, ld: ldc, offset: offC, batchStride: M * ldc },
+          M, N, K, transB: true, batch, variant,
+        }),
+      );
+      const got = await gpu.read(tc);
+      const want = Float64Array.from(sentinel);
+      for (let z = 0; z < batch; z++) {
+        const ref = matmulRef(a.subarray(offA + z * M * K), b.subarray(z * N * K), null, M, N, K, { transB: true });
+        for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) want[offC + z * M * ldc + m * ldc + n] = ref[m * N + n];
+      }
+      expectClose(got, want, `${variant} batched C`);
+    });
   }
 
-  it('batched strided views with offsets write only their slice', async () => {
+  it('register kernels: a C taller and wider than one workgroup, batched, with beta = 1', async () => {
     const gpu = await testGpu();
-    const rng = new Rng(7);
-    const batch = 3, M = 9, N = 6, K = 5, ldc = 10, offC = 2;
+    const rng = new Rng(9);
+    const batch = 2, M = 520, N = 72, K = 16;
     const a = rng.normals(batch * M * K);
-    const b = rng.normals(batch * N * K);
+    const b = rng.normals(batch * K * N);
+    const c0 = rng.normals(batch * M * N);
     const ta = gpu.tensorFrom(a, [a.length], 'a');
     const tb = gpu.tensorFrom(b, [b.length], 'b');
-    const sentinel = new Float32Array(batch * M * ldc + offC).fill(7);
-    const tc = gpu.tensorFrom(sentinel, [sentinel.length], 'c');
-    await runOnce(gpu, (l) =>
-      matmul(l, {
-        a: { t: ta, ld: K, batchStride: M * K },
-        b: { t: tb, ld: K, batchStride: N * K },
-        c: { t: tc, ld: ldc, offset: offC, batchStride: M * ldc },
-        M, N, K, transB: true, batch,
-      }),
-    );
-    const got = await gpu.read(tc);
-    const want = Float64Array.from(sentinel);
-    for (let z = 0; z < batch; z++) {
-      const ref = matmulRef(a.subarray(z * M * K), b.subarray(z * N * K), null, M, N, K, { transB: true });
-      for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) want[offC + z * M * ldc + m * ldc + n] = ref[m * N + n];
+    for (const variant of ['register', 'register-vec4'] as const) {
+      const tc = gpu.tensorFrom(c0, [c0.length], 'c');
+      await runOnce(gpu, (l) =>
+        matmul(l, {
+          a: { t: ta, ld: K, batchStride: M * K }, b: { t: tb, ld: N, batchStride: K * N }, c: { t: tc, ld: N, batchStride: M * N },
+          M, N, K, batch, beta: 1, variant,
+        }),
+      );
+      const want = new Float64Array(batch * M * N);
+      for (let z = 0; z < batch; z++) {
+        want.set(matmulRef(a.subarray(z * M * K), b.subarray(z * K * N), c0.subarray(z * M * N), M, N, K, { beta: 1 }), z * M * N);
+      }
+      expectClose(await gpu.read(tc), want, `${variant} C`);
     }
-    expectClose(got, want, 'batched C');
+  });
+
+  it('register-vec4 rejects views that are not 4-aligned; the default picks a kernel that runs them', async () => {
+    const gpu = await testGpu();
+    const rng = new Rng(3);
+    const M = 5, N = 6, K = 7;
+    const a = rng.normals(M * K), b = rng.normals(K * N);
+    const ta = gpu.tensorFrom(a, [a.length], 'act');
+    const tb = gpu.tensorFrom(b, [b.length], 'w');
+    const tc = gpu.tensor([M * N], 'c');
+    const args = { a: { t: ta, ld: K }, b: { t: tb, ld: N }, c: { t: tc, ld: N }, M, N, K };
+    expect(() => matmul(gpu.list('bad'), { ...args, variant: 'register-vec4' })).toThrow(/act x w.*multiples of 4/);
+    await runOnce(gpu, (l) => matmul(l, args));
+    expectClose(await gpu.read(tc), matmulRef(a, b, null, M, N, K), 'default variant');
   });
 });
+
+/** The rows x cols matrix stored with leading dimension ld, as a dense array. */
+function dense(x: Float32Array, rows: number, cols: number, ld: number): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = x[r * ld + c];
+  return out;
+}

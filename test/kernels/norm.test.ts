@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu';
 import {
-  layernormBackward, layernormForward, layernormParamGrad, rmsnormBackward, rmsnormForward, rmsnormWeightGrad,
+  layernormBackward, layernormForward, layernormParamGrad, rmsnormBackward, rmsnormForward, rmsnormWeightGrad, type NormVariant,
 } from '../../src/kernels/norm';
 import {
   layernormBackwardRef, layernormForwardRef, layernormParamGradRef, rmsnormBackwardRef, rmsnormForwardRef, rmsnormWeightGradRef,
@@ -112,7 +112,10 @@ describe('norm references', () => {
   });
 });
 
-describe('rmsnorm', () => {
+// Both kernel sets run on SwiftShader, whichever one the adapter would pick by default.
+const VARIANTS: NormVariant[] = ['workgroup', 'thread'];
+
+describe.each(VARIANTS)('rmsnorm (%s kernels)', (variant) => {
   for (const c of CASES) {
     it(c.name, async () => {
       const gpu = await testGpu();
@@ -125,7 +128,7 @@ describe('rmsnorm', () => {
       const w = rng.normals(width);
       const weight = gpu.tensorFrom(w, [width], 'weight');
       const rstd = gpu.tensor([rows], 'rstd');
-      await runOnce(gpu, (l) => rmsnormForward(l, { x: x.view, out: out.view, weight, rstd, rows, width, eps }));
+      await runOnce(gpu, (l) => rmsnormForward(l, { x: x.view, out: out.view, weight, rstd, rows, width, eps, variant }));
       const ref = rmsnormForwardRef(x.dense, w, rows, width, eps);
       expectClose(await gpu.read(out.t), out.expectWritten(ref.out, false), 'out');
       expectClose(await gpu.read(rstd), ref.rstd, 'rstd');
@@ -135,8 +138,8 @@ describe('rmsnorm', () => {
         const dw0 = rng.normals(width);
         const dweight = gpu.tensorFrom(dw0, [width], 'dweight');
         await runOnce(gpu, (l) => {
-          rmsnormBackward(l, { dout: dout.view, x: x.view, weight, rstd, dx: dx.view, rows, width, accumulate });
-          rmsnormWeightGrad(l, { dout: dout.view, x: x.view, rstd, dweight, rows, width, accumulate });
+          rmsnormBackward(l, { dout: dout.view, x: x.view, weight, rstd, dx: dx.view, rows, width, accumulate, variant });
+          rmsnormWeightGrad(l, { dout: dout.view, x: x.view, rstd, dweight, rows, width, accumulate, variant });
         });
         const wantDx = rmsnormBackwardRef(dout.dense, x.dense, w, ref.rstd, rows, width);
         expectClose(await gpu.read(dx.t), dx.expectWritten(wantDx, accumulate), `dx accumulate=${accumulate}`);
@@ -148,7 +151,7 @@ describe('rmsnorm', () => {
   }
 });
 
-describe('layernorm', () => {
+describe.each(VARIANTS)('layernorm (%s kernels)', (variant) => {
   for (const c of CASES) {
     it(c.name, async () => {
       const gpu = await testGpu();
@@ -164,7 +167,7 @@ describe('layernorm', () => {
       const bias = gpu.tensorFrom(b, [width], 'bias');
       const mean = gpu.tensor([rows], 'mean');
       const rstd = gpu.tensor([rows], 'rstd');
-      await runOnce(gpu, (l) => layernormForward(l, { x: x.view, out: out.view, weight, bias, mean, rstd, rows, width, eps }));
+      await runOnce(gpu, (l) => layernormForward(l, { x: x.view, out: out.view, weight, bias, mean, rstd, rows, width, eps, variant }));
       const ref = layernormForwardRef(x.dense, w, b, rows, width, eps);
       expectClose(await gpu.read(out.t), out.expectWritten(ref.out, false), 'out');
       expectClose(await gpu.read(mean), ref.mean, 'mean');
@@ -177,8 +180,8 @@ describe('layernorm', () => {
         const dweight = gpu.tensorFrom(dw0, [width], 'dweight');
         const dbias = gpu.tensorFrom(db0, [width], 'dbias');
         await runOnce(gpu, (l) => {
-          layernormBackward(l, { dout: dout.view, x: x.view, weight, mean, rstd, dx: dx.view, rows, width, accumulate });
-          layernormParamGrad(l, { dout: dout.view, x: x.view, mean, rstd, dweight, dbias, rows, width, accumulate });
+          layernormBackward(l, { dout: dout.view, x: x.view, weight, mean, rstd, dx: dx.view, rows, width, accumulate, variant });
+          layernormParamGrad(l, { dout: dout.view, x: x.view, mean, rstd, dweight, dbias, rows, width, accumulate, variant });
         });
         const wantDx = layernormBackwardRef(dout.dense, x.dense, w, ref.mean, ref.rstd, rows, width);
         expectClose(await gpu.read(dx.t), dx.expectWritten(wantDx, accumulate), `dx accumulate=${accumulate}`);
@@ -210,8 +213,8 @@ describe('layernorm', () => {
     const dweight = gpu.tensor([width], 'dweight');
     const dbias = gpu.tensor([width], 'dbias');
     await runOnce(gpu, (l) => {
-      layernormForward(l, { x: { t: x }, out: { t: out }, weight, bias, mean, rstd, rows, width, eps });
-      layernormParamGrad(l, { dout: { t: dout }, x: { t: x }, mean, rstd, dweight, dbias, rows, width, accumulate: false });
+      layernormForward(l, { x: { t: x }, out: { t: out }, weight, bias, mean, rstd, rows, width, eps, variant });
+      layernormParamGrad(l, { dout: { t: dout }, x: { t: x }, mean, rstd, dweight, dbias, rows, width, accumulate: false, variant });
     });
     const ref = layernormForwardRef(xs, w, new Float64Array(width), rows, width, eps);
     const pg = layernormParamGradRef(gs, xs, ref.mean, ref.rstd, rows, width);
@@ -241,19 +244,23 @@ describe('layernorm', () => {
 });
 
 describe('rmsnorm grid folding', () => {
-  it('more rows than one grid dimension holds (65,600 rows)', async () => {
-    const gpu = await testGpu();
-    const rng = new Rng(8);
-    const rows = 65_600, width = 3, eps = 1e-6;
-    const xs = rng.normals(rows * width);
-    const w = rng.normals(width);
-    const x = gpu.tensorFrom(xs, [rows * width], 'x');
-    const out = gpu.tensor([rows * width], 'out');
-    const weight = gpu.tensorFrom(w, [width], 'weight');
-    const rstd = gpu.tensor([rows], 'rstd');
-    await runOnce(gpu, (l) => rmsnormForward(l, { x: { t: x }, out: { t: out }, weight, rstd, rows, width, eps }));
-    const ref = rmsnormForwardRef(xs, w, rows, width, eps);
-    expectClose(await gpu.read(out), ref.out, 'out');
-    expectClose(await gpu.read(rstd), ref.rstd, 'rstd', { atol: 1e-5, rtol: 2e-4 });
-  });
+  // One workgroup per row folds past 65,535 rows; one thread per row (64 per workgroup) past 65,535 x 64.
+  for (const [variant, rows] of [['workgroup', 65_600], ['thread', 65_535 * 64 + 70]] as const) {
+    it(`${variant} kernels: more rows than one grid dimension holds (${rows} rows)`, async () => {
+      const gpu = await testGpu();
+      const rng = new Rng(8);
+      const width = variant === 'workgroup' ? 3 : 1;
+      const xs = rng.normals(rows * width);
+      const w = rng.normals(width);
+      const x = gpu.tensorFrom(xs, [rows * width], 'x');
+      const out = gpu.tensor([rows * width], 'out');
+      const weight = gpu.tensorFrom(w, [width], 'weight');
+      const rstd = gpu.tensor([rows], 'rstd');
+      await runOnce(gpu, (l) => rmsnormForward(l, { x: { t: x }, out: { t: out }, weight, rstd, rows, width, eps: 1e-6, variant }));
+      const ref = rmsnormForwardRef(xs, w, rows, width, 1e-6);
+      expectClose(await gpu.read(out), ref.out, 'out');
+      expectClose(await gpu.read(rstd), ref.rstd, 'rstd', { atol: 1e-5, rtol: 2e-4 });
+      for (const t of [x, out, weight, rstd]) t.buffer.destroy();
+    });
+  }
 });
