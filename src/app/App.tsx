@@ -1,0 +1,60 @@
+import { useEffect } from 'react';
+import { ChartsPanel } from './components/ChartsPanel';
+import { ComparisonPanel } from './components/ComparisonPanel';
+import { DatasetPanel } from './components/DatasetPanel';
+import { ExportPanel } from './components/ExportPanel';
+import { Hero } from './components/Hero';
+import { ModelPanel } from './components/ModelPanel';
+import { NoWebGpu } from './components/NoWebGpu';
+import { PlaygroundPanel } from './components/PlaygroundPanel';
+import { RunsPanel } from './components/RunsPanel';
+import { Toasts } from './components/Toasts';
+import { TopBar } from './components/TopBar';
+import { useStudio } from './store';
+
+let started = false;
+
+export function App() {
+  const gpu = useStudio((s) => s.gpu);
+
+  useEffect(() => {
+    // Once per page (StrictMode mounts twice in development).
+    if (!started) {
+      started = true;
+      useStudio.getState().start();
+    }
+    // A file dropped outside a drop zone must not navigate away from the studio.
+    const swallow = (e: DragEvent) => e.preventDefault();
+    window.addEventListener('dragover', swallow);
+    window.addEventListener('drop', swallow);
+    return () => {
+      window.removeEventListener('dragover', swallow);
+      window.removeEventListener('drop', swallow);
+    };
+  }, []);
+
+  if (gpu.status === 'unavailable') return <NoWebGpu reason={gpu.reason} />;
+
+  return (
+    <>
+      <TopBar />
+      <main className="page">
+        <Hero />
+        <div className="grid-2">
+          <ModelPanel />
+          <DatasetPanel />
+        </div>
+        <RunsPanel />
+        <ChartsPanel />
+        <ComparisonPanel />
+        <PlaygroundPanel />
+        <ExportPanel />
+        <footer className="footer">
+          LoRA Studio runs entirely in this tab through WebGPU. Run settings, metrics and LoRA adapters are kept in this browser (IndexedDB);
+          your model and dataset files are read in place and never stored or sent anywhere.
+        </footer>
+      </main>
+      <Toasts />
+    </>
+  );
+}

@@ -1,0 +1,69 @@
+import { targetLabel } from '../budget';
+import { formatCount, formatDuration, formatLoss, formatRate } from '../format';
+import { useStudio } from '../store';
+import { Panel, runColor } from './Panel';
+
+export function ComparisonPanel() {
+  const runs = useStudio((s) => s.runs);
+  const order = useStudio((s) => s.order);
+  const spec = useStudio((s) => s.model.card?.spec ?? null);
+  const rows = order.map((id, i) => ({ run: runs[id], color: runColor(i) })).filter(({ run }) => run.summary);
+  const finals = rows.map(({ run }) => run.summary!.finalValLoss).filter((x): x is number => x !== null && Number.isFinite(x));
+  const best = finals.length > 1 ? Math.min(...finals) : null;
+
+  return (
+    <Panel id="compare" step={5} title="Comparison" subtitle="Finished runs side by side. Perplexity is exp(validation loss); Δ is the change from the base model's validation loss.">
+      {rows.length === 0 ? (
+        <div className="empty" data-testid="comparison-empty">Finished runs appear here.</div>
+      ) : (
+        <div className="table-wrap">
+          <table className="table" data-testid="comparison-table">
+            <thead>
+              <tr>
+                <th>Run</th>
+                <th>Method</th>
+                <th className="num">Trainable</th>
+                <th className="num">Steps</th>
+                <th className="num">Final val loss</th>
+                <th className="num">Perplexity</th>
+                <th className="num">Δ vs base</th>
+                <th className="num">Time</th>
+                <th className="num">Tokens/s</th>
+                <th>Status</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map(({ run, color }) => {
+                const s = run.summary!;
+                const c = run.config;
+                const delta = s.finalValLoss !== null && s.initialValLoss !== null ? s.finalValLoss - s.initialValLoss : null;
+                return (
+                  <tr key={c.id} data-testid="comparison-row" className={best !== null && s.finalValLoss === best ? 'best' : ''}>
+                    <td><span className="run-dot" style={{ background: color }} /> {c.name}</td>
+                    <td>{c.method === 'full' ? 'Full' : `${c.method === 'rslora' ? 'rsLoRA' : 'LoRA'} r=${c.rank} · ${targetLabel(c.targets, spec)}`}</td>
+                    <td className="num">{formatCount(s.trainableParams)}</td>
+                    <td className="num">{s.steps}</td>
+                    <td className="num" data-testid="final-val-loss">
+                      {formatLoss(s.finalValLoss)}
+                      {best !== null && s.finalValLoss === best && <span className="badge badge-ok badge-inline">best</span>}
+                    </td>
+                    <td className="num">{s.finalValLoss !== null ? formatPerplexity(Math.exp(s.finalValLoss)) : '–'}</td>
+                    <td className={`num ${delta !== null ? (delta < 0 ? 'good' : 'bad') : ''}`}>{delta !== null ? `${delta > 0 ? '+' : ''}${delta.toFixed(3)}` : '–'}</td>
+                    <td className="num">{formatDuration(s.elapsedMs)}</td>
+                    <td className="num">{formatRate(s.tokensPerSecond)}</td>
+                    <td><span className={`badge badge-status-${run.status}`}>{run.status}</span></td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Panel>
+  );
+}
+
+function formatPerplexity(p: number): string {
+  if (!Number.isFinite(p)) return '–';
+  return p >= 1000 ? formatCount(p) : p.toFixed(p >= 100 ? 0 : 2);
+}

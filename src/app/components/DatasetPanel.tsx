@@ -1,0 +1,163 @@
+import { useRef, useState } from 'react';
+import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { formatBytes, formatCount, formatInt } from '../format';
+import { useStudio } from '../store';
+import { DropZone } from './DropZone';
+import { Alert, Panel, Stat } from './Panel';
+import type { DatasetPreview } from '../../worker/protocol';
+
+const ACCEPT = '.txt,.jsonl,.ndjson,.json,.csv,.tsv,.parquet';
+
+const FORMAT_NAMES: Record<string, string> = {
+  text: 'Plain text',
+  prompt_completion: 'Prompt / completion',
+  alpaca: 'Alpaca instructions',
+  chat: 'Chat messages',
+  tokens: 'Pre-tokenized ids',
+};
+
+export function DatasetPanel() {
+  const dataset = useStudio((s) => s.dataset);
+  const hasModel = useStudio((s) => s.model.card !== null);
+  const loadDatasetFile = useStudio((s) => s.loadDatasetFile);
+  const input = useRef<HTMLInputElement>(null);
+  const p = dataset.preview;
+
+  return (
+    <Panel
+      id="dataset"
+      step={2}
+      title="Dataset"
+      subtitle="Plain text, prompt/completion, Alpaca or chat messages, as .txt, .jsonl, .json, .csv or .parquet. The format is detected."
+    >
+      <DropZone
+        label="Drop a dataset file"
+        testId="dataset-drop"
+        compact={!!p}
+        onFiles={(d) => {
+          if (d.files.length > 1) useStudio.getState().toast('info', `Using ${d.files[0].name}; drop one dataset file at a time.`);
+          loadDatasetFile(d.files[0]);
+        }}
+      >
+        <div className="dropzone-inner">
+          <div className="dropzone-icon" aria-hidden>≣</div>
+          <div>
+            <div className="dropzone-title">{p ? 'Drop another file to replace it' : 'Drop a dataset file here'}</div>
+            {!p && <div className="dropzone-hint">.txt · .jsonl · .json · .csv · .tsv · .parquet</div>}
+          </div>
+          <div className="dropzone-buttons">
+            <button className="btn" onClick={() => input.current?.click()}>Choose file…</button>
+          </div>
+        </div>
+        <input
+          ref={input}
+          type="file"
+          hidden
+          accept={ACCEPT}
+          data-testid="dataset-input"
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            if (f) loadDatasetFile(f);
+            e.target.value = '';
+          }}
+        />
+      </DropZone>
+
+      {dataset.loading && <div className="loading-line"><span className="spinner" aria-hidden /> {dataset.loading.stage} {dataset.loading.name}…</div>}
+      {dataset.error && (
+        <Alert kind="error" title="The dataset could not be loaded" testId="dataset-error">
+          {dataset.error}
+          {p && <div className="muted small">Still using {p.name}.</div>}
+        </Alert>
+      )}
+
+      {p && (
+        <div className="dataset-preview" data-testid="dataset-preview">
+          <div className="card-title-row">
+            <div>
+              <div className="card-title">{p.name}</div>
+              <div className="card-sub">
+                {formatBytes(p.bytes)}
+                {Object.keys(p.columns).length > 0 && ` · columns: ${Object.entries(p.columns).map(([role, field]) => (role === field ? role : `${role} ← ${field}`)).join(', ')}`}
+              </div>
+            </div>
+            <span className="badge badge-accent" data-testid="dataset-format">{p.format ? FORMAT_NAMES[p.format] ?? p.format : 'Unknown format'}</span>
+          </div>
+          {!p.tokenized && !hasModel && <Alert kind="info">Load a model to tokenize this dataset: token counts and examples appear then.</Alert>}
+          <div className="stats-grid">
+            <Stat label="Rows" value={formatInt(p.rows)} />
+            {p.tokenized && <Stat label="Examples" value={formatInt(p.examples)} />}
+            {p.tokenized && <Stat label="Tokens" value={formatCount(p.tokens)} hint={`${formatInt(p.tokens)} tokens`} testId="dataset-tokens" />}
+            {p.tokenized && <Stat label="Supervised" value={`${p.tokens ? Math.round((100 * p.supervisedTokens) / p.tokens) : 0}%`} hint="Share of tokens the loss is computed on" />}
+            <Stat label="Skipped rows" value={formatInt(p.skipped)} />
+            {p.tokenized && <Stat label="Truncated" value={formatInt(p.truncated)} />}
+          </div>
+          {p.warnings.length > 0 && (
+            <Alert kind="warning" title={`${p.warnings.length} warning${p.warnings.length > 1 ? 's' : ''}`}>
+              <ul className="plain-list">{p.warnings.map((w, i) => <li key={i}>{w}</li>)}</ul>
+            </Alert>
+          )}
+          {p.histogram.length > 0 && (
+            <div className="mini-chart">
+              <div className="mini-chart-title">Tokens per example</div>
+              <ResponsiveContainer width="100%" height={130}>
+                <BarChart data={p.histogram.map((b) => ({ ...b, label: `${b.from}–${b.to - 1}` }))} margin={{ top: 4, right: 8, bottom: 0, left: -18 }}>
+                  <CartesianGrid vertical={false} stroke="var(--grid)" />
+                  <XAxis dataKey="from" tick={{ fontSize: 11 }} stroke="var(--muted)" />
+                  <YAxis tick={{ fontSize: 11 }} stroke="var(--muted)" allowDecimals={false} tickCount={3} />
+                  <Tooltip
+                    cursor={{ fill: 'rgba(255,255,255,0.04)' }}
+                    contentStyle={{ background: 'var(--panel-2)', border: '1px solid var(--border)', borderRadius: 8 }}
+                    labelFormatter={(_, items) => `${items?.[0]?.payload?.label ?? ''} tokens`}
+                    formatter={(v) => [v, 'examples']}
+                  />
+                  <Bar dataKey="count" fill="var(--accent)" radius={[3, 3, 0, 0]} isAnimationActive={false} />
+                </BarChart>
+              </ResponsiveContainer>
+            </div>
+          )}
+          {p.samples.length > 0 && (
+            <div className="samples">
+              <div className="samples-head">
+                <span>First examples</span>
+                <span className="legend"><span className="swatch swatch-sup" /> supervised (loss) <span className="swatch swatch-ctx" /> context only</span>
+              </div>
+              {p.samples.map((s, i) => <Sample key={`${p.name}-${i}`} index={i} sample={s} />)}
+            </div>
+          )}
+        </div>
+      )}
+    </Panel>
+  );
+}
+
+/** Long context (a prompt template, a system prompt) is shortened in the middle so the supervised part stays in view. */
+const CONTEXT_HEAD = 60;
+const CONTEXT_TAIL = 140;
+
+function Sample({ index, sample }: { index: number; sample: DatasetPreview['samples'][number] }) {
+  const [full, setFull] = useState(false);
+  const long = sample.segments.some((seg) => !seg.supervised && seg.text.length > CONTEXT_HEAD + CONTEXT_TAIL + 40);
+  return (
+    <div className="sample" data-testid="dataset-sample">
+      <div className="sample-meta">
+        #{index + 1} · {sample.tokens} tokens · {sample.supervised} supervised
+        {long && <button className="link sample-toggle" onClick={() => setFull(!full)}>{full ? 'shorten' : 'show all'}</button>}
+      </div>
+      <pre className="sample-text">
+        {sample.segments.map((seg, j) => {
+          if (seg.supervised) return <span key={j} className="seg-sup">{seg.text}</span>;
+          if (full || seg.text.length <= CONTEXT_HEAD + CONTEXT_TAIL + 40) return <span key={j} className="seg-ctx">{seg.text}</span>;
+          const hidden = seg.text.length - CONTEXT_HEAD - CONTEXT_TAIL;
+          return (
+            <span key={j} className="seg-ctx">
+              {seg.text.slice(0, CONTEXT_HEAD)}
+              <span className="seg-elided">[… {hidden} characters …]</span>
+              {seg.text.slice(-CONTEXT_TAIL)}
+            </span>
+          );
+        })}
+      </pre>
+    </div>
+  );
+}

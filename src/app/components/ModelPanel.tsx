@@ -1,0 +1,106 @@
+import { useRef } from 'react';
+import { formatBytes, formatCount, formatInt } from '../format';
+import { pickedFolder } from '../files';
+import { useStudio } from '../store';
+import { Alert, Panel, ProgressBar, Stat } from './Panel';
+import { DropZone } from './DropZone';
+
+/** React has no typing for the (non-standard but universal) directory picker attribute. */
+const directoryPicker = { webkitdirectory: '', directory: '' } as Record<string, string>;
+
+export function ModelPanel() {
+  const model = useStudio((s) => s.model);
+  const loadModelFiles = useStudio((s) => s.loadModelFiles);
+  const tryDemo = useStudio((s) => s.tryDemo);
+  const folderInput = useRef<HTMLInputElement>(null);
+  const filesInput = useRef<HTMLInputElement>(null);
+  const card = model.card;
+
+  const onPicked = (list: FileList | null) => {
+    const files = Array.from(list ?? []);
+    if (files.length === 0) return;
+    const picked = pickedFolder(files);
+    loadModelFiles(picked.files, picked.folder);
+  };
+
+  return (
+    <Panel
+      id="model"
+      step={1}
+      title="Model"
+      subtitle="A Hugging Face causal LM folder (Llama, Qwen2/3, Mistral, GPT-2) or a llama2.c checkpoint. Read in place: nothing is uploaded."
+    >
+      <DropZone label="Drop a model folder" testId="model-drop" compact={!!card} onFiles={(d) => loadModelFiles(d.files, d.folder)}>
+        <div className="dropzone-inner">
+          <div className="dropzone-icon" aria-hidden>⬡</div>
+          <div>
+            <div className="dropzone-title">{card ? 'Drop another model folder to switch' : 'Drop a model folder here'}</div>
+            {!card && <div className="dropzone-hint">config.json · *.safetensors (sharded is fine) · tokenizer.json</div>}
+          </div>
+          <div className="dropzone-buttons">
+            <button className="btn" onClick={() => folderInput.current?.click()}>Choose folder…</button>
+            <button className="btn btn-ghost" onClick={() => filesInput.current?.click()}>Choose files…</button>
+            {!card && <button className="btn btn-primary" data-testid="try-demo-model" onClick={tryDemo}>Try the demo</button>}
+          </div>
+        </div>
+        <input ref={folderInput} type="file" hidden multiple {...directoryPicker} data-testid="model-folder-input" onChange={(e) => { onPicked(e.target.files); e.target.value = ''; }} />
+        <input ref={filesInput} type="file" hidden multiple data-testid="model-files-input" onChange={(e) => { onPicked(e.target.files); e.target.value = ''; }} />
+      </DropZone>
+
+      {model.loading && (
+        <div className="loading-line" data-testid="model-loading">
+          <span>{model.loading.stage}{model.loading.total > 0 ? ` · ${model.loading.done}/${model.loading.total}` : '…'}</span>
+          <ProgressBar value={model.loading.done} max={model.loading.total} indeterminate={model.loading.total === 0} label={model.loading.stage} />
+        </div>
+      )}
+      {model.error && <Alert kind="error" title="The model could not be loaded" testId="model-error">{model.error}</Alert>}
+
+      {card && (
+        <div className="model-card" data-testid="model-card">
+          <div className="card-title-row">
+            <div>
+              <div className="card-title">{card.name}</div>
+              <div className="card-sub">
+                {card.modelType} · {card.format === 'huggingface' ? 'Hugging Face safetensors' : 'llama2.c checkpoint'}
+                {card.demo && ' · embedded demo'}
+              </div>
+            </div>
+            <span className={`badge ${model.ready ? 'badge-ok' : 'badge-busy'}`} data-testid="model-status">
+              {model.ready ? 'On the GPU' : 'Uploading…'}
+            </span>
+          </div>
+          <div className="stats-grid">
+            <Stat label="Architecture" value={card.modelType} hint={card.family === 'gpt2' ? 'GPT-2 family' : 'Llama family (RMSNorm, RoPE, SwiGLU)'} />
+            <Stat label="Layers" value={card.layers} />
+            <Stat label="Hidden" value={formatInt(card.hidden)} />
+            <Stat
+              label="Heads / KV heads"
+              value={`${card.heads} / ${card.kvHeads}`}
+              hint={card.kvHeads < card.heads ? `Grouped-query attention: ${card.heads / card.kvHeads} query heads share each KV head` : 'Multi-head attention'}
+            />
+            <Stat label="Head dim" value={card.headDim} />
+            <Stat label="MLP width" value={formatInt(card.intermediate)} />
+            <Stat label="Vocabulary" value={formatInt(card.vocabSize)} />
+            <Stat label="Context" value={`${formatInt(card.maxPositions)} tokens`} />
+            <Stat label="Parameters" value={formatCount(card.parameters)} hint={`${formatInt(card.parameters)} parameters`} testId="model-params" />
+            <Stat
+              label="Weights on GPU"
+              value={formatBytes(card.weightBytes)}
+              hint="Base weights in float32. Each run adds its activations and trainable state (see the estimate on each run)."
+            />
+            <Stat label="Tokenizer" value={`${formatInt(card.tokenizer.vocabSize)} tokens`} hint={`BOS ${card.tokenizer.bos ?? 'none'} · EOS ${card.tokenizer.eos ?? 'none'}`} />
+            <Stat label="Embeddings" value={card.tiedEmbeddings ? 'tied' : 'separate LM head'} />
+          </div>
+          {card.warnings.length > 0 && (
+            <Alert kind="warning" title={`${card.warnings.length} warning${card.warnings.length > 1 ? 's' : ''}`}>
+              <ul className="plain-list">{card.warnings.map((w, i) => <li key={i}>{w}</li>)}</ul>
+            </Alert>
+          )}
+          <div className="file-chips" aria-label="Files">
+            {card.files.map((f) => <span key={f} className="chip chip-file">{f}</span>)}
+          </div>
+        </div>
+      )}
+    </Panel>
+  );
+}

@@ -1,0 +1,505 @@
+/**
+ * The studio's UI state (zustand): what the worker reported, the run list with its metrics, and the
+ * panels' own settings. Actions send commands to the worker; worker events come back through applyEvent.
+ * No GPU calls here.
+ */
+import { create } from 'zustand';
+import type {
+  DatasetPreview, EvalPoint, GenerationResult, GpuInfo, ModelCard, RunConfig, RunProgress, RunStatus, RunSummary, StepPoint,
+  WorkerEvent,
+} from '../worker/protocol';
+import { configProblem } from '../worker/validate';
+import { listen, send } from './client';
+import { deleteRuns, loadAdapters, loadRuns, saveAdapter, saveRuns } from './persist';
+import { DEMO_PROMPT, defaultRun, demoRuns, describeRun } from './presets';
+
+export interface RunRecord {
+  config: RunConfig;
+  status: RunStatus;
+  /** What the run is doing now ("Compiling kernels", "Training"). */
+  stage: string | null;
+  /** Why it failed or stopped, or a warning. */
+  message: string | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  modelKey: string | null;
+  modelName: string | null;
+  datasetName: string | null;
+  points: StepPoint[];
+  evals: EvalPoint[];
+  progress: RunProgress | null;
+  summary: RunSummary | null;
+  /** 'adapter': LoRA weights, kept in IndexedDB; 'session': a full fine-tune on the GPU until reload. */
+  weights: 'adapter' | 'session' | null;
+}
+
+export type GpuState = { status: 'checking' } | { status: 'ready'; info: GpuInfo } | { status: 'unavailable'; reason: string };
+
+export interface ModelState {
+  card: ModelCard | null;
+  ready: boolean;
+  loading: { stage: string; done: number; total: number } | null;
+  error: string | null;
+  gpuBytes: number;
+}
+
+export interface DatasetState {
+  preview: DatasetPreview | null;
+  loading: { name: string; stage: string } | null;
+  error: string | null;
+}
+
+export interface ChartSettings {
+  smoothing: number;
+  logScale: boolean;
+  x: 'step' | 'tokens';
+}
+
+export interface PlaygroundState {
+  prompt: string;
+  maxNewTokens: number;
+  includeBase: boolean;
+  /** Runs picked for comparison; null = every run that can generate. */
+  selected: string[] | null;
+  requestId: string | null;
+  /** Keyed by 'base' or run id. */
+  results: Record<string, GenerationResult>;
+  order: string[];
+  /** The prompt of the shown generations (the text box may have changed since). */
+  lastPrompt: string;
+  error: string | null;
+}
+
+export interface Toast {
+  id: number;
+  kind: 'error' | 'info';
+  text: string;
+}
+
+export interface StudioState {
+  gpu: GpuState;
+  model: ModelState;
+  dataset: DatasetState;
+  runs: Record<string, RunRecord>;
+  order: string[];
+  chart: ChartSettings;
+  playground: PlaygroundState;
+  exporting: Record<string, boolean>;
+  toasts: Toast[];
+  /** IndexedDB has been read (past runs are in `runs`). */
+  restored: boolean;
+
+  start(): void;
+  tryDemo(): void;
+  loadModelFiles(files: File[], name?: string): void;
+  loadDatasetFile(file: File): void;
+  addRun(): void;
+  updateRun(id: string, patch: Partial<RunConfig>): void;
+  duplicateRun(id: string): void;
+  removeRun(id: string): void;
+  startRun(id: string): void;
+  startAllDrafts(): void;
+  cancelRun(id: string): void;
+  setChart(patch: Partial<ChartSettings>): void;
+  setPlayground(patch: Partial<Pick<PlaygroundState, 'prompt' | 'maxNewTokens' | 'includeBase' | 'selected'>>): void;
+  generate(): void;
+  exportRun(id: string): void;
+  toast(kind: Toast['kind'], text: string): void;
+  dismissToast(id: number): void;
+}
+
+const ACTIVE: RunStatus[] = ['queued', 'preparing', 'training'];
+const FINISHED: RunStatus[] = ['done', 'cancelled', 'failed'];
+
+export const isActive = (r: RunRecord) => ACTIVE.includes(r.status);
+export const isFinished = (r: RunRecord) => FINISHED.includes(r.status) || r.status === 'interrupted';
+
+/** Strictly increasing creation times keep the run order (and colors) stable across reloads. */
+let lastCreated = 0;
+
+function newRecord(config: RunConfig): RunRecord {
+  lastCreated = Math.max(Date.now(), lastCreated + 1);
+  return {
+    config, status: 'draft', stage: null, message: null, createdAt: lastCreated, startedAt: null, finishedAt: null,
+    modelKey: null, modelName: null, datasetName: null, points: [], evals: [], progress: null, summary: null, weights: null,
+  };
+}
+
+let toastSeq = 0;
+
+export const useStudio = create<StudioState>()((set, get) => {
+  const patchRun = (id: string, patch: Partial<RunRecord> | ((r: RunRecord) => Partial<RunRecord>)) =>
+    set((s) => {
+      const r = s.runs[id];
+      if (!r) return {};
+      return { runs: { ...s.runs, [id]: { ...r, ...(typeof patch === 'function' ? patch(r) : patch) } } };
+    });
+
+  const addRecords = (configs: RunConfig[]) =>
+    set((s) => {
+      const runs = { ...s.runs };
+      for (const c of configs) runs[c.id] = newRecord(c);
+      return { runs, order: [...s.order, ...configs.map((c) => c.id)] };
+    });
+
+  const beginRun = (id: string): boolean => {
+    const s = get();
+    const r = s.runs[id];
+    if (!r || r.status !== 'draft') return false;
+    const card = s.model.card;
+    const fail = (message: string) => {
+      patchRun(id, { message });
+      return false;
+    };
+    if (!card) return fail('Load a model first (or press "Try the demo").');
+    if (!s.dataset.preview) return fail('Load a dataset first.');
+    const problem = configProblem(r.config, card);
+    if (problem) return fail(problem);
+    patchRun(id, {
+      status: 'queued', stage: 'Waiting for the GPU', message: null, startedAt: null, modelKey: card.key, modelName: card.name,
+      datasetName: s.dataset.preview.name, points: [], evals: [], summary: null, progress: null,
+    });
+    send({ type: 'startRun', config: r.config });
+    return true;
+  };
+
+  return {
+    gpu: { status: 'checking' },
+    model: { card: null, ready: false, loading: null, error: null, gpuBytes: 0 },
+    dataset: { preview: null, loading: null, error: null },
+    runs: {},
+    order: [],
+    chart: { smoothing: 0.6, logScale: false, x: 'step' },
+    playground: { prompt: 'Once upon a time', maxNewTokens: 40, includeBase: true, selected: null, requestId: null, results: {}, order: [], lastPrompt: '', error: null },
+    exporting: {},
+    toasts: [],
+    restored: false,
+
+    start() {
+      listen(applyEvent);
+      if (!('gpu' in navigator) || !navigator.gpu) {
+        set({ gpu: { status: 'unavailable', reason: 'This browser does not expose WebGPU (navigator.gpu is undefined).' } });
+        return;
+      }
+      send({ type: 'init' });
+      void restore();
+      // The demo is ours to fetch again: after a reload, put it back so the playground works at once.
+      // (The user's own files cannot be reopened without asking them.)
+      if (remembered('model') === 'demo') {
+        set((s) => ({ model: { ...s.model, loading: { stage: 'Reloading the demo model', done: 0, total: 0 } } }));
+        send({ type: 'loadModel', source: { kind: 'demo' } });
+        if (remembered('dataset') === 'demo') send({ type: 'loadDataset', source: { kind: 'demo' } });
+      }
+    },
+
+    tryDemo() {
+      if (!confirmModelSwitch()) return;
+      send({ type: 'loadModel', source: { kind: 'demo' } });
+      send({ type: 'loadDataset', source: { kind: 'demo' } });
+      remember('model', 'demo');
+      remember('dataset', 'demo');
+      // Replace unstarted runs with the demo's three.
+      const drafts = get().order.filter((id) => get().runs[id].status === 'draft');
+      for (const id of drafts) get().removeRun(id);
+      addRecords(demoRuns());
+      set((s) => ({ model: { ...s.model, error: null }, playground: { ...s.playground, prompt: DEMO_PROMPT, selected: null } }));
+    },
+
+    loadModelFiles(files, name) {
+      if (!confirmModelSwitch()) return;
+      set((s) => ({ model: { ...s.model, error: null, loading: { stage: 'Reading files', done: 0, total: 0 } } }));
+      send({ type: 'loadModel', source: { kind: 'files', files, name } });
+      remember('model', 'files');
+    },
+
+    loadDatasetFile(file) {
+      set((s) => ({ dataset: { ...s.dataset, error: null, loading: { name: file.name, stage: 'Reading' } } }));
+      send({ type: 'loadDataset', source: { kind: 'file', file } });
+      remember('dataset', 'file');
+    },
+
+    addRun() {
+      const s = get();
+      const last = s.order.length ? s.runs[s.order[s.order.length - 1]].config : undefined;
+      const config = defaultRun(s.model.card, last);
+      addRecords([{ ...config, name: uniqueName(config.name) }]);
+    },
+
+    updateRun(id, patch) {
+      patchRun(id, (r) => {
+        if (r.status !== 'draft') return {};
+        const config = { ...r.config, ...patch };
+        // Keep generated names in sync with the settings until the user names the run.
+        const family = get().model.card?.family;
+        if (!('name' in patch) && r.config.name === describeRun(r.config, family)) config.name = describeRun(config, family);
+        return { config, message: null };
+      });
+    },
+
+    duplicateRun(id) {
+      const r = get().runs[id];
+      if (!r) return;
+      addRecords([{ ...r.config, id: crypto.randomUUID(), name: uniqueName(r.config.name) }]);
+    },
+
+    removeRun(id) {
+      const r = get().runs[id];
+      if (!r) return;
+      if (isActive(r)) send({ type: 'cancelRun', id });
+      send({ type: 'deleteRun', id });
+      set((s) => {
+        const runs = { ...s.runs };
+        delete runs[id];
+        return { runs, order: s.order.filter((x) => x !== id) };
+      });
+    },
+
+    startRun(id) {
+      beginRun(id);
+    },
+
+    startAllDrafts() {
+      for (const id of get().order) if (get().runs[id].status === 'draft') beginRun(id);
+    },
+
+    cancelRun(id) {
+      send({ type: 'cancelRun', id });
+    },
+
+    setChart(patch) {
+      set((s) => ({ chart: { ...s.chart, ...patch } }));
+    },
+
+    setPlayground(patch) {
+      set((s) => ({ playground: { ...s.playground, ...patch } }));
+    },
+
+    generate() {
+      const s = get();
+      const p = s.playground;
+      const runIds = generationRuns(s).filter((id) => p.selected === null || p.selected.includes(id));
+      const requestId = crypto.randomUUID();
+      const order = [...(p.includeBase ? ['base'] : []), ...runIds];
+      set({ playground: { ...p, requestId, results: {}, order, lastPrompt: p.prompt, error: null } });
+      send({ type: 'generate', requestId, prompt: p.prompt, runIds, includeBase: p.includeBase, maxNewTokens: p.maxNewTokens });
+    },
+
+    exportRun(id) {
+      const r = get().runs[id];
+      if (!r) return;
+      set((s) => ({ exporting: { ...s.exporting, [id]: true } }));
+      send({ type: 'exportRun', id, name: r.config.name });
+    },
+
+    toast(kind, text) {
+      const id = ++toastSeq;
+      set((s) => ({ toasts: [...s.toasts, { id, kind, text }] }));
+      setTimeout(() => get().dismissToast(id), kind === 'error' ? 12000 : 5000);
+    },
+
+    dismissToast(id) {
+      set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) }));
+    },
+  };
+
+  // ---------------------------------------------------------------------------------- helpers
+
+  /** "LoRA q,v r=8" -> "LoRA q,v r=8 (2)" when the name is taken. */
+  function uniqueName(name: string): string {
+    const taken = new Set(Object.values(get().runs).map((r) => r.config.name));
+    const stem = name.replace(/ \(\d+\)$/, '');
+    if (!taken.has(stem)) return stem;
+    let i = 2;
+    while (taken.has(`${stem} (${i})`)) i++;
+    return `${stem} (${i})`;
+  }
+
+  function confirmModelSwitch(): boolean {
+    const active = Object.values(get().runs).filter(isActive).length;
+    if (active === 0) return true;
+    return window.confirm(`Loading another model cancels ${active} queued or running run${active > 1 ? 's' : ''}. Continue?`);
+  }
+
+  /** Restores past runs and their adapters from IndexedDB, then saves changes as they happen. */
+  async function restore() {
+    try {
+      const [records, adapters] = await Promise.all([loadRuns(), loadAdapters()]);
+      const runs: Record<string, RunRecord> = {};
+      for (const r of records) {
+        // Full fine-tunes live on the GPU only for the session that trained them.
+        const weights = r.weights === 'session' ? null : r.weights;
+        runs[r.config.id] = ACTIVE.includes(r.status)
+          ? { ...r, weights, status: 'interrupted', stage: null, message: 'Interrupted: the page was closed or reloaded during this run.', progress: null }
+          : { ...r, weights };
+      }
+      if (adapters.length) send({ type: 'restoreAdapters', adapters });
+      set((s) => ({
+        runs: { ...runs, ...s.runs },
+        order: [...records.map((r) => r.config.id).filter((id) => !s.runs[id]), ...s.order],
+        restored: true,
+      }));
+    } catch (err) {
+      set({ restored: true });
+      get().toast('error', `Past runs could not be read from IndexedDB: ${(err as Error).message}`);
+    }
+    persistChanges();
+  }
+
+  function persistChanges() {
+    let saved = get().runs;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const flush = () => {
+      timer = null;
+      const runs = get().runs;
+      const changed = Object.values(runs).filter((r) => saved[r.config.id] !== r);
+      const removed = Object.keys(saved).filter((id) => !runs[id]);
+      saved = runs;
+      // Live progress is not worth a write: it is rebuilt by the next run.
+      void saveRuns(changed.map((r) => ({ ...r, progress: null }))).catch((err) => get().toast('error', `Saving runs failed: ${err.message}`));
+      void deleteRuns(removed).catch(() => {});
+    };
+    // Save everything restored-but-modified (e.g. runs marked interrupted) once.
+    saved = {};
+    flush();
+    useStudio.subscribe((s, prev) => {
+      if (s.runs !== prev.runs && !timer) timer = setTimeout(flush, 800);
+    });
+  }
+
+  function applyEvent(e: WorkerEvent) {
+    switch (e.type) {
+      case 'gpu':
+        return set({ gpu: { status: 'ready', info: e.info } });
+      case 'gpuUnavailable':
+        return set({ gpu: { status: 'unavailable', reason: e.reason } });
+      case 'modelProgress':
+        return set((s) => ({ model: { ...s.model, loading: { stage: e.stage, done: e.done, total: e.total } } }));
+      case 'model':
+        return set((s) => ({
+          model: { card: e.card, ready: e.ready, loading: e.ready ? null : s.model.loading, error: null, gpuBytes: e.gpuBytes },
+        }));
+      case 'datasetProgress':
+        return set((s) => ({ dataset: { ...s.dataset, loading: { name: e.name, stage: e.stage } } }));
+      case 'dataset':
+        return set({ dataset: { preview: e.preview, loading: null, error: null } });
+      case 'runStatus':
+        return patchRun(e.id, (r) => ({
+          status: e.status,
+          stage: e.stage ?? (e.status === 'training' ? r.stage : null),
+          message: e.message ?? (e.status === 'failed' || e.status === 'cancelled' ? r.message : null),
+          startedAt: r.startedAt ?? (e.status === 'preparing' ? Date.now() : null),
+          finishedAt: FINISHED.includes(e.status) ? Date.now() : r.finishedAt,
+        }));
+      case 'runStep':
+        return bufferStep(e.id, e.point, e.progress);
+      case 'runEval':
+        flushSteps();
+        return patchRun(e.id, (r) => ({ evals: [...r.evals, e.point] }));
+      case 'runDone':
+        flushSteps();
+        if (e.adapter) void saveAdapter(e.id, get().runs[e.id]?.config.method ?? 'lora', e.adapter).catch(() => {});
+        return patchRun(e.id, {
+          status: e.status, stage: null, summary: e.summary, message: e.summary.message, finishedAt: Date.now(),
+          weights: !e.exportable ? null : e.adapter ? 'adapter' : 'session',
+        });
+      case 'generation': {
+        const p = get().playground;
+        if (e.requestId !== p.requestId) return;
+        const key = e.result.source === 'base' ? 'base' : e.result.source.runId;
+        return set({ playground: { ...p, results: { ...p.results, [key]: e.result } } });
+      }
+      case 'generationDone':
+        return set((s) => (s.playground.requestId === e.requestId ? { playground: { ...s.playground, requestId: null } } : {}));
+      case 'export':
+        download(e.fileName, e.bytes);
+        return set((s) => ({ exporting: { ...s.exporting, [e.id]: false } }));
+      case 'error':
+        return applyError(e);
+    }
+  }
+
+  function applyError(e: Extract<WorkerEvent, { type: 'error' }>) {
+    switch (e.scope) {
+      case 'model':
+        return set((s) => ({ model: { ...s.model, loading: null, error: e.message } }));
+      case 'dataset':
+        return set((s) => ({ dataset: { ...s.dataset, loading: null, error: e.message } }));
+      case 'generate':
+        return set((s) => ({ playground: { ...s.playground, error: e.message } }));
+      case 'export':
+        if (e.id) set((s) => ({ exporting: { ...s.exporting, [e.id!]: false } }));
+        return get().toast('error', `Export failed: ${e.message}`);
+      case 'run':
+        if (e.id) return patchRun(e.id, { status: 'failed', message: e.message });
+        return get().toast('error', e.message);
+      default:
+        return get().toast('error', e.message);
+    }
+  }
+
+  // Training can report hundreds of steps a second on a real GPU: batch them into one render per frame or so.
+  function bufferStep(id: string, point: StepPoint, progress: RunProgress) {
+    const entry = pendingSteps.get(id) ?? { points: [], progress };
+    entry.points.push(point);
+    entry.progress = progress;
+    pendingSteps.set(id, entry);
+    flushTimer ??= setTimeout(flushSteps, 120);
+  }
+
+  function flushSteps() {
+    if (flushTimer) clearTimeout(flushTimer);
+    flushTimer = null;
+    if (pendingSteps.size === 0) return;
+    const batch = [...pendingSteps];
+    pendingSteps.clear();
+    set((s) => {
+      const runs = { ...s.runs };
+      for (const [id, { points, progress }] of batch) {
+        const r = runs[id];
+        if (r) runs[id] = { ...r, points: [...r.points, ...points], progress, stage: progress.stage };
+      }
+      return { runs };
+    });
+  }
+});
+
+const pendingSteps = new Map<string, { points: StepPoint[]; progress: RunProgress }>();
+let flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+/** Runs that can generate with the loaded model (their adapter fits it, or a full fine-tune still on the GPU). */
+export function generationRuns(s: Pick<StudioState, 'runs' | 'order' | 'model'>): string[] {
+  const key = s.model.card?.key;
+  return s.order.filter((id) => {
+    const r = s.runs[id];
+    return r.weights !== null && r.modelKey === key;
+  });
+}
+
+/** Which model and dataset the last session used ('demo' is reloaded automatically). */
+function remember(what: 'model' | 'dataset', value: string) {
+  try {
+    localStorage.setItem(`lora-studio:${what}`, value);
+  } catch {
+    // Storage can be disabled; remembering is a convenience.
+  }
+}
+
+function remembered(what: 'model' | 'dataset'): string | null {
+  try {
+    return localStorage.getItem(`lora-studio:${what}`);
+  } catch {
+    return null;
+  }
+}
+
+function download(fileName: string, bytes: Uint8Array) {
+  const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/zip' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = fileName;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

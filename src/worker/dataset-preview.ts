@@ -1,0 +1,99 @@
+/** What the Dataset panel shows: counts, warnings, a token-length histogram and a few decoded examples. */
+import type { LoadedDataset } from '../data/index';
+import { IGNORE_INDEX, type Example } from '../data/types';
+import type { TextTokenizer } from '../tokenizer/tokenizer';
+import type { DatasetPreview, PreviewSegment } from './protocol';
+
+const SAMPLE_COUNT = 3;
+/** Long documents are cut in the preview; the panel says how many tokens the example has. */
+const SAMPLE_TOKENS = 200;
+const MAX_BINS = 24;
+
+export interface DatasetInfo {
+  name: string;
+  bytes: number;
+  demo: boolean;
+}
+
+export function tokenizedPreview(info: DatasetInfo, ds: LoadedDataset, tokenizer: TextTokenizer): DatasetPreview {
+  const supervisedTokens = ds.examples.reduce((n, ex) => n + supervisedCount(ex), 0);
+  return {
+    ...info,
+    format: ds.format,
+    columns: stringColumns(ds.columns),
+    rows: ds.stats.rows,
+    examples: ds.examples.length,
+    tokens: ds.stats.tokens,
+    supervisedTokens,
+    skipped: ds.stats.skipped,
+    truncated: ds.stats.truncated,
+    warnings: ds.warnings,
+    samples: ds.examples.slice(0, SAMPLE_COUNT).map((ex) => ({
+      segments: decodeSegments(ex, tokenizer),
+      tokens: ex.inputIds.length,
+      supervised: supervisedCount(ex),
+    })),
+    histogram: histogram(ds.examples.map((ex) => ex.inputIds.length)),
+    tokenized: true,
+  };
+}
+
+/** Before a model is loaded there is no tokenizer: rows and format only. */
+export function untokenizedPreview(info: DatasetInfo, rows: number, format: DatasetPreview['format'], columns: Record<string, string | undefined>, warnings: string[], skipped: number): DatasetPreview {
+  return {
+    ...info, format, columns: stringColumns(columns), rows, examples: 0, tokens: 0, supervisedTokens: 0, skipped, truncated: 0,
+    warnings, samples: [], histogram: [], tokenized: false,
+  };
+}
+
+function stringColumns(columns: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [role, field] of Object.entries(columns)) if (field) out[role] = field;
+  return out;
+}
+
+/** labels[0] is never a target (nothing predicts the first token), as in tokenizeRecords. */
+function supervisedCount(ex: Example): number {
+  let n = 0;
+  for (let i = 1; i < ex.labels.length; i++) if (ex.labels[i] !== IGNORE_INDEX) n++;
+  return n;
+}
+
+/**
+ * Splits an example where supervision switches. Each piece is decoded as the difference between the
+ * decoded prefixes, so word-boundary spaces come out as they would in the whole text.
+ */
+export function decodeSegments(ex: Example, tokenizer: TextTokenizer): PreviewSegment[] {
+  const n = Math.min(ex.inputIds.length, SAMPLE_TOKENS);
+  const isSupervised = (i: number) => ex.labels[i] !== IGNORE_INDEX;
+  const segments: PreviewSegment[] = [];
+  let start = 0;
+  let decoded = '';
+  for (let i = 1; i <= n; i++) {
+    if (i < n && isSupervised(i) === isSupervised(start)) continue;
+    const prefix = tokenizer.decode(ex.inputIds.slice(0, i));
+    const text = prefix.startsWith(decoded) ? prefix.slice(decoded.length) : tokenizer.decode(ex.inputIds.slice(start, i));
+    segments.push({ text, supervised: isSupervised(start) });
+    decoded = prefix;
+    start = i;
+  }
+  if (ex.inputIds.length > n) segments.push({ text: ' …', supervised: false });
+  return segments;
+}
+
+/** Equal-width bins with a round width (1, 2 or 5 times a power of ten). */
+export function histogram(lengths: number[]): DatasetPreview['histogram'] {
+  if (lengths.length === 0) return [];
+  const max = lengths.reduce((a, b) => Math.max(a, b), 0);
+  const width = niceStep(Math.max(1, max / MAX_BINS));
+  const bins = Math.floor(max / width) + 1;
+  const counts = new Array<number>(bins).fill(0);
+  for (const len of lengths) counts[Math.floor(len / width)]++;
+  return counts.map((count, i) => ({ from: i * width, to: (i + 1) * width, count }));
+}
+
+function niceStep(x: number): number {
+  const p = Math.pow(10, Math.floor(Math.log10(x)));
+  for (const m of [1, 2, 5, 10]) if (m * p >= x) return Math.max(1, m * p);
+  return 10 * p;
+}

@@ -1,0 +1,214 @@
+/**
+ * The typed message protocol between the UI (main thread) and the training worker, which owns the
+ * GPUDevice. Both directions are discriminated unions on `type`; everything here is structured-cloneable
+ * (File objects travel by reference, export bytes are transferred).
+ */
+import type { LoraModuleWeights } from '../adapters/lora/peft';
+import type { DatasetFormat } from '../data/types';
+import type { ModelSpec } from '../model/config';
+
+// ------------------------------------------------------------------------------------ shared data
+
+export type MethodId = 'lora' | 'rslora' | 'full';
+/** 'qv': PEFT's default targets for the family (q_proj,v_proj / c_attn); 'all-linear': every projection. */
+export type TargetPreset = 'qv' | 'all-linear';
+
+export interface RunConfig {
+  id: string;
+  name: string;
+  method: MethodId;
+  rank: number;
+  alpha: number;
+  targets: TargetPreset;
+  lr: number;
+  steps: number;
+  batch: number;
+  seq: number;
+  warmupSteps: number;
+  /** Held-out examples for validation loss (0 = none). Capped so evaluation stays cheap. */
+  valExamples: number;
+  /** Evaluate every N steps (0 = only at the start and the end). */
+  evalEvery: number;
+  seed: number;
+}
+
+export type RunStatus =
+  | 'draft'
+  | 'queued'
+  | 'preparing'
+  | 'training'
+  | 'done'
+  | 'cancelled'
+  | 'failed'
+  /** The page was closed or reloaded while the run was queued or training. */
+  | 'interrupted';
+
+export interface GpuInfo {
+  description: string;
+  vendor: string;
+  architecture: string;
+  /** A CPU implementation (SwiftShader, lavapipe): everything works, slowly. */
+  software: boolean;
+  f16: boolean;
+  subgroups: boolean;
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+export interface ModelCard {
+  /** Identifies the architecture (name + shapes): adapters trained on one model only fit that model. */
+  key: string;
+  name: string;
+  format: 'huggingface' | 'llama2c';
+  demo: boolean;
+  files: string[];
+  modelType: string;
+  family: ModelSpec['family'];
+  layers: number;
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  vocabSize: number;
+  maxPositions: number;
+  tiedEmbeddings: boolean;
+  parameters: number;
+  /** Bytes of the base weights on the GPU (float32). */
+  weightBytes: number;
+  tokenizer: { vocabSize: number; bos: string | null; eos: string | null; chatTemplate: boolean };
+  warnings: string[];
+  spec: ModelSpec;
+}
+
+export interface PreviewSegment {
+  text: string;
+  /** Tokens the loss is computed on (label != -100). */
+  supervised: boolean;
+}
+
+export interface DatasetPreview {
+  name: string;
+  bytes: number;
+  demo: boolean;
+  /** Null until a model's tokenizer has read the file. */
+  format: DatasetFormat | null;
+  columns: Record<string, string>;
+  rows: number;
+  examples: number;
+  tokens: number;
+  supervisedTokens: number;
+  skipped: number;
+  truncated: number;
+  warnings: string[];
+  /** The first few examples, decoded, split where supervision switches on or off. */
+  samples: { segments: PreviewSegment[]; tokens: number; supervised: number }[];
+  /** Token lengths of the examples. */
+  histogram: { from: number; to: number; count: number }[];
+  tokenized: boolean;
+}
+
+export interface StepPoint {
+  step: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  tokensPerSecond: number;
+  /** Supervised tokens seen so far, this step included. */
+  tokens: number;
+  elapsedMs: number;
+}
+
+export interface EvalPoint {
+  step: number;
+  tokens: number;
+  loss: number;
+}
+
+export interface RunProgress {
+  stage: string;
+  step: number;
+  steps: number;
+  etaMs: number | null;
+  /** GPU memory held by the worker right now (base weights + this run). */
+  gpuBytes: number;
+}
+
+export interface RunSummary {
+  steps: number;
+  stopReason: 'done' | 'non-finite' | 'stopped';
+  message: string | null;
+  initialValLoss: number | null;
+  finalValLoss: number | null;
+  trainableParams: number;
+  elapsedMs: number;
+  /** Supervised tokens per second over the whole run. */
+  tokensPerSecond: number;
+  tokens: number;
+  trainExamples: number;
+  validationExamples: number;
+  peakGpuBytes: number;
+}
+
+/** A trained LoRA adapter on the CPU: enough to export it or rebuild it on the GPU after a reload. */
+export interface AdapterSnapshot {
+  modelKey: string;
+  baseModel: string;
+  spec: ModelSpec;
+  alpha: number;
+  rslora: boolean;
+  modules: LoraModuleWeights[];
+}
+
+/** Base model or a run: who produced a generation. */
+export type GenerationSource = 'base' | { runId: string };
+
+export interface GenerationResult {
+  source: GenerationSource;
+  text: string;
+  tokens: number;
+  ms: number;
+  done: boolean;
+  error?: string;
+}
+
+// ------------------------------------------------------------------------------------ commands
+
+export type ModelSource = { kind: 'files'; files: File[]; name?: string } | { kind: 'demo' };
+export type DatasetSource = { kind: 'file'; file: File } | { kind: 'demo' };
+
+export type Command =
+  | { type: 'init' }
+  | { type: 'loadModel'; source: ModelSource }
+  | { type: 'loadDataset'; source: DatasetSource }
+  | { type: 'startRun'; config: RunConfig }
+  | { type: 'cancelRun'; id: string }
+  /** Forgets a run's adapter (and frees a full fine-tune's weights). */
+  | { type: 'deleteRun'; id: string }
+  /** Adapters persisted in IndexedDB, handed back after a reload so export and the playground work. */
+  | { type: 'restoreAdapters'; adapters: { id: string; method: MethodId; adapter: AdapterSnapshot }[] }
+  | { type: 'generate'; requestId: string; prompt: string; runIds: string[]; includeBase: boolean; maxNewTokens: number }
+  | { type: 'exportRun'; id: string; name: string };
+
+// ------------------------------------------------------------------------------------ events
+
+export type ErrorScope = 'gpu' | 'model' | 'dataset' | 'run' | 'generate' | 'export' | 'internal';
+
+export type WorkerEvent =
+  | { type: 'gpu'; info: GpuInfo }
+  | { type: 'gpuUnavailable'; reason: string }
+  | { type: 'modelProgress'; stage: string; done: number; total: number }
+  /** The card arrives from the headers, before the weights are on the GPU (`ready` false). */
+  | { type: 'model'; card: ModelCard; ready: boolean; gpuBytes: number }
+  | { type: 'datasetProgress'; name: string; stage: string }
+  | { type: 'dataset'; preview: DatasetPreview }
+  | { type: 'runStatus'; id: string; status: RunStatus; stage?: string; message?: string }
+  | { type: 'runStep'; id: string; point: StepPoint; progress: RunProgress }
+  | { type: 'runEval'; id: string; point: EvalPoint }
+  | { type: 'runDone'; id: string; status: RunStatus; summary: RunSummary; adapter: AdapterSnapshot | null; exportable: boolean }
+  | { type: 'generation'; requestId: string; result: GenerationResult }
+  | { type: 'generationDone'; requestId: string }
+  | { type: 'export'; id: string; fileName: string; bytes: Uint8Array }
+  | { type: 'error'; scope: ErrorScope; id?: string; requestId?: string; message: string };
+
+export type EventOf<T extends WorkerEvent['type']> = Extract<WorkerEvent, { type: T }>;

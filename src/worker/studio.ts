@@ -1,0 +1,604 @@
+/**
+ * The worker's state and command handlers: the GPU device, the loaded model and dataset, the run queue,
+ * and the trained adapters. Every handler reports failure as an event with a specific message; nothing
+ * here may throw past `handle`, so the worker never dies.
+ */
+import { loadDataset, readRecords, detectFormat, type LoadedDataset } from '../data/index';
+import { loraFromWeights } from '../engine/adapters';
+import { mergedModelFiles, readLoraModules } from '../engine/export';
+import { loadModelDir, type LoadedModel } from '../engine/load-model';
+import { trainRun, type StepReport } from '../engine/train-run';
+import { requestDevice } from '../gpu/device';
+import { loraParameterCount } from '../adapters/lora/model';
+import { filesDir } from '../model/formats/blob-source';
+import type { DirSource } from '../model/formats/source';
+import { Generator } from '../model/generate';
+import { ModelWeights } from '../model/weights';
+import { fetchDemoDataset, fetchDemoModel } from './demo';
+import { tokenizedPreview, untokenizedPreview, type DatasetInfo } from './dataset-preview';
+import { adapterZip, mergedZip } from './export-files';
+import { GpuQueue } from './gpu-queue';
+import { modelCard } from './model-card';
+import type {
+  AdapterSnapshot, Command, DatasetSource, GenerationResult, GenerationSource, MethodId, ModelCard, ModelSource, RunConfig,
+  RunStatus, WorkerEvent,
+} from './protocol';
+import { ScopedGpu, type BufferScope } from './scoped-gpu';
+import { configProblem } from './validate';
+
+export type Post = (event: WorkerEvent, transfer?: Transferable[]) => void;
+
+interface ModelState {
+  epoch: number;
+  loaded: LoadedModel;
+  card: ModelCard;
+  dir: DirSource;
+  /** Null until the upload job has run (or when it failed). */
+  weights: ModelWeights | null;
+  scope: BufferScope | null;
+  uploadError: string | null;
+}
+
+interface DatasetState extends DatasetInfo {
+  id: number;
+  file: { name: string; bytes: Uint8Array };
+  /** Tokenized examples per (tokenizer, sequence length). */
+  cache: Map<string, Promise<LoadedDataset>>;
+}
+
+/** What a finished run leaves behind for export and generation. */
+interface TrainedRun {
+  method: MethodId;
+  adapter: AdapterSnapshot | null;
+  /** Full fine-tuning: the trained copy of the model, alive until the run is deleted or another model loads. */
+  full: { weights: ModelWeights; scope: BufferScope | null; modelEpoch: number } | null;
+}
+
+const CONFIG_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
+
+export class Studio {
+  private gpu: ScopedGpu | null = null;
+  private gpuError: string | null = null;
+  private gpuInit: Promise<void> | null = null;
+  private lostReason: string | null = null;
+  private model: ModelState | null = null;
+  private modelEpoch = 0;
+  private dataset: DatasetState | null = null;
+  private datasetSeq = 0;
+  private readonly queue = new GpuQueue();
+  private active: { id: string; stop: boolean } | null = null;
+  private readonly trained = new Map<string, TrainedRun>();
+  /** Runs removed while training: their results are dropped when they stop. */
+  private readonly deleted = new Set<string>();
+
+  constructor(private readonly post: Post) {}
+
+  async handle(cmd: Command): Promise<void> {
+    try {
+      switch (cmd.type) {
+        case 'init':
+          return await this.init();
+        case 'loadModel':
+          return await this.loadModel(cmd.source);
+        case 'loadDataset':
+          return await this.loadDataset(cmd.source);
+        case 'startRun':
+          return this.startRun(cmd.config);
+        case 'cancelRun':
+          return this.cancelRun(cmd.id);
+        case 'deleteRun':
+          return await this.deleteRun(cmd.id);
+        case 'restoreAdapters':
+          for (const { id, method, adapter } of cmd.adapters) {
+            if (!this.trained.has(id)) this.trained.set(id, { method, adapter, full: null });
+          }
+          return;
+        case 'generate':
+          return this.generate(cmd.requestId, cmd.prompt, cmd.runIds, cmd.includeBase, cmd.maxNewTokens);
+        case 'exportRun':
+          return await this.exportRun(cmd.id, cmd.name);
+      }
+    } catch (err) {
+      this.post({ type: 'error', scope: 'internal', message: messageOf(err) });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------ GPU
+
+  private init(): Promise<void> {
+    this.gpuInit ??= this.acquireGpu();
+    return this.gpuInit;
+  }
+
+  private async acquireGpu(): Promise<void> {
+    const api = (self.navigator as Navigator).gpu;
+    if (!api) {
+      this.gpuError = 'This browser does not expose WebGPU (navigator.gpu is undefined).';
+      this.post({ type: 'gpuUnavailable', reason: this.gpuError });
+      return;
+    }
+    try {
+      const handle = await requestDevice(api);
+      if (!handle) {
+        this.gpuError = 'WebGPU is present, but requestAdapter() returned no adapter: the GPU may be blocklisted or disabled.';
+        this.post({ type: 'gpuUnavailable', reason: this.gpuError });
+        return;
+      }
+      const gpu = (this.gpu = new ScopedGpu(handle));
+      this.gpuError = null;
+      void handle.device.lost.then((info) => {
+        if (info.reason !== 'destroyed') this.onDeviceLost(gpu, info.message || 'no reason given');
+      });
+      const limits = handle.device.limits;
+      this.post({
+        type: 'gpu',
+        info: {
+          description: handle.adapter.description || handle.adapter.architecture || handle.adapter.vendor || 'WebGPU adapter',
+          vendor: handle.adapter.vendor,
+          architecture: handle.adapter.architecture,
+          software: handle.adapter.software,
+          f16: handle.features.f16,
+          subgroups: handle.features.subgroups,
+          maxBufferSize: limits.maxBufferSize,
+          maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+        },
+      });
+    } catch (err) {
+      this.gpuError = `Could not open the GPU: ${messageOf(err)}`;
+      this.post({ type: 'gpuUnavailable', reason: this.gpuError });
+    }
+  }
+
+  /**
+   * A lost device (driver reset, GPU process crash, out of memory) takes every buffer with it. Get a new
+   * device, upload the model again, and let the user re-run what failed.
+   */
+  private onDeviceLost(gpu: ScopedGpu, reason: string): void {
+    if (this.gpu !== gpu) return;
+    this.gpu = null;
+    this.gpuInit = null;
+    this.lostReason = reason;
+    for (const run of this.trained.values()) run.full = null;
+    this.post({ type: 'error', scope: 'gpu', message: `The GPU device was lost (${reason}). Reconnecting and uploading the model again; re-run anything that failed.` });
+    const model = this.model;
+    if (model) {
+      model.weights = null;
+      model.scope = null;
+      this.post({ type: 'model', card: model.card, ready: false, gpuBytes: 0 });
+      this.queueUpload(model, null);
+    } else {
+      void this.init();
+    }
+  }
+
+  /** Why a job failed: the device loss when the GPU it started on is gone, else its own error. */
+  private failure(err: unknown, gpu: ScopedGpu | null): string {
+    if (gpu && this.gpu !== gpu) return `The GPU device was lost during this job (${this.lostReason ?? 'no reason given'}). Start it again.`;
+    return messageOf(err);
+  }
+
+  private async requireGpu(): Promise<ScopedGpu> {
+    await this.init();
+    if (!this.gpu) throw new Error(this.gpuError ?? 'No GPU device.');
+    return this.gpu;
+  }
+
+  // ------------------------------------------------------------------------------------ model
+
+  private async loadModel(source: ModelSource): Promise<void> {
+    const epoch = ++this.modelEpoch;
+    const demo = source.kind === 'demo';
+    let loaded: LoadedModel;
+    let dir: DirSource;
+    try {
+      this.post({ type: 'modelProgress', stage: demo ? 'Downloading the demo model' : 'Reading config.json and tokenizer.json', done: 0, total: 0 });
+      dir = demo
+        ? await fetchDemoModel((done, total) => this.post({ type: 'modelProgress', stage: 'Downloading the demo model', done, total }))
+        : filesDir(source.files, source.name);
+      if (!demo && source.files.length === 0) throw new Error('The folder is empty: no files were dropped.');
+      loaded = await loadModelDir(dir);
+    } catch (err) {
+      if (epoch === this.modelEpoch) this.post({ type: 'error', scope: 'model', message: messageOf(err) });
+      return;
+    }
+    if (epoch !== this.modelEpoch) return; // a newer load started meanwhile
+
+    // Runs were configured for the previous model: stop them before its weights go away.
+    this.cancelAllRuns('Cancelled: another model was loaded.');
+    const card = modelCard(loaded, dir.list(), demo);
+    const state: ModelState = { epoch, loaded, card, dir, weights: null, scope: null, uploadError: null };
+    const previous = this.model;
+    this.model = state;
+    this.post({ type: 'model', card, ready: false, gpuBytes: this.gpu?.liveBytes ?? 0 });
+    if (this.dataset) void this.refreshDatasetPreview();
+
+    this.queueUpload(state, previous);
+  }
+
+  /** Uploads a model's weights as a GPU job (after the previous model's buffers are freed). */
+  private queueUpload(state: ModelState, previous: ModelState | null): void {
+    const { card, loaded } = state;
+    this.queue.push({
+      urgent: true,
+      execute: async () => {
+        if (this.model !== state) return;
+        let gpu: ScopedGpu | null = null;
+        try {
+          gpu = await this.requireGpu();
+          if (previous?.scope) await gpu.release(previous.scope);
+          await this.freeFullRuns();
+          const scope = gpu.open(`model ${card.name}`);
+          try {
+            state.weights = await ModelWeights.upload(gpu, loaded.spec, loaded.source, (done, total) =>
+              this.post({ type: 'modelProgress', stage: 'Uploading weights to the GPU', done, total }),
+            );
+            gpu.checkErrors(`Uploading ${card.name}`);
+          } catch (err) {
+            state.weights = null;
+            await gpu.release(scope);
+            throw err;
+          }
+          gpu.close(scope);
+          state.scope = scope;
+          state.uploadError = null;
+          if (this.model === state) this.post({ type: 'model', card, ready: true, gpuBytes: gpu.liveBytes });
+        } catch (err) {
+          state.uploadError = this.failure(err, gpu);
+          if (this.model === state) this.post({ type: 'error', scope: 'model', message: state.uploadError });
+        }
+      },
+    });
+  }
+
+  private async freeFullRuns(): Promise<void> {
+    for (const run of this.trained.values()) {
+      if (run.full?.scope && this.gpu) {
+        await this.gpu.release(run.full.scope);
+        run.full = null;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------------ dataset
+
+  private async loadDataset(source: DatasetSource): Promise<void> {
+    const name = source.kind === 'demo' ? 'tinyshakespeare.txt' : source.file.name;
+    this.post({ type: 'datasetProgress', name, stage: 'Reading' });
+    try {
+      const file = source.kind === 'demo'
+        ? await fetchDemoDataset()
+        : { name: source.file.name, bytes: new Uint8Array(await source.file.arrayBuffer()) };
+      const candidate: DatasetState = {
+        id: ++this.datasetSeq, name: file.name, bytes: file.bytes.length, demo: source.kind === 'demo', file, cache: new Map(),
+      };
+      this.post({ type: 'datasetProgress', name, stage: this.model ? 'Tokenizing' : 'Parsing' });
+      const preview = await this.preview(candidate);
+      // A failed file never replaces a good one, so only now does the candidate become the dataset.
+      this.dataset = candidate;
+      this.post({ type: 'dataset', preview });
+    } catch (err) {
+      this.post({ type: 'error', scope: 'dataset', message: messageOf(err) });
+    }
+  }
+
+  private async refreshDatasetPreview(): Promise<void> {
+    const ds = this.dataset;
+    if (!ds) return;
+    try {
+      const preview = await this.preview(ds);
+      if (this.dataset === ds) this.post({ type: 'dataset', preview });
+    } catch (err) {
+      this.post({ type: 'error', scope: 'dataset', message: messageOf(err) });
+    }
+  }
+
+  private async preview(ds: DatasetState) {
+    const info: DatasetInfo = { name: ds.name, bytes: ds.bytes, demo: ds.demo };
+    const model = this.model;
+    if (!model) {
+      // No tokenizer yet: parse and detect the format so that a broken file is reported at once.
+      const read = await readRecords(ds.file);
+      if (read.records.length === 0) throw new Error(`${ds.name}: no records found (the file is empty)`);
+      let spec;
+      try {
+        spec = detectFormat(read.records);
+      } catch (err) {
+        throw new Error(messageOf(err).startsWith(ds.name) ? messageOf(err) : `${ds.name}: ${messageOf(err)}`);
+      }
+      return untokenizedPreview(info, read.records.length, spec.format, spec.columns, read.warnings, read.malformed);
+    }
+    const loaded = await this.examples(ds, model, null);
+    return tokenizedPreview(info, loaded, model.loaded.tokenizer);
+  }
+
+  /** Tokenized once per (model, sequence length); `seq` null keeps documents whole (for the preview). */
+  private examples(ds: DatasetState, model: ModelState, seq: number | null): Promise<LoadedDataset> {
+    const key = `${model.epoch}:${seq ?? 'whole'}`;
+    let p = ds.cache.get(key);
+    if (!p) {
+      p = loadDataset(ds.file, model.loaded.tokenizer, seq === null ? {} : { seqLen: seq });
+      ds.cache.set(key, p);
+      p.catch(() => ds.cache.delete(key));
+    }
+    return p;
+  }
+
+  // ------------------------------------------------------------------------------------ runs
+
+  private startRun(config: RunConfig): void {
+    const { id } = config;
+    const model = this.model;
+    const dataset = this.dataset;
+    const fail = (message: string) => this.post({ type: 'runStatus', id, status: 'failed', message });
+    if (!model) return fail('Load a model before starting a run.');
+    if (!dataset) return fail('Load a dataset before starting a run.');
+    const problem = configProblem(config, model.card);
+    if (problem) return fail(problem);
+    this.post({ type: 'runStatus', id, status: 'queued' });
+    this.queue.push({
+      urgent: false,
+      runId: id,
+      execute: () => this.train(config, model, dataset),
+      drop: () => this.post({ type: 'runStatus', id, status: 'cancelled', message: 'Cancelled before it started.' }),
+    });
+  }
+
+  private cancelRun(id: string): void {
+    if (this.queue.dropRun(id)) return;
+    if (this.active?.id === id) {
+      this.active.stop = true;
+      this.post({ type: 'runStatus', id, status: 'training', stage: 'Stopping after the current step…' });
+    }
+  }
+
+  private cancelAllRuns(message: string): void {
+    for (const id of this.queue.waitingRunIds()) {
+      this.queue.dropRun(id);
+      this.post({ type: 'runStatus', id, status: 'cancelled', message });
+    }
+    if (this.active) {
+      this.active.stop = true;
+      this.post({ type: 'runStatus', id: this.active.id, status: 'training', stage: 'Stopping: another model was loaded…' });
+    }
+  }
+
+  private async deleteRun(id: string): Promise<void> {
+    if (this.active?.id === id) this.deleted.add(id);
+    this.cancelRun(id);
+    const run = this.trained.get(id);
+    this.trained.delete(id);
+    if (run?.full?.scope && this.gpu) await this.gpu.release(run.full.scope);
+  }
+
+  private async train(config: RunConfig, model: ModelState, dataset: DatasetState): Promise<void> {
+    const { id } = config;
+    const control = (this.active = { id, stop: false });
+    const status = (s: RunStatus, stage?: string, message?: string) => this.post({ type: 'runStatus', id, status: s, stage, message });
+    let scope: BufferScope | null = null;
+    let gpu: ScopedGpu | null = null;
+    let keep = new Set<GPUBuffer>();
+    let fullWeights: ModelWeights | null = null;
+    try {
+      if (this.model !== model) {
+        status('cancelled', undefined, 'Cancelled: another model was loaded.');
+        return;
+      }
+      gpu = await this.requireGpu();
+      const weights = model.weights;
+      if (!weights) throw new Error(model.uploadError ?? 'The model weights are not on the GPU.');
+      const spec = weights.spec;
+      status('preparing', `Tokenizing ${dataset.name} into ${config.seq}-token rows`);
+      const ds = await this.examples(dataset, model, config.seq);
+      scope = gpu.open(`run ${config.name}`);
+      gpu.peakBytes = gpu.liveBytes;
+
+      let runWeights = weights;
+      if (config.method === 'full') {
+        status('preparing', 'Copying the base weights (full fine-tuning trains its own copy)');
+        runWeights = fullWeights = await ModelWeights.upload(gpu, spec, model.loaded.source);
+        keep = new Set(runWeights.names().map((n) => runWeights.get(n).buffer));
+      }
+      const valCount = Math.min(config.valExamples, Math.floor(ds.examples.length / 2));
+      const validationFraction = valCount > 0 ? valCount / ds.examples.length : 0;
+
+      const t0 = performance.now();
+      let tokens = 0;
+      let lastStepMs = 0;
+      const recent: number[] = [];
+      const onStep = (m: StepReport) => {
+        if (m.step === 0) status('training');
+        tokens += m.supervised;
+        recent.push(m.elapsedMs - lastStepMs);
+        if (recent.length > 10) recent.shift();
+        lastStepMs = m.elapsedMs;
+        const remaining = config.steps - m.step - 1;
+        const meanStep = recent.reduce((a, b) => a + b, 0) / recent.length;
+        this.post({
+          type: 'runStep', id,
+          point: { step: m.step, loss: m.loss, lr: m.lr, gradNorm: m.gradNorm, tokensPerSecond: m.tokensPerSecond, tokens, elapsedMs: m.elapsedMs },
+          progress: {
+            stage: remaining === 0 && valCount > 0 ? 'Measuring the final validation loss' : 'Training',
+            step: m.step + 1, steps: config.steps, etaMs: remaining * meanStep, gpuBytes: gpu!.liveBytes,
+          },
+        });
+      };
+      status('preparing', 'Building the training graph and compiling kernels');
+      const running = trainRun(gpu, runWeights, model.loaded.tokenizer, ds.examples, {
+        method: config.method, rank: config.rank, alpha: config.alpha, seed: config.seed,
+        targets: config.targets === 'all-linear' ? ['all-linear'] : [],
+        steps: config.steps, batch: config.batch, seq: config.seq, lr: config.lr, warmupSteps: config.warmupSteps,
+        weightDecay: 0, maxGradNorm: 1, minLrRatio: 0.1, validationFraction, evalEvery: config.evalEvery,
+        packing: ds.format === 'text',
+      }, {
+        onStep,
+        onEval: (step, r) => this.post({ type: 'runEval', id, point: { step, tokens, loss: r.loss } }),
+        shouldStop: () => control.stop,
+      });
+      if (valCount > 0) status('preparing', 'Measuring the starting validation loss');
+      const result = await running;
+      gpu.checkErrors(`Run "${config.name}"`);
+
+      let adapter: AdapterSnapshot | null = null;
+      if (result.state.method !== 'full' && result.steps > 0) {
+        adapter = {
+          modelKey: model.card.key, baseModel: model.loaded.name, spec, alpha: config.alpha, rslora: result.state.rslora,
+          modules: await readLoraModules(gpu, result.state.loraLayers),
+        };
+      }
+      const trainableParams = result.state.method === 'full' ? runWeights.parameterCount() : loraParameterCount(result.state.loraLayers);
+      const finalStatus: RunStatus = result.stopReason === 'stopped' ? 'cancelled' : result.stopReason === 'non-finite' ? 'failed' : 'done';
+      const exportable = result.steps > 0 && !this.deleted.has(id);
+      this.trained.set(id, {
+        method: config.method, adapter, full: fullWeights && exportable ? { weights: fullWeights, scope: null, modelEpoch: model.epoch } : null,
+      });
+      if (!exportable) keep = new Set();
+      this.post({
+        type: 'runDone', id, status: finalStatus, adapter, exportable,
+        summary: {
+          steps: result.steps, stopReason: result.stopReason,
+          message: result.stopReason === 'stopped' ? `Cancelled after ${result.steps} of ${config.steps} steps.` : result.message,
+          initialValLoss: result.initialEval?.loss ?? null, finalValLoss: result.finalEval?.loss ?? null,
+          trainableParams, elapsedMs: performance.now() - t0,
+          tokensPerSecond: lastStepMs > 0 ? tokens / (lastStepMs / 1000) : 0, tokens,
+          trainExamples: result.trainExamples, validationExamples: result.validationExamples, peakGpuBytes: gpu.peakBytes,
+        },
+      });
+    } catch (err) {
+      keep = new Set();
+      this.trained.delete(id);
+      status('failed', undefined, this.failure(err, gpu));
+    } finally {
+      if (gpu && scope) {
+        const kept = await gpu.release(scope, keep);
+        const run = this.trained.get(id);
+        if (run?.full) run.full.scope = kept;
+      }
+      if (this.active === control) this.active = null;
+      if (this.deleted.delete(id)) this.trained.delete(id);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------ playground
+
+  private generate(requestId: string, prompt: string, runIds: string[], includeBase: boolean, maxNewTokens: number): void {
+    const model = this.model;
+    const fail = (message: string) => {
+      this.post({ type: 'error', scope: 'generate', requestId, message });
+      this.post({ type: 'generationDone', requestId });
+    };
+    if (!model) return fail('Load a model to use the playground.');
+    const sources: GenerationSource[] = [...(includeBase ? ['base' as const] : []), ...runIds.map((runId) => ({ runId }))];
+    if (sources.length === 0) return fail('Pick the base model or at least one run.');
+    this.queue.push({
+      urgent: true,
+      execute: async () => {
+        let gpu: ScopedGpu;
+        try {
+          gpu = await this.requireGpu();
+          if (!model.weights) throw new Error(model.uploadError ?? 'The model weights are not on the GPU yet.');
+        } catch (err) {
+          return fail(messageOf(err));
+        }
+        const tok = model.loaded.tokenizer;
+        const promptIds = tok.encode(prompt, { addSpecial: true });
+        if (promptIds.length === 0 || (prompt === '' && tok.bosId !== null && promptIds[0] !== tok.bosId)) {
+          if (tok.bosId === null) return fail('The prompt is empty and this tokenizer has no BOS token to start from.');
+          promptIds.unshift(tok.bosId);
+        }
+        const room = model.card.maxPositions - promptIds.length;
+        if (room <= 0) return fail(`The prompt is ${promptIds.length} tokens; this model reads at most ${model.card.maxPositions}.`);
+        const head = tok.decode(promptIds, { skipSpecial: true });
+        const textOf = (ids: number[]) => {
+          // Decode with the prompt so word boundaries come out as in one piece, then cut the prompt off.
+          const full = tok.decode([...promptIds, ...ids], { skipSpecial: true });
+          return full.startsWith(head) ? full.slice(head.length) : tok.decode(ids, { skipSpecial: true });
+        };
+        for (const source of sources) {
+          const t0 = performance.now();
+          const send = (r: Omit<GenerationResult, 'source' | 'ms'>) =>
+            this.post({ type: 'generation', requestId, result: { source, ms: performance.now() - t0, ...r } });
+          const scope = gpu.open('generate');
+          try {
+            const { weights, adapters } = this.generationModel(source, model, gpu);
+            const ids: number[] = [];
+            send({ text: '', tokens: 0, done: false });
+            await new Generator(gpu, weights, adapters).greedy(promptIds, {
+              maxNewTokens: Math.min(maxNewTokens, room),
+              stopId: tok.eosId,
+              onToken: (tokenId) => {
+                ids.push(tokenId);
+                send({ text: textOf(ids), tokens: ids.length, done: false });
+              },
+            });
+            gpu.checkErrors('Generation');
+            send({ text: textOf(ids), tokens: ids.length, done: true });
+          } catch (err) {
+            send({ text: '', tokens: 0, done: true, error: this.failure(err, gpu) });
+          } finally {
+            await gpu.release(scope);
+          }
+        }
+        this.post({ type: 'generationDone', requestId });
+      },
+    });
+  }
+
+  private generationModel(source: GenerationSource, model: ModelState, gpu: ScopedGpu) {
+    const weights = model.weights!;
+    if (source === 'base') return { weights, adapters: undefined };
+    const run = this.trained.get(source.runId);
+    if (!run) throw new Error('This run has no trained weights (it failed, or was trained before weights were kept).');
+    if (run.full) {
+      if (run.full.modelEpoch !== model.epoch) throw new Error('This full fine-tune belongs to a model that is no longer loaded.');
+      return { weights: run.full.weights, adapters: undefined };
+    }
+    if (!run.adapter) throw new Error(run.method === 'full'
+      ? 'Full fine-tunes are kept on the GPU only until the page is reloaded or another model is loaded; train it again to generate.'
+      : 'This run has no adapter weights.');
+    if (run.adapter.modelKey !== model.card.key) {
+      throw new Error(`This adapter was trained on ${run.adapter.baseModel}; load that model to generate with it.`);
+    }
+    return { weights, adapters: loraFromWeights(gpu, model.loaded.spec, run.adapter.modules) };
+  }
+
+  // ------------------------------------------------------------------------------------ export
+
+  private async exportRun(id: string, name: string): Promise<void> {
+    const fail = (message: string) => this.post({ type: 'error', scope: 'export', id, message });
+    const run = this.trained.get(id);
+    if (!run) return fail(`"${name}" has no trained weights to export.`);
+    if (run.adapter) {
+      try {
+        const { fileName, bytes } = adapterZip(name, run.adapter);
+        this.post({ type: 'export', id, fileName, bytes }, [bytes.buffer]);
+      } catch (err) {
+        fail(messageOf(err));
+      }
+      return;
+    }
+    const full = run.full;
+    const model = this.model;
+    if (!full || !model || full.modelEpoch !== model.epoch) {
+      return fail('Full fine-tunes stay on the GPU only while their base model is loaded; this one is gone. Train it again to export it.');
+    }
+    this.queue.push({
+      urgent: true,
+      execute: async () => {
+        try {
+          const gpu = await this.requireGpu();
+          const files = await mergedModelFiles(gpu, full.weights);
+          for (const f of CONFIG_FILES) if (model.dir.list().includes(f)) files[f] = await model.dir.text(f);
+          const { fileName, bytes } = mergedZip(name, files);
+          this.post({ type: 'export', id, fileName, bytes }, [bytes.buffer]);
+        } catch (err) {
+          fail(messageOf(err));
+        }
+      },
+    });
+  }
+}
+
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
