@@ -49,17 +49,41 @@ export function expectClose(
   }
 }
 
-/** Central finite-difference derivative of a float64 function (for checking backward references). */
-export function numericGrad(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const keep = x[i];
-    x[i] = keep + h;
-    const up = f(x);
-    x[i] = keep - h;
-    const down = f(x);
-    x[i] = keep;
+/** Central differences of a scalar float64 function of x (for checking backward references). */
+export function numericGrad(f: (x: Float64Array) => number, x: ArrayLike<number>, h = 1e-6): Float64Array {
+  const xs = Float64Array.from(x);
+  const g = new Float64Array(xs.length);
+  for (let i = 0; i < xs.length; i++) {
+    const x0 = xs[i];
+    xs[i] = x0 + h;
+    const up = f(xs);
+    xs[i] = x0 - h;
+    const down = f(xs);
+    xs[i] = x0;
     g[i] = (up - down) / (2 * h);
   }
   return g;
+}
+
+export const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+/**
+ * Runs body inside a validation error scope: a rejected dispatch would otherwise fail silently and show
+ * up only as wrong numbers, so a validation error is reported first.
+ */
+export async function validated(gpu: Gpu, body: () => Promise<void>): Promise<void> {
+  gpu.device.pushErrorScope('validation');
+  let failure: unknown = null;
+  try {
+    await body();
+  } catch (e) {
+    failure = e;
+  }
+  const error = await gpu.device.popErrorScope();
+  expect(error?.message, 'WebGPU validation error').toBeUndefined();
+  if (failure) throw failure;
 }

@@ -1,28 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { Gpu } from '../../src/gpu/gpu';
 import { ADAMW_HP, ADAMW_HP_SIZE, adamw } from '../../src/kernels/adamw';
 import { adamwStepRef, type AdamwHyper } from '../../src/kernels/adamw.ref';
 import { clipFactor, sumSquares } from '../../src/kernels/reduce';
 import { clipFactorRef, sumSquaresRef } from '../../src/kernels/reduce.ref';
 import { Rng } from '../../src/util/random';
-import { expectClose, runOnce, testGpu } from '../helpers/gpu';
+import { expectClose, runOnce, testGpu, validated } from '../helpers/gpu';
 
-/**
- * Runs body inside a validation error scope: a rejected dispatch would otherwise fail silently and show
- * up only as wrong numbers, so a validation error is reported first.
- */
-async function validated(gpu: Gpu, body: () => Promise<void>): Promise<void> {
-  gpu.device.pushErrorScope('validation');
-  let failure: unknown = null;
-  try {
-    await body();
-  } catch (e) {
-    failure = e;
-  }
-  const error = await gpu.device.popErrorScope();
-  expect(error?.message, 'WebGPU validation error').toBeUndefined();
-  if (failure) throw failure;
-}
 
 /** The hp tensor's contents for a 1-based step, as the trainer writes them. */
 function hpValues(hp: AdamwHyper, step: number): Float32Array {

@@ -1,26 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { attentionBackward, attentionForward, type AttentionVariant } from '../../src/kernels/attention';
 import { attentionBackwardRef, attentionForwardRef, type AttentionDims } from '../../src/kernels/attention.ref';
-import type { Gpu } from '../../src/gpu/gpu';
 import { Rng } from '../../src/util/random';
-import { expectClose, runOnce, testGpu } from '../helpers/gpu';
+import { expectClose, runOnce, testGpu, validated } from '../helpers/gpu';
 
-/**
- * Runs body inside a validation error scope: a rejected dispatch would otherwise fail silently and show
- * up only as wrong numbers, so a validation error is reported first.
- */
-async function validated(gpu: Gpu, body: () => Promise<void>): Promise<void> {
-  gpu.device.pushErrorScope('validation');
-  let failure: unknown = null;
-  try {
-    await body();
-  } catch (e) {
-    failure = e;
-  }
-  const error = await gpu.device.popErrorScope();
-  expect(error?.message, 'WebGPU validation error').toBeUndefined();
-  if (failure) throw failure;
-}
 
 /** Copies columns [col, col + width) of a strided matrix into a dense one. */
 function slice(src: ArrayLike<number>, rows: number, offset: number, ld: number, col: number, width: number): Float64Array {

@@ -3,29 +3,9 @@ import type { Gpu } from '../../src/gpu/gpu';
 import { embedBackward, embedForward, positionEmbedBackward } from '../../src/kernels/embed';
 import { embedBackwardRef, embedForwardRef } from '../../src/kernels/embed.ref';
 import { Rng } from '../../src/util/random';
-import { expectClose, runOnce, testGpu } from '../helpers/gpu';
+import { dot, expectClose, numericGrad, runOnce, testGpu } from '../helpers/gpu';
 
-/** Central differences of a scalar function of x, in float64. */
-function numericGrad(f: (x: Float64Array) => number, x: ArrayLike<number>, h = 1e-6): Float64Array {
-  const xs = Float64Array.from(x);
-  const g = new Float64Array(xs.length);
-  for (let i = 0; i < xs.length; i++) {
-    const x0 = xs[i];
-    xs[i] = x0 + h;
-    const up = f(xs);
-    xs[i] = x0 - h;
-    const down = f(xs);
-    xs[i] = x0;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
 
 function ids(gpu: Gpu, values: number[], label: string) {
   const t = gpu.tensor([values.length], label, 'u32');

@@ -1,26 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { Gpu } from '../../src/gpu/gpu';
 import { clipFactor, sum, sumSquares } from '../../src/kernels/reduce';
 import { clipFactorRef, sumRef, sumSquaresRef } from '../../src/kernels/reduce.ref';
 import { Rng } from '../../src/util/random';
-import { expectClose, runOnce, testGpu } from '../helpers/gpu';
+import { expectClose, runOnce, testGpu, validated } from '../helpers/gpu';
 
-/**
- * Runs body inside a validation error scope: a rejected dispatch would otherwise fail silently and show
- * up only as wrong numbers, so a validation error is reported first.
- */
-async function validated(gpu: Gpu, body: () => Promise<void>): Promise<void> {
-  gpu.device.pushErrorScope('validation');
-  let failure: unknown = null;
-  try {
-    await body();
-  } catch (e) {
-    failure = e;
-  }
-  const error = await gpu.device.popErrorScope();
-  expect(error?.message, 'WebGPU validation error').toBeUndefined();
-  if (failure) throw failure;
-}
 
 describe('reduce', () => {
   it('sum and sumSquares for n = 1, 1000, 70000, single- and two-stage, into one slot of out', async () => {

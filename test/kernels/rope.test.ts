@@ -2,23 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ropeBackward, ropeForward, ropeInvFreq } from '../../src/kernels/rope';
 import { ropeRef } from '../../src/kernels/rope.ref';
 import { Rng } from '../../src/util/random';
-import { expectClose, runOnce, testGpu } from '../helpers/gpu';
+import { expectClose, numericGrad, runOnce, testGpu } from '../helpers/gpu';
 
-/** Central differences of a scalar function of x, in float64. */
-function numericGrad(f: (x: Float64Array) => number, x: ArrayLike<number>, h = 1e-6): Float64Array {
-  const xs = Float64Array.from(x);
-  const g = new Float64Array(xs.length);
-  for (let i = 0; i < xs.length; i++) {
-    const x0 = xs[i];
-    xs[i] = x0 + h;
-    const up = f(xs);
-    xs[i] = x0 - h;
-    const down = f(xs);
-    xs[i] = x0;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
 
 interface Case {
   name: string;

@@ -1,26 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { Gpu } from '../../src/gpu/gpu';
 import { crossEntropyForward, crossEntropyForwardBackward } from '../../src/kernels/xent';
 import { crossEntropyRef } from '../../src/kernels/xent.ref';
 import { Rng } from '../../src/util/random';
-import { expectClose, runOnce, testGpu } from '../helpers/gpu';
+import { expectClose, runOnce, testGpu, validated } from '../helpers/gpu';
 
-/**
- * Runs body inside a validation error scope: a rejected dispatch would otherwise fail silently and show
- * up only as wrong numbers, so a validation error is reported first.
- */
-async function validated(gpu: Gpu, body: () => Promise<void>): Promise<void> {
-  gpu.device.pushErrorScope('validation');
-  let failure: unknown = null;
-  try {
-    await body();
-  } catch (e) {
-    failure = e;
-  }
-  const error = await gpu.device.popErrorScope();
-  expect(error?.message, 'WebGPU validation error').toBeUndefined();
-  if (failure) throw failure;
-}
 
 /** Random logits and targets: rows 1 and 3 ignored (-100), the last one out of range; row 0 has a logit of 80. */
 function problem(rng: Rng, rows: number, vocab: number) {
