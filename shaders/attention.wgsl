@@ -247,8 +247,9 @@ fn bwd_dk(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
 }
 
 // ------------------------------------------------------------------ barrier-free (thread) variant
-// The products read slot 0 as a score matrix (probs or dscores), slot 1 or 2 as the matrix it multiplies,
-// so one entry point serves out and dq, another dv and dk. Names for that role:
+// These entry points name the slots by role: slot 0 a score matrix (probs or dscores), slot 1 a view-1
+// matrix (k or v), slot 2 a view-2 matrix (q or dout). So one row kernel shape serves q·k and dout·v,
+// one product serves out = probs v and dq = dscores k, another dv = probsᵀ dout and dk = dscoresᵀ q.
 @group(0) @binding(0) var<storage, read> scores: array<f32>;
 @group(0) @binding(1) var<storage, read> view1: array<f32>;
 @group(0) @binding(2) var<storage, read> view2: array<f32>;

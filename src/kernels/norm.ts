@@ -22,7 +22,7 @@ const THREAD_WG = 64;
 
 export type NormVariant = 'workgroup' | 'thread';
 
-/** A kernel's two entry points and how each is laid out: one workgroup per row (or 32 columns), or one thread per row (or column). */
+/** A kernel's two entry points: `name` (workgroup per row or 32 columns) and `name_thread` (thread per row or column). */
 interface NormKernel {
   workgroup: KernelSpec;
   thread: KernelSpec;
