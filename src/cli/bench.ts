@@ -1,3 +1,244 @@
-export async function runBench(_args: string[]): Promise<void> {
-  throw new Error('bench: not built yet');
+/**
+ * `npm run bench`: matmul GFLOP/s and LoRA training tokens/s, ours side by side with jax-js and
+ * TensorFlow.js on the same Dawn adapter in the same process. A readable report goes to stdout
+ * (JSON lines with --json); progress goes to stderr. docs/BENCHMARKS.md describes the method and results.
+ */
+import { cpus, loadavg } from 'node:os';
+import { num, ratio, table } from '../bench/format';
+import {
+  benchMatmulShape, jaxImpl, llmShapes, MAX_REL_ERROR, ours, squareShape, tfImpl,
+  type MatmulImpl, type MatmulResult, type MatmulShape,
+} from '../bench/matmul';
+import { exposeNavigatorGpu, loadJax, loadTf, packageVersion } from '../bench/peers';
+import { profileTrainStep } from '../bench/profile';
+import { HARDWARE_TIMING, SOFTWARE_TIMING } from '../bench/timing';
+import { benchTrain, type TrainBenchConfig, type TrainBenchResult } from '../bench/train';
+import { loadModelDir } from '../engine/load-model';
+import { Gpu } from '../gpu/gpu';
+import { nodeDevice, nodeGpuInstance } from '../gpu/node-device';
+import { nodeDir } from '../model/formats/node-source';
+import { ModelWeights } from '../model/weights';
+import { helpText, parseOptions, type OptionSpec } from './args';
+
+const SECTIONS = ['matmul', 'train', 'jax-lora', 'profile'] as const;
+const PEERS = ['jax', 'tf'] as const;
+
+const OPTS: Record<string, OptionSpec> = {
+  json: { kind: 'flag', help: 'print JSON lines instead of tables' },
+  large: { kind: 'flag', help: 'add 4096³ to the square matmul sizes' },
+  sizes: { kind: 'list', help: 'square matmul sizes, comma-separated (default 256,512,1024 on a software adapter, up to 2048 otherwise)' },
+  sections: {
+    kind: 'list', help: `what to run: ${SECTIONS.join(', ')} (profile: per-kernel time of one training step)`,
+    default: ['matmul', 'train', 'jax-lora'],
+  },
+  peers: { kind: 'list', help: 'peer libraries to measure beside ours: jax, tf, or none', default: ['jax', 'tf'] },
+  model: { kind: 'string', help: 'model folder for the training bench', default: 'public/demo/model' },
+  batch: { kind: 'int', help: 'training batch (default 4 on a software adapter, 16 otherwise)' },
+  'seq-len': { kind: 'int', help: 'training sequence length (default 64 on a software adapter, 256 otherwise)' },
+  steps: { kind: 'int', help: 'timed training steps after the warm-up (1 step on a software adapter, 2 otherwise); default 2 on a software adapter, 20 otherwise' },
+};
+
+interface BenchOptions {
+  json: boolean;
+  large: boolean;
+  sizes: number[];
+  sections: string[];
+  peers: string[];
+  model: string;
+  batch?: number;
+  seq?: number;
+  steps?: number;
+}
+
+const log = (msg: string) => process.stderr.write(msg + '\n');
+const emit = (line: string) => process.stdout.write(line + '\n');
+
+export async function runBench(args: string[]): Promise<void> {
+  if (args.includes('--help')) {
+    emit(helpText('bench', 'Matmul and LoRA training throughput, ours beside jax-js and TensorFlow.js on the same adapter.', OPTS));
+    return;
+  }
+  const o = parseOptions('bench', args, OPTS);
+  const sections = o.sections as string[];
+  for (const s of sections) {
+    if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`bench: unknown section "${s}" (choose from ${SECTIONS.join(', ')})`);
+  }
+  const peers = (o.peers as string[]).filter((p) => p !== 'none');
+  for (const p of peers) {
+    if (!(PEERS as readonly string[]).includes(p)) throw new Error(`bench: unknown peer "${p}" (choose from ${PEERS.join(', ')}, none)`);
+  }
+  const sizes = ((o.sizes as string[] | undefined) ?? []).map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --sizes must be positive integers (got "${s}")`);
+    return n;
+  });
+  // Peers print notices with console.log; stdout belongs to the results.
+  const consoleLog = console.log;
+  console.log = (...xs: unknown[]) => console.error(...xs);
+  try {
+    await bench({
+      json: o.json === true, large: o.large === true, sizes, sections, peers, model: o.model as string,
+      batch: o.batch as number | undefined, seq: o['seq-len'] as number | undefined, steps: o.steps as number | undefined,
+    });
+  } finally {
+    console.log = consoleLog;
+  }
+}
+
+async function bench(o: BenchOptions): Promise<void> {
+  const started = performance.now();
+  const record = (kind: string, obj: object) => o.json && emit(JSON.stringify({ kind, ...obj }));
+  const handle = await nodeDevice();
+  const gpu = new Gpu(handle);
+  // The peers find WebGPU through navigator.gpu: the same Dawn instance, so the same adapter and driver.
+  exposeNavigatorGpu(await nodeGpuInstance());
+  const software = handle.adapter.software;
+  const adapterName = [handle.adapter.vendor, handle.adapter.architecture, handle.adapter.description].filter(Boolean).join(' / ');
+  const env = {
+    date: new Date().toISOString(),
+    adapter: adapterName,
+    software,
+    cpus: cpus().length,
+    // Other processes compete for the CPU a software renderer runs on.
+    loadAverage1m: round2(loadavg()[0]),
+    node: process.version,
+    dawn: await packageVersion('webgpu'),
+    jax: await packageVersion('@jax-js/jax'),
+    tfjs: await packageVersion('@tensorflow/tfjs-backend-webgpu'),
+  };
+  record('env', env);
+  if (!o.json) {
+    emit(`LoRA Studio bench, ${env.date}`);
+    emit(`adapter: ${adapterName}${software ? ' (software renderer: absolute numbers say nothing about real GPUs)' : ''}`);
+    emit(`host: ${env.cpus} CPU cores (load average ${env.loadAverage1m} at start), Node ${env.node}`);
+    emit(`versions: webgpu (Dawn) ${env.dawn}, @jax-js/jax ${env.jax}, @tensorflow/tfjs-backend-webgpu ${env.tfjs}`);
+  }
+
+  if (o.sections.includes('matmul')) await matmulSection(gpu, software, o, record);
+  if (['train', 'jax-lora', 'profile'].some((s) => o.sections.includes(s))) await trainSection(gpu, software, o, record);
+
+  gpu.checkErrors('bench');
+  const seconds = Math.round((performance.now() - started) / 1000);
+  record('done', { seconds, loadAverage1m: round2(loadavg()[0]) });
+  if (!o.json) emit(`\nbench took ${seconds} s (load average ${round2(loadavg()[0])} at the end)`);
+}
+
+type Recorder = (kind: string, obj: object) => void;
+
+async function matmulSection(gpu: Gpu, software: boolean, o: BenchOptions, record: Recorder): Promise<void> {
+  const impls: MatmulImpl[] = [ours(gpu)];
+  for (const p of o.peers) {
+    try {
+      impls.push(p === 'jax' ? jaxImpl(await loadJax()) : tfImpl(await loadTf()));
+    } catch (e) {
+      log(`bench: ${p === 'jax' ? 'jax-js' : 'TensorFlow.js'} is unavailable: ${(e as Error).message}`);
+      record('peer-unavailable', { peer: p, error: (e as Error).message });
+    }
+  }
+  const squares = o.sizes.length ? [...o.sizes] : software ? [256, 512, 1024] : [256, 512, 1024, 2048];
+  if (o.large && !squares.includes(4096)) squares.push(4096);
+  const shapes: MatmulShape[] = [...squares.map(squareShape), ...llmShapes()];
+  const timing = software ? SOFTWARE_TIMING : HARDWARE_TIMING;
+  const results: MatmulResult[] = [];
+  for (const s of shapes) {
+    log(`matmul ${s.label} (${s.M}x${s.K}x${s.N}): ${impls.map((i) => i.name).join(', ')}...`);
+    for (const r of await benchMatmulShape(impls, s, timing)) {
+      log(r.error ? `  ${r.impl} failed: ${r.error}` : `  ${r.impl}: ${num(r.gflops)} GFLOP/s (${num(r.msPerMatmul)} ms per product, ${r.reps} per trial, median of ${r.trials})`);
+      results.push(r);
+      record('matmul', r);
+    }
+  }
+  if (!o.json) emit('\n' + matmulTable(shapes, impls.map((i) => i.name), results));
+}
+
+async function trainSection(gpu: Gpu, software: boolean, o: BenchOptions, record: Recorder): Promise<void> {
+  const model = await loadModelDir(await nodeDir(o.model));
+  const weights = await ModelWeights.upload(gpu, model.spec, model.source);
+  log(`model: ${model.name} (${model.spec.layers} layers, hidden ${model.spec.hidden}, vocab ${model.spec.vocabSize})`);
+  const configs: TrainBenchConfig[] = ['q_proj,v_proj', 'all-linear'].map((t) => ({
+    label: t, targets: t.split(','), rank: 8,
+    batch: o.batch ?? (software ? 4 : 16), seq: o.seq ?? (software ? 64 : 256),
+    steps: o.steps ?? (software ? 2 : 20), warmupSteps: software ? 1 : 2,
+  }));
+  const results: TrainBenchResult[] = [];
+  const report = (r: TrainBenchResult) => {
+    log(r.error ? `  failed: ${r.error}` : `  ${num(r.tokensPerSecond)} tokens/s, ${num(r.msPerStep)} ms/step`);
+    results.push(r);
+    record('train', r);
+  };
+  for (const c of configs) {
+    const what = `LoRA r${c.rank} ${c.label}, batch ${c.batch} x seq ${c.seq}, ${c.warmupSteps} + ${c.steps} steps`;
+    if (o.sections.includes('train')) {
+      log(`train ${what} (ours)...`);
+      report(await benchTrain(gpu, weights, model.tokenizer, c));
+    }
+    if (o.sections.includes('jax-lora') && o.peers.includes('jax')) {
+      log(`train ${what} (jax-js autodiff)...`);
+      try {
+        const { benchJaxLora } = await import('../bench/jax-lora');
+        report(await benchJaxLora(await loadJax(), model.spec, model.source, c));
+      } catch (e) {
+        log(`bench: jax-js is unavailable: ${(e as Error).message}`);
+        record('peer-unavailable', { peer: 'jax', error: (e as Error).message });
+      }
+    }
+  }
+  if (!o.json && results.length) emit('\n' + trainTable(model.name, results));
+
+  if (o.sections.includes('profile')) {
+    const c = configs[configs.length - 1];
+    log(`profile: one LoRA r${c.rank} ${c.label} step, batch ${c.batch} x seq ${c.seq}, dispatch by dispatch...`);
+    const times = await profileTrainStep(gpu, weights, c);
+    for (const t of times) record('profile', { config: c.label, batch: c.batch, seq: c.seq, ...t });
+    if (!o.json) {
+      emit(`\nOne training step (forward + loss + backward, LoRA r${c.rank} ${c.label}, ${c.batch} x ${c.seq}), each dispatch run alone:`);
+      emit(table(['kernel', 'dispatches', 'ms', 'share'], times.map((t) => [t.kernel, String(t.dispatches), num(t.ms), `${(t.share * 100).toFixed(1)}%`])));
+    }
+  }
+}
+
+function matmulTable(shapes: MatmulShape[], implNames: string[], results: MatmulResult[]): string {
+  const peers = implNames.slice(1);
+  const header = ['matmul (GFLOP/s, median)', 'M x K x N', ...implNames, ...peers.map((p) => `ours / ${p}`)];
+  const rows = shapes.map((s) => {
+    const of = (name: string) => results.find((r) => r.shape === s.label && r.impl === name);
+    const cell = (r: MatmulResult | undefined) =>
+      !r || r.error ? 'failed' : r.maxRelError > MAX_REL_ERROR ? `${num(r.gflops)} WRONG` : num(r.gflops);
+    const mine = of('ours');
+    return [
+      s.label, `${s.M} x ${s.K} x ${s.N}`, ...implNames.map((n) => cell(of(n))),
+      ...peers.map((p) => ratio(mine?.gflops ?? NaN, of(p)?.gflops ?? NaN)),
+    ];
+  });
+  const notes = [
+    'Each trial: N products (N sized to fill the trial), then the last one read back; ours records all N in one',
+    'command list and one submit. WRONG: a spot-checked entry of the product is off by more than 1e-3 (relative).',
+  ];
+  return table(header, rows, header.map((_, i) => i > 1)) + '\n' + notes.join('\n');
+}
+
+function trainTable(modelName: string, results: TrainBenchResult[]): string {
+  const header = [
+    `LoRA training (${modelName})`, 'impl', 'rank', 'batch x seq', 'trainable', 'setup ms', 'ms/step', 'tokens/s',
+    'submits/step', 'new buffers after step 0', 'step-0 loss', 'last loss',
+  ];
+  const rows = results.map((r) => {
+    const head = [r.label, r.impl, String(r.rank), `${r.batch} x ${r.seq}`];
+    if (r.error) return [...head, `failed: ${r.error}`];
+    return [
+      ...head, r.trainableParams.toLocaleString('en'), num(r.setupMs), num(r.msPerStep), num(r.tokensPerSecond),
+      r.submitsPerStep === null ? '-' : num(r.submitsPerStep),
+      r.buffersCreatedAfterStep0 === null ? '-' : String(r.buffersCreatedAfterStep0),
+      num(r.firstLoss, 5), num(r.finalLoss, 5),
+    ];
+  });
+  const notes = [
+    'tokens/s counts every position of the batch x seq tokens a step processes; ms/step is the median steady-state step.',
+    'step-0 loss is the base model\'s (LoRA B starts at 0) on the same batch: equal values mean the same model and data.',
+  ];
+  return table(header, rows, header.map((_, i) => i > 2)) + '\n' + notes.join('\n');
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }

@@ -1,0 +1,37 @@
+/**
+ * Where a LoRA training step's time goes, kernel by kernel: CommandList.profile() runs each dispatch of
+ * the forward + loss + backward list alone and waits for it. Approximate (each dispatch pays a submit and
+ * a wait), but enough to find the kernel that dominates a step.
+ */
+import { createMethod } from '../engine/adapters';
+import type { Gpu } from '../gpu/gpu';
+import { TransformerGraph } from '../model/transformer';
+import type { ModelWeights } from '../model/weights';
+import { BatchStream } from '../data/index';
+import { syntheticExamples, type TrainBenchConfig } from './train';
+
+export interface KernelTime {
+  kernel: string;
+  dispatches: number;
+  ms: number;
+  share: number;
+}
+
+export async function profileTrainStep(gpu: Gpu, weights: ModelWeights, c: TrainBenchConfig): Promise<KernelTime[]> {
+  const spec = weights.spec;
+  const state = createMethod(gpu, spec, { method: 'lora', rank: c.rank, alpha: c.rank, targets: c.targets, seed: 0 });
+  const graph = new TransformerGraph(gpu, weights, { batch: c.batch, seq: c.seq, train: state.train, adapters: state.adapters });
+  const stream = new BatchStream(syntheticExamples(c.batch, c.seq, spec.vocabSize, 1), {
+    batch: c.batch, seq: c.seq, padId: 0, shuffle: false, seed: 0, mode: 'pad',
+  });
+  graph.setBatch(stream.next());
+  const list = graph.backwardList!;
+  list.run(); // warm-up
+  await gpu.sync();
+  const times = await list.profile();
+  gpu.checkErrors('bench profile');
+  const total = [...times.values()].reduce((a, t) => a + t.ms, 0);
+  return [...times]
+    .map(([kernel, t]) => ({ kernel, dispatches: t.count, ms: t.ms, share: t.ms / total }))
+    .sort((a, b) => b.ms - a.ms);
+}
