@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { importPeftLora, type AdapterTensorReader } from '../adapters/lora/peft';
+import { importPeftLora } from '../adapters/lora/peft';
 import type { LinearAdapter } from '../adapters/types';
 import { loadDataset, padBatches, type Example } from '../data/index';
 import { loadModelDir, type LoadedModel } from '../engine/load-model';
@@ -125,8 +125,7 @@ async function loadAdapter(gpu: Gpu, model: LoadedModel, dir: string): Promise<M
   const onlyWeights = { ...folder, list: () => folder.list().filter((f) => f === 'adapter_model.safetensors') };
   if (onlyWeights.list().length === 0) throw new Error(`--adapter ${dir}: no adapter_model.safetensors in that folder`);
   const store = await openCheckpoint(onlyWeights);
-  const reader: AdapterTensorReader = { names: () => store.names(), shape: (n) => store.info(n)!.shape, load: (n) => store.load(n) };
-  const modules = await importPeftLora(model.spec, config, reader, dir);
+  const modules = await importPeftLora(model.spec, config, store, dir);
   log(`adapter: ${modules.length} LoRA modules, ranks ${[...new Set(modules.map((m) => m.rank))].join('/')}`);
   return loraFromWeights(gpu, model.spec, modules);
 }

@@ -10,6 +10,7 @@ import code from '../../shaders/attention.wgsl?raw';
 import { grid1d, type CommandList, type KernelSpec } from '../gpu/gpu';
 import { f32, u32 } from '../gpu/params';
 import type { Tensor } from '../gpu/tensor';
+import type { AttentionDims } from './attention.ref';
 import { checkCount, checkDistinct, checkStrided, checkTensor, type StridedView } from './views';
 
 const source = { name: 'attention', code };
@@ -21,14 +22,8 @@ export type AttentionVariant = 'workgroup' | 'thread';
 /** Element (row, col) of a view is t[offset + row * ld + col]; rows are tokens (b * seq + t). */
 export type MatrixView = StridedView;
 
-export interface AttentionShape {
-  batch: number;
-  seq: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  /** Multiplies q·k before the softmax; usually 1 / sqrt(headDim). */
-  scale: number;
+/** The reference's dimensions (scale multiplies q·k before the softmax, usually 1 / sqrt(headDim)). */
+export interface AttentionShape extends AttentionDims {
   /** Which kernel set runs; defaults to the adapter's preference (see the file comment). */
   variant?: AttentionVariant;
 }

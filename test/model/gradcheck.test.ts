@@ -28,8 +28,8 @@ async function checkGradients(family: keyof typeof TINY_CONFIGS, mode: 'lora' | 
     adapters = new Map(layers);
   }
   const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 5, train: mode === 'full' ? 'full' : 'adapters', adapters });
-  graph.setBatch(randomBatch(spec, 2, 5, 4));
   const batch = randomBatch(spec, 2, 5, 4);
+  graph.setBatch(batch);
   graph.backwardList!.run();
   const grads = new Map<Trainable, Float32Array>();
   for (const t of graph.trainables) grads.set(t, await gpu.read(t.grad));

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { importPeftLora, type AdapterTensorReader } from '../../src/adapters/lora/peft';
+import { importPeftLora } from '../../src/adapters/lora/peft';
 import { loadDataset, padBatches } from '../../src/data/index';
 import { loraFromWeights } from '../../src/engine/adapters';
 import { loraAdapterFiles } from '../../src/engine/export';
@@ -44,8 +44,7 @@ describe('LoRA on stories260K over tinyshakespeare', () => {
     const config = JSON.parse(files['adapter_config.json'] as string);
     expect(config.peft_type).toBe('LORA');
     const store = await openSafetensors(bytesSource('adapter_model.safetensors', files['adapter_model.safetensors'] as Uint8Array));
-    const reader: AdapterTensorReader = { names: () => store.names(), shape: (n) => store.info(n)!.shape, load: (n) => store.load(n) };
-    const imported = loraFromWeights(gpu, model.spec, await importPeftLora(model.spec, config, reader, 'export'));
+    const imported = loraFromWeights(gpu, model.spec, await importPeftLora(model.spec, config, store, 'export'));
     const batches = padBatches(ds.examples.slice(0, 8), { batch: 4, seq: 32, padId: 0 });
     const inMemory = await evaluate(gpu, new TransformerGraph(gpu, weights, { batch: 4, seq: 32, train: 'none', adapters: result.state.adapters }), batches);
     const roundTrip = await evaluate(gpu, new TransformerGraph(gpu, weights, { batch: 4, seq: 32, train: 'none', adapters: imported }), batches);

@@ -4,6 +4,7 @@
  */
 import type { ModelSpec } from '../../model/config';
 import { allLinears, type LinearInfo } from '../../model/layout';
+import type { WeightStore } from '../../model/formats/safetensors';
 import { loraScale } from './config';
 
 export interface LoraModuleWeights {
@@ -88,11 +89,8 @@ function closeTo(a: number, b: number): boolean {
 
 // ------------------------------------------------------------------ import
 
-export interface AdapterTensorReader {
-  names(): string[];
-  shape(name: string): number[];
-  load(name: string): Promise<Float32Array>;
-}
+/** What import reads: an adapter_model.safetensors opened as a checkpoint store. */
+export type AdapterTensorReader = Pick<WeightStore, 'names' | 'info' | 'load'>;
 
 /** PEFT ≥ 0.15 get_pattern_key: the first key K (dict order) whose regex (.*\.)?(K)$ matches the module path from its start. */
 export function patternKey(keys: string[], path: string): string | null {
@@ -138,8 +136,8 @@ export async function importPeftLora(spec: ModelSpec, config: Record<string, unk
     }
     const bName = aName.replace(/lora_A(\.default)?\.weight$/, (m) => m.replace('lora_A', 'lora_B'));
     if (!names.includes(bName)) throw new Error(`${where}: ${aName} has no matching ${bName}.`);
-    const aShape = reader.shape(aName);
-    const bShape = reader.shape(bName);
+    const aShape = reader.info(aName)!.shape;
+    const bShape = reader.info(bName)!.shape;
     const rank = aShape[0];
     if (aShape.length !== 2 || aShape[1] !== info.in) {
       throw new Error(`${where}: ${aName} has shape [${aShape}], expected [r, ${info.in}] for ${info.path} (is the adapter for another model?).`);
