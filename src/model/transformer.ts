@@ -220,6 +220,15 @@ export class TransformerGraph {
   }
 
   /** y (+)= x·Wᵀ (+ bias) (+ adapter). beta 1 accumulates into y (residual connections). */
+  /**
+   * The residual stream entering block l (l = 0: the embedding output, with positions for GPT-2), or leaving
+   * the last block (l = layers, before the final norm). Valid after a forward pass; [rows, hidden].
+   */
+  residualStream(l: number): Tensor {
+    if (!Number.isInteger(l) || l < 0 || l > this.spec.layers) throw new Error(`residual stream ${l} does not exist (0..${this.spec.layers})`);
+    return l < this.spec.layers ? this.acts[l].resid : this.final.resid;
+  }
+
   private linear(list: CommandList, info: LinearInfo, x: MatView, y: MatView, beta: 0 | 1 = 0): void {
     const W = this.weights.get(info.weight);
     const R = this.rows;
