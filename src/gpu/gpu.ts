@@ -73,6 +73,11 @@ export class Gpu {
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
   private readonly pipelineLayouts = new Map<string, GPUPipelineLayout>();
 
+  /** Bytes of live (created, not destroyed) buffers, and their high-water mark. */
+  liveBytes = 0;
+  peakBytes = 0;
+  private readonly live = new Set<GPUBuffer>();
+
   /** Validation and out-of-memory errors Dawn/the browser reported asynchronously (they never throw). */
   readonly errors: string[] = [];
 
@@ -109,7 +114,37 @@ export class Gpu {
     }
     this.counters.buffersCreated++;
     this.counters.bytesAllocated += size;
-    return this.device.createBuffer({ size, usage, label });
+    const buffer = this.device.createBuffer({ size, usage, label });
+    this.live.add(buffer);
+    this.liveBytes += size;
+    this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
+    return buffer;
+  }
+
+  /** The buffers alive now: a phase that allocates temporaries marks before and frees since the mark after. */
+  mark(): ReadonlySet<GPUBuffer> {
+    return new Set(this.live);
+  }
+
+  /** Destroys every buffer created after `mark` (once the GPU is done with them), except `keep`. */
+  async freeSince(mark: ReadonlySet<GPUBuffer>, keep: ReadonlySet<GPUBuffer> = new Set()): Promise<void> {
+    await this.sync();
+    this.destroyBuffers([...this.live].filter((b) => !mark.has(b) && !keep.has(b)));
+  }
+
+  /** Destroys buffers (idempotent). The caller makes sure no queued work still uses them (await sync() first). */
+  destroyBuffers(buffers: Iterable<GPUBuffer>): void {
+    for (const b of buffers) {
+      if (!this.live.delete(b)) continue;
+      this.liveBytes -= b.size;
+      b.destroy();
+    }
+  }
+
+  /** Frees tensors of a finished phase (a method's preparation, a graph that is no longer needed). */
+  async freeTensors(tensors: Iterable<Tensor | null | undefined>): Promise<void> {
+    await this.sync();
+    this.destroyBuffers([...tensors].filter((t): t is Tensor => !!t).map((t) => t.buffer));
   }
 
   tensor(shape: readonly number[], label: string, dtype: DType = 'f32'): Tensor {

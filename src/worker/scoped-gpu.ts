@@ -18,15 +18,10 @@ export class BufferScope {
 }
 
 export class ScopedGpu extends Gpu {
-  /** Bytes of live (not yet destroyed) buffers created through this Gpu. */
-  liveBytes = 0;
-  peakBytes = 0;
   private readonly stack: BufferScope[] = [];
 
   override createBuffer(bytes: number, usage: number, label: string): GPUBuffer {
     const buffer = super.createBuffer(bytes, usage, label);
-    this.liveBytes += buffer.size;
-    this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
     this.stack.at(-1)?.buffers.push(buffer);
     return buffer;
   }
@@ -55,14 +50,8 @@ export class ScopedGpu extends Gpu {
       // A lost device has nothing left to wait for; destroying is still safe.
     }
     const kept = new BufferScope(`${scope.label} (kept)`);
-    for (const b of scope.buffers) {
-      if (keep.has(b)) {
-        kept.buffers.push(b);
-        continue;
-      }
-      this.liveBytes -= b.size;
-      b.destroy();
-    }
+    for (const b of scope.buffers) if (keep.has(b)) kept.buffers.push(b);
+    this.destroyBuffers(scope.buffers.filter((b) => !keep.has(b)));
     scope.buffers.length = 0;
     return kept.buffers.length ? kept : null;
   }

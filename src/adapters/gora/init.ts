@@ -1,0 +1,55 @@
+/**
+ * GoRA's "compress" initialization (METHODS.md §2.4): with A Kaiming-uniform as in LoRA,
+ *   B̃ = Ḡ Aᵀ (A Aᵀ + εI)⁻¹   (least squares: argmin_B ‖B A − Ḡ‖_F),   B = −ξ B̃,   ξ = γ·√(in/r) / s,
+ * so ΔW₀ = s·B·A = −γ·√(in/r)·Ḡ·P_A: one descent step of size ≈ γ restricted to A's row space.
+ * The minus sign is deliberate (the official code's later "+" is an ascent step; see METHODS.md).
+ * Ḡ Aᵀ is a GPU GEMM; the r x r solve runs in float64 on the host.
+ */
+import type { Gpu } from '../../gpu/gpu';
+import type { Tensor } from '../../gpu/tensor';
+import { matmul } from '../../kernels/matmul';
+import { cholesky, choleskySolveInPlace, gramRows } from '../../util/linalg';
+
+export const COMPRESS_EPSILON = 1e-8;
+
+/** ξ for a matrix with `inDim` inputs, rank r and adapter scale s. */
+export function compressStep(gamma: number, inDim: number, rank: number, scale: number): number {
+  return (gamma * Math.sqrt(inDim / rank)) / scale;
+}
+
+/** B [out, r] from P = Ḡ Aᵀ [out, r] (host side of the init). */
+export function compressB(p: ArrayLike<number>, a: ArrayLike<number>, out: number, rank: number, inDim: number, xi: number): Float32Array {
+  const m = gramRows(a, rank, inDim);
+  for (let i = 0; i < rank; i++) m[i * rank + i] += COMPRESS_EPSILON;
+  const l = cholesky(m, rank);
+  const b = new Float32Array(out * rank);
+  const row = new Float64Array(rank);
+  for (let o = 0; o < out; o++) {
+    for (let c = 0; c < rank; c++) row[c] = p[o * rank + c];
+    // (A Aᵀ + εI) is symmetric, so row o of B̃ solves (A Aᵀ + εI)·b = (Ḡ Aᵀ)[o, :].
+    choleskySolveInPlace(l, rank, row);
+    for (let c = 0; c < rank; c++) b[o * rank + c] = -xi * row[c];
+  }
+  return b;
+}
+
+/** Ḡ Aᵀ on the GPU for Ḡ [out, in] and A [r, in]; returns [out, r]. */
+export async function gradTimesAT(gpu: Gpu, grad: Tensor, a: Float32Array, out: number, rank: number, inDim: number): Promise<Float32Array> {
+  const aT = gpu.tensorFrom(a, [rank, inDim], 'gora.A');
+  const p = gpu.tensor([out, rank], 'gora.GAt');
+  const list = gpu.list('gora.init');
+  matmul(list, { a: { t: grad, ld: inDim }, b: { t: aT, ld: inDim }, c: { t: p, ld: rank }, M: out, N: rank, K: inDim, transB: true });
+  list.run();
+  const result = await gpu.read(p);
+  await gpu.freeTensors([aT, p]);
+  return result;
+}
+
+/** The whole init of one matrix: B for the given A (B = 0 when γ = 0, exactly LoRA's init). */
+export async function compressInit(
+  gpu: Gpu, grad: Tensor, a: Float32Array, dims: { out: number; in: number; rank: number }, scale: number, gamma: number,
+): Promise<Float32Array> {
+  if (gamma === 0) return new Float32Array(dims.out * dims.rank);
+  const p = await gradTimesAT(gpu, grad, a, dims.out, dims.rank, dims.in);
+  return compressB(p, a, dims.out, dims.rank, dims.in, compressStep(gamma, dims.in, dims.rank, scale));
+}
