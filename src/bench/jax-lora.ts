@@ -6,7 +6,7 @@
  * (B = 0 at initialization, so both are the base model's loss on the same batch): the table shows both.
  */
 import { BatchStream, type Batch } from '../data/index';
-import { resolveTargets } from '../engine/adapters';
+import { resolveTargets } from '../engine/methods';
 import type { ModelSpec } from '../model/config';
 import { selectTargets } from '../model/layout';
 import { ropeInverseFrequencies } from '../model/rope-freqs';

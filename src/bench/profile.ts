@@ -3,7 +3,8 @@
  * the forward + loss + backward list alone and waits for it. Approximate (each dispatch pays a submit and
  * a wait), but enough to find the kernel that dominates a step.
  */
-import { createMethod } from '../engine/adapters';
+import { createLoraLayers } from '../adapters/lora/model';
+import { resolveTargets } from '../engine/methods';
 import type { Gpu } from '../gpu/gpu';
 import { TransformerGraph } from '../model/transformer';
 import type { ModelWeights } from '../model/weights';
@@ -19,8 +20,8 @@ export interface KernelTime {
 
 export async function profileTrainStep(gpu: Gpu, weights: ModelWeights, c: TrainBenchConfig): Promise<KernelTime[]> {
   const spec = weights.spec;
-  const state = createMethod(gpu, spec, { method: 'lora', rank: c.rank, alpha: c.rank, targets: c.targets, seed: 0 });
-  const graph = new TransformerGraph(gpu, weights, { batch: c.batch, seq: c.seq, train: state.train, adapters: state.adapters });
+  const layers = createLoraLayers(gpu, spec, { rank: c.rank, alpha: c.rank, targets: resolveTargets(spec, c.targets), rslora: false, lrRatioB: 1 }, 0);
+  const graph = new TransformerGraph(gpu, weights, { batch: c.batch, seq: c.seq, train: 'adapters', adapters: new Map(layers) });
   const stream = new BatchStream(syntheticExamples(c.batch, c.seq, spec.vocabSize, 1), {
     batch: c.batch, seq: c.seq, padId: 0, shuffle: false, seed: 0, mode: 'pad',
   });

@@ -8,12 +8,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { importPeftLora } from '../adapters/lora/peft';
 import type { LinearAdapter } from '../adapters/types';
 import { loadDataset, padBatches, type Example } from '../data/index';
 import { loadModelDir, type LoadedModel } from '../engine/load-model';
-import { loraFromWeights, METHODS, validateMethodOptions } from '../engine/adapters';
-import { loraAdapterFiles, mergedModelFiles } from '../engine/export';
+import { METHODS, STRUCTURES, validateMethodOptions, type MethodOptions } from '../engine/methods';
+import { exportAdapter, loadPeftAdapter, mergedModelFiles, peftFiles } from '../engine/export';
 import { trainRun, validateTrainOptions, type TrainRunOptions } from '../engine/train-run';
 import { Gpu } from '../gpu/gpu';
 import { nodeDevice } from '../gpu/node-device';
@@ -44,9 +43,26 @@ const TRAIN_OPTS: Record<string, OptionSpec> = {
   model: MODEL,
   data: { kind: 'string', help: 'dataset file', required: true },
   method: { kind: 'string', help: `adapter method: ${METHODS.join(', ')}`, default: 'lora' },
-  rank: { kind: 'int', help: 'LoRA rank r', default: 8 },
-  alpha: { kind: 'number', help: 'LoRA alpha (scale alpha/r; rsLoRA alpha/sqrt r)', default: 8 },
+  rank: { kind: 'int', help: 'rank r (LoRA, rsLoRA, GraLoRA\'s block part); r_ref, the uniform-LoRA budget, for GoRA and GeLoRA', default: 8 },
+  alpha: { kind: 'number', help: 'alpha: scale alpha/r (LoRA), alpha/sqrt r (rsLoRA, GoRA per module), alpha/(r+hybrid-r) (GraLoRA), alpha/r_ref (GeLoRA)', default: 8 },
   targets: { kind: 'list', help: 'modules to adapt, comma-separated (q_proj,v_proj,... | c_attn,... | all-linear); default PEFT\'s for the family', default: [] },
+  structure: { kind: 'string', help: `adapter structure for GoRA/GeLoRA ranks: ${STRUCTURES.join(', ')} (default dense)` },
+  'gralora-k': { kind: 'int', help: 'GraLoRA blocks per side (default: 2 up to total rank 32, 4 from 64)' },
+  'hybrid-r': { kind: 'int', help: 'GraLoRA: rank of the parallel plain LoRA (PEFT hybrid_r)' },
+  'rank-min': { kind: 'int', help: 'GoRA: smallest allocated rank (default 4)' },
+  'rank-max': { kind: 'int', help: 'GoRA: largest allocated rank; GeLoRA: cap of the budget fit (default 32)' },
+  'gora-steps': { kind: 'int', help: 'GoRA: training batches whose gradients are accumulated (N, default 32)' },
+  'gora-gamma': { kind: 'number', help: 'GoRA: initial step size γ (0 = B starts at zero; default 0.05)' },
+  'gora-importance': { kind: 'string', help: 'GoRA: union_mean | union_frobenius_norm | grad_mean (default union_mean)' },
+  'gora-features': { kind: 'string', help: 'GoRA: identity | sqrt, parameters per unit of rank (default identity)' },
+  'gora-rounding': { kind: 'string', help: 'GoRA: paper | code rank rounding (default paper)' },
+  'gora-adaptive-steps': { kind: 'flag', help: 'GoRA: stop accumulating once every importance changes by <= 10% (N stays the cap)' },
+  'gelora-samples': { kind: 'int', help: 'GeLoRA: hidden-state points per layer for TwoNN (default 2048)' },
+  'gelora-per-sequence': { kind: 'int', help: 'GeLoRA: at most this many positions from one sequence (default 8)' },
+  'gelora-budget': { kind: 'string', help: 'GeLoRA: fit (scale ranks to the rank-r LoRA budget) | raw (the formula\'s ranks) (default fit)' },
+  'gelora-rounding': { kind: 'string', help: 'GeLoRA: ceil | round of the dimension growth (default ceil)' },
+  'gelora-scale': { kind: 'string', help: 'GeLoRA: uniform (alpha/r_ref) | paper32 (s = 32) (default uniform)' },
+  'export-lora': { kind: 'flag', help: 'GraLoRA: write the exactly equivalent plain LoRA (rank k·r + hybrid-r) instead of the GRALORA format' },
   steps: { kind: 'int', help: 'optimizer steps', default: 100 },
   batch: { kind: 'int', help: 'sequences per step', default: 4 },
   'seq-len': { kind: 'int', help: 'tokens per sequence (default: 128, or the model maximum if smaller)' },
@@ -125,9 +141,9 @@ async function loadAdapter(gpu: Gpu, model: LoadedModel, dir: string): Promise<M
   const onlyWeights = { ...folder, list: () => folder.list().filter((f) => f === 'adapter_model.safetensors') };
   if (onlyWeights.list().length === 0) throw new Error(`--adapter ${dir}: no adapter_model.safetensors in that folder`);
   const store = await openCheckpoint(onlyWeights);
-  const modules = await importPeftLora(model.spec, config, store, dir);
-  log(`adapter: ${modules.length} LoRA modules, ranks ${[...new Set(modules.map((m) => m.rank))].join('/')}`);
-  return loraFromWeights(gpu, model.spec, modules);
+  const loaded = await loadPeftAdapter(gpu, model.spec, config, store, dir);
+  log(`adapter: ${loaded.summary}`);
+  return loaded.adapters;
 }
 
 async function loadExamples(model: LoadedModel, path: string, seqLen?: number): Promise<Example[]> {
@@ -154,8 +170,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   const packingOpt = o.packing as string;
   if (!['auto', 'on', 'off'].includes(packingOpt)) throw new Error(`--packing must be auto, on or off (got "${packingOpt}")`);
   const options: TrainRunOptions = {
-    method: o.method as string, rank: o.rank as number, alpha: o.alpha as number, targets: o.targets as string[],
-    seed: o.seed as number, lrRatioB: o['lr-ratio-b'] as number,
+    ...methodOptions(o),
     steps: o.steps as number, batch: o.batch as number, seq: (o['seq-len'] as number | undefined) ?? 128, lr: o.lr as number,
     warmupSteps: o.warmup as number, weightDecay: o['weight-decay'] as number, maxGradNorm: o['max-grad-norm'] as number,
     minLrRatio: o['min-lr-ratio'] as number, validationFraction: o['val-fraction'] as number, evalEvery: o['eval-every'] as number,
@@ -170,13 +185,19 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   for (const w of ds.warnings) log(`warning: ${w}`);
   log(`data: ${ds.examples.length} examples (${ds.format}), ${ds.stats.tokens.toLocaleString('en')} tokens`);
   options.packing = packingOpt === 'on' || (packingOpt === 'auto' && ds.format === 'text');
+  let lastPhase = '';
   const result = await trainRun(gpu, weights, model.tokenizer, ds.examples, options, {
+    onPrepare: (p) => {
+      if (p.phase !== lastPhase || p.done === p.total) log(`${p.phase}${p.total > 1 ? ` ${p.done}/${p.total}` : ''}`);
+      lastPhase = p.phase;
+    },
     onStep: (m) => out({ step: m.step, loss: round(m.loss), lr: m.lr, tokens_per_s: Math.round(m.tokensPerSecond), grad_norm: round(m.gradNorm), tokens: m.supervised }),
     onEval: (step, r) => out({ step, val_loss: round(r.loss), val_tokens: r.tokens }),
   });
   if (result.message) log(result.message);
   const dir = o.out as string;
   const s = result.state;
+  for (const w of s.analysis.warnings) log(`warning: ${w}`);
   if (s.method === 'full') {
     const files = await mergedModelFiles(gpu, weights);
     const modelDir = o.model as string;
@@ -186,7 +207,9 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     }
     await writeOutputFiles(dir, files);
   } else {
-    await writeOutputFiles(dir, await loraAdapterFiles(gpu, weights, s.loraLayers, { alpha: o.alpha as number, rslora: s.rslora, baseModel: model.name }));
+    const exported = await exportAdapter(gpu, model.spec, s, { baseModel: model.name, asLora: o['export-lora'] === true });
+    if (exported.note && exported.note !== 'requested') log(`note: written as an equivalent plain LoRA because ${exported.note}`);
+    await writeOutputFiles(dir, { ...peftFiles(exported), 'allocation.json': JSON.stringify(s.analysis, null, 2) + '\n' });
   }
   out({
     done: true, stop_reason: result.stopReason, steps: result.steps, out: dir,
@@ -194,6 +217,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     final_val_loss: result.finalEval ? round(result.finalEval.loss) : null,
     train_examples: result.trainExamples, validation_examples: result.validationExamples,
     buffers_created_after_step0: result.buffersCreatedAfterStep0, submits_per_step: result.submitsPerStep,
+    trainable_parameters: s.analysis.trainableParameters, preparation_ms: Math.round(s.analysis.preparationMs),
   });
   if (result.stopReason === 'non-finite') process.exitCode = 3;
 }
@@ -214,6 +238,20 @@ async function cmdGenerate(o: Record<string, unknown>): Promise<void> {
   const full = tok.decode([...prompt, ...ids], { skipSpecial: true });
   const head = tok.decode(prompt, { skipSpecial: true });
   out(full.startsWith(head) ? full.slice(head.length) : tok.decode(ids, { skipSpecial: true }));
+}
+
+/** The method's options from the parsed command line (absent options keep the method's defaults). */
+function methodOptions(o: Record<string, unknown>): MethodOptions {
+  const opt = <T>(name: string) => o[name] as T | undefined;
+  return {
+    method: o.method as string, rank: o.rank as number, alpha: o.alpha as number, targets: o.targets as string[],
+    seed: o.seed as number, lrRatioB: o['lr-ratio-b'] as number,
+    structure: opt('structure'), graloraK: opt('gralora-k'), hybridRank: opt('hybrid-r'), rankMin: opt('rank-min'), rankMax: opt('rank-max'),
+    goraSteps: opt('gora-steps'), goraGamma: opt('gora-gamma'), goraImportance: opt('gora-importance'), goraFeatures: opt('gora-features'),
+    goraRounding: opt('gora-rounding'), goraAdaptiveSteps: opt('gora-adaptive-steps'),
+    geloraSamples: opt('gelora-samples'), geloraPerSequence: opt('gelora-per-sequence'), geloraBudget: opt('gelora-budget'),
+    geloraRounding: opt('gelora-rounding'), geloraScale: opt('gelora-scale'),
+  };
 }
 
 function round(x: number): number {

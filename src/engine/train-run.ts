@@ -11,7 +11,7 @@ import type { ModelWeights } from '../model/weights';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { evaluate, type EvalResult } from '../train/evaluate';
 import { DEFAULT_OPTIMIZER, Trainer, type StepMetrics } from '../train/trainer';
-import { createMethod, type MethodOptions, type MethodState } from './adapters';
+import { buildMethod, type MethodOptions, type MethodState } from './methods';
 
 export interface TrainRunOptions extends MethodOptions {
   steps: number;
@@ -37,6 +37,10 @@ export interface StepReport extends StepMetrics {
 }
 
 export interface TrainRunCallbacks {
+  /** A method's preparation phase (GoRA's gradients, GeLoRA's hidden states) and graph building. */
+  onPrepare?(p: { phase: string; done: number; total: number }): void;
+  /** The method is built (ranks allocated, adapters initialized): its analysis is final. */
+  onMethod?(state: MethodState): void;
   onStep?(m: StepReport): void;
   onEval?(step: number, r: EvalResult): void;
   /** Polled between steps. */
@@ -81,15 +85,23 @@ export async function trainRun(
   if (split.train.length === 0) throw new Error('No training examples left after the validation split; lower --val-fraction.');
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
   const shape = { batch: o.batch, seq: o.seq, padId };
-  const stream = new BatchStream(split.train, { ...shape, separatorId: tokenizer.eosId, shuffle: true, seed: o.seed, mode: o.packing ? 'pack' : 'pad' });
+  const streamOptions = { ...shape, separatorId: tokenizer.eosId, shuffle: true, seed: o.seed, mode: o.packing ? 'pack' as const : 'pad' as const };
+  const stream = new BatchStream(split.train, streamOptions);
   const validation: Batch[] = (
     split.validation.length
       ? o.packing ? packBatches(split.validation, { ...shape, separatorId: tokenizer.eosId }) : padBatches(split.validation, shape)
       : []
   ).slice(0, o.maxValidationBatches ?? Infinity);
 
-  // Everything is allocated and every pipeline compiled here, before step 0.
-  const state = createMethod(gpu, spec, o);
+  // Everything is allocated and every pipeline compiled here, before step 0. A preparation phase reads
+  // the training batches in training order from its own copy of the stream.
+  const prepStream = new BatchStream(split.train, streamOptions);
+  const state = await buildMethod(gpu, weights, o, {
+    nextBatch: () => prepStream.next(), shape: { batch: o.batch, seq: o.seq }, padId, onProgress: cb.onPrepare,
+  });
+  gpu.checkErrors('method preparation');
+  cb.onMethod?.(state);
+  cb.onPrepare?.({ phase: 'Building the training graph and compiling kernels', done: 0, total: 1 });
   const graph = new TransformerGraph(gpu, weights, { batch: o.batch, seq: o.seq, train: state.train, adapters: state.adapters });
   const evalGraph = validation.length
     ? new TransformerGraph(gpu, weights, { batch: o.batch, seq: o.seq, train: 'none', adapters: state.adapters })

@@ -126,10 +126,20 @@ export class Gpu {
     return new Set(this.live);
   }
 
-  /** Destroys every buffer created after `mark` (once the GPU is done with them), except `keep`. */
-  async freeSince(mark: ReadonlySet<GPUBuffer>, keep: ReadonlySet<GPUBuffer> = new Set()): Promise<void> {
+  /** The live buffers created after `mark`. */
+  createdSince(mark: ReadonlySet<GPUBuffer>): GPUBuffer[] {
+    return [...this.live].filter((b) => !mark.has(b));
+  }
+
+  /** Destroys every buffer created after `mark`, once the GPU is done with them. */
+  async freeSince(mark: ReadonlySet<GPUBuffer>): Promise<void> {
+    await this.free(this.createdSince(mark));
+  }
+
+  /** Destroys buffers once the GPU is done with them. */
+  async free(buffers: GPUBuffer[]): Promise<void> {
     await this.sync();
-    this.destroyBuffers([...this.live].filter((b) => !mark.has(b) && !keep.has(b)));
+    this.destroyBuffers(buffers);
   }
 
   /** Destroys buffers (idempotent). The caller makes sure no queued work still uses them (await sync() first). */
@@ -272,11 +282,20 @@ export class Gpu {
   list(label: string): CommandList {
     return new CommandList(this, label);
   }
+
+  /** Records, runs and waits for a one-off list (set-up phases), then frees its parameter buffers. */
+  async runOnce(label: string, record: (list: CommandList) => void): Promise<void> {
+    const list = this.list(label);
+    record(list);
+    list.run();
+    await list.release();
+  }
 }
 
 /** A recorded sequence of GPU commands, replayable any number of times without allocation. */
 export class CommandList {
   private readonly cmds: Cmd[] = [];
+  private readonly uniforms: GPUBuffer[] = [];
 
   constructor(
     readonly gpu: Gpu,
@@ -285,6 +304,12 @@ export class CommandList {
 
   get length(): number {
     return this.cmds.length;
+  }
+
+  /** Frees the list's parameter buffers once the GPU is done; the list must not run again. */
+  async release(): Promise<void> {
+    await this.gpu.free(this.uniforms.splice(0));
+    this.cmds.length = 0;
   }
 
   get dispatchCount(): number {
@@ -306,6 +331,7 @@ export class CommandList {
     const data = packParams(params);
     const uniform = gpu.createBuffer(data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${spec.entry}.params`);
     gpu.device.queue.writeBuffer(uniform, 0, data);
+    this.uniforms.push(uniform);
     const entries: GPUBindGroupEntry[] = tensors.map((t, i) => ({
       binding: i,
       resource: { buffer: 'buffer' in t ? t.buffer : t },

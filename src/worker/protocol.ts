@@ -5,11 +5,18 @@
  */
 import type { LoraModuleWeights } from '../adapters/lora/peft';
 import type { DatasetFormat } from '../data/types';
+import type { MethodAnalysis, MethodOptions } from '../engine/methods';
 import type { ModelSpec } from '../model/config';
 
 // ------------------------------------------------------------------------------------ shared data
 
-export type MethodId = 'lora' | 'rslora' | 'full';
+export type MethodId = 'lora' | 'rslora' | 'gora' | 'gralora' | 'gelora' | 'full';
+
+/** A method's own options (structure for GoRA/GeLoRA ranks, GraLoRA's k and hybrid rank, GoRA's N and γ, ...). */
+export type MethodExtras = Pick<
+  MethodOptions,
+  'structure' | 'graloraK' | 'hybridRank' | 'rankMin' | 'rankMax' | 'goraSteps' | 'goraGamma' | 'goraImportance' | 'geloraSamples' | 'geloraBudget'
+>;
 /** 'qv': PEFT's default targets for the family (q_proj,v_proj / c_attn); 'all-linear': every projection. */
 export type TargetPreset = 'qv' | 'all-linear';
 
@@ -30,6 +37,8 @@ export interface RunConfig {
   /** Evaluate every N steps (0 = only at the start and the end). */
   evalEvery: number;
   seed: number;
+  /** Method-specific options; absent fields take the method's defaults. */
+  extras?: MethodExtras;
 }
 
 export type RunStatus =
@@ -150,8 +159,25 @@ export interface RunSummary {
   peakGpuBytes: number;
 }
 
-/** A trained LoRA adapter on the CPU: enough to export it or rebuild it on the GPU after a reload. */
+/**
+ * A trained adapter on the CPU, as the PEFT folder it exports to: enough to export it or rebuild it on the
+ * GPU after a reload (the import path is the one Python-written adapters take).
+ */
 export interface AdapterSnapshot {
+  modelKey: string;
+  baseModel: string;
+  spec: ModelSpec;
+  format: 'lora' | 'gralora';
+  /** adapter_config.json */
+  config: Record<string, unknown>;
+  /** adapter_model.safetensors */
+  safetensors: Uint8Array;
+  /** GraLoRA only: the exactly equivalent plain LoRA folder (rank k·r + hybrid_r), for tools that only know LoRA. */
+  asLora?: { config: Record<string, unknown>; safetensors: Uint8Array };
+}
+
+/** The snapshot format of the first releases (dense LoRA modules), still found in IndexedDB. */
+export interface LegacyAdapterSnapshot {
   modelKey: string;
   baseModel: string;
   spec: ModelSpec;
@@ -186,9 +212,10 @@ export type Command =
   /** Forgets a run's adapter (and frees a full fine-tune's weights). */
   | { type: 'deleteRun'; id: string }
   /** Adapters persisted in IndexedDB, handed back after a reload so export and the playground work. */
-  | { type: 'restoreAdapters'; adapters: { id: string; method: MethodId; adapter: AdapterSnapshot }[] }
+  | { type: 'restoreAdapters'; adapters: { id: string; method: MethodId; adapter: AdapterSnapshot | LegacyAdapterSnapshot }[] }
   | { type: 'generate'; requestId: string; prompt: string; runIds: string[]; includeBase: boolean; maxNewTokens: number }
-  | { type: 'exportRun'; id: string; name: string };
+  /** asLora: GraLoRA runs as the equivalent plain LoRA. */
+  | { type: 'exportRun'; id: string; name: string; asLora?: boolean };
 
 // ------------------------------------------------------------------------------------ events
 
@@ -203,6 +230,10 @@ export type WorkerEvent =
   | { type: 'datasetProgress'; name: string; stage: string }
   | { type: 'dataset'; preview: DatasetPreview }
   | { type: 'runStatus'; id: string; status: RunStatus; stage?: string; message?: string }
+  /** A method's preparation phase (GoRA's gradient accumulation, GeLoRA's hidden states and dimensions). */
+  | { type: 'runPrepare'; id: string; phase: string; done: number; total: number }
+  /** The method's analysis (ranks per module, importance, intrinsic dimensions), before step 0. */
+  | { type: 'runAnalysis'; id: string; analysis: MethodAnalysis }
   | { type: 'runStep'; id: string; point: StepPoint; progress: RunProgress }
   | { type: 'runEval'; id: string; point: EvalPoint }
   | { type: 'runDone'; id: string; status: RunStatus; summary: RunSummary; adapter: AdapterSnapshot | null; exportable: boolean }

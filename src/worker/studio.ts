@@ -4,19 +4,18 @@
  * here may throw past `handle`, so the worker never dies.
  */
 import { loadDataset, readRecords, detectFormat, type LoadedDataset } from '../data/index';
-import { loraFromWeights } from '../engine/adapters';
-import { mergedModelFiles, readLoraModules } from '../engine/export';
+import { exportAdapter, loadPeftAdapter, mergedModelFiles } from '../engine/export';
 import { loadModelDir, type LoadedModel } from '../engine/load-model';
 import { trainRun, type StepReport } from '../engine/train-run';
 import { requestDevice } from '../gpu/device';
-import { loraParameterCount } from '../adapters/lora/model';
 import { filesDir } from '../model/formats/blob-source';
-import type { DirSource } from '../model/formats/source';
+import { openSafetensors, writeSafetensors } from '../model/formats/safetensors';
+import { bytesSource, type DirSource } from '../model/formats/source';
 import { Generator } from '../model/generate';
 import { ModelWeights } from '../model/weights';
 import { fetchDemoDataset, fetchDemoModel } from './demo';
 import { tokenizedPreview, untokenizedPreview, type DatasetInfo } from './dataset-preview';
-import { adapterZip, mergedZip } from './export-files';
+import { adapterZip, mergedZip, upgradeSnapshot } from './export-files';
 import { GpuQueue } from './gpu-queue';
 import { modelCard } from './model-card';
 import type {
@@ -90,13 +89,13 @@ export class Studio {
           return await this.deleteRun(cmd.id);
         case 'restoreAdapters':
           for (const { id, method, adapter } of cmd.adapters) {
-            if (!this.trained.has(id)) this.trained.set(id, { method, adapter, full: null });
+            if (!this.trained.has(id)) this.trained.set(id, { method, adapter: upgradeSnapshot(adapter), full: null });
           }
           return;
         case 'generate':
           return this.generate(cmd.requestId, cmd.prompt, cmd.runIds, cmd.includeBase, cmd.maxNewTokens);
         case 'exportRun':
-          return await this.exportRun(cmd.id, cmd.name);
+          return await this.exportRun(cmd.id, cmd.name, cmd.asLora ?? false);
       }
     } catch (err) {
       this.post({ type: 'error', scope: 'internal', message: messageOf(err) });
@@ -424,12 +423,15 @@ export class Studio {
       };
       status('preparing', 'Building the training graph and compiling kernels');
       const running = trainRun(gpu, runWeights, model.loaded.tokenizer, ds.examples, {
+        ...config.extras,
         method: config.method, rank: config.rank, alpha: config.alpha, seed: config.seed,
         targets: config.targets === 'all-linear' ? ['all-linear'] : [],
         steps: config.steps, batch: config.batch, seq: config.seq, lr: config.lr, warmupSteps: config.warmupSteps,
         weightDecay: 0, maxGradNorm: 1, minLrRatio: 0.1, validationFraction, evalEvery: config.evalEvery,
         packing: ds.format === 'text',
       }, {
+        onPrepare: (p) => this.post({ type: 'runPrepare', id, phase: p.phase, done: p.done, total: p.total }),
+        onMethod: (state) => this.post({ type: 'runAnalysis', id, analysis: state.analysis }),
         onStep,
         onEval: (step, r) => this.post({ type: 'runEval', id, point: { step, tokens, loss: r.loss } }),
         shouldStop: () => control.stop,
@@ -440,12 +442,17 @@ export class Studio {
 
       let adapter: AdapterSnapshot | null = null;
       if (result.state.method !== 'full' && result.steps > 0) {
+        const exported = await exportAdapter(gpu, spec, result.state, { baseModel: model.loaded.name });
         adapter = {
-          modelKey: model.card.key, baseModel: model.loaded.name, spec, alpha: config.alpha, rslora: result.state.rslora,
-          modules: await readLoraModules(gpu, result.state.loraLayers),
+          modelKey: model.card.key, baseModel: model.loaded.name, spec, format: exported.format,
+          config: exported.config, safetensors: writeSafetensors(exported.tensors),
         };
+        if (exported.format === 'gralora') {
+          const lora = await exportAdapter(gpu, spec, result.state, { baseModel: model.loaded.name, asLora: true });
+          adapter.asLora = { config: lora.config, safetensors: writeSafetensors(lora.tensors) };
+        }
       }
-      const trainableParams = result.state.method === 'full' ? runWeights.parameterCount() : loraParameterCount(result.state.loraLayers);
+      const trainableParams = result.state.analysis.trainableParameters;
       const finalStatus: RunStatus = result.stopReason === 'stopped' ? 'cancelled' : result.stopReason === 'non-finite' ? 'failed' : 'done';
       const exportable = result.steps > 0 && !this.deleted.has(id);
       this.trained.set(id, {
@@ -519,7 +526,7 @@ export class Studio {
             this.post({ type: 'generation', requestId, result: { source, ms: performance.now() - t0, ...r } });
           const scope = gpu.open('generate');
           try {
-            const { weights, adapters } = this.generationModel(source, model, gpu);
+            const { weights, adapters } = await this.generationModel(source, model, gpu);
             const ids: number[] = [];
             send({ text: '', tokens: 0, done: false });
             await new Generator(gpu, weights, adapters).greedy(promptIds, {
@@ -543,7 +550,7 @@ export class Studio {
     });
   }
 
-  private generationModel(source: GenerationSource, model: ModelState, gpu: ScopedGpu) {
+  private async generationModel(source: GenerationSource, model: ModelState, gpu: ScopedGpu) {
     const weights = model.weights!;
     if (source === 'base') return { weights, adapters: undefined };
     const run = this.trained.get(source.runId);
@@ -558,18 +565,19 @@ export class Studio {
     if (run.adapter.modelKey !== model.card.key) {
       throw new Error(`This adapter was trained on ${run.adapter.baseModel}; load that model to generate with it.`);
     }
-    return { weights, adapters: loraFromWeights(gpu, model.loaded.spec, run.adapter.modules) };
+    const store = await openSafetensors(bytesSource('adapter_model.safetensors', run.adapter.safetensors));
+    return { weights, adapters: (await loadPeftAdapter(gpu, model.loaded.spec, run.adapter.config, store, 'the run\'s adapter')).adapters };
   }
 
   // ------------------------------------------------------------------------------------ export
 
-  private async exportRun(id: string, name: string): Promise<void> {
+  private async exportRun(id: string, name: string, asLora: boolean): Promise<void> {
     const fail = (message: string) => this.post({ type: 'error', scope: 'export', id, message });
     const run = this.trained.get(id);
     if (!run) return fail(`"${name}" has no trained weights to export.`);
     if (run.adapter) {
       try {
-        const { fileName, bytes } = adapterZip(name, run.adapter);
+        const { fileName, bytes } = adapterZip(name, run.adapter, asLora);
         this.post({ type: 'export', id, fileName, bytes }, [bytes.buffer]);
       } catch (err) {
         fail(messageOf(err));

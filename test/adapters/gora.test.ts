@@ -4,7 +4,8 @@ import { allocateRanks } from '../../src/adapters/gora/allocate';
 import { GORA_DEFAULTS, goraScale, validateGoraConfig, type GoraConfig } from '../../src/adapters/gora/config';
 import { GradientAccumulator } from '../../src/adapters/gora/gradients';
 import { compressB, compressInit, compressStep } from '../../src/adapters/gora/init';
-import { prepareGora } from '../../src/adapters/gora/prepare';
+import { allocateGora } from '../../src/adapters/gora/prepare';
+import { goraInitLora } from '../../src/adapters/gora/init-layers';
 import { kaimingUniformA } from '../../src/adapters/lora/init';
 import { createLoraLayers } from '../../src/adapters/lora/model';
 import type { Batch } from '../../src/data/index';
@@ -181,7 +182,7 @@ describe('GoRA gradient accumulation and preparation (tiny llama)', () => {
     for (const n of [1, 3]) {
       const acc = new GradientAccumulator(gpu, weights, targets, { batch: 2, seq: 5 });
       for (let b = 0; b < n; b++) acc.add(batchOf(4 + b));
-      acc.finish();
+      await acc.finish();
       for (const info of targets) {
         const want = new Float64Array(info.out * info.in);
         for (let b = 0; b < n; b++) perBatch[b].get(`${info.weight}`)!.forEach((v, i) => (want[i] += v / n));
@@ -190,7 +191,7 @@ describe('GoRA gradient accumulation and preparation (tiny llama)', () => {
     }
   });
 
-  it('prepareGora: ranks within bounds and the budget, B₀ ≠ 0, and the initialized model\'s loss on the accumulation batches drops', async () => {
+  it('allocation + init: ranks within bounds and the budget, B₀ ≠ 0, and the loss on the accumulation batches drops', async () => {
     const gpu = await testGpu();
     const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1));
     const targets = selectTargets(spec, allLinearTargets(spec));
@@ -198,26 +199,34 @@ describe('GoRA gradient accumulation and preparation (tiny llama)', () => {
     let i = 0;
     const cfg: GoraConfig = { ...GORA_DEFAULTS, rankRef: 4, rankMin: 2, rankMax: 8, steps: 4, gamma: 0.05, alpha: 8 };
     const live = gpu.liveBytes;
-    const prep = await prepareGora(gpu, weights, targets, () => batches[i++ % 4], { batch: 2, seq: 5 }, cfg, 3);
-    // The accumulators and the probe graph are freed afterwards.
-    expect(gpu.liveBytes).toBe(live);
-    expect(prep.steps).toBe(4);
-    expect(prep.modules.map((m) => m.path)).toEqual(targets.map((t) => t.path));
-    for (const m of prep.modules) {
+    const alloc = await allocateGora(gpu, weights, targets, () => batches[i++ % 4], { batch: 2, seq: 5 }, cfg);
+    expect(alloc.steps).toBe(4);
+    expect(alloc.modules.map((m) => m.path)).toEqual(targets.map((t) => t.path));
+    const ranks = new Map(alloc.modules.map((m) => [m.path, m.rank]));
+    const scales = new Map(alloc.modules.map((m) => [m.path, goraScale(m.rank, cfg.alpha)]));
+    for (const m of alloc.modules) {
       expect(m.rank).toBeGreaterThanOrEqual(2);
       expect(m.rank).toBeLessThanOrEqual(Math.min(8, m.in, m.out));
-      expect(m.scale).toBeCloseTo(8 / Math.sqrt(m.rank), 6);
       expect(m.importance).toBeGreaterThan(0);
-      // ‖ΔW₀‖_F = γ√(in/r)‖Ḡ P_A‖_F ≤ γ√(in/r)‖Ḡ‖_F: a projection never grows a matrix.
-      expect(m.initNorm).toBeGreaterThan(0);
-      expect(m.initNorm).toBeLessThanOrEqual(cfg.gamma * Math.sqrt(m.in / m.rank) * m.stats.gradFrobenius * (1 + 1e-3));
     }
-    expect(new Set(prep.modules.map((m) => m.rank)).size).toBeGreaterThan(1);
-    // Budget: within the ±10% GoRA reports, allowing rounding on a model this small.
-    expect(Math.abs(prep.allocatedParameters / prep.budgetParameters - 1)).toBeLessThan(0.35);
+    expect(new Set(alloc.modules.map((m) => m.rank)).size).toBeGreaterThan(1);
+    const allocated = alloc.modules.reduce((n, m) => n + m.rank * (m.in + m.out), 0);
+    // Within the ±10% GoRA reports, allowing for rounding on a model this small.
+    expect(Math.abs(allocated / alloc.budgetParameters - 1)).toBeLessThan(0.35);
 
-    const layers = createLoraLayers(gpu, spec, { rank: 4, alpha: 8, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 }, 3, prep.plan);
-    for (const [path, l] of layers) expect(l.rank).toBe(prep.plan.ranks.get(path));
+    const layers = createLoraLayers(gpu, spec, { rank: 4, alpha: 8, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 }, 3, { ranks, scales });
+    for (const m of alloc.modules) {
+      const layer = layers.get(m.path)!;
+      expect(layer.rank).toBe(m.rank);
+      const initNorm = await goraInitLora(gpu, layer, alloc.grads.get(m.path)!, cfg.gamma);
+      // ‖ΔW₀‖_F = γ√(in/r)‖Ḡ P_A‖_F ≤ γ√(in/r)‖Ḡ‖_F: a projection never grows a matrix.
+      expect(initNorm).toBeGreaterThan(0);
+      expect(initNorm).toBeLessThanOrEqual(cfg.gamma * Math.sqrt(m.in / m.rank) * m.stats.gradFrobenius * (1 + 1e-3));
+    }
+    await alloc.release();
+    const layerBytes = [...layers.values()].reduce((n, l) => n + [l.A, l.B, l.dA, l.dB].reduce((b, t) => b + t.buffer.size, 0), 0);
+    // Ḡ and the probe graph are gone: only the adapters remain.
+    expect(gpu.liveBytes).toBe(live + layerBytes);
     const base = await evaluate(gpu, new TransformerGraph(gpu, weights, { batch: 2, seq: 5, train: 'none' }), batches);
     const adapted = await evaluate(gpu, new TransformerGraph(gpu, weights, { batch: 2, seq: 5, train: 'none', adapters: new Map(layers) }), batches);
     expect(adapted.loss).toBeLessThan(base.loss);
@@ -231,8 +240,12 @@ describe('GoRA gradient accumulation and preparation (tiny llama)', () => {
       const targets = selectTargets(sp, allLinearTargets(sp));
       const cfg: GoraConfig = { ...GORA_DEFAULTS, rankRef: 3, rankMin: 1, rankMax: 6, steps: 2, gamma: 0.5, alpha: 6 };
       let s = 10;
-      const prep = await prepareGora(gpu, weights, targets, () => ({ ...randomBatch(sp, 2, 5, s++), batch: 2, seq: 5 }), { batch: 2, seq: 5 }, cfg, 3);
-      const layers = createLoraLayers(gpu, sp, { rank: 3, alpha: 6, targets: allLinearTargets(sp), rslora: false, lrRatioB: 1 }, 3, prep.plan);
+      const alloc = await allocateGora(gpu, weights, targets, () => ({ ...randomBatch(sp, 2, 5, s++), batch: 2, seq: 5 }), { batch: 2, seq: 5 }, cfg);
+      const ranks = new Map(alloc.modules.map((m) => [m.path, m.rank]));
+      const scales = new Map(alloc.modules.map((m) => [m.path, goraScale(m.rank, cfg.alpha)]));
+      const layers = createLoraLayers(gpu, sp, { rank: 3, alpha: 6, targets: allLinearTargets(sp), rslora: false, lrRatioB: 1 }, 3, { ranks, scales });
+      for (const [path, layer] of layers) await goraInitLora(gpu, layer, alloc.grads.get(path)!, cfg.gamma);
+      await alloc.release();
       await checkModelGradients(gpu, weights, { mode: 'adapters', adapters: new Map(layers) });
     }
   });

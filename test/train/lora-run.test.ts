@@ -5,10 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { importPeftLora } from '../../src/adapters/lora/peft';
 import { loadDataset, padBatches } from '../../src/data/index';
-import { loraFromWeights } from '../../src/engine/adapters';
-import { loraAdapterFiles } from '../../src/engine/export';
+import { exportAdapter, loadPeftAdapter, peftFiles } from '../../src/engine/export';
 import { loadModelDir } from '../../src/engine/load-model';
 import { trainRun } from '../../src/engine/train-run';
 import { openSafetensors } from '../../src/model/formats/safetensors';
@@ -40,11 +38,11 @@ describe('LoRA on stories260K over tinyshakespeare', () => {
     expect(result.submitsPerStep).toBeLessThanOrEqual(10);
 
     // Export, import, and evaluate both on the same held-out batch.
-    const files = await loraAdapterFiles(gpu, weights, result.state.loraLayers, { alpha: 8, rslora: false, baseModel: 'stories260K' });
+    const files = peftFiles(await exportAdapter(gpu, model.spec, result.state, { baseModel: 'stories260K' }));
     const config = JSON.parse(files['adapter_config.json'] as string);
     expect(config.peft_type).toBe('LORA');
     const store = await openSafetensors(bytesSource('adapter_model.safetensors', files['adapter_model.safetensors'] as Uint8Array));
-    const imported = loraFromWeights(gpu, model.spec, await importPeftLora(model.spec, config, store, 'export'));
+    const imported = (await loadPeftAdapter(gpu, model.spec, config, store, 'export')).adapters;
     const batches = padBatches(ds.examples.slice(0, 8), { batch: 4, seq: 32, padId: 0 });
     const inMemory = await evaluate(gpu, new TransformerGraph(gpu, weights, { batch: 4, seq: 32, train: 'none', adapters: result.state.adapters }), batches);
     const roundTrip = await evaluate(gpu, new TransformerGraph(gpu, weights, { batch: 4, seq: 32, train: 'none', adapters: imported }), batches);

@@ -22,7 +22,7 @@ describe('non-finite loss', () => {
     });
     expect(result.stopReason).toBe('non-finite');
     expect(result.message).toMatch(/training stopped and the adapter from the last good step is kept/);
-    for (const layer of result.state.loraLayers.values()) {
+    for (const layer of result.state.dense.values()) {
       for (const t of [layer.A, layer.B]) expect((await gpu.read(t)).every(Number.isFinite)).toBe(true);
     }
   });

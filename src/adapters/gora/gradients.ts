@@ -57,10 +57,10 @@ export class GradientAccumulator {
   }
 
   /** Divides the sums by the number of batches: every probe then holds Ḡ. */
-  finish(): void {
+  async finish(): Promise<void> {
     if (this.steps === 0) throw new Error('GoRA: no batches were accumulated');
-    const list = this.gpu.list('gora.mean');
-    for (const p of this.probes.values()) scale(list, { x: p.grad, n: p.grad.size, alpha: 1 / this.steps });
-    list.run();
+    await this.gpu.runOnce('gora.mean', (list) => {
+      for (const p of this.probes.values()) scale(list, { x: p.grad, n: p.grad.size, alpha: 1 / this.steps });
+    });
   }
 }

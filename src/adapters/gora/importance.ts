@@ -31,11 +31,11 @@ export async function importanceStats(
 ): Promise<ImportanceStats[]> {
   const maxIn = Math.max(...grads.map((g) => g.info.in));
   const sums = gpu.tensor([grads.length, maxIn * IMPORTANCE_SUMS], 'gora.importance_sums');
-  const list = gpu.list('gora.importance');
-  for (const [i, { info, grad }] of grads.entries()) {
-    importanceColumns(list, { weight: weights.get(info.weight), grad, sums, sumsOffset: i * maxIn * IMPORTANCE_SUMS, out: info.out, in: info.in, conv1d: info.conv1d });
-  }
-  list.run();
+  await gpu.runOnce('gora.importance', (list) => {
+    for (const [i, { info, grad }] of grads.entries()) {
+      importanceColumns(list, { weight: weights.get(info.weight), grad, sums, sumsOffset: i * maxIn * IMPORTANCE_SUMS, out: info.out, in: info.in, conv1d: info.conv1d });
+    }
+  });
   const all = await gpu.read(sums);
   await gpu.freeTensors([sums]);
   return grads.map(({ info }, i) => {

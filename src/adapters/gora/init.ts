@@ -33,15 +33,14 @@ export function compressB(p: ArrayLike<number>, a: ArrayLike<number>, out: numbe
   return b;
 }
 
-/** Ḡ Aᵀ on the GPU for Ḡ [out, in] and A [r, in]; returns [out, r]. */
-export async function gradTimesAT(gpu: Gpu, grad: Tensor, a: Float32Array, out: number, rank: number, inDim: number): Promise<Float32Array> {
-  const aT = gpu.tensorFrom(a, [rank, inDim], 'gora.A');
+/** Ḡ Aᵀ on the GPU for Ḡ [out, in] and A [r, in] (already on the GPU); returns [out, r]. */
+export async function gradTimesAT(gpu: Gpu, grad: Tensor, a: Tensor, out: number, rank: number, inDim: number): Promise<Float32Array> {
   const p = gpu.tensor([out, rank], 'gora.GAt');
-  const list = gpu.list('gora.init');
-  matmul(list, { a: { t: grad, ld: inDim }, b: { t: aT, ld: inDim }, c: { t: p, ld: rank }, M: out, N: rank, K: inDim, transB: true });
-  list.run();
+  await gpu.runOnce('gora.init', (list) => {
+    matmul(list, { a: { t: grad, ld: inDim }, b: { t: a, ld: inDim }, c: { t: p, ld: rank }, M: out, N: rank, K: inDim, transB: true });
+  });
   const result = await gpu.read(p);
-  await gpu.freeTensors([aT, p]);
+  await gpu.freeTensors([p]);
   return result;
 }
 
@@ -50,6 +49,9 @@ export async function compressInit(
   gpu: Gpu, grad: Tensor, a: Float32Array, dims: { out: number; in: number; rank: number }, scale: number, gamma: number,
 ): Promise<Float32Array> {
   if (gamma === 0) return new Float32Array(dims.out * dims.rank);
-  const p = await gradTimesAT(gpu, grad, a, dims.out, dims.rank, dims.in);
+  const aT = gpu.tensorFrom(a, [dims.rank, dims.in], 'gora.A');
+  const p = await gradTimesAT(gpu, grad, aT, dims.out, dims.rank, dims.in);
+  await gpu.freeTensors([aT]);
   return compressB(p, a, dims.out, dims.rank, dims.in, compressStep(gamma, dims.in, dims.rank, scale));
 }
+

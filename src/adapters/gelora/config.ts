@@ -1,0 +1,73 @@
+/** GeLoRA options (METHODS.md §4; sampling, budget fit and scale are the app's choices there). */
+import type { GeloraRounding } from './ranks';
+
+export const GELORA_ROUNDING = ['ceil', 'round'] as const;
+export const GELORA_BUDGET = ['raw', 'fit'] as const;
+export type GeloraBudget = (typeof GELORA_BUDGET)[number];
+export const GELORA_SCALE = ['uniform', 'paper32'] as const;
+export type GeloraScaleMode = (typeof GELORA_SCALE)[number];
+
+export interface GeloraConfig {
+  /** Hidden-state points per residual stream (token-level samples). */
+  samples: number;
+  /** At most this many random positions from one sequence. */
+  perSequence: number;
+  /** R in r_ℓ = max(R(d_{ℓ+1} − d_ℓ), 0) + 1. */
+  rounding: GeloraRounding;
+  /** 'raw': the formula's ranks as they are; 'fit': scaled to the parameter budget of a uniform rank-rankRef LoRA. */
+  budget: GeloraBudget;
+  /** r_ref: the uniform LoRA rank whose parameter count is the budget (and whose α/r is the 'uniform' scale). */
+  rankRef: number;
+  /** Cap on fitted ranks. */
+  rankMax: number;
+  alpha: number;
+  /** 'uniform': s = alpha / rankRef for every module (only ranks differ from LoRA); 'paper32': s = 32. */
+  scaleMode: GeloraScaleMode;
+  /** PEFT list-form target names, already resolved (no 'all-linear', not empty). */
+  targets: string[];
+}
+
+export const GELORA_DEFAULTS: Omit<GeloraConfig, 'rankRef' | 'alpha' | 'targets'> = {
+  samples: 2048, perSequence: 8, rounding: 'ceil', budget: 'fit', rankMax: 32, scaleMode: 'uniform',
+};
+
+/** Below this many samples TwoNN's estimate gets noisy: allowed (tiny datasets, tests), with a warning. */
+export const RECOMMENDED_MIN_SAMPLES = 512;
+/** The N x N fp32 Gram matrix must fit one storage binding: 4096² floats are 64 MiB (WebGPU's default limit is 128 MiB). */
+export const MAX_SAMPLES = 4096;
+/** TwoNN needs two neighbours per point. */
+const MIN_SAMPLES = 3;
+
+/** The scale s every GeLoRA module uses. */
+export function geloraScale(c: Pick<GeloraConfig, 'scaleMode' | 'alpha' | 'rankRef'>): number {
+  return c.scaleMode === 'paper32' ? 32 : c.alpha / c.rankRef;
+}
+
+/** Throws on invalid options (naming the CLI option); returns warnings for allowed but doubtful ones. */
+export function validateGeloraConfig(c: GeloraConfig): string[] {
+  const int = (flag: string, v: number, min: number, max = Infinity) => {
+    if (!Number.isInteger(v) || v < min || v > max) {
+      throw new Error(`${flag} must be an integer ${max < Infinity ? `from ${min} to ${max}` : `>= ${min}`} (got ${v})`);
+    }
+  };
+  const oneOf = (flag: string, v: string, allowed: readonly string[]) => {
+    if (!allowed.includes(v)) throw new Error(`${flag} must be one of ${allowed.join(', ')} (got "${v}")`);
+  };
+  int('--gelora-samples', c.samples, MIN_SAMPLES, MAX_SAMPLES);
+  int('--gelora-per-sequence', c.perSequence, 1);
+  oneOf('--gelora-rounding', c.rounding, GELORA_ROUNDING);
+  oneOf('--gelora-budget', c.budget, GELORA_BUDGET);
+  oneOf('--gelora-scale', c.scaleMode, GELORA_SCALE);
+  int('--rank', c.rankRef, 1);
+  int('--rank-max', c.rankMax, 1);
+  if (!(c.alpha > 0) || !Number.isFinite(c.alpha)) throw new Error(`--alpha must be a positive number (got ${c.alpha})`);
+  if (c.targets.length === 0) throw new Error('--targets must name at least one module');
+  const warnings: string[] = [];
+  if (c.samples < RECOMMENDED_MIN_SAMPLES) {
+    warnings.push(`--gelora-samples ${c.samples} is below ${RECOMMENDED_MIN_SAMPLES}: the intrinsic-dimension estimates (and so the ranks) will be noisy.`);
+  }
+  if (c.budget === 'fit' && c.rankMax < c.rankRef) {
+    warnings.push(`--rank-max ${c.rankMax} is below --rank ${c.rankRef}: the fitted ranks cannot use the whole budget of a rank-${c.rankRef} LoRA.`);
+  }
+  return warnings;
+}

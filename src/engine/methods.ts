@@ -1,0 +1,321 @@
+/**
+ * Methods as composition (DESIGN.md): a method is a structure (dense B·A or GraLoRA's k x k blocks) x a rank
+ * allocation (uniform, GoRA's gradient importance, GeLoRA's intrinsic dimensions) x an initialization
+ * (LoRA's, or GoRA's gradient compression) x a scale rule. The named methods are recipes; `--structure`
+ * swaps the structure of an allocating method (GoRA or GeLoRA ranks with GraLoRA blocks) without new code.
+ */
+import { analyzeGelora } from '../adapters/gelora/analyze';
+import { GELORA_DEFAULTS, validateGeloraConfig, type GeloraBudget, type GeloraScaleMode } from '../adapters/gelora/config';
+import type { GeloraRounding } from '../adapters/gelora/ranks';
+import { GORA_DEFAULTS, goraScale, validateGoraConfig, type GoraConfig, type GoraFeatures, type GoraImportance, type GoraRounding } from '../adapters/gora/config';
+import { goraInitGralora, goraInitLora } from '../adapters/gora/init-layers';
+import { allocateGora, type GoraModuleReport } from '../adapters/gora/prepare';
+import { defaultGraloraK, graloraScale, validateGraloraConfig } from '../adapters/gralora/config';
+import type { GraloraLayer } from '../adapters/gralora/layer';
+import { createGraloraLayers } from '../adapters/gralora/model';
+import { loraScale, validateLoraConfig } from '../adapters/lora/config';
+import type { LoraLayer } from '../adapters/lora/layer';
+import { createLoraLayers } from '../adapters/lora/model';
+import type { LinearAdapter } from '../adapters/types';
+import type { Batch } from '../data/index';
+import type { Gpu } from '../gpu/gpu';
+import type { ModelSpec } from '../model/config';
+import { allLinearTargets, defaultTargets, selectTargets, type LinearInfo } from '../model/layout';
+import type { TrainMode } from '../model/transformer';
+import type { ModelWeights } from '../model/weights';
+
+export const METHODS = ['lora', 'rslora', 'gora', 'gralora', 'gelora', 'full'] as const;
+export type MethodName = (typeof METHODS)[number];
+export const STRUCTURES = ['dense', 'gralora'] as const;
+export type Structure = (typeof STRUCTURES)[number];
+export type Allocation = 'uniform' | 'gora' | 'gelora';
+
+interface Recipe {
+  structure: Structure;
+  allocation: Allocation;
+  init: 'lora' | 'gora';
+}
+
+const RECIPES: Record<Exclude<MethodName, 'full'>, Recipe> = {
+  lora: { structure: 'dense', allocation: 'uniform', init: 'lora' },
+  rslora: { structure: 'dense', allocation: 'uniform', init: 'lora' },
+  gora: { structure: 'dense', allocation: 'gora', init: 'gora' },
+  gralora: { structure: 'gralora', allocation: 'uniform', init: 'lora' },
+  gelora: { structure: 'dense', allocation: 'gelora', init: 'lora' },
+};
+
+export const METHOD_LABELS: Record<MethodName, string> = {
+  lora: 'LoRA', rslora: 'rsLoRA', gora: 'GoRA', gralora: 'GraLoRA', gelora: 'GeLoRA', full: 'Full fine-tuning',
+};
+
+export interface MethodOptions {
+  method: string;
+  /** LoRA rank; r_ref (the budget) for GoRA and GeLoRA; the block part's r for GraLoRA. */
+  rank: number;
+  alpha: number;
+  /** Target names; 'all-linear' selects every projection. Empty = PEFT's default for the family. */
+  targets: string[];
+  seed: number;
+  lrRatioB?: number;
+  /** The structure for GoRA / GeLoRA ranks (default dense). */
+  structure?: string;
+  /** GraLoRA blocks per side (default from the total rank) and the hybrid LoRA rank. */
+  graloraK?: number;
+  hybridRank?: number;
+  /** Bounds of allocated ranks (GoRA: 4..32 by default; GeLoRA: the fit's cap). */
+  rankMin?: number;
+  rankMax?: number;
+  goraSteps?: number;
+  goraGamma?: number;
+  goraImportance?: string;
+  goraFeatures?: string;
+  goraRounding?: string;
+  goraAdaptiveSteps?: boolean;
+  geloraSamples?: number;
+  geloraPerSequence?: number;
+  geloraBudget?: string;
+  geloraRounding?: string;
+  geloraScale?: string;
+}
+
+/** One adapted matrix in the analysis (allocation.json and the studio's heatmap). */
+export interface ModuleAllocation {
+  path: string;
+  layer: number;
+  kind: string;
+  in: number;
+  out: number;
+  rank: number;
+  scale: number;
+  parameters: number;
+  /** GraLoRA's k for this module and the hybrid rank. */
+  k?: number;
+  hybridRank?: number;
+  /** GoRA: importance I_l, its share a_l, ‖Ḡ‖_F and ‖ΔW₀‖_F. */
+  importance?: number;
+  share?: number;
+  gradNorm?: number;
+  initNorm?: number;
+}
+
+export interface MethodAnalysis {
+  method: MethodName;
+  structure: Structure | 'full';
+  allocation: Allocation | 'none';
+  init: 'lora' | 'gora' | 'none';
+  modules: ModuleAllocation[];
+  trainableParameters: number;
+  /** A uniform rank-r LoRA's parameter count on the same targets (the budget of GoRA and GeLoRA). */
+  loraEquivalentParameters: number;
+  preparationMs: number;
+  gora?: { steps: number; importance: string; gamma: number; alpha: number; rankMin: number; rankMax: number };
+  /** GeLoRA: d_0..d_L of the residual streams, raw ranks per block, the budget factor and samples. */
+  gelora?: { dims: number[]; rawRanks: number[]; ranks: number[]; budgetFactor: number; samples: number; scale: number };
+  warnings: string[];
+}
+
+export interface MethodState {
+  method: MethodName;
+  train: TrainMode;
+  adapters: Map<string, LinearAdapter>;
+  dense: Map<string, LoraLayer>;
+  gralora: Map<string, GraloraLayer>;
+  /** For export: the configured alpha and whether dense scales are alpha/√r (rsLoRA convention). */
+  alpha: number;
+  rslora: boolean;
+  analysis: MethodAnalysis;
+}
+
+/** What a preparation phase reads: training batches (the first N of the training order) and progress. */
+export interface PreparationContext {
+  /** The training stream's batches in order, from a copy of the stream (training still starts at batch 0). */
+  nextBatch(): Batch;
+  shape: { batch: number; seq: number };
+  padId?: number;
+  onProgress?(p: { phase: string; done: number; total: number }): void;
+}
+
+export function resolveTargets(spec: ModelSpec, targets: string[]): string[] {
+  if (targets.length === 0) return defaultTargets(spec);
+  if (targets.length === 1 && targets[0] === 'all-linear') return allLinearTargets(spec);
+  return targets;
+}
+
+function recipeOf(o: MethodOptions): Recipe {
+  const base = RECIPES[o.method as Exclude<MethodName, 'full'>];
+  if (o.structure === undefined || o.structure === base.structure) return base;
+  if (base.allocation === 'uniform') {
+    throw new Error(`--structure applies to gora and gelora (their ranks with GraLoRA blocks); --method ${o.method} has a fixed structure.`);
+  }
+  return { ...base, structure: o.structure as Structure };
+}
+
+function goraConfig(o: MethodOptions): GoraConfig {
+  return {
+    ...GORA_DEFAULTS, rankRef: o.rank, alpha: o.alpha,
+    rankMin: o.rankMin ?? GORA_DEFAULTS.rankMin, rankMax: o.rankMax ?? GORA_DEFAULTS.rankMax,
+    steps: o.goraSteps ?? GORA_DEFAULTS.steps, gamma: o.goraGamma ?? GORA_DEFAULTS.gamma,
+    importance: (o.goraImportance ?? GORA_DEFAULTS.importance) as GoraImportance,
+    features: (o.goraFeatures ?? GORA_DEFAULTS.features) as GoraFeatures,
+    rounding: (o.goraRounding ?? GORA_DEFAULTS.rounding) as GoraRounding,
+    adaptiveSteps: o.goraAdaptiveSteps ?? GORA_DEFAULTS.adaptiveSteps,
+  };
+}
+
+function geloraConfig(o: MethodOptions, targets: string[]) {
+  return {
+    ...GELORA_DEFAULTS, rankRef: o.rank, alpha: o.alpha, targets,
+    samples: o.geloraSamples ?? GELORA_DEFAULTS.samples, perSequence: o.geloraPerSequence ?? GELORA_DEFAULTS.perSequence,
+    rankMax: o.rankMax ?? GELORA_DEFAULTS.rankMax,
+    budget: (o.geloraBudget ?? GELORA_DEFAULTS.budget) as GeloraBudget,
+    rounding: (o.geloraRounding ?? GELORA_DEFAULTS.rounding) as GeloraRounding,
+    scaleMode: (o.geloraScale ?? GELORA_DEFAULTS.scaleMode) as GeloraScaleMode,
+  };
+}
+
+/** Checks a method's options without a model (so the CLI fails before loading anything). */
+export function validateMethodOptions(o: MethodOptions): void {
+  if (!(METHODS as readonly string[]).includes(o.method)) throw new Error(`--method must be one of ${METHODS.join(', ')} (got "${o.method}")`);
+  if (o.method === 'full') return;
+  if (o.structure !== undefined && !(STRUCTURES as readonly string[]).includes(o.structure)) {
+    throw new Error(`--structure must be one of ${STRUCTURES.join(', ')} (got "${o.structure}")`);
+  }
+  const recipe = recipeOf(o);
+  const targets = o.targets.length ? o.targets : ['default'];
+  validateLoraConfig({ rank: o.rank, alpha: o.alpha, targets, rslora: false, lrRatioB: o.lrRatioB ?? 1 });
+  if (recipe.structure === 'gralora') {
+    const hybridRank = o.hybridRank ?? 0;
+    // Allocating methods choose per-module ranks; only a uniform rank must divide by k up front.
+    const k = o.graloraK ?? defaultGraloraK(o.rank + hybridRank, o.rank);
+    validateGraloraConfig({ rank: recipe.allocation === 'uniform' ? o.rank : k, k, hybridRank, alpha: o.alpha, targets, lrRatioB: o.lrRatioB ?? 1 });
+  } else if (o.graloraK !== undefined || o.hybridRank !== undefined) {
+    throw new Error(`--gralora-k and --hybrid-r apply to the GraLoRA structure (--method gralora, or --structure gralora with gora/gelora).`);
+  }
+  if (recipe.allocation === 'gora') validateGoraConfig(goraConfig(o));
+  if (recipe.allocation === 'gelora') validateGeloraConfig(geloraConfig(o, targets));
+}
+
+/**
+ * Builds a run's adapters: runs the method's preparation phase (GoRA's gradients, GeLoRA's intrinsic
+ * dimensions) on the GPU, allocates, initializes. Everything the step loop needs is allocated here.
+ */
+export async function buildMethod(gpu: Gpu, weights: ModelWeights, o: MethodOptions, ctx: PreparationContext): Promise<MethodState> {
+  validateMethodOptions(o);
+  const spec = weights.spec;
+  const t0 = performance.now();
+  if (o.method === 'full') {
+    return {
+      method: 'full', train: 'full', adapters: new Map(), dense: new Map(), gralora: new Map(), alpha: o.alpha, rslora: false,
+      analysis: {
+        method: 'full', structure: 'full', allocation: 'none', init: 'none', modules: [], warnings: [], preparationMs: 0,
+        trainableParameters: weights.parameterCount(), loraEquivalentParameters: 0,
+      },
+    };
+  }
+  const method = o.method as Exclude<MethodName, 'full'>;
+  const recipe = recipeOf(o);
+  const targetNames = resolveTargets(spec, o.targets);
+  const targets = selectTargets(spec, targetNames);
+  const warnings: string[] = [];
+  const hybridRank = recipe.structure === 'gralora' ? o.hybridRank ?? 0 : 0;
+  const k = o.graloraK ?? defaultGraloraK(o.rank + hybridRank, o.rank);
+
+  // 1. Ranks (and the analysis behind them).
+  let ranks = new Map(targets.map((t) => [t.path, o.rank]));
+  let gora: Awaited<ReturnType<typeof allocateGora>> | null = null;
+  let goraCfg: GoraConfig | null = null;
+  let geloraInfo: MethodAnalysis['gelora'];
+  let constantScale: number | null = null;
+  if (recipe.allocation === 'gora') {
+    goraCfg = goraConfig(o);
+    gora = await allocateGora(gpu, weights, targets, () => ctx.nextBatch(), ctx.shape, goraCfg,
+      (p) => ctx.onProgress?.({ phase: p.phase === 'gradients' ? 'GoRA: accumulating gradients' : 'GoRA: initializing', done: p.done, total: p.total }));
+    ranks = new Map(gora.modules.map((m) => [m.path, m.rank]));
+  } else if (recipe.allocation === 'gelora') {
+    const cfg = geloraConfig(o, targetNames);
+    const batches: Batch[] = [];
+    const perBatch = ctx.shape.batch * Math.max(1, Math.min(cfg.perSequence, ctx.shape.seq - 1));
+    for (let n = 0; n < Math.ceil(cfg.samples / perBatch) + 2; n++) batches.push(ctx.nextBatch());
+    const mark = gpu.mark();
+    try {
+      const a = await analyzeGelora(gpu, weights, batches, cfg, {
+        seed: o.seed, padId: ctx.padId,
+        onProgress: (phase, done, total) => ctx.onProgress?.({ phase: phase === 'collect' ? 'GeLoRA: collecting hidden states' : 'GeLoRA: intrinsic dimensions', done, total }),
+      });
+      warnings.push(...a.warnings);
+      ranks = a.ranksByModule;
+      constantScale = a.scale;
+      geloraInfo = { dims: a.dims, rawRanks: a.rawRanks, ranks: a.ranks, budgetFactor: a.budgetFactor, samples: a.samples, scale: a.scale };
+    } finally {
+      await gpu.freeSince(mark);
+    }
+  }
+  if (recipe.structure === 'gralora' && recipe.allocation !== 'uniform') {
+    // Every block gets rank r/k: round allocated ranks to a multiple of k (at least k).
+    for (const [path, r] of ranks) ranks.set(path, Math.max(k, Math.round(r / k) * k));
+  }
+
+  // 2. Scales: the allocation's rule.
+  const scaleOf = (rank: number): number => {
+    if (constantScale !== null) return constantScale;
+    if (recipe.allocation === 'gora') return goraScale(rank + hybridRank, o.alpha);
+    if (recipe.structure === 'gralora') return graloraScale(o.alpha, rank, hybridRank);
+    return loraScale(rank, o.alpha, method === 'rslora');
+  };
+  const scales = new Map([...ranks].map(([path, r]) => [path, scaleOf(r)]));
+
+  // 3. Structure.
+  let dense = new Map<string, LoraLayer>();
+  let blocks = new Map<string, GraloraLayer>();
+  const lrRatioB = o.lrRatioB ?? 1;
+  try {
+    if (recipe.structure === 'dense') {
+      dense = createLoraLayers(gpu, spec, { rank: o.rank, alpha: o.alpha, targets: targetNames, rslora: method === 'rslora', lrRatioB }, o.seed, { ranks, scales });
+    } else {
+      const built = createGraloraLayers(gpu, spec, { rank: o.rank, k, hybridRank, alpha: o.alpha, targets: targetNames, lrRatioB }, o.seed, { ranks, scales });
+      blocks = built.layers;
+      warnings.push(...built.warnings);
+    }
+
+    // 4. Initialization from the gradient.
+    const initNorms = new Map<string, number>();
+    if (gora && goraCfg) {
+      let done = 0;
+      for (const info of targets) {
+        const grad = gora.grads.get(info.path)!;
+        const norm = recipe.structure === 'dense'
+          ? await goraInitLora(gpu, dense.get(info.path)!, grad, goraCfg.gamma)
+          : await goraInitGralora(gpu, blocks.get(info.path)!, grad, goraCfg.gamma);
+        initNorms.set(info.path, norm);
+        ctx.onProgress?.({ phase: 'GoRA: initializing', done: ++done, total: targets.length });
+      }
+    }
+    const goraReports = new Map<string, GoraModuleReport>(gora?.modules.map((m) => [m.path, m]) ?? []);
+    const modules = targets.map((info) => describeModule(info, dense.get(info.path), blocks.get(info.path), goraReports.get(info.path), initNorms.get(info.path)));
+    const adapters = new Map<string, LinearAdapter>([...dense, ...blocks]);
+    return {
+      method, train: 'adapters', adapters, dense, gralora: blocks, alpha: o.alpha, rslora: method === 'rslora' || recipe.allocation === 'gora',
+      analysis: {
+        method, structure: recipe.structure, allocation: recipe.allocation, init: recipe.init, modules, warnings,
+        trainableParameters: modules.reduce((n, m) => n + m.parameters, 0),
+        loraEquivalentParameters: targets.reduce((n, t) => n + o.rank * (t.in + t.out), 0),
+        preparationMs: performance.now() - t0,
+        ...(gora && goraCfg ? { gora: { steps: gora.steps, importance: goraCfg.importance, gamma: goraCfg.gamma, alpha: o.alpha, rankMin: goraCfg.rankMin, rankMax: goraCfg.rankMax } } : {}),
+        ...(geloraInfo ? { gelora: geloraInfo } : {}),
+      },
+    };
+  } finally {
+    await gora?.release();
+  }
+}
+
+function describeModule(info: LinearInfo, dense?: LoraLayer, block?: GraloraLayer, gora?: GoraModuleReport, initNorm?: number): ModuleAllocation {
+  const rank = dense?.rank ?? block!.rank;
+  const hybridRank = block?.hybridRank ?? 0;
+  return {
+    path: info.path, layer: info.layer, kind: info.kind, in: info.in, out: info.out,
+    rank: rank + hybridRank, scale: dense?.scale ?? block!.scale, parameters: (rank + hybridRank) * (info.in + info.out),
+    ...(block ? { k: block.k, hybridRank } : {}),
+    ...(gora ? { importance: gora.importance, share: gora.share, gradNorm: gora.stats.gradFrobenius, initNorm } : {}),
+  };
+}
