@@ -34,6 +34,24 @@ export interface TrainRunOptions extends MethodOptions {
 export interface StepReport extends StepMetrics {
   tokensPerSecond: number;
   elapsedMs: number;
+  /** Gradient L2 norm of each transformer block's trainables (index = layer), before clipping. */
+  layerGradNorms: number[];
+}
+
+/** Which block each trainable belongs to (-1: embeddings, final norm, LM head), from its module path. */
+export function trainableLayers(names: string[]): number[] {
+  return names.map((n) => {
+    const m = /(?:^|\.)(?:layers|h)\.(\d+)\./.exec(n);
+    return m ? Number(m[1]) : -1;
+  });
+}
+
+function groupNorms(norms: Float32Array, layerOf: number[], layers: number): number[] {
+  const sq = new Array<number>(layers).fill(0);
+  norms.forEach((g, i) => {
+    if (layerOf[i] >= 0) sq[layerOf[i]] += g * g;
+  });
+  return sq.map(Math.sqrt);
 }
 
 export interface TrainRunCallbacks {
@@ -110,6 +128,7 @@ export async function trainRun(
     ...DEFAULT_OPTIMIZER, lr: o.lr, totalSteps: o.steps, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay,
     maxGradNorm: o.maxGradNorm, minRatio: o.minLrRatio,
   });
+  const layerOf = trainableLayers(trainer.trainables.map((t) => t.name));
   const runEval = async (step: number) => {
     if (!evalGraph) return null;
     const r = await evaluate(gpu, evalGraph, validation);
@@ -130,7 +149,10 @@ export async function trainRun(
     if (!pending) return true;
     const m = await pending.wait();
     const now = performance.now();
-    const report: StepReport = { ...m, tokensPerSecond: pending.tokens / Math.max(1e-6, (now - lastDone) / 1000), elapsedMs: now - t0 };
+    const report: StepReport = {
+      ...m, tokensPerSecond: pending.tokens / Math.max(1e-6, (now - lastDone) / 1000), elapsedMs: now - t0,
+      layerGradNorms: groupNorms(m.gradNorms, layerOf, spec.layers),
+    };
     lastDone = now;
     pending = null;
     steps = m.step + 1;

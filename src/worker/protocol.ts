@@ -123,6 +123,8 @@ export interface StepPoint {
   lr: number;
   gradNorm: number;
   tokensPerSecond: number;
+  /** Gradient norm per transformer block (before clipping). */
+  layerGradNorms?: number[];
   /** Supervised tokens seen so far, this step included. */
   tokens: number;
   elapsedMs: number;

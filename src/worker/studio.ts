@@ -414,7 +414,10 @@ export class Studio {
         const meanStep = recent.reduce((a, b) => a + b, 0) / recent.length;
         this.post({
           type: 'runStep', id,
-          point: { step: m.step, loss: m.loss, lr: m.lr, gradNorm: m.gradNorm, tokensPerSecond: m.tokensPerSecond, tokens, elapsedMs: m.elapsedMs },
+          point: {
+            step: m.step, loss: m.loss, lr: m.lr, gradNorm: m.gradNorm, tokensPerSecond: m.tokensPerSecond, tokens, elapsedMs: m.elapsedMs,
+            layerGradNorms: m.layerGradNorms,
+          },
           progress: {
             stage: remaining === 0 && valCount > 0 ? 'Measuring the final validation loss' : 'Training',
             step: m.step + 1, steps: config.steps, etaMs: remaining * meanStep, gpuBytes: gpu!.liveBytes,
