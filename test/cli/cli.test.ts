@@ -77,6 +77,45 @@ describe('cli', () => {
     expect(gen.stdout.length).toBeGreaterThan(0);
   });
 
+  it('train --method gora | gralora | gelora writes allocation.json and an adapter that eval loads', async () => {
+    const common = ['--model', MODEL, '--data', data, '--rank', '4', '--alpha', '8', '--targets', 'all-linear', '--steps', '3',
+      '--batch', '2', '--seq-len', '8', '--lr', '0.05', '--seed', '3', '--val-fraction', '0'];
+    const cases: [string, string[], (config: Record<string, unknown>, allocation: Record<string, unknown>) => void][] = [
+      ['gora', ['--gora-steps', '2', '--rank-min', '2', '--rank-max', '8'], (config, allocation) => {
+        expect(config.peft_type).toBe('LORA');
+        expect(allocation.allocation).toBe('gora');
+        expect((allocation.gora as { steps: number }).steps).toBe(2);
+        const modules = allocation.modules as { path: string; rank: number; importance: number }[];
+        expect(modules.map((m) => m.path).sort()).toEqual((config.target_modules as string[]).slice().sort());
+        for (const m of modules) expect(m.importance).toBeGreaterThan(0);
+      }],
+      ['gralora', ['--gralora-k', '2', '--hybrid-r', '2'], (config, allocation) => {
+        expect(config).toMatchObject({ peft_type: 'GRALORA', r: 4, gralora_k: 2, hybrid_r: 2, alpha: 8, fan_in_fan_out: true });
+        expect((allocation.modules as { k: number }[]).every((m) => m.k === 2)).toBe(true);
+      }],
+      ['gelora', ['--gelora-samples', '16'], (config, allocation) => {
+        expect(config.peft_type).toBe('LORA');
+        const gelora = allocation.gelora as { dims: number[]; rawRanks: number[] };
+        expect(gelora.dims).toHaveLength(2); // one block: d_0 and d_1
+        expect(gelora.rawRanks).toHaveLength(1);
+      }],
+    ];
+    for (const [method, extra, check] of cases) {
+      const out = join(dir, `adapter-${method}`);
+      const r = await cli(['train', ...common, '--method', method, ...extra, '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson(r.stdout).buffers_created_after_step0).toBe(0);
+      const config = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'));
+      const allocation = JSON.parse(await readFile(join(out, 'allocation.json'), 'utf8'));
+      expect(allocation.method).toBe(method);
+      expect(allocation.trainableParameters).toBe(lastJson(r.stdout).trainable_parameters);
+      check(config, allocation);
+      const ev = await cli(['eval', '--model', MODEL, '--data', data, '--adapter', out]);
+      expect(ev.code, ev.stderr).toBe(0);
+      expect(ev.stderr).toContain(method === 'gralora' ? 'GraLoRA modules' : 'LoRA modules');
+    }
+  });
+
   it('bad input gets a specific error and exit code 1, never a crash', async () => {
     const missing = await cli(['eval', '--model', 'no/such/dir', '--data', data]);
     expect(missing.code).toBe(1);
@@ -86,6 +125,11 @@ describe('cli', () => {
     expect(badOpt.stderr).toContain('--rank must be an integer >= 1');
     const badTarget = await cli(['train', '--model', MODEL, '--data', data, '--targets', 'q_proj', '--out', join(dir, 'y')]);
     expect(badTarget.stderr).toContain('Target module "q_proj" does not exist');
+    const bounds = await cli(['train', '--model', MODEL, '--data', data, '--method', 'gora', '--rank-min', '9', '--rank-max', '3', '--out', join(dir, 'z')]);
+    expect(bounds.code).toBe(1);
+    expect(bounds.stderr).toContain('--rank-min (9) is larger than --rank-max (3)');
+    const k = await cli(['train', '--model', MODEL, '--data', data, '--method', 'gralora', '--rank', '6', '--gralora-k', '4', '--out', join(dir, 'w')]);
+    expect(k.stderr).toContain('--rank 6 must be divisible by --gralora-k 4');
     const unknown = await cli(['eval', '--model', MODEL, '--data', data, '--sequence', '3']);
     expect(unknown.stderr).toContain('unknown option --sequence');
   });
