@@ -6,7 +6,7 @@
 import type { Gpu } from '../../gpu/gpu';
 import type { Tensor } from '../../gpu/tensor';
 import { graloraBackward, graloraForward } from '../../kernels/gralora';
-import { matmul } from '../../kernels/matmul';
+import { bindLowRank, type LowRankTensors } from '../lora/low-rank';
 import type { LinearInfo } from '../../model/layout';
 import type { Rng } from '../../util/random';
 import type { BoundAdapter, LinearAdapter, Trainable } from '../types';
@@ -37,12 +37,7 @@ export interface GraloraLayerOptions {
 }
 
 /** The hybrid LoRA tensors (absent when h = 0). */
-interface HybridTensors {
-  A: Tensor;
-  B: Tensor;
-  dA: Tensor;
-  dB: Tensor;
-}
+type HybridTensors = LowRankTensors;
 
 export class GraloraLayer implements LinearAdapter {
   readonly rank: number;
@@ -106,7 +101,8 @@ export class GraloraLayer implements LinearAdapter {
     const h = k > 1 ? gpu.tensor(plane, `${path}.gralora_h`) : undefined;
     const dh = k > 1 ? gpu.tensor(plane, `${path}.gralora_dh`) : undefined;
     const blocks = { rows, inDim, outDim, k, rank: r, scale: s, GA: this.GA, GB: this.GB };
-    const hybrid = this.hybrid && bindHybrid(gpu, this.info, this.hybridRank, s, this.hybrid, rows);
+    // The hybrid part is a plain LoRA of rank h with the shared scale s.
+    const hybrid = this.hybrid && bindLowRank(gpu, this.hybrid, { in: inDim, out: outDim, rank: this.hybridRank, scale: s, label: `${path}.gralora_general` }, rows);
     return {
       forward: (list, x, y) => {
         graloraForward(list, { ...blocks, x, y, h, hShuffled });
@@ -118,25 +114,6 @@ export class GraloraLayer implements LinearAdapter {
       },
     };
   }
-}
-
-/** The hybrid part: a plain LoRA of rank h with the shared scale s (METHODS.md §1 for its gradients). */
-function bindHybrid(gpu: Gpu, info: LinearInfo, h: number, s: number, t: HybridTensors, rows: number): BoundAdapter {
-  const { in: inDim, out: outDim, path } = info;
-  const hg = gpu.tensor([rows, h], `${path}.gralora_general_h`);
-  const dhg = gpu.tensor([rows, h], `${path}.gralora_general_dh`);
-  return {
-    forward: (list, x, y) => {
-      matmul(list, { a: x, b: { t: t.A, ld: inDim }, c: { t: hg, ld: h }, M: rows, N: h, K: inDim, transB: true });
-      matmul(list, { a: { t: hg, ld: h }, b: { t: t.B, ld: h }, c: y, M: rows, N: outDim, K: h, transB: true, alpha: s, beta: 1 });
-    },
-    backward: (list, x, dy, dx) => {
-      matmul(list, { a: dy, b: { t: hg, ld: h }, c: { t: t.dB, ld: h }, M: outDim, N: h, K: rows, transA: true, alpha: s });
-      matmul(list, { a: dy, b: { t: t.B, ld: h }, c: { t: dhg, ld: h }, M: rows, N: h, K: outDim, alpha: s });
-      matmul(list, { a: { t: dhg, ld: h }, b: x, c: { t: t.dA, ld: inDim }, M: h, N: inDim, K: rows, transA: true });
-      matmul(list, { a: { t: dhg, ld: h }, b: { t: t.A, ld: inDim }, c: dx, M: rows, N: inDim, K: h, beta: 1 });
-    },
-  };
 }
 
 function checkStructure(info: LinearInfo, r: number, k: number, h: number): void {
