@@ -12,6 +12,7 @@ import {
 import { exposeNavigatorGpu, loadJax, loadTf, packageVersion } from '../bench/peers';
 import { profileTrainStep } from '../bench/profile';
 import { HARDWARE_TIMING, SOFTWARE_TIMING } from '../bench/timing';
+import { benchMethod, methodConfigs, type MemoryCategory, type MethodBenchResult } from '../bench/methods';
 import { benchTrain, type TrainBenchConfig, type TrainBenchResult } from '../bench/train';
 import { loadModelDir } from '../engine/load-model';
 import { Gpu } from '../gpu/gpu';
@@ -20,7 +21,7 @@ import { nodeDir } from '../model/formats/node-source';
 import { ModelWeights } from '../model/weights';
 import { helpText, parseOptions, type OptionSpec } from './args';
 
-const SECTIONS = ['matmul', 'train', 'jax-lora', 'profile'] as const;
+const SECTIONS = ['matmul', 'train', 'jax-lora', 'methods', 'profile'] as const;
 const PEERS = ['jax', 'tf'] as const;
 
 const OPTS: Record<string, OptionSpec> = {
@@ -28,8 +29,8 @@ const OPTS: Record<string, OptionSpec> = {
   large: { kind: 'flag', help: 'add 4096³ to the square matmul sizes' },
   sizes: { kind: 'list', help: 'square matmul sizes, comma-separated (default 256,512,1024 on a software adapter, up to 2048 otherwise)' },
   sections: {
-    kind: 'list', help: `what to run: ${SECTIONS.join(', ')} (profile: per-kernel time of one training step)`,
-    default: ['matmul', 'train', 'jax-lora'],
+    kind: 'list', help: `what to run: ${SECTIONS.join(', ')} (methods: every method's step, MFU and memory; profile: per-kernel time of one training step)`,
+    default: ['matmul', 'train', 'jax-lora', 'methods'],
   },
   peers: { kind: 'list', help: 'peer libraries to measure beside ours: jax, tf, or none', default: ['jax', 'tf'] },
   model: { kind: 'string', help: 'model folder for the training bench', default: 'public/demo/model' },
@@ -114,8 +115,9 @@ async function bench(o: BenchOptions): Promise<void> {
     emit(`versions: webgpu (Dawn) ${env.dawn}, @jax-js/jax ${env.jax}, @tensorflow/tfjs-backend-webgpu ${env.tfjs}`);
   }
 
-  if (o.sections.includes('matmul')) await matmulSection(gpu, software, o, record);
+  const peak = o.sections.includes('matmul') ? await matmulSection(gpu, software, o, record) : null;
   if (['train', 'jax-lora', 'profile'].some((s) => o.sections.includes(s))) await trainSection(gpu, software, o, record);
+  if (o.sections.includes('methods')) await methodsSection(gpu, software, o, peak, record);
 
   gpu.checkErrors('bench');
   const seconds = Math.round((performance.now() - started) / 1000);
@@ -125,7 +127,8 @@ async function bench(o: BenchOptions): Promise<void> {
 
 type Recorder = (kind: string, obj: object) => void;
 
-async function matmulSection(gpu: Gpu, software: boolean, o: BenchOptions, record: Recorder): Promise<void> {
+/** Returns our best matmul GFLOP/s of the run: the peak MFU is measured against. */
+async function matmulSection(gpu: Gpu, software: boolean, o: BenchOptions, record: Recorder): Promise<number | null> {
   const impls: MatmulImpl[] = [ours(gpu)];
   for (const p of o.peers) {
     try {
@@ -149,6 +152,55 @@ async function matmulSection(gpu: Gpu, software: boolean, o: BenchOptions, recor
     }
   }
   if (!o.json) emit('\n' + matmulTable(shapes, impls.map((i) => i.name), results));
+  const mine = results.filter((r) => r.impl === 'ours' && !r.error && r.maxRelError <= MAX_REL_ERROR).map((r) => r.gflops);
+  return mine.length ? Math.max(...mine) : null;
+}
+
+async function methodsSection(gpu: Gpu, software: boolean, o: BenchOptions, peakGflops: number | null, record: Recorder): Promise<void> {
+  const model = await loadModelDir(await nodeDir(o.model));
+  // Its own copy of the weights: full fine-tuning (last) trains them in place.
+  const weights = await ModelWeights.upload(gpu, model.spec, model.source);
+  const configs = methodConfigs(o.batch ?? (software ? 4 : 16), o.seq ?? (software ? 64 : 256), o.steps ?? (software ? 2 : 20), software ? 1 : 2);
+  const results: MethodBenchResult[] = [];
+  for (const c of configs) {
+    log(`methods: ${c.label}, batch ${c.batch} x seq ${c.seq}, ${c.warmupSteps} + ${c.steps} steps...`);
+    const r = await benchMethod(gpu, weights, model.tokenizer, c);
+    log(r.error ? `  failed: ${r.error}` : `  ${num(r.tokensPerSecond)} tokens/s, ${num(r.msPerStep)} ms/step, preparation ${num(r.preparationMs)} ms`);
+    results.push(r);
+    record('method', { ...r, mfu: mfu(r, peakGflops) });
+  }
+  if (!o.json) emit('\n' + methodsTable(model.name, results, peakGflops));
+}
+
+function mfu(r: MethodBenchResult, peakGflops: number | null): number | null {
+  return peakGflops ? (r.tokensPerSecond * r.flopsPerToken) / (peakGflops * 1e9) : null;
+}
+
+function methodsTable(modelName: string, results: MethodBenchResult[], peakGflops: number | null): string {
+  const lora = results.find((r) => r.method === 'lora' && !r.error);
+  const mib = (b: number) => (b / 2 ** 20).toFixed(2);
+  const categories: MemoryCategory[] = ['weights', 'adapters', 'gradients', 'optimizer', 'activations', 'scratch'];
+  const header = [
+    `Training per method (${modelName})`, 'batch x seq', 'trainable', 'prep ms', 'ms/step', 'tokens/s', 'vs LoRA step', 'MFU',
+    ...categories.map((c) => `${c} MiB`), 'peak MiB',
+  ];
+  const rows = results.map((r) => {
+    const head = [r.label, `${r.batch} x ${r.seq}`];
+    if (r.error) return [...head, `failed: ${r.error}`];
+    const m = mfu(r, peakGflops);
+    return [
+      ...head, r.trainableParams.toLocaleString('en'), num(r.preparationMs), num(r.msPerStep), num(r.tokensPerSecond),
+      lora ? `${(r.msPerStep / lora.msPerStep).toFixed(2)}x` : '-', m === null ? '-' : `${(m * 100).toFixed(1)}%`,
+      ...categories.map((c) => mib(r.memory[c])), mib(r.peakBytes),
+    ];
+  });
+  const notes = [
+    `MFU = tokens/s x model FLOPs per token / our best matmul GFLOP/s in this run (${peakGflops ? num(peakGflops) : 'not measured: run the matmul section'}).`,
+    'Model FLOPs per token: 2 x linear params (+ LM head) + attention, x3 for full fine-tuning, x2 for adapters (no weight gradients).',
+    'prep ms: the method\'s preparation phase (GoRA\'s gradient accumulation and init, GeLoRA\'s hidden states and TwoNN).',
+    'Memory: the run\'s own buffers after its last step by category (weights are the shared base model); peak includes preparation.',
+  ];
+  return table(header, rows, header.map((_, i) => i > 1)) + '\n' + notes.join('\n');
 }
 
 async function trainSection(gpu: Gpu, software: boolean, o: BenchOptions, record: Recorder): Promise<void> {

@@ -21,11 +21,9 @@ import type { MethodState } from './methods';
 export type OutputFiles = Record<string, string | Uint8Array>;
 
 export async function readLoraModules(gpu: Gpu, layers: Map<string, LoraLayer>): Promise<LoraModuleWeights[]> {
-  const out: LoraModuleWeights[] = [];
-  for (const l of layers.values()) {
-    out.push({ path: l.info.path, rank: l.rank, scale: l.scale, A: await gpu.read(l.A), B: await gpu.read(l.B), in: l.info.in, out: l.info.out });
-  }
-  return out;
+  const list = [...layers.values()];
+  const data = await gpu.readMany(list.flatMap((l) => [l.A, l.B]));
+  return list.map((l, i) => ({ path: l.info.path, rank: l.rank, scale: l.scale, A: data[2 * i], B: data[2 * i + 1], in: l.info.in, out: l.info.out }));
 }
 
 export interface AdapterExport extends PeftExport {

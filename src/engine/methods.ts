@@ -280,15 +280,13 @@ export async function buildMethod(gpu: Gpu, weights: ModelWeights, o: MethodOpti
     // 4. Initialization from the gradient.
     const initNorms = new Map<string, number>();
     if (gora && goraCfg) {
-      let done = 0;
-      for (const info of targets) {
-        const grad = gora.grads.get(info.path)!;
-        const norm = recipe.structure === 'dense'
-          ? await goraInitLora(gpu, dense.get(info.path)!, grad, goraCfg.gamma)
-          : await goraInitGralora(gpu, blocks.get(info.path)!, grad, goraCfg.gamma);
-        initNorms.set(info.path, norm);
-        ctx.onProgress?.({ phase: 'GoRA: initializing', done: ++done, total: targets.length });
-      }
+      ctx.onProgress?.({ phase: 'GoRA: initializing', done: 0, total: 1 });
+      const items = targets.map((info) => ({ info, grad: gora!.grads.get(info.path)! }));
+      const norms = recipe.structure === 'dense'
+        ? await goraInitLora(gpu, items.map(({ info, grad }) => ({ layer: dense.get(info.path)!, grad })), goraCfg.gamma)
+        : await goraInitGralora(gpu, items.map(({ info, grad }) => ({ layer: blocks.get(info.path)!, grad })), goraCfg.gamma);
+      targets.forEach((info, i) => initNorms.set(info.path, norms[i]));
+      ctx.onProgress?.({ phase: 'GoRA: initializing', done: 1, total: 1 });
     }
     const goraReports = new Map<string, GoraModuleReport>(gora?.modules.map((m) => [m.path, m]) ?? []);
     const modules = targets.map((info) => describeModule(info, dense.get(info.path), blocks.get(info.path), goraReports.get(info.path), initNorms.get(info.path)));

@@ -1,6 +1,7 @@
 /**
  * GoRA's compress init applied to adapters that already exist, whatever their structure (DESIGN.md:
- * allocation x structure x init). Each returns ‖ΔW₀‖_F for the studio.
+ * allocation x structure x init). All layers' Ḡ·Aᵀ products are recorded into one list and read back in one
+ * pass; the r x r solves run on the host. Each returns ‖ΔW₀‖_F per layer for the studio.
  *  - dense LoRA: B = −ξ·Ḡ Aᵀ (A Aᵀ + εI)⁻¹ for the layer's own A;
  *  - GraLoRA: every block (m, n) is a LoRA of rank r/k on the sub-matrix Ḡ_{m,n} [out/k, in/k], so each gets
  *    its own least-squares B_{m,n}; ξ = γ·√((in/k)/(r/k))/s = γ·√(in/r)/s is the same for every block.
@@ -13,33 +14,62 @@ import { matmul } from '../../kernels/matmul';
 import { lowRankFrobenius } from '../../util/linalg';
 import type { GraloraLayer } from '../gralora/layer';
 import type { LoraLayer } from '../lora/layer';
-import { compressB, compressStep, gradTimesAT } from './init';
+import { compressB, compressStep } from './init';
 
-export async function goraInitLora(gpu: Gpu, layer: LoraLayer, grad: Tensor, gamma: number): Promise<number> {
-  const { in: inDim, out } = layer.info;
-  const r = layer.rank;
-  if (gamma === 0) return 0;
-  const A = await gpu.read(layer.A);
-  const p = await gradTimesAT(gpu, grad, layer.A, out, r, inDim);
-  const B = compressB(p, A, out, r, inDim, compressStep(gamma, inDim, r, layer.scale));
-  gpu.upload(layer.B, B);
-  return lowRankFrobenius(B, A, out, r, inDim, layer.scale);
+/** Records P_l = Ḡ_l·(the layer's A)ᵀ for every layer into one buffer and reads back P and every A at once. */
+async function gradProducts<L>(
+  gpu: Gpu, items: { layer: L; grad: Tensor }[], size: (l: L) => number, A: (l: L) => Tensor,
+  record: (list: ReturnType<Gpu['list']>, l: L, grad: Tensor, p: Tensor, offset: number) => void,
+): Promise<{ P: Float32Array[]; A: Float32Array[] }> {
+  const offsets: number[] = [];
+  let total = 0;
+  for (const { layer } of items) {
+    offsets.push(total);
+    total += size(layer);
+  }
+  const mark = gpu.mark();
+  try {
+    const p = gpu.tensor([total], 'gora.products');
+    await gpu.runOnce('gora.init', (list) => items.forEach(({ layer, grad }, i) => record(list, layer, grad, p, offsets[i])));
+    const [all, ...as] = await gpu.readMany([p, ...items.map(({ layer }) => A(layer))]);
+    return { P: items.map(({ layer }, i) => all.subarray(offsets[i], offsets[i] + size(layer))), A: as };
+  } finally {
+    await gpu.freeSince(mark);
+  }
 }
 
-export async function goraInitGralora(gpu: Gpu, layer: GraloraLayer, grad: Tensor, gamma: number): Promise<number> {
+export async function goraInitLora(gpu: Gpu, items: { layer: LoraLayer; grad: Tensor }[], gamma: number): Promise<number[]> {
+  if (gamma === 0) return items.map(() => 0);
+  const { P, A } = await gradProducts(gpu, items, (l) => l.info.out * l.rank, (l) => l.A, (list, l, grad, p, offset) => {
+    const { in: inDim, out } = l.info;
+    matmul(list, { a: { t: grad, ld: inDim }, b: { t: l.A, ld: inDim }, c: { t: p, offset, ld: l.rank }, M: out, N: l.rank, K: inDim, transB: true });
+  });
+  return items.map(({ layer }, i) => {
+    const { in: inDim, out } = layer.info;
+    const B = compressB(P[i], A[i], out, layer.rank, inDim, compressStep(gamma, inDim, layer.rank, layer.scale));
+    gpu.upload(layer.B, B);
+    return lowRankFrobenius(B, A[i], out, layer.rank, inDim, layer.scale);
+  });
+}
+
+export async function goraInitGralora(gpu: Gpu, items: { layer: GraloraLayer; grad: Tensor }[], gamma: number): Promise<number[]> {
+  if (gamma === 0) return items.map(() => 0);
+  // P[n] = Ḡ[:, n-block] · GA[n]   [k, out, r] per layer
+  const { P, A } = await gradProducts(gpu, items, (l) => l.k * l.info.out * l.rank, (l) => l.GA, (list, l, grad, p, offset) => {
+    const { in: inDim, out } = l.info;
+    const ik = inDim / l.k;
+    matmul(list, {
+      a: { t: grad, ld: inDim, batchStride: ik }, b: { t: l.GA, ld: l.rank, batchStride: ik * l.rank },
+      c: { t: p, offset, ld: l.rank, batchStride: out * l.rank }, M: out, N: l.rank, K: ik, batch: l.k,
+    });
+  });
+  return items.map(({ layer }, i) => initBlocks(gpu, layer, P[i], A[i], gamma));
+}
+
+function initBlocks(gpu: Gpu, layer: GraloraLayer, P: Float32Array, GA: Float32Array, gamma: number): number {
   const { in: inDim, out } = layer.info;
   const { k, rank: r } = layer;
-  if (gamma === 0) return 0;
   const ik = inDim / k, ok = out / k, sr = r / k;
-  // P[n] = Ḡ[:, n-block] · GA[n]   [k, out, r]
-  const p = gpu.tensor([k, out, r], 'gora.gralora_P');
-  await gpu.runOnce('gora.init.gralora', (list) => matmul(list, {
-    a: { t: grad, ld: inDim, batchStride: ik }, b: { t: layer.GA, ld: r, batchStride: ik * r }, c: { t: p, ld: r, batchStride: out * r },
-    M: out, N: r, K: ik, batch: k,
-  }));
-  const P = await gpu.read(p);
-  await gpu.freeTensors([p]);
-  const GA = await gpu.read(layer.GA);
   const GB = new Float32Array(k * r * ok);
   const xi = compressStep(gamma, inDim, r, layer.scale);
   let squared = 0;

@@ -46,16 +46,15 @@ export function graloraParameterCount(layers: Map<string, GraloraLayer>): number
 
 /** The trained tensors, read back for export. */
 export async function readGraloraModules(gpu: Gpu, layers: Map<string, GraloraLayer>): Promise<GraloraModuleWeights[]> {
-  const out: GraloraModuleWeights[] = [];
-  for (const l of layers.values()) {
-    out.push({
-      path: l.info.path, in: l.info.in, out: l.info.out, rank: l.rank, k: l.k, hybridRank: l.hybridRank, scale: l.scale,
-      GA: await gpu.read(l.GA), GB: await gpu.read(l.GB),
-      Ag: l.hybrid ? await gpu.read(l.hybrid.A) : new Float32Array(0),
-      Bg: l.hybrid ? await gpu.read(l.hybrid.B) : new Float32Array(0),
-    });
-  }
-  return out;
+  const list = [...layers.values()];
+  const data = await gpu.readMany(list.flatMap((l) => [l.GA, l.GB, ...(l.hybrid ? [l.hybrid.A, l.hybrid.B] : [])]));
+  let next = 0;
+  return list.map((l) => ({
+    path: l.info.path, in: l.info.in, out: l.info.out, rank: l.rank, k: l.k, hybridRank: l.hybridRank, scale: l.scale,
+    GA: data[next++], GB: data[next++],
+    Ag: l.hybrid ? data[next++] : new Float32Array(0),
+    Bg: l.hybrid ? data[next++] : new Float32Array(0),
+  }));
 }
 
 /** Layers from imported PEFT weights (for eval and generate). */
