@@ -21,17 +21,21 @@
 // Bindings: three read-only slots and one output. Each slot carries a different tensor per entry point,
 // so it is declared once per role; WGSL allows that because no entry point uses two names of one slot.
 // The wrapper fills a slot an entry point does not use with another of its read-only inputs.
-//   slot 0: probs | dscores (dense)     slot 1: k | v (view 1)     slot 2: q | dout (view 2)
+//   slot 0: probs | dscores (dense) | positions (the probs kernels, u32 [B*T])
+//   slot 1: k | v (view 1)     slot 2: q | dout (view 2)
 //   slot 3: dst (probs, dscores, or the view dst)                  slot 4: params
 
 struct Params {
   batch: u32, seq: u32, heads: u32, kvHeads: u32,
   headDim: u32, off1: u32, ld1: u32, off2: u32,
   ld2: u32, offDst: u32, ldDst: u32, scale: f32,
+  // 1: packed rows; a query at position p attends only to the p keys before it (its own document).
+  docMask: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> probs: array<f32>;
 @group(0) @binding(0) var<storage, read> dscores: array<f32>;
+@group(0) @binding(0) var<storage, read> positions: array<u32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(1) var<storage, read> v: array<f32>;
 @group(0) @binding(2) var<storage, read> q: array<f32>;
@@ -87,6 +91,11 @@ fn at1(row: u32, col: u32) -> u32 { return p.off1 + row * p.ld1 + col; }
 fn at2(row: u32, col: u32) -> u32 { return p.off2 + row * p.ld2 + col; }
 fn atDst(row: u32, col: u32) -> u32 { return p.offDst + row * p.ldDst + col; }
 
+// The first key query i of row b attends to: its document's start when rows are packed, else 0.
+fn firstKey(b: u32, i: u32) -> u32 {
+  return select(0u, i - min(positions[b * p.seq + i], i), p.docMask != 0u);
+}
+
 // One workgroup per (b, h, i): causal softmax of scale * q_i · k_j, zeros above the diagonal.
 @compute @workgroup_size(ROW_WG)
 fn fwd_probs(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -102,8 +111,9 @@ fn fwd_probs(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
   let kCol = kvHeadOf(h) * HD;
   let base = r * T;
 
+  let lo = firstKey(b, i);
   var localMax = -3.0e38;
-  for (var j = lid; j <= i; j += ROW_WG) {
+  for (var j = lo + lid; j <= i; j += ROW_WG) {
     let kBase = at1(b * T + j, kCol);
     var s = 0.0;
     for (var d = 0u; d < HD; d++) { s = fma(q[qBase + d], k[kBase + d], s); }
@@ -115,14 +125,14 @@ fn fwd_probs(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
 
   // Each thread rereads only the entries it wrote itself: no barrier needed between the passes.
   var localSum = 0.0;
-  for (var j = lid; j <= i; j += ROW_WG) {
+  for (var j = lo + lid; j <= i; j += ROW_WG) {
     let e = exp(dst[base + j] - rowMax);
     dst[base + j] = e;
     localSum += e;
   }
   let inv = 1.0 / workgroupSum(localSum, lid);
   for (var j = lid; j < T; j += ROW_WG) {
-    if (j <= i) { dst[base + j] *= inv; } else { dst[base + j] = 0.0; }
+    if (j >= lo && j <= i) { dst[base + j] *= inv; } else { dst[base + j] = 0.0; }
   }
 }
 
@@ -304,10 +314,12 @@ fn putColumn(rb: RowBlock, j: u32, v: vec4<f32>) {
   dst[scoreRow(rb.b, rb.h, clampT(rb.i0 + 3u)) + jc] = v.w;
 }
 
-// Scaled scores of key j for the block's rows, -3e38 above the diagonal (exp() makes that 0).
-fn maskedScores(rb: RowBlock, j: u32, dot: vec4<f32>) -> vec4<f32> {
+// Scaled scores of key j for the block's rows, -3e38 above the diagonal and before the row's document
+// start (exp() makes those 0).
+fn maskedScores(rb: RowBlock, j: u32, dot: vec4<f32>, lo: vec4<u32>) -> vec4<f32> {
   let rows = vec4<u32>(rb.i0) + vec4<u32>(0u, 1u, 2u, 3u);
-  return select(vec4<f32>(-3.0e38), dot * p.scale, vec4<u32>(clampT(j)) <= rows);
+  let jc = vec4<u32>(clampT(j));
+  return select(vec4<f32>(-3.0e38), dot * p.scale, (jc <= rows) & (jc >= lo));
 }
 
 // Scores with a clamped duplicate key (j >= seq) removed from the softmax.
@@ -332,14 +344,16 @@ fn rows_probs(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
   let e = threadIndex(wg, nwg, lid);
   if (e >= p.batch * p.heads * ((p.seq + 3u) / 4u)) { return; }
   let rb = rowBlockOf(e);
+  let lo = vec4<u32>(firstKey(rb.b, clampT(rb.i0)), firstKey(rb.b, clampT(rb.i0 + 1u)),
+                     firstKey(rb.b, clampT(rb.i0 + 2u)), firstKey(rb.b, clampT(rb.i0 + 3u)));
   var rowMax = vec4<f32>(-3.0e38);
   var sum = vec4<f32>(0.0);
   for (var j0 = 0u; j0 <= clampT(rb.i0 + 3u); j0 += 4u) {
     let d = dots(rb, j0);
-    let s0 = maskedScores(rb, j0, d[0]);
-    let s1 = maskedScores(rb, j0 + 1u, d[1]);
-    let s2 = maskedScores(rb, j0 + 2u, d[2]);
-    let s3 = maskedScores(rb, j0 + 3u, d[3]);
+    let s0 = maskedScores(rb, j0, d[0], lo);
+    let s1 = maskedScores(rb, j0 + 1u, d[1], lo);
+    let s2 = maskedScores(rb, j0 + 2u, d[2], lo);
+    let s3 = maskedScores(rb, j0 + 3u, d[3], lo);
     putColumn(rb, j0, s0); putColumn(rb, j0 + 1u, s1); putColumn(rb, j0 + 2u, s2); putColumn(rb, j0 + 3u, s3);
     let u0 = realKey(j0, s0); let u1 = realKey(j0 + 1u, s1); let u2 = realKey(j0 + 2u, s2); let u3 = realKey(j0 + 3u, s3);
     let newMax = max(rowMax, max(max(u0, u1), max(u2, u3)));

@@ -1,5 +1,5 @@
 /**
- * float64 reference for causal GQA attention on dense row-major arrays:
+ * float64 reference for causal GQA attention (optionally masked to packed documents) on dense row-major arrays:
  * q and dq [B*T, H*HD], k, v, dk and dv [B*T, KVH*HD], probs and dscores [B, H, T, T].
  */
 export interface AttentionDims {
@@ -9,6 +9,16 @@ export interface AttentionDims {
   kvHeads: number;
   headDim: number;
   scale: number;
+  /**
+   * Token positions [B*T] of packed rows: a query at position p attends only to the p keys before it (its own
+   * document, where positions restarted at 0). Absent: plain causal attention over the whole row.
+   */
+  positions?: ArrayLike<number>;
+}
+
+/** The first key query i of row b may attend to. */
+export function firstKey(d: Pick<AttentionDims, 'seq' | 'positions'>, b: number, i: number): number {
+  return d.positions ? i - Math.min(d.positions[b * d.seq + i], i) : 0;
 }
 
 export function attentionForwardRef(
@@ -23,16 +33,17 @@ export function attentionForwardRef(
       const kvh = Math.floor(h / group);
       for (let i = 0; i < T; i++) {
         const row = ((b * H + h) * T + i) * T;
+        const lo = firstKey(d, b, i);
         let max = -Infinity;
-        for (let j = 0; j <= i; j++) {
+        for (let j = lo; j <= i; j++) {
           let s = 0;
           for (let x = 0; x < HD; x++) s += q[(b * T + i) * H * HD + h * HD + x] * k[(b * T + j) * KVH * HD + kvh * HD + x];
           probs[row + j] = s * d.scale;
           max = Math.max(max, probs[row + j]);
         }
         let sum = 0;
-        for (let j = 0; j <= i; j++) sum += probs[row + j] = Math.exp(probs[row + j] - max);
-        for (let j = 0; j <= i; j++) probs[row + j] /= sum;
+        for (let j = lo; j <= i; j++) sum += probs[row + j] = Math.exp(probs[row + j] - max);
+        for (let j = lo; j <= i; j++) probs[row + j] /= sum;
         for (let x = 0; x < HD; x++) {
           let s = 0;
           for (let j = 0; j <= i; j++) s += probs[row + j] * v[(b * T + j) * KVH * HD + kvh * HD + x];

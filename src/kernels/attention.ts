@@ -23,7 +23,7 @@ export type AttentionVariant = 'workgroup' | 'thread';
 export type MatrixView = StridedView;
 
 /** The reference's dimensions (scale multiplies q·k before the softmax, usually 1 / sqrt(headDim)). */
-export interface AttentionShape extends AttentionDims {
+export interface AttentionShape extends Omit<AttentionDims, 'positions'> {
   /** Which kernel set runs; defaults to the adapter's preference (see the file comment). */
   variant?: AttentionVariant;
 }
@@ -35,6 +35,12 @@ export interface AttentionForwardArgs extends AttentionShape {
   out: MatrixView;
   /** [batch, heads, seq, seq]: softmax probabilities saved for the backward pass (zero above the diagonal). */
   probs: Tensor;
+  /**
+   * u32 [batch * seq] token positions of packed rows: a query at position p attends only to the p keys before
+   * it (its own document). Absent: causal attention over the whole row. The backward pass needs nothing more:
+   * masked probabilities are zero, so their gradients are too.
+   */
+  positions?: Tensor;
 }
 
 export interface AttentionBackwardArgs extends AttentionShape {
@@ -70,14 +76,20 @@ export function attentionForward(list: CommandList, a: AttentionForwardArgs): vo
   checkDistinct(name, { probs: a.probs }, { q: a.q.t, k: a.k.t });
   checkDistinct(name, { out: a.out.t }, { probs: a.probs, v: a.v.t });
 
-  const probsBindings = [a.k.t, a.k.t, a.q.t, a.probs];
+  if (a.positions) {
+    if (a.positions.dtype !== 'u32') throw new Error(`${name}: positions (${a.positions.label}) must be u32`);
+    checkTensor(name, 'positions', a.positions, rows, { ints: true });
+  }
+  // Slot 0 carries the positions (or, unused, k again).
+  const probsBindings = [a.positions ?? a.k.t, a.k.t, a.q.t, a.probs];
+  const probsParams = params(a, a.k, a.q, null, a.positions !== undefined);
   const outBindings = [a.probs, a.v.t, a.probs, a.out.t];
   if (variantOf(list, a) === 'thread') {
-    list.dispatch(spec('rows_probs'), probsBindings, params(a, a.k, a.q, null), grid1d(s.rowBlocks, THREAD_WG));
+    list.dispatch(spec('rows_probs'), probsBindings, probsParams, grid1d(s.rowBlocks, THREAD_WG));
     list.dispatch(spec('prod_scores'), outBindings, params(a, a.v, null, a.out), grid1d(s.blocks(a.heads), THREAD_WG));
     return;
   }
-  list.dispatch(spec('fwd_probs'), probsBindings, params(a, a.k, a.q, null), grid1d(s.scoreRows, 1));
+  list.dispatch(spec('fwd_probs'), probsBindings, probsParams, grid1d(s.scoreRows, 1));
   list.dispatch(spec('fwd_out'), outBindings, params(a, a.v, null, a.out), grid1d(rows * a.heads * a.headDim, ELEM_WG));
 }
 
@@ -151,10 +163,11 @@ function checkShape(name: string, a: AttentionShape): DerivedSizes {
   return { scores: scoreRows * a.seq, scoreRows, rowBlocks, blocks };
 }
 
-function params(a: AttentionShape, view1: MatrixView | null, view2: MatrixView | null, dst: MatrixView | null) {
+function params(a: AttentionShape, view1: MatrixView | null, view2: MatrixView | null, dst: MatrixView | null, docMask = false) {
   return [
     u32(a.batch), u32(a.seq), u32(a.heads), u32(a.kvHeads),
     u32(a.headDim), u32(view1?.offset ?? 0), u32(view1?.ld ?? 0), u32(view2?.offset ?? 0),
     u32(view2?.ld ?? 0), u32(dst?.offset ?? 0), u32(dst?.ld ?? 0), f32(a.scale),
+    u32(docMask ? 1 : 0), u32(0), u32(0), u32(0),
   ];
 }

@@ -187,6 +187,8 @@ export class TransformerGraph {
       }
       attentionForward(list, {
         ...this.qkvViews(a.qkv), out: { t: a.att, ld: spec.heads * spec.headDim }, probs: a.probs,
+        // Packed rows: every document attends only to itself (positions restart at 0 where one begins).
+        positions: this.positions,
         batch: this.opts.batch, seq: this.opts.seq, heads: spec.heads, kvHeads: spec.kvHeads, headDim: spec.headDim,
         scale: 1 / Math.sqrt(spec.headDim),
       });
