@@ -1,7 +1,7 @@
 /**
- * Where a LoRA training step's time goes, kernel by kernel: CommandList.profile() runs each dispatch of
- * the forward + loss + backward list alone and waits for it. Approximate (each dispatch pays a submit and
- * a wait), but enough to find the kernel that dominates a step.
+ * Where a LoRA training step's time goes, kernel by kernel. With 'timestamp-query' the whole forward + loss +
+ * backward list runs in one submit with GPU timestamps around every dispatch; without it,
+ * CommandList.profile() runs each dispatch alone and waits for it (approximate: each pays a submit and a wait).
  */
 import { createLoraLayers } from '../adapters/lora/model';
 import { resolveTargets } from '../engine/methods';
@@ -12,6 +12,8 @@ import { BatchStream } from '../data/index';
 import { syntheticExamples, type TrainBenchConfig } from './train';
 
 export interface KernelTime {
+  /** 'timestamps' (GPU time) or 'wall' (each dispatch alone, wall clock). */
+  source: 'timestamps' | 'wall';
   kernel: string;
   dispatches: number;
   ms: number;
@@ -29,10 +31,12 @@ export async function profileTrainStep(gpu: Gpu, weights: ModelWeights, c: Train
   const list = graph.backwardList!;
   list.run(); // warm-up
   await gpu.sync();
-  const times = await list.profile();
+  const stamped = await list.profileTimestamps();
+  const times = stamped ?? (await list.profile());
+  const source = stamped ? 'timestamps' : 'wall';
   gpu.checkErrors('bench profile');
   const total = [...times.values()].reduce((a, t) => a + t.ms, 0);
   return [...times]
-    .map(([kernel, t]) => ({ kernel, dispatches: t.count, ms: t.ms, share: t.ms / total }))
+    .map(([kernel, t]) => ({ source, kernel, dispatches: t.count, ms: t.ms, share: t.ms / total }) as KernelTime)
     .sort((a, b) => b.ms - a.ms);
 }

@@ -243,7 +243,8 @@ async function trainSection(gpu: Gpu, software: boolean, o: BenchOptions, record
     const times = await profileTrainStep(gpu, weights, c);
     for (const t of times) record('profile', { config: c.label, batch: c.batch, seq: c.seq, ...t });
     if (!o.json) {
-      emit(`\nOne training step (forward + loss + backward, LoRA r${c.rank} ${c.label}, ${c.batch} x ${c.seq}), each dispatch run alone:`);
+      const how = times[0]?.source === 'timestamps' ? 'GPU time from timestamp queries, one submit' : 'each dispatch run alone, wall clock';
+      emit(`\nOne training step (forward + loss + backward, LoRA r${c.rank} ${c.label}, ${c.batch} x ${c.seq}), ${how}:`);
       emit(table(['kernel', 'dispatches', 'ms', 'share'], times.map((t) => [t.kernel, String(t.dispatches), num(t.ms), `${(t.share * 100).toFixed(1)}%`])));
     }
   }

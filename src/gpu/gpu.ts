@@ -424,6 +424,59 @@ export class CommandList {
     return out;
   }
 
+  /**
+   * GPU time per kernel name from timestamp queries (adapters with 'timestamp-query'): the whole list runs in
+   * one submit, each dispatch in its own compute pass with begin/end timestamps. Returns null without the feature.
+   */
+  async profileTimestamps(): Promise<Map<string, { ms: number; count: number }> | null> {
+    const gpu = this.gpu;
+    if (!gpu.handle.features.timestamps) return null;
+    const dispatches = this.cmds.filter((c): c is Extract<Cmd, { kind: 'dispatch' }> => c.kind === 'dispatch');
+    if (dispatches.length === 0) return new Map();
+    const count = 2 * dispatches.length;
+    const querySet = gpu.device.createQuerySet({ type: 'timestamp', count });
+    const resolved = gpu.device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const staging = gpu.device.createBuffer({ size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      const enc = gpu.device.createCommandEncoder({ label: `${this.label} (timestamps)` });
+      let q = 0;
+      for (const c of this.cmds) {
+        if (c.kind === 'dispatch') {
+          const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
+          q += 2;
+          pass.setPipeline(c.pipeline);
+          pass.setBindGroup(0, c.bindGroup);
+          pass.dispatchWorkgroups(c.grid[0], c.grid[1], c.grid[2]);
+          pass.end();
+        } else if (c.kind === 'clear') {
+          enc.clearBuffer(c.buffer);
+        } else {
+          enc.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.bytes);
+        }
+      }
+      enc.resolveQuerySet(querySet, 0, count, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, staging, 0, count * 8);
+      gpu.submit([enc.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      const ticks = new BigUint64Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      const out = new Map<string, { ms: number; count: number }>();
+      dispatches.forEach((c, i) => {
+        // Nanoseconds; a driver may report end < begin for an empty pass: count it as 0.
+        const ns = ticks[2 * i + 1] > ticks[2 * i] ? Number(ticks[2 * i + 1] - ticks[2 * i]) : 0;
+        const e = out.get(c.label) ?? { ms: 0, count: 0 };
+        e.ms += ns / 1e6;
+        e.count++;
+        out.set(c.label, e);
+      });
+      return out;
+    } finally {
+      querySet.destroy();
+      resolved.destroy();
+      staging.destroy();
+    }
+  }
+
   /** Encodes and submits this list alone. */
   run(): void {
     const enc = this.gpu.device.createCommandEncoder({ label: this.label });
