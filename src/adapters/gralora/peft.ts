@@ -4,8 +4,7 @@
  * format cannot express (it has one global r, k and hybrid_r, no rank_pattern).
  */
 import type { ModelSpec } from '../../model/config';
-import { allLinears, type LinearInfo } from '../../model/layout';
-import { exportPeftLora, type AdapterTensorReader, type LoraModuleWeights, type PeftExport } from '../lora/peft';
+import { closeTo, exportPeftLora, modulesByPath, type AdapterTensorReader, type LoraModuleWeights, type PeftExport } from '../lora/peft';
 import { graloraScale } from './config';
 
 export interface GraloraModuleWeights {
@@ -187,18 +186,4 @@ export async function importPeftGralora(spec: ModelSpec, config: Record<string, 
 
 function strip(n: string): string {
   return n.startsWith(KEY_PREFIX) ? n.slice(KEY_PREFIX.length) : n;
-}
-
-/** Module paths as adapters name them; GPT-2 adapters may omit the `transformer.` prefix. */
-function modulesByPath(spec: ModelSpec): Map<string, LinearInfo> {
-  const byPath = new Map<string, LinearInfo>();
-  for (const info of allLinears(spec)) {
-    byPath.set(info.path, info);
-    if (spec.family === 'gpt2') byPath.set(info.path.replace(/^transformer\./, ''), info);
-  }
-  return byPath;
-}
-
-function closeTo(a: number, b: number): boolean {
-  return Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
 }

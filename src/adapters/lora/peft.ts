@@ -83,7 +83,7 @@ function sortKeys(v: unknown): unknown {
   return v;
 }
 
-function closeTo(a: number, b: number): boolean {
+export function closeTo(a: number, b: number): boolean {
   return Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
 }
 
@@ -91,6 +91,16 @@ function closeTo(a: number, b: number): boolean {
 
 /** What import reads: an adapter_model.safetensors opened as a checkpoint store. */
 export type AdapterTensorReader = Pick<WeightStore, 'names' | 'info' | 'load'>;
+
+/** Module paths as adapter files name them; GPT-2 adapters may omit the `transformer.` prefix. */
+export function modulesByPath(spec: ModelSpec): Map<string, LinearInfo> {
+  const byPath = new Map<string, LinearInfo>();
+  for (const info of allLinears(spec)) {
+    byPath.set(info.path, info);
+    if (spec.family === 'gpt2') byPath.set(info.path.replace(/^transformer\./, ''), info);
+  }
+  return byPath;
+}
 
 /** PEFT ≥ 0.15 get_pattern_key: the first key K (dict order) whose regex (.*\.)?(K)$ matches the module path from its start. */
 export function patternKey(keys: string[], path: string): string | null {
@@ -115,11 +125,7 @@ export async function importPeftLora(spec: ModelSpec, config: Record<string, unk
     if (/lora_B\.bias$/.test(n)) throw new Error(`${where}: ${n}: LoRA with a bias on B is not supported.`);
   }
   const strip = (n: string) => (n.startsWith(KEY_PREFIX) ? n.slice(KEY_PREFIX.length) : n);
-  const byPath = new Map<string, LinearInfo>();
-  for (const info of allLinears(spec)) {
-    byPath.set(info.path, info);
-    if (spec.family === 'gpt2') byPath.set(info.path.replace(/^transformer\./, ''), info);
-  }
+  const byPath = modulesByPath(spec);
   const r = Number(config.r ?? 8);
   const alpha = Number(config.lora_alpha ?? r);
   const rankPattern = (config.rank_pattern ?? {}) as Record<string, number>;
