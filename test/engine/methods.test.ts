@@ -72,7 +72,7 @@ describe('methods: export then import gives the in-memory model\'s loss', () => 
         await perturb(gpu, state, 7);
         const r = await roundTripLoss(gpu, weights, state);
         expect(Math.abs(r.roundTrip - r.inMemory)).toBeLessThan(1e-5);
-        expect(Math.abs(r.inMemory - r.base)).toBeGreaterThan(1e-3); // the adapter does something
+        expect(Math.abs(r.inMemory - r.base)).toBeGreaterThan(1e-4); // the adapter does something
         if (method === 'gralora' && !extra.structure) {
           expect(r.config.peft_type).toBe('GRALORA');
           // ...and the requested plain-LoRA conversion is the same function.
