@@ -1,15 +1,37 @@
 /**
- * The studio end to end, in real Chromium with WebGPU (SwiftShader on machines without a GPU): the demo,
- * a short LoRA run, charts and comparison, the exported PEFT zip, persistence across a reload, a bad
- * dataset dropped with a real drag-and-drop event, and the page shown when WebGPU is missing.
+ * The studio end to end, in real Chromium with WebGPU (SwiftShader on machines without a GPU): the demo's
+ * LoRA, GoRA, GraLoRA and GeLoRA runs (shrunk so they finish in seconds), their preparation phases, loss
+ * curves, rank heatmaps, GoRA importance, GeLoRA dimensions, per-block gradient norms and the comparison
+ * table; the exported PEFT zips checked against the heatmap (GoRA's rank_pattern, GraLoRA's format and its
+ * plain-LoRA equivalent) with the scale-out bundle; persistence across a reload; the run queue; form
+ * validation; bad files dropped with real drag-and-drop events; the page shown when WebGPU is missing.
  * Screenshots of every panel go to e2e-artifacts/.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { strFromU8, unzipSync } from 'fflate';
-import { expect, test, type Page } from 'playwright/test';
+import { expect, test, type Locator, type Page } from 'playwright/test';
 
 const ARTIFACTS = 'e2e-artifacts';
-const PANELS = ['model', 'dataset', 'runs', 'charts', 'compare', 'playground', 'export'] as const;
+const PANELS = ['model', 'dataset', 'runs', 'charts', 'allocation', 'compare', 'playground', 'export'] as const;
+
+/** stories260K (public/demo/model/config.json): hidden 64, 8 heads and 4 KV heads of 8, intermediate 172, 5 layers. */
+const LAYERS = 5;
+const SHAPES: Record<string, { in: number; out: number; block: string }> = {
+  q_proj: { in: 64, out: 64, block: 'self_attn' },
+  k_proj: { in: 64, out: 32, block: 'self_attn' },
+  v_proj: { in: 64, out: 32, block: 'self_attn' },
+  o_proj: { in: 64, out: 64, block: 'self_attn' },
+  gate_proj: { in: 64, out: 172, block: 'mlp' },
+  up_proj: { in: 64, out: 172, block: 'mlp' },
+  down_proj: { in: 172, out: 64, block: 'mlp' },
+};
+const modulePath = (layer: number, kind: string) => `model.layers.${layer}.${SHAPES[kind].block}.${kind}`;
+const DEMO = {
+  lora: 'LoRA all-linear r=8',
+  gora: 'GoRA all-linear r_ref=8',
+  gralora: 'GraLoRA all-linear r=8 k=2',
+  gelora: 'GeLoRA all-linear r_ref=8',
+};
 
 test.beforeAll(() => mkdirSync(ARTIFACTS, { recursive: true }));
 
@@ -41,13 +63,43 @@ async function dropFiles(page: Page, testId: string, files: { name: string; text
 }
 
 /** safetensors: 8-byte little-endian header length, then a JSON header naming every tensor. */
-function safetensorsHeader(bytes: Uint8Array): Record<string, { dtype: string; shape: number[] }> {
+function safetensorsHeader(bytes: Uint8Array): Record<string, { dtype: string; shape: number[]; data_offsets: number[] }> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = Number(view.getBigUint64(0, true));
-  return JSON.parse(strFromU8(bytes.subarray(8, 8 + n)));
+  const header = JSON.parse(strFromU8(bytes.subarray(8, 8 + n)));
+  delete header.__metadata__;
+  return header;
 }
 
-test('demo: train a short LoRA run, compare, export a PEFT zip, survive a reload, reject a bad dataset', async ({ page }) => {
+/** The rank heatmap of one run: "layer/kind" -> rank, read from the cells. */
+async function heatmapRanks(page: Page, runId: string): Promise<Map<string, number>> {
+  const cells = page.locator(`[data-testid="rank-card"][data-run-id="${runId}"] [data-testid="rank-heatmap-cell"]`);
+  const entries = await cells.evaluateAll((els) => els.map((e) => [`${(e as HTMLElement).dataset.layer}/${(e as HTMLElement).dataset.kind}`, Number((e as HTMLElement).dataset.value)] as [string, number]));
+  return new Map(entries);
+}
+
+async function downloadZip(page: Page, button: Locator): Promise<{ name: string; files: Record<string, Uint8Array> }> {
+  const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
+  return { name: download.suggestedFilename(), files: unzipSync(new Uint8Array(readFileSync(await download.path()))) };
+}
+
+/** Shrinks a draft so SwiftShader trains it in seconds. */
+async function shrink(card: Locator, extra: Record<string, string> = {}) {
+  const fields = { Steps: '3', Batch: '2', 'Seq. length': '32', 'Val. examples': '4', 'Eval every': '0', Warmup: '0', ...extra };
+  for (const [label, value] of Object.entries(fields)) await card.getByLabel(label, { exact: true }).fill(value);
+}
+
+/** Texts the preparation progress bar showed, recorded as they render (the phases are too quick to poll). */
+async function recordPrepareTexts(page: Page) {
+  await page.evaluate(() => {
+    const seen = new Set<string>();
+    (window as unknown as { __prepare: Set<string> }).__prepare = seen;
+    const record = () => document.querySelectorAll('[data-testid="run-prepare"]').forEach((e) => seen.add(e.textContent ?? ''));
+    new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
+}
+
+test('demo: LoRA, GoRA, GraLoRA and GeLoRA train, compare, export PEFT zips, survive a reload; bad input is refused', async ({ page }) => {
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => {
@@ -59,7 +111,7 @@ test('demo: train a short LoRA run, compare, export a PEFT zip, survive a reload
   await expect(page.getByTestId('no-webgpu')).toHaveCount(0);
   await page.screenshot({ path: `${ARTIFACTS}/00-landing.png` });
 
-  // The demo: model card, dataset preview and three pre-configured runs.
+  // The demo: model card, dataset preview and four runs at the budget of a rank-8 LoRA on every linear layer.
   await page.getByTestId('try-demo').click();
   const card = page.getByTestId('model-card');
   await expect(card).toContainText('stories260K');
@@ -70,100 +122,218 @@ test('demo: train a short LoRA run, compare, export a PEFT zip, survive a reload
   await expect(page.getByTestId('dataset-format')).toHaveText('Plain text');
   await expect(page.getByTestId('dataset-sample').first()).toContainText('First Citizen');
   const runs = page.getByTestId('run-card');
-  await expect(runs).toHaveCount(3);
-  await expect(runs.nth(0)).toContainText('8.96K trainable parameters');
+  await expect(runs).toHaveCount(4);
+  const [lora, gora, gralora, gelora] = [0, 1, 2, 3].map((i) => runs.nth(i));
+  const names = await Promise.all([lora, gora, gralora, gelora].map((r) => r.getByLabel('Run name').inputValue()));
+  expect(names).toEqual([DEMO.lora, DEMO.gora, DEMO.gralora, DEMO.gelora]);
+  const ids = await Promise.all([lora, gora, gralora, gelora].map(async (r) => (await r.getAttribute('data-run-id'))!));
+  const [loraId, goraId, graloraId, geloraId] = ids;
 
-  // Shrink the first run so SwiftShader finishes it in seconds, and start it.
-  const first = runs.first();
-  const set = async (label: string, value: string) => first.getByLabel(label, { exact: true }).fill(value);
-  await set('Steps', '3');
-  await set('Batch', '2');
-  await set('Seq. length', '32');
-  await set('Val. examples', '4');
-  await set('Eval every', '0');
-  await set('Warmup', '0');
-  const runName = await first.getByLabel('Run name').inputValue();
-  await first.getByTestId('run-start').click();
-  await expect(first).toHaveAttribute('data-status', /queued|preparing|training/);
-  await expect(first).toHaveAttribute('data-status', 'done', { timeout: 5 * 60_000 });
-  await expect(first.getByTestId('run-message')).toHaveCount(0);
+  // Budgets: r(in+out) per target for LoRA and GraLoRA (46,240 = 8 x 1,156 x 5 layers); GoRA and GeLoRA aim at it.
+  await expect(lora.getByTestId('run-params')).toHaveText('46.2K trainable parameters (17.8% of the model)');
+  await expect(gralora.getByTestId('run-params')).toHaveText('46.2K trainable parameters (17.8% of the model)');
+  await expect(gora.getByTestId('run-params')).toContainText('≈ 46.2K trainable parameters (≈ budget, exact after allocation)');
+  await expect(gelora.getByTestId('run-params')).toContainText('≈ budget, exact after allocation');
+  // Scale rules.
+  await expect(lora.getByTestId('scale-hint')).toHaveText('scale α/r = 2');
+  await expect(gora.getByTestId('scale-hint')).toHaveText('scale α/√r_l per module = 5.66 at r_ref');
+  await expect(gralora.getByTestId('scale-hint')).toHaveText('scale α/r = 2');
+  await expect(gelora.getByTestId('scale-hint')).toHaveText('scale α/r_ref (every module) = 2');
+  // Only each method's own options: GraLoRA's k shows its default from the rank.
+  await expect(gralora.getByLabel('k', { exact: true })).toHaveAttribute('placeholder', '2 (auto)');
+  await expect(lora.getByLabel('k', { exact: true })).toHaveCount(0);
+  await expect(gora.getByLabel('N batches', { exact: true })).toHaveValue('8');
+  await expect(gelora.getByLabel('Samples', { exact: true })).toHaveValue('512');
 
-  // Curves and the comparison table.
+  // The form refuses bad method options with specific messages, before anything reaches the GPU.
+  const refuses = async (run: Locator, label: string, value: string, message: string | RegExp, restore: string) => {
+    await run.getByLabel(label, { exact: true }).fill(value);
+    await run.getByTestId('run-start').click();
+    await expect(run.getByTestId('run-message')).toContainText(message);
+    await expect(run).toHaveAttribute('data-status', 'draft');
+    await run.getByLabel(label, { exact: true }).fill(restore);
+  };
+  await refuses(gralora, 'k', '3', 'GraLoRA rank 8 is not divisible by k = 3', '');
+  await refuses(gralora, 'Hybrid r', '-1', 'The hybrid rank must be a whole number of at least 0 (got -1)', '0');
+  await refuses(gora, 'r_min', '20', 'GoRA r_min (20) is larger than r_max (16)', '2');
+  await refuses(gora, 'N batches', '0', 'GoRA N (gradient batches) must be a whole number of at least 1 (got 0)', '8');
+  await refuses(gora, 'γ', '-0.5', 'GoRA γ must be a number of at least 0 (got -0.5)', '0.05');
+  await refuses(gelora, 'Samples', '5000', 'GeLoRA samples must be a whole number from 3 to 4096 (got 5000)', '512');
+  await shootPanel(page, 'runs', 'runs-demo-drafts');
+
+  // Shrink every run so SwiftShader finishes it in seconds; GoRA on 2 gradient batches, GeLoRA on 128 samples.
+  await shrink(lora);
+  await shrink(gora, { 'N batches': '2' });
+  await shrink(gralora);
+  await shrink(gelora, { Samples: '128' });
+  await recordPrepareTexts(page);
+  await page.getByTestId('start-all').click();
+  for (const run of [lora, gora, gralora, gelora]) await expect(run).toHaveAttribute('data-status', 'done', { timeout: 4 * 60_000 });
+  for (const run of [lora, gora, gralora]) await expect(run.getByTestId('run-message')).toHaveCount(0);
+  // GeLoRA on 128 samples warns that its estimates are noisy (a warning, not a failure).
+  await expect(gelora.getByTestId('run-warnings')).toContainText('below 512');
+
+  // The preparation phases had their own progress, with the engine's phase text.
+  const prepared = await page.evaluate(() => [...(window as unknown as { __prepare: Set<string> }).__prepare]);
+  expect(prepared.some((t) => /^GoRA: accumulating gradients [12]\/2$/.test(t)), prepared.join(' | ')).toBe(true);
+  expect(prepared.some((t) => /^GeLoRA: (collecting hidden states|intrinsic dimensions) \d+\/\d+$/.test(t)), prepared.join(' | ')).toBe(true);
+
+  // Exact counts once the methods allocated: GoRA's and GeLoRA's near the budget.
+  await expect(lora.getByTestId('run-params')).toHaveText(/^46\.2K trainable parameters/);
+  for (const run of [gora, gelora]) await expect(run.getByTestId('run-params')).not.toContainText('≈');
+
+  // Loss curves: every run has its 3 points.
   const chart = page.getByTestId('loss-chart');
   await expect(chart).toBeVisible();
-  expect(Number(await chart.getAttribute('data-points'))).toBe(3);
-  await expect(chart.locator('.recharts-line path.recharts-curve').first()).toBeVisible();
+  for (const id of ids) await expect(page.locator(`[data-testid="loss-legend"][data-run-id="${id}"]`)).toHaveAttribute('data-points', '3');
+  expect(await chart.locator('.recharts-line path.recharts-curve').count()).toBeGreaterThanOrEqual(4);
   await expect(page.getByTestId('grad-chart').locator('.recharts-line path.recharts-curve').first()).toBeVisible();
-  const rows = page.getByTestId('comparison-row');
-  await expect(rows).toHaveCount(1);
-  await expect(rows.first()).toContainText(runName);
-  await expect(rows.first().getByTestId('final-val-loss')).toHaveText(/^\d+\.\d{3}/);
+  // Per-block gradient norms of one run: 5 blocks over 3 steps.
+  const layerChart = page.getByTestId('layer-grad-chart');
+  await expect(layerChart).toHaveAttribute('data-layers', String(LAYERS));
+  await expect(layerChart).toHaveAttribute('data-points', '3');
+  await expect(layerChart.locator('.recharts-line path.recharts-curve')).toHaveCount(LAYERS);
+  await layerChart.getByLabel('Run for the per-block gradient norms').selectOption(goraId);
+  await expect(layerChart).toHaveAttribute('data-run-id', goraId);
 
-  // Playground: base model and the run, side by side (a few tokens: every token is a forward pass).
-  await page.getByLabel('Max new tokens').fill('8');
+  // Rank heatmaps: 5 layers x 7 modules each; LoRA and GraLoRA uniform, GoRA's ranks differ across layers.
+  await expect(page.getByTestId('rank-card')).toHaveCount(4);
+  const ranks = Object.fromEntries(await Promise.all(ids.map(async (id) => [id, await heatmapRanks(page, id)] as const)));
+  for (const id of ids) expect(ranks[id].size).toBe(LAYERS * 7);
+  expect(new Set(ranks[loraId].values())).toEqual(new Set([8]));
+  expect(new Set(ranks[graloraId].values())).toEqual(new Set([8]));
+  const goraRanks = ranks[goraId];
+  for (const r of goraRanks.values()) expect(r >= 2 && r <= 16, `GoRA rank ${r} outside r_min..r_max`).toBe(true);
+  const differsAcrossLayers = Object.keys(SHAPES).some((kind) => new Set(Array.from({ length: LAYERS }, (_, l) => goraRanks.get(`${l}/${kind}`))).size > 1);
+  expect(differsAcrossLayers, JSON.stringify([...goraRanks])).toBe(true);
+  // GeLoRA gives every module of a block the block's rank.
+  for (let l = 0; l < LAYERS; l++) {
+    expect(new Set(Object.keys(SHAPES).map((kind) => ranks[geloraId].get(`${l}/${kind}`))).size).toBe(1);
+  }
+  // GoRA's importance shares and GeLoRA's intrinsic dimensions (d_0..d_5) and block ranks.
+  await expect(page.getByTestId('importance-card')).toHaveCount(1);
+  await expect(page.getByTestId('importance-heatmap-cell')).toHaveCount(LAYERS * 7);
+  const dims = JSON.parse((await page.getByTestId('gelora-dims').getAttribute('data-dims'))!) as number[];
+  expect(dims).toHaveLength(LAYERS + 1);
+  for (const d of dims) expect(d).toBeGreaterThan(0);
+  const blockRanks = JSON.parse((await page.getByTestId('gelora-ranks').getAttribute('data-ranks'))!) as number[];
+  expect(blockRanks).toEqual(Array.from({ length: LAYERS }, (_, l) => ranks[geloraId].get(`${l}/q_proj`)));
+  await expect(page.getByTestId('gelora-dims').locator('.recharts-line path.recharts-curve')).toHaveCount(1);
+  // Hovering a cell shows the module's details.
+  await page.locator(`[data-testid="rank-card"][data-run-id="${goraId}"] [data-testid="rank-heatmap-cell"]`).first().hover();
+  await expect(page.locator(`[data-testid="rank-card"][data-run-id="${goraId}"] .heatmap-readout`)).toContainText(/model\.layers\.0\.self_attn\.q_proj rank \d+ · scale [\d.]+ · [\d,]+ params · importance/);
+
+  // The comparison table: method, ranks, exact parameters, preparation time.
+  const rows = page.getByTestId('comparison-row');
+  await expect(rows).toHaveCount(4);
+  await expect(rows.getByTestId('comparison-method')).toHaveText(['LoRA', 'GoRA', 'GraLoRA', 'GeLoRA']);
+  await expect(rows.nth(0).getByTestId('comparison-ranks')).toHaveText('8');
+  await expect(rows.nth(2).getByTestId('comparison-ranks')).toHaveText('8 (k=2)');
+  const goraRange = [Math.min(...goraRanks.values()), Math.max(...goraRanks.values())];
+  await expect(rows.nth(1).getByTestId('comparison-ranks')).toHaveText(`${goraRange[0]}–${goraRange[1]}`);
+  await expect(rows.nth(0).getByTestId('comparison-params')).toHaveText('46.2K');
+  await expect(rows.nth(1).getByTestId('comparison-prep')).toHaveText(/^\d/);
+  await expect(rows.nth(3).getByTestId('comparison-prep')).toHaveText(/^\d/);
+  for (let i = 0; i < 4; i++) await expect(rows.nth(i).getByTestId('final-val-loss')).toHaveText(/^\d+\.\d{3}/);
+
+  // Playground: the base model and the four adapters (GraLoRA's loads from its GRALORA folder).
+  await page.getByLabel('Max new tokens').fill('4');
   await page.getByTestId('generate').click();
-  await expect(page.getByTestId('generation')).toHaveCount(2);
+  await expect(page.getByTestId('generation')).toHaveCount(5);
   await expect(page.getByTestId('generate')).toHaveText('Generate', { timeout: 120_000 });
-  await expect(page.getByTestId('generation').nth(1)).toContainText('8 tokens');
+  for (let i = 1; i < 5; i++) await expect(page.getByTestId('generation').nth(i)).toContainText('4 tokens');
 
   await shootPanels(page);
-  await page.screenshot({ path: `${ARTIFACTS}/01-after-run-full.png`, fullPage: true, style: '.topbar { position: static !important; }' });
+  await page.screenshot({ path: `${ARTIFACTS}/01-after-runs-full.png`, fullPage: true, style: '.topbar { position: static !important; }' });
 
-  // Export: a zip holding a PEFT LoRA adapter.
-  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').first().click()]);
-  expect(download.suggestedFilename()).toMatch(/\.zip$/);
-  const files = unzipSync(new Uint8Array(readFileSync(await download.path())));
-  expect(Object.keys(files).sort()).toEqual(['README.md', 'adapter_config.json', 'adapter_model.safetensors']);
-  const config = JSON.parse(strFromU8(files['adapter_config.json']));
-  expect(config.peft_type).toBe('LORA');
-  expect(config.r).toBe(8);
-  expect(config.base_model_name_or_path).toBe('stories260K');
-  expect(config.target_modules).toContain('model.layers.0.self_attn.q_proj');
-  const tensors = Object.keys(safetensorsHeader(files['adapter_model.safetensors']));
-  expect(tensors.some((n) => n.endsWith('lora_A.weight'))).toBe(true);
-  expect(tensors.some((n) => n.endsWith('lora_B.weight'))).toBe(true);
-  expect(tensors).toContain('base_model.model.model.layers.4.self_attn.v_proj.lora_B.weight');
-  expect(strFromU8(files['README.md'])).toContain('PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base)');
+  // Export GoRA: a PEFT LoRA folder whose rank_pattern and tensor shapes are the heatmap's ranks, plus the scale-out bundle.
+  const exportCard = (id: string) => page.locator(`[data-testid="export-card"][data-run-id="${id}"]`);
+  await expect(exportCard(goraId).getByTestId('export-lora-button')).toHaveCount(0);
+  const goraZip = await downloadZip(page, exportCard(goraId).getByTestId('export-button'));
+  expect(goraZip.name).toBe('gora-all-linear-r-ref-8.zip');
+  expect(Object.keys(goraZip.files).sort()).toEqual(['README.md', 'accelerate_config.yaml', 'adapter_config.json', 'adapter_model.safetensors', 'train_peft.py']);
+  const goraConfig = JSON.parse(strFromU8(goraZip.files['adapter_config.json']));
+  expect(goraConfig.peft_type).toBe('LORA');
+  expect(goraConfig.base_model_name_or_path).toBe('stories260K');
+  expect(Object.keys(goraConfig.rank_pattern)).toHaveLength(LAYERS * 7);
+  const goraTensors = safetensorsHeader(goraZip.files['adapter_model.safetensors']);
+  expect(Object.keys(goraTensors)).toHaveLength(2 * LAYERS * 7);
+  for (let l = 0; l < LAYERS; l++) {
+    for (const [kind, shape] of Object.entries(SHAPES)) {
+      const path = modulePath(l, kind);
+      const r = goraRanks.get(`${l}/${kind}`)!;
+      expect(goraConfig.rank_pattern[path], path).toBe(r);
+      expect(goraConfig.target_modules).toContain(path);
+      expect(goraTensors[`base_model.model.${path}.lora_A.weight`].shape, path).toEqual([r, shape.in]);
+      expect(goraTensors[`base_model.model.${path}.lora_B.weight`].shape, path).toEqual([shape.out, r]);
+    }
+  }
+  const script = strFromU8(goraZip.files['train_peft.py']);
+  for (const text of ['from peft import LoraConfig', 'rank_pattern=cfg.get("rank_pattern")', 'alpha_pattern=cfg.get("alpha_pattern")',
+    'use_rslora=cfg.get("use_rslora", False)', 'GraloraConfig(', 'Accelerator(', 'load_dataset(']) expect(script).toContain(text);
+  expect(strFromU8(goraZip.files['accelerate_config.yaml'])).toContain('distributed_type: MULTI_GPU');
+  const goraReadme = strFromU8(goraZip.files['README.md']);
+  expect(goraReadme).toContain('PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base)');
+  expect(goraReadme).toContain('accelerate launch --config_file accelerate_config.yaml train_peft.py --data your.jsonl');
 
-  // Reload: the run, its curve and its comparison row come back from IndexedDB, and it still exports.
+  // Export GraLoRA: PEFT's GRALORA format (gralora_A [k, in/k, r], gralora_B [k, r, out/k]) ...
+  const graloraZip = await downloadZip(page, exportCard(graloraId).getByTestId('export-button'));
+  expect(graloraZip.name).toBe('gralora-all-linear-r-8-k-2.zip');
+  expect(Object.keys(graloraZip.files)).toContain('train_peft.py');
+  const graloraConfig = JSON.parse(strFromU8(graloraZip.files['adapter_config.json']));
+  expect(graloraConfig).toMatchObject({ peft_type: 'GRALORA', r: 8, gralora_k: 2, hybrid_r: 0, alpha: 16 });
+  const graloraTensors = safetensorsHeader(graloraZip.files['adapter_model.safetensors']);
+  for (let l = 0; l < LAYERS; l++) {
+    for (const [kind, shape] of Object.entries(SHAPES)) {
+      const path = modulePath(l, kind);
+      const r = ranks[graloraId].get(`${l}/${kind}`)!;
+      expect(graloraTensors[`base_model.model.${path}.gralora_A`].shape, path).toEqual([2, shape.in / 2, r]);
+      expect(graloraTensors[`base_model.model.${path}.gralora_B`].shape, path).toEqual([2, r, shape.out / 2]);
+    }
+  }
+  // ... and, on request, its exactly equivalent plain LoRA of rank k·r.
+  const asLora = await downloadZip(page, exportCard(graloraId).getByTestId('export-lora-button'));
+  expect(asLora.name).toBe('gralora-all-linear-r-8-k-2-as-lora.zip');
+  const asLoraConfig = JSON.parse(strFromU8(asLora.files['adapter_config.json']));
+  expect(asLoraConfig).toMatchObject({ peft_type: 'LORA', r: 16, lora_alpha: 16 });
+  expect(safetensorsHeader(asLora.files['adapter_model.safetensors'])['base_model.model.model.layers.4.mlp.down_proj.lora_A.weight'].shape).toEqual([16, 172]);
+
+  // Reload: runs, curves, heatmaps, analysis charts and the comparison come back from IndexedDB, and export still works.
   // The demo model and dataset come back by themselves (the user's own files would have to be dropped again).
   await page.reload();
   await expect(page.getByTestId('gpu-badge')).not.toContainText('Opening the GPU', { timeout: 60_000 });
   await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
   await expect(page.getByTestId('dataset-preview')).toContainText('tinyshakespeare.txt');
-  const restored = page.getByTestId('run-card').filter({ hasText: runName }).first();
-  await expect(restored).toHaveAttribute('data-status', 'done');
-  await expect(page.getByTestId('comparison-row')).toHaveCount(1);
-  expect(Number(await page.getByTestId('loss-chart').getAttribute('data-points'))).toBe(3);
-  await expect(page.getByTestId('run-card')).toHaveCount(3);
-  const [again] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-button').first().click()]);
-  expect(Object.keys(unzipSync(new Uint8Array(readFileSync(await again.path()))))).toContain('adapter_model.safetensors');
-  await shootPanel(page, 'runs', 'runs-after-reload');
-  // The restored adapter generates again.
-  await page.getByLabel('Max new tokens').fill('4');
-  await page.getByTestId('generate').click();
-  await expect(page.getByTestId('generation')).toHaveCount(2);
-  await expect(page.getByTestId('generate')).toHaveText('Generate', { timeout: 120_000 });
-  await expect(page.getByTestId('generation').nth(1)).toContainText('4 tokens');
+  await expect(page.getByTestId('run-card')).toHaveCount(4);
+  for (const id of ids) await expect(page.locator(`[data-testid="run-card"][data-run-id="${id}"]`)).toHaveAttribute('data-status', 'done');
+  await expect(page.getByTestId('comparison-row')).toHaveCount(4);
+  for (const id of ids) await expect(page.locator(`[data-testid="loss-legend"][data-run-id="${id}"]`)).toHaveAttribute('data-points', '3');
+  for (const id of ids) expect(await heatmapRanks(page, id)).toEqual(ranks[id]);
+  await expect(page.getByTestId('importance-heatmap-cell')).toHaveCount(LAYERS * 7);
+  expect(JSON.parse((await page.getByTestId('gelora-dims').getAttribute('data-dims'))!)).toEqual(dims);
+  await expect(page.getByTestId('layer-grad-chart')).toHaveAttribute('data-points', '3');
+  const again = await downloadZip(page, exportCard(graloraId).getByTestId('export-lora-button'));
+  expect(Object.keys(again.files)).toContain('adapter_model.safetensors');
+  await shootPanel(page, 'allocation', 'allocation-after-reload');
 
-  // The queue: start both drafts, cancel the second while it waits and the first while it trains.
+  // The queue: two new drafts; cancel the second while it waits and the first while it trains.
+  await page.locator(`[data-testid="run-card"][data-run-id="${loraId}"]`).getByRole('button', { name: 'Run again' }).click();
+  await page.locator(`[data-testid="run-card"][data-run-id="${loraId}"]`).getByRole('button', { name: 'Run again' }).click();
   const cards = page.getByTestId('run-card');
-  const [queuedFirst, queuedSecond] = [cards.nth(1), cards.nth(2)];
-  for (const card of [queuedFirst, queuedSecond]) {
-    await card.getByLabel('Batch', { exact: true }).fill('2');
-    await card.getByLabel('Seq. length', { exact: true }).fill('32');
-    await card.getByLabel('Val. examples', { exact: true }).fill('0');
-  }
+  await expect(cards).toHaveCount(6);
+  const [queuedFirst, queuedSecond] = [cards.nth(4), cards.nth(5)];
+  await queuedFirst.getByLabel('Steps', { exact: true }).fill('500');
+  await queuedFirst.getByLabel('Val. examples', { exact: true }).fill('0');
   await page.getByTestId('start-all').click();
   await expect(queuedSecond).toHaveAttribute('data-status', 'queued');
   await queuedSecond.getByTestId('run-cancel').click();
   await expect(queuedSecond).toHaveAttribute('data-status', 'cancelled');
   await expect(queuedSecond.getByTestId('run-message')).toHaveText('Cancelled before it started.');
-  await expect(queuedFirst.getByTestId('run-step')).toContainText('1/60', { timeout: 120_000 });
+  await expect(queuedFirst.getByTestId('run-step')).toHaveText(/^[1-9]\d*\/500/, { timeout: 120_000 });
   await queuedFirst.getByTestId('run-cancel').click();
   await expect(queuedFirst).toHaveAttribute('data-status', 'cancelled', { timeout: 60_000 });
-  await expect(queuedFirst.getByTestId('run-message')).toHaveText(/^Cancelled after \d+ of 60 steps\.$/);
-  await expect(page.getByTestId('comparison-row')).toHaveCount(2);
+  await expect(queuedFirst.getByTestId('run-message')).toHaveText(/^Cancelled after \d+ of 500 steps\.$/);
+  await expect(page.getByTestId('comparison-row')).toHaveCount(5);
   await shootPanel(page, 'runs', 'runs-queue-cancel');
 
   // A CSV with broken quoting, dropped with a real drag-and-drop event: a specific error, no crash.

@@ -1,4 +1,5 @@
 import { useEffect } from 'react';
+import { AnalysisPanel } from './components/AnalysisPanel';
 import { ChartsPanel } from './components/ChartsPanel';
 import { ComparisonPanel } from './components/ComparisonPanel';
 import { DatasetPanel } from './components/DatasetPanel';
@@ -46,11 +47,12 @@ export function App() {
         </div>
         <RunsPanel />
         <ChartsPanel />
+        <AnalysisPanel />
         <ComparisonPanel />
         <PlaygroundPanel />
         <ExportPanel />
         <footer className="footer">
-          LoRA Studio runs entirely in this tab through WebGPU. Run settings, metrics and LoRA adapters are kept in this browser (IndexedDB);
+          LoRA Studio runs entirely in this tab through WebGPU. Run settings, metrics, rank allocations and adapters are kept in this browser (IndexedDB);
           your model and dataset files are read in place and never stored or sent anywhere.
         </footer>
       </main>

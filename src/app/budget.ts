@@ -1,10 +1,11 @@
 /**
- * The budget helper: trainable parameters of a run configuration and a rough GPU memory estimate,
- * computed from the model's shapes alone (pure, no GPU), so the Runs panel can show them while editing.
+ * The budget helper: trainable parameters of a run configuration and a GPU memory estimate, computed from
+ * the model's shapes alone (pure, no GPU), so the Runs panel can show them while editing.
  */
 import { expectedTensors, type ModelSpec } from '../model/config';
-import { allLinearTargets, defaultTargets, selectTargets } from '../model/layout';
-import type { RunConfig, TargetPreset } from '../worker/protocol';
+import { allLinearTargets, defaultTargets, selectTargets, type LinearInfo } from '../model/layout';
+import type { GpuInfo, RunConfig, TargetPreset } from '../worker/protocol';
+import { allocatesRanks, GELORA_DEFAULTS, graloraKOf, hybridRankOf, structureOf } from './methods';
 
 export function targetNames(spec: ModelSpec, preset: TargetPreset): string[] {
   return preset === 'all-linear' ? allLinearTargets(spec) : defaultTargets(spec);
@@ -21,22 +22,36 @@ export function baseParameters(spec: ModelSpec): number {
   return expectedTensors(spec).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
 }
 
-export function trainableParameters(spec: ModelSpec, c: Pick<RunConfig, 'method' | 'rank' | 'targets'>): number {
-  if (c.method === 'full') return baseParameters(spec);
-  const rank = Math.max(0, Math.floor(c.rank));
-  return selectTargets(spec, targetNames(spec, c.targets)).reduce((n, m) => n + rank * (m.in + m.out), 0);
+function targetsOf(spec: ModelSpec, c: Pick<RunConfig, 'targets'>): LinearInfo[] {
+  return selectTargets(spec, targetNames(spec, c.targets));
 }
 
+type BudgetConfig = Pick<RunConfig, 'method' | 'rank' | 'targets' | 'extras'>;
+
 /**
- * Approximate GPU bytes of a run: base weights, trainable state (weights, gradients, two AdamW moments),
- * the activations the backward pass keeps (see TransformerGraph), logits, and a training-graph-sized
- * evaluation graph. Float32 throughout. It is an estimate; the run reports the real figure.
+ * Trainable parameters: r(in+out) per target for LoRA and rsLoRA, (r+h)(in+out) for GraLoRA (whatever k).
+ * GoRA and GeLoRA allocate ranks under the budget of a uniform rank-r LoRA: that budget is returned
+ * (their exact count comes with the run's analysis).
  */
-export function trainingBytes(spec: ModelSpec, c: RunConfig): number {
-  const base = baseParameters(spec) * 4;
-  const trainable = trainableParameters(spec, c);
-  // Weights (full fine-tuning trains its own copy), gradients and two AdamW moments.
-  const optimizer = 16 * trainable;
+export function trainableParameters(spec: ModelSpec, c: BudgetConfig): number {
+  if (c.method === 'full') return baseParameters(spec);
+  const rank = Math.max(0, Math.floor(c.rank)) + hybridRankOf(c);
+  return targetsOf(spec, c).reduce((n, m) => n + rank * (m.in + m.out), 0);
+}
+
+/** How trainableParameters relates to what the run will train. */
+export function parameterCountKind(c: Pick<RunConfig, 'method' | 'extras'>): 'exact' | 'budget' | 'raw' {
+  if (!allocatesRanks(c.method)) return 'exact';
+  // GeLoRA's raw ranks come straight from the dimension growth, not from the budget.
+  return c.method === 'gelora' && (c.extras?.geloraBudget ?? GELORA_DEFAULTS.budget) === 'raw' ? 'raw' : 'budget';
+}
+
+// ---------------------------------------------------------------------------------------------- memory
+
+const F32 = 4;
+
+/** Float32 bytes of one TransformerGraph (see src/model/transformer.ts); `train` adds the gradient scratch. */
+function graphBytes(spec: ModelSpec, c: RunConfig, train: boolean): number {
   const rows = c.batch * c.seq;
   const d = spec.hidden;
   const qkv = (spec.heads + 2 * spec.kvHeads) * spec.headDim;
@@ -44,10 +59,71 @@ export function trainingBytes(spec: ModelSpec, c: RunConfig): number {
   const ff = spec.intermediate;
   const perLayer = rows * (5 * d + 2 * qkv + att + 3 * ff + 4) + c.batch * spec.heads * c.seq * c.seq;
   const activations = spec.layers * perLayer + rows * (2 * d + 2);
-  const logits = rows * spec.vocabSize * 2;
-  const scratch = rows * Math.max(d, ff, qkv) * 4;
-  const graph = (activations + logits + scratch) * 4;
-  // The evaluation graph has the same shape, without gradients.
-  const evalGraph = (activations + logits) * 4;
-  return base + optimizer + graph + evalGraph;
+  const logits = rows * spec.vocabSize;
+  const scratch = train ? rows * (2 * d + att + qkv + 3 * ff) + c.batch * spec.heads * c.seq * c.seq : 0;
+  return (activations + logits + scratch) * F32;
+}
+
+/** What each bound adapter keeps per row: LoRA's H and dH (r each); GraLoRA's H, H' and their gradients (k·r each) + hybrid. */
+function adapterActivationBytes(spec: ModelSpec, c: RunConfig): number {
+  if (c.method === 'full') return 0;
+  const rows = c.batch * c.seq;
+  const perRow = structureOf(c) === 'gralora'
+    ? (graloraKOf(c) > 1 ? 4 : 2) * graloraKOf(c) * c.rank + 2 * hybridRankOf(c)
+    : 2 * c.rank;
+  return targetsOf(spec, c).length * rows * perRow * F32;
+}
+
+export interface MemoryEstimate {
+  /** Peak bytes: the base weights plus the larger of the two phases. */
+  peak: number;
+  training: number;
+  /** GoRA's gradients or GeLoRA's hidden states (null for methods without a preparation phase). */
+  preparation: number | null;
+  /** The largest single buffer (the one a GPU's per-buffer limits bite on). */
+  largest: { what: string; bytes: number };
+}
+
+/**
+ * Approximate GPU bytes of a run, float32 throughout: base weights; trainable state (weights, gradients, two
+ * AdamW moments); the training graph, the evaluation graph when there is validation, and the adapters'
+ * activations; for GoRA the preparation phase holds an f32 gradient of every target weight (Σ in·out) beside
+ * a training graph, for GeLoRA a forward graph and the TwoNN distance matrix. The run reports the real figure.
+ */
+export function memoryEstimate(spec: ModelSpec, c: RunConfig): MemoryEstimate {
+  const base = baseParameters(spec) * F32;
+  const trainable = trainableParameters(spec, c);
+  const adapters = adapterActivationBytes(spec, c);
+  const evalGraph = c.valExamples > 0 ? graphBytes(spec, c, false) + adapters / 2 : 0;
+  const training = 4 * F32 * trainable + graphBytes(spec, c, true) + adapters + evalGraph;
+  const targets = c.method === 'full' ? [] : targetsOf(spec, c);
+  const rows = c.batch * c.seq;
+  const buffers: { what: string; bytes: number }[] = [
+    { what: 'logits', bytes: rows * spec.vocabSize * F32 },
+    { what: 'attention probabilities', bytes: c.batch * spec.heads * c.seq * c.seq * F32 },
+  ];
+  let preparation: number | null = null;
+  if (c.method === 'gora') {
+    const grads = targets.reduce((n, t) => n + t.in * t.out * F32, 0);
+    // The adapters (weights and gradients) are built while the gradients are still alive, for the init.
+    preparation = grads + graphBytes(spec, c, true) + 2 * F32 * trainable;
+    const widest = targets.reduce<LinearInfo | null>((w, t) => (!w || t.in * t.out > w.in * w.out ? t : w), null);
+    if (widest) buffers.push({ what: `GoRA gradient of ${widest.path}`, bytes: widest.in * widest.out * F32 });
+  } else if (c.method === 'gelora') {
+    const n = c.extras?.geloraSamples ?? GELORA_DEFAULTS.samples;
+    preparation = graphBytes(spec, c, false) + (n * spec.hidden + n * n + 2 * n) * F32;
+    buffers.push({ what: 'GeLoRA distance matrix', bytes: n * n * F32 });
+  }
+  if (c.method === 'full') buffers.push({ what: 'embedding gradient', bytes: spec.vocabSize * spec.hidden * F32 });
+  const largest = buffers.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  return { peak: base + Math.max(training, preparation ?? 0), training, preparation, largest };
+}
+
+/** The GPU limit a run's largest buffer exceeds, as a sentence, or null when it fits. */
+export function bufferLimitProblem(m: MemoryEstimate, gpu: Pick<GpuInfo, 'maxBufferSize' | 'maxStorageBufferBindingSize'>): { text: string; limit: number } | null {
+  const [name, limit] = gpu.maxStorageBufferBindingSize <= gpu.maxBufferSize
+    ? ['maxStorageBufferBindingSize', gpu.maxStorageBufferBindingSize]
+    : ['maxBufferSize', gpu.maxBufferSize];
+  if (m.largest.bytes <= limit) return null;
+  return { text: `The ${m.largest.what} buffer needs more than this GPU's ${name}`, limit };
 }

@@ -1,16 +1,16 @@
-/** Run configurations: the default for a new run and the demo's three pre-configured runs. */
+/** Run configurations: the default for a new run and the demo's pre-configured comparison. */
 import type { ModelCard, RunConfig } from '../worker/protocol';
+import { methodName, methodParams } from './methods';
 
 export function newRunId(): string {
   return crypto.randomUUID();
 }
 
-/** A name that says what the run is: "LoRA q,v r=8". */
-export function describeRun(c: Pick<RunConfig, 'method' | 'rank' | 'targets'>, family?: ModelCard['family']): string {
+/** A name that says what the run is: "LoRA q,v r=8", "GoRA all-linear r_ref=8", "GraLoRA all-linear r=8 k=2". */
+export function describeRun(c: Pick<RunConfig, 'method' | 'rank' | 'targets' | 'extras'>, family?: ModelCard['family']): string {
   if (c.method === 'full') return 'Full fine-tune';
-  const method = c.method === 'rslora' ? 'rsLoRA' : 'LoRA';
   const targets = c.targets === 'all-linear' ? 'all-linear' : family === 'gpt2' ? 'c_attn' : 'q,v';
-  return `${method} ${targets} r=${c.rank}`;
+  return [methodName(c), targets, methodParams(c)].join(' ');
 }
 
 export function defaultRun(card: ModelCard | null, previous?: RunConfig): RunConfig {
@@ -26,15 +26,21 @@ export function defaultRun(card: ModelCard | null, previous?: RunConfig): RunCon
 }
 
 /**
- * The demo: three runs on stories260K + Shakespeare that finish in a minute or two on a laptop GPU.
- * Same data, steps and learning rate, so the curves compare structure and scaling only.
+ * The demo: LoRA, GoRA, GraLoRA and GeLoRA at the budget of a rank-8 LoRA on every linear layer of
+ * stories260K, trained on Shakespeare with the same steps, learning rate, batch, sequence length and seed, so
+ * the curves compare the methods only. GoRA and GeLoRA keep their preparation short (8 gradient batches,
+ * 512 hidden-state samples) so the whole demo takes a few minutes on a laptop GPU.
  */
 export function demoRuns(): RunConfig[] {
-  const common = { lr: 3e-3, steps: 60, batch: 8, seq: 64, warmupSteps: 5, valExamples: 64, evalEvery: 15, seed: 0 };
+  const common = {
+    rank: 8, alpha: 16, targets: 'all-linear' as const,
+    lr: 3e-3, steps: 80, batch: 8, seq: 64, warmupSteps: 5, valExamples: 64, evalEvery: 20, seed: 0,
+  };
   const runs: Omit<RunConfig, 'id' | 'name'>[] = [
-    { ...common, method: 'lora', rank: 8, alpha: 16, targets: 'qv' },
-    { ...common, method: 'lora', rank: 4, alpha: 8, targets: 'all-linear' },
-    { ...common, method: 'rslora', rank: 8, alpha: 8, targets: 'qv' },
+    { ...common, method: 'lora' },
+    { ...common, method: 'gora', extras: { goraSteps: 8, rankMin: 2, rankMax: 16 } },
+    { ...common, method: 'gralora', extras: { graloraK: 2 } },
+    { ...common, method: 'gelora', extras: { geloraSamples: 512, geloraBudget: 'fit' } },
   ];
   return runs.map((r) => ({ ...r, id: newRunId(), name: describeRun(r, 'llama') }));
 }

@@ -4,12 +4,14 @@
  * No GPU calls here.
  */
 import { create } from 'zustand';
+import type { MethodAnalysis } from '../engine/methods';
 import type {
   DatasetPreview, EvalPoint, GenerationResult, GpuInfo, ModelCard, RunConfig, RunProgress, RunStatus, RunSummary, StepPoint,
   WorkerEvent,
 } from '../worker/protocol';
 import { configProblem } from '../worker/validate';
 import { listen, send } from './client';
+import { runnableConfig } from './methods';
 import { deleteRuns, loadAdapters, loadRuns, saveAdapter, saveRuns } from './persist';
 import { DEMO_PROMPT, defaultRun, demoRuns, describeRun } from './presets';
 
@@ -29,9 +31,21 @@ export interface RunRecord {
   points: StepPoint[];
   evals: EvalPoint[];
   progress: RunProgress | null;
+  /** The method's preparation phase as last reported (GoRA's gradients, GeLoRA's hidden states, compiling). */
+  prepare: RunPrepare | null;
+  /** Ranks, scales and importance per module, GeLoRA's dimensions: what the method chose before step 0. */
+  analysis: MethodAnalysis | null;
   summary: RunSummary | null;
-  /** 'adapter': LoRA weights, kept in IndexedDB; 'session': a full fine-tune on the GPU until reload. */
+  /** 'adapter': adapter weights, kept in IndexedDB; 'session': a full fine-tune on the GPU until reload. */
   weights: 'adapter' | 'session' | null;
+  /** The PEFT format of the adapter: a 'gralora' one can also be exported as its equivalent plain LoRA. */
+  adapterFormat: 'lora' | 'gralora' | null;
+}
+
+export interface RunPrepare {
+  phase: string;
+  done: number;
+  total: number;
 }
 
 export type GpuState = { status: 'checking' } | { status: 'ready'; info: GpuInfo } | { status: 'unavailable'; reason: string };
@@ -104,7 +118,8 @@ export interface StudioState {
   setChart(patch: Partial<ChartSettings>): void;
   setPlayground(patch: Partial<Pick<PlaygroundState, 'prompt' | 'maxNewTokens' | 'includeBase' | 'selected'>>): void;
   generate(): void;
-  exportRun(id: string): void;
+  /** asLora: a GraLoRA run as its exactly equivalent plain LoRA. */
+  exportRun(id: string, asLora?: boolean): void;
   toast(kind: Toast['kind'], text: string): void;
   dismissToast(id: number): void;
 }
@@ -122,7 +137,8 @@ function newRecord(config: RunConfig): RunRecord {
   lastCreated = Math.max(Date.now(), lastCreated + 1);
   return {
     config, status: 'draft', stage: null, message: null, createdAt: lastCreated, startedAt: null, finishedAt: null,
-    modelKey: null, modelName: null, datasetName: null, points: [], evals: [], progress: null, summary: null, weights: null,
+    modelKey: null, modelName: null, datasetName: null, points: [], evals: [], progress: null, prepare: null, analysis: null,
+    summary: null, weights: null, adapterFormat: null,
   };
 }
 
@@ -154,13 +170,16 @@ export const useStudio = create<StudioState>()((set, get) => {
     };
     if (!card) return fail('Load a model first (or press "Try the demo").');
     if (!s.dataset.preview) return fail('Load a dataset first.');
-    const problem = configProblem(r.config, card);
+    // What runs is what the record keeps: the options of other methods the draft remembered are dropped.
+    const config = runnableConfig(r.config);
+    const problem = configProblem(config, card);
     if (problem) return fail(problem);
     patchRun(id, {
-      status: 'queued', stage: 'Waiting for the GPU', message: null, startedAt: null, modelKey: card.key, modelName: card.name,
-      datasetName: s.dataset.preview.name, points: [], evals: [], summary: null, progress: null,
+      config, status: 'queued', stage: 'Waiting for the GPU', message: null, startedAt: null, modelKey: card.key, modelName: card.name,
+      datasetName: s.dataset.preview.name, points: [], evals: [], summary: null, progress: null, prepare: null, analysis: null,
+      adapterFormat: null,
     });
-    send({ type: 'startRun', config: r.config });
+    send({ type: 'startRun', config });
     return true;
   };
 
@@ -199,7 +218,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       send({ type: 'loadDataset', source: { kind: 'demo' } });
       remember('model', 'demo');
       remember('dataset', 'demo');
-      // Replace unstarted runs with the demo's three.
+      // Replace unstarted runs with the demo's.
       const drafts = get().order.filter((id) => get().runs[id].status === 'draft');
       for (const id of drafts) get().removeRun(id);
       addRecords(demoRuns());
@@ -285,11 +304,11 @@ export const useStudio = create<StudioState>()((set, get) => {
       send({ type: 'generate', requestId, prompt: p.prompt, runIds, includeBase: p.includeBase, maxNewTokens: p.maxNewTokens });
     },
 
-    exportRun(id) {
+    exportRun(id, asLora = false) {
       const r = get().runs[id];
       if (!r) return;
       set((s) => ({ exporting: { ...s.exporting, [id]: true } }));
-      send({ type: 'exportRun', id, name: r.config.name });
+      send({ type: 'exportRun', id, name: r.config.name, ...(asLora ? { asLora } : {}) });
     },
 
     toast(kind, text) {
@@ -326,7 +345,8 @@ export const useStudio = create<StudioState>()((set, get) => {
     try {
       const [records, adapters] = await Promise.all([loadRuns(), loadAdapters()]);
       const runs: Record<string, RunRecord> = {};
-      for (const r of records) {
+      for (const saved of records) {
+        const r = upgradeRecord(saved);
         // Full fine-tunes live on the GPU only for the session that trained them.
         const weights = r.weights === 'session' ? null : r.weights;
         runs[r.config.id] = ACTIVE.includes(r.status)
@@ -356,7 +376,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       const removed = Object.keys(saved).filter((id) => !runs[id]);
       saved = runs;
       // Live progress is not worth a write: it is rebuilt by the next run.
-      void saveRuns(changed.map((r) => ({ ...r, progress: null }))).catch((err) => get().toast('error', `Saving runs failed: ${err.message}`));
+      void saveRuns(changed.map((r) => ({ ...r, progress: null, prepare: null }))).catch((err) => get().toast('error', `Saving runs failed: ${err.message}`));
       void deleteRuns(removed).catch(() => {});
     };
     // Save everything restored-but-modified (e.g. runs marked interrupted) once.
@@ -391,6 +411,10 @@ export const useStudio = create<StudioState>()((set, get) => {
           startedAt: r.startedAt ?? (e.status === 'preparing' ? Date.now() : null),
           finishedAt: FINISHED.includes(e.status) ? Date.now() : r.finishedAt,
         }));
+      case 'runPrepare':
+        return patchRun(e.id, { prepare: { phase: e.phase, done: e.done, total: e.total } });
+      case 'runAnalysis':
+        return patchRun(e.id, { analysis: e.analysis });
       case 'runStep':
         return bufferStep(e.id, e.point, e.progress);
       case 'runEval':
@@ -400,8 +424,8 @@ export const useStudio = create<StudioState>()((set, get) => {
         flushSteps();
         if (e.adapter) void saveAdapter(e.id, get().runs[e.id]?.config.method ?? 'lora', e.adapter).catch(() => {});
         return patchRun(e.id, {
-          status: e.status, stage: null, summary: e.summary, message: e.summary.message, finishedAt: Date.now(),
-          weights: !e.exportable ? null : e.adapter ? 'adapter' : 'session',
+          status: e.status, stage: null, summary: e.summary, message: e.summary.message, finishedAt: Date.now(), prepare: null,
+          weights: !e.exportable ? null : e.adapter ? 'adapter' : 'session', adapterFormat: e.adapter?.format ?? null,
         });
       case 'generation': {
         const p = get().playground;
@@ -463,6 +487,16 @@ export const useStudio = create<StudioState>()((set, get) => {
     });
   }
 });
+
+/** Records saved by earlier releases lack the fields added since. */
+function upgradeRecord(r: RunRecord): RunRecord {
+  return {
+    ...r,
+    prepare: null,
+    analysis: r.analysis ?? null,
+    adapterFormat: r.adapterFormat ?? (r.weights === 'adapter' ? 'lora' : null),
+  };
+}
 
 const pendingSteps = new Map<string, { points: StepPoint[]; progress: RunProgress }>();
 let flushTimer: ReturnType<typeof setTimeout> | null = null;

@@ -135,6 +135,7 @@ export async function trainRun(
     cb.onEval?.(step, r);
     return r;
   };
+  if (evalGraph) cb.onPrepare?.({ phase: 'Measuring the starting validation loss', done: 0, total: 1 });
   const initialEval = await runEval(0);
 
   let stopReason: TrainRunResult['stopReason'] = 'done';

@@ -3,10 +3,33 @@ import { zipSync, strToU8, type Zippable } from 'fflate';
 import { exportPeftLora, peftConfigJson } from '../adapters/lora/peft';
 import { writeSafetensors } from '../model/formats/safetensors';
 import type { AdapterSnapshot, LegacyAdapterSnapshot } from './protocol';
-import { mergedSnippet, peftSnippet, slug } from './snippets';
+import { accelerateConfig, mergedSnippet, peftSnippet, SCALE_OUT_COMMAND, slug, trainPeftScript } from './snippets';
 
-function readme(title: string, body: string, snippet: string): string {
-  return `# ${title}\n\n${body}\n\n\`\`\`python\n${snippet}\n\`\`\`\n\nExported by LoRA Studio.\n`;
+function readme(title: string, body: string, snippet: string, extra = ''): string {
+  return `# ${title}\n\n${body}\n\n\`\`\`python\n${snippet}\n\`\`\`\n${extra}\nExported by LoRA Studio.\n`;
+}
+
+/** How to run the scale-out bundle, for the adapter zip's README. */
+function scaleOutSection(format: 'lora' | 'gralora'): string {
+  return [
+    '',
+    '## Continue training on a multi-GPU machine',
+    '',
+    '`train_peft.py` keeps training this adapter with transformers, PEFT, accelerate and datasets. It builds the',
+    `${format === 'gralora' ? '`GraloraConfig` (r, alpha, gralora_k, hybrid_r, target_modules)' : '`LoraConfig` (r, lora_alpha, target_modules, rank_pattern, alpha_pattern, use_rslora)'} from`,
+    '`adapter_config.json` and resumes from the exported weights (`--fresh` starts a new adapter with the same config).',
+    '`accelerate_config.yaml` runs one process per GPU on one machine: set `num_processes` to your GPU count.',
+    '',
+    '```bash',
+    `pip install "transformers>=4.40" "peft>=${format === 'gralora' ? '0.19' : '0.15'}" "accelerate>=0.30" datasets`,
+    SCALE_OUT_COMMAND,
+    '```',
+    '',
+    '`--data` takes the studio\'s formats (.jsonl/.json/.csv/.parquet with text, prompt/completion, Alpaca or chat',
+    'messages columns, or a .txt file); `--steps`, `--lr`, `--batch-size` (per GPU), `--grad-accum` and `--seq-len`',
+    'set the run, `--out` where the trained adapter goes (`python train_peft.py --help` lists everything).',
+    '',
+  ].join('\n');
 }
 
 /** Snapshots saved by the first releases held dense LoRA modules; today's hold the PEFT folder itself. */
@@ -29,7 +52,9 @@ export function adapterZip(runName: string, adapter: AdapterSnapshot, asLora = f
     'adapter_config.json': strToU8(peftConfigJson(folder.config)),
     // Float32 weights barely compress: store them.
     'adapter_model.safetensors': [folder.safetensors, { level: 0 }],
-    'README.md': strToU8(readme(runName, `${what}. Unzip it into a folder named \`${dir}\` and load it:`, peftSnippet(adapter.baseModel, dir))),
+    'README.md': strToU8(readme(runName, `${what}. Unzip it into a folder named \`${dir}\` and load it:`, peftSnippet(adapter.baseModel, dir), scaleOutSection(format))),
+    'train_peft.py': strToU8(trainPeftScript(runName, adapter.baseModel)),
+    'accelerate_config.yaml': strToU8(accelerateConfig()),
   };
   return { fileName: `${dir}.zip`, bytes: zipSync(files, { level: 6 }) };
 }

@@ -29,3 +29,317 @@ export function mergedSnippet(modelDir: string): string {
     `tokenizer = AutoTokenizer.from_pretrained(${JSON.stringify(modelDir)})`,
   ].join('\n');
 }
+
+/** The command that continues a run at scale (README, Export panel). */
+export const SCALE_OUT_COMMAND = 'accelerate launch --config_file accelerate_config.yaml train_peft.py --data your.jsonl';
+
+/** accelerate's config for one machine with several GPUs (one process per GPU). */
+export function accelerateConfig(): string {
+  return `# accelerate launch --config_file accelerate_config.yaml train_peft.py --data your.jsonl
+# One machine, one process per GPU (DistributedDataParallel). Set num_processes to your GPU count,
+# or override it: accelerate launch --num_processes 8 ...
+compute_environment: LOCAL_MACHINE
+distributed_type: MULTI_GPU
+num_machines: 1
+machine_rank: 0
+num_processes: 2
+gpu_ids: all
+# bf16 needs Ampere or newer (A100, H100, RTX 30xx+); use 'no' on older GPUs.
+mixed_precision: bf16
+downcast_bf16: 'no'
+main_training_function: main
+rdzv_backend: static
+same_network: true
+tpu_use_cluster: false
+tpu_use_sudo: false
+use_cpu: false
+`;
+}
+
+/**
+ * train_peft.py: continues training an exported adapter with transformers + peft + accelerate + datasets.
+ * Everything about the adapter (method, r, alpha, targets, per-module ranks and alphas, k, hybrid rank) is
+ * read from the adapter_config.json beside it at run time, never restated here.
+ */
+export function trainPeftScript(runName: string, baseModel: string): string {
+  // Names go into comments only: no quoting to get wrong whatever characters they hold.
+  const oneLine = (text: string) => text.replace(/[\r\n]+/g, ' ');
+  return `# Exported by LoRA Studio from the run: ${oneLine(runName)}
+# Base model: ${oneLine(baseModel)}
+"""Continue training an adapter exported by LoRA Studio, on one machine with several GPUs.
+
+    pip install "transformers>=4.40" "peft>=0.19" "accelerate>=0.30" datasets
+    ${SCALE_OUT_COMMAND}
+
+The adapter is described by adapter_config.json beside this script (PEFT's own format):
+  - peft_type LORA (LoRA, rsLoRA, GoRA, GeLoRA, or GraLoRA exported as plain LoRA): a LoraConfig with its
+    r, lora_alpha, target_modules, rank_pattern, alpha_pattern and use_rslora, so per-module ranks stay as
+    the studio allocated them (GoRA's and GeLoRA's scales are folded into B there: lora_alpha = r per module);
+  - peft_type GRALORA: a GraloraConfig (PEFT >= 0.19) with its r, alpha, gralora_k, hybrid_r, target_modules.
+By default training resumes from the exported weights; --fresh starts a new adapter with the same config
+(PEFT's initialisation: GoRA's gradient initialisation is not reproduced).
+
+Data (--data): .jsonl/.json/.csv/.parquet with a "text" column, "prompt"/"completion", Alpaca
+"instruction"/"input"/"output", chat "messages" (rendered with the tokenizer's chat template, only the
+assistant turns supervised) or pre-tokenized "input_ids" (+ "labels"); or .txt, documents separated by
+blank lines. Plain text is packed into --seq-len token rows, as in the studio.
+"""
+import argparse
+import json
+import math
+import os
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from datasets import load_dataset
+from peft import LoraConfig, PeftModel, get_peft_model
+from torch.utils.data import DataLoader
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+IGNORE = -100
+ALPACA = (
+    "Below is an instruction that describes a task. "
+    "Write a response that appropriately completes the request.\\n\\n### Instruction:\\n{instruction}\\n\\n### Response:\\n"
+)
+ALPACA_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\\n\\n"
+    "### Instruction:\\n{instruction}\\n\\n### Input:\\n{input}\\n\\n### Response:\\n"
+)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help="training data file")
+    p.add_argument("--adapter", default=HERE, help="the exported adapter folder (default: this script's folder)")
+    p.add_argument("--base", default=None, help="base model: Hub id or folder (default: base_model_name_or_path in adapter_config.json)")
+    p.add_argument("--out", default=os.path.join(HERE, "continued"), help="where the trained adapter is saved")
+    p.add_argument("--fresh", action="store_true", help="start a new adapter with the same config instead of the exported weights")
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps")
+    p.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (linear warmup, cosine decay to 10%%)")
+    p.add_argument("--warmup", type=int, default=30, help="linear warmup steps")
+    p.add_argument("--batch-size", type=int, default=8, help="sequences per GPU per micro-batch")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    p.add_argument("--seq-len", type=int, default=1024, help="tokens per sequence")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--max-grad-norm", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=10)
+    return p.parse_args()
+
+
+def read_adapter_config(folder):
+    with open(os.path.join(folder, "adapter_config.json")) as f:
+        return json.load(f)
+
+
+def peft_config(cfg):
+    """The PEFT config of the exported adapter, field by field from its adapter_config.json."""
+    common = dict(
+        target_modules=cfg["target_modules"],
+        fan_in_fan_out=cfg.get("fan_in_fan_out", False),
+        bias=cfg.get("bias", "none"),
+        task_type="CAUSAL_LM",
+    )
+    if cfg["peft_type"] == "GRALORA":
+        from peft import GraloraConfig  # PEFT >= 0.19
+
+        return GraloraConfig(r=cfg["r"], alpha=cfg["alpha"], gralora_k=cfg["gralora_k"], hybrid_r=cfg.get("hybrid_r", 0), **common)
+    if cfg["peft_type"] != "LORA":
+        raise SystemExit("adapter_config.json: peft_type %r is neither LORA nor GRALORA" % cfg["peft_type"])
+    return LoraConfig(
+        r=cfg["r"],
+        lora_alpha=cfg["lora_alpha"],
+        rank_pattern=cfg.get("rank_pattern") or {},
+        alpha_pattern=cfg.get("alpha_pattern") or {},
+        use_rslora=cfg.get("use_rslora", False),
+        lora_dropout=cfg.get("lora_dropout", 0.0),
+        **common,
+    )
+
+
+def load_records(path):
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".txt":
+        return load_dataset("text", data_files=path, sample_by="paragraph", split="train")
+    builder = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(ext)
+    if builder is None:
+        raise SystemExit("%s: unsupported file type %r (use .jsonl, .json, .csv, .parquet or .txt)" % (path, ext))
+    return load_dataset(builder, data_files=path, split="train")
+
+
+def detect_format(columns):
+    cols = set(columns)
+    if "messages" in cols:
+        return "chat"
+    if "input_ids" in cols:
+        return "tokens"
+    if {"instruction", "output"} <= cols:
+        return "alpaca"
+    if {"prompt", "completion"} <= cols:
+        return "prompt_completion"
+    if "text" in cols:
+        return "text"
+    raise SystemExit("no known columns in %s: need text, prompt/completion, instruction/output, messages or input_ids" % sorted(cols))
+
+
+def encode(tokenizer, segments, seq_len, eos_after, add_special_tokens=True):
+    """Tokenizes (text, supervised) segments as one string; labels are -100 outside the supervised spans."""
+    text = "".join(s for s, _ in segments)
+    spans, pos = [], 0
+    for s, supervised in segments:
+        if supervised:
+            spans.append((pos, pos + len(s)))
+        pos += len(s)
+    enc = tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True, truncation=True, max_length=seq_len - 1)
+    ids = list(enc["input_ids"])
+    labels = [
+        tid if end > start and any(a <= start < b for a, b in spans) else IGNORE
+        for tid, (start, end) in zip(ids, enc["offset_mapping"])
+    ]
+    if eos_after and tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+        labels.append(tokenizer.eos_token_id)
+    return {"input_ids": ids, "labels": labels}
+
+
+def chat_segments(tokenizer, messages):
+    """Each assistant turn is the text it adds to the conversation rendered up to the turn before it."""
+    segments, done = [], ""
+    for i, m in enumerate(messages):
+        upto = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
+        if m["role"] == "assistant":
+            prompt = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
+            if prompt.startswith(done) and upto.startswith(prompt):
+                segments += [(prompt[len(done):], False), (upto[len(prompt):], True)]
+                done = upto
+                continue
+        segments.append((upto[len(done):], False))
+        done = upto
+    return segments
+
+
+def tokenize(records, tokenizer, seq_len):
+    fmt = detect_format(records.column_names)
+
+    def one(r):
+        if fmt == "text":
+            return encode(tokenizer, [(r["text"], True)], seq_len, eos_after=True)
+        if fmt == "prompt_completion":
+            return encode(tokenizer, [(r["prompt"], False), (r["completion"], True)], seq_len, eos_after=True)
+        if fmt == "alpaca":
+            template = ALPACA_INPUT if (r.get("input") or "").strip() else ALPACA
+            prompt = template.format(instruction=r["instruction"], input=r.get("input") or "")
+            return encode(tokenizer, [(prompt, False), (r["output"], True)], seq_len, eos_after=True)
+        if fmt == "chat":
+            # The chat template writes its own special tokens.
+            return encode(tokenizer, chat_segments(tokenizer, r["messages"]), seq_len, eos_after=False, add_special_tokens=False)
+        ids = list(r["input_ids"])[:seq_len]
+        labels = list(r["labels"])[:seq_len] if r.get("labels") is not None else ids
+        return {"input_ids": ids, "labels": labels}
+
+    data = records.map(one, remove_columns=records.column_names)
+    data = data.filter(lambda r: any(l != IGNORE for l in r["labels"][1:]))
+    if fmt == "text":
+        data = data.map(lambda batch: pack(batch, seq_len), batched=True)
+    return data
+
+
+def pack(batch, seq_len):
+    """Plain text: documents (each ending in EOS) concatenated and cut into full seq_len rows."""
+    flat = [t for ids in batch["input_ids"] for t in ids]
+    rows = [flat[i : i + seq_len] for i in range(0, len(flat) - seq_len + 1, seq_len)]
+    return {"input_ids": rows, "labels": [list(r) for r in rows]}
+
+
+def collate(pad_id):
+    def fn(rows):
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.tensor(r["input_ids"])
+            labels[i, :n] = torch.tensor(r["labels"])
+            mask[i, :n] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+    return fn
+
+
+def lr_lambda(warmup, total):
+    """Linear warmup, then cosine decay to 10% of the peak (the studio's schedule)."""
+    def f(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+def main():
+    args = parse_args()
+    accelerator = Accelerator(gradient_accumulation_steps=args.grad_accum)
+    set_seed(args.seed)
+    cfg = read_adapter_config(args.adapter)
+    base = args.base or cfg.get("base_model_name_or_path")
+    if not base:
+        raise SystemExit("adapter_config.json names no base model: pass --base")
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    with accelerator.main_process_first():
+        data = tokenize(load_records(args.data), tokenizer, args.seq_len)
+    accelerator.print("%d training rows from %s" % (len(data), args.data))
+
+    model = AutoModelForCausalLM.from_pretrained(base, torch_dtype="auto")
+    if args.fresh:
+        model = get_peft_model(model, peft_config(cfg))
+    else:
+        model = PeftModel.from_pretrained(model, args.adapter, is_trainable=True)
+    if accelerator.is_main_process:
+        model.print_trainable_parameters()
+
+    loader = DataLoader(data, batch_size=args.batch_size, shuffle=True, collate_fn=collate(pad_id))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    # Stepped by hand once per optimizer step (not prepared: accelerate would step it once per process).
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(args.warmup, args.steps))
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+
+    model.train()
+    step = 0
+    while step < args.steps:
+        for batch in loader:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and args.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(params, args.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+            if not accelerator.sync_gradients:
+                continue
+            scheduler.step()
+            step += 1
+            if step % args.log_every == 0 or step == args.steps:
+                mean = accelerator.gather(loss.detach().reshape(1)).mean().item()
+                accelerator.print(json.dumps({"step": step, "loss": round(mean, 6), "lr": scheduler.get_last_lr()[0]}))
+            if step >= args.steps:
+                break
+
+    accelerator.wait_for_everyone()
+    accelerator.unwrap_model(model).save_pretrained(args.out, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
+    if accelerator.is_main_process:
+        tokenizer.save_pretrained(args.out)
+        print("saved the adapter to %s" % args.out)
+
+
+if __name__ == "__main__":
+    main()
+`;
+}

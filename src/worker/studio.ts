@@ -407,11 +407,12 @@ export class Studio {
       const onStep = (m: StepReport) => {
         if (m.step === 0) status('training');
         tokens += m.supervised;
-        recent.push(m.elapsedMs - lastStepMs);
+        // Step 0 includes the first submit's driver work: the ETA averages the steps after it.
+        if (m.step > 0) recent.push(m.elapsedMs - lastStepMs);
         if (recent.length > 10) recent.shift();
         lastStepMs = m.elapsedMs;
         const remaining = config.steps - m.step - 1;
-        const meanStep = recent.reduce((a, b) => a + b, 0) / recent.length;
+        const meanStep = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : m.elapsedMs;
         this.post({
           type: 'runStep', id,
           point: {
@@ -439,7 +440,6 @@ export class Studio {
         onEval: (step, r) => this.post({ type: 'runEval', id, point: { step, tokens, loss: r.loss } }),
         shouldStop: () => control.stop,
       });
-      if (valCount > 0) status('preparing', 'Measuring the starting validation loss');
       const result = await running;
       gpu.checkErrors(`Run "${config.name}"`);
 

@@ -4,6 +4,8 @@ import { formatCount } from '../format';
 import { smooth, thin } from '../smoothing';
 import { useStudio, type ChartSettings, type RunRecord } from '../store';
 import { Segmented } from './Fields';
+import { tooltipStyle } from './chart-style';
+import { LayerGradChart } from './LayerGradChart';
 import { Panel, runColor } from './Panel';
 
 /** Points drawn per series: enough for any screen, few enough to stay smooth with long runs. */
@@ -35,8 +37,6 @@ function buildSeries(run: RunRecord, color: string, chart: ChartSettings): Serie
   };
 }
 
-const tooltipStyle = { background: 'var(--panel-2)', border: '1px solid var(--border)', borderRadius: 8, fontSize: 12 };
-
 export function ChartsPanel() {
   const runs = useStudio((s) => s.runs);
   const order = useStudio((s) => s.order);
@@ -66,7 +66,7 @@ export function ChartsPanel() {
       id="charts"
       step={4}
       title="Training curves"
-      subtitle="Training loss of every run, overlaid; diamonds are validation loss. Gradient norm below."
+      subtitle="Training loss of every run, overlaid; diamonds are validation loss. Below: the gradient norm of every run, and of each transformer block of one run."
       actions={
         <div className="chart-controls">
           <label className="slider">
@@ -88,7 +88,9 @@ export function ChartsPanel() {
         <>
           <div className="legend-row">
             {series.map((s) => (
-              <span key={s.id} className="legend-item"><span className="legend-line" style={{ background: s.color }} />{s.name}</span>
+              <span key={s.id} className="legend-item" data-testid="loss-legend" data-run-id={s.id} data-points={s.loss.length}>
+                <span className="legend-line" style={{ background: s.color }} />{s.name}
+              </span>
             ))}
             <span className="legend-item muted"><span className="legend-diamond" /> validation</span>
           </div>
@@ -130,6 +132,7 @@ export function ChartsPanel() {
               </ComposedChart>
             </ResponsiveContainer>
           </div>
+          <LayerGradChart runs={order.map((id) => runs[id])} chart={chart} />
         </>
       )}
     </Panel>

@@ -1,7 +1,10 @@
+import { rankSummary } from '../analysis';
 import { targetLabel } from '../budget';
 import { formatCount, formatDuration, formatLoss, formatRate } from '../format';
+import { methodName, methodParams } from '../methods';
 import { useStudio } from '../store';
 import { Panel, runColor } from './Panel';
+import { formatPrep } from './RunProgress';
 
 export function ComparisonPanel() {
   const runs = useStudio((s) => s.runs);
@@ -12,7 +15,7 @@ export function ComparisonPanel() {
   const best = finals.length > 1 ? Math.min(...finals) : null;
 
   return (
-    <Panel id="compare" step={5} title="Comparison" subtitle="Finished runs side by side. Perplexity is exp(validation loss); Δ is the change from the base model's validation loss.">
+    <Panel id="compare" step={6} title="Comparison" subtitle="Finished runs side by side. Perplexity is exp(validation loss); Δ is the change from the base model's validation loss.">
       {rows.length === 0 ? (
         <div className="empty" data-testid="comparison-empty">Finished runs appear here.</div>
       ) : (
@@ -22,9 +25,11 @@ export function ComparisonPanel() {
               <tr>
                 <th>Run</th>
                 <th>Method</th>
+                <th className="num">Ranks</th>
                 <th className="num">Trainable</th>
+                <th className="num" title="The method's preparation phase before step 0 (GoRA's gradients, GeLoRA's dimensions)">Prep.</th>
                 <th className="num">Steps</th>
-                <th className="num">Final val loss</th>
+                <th className="num" title="Validation loss at the end of the run">Val loss</th>
                 <th className="num">Perplexity</th>
                 <th className="num">Δ vs base</th>
                 <th className="num">Time</th>
@@ -36,12 +41,18 @@ export function ComparisonPanel() {
               {rows.map(({ run, color }) => {
                 const s = run.summary!;
                 const c = run.config;
+                const a = run.analysis;
                 const delta = s.finalValLoss !== null && s.initialValLoss !== null ? s.finalValLoss - s.initialValLoss : null;
                 return (
                   <tr key={c.id} data-testid="comparison-row" className={best !== null && s.finalValLoss === best ? 'best' : ''}>
                     <td><span className="run-dot" style={{ background: color }} /> {c.name}</td>
-                    <td>{c.method === 'full' ? 'Full' : `${c.method === 'rslora' ? 'rsLoRA' : 'LoRA'} r=${c.rank} · ${targetLabel(c.targets, spec)}`}</td>
-                    <td className="num">{formatCount(s.trainableParams)}</td>
+                    <td>
+                      <span data-testid="comparison-method">{methodName(c)}</span>
+                      <span className="cell-sub">{c.method === 'full' ? 'every weight' : `${methodParams(c)} · ${targetLabel(c.targets, spec)}`}</span>
+                    </td>
+                    <td className="num" data-testid="comparison-ranks">{a && a.modules.length ? rankSummary(a) : '–'}</td>
+                    <td className="num" data-testid="comparison-params">{formatCount(a?.trainableParameters ?? s.trainableParams)}</td>
+                    <td className="num" data-testid="comparison-prep">{a && a.preparationMs >= 50 ? formatPrep(a.preparationMs) : a ? '–' : ''}</td>
                     <td className="num">{s.steps}</td>
                     <td className="num" data-testid="final-val-loss">
                       {formatLoss(s.finalValLoss)}

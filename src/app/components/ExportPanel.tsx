@@ -1,48 +1,61 @@
 import { useState } from 'react';
 import { mergedSnippet, peftSnippet, slug } from '../../worker/snippets';
-import { useStudio } from '../store';
+import { useStudio, type RunRecord } from '../store';
 import { Panel, runColor } from './Panel';
 
 export function ExportPanel() {
   const runs = useStudio((s) => s.runs);
   const order = useStudio((s) => s.order);
-  const exporting = useStudio((s) => s.exporting);
-  const exportRun = useStudio((s) => s.exportRun);
   const exportable = order.filter((id) => runs[id].weights !== null);
 
   return (
-    <Panel id="export" step={7} title="Export" subtitle="Each run as a standard PEFT adapter folder (adapter_config.json + adapter_model.safetensors), zipped, with the Python to load it.">
+    <Panel id="export" step={8} title="Export"
+      subtitle="Each run as a standard PEFT adapter folder (adapter_config.json + adapter_model.safetensors), zipped with the Python to load it and a scale-out bundle (train_peft.py + accelerate_config.yaml) to keep training it on a multi-GPU machine.">
       {exportable.length === 0 ? (
         <div className="empty" data-testid="export-empty">Finished runs can be downloaded here.</div>
       ) : (
         <div className="export-list">
-          {exportable.map((id) => {
-            const r = runs[id];
-            const dir = slug(r.config.name);
-            const full = r.weights === 'session';
-            const snippet = full ? mergedSnippet(dir) : peftSnippet(r.modelName ?? 'base-model', dir);
-            return (
-              <div key={id} className="export-card" data-testid="export-card">
-                <div className="export-head">
-                  <span className="run-dot" style={{ background: runColor(order.indexOf(id)) }} />
-                  <div className="export-titles">
-                    <div className="card-title small-title">{r.config.name}</div>
-                    <div className="card-sub">
-                      {full ? 'Merged model: model.safetensors + config and tokenizer files (kept until reload)' : `PEFT LoRA adapter for ${r.modelName ?? 'its base model'}`}
-                      {' → '}<code>{dir}.zip</code>
-                    </div>
-                  </div>
-                  <button className="btn btn-primary" disabled={!!exporting[id]} onClick={() => exportRun(id)} data-testid="export-button">
-                    {exporting[id] ? 'Preparing…' : 'Download .zip'}
-                  </button>
-                </div>
-                <CodeBlock code={snippet} />
-              </div>
-            );
-          })}
+          {exportable.map((id) => <ExportCard key={id} run={runs[id]} color={runColor(order.indexOf(id))} />)}
         </div>
       )}
     </Panel>
+  );
+}
+
+function ExportCard({ run: r, color }: { run: RunRecord; color: string }) {
+  const busy = useStudio((s) => !!s.exporting[r.config.id]);
+  const exportRun = useStudio((s) => s.exportRun);
+  const dir = slug(r.config.name);
+  const full = r.weights === 'session';
+  const gralora = r.adapterFormat === 'gralora';
+  const snippet = full ? mergedSnippet(dir) : peftSnippet(r.modelName ?? 'base-model', dir);
+  const what = full
+    ? 'Merged model: model.safetensors + config and tokenizer files (kept until reload)'
+    : gralora
+      ? `PEFT GraLoRA adapter (PEFT ≥ 0.19) for ${r.modelName ?? 'its base model'}, or its exact plain-LoRA equivalent for any PEFT`
+      : `PEFT LoRA adapter for ${r.modelName ?? 'its base model'}`;
+  return (
+    <div className="export-card" data-testid="export-card" data-run-id={r.config.id}>
+      <div className="export-head">
+        <span className="run-dot" style={{ background: color }} />
+        <div className="export-titles">
+          <div className="card-title small-title">{r.config.name}</div>
+          <div className="card-sub">{what}{' → '}<code>{dir}.zip</code>{gralora && <>, <code>{dir}-as-lora.zip</code></>}</div>
+        </div>
+        <div className="export-buttons">
+          {gralora && (
+            <button className="btn" disabled={busy} onClick={() => exportRun(r.config.id, true)} data-testid="export-lora-button"
+              title="The same adapter as a plain LoRA of rank k·r + h (exact), for tools that only read LoRA">
+              Export as plain LoRA
+            </button>
+          )}
+          <button className="btn btn-primary" disabled={busy} onClick={() => exportRun(r.config.id)} data-testid="export-button">
+            {busy ? 'Preparing…' : 'Download .zip'}
+          </button>
+        </div>
+      </div>
+      <CodeBlock code={snippet} />
+    </div>
   );
 }
 

@@ -1,6 +1,54 @@
 /** Form fields that keep what the user types (e.g. "3e-" on the way to "3e-4") until it parses. */
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 
+/** The text of a number input: kept as typed while it does not parse, following outside changes of the value. */
+function useNumberText(value: number | undefined) {
+  const [text, setText] = useState(value === undefined ? '' : String(value));
+  const committed = useRef(value);
+  useEffect(() => {
+    // Follow changes made elsewhere (a preset, a duplicate), not our own edits.
+    if (value !== committed.current) {
+      committed.current = value;
+      setText(value === undefined ? '' : String(value));
+    }
+  }, [value]);
+  return { text, setText, commit: (v: number | undefined) => (committed.current = v) };
+}
+
+/** Labels are small caps; symbols (r_ref, γ, k) must keep their case. */
+const labelClass = (label: string) => `field-label ${/^(r_\w+|γ|k)$/.test(label) ? 'symbol' : ''}`;
+
+function NumberInput(props: {
+  label: string;
+  text: string;
+  invalid: boolean;
+  integer?: boolean;
+  disabled?: boolean;
+  hint?: string;
+  placeholder?: string;
+  onText(text: string): void;
+}) {
+  return (
+    <label className={`field ${props.invalid ? 'invalid' : ''}`} title={props.hint}>
+      <span className={labelClass(props.label)}>{props.label}</span>
+      <input
+        type="text"
+        inputMode={props.integer ? 'numeric' : 'decimal'}
+        value={props.text}
+        placeholder={props.placeholder}
+        disabled={props.disabled}
+        aria-invalid={props.invalid || undefined}
+        onChange={(e) => props.onText(e.target.value)}
+      />
+    </label>
+  );
+}
+
+const parses = (text: string, integer?: boolean) => {
+  const v = Number(text);
+  return text.trim() !== '' && Number.isFinite(v) && (!integer || Number.isInteger(v));
+};
+
 export function NumberField(props: {
   label: string;
   value: number;
@@ -9,36 +57,35 @@ export function NumberField(props: {
   disabled?: boolean;
   hint?: string;
 }) {
-  const [text, setText] = useState(String(props.value));
-  const committed = useRef(props.value);
-  useEffect(() => {
-    // Follow changes made elsewhere (a preset, a duplicate), not our own edits.
-    if (props.value !== committed.current) {
-      committed.current = props.value;
-      setText(String(props.value));
-    }
-  }, [props.value]);
-  const parsed = Number(text);
-  const invalid = text.trim() === '' || !Number.isFinite(parsed) || (props.integer && !Number.isInteger(parsed));
+  const { text, setText, commit } = useNumberText(props.value);
   return (
-    <label className={`field ${invalid ? 'invalid' : ''}`} title={props.hint}>
-      <span className="field-label">{props.label}</span>
-      <input
-        type="text"
-        inputMode={props.integer ? 'numeric' : 'decimal'}
-        value={text}
-        disabled={props.disabled}
-        aria-invalid={invalid || undefined}
-        onChange={(e) => {
-          setText(e.target.value);
-          const v = Number(e.target.value);
-          if (e.target.value.trim() !== '' && Number.isFinite(v)) {
-            committed.current = v;
-            props.onChange(v);
-          }
-        }}
-      />
-    </label>
+    <NumberInput {...props} text={text} invalid={!parses(text, props.integer)} onText={(t) => {
+      setText(t);
+      const v = Number(t);
+      if (t.trim() !== '' && Number.isFinite(v)) props.onChange(commit(v)!);
+    }} />
+  );
+}
+
+/** A number that may be left empty: the empty field means "the default", shown as the placeholder. */
+export function OptionalNumberField(props: {
+  label: string;
+  value: number | undefined;
+  defaultValue: number;
+  onChange(v: number | undefined): void;
+  integer?: boolean;
+  disabled?: boolean;
+  hint?: string;
+}) {
+  const { text, setText, commit } = useNumberText(props.value);
+  return (
+    <NumberInput {...props} text={text} placeholder={`${props.defaultValue} (auto)`}
+      invalid={text.trim() !== '' && !parses(text, props.integer)} onText={(t) => {
+        setText(t);
+        const v = Number(t);
+        if (t.trim() === '') props.onChange(commit(undefined));
+        else if (Number.isFinite(v)) props.onChange(commit(v));
+      }} />
   );
 }
 

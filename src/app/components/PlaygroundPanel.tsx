@@ -16,7 +16,7 @@ export function PlaygroundPanel() {
   };
 
   return (
-    <Panel id="playground" step={6} title="Playground" subtitle="One prompt, greedy decoding from the base model and each finished run, side by side.">
+    <Panel id="playground" step={7} title="Playground" subtitle="One prompt, greedy decoding from the base model and each finished run, side by side.">
       {!card && <Alert kind="info">Load a model to generate text. Past runs' adapters are kept and work again once their base model is loaded.</Alert>}
       <div className="playground-controls">
         <label className="field grow">

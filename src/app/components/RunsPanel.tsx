@@ -1,15 +1,12 @@
-import { trainableParameters, trainingBytes, baseParameters, targetLabel } from '../budget';
-import { formatBytes, formatCount, formatDuration, formatInt, formatLoss, formatLr, formatRate } from '../format';
+import { targetLabel } from '../budget';
+import { formatLr } from '../format';
+import { methodOptionsText, methodShort } from '../methods';
 import { isActive, useStudio, type RunRecord } from '../store';
-import type { MethodId, ModelCard, RunConfig, TargetPreset } from '../../worker/protocol';
-import { NumberField, SelectField } from './Fields';
-import { Alert, Panel, ProgressBar, runColor } from './Panel';
-
-const METHOD_OPTIONS: [MethodId, string][] = [
-  ['lora', 'LoRA'],
-  ['rslora', 'rsLoRA (α/√r)'],
-  ['full', 'Full fine-tune'],
-];
+import type { ModelCard, RunConfig } from '../../worker/protocol';
+import { Alert, Panel, runColor } from './Panel';
+import { RunBudget } from './RunBudget';
+import { RunForm } from './RunForm';
+import { RunProgressView } from './RunProgress';
 
 const STATUS_TEXT: Record<RunRecord['status'], string> = {
   draft: 'Draft',
@@ -56,7 +53,7 @@ export function RunsPanel() {
       {(!card || !hasDataset) && (
         <Alert kind="info">
           {!card && !hasDataset ? 'Load a model and a dataset to start training.' : !card ? 'Load a model to start training.' : 'Load a dataset to start training.'}{' '}
-          Or press <em>Try the demo</em>: a 260K-parameter story model, a Shakespeare excerpt and three runs to compare.
+          Or press <em>Try the demo</em>: a 260K-parameter story model, a Shakespeare excerpt and four methods to compare at the same parameter budget.
         </Alert>
       )}
       {order.length === 0 ? (
@@ -98,7 +95,7 @@ function RunCard({ run, color, card }: { run: RunRecord; color: string; card: Mo
       </div>
 
       {draft ? <RunForm config={c} card={card} set={set} /> : <RunSettingsLine run={run} card={card} />}
-      <Budget config={c} card={card} />
+      <RunBudget config={c} card={card} analysis={run.analysis} />
 
       {!draft && <RunProgressView run={run} />}
       {run.message && (
@@ -108,105 +105,14 @@ function RunCard({ run, color, card }: { run: RunRecord; color: string; card: Mo
   );
 }
 
-function RunForm({ config: c, card, set }: { config: RunConfig; card: ModelCard | null; set(p: Partial<RunConfig>): void }) {
-  const lora = c.method !== 'full';
-  const targetOptions: [TargetPreset, string][] = [
-    ['qv', card?.family === 'gpt2' ? 'c_attn (PEFT default)' : 'q, v (PEFT default)'],
-    ['all-linear', 'All linear layers'],
-  ];
-  return (
-    <div className="run-form">
-      <SelectField wide label="Method" value={c.method} options={METHOD_OPTIONS} onChange={(method) => set({ method })} />
-      <NumberField label="Rank" value={c.rank} integer disabled={!lora} onChange={(rank) => set({ rank })} />
-      <NumberField label="Alpha" value={c.alpha} disabled={!lora} onChange={(alpha) => set({ alpha })}
-        hint={c.method === 'rslora' ? 'Scale α/√r' : 'Scale α/r'} />
-      <SelectField wide label="Targets" value={c.targets} options={targetOptions} disabled={!lora} onChange={(targets) => set({ targets })} />
-      <NumberField label="Learning rate" value={c.lr} onChange={(lr) => set({ lr })} hint="Peak learning rate (linear warmup, then cosine decay to 10%)" />
-      <NumberField label="Steps" value={c.steps} integer onChange={(steps) => set({ steps })} />
-      <NumberField label="Batch" value={c.batch} integer onChange={(batch) => set({ batch })} hint="Sequences per step" />
-      <NumberField label="Seq. length" value={c.seq} integer onChange={(seq) => set({ seq })} hint="Tokens per sequence" />
-      <NumberField label="Warmup" value={c.warmupSteps} integer onChange={(warmupSteps) => set({ warmupSteps })} hint="Linear warmup steps" />
-      <NumberField label="Val. examples" value={c.valExamples} integer onChange={(valExamples) => set({ valExamples })}
-        hint="Held-out examples for the validation loss (0 = none)" />
-      <NumberField label="Eval every" value={c.evalEvery} integer onChange={(evalEvery) => set({ evalEvery })}
-        hint="Validation every N steps (0 = start and end only)" />
-      <NumberField label="Seed" value={c.seed} integer onChange={(seed) => set({ seed })} />
-    </div>
-  );
-}
-
 function RunSettingsLine({ run, card }: { run: RunRecord; card: ModelCard | null }) {
   const c = run.config;
+  const options = methodOptionsText(c);
   const parts = [
-    c.method === 'full' ? 'full fine-tune' : `${c.method === 'rslora' ? 'rsLoRA' : 'LoRA'} r=${c.rank} α=${c.alpha} on ${targetLabel(c.targets, card?.spec)}`,
+    c.method === 'full' ? 'full fine-tune' : `${methodShort(c)} α=${c.alpha} on ${targetLabel(c.targets, card?.spec)}${options ? ` (${options})` : ''}`,
     `lr ${formatLr(c.lr)}`,
     `${c.steps} steps × ${c.batch} × ${c.seq} tokens`,
   ];
   if (run.modelName) parts.push(`${run.modelName}${run.datasetName ? ` on ${run.datasetName}` : ''}`);
   return <div className="run-settings">{parts.join(' · ')}</div>;
-}
-
-function Budget({ config, card }: { config: RunConfig; card: ModelCard | null }) {
-  if (!card) return null;
-  let params: number;
-  let bytes: number;
-  try {
-    params = trainableParameters(card.spec, config);
-    bytes = trainingBytes(card.spec, config);
-  } catch (err) {
-    return <div className="budget error">{(err as Error).message}</div>;
-  }
-  const share = params / baseParameters(card.spec);
-  return (
-    <div className="budget" data-testid="run-budget">
-      <span><strong>{formatCount(params)}</strong> trainable parameters ({share >= 0.01 ? `${(100 * share).toFixed(1)}%` : `${(100 * share).toFixed(2)}%`} of the model)</span>
-      <span className="muted">≈ {formatBytes(bytes)} GPU memory</span>
-      <span className="muted">{formatInt(config.steps * config.batch * config.seq)} tokens to train on</span>
-    </div>
-  );
-}
-
-function RunProgressView({ run }: { run: RunRecord }) {
-  const last = run.points.at(-1);
-  const lastEval = run.evals.at(-1);
-  const p = run.progress;
-  const steps = run.config.steps;
-  const done = last ? last.step + 1 : 0;
-  const active = isActive(run);
-  const stage = run.stage ?? (run.status === 'queued' ? 'Waiting for the GPU' : null);
-  return (
-    <div className="run-progress">
-      {active && (
-        <div className="progress-row">
-          <ProgressBar value={done} max={steps} indeterminate={run.status !== 'training' && done === 0} label={`${run.config.name} progress`} />
-          <span className="progress-text" data-testid="run-step">
-            {done}/{steps}
-            {p?.etaMs != null && run.status === 'training' && done < steps && <> · ETA {formatDuration(p.etaMs)}</>}
-          </span>
-        </div>
-      )}
-      {active && stage && <div className="run-stage"><span className="spinner" aria-hidden /> {stage}</div>}
-      {(last || run.summary) && (
-        <div className="run-metrics">
-          <Metric label="Loss" value={formatLoss(last?.loss)} />
-          <Metric label="Val loss" value={formatLoss(run.summary?.finalValLoss ?? lastEval?.loss)} />
-          <Metric label="Tokens/s" value={formatRate(active ? last?.tokensPerSecond : run.summary?.tokensPerSecond ?? last?.tokensPerSecond)} />
-          <Metric label="Grad norm" value={formatLoss(last?.gradNorm, 2)} />
-          <Metric label="LR" value={last ? formatLr(last.lr) : '–'} />
-          <Metric label="Steps" value={`${done}/${steps}`} />
-          <Metric label="Time" value={formatDuration(run.summary?.elapsedMs ?? last?.elapsedMs)} />
-          <Metric label="GPU memory" value={p ? formatBytes(p.gpuBytes) : run.summary ? formatBytes(run.summary.peakGpuBytes) : '–'} />
-        </div>
-      )}
-    </div>
-  );
-}
-
-function Metric({ label, value }: { label: string; value: string }) {
-  return (
-    <div className="metric">
-      <span className="metric-label">{label}</span>
-      <span className="metric-value">{value}</span>
-    </div>
-  );
 }

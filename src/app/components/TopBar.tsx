@@ -6,6 +6,7 @@ const SECTIONS: [string, string][] = [
   ['dataset', 'Dataset'],
   ['runs', 'Runs'],
   ['charts', 'Curves'],
+  ['allocation', 'Ranks'],
   ['compare', 'Compare'],
   ['playground', 'Playground'],
   ['export', 'Export'],
