@@ -233,7 +233,7 @@ describe('GeLoRA config', () => {
 
   it('accepts the defaults and warns on few samples', () => {
     expect(validateGeloraConfig(ok)).toEqual([]);
-    expect(validateGeloraConfig({ ...ok, samples: 100 }).join()).toMatch(/--gelora-samples 100 is below 512/);
+    expect(validateGeloraConfig({ ...ok, samples: 100 }).join()).toMatch(/GeLoRA samples \(100, --gelora-samples\) is below 512/);
   });
 
   it('names the CLI option in every error', () => {
@@ -369,7 +369,7 @@ describe('analyzeGelora end to end', () => {
       for (const r of a.ranks) expect(Number.isInteger(r) && r >= 1 && r <= 16).toBe(true);
       expect(a.params).toBeLessThanOrEqual(a.budget);
       expect(a.scale).toBe(2);
-      expect(a.warnings.join()).toMatch(/--gelora-samples 300 is below 512/);
+      expect(a.warnings.join()).toMatch(/GeLoRA samples \(300, --gelora-samples\) is below 512/);
       expect(phases).toContain('collect');
       expect(phases.filter((p) => p === 'estimate').length).toBe(spec.layers + 1);
       // Layer 0 of a model without position embeddings has one point per distinct token.

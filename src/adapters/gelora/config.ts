@@ -64,10 +64,10 @@ export function validateGeloraConfig(c: GeloraConfig): string[] {
   if (c.targets.length === 0) throw new Error('--targets must name at least one module');
   const warnings: string[] = [];
   if (c.samples < RECOMMENDED_MIN_SAMPLES) {
-    warnings.push(`--gelora-samples ${c.samples} is below ${RECOMMENDED_MIN_SAMPLES}: the intrinsic-dimension estimates (and so the ranks) will be noisy.`);
+    warnings.push(`GeLoRA samples (${c.samples}, --gelora-samples) is below ${RECOMMENDED_MIN_SAMPLES}: the intrinsic-dimension estimates (and so the ranks) will be noisy.`);
   }
   if (c.budget === 'fit' && c.rankMax < c.rankRef) {
-    warnings.push(`--rank-max ${c.rankMax} is below --rank ${c.rankRef}: the fitted ranks cannot use the whole budget of a rank-${c.rankRef} LoRA.`);
+    warnings.push(`GeLoRA r_max (${c.rankMax}, --rank-max) is below the reference rank ${c.rankRef}: the fitted ranks cannot use the whole budget of a rank-${c.rankRef} LoRA.`);
   }
   return warnings;
 }
