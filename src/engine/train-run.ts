@@ -10,7 +10,7 @@ import { TransformerGraph } from '../model/transformer';
 import type { ModelWeights } from '../model/weights';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { evaluate, type EvalResult } from '../train/evaluate';
-import { DEFAULT_OPTIMIZER, Trainer, type StepMetrics } from '../train/trainer';
+import { DEFAULT_OPTIMIZER, Trainer, type StepMetrics, type TrainableState } from '../train/trainer';
 import { buildMethod, type MethodOptions, type MethodState } from './methods';
 
 export interface TrainRunOptions extends MethodOptions {
@@ -29,6 +29,20 @@ export interface TrainRunOptions extends MethodOptions {
   maxValidationBatches?: number;
   /** Pack examples into full rows (plain text) or pad one example per row (supervised formats). */
   packing: boolean;
+  /** Checkpoint every N steps through onCheckpoint (0 or absent: never). */
+  checkpointEvery?: number;
+  /**
+   * Continue a run from a checkpoint of the same options: the method is rebuilt (its preparation is
+   * deterministic), the state restored, and the batch stream advanced past the steps already done.
+   */
+  resume?: RunCheckpoint;
+}
+
+/** Everything a run needs to continue after a reload or a lost GPU: the steps done and the optimizer state. */
+export interface RunCheckpoint {
+  /** Steps completed; training continues at this step. */
+  step: number;
+  state: TrainableState[];
 }
 
 export interface StepReport extends StepMetrics {
@@ -63,6 +77,8 @@ export interface TrainRunCallbacks {
   onEval?(step: number, r: EvalResult): void;
   /** Polled between steps. */
   shouldStop?(): boolean;
+  /** Called every `checkpointEvery` steps with the state to resume from (not after the last step). */
+  onCheckpoint?(c: RunCheckpoint): void | Promise<void>;
 }
 
 export interface TrainRunResult {
@@ -135,14 +151,21 @@ export async function trainRun(
     cb.onEval?.(step, r);
     return r;
   };
-  if (evalGraph) cb.onPrepare?.({ phase: 'Measuring the starting validation loss', done: 0, total: 1 });
-  const initialEval = await runEval(0);
+  if (evalGraph && !o.resume) cb.onPrepare?.({ phase: 'Measuring the starting validation loss', done: 0, total: 1 });
+  let firstStep = 0;
+  if (o.resume) {
+    if (!(o.resume.step >= 0 && o.resume.step <= o.steps)) throw new Error(`The checkpoint is at step ${o.resume.step}; this run has ${o.steps} steps.`);
+    trainer.restore(o.resume.step, o.resume.state);
+    for (let i = 0; i < o.resume.step; i++) stream.next();
+    firstStep = o.resume.step;
+  }
+  const initialEval = o.resume ? null : await runEval(0);
 
   let stopReason: TrainRunResult['stopReason'] = 'done';
   let message: string | null = null;
   let buffersAfterStep0 = 0;
   let submitsAfterStep0 = 0;
-  let steps = 0;
+  let steps = firstStep;
   const t0 = performance.now();
   let pending: { wait: () => Promise<StepMetrics>; tokens: number; start: number } | null = null;
   let lastDone = t0;
@@ -165,7 +188,7 @@ export async function trainRun(
     }
     return true;
   };
-  for (let step = 0; step < o.steps; step++) {
+  for (let step = firstStep; step < o.steps; step++) {
     if (cb.shouldStop?.()) {
       stopReason = 'stopped';
       break;
@@ -175,7 +198,7 @@ export async function trainRun(
     const wait = await trainer.submit(batch);
     // Read the previous step's metrics while this one runs.
     const ok = await drain();
-    if (step > 0) {
+    if (step > firstStep) {
       buffersAfterStep0 += gpu.counters.buffersCreated - before.buffers;
       submitsAfterStep0 += gpu.counters.submits - before.submits;
     }
@@ -185,6 +208,10 @@ export async function trainRun(
       if (!(await drain())) break;
       await runEval(step);
     }
+    if (o.checkpointEvery && cb.onCheckpoint && (step + 1) % o.checkpointEvery === 0 && step + 1 < o.steps) {
+      if (!(await drain())) break;
+      await cb.onCheckpoint({ step: steps, state: await trainer.capture() });
+    }
   }
   if (pending) await drain();
   await gpu.sync();
@@ -193,7 +220,7 @@ export async function trainRun(
   return {
     state, steps, initialEval, finalEval, stopReason, message,
     buffersCreatedAfterStep0: buffersAfterStep0,
-    submitsPerStep: steps > 1 ? submitsAfterStep0 / (steps - 1) : 1,
+    submitsPerStep: steps - firstStep > 1 ? submitsAfterStep0 / (steps - firstStep - 1) : 1,
     trainExamples: split.train.length,
     validationExamples: split.validation.length,
   };

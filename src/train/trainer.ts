@@ -36,6 +36,14 @@ export interface StepMetrics {
   gradNorms: Float32Array;
 }
 
+/** A trainable's optimizer state on the CPU: enough to continue training exactly where it stopped. */
+export interface TrainableState {
+  name: string;
+  param: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+}
+
 const STATE_NORM = 0;
 const STATE_CLIP = 1;
 const RING = 3;
@@ -52,6 +60,7 @@ export class Trainer {
   private readonly sq: Tensor;
   private readonly list: CommandList;
   private readonly ring: Slot[] = [];
+  private readonly moments: { m: Tensor; v: Tensor }[] = [];
   private stepIndex = 0;
 
   constructor(
@@ -73,6 +82,7 @@ export class Trainer {
     for (const t of this.trainables) {
       const m = gpu.tensor(t.param.shape, `${t.name}.adam_m`);
       const v = gpu.tensor(t.param.shape, `${t.name}.adam_v`);
+      this.moments.push({ m, v });
       adamw(list, {
         param: t.param, grad: t.grad, m, v, n: t.param.size, hp: this.hp, state: this.state, clipIndex: STATE_CLIP,
         lrScale: t.lrScale, applyDecay: t.decay,
@@ -86,6 +96,30 @@ export class Trainer {
 
   get step(): number {
     return this.stepIndex;
+  }
+
+  /** Parameters and AdamW moments of every trainable, after the steps submitted so far (one readback). */
+  async capture(): Promise<TrainableState[]> {
+    const tensors = this.trainables.flatMap((t, i) => [t.param, this.moments[i].m, this.moments[i].v]);
+    const data = await this.gpu.readMany(tensors);
+    return this.trainables.map((t, i) => ({ name: t.name, param: data[3 * i], m: data[3 * i + 1], v: data[3 * i + 2] }));
+  }
+
+  /** Continues from a captured state: the next submit is step `step` (its learning rate and bias corrections). */
+  restore(step: number, state: TrainableState[]): void {
+    const byName = new Map(state.map((s) => [s.name, s]));
+    this.trainables.forEach((t, i) => {
+      const s = byName.get(t.name);
+      if (!s) throw new Error(`The checkpoint has no state for ${t.name}: it belongs to a different run configuration.`);
+      if (s.param.length !== t.param.size || s.m.length !== t.param.size || s.v.length !== t.param.size) {
+        throw new Error(`The checkpoint's ${t.name} has ${s.param.length} values; this run's has ${t.param.size}.`);
+      }
+      this.gpu.upload(t.param, s.param);
+      this.gpu.upload(this.moments[i].m, s.m);
+      this.gpu.upload(this.moments[i].v, s.v);
+    });
+    if (byName.size !== this.trainables.length) throw new Error('The checkpoint has tensors this run does not: it belongs to a different run configuration.');
+    this.stepIndex = step;
   }
 
   /**
