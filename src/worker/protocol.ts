@@ -6,6 +6,7 @@
 import type { LoraModuleWeights } from '../adapters/lora/peft';
 import type { DatasetFormat } from '../data/types';
 import type { MethodAnalysis, MethodOptions } from '../engine/methods';
+import type { TrainableState } from '../train/trainer';
 import type { ModelSpec } from '../model/config';
 
 // ------------------------------------------------------------------------------------ shared data
@@ -188,6 +189,19 @@ export interface LegacyAdapterSnapshot {
   modules: LoraModuleWeights[];
 }
 
+/**
+ * A run's resumable state, sent every ~10% of its steps and kept in IndexedDB: after a reload or a lost GPU
+ * the run continues from here with the same batches, learning rate and optimizer moments.
+ */
+export interface RunCheckpointData {
+  /** Steps completed. */
+  step: number;
+  /** Supervised tokens and wall time up to this step (the charts' x axes continue from them). */
+  tokens: number;
+  elapsedMs: number;
+  state: TrainableState[];
+}
+
 /** Base model or a run: who produced a generation. */
 export type GenerationSource = 'base' | { runId: string };
 
@@ -209,7 +223,8 @@ export type Command =
   | { type: 'init' }
   | { type: 'loadModel'; source: ModelSource }
   | { type: 'loadDataset'; source: DatasetSource }
-  | { type: 'startRun'; config: RunConfig }
+  /** resume: continue from a checkpoint of this same configuration. */
+  | { type: 'startRun'; config: RunConfig; resume?: RunCheckpointData }
   | { type: 'cancelRun'; id: string }
   /** Forgets a run's adapter (and frees a full fine-tune's weights). */
   | { type: 'deleteRun'; id: string }
@@ -237,6 +252,7 @@ export type WorkerEvent =
   /** The method's analysis (ranks per module, importance, intrinsic dimensions), before step 0. */
   | { type: 'runAnalysis'; id: string; analysis: MethodAnalysis }
   | { type: 'runStep'; id: string; point: StepPoint; progress: RunProgress }
+  | { type: 'runCheckpoint'; id: string; checkpoint: RunCheckpointData }
   | { type: 'runEval'; id: string; point: EvalPoint }
   | { type: 'runDone'; id: string; status: RunStatus; summary: RunSummary; adapter: AdapterSnapshot | null; exportable: boolean }
   | { type: 'generation'; requestId: string; result: GenerationResult }

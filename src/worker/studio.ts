@@ -19,7 +19,7 @@ import { adapterZip, mergedZip, upgradeSnapshot } from './export-files';
 import { GpuQueue } from './gpu-queue';
 import { modelCard } from './model-card';
 import type {
-  AdapterSnapshot, Command, DatasetSource, GenerationResult, GenerationSource, MethodId, ModelCard, ModelSource, RunConfig,
+  AdapterSnapshot, Command, RunCheckpointData, DatasetSource, GenerationResult, GenerationSource, MethodId, ModelCard, ModelSource, RunConfig,
   RunStatus, WorkerEvent,
 } from './protocol';
 import { ScopedGpu, type BufferScope } from './scoped-gpu';
@@ -82,7 +82,7 @@ export class Studio {
         case 'loadDataset':
           return await this.loadDataset(cmd.source);
         case 'startRun':
-          return this.startRun(cmd.config);
+          return this.startRun(cmd.config, cmd.resume);
         case 'cancelRun':
           return this.cancelRun(cmd.id);
         case 'deleteRun':
@@ -324,7 +324,7 @@ export class Studio {
 
   // ------------------------------------------------------------------------------------ runs
 
-  private startRun(config: RunConfig): void {
+  private startRun(config: RunConfig, resume?: RunCheckpointData): void {
     const { id } = config;
     const model = this.model;
     const dataset = this.dataset;
@@ -337,7 +337,7 @@ export class Studio {
     this.queue.push({
       urgent: false,
       runId: id,
-      execute: () => this.train(config, model, dataset),
+      execute: () => this.train(config, model, dataset, resume),
       drop: () => this.post({ type: 'runStatus', id, status: 'cancelled', message: 'Cancelled before it started.' }),
     });
   }
@@ -369,7 +369,7 @@ export class Studio {
     if (run?.full?.scope && this.gpu) await this.gpu.release(run.full.scope);
   }
 
-  private async train(config: RunConfig, model: ModelState, dataset: DatasetState): Promise<void> {
+  private async train(config: RunConfig, model: ModelState, dataset: DatasetState, resume?: RunCheckpointData): Promise<void> {
     const { id } = config;
     const control = (this.active = { id, stop: false });
     const status = (s: RunStatus, stage?: string, message?: string) => this.post({ type: 'runStatus', id, status: s, stage, message });
@@ -400,8 +400,10 @@ export class Studio {
       const valCount = Math.min(config.valExamples, Math.floor(ds.examples.length / 2));
       const validationFraction = valCount > 0 ? valCount / ds.examples.length : 0;
 
-      const t0 = performance.now();
-      let tokens = 0;
+      // A resumed run continues its counters (tokens and time on the charts' x axes) from the checkpoint.
+      const t0 = performance.now() - (resume?.elapsedMs ?? 0);
+      let tokens = resume?.tokens ?? 0;
+      const offsetMs = resume?.elapsedMs ?? 0;
       let lastStepMs = 0;
       const recent: number[] = [];
       const onStep = (m: StepReport) => {
@@ -416,7 +418,7 @@ export class Studio {
         this.post({
           type: 'runStep', id,
           point: {
-            step: m.step, loss: m.loss, lr: m.lr, gradNorm: m.gradNorm, tokensPerSecond: m.tokensPerSecond, tokens, elapsedMs: m.elapsedMs,
+            step: m.step, loss: m.loss, lr: m.lr, gradNorm: m.gradNorm, tokensPerSecond: m.tokensPerSecond, tokens, elapsedMs: offsetMs + m.elapsedMs,
             layerGradNorms: m.layerGradNorms,
           },
           progress: {
@@ -433,10 +435,18 @@ export class Studio {
         steps: config.steps, batch: config.batch, seq: config.seq, lr: config.lr, warmupSteps: config.warmupSteps,
         weightDecay: 0, maxGradNorm: 1, minLrRatio: 0.1, validationFraction, evalEvery: config.evalEvery,
         packing: ds.format === 'text',
+        checkpointEvery: Math.max(5, Math.ceil(config.steps / 10)),
+        resume: resume ? { step: resume.step, state: resume.state } : undefined,
       }, {
         onPrepare: (p) => this.post({ type: 'runPrepare', id, phase: p.phase, done: p.done, total: p.total }),
         onMethod: (state) => this.post({ type: 'runAnalysis', id, analysis: state.analysis }),
         onStep,
+        onCheckpoint: (c) => {
+          const checkpoint: RunCheckpointData = { step: c.step, tokens, elapsedMs: offsetMs + lastStepMs, state: c.state };
+          // The arrays share one readback buffer: transfer it once.
+          const buffers = new Set(c.state.flatMap((t) => [t.param.buffer, t.m.buffer, t.v.buffer]) as ArrayBuffer[]);
+          this.post({ type: 'runCheckpoint', id, checkpoint }, [...buffers]);
+        },
         onEval: (step, r) => this.post({ type: 'runEval', id, point: { step, tokens, loss: r.loss } }),
         shouldStop: () => control.stop,
       });
