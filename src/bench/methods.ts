@@ -36,7 +36,7 @@ export interface MethodBenchResult {
   flopsPerToken: number;
   /** Bytes of the run's buffers by category, after its last step (the base weights are shared and counted once). */
   memory: Record<MemoryCategory, number>;
-  /** The highest live bytes during the run, base weights included (the preparation phase can set it). */
+  /** The highest bytes the run held at once, base weights included (the preparation phase can set it). */
   peakBytes: number;
   error?: string;
 }
@@ -71,7 +71,10 @@ export async function benchMethod(gpu: Gpu, weights: ModelWeights, tokenizer: Te
   const weightNames = new Set(weights.names());
   for (const n of weightNames) memory.weights += weights.get(n).buffer.size;
   const mark = gpu.mark();
-  gpu.peakBytes = gpu.liveBytes;
+  // Buffers other sections left alive are not this run's: count its peak above them, plus the base weights.
+  const before = gpu.liveBytes;
+  gpu.peakBytes = before;
+  const runPeak = () => gpu.peakBytes - before + memory.weights;
   const doneAt: number[] = [];
   try {
     // Enough synthetic rows for the preparation phase's batches too.
@@ -86,12 +89,12 @@ export async function benchMethod(gpu: Gpu, weights: ModelWeights, tokenizer: Te
     return {
       ...base, trainableParams: result.state.analysis.trainableParameters, preparationMs: result.state.analysis.preparationMs,
       msPerStep, tokensPerSecond: (c.batch * c.seq) / (msPerStep / 1000),
-      flopsPerToken: modelFlopsPerToken(spec, c.seq, c.options.method === 'full'), memory, peakBytes: gpu.peakBytes,
+      flopsPerToken: modelFlopsPerToken(spec, c.seq, c.options.method === 'full'), memory, peakBytes: runPeak(),
     };
   } catch (e) {
     return {
       ...base, trainableParams: 0, preparationMs: NaN, msPerStep: NaN, tokensPerSecond: NaN, flopsPerToken: NaN, memory,
-      peakBytes: gpu.peakBytes, error: (e as Error).message,
+      peakBytes: runPeak(), error: (e as Error).message,
     };
   } finally {
     // Each configuration's buffers go back before the next one (full fine-tuning trains the shared weights in place:
