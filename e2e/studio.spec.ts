@@ -3,13 +3,15 @@
  * LoRA, GoRA, GraLoRA and GeLoRA runs (shrunk so they finish in seconds), their preparation phases, loss
  * curves, rank heatmaps, GoRA importance, GeLoRA dimensions, per-block gradient norms and the comparison
  * table; the exported PEFT zips checked against the heatmap (GoRA's rank_pattern, GraLoRA's format and its
- * plain-LoRA equivalent) with the scale-out bundle; persistence across a reload; the run queue; form
- * validation; bad files dropped with real drag-and-drop events; the page shown when WebGPU is missing.
+ * plain-LoRA equivalent) with the scale-out bundle; persistence across a reload; a run cut off by a reload
+ * resuming from its checkpoint; the run queue; form validation; bad files dropped with real drag-and-drop
+ * events; the page shown when WebGPU is missing.
  * Screenshots of every panel go to e2e-artifacts/.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { strFromU8, unzipSync } from 'fflate';
 import { expect, test, type Locator, type Page } from 'playwright/test';
+import { demoRuns } from '../src/app/presets';
 
 const ARTIFACTS = 'e2e-artifacts';
 const PANELS = ['model', 'dataset', 'runs', 'charts', 'allocation', 'compare', 'playground', 'export'] as const;
@@ -358,6 +360,211 @@ test('demo: LoRA, GoRA, GraLoRA and GeLoRA train, compare, export PEFT zips, sur
   await shootPanel(page, 'dataset', 'dataset-alpaca');
 
   expect(pageErrors).toEqual([]);
+});
+
+/** Checkpoints in the studio's IndexedDB (one per unfinished run). */
+async function storedCheckpoints(page: Page): Promise<number> {
+  return page.evaluate(() => new Promise<number>((resolve, reject) => {
+    const open = indexedDB.open('lora-studio');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const count = db.transaction('checkpoints').objectStore('checkpoints').count();
+      count.onsuccess = () => {
+        db.close();
+        resolve(count.result);
+      };
+      count.onerror = () => reject(count.error);
+    };
+  }));
+}
+
+/**
+ * Swaps a run's stored checkpoint for a damaged copy (no tensors), keeping the original under "<id>:saved";
+ * `undo` puts the original back.
+ */
+async function damageCheckpoint(page: Page, runId: string, undo = false) {
+  await page.evaluate(({ id, undo }) => new Promise<void>((resolve, reject) => {
+    const open = indexedDB.open('lora-studio');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction('checkpoints', 'readwrite');
+      const store = tx.objectStore('checkpoints');
+      const read = store.get(undo ? `${id}:saved` : id);
+      read.onsuccess = () => {
+        if (undo) {
+          store.put({ ...read.result, id });
+          store.delete(`${id}:saved`);
+        } else {
+          store.put({ ...read.result, id: `${id}:saved` });
+          store.put({ ...read.result, state: [] });
+        }
+      };
+      tx.oncomplete = () => {
+        db.close();
+        resolve();
+      };
+      tx.onerror = () => reject(tx.error);
+    };
+  }), { id: runId, undo });
+}
+
+/** Every status a run card showed, recorded as it renders (queued and preparing pass too quickly to poll). */
+async function recordStatuses(page: Page, runId: string) {
+  await page.evaluate((id) => {
+    const seen: string[] = [];
+    (window as unknown as { __statuses: string[] }).__statuses = seen;
+    const record = () => {
+      const status = document.querySelector(`[data-testid="run-card"][data-run-id="${id}"]`)?.getAttribute('data-status');
+      if (status && seen.at(-1) !== status) seen.push(status);
+    };
+    new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-status'] });
+  }, runId);
+}
+
+test('a run cut off by a reload resumes from its last checkpoint and finishes', async ({ page }) => {
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto('/');
+  await expect(page.getByTestId('gpu-badge')).not.toContainText('Opening the GPU', { timeout: 60_000 });
+  await page.getByTestId('try-demo').click();
+  await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
+
+  // One LoRA run of 40 steps: a checkpoint every 5 steps (10% of the run, at least 5), validation every 10.
+  const cards = page.getByTestId('run-card');
+  await expect(cards).toHaveCount(4);
+  for (const name of [DEMO.gora, DEMO.gralora, DEMO.gelora]) await page.getByRole('button', { name: `Remove ${name}`, exact: true }).click();
+  await expect(cards).toHaveCount(1);
+  const id = (await cards.first().getAttribute('data-run-id'))!;
+  const run = page.locator(`[data-testid="run-card"][data-run-id="${id}"]`);
+  const legend = page.locator(`[data-testid="loss-legend"][data-run-id="${id}"]`);
+  await shrink(run, { Steps: '40', 'Eval every': '10' });
+  await run.getByTestId('run-start').click();
+  await expect(run).toHaveAttribute('data-checkpoint-step', /^\d+$/, { timeout: 120_000 });
+  expect(await storedCheckpoints(page)).toBe(1);
+
+  // Reload mid-run: the run is interrupted, and offers to resume from the stored checkpoint.
+  await page.reload();
+  await expect(run).toHaveAttribute('data-status', 'interrupted');
+  const step = Number(await run.getAttribute('data-checkpoint-step'));
+  expect(step > 0 && step < 40 && step % 5 === 0, `checkpoint at step ${step}`).toBe(true);
+  expect(Number(await legend.getAttribute('data-points'))).toBeGreaterThanOrEqual(step);
+  await expect(run.getByTestId('run-checkpoint')).toContainText(`Checkpoint: step ${step} of 40`);
+  await expect(run.getByRole('button', { name: 'Run again' })).toBeVisible();
+  const resume = run.getByTestId('run-resume');
+  await expect(resume).toHaveText(`Resume from step ${step}`);
+  // The demo model and dataset come back by themselves: the button waits for them.
+  await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
+  await expect(page.getByTestId('dataset-preview')).toContainText('tinyshakespeare.txt');
+  await expect(resume).toBeEnabled();
+  await expect(run.getByTestId('resume-problem')).toHaveCount(0);
+  await shootPanel(page, 'runs', 'runs-resume-interrupted');
+
+  // A session on the user's own files (which do not come back by themselves): the button says what to load.
+  await page.evaluate(() => localStorage.setItem('lora-studio:model', 'files'));
+  await page.reload();
+  await expect(resume).toHaveText(`Resume from step ${step}`);
+  await expect(resume).toBeDisabled();
+  await expect(resume).toHaveAttribute('title', 'Load stories260K to resume this run.');
+  await expect(run.getByTestId('resume-problem')).toHaveText('· Load stories260K to resume this run.');
+  await shootPanel(page, 'runs', 'runs-resume-needs-model');
+  await page.getByTestId('model-folder-input').setInputFiles('public/demo/model');
+  await expect(run.getByTestId('resume-problem')).toHaveText('· Load tinyshakespeare.txt to resume this run.');
+  await page.getByTestId('dataset-input').setInputFiles('public/demo/data/tinyshakespeare.txt');
+  await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
+  await expect(resume).toBeEnabled();
+  await expect(run.getByTestId('resume-problem')).toHaveCount(0);
+
+  // A damaged checkpoint is refused with the reason, and the run stays as it was.
+  await damageCheckpoint(page, id);
+  await resume.click();
+  await expect(run.getByTestId('run-message')).toContainText(`Its checkpoint (step ${step}) is missing or damaged`);
+  await expect(run).toHaveAttribute('data-status', 'interrupted');
+  await expect(resume).toHaveCount(0);
+  await expect(run.getByRole('button', { name: 'Run again' })).toBeVisible();
+  // With the good one back, a reload finds it by its step alone (the run's record had given it up); the demo is back too.
+  await damageCheckpoint(page, id, true);
+  await page.evaluate(() => ['model', 'dataset'].forEach((what) => localStorage.setItem(`lora-studio:${what}`, 'demo')));
+  await page.reload();
+  await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
+  await expect(resume).toHaveText(`Resume from step ${step}`);
+  await expect(resume).toBeEnabled();
+
+  await recordStatuses(page, id);
+  await resume.click();
+  await expect(run).toHaveAttribute('data-status', 'done', { timeout: 4 * 60_000 });
+  expect(await page.evaluate(() => (window as unknown as { __statuses: string[] }).__statuses)).toContain('training');
+  await expect(run.locator('.metric', { hasText: 'Steps' })).toContainText('40/40');
+  // Steps 0..N-1 from before the reload and N..39 after it, each once; validation at 0, 10, 20, 30 and 40, none twice.
+  await expect(legend).toHaveAttribute('data-points', '40');
+  await expect(legend).toHaveAttribute('data-evals', '5');
+  await expect(page.getByTestId('layer-grad-chart')).toHaveAttribute('data-points', '40');
+  await expect(run.getByTestId('run-resume')).toHaveCount(0);
+  await expect(run.getByTestId('run-checkpoint')).toHaveCount(0);
+  await expect(run).not.toHaveAttribute('data-checkpoint-step', /./);
+  await expect.poll(() => storedCheckpoints(page)).toBe(0);
+  // The validation loss measured at step 0, before the reload, still gives the comparison its improvement.
+  const row = page.getByTestId('comparison-row');
+  await expect(row.getByTestId('final-val-loss')).toHaveText(/^\d+\.\d{3}/);
+  await expect(row.locator('td').nth(8)).toHaveText(/^[+-]\d+\.\d{3}$/);
+  await shootPanel(page, 'runs', 'runs-resumed');
+  await shootPanel(page, 'charts', 'charts-resumed');
+
+  // The finished run is what a reload shows.
+  await page.reload();
+  await expect(run).toHaveAttribute('data-status', 'done');
+  await expect(legend).toHaveAttribute('data-points', '40');
+  await expect(legend).toHaveAttribute('data-evals', '5');
+  await expect(run.locator('.metric', { hasText: 'Steps' })).toContainText('40/40');
+  await expect(run.getByTestId('run-resume')).toHaveCount(0);
+  expect(pageErrors).toEqual([]);
+});
+
+test('runs saved by the first release survive the database upgrade; an old interrupted run has no checkpoint to resume', async ({ page }) => {
+  const [doneConfig, cutConfig] = demoRuns();
+  const points = [0, 1, 2].map((step) => ({ step, loss: 5 - step / 10, lr: 3e-3, gradNorm: 1, tokensPerSecond: 100, tokens: 64 * (step + 1), elapsedMs: 100 * step }));
+  // The record format of the first release: no analysis, adapter format, preparation or checkpoint fields.
+  const record = (config: typeof doneConfig, status: string, createdAt: number) => ({
+    config, status, stage: null, message: null, createdAt, startedAt: createdAt, finishedAt: null, modelKey: 'old-model', modelName: 'stories260K',
+    datasetName: 'tinyshakespeare.txt', points, evals: [], progress: null, weights: null,
+    summary: status !== 'done' ? null : {
+      steps: 3, stopReason: 'done', message: null, initialValLoss: null, finalValLoss: 4.5, trainableParams: 46240, elapsedMs: 300,
+      tokensPerSecond: 100, tokens: 192, trainExamples: 10, validationExamples: 0, peakGpuBytes: 1 << 20,
+    },
+  });
+  // A same-origin page that does not open the studio's database, to write version 1 as that release did.
+  await page.goto('/demo/model/config.json');
+  await page.evaluate((records) => new Promise<void>((resolve, reject) => {
+    const open = indexedDB.open('lora-studio', 1);
+    open.onupgradeneeded = () => {
+      open.result.createObjectStore('runs', { keyPath: 'config.id' });
+      open.result.createObjectStore('adapters', { keyPath: 'id' });
+    };
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction('runs', 'readwrite');
+      for (const r of records) tx.objectStore('runs').put(r);
+      tx.oncomplete = () => {
+        db.close();
+        resolve();
+      };
+      tx.onerror = () => reject(tx.error);
+    };
+  }), [record({ ...doneConfig, steps: 3 }, 'done', 1), record(cutConfig, 'training', 2)]);
+
+  await page.goto('/');
+  const done = page.locator(`[data-testid="run-card"][data-run-id="${doneConfig.id}"]`);
+  const cut = page.locator(`[data-testid="run-card"][data-run-id="${cutConfig.id}"]`);
+  await expect(done).toHaveAttribute('data-status', 'done');
+  await expect(done.locator('.metric', { hasText: 'Steps' })).toContainText('3/3');
+  await expect(cut).toHaveAttribute('data-status', 'interrupted');
+  await expect(cut.getByRole('button', { name: 'Run again' })).toBeVisible();
+  await expect(cut.getByTestId('run-resume')).toHaveCount(0);
+  await expect(cut.getByTestId('run-checkpoint')).toHaveCount(0);
+  await expect(page.getByTestId('comparison-row')).toHaveCount(1);
+  expect(await storedCheckpoints(page)).toBe(0);
 });
 
 test('a model folder from the directory picker; a file that is not a model is refused with the reason', async ({ page }) => {

@@ -6,13 +6,16 @@
 import { create } from 'zustand';
 import type { MethodAnalysis } from '../engine/methods';
 import type {
-  DatasetPreview, EvalPoint, GenerationResult, GpuInfo, ModelCard, RunConfig, RunProgress, RunStatus, RunSummary, StepPoint,
-  WorkerEvent,
+  DatasetPreview, EvalPoint, GenerationResult, GpuInfo, ModelCard, RunCheckpointData, RunConfig, RunProgress, RunStatus, RunSummary,
+  StepPoint, WorkerEvent,
 } from '../worker/protocol';
 import { configProblem } from '../worker/validate';
+import { canUseCheckpoint, checkpointInfo, historyBefore, readCheckpoint, resumeProblem, resumeStep, type CheckpointInfo } from './checkpoints';
 import { listen, send } from './client';
 import { runnableConfig } from './methods';
-import { deleteRuns, loadAdapters, loadRuns, saveAdapter, saveRuns } from './persist';
+import {
+  checkpointSteps, deleteCheckpoints, deleteRuns, loadAdapters, loadCheckpoint, loadRuns, saveAdapter, saveCheckpoint, saveRuns,
+} from './persist';
 import { DEMO_PROMPT, defaultRun, demoRuns, describeRun } from './presets';
 
 export interface RunRecord {
@@ -40,6 +43,8 @@ export interface RunRecord {
   weights: 'adapter' | 'session' | null;
   /** The PEFT format of the adapter: a 'gralora' one can also be exported as its equivalent plain LoRA. */
   adapterFormat: 'lora' | 'gralora' | null;
+  /** The latest checkpoint of an unfinished run (its state is in IndexedDB only), or null. */
+  checkpoint: CheckpointInfo | null;
 }
 
 export interface RunPrepare {
@@ -113,6 +118,8 @@ export interface StudioState {
   duplicateRun(id: string): void;
   removeRun(id: string): void;
   startRun(id: string): void;
+  /** Continues an interrupted or failed run from its stored checkpoint. */
+  resumeRun(id: string): Promise<void>;
   startAllDrafts(): void;
   cancelRun(id: string): void;
   setChart(patch: Partial<ChartSettings>): void;
@@ -138,7 +145,7 @@ function newRecord(config: RunConfig): RunRecord {
   return {
     config, status: 'draft', stage: null, message: null, createdAt: lastCreated, startedAt: null, finishedAt: null,
     modelKey: null, modelName: null, datasetName: null, points: [], evals: [], progress: null, prepare: null, analysis: null,
-    summary: null, weights: null, adapterFormat: null,
+    summary: null, weights: null, adapterFormat: null, checkpoint: null,
   };
 }
 
@@ -177,7 +184,7 @@ export const useStudio = create<StudioState>()((set, get) => {
     patchRun(id, {
       config, status: 'queued', stage: 'Waiting for the GPU', message: null, startedAt: null, modelKey: card.key, modelName: card.name,
       datasetName: s.dataset.preview.name, points: [], evals: [], summary: null, progress: null, prepare: null, analysis: null,
-      adapterFormat: null,
+      adapterFormat: null, checkpoint: null,
     });
     send({ type: 'startRun', config });
     return true;
@@ -278,11 +285,49 @@ export const useStudio = create<StudioState>()((set, get) => {
       beginRun(id);
     },
 
+    async resumeRun(id) {
+      const s = get();
+      const r = s.runs[id];
+      const step = r ? resumeStep(r) : null;
+      if (!r || step === null) return;
+      const problem = resumeProblem(r, s.model.card, s.dataset.preview);
+      if (problem) return patchRun(id, { message: problem });
+      const before = { status: r.status, message: r.message };
+      patchRun(id, { status: 'queued', stage: 'Reading the checkpoint', message: null });
+      readingCheckpoint.add(id);
+      let checkpoint: RunCheckpointData | null = null;
+      try {
+        checkpoint = readCheckpoint(await loadCheckpoint(id), r.config.steps);
+      } catch {
+        // Unreadable storage is reported like a damaged checkpoint, below.
+      } finally {
+        readingCheckpoint.delete(id);
+      }
+      const now = get().runs[id];
+      if (now?.status !== 'queued') return; // removed or cancelled while reading
+      if (!checkpoint) {
+        return patchRun(id, {
+          ...before, stage: null, checkpoint: null,
+          message: `Its checkpoint (step ${step}) is missing or damaged in this browser's storage, so it cannot resume; "Run again" starts it over.`,
+        });
+      }
+      patchRun(id, {
+        ...historyBefore(now, checkpoint.step), stage: null, summary: null, progress: null, prepare: null, finishedAt: null,
+        checkpoint: { ...now.checkpoint!, step: checkpoint.step },
+      });
+      send({ type: 'startRun', config: now.config, resume: checkpoint });
+    },
+
     startAllDrafts() {
       for (const id of get().order) if (get().runs[id].status === 'draft') beginRun(id);
     },
 
     cancelRun(id) {
+      // A resume still reading its checkpoint has not reached the worker: it stops here.
+      if (readingCheckpoint.has(id)) {
+        patchRun(id, { status: 'cancelled', stage: null, message: 'Cancelled before it started.', finishedAt: Date.now() });
+        return dropCheckpoint(id);
+      }
       send({ type: 'cancelRun', id });
     },
 
@@ -343,16 +388,20 @@ export const useStudio = create<StudioState>()((set, get) => {
   /** Restores past runs and their adapters from IndexedDB, then saves changes as they happen. */
   async function restore() {
     try {
-      const [records, adapters] = await Promise.all([loadRuns(), loadAdapters()]);
+      const [records, adapters, steps] = await Promise.all([loadRuns(), loadAdapters(), checkpointSteps()]);
       const runs: Record<string, RunRecord> = {};
       for (const saved of records) {
         const r = upgradeRecord(saved);
         // Full fine-tunes live on the GPU only for the session that trained them.
         const weights = r.weights === 'session' ? null : r.weights;
-        runs[r.config.id] = ACTIVE.includes(r.status)
+        const restored: RunRecord = ACTIVE.includes(r.status)
           ? { ...r, weights, status: 'interrupted', stage: null, message: 'Interrupted: the page was closed or reloaded during this run.', progress: null }
           : { ...r, weights };
+        runs[r.config.id] = { ...restored, ...storedCheckpoint(restored, steps.get(r.config.id)) };
       }
+      // Checkpoints of runs that finished or were removed while a write was in flight.
+      const orphans = [...steps.keys()].filter((id) => !runs[id] || !canUseCheckpoint(runs[id]));
+      void deleteCheckpoints(orphans).catch(() => {});
       if (adapters.length) send({ type: 'restoreAdapters', adapters });
       set((s) => ({
         runs: { ...runs, ...s.runs },
@@ -371,20 +420,65 @@ export const useStudio = create<StudioState>()((set, get) => {
     let timer: ReturnType<typeof setTimeout> | null = null;
     const flush = () => {
       timer = null;
+      if (timer) clearTimeout(timer);
+      timer = null;
       const runs = get().runs;
       const changed = Object.values(runs).filter((r) => saved[r.config.id] !== r);
       const removed = Object.keys(saved).filter((id) => !runs[id]);
       saved = runs;
-      // Live progress is not worth a write: it is rebuilt by the next run.
-      void saveRuns(changed.map((r) => ({ ...r, progress: null, prepare: null }))).catch((err) => get().toast('error', `Saving runs failed: ${err.message}`));
+      // Finished, cancelled or unresumable runs lose their checkpoint in the same transaction as the record saying so.
+      const dropped = changed.filter((r) => r.checkpoint === null && !isActive(r)).map((r) => r.config.id);
+      void saveRuns(changed.map(storedRecord), dropped).catch((err) => get().toast('error', `Saving runs failed: ${err.message}`));
       void deleteRuns(removed).catch(() => {});
     };
     // Save everything restored-but-modified (e.g. runs marked interrupted) once.
     saved = {};
     flush();
     useStudio.subscribe((s, prev) => {
-      if (s.runs !== prev.runs && !timer) timer = setTimeout(flush, 800);
+      if (s.runs === prev.runs) return;
+      // A run that starts, stops or finishes is saved at once: a reload just after must not find it still running.
+      if (Object.values(s.runs).some((r) => prev.runs[r.config.id]?.status !== r.status)) flush();
+      else timer ??= setTimeout(flush, 800);
     });
+    // The metrics since the last save, as the page goes away (a reload mid-run keeps more of its curve).
+    window.addEventListener('pagehide', flush);
+  }
+
+  /**
+   * The run's record as IndexedDB has it: the checkpoint's step comes from the checkpoint store (the two are
+   * written together, but the record can be overwritten by a save that started before a newer checkpoint).
+   */
+  function storedCheckpoint(r: RunRecord, step: number | undefined): Pick<RunRecord, 'checkpoint' | 'message'> {
+    if (!canUseCheckpoint(r)) return { checkpoint: null, message: r.message };
+    if (step !== undefined) return { checkpoint: { step, bytes: r.checkpoint?.bytes ?? 0, kept: true }, message: r.message };
+    // Not kept (too large) says why there is nothing to resume from; kept but absent: the storage was cleared.
+    if (!r.checkpoint?.kept) return { checkpoint: r.checkpoint, message: r.message };
+    return {
+      checkpoint: null,
+      message: `${r.message ?? ''} Its checkpoint (step ${r.checkpoint.step}) is missing from this browser's storage, so it cannot resume.`.trim(),
+    };
+  }
+
+  /** Stores a run's checkpoint (with the history up to it), unless the state is too large to write every 10% of a run. */
+  function keepCheckpoint(id: string, checkpoint: RunCheckpointData) {
+    const r = get().runs[id];
+    if (!r || !isActive(r)) return; // removed or stopped meanwhile
+    const info = checkpointInfo(checkpoint);
+    if (!info.kept) return patchRun(id, { checkpoint: info });
+    flushSteps();
+    void saveCheckpoint(storedRecord({ ...get().runs[id], checkpoint: info }), checkpoint)
+      .then(() => patchRun(id, (now) => (isActive(now) && (now.checkpoint?.step ?? -1) < info.step ? { checkpoint: info } : {})))
+      .catch((err: Error) => {
+        // One toast per run: a full disk fails every checkpoint after the first.
+        if (checkpointFailures.has(id)) return;
+        checkpointFailures.add(id);
+        get().toast('error', `Saving a checkpoint of "${r.config.name}" failed (${err.message}): it cannot resume after a reload.`);
+      });
+  }
+
+  /** A run that finished, or was cancelled, needs no checkpoint (the next save deletes it from IndexedDB). */
+  function dropCheckpoint(id: string) {
+    patchRun(id, { checkpoint: null });
   }
 
   function applyEvent(e: WorkerEvent) {
@@ -404,6 +498,8 @@ export const useStudio = create<StudioState>()((set, get) => {
       case 'dataset':
         return set({ dataset: { preview: e.preview, loading: null, error: null } });
       case 'runStatus':
+        // A failed run keeps its checkpoint: it failed on an error (a lost GPU) that resuming can get past.
+        if (e.status === 'cancelled') dropCheckpoint(e.id);
         return patchRun(e.id, (r) => ({
           status: e.status,
           stage: e.stage ?? (e.status === 'training' ? r.stage : null),
@@ -417,16 +513,21 @@ export const useStudio = create<StudioState>()((set, get) => {
         return patchRun(e.id, { analysis: e.analysis });
       case 'runStep':
         return bufferStep(e.id, e.point, e.progress);
+      case 'runCheckpoint':
+        return keepCheckpoint(e.id, e.checkpoint);
       case 'runEval':
         flushSteps();
         return patchRun(e.id, (r) => ({ evals: [...r.evals, e.point] }));
       case 'runDone':
         flushSteps();
         if (e.adapter) void saveAdapter(e.id, get().runs[e.id]?.config.method ?? 'lora', e.adapter).catch(() => {});
-        return patchRun(e.id, {
-          status: e.status, stage: null, summary: e.summary, message: e.summary.message, finishedAt: Date.now(), prepare: null,
+        dropCheckpoint(e.id);
+        return patchRun(e.id, (r) => ({
+          status: e.status, stage: null, message: e.summary.message, finishedAt: Date.now(), prepare: null,
+          // A resumed run skips the starting evaluation: it was measured (step 0) before the interruption.
+          summary: { ...e.summary, initialValLoss: e.summary.initialValLoss ?? r.evals.find((p) => p.step === 0)?.loss ?? null },
           weights: !e.exportable ? null : e.adapter ? 'adapter' : 'session', adapterFormat: e.adapter?.format ?? null,
-        });
+        }));
       case 'generation': {
         const p = get().playground;
         if (e.requestId !== p.requestId) return;
@@ -495,8 +596,19 @@ function upgradeRecord(r: RunRecord): RunRecord {
     prepare: null,
     analysis: r.analysis ?? null,
     adapterFormat: r.adapterFormat ?? (r.weights === 'adapter' ? 'lora' : null),
+    checkpoint: r.checkpoint ?? null,
   };
 }
+
+/** Live progress is not worth a write: it is rebuilt by the next run. */
+function storedRecord(r: RunRecord): RunRecord {
+  return { ...r, progress: null, prepare: null };
+}
+
+/** Resumes reading their checkpoint from IndexedDB, not yet sent to the worker. */
+const readingCheckpoint = new Set<string>();
+/** Runs whose checkpoint write failed and said so. */
+const checkpointFailures = new Set<string>();
 
 const pendingSteps = new Map<string, { points: StepPoint[]; progress: RunProgress }>();
 let flushTimer: ReturnType<typeof setTimeout> | null = null;

@@ -193,6 +193,9 @@ export interface LegacyAdapterSnapshot {
  * A run's resumable state, sent every ~10% of its steps and kept in IndexedDB: after a reload or a lost GPU
  * the run continues from here with the same batches, learning rate and optimizer moments.
  */
+/** Bigger states (full fine-tunes of real models) would cost an IndexedDB write of that size every 10% of a run. */
+export const CHECKPOINT_LIMIT_BYTES = 64 * 2 ** 20;
+
 export interface RunCheckpointData {
   /** Steps completed. */
   step: number;

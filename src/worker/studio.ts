@@ -22,6 +22,7 @@ import type {
   AdapterSnapshot, Command, RunCheckpointData, DatasetSource, GenerationResult, GenerationSource, MethodId, ModelCard, ModelSource, RunConfig,
   RunStatus, WorkerEvent,
 } from './protocol';
+import { CHECKPOINT_LIMIT_BYTES } from './protocol';
 import { ScopedGpu, type BufferScope } from './scoped-gpu';
 import { configProblem } from './validate';
 
@@ -172,7 +173,7 @@ export class Studio {
 
   /** Why a job failed: the device loss when the GPU it started on is gone, else its own error. */
   private failure(err: unknown, gpu: ScopedGpu | null): string {
-    if (gpu && this.gpu !== gpu) return `The GPU device was lost during this job (${this.lostReason ?? 'no reason given'}). Start it again.`;
+    if (gpu && this.gpu !== gpu) return `The GPU device was lost during this job (${this.lostReason ?? 'no reason given'}). Start it again, or resume it from its last checkpoint.`;
     return messageOf(err);
   }
 
@@ -407,10 +408,10 @@ export class Studio {
       let lastStepMs = 0;
       const recent: number[] = [];
       const onStep = (m: StepReport) => {
-        if (m.step === 0) status('training');
+        if (m.step === (resume?.step ?? 0)) status('training');
         tokens += m.supervised;
         // Step 0 includes the first submit's driver work: the ETA averages the steps after it.
-        if (m.step > 0) recent.push(m.elapsedMs - lastStepMs);
+        if (m.step > (resume?.step ?? 0)) recent.push(m.elapsedMs - lastStepMs);
         if (recent.length > 10) recent.shift();
         lastStepMs = m.elapsedMs;
         const remaining = config.steps - m.step - 1;
@@ -435,7 +436,9 @@ export class Studio {
         steps: config.steps, batch: config.batch, seq: config.seq, lr: config.lr, warmupSteps: config.warmupSteps,
         weightDecay: 0, maxGradNorm: 1, minLrRatio: 0.1, validationFraction, evalEvery: config.evalEvery,
         packing: ds.format === 'text',
-        checkpointEvery: Math.max(5, Math.ceil(config.steps / 10)),
+        // The UI keeps up to CHECKPOINT_LIMIT_BYTES of weights and AdamW moments per run: a full fine-tune of a
+        // real model is not worth reading back every 10% of the run.
+        checkpointEvery: config.method === 'full' && runWeights.parameterCount() * 12 > CHECKPOINT_LIMIT_BYTES ? 0 : Math.max(5, Math.ceil(config.steps / 10)),
         resume: resume ? { step: resume.step, state: resume.state } : undefined,
       }, {
         onPrepare: (p) => this.post({ type: 'runPrepare', id, phase: p.phase, done: p.done, total: p.total }),
@@ -479,7 +482,8 @@ export class Studio {
           message: result.stopReason === 'stopped' ? `Cancelled after ${result.steps} of ${config.steps} steps.` : result.message,
           initialValLoss: result.initialEval?.loss ?? null, finalValLoss: result.finalEval?.loss ?? null,
           trainableParams, elapsedMs: performance.now() - t0,
-          tokensPerSecond: lastStepMs > 0 ? tokens / (lastStepMs / 1000) : 0, tokens,
+          // This session's steps only: a resumed run's earlier tokens took time before lastStepMs began.
+          tokensPerSecond: lastStepMs > 0 ? (tokens - (resume?.tokens ?? 0)) / (lastStepMs / 1000) : 0, tokens,
           trainExamples: result.trainExamples, validationExamples: result.validationExamples, peakGpuBytes: gpu.peakBytes,
         },
       });

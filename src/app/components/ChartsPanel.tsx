@@ -88,7 +88,7 @@ export function ChartsPanel() {
         <>
           <div className="legend-row">
             {series.map((s) => (
-              <span key={s.id} className="legend-item" data-testid="loss-legend" data-run-id={s.id} data-points={s.loss.length}>
+              <span key={s.id} className="legend-item" data-testid="loss-legend" data-run-id={s.id} data-points={s.loss.length} data-evals={s.val.length}>
                 <span className="legend-line" style={{ background: s.color }} />{s.name}
               </span>
             ))}

@@ -5,6 +5,7 @@ import { isActive, useStudio, type RunRecord } from '../store';
 import type { ModelCard, RunConfig } from '../../worker/protocol';
 import { Alert, Panel, runColor } from './Panel';
 import { RunBudget } from './RunBudget';
+import { CheckpointLine, ResumeButton } from './RunCheckpoint';
 import { RunForm } from './RunForm';
 import { RunProgressView } from './RunProgress';
 
@@ -75,7 +76,8 @@ function RunCard({ run, color, card }: { run: RunRecord; color: string; card: Mo
   const set = (patch: Partial<RunConfig>) => updateRun(c.id, patch);
 
   return (
-    <article className={`run-card status-${run.status}`} data-testid="run-card" data-run-id={c.id} data-status={run.status} aria-label={c.name}>
+    <article className={`run-card status-${run.status}`} data-testid="run-card" data-run-id={c.id} data-status={run.status}
+      data-checkpoint-step={run.checkpoint?.kept ? run.checkpoint.step : undefined} aria-label={c.name}>
       <div className="run-head">
         <span className="run-dot" style={{ background: color }} aria-hidden />
         {draft ? (
@@ -87,6 +89,7 @@ function RunCard({ run, color, card }: { run: RunRecord; color: string; card: Mo
         <div className="run-buttons">
           {draft && <button className="btn btn-primary btn-sm" data-testid="run-start" onClick={() => startRun(c.id)}>Start</button>}
           {active && <button className="btn btn-danger btn-sm" data-testid="run-cancel" onClick={() => cancelRun(c.id)}>Cancel</button>}
+          <ResumeButton run={run} />
           <button className="btn btn-ghost btn-sm" onClick={() => duplicateRun(c.id)} title="A new draft with the same settings">
             {draft ? 'Duplicate' : 'Run again'}
           </button>
@@ -98,6 +101,7 @@ function RunCard({ run, color, card }: { run: RunRecord; color: string; card: Mo
       <RunBudget config={c} card={card} analysis={run.analysis} />
 
       {!draft && <RunProgressView run={run} />}
+      <CheckpointLine run={run} />
       {run.message && (
         <div className={`run-message ${run.status === 'failed' ? 'error' : ''}`} data-testid="run-message">{run.message}</div>
       )}
