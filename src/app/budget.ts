@@ -86,16 +86,14 @@ export interface MemoryEstimate {
 
 /**
  * Approximate GPU bytes of a run, float32 throughout: base weights; trainable state (weights, gradients, two
- * AdamW moments); the training graph, the evaluation graph when there is validation, and the adapters'
- * activations; for GoRA the preparation phase holds an f32 gradient of every target weight (Σ in·out) beside
+ * AdamW moments); the training graph (validation reuses it) and the adapters' activations; for GoRA the preparation phase holds an f32 gradient of every target weight (Σ in·out) beside
  * a training graph, for GeLoRA a forward graph and the TwoNN distance matrix. The run reports the real figure.
  */
 export function memoryEstimate(spec: ModelSpec, c: RunConfig): MemoryEstimate {
   const base = baseParameters(spec) * F32;
   const trainable = trainableParameters(spec, c);
   const adapters = adapterActivationBytes(spec, c);
-  const evalGraph = c.valExamples > 0 ? graphBytes(spec, c, false) + adapters / 2 : 0;
-  const training = 4 * F32 * trainable + graphBytes(spec, c, true) + adapters + evalGraph;
+  const training = 4 * F32 * trainable + graphBytes(spec, c, true) + adapters;
   const targets = c.method === 'full' ? [] : targetsOf(spec, c);
   const rows = c.batch * c.seq;
   const buffers: { what: string; bytes: number }[] = [

@@ -12,6 +12,7 @@ import {
 import { exposeNavigatorGpu, loadJax, loadTf, packageVersion } from '../bench/peers';
 import { profileTrainStep } from '../bench/profile';
 import { HARDWARE_TIMING, SOFTWARE_TIMING } from '../bench/timing';
+import { measureLoraMemory, MODEL_SHAPES, type MemoryReport } from '../bench/memory';
 import { benchMethod, methodConfigs, type MemoryCategory, type MethodBenchResult } from '../bench/methods';
 import { benchTrain, type TrainBenchConfig, type TrainBenchResult } from '../bench/train';
 import { loadModelDir } from '../engine/load-model';
@@ -21,7 +22,7 @@ import { nodeDir } from '../model/formats/node-source';
 import { ModelWeights } from '../model/weights';
 import { helpText, parseOptions, type OptionSpec } from './args';
 
-const SECTIONS = ['matmul', 'train', 'jax-lora', 'methods', 'profile'] as const;
+const SECTIONS = ['matmul', 'train', 'jax-lora', 'methods', 'memory', 'profile'] as const;
 const PEERS = ['jax', 'tf'] as const;
 
 const OPTS: Record<string, OptionSpec> = {
@@ -29,7 +30,7 @@ const OPTS: Record<string, OptionSpec> = {
   large: { kind: 'flag', help: 'add 4096³ to the square matmul sizes' },
   sizes: { kind: 'list', help: 'square matmul sizes, comma-separated (default 256,512,1024 on a software adapter, up to 2048 otherwise)' },
   sections: {
-    kind: 'list', help: `what to run: ${SECTIONS.join(', ')} (methods: every method's step, MFU and memory; profile: per-kernel time of one training step)`,
+    kind: 'list', help: `what to run: ${SECTIONS.join(', ')} (methods: every method's step, MFU and memory; memory: a LoRA run's GPU memory on SmolLM2-135M and Qwen2.5-0.5B shapes, allocated, not run; profile: per-kernel time of one training step)`,
     default: ['matmul', 'train', 'jax-lora', 'methods'],
   },
   peers: { kind: 'list', help: 'peer libraries to measure beside ours: jax, tf, or none', default: ['jax', 'tf'] },
@@ -118,6 +119,7 @@ async function bench(o: BenchOptions): Promise<void> {
   const peak = o.sections.includes('matmul') ? await matmulSection(gpu, software, o, record) : null;
   if (['train', 'jax-lora', 'profile'].some((s) => o.sections.includes(s))) await trainSection(gpu, software, o, record);
   if (o.sections.includes('methods')) await methodsSection(gpu, software, o, peak, record);
+  if (o.sections.includes('memory')) await memorySection(gpu, o, record);
 
   gpu.checkErrors('bench');
   const seconds = Math.round((performance.now() - started) / 1000);
@@ -170,6 +172,28 @@ async function methodsSection(gpu: Gpu, software: boolean, o: BenchOptions, peak
     record('method', { ...r, mfu: mfu(r, peakGflops) });
   }
   if (!o.json) emit('\n' + methodsTable(model.name, results, peakGflops));
+}
+
+async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promise<void> {
+  const reports: MemoryReport[] = [];
+  for (const model of Object.keys(MODEL_SHAPES)) {
+    for (const seq of [256, 512]) {
+      log(`memory: LoRA r8 q,v on ${model} shapes, batch 1 x seq ${seq} (allocated, not run)...`);
+      const r = await measureLoraMemory(gpu, model, { batch: 1, seq, rank: 8, targets: [] });
+      if (r.error) log(`  failed: ${r.error}`);
+      reports.push(r);
+      record('memory', r);
+    }
+  }
+  if (o.json) return;
+  const gib = (b: number) => (b / 2 ** 30).toFixed(3);
+  const categories: MemoryCategory[] = ['weights', 'adapters', 'gradients', 'optimizer', 'activations', 'scratch'];
+  const header = ['GPU memory of a LoRA run (GiB)', 'batch x seq', ...categories, 'total'];
+  const rows = reports.map((r) => [
+    `${r.model}, LoRA r${r.rank} ${r.targets || 'q,v'}`, `${r.batch} x ${r.seq}`,
+    ...(r.error ? [`failed: ${r.error}`] : [...categories.map((c) => gib(r.bytes[c])), gib(r.total)]),
+  ]);
+  emit('\n' + table(header, rows, header.map((_, i) => i > 1)) + '\nf32 base weights (f16 storage is not implemented); activations = everything the training graph keeps for the backward pass, logits included.');
 }
 
 function mfu(r: MethodBenchResult, peakGflops: number | null): number | null {

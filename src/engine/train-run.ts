@@ -137,9 +137,9 @@ export async function trainRun(
   cb.onMethod?.(state);
   cb.onPrepare?.({ phase: 'Building the training graph and compiling kernels', done: 0, total: 1 });
   const graph = new TransformerGraph(gpu, weights, { batch: o.batch, seq: o.seq, train: state.train, adapters: state.adapters });
-  const evalGraph = validation.length
-    ? new TransformerGraph(gpu, weights, { batch: o.batch, seq: o.seq, train: 'none', adapters: state.adapters })
-    : null;
+  // Validation runs the training graph's forward list between steps (every step recomputes its forward), so a
+  // run holds one set of activations, not two.
+  const evalGraph = validation.length ? graph : null;
   const trainer = new Trainer(gpu, graph, {
     ...DEFAULT_OPTIMIZER, lr: o.lr, totalSteps: o.steps, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay,
     maxGradNorm: o.maxGradNorm, minRatio: o.minLrRatio,

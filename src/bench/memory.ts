@@ -1,0 +1,61 @@
+/**
+ * GPU memory of a LoRA training run on real model shapes, measured by allocating it: base weights (zeros: only the
+ * shapes matter), the method's adapters, the training graph and the trainer, exactly as trainRun builds them, but
+ * no step is run (a 0.5B model's step takes hours on a CPU Vulkan driver). Buffers are counted by category.
+ */
+import { createLoraLayers } from '../adapters/lora/model';
+import { resolveTargets } from '../engine/methods';
+import type { Gpu } from '../gpu/gpu';
+import { expectedTensors, parseConfig, type ModelSpec } from '../model/config';
+import { TransformerGraph } from '../model/transformer';
+import { ModelWeights } from '../model/weights';
+import { DEFAULT_OPTIMIZER, Trainer } from '../train/trainer';
+import { memoryCategory, type MemoryCategory } from './methods';
+
+/** config.json fields of the models the performance goals name (from their Hugging Face configs). */
+export const MODEL_SHAPES: Record<string, Record<string, unknown>> = {
+  'SmolLM2-135M': {
+    model_type: 'llama', vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30,
+    num_attention_heads: 9, num_key_value_heads: 3, max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000,
+    tie_word_embeddings: true,
+  },
+  'Qwen2.5-0.5B': {
+    model_type: 'qwen2', vocab_size: 151936, hidden_size: 896, intermediate_size: 4864, num_hidden_layers: 24,
+    num_attention_heads: 14, num_key_value_heads: 2, max_position_embeddings: 32768, rms_norm_eps: 1e-6, rope_theta: 1000000,
+    tie_word_embeddings: true,
+  },
+};
+
+export interface MemoryReport {
+  model: string;
+  batch: number;
+  seq: number;
+  targets: string;
+  rank: number;
+  bytes: Record<MemoryCategory, number>;
+  total: number;
+  error?: string;
+}
+
+export async function measureLoraMemory(gpu: Gpu, model: string, c: { batch: number; seq: number; rank: number; targets: string[] }): Promise<MemoryReport> {
+  const spec: ModelSpec = parseConfig(MODEL_SHAPES[model], `${model}/config.json`);
+  const bytes: Record<MemoryCategory, number> = { weights: 0, adapters: 0, gradients: 0, optimizer: 0, activations: 0, scratch: 0 };
+  const report = { model, batch: c.batch, seq: c.seq, targets: c.targets.join(','), rank: c.rank, bytes };
+  const mark = gpu.mark();
+  try {
+    const sizes = new Map(expectedTensors(spec).map((t) => [t.name, t.shape.reduce((a, b) => a * b, 1)]));
+    const weights = await ModelWeights.upload(gpu, spec, { load: async (name) => new Float32Array(sizes.get(name)!) });
+    const names = new Set(weights.names());
+    const layers = createLoraLayers(gpu, spec, { rank: c.rank, alpha: 2 * c.rank, targets: resolveTargets(spec, c.targets), rslora: false, lrRatioB: 1 }, 0);
+    const graph = new TransformerGraph(gpu, weights, { batch: c.batch, seq: c.seq, train: 'adapters', adapters: new Map(layers) });
+    new Trainer(gpu, graph, { ...DEFAULT_OPTIMIZER, lr: 1e-3, totalSteps: 1 });
+    await gpu.sync();
+    gpu.checkErrors(`memory ${model}`);
+    for (const b of gpu.createdSince(mark)) bytes[memoryCategory(b.label, names)] += b.size;
+    return { ...report, total: Object.values(bytes).reduce((a, b) => a + b, 0) };
+  } catch (e) {
+    return { ...report, total: NaN, error: (e as Error).message };
+  } finally {
+    await gpu.freeSince(mark);
+  }
+}
