@@ -15,7 +15,7 @@ export function ComparisonPanel() {
   const best = finals.length > 1 ? Math.min(...finals) : null;
 
   return (
-    <Panel id="compare" step={6} title="Comparison" subtitle="Finished runs side by side. Perplexity is exp(validation loss); Δ is the change from the base model's validation loss.">
+    <Panel id="compare" step={6} title="Comparison" subtitle="Finished runs side by side. Perplexity is exp(validation loss); Δ is the change from the run's starting validation loss: the base model's, except GoRA's, which is measured after its gradient-based initialization.">
       {rows.length === 0 ? (
         <div className="empty" data-testid="comparison-empty">Finished runs appear here.</div>
       ) : (
@@ -31,7 +31,7 @@ export function ComparisonPanel() {
                 <th className="num">Steps</th>
                 <th className="num" title="Validation loss at the end of the run">Val loss</th>
                 <th className="num">Perplexity</th>
-                <th className="num">Δ vs base</th>
+                <th className="num">Δ vs start</th>
                 <th className="num">Time</th>
                 <th className="num">Tokens/s</th>
                 <th>Status</th>
