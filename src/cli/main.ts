@@ -22,6 +22,7 @@ import { Generator } from '../model/generate';
 import { TransformerGraph } from '../model/transformer';
 import { ModelWeights } from '../model/weights';
 import { evaluate } from '../train/evaluate';
+import { exactMatch } from '../train/exact-match';
 import { helpText, parseOptions, type OptionSpec } from './args';
 import { openModelPath, readDataFile, writeOutputFiles } from './node-files';
 
@@ -37,6 +38,7 @@ const EVAL_OPTS: Record<string, OptionSpec> = {
   data: { kind: 'string', help: 'dataset file (.txt, .jsonl, .json, .csv, .parquet)', required: true },
   'seq-len': { kind: 'int', help: 'examples longer than this are truncated', default: 256 },
   batch: { kind: 'int', help: 'examples per forward pass', default: 8 },
+  'exact-match': { kind: 'int', help: 'also greedy-answer the first N supervised examples and report exact_match (0 = off)', default: 0 },
 };
 
 const TRAIN_OPTS: Record<string, OptionSpec> = {
@@ -163,6 +165,13 @@ async function cmdEval(o: Record<string, unknown>): Promise<void> {
   const batch = Math.min(o.batch as number, examples.length);
   const graph = new TransformerGraph(gpu, weights, { batch, seq, train: 'none', adapters });
   const r = await evaluate(gpu, graph, padBatches(examples, { batch, seq, padId: model.tokenizer.padId ?? 0 }));
+  const n = o['exact-match'] as number;
+  if (n > 0) {
+    const em = await exactMatch(gpu, weights, model.tokenizer, examples, { adapters, limit: n });
+    if (!em) log('exact match: the dataset has no supervised answers (plain text), so there is nothing to compare');
+    out({ loss: r.loss, tokens: r.tokens, exact_match: em?.accuracy ?? null, exact_match_examples: em?.total ?? 0 });
+    return;
+  }
   out({ loss: r.loss, tokens: r.tokens });
 }
 

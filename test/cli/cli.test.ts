@@ -46,6 +46,10 @@ describe('cli', () => {
     expect(res.tokens).toBe(7 + 3 + 9 + 3);
     expect(res.loss).toBeGreaterThan(0);
     expect(Math.abs(res.loss - Math.log(100))).toBeLessThan(1.5);
+    // --exact-match: the one row with a prompt (labels start at position 3) is greedy-answered; loss and tokens stay.
+    const em = lastJson((await cli(['eval', '--model', MODEL, '--data', data, '--seq-len', '10', '--exact-match', '4'])).stdout);
+    expect(em).toMatchObject({ loss: res.loss, tokens: res.tokens, exact_match_examples: 1 });
+    expect([0, 1]).toContain(em.exact_match);
   });
 
   it('train prints a JSON line per step and writes a PEFT adapter that eval and generate load', async () => {
