@@ -596,3 +596,41 @@ test('without WebGPU the page explains how to get it', async ({ page }) => {
   await expect(help).toContainText('Chrome or Edge 113+');
   await page.screenshot({ path: `${ARTIFACTS}/no-webgpu.png`, fullPage: true });
 });
+
+test('a dataset whose fields match no format is mapped by hand; a wrong mapping says why', async ({ page }) => {
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  await page.goto('/');
+  await expect(page.getByTestId('gpu-badge')).not.toContainText('Opening the GPU', { timeout: 60_000 });
+  await page.getByTestId('model-folder-input').setInputFiles('public/demo/model');
+  await expect(page.getByTestId('model-card')).toContainText('stories260K');
+
+  // Field names no alias knows: detection finds no format, but the records stay loaded for mapping.
+  const rows = ['France:Paris', 'Italy:Rome', 'Spain:Madrid', 'Peru:Lima', 'Chile:Santiago'].map((pair) => {
+    const [country, capital] = pair.split(':');
+    return JSON.stringify({ query: `What is the capital of ${country}?`, reply: `The capital is ${capital}.` });
+  });
+  await dropFiles(page, 'dataset-drop', [{ name: 'qa.jsonl', text: rows.join('\n') }]);
+  await expect(page.getByTestId('dataset-unmatched')).toContainText('no supported dataset format matches the fields found (query, reply)');
+  await expect(page.getByTestId('dataset-format')).toHaveText('Unknown format');
+
+  // A required role left unmapped: the specific error, and the dataset stays as it was.
+  await page.getByTestId('dataset-format-select').selectOption('prompt_completion');
+  await page.getByTestId('dataset-column-prompt').selectOption('query');
+  await page.getByTestId('dataset-format-apply').click();
+  await expect(page.getByTestId('dataset-error')).toContainText('needs a field for completion; fields found: query, reply');
+  await expect(page.getByTestId('dataset-format')).toHaveText('Unknown format');
+
+  await page.getByTestId('dataset-column-completion').selectOption('reply');
+  await page.getByTestId('dataset-format-apply').click();
+  await expect(page.getByTestId('dataset-format')).toHaveText('Prompt / completion');
+  await expect(page.getByTestId('dataset-columns')).toContainText('prompt ← query, completion ← reply');
+  await expect(page.getByTestId('dataset-error')).toHaveCount(0);
+  await expect(page.getByTestId('dataset-unmatched')).toHaveCount(0);
+  const sample = page.getByTestId('dataset-sample').first();
+  await expect(sample.locator('.seg-ctx').first()).toContainText('capital of France');
+  await expect(sample.locator('.seg-sup').first()).toContainText('Paris');
+  await expect(page.getByTestId('dataset-column-completion')).toHaveValue('reply');
+  await shootPanel(page, 'dataset', 'dataset-mapped');
+  expect(pageErrors).toEqual([]);
+});

@@ -6,7 +6,7 @@
 import { create } from 'zustand';
 import type { MethodAnalysis } from '../engine/methods';
 import type {
-  DatasetPreview, EvalPoint, GenerationResult, GpuInfo, ModelCard, RunCheckpointData, RunConfig, RunProgress, RunStatus, RunSummary,
+  DatasetFormatOverride, DatasetPreview, EvalPoint, GenerationResult, GpuInfo, ModelCard, RunCheckpointData, RunConfig, RunProgress, RunStatus, RunSummary,
   StepPoint, WorkerEvent,
 } from '../worker/protocol';
 import { configProblem } from '../worker/validate';
@@ -113,6 +113,8 @@ export interface StudioState {
   tryDemo(): void;
   loadModelFiles(files: File[], name?: string): void;
   loadDatasetFile(file: File): void;
+  /** Re-reads the current dataset with another format or column mapping (the preview updates, or an error says why not). */
+  setDatasetFormat(override: DatasetFormatOverride): void;
   addRun(): void;
   updateRun(id: string, patch: Partial<RunConfig>): void;
   duplicateRun(id: string): void;
@@ -177,6 +179,7 @@ export const useStudio = create<StudioState>()((set, get) => {
     };
     if (!card) return fail('Load a model first (or press "Try the demo").');
     if (!s.dataset.preview) return fail('Load a dataset first.');
+    if (!s.dataset.preview.format) return fail('Choose the dataset\'s format and map its columns first.');
     // What runs is what the record keeps: the options of other methods the draft remembered are dropped.
     const config = runnableConfig(r.config);
     const problem = configProblem(config, card);
@@ -243,6 +246,12 @@ export const useStudio = create<StudioState>()((set, get) => {
       set((s) => ({ dataset: { ...s.dataset, error: null, loading: { name: file.name, stage: 'Reading' } } }));
       send({ type: 'loadDataset', source: { kind: 'file', file } });
       remember('dataset', 'file');
+    },
+
+    setDatasetFormat(override) {
+      const name = get().dataset.preview?.name ?? 'dataset';
+      set((s) => ({ dataset: { ...s.dataset, error: null, loading: { name, stage: 'Applying the format to' } } }));
+      send({ type: 'setDatasetFormat', format: override.format, columns: override.columns });
     },
 
     addRun() {

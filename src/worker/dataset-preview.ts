@@ -2,17 +2,21 @@
 import type { LoadedDataset } from '../data/index';
 import { IGNORE_INDEX, type Example } from '../data/types';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
-import type { DatasetPreview, PreviewSegment } from './protocol';
+import type { DatasetFormatOverride, DatasetPreview, PreviewSegment } from './protocol';
 
 const SAMPLE_COUNT = 3;
 /** Long documents are cut in the preview; the panel says how many tokens the example has. */
 const SAMPLE_TOKENS = 200;
 const MAX_BINS = 24;
 
+/** What every preview carries besides the counts: the file, its fields and the user's format choice. */
 export interface DatasetInfo {
   name: string;
   bytes: number;
   demo: boolean;
+  fields: string[];
+  override: DatasetFormatOverride;
+  unmatched: string | null;
 }
 
 export function tokenizedPreview(info: DatasetInfo, ds: LoadedDataset, tokenizer: TextTokenizer): DatasetPreview {

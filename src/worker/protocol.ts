@@ -4,7 +4,7 @@
  * (File objects travel by reference, export bytes are transferred).
  */
 import type { LoraModuleWeights } from '../adapters/lora/peft';
-import type { DatasetFormat } from '../data/types';
+import type { ColumnMap, DatasetFormat } from '../data/types';
 import type { MethodAnalysis, MethodOptions } from '../engine/methods';
 import type { TrainableState } from '../train/trainer';
 import type { ModelSpec } from '../model/config';
@@ -97,11 +97,17 @@ export interface PreviewSegment {
   supervised: boolean;
 }
 
+/** The user's format choice for the dataset: a null format auto-detects; columns rename fields per role. */
+export interface DatasetFormatOverride {
+  format: DatasetFormat | null;
+  columns: ColumnMap;
+}
+
 export interface DatasetPreview {
   name: string;
   bytes: number;
   demo: boolean;
-  /** Null until a model's tokenizer has read the file. */
+  /** Null when no format matches the fields (see `unmatched`): the user has to map the columns. */
   format: DatasetFormat | null;
   columns: Record<string, string>;
   rows: number;
@@ -116,6 +122,12 @@ export interface DatasetPreview {
   /** Token lengths of the examples. */
   histogram: { from: number; to: number; count: number }[];
   tokenized: boolean;
+  /** Field names of the first records: the choices when mapping columns. */
+  fields: string[];
+  /** The format choice this preview was made with. */
+  override: DatasetFormatOverride;
+  /** Why auto-detection found no format (the records are kept so the user can map them); null otherwise. */
+  unmatched: string | null;
 }
 
 export interface StepPoint {
@@ -226,6 +238,8 @@ export type Command =
   | { type: 'init' }
   | { type: 'loadModel'; source: ModelSource }
   | { type: 'loadDataset'; source: DatasetSource }
+  /** Re-reads the current dataset with this format and column mapping (null format: auto-detect). */
+  | { type: 'setDatasetFormat'; format: DatasetFormat | null; columns: ColumnMap }
   /** resume: continue from a checkpoint of this same configuration. */
   | { type: 'startRun'; config: RunConfig; resume?: RunCheckpointData }
   | { type: 'cancelRun'; id: string }

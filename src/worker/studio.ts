@@ -3,7 +3,7 @@
  * and the trained adapters. Every handler reports failure as an event with a specific message; nothing
  * here may throw past `handle`, so the worker never dies.
  */
-import { loadDataset, readRecords, detectFormat, type LoadedDataset } from '../data/index';
+import { loadDataset, readRecords, detectFormat, type FormatSpec, type LoadedDataset, type RawRecord } from '../data/index';
 import { exportAdapter, loadPeftAdapter, mergedModelFiles } from '../engine/export';
 import { loadModelDir, type LoadedModel } from '../engine/load-model';
 import { trainRun, type StepReport } from '../engine/train-run';
@@ -19,7 +19,7 @@ import { adapterZip, mergedZip, upgradeSnapshot } from './export-files';
 import { GpuQueue } from './gpu-queue';
 import { modelCard } from './model-card';
 import type {
-  AdapterSnapshot, Command, RunCheckpointData, DatasetSource, GenerationResult, GenerationSource, MethodId, ModelCard, ModelSource, RunConfig,
+  AdapterSnapshot, Command, RunCheckpointData, DatasetFormatOverride, DatasetPreview, DatasetSource, GenerationResult, GenerationSource, MethodId, ModelCard, ModelSource, RunConfig,
   RunStatus, WorkerEvent,
 } from './protocol';
 import { CHECKPOINT_LIMIT_BYTES } from './protocol';
@@ -39,12 +39,26 @@ interface ModelState {
   uploadError: string | null;
 }
 
-interface DatasetState extends DatasetInfo {
+interface DatasetState {
   id: number;
+  name: string;
+  bytes: number;
+  demo: boolean;
   file: { name: string; bytes: Uint8Array };
-  /** Tokenized examples per (tokenizer, sequence length). */
+  /** The first records, all that format detection looks at: re-detecting with a new mapping needs no re-read. */
+  sample: RawRecord[];
+  rows: number;
+  readWarnings: string[];
+  malformed: number;
+  fields: string[];
+  override: DatasetFormatOverride;
+  /** Tokenized examples per (tokenizer, sequence length, format override). */
   cache: Map<string, Promise<LoadedDataset>>;
 }
+
+/** detectFormat only inspects this many rows (SAMPLE_ROWS in data/detect.ts). */
+const DETECTION_SAMPLE_ROWS = 100;
+const AUTO_DETECT: DatasetFormatOverride = { format: null, columns: {} };
 
 /** What a finished run leaves behind for export and generation. */
 interface TrainedRun {
@@ -82,6 +96,8 @@ export class Studio {
           return await this.loadModel(cmd.source);
         case 'loadDataset':
           return await this.loadDataset(cmd.source);
+        case 'setDatasetFormat':
+          return await this.setDatasetFormat({ format: cmd.format, columns: cmd.columns });
         case 'startRun':
           return this.startRun(cmd.config, cmd.resume);
         case 'cancelRun':
@@ -268,12 +284,41 @@ export class Studio {
       const file = source.kind === 'demo'
         ? await fetchDemoDataset()
         : { name: source.file.name, bytes: new Uint8Array(await source.file.arrayBuffer()) };
-      const candidate: DatasetState = {
-        id: ++this.datasetSeq, name: file.name, bytes: file.bytes.length, demo: source.kind === 'demo', file, cache: new Map(),
-      };
-      this.post({ type: 'datasetProgress', name, stage: this.model ? 'Tokenizing' : 'Parsing' });
+      this.post({ type: 'datasetProgress', name, stage: 'Parsing' });
+      const candidate = await this.readDataset(file, source.kind === 'demo');
+      if (this.model) this.post({ type: 'datasetProgress', name, stage: 'Tokenizing' });
       const preview = await this.preview(candidate);
       // A failed file never replaces a good one, so only now does the candidate become the dataset.
+      this.dataset = candidate;
+      this.post({ type: 'dataset', preview });
+    } catch (err) {
+      this.post({ type: 'error', scope: 'dataset', message: messageOf(err) });
+    }
+  }
+
+  /** Parses the file once, keeping what detection and the mapping UI need (the tokenizer reads the file itself). */
+  private async readDataset(file: { name: string; bytes: Uint8Array }, demo: boolean): Promise<DatasetState> {
+    const read = await readRecords(file);
+    if (read.records.length === 0) throw new Error(`${file.name}: no records found (the file is empty)`);
+    const sample = read.records.slice(0, DETECTION_SAMPLE_ROWS);
+    return {
+      id: ++this.datasetSeq, name: file.name, bytes: file.bytes.length, demo, file, sample, rows: read.records.length,
+      readWarnings: read.warnings, malformed: read.malformed, fields: fieldsOf(sample), override: AUTO_DETECT, cache: new Map(),
+    };
+  }
+
+  /**
+   * A new format choice for the current dataset. It only replaces the current choice once its preview
+   * worked, so a wrong mapping reports its error and leaves the previous preview in use.
+   */
+  private async setDatasetFormat(override: DatasetFormatOverride): Promise<void> {
+    const ds = this.dataset;
+    if (!ds) return this.post({ type: 'error', scope: 'dataset', message: 'Load a dataset before choosing its format.' });
+    const candidate: DatasetState = { ...ds, override, cache: new Map() };
+    this.post({ type: 'datasetProgress', name: ds.name, stage: this.model ? 'Tokenizing' : 'Checking' });
+    try {
+      const preview = await this.preview(candidate);
+      if (this.dataset !== ds) return; // another file was loaded meanwhile
       this.dataset = candidate;
       this.post({ type: 'dataset', preview });
     } catch (err) {
@@ -292,31 +337,32 @@ export class Studio {
     }
   }
 
-  private async preview(ds: DatasetState) {
-    const info: DatasetInfo = { name: ds.name, bytes: ds.bytes, demo: ds.demo };
-    const model = this.model;
-    if (!model) {
-      // No tokenizer yet: parse and detect the format so that a broken file is reported at once.
-      const read = await readRecords(ds.file);
-      if (read.records.length === 0) throw new Error(`${ds.name}: no records found (the file is empty)`);
-      let spec;
-      try {
-        spec = detectFormat(read.records);
-      } catch (err) {
-        throw new Error(messageOf(err).startsWith(ds.name) ? messageOf(err) : `${ds.name}: ${messageOf(err)}`);
-      }
-      return untokenizedPreview(info, read.records.length, spec.format, spec.columns, read.warnings, read.malformed);
+  /**
+   * Auto-detection finding no format is not a failure: the preview says why (`unmatched`) and lists the
+   * fields so the user can map them. A mapping the user chose that does not fit throws its specific error.
+   */
+  private async preview(ds: DatasetState): Promise<DatasetPreview> {
+    const info: DatasetInfo = { name: ds.name, bytes: ds.bytes, demo: ds.demo, fields: ds.fields, override: ds.override, unmatched: null };
+    let spec: FormatSpec;
+    try {
+      spec = detectFormat(ds.sample, overrideOptions(ds.override));
+    } catch (err) {
+      const message = messageOf(err).startsWith(ds.name) ? messageOf(err) : `${ds.name}: ${messageOf(err)}`;
+      if (!isAutoDetect(ds.override)) throw new Error(message);
+      return untokenizedPreview({ ...info, unmatched: message }, ds.rows, null, {}, ds.readWarnings, ds.malformed);
     }
+    const model = this.model;
+    if (!model) return untokenizedPreview(info, ds.rows, spec.format, spec.columns, ds.readWarnings, ds.malformed);
     const loaded = await this.examples(ds, model, null);
     return tokenizedPreview(info, loaded, model.loaded.tokenizer);
   }
 
-  /** Tokenized once per (model, sequence length); `seq` null keeps documents whole (for the preview). */
+  /** Tokenized once per (model, sequence length, format choice); `seq` null keeps documents whole (for the preview). */
   private examples(ds: DatasetState, model: ModelState, seq: number | null): Promise<LoadedDataset> {
-    const key = `${model.epoch}:${seq ?? 'whole'}`;
+    const key = `${model.epoch}:${seq ?? 'whole'}:${JSON.stringify(ds.override)}`;
     let p = ds.cache.get(key);
     if (!p) {
-      p = loadDataset(ds.file, model.loaded.tokenizer, seq === null ? {} : { seqLen: seq });
+      p = loadDataset(ds.file, model.loaded.tokenizer, { ...overrideOptions(ds.override), ...(seq === null ? {} : { seqLen: seq }) });
       ds.cache.set(key, p);
       p.catch(() => ds.cache.delete(key));
     }
@@ -626,4 +672,20 @@ export class Studio {
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** The override as data/ takes it: absent fields mean "detect". */
+function overrideOptions(override: DatasetFormatOverride): { format?: FormatSpec['format']; columns?: FormatSpec['columns'] } {
+  return { ...(override.format ? { format: override.format } : {}), columns: override.columns };
+}
+
+function isAutoDetect(override: DatasetFormatOverride): boolean {
+  return override.format === null && Object.values(override.columns).every((field) => !field);
+}
+
+/** Every field name of the records, in first-seen order. */
+function fieldsOf(records: RawRecord[]): string[] {
+  const fields = new Set<string>();
+  for (const record of records) for (const key of Object.keys(record)) fields.add(key);
+  return [...fields];
 }

@@ -5,10 +5,12 @@ import { useStudio } from '../store';
 import { DropZone } from './DropZone';
 import { Alert, Panel, Stat } from './Panel';
 import type { DatasetPreview } from '../../worker/protocol';
+import { FORMATS } from '../../data/detect';
+import type { ColumnMap, ColumnRole, DatasetFormat } from '../../data/types';
 
 const ACCEPT = '.txt,.jsonl,.ndjson,.json,.csv,.tsv,.parquet';
 
-const FORMAT_NAMES: Record<string, string> = {
+const FORMAT_NAMES: Record<DatasetFormat, string> = {
   text: 'Plain text',
   prompt_completion: 'Prompt / completion',
   alpaca: 'Alpaca instructions',
@@ -28,7 +30,7 @@ export function DatasetPanel() {
       id="dataset"
       step={2}
       title="Dataset"
-      subtitle="Plain text, prompt/completion, Alpaca or chat messages, as .txt, .jsonl, .json, .csv or .parquet. The format is detected."
+      subtitle="Plain text, prompt/completion, Alpaca or chat messages, as .txt, .jsonl, .json, .csv or .parquet. The format is detected; you can choose it and map the columns."
     >
       <DropZone
         label="Drop a dataset file"
@@ -78,11 +80,22 @@ export function DatasetPanel() {
               <div className="card-title">{p.name}</div>
               <div className="card-sub">
                 {formatBytes(p.bytes)}
-                {Object.keys(p.columns).length > 0 && ` · columns: ${Object.entries(p.columns).map(([role, field]) => (role === field ? role : `${role} ← ${field}`)).join(', ')}`}
+                {Object.keys(p.columns).length > 0 && (
+                  <span data-testid="dataset-columns">
+                    {` · columns: ${Object.entries(p.columns).map(([role, field]) => (role === field ? role : `${role} ← ${field}`)).join(', ')}`}
+                  </span>
+                )}
               </div>
             </div>
             <span className="badge badge-accent" data-testid="dataset-format">{p.format ? FORMAT_NAMES[p.format] ?? p.format : 'Unknown format'}</span>
           </div>
+          {p.unmatched && (
+            <Alert kind="warning" title="No format detected" testId="dataset-unmatched">
+              {p.unmatched}
+              <div className="muted small">Choose the format below and pick the field for each role.</div>
+            </Alert>
+          )}
+          <FormatMapper key={`${p.name}|${p.format}|${JSON.stringify(p.override)}`} preview={p} />
           {!p.tokenized && !hasModel && <Alert kind="info">Load a model to tokenize this dataset: token counts and examples appear then.</Alert>}
           <div className="stats-grid">
             <Stat label="Rows" value={formatInt(p.rows)} />
@@ -129,6 +142,75 @@ export function DatasetPanel() {
       )}
     </Panel>
   );
+}
+
+type FormatChoice = DatasetFormat | 'auto';
+const FORMAT_CHOICES = Object.keys(FORMAT_NAMES) as DatasetFormat[];
+
+/**
+ * The format select and one field select per role of the chosen format. Remounted (via `key`) whenever a
+ * new preview arrives, so it always starts from what the worker is using; a refused mapping keeps the selects.
+ */
+function FormatMapper({ preview }: { preview: DatasetPreview }) {
+  const setDatasetFormat = useStudio((s) => s.setDatasetFormat);
+  const busy = useStudio((s) => s.dataset.loading !== null);
+  const [format, setFormat] = useState<FormatChoice>(preview.override.format ?? 'auto');
+  const [columns, setColumns] = useState<ColumnMap>(() => (preview.override.format ? { ...preview.columns } : {}));
+  const roles = format === 'auto' ? [] : [...FORMATS[format].required, ...FORMATS[format].optional];
+
+  const chooseFormat = (next: FormatChoice) => {
+    setFormat(next);
+    setColumns(next === 'auto' ? {} : suggestedColumns(next, preview));
+  };
+  const apply = () => setDatasetFormat({ format: format === 'auto' ? null : format, columns: format === 'auto' ? {} : columns });
+
+  return (
+    <div className="format-mapper" data-testid="dataset-mapper">
+      <label className="field format-field">
+        <span className="field-label">Format</span>
+        <select data-testid="dataset-format-select" value={format} onChange={(e) => chooseFormat(e.target.value as FormatChoice)}>
+          <option value="auto">Auto-detect</option>
+          {FORMAT_CHOICES.map((f) => <option key={f} value={f}>{FORMAT_NAMES[f]}</option>)}
+        </select>
+      </label>
+      {format !== 'auto' && roles.map((role) => (
+        <RoleSelect
+          key={role}
+          role={role}
+          required={FORMATS[format].required.includes(role)}
+          fields={preview.fields}
+          value={columns[role]}
+          onChange={(field) => setColumns({ ...columns, [role]: field })}
+        />
+      ))}
+      <button className="btn btn-sm" data-testid="dataset-format-apply" disabled={busy} onClick={apply}>Apply</button>
+    </div>
+  );
+}
+
+function RoleSelect(props: { role: ColumnRole; required: boolean; fields: string[]; value: string | undefined; onChange: (field: string | undefined) => void }) {
+  return (
+    <label className="field column-field">
+      <span className="field-label">
+        {props.role}
+        {props.required && <span className="field-required" title="required"> *</span>}
+      </span>
+      <select data-testid={`dataset-column-${props.role}`} value={props.value ?? ''} onChange={(e) => props.onChange(e.target.value || undefined)}>
+        <option value="">{props.required ? '— choose —' : 'none'}</option>
+        {props.fields.map((field) => <option key={field} value={field}>{field}</option>)}
+      </select>
+    </label>
+  );
+}
+
+/** Starting selects for a format: what the worker resolved when it is the current one, else fields named like the role. */
+function suggestedColumns(format: DatasetFormat, preview: DatasetPreview): ColumnMap {
+  if (format === preview.format) return { ...preview.columns };
+  const columns: ColumnMap = {};
+  for (const role of [...FORMATS[format].required, ...FORMATS[format].optional]) {
+    if (preview.fields.includes(role)) columns[role] = role;
+  }
+  return columns;
 }
 
 /** Long context (a prompt template, a system prompt) is shortened in the middle so the supervised part stays in view. */
