@@ -574,6 +574,16 @@ test('a model folder from the directory picker; a file that is not a model is re
   await dropFiles(page, 'model-drop', [{ name: 'notes.txt', text: 'hello' }]);
   await expect(page.getByTestId('model-error')).toContainText('not a model folder');
   await expect(page.getByTestId('model-error')).toContainText('Found: notes.txt');
+  // An architecture the engine does not implement: named, with the supported ones.
+  await dropFiles(page, 'model-drop', [
+    { name: 'config.json', text: JSON.stringify({ model_type: 'bert', hidden_size: 16 }) },
+    { name: 'model.safetensors', text: 'not used' },
+  ]);
+  await expect(page.getByTestId('model-error')).toContainText('model_type "bert" is not supported; supported:');
+  // A config without weights: says which files are missing.
+  const demoConfig = readFileSync('public/demo/model/config.json', 'utf8');
+  await dropFiles(page, 'model-drop', [{ name: 'config.json', text: demoConfig }, { name: 'tokenizer.json', text: readFileSync('public/demo/model/tokenizer.json', 'utf8') }]);
+  await expect(page.getByTestId('model-error')).toContainText('has no *.safetensors weights');
   // The demo model's folder, picked like a user's own folder (files carry webkitRelativePath "model/...").
   await page.getByTestId('model-folder-input').setInputFiles('public/demo/model');
   const card = page.getByTestId('model-card');
@@ -632,5 +642,14 @@ test('a dataset whose fields match no format is mapped by hand; a wrong mapping 
   await expect(sample.locator('.seg-sup').first()).toContainText('Paris');
   await expect(page.getByTestId('dataset-column-completion')).toHaveValue('reply');
   await shootPanel(page, 'dataset', 'dataset-mapped');
+
+  // A run on the mapped data: with reference answers, the comparison reports exact match on the held-out ones.
+  await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
+  await page.getByTestId('add-run').click();
+  const run = page.getByTestId('run-card').first();
+  await shrink(run, { Steps: '2', 'Val. examples': '2' });
+  await run.getByTestId('run-start').click();
+  await expect(run).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
+  await expect(page.getByTestId('comparison-exact-match').first()).toHaveText(/^\d+% of 2$/);
   expect(pageErrors).toEqual([]);
 });

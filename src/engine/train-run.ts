@@ -93,6 +93,8 @@ export interface TrainRunResult {
   submitsPerStep: number;
   trainExamples: number;
   validationExamples: number;
+  /** The held-out examples (for metrics beyond the loss, such as exact match). */
+  validation: Example[];
 }
 
 export function validateTrainOptions(o: TrainRunOptions): void {
@@ -223,5 +225,6 @@ export async function trainRun(
     submitsPerStep: steps - firstStep > 1 ? submitsAfterStep0 / (steps - firstStep - 1) : 1,
     trainExamples: split.train.length,
     validationExamples: split.validation.length,
+    validation: split.validation,
   };
 }

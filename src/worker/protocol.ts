@@ -172,6 +172,8 @@ export interface RunSummary {
   trainExamples: number;
   validationExamples: number;
   peakGpuBytes: number;
+  /** Greedy answers equal to the reference on held-out supervised examples (null: plain text, or none held out). */
+  exactMatch?: { accuracy: number; total: number } | null;
 }
 
 /**

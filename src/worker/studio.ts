@@ -7,6 +7,7 @@ import { loadDataset, readRecords, detectFormat, type FormatSpec, type LoadedDat
 import { exportAdapter, loadPeftAdapter, mergedModelFiles } from '../engine/export';
 import { loadModelDir, type LoadedModel } from '../engine/load-model';
 import { trainRun, type StepReport } from '../engine/train-run';
+import { exactMatch } from '../train/exact-match';
 import { requestDevice } from '../gpu/device';
 import { filesDir } from '../model/formats/blob-source';
 import { openSafetensors, writeSafetensors } from '../model/formats/safetensors';
@@ -67,6 +68,9 @@ interface TrainedRun {
   /** Full fine-tuning: the trained copy of the model, alive until the run is deleted or another model loads. */
   full: { weights: ModelWeights; scope: BufferScope | null; modelEpoch: number } | null;
 }
+
+/** Held-out examples greedy-answered for the exact-match column (generation re-runs the prefix per token). */
+const EXACT_MATCH_EXAMPLES = 16;
 
 const CONFIG_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 
@@ -515,6 +519,15 @@ export class Studio {
         }
       }
       const trainableParams = result.state.analysis.trainableParameters;
+      // Datasets with reference answers (not plain text): how many held-out answers the trained model gets exactly.
+      let exact: { accuracy: number; total: number } | null = null;
+      if (ds.format !== 'text' && result.validation.length > 0 && result.steps > 0 && result.stopReason !== 'non-finite') {
+        const em = await exactMatch(gpu, runWeights, model.loaded.tokenizer, result.validation, {
+          adapters: result.state.adapters, limit: EXACT_MATCH_EXAMPLES,
+          onProgress: (done, total) => status('training', `Exact match on held-out answers ${done}/${total}`),
+        });
+        if (em) exact = { accuracy: em.accuracy, total: em.total };
+      }
       const finalStatus: RunStatus = result.stopReason === 'stopped' ? 'cancelled' : result.stopReason === 'non-finite' ? 'failed' : 'done';
       const exportable = result.steps > 0 && !this.deleted.has(id);
       this.trained.set(id, {
@@ -531,6 +544,7 @@ export class Studio {
           // This session's steps only: a resumed run's earlier tokens took time before lastStepMs began.
           tokensPerSecond: lastStepMs > 0 ? (tokens - (resume?.tokens ?? 0)) / (lastStepMs / 1000) : 0, tokens,
           trainExamples: result.trainExamples, validationExamples: result.validationExamples, peakGpuBytes: gpu.peakBytes,
+          exactMatch: exact,
         },
       });
     } catch (err) {

@@ -13,6 +13,8 @@ export function ComparisonPanel() {
   const rows = order.map((id, i) => ({ run: runs[id], color: runColor(i) })).filter(({ run }) => run.summary);
   const finals = rows.map(({ run }) => run.summary!.finalValLoss).filter((x): x is number => x !== null && Number.isFinite(x));
   const best = finals.length > 1 ? Math.min(...finals) : null;
+  // Only datasets with reference answers (prompt/completion, Alpaca, chat) have an exact-match figure.
+  const withExactMatch = rows.some(({ run }) => run.summary?.exactMatch);
 
   return (
     <Panel id="compare" step={6} title="Comparison" subtitle="Finished runs side by side. Perplexity is exp(validation loss); Δ is the change from the run's starting validation loss: the base model's, except GoRA's, which is measured after its gradient-based initialization.">
@@ -32,6 +34,7 @@ export function ComparisonPanel() {
                 <th className="num" title="Validation loss at the end of the run">Val loss</th>
                 <th className="num">Perplexity</th>
                 <th className="num">Δ vs start</th>
+                {withExactMatch && <th className="num" title="Held-out examples whose greedy answer equals the reference exactly">Exact match</th>}
                 <th className="num">Time</th>
                 <th className="num">Tokens/s</th>
                 <th>Status</th>
@@ -60,6 +63,11 @@ export function ComparisonPanel() {
                     </td>
                     <td className="num">{s.finalValLoss !== null ? formatPerplexity(Math.exp(s.finalValLoss)) : '–'}</td>
                     <td className={`num ${delta !== null ? (delta < 0 ? 'good' : 'bad') : ''}`}>{delta !== null ? `${delta > 0 ? '+' : ''}${delta.toFixed(3)}` : '–'}</td>
+                    {withExactMatch && (
+                      <td className="num" data-testid="comparison-exact-match">
+                        {s.exactMatch ? `${(s.exactMatch.accuracy * 100).toFixed(0)}% of ${s.exactMatch.total}` : '–'}
+                      </td>
+                    )}
                     <td className="num">{formatDuration(s.elapsedMs)}</td>
                     <td className="num">{formatRate(s.tokensPerSecond)}</td>
                     <td><span className={`badge badge-status-${run.status}`}>{run.status}</span></td>
