@@ -653,3 +653,40 @@ test('a dataset whose fields match no format is mapped by hand; a wrong mapping 
   await expect(page.getByTestId('comparison-exact-match').first()).toHaveText(/^\d+% of 2$/);
   expect(pageErrors).toEqual([]);
 });
+
+test('the Benchmark panel measures matmul, every method\'s training step and memory for ours, in the tab', async ({ page }) => {
+  test.setTimeout(120_000);
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto('/');
+  await expect(page.getByTestId('gpu-badge')).not.toContainText('Opening the GPU', { timeout: 60_000 });
+  await page.getByTestId('try-demo').click();
+  await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 60_000 });
+
+  await page.locator('.nav a[href="#bench"]').click();
+  const panel = page.getByTestId('panel-bench');
+  await expect(panel).toContainText('npm run bench');
+  const started = Date.now();
+  await panel.getByTestId('bench-run').click();
+  await expect(panel.getByTestId('bench-progress')).toBeVisible();
+  await expect(panel.getByTestId('bench-results')).toBeVisible({ timeout: 90_000 });
+  console.log(`benchmark took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  await expect(panel.getByTestId('bench-error')).toHaveCount(0);
+  await expect(panel.getByTestId('bench-progress')).toHaveCount(0);
+
+  const finite = (xs: (string | null)[]) => xs.every((x) => x !== null && Number.isFinite(Number(x)) && Number(x) > 0);
+  const gflops = await panel.getByTestId('bench-matmul-row').evaluateAll((els) => els.map((e) => e.getAttribute('data-gflops')));
+  expect(gflops.length).toBeGreaterThanOrEqual(2);
+  expect(finite(gflops), gflops.join(', ')).toBe(true);
+  const methods = panel.getByTestId('bench-method-row');
+  await expect(methods).toHaveCount(5);
+  const steps = await methods.evaluateAll((els) => els.map((e) => [e.getAttribute('data-ms-per-step'), e.getAttribute('data-tokens-per-second')]));
+  expect(finite(steps.flat()), JSON.stringify(steps)).toBe(true);
+  await expect(methods.filter({ hasText: 'failed' })).toHaveCount(0);
+  await expect(methods.first()).toContainText('LoRA r8');
+  await expect(methods.last()).toContainText('Full fine-tuning');
+  // Per-kernel time when the adapter has timestamp queries, else a note saying why not.
+  expect((await panel.getByTestId('bench-kernel-row').count()) > 0 || (await panel.getByTestId('bench-no-kernels').count()) === 1).toBe(true);
+  await shootPanel(page, 'bench');
+  expect(pageErrors).toEqual([]);
+});

@@ -1,5 +1,6 @@
 import { useEffect } from 'react';
 import { AnalysisPanel } from './components/AnalysisPanel';
+import { BenchPanel } from './components/BenchPanel';
 import { ChartsPanel } from './components/ChartsPanel';
 import { ComparisonPanel } from './components/ComparisonPanel';
 import { DatasetPanel } from './components/DatasetPanel';
@@ -51,6 +52,7 @@ export function App() {
         <ComparisonPanel />
         <PlaygroundPanel />
         <ExportPanel />
+        <BenchPanel />
         <footer className="footer">
           LoRA Studio runs entirely in this tab through WebGPU. Run settings, metrics, rank allocations and adapters are kept in this browser (IndexedDB);
           your model and dataset files are read in place and never stored or sent anywhere.

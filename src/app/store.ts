@@ -6,7 +6,7 @@
 import { create } from 'zustand';
 import type { MethodAnalysis } from '../engine/methods';
 import type {
-  DatasetFormatOverride, DatasetPreview, EvalPoint, GenerationResult, GpuInfo, ModelCard, RunCheckpointData, RunConfig, RunProgress, RunStatus, RunSummary,
+  BenchResult, DatasetFormatOverride, DatasetPreview, EvalPoint, GenerationResult, GpuInfo, ModelCard, RunCheckpointData, RunConfig, RunProgress, RunStatus, RunSummary,
   StepPoint, WorkerEvent,
 } from '../worker/protocol';
 import { configProblem } from '../worker/validate';
@@ -90,6 +90,14 @@ export interface PlaygroundState {
   error: string | null;
 }
 
+export interface BenchState {
+  running: boolean;
+  /** What the benchmark is measuring now. */
+  stage: string | null;
+  result: BenchResult | null;
+  error: string | null;
+}
+
 export interface Toast {
   id: number;
   kind: 'error' | 'info';
@@ -105,6 +113,7 @@ export interface StudioState {
   chart: ChartSettings;
   playground: PlaygroundState;
   exporting: Record<string, boolean>;
+  bench: BenchState;
   toasts: Toast[];
   /** IndexedDB has been read (past runs are in `runs`). */
   restored: boolean;
@@ -129,6 +138,8 @@ export interface StudioState {
   generate(): void;
   /** asLora: a GraLoRA run as its exactly equivalent plain LoRA. */
   exportRun(id: string, asLora?: boolean): void;
+  /** Runs the in-browser benchmark (ours only) on the loaded model. */
+  runBench(): void;
   toast(kind: Toast['kind'], text: string): void;
   dismissToast(id: number): void;
 }
@@ -202,6 +213,7 @@ export const useStudio = create<StudioState>()((set, get) => {
     chart: { smoothing: 0.6, logScale: false, x: 'step' },
     playground: { prompt: 'Once upon a time', maxNewTokens: 40, includeBase: true, selected: null, requestId: null, results: {}, order: [], lastPrompt: '', error: null },
     exporting: {},
+    bench: { running: false, stage: null, result: null, error: null },
     toasts: [],
     restored: false,
 
@@ -363,6 +375,13 @@ export const useStudio = create<StudioState>()((set, get) => {
       if (!r) return;
       set((s) => ({ exporting: { ...s.exporting, [id]: true } }));
       send({ type: 'exportRun', id, name: r.config.name, ...(asLora ? { asLora } : {}) });
+    },
+
+    runBench() {
+      if (get().bench.running) return;
+      if (!get().model.card) return set((s) => ({ bench: { ...s.bench, error: 'Load a model (or the demo) before running the benchmark.' } }));
+      set((s) => ({ bench: { ...s.bench, running: true, stage: 'Starting', error: null } }));
+      send({ type: 'runBench' });
     },
 
     toast(kind, text) {
@@ -548,6 +567,10 @@ export const useStudio = create<StudioState>()((set, get) => {
       case 'export':
         download(e.fileName, e.bytes);
         return set((s) => ({ exporting: { ...s.exporting, [e.id]: false } }));
+      case 'benchProgress':
+        return set((s) => ({ bench: { ...s.bench, running: true, stage: e.stage } }));
+      case 'benchResult':
+        return set({ bench: { running: false, stage: null, result: e.result, error: null } });
       case 'error':
         return applyError(e);
     }
@@ -564,6 +587,8 @@ export const useStudio = create<StudioState>()((set, get) => {
       case 'export':
         if (e.id) set((s) => ({ exporting: { ...s.exporting, [e.id!]: false } }));
         return get().toast('error', `Export failed: ${e.message}`);
+      case 'bench':
+        return set((s) => ({ bench: { ...s.bench, running: false, stage: null, error: e.message } }));
       case 'run':
         if (e.id) return patchRun(e.id, { status: 'failed', message: e.message });
         return get().toast('error', e.message);

@@ -8,6 +8,8 @@ import type { ColumnMap, DatasetFormat } from '../data/types';
 import type { MethodAnalysis, MethodOptions } from '../engine/methods';
 import type { TrainableState } from '../train/trainer';
 import type { ModelSpec } from '../model/config';
+import type { MethodBenchResult } from '../bench/methods';
+import type { KernelTime } from '../bench/profile';
 
 // ------------------------------------------------------------------------------------ shared data
 
@@ -231,6 +233,34 @@ export interface GenerationResult {
   error?: string;
 }
 
+/** One matmul shape of the in-browser benchmark (ours only). */
+export interface BenchMatmulRow {
+  label: string;
+  M: number;
+  K: number;
+  N: number;
+  gflops: number;
+  msPerMatmul: number;
+  maxRelError: number;
+  error?: string;
+}
+
+/** What `npm run bench` measures for our engine, measured in this tab (peers run only in the CLI). */
+export interface BenchResult {
+  adapter: string;
+  software: boolean;
+  modelName: string;
+  matmul: BenchMatmulRow[];
+  /** Our best correct matmul GFLOP/s: MFU is measured against it. */
+  peakGflops: number | null;
+  methods: MethodBenchResult[];
+  /** Per-kernel GPU time of one LoRA step (null without timestamp queries). */
+  kernels: KernelTime[] | null;
+  /** The profiled step's configuration. */
+  profile: { label: string; rank: number; batch: number; seq: number } | null;
+  elapsedMs: number;
+}
+
 // ------------------------------------------------------------------------------------ commands
 
 export type ModelSource = { kind: 'files'; files: File[]; name?: string } | { kind: 'demo' };
@@ -251,11 +281,13 @@ export type Command =
   | { type: 'restoreAdapters'; adapters: { id: string; method: MethodId; adapter: AdapterSnapshot | LegacyAdapterSnapshot }[] }
   | { type: 'generate'; requestId: string; prompt: string; runIds: string[]; includeBase: boolean; maxNewTokens: number }
   /** asLora: GraLoRA runs as the equivalent plain LoRA. */
-  | { type: 'exportRun'; id: string; name: string; asLora?: boolean };
+  | { type: 'exportRun'; id: string; name: string; asLora?: boolean }
+  /** Measures matmul throughput and every method's training step on the loaded model (a GPU job, after queued runs). */
+  | { type: 'runBench' };
 
 // ------------------------------------------------------------------------------------ events
 
-export type ErrorScope = 'gpu' | 'model' | 'dataset' | 'run' | 'generate' | 'export' | 'internal';
+export type ErrorScope = 'gpu' | 'model' | 'dataset' | 'run' | 'generate' | 'export' | 'bench' | 'internal';
 
 export type WorkerEvent =
   | { type: 'gpu'; info: GpuInfo }
@@ -277,6 +309,8 @@ export type WorkerEvent =
   | { type: 'generation'; requestId: string; result: GenerationResult }
   | { type: 'generationDone'; requestId: string }
   | { type: 'export'; id: string; fileName: string; bytes: Uint8Array }
+  | { type: 'benchProgress'; stage: string }
+  | { type: 'benchResult'; result: BenchResult }
   | { type: 'error'; scope: ErrorScope; id?: string; requestId?: string; message: string };
 
 export type EventOf<T extends WorkerEvent['type']> = Extract<WorkerEvent, { type: T }>;

@@ -3,6 +3,10 @@
  * and the trained adapters. Every handler reports failure as an event with a specific message; nothing
  * here may throw past `handle`, so the worker never dies.
  */
+import { benchMatmulShape, llmShapes, MAX_REL_ERROR, ours, squareShape, type MatmulShape } from '../bench/matmul';
+import { benchMethod, methodConfigs, type MethodBenchResult } from '../bench/methods';
+import { profileTrainStep, type KernelTime } from '../bench/profile';
+import { HARDWARE_TIMING, SOFTWARE_TIMING } from '../bench/timing';
 import { loadDataset, readRecords, detectFormat, type FormatSpec, type LoadedDataset, type RawRecord } from '../data/index';
 import { exportAdapter, loadPeftAdapter, mergedModelFiles } from '../engine/export';
 import { loadModelDir, type LoadedModel } from '../engine/load-model';
@@ -20,7 +24,7 @@ import { adapterZip, mergedZip, upgradeSnapshot } from './export-files';
 import { GpuQueue } from './gpu-queue';
 import { modelCard } from './model-card';
 import type {
-  AdapterSnapshot, Command, RunCheckpointData, DatasetFormatOverride, DatasetPreview, DatasetSource, GenerationResult, GenerationSource, MethodId, ModelCard, ModelSource, RunConfig,
+  AdapterSnapshot, BenchMatmulRow, BenchResult, Command, RunCheckpointData, DatasetFormatOverride, DatasetPreview, DatasetSource, GenerationResult, GenerationSource, MethodId, ModelCard, ModelSource, RunConfig,
   RunStatus, WorkerEvent,
 } from './protocol';
 import { CHECKPOINT_LIMIT_BYTES } from './protocol';
@@ -117,6 +121,8 @@ export class Studio {
           return this.generate(cmd.requestId, cmd.prompt, cmd.runIds, cmd.includeBase, cmd.maxNewTokens);
         case 'exportRun':
           return await this.exportRun(cmd.id, cmd.name, cmd.asLora ?? false);
+        case 'runBench':
+          return this.runBench();
       }
     } catch (err) {
       this.post({ type: 'error', scope: 'internal', message: messageOf(err) });
@@ -644,6 +650,91 @@ export class Studio {
     }
     const store = await openSafetensors(bytesSource('adapter_model.safetensors', run.adapter.safetensors));
     return { weights, adapters: (await loadPeftAdapter(gpu, model.loaded.spec, run.adapter.config, store, 'the run\'s adapter')).adapters };
+  }
+
+  // ------------------------------------------------------------------------------------ benchmark
+
+  /**
+   * What `npm run bench` measures for our engine (matmul GFLOP/s, every method's training step, per-kernel time),
+   * in this tab. A GPU job queued behind waiting runs, so it never shares the GPU with training.
+   */
+  private runBench(): void {
+    const model = this.model;
+    if (!model) return this.post({ type: 'error', scope: 'bench', message: 'Load a model (or the demo) before running the benchmark.' });
+    this.post({ type: 'benchProgress', stage: 'Waiting for the GPU' });
+    this.queue.push({ urgent: false, execute: () => this.bench(model) });
+  }
+
+  private async bench(model: ModelState): Promise<void> {
+    const progress = (stage: string) => this.post({ type: 'benchProgress', stage });
+    const started = performance.now();
+    let gpu: ScopedGpu | null = null;
+    let scope: BufferScope | null = null;
+    let mark: ReadonlySet<GPUBuffer> | null = null;
+    try {
+      if (this.model !== model) throw new Error('Another model was loaded meanwhile; run the benchmark again.');
+      gpu = await this.requireGpu();
+      scope = gpu.open('bench');
+      mark = gpu.mark();
+      const adapter = gpu.handle.adapter;
+      const software = adapter.software;
+
+      const shapes: MatmulShape[] = [...(software ? [256, 512] : [256, 512, 1024, 2048]).map(squareShape), ...llmShapes()];
+      const timing = software ? SOFTWARE_TIMING : HARDWARE_TIMING;
+      const matmul: BenchMatmulRow[] = [];
+      for (const [i, shape] of shapes.entries()) {
+        progress(`Matmul ${shape.label} (${shape.M} x ${shape.K} x ${shape.N}), ${i + 1} of ${shapes.length}`);
+        const [r] = await benchMatmulShape([ours(gpu)], shape, timing);
+        matmul.push({ label: r.shape, M: r.M, K: r.K, N: r.N, gflops: r.gflops, msPerMatmul: r.msPerMatmul, maxRelError: r.maxRelError, error: r.error });
+      }
+      const good = matmul.filter((r) => !r.error && r.maxRelError <= MAX_REL_ERROR).map((r) => r.gflops);
+      const peakGflops = good.length ? Math.max(...good) : null;
+
+      // Its own copy of the weights: full fine-tuning (the last configuration) trains them in place.
+      progress('Uploading a copy of the weights for the training benchmark');
+      const weights = await ModelWeights.upload(gpu, model.loaded.spec, model.loaded.source);
+      const batch = software ? 4 : 16;
+      const seq = Math.min(software ? 64 : 256, model.card.maxPositions);
+      const steps = software ? 2 : 20;
+      const warmup = software ? 1 : 2;
+
+      let kernels: KernelTime[] | null = null;
+      let profile: BenchResult['profile'] = null;
+      if (gpu.handle.features.timestamps) {
+        profile = { label: 'all-linear', rank: 8, batch, seq };
+        progress(`Profiling one LoRA r8 all-linear step (${batch} x ${seq}) with timestamp queries`);
+        const before = gpu.mark();
+        try {
+          kernels = await profileTrainStep(gpu, weights, { ...profile, targets: ['all-linear'], steps: 1, warmupSteps: 0 });
+        } finally {
+          await gpu.freeSince(before);
+        }
+      }
+
+      const methods: MethodBenchResult[] = [];
+      const configs = methodConfigs(batch, seq, steps, warmup);
+      for (const [i, c] of configs.entries()) {
+        progress(`Training ${c.label}, ${c.batch} x ${c.seq}, ${c.warmupSteps} + ${c.steps} steps (${i + 1} of ${configs.length})`);
+        methods.push(await benchMethod(gpu, weights, model.loaded.tokenizer, c));
+      }
+      gpu.checkErrors('Benchmark');
+      const result: BenchResult = {
+        adapter: [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ') || 'WebGPU adapter',
+        software, modelName: model.loaded.name, matmul, peakGflops, methods, kernels, profile, elapsedMs: performance.now() - started,
+      };
+      this.post({ type: 'benchResult', result });
+    } catch (err) {
+      this.post({ type: 'error', scope: 'bench', message: this.failure(err, gpu) });
+    } finally {
+      if (gpu) {
+        try {
+          if (mark) await gpu.freeSince(mark);
+        } catch {
+          // A lost device: release() below still drops the buffers.
+        }
+        if (scope) await gpu.release(scope);
+      }
+    }
   }
 
   // ------------------------------------------------------------------------------------ export

@@ -10,6 +10,7 @@ const SECTIONS: [string, string][] = [
   ['compare', 'Compare'],
   ['playground', 'Playground'],
   ['export', 'Export'],
+  ['bench', 'Benchmark'],
 ];
 
 export function TopBar() {
