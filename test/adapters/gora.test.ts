@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { allocateRanks } from '../../src/adapters/gora/allocate';
 import { GORA_DEFAULTS, goraScale, validateGoraConfig, type GoraConfig } from '../../src/adapters/gora/config';
 import { GradientAccumulator } from '../../src/adapters/gora/gradients';
-import { compressB, compressInit, compressStep } from '../../src/adapters/gora/init';
+import { compressB, compressStep } from '../../src/adapters/gora/init';
+import { LoraLayer } from '../../src/adapters/lora/layer';
+import type { LinearInfo } from '../../src/model/layout';
 import { allocateGora } from '../../src/adapters/gora/prepare';
 import { goraInitLora } from '../../src/adapters/gora/init-layers';
 import { kaimingUniformA } from '../../src/adapters/lora/init';
@@ -113,7 +115,10 @@ describe('GoRA initialization (compress)', () => {
   async function init(seed: number, g: Float32Array, gam = gamma) {
     const gpu = await testGpu();
     const A = kaimingUniformA(r, inDim, new Rng(seed));
-    const B = await compressInit(gpu, gpu.tensorFrom(g, [out, inDim], 'G'), A, { out, in: inDim, rank: r }, s, gam);
+    const info: LinearInfo = { path: 'm', layer: 0, kind: 'q_proj', in: inDim, out, weight: 'm.weight', bias: null, conv1d: false };
+    const layer = new LoraLayer(gpu, info, r, s, { A, B: new Float32Array(out * r) });
+    await goraInitLora(gpu, [{ layer, grad: gpu.tensorFrom(g, [out, inDim], 'G') }], gam);
+    const B = await gpu.read(layer.B);
     const dW = matmulRef(B, A, out, r, inDim).map((v) => v * s); // ΔW₀ = s·B·A
     const At = transpose(A, r, inDim);
     const P = matmulRef(At, matmulRef(inverse(matmulRef(A, At, r, inDim, r), r), A, r, r, inDim), inDim, r, inDim); // P_A

@@ -3,11 +3,8 @@
  *   B̃ = Ḡ Aᵀ (A Aᵀ + εI)⁻¹   (least squares: argmin_B ‖B A − Ḡ‖_F),   B = −ξ B̃,   ξ = γ·√(in/r) / s,
  * so ΔW₀ = s·B·A = −γ·√(in/r)·Ḡ·P_A: one descent step of size ≈ γ restricted to A's row space.
  * The minus sign is deliberate (the official code's later "+" is an ascent step; see METHODS.md).
- * Ḡ Aᵀ is a GPU GEMM; the r x r solve runs in float64 on the host.
+ * Ḡ Aᵀ is a GPU GEMM (init-layers.ts, for every layer at once); the r x r solve runs here, in float64.
  */
-import type { Gpu } from '../../gpu/gpu';
-import type { Tensor } from '../../gpu/tensor';
-import { matmul } from '../../kernels/matmul';
 import { cholesky, choleskySolveInPlace, gramRows } from '../../util/linalg';
 
 export const COMPRESS_EPSILON = 1e-8;
@@ -32,26 +29,3 @@ export function compressB(p: ArrayLike<number>, a: ArrayLike<number>, out: numbe
   }
   return b;
 }
-
-/** Ḡ Aᵀ on the GPU for Ḡ [out, in] and A [r, in] (already on the GPU); returns [out, r]. */
-export async function gradTimesAT(gpu: Gpu, grad: Tensor, a: Tensor, out: number, rank: number, inDim: number): Promise<Float32Array> {
-  const p = gpu.tensor([out, rank], 'gora.GAt');
-  await gpu.runOnce('gora.init', (list) => {
-    matmul(list, { a: { t: grad, ld: inDim }, b: { t: a, ld: inDim }, c: { t: p, ld: rank }, M: out, N: rank, K: inDim, transB: true });
-  });
-  const result = await gpu.read(p);
-  await gpu.freeTensors([p]);
-  return result;
-}
-
-/** The whole init of one matrix: B for the given A (B = 0 when γ = 0, exactly LoRA's init). */
-export async function compressInit(
-  gpu: Gpu, grad: Tensor, a: Float32Array, dims: { out: number; in: number; rank: number }, scale: number, gamma: number,
-): Promise<Float32Array> {
-  if (gamma === 0) return new Float32Array(dims.out * dims.rank);
-  const aT = gpu.tensorFrom(a, [dims.rank, dims.in], 'gora.A');
-  const p = await gradTimesAT(gpu, grad, aT, dims.out, dims.rank, dims.in);
-  await gpu.freeTensors([aT]);
-  return compressB(p, a, dims.out, dims.rank, dims.in, compressStep(gamma, dims.in, dims.rank, scale));
-}
-
