@@ -379,15 +379,25 @@ export class CommandList {
     this.cmds.push(...other.cmds);
   }
 
-  /** Encodes the list: consecutive dispatches share one compute pass. */
-  encode(enc: GPUCommandEncoder): void {
+  /**
+   * Encodes the list: consecutive dispatches share one compute pass. With a timestamp query set (2 entries per
+   * dispatch), each dispatch gets its own pass with begin/end timestamps instead.
+   */
+  encode(enc: GPUCommandEncoder, timestamps?: GPUQuerySet): void {
     let pass: GPUComputePassEncoder | null = null;
+    let query = 0;
     const endPass = () => {
       pass?.end();
       pass = null;
     };
     for (const c of this.cmds) {
       if (c.kind === 'dispatch') {
+        if (timestamps) {
+          // Profiling: every dispatch in its own pass, between two timestamp writes.
+          endPass();
+          pass = enc.beginComputePass({ label: c.label, timestampWrites: { querySet: timestamps, beginningOfPassWriteIndex: query, endOfPassWriteIndex: query + 1 } });
+          query += 2;
+        }
         pass ??= enc.beginComputePass({ label: this.label });
         pass.setPipeline(c.pipeline);
         pass.setBindGroup(0, c.bindGroup);
@@ -439,21 +449,7 @@ export class CommandList {
     const staging = gpu.device.createBuffer({ size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     try {
       const enc = gpu.device.createCommandEncoder({ label: `${this.label} (timestamps)` });
-      let q = 0;
-      for (const c of this.cmds) {
-        if (c.kind === 'dispatch') {
-          const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: q, endOfPassWriteIndex: q + 1 } });
-          q += 2;
-          pass.setPipeline(c.pipeline);
-          pass.setBindGroup(0, c.bindGroup);
-          pass.dispatchWorkgroups(c.grid[0], c.grid[1], c.grid[2]);
-          pass.end();
-        } else if (c.kind === 'clear') {
-          enc.clearBuffer(c.buffer);
-        } else {
-          enc.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.bytes);
-        }
-      }
+      this.encode(enc, querySet);
       enc.resolveQuerySet(querySet, 0, count, resolved, 0);
       enc.copyBufferToBuffer(resolved, 0, staging, 0, count * 8);
       gpu.submit([enc.finish()]);
