@@ -175,6 +175,12 @@ function spotCheck(s: MatmulShape, a: Float32Array, b: Float32Array, c: Float32A
 export const MAX_REL_ERROR = 1e-3;
 
 /** Measures every implementation on one shape, trials interleaved; a failing implementation gets an error row. */
+/** The best correct GFLOP/s among results (the peak MFU is measured against), or null when none is correct. */
+export function peakGflops(results: Pick<MatmulResult, 'gflops' | 'maxRelError' | 'error'>[]): number | null {
+  const good = results.filter((r) => !r.error && r.maxRelError <= MAX_REL_ERROR).map((r) => r.gflops);
+  return good.length ? Math.max(...good) : null;
+}
+
 export async function benchMatmulShape(impls: MatmulImpl[], s: MatmulShape, timing: TimingOptions, seed = 0): Promise<MatmulResult[]> {
   const rng = new Rng(seed + s.M * 7 + s.K * 13 + s.N * 17);
   const a = new Float32Array(rng.normals(s.M * s.K));

@@ -6,10 +6,9 @@
 import type { MethodOptions } from '../engine/methods';
 import { trainRun } from '../engine/train-run';
 import type { Gpu } from '../gpu/gpu';
-import type { ModelSpec } from '../model/config';
-import { allLinears } from '../model/layout';
 import type { ModelWeights } from '../model/weights';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
+import { modelFlopsPerToken } from './flops';
 import { steadyStepMs, syntheticExamples } from './train';
 
 export interface MethodBenchConfig {
@@ -39,18 +38,6 @@ export interface MethodBenchResult {
   /** The highest bytes the run held at once, base weights included (the preparation phase can set it). */
   peakBytes: number;
   error?: string;
-}
-
-/**
- * FLOPs per token of a training step: forward 2·(Σ linear in·out + LM head) plus attention 4·L·T·H·hd
- * (scores and weighted values over T positions); backward twice the forward for full fine-tuning (activation and
- * weight gradients), once for adapters (activation gradients only: frozen weights get none). Adapter GEMMs
- * (r ≪ in, out) are left out, so every method is measured against the same work.
- */
-export function modelFlopsPerToken(spec: ModelSpec, seq: number, full: boolean): number {
-  const linear = allLinears(spec).reduce((n, l) => n + l.in * l.out, 0) + spec.vocabSize * spec.hidden;
-  const forward = 2 * linear + 4 * spec.layers * seq * spec.heads * spec.headDim;
-  return forward * (full ? 3 : 2);
 }
 
 /** A buffer's category from its label (labels are set where tensors are created). */

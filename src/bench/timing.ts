@@ -15,6 +15,20 @@ export interface TimingOptions {
 export const SOFTWARE_TIMING: TimingOptions = { targetMs: 300, trials: 3, maxReps: 50, budgetMs: 4_000 };
 export const HARDWARE_TIMING: TimingOptions = { targetMs: 200, trials: 7, maxReps: 2000, budgetMs: 10_000 };
 
+/**
+ * What the bench measures by default on a software (CPU) or hardware adapter: matmul timing, and the training
+ * shape and steps of the training sections. The CLI's options and the studio's panel start from these.
+ */
+export function benchDefaults(software: boolean) {
+  return {
+    timing: software ? SOFTWARE_TIMING : HARDWARE_TIMING,
+    batch: software ? 4 : 16,
+    seq: software ? 64 : 256,
+    steps: software ? 2 : 20,
+    warmupSteps: software ? 1 : 2,
+  };
+}
+
 export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);

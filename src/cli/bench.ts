@@ -6,13 +6,14 @@
 import { cpus, loadavg } from 'node:os';
 import { num, ratio, table } from '../bench/format';
 import {
-  benchMatmulShape, jaxImpl, llmShapes, MAX_REL_ERROR, ours, squareShape, tfImpl,
+  benchMatmulShape, jaxImpl, llmShapes, MAX_REL_ERROR, ours, peakGflops, squareShape, tfImpl,
   type MatmulImpl, type MatmulResult, type MatmulShape,
 } from '../bench/matmul';
 import { exposeNavigatorGpu, loadJax, loadTf, packageVersion } from '../bench/peers';
 import { profileTrainStep } from '../bench/profile';
-import { HARDWARE_TIMING, SOFTWARE_TIMING } from '../bench/timing';
+import { benchDefaults } from '../bench/timing';
 import { measureLoraMemory, MODEL_SHAPES, type MemoryReport } from '../bench/memory';
+import { modelFlopsUtilization as mfu } from '../bench/flops';
 import { benchMethod, methodConfigs, type MemoryCategory, type MethodBenchResult } from '../bench/methods';
 import { benchTrain, type TrainBenchConfig, type TrainBenchResult } from '../bench/train';
 import { loadModelDir } from '../engine/load-model';
@@ -143,7 +144,7 @@ async function matmulSection(gpu: Gpu, software: boolean, o: BenchOptions, recor
   const squares = o.sizes.length ? [...o.sizes] : software ? [256, 512, 1024] : [256, 512, 1024, 2048];
   if (o.large && !squares.includes(4096)) squares.push(4096);
   const shapes: MatmulShape[] = [...squares.map(squareShape), ...llmShapes()];
-  const timing = software ? SOFTWARE_TIMING : HARDWARE_TIMING;
+  const { timing } = benchDefaults(software);
   const results: MatmulResult[] = [];
   for (const s of shapes) {
     log(`matmul ${s.label} (${s.M}x${s.K}x${s.N}): ${impls.map((i) => i.name).join(', ')}...`);
@@ -154,24 +155,24 @@ async function matmulSection(gpu: Gpu, software: boolean, o: BenchOptions, recor
     }
   }
   if (!o.json) emit('\n' + matmulTable(shapes, impls.map((i) => i.name), results));
-  const mine = results.filter((r) => r.impl === 'ours' && !r.error && r.maxRelError <= MAX_REL_ERROR).map((r) => r.gflops);
-  return mine.length ? Math.max(...mine) : null;
+  return peakGflops(results.filter((r) => r.impl === 'ours'));
 }
 
-async function methodsSection(gpu: Gpu, software: boolean, o: BenchOptions, peakGflops: number | null, record: Recorder): Promise<void> {
+async function methodsSection(gpu: Gpu, software: boolean, o: BenchOptions, peak: number | null, record: Recorder): Promise<void> {
   const model = await loadModelDir(await nodeDir(o.model));
   // Its own copy of the weights: full fine-tuning (last) trains them in place.
   const weights = await ModelWeights.upload(gpu, model.spec, model.source);
-  const configs = methodConfigs(o.batch ?? (software ? 4 : 16), o.seq ?? (software ? 64 : 256), o.steps ?? (software ? 2 : 20), software ? 1 : 2);
+  const d = benchDefaults(software);
+  const configs = methodConfigs(o.batch ?? d.batch, o.seq ?? d.seq, o.steps ?? d.steps, d.warmupSteps);
   const results: MethodBenchResult[] = [];
   for (const c of configs) {
     log(`methods: ${c.label}, batch ${c.batch} x seq ${c.seq}, ${c.warmupSteps} + ${c.steps} steps...`);
     const r = await benchMethod(gpu, weights, model.tokenizer, c);
     log(r.error ? `  failed: ${r.error}` : `  ${num(r.tokensPerSecond)} tokens/s, ${num(r.msPerStep)} ms/step, preparation ${num(r.preparationMs)} ms`);
     results.push(r);
-    record('method', { ...r, mfu: mfu(r, peakGflops) });
+    record('method', { ...r, mfu: mfu(r, peak) });
   }
-  if (!o.json) emit('\n' + methodsTable(model.name, results, peakGflops));
+  if (!o.json) emit('\n' + methodsTable(model.name, results, peak));
 }
 
 async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promise<void> {
@@ -196,11 +197,7 @@ async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promi
   emit('\n' + table(header, rows, header.map((_, i) => i > 1)) + '\nf32 base weights (f16 storage is not implemented); activations = everything the training graph keeps for the backward pass, logits included.');
 }
 
-function mfu(r: MethodBenchResult, peakGflops: number | null): number | null {
-  return peakGflops ? (r.tokensPerSecond * r.flopsPerToken) / (peakGflops * 1e9) : null;
-}
-
-function methodsTable(modelName: string, results: MethodBenchResult[], peakGflops: number | null): string {
+function methodsTable(modelName: string, results: MethodBenchResult[], peak: number | null): string {
   const lora = results.find((r) => r.method === 'lora' && !r.error);
   const mib = (b: number) => (b / 2 ** 20).toFixed(2);
   const categories: MemoryCategory[] = ['weights', 'adapters', 'gradients', 'optimizer', 'activations', 'scratch'];
@@ -211,7 +208,7 @@ function methodsTable(modelName: string, results: MethodBenchResult[], peakGflop
   const rows = results.map((r) => {
     const head = [r.label, `${r.batch} x ${r.seq}`];
     if (r.error) return [...head, `failed: ${r.error}`];
-    const m = mfu(r, peakGflops);
+    const m = mfu(r, peak);
     return [
       ...head, r.trainableParams.toLocaleString('en'), num(r.preparationMs), num(r.msPerStep), num(r.tokensPerSecond),
       lora ? `${(r.msPerStep / lora.msPerStep).toFixed(2)}x` : '-', m === null ? '-' : `${(m * 100).toFixed(1)}%`,
@@ -219,7 +216,7 @@ function methodsTable(modelName: string, results: MethodBenchResult[], peakGflop
     ];
   });
   const notes = [
-    `MFU = tokens/s x model FLOPs per token / our best matmul GFLOP/s in this run (${peakGflops ? num(peakGflops) : 'not measured: run the matmul section'}).`,
+    `MFU = tokens/s x model FLOPs per token / our best matmul GFLOP/s in this run (${peak ? num(peak) : 'not measured: run the matmul section'}).`,
     'Model FLOPs per token: 2 x linear params (+ LM head) + attention, x3 for full fine-tuning, x2 for adapters (no weight gradients).',
     'prep ms: the method\'s preparation phase (GoRA\'s gradient accumulation and init, GeLoRA\'s hidden states and TwoNN).',
     'Memory: the run\'s own buffers after its last step by category (weights are the shared base model); peak includes preparation.',
@@ -231,10 +228,10 @@ async function trainSection(gpu: Gpu, software: boolean, o: BenchOptions, record
   const model = await loadModelDir(await nodeDir(o.model));
   const weights = await ModelWeights.upload(gpu, model.spec, model.source);
   log(`model: ${model.name} (${model.spec.layers} layers, hidden ${model.spec.hidden}, vocab ${model.spec.vocabSize})`);
+  const defaults = benchDefaults(software);
   const configs: TrainBenchConfig[] = ['q_proj,v_proj', 'all-linear'].map((t) => ({
     label: t, targets: t.split(','), rank: 8,
-    batch: o.batch ?? (software ? 4 : 16), seq: o.seq ?? (software ? 64 : 256),
-    steps: o.steps ?? (software ? 2 : 20), warmupSteps: software ? 1 : 2,
+    batch: o.batch ?? defaults.batch, seq: o.seq ?? defaults.seq, steps: o.steps ?? defaults.steps, warmupSteps: defaults.warmupSteps,
   }));
   const results: TrainBenchResult[] = [];
   const report = (r: TrainBenchResult) => {

@@ -3,10 +3,10 @@
  * and the trained adapters. Every handler reports failure as an event with a specific message; nothing
  * here may throw past `handle`, so the worker never dies.
  */
-import { benchMatmulShape, llmShapes, MAX_REL_ERROR, ours, squareShape, type MatmulShape } from '../bench/matmul';
+import { benchMatmulShape, llmShapes, ours, peakGflops, squareShape, type MatmulShape } from '../bench/matmul';
 import { benchMethod, methodConfigs, type MethodBenchResult } from '../bench/methods';
 import { profileTrainStep, type KernelTime } from '../bench/profile';
-import { HARDWARE_TIMING, SOFTWARE_TIMING } from '../bench/timing';
+import { benchDefaults } from '../bench/timing';
 import { loadDataset, readRecords, detectFormat, type FormatSpec, type LoadedDataset, type RawRecord } from '../data/index';
 import { exportAdapter, loadPeftAdapter, mergedModelFiles } from '../engine/export';
 import { loadModelDir, type LoadedModel } from '../engine/load-model';
@@ -680,23 +680,20 @@ export class Studio {
       const software = adapter.software;
 
       const shapes: MatmulShape[] = [...(software ? [256, 512] : [256, 512, 1024, 2048]).map(squareShape), ...llmShapes()];
-      const timing = software ? SOFTWARE_TIMING : HARDWARE_TIMING;
+      const defaults = benchDefaults(software);
       const matmul: BenchMatmulRow[] = [];
       for (const [i, shape] of shapes.entries()) {
         progress(`Matmul ${shape.label} (${shape.M} x ${shape.K} x ${shape.N}), ${i + 1} of ${shapes.length}`);
-        const [r] = await benchMatmulShape([ours(gpu)], shape, timing);
+        const [r] = await benchMatmulShape([ours(gpu)], shape, defaults.timing);
         matmul.push({ label: r.shape, M: r.M, K: r.K, N: r.N, gflops: r.gflops, msPerMatmul: r.msPerMatmul, maxRelError: r.maxRelError, error: r.error });
       }
-      const good = matmul.filter((r) => !r.error && r.maxRelError <= MAX_REL_ERROR).map((r) => r.gflops);
-      const peakGflops = good.length ? Math.max(...good) : null;
+      const peak = peakGflops(matmul);
 
       // Its own copy of the weights: full fine-tuning (the last configuration) trains them in place.
       progress('Uploading a copy of the weights for the training benchmark');
       const weights = await ModelWeights.upload(gpu, model.loaded.spec, model.loaded.source);
-      const batch = software ? 4 : 16;
-      const seq = Math.min(software ? 64 : 256, model.card.maxPositions);
-      const steps = software ? 2 : 20;
-      const warmup = software ? 1 : 2;
+      const { batch, steps, warmupSteps: warmup } = defaults;
+      const seq = Math.min(defaults.seq, model.card.maxPositions);
 
       let kernels: KernelTime[] | null = null;
       let profile: BenchResult['profile'] = null;
@@ -720,7 +717,7 @@ export class Studio {
       gpu.checkErrors('Benchmark');
       const result: BenchResult = {
         adapter: [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ') || 'WebGPU adapter',
-        software, modelName: model.loaded.name, matmul, peakGflops, methods, kernels, profile, elapsedMs: performance.now() - started,
+        software, modelName: model.loaded.name, matmul, peakGflops: peak, methods, kernels, profile, elapsedMs: performance.now() - started,
       };
       this.post({ type: 'benchResult', result });
     } catch (err) {

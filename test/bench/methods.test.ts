@@ -1,6 +1,7 @@
 /** The per-method bench's bookkeeping: memory categories from buffer labels, and model FLOPs per token. */
 import { describe, expect, it } from 'vitest';
-import { memoryCategory, modelFlopsPerToken } from '../../src/bench/methods';
+import { modelFlopsPerToken } from '../../src/bench/flops';
+import { memoryCategory } from '../../src/bench/methods';
 import { tinySpec } from '../helpers/tiny-models';
 
 describe('bench: methods', () => {

@@ -1,5 +1,6 @@
 import { num } from '../../bench/format';
-import type { MemoryCategory, MethodBenchResult } from '../../bench/methods';
+import type { MemoryCategory } from '../../bench/methods';
+import { modelFlopsUtilization as mfu } from '../../bench/flops';
 import { MAX_REL_ERROR } from '../../bench/matmul';
 import type { BenchResult } from '../../worker/protocol';
 import { formatDuration } from '../format';
@@ -8,10 +9,6 @@ import { Alert, Panel, ProgressBar } from './Panel';
 
 const CATEGORIES: MemoryCategory[] = ['weights', 'adapters', 'gradients', 'optimizer', 'activations', 'scratch'];
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(2);
-
-function mfu(r: MethodBenchResult, peakGflops: number | null): number | null {
-  return peakGflops ? (r.tokensPerSecond * r.flopsPerToken) / (peakGflops * 1e9) : null;
-}
 
 export function BenchPanel() {
   const bench = useStudio((s) => s.bench);
