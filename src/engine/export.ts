@@ -31,10 +31,14 @@ export interface AdapterExport extends PeftExport {
   format: 'lora' | 'gralora';
   /** Why a GraLoRA run was written as LoRA (null when it was not). */
   note: string | null;
+  /** With `withLoraCopy`, a GraLoRA export's exactly equivalent plain LoRA too (from the same readback). */
+  loraCopy?: PeftExport;
 }
 
 /** The PEFT folder of an adapter run (not full fine-tuning). */
-export async function exportAdapter(gpu: Gpu, spec: ModelSpec, state: MethodState, opts: { baseModel: string; asLora?: boolean }): Promise<AdapterExport> {
+export async function exportAdapter(
+  gpu: Gpu, spec: ModelSpec, state: MethodState, opts: { baseModel: string; asLora?: boolean; withLoraCopy?: boolean },
+): Promise<AdapterExport> {
   if (state.method === 'full') throw new Error('Full fine-tuning has no adapter: export the merged model.');
   if (state.gralora.size > 0) {
     const modules = await readGraloraModules(gpu, state.gralora);
@@ -42,7 +46,10 @@ export async function exportAdapter(gpu: Gpu, spec: ModelSpec, state: MethodStat
     if (opts.asLora || problem) {
       return { ...exportGraloraAsLora(spec, modules, { baseModel: opts.baseModel }), format: 'lora', note: opts.asLora ? 'requested' : problem };
     }
-    return { ...exportPeftGralora(spec, modules, { alpha: state.alpha, baseModel: opts.baseModel }), format: 'gralora', note: null };
+    return {
+      ...exportPeftGralora(spec, modules, { alpha: state.alpha, baseModel: opts.baseModel }), format: 'gralora', note: null,
+      ...(opts.withLoraCopy ? { loraCopy: exportGraloraAsLora(spec, modules, { baseModel: opts.baseModel }) } : {}),
+    };
   }
   const modules = await readLoraModules(gpu, state.dense);
   return { ...exportPeftLora(spec, modules, { alpha: state.alpha, rslora: state.rslora, baseModel: opts.baseModel }), format: 'lora', note: null };

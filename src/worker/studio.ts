@@ -514,14 +514,13 @@ export class Studio {
 
       let adapter: AdapterSnapshot | null = null;
       if (result.state.method !== 'full' && result.steps > 0) {
-        const exported = await exportAdapter(gpu, spec, result.state, { baseModel: model.loaded.name });
+        const exported = await exportAdapter(gpu, spec, result.state, { baseModel: model.loaded.name, withLoraCopy: true });
         adapter = {
           modelKey: model.card.key, baseModel: model.loaded.name, spec, format: exported.format,
           config: exported.config, safetensors: writeSafetensors(exported.tensors),
         };
-        if (exported.format === 'gralora') {
-          const lora = await exportAdapter(gpu, spec, result.state, { baseModel: model.loaded.name, asLora: true });
-          adapter.asLora = { config: lora.config, safetensors: writeSafetensors(lora.tensors) };
+        if (exported.loraCopy) {
+          adapter.asLora = { config: exported.loraCopy.config, safetensors: writeSafetensors(exported.loraCopy.tensors) };
         }
       }
       const trainableParams = result.state.analysis.trainableParameters;

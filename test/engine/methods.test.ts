@@ -79,6 +79,11 @@ describe('methods: export then import gives the in-memory model\'s loss', () => 
           const asLora = await roundTripLoss(gpu, weights, state, true);
           expect(asLora.config.peft_type).toBe('LORA');
           expect(Math.abs(asLora.roundTrip - r.inMemory)).toBeLessThan(1e-5);
+          // The studio's snapshot keeps both from one readback: the copy is that same plain LoRA.
+          const both = await exportAdapter(gpu, spec, state, { baseModel: 'tiny', withLoraCopy: true });
+          expect(both.format).toBe('gralora');
+          expect(both.loraCopy!.config).toEqual(asLora.exported.config);
+          expect(both.loraCopy!.tensors.map((t) => t.name)).toEqual(asLora.exported.tensors.map((t) => t.name));
         } else {
           expect(r.config.peft_type).toBe('LORA');
         }
