@@ -196,24 +196,28 @@ export class Gpu {
     return new Float32Array(bytes);
   }
 
-  /** Reads many f32 tensors with one copy pass, one submit and one map (export, set-up phases). */
-  async readMany(tensors: Tensor[]): Promise<Float32Array[]> {
-    if (tensors.length === 0) return [];
-    const offsets: number[] = [];
+  /**
+   * Reads many f32 tensors (or element ranges of them) with one copy pass, one submit and one map (export,
+   * set-up phases).
+   */
+  async readMany(items: (Tensor | { t: Tensor; offset: number; count: number })[]): Promise<Float32Array[]> {
+    if (items.length === 0) return [];
+    const ranges = items.map((x) => ('buffer' in x ? { t: x, offset: 0, count: x.size } : x));
+    const at: number[] = [];
     let total = 0;
-    for (const t of tensors) {
-      offsets.push(total);
-      total += t.size * 4;
+    for (const r of ranges) {
+      at.push(total);
+      total += r.count * 4;
     }
     const staging = this.device.createBuffer({ size: Math.max(16, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'staging' });
     const enc = this.device.createCommandEncoder();
-    tensors.forEach((t, i) => t.size > 0 && enc.copyBufferToBuffer(t.buffer, 0, staging, offsets[i], t.size * 4));
+    ranges.forEach((r, i) => r.count > 0 && enc.copyBufferToBuffer(r.t.buffer, r.offset * 4, staging, at[i], r.count * 4));
     this.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const all = staging.getMappedRange(0, total).slice(0);
     staging.unmap();
     staging.destroy();
-    return tensors.map((t, i) => new Float32Array(all, offsets[i], t.size));
+    return ranges.map((r, i) => new Float32Array(all, at[i], r.count));
   }
 
   async readU32(t: Tensor): Promise<Uint32Array> {

@@ -52,10 +52,11 @@ export async function collectHiddenStates(gpu: Gpu, graph: TransformerGraph, bat
     // chosen is ascending: read only the span of rows it covers.
     const first = chosen[0];
     const span = chosen[chosen.length - 1] - first + 1;
-    for (let l = 0; l < streams; l++) {
-      const h = await gpu.read(graph.residualStream(l), first * hidden, span * hidden);
+    // Every stream's span in one readback.
+    const spans = await gpu.readMany(layers.map((_, l) => ({ t: graph.residualStream(l), offset: first * hidden, count: span * hidden })));
+    spans.forEach((h, l) => {
       chosen.forEach((index, k) => layers[l].set(h.subarray((index - first) * hidden, (index - first + 1) * hidden), (picks.length + k) * hidden));
-    }
+    });
     gpu.checkErrors('GeLoRA hidden-state collection');
     for (const index of chosen) picks.push({ batch: b, index });
     opts.onProgress?.(picks.length, samples);
