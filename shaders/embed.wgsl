@@ -15,9 +15,15 @@ fn linearIndex(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
   return (wg.x + wg.y * nwg.x) * WG + lid;
 }
 
+// The token table of both forward entry points (binding 1): a frozen table may be packed f16/bf16, and
+// kernels/weight-storage.ts then swaps this block for readers of packed words.
+// weight-storage:begin Table 1
+@group(0) @binding(1) var<storage, read> Table: array<f32>;
+fn readTable(i: u32) -> f32 { return Table[i]; }
+// weight-storage:end
+
 // ------------------------------------------------------------------ forward, tokens only
 @group(0) @binding(0) var<storage, read> f_tokens: array<u32>;
-@group(0) @binding(1) var<storage, read> f_table: array<f32>;
 @group(0) @binding(2) var<storage, read_write> f_out: array<f32>;
 @group(0) @binding(3) var<uniform> f_p: Params;
 
@@ -30,13 +36,12 @@ fn embed_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
   let c = i % f_p.width;
   let tok = f_tokens[r];
   var v = 0.0;
-  if (tok < f_p.vocab) { v = f_table[tok * f_p.width + c]; }
+  if (tok < f_p.vocab) { v = readTable(tok * f_p.width + c); }
   f_out[i] = v;
 }
 
 // ------------------------------------------------------------------ forward, tokens + positions
 @group(0) @binding(0) var<storage, read> fp_tokens: array<u32>;
-@group(0) @binding(1) var<storage, read> fp_table: array<f32>;
 @group(0) @binding(2) var<storage, read> fp_positions: array<u32>;
 @group(0) @binding(3) var<storage, read> fp_posTable: array<f32>;
 @group(0) @binding(4) var<storage, read_write> fp_out: array<f32>;
@@ -52,7 +57,7 @@ fn embed_pos_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
   let tok = fp_tokens[r];
   let pos = fp_positions[r];
   var v = 0.0;
-  if (tok < fp_p.vocab) { v = fp_table[tok * fp_p.width + c]; }
+  if (tok < fp_p.vocab) { v = readTable(tok * fp_p.width + c); }
   if (pos < fp_p.maxPos) { v += fp_posTable[pos * fp_p.width + c]; }
   fp_out[i] = v;
 }

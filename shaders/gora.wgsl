@@ -15,7 +15,11 @@ struct Params {
 
 const WG = 64u;
 
-@group(0) @binding(0) var<storage, read> w: array<f32>;
+// W is the frozen base weight: packed f16/bf16 storage swaps this block (kernels/weight-storage.ts).
+// weight-storage:begin W 0
+@group(0) @binding(0) var<storage, read> W: array<f32>;
+fn readW(i: u32) -> f32 { return W[i]; }
+// weight-storage:end
 @group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<storage, read_write> sums: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
@@ -33,7 +37,7 @@ fn importance_columns(@builtin(global_invocation_id) gid: vec3<u32>) {
   var sqGrad = 0.0;
   for (var i = 0u; i < p.rows; i++) {
     let gv = g[i * p.cols + j];
-    let prod = w[wStart + i * wStep] * gv;
+    let prod = readW(wStart + i * wStep) * gv;
     absProd += abs(prod);
     sqProd += prod * prod;
     absGrad += abs(gv);

@@ -27,8 +27,17 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 
 @group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
+
+// B may be a frozen weight stored as packed f16/bf16: kernels/weight-storage.ts replaces this block
+// (the same functions, reading two values per u32 word) for those tensors.
+// weight-storage:begin B 1
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(1) var<storage, read> B4: array<vec4<f32>>;
+fn readB(i: u32) -> f32 { return B[i]; }
+fn readB4(i: u32) -> vec4<f32> { return B4[i]; }
+fn countB4() -> u32 { return arrayLength(&B4); }
+// weight-storage:end
 @group(0) @binding(3) var<uniform> p: Params;
 
 const BM = 64u;
@@ -48,8 +57,8 @@ fn loadA(b: u32, m: u32, k: u32) -> f32 {
 fn loadB(b: u32, k: u32, n: u32) -> f32 {
   if (k >= p.K || n >= p.N) { return 0.0; }
   let base = p.offB + b * p.strideB;
-  if (TRANS_B) { return B[base + n * p.ldb + k]; }
-  return B[base + k * p.ldb + n];
+  if (TRANS_B) { return readB(base + n * p.ldb + k); }
+  return readB(base + k * p.ldb + n);
 }
 
 @compute @workgroup_size(16, 16, 1)
@@ -108,7 +117,6 @@ override WX: u32 = 4u;
 override WY: u32 = 4u;
 
 @group(0) @binding(0) var<storage, read> A4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> B4: array<vec4<f32>>;
 
 // Element (m, k) of op(A) and (k, n) of op(B), zero past K so a partial last chunk adds nothing.
 // Rows past M and columns past N are clamped: they feed only outputs that are never stored.
@@ -125,7 +133,7 @@ fn elemB(base: u32, k: u32, n: u32) -> f32 {
   let nc = min(n, p.N - 1u);
   var i = base + kc * p.ldb + nc;
   if (TRANS_B) { i = base + nc * p.ldb + kc; }
-  return select(0.0, B[i], k < p.K);
+  return select(0.0, readB(i), k < p.K);
 }
 
 // 4x4 chunks of op(A) (rows m0.., columns k0..) and op(B) (rows k0.., columns n0..) from scalars.
@@ -157,8 +165,8 @@ fn rowsA(i: u32) -> mat4x4<f32> {
 
 fn rowsB(i: u32) -> mat4x4<f32> {
   let s = p.ldb / 4u;
-  let last = arrayLength(&B4) - 1u;
-  return mat4x4<f32>(B4[min(i, last)], B4[min(i + s, last)], B4[min(i + 2u * s, last)], B4[min(i + 3u * s, last)]);
+  let last = countB4() - 1u;
+  return mat4x4<f32>(readB4(min(i, last)), readB4(min(i + s, last)), readB4(min(i + 2u * s, last)), readB4(min(i + 3u * s, last)));
 }
 
 fn chunkA4(base: u32, m0: u32, k0: u32) -> mat4x4<f32> {

@@ -85,12 +85,13 @@ export interface MemoryEstimate {
 }
 
 /**
- * Approximate GPU bytes of a run, float32 throughout: base weights; trainable state (weights, gradients, two
+ * Approximate GPU bytes of a run: base weights as loaded (baseWeightBytes: 16-bit checkpoints stay 16-bit),
+ * everything else float32: trainable state (weights, gradients, two
  * AdamW moments); the training graph (validation reuses it) and the adapters' activations; for GoRA the preparation phase holds an f32 gradient of every target weight (Σ in·out) beside
  * a training graph, for GeLoRA a forward graph and the TwoNN distance matrix. The run reports the real figure.
  */
-export function memoryEstimate(spec: ModelSpec, c: RunConfig): MemoryEstimate {
-  const base = baseParameters(spec) * F32;
+export function memoryEstimate(spec: ModelSpec, c: RunConfig, baseWeightBytes = baseParameters(spec) * F32): MemoryEstimate {
+  const base = baseWeightBytes;
   const trainable = trainableParameters(spec, c);
   const adapters = adapterActivationBytes(spec, c);
   const training = 4 * F32 * trainable + graphBytes(spec, c, true) + adapters;

@@ -20,7 +20,7 @@ import { openCheckpoint } from '../model/formats/safetensors';
 import { nodeDir } from '../model/formats/node-source';
 import { Generator } from '../model/generate';
 import { TransformerGraph } from '../model/transformer';
-import { ModelWeights } from '../model/weights';
+import { ModelWeights, WEIGHT_STORAGES, type WeightStorage } from '../model/weights';
 import { evaluate } from '../train/evaluate';
 import { exactMatch } from '../train/exact-match';
 import { helpText, parseOptions, type OptionSpec } from './args';
@@ -31,10 +31,15 @@ const out = (obj: unknown) => process.stdout.write((typeof obj === 'string' ? ob
 
 const MODEL: OptionSpec = { kind: 'string', help: 'model folder (Hugging Face) or llama2.c .bin', required: true };
 const ADAPTER: OptionSpec = { kind: 'string', help: 'PEFT adapter folder (adapter_config.json + adapter_model.safetensors)' };
+const WEIGHTS: OptionSpec = {
+  kind: 'string', default: 'auto',
+  help: `GPU storage of the frozen base matrices: ${WEIGHT_STORAGES.join(' | ')} (auto: as the checkpoint stores them; f32 for --method full)`,
+};
 
 const EVAL_OPTS: Record<string, OptionSpec> = {
   model: MODEL,
   adapter: ADAPTER,
+  weights: WEIGHTS,
   data: { kind: 'string', help: 'dataset file (.txt, .jsonl, .json, .csv, .parquet)', required: true },
   'seq-len': { kind: 'int', help: 'examples longer than this are truncated', default: 256 },
   batch: { kind: 'int', help: 'examples per forward pass', default: 8 },
@@ -43,6 +48,7 @@ const EVAL_OPTS: Record<string, OptionSpec> = {
 
 const TRAIN_OPTS: Record<string, OptionSpec> = {
   model: MODEL,
+  weights: WEIGHTS,
   data: { kind: 'string', help: 'dataset file', required: true },
   method: { kind: 'string', help: `adapter method: ${METHODS.join(', ')}`, default: 'lora' },
   rank: { kind: 'int', help: 'rank r (LoRA, rsLoRA, GraLoRA\'s block part); r_ref, the uniform-LoRA budget, for GoRA and GeLoRA', default: 8 },
@@ -85,6 +91,7 @@ const TRAIN_OPTS: Record<string, OptionSpec> = {
 const GENERATE_OPTS: Record<string, OptionSpec> = {
   model: MODEL,
   adapter: ADAPTER,
+  weights: WEIGHTS,
   prompt: { kind: 'string', help: 'prompt text ("" starts from BOS)', default: '' },
   'max-new-tokens': { kind: 'int', help: 'tokens to generate', default: 64 },
 };
@@ -120,14 +127,17 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function setup(modelPath: string): Promise<{ gpu: Gpu; model: LoadedModel; weights: ModelWeights }> {
+async function setup(modelPath: string, storage: WeightStorage): Promise<{ gpu: Gpu; model: LoadedModel; weights: ModelWeights }> {
   const model = await loadModelDir(await openModelPath(modelPath));
   for (const w of model.warnings) log(`warning: ${w}`);
   const handle = await nodeDevice();
   const gpu = new Gpu(handle);
   log(`GPU: ${handle.adapter.description || handle.adapter.architecture || handle.adapter.vendor}${handle.adapter.software ? ' (software renderer: slow)' : ''}`);
-  const weights = await ModelWeights.upload(gpu, model.spec, model.source);
-  log(`model: ${model.spec.modelType}, ${model.spec.layers} layers, hidden ${model.spec.hidden}, vocab ${model.spec.vocabSize}, ${weights.parameterCount().toLocaleString('en')} parameters`);
+  const weights = await ModelWeights.upload(gpu, model.spec, model.source, { storage });
+  log(
+    `model: ${model.spec.modelType}, ${model.spec.layers} layers, hidden ${model.spec.hidden}, vocab ${model.spec.vocabSize}, ` +
+      `${weights.parameterCount().toLocaleString('en')} parameters, weights ${weights.storageSummary()}`,
+  );
   return { gpu, model, weights };
 }
 
@@ -157,7 +167,7 @@ async function loadExamples(model: LoadedModel, path: string, seqLen?: number): 
 }
 
 async function cmdEval(o: Record<string, unknown>): Promise<void> {
-  const { gpu, model, weights } = await setup(o.model as string);
+  const { gpu, model, weights } = await setup(o.model as string, weightStorage(o));
   const adapters = o.adapter ? await loadAdapter(gpu, model, o.adapter as string) : undefined;
   const examples = await loadExamples(model, o.data as string);
   const longest = Math.max(...examples.map((e) => e.inputIds.length));
@@ -188,7 +198,12 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   // Bad options fail before the model loads.
   validateTrainOptions(options);
   validateMethodOptions(options);
-  const { gpu, model, weights } = await setup(o.model as string);
+  // Full fine-tuning trains the base weights: they must be f32 (auto means f32 there).
+  const storage = weightStorage(o);
+  if (options.method === 'full' && storage !== 'auto' && storage !== 'f32') {
+    throw new Error(`--weights ${storage}: full fine-tuning trains the base weights, which needs them in f32 (use --weights f32 or auto)`);
+  }
+  const { gpu, model, weights } = await setup(o.model as string, options.method === 'full' ? 'f32' : storage);
   if (o['seq-len'] === undefined) options.seq = Math.min(options.seq, model.spec.maxPositions);
   const ds = await loadDataset(await readDataFile(o.data as string), model.tokenizer, { seqLen: options.seq });
   for (const w of ds.warnings) log(`warning: ${w}`);
@@ -232,7 +247,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
 }
 
 async function cmdGenerate(o: Record<string, unknown>): Promise<void> {
-  const { gpu, model, weights } = await setup(o.model as string);
+  const { gpu, model, weights } = await setup(o.model as string, weightStorage(o));
   const adapters = o.adapter ? await loadAdapter(gpu, model, o.adapter as string) : undefined;
   const tok = model.tokenizer;
   const text = o.prompt as string;
@@ -247,6 +262,12 @@ async function cmdGenerate(o: Record<string, unknown>): Promise<void> {
   const full = tok.decode([...prompt, ...ids], { skipSpecial: true });
   const head = tok.decode(prompt, { skipSpecial: true });
   out(full.startsWith(head) ? full.slice(head.length) : tok.decode(ids, { skipSpecial: true }));
+}
+
+function weightStorage(o: Record<string, unknown>): WeightStorage {
+  const w = o.weights as WeightStorage;
+  if (!WEIGHT_STORAGES.includes(w)) throw new Error(`--weights must be one of ${WEIGHT_STORAGES.join(', ')} (got "${w}")`);
+  return w;
 }
 
 /** The method's options from the parsed command line (absent options keep the method's defaults). */

@@ -204,6 +204,7 @@ export async function buildMethod(gpu: Gpu, weights: ModelWeights, o: MethodOpti
   const spec = weights.spec;
   const t0 = performance.now();
   if (o.method === 'full') {
+    weights.requireF32('Full fine-tuning');
     return {
       method: 'full', train: 'full', adapters: new Map(), dense: new Map(), gralora: new Map(), alpha: o.alpha, rslora: false,
       analysis: {

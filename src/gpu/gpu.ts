@@ -7,7 +7,8 @@
  * allocations. Parameters that change per step (learning rate, step count) are rewritten in place.
  */
 import type { DeviceHandle } from './device';
-import { numel, shapeString, type DType, type Tensor } from './tensor';
+import { isHalf, numel, shapeString, storageBytes, type DType, type Tensor } from './tensor';
+import { packHalf, unpackHalf, type HalfDType } from './half';
 import { packParams, type ParamValue } from './params';
 
 export type BindingKind = 'read' | 'rw';
@@ -63,7 +64,6 @@ export interface GpuCounters {
   pipelinesCompiled: number;
 }
 
-const ELEMENT_BYTES: Record<DType, number> = { f32: 4, u32: 4, i32: 4 };
 
 export class Gpu {
   readonly device: GPUDevice;
@@ -162,7 +162,7 @@ export class Gpu {
       if (!Number.isInteger(d) || d < 0) throw new Error(`${label}: invalid shape ${shapeString(shape)}`);
     }
     const size = numel(shape);
-    const bytes = size * ELEMENT_BYTES[dtype];
+    const bytes = storageBytes(size, dtype);
     if (bytes > this.device.limits.maxStorageBufferBindingSize) {
       throw new Error(
         `${label} ${shapeString(shape)} needs ${formatBytes(bytes)} in one binding; this GPU's maxStorageBufferBindingSize is ${formatBytes(this.device.limits.maxStorageBufferBindingSize)}.`,
@@ -177,21 +177,32 @@ export class Gpu {
   }
 
   upload(t: Tensor, data: Float32Array | Uint32Array | Int32Array, elementOffset = 0): void {
+    if (isHalf(t.dtype)) throw new Error(`${t.label}: ${t.dtype} tensors are written whole by tensorFrom`);
     if (data.length + elementOffset > t.size) {
       throw new Error(`${t.label}: upload of ${data.length} elements at ${elementOffset} overflows ${shapeString(t.shape)}`);
     }
     this.device.queue.writeBuffer(t.buffer, elementOffset * 4, data.buffer, data.byteOffset, data.byteLength);
   }
 
-  tensorFrom(data: Float32Array, shape: readonly number[], label: string): Tensor {
+  /** A tensor holding `data`; f16/bf16 round each value to nearest even and pack two per word. */
+  tensorFrom(data: Float32Array, shape: readonly number[], label: string, dtype: 'f32' | HalfDType = 'f32'): Tensor {
     if (data.length !== numel(shape)) throw new Error(`${label}: ${data.length} values for shape ${shapeString(shape)}`);
-    const t = this.tensor(shape, label);
-    this.upload(t, data);
+    const t = this.tensor(shape, label, dtype);
+    if (dtype === 'f32') {
+      this.upload(t, data);
+    } else {
+      const words = packHalf(data, dtype);
+      this.device.queue.writeBuffer(t.buffer, 0, words.buffer, words.byteOffset, words.byteLength);
+    }
     return t;
   }
 
   /** Reads a tensor back (allocates a staging buffer: for tests, export and set-up, not the step loop). */
   async read(t: Tensor, elementOffset = 0, count = t.size - elementOffset): Promise<Float32Array> {
+    if (isHalf(t.dtype)) {
+      if (elementOffset !== 0 || count !== t.size) throw new Error(`${t.label}: ${t.dtype} tensors are read whole`);
+      return unpackHalf(new Uint32Array(await this.readBytes(t.buffer, 0, t.buffer.size)), t.size, t.dtype);
+    }
     const bytes = await this.readBytes(t.buffer, elementOffset * 4, count * 4);
     return new Float32Array(bytes);
   }
@@ -203,6 +214,8 @@ export class Gpu {
   async readMany(items: (Tensor | { t: Tensor; offset: number; count: number })[]): Promise<Float32Array[]> {
     if (items.length === 0) return [];
     const ranges = items.map((x) => ('buffer' in x ? { t: x, offset: 0, count: x.size } : x));
+    const half = ranges.find((r) => isHalf(r.t.dtype));
+    if (half) throw new Error(`readMany reads f32 tensors; ${half.t.label} is ${half.t.dtype} (use read)`);
     const at: number[] = [];
     let total = 0;
     for (const r of ranges) {
@@ -375,6 +388,7 @@ export class CommandList {
 
   copy(src: Tensor, dst: Tensor, elements = Math.min(src.size, dst.size), srcOffset = 0, dstOffset = 0): void {
     if (elements === 0) return;
+    if (isHalf(src.dtype) || isHalf(dst.dtype)) throw new Error(`copy ${src.label} -> ${dst.label}: 16-bit tensors are not copied by element`);
     this.cmds.push({ kind: 'copy', src: src.buffer, srcOffset: srcOffset * 4, dst: dst.buffer, dstOffset: dstOffset * 4, bytes: elements * 4 });
   }
 

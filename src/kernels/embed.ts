@@ -4,19 +4,23 @@ import { grid1d, type CommandList, type KernelSpec } from '../gpu/gpu';
 import { u32 } from '../gpu/params';
 import type { Tensor } from '../gpu/tensor';
 import { checkCount, checkDistinct, checkTensor } from './views';
+import { checkWeight, weightSource } from './weight-storage';
 
 const source = { name: 'embed', code };
 const WG = 64;
 
-const FORWARD: KernelSpec = { source, entry: 'embed_forward', bindings: ['read', 'read', 'rw'] };
-const POS_FORWARD: KernelSpec = { source, entry: 'embed_pos_forward', bindings: ['read', 'read', 'read', 'read', 'rw'] };
+// The forward kernels compile per storage format of the token table (f32, or packed f16/bf16 when frozen).
+const forward = (table: Tensor): KernelSpec => ({ source: weightSource(source, table.dtype), entry: 'embed_forward', bindings: ['read', 'read', 'rw'] });
+const posForward = (table: Tensor): KernelSpec => ({
+  source: weightSource(source, table.dtype), entry: 'embed_pos_forward', bindings: ['read', 'read', 'read', 'read', 'rw'],
+});
 const BACKWARD_ZERO: KernelSpec = { source, entry: 'embed_backward_zero', bindings: ['read', 'read', 'rw'] };
 const BACKWARD: KernelSpec = { source, entry: 'embed_backward', bindings: ['read', 'read', 'rw'] };
 
 export interface EmbedForwardArgs {
   /** u32 [rows]; ids >= vocab produce zero rows (never an out-of-bounds read). */
   tokens: Tensor;
-  /** [vocab, width] */
+  /** [vocab, width]: f32, or packed f16/bf16 (a frozen table). */
   table: Tensor;
   /** [rows, width] */
   out: Tensor;
@@ -36,7 +40,8 @@ export function embedForward(list: CommandList, a: EmbedForwardArgs): void {
   checkCount(k, 'width', a.width);
   checkCount(k, 'vocab', a.vocab);
   checkTensor(k, 'tokens', a.tokens, a.rows, { ints: true });
-  checkTensor(k, 'table', a.table, a.vocab * a.width, { ints: false });
+  checkWeight(k, 'table', a.table);
+  checkTensor(k, 'table', a.table, a.vocab * a.width);
   checkTensor(k, 'out', a.out, a.rows * a.width, { ints: false });
   if (!a.positions !== !a.posTable) throw new Error(`${k}: positions and posTable go together (got only one)`);
   checkDistinct(k, { out: a.out }, { tokens: a.tokens, table: a.table, positions: a.positions, posTable: a.posTable });
@@ -45,9 +50,9 @@ export function embedForward(list: CommandList, a: EmbedForwardArgs): void {
     const maxPos = a.width === 0 ? 0 : Math.floor(a.posTable.size / a.width);
     checkTensor(k, 'positions', a.positions, a.rows, { ints: true });
     checkTensor(k, 'posTable', a.posTable, maxPos * a.width, { ints: false });
-    list.dispatch(POS_FORWARD, [a.tokens, a.table, a.positions, a.posTable, a.out], params(a.rows, a.width, a.vocab, maxPos, false), grid);
+    list.dispatch(posForward(a.table), [a.tokens, a.table, a.positions, a.posTable, a.out], params(a.rows, a.width, a.vocab, maxPos, false), grid);
   } else {
-    list.dispatch(FORWARD, [a.tokens, a.table, a.out], params(a.rows, a.width, a.vocab, 0, false), grid);
+    list.dispatch(forward(a.table), [a.tokens, a.table, a.out], params(a.rows, a.width, a.vocab, 0, false), grid);
   }
 }
 

@@ -4,16 +4,18 @@ import { grid1d, type CommandList, type KernelSpec } from '../gpu/gpu';
 import { u32 } from '../gpu/params';
 import type { Tensor } from '../gpu/tensor';
 import { checkCount, checkDistinct, checkTensor } from './views';
+import { checkWeight, weightSource } from './weight-storage';
 
 const source = { name: 'gora', code };
 const WG = 64;
-const COLUMNS: KernelSpec = { source, entry: 'importance_columns', bindings: ['read', 'read', 'rw'] };
+/** Compiled per storage format of the weight (f32, or packed f16/bf16). */
+const columns = (weight: Tensor): KernelSpec => ({ source: weightSource(source, weight.dtype), entry: 'importance_columns', bindings: ['read', 'read', 'rw'] });
 
 /** The three sums each column contributes (in this order in `sums`). */
 export const IMPORTANCE_SUMS = 4;
 
 export interface ImportanceColumnsArgs {
-  /** The frozen weight: [out, in], or [in, out] when conv1d (GPT-2 stores Wᵀ). */
+  /** The frozen weight (f32, f16 or bf16): [out, in], or [in, out] when conv1d (GPT-2 stores Wᵀ). */
   weight: Tensor;
   /** The accumulated gradient of W in the [out, in] layout. */
   grad: Tensor;
@@ -29,9 +31,10 @@ export function importanceColumns(list: CommandList, a: ImportanceColumnsArgs): 
   const k = 'importanceColumns';
   checkCount(k, 'out', a.out);
   checkCount(k, 'in', a.in);
-  checkTensor(k, 'weight', a.weight, a.out * a.in, { ints: false });
+  checkWeight(k, 'weight', a.weight);
+  checkTensor(k, 'weight', a.weight, a.out * a.in);
   checkTensor(k, 'grad', a.grad, a.out * a.in, { ints: false });
   checkTensor(k, 'sums', a.sums, a.in * IMPORTANCE_SUMS, { offset: a.sumsOffset, ints: false });
   checkDistinct(k, { sums: a.sums }, { weight: a.weight, grad: a.grad });
-  list.dispatch(COLUMNS, [a.weight, a.grad, a.sums], [u32(a.out), u32(a.in), u32(a.conv1d ? 1 : 0), u32(a.sumsOffset ?? 0)], grid1d(a.in, WG));
+  list.dispatch(columns(a.weight), [a.weight, a.grad, a.sums], [u32(a.out), u32(a.in), u32(a.conv1d ? 1 : 0), u32(a.sumsOffset ?? 0)], grid1d(a.in, WG));
 }

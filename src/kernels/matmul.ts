@@ -6,11 +6,15 @@
  * workgroup barrier costs a coroutine switch per thread). 'register-vec4' is the register kernel with
  * vec4 loads, for 4-aligned views. By default the adapter decides: software adapters get the register
  * kernel (vec4 when the views allow), hardware gets the tiled one.
+ *
+ * B may be a frozen weight stored as packed f16/bf16 (every product with a base weight has it as B):
+ * the kernel then reads it through weight-storage.ts's readers and accumulates in f32.
  */
 import code from '../../shaders/matmul.wgsl?raw';
 import type { CommandList, KernelSpec } from '../gpu/gpu';
 import { f32, u32 } from '../gpu/params';
-import type { Tensor } from '../gpu/tensor';
+import type { DType, Tensor } from '../gpu/tensor';
+import { checkWeight, weightSource } from './weight-storage';
 
 const source = { name: 'matmul', code };
 
@@ -47,9 +51,9 @@ const TILE = 64; // output tile of the tiled kernel (BM = BN in matmul.wgsl)
 const BLOCK = 16; // rows and columns of C per thread in the register kernels
 const REG_SIDE = 4; // at most 4 x 4 threads per workgroup there: small workgroups spread over CPU cores
 
-function spec(entry: string, transA: boolean, transB: boolean, extra: Record<string, number> = {}): KernelSpec {
+function spec(entry: string, bDtype: DType, transA: boolean, transB: boolean, extra: Record<string, number> = {}): KernelSpec {
   return {
-    source,
+    source: weightSource(source, bDtype),
     entry,
     bindings: ['read', 'read', 'rw'],
     constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, ...extra },
@@ -64,6 +68,10 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
   checkView('A', a, transA ? K : M, transA ? M : K, batch);
   checkView('B', b, transB ? N : K, transB ? K : N, batch);
   checkView('C', c, M, N, batch);
+  for (const [name, v] of [['A', a], ['C', c]] as const) {
+    if (v.t.dtype !== 'f32') throw new Error(`matmul ${name} (${v.t.label}): expected an f32 tensor, got ${v.t.dtype} (only B may hold 16-bit weights)`);
+  }
+  checkWeight('matmul', 'B', b.t);
   const aligned = vec4Aligned(args, batch);
   const variant = args.variant ?? (list.gpu.handle.adapter.software ? (aligned ? 'register-vec4' : 'register') : 'tiled');
   if (variant === 'register-vec4' && !aligned) {
@@ -79,7 +87,7 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
     f32(args.alpha ?? 1), f32(args.beta ?? 0), u32(0), u32(0),
   ];
   if (variant === 'tiled') {
-    list.dispatch(spec('main', transA, transB), [a.t, b.t, c.t], params, [Math.ceil(N / TILE), Math.ceil(M / TILE), batch]);
+    list.dispatch(spec('main', b.t.dtype, transA, transB), [a.t, b.t, c.t], params, [Math.ceil(N / TILE), Math.ceil(M / TILE), batch]);
     return;
   }
   // Shape the workgroup to C: a narrow output (LoRA's rank-r products) gets one column of threads, so
@@ -87,7 +95,7 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
   const wx = Math.min(REG_SIDE, pow2AtLeast(Math.ceil(N / BLOCK)));
   const wy = Math.min(REG_SIDE, pow2AtLeast(Math.ceil(M / BLOCK)));
   list.dispatch(
-    spec(variant === 'register-vec4' ? 'reg_vec4' : 'reg', transA, transB, { WX: wx, WY: wy }),
+    spec(variant === 'register-vec4' ? 'reg_vec4' : 'reg', b.t.dtype, transA, transB, { WX: wx, WY: wy }),
     [a.t, b.t, c.t],
     params,
     [Math.ceil(N / (BLOCK * wx)), Math.ceil(M / (BLOCK * wy)), batch],

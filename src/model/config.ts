@@ -3,6 +3,7 @@
  * the checkpoint tensor names and shapes each architecture needs and a checker for a checkpoint.
  */
 import type { WeightStore } from './formats/safetensors';
+import type { TensorSource, WeightDType } from './weights';
 
 export interface ModelSpec {
   family: 'llama' | 'gpt2'; // llama covers llama/mistral/qwen2/qwen3
@@ -406,7 +407,14 @@ export function validateCheckpoint(spec: ModelSpec, store: WeightStore): Map<str
  * Validates `store` against `spec` and returns a loader keyed by canonical names (expectedTensors),
  * whatever prefix convention the checkpoint uses.
  */
-export function canonicalLoader(spec: ModelSpec, store: WeightStore): { load(name: string): Promise<Float32Array> } {
+export function canonicalLoader(spec: ModelSpec, store: WeightStore): TensorSource {
   const resolved = validateCheckpoint(spec, store);
-  return { load: (name) => store.load(resolved.get(name) ?? resolveTensorName(store, name) ?? name) };
+  const stored = (name: string) => resolved.get(name) ?? resolveTensorName(store, name) ?? name;
+  return {
+    load: (name) => store.load(stored(name)),
+    dtype: (name) => STORED_DTYPES[store.info(stored(name))?.dtype ?? 'F32'] ?? 'f32',
+  };
 }
+
+/** Checkpoint dtypes the GPU can keep as they are (others are widened to f32). */
+const STORED_DTYPES: Partial<Record<string, WeightDType>> = { F32: 'f32', BF16: 'bf16', F16: 'f16' };

@@ -1,6 +1,7 @@
 /** The Model panel's card, from config.json and tokenizer.json alone (before any weight is read). */
 import type { LoadedModel } from '../engine/load-model';
 import { expectedTensors, type ModelSpec } from '../model/config';
+import { plannedWeightBytes, storagePlan } from '../model/weights';
 import type { ModelCard } from './protocol';
 
 export function modelKey(spec: ModelSpec, name: string): string {
@@ -14,6 +15,7 @@ export function parameterCount(spec: ModelSpec): number {
 export function modelCard(model: LoadedModel, files: string[], demo: boolean): ModelCard {
   const { spec, tokenizer } = model;
   const parameters = parameterCount(spec);
+  const weights = plannedWeightBytes(spec, storagePlan(spec, model.source));
   const tokenName = (id: number | null) => (id === null ? null : tokenizer.idToToken(id) ?? `#${id}`);
   return {
     key: modelKey(spec, model.name),
@@ -33,7 +35,8 @@ export function modelCard(model: LoadedModel, files: string[], demo: boolean): M
     maxPositions: spec.maxPositions,
     tiedEmbeddings: spec.tieWordEmbeddings,
     parameters,
-    weightBytes: parameters * 4,
+    weightBytes: weights.bytes,
+    weightDtypes: weights.dtypes,
     tokenizer: {
       vocabSize: tokenizer.vocabSize,
       bos: tokenName(tokenizer.bosId),

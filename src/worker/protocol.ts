@@ -86,8 +86,10 @@ export interface ModelCard {
   maxPositions: number;
   tiedEmbeddings: boolean;
   parameters: number;
-  /** Bytes of the base weights on the GPU (float32). */
+  /** Bytes of the base weights on the GPU: 16-bit checkpoints keep their matrices 16-bit (model/weights.ts). */
   weightBytes: number;
+  /** The precisions they are stored in, most bytes first (e.g. ['bf16', 'f32']: norms stay f32). */
+  weightDtypes: string[];
   tokenizer: { vocabSize: number; bos: string | null; eos: string | null; chatTemplate: boolean };
   warnings: string[];
   spec: ModelSpec;

@@ -255,9 +255,9 @@ export class Studio {
           await this.freeFullRuns();
           const scope = gpu.open(`model ${card.name}`);
           try {
-            state.weights = await ModelWeights.upload(gpu, loaded.spec, loaded.source, (done, total) =>
-              this.post({ type: 'modelProgress', stage: 'Uploading weights to the GPU', done, total }),
-            );
+            state.weights = await ModelWeights.upload(gpu, loaded.spec, loaded.source, {
+              onProgress: (done, total) => this.post({ type: 'modelProgress', stage: 'Uploading weights to the GPU', done, total }),
+            });
             gpu.checkErrors(`Uploading ${card.name}`);
           } catch (err) {
             state.weights = null;
@@ -451,7 +451,7 @@ export class Studio {
       let runWeights = weights;
       if (config.method === 'full') {
         status('preparing', 'Copying the base weights (full fine-tuning trains its own copy)');
-        runWeights = fullWeights = await ModelWeights.upload(gpu, spec, model.loaded.source);
+        runWeights = fullWeights = await ModelWeights.upload(gpu, spec, model.loaded.source, { storage: 'f32' });
         keep = new Set(runWeights.names().map((n) => runWeights.get(n).buffer));
       }
       const valCount = Math.min(config.valExamples, Math.floor(ds.examples.length / 2));

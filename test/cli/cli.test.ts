@@ -50,6 +50,11 @@ describe('cli', () => {
     const em = lastJson((await cli(['eval', '--model', MODEL, '--data', data, '--seq-len', '10', '--exact-match', '4'])).stdout);
     expect(em).toMatchObject({ loss: res.loss, tokens: res.tokens, exact_match_examples: 1 });
     expect([0, 1]).toContain(em.exact_match);
+    // --weights bf16 keeps the frozen matrices 16-bit on the GPU: nearly the same loss, said on stderr.
+    const bf16 = await cli(['eval', '--model', MODEL, '--data', data, '--seq-len', '10', '--weights', 'bf16']);
+    expect(bf16.code, bf16.stderr).toBe(0);
+    expect(bf16.stderr).toMatch(/weights bf16 \(/);
+    expect(Math.abs(lastJson(bf16.stdout).loss - res.loss) / res.loss).toBeLessThan(0.02);
   });
 
   it('train prints a JSON line per step and writes a PEFT adapter that eval and generate load', async () => {
@@ -136,5 +141,9 @@ describe('cli', () => {
     expect(k.stderr).toContain('--rank 6 must be divisible by --gralora-k 4');
     const unknown = await cli(['eval', '--model', MODEL, '--data', data, '--sequence', '3']);
     expect(unknown.stderr).toContain('unknown option --sequence');
+    const storage = await cli(['eval', '--model', MODEL, '--data', data, '--weights', 'f8']);
+    expect(storage.stderr).toContain('--weights must be one of auto, f32, bf16, f16 (got "f8")');
+    const full = await cli(['train', '--model', MODEL, '--data', data, '--method', 'full', '--weights', 'bf16', '--out', join(dir, 'v')]);
+    expect(full.stderr).toContain('full fine-tuning trains the base weights, which needs them in f32');
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  halfToFloat,
   loadTensor,
   memoryStore,
   openCheckpoint,
@@ -9,6 +8,7 @@ import {
   writeSafetensors,
   type NamedTensor,
 } from '../../src/model/formats/safetensors';
+import { f16BitsToF32 } from '../../src/gpu/half';
 import { bytesSource, memoryDir } from '../../src/model/formats/source';
 import { nodeDir, nodeFile } from '../../src/model/formats/node-source';
 import { blobSource, filesDir } from '../../src/model/formats/blob-source';
@@ -181,7 +181,7 @@ describe('dtype widening', () => {
     const special = await loadTensor((await open(fileOf('F16', [0x7e00, 0x8000], 2))).tensors.get('t')!);
     expect(Number.isNaN(special[0])).toBe(true);
     expect(Object.is(special[1], -0)).toBe(true);
-    for (const [h, v] of cases) expect(halfToFloat(h)).toBe(v);
+    for (const [h, v] of cases) expect(f16BitsToF32(h)).toBe(v);
   });
 
   it('BF16 is exact on known values', async () => {

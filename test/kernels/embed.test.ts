@@ -3,6 +3,7 @@ import type { Gpu } from '../../src/gpu/gpu';
 import { embedBackward, embedForward, positionEmbedBackward } from '../../src/kernels/embed';
 import { embedBackwardRef, embedForwardRef } from '../../src/kernels/embed.ref';
 import { Rng } from '../../src/util/random';
+import { roundToHalf } from '../../src/gpu/half';
 import { dot, expectClose, numericGrad, runOnce, testGpu } from '../helpers/gpu';
 
 
@@ -91,6 +92,28 @@ describe('embed', () => {
         }
       }
     });
+  }
+
+  // A frozen token table stored as packed 16-bit floats (odd widths: rows start in either half of a word).
+  for (const dtype of ['f16', 'bf16'] as const) {
+    for (const c of CASES.slice(1)) {
+      it(`${c.name}: table stored as ${dtype}`, async () => {
+        const gpu = await testGpu();
+        const rng = new Rng(c.width * 3 + c.vocab);
+        const rows = c.tokens.length;
+        const { width, vocab } = c;
+        const maxPos = c.maxPos ?? 0;
+        const tableData = rng.normals(vocab * width);
+        const posData = rng.normals(maxPos * width);
+        const table = gpu.tensorFrom(tableData, [vocab, width], 'table', dtype);
+        const positions = c.positions ? ids(gpu, c.positions, 'positions') : undefined;
+        const posTable = c.positions ? gpu.tensorFrom(posData, [maxPos, width], 'posTable') : undefined;
+        const out = gpu.tensor([rows, width], 'out');
+        await runOnce(gpu, (l) => embedForward(l, { tokens: ids(gpu, c.tokens, 'tokens'), table, out, rows, width, vocab, positions, posTable }));
+        const want = embedForwardRef(c.tokens, roundToHalf(tableData, dtype), rows, width, vocab, c.positions, posData, maxPos);
+        expectClose(await gpu.read(out), want, 'out', { atol: 0, rtol: 1e-6 });
+      });
+    }
   }
 
   it('rejects bad arguments with errors naming the tensor', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { matmul, type MatmulVariant } from '../../src/kernels/matmul';
 import { matmulRef } from '../../src/kernels/matmul.ref';
 import { Rng } from '../../src/util/random';
+import { roundToHalf } from '../../src/gpu/half';
 import { expectClose, runOnce, testGpu } from '../helpers/gpu';
 
 // Every kernel is checked on SwiftShader, whichever one the adapter would pick by default.
@@ -111,6 +112,46 @@ describe('matmul', () => {
       }
       expectClose(await gpu.read(tc), want, `${variant} C`);
     }
+  });
+
+  // Frozen weights stored as packed 16-bit floats: B only, every kernel, both layouts a weight is read in
+  // (x·Wᵀ forward, dY·W backward), odd element offsets where the kernel allows them (a view can start in
+  // the high half of a word). The reference multiplies by the rounded weights.
+  for (const dtype of ['f16', 'bf16'] as const) {
+    for (const variant of VARIANTS) {
+      it(`${variant}: B stored as ${dtype}`, async () => {
+        const gpu = await testGpu();
+        const rng = new Rng(dtype === 'f16' ? 11 : 12);
+        const vec4 = variant === 'register-vec4';
+        for (const transB of [false, true]) {
+          for (const [M, N, K] of vec4 ? [[7, 5, 12], [65, 17, 36], [3, 129, 200]] : [[7, 5, 3], [65, 17, 33], [3, 129, 200]]) {
+            const [bRows, bCols] = transB ? [N, K] : [K, N];
+            const ldb = vec4 ? Math.ceil(bCols / 4) * 4 + 4 : bCols + 1;
+            const offB = vec4 ? 4 : 1;
+            const a = rng.normals(M * K);
+            const b = rng.normals(offB + bRows * ldb);
+            const ta = gpu.tensorFrom(a, [a.length], 'a');
+            const tb = gpu.tensorFrom(b, [b.length], 'w', dtype);
+            const tc = gpu.tensor([M * N], 'c');
+            await runOnce(gpu, (l) =>
+              matmul(l, { a: { t: ta, ld: K }, b: { t: tb, ld: ldb, offset: offB }, c: { t: tc, ld: N }, M, N, K, transB, variant }),
+            );
+            const stored = roundToHalf(b, dtype).subarray(offB);
+            const want = matmulRef(a, dense(stored, bRows, bCols, ldb), null, M, N, K, { transB });
+            expectClose(await gpu.read(tc), want, `${variant} ${dtype} transB=${transB} ${M}x${N}x${K}`);
+          }
+        }
+      });
+    }
+  }
+
+  it('16-bit tensors are accepted as B only', async () => {
+    const gpu = await testGpu();
+    const w = gpu.tensorFrom(new Float32Array(16), [16], 'w16', 'bf16');
+    const x = gpu.tensor([16], 'x');
+    expect(() => matmul(gpu.list('bad'), { a: { t: w, ld: 4 }, b: { t: x, ld: 4 }, c: { t: x, ld: 4 }, M: 4, N: 4, K: 4 })).toThrow(/matmul A \(w16\).*bf16/);
+    const ids = gpu.tensor([16], 'ids', 'u32');
+    expect(() => matmul(gpu.list('bad'), { a: { t: x, ld: 4 }, b: { t: ids, ld: 4 }, c: { t: gpu.tensor([16], 'c'), ld: 4 }, M: 4, N: 4, K: 4 })).toThrow(/f32, f16 or bf16.*u32/);
   });
 
   it('register-vec4 rejects views that are not 4-aligned; the default picks a kernel that runs them', async () => {

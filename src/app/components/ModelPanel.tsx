@@ -85,8 +85,9 @@ export function ModelPanel() {
             <Stat label="Parameters" value={formatCount(card.parameters)} hint={`${formatInt(card.parameters)} parameters`} testId="model-params" />
             <Stat
               label="Weights on GPU"
-              value={formatBytes(card.weightBytes)}
-              hint="Base weights in float32. Each run adds its activations and trainable state (see the estimate on each run)."
+              value={`${formatBytes(card.weightBytes)} · ${(card.weightDtypes ?? ['f32'])[0]}`}
+              hint={weightStorageHint(card.weightDtypes ?? ['f32'])}
+              testId="model-weight-storage"
             />
             <Stat label="Tokenizer" value={`${formatInt(card.tokenizer.vocabSize)} tokens`} hint={`BOS ${card.tokenizer.bos ?? 'none'} · EOS ${card.tokenizer.eos ?? 'none'}`} />
             <Stat label="Embeddings" value={card.tiedEmbeddings ? 'tied' : 'separate LM head'} />
@@ -103,4 +104,10 @@ export function ModelPanel() {
       )}
     </Panel>
   );
+}
+
+function weightStorageHint(dtypes: string[]): string {
+  const tail = 'Each run adds its activations and trainable state (see the estimate on each run).';
+  if (dtypes[0] === 'f32') return `Base weights in float32, as the checkpoint stores them. ${tail}`;
+  return `Linear weights and embeddings stay ${dtypes[0]} as in the checkpoint (lossless, half the memory of float32); norms and biases in float32. ${tail}`;
 }

@@ -3,6 +3,7 @@
  * UTF-8 JSON {name: {dtype, shape, data_offsets: [begin, end)}, __metadata__?: {string: string}},
  * then the data section, which the tensors must tile exactly (no holes, no overlaps).
  */
+import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../gpu/half';
 import { bytesSource, decodeUtf8, type ByteSource, type DirSource } from './source';
 
 export type { ByteSource, DirSource } from './source';
@@ -210,18 +211,8 @@ let f16Table: Float32Array | null = null;
 function halfTable(): Float32Array {
   if (f16Table) return f16Table;
   f16Table = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) f16Table[h] = halfToFloat(h);
+  for (let h = 0; h < 65536; h++) f16Table[h] = f16BitsToF32(h);
   return f16Table;
-}
-
-/** IEEE binary16 bits -> number (exact). */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const mantissa = h & 0x3ff;
-  if (exponent === 0) return sign * mantissa * 2 ** -24; // zero and subnormals
-  if (exponent === 31) return mantissa ? NaN : sign * Infinity;
-  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
 
 /** Widens raw little-endian bytes of a weight dtype to f32. F32 returns a view of `bytes` when aligned (no copy). */
@@ -365,10 +356,28 @@ export interface NamedTensor {
   name: string;
   shape: number[];
   data: Float32Array;
+  /** Stored precision (default F32); F16/BF16 round to nearest even, as torch's .to() does. */
+  dtype?: 'F32' | 'F16' | 'BF16';
+}
+
+/** Little-endian bytes of a tensor in its stored precision. */
+function encodeTensor(t: NamedTensor): Uint8Array {
+  if (!t.dtype || t.dtype === 'F32') {
+    if (littleEndian) return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    const out = new Uint8Array(t.data.byteLength);
+    const view = new DataView(out.buffer);
+    for (let i = 0; i < t.data.length; i++) view.setFloat32(i * 4, t.data[i], true);
+    return out;
+  }
+  const encode = t.dtype === 'F16' ? f32ToF16Bits : f32ToBf16Bits;
+  const out = new Uint8Array(t.data.length * 2);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < t.data.length; i++) view.setUint16(i * 2, encode(t.data[i]), true);
+  return out;
 }
 
 /**
- * Writes F32 tensors as safetensors: tensors sorted by name and packed without holes, header padded
+ * Writes tensors (F32 unless a tensor says F16/BF16) as safetensors: tensors sorted by name and packed without holes, header padded
  * with spaces to a multiple of 8 bytes so the data section is 8-byte aligned.
  */
 export function writeSafetensors(tensors: NamedTensor[], metadata: Record<string, string> = { format: 'pt' }): Uint8Array {
@@ -376,6 +385,7 @@ export function writeSafetensors(tensors: NamedTensor[], metadata: Record<string
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
+  const encoded: Uint8Array[] = [];
   for (let i = 0; i < sorted.length; i++) {
     const { name, shape, data } = sorted[i];
     if (name === '__metadata__' || name.length === 0) throw new Error(`writeSafetensors: invalid tensor name "${name}"`);
@@ -384,8 +394,10 @@ export function writeSafetensors(tensors: NamedTensor[], metadata: Record<string
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || numel !== data.length) {
       throw new Error(`writeSafetensors: tensor "${name}" has shape [${shape.join(', ')}] but ${data.length} values`);
     }
-    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
-    offset += data.byteLength;
+    const bytes = encodeTensor(sorted[i]);
+    encoded.push(bytes);
+    header[name] = { dtype: sorted[i].dtype ?? 'F32', shape, data_offsets: [offset, offset + bytes.byteLength] };
+    offset += bytes.byteLength;
   }
   let json = JSON.stringify(header);
   const headerBytes = new TextEncoder().encode(json);
@@ -397,13 +409,9 @@ export function writeSafetensors(tensors: NamedTensor[], metadata: Record<string
   view.setBigUint64(0, BigInt(padded), true);
   out.set(new TextEncoder().encode(json), 8);
   let position = 8 + padded;
-  for (const { data } of sorted) {
-    if (littleEndian) {
-      out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), position);
-    } else {
-      for (let i = 0; i < data.length; i++) view.setFloat32(position + i * 4, data[i], true);
-    }
-    position += data.byteLength;
+  for (const bytes of encoded) {
+    out.set(bytes, position);
+    position += bytes.byteLength;
   }
   return out;
 }
