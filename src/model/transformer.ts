@@ -1,9 +1,15 @@
 /**
- * The transformer's explicit forward and backward passes (llm.c style), recorded once into command lists
- * for a fixed batch x sequence shape. Base weights are frozen unless full fine-tuning is on: frozen weights
- * get no gradient buffers, only input gradients flow through them.
+ * The transformer's explicit forward and backward passes (llm.c style), recorded once into command lists.
  *
- * Activations saved per layer (rows = batch * seq):
+ * ForwardPass records the forward over a fixed number of token rows: embedding, every block, final norm and lm
+ * head. Two graphs share it and differ only in their buffers and in where a layer's attention finds its keys:
+ *   TransformerGraph  training and evaluation over batch x seq rows: attention over the batch's own rows,
+ *                     activations saved per layer for the backward pass recorded here. Base weights are frozen
+ *                     unless full fine-tuning is on: frozen weights get no gradient buffers, only input
+ *                     gradients flow through them.
+ *   DecodeGraph       (decode-graph.ts) incremental decoding: a few new tokens attend over a KV cache.
+ *
+ * Activations per layer (rows = batch * seq in training):
  *   resid[l]  input of block l         ln1[l]  normed input        qkv[l]  q|k|v after RoPE
  *   att[l]    attention output          probs[l] softmax            mid[l]  resid after attention
  *   ln2[l]    normed mid                fc1[l]/fc2[l] MLP pre-activations  act[l]  MLP activation
@@ -35,13 +41,61 @@ export interface GraphOptions {
   adapters?: Map<string, LinearAdapter>;
 }
 
-interface LayerActs {
+/** One block's forward buffers over the pass's rows. */
+export interface LayerBuffers {
   resid: Tensor; ln1: Tensor; ln1Mean: Tensor | null; ln1Rstd: Tensor;
   qkvPre: Tensor | null; qRstd: Tensor | null; kRstd: Tensor | null;
-  qkv: Tensor; att: Tensor; probs: Tensor; mid: Tensor;
+  qkv: Tensor; att: Tensor; mid: Tensor;
   ln2: Tensor; ln2Mean: Tensor | null; ln2Rstd: Tensor;
   fc1: Tensor; fc2: Tensor | null; act: Tensor;
 }
+
+/** The residual stream after the last block, its final norm and the norm's statistics. */
+export interface FinalBuffers {
+  resid: Tensor; ln: Tensor; mean: Tensor | null; rstd: Tensor;
+}
+
+/** Allocates one block's buffers for `rows` tokens (the family decides which optional ones exist). */
+export function allocateLayerBuffers(gpu: Gpu, spec: ModelSpec, rows: number, prefix: string): LayerBuffers {
+  const R = rows;
+  const d = spec.hidden;
+  const qkvW = qkvWidth(spec);
+  const ff = spec.intermediate;
+  const gpt2 = spec.family === 'gpt2';
+  const t = (shape: number[], name: string) => gpu.tensor(shape, `${prefix}.${name}`);
+  return {
+    resid: t([R, d], 'resid'),
+    ln1: t([R, d], 'ln1'), ln1Mean: gpt2 ? t([R], 'ln1.mean') : null, ln1Rstd: t([R], 'ln1.rstd'),
+    qkvPre: spec.qkNorm ? t([R, qkvW], 'qkv_pre') : null,
+    qRstd: spec.qkNorm ? t([R * spec.heads], 'q_norm.rstd') : null,
+    kRstd: spec.qkNorm ? t([R * spec.kvHeads], 'k_norm.rstd') : null,
+    qkv: t([R, qkvW], 'qkv'),
+    att: t([R, spec.heads * spec.headDim], 'att'),
+    mid: t([R, d], 'mid'),
+    ln2: t([R, d], 'ln2'), ln2Mean: gpt2 ? t([R], 'ln2.mean') : null, ln2Rstd: t([R], 'ln2.rstd'),
+    fc1: t([R, ff], 'fc1'), fc2: gpt2 ? null : t([R, ff], 'fc2'), act: t([R, ff], 'act'),
+  };
+}
+
+export function allocateFinalBuffers(gpu: Gpu, spec: ModelSpec, rows: number, prefix: string, resid?: Tensor): FinalBuffers {
+  const gpt2 = spec.family === 'gpt2';
+  return {
+    resid: resid ?? gpu.tensor([rows, spec.hidden], `${prefix}.resid`), ln: gpu.tensor([rows, spec.hidden], `${prefix}.ln`),
+    mean: gpt2 ? gpu.tensor([rows], `${prefix}.mean`) : null, rstd: gpu.tensor([rows], `${prefix}.rstd`),
+  };
+}
+
+/** Columns of the fused q|k|v buffer: q heads, then k and v kv-heads. */
+export function qkvWidth(spec: ModelSpec): number {
+  return (spec.heads + 2 * spec.kvHeads) * spec.headDim;
+}
+
+/**
+ * Records layer `layer`'s attention: reads q, k and v (after RoPE and the qk-norm, columns of qkv
+ * [rows, qkvWidth]) and writes att [rows, heads * headDim]. The training graph attends over its own rows;
+ * the decoding graph stores k|v into its cache and attends over that.
+ */
+export type AttentionStep = (list: CommandList, layer: number, qkv: Tensor, att: Tensor) => void;
 
 /** Full fine-tuning: gradient buffers for every base tensor, keyed by checkpoint name. */
 class FullGrads {
@@ -65,112 +119,47 @@ class FullGrads {
   }
 }
 
-export class TransformerGraph {
-  readonly rows: number;
+/**
+ * The model's forward pass over a fixed number of token rows, whose ids and positions are read from two u32
+ * tensors: embedding, every block (norm, q|k|v projections with bias and adapters, qk-norm, RoPE, attention,
+ * output projection, norm, MLP), final norm and lm head. It binds the adapters for its rows; the training
+ * graph's backward pass reuses the bound adapters (their saved activations) and the helpers below.
+ */
+export class ForwardPass {
   readonly spec: ModelSpec;
-  /** Token ids, next-token targets (-100 = ignored) and positions of the current batch. */
-  readonly tokens: Tensor;
-  readonly targets: Tensor;
-  readonly positions: Tensor;
-  /** 1 / number of supervised targets of the batch (written per step). */
-  readonly gradScale: Tensor;
-  readonly logits: Tensor;
-  readonly losses: Tensor;
-  /** [0] = summed loss of the batch. */
-  readonly lossSum: Tensor;
-  readonly forwardList: CommandList;
-  /** Forward + loss + backward: every trainable's gradient is written. */
-  readonly backwardList: CommandList | null;
-  readonly trainables: Trainable[];
-
-  private readonly acts: LayerActs[] = [];
-  private readonly final: { resid: Tensor; ln: Tensor; mean: Tensor | null; rstd: Tensor };
+  readonly qkvWidth: number;
   private readonly bound = new Map<string, BoundAdapter>();
-  private readonly full: FullGrads | null;
   private readonly invFreq: Tensor | null;
-  private readonly qkvWidth: number;
 
   constructor(
-    private readonly gpu: Gpu,
+    gpu: Gpu,
     private readonly weights: ModelWeights,
-    readonly opts: GraphOptions,
+    readonly rows: number,
+    /** u32 [rows]: token ids and positions (RoPE, GPT-2's learned positions). */
+    readonly inputs: { tokens: Tensor; positions: Tensor },
+    adapters?: Map<string, LinearAdapter>,
   ) {
     const spec = (this.spec = weights.spec);
-    const R = (this.rows = opts.batch * opts.seq);
-    const d = spec.hidden;
-    const hd = spec.headDim;
-    const qkvW = (this.qkvWidth = (spec.heads + 2 * spec.kvHeads) * hd);
-    const ff = spec.intermediate;
-    const gpt2 = spec.family === 'gpt2';
-    const t = (shape: number[], label: string) => gpu.tensor(shape, label);
-
-    this.tokens = gpu.tensor([R], 'tokens', 'u32');
-    this.targets = gpu.tensor([R], 'targets', 'i32');
-    this.positions = gpu.tensor([R], 'positions', 'u32');
-    this.gradScale = t([1], 'gradScale');
-    this.invFreq = gpt2 ? null : gpu.tensorFrom(ropeInverseFrequencies(spec), [hd / 2], 'rope.inv_freq');
-
-    for (let l = 0; l < spec.layers; l++) {
-      const p = `layer${l}`;
-      this.acts.push({
-        resid: t([R, d], `${p}.resid`),
-        ln1: t([R, d], `${p}.ln1`), ln1Mean: gpt2 ? t([R], `${p}.ln1.mean`) : null, ln1Rstd: t([R], `${p}.ln1.rstd`),
-        qkvPre: spec.qkNorm ? t([R, qkvW], `${p}.qkv_pre`) : null,
-        qRstd: spec.qkNorm ? t([R * spec.heads], `${p}.q_norm.rstd`) : null,
-        kRstd: spec.qkNorm ? t([R * spec.kvHeads], `${p}.k_norm.rstd`) : null,
-        qkv: t([R, qkvW], `${p}.qkv`),
-        att: t([R, spec.heads * hd], `${p}.att`),
-        probs: t([opts.batch, spec.heads, opts.seq, opts.seq], `${p}.probs`),
-        mid: t([R, d], `${p}.mid`),
-        ln2: t([R, d], `${p}.ln2`), ln2Mean: gpt2 ? t([R], `${p}.ln2.mean`) : null, ln2Rstd: t([R], `${p}.ln2.rstd`),
-        fc1: t([R, ff], `${p}.fc1`), fc2: gpt2 ? null : t([R, ff], `${p}.fc2`), act: t([R, ff], `${p}.act`),
-      });
-    }
-    this.final = {
-      resid: t([R, d], 'final.resid'), ln: t([R, d], 'final.ln'),
-      mean: gpt2 ? t([R], 'final.mean') : null, rstd: t([R], 'final.rstd'),
-    };
-    this.logits = t([R, spec.vocabSize], 'logits');
-    this.losses = t([R], 'losses');
-    this.lossSum = t([1], 'lossSum');
-
-    for (const [path, adapter] of opts.adapters ?? []) this.bound.set(path, adapter.bind(gpu, R));
-    this.full = opts.train === 'full' ? new FullGrads(gpu, weights) : null;
-    this.trainables =
-      opts.train === 'full'
-        ? this.full!.trainables
-        : opts.train === 'adapters'
-          ? [...(opts.adapters?.values() ?? [])].flatMap((a) => a.trainables)
-          : [];
-
-    this.forwardList = gpu.list('forward');
-    this.recordForward(this.forwardList);
-    crossEntropyForward(this.forwardList, { logits: this.logits, targets: this.targets, losses: this.losses, rows: R, vocab: spec.vocabSize });
-    sum(this.forwardList, { x: this.losses, n: R, out: this.lossSum, outIndex: 0 });
-
-    if (opts.train !== 'none') {
-      const list = (this.backwardList = gpu.list('train'));
-      this.recordForward(list);
-      this.recordBackward(list);
-    } else {
-      this.backwardList = null;
-    }
+    this.qkvWidth = qkvWidth(spec);
+    this.invFreq = spec.family === 'gpt2' ? null : gpu.tensorFrom(ropeInverseFrequencies(spec), [spec.headDim / 2], 'rope.inv_freq');
+    for (const [path, adapter] of adapters ?? []) this.bound.set(path, adapter.bind(gpu, rows));
   }
 
-  // ------------------------------------------------------------------ forward
-
-  private recordForward(list: CommandList): void {
+  /**
+   * Records the forward: block l reads layers[l].resid and writes the next block's resid (final.resid after
+   * the last). With logits, the final norm and the lm head follow; without, the pass ends at final.resid.
+   */
+  record(list: CommandList, layers: LayerBuffers[], final: FinalBuffers, attention: AttentionStep, logits: Tensor | null): void {
     const { spec, weights, rows: R } = this;
     const d = spec.hidden;
     const gpt2 = spec.family === 'gpt2';
-    const first = this.acts[0]?.resid ?? this.final.resid;
     embedForward(list, {
-      tokens: this.tokens, table: weights.get(weights.embedName), out: first, rows: R, width: d, vocab: spec.vocabSize,
-      ...(gpt2 ? { positions: this.positions, posTable: weights.get('wpe.weight') } : {}),
+      tokens: this.inputs.tokens, table: weights.get(weights.embedName), out: layers[0]?.resid ?? final.resid, rows: R, width: d, vocab: spec.vocabSize,
+      ...(gpt2 ? { positions: this.inputs.positions, posTable: weights.get('wpe.weight') } : {}),
     });
     for (let l = 0; l < spec.layers; l++) {
-      const a = this.acts[l];
-      const next = l + 1 < spec.layers ? this.acts[l + 1].resid : this.final.resid;
+      const a = layers[l];
+      const next = l + 1 < spec.layers ? layers[l + 1].resid : final.resid;
       const m = this.modules(l);
       this.norm(list, a.resid, a.ln1, l, 1, a.ln1Mean, a.ln1Rstd);
       // q|k|v into one fused buffer: Llama writes three column slices, GPT-2's c_attn is fused already.
@@ -185,13 +174,7 @@ export class TransformerGraph {
         if (a.qkvPre) this.qkNormForward(list, l, a);
         this.rope(list, a.qkv, false);
       }
-      attentionForward(list, {
-        ...this.qkvViews(a.qkv), out: { t: a.att, ld: spec.heads * spec.headDim }, probs: a.probs,
-        // Packed rows: every document attends only to itself (positions restart at 0 where one begins).
-        positions: this.positions,
-        batch: this.opts.batch, seq: this.opts.seq, heads: spec.heads, kvHeads: spec.kvHeads, headDim: spec.headDim,
-        scale: 1 / Math.sqrt(spec.headDim),
-      });
+      attention(list, l, a.qkv, a.att);
       // mid = resid + att·Woᵀ: copy the residual, then accumulate the projection into it.
       list.copy(a.resid, a.mid);
       this.linear(list, gpt2 ? m['attn.c_proj'] : m.o_proj, dense(a.att, spec.heads * spec.headDim), dense(a.mid, d), 1);
@@ -208,29 +191,25 @@ export class TransformerGraph {
         this.linear(list, m.down_proj, dense(a.act, spec.intermediate), dense(next, d), 1);
       }
     }
-    const f = this.final;
-    this.norm(list, f.resid, f.ln, -1, 0, f.mean, f.rstd);
+    if (!logits) return;
+    this.norm(list, final.resid, final.ln, -1, 0, final.mean, final.rstd);
     matmul(list, {
-      a: dense(f.ln, d), b: { t: weights.lmHead, ld: d }, c: dense(this.logits, spec.vocabSize),
+      a: dense(final.ln, d), b: { t: weights.lmHead, ld: d }, c: dense(logits, spec.vocabSize),
       M: R, N: spec.vocabSize, K: d, transB: true,
     });
   }
 
   /** The layer's linear modules by kind. */
-  private modules(layer: number): Record<ModuleKind, LinearInfo> {
+  modules(layer: number): Record<ModuleKind, LinearInfo> {
     return Object.fromEntries(layerLinears(this.spec, layer).map((m) => [m.kind, m])) as Record<ModuleKind, LinearInfo>;
   }
 
-  /** y (+)= x·Wᵀ (+ bias) (+ adapter). beta 1 accumulates into y (residual connections). */
-  /**
-   * The residual stream entering block l (l = 0: the embedding output, with positions for GPT-2), or leaving
-   * the last block (l = layers, before the final norm). Valid after a forward pass; [rows, hidden].
-   */
-  residualStream(l: number): Tensor {
-    if (!Number.isInteger(l) || l < 0 || l > this.spec.layers) throw new Error(`residual stream ${l} does not exist (0..${this.spec.layers})`);
-    return l < this.spec.layers ? this.acts[l].resid : this.final.resid;
+  /** The adapter bound on a module for this pass's rows, if any. */
+  adapter(path: string): BoundAdapter | undefined {
+    return this.bound.get(path);
   }
 
+  /** y (+)= x·Wᵀ (+ bias) (+ adapter). beta 1 accumulates into y (residual connections). */
   private linear(list: CommandList, info: LinearInfo, x: MatView, y: MatView, beta: 0 | 1 = 0): void {
     const W = this.weights.get(info.weight);
     const R = this.rows;
@@ -256,13 +235,14 @@ export class TransformerGraph {
   }
 
   /** Checkpoint name of a norm: which 1 = before attention, 2 = before the MLP, 0 = final. */
-  private normName(layer: number, which: 0 | 1 | 2): string {
+  normName(layer: number, which: 0 | 1 | 2): string {
     if (this.spec.family === 'gpt2') return which === 0 ? 'ln_f' : `h.${layer}.ln_${which}`;
     if (which === 0) return 'model.norm';
     return `model.layers.${layer}.${which === 1 ? 'input_layernorm' : 'post_attention_layernorm'}`;
   }
 
-  private qkvViews(qkv: Tensor): { q: MatView; k: MatView; v: MatView } {
+  /** q, k and v as column slices of a fused [rows, qkvWidth] buffer (activations or their gradients). */
+  qkvViews(qkv: Tensor): { q: MatView; k: MatView; v: MatView } {
     const { spec } = this;
     const hd = spec.headDim;
     const ld = this.qkvWidth;
@@ -273,16 +253,18 @@ export class TransformerGraph {
     };
   }
 
-  private rope(list: CommandList, qkv: Tensor, backward: boolean): void {
+  /** RoPE on q and k in place (backward: on their gradients): k's heads follow q's, so one dispatch rotates both. */
+  rope(list: CommandList, qkv: Tensor, backward: boolean): void {
     const { spec, rows: R } = this;
-    const hd = spec.headDim;
     const op = backward ? ropeBackward : ropeForward;
-    op(list, { x: { t: qkv, ld: this.qkvWidth, offset: 0 }, positions: this.positions, invFreq: this.invFreq!, tokens: R, heads: spec.heads, headDim: hd });
-    op(list, { x: { t: qkv, ld: this.qkvWidth, offset: spec.heads * hd }, positions: this.positions, invFreq: this.invFreq!, tokens: R, heads: spec.kvHeads, headDim: hd });
+    op(list, {
+      x: { t: qkv, ld: this.qkvWidth, offset: 0 }, positions: this.inputs.positions, invFreq: this.invFreq!, tokens: R,
+      heads: spec.heads + spec.kvHeads, headDim: spec.headDim,
+    });
   }
 
   /** Qwen3: RMSNorm over each head of q and k (weights [headDim]), from qkvPre into qkv. */
-  private qkNormForward(list: CommandList, l: number, a: LayerActs): void {
+  private qkNormForward(list: CommandList, l: number, a: LayerBuffers): void {
     const { spec, rows: R } = this;
     const hd = spec.headDim;
     for (const [which, heads, offset, rstd] of this.qkNormParts(a)) {
@@ -293,12 +275,119 @@ export class TransformerGraph {
     }
   }
 
-  private qkNormParts(a: LayerActs): [string, number, number, Tensor][] {
+  /** Qwen3's two per-head norms: [weight name, heads, column offset in qkv, saved rstd]. */
+  qkNormParts(a: LayerBuffers): [string, number, number, Tensor][] {
     const { spec } = this;
     return [
       ['q_norm', spec.heads, 0, a.qRstd!],
       ['k_norm', spec.kvHeads, spec.heads * spec.headDim, a.kRstd!],
     ];
+  }
+}
+
+/**
+ * Training and evaluation over a fixed batch x seq shape: the forward (+ loss) list and, when something
+ * trains, the forward + loss + backward list. Attention runs over the batch's own rows (packed documents
+ * attend only to themselves) and saves its probabilities for the backward pass.
+ */
+export class TransformerGraph {
+  readonly rows: number;
+  readonly spec: ModelSpec;
+  /** Token ids, next-token targets (-100 = ignored) and positions of the current batch. */
+  readonly tokens: Tensor;
+  readonly targets: Tensor;
+  readonly positions: Tensor;
+  /** 1 / number of supervised targets of the batch (written per step). */
+  readonly gradScale: Tensor;
+  readonly logits: Tensor;
+  readonly losses: Tensor;
+  /** [0] = summed loss of the batch. */
+  readonly lossSum: Tensor;
+  readonly forwardList: CommandList;
+  /** Forward + loss + backward: every trainable's gradient is written. */
+  readonly backwardList: CommandList | null;
+  readonly trainables: Trainable[];
+
+  private readonly pass: ForwardPass;
+  private readonly acts: LayerBuffers[] = [];
+  /** Per layer: softmax probabilities [batch, heads, seq, seq], saved for the backward pass. */
+  private readonly probs: Tensor[] = [];
+  private readonly final: FinalBuffers;
+  private readonly full: FullGrads | null;
+  private readonly qkvWidth: number;
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly weights: ModelWeights,
+    readonly opts: GraphOptions,
+  ) {
+    const spec = (this.spec = weights.spec);
+    const R = (this.rows = opts.batch * opts.seq);
+    this.qkvWidth = qkvWidth(spec);
+    const t = (shape: number[], label: string) => gpu.tensor(shape, label);
+
+    this.tokens = gpu.tensor([R], 'tokens', 'u32');
+    this.targets = gpu.tensor([R], 'targets', 'i32');
+    this.positions = gpu.tensor([R], 'positions', 'u32');
+    this.gradScale = t([1], 'gradScale');
+
+    for (let l = 0; l < spec.layers; l++) {
+      this.acts.push(allocateLayerBuffers(gpu, spec, R, `layer${l}`));
+      this.probs.push(t([opts.batch, spec.heads, opts.seq, opts.seq], `layer${l}.probs`));
+    }
+    this.final = allocateFinalBuffers(gpu, spec, R, 'final');
+    this.logits = t([R, spec.vocabSize], 'logits');
+    this.losses = t([R], 'losses');
+    this.lossSum = t([1], 'lossSum');
+
+    this.pass = new ForwardPass(gpu, weights, R, { tokens: this.tokens, positions: this.positions }, opts.adapters);
+    this.full = opts.train === 'full' ? new FullGrads(gpu, weights) : null;
+    this.trainables =
+      opts.train === 'full'
+        ? this.full!.trainables
+        : opts.train === 'adapters'
+          ? [...(opts.adapters?.values() ?? [])].flatMap((a) => a.trainables)
+          : [];
+
+    this.forwardList = gpu.list('forward');
+    this.recordForward(this.forwardList);
+    crossEntropyForward(this.forwardList, { logits: this.logits, targets: this.targets, losses: this.losses, rows: R, vocab: spec.vocabSize });
+    sum(this.forwardList, { x: this.losses, n: R, out: this.lossSum, outIndex: 0 });
+
+    if (opts.train !== 'none') {
+      const list = (this.backwardList = gpu.list('train'));
+      this.recordForward(list);
+      this.recordBackward(list);
+    } else {
+      this.backwardList = null;
+    }
+  }
+
+  // ------------------------------------------------------------------ forward
+
+  private recordForward(list: CommandList): void {
+    this.pass.record(list, this.acts, this.final, (into, layer, qkv, att) => this.attention(into, layer, qkv, att), this.logits);
+  }
+
+  /** Causal attention over the batch's rows; packed rows attend only to their own document. */
+  private attention(list: CommandList, layer: number, qkv: Tensor, att: Tensor): void {
+    const { spec } = this;
+    attentionForward(list, {
+      ...this.pass.qkvViews(qkv), out: { t: att, ld: spec.heads * spec.headDim }, probs: this.probs[layer],
+      // Packed rows: every document attends only to itself (positions restart at 0 where one begins).
+      positions: this.positions,
+      batch: this.opts.batch, seq: this.opts.seq, heads: spec.heads, kvHeads: spec.kvHeads, headDim: spec.headDim,
+      scale: 1 / Math.sqrt(spec.headDim),
+    });
+  }
+
+  /**
+   * The residual stream entering block l (l = 0: the embedding output, with positions for GPT-2), or leaving
+   * the last block (l = layers, before the final norm). Valid after a forward pass; [rows, hidden].
+   */
+  residualStream(l: number): Tensor {
+    if (!Number.isInteger(l) || l < 0 || l > this.spec.layers) throw new Error(`residual stream ${l} does not exist (0..${this.spec.layers})`);
+    return l < this.spec.layers ? this.acts[l].resid : this.final.resid;
   }
 
   // ----------------------------------------------------------------- backward
@@ -346,7 +435,7 @@ export class TransformerGraph {
 
     for (let l = spec.layers - 1; l >= 0; l--) {
       const a = this.acts[l];
-      const m = this.modules(l);
+      const m = this.pass.modules(l);
       // MLP: next = mid + act·W_downᵀ ; dresid holds d(next).
       if (gpt2) {
         this.linearBackward(list, m['mlp.c_proj'], dense(a.act, spec.intermediate), dense(dresid, d), dense(dact, spec.intermediate));
@@ -362,16 +451,16 @@ export class TransformerGraph {
       this.normBackward(list, l, 2, a.mid, dln, dresid, a.ln2Mean, a.ln2Rstd, true);
       // Attention: mid = resid + att·W_oᵀ.
       this.linearBackward(list, gpt2 ? m['attn.c_proj'] : m.o_proj, dense(a.att, spec.heads * hd), dense(dresid, d), dense(datt, spec.heads * hd));
-      const views = this.qkvViews(a.qkv);
-      const dviews = this.qkvViews(dqkv);
+      const views = this.pass.qkvViews(a.qkv);
+      const dviews = this.pass.qkvViews(dqkv);
       attentionBackward(list, {
-        ...views, probs: a.probs, dout: { t: datt, ld: spec.heads * hd }, dq: dviews.q, dk: dviews.k, dv: dviews.v, dscores,
+        ...views, probs: this.probs[l], dout: { t: datt, ld: spec.heads * hd }, dq: dviews.q, dk: dviews.k, dv: dviews.v, dscores,
         batch: this.opts.batch, seq: this.opts.seq, heads: spec.heads, kvHeads: spec.kvHeads, headDim: hd, scale: 1 / Math.sqrt(hd),
       });
       if (gpt2) {
         this.linearBackward(list, m['attn.c_attn'], dense(a.ln1, d), dense(dqkv, this.qkvWidth), dense(dln, d));
       } else {
-        this.rope(list, dqkv, true);
+        this.pass.rope(list, dqkv, true);
         // Qwen3: back through the per-head norms into dqkvPre (v's gradient is read from dqkv directly).
         let dq = dqkv;
         if (dqkvPre) {
@@ -420,7 +509,7 @@ export class TransformerGraph {
       }
       if (info.bias) biasGrad(list, { dy, dbias: this.full.get(info.bias), rows: R, cols: info.out, accumulate: false });
     }
-    this.bound.get(info.path)?.backward(list, x, dy, dx);
+    this.pass.adapter(info.path)?.backward(list, x, dy, dx);
   }
 
   private normBackward(
@@ -428,7 +517,7 @@ export class TransformerGraph {
     mean: Tensor | null, rstd: Tensor, accumulate: boolean,
   ): void {
     const { spec, rows: R } = this;
-    const name = this.normName(layer, which);
+    const name = this.pass.normName(layer, which);
     const weight = this.weights.get(`${name}.weight`);
     const w = spec.hidden;
     if (spec.family === 'gpt2') {
@@ -447,11 +536,11 @@ export class TransformerGraph {
     }
   }
 
-  private qkNormBackward(list: CommandList, l: number, a: LayerActs, dqkv: Tensor, dqkvPre: Tensor): void {
+  private qkNormBackward(list: CommandList, l: number, a: LayerBuffers, dqkv: Tensor, dqkvPre: Tensor): void {
     const { spec, rows: R } = this;
     const hd = spec.headDim;
     const ld = this.qkvWidth;
-    for (const [which, heads, offset, rstd] of this.qkNormParts(a)) {
+    for (const [which, heads, offset, rstd] of this.pass.qkNormParts(a)) {
       const name = `model.layers.${l}.self_attn.${which}.weight`;
       const view = (t: Tensor) => ({ t, offset, ld, groups: heads });
       rmsnormBackward(list, {

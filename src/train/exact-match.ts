@@ -36,7 +36,9 @@ export async function exactMatch(
   if (pairs.length === 0) return null;
   const mark = gpu.mark();
   try {
-    const generator = new Generator(gpu, weights, opts.adapters);
+    // The longest prompt + answer sizes the KV cache once for every example.
+    const longest = pairs.reduce((m, p) => Math.max(m, p.prompt.length + p.answer.length), 1);
+    const generator = new Generator(gpu, weights, opts.adapters, { maxPositions: Math.min(longest, weights.spec.maxPositions) });
     const text = (ids: number[]) => tokenizer.decode(ids, { skipSpecial: true }).trim();
     let correct = 0;
     for (const [i, { prompt, answer }] of pairs.entries()) {
@@ -46,7 +48,7 @@ export async function exactMatch(
     }
     return { accuracy: correct / pairs.length, correct, total: pairs.length };
   } finally {
-    // The generation graphs are this evaluation's only.
+    // The decoder (its cache and graphs) is this evaluation's only.
     await gpu.freeSince(mark);
   }
 }
