@@ -654,10 +654,13 @@ test('a dataset whose fields match no format is mapped by hand; a wrong mapping 
   expect(pageErrors).toEqual([]);
 });
 
-test('the Benchmark panel measures matmul, every method\'s training step and memory for ours, in the tab', async ({ page }) => {
-  test.setTimeout(120_000);
+test('the Benchmark panel measures matmul and a LoRA step beside jax-js and TensorFlow.js, every method\'s step and memory, in the tab', async ({ page, baseURL }) => {
+  test.setTimeout(150_000);
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  // Worker requests included: the peers must come from the app itself, loaded only when the benchmark runs.
+  const requests: string[] = [];
+  page.on('request', (r) => requests.push(r.url()));
   await page.goto('/');
   await expect(page.getByTestId('gpu-badge')).not.toContainText('Opening the GPU', { timeout: 60_000 });
   await page.getByTestId('try-demo').click();
@@ -666,27 +669,79 @@ test('the Benchmark panel measures matmul, every method\'s training step and mem
   await page.locator('.nav a[href="#bench"]').click();
   const panel = page.getByTestId('panel-bench');
   await expect(panel).toContainText('npm run bench');
+  const scriptsBefore = new Set(requests.filter((u) => u.endsWith('.js')));
   const started = Date.now();
   await panel.getByTestId('bench-run').click();
   await expect(panel.getByTestId('bench-progress')).toBeVisible();
-  await expect(panel.getByTestId('bench-results')).toBeVisible({ timeout: 90_000 });
+  // Rows appear as they finish, while the rest is still running.
+  await expect(panel.getByTestId('bench-matmul-row').first()).toBeVisible({ timeout: 60_000 });
+  await expect(panel.getByTestId('bench-progress')).toBeVisible();
+  await expect(panel.getByTestId('bench-results')).toHaveAttribute('data-complete', 'true', { timeout: 120_000 });
   console.log(`benchmark took ${((Date.now() - started) / 1000).toFixed(1)} s`);
   await expect(panel.getByTestId('bench-error')).toHaveCount(0);
   await expect(panel.getByTestId('bench-progress')).toHaveCount(0);
 
-  const finite = (xs: (string | null)[]) => xs.every((x) => x !== null && Number.isFinite(Number(x)) && Number(x) > 0);
-  const gflops = await panel.getByTestId('bench-matmul-row').evaluateAll((els) => els.map((e) => e.getAttribute('data-gflops')));
+  const origin = new URL(baseURL!).origin;
+  expect(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'))).toEqual([]);
+  const lazyScripts = requests.filter((u) => u.endsWith('.js') && !scriptsBefore.has(u));
+  expect(lazyScripts.length, 'the peers are separate chunks, loaded when the benchmark starts').toBeGreaterThanOrEqual(3);
+
+  const positive = (x: string | null) => x !== null && Number.isFinite(Number(x)) && Number(x) > 0;
+  const finite = (xs: (string | null)[]) => xs.every(positive);
+  const rows = panel.getByTestId('bench-matmul-row');
+  const gflops = await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-gflops')));
   expect(gflops.length).toBeGreaterThanOrEqual(2);
   expect(finite(gflops), gflops.join(', ')).toBe(true);
+  await expect(panel.getByTestId('bench-matmul')).not.toContainText('WRONG');
+
+  // Each peer's column: a GFLOP/s figure (with our ratio to it) on every shape, or the peer's own error.
+  for (const peer of ['jax-js', 'tfjs-webgpu']) {
+    const unavailable = panel.locator(`[data-testid="bench-peer-unavailable"][data-impl="${peer}"]`);
+    if (await unavailable.count()) {
+      await expect(unavailable).toContainText(new RegExp(`${peer} unavailable: .{10,}`));
+      console.log(`${peer}: ${await unavailable.innerText()}`);
+      continue;
+    }
+    const cells = await panel.locator(`[data-testid="bench-matmul-cell"][data-impl="${peer}"]`)
+      .evaluateAll((els) => els.map((e) => ({ gflops: e.getAttribute('data-gflops'), error: e.getAttribute('data-error') })));
+    expect(cells.length).toBe(gflops.length);
+    for (const c of cells) expect(positive(c.gflops) || (c.error ?? '').length > 10, JSON.stringify(c)).toBe(true);
+    const ratios = await panel.locator(`[data-testid="bench-matmul-ratio"][data-impl="${peer}"]`).allInnerTexts();
+    ratios.forEach((r, i) => expect(r).toMatch(cells[i].gflops ? /^[\d.,]+x$/ : /^-$/));
+    console.log(`${peer} GFLOP/s: ${cells.map((c) => c.gflops ?? c.error).join(', ')}; ours / ${peer}: ${ratios.join(', ')}`);
+  }
+
+  // The same LoRA step, ours and jax-js' autodiff: ms/step and tokens/s, or jax-js' own error; same step-0 loss.
+  const steps = panel.getByTestId('bench-lora-row');
+  await expect(steps).toHaveCount(2);
+  const [mine, jax] = await steps.evaluateAll((els) => els.map((e) => ({
+    impl: e.getAttribute('data-impl'), ms: e.getAttribute('data-ms-per-step'), tps: e.getAttribute('data-tokens-per-second'),
+    loss: e.getAttribute('data-first-loss'), error: e.getAttribute('data-error'),
+  })));
+  expect(mine.impl).toBe('ours');
+  expect(finite([mine.ms, mine.tps]), JSON.stringify(mine)).toBe(true);
+  expect(jax.impl).toBe('jax-js');
+  if (jax.error) {
+    expect(jax.error.length).toBeGreaterThan(10);
+  } else {
+    expect(finite([jax.ms, jax.tps]), JSON.stringify(jax)).toBe(true);
+    expect(Math.abs(Number(jax.loss) - Number(mine.loss))).toBeLessThan(1e-3 * Number(mine.loss));
+  }
+  console.log(`LoRA step: ${JSON.stringify(mine)} vs ${JSON.stringify(jax)}`);
+
   const methods = panel.getByTestId('bench-method-row');
   await expect(methods).toHaveCount(5);
-  const steps = await methods.evaluateAll((els) => els.map((e) => [e.getAttribute('data-ms-per-step'), e.getAttribute('data-tokens-per-second')]));
-  expect(finite(steps.flat()), JSON.stringify(steps)).toBe(true);
+  const methodSteps = await methods.evaluateAll((els) => els.map((e) => [e.getAttribute('data-ms-per-step'), e.getAttribute('data-tokens-per-second')]));
+  expect(finite(methodSteps.flat()), JSON.stringify(methodSteps)).toBe(true);
   await expect(methods.filter({ hasText: 'failed' })).toHaveCount(0);
   await expect(methods.first()).toContainText('LoRA r8');
   await expect(methods.last()).toContainText('Full fine-tuning');
+  await expect(panel.getByTestId('bench-memory-row')).toHaveCount(5);
   // Per-kernel time when the adapter has timestamp queries, else a note saying why not.
   expect((await panel.getByTestId('bench-kernel-row').count()) > 0 || (await panel.getByTestId('bench-no-kernels').count()) === 1).toBe(true);
+  // Readable: no table wider than its box (no horizontal scrolling).
+  const overflowing = await panel.locator('.table-wrap').evaluateAll((els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1).length);
+  expect(overflowing).toBe(0);
   await shootPanel(page, 'bench');
   expect(pageErrors).toEqual([]);
 });

@@ -13,9 +13,9 @@ import { ropeInverseFrequencies } from '../model/rope-freqs';
 import type { TensorSource } from '../model/weights';
 import { Rng } from '../util/random';
 import type { Array as JArray } from '@jax-js/jax';
-import type { Jax } from './peers';
+import { PEER_NAMES, type Jax } from './peers';
 import { median, timeMs } from './timing';
-import { syntheticExamples, type TrainBenchConfig, type TrainBenchResult } from './train';
+import { failedTrainResult, syntheticExamples, trainResultHead, type TrainBenchConfig, type TrainBenchResult } from './train';
 
 type LayerWeights = {
   ln1: JArray; wq: JArray; wk: JArray; wv: JArray; wo: JArray;
@@ -36,16 +36,10 @@ type Inputs = {
 const ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8, lr: 1e-3, maxGradNorm: 1 };
 
 export async function benchJaxLora(jax: Jax, spec: ModelSpec, source: TensorSource, c: TrainBenchConfig): Promise<TrainBenchResult> {
-  const base = {
-    impl: 'jax-js', label: c.label, targets: c.targets.join(','), rank: c.rank, batch: c.batch, seq: c.seq, steps: c.steps,
-  };
   try {
-    return { ...base, ...(await run(jax, spec, source, c)) };
+    return { ...trainResultHead(PEER_NAMES.jax, c), ...(await run(jax, spec, source, c)) };
   } catch (e) {
-    return {
-      ...base, trainableParams: 0, setupMs: NaN, msPerStep: NaN, tokensPerSecond: NaN, submitsPerStep: null,
-      buffersCreatedAfterStep0: null, firstLoss: NaN, finalLoss: NaN, error: (e as Error).message,
-    };
+    return failedTrainResult(PEER_NAMES.jax, c, (e as Error).message);
   }
 }
 

@@ -9,7 +9,7 @@ import type { CommandList, Gpu } from '../gpu/gpu';
 import type { Tensor } from '../gpu/tensor';
 import { matmul } from '../kernels/matmul';
 import { Rng } from '../util/random';
-import type { Jax, Tf } from './peers';
+import { loadJax, loadTf, PEER_NAMES, type Jax, type PeerId, type PeerUnavailable, type Tf } from './peers';
 import { measureInterleaved, type TimingOptions } from './timing';
 
 export interface MatmulShape {
@@ -101,7 +101,7 @@ export function ours(gpu: Gpu): MatmulImpl {
 export function jaxImpl(jax: Jax): MatmulImpl {
   const np = jax.numpy;
   return {
-    name: 'jax-js',
+    name: PEER_NAMES.jax,
     async prepare(s, aData, bData) {
       const a = np.array(aData).reshape([s.M, s.K]);
       const b = np.array(bData).reshape(s.transB ? [s.N, s.K] : [s.K, s.N]);
@@ -127,7 +127,7 @@ export function jaxImpl(jax: Jax): MatmulImpl {
 
 export function tfImpl(tf: Tf): MatmulImpl {
   return {
-    name: 'tfjs-webgpu',
+    name: PEER_NAMES.tf,
     async prepare(s, aData, bData) {
       const a = tf.tensor2d(aData, [s.M, s.K]);
       const b = tf.tensor2d(bData, s.transB ? [s.N, s.K] : [s.K, s.N]);
@@ -146,6 +146,23 @@ export function tfImpl(tf: Tf): MatmulImpl {
       };
     },
   };
+}
+
+/**
+ * The peers' matmul implementations, loaded now (dynamic imports: only a bench run pays for them). A peer that
+ * cannot start is returned with its own error instead of failing the others.
+ */
+export async function peerMatmulImpls(peers: PeerId[]): Promise<{ impls: MatmulImpl[]; unavailable: PeerUnavailable[] }> {
+  const impls: MatmulImpl[] = [];
+  const unavailable: PeerUnavailable[] = [];
+  for (const peer of peers) {
+    try {
+      impls.push(peer === 'jax' ? jaxImpl(await loadJax()) : tfImpl(await loadTf()));
+    } catch (e) {
+      unavailable.push({ peer, name: PEER_NAMES[peer], error: (e as Error).message });
+    }
+  }
+  return { impls, unavailable };
 }
 
 /** Entries of C checked against float64 dot products. */
@@ -171,16 +188,7 @@ function spotCheck(s: MatmulShape, a: Float32Array, b: Float32Array, c: Float32A
   return worst;
 }
 
-/** Relative error above which a result is marked wrong (f32 accumulation over K <= 4096 stays far below). */
-export const MAX_REL_ERROR = 1e-3;
-
 /** Measures every implementation on one shape, trials interleaved; a failing implementation gets an error row. */
-/** The best correct GFLOP/s among results (the peak MFU is measured against), or null when none is correct. */
-export function peakGflops(results: Pick<MatmulResult, 'gflops' | 'maxRelError' | 'error'>[]): number | null {
-  const good = results.filter((r) => !r.error && r.maxRelError <= MAX_REL_ERROR).map((r) => r.gflops);
-  return good.length ? Math.max(...good) : null;
-}
-
 export async function benchMatmulShape(impls: MatmulImpl[], s: MatmulShape, timing: TimingOptions, seed = 0): Promise<MatmulResult[]> {
   const rng = new Rng(seed + s.M * 7 + s.K * 13 + s.N * 17);
   const a = new Float32Array(rng.normals(s.M * s.K));

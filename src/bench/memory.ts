@@ -1,6 +1,6 @@
 /**
  * GPU memory of a LoRA training run on real model shapes, measured by allocating it: base weights (zeros: only the
- * shapes matter), the method's adapters, the training graph and the trainer, exactly as trainRun builds them, but
+ * shapes matter; f32 or kept 16-bit as the bf16 checkpoints store them), the method's adapters, the training graph and the trainer, exactly as trainRun builds them, but
  * no step is run (a 0.5B model's step takes hours on a CPU Vulkan driver). Buffers are counted by category.
  */
 import { createLoraLayers } from '../adapters/lora/model';
@@ -8,7 +8,7 @@ import { resolveTargets } from '../engine/methods';
 import type { Gpu } from '../gpu/gpu';
 import { expectedTensors, parseConfig, type ModelSpec } from '../model/config';
 import { TransformerGraph } from '../model/transformer';
-import { ModelWeights } from '../model/weights';
+import { ModelWeights, type WeightDType } from '../model/weights';
 import { DEFAULT_OPTIMIZER, Trainer } from '../train/trainer';
 import { memoryCategory, type MemoryCategory } from './methods';
 
@@ -32,19 +32,24 @@ export interface MemoryReport {
   seq: number;
   targets: string;
   rank: number;
+  /** Storage of the frozen base matrices (both models ship bf16 checkpoints). */
+  weights: WeightDType;
   bytes: Record<MemoryCategory, number>;
   total: number;
   error?: string;
 }
 
-export async function measureLoraMemory(gpu: Gpu, model: string, c: { batch: number; seq: number; rank: number; targets: string[] }): Promise<MemoryReport> {
+export async function measureLoraMemory(
+  gpu: Gpu, model: string, c: { batch: number; seq: number; rank: number; targets: string[]; weights: WeightDType },
+): Promise<MemoryReport> {
   const spec: ModelSpec = parseConfig(MODEL_SHAPES[model], `${model}/config.json`);
   const bytes: Record<MemoryCategory, number> = { weights: 0, adapters: 0, gradients: 0, optimizer: 0, activations: 0, scratch: 0 };
-  const report = { model, batch: c.batch, seq: c.seq, targets: c.targets.join(','), rank: c.rank, bytes };
+  const report = { model, batch: c.batch, seq: c.seq, targets: c.targets.join(','), rank: c.rank, weights: c.weights, bytes };
   const mark = gpu.mark();
   try {
     const sizes = new Map(expectedTensors(spec).map((t) => [t.name, t.shape.reduce((a, b) => a * b, 1)]));
-    const weights = await ModelWeights.upload(gpu, spec, { load: async (name) => new Float32Array(sizes.get(name)!) });
+    const source = { load: async (name: string) => new Float32Array(sizes.get(name)!), dtype: () => c.weights };
+    const weights = await ModelWeights.upload(gpu, spec, source);
     const names = new Set(weights.names());
     const layers = createLoraLayers(gpu, spec, { rank: c.rank, alpha: 2 * c.rank, targets: resolveTargets(spec, c.targets), rslora: false, lrRatioB: 1 }, 0);
     const graph = new TransformerGraph(gpu, weights, { batch: c.batch, seq: c.seq, train: 'adapters', adapters: new Map(layers) });

@@ -45,6 +45,24 @@ export interface TrainBenchResult {
   error?: string;
 }
 
+/** The LoRA step both implementations train (rank 8, alpha = rank: scale 1) on one PEFT target set, e.g. "q_proj,v_proj". */
+export function loraStepConfig(targets: string, shape: Pick<TrainBenchConfig, 'batch' | 'seq' | 'steps' | 'warmupSteps'>): TrainBenchConfig {
+  return { label: targets, targets: targets.split(','), rank: 8, ...shape };
+}
+
+/** What identifies a result row: the implementation and its configuration. */
+export function trainResultHead(impl: string, c: TrainBenchConfig) {
+  return { impl, label: c.label, targets: c.targets.join(','), rank: c.rank, batch: c.batch, seq: c.seq, steps: c.steps };
+}
+
+/** An implementation's row when its step could not run (or it could not load): the error in place of the figures. */
+export function failedTrainResult(impl: string, c: TrainBenchConfig, error: string, losses = { firstLoss: NaN, finalLoss: NaN }): TrainBenchResult {
+  return {
+    ...trainResultHead(impl, c), trainableParams: 0, setupMs: NaN, msPerStep: NaN, tokensPerSecond: NaN,
+    submitsPerStep: null, buffersCreatedAfterStep0: null, ...losses, error,
+  };
+}
+
 export function syntheticExamples(count: number, seq: number, vocab: number, seed: number): Example[] {
   const rng = new Rng(seed);
   return Array.from({ length: count }, () => {
@@ -68,9 +86,7 @@ export async function benchTrain(
 ): Promise<TrainBenchResult> {
   const spec = weights.spec;
   const totalSteps = c.warmupSteps + c.steps;
-  const base = {
-    impl: 'ours', label: c.label, targets: c.targets.join(','), rank: c.rank, batch: c.batch, seq: c.seq, steps: c.steps,
-  };
+  const base = trainResultHead('ours', c);
   const doneAt: number[] = [];
   let firstSubmitAt = NaN;
   let firstLoss = NaN;
@@ -102,9 +118,6 @@ export async function benchTrain(
       submitsPerStep: result.submitsPerStep, buffersCreatedAfterStep0: result.buffersCreatedAfterStep0, firstLoss, finalLoss,
     };
   } catch (e) {
-    return {
-      ...base, trainableParams: 0, setupMs: NaN, msPerStep: NaN, tokensPerSecond: NaN, submitsPerStep: null,
-      buffersCreatedAfterStep0: null, firstLoss, finalLoss, error: (e as Error).message,
-    };
+    return failedTrainResult('ours', c, (e as Error).message, { firstLoss, finalLoss });
   }
 }

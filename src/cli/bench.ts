@@ -6,16 +6,17 @@
 import { cpus, loadavg } from 'node:os';
 import { num, ratio, table } from '../bench/format';
 import {
-  benchMatmulShape, jaxImpl, llmShapes, MAX_REL_ERROR, ours, peakGflops, squareShape, tfImpl,
-  type MatmulImpl, type MatmulResult, type MatmulShape,
+  benchMatmulShape, llmShapes, ours, peerMatmulImpls, squareShape, type MatmulImpl, type MatmulResult, type MatmulShape,
 } from '../bench/matmul';
-import { exposeNavigatorGpu, loadJax, loadTf, packageVersion } from '../bench/peers';
+import { isWrong, MAX_REL_ERROR, peakGflops } from '../bench/matmul-check';
+import { exposeNavigatorGpu, packageVersion } from '../bench/node-env';
+import { loadJax, PEER_IDS, type PeerId } from '../bench/peers';
 import { profileTrainStep } from '../bench/profile';
 import { benchDefaults } from '../bench/timing';
 import { measureLoraMemory, MODEL_SHAPES, type MemoryReport } from '../bench/memory';
 import { modelFlopsUtilization as mfu } from '../bench/flops';
 import { benchMethod, methodConfigs, type MemoryCategory, type MethodBenchResult } from '../bench/methods';
-import { benchTrain, type TrainBenchConfig, type TrainBenchResult } from '../bench/train';
+import { benchTrain, loraStepConfig, type TrainBenchResult } from '../bench/train';
 import { loadModelDir } from '../engine/load-model';
 import { Gpu } from '../gpu/gpu';
 import { nodeDevice, nodeGpuInstance } from '../gpu/node-device';
@@ -24,7 +25,6 @@ import { ModelWeights } from '../model/weights';
 import { helpText, parseOptions, type OptionSpec } from './args';
 
 const SECTIONS = ['matmul', 'train', 'jax-lora', 'methods', 'memory', 'profile'] as const;
-const PEERS = ['jax', 'tf'] as const;
 
 const OPTS: Record<string, OptionSpec> = {
   json: { kind: 'flag', help: 'print JSON lines instead of tables' },
@@ -38,7 +38,7 @@ const OPTS: Record<string, OptionSpec> = {
   model: { kind: 'string', help: 'model folder for the training bench', default: 'public/demo/model' },
   batch: { kind: 'int', help: 'training batch (default 4 on a software adapter, 16 otherwise)' },
   'seq-len': { kind: 'int', help: 'training sequence length (default 64 on a software adapter, 256 otherwise)' },
-  steps: { kind: 'int', help: 'timed training steps after the warm-up (1 step on a software adapter, 2 otherwise); default 2 on a software adapter, 20 otherwise' },
+  steps: { kind: 'int', help: 'timed training steps, after 1 warm-up step on a software adapter (2 otherwise); default 2 on a software adapter, 20 otherwise' },
 };
 
 interface BenchOptions {
@@ -46,7 +46,7 @@ interface BenchOptions {
   large: boolean;
   sizes: number[];
   sections: string[];
-  peers: string[];
+  peers: PeerId[];
   model: string;
   batch?: number;
   seq?: number;
@@ -68,7 +68,7 @@ export async function runBench(args: string[]): Promise<void> {
   }
   const peers = (o.peers as string[]).filter((p) => p !== 'none');
   for (const p of peers) {
-    if (!(PEERS as readonly string[]).includes(p)) throw new Error(`bench: unknown peer "${p}" (choose from ${PEERS.join(', ')}, none)`);
+    if (!(PEER_IDS as readonly string[]).includes(p)) throw new Error(`bench: unknown peer "${p}" (choose from ${PEER_IDS.join(', ')}, none)`);
   }
   const sizes = ((o.sizes as string[] | undefined) ?? []).map((s) => {
     const n = Number(s);
@@ -80,7 +80,7 @@ export async function runBench(args: string[]): Promise<void> {
   console.log = (...xs: unknown[]) => console.error(...xs);
   try {
     await bench({
-      json: o.json === true, large: o.large === true, sizes, sections, peers, model: o.model as string,
+      json: o.json === true, large: o.large === true, sizes, sections, peers: peers as PeerId[], model: o.model as string,
       batch: o.batch as number | undefined, seq: o['seq-len'] as number | undefined, steps: o.steps as number | undefined,
     });
   } finally {
@@ -132,15 +132,12 @@ type Recorder = (kind: string, obj: object) => void;
 
 /** Returns our best matmul GFLOP/s of the run: the peak MFU is measured against. */
 async function matmulSection(gpu: Gpu, software: boolean, o: BenchOptions, record: Recorder): Promise<number | null> {
-  const impls: MatmulImpl[] = [ours(gpu)];
-  for (const p of o.peers) {
-    try {
-      impls.push(p === 'jax' ? jaxImpl(await loadJax()) : tfImpl(await loadTf()));
-    } catch (e) {
-      log(`bench: ${p === 'jax' ? 'jax-js' : 'TensorFlow.js'} is unavailable: ${(e as Error).message}`);
-      record('peer-unavailable', { peer: p, error: (e as Error).message });
-    }
+  const peers = await peerMatmulImpls(o.peers);
+  for (const { peer, name, error } of peers.unavailable) {
+    log(`bench: ${name} is unavailable: ${error}`);
+    record('peer-unavailable', { peer, error });
   }
+  const impls: MatmulImpl[] = [ours(gpu), ...peers.impls];
   const squares = o.sizes.length ? [...o.sizes] : software ? [256, 512, 1024] : [256, 512, 1024, 2048];
   if (o.large && !squares.includes(4096)) squares.push(4096);
   const shapes: MatmulShape[] = [...squares.map(squareShape), ...llmShapes()];
@@ -160,8 +157,8 @@ async function matmulSection(gpu: Gpu, software: boolean, o: BenchOptions, recor
 
 async function methodsSection(gpu: Gpu, software: boolean, o: BenchOptions, peak: number | null, record: Recorder): Promise<void> {
   const model = await loadModelDir(await nodeDir(o.model));
-  // Its own copy of the weights: full fine-tuning (last) trains them in place.
-  const weights = await ModelWeights.upload(gpu, model.spec, model.source);
+  // Its own copy of the weights: full fine-tuning (last) trains them in place, so they are f32.
+  const weights = await ModelWeights.upload(gpu, model.spec, model.source, { storage: 'f32' });
   const d = benchDefaults(software);
   const configs = methodConfigs(o.batch ?? d.batch, o.seq ?? d.seq, o.steps ?? d.steps, d.warmupSteps);
   const results: MethodBenchResult[] = [];
@@ -178,23 +175,25 @@ async function methodsSection(gpu: Gpu, software: boolean, o: BenchOptions, peak
 async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promise<void> {
   const reports: MemoryReport[] = [];
   for (const model of Object.keys(MODEL_SHAPES)) {
-    for (const seq of [256, 512]) {
-      log(`memory: LoRA r8 q,v on ${model} shapes, batch 1 x seq ${seq} (allocated, not run)...`);
-      const r = await measureLoraMemory(gpu, model, { batch: 1, seq, rank: 8, targets: [] });
-      if (r.error) log(`  failed: ${r.error}`);
-      reports.push(r);
-      record('memory', r);
+    for (const weights of ['bf16', 'f32'] as const) {
+      for (const seq of [256, 512]) {
+        log(`memory: LoRA r8 q,v on ${model} shapes, ${weights} weights, batch 1 x seq ${seq} (allocated, not run)...`);
+        const r = await measureLoraMemory(gpu, model, { batch: 1, seq, rank: 8, targets: [], weights });
+        if (r.error) log(`  failed: ${r.error}`);
+        reports.push(r);
+        record('memory', r);
+      }
     }
   }
   if (o.json) return;
   const gib = (b: number) => (b / 2 ** 30).toFixed(3);
   const categories: MemoryCategory[] = ['weights', 'adapters', 'gradients', 'optimizer', 'activations', 'scratch'];
-  const header = ['GPU memory of a LoRA run (GiB)', 'batch x seq', ...categories, 'total'];
+  const header = ['GPU memory of a LoRA run (GiB)', 'base weights', 'batch x seq', ...categories, 'total'];
   const rows = reports.map((r) => [
-    `${r.model}, LoRA r${r.rank} ${r.targets || 'q,v'}`, `${r.batch} x ${r.seq}`,
+    `${r.model}, LoRA r${r.rank} ${r.targets || 'q,v'}`, r.weights, `${r.batch} x ${r.seq}`,
     ...(r.error ? [`failed: ${r.error}`] : [...categories.map((c) => gib(r.bytes[c])), gib(r.total)]),
   ]);
-  emit('\n' + table(header, rows, header.map((_, i) => i > 1)) + '\nf32 base weights (f16 storage is not implemented); activations = everything the training graph keeps for the backward pass, logits included.');
+  emit('\n' + table(header, rows, header.map((_, i) => i > 2)) + '\nbf16: the base matrices kept as the checkpoints store them (the default); f32: widened. Activations = everything the training graph keeps for the backward pass, logits included.');
 }
 
 function methodsTable(modelName: string, results: MethodBenchResult[], peak: number | null): string {
@@ -229,8 +228,7 @@ async function trainSection(gpu: Gpu, software: boolean, o: BenchOptions, record
   const weights = await ModelWeights.upload(gpu, model.spec, model.source);
   log(`model: ${model.name} (${model.spec.layers} layers, hidden ${model.spec.hidden}, vocab ${model.spec.vocabSize})`);
   const defaults = benchDefaults(software);
-  const configs: TrainBenchConfig[] = ['q_proj,v_proj', 'all-linear'].map((t) => ({
-    label: t, targets: t.split(','), rank: 8,
+  const configs = ['q_proj,v_proj', 'all-linear'].map((targets) => loraStepConfig(targets, {
     batch: o.batch ?? defaults.batch, seq: o.seq ?? defaults.seq, steps: o.steps ?? defaults.steps, warmupSteps: defaults.warmupSteps,
   }));
   const results: TrainBenchResult[] = [];
@@ -277,7 +275,7 @@ function matmulTable(shapes: MatmulShape[], implNames: string[], results: Matmul
   const rows = shapes.map((s) => {
     const of = (name: string) => results.find((r) => r.shape === s.label && r.impl === name);
     const cell = (r: MatmulResult | undefined) =>
-      !r || r.error ? 'failed' : r.maxRelError > MAX_REL_ERROR ? `${num(r.gflops)} WRONG` : num(r.gflops);
+      !r || r.error ? 'failed' : isWrong(r) ? `${num(r.gflops)} WRONG` : num(r.gflops);
     const mine = of('ours');
     return [
       s.label, `${s.M} x ${s.K} x ${s.N}`, ...implNames.map((n) => cell(of(n))),
@@ -286,7 +284,7 @@ function matmulTable(shapes: MatmulShape[], implNames: string[], results: Matmul
   });
   const notes = [
     'Each trial: N products (N sized to fill the trial), then the last one read back; ours records all N in one',
-    'command list and one submit. WRONG: a spot-checked entry of the product is off by more than 1e-3 (relative).',
+    `command list and one submit. WRONG: a spot-checked entry of the product is off by more than ${MAX_REL_ERROR.toExponential()} (relative).`,
   ];
   return table(header, rows, header.map((_, i) => i > 1)) + '\n' + notes.join('\n');
 }

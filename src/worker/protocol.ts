@@ -8,8 +8,11 @@ import type { ColumnMap, DatasetFormat } from '../data/types';
 import type { MethodAnalysis, MethodOptions } from '../engine/methods';
 import type { TrainableState } from '../train/trainer';
 import type { ModelSpec } from '../model/config';
+import type { MatmulResult } from '../bench/matmul';
 import type { MethodBenchResult } from '../bench/methods';
+import type { PeerId } from '../bench/peers';
 import type { KernelTime } from '../bench/profile';
+import type { TrainBenchResult } from '../bench/train';
 
 // ------------------------------------------------------------------------------------ shared data
 
@@ -235,26 +238,40 @@ export interface GenerationResult {
   error?: string;
 }
 
-/** One matmul shape of the in-browser benchmark (ours only). */
+/** One matmul shape of the in-browser benchmark: ours and every peer that started, in the same interleaved trials. */
 export interface BenchMatmulRow {
   label: string;
   M: number;
   K: number;
   N: number;
-  gflops: number;
-  msPerMatmul: number;
-  maxRelError: number;
-  error?: string;
+  /** One per implementation (`impl`: 'ours', then the peers' names); a failed one carries its error. */
+  results: MatmulResult[];
 }
 
-/** What `npm run bench` measures for our engine, measured in this tab (peers run only in the CLI). */
+/** A peer library measured beside ours; `error` says why it could not start (its column shows it). */
+export interface BenchPeer {
+  id: PeerId;
+  name: string;
+  error: string | null;
+}
+
+/**
+ * What `npm run bench` measures, in this tab, on its adapter: ours beside jax-js and TensorFlow.js. Sent whole at
+ * the end and, while it runs, as it grows (benchPartial): sections fill in row by row.
+ */
 export interface BenchResult {
   adapter: string;
   software: boolean;
   modelName: string;
+  /** The peers, in column order, as soon as they have been loaded (empty before). */
+  peers: BenchPeer[];
+  /** The matmul rows to expect (the table shows the ones measured so far). */
+  matmulShapes: number;
   matmul: BenchMatmulRow[];
   /** Our best correct matmul GFLOP/s: MFU is measured against it. */
   peakGflops: number | null;
+  /** The same LoRA training step, ours then jax-js' autodiff version, on the same batches. */
+  loraStep: TrainBenchResult[];
   methods: MethodBenchResult[];
   /** Per-kernel GPU time of one LoRA step (null without timestamp queries). */
   kernels: KernelTime[] | null;
@@ -284,7 +301,7 @@ export type Command =
   | { type: 'generate'; requestId: string; prompt: string; runIds: string[]; includeBase: boolean; maxNewTokens: number }
   /** asLora: GraLoRA runs as the equivalent plain LoRA. */
   | { type: 'exportRun'; id: string; name: string; asLora?: boolean }
-  /** Measures matmul throughput and every method's training step on the loaded model (a GPU job, after queued runs). */
+  /** Measures matmul throughput and the LoRA step beside the peers, and every method's training step on the loaded model (a GPU job, after queued runs). */
   | { type: 'runBench' };
 
 // ------------------------------------------------------------------------------------ events
@@ -312,6 +329,8 @@ export type WorkerEvent =
   | { type: 'generationDone'; requestId: string }
   | { type: 'export'; id: string; fileName: string; bytes: Uint8Array }
   | { type: 'benchProgress'; stage: string }
+  /** The benchmark so far, after each finished row (the panel shows it while the rest runs). */
+  | { type: 'benchPartial'; result: BenchResult }
   | { type: 'benchResult'; result: BenchResult }
   | { type: 'error'; scope: ErrorScope; id?: string; requestId?: string; message: string };
 

@@ -3,10 +3,6 @@
  * and the trained adapters. Every handler reports failure as an event with a specific message; nothing
  * here may throw past `handle`, so the worker never dies.
  */
-import { benchMatmulShape, llmShapes, ours, peakGflops, squareShape, type MatmulShape } from '../bench/matmul';
-import { benchMethod, methodConfigs, type MethodBenchResult } from '../bench/methods';
-import { profileTrainStep, type KernelTime } from '../bench/profile';
-import { benchDefaults } from '../bench/timing';
 import { loadDataset, readRecords, detectFormat, type FormatSpec, type LoadedDataset, type RawRecord } from '../data/index';
 import { exportAdapter, loadPeftAdapter, mergedModelFiles } from '../engine/export';
 import { loadModelDir, type LoadedModel } from '../engine/load-model';
@@ -20,11 +16,12 @@ import { Generator } from '../model/generate';
 import { ModelWeights } from '../model/weights';
 import { fetchDemoDataset, fetchDemoModel } from './demo';
 import { tokenizedPreview, untokenizedPreview, type DatasetInfo } from './dataset-preview';
+import { runStudioBench } from './bench';
 import { adapterZip, mergedZip, upgradeSnapshot } from './export-files';
 import { GpuQueue } from './gpu-queue';
 import { modelCard } from './model-card';
 import type {
-  AdapterSnapshot, BenchMatmulRow, BenchResult, Command, RunCheckpointData, DatasetFormatOverride, DatasetPreview, DatasetSource, GenerationResult, GenerationSource, MethodId, ModelCard, ModelSource, RunConfig,
+  AdapterSnapshot, Command, RunCheckpointData, DatasetFormatOverride, DatasetPreview, DatasetSource, GenerationResult, GenerationSource, MethodId, ModelCard, ModelSource, RunConfig,
   RunStatus, WorkerEvent,
 } from './protocol';
 import { CHECKPOINT_LIMIT_BYTES } from './protocol';
@@ -654,8 +651,9 @@ export class Studio {
   // ------------------------------------------------------------------------------------ benchmark
 
   /**
-   * What `npm run bench` measures for our engine (matmul GFLOP/s, every method's training step, per-kernel time),
-   * in this tab. A GPU job queued behind waiting runs, so it never shares the GPU with training.
+   * What `npm run bench` measures (matmul GFLOP/s and the LoRA step beside jax-js and TensorFlow.js, every method's
+   * training step, per-kernel time), in this tab (bench.ts). A GPU job queued behind waiting runs, so it never shares
+   * the GPU with training.
    */
   private runBench(): void {
     const model = this.model;
@@ -665,8 +663,6 @@ export class Studio {
   }
 
   private async bench(model: ModelState): Promise<void> {
-    const progress = (stage: string) => this.post({ type: 'benchProgress', stage });
-    const started = performance.now();
     let gpu: ScopedGpu | null = null;
     let scope: BufferScope | null = null;
     let mark: ReadonlySet<GPUBuffer> | null = null;
@@ -675,49 +671,10 @@ export class Studio {
       gpu = await this.requireGpu();
       scope = gpu.open('bench');
       mark = gpu.mark();
-      const adapter = gpu.handle.adapter;
-      const software = adapter.software;
-
-      const shapes: MatmulShape[] = [...(software ? [256, 512] : [256, 512, 1024, 2048]).map(squareShape), ...llmShapes()];
-      const defaults = benchDefaults(software);
-      const matmul: BenchMatmulRow[] = [];
-      for (const [i, shape] of shapes.entries()) {
-        progress(`Matmul ${shape.label} (${shape.M} x ${shape.K} x ${shape.N}), ${i + 1} of ${shapes.length}`);
-        const [r] = await benchMatmulShape([ours(gpu)], shape, defaults.timing);
-        matmul.push({ label: r.shape, M: r.M, K: r.K, N: r.N, gflops: r.gflops, msPerMatmul: r.msPerMatmul, maxRelError: r.maxRelError, error: r.error });
-      }
-      const peak = peakGflops(matmul);
-
-      // Its own copy of the weights: full fine-tuning (the last configuration) trains them in place.
-      progress('Uploading a copy of the weights for the training benchmark');
-      const weights = await ModelWeights.upload(gpu, model.loaded.spec, model.loaded.source);
-      const { batch, steps, warmupSteps: warmup } = defaults;
-      const seq = Math.min(defaults.seq, model.card.maxPositions);
-
-      let kernels: KernelTime[] | null = null;
-      let profile: BenchResult['profile'] = null;
-      if (gpu.handle.features.timestamps) {
-        profile = { label: 'all-linear', rank: 8, batch, seq };
-        progress(`Profiling one LoRA r8 all-linear step (${batch} x ${seq}) with timestamp queries`);
-        const before = gpu.mark();
-        try {
-          kernels = await profileTrainStep(gpu, weights, { ...profile, targets: ['all-linear'], steps: 1, warmupSteps: 0 });
-        } finally {
-          await gpu.freeSince(before);
-        }
-      }
-
-      const methods: MethodBenchResult[] = [];
-      const configs = methodConfigs(batch, seq, steps, warmup);
-      for (const [i, c] of configs.entries()) {
-        progress(`Training ${c.label}, ${c.batch} x ${c.seq}, ${c.warmupSteps} + ${c.steps} steps (${i + 1} of ${configs.length})`);
-        methods.push(await benchMethod(gpu, weights, model.loaded.tokenizer, c));
-      }
-      gpu.checkErrors('Benchmark');
-      const result: BenchResult = {
-        adapter: [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ') || 'WebGPU adapter',
-        software, modelName: model.loaded.name, matmul, peakGflops: peak, methods, kernels, profile, elapsedMs: performance.now() - started,
-      };
+      const result = await runStudioBench(gpu, model.loaded, model.card.maxPositions, {
+        stage: (stage) => this.post({ type: 'benchProgress', stage }),
+        partial: (partial) => this.post({ type: 'benchPartial', result: partial }),
+      });
       this.post({ type: 'benchResult', result });
     } catch (err) {
       this.post({ type: 'error', scope: 'bench', message: this.failure(err, gpu) });
