@@ -70,8 +70,8 @@ interface TrainedRun {
   full: { weights: ModelWeights; scope: BufferScope | null; modelEpoch: number } | null;
 }
 
-/** Held-out examples greedy-answered for the exact-match column (generation re-runs the prefix per token). */
-const EXACT_MATCH_EXAMPLES = 16;
+/** Held-out examples greedy-answered for the exact-match column (KV-cached greedy decoding: one pass per token). */
+const EXACT_MATCH_EXAMPLES = 64;
 
 const CONFIG_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 
