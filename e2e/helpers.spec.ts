@@ -50,6 +50,11 @@ test('memory: GoRA adds an f32 gradient of every target during preparation; per-
   expect(bufferLimitProblem(loraMem, { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 30 })).toBeNull();
   expect(bufferLimitProblem(loraMem, { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 19 })?.text)
     .toBe("The logits buffer needs more than this GPU's maxStorageBufferBindingSize");
+  // Recomputing the MLP keeps one set of fc1/fc2/act (rows x 172 each) instead of one per layer (5 layers).
+  const saved = loraMem.training - rows({ ...lora, recompute: 'mlp' }).training;
+  expect(saved).toBe(4 * 3 * lora.batch * lora.seq * 172 * 4);
+  // 16-bit base weights: the estimate takes the card's stored bytes.
+  expect(memoryEstimate(spec, lora, 1000).peak - memoryEstimate(spec, lora, 3000).peak).toBe(-2000);
   const geloraBig = rows({ ...gelora, extras: { geloraSamples: 4096 } });
   expect(geloraBig.largest).toEqual({ what: 'GeLoRA distance matrix', bytes: 4096 * 4096 * 4 });
 });

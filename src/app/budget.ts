@@ -50,15 +50,20 @@ export function parameterCountKind(c: Pick<RunConfig, 'method' | 'extras'>): 'ex
 
 const F32 = 4;
 
-/** Float32 bytes of one TransformerGraph (see src/model/transformer.ts); `train` adds the gradient scratch. */
+/**
+ * Float32 bytes of one TransformerGraph (see src/model/transformer.ts); `train` adds the gradient scratch. The
+ * MLP buffers (fc1, fc2, act) exist once when nothing keeps them per block: forward-only graphs, and training
+ * with the MLP recomputed.
+ */
 function graphBytes(spec: ModelSpec, c: RunConfig, train: boolean): number {
   const rows = c.batch * c.seq;
   const d = spec.hidden;
   const qkv = (spec.heads + 2 * spec.kvHeads) * spec.headDim;
   const att = spec.heads * spec.headDim;
   const ff = spec.intermediate;
-  const perLayer = rows * (5 * d + 2 * qkv + att + 3 * ff + 4) + c.batch * spec.heads * c.seq * c.seq;
-  const activations = spec.layers * perLayer + rows * (2 * d + 2);
+  const perLayer = rows * (5 * d + 2 * qkv + att + 4) + c.batch * spec.heads * c.seq * c.seq;
+  const mlp = rows * 3 * ff * (!train || c.recompute === 'mlp' ? 1 : spec.layers);
+  const activations = spec.layers * perLayer + mlp + rows * (2 * d + 2);
   const logits = rows * spec.vocabSize;
   const scratch = train ? rows * (2 * d + att + qkv + 3 * ff) + c.batch * spec.heads * c.seq * c.seq : 0;
   return (activations + logits + scratch) * F32;

@@ -7,7 +7,7 @@ import { createLoraLayers } from '../adapters/lora/model';
 import { resolveTargets } from '../engine/methods';
 import type { Gpu } from '../gpu/gpu';
 import { expectedTensors, parseConfig, type ModelSpec } from '../model/config';
-import { TransformerGraph } from '../model/transformer';
+import { TransformerGraph, type Recompute } from '../model/transformer';
 import { ModelWeights, type WeightDType } from '../model/weights';
 import { DEFAULT_OPTIMIZER, Trainer } from '../train/trainer';
 import { memoryCategory, type MemoryCategory } from './methods';
@@ -34,17 +34,18 @@ export interface MemoryReport {
   rank: number;
   /** Storage of the frozen base matrices (both models ship bf16 checkpoints). */
   weights: WeightDType;
+  recompute: Recompute;
   bytes: Record<MemoryCategory, number>;
   total: number;
   error?: string;
 }
 
 export async function measureLoraMemory(
-  gpu: Gpu, model: string, c: { batch: number; seq: number; rank: number; targets: string[]; weights: WeightDType },
+  gpu: Gpu, model: string, c: { batch: number; seq: number; rank: number; targets: string[]; weights: WeightDType; recompute: Recompute },
 ): Promise<MemoryReport> {
   const spec: ModelSpec = parseConfig(MODEL_SHAPES[model], `${model}/config.json`);
   const bytes: Record<MemoryCategory, number> = { weights: 0, adapters: 0, gradients: 0, optimizer: 0, activations: 0, scratch: 0 };
-  const report = { model, batch: c.batch, seq: c.seq, targets: c.targets.join(','), rank: c.rank, weights: c.weights, bytes };
+  const report = { model, batch: c.batch, seq: c.seq, targets: c.targets.join(','), rank: c.rank, weights: c.weights, recompute: c.recompute, bytes };
   const mark = gpu.mark();
   try {
     const sizes = new Map(expectedTensors(spec).map((t) => [t.name, t.shape.reduce((a, b) => a * b, 1)]));
@@ -52,7 +53,7 @@ export async function measureLoraMemory(
     const weights = await ModelWeights.upload(gpu, spec, source);
     const names = new Set(weights.names());
     const layers = createLoraLayers(gpu, spec, { rank: c.rank, alpha: 2 * c.rank, targets: resolveTargets(spec, c.targets), rslora: false, lrRatioB: 1 }, 0);
-    const graph = new TransformerGraph(gpu, weights, { batch: c.batch, seq: c.seq, train: 'adapters', adapters: new Map(layers) });
+    const graph = new TransformerGraph(gpu, weights, { batch: c.batch, seq: c.seq, train: 'adapters', adapters: new Map(layers), recompute: c.recompute });
     new Trainer(gpu, graph, { ...DEFAULT_OPTIMIZER, lr: 1e-3, totalSteps: 1 });
     await gpu.sync();
     gpu.checkErrors(`memory ${model}`);

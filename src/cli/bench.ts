@@ -174,11 +174,13 @@ async function methodsSection(gpu: Gpu, software: boolean, o: BenchOptions, peak
 
 async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promise<void> {
   const reports: MemoryReport[] = [];
+  // bf16 (as both checkpoints ship) and f32 weights without recomputation, then bf16 with the MLP recomputed.
+  const variants = [['bf16', 'none'], ['f32', 'none'], ['bf16', 'mlp']] as const;
   for (const model of Object.keys(MODEL_SHAPES)) {
-    for (const weights of ['bf16', 'f32'] as const) {
+    for (const [weights, recompute] of variants) {
       for (const seq of [256, 512]) {
-        log(`memory: LoRA r8 q,v on ${model} shapes, ${weights} weights, batch 1 x seq ${seq} (allocated, not run)...`);
-        const r = await measureLoraMemory(gpu, model, { batch: 1, seq, rank: 8, targets: [], weights });
+        log(`memory: LoRA r8 q,v on ${model} shapes, ${weights} weights, recompute ${recompute}, batch 1 x seq ${seq} (allocated, not run)...`);
+        const r = await measureLoraMemory(gpu, model, { batch: 1, seq, rank: 8, targets: [], weights, recompute });
         if (r.error) log(`  failed: ${r.error}`);
         reports.push(r);
         record('memory', r);
@@ -188,12 +190,12 @@ async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promi
   if (o.json) return;
   const gib = (b: number) => (b / 2 ** 30).toFixed(3);
   const categories: MemoryCategory[] = ['weights', 'adapters', 'gradients', 'optimizer', 'activations', 'scratch'];
-  const header = ['GPU memory of a LoRA run (GiB)', 'base weights', 'batch x seq', ...categories, 'total'];
+  const header = ['GPU memory of a LoRA run (GiB)', 'base weights', 'recompute', 'batch x seq', ...categories, 'total'];
   const rows = reports.map((r) => [
-    `${r.model}, LoRA r${r.rank} ${r.targets || 'q,v'}`, r.weights, `${r.batch} x ${r.seq}`,
+    `${r.model}, LoRA r${r.rank} ${r.targets || 'q,v'}`, r.weights, r.recompute, `${r.batch} x ${r.seq}`,
     ...(r.error ? [`failed: ${r.error}`] : [...categories.map((c) => gib(r.bytes[c])), gib(r.total)]),
   ]);
-  emit('\n' + table(header, rows, header.map((_, i) => i > 2)) + '\nbf16: the base matrices kept as the checkpoints store them (the default); f32: widened. Activations = everything the training graph keeps for the backward pass, logits included.');
+  emit('\n' + table(header, rows, header.map((_, i) => i > 3)) + '\nbf16: the base matrices kept as the checkpoints store them (the default); f32: widened. recompute mlp: one set of MLP buffers, rebuilt per block in the backward pass. Activations = everything the training graph keeps for the backward pass, logits included.');
 }
 
 function methodsTable(modelName: string, results: MethodBenchResult[], peak: number | null): string {

@@ -19,7 +19,7 @@ import { nodeDevice } from '../gpu/node-device';
 import { openCheckpoint } from '../model/formats/safetensors';
 import { nodeDir } from '../model/formats/node-source';
 import { Generator } from '../model/generate';
-import { TransformerGraph } from '../model/transformer';
+import { TransformerGraph, type Recompute } from '../model/transformer';
 import { ModelWeights, WEIGHT_STORAGES, type WeightStorage } from '../model/weights';
 import { evaluate } from '../train/evaluate';
 import { exactMatch } from '../train/exact-match';
@@ -85,6 +85,7 @@ const TRAIN_OPTS: Record<string, OptionSpec> = {
   'eval-every': { kind: 'int', help: 'evaluate every N steps (0 = start and end only)', default: 0 },
   'val-batches': { kind: 'int', help: 'at most this many validation batches per evaluation', default: 16 },
   packing: { kind: 'string', help: 'auto | on | off: pack examples into full rows (auto: on for plain text)', default: 'auto' },
+  recompute: { kind: 'string', help: 'none | mlp: recompute each block\'s MLP activations in the backward pass instead of keeping them (less memory, ~20% more compute)', default: 'none' },
   out: { kind: 'string', help: 'output folder for the adapter (or merged model with --method full)', required: true },
 };
 
@@ -193,7 +194,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     steps: o.steps as number, batch: o.batch as number, seq: (o['seq-len'] as number | undefined) ?? 128, lr: o.lr as number,
     warmupSteps: o.warmup as number, weightDecay: o['weight-decay'] as number, maxGradNorm: o['max-grad-norm'] as number,
     minLrRatio: o['min-lr-ratio'] as number, validationFraction: o['val-fraction'] as number, evalEvery: o['eval-every'] as number,
-    packing: false, maxValidationBatches: o['val-batches'] as number,
+    packing: false, maxValidationBatches: o['val-batches'] as number, recompute: o.recompute as Recompute,
   };
   // Bad options fail before the model loads.
   validateTrainOptions(options);

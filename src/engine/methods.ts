@@ -21,7 +21,7 @@ import type { Batch } from '../data/index';
 import type { Gpu } from '../gpu/gpu';
 import type { ModelSpec } from '../model/config';
 import { allLinearTargets, defaultTargets, selectTargets, type LinearInfo } from '../model/layout';
-import type { TrainMode } from '../model/transformer';
+import type { Recompute, TrainMode } from '../model/transformer';
 import type { ModelWeights } from '../model/weights';
 
 export const METHODS = ['lora', 'rslora', 'gora', 'gralora', 'gelora', 'full'] as const;
@@ -130,7 +130,8 @@ export interface MethodState {
 export interface PreparationContext {
   /** The training stream's batches in order, from a copy of the stream (training still starts at batch 0). */
   nextBatch(): Batch;
-  shape: { batch: number; seq: number };
+  /** The training shape (and recomputation) preparation graphs use. */
+  shape: { batch: number; seq: number; recompute?: Recompute };
   padId?: number;
   onProgress?(p: { phase: string; done: number; total: number }): void;
 }

@@ -6,7 +6,7 @@
  */
 import { padBatches, packBatches, splitTrainValidation, BatchStream, type Batch, type Example } from '../data/index';
 import type { Gpu } from '../gpu/gpu';
-import { TransformerGraph } from '../model/transformer';
+import { RECOMPUTE_MODES, TransformerGraph, type Recompute } from '../model/transformer';
 import type { ModelWeights } from '../model/weights';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { evaluate, type EvalResult } from '../train/evaluate';
@@ -29,6 +29,8 @@ export interface TrainRunOptions extends MethodOptions {
   maxValidationBatches?: number;
   /** Pack examples into full rows (plain text) or pad one example per row (supervised formats). */
   packing: boolean;
+  /** Activation recomputation of the training graphs (see GraphOptions.recompute); default 'none'. */
+  recompute?: Recompute;
   /** Checkpoint every N steps through onCheckpoint (0 or absent: never). */
   checkpointEvery?: number;
   /**
@@ -104,6 +106,9 @@ export function validateTrainOptions(o: TrainRunOptions): void {
   positiveInt('steps', o.steps);
   positiveInt('batch', o.batch);
   positiveInt('seq-len', o.seq);
+  if (o.recompute !== undefined && !RECOMPUTE_MODES.includes(o.recompute)) {
+    throw new Error(`--recompute must be one of ${RECOMPUTE_MODES.join(', ')} (got "${o.recompute}")`);
+  }
   if (!(o.lr > 0)) throw new Error(`--lr must be positive (got ${o.lr})`);
   if (!(o.validationFraction >= 0 && o.validationFraction < 1)) throw new Error(`--val-fraction must be in [0, 1) (got ${o.validationFraction})`);
 }
@@ -133,12 +138,12 @@ export async function trainRun(
   // the training batches in training order from its own copy of the stream.
   const prepStream = new BatchStream(split.train, streamOptions);
   const state = await buildMethod(gpu, weights, o, {
-    nextBatch: () => prepStream.next(), shape: { batch: o.batch, seq: o.seq }, padId, onProgress: cb.onPrepare,
+    nextBatch: () => prepStream.next(), shape: { batch: o.batch, seq: o.seq, recompute: o.recompute }, padId, onProgress: cb.onPrepare,
   });
   gpu.checkErrors('method preparation');
   cb.onMethod?.(state);
   cb.onPrepare?.({ phase: 'Building the training graph and compiling kernels', done: 0, total: 1 });
-  const graph = new TransformerGraph(gpu, weights, { batch: o.batch, seq: o.seq, train: state.train, adapters: state.adapters });
+  const graph = new TransformerGraph(gpu, weights, { batch: o.batch, seq: o.seq, train: state.train, adapters: state.adapters, recompute: o.recompute });
   // Validation runs the training graph's forward list between steps (every step recomputes its forward), so a
   // run holds one set of activations, not two.
   const evalGraph = validation.length ? graph : null;

@@ -39,7 +39,16 @@ export interface GraphOptions {
   train: TrainMode;
   /** Adapters keyed by module path (LinearInfo.path). */
   adapters?: Map<string, LinearAdapter>;
+  /**
+   * 'mlp': every block shares one set of MLP buffers (fc1, fc2, act: the largest activations) and the backward
+   * pass recomputes a block's from its saved ln2 (two more GEMMs per block) instead of keeping them all.
+   * Forward-only graphs always share them. Default 'none'.
+   */
+  recompute?: Recompute;
 }
+
+export type Recompute = 'none' | 'mlp';
+export const RECOMPUTE_MODES: readonly Recompute[] = ['none', 'mlp'];
 
 /** One block's forward buffers over the pass's rows. */
 export interface LayerBuffers {
@@ -55,8 +64,19 @@ export interface FinalBuffers {
   resid: Tensor; ln: Tensor; mean: Tensor | null; rstd: Tensor;
 }
 
-/** Allocates one block's buffers for `rows` tokens (the family decides which optional ones exist). */
-export function allocateLayerBuffers(gpu: Gpu, spec: ModelSpec, rows: number, prefix: string): LayerBuffers {
+/** The MLP's pre-activations and activation: the largest per-layer buffers ([rows, intermediate] each). */
+export type MlpBuffers = Pick<LayerBuffers, 'fc1' | 'fc2' | 'act'>;
+
+export function allocateMlpBuffers(gpu: Gpu, spec: ModelSpec, rows: number, prefix: string): MlpBuffers {
+  const t = (name: string) => gpu.tensor([rows, spec.intermediate], `${prefix}.${name}`);
+  return { fc1: t('fc1'), fc2: spec.family === 'gpt2' ? null : t('fc2'), act: t('act') };
+}
+
+/**
+ * Allocates one block's buffers for `rows` tokens (the family decides which optional ones exist). `mlp`: MLP
+ * buffers shared by every block (a forward-only graph, or a training graph that recomputes them).
+ */
+export function allocateLayerBuffers(gpu: Gpu, spec: ModelSpec, rows: number, prefix: string, mlp?: MlpBuffers): LayerBuffers {
   const R = rows;
   const d = spec.hidden;
   const qkvW = qkvWidth(spec);
@@ -73,7 +93,7 @@ export function allocateLayerBuffers(gpu: Gpu, spec: ModelSpec, rows: number, pr
     att: t([R, spec.heads * spec.headDim], 'att'),
     mid: t([R, d], 'mid'),
     ln2: t([R, d], 'ln2'), ln2Mean: gpt2 ? t([R], 'ln2.mean') : null, ln2Rstd: t([R], 'ln2.rstd'),
-    fc1: t([R, ff], 'fc1'), fc2: gpt2 ? null : t([R, ff], 'fc2'), act: t([R, ff], 'act'),
+    ...(mlp ?? { fc1: t([R, ff], 'fc1'), fc2: gpt2 ? null : t([R, ff], 'fc2'), act: t([R, ff], 'act') }),
   };
 }
 
@@ -180,16 +200,8 @@ export class ForwardPass {
       this.linear(list, gpt2 ? m['attn.c_proj'] : m.o_proj, dense(a.att, spec.heads * spec.headDim), dense(a.mid, d), 1);
       this.norm(list, a.mid, a.ln2, l, 2, a.ln2Mean, a.ln2Rstd);
       list.copy(a.mid, next);
-      if (gpt2) {
-        this.linear(list, m['mlp.c_fc'], dense(a.ln2, d), dense(a.fc1, spec.intermediate));
-        geluForward(list, { x: a.fc1, out: a.act, n: a.fc1.size });
-        this.linear(list, m['mlp.c_proj'], dense(a.act, spec.intermediate), dense(next, d), 1);
-      } else {
-        this.linear(list, m.gate_proj, dense(a.ln2, d), dense(a.fc1, spec.intermediate));
-        this.linear(list, m.up_proj, dense(a.ln2, d), dense(a.fc2!, spec.intermediate));
-        swigluForward(list, { gate: a.fc1, up: a.fc2!, out: a.act, n: a.fc1.size });
-        this.linear(list, m.down_proj, dense(a.act, spec.intermediate), dense(next, d), 1);
-      }
+      this.mlpActivation(list, l, a);
+      this.linear(list, gpt2 ? m['mlp.c_proj'] : m.down_proj, dense(a.act, spec.intermediate), dense(next, d), 1);
     }
     if (!logits) return;
     this.norm(list, final.resid, final.ln, -1, 0, final.mean, final.rstd);
@@ -197,6 +209,25 @@ export class ForwardPass {
       a: dense(final.ln, d), b: { t: weights.lmHead, ld: d }, c: dense(logits, spec.vocabSize),
       M: R, N: spec.vocabSize, K: d, transB: true,
     });
+  }
+
+  /**
+   * The MLP up to its activation, from ln2: fc1 (and fc2) = ln2 · Wᵀ (+ bias, + adapters), act = GELU / SwiGLU.
+   * The training graph calls it again in the backward pass when it recomputes instead of saving.
+   */
+  mlpActivation(list: CommandList, l: number, a: LayerBuffers): void {
+    const { spec } = this;
+    const d = spec.hidden;
+    const ff = spec.intermediate;
+    const m = this.modules(l);
+    if (spec.family === 'gpt2') {
+      this.linear(list, m['mlp.c_fc'], dense(a.ln2, d), dense(a.fc1, ff));
+      geluForward(list, { x: a.fc1, out: a.act, n: a.fc1.size });
+    } else {
+      this.linear(list, m.gate_proj, dense(a.ln2, d), dense(a.fc1, ff));
+      this.linear(list, m.up_proj, dense(a.ln2, d), dense(a.fc2!, ff));
+      swigluForward(list, { gate: a.fc1, up: a.fc2!, out: a.act, n: a.fc1.size });
+    }
   }
 
   /** The layer's linear modules by kind. */
@@ -315,6 +346,7 @@ export class TransformerGraph {
   private readonly final: FinalBuffers;
   private readonly full: FullGrads | null;
   private readonly qkvWidth: number;
+  private readonly recomputeMlp: boolean;
 
   constructor(
     private readonly gpu: Gpu,
@@ -331,8 +363,13 @@ export class TransformerGraph {
     this.positions = gpu.tensor([R], 'positions', 'u32');
     this.gradScale = t([1], 'gradScale');
 
+    const recompute = opts.recompute ?? 'none';
+    if (!RECOMPUTE_MODES.includes(recompute)) throw new Error(`recompute must be one of ${RECOMPUTE_MODES.join(', ')}, got "${recompute}"`);
+    this.recomputeMlp = recompute === 'mlp' && opts.train !== 'none';
+    // Nothing reads a block's MLP buffers after its forward unless the backward does without recomputing them.
+    const sharedMlp = opts.train === 'none' || this.recomputeMlp ? allocateMlpBuffers(gpu, spec, R, 'mlp') : undefined;
     for (let l = 0; l < spec.layers; l++) {
-      this.acts.push(allocateLayerBuffers(gpu, spec, R, `layer${l}`));
+      this.acts.push(allocateLayerBuffers(gpu, spec, R, `layer${l}`, sharedMlp));
       this.probs.push(t([opts.batch, spec.heads, opts.seq, opts.seq], `layer${l}.probs`));
     }
     this.final = allocateFinalBuffers(gpu, spec, R, 'final');
@@ -436,6 +473,8 @@ export class TransformerGraph {
     for (let l = spec.layers - 1; l >= 0; l--) {
       const a = this.acts[l];
       const m = this.pass.modules(l);
+      // Shared MLP buffers hold the last block's values after the forward; earlier blocks recompute theirs.
+      if (this.recomputeMlp && l < spec.layers - 1) this.pass.mlpActivation(list, l, a);
       // MLP: next = mid + act·W_downᵀ ; dresid holds d(next).
       if (gpt2) {
         this.linearBackward(list, m['mlp.c_proj'], dense(a.act, spec.intermediate), dense(dresid, d), dense(dact, spec.intermediate));

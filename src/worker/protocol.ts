@@ -43,6 +43,8 @@ export interface RunConfig {
   /** Evaluate every N steps (0 = only at the start and the end). */
   evalEvery: number;
   seed: number;
+  /** Recompute each block's MLP activations in the backward pass instead of keeping them (absent: 'none'). */
+  recompute?: 'none' | 'mlp';
   /** Method-specific options; absent fields take the method's defaults. */
   extras?: MethodExtras;
 }

@@ -488,7 +488,7 @@ export class Studio {
         targets: config.targets === 'all-linear' ? ['all-linear'] : [],
         steps: config.steps, batch: config.batch, seq: config.seq, lr: config.lr, warmupSteps: config.warmupSteps,
         weightDecay: 0, maxGradNorm: 1, minLrRatio: 0.1, validationFraction, evalEvery: config.evalEvery,
-        packing: ds.format === 'text',
+        packing: ds.format === 'text', recompute: config.recompute ?? 'none',
         // The UI keeps up to CHECKPOINT_LIMIT_BYTES of weights and AdamW moments per run: a full fine-tune of a
         // real model is not worth reading back every 10% of the run.
         checkpointEvery: config.method === 'full' && runWeights.parameterCount() * 12 > CHECKPOINT_LIMIT_BYTES ? 0 : Math.max(5, Math.ceil(config.steps / 10)),

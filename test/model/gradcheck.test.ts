@@ -2,22 +2,23 @@
 import { describe, it } from 'vitest';
 import { createLoraLayers } from '../../src/adapters/lora/model';
 import { allLinearTargets } from '../../src/model/layout';
+import type { Recompute } from '../../src/model/transformer';
 import { ModelWeights } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
 import { checkModelGradients } from '../helpers/gradcheck';
 import { testGpu } from '../helpers/gpu';
 import { randomSource, tinySpec, TINY_CONFIGS } from '../helpers/tiny-models';
 
-async function check(family: keyof typeof TINY_CONFIGS, mode: 'lora' | 'full'): Promise<void> {
+async function check(family: keyof typeof TINY_CONFIGS, mode: 'lora' | 'full', recompute: Recompute = 'none'): Promise<void> {
   const gpu = await testGpu();
   const spec = tinySpec(family);
   const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1));
-  if (mode === 'full') return checkModelGradients(gpu, weights, { mode: 'full' });
+  if (mode === 'full') return checkModelGradients(gpu, weights, { mode: 'full', recompute });
   const rng = new Rng(2);
   const layers = createLoraLayers(gpu, spec, { rank: 3, alpha: 6, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 }, 3);
   // B = 0 at init would make every dA vanish: give B random values so both gradients are exercised.
   for (const l of layers.values()) gpu.upload(l.B, rng.normals(l.B.size, 0.3));
-  return checkModelGradients(gpu, weights, { mode: 'adapters', adapters: new Map(layers) });
+  return checkModelGradients(gpu, weights, { mode: 'adapters', adapters: new Map(layers), recompute });
 }
 
 describe('whole-model gradient check (finite differences)', () => {
@@ -27,4 +28,7 @@ describe('whole-model gradient check (finite differences)', () => {
   for (const family of ['llama', 'gpt2'] as const) {
     it(`${family}: full fine-tuning`, () => check(family, 'full'));
   }
+  // Activation recomputation: the backward rebuilds each block's MLP activations from ln2 (adapters included).
+  it('llama: LoRA on every linear layer, MLP recomputed in the backward pass', () => check('llama', 'lora', 'mlp'));
+  it('gpt2: full fine-tuning, MLP recomputed in the backward pass', () => check('gpt2', 'full', 'mlp'));
 });

@@ -13,7 +13,7 @@ import type { Tensor } from '../../gpu/tensor';
 import { scale } from '../../kernels/elementwise';
 import { matmul } from '../../kernels/matmul';
 import type { LinearInfo } from '../../model/layout';
-import { TransformerGraph } from '../../model/transformer';
+import { TransformerGraph, type Recompute } from '../../model/transformer';
 import type { ModelWeights } from '../../model/weights';
 import type { BoundAdapter, LinearAdapter } from '../types';
 
@@ -44,7 +44,7 @@ export class GradientAccumulator {
   readonly graph: TransformerGraph;
   steps = 0;
 
-  constructor(private readonly gpu: Gpu, weights: ModelWeights, targets: LinearInfo[], shape: { batch: number; seq: number }) {
+  constructor(private readonly gpu: Gpu, weights: ModelWeights, targets: LinearInfo[], shape: { batch: number; seq: number; recompute?: Recompute }) {
     this.probes = new Map(targets.map((info) => [info.path, new GradientProbe(gpu, info)]));
     this.graph = new TransformerGraph(gpu, weights, { ...shape, train: 'adapters', adapters: new Map<string, LinearAdapter>(this.probes) });
   }

@@ -5,6 +5,7 @@
  */
 import type { Batch } from '../../data/index';
 import type { Gpu } from '../../gpu/gpu';
+import type { Recompute } from '../../model/transformer';
 import type { Tensor } from '../../gpu/tensor';
 import type { LinearInfo } from '../../model/layout';
 import type { ModelWeights } from '../../model/weights';
@@ -46,7 +47,7 @@ export interface GoraProgress {
 }
 
 export async function allocateGora(
-  gpu: Gpu, weights: ModelWeights, targets: LinearInfo[], nextBatch: () => Batch, shape: { batch: number; seq: number },
+  gpu: Gpu, weights: ModelWeights, targets: LinearInfo[], nextBatch: () => Batch, shape: { batch: number; seq: number; recompute?: Recompute },
   cfg: GoraConfig, onProgress?: (p: GoraProgress) => void,
 ): Promise<GoraAllocation> {
   validateGoraConfig(cfg);

@@ -3,6 +3,11 @@ import { allocatesRanks, METHOD_OPTIONS } from '../methods';
 import { NumberField, SelectField } from './Fields';
 import { MethodOptions } from './MethodOptions';
 
+const RECOMPUTE_OPTIONS: ['none' | 'mlp', string][] = [
+  ['none', 'Keep all (fastest)'],
+  ['mlp', 'Recompute MLP (less memory)'],
+];
+
 /** A draft's settings: method and rank, then the training loop's, then the method's own options. */
 export function RunForm({ config: c, card, set }: { config: RunConfig; card: ModelCard | null; set(p: Partial<RunConfig>): void }) {
   const adapter = c.method !== 'full';
@@ -28,6 +33,8 @@ export function RunForm({ config: c, card, set }: { config: RunConfig; card: Mod
         <NumberField label="Eval every" value={c.evalEvery} integer onChange={(evalEvery) => set({ evalEvery })}
           hint="Validation every N steps (0 = start and end only)" />
         <NumberField label="Seed" value={c.seed} integer onChange={(seed) => set({ seed })} />
+        <SelectField wide label="Activations" value={c.recompute ?? 'none'} options={RECOMPUTE_OPTIONS} onChange={(recompute) => set({ recompute })}
+          hint="Recomputing each block's MLP activations in the backward pass saves their memory (the largest activations) for about 20% more compute per step" />
       </div>
       {adapter && <MethodOptions config={c} set={set} />}
     </>
