@@ -2,6 +2,7 @@
 import { expect } from 'vitest';
 import { Gpu } from '../../src/gpu/gpu';
 import { nodeDevice } from '../../src/gpu/node-device';
+import type { Trainable } from '../../src/adapters/types';
 
 let gpuPromise: Promise<Gpu> | null = null;
 
@@ -86,4 +87,15 @@ export async function validated(gpu: Gpu, body: () => Promise<void>): Promise<vo
   const error = await gpu.device.popErrorScope();
   expect(error?.message, 'WebGPU validation error').toBeUndefined();
   if (failure) throw failure;
+}
+
+/** Expects two runs' trainable tensors (pairwise, same order) to agree within `tol` in every element. */
+export async function expectSameTrainables(gpu: Gpu, a: Trainable[], b: Trainable[], tol = 1e-5): Promise<void> {
+  expect(b.length).toBe(a.length);
+  for (let i = 0; i < a.length; i++) {
+    const [pa, pb] = await gpu.readMany([a[i].param, b[i].param]);
+    let worst = 0;
+    pa.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - pb[j]))));
+    expect(worst, a[i].name).toBeLessThan(tol);
+  }
 }
