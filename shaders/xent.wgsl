@@ -12,8 +12,9 @@
 //   forward_backward:         logits, targets, losses, gradScale, dlogits, params @5
 //   forward_backward_inplace: logitsInPlace, targets, losses, gradScale, params @4
 
+// rowOffset: row r of logits is row rowOffset + r of targets and losses (the LM head runs in chunks of rows).
 struct Params {
-  rows: u32, vocab: u32, _p0: u32, _p1: u32,
+  rows: u32, vocab: u32, rowOffset: u32, _p1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
@@ -96,9 +97,10 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
   let row = groupIndex(wg, nwg);
   let V = pForward.vocab;
   if (row >= pForward.rows) { return; }
-  let tgt = loadTarget(row, lid);
+  let at = row + pForward.rowOffset; // this row's target and loss
+  let tgt = loadTarget(at, lid);
   if (ignored(tgt, V)) {
-    if (lid == 0u) { losses[row] = 0.0; }
+    if (lid == 0u) { losses[at] = 0.0; }
     return;
   }
   let base = row * V;
@@ -106,7 +108,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
   var st = Stats(NEG_BIG, 0.0);
   for (var j = lid; j < V; j += WG) { st = addLogit(st, logits[base + j]); }
   st = reduceStats(st, lid);
-  if (lid == 0u) { losses[row] = lossOf(st); }
+  if (lid == 0u) { losses[at] = lossOf(st); }
 }
 
 @compute @workgroup_size(WG)
@@ -116,9 +118,10 @@ fn forward_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroup
   let V = pForwardBackward.vocab;
   if (row >= pForwardBackward.rows) { return; }
   let base = row * V;
-  let tgt = loadTarget(row, lid);
+  let at = row + pForwardBackward.rowOffset; // this row's target and loss
+  let tgt = loadTarget(at, lid);
   if (ignored(tgt, V)) {
-    if (lid == 0u) { losses[row] = 0.0; }
+    if (lid == 0u) { losses[at] = 0.0; }
     for (var j = lid; j < V; j += WG) { dlogits[base + j] = 0.0; }
     return;
   }
@@ -126,7 +129,7 @@ fn forward_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroup
   var st = Stats(NEG_BIG, 0.0);
   for (var j = lid; j < V; j += WG) { st = addLogit(st, logits[base + j]); }
   st = reduceStats(st, lid);
-  if (lid == 0u) { losses[row] = lossOf(st); }
+  if (lid == 0u) { losses[at] = lossOf(st); }
   let scale = gradScale[0];
   for (var j = lid; j < V; j += WG) {
     dlogits[base + j] = gradOf(logits[base + j], j, u32(tgt), st) * scale;
@@ -142,9 +145,10 @@ fn forward_backward_inplace(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_w
   let V = pInPlace.vocab;
   if (row >= pInPlace.rows) { return; }
   let base = row * V;
-  let tgt = loadTarget(row, lid);
+  let at = row + pInPlace.rowOffset; // this row's target and loss
+  let tgt = loadTarget(at, lid);
   if (ignored(tgt, V)) {
-    if (lid == 0u) { losses[row] = 0.0; }
+    if (lid == 0u) { losses[at] = 0.0; }
     for (var j = lid; j < V; j += WG) { logitsInPlace[base + j] = 0.0; }
     return;
   }
@@ -153,7 +157,7 @@ fn forward_backward_inplace(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_w
   for (var j = lid; j < V; j += WG) { st = addLogit(st, logitsInPlace[base + j]); }
   st = reduceStats(st, lid);
   storageBarrier();
-  if (lid == 0u) { losses[row] = lossOf(st); }
+  if (lid == 0u) { losses[at] = lossOf(st); }
   let scale = gradScale[0];
   for (var j = lid; j < V; j += WG) {
     logitsInPlace[base + j] = gradOf(logitsInPlace[base + j], j, u32(tgt), st) * scale;

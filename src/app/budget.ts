@@ -4,6 +4,7 @@
  */
 import { expectedTensors, type ModelSpec } from '../model/config';
 import { allLinearTargets, defaultTargets, selectTargets, type LinearInfo } from '../model/layout';
+import { logitsChunkRows } from '../model/lm-head';
 import type { GpuInfo, RunConfig, TargetPreset } from '../worker/protocol';
 import { allocatesRanks, GELORA_DEFAULTS, graloraKOf, hybridRankOf, structureOf } from './methods';
 
@@ -64,7 +65,7 @@ function graphBytes(spec: ModelSpec, c: RunConfig, train: boolean): number {
   const perLayer = rows * (5 * d + 2 * qkv + att + 4) + c.batch * spec.heads * c.seq * c.seq;
   const mlp = rows * 3 * ff * (!train || c.recompute === 'mlp' ? 1 : spec.layers);
   const activations = spec.layers * perLayer + mlp + rows * (2 * d + 2);
-  const logits = rows * spec.vocabSize;
+  const logits = logitsChunkRows(rows, spec.vocabSize) * spec.vocabSize;
   const scratch = train ? rows * (2 * d + att + qkv + 3 * ff) + c.batch * spec.heads * c.seq * c.seq : 0;
   return (activations + logits + scratch) * F32;
 }
@@ -103,7 +104,7 @@ export function memoryEstimate(spec: ModelSpec, c: RunConfig, baseWeightBytes = 
   const targets = c.method === 'full' ? [] : targetsOf(spec, c);
   const rows = c.batch * c.seq;
   const buffers: { what: string; bytes: number }[] = [
-    { what: 'logits', bytes: rows * spec.vocabSize * F32 },
+    { what: 'logits', bytes: logitsChunkRows(rows, spec.vocabSize) * spec.vocabSize * F32 },
     { what: 'attention probabilities', bytes: c.batch * spec.heads * c.seq * c.seq * F32 },
   ];
   let preparation: number | null = null;

@@ -34,6 +34,8 @@ export interface CrossEntropyArgs {
   losses: Tensor;
   rows: number;
   vocab: number;
+  /** Row r of logits (and dlogits) is row rowOffset + r of targets and losses (a chunk of rows); default 0. */
+  rowOffset?: number;
   /** Threads per row; defaults to the adapter's preference. */
   variant?: CrossEntropyVariant;
 }
@@ -50,7 +52,7 @@ export function crossEntropyForward(list: CommandList, a: CrossEntropyArgs): voi
   const name = 'crossEntropyForward';
   checkCommon(name, a);
   checkDistinct(name, { losses: a.losses }, { logits: a.logits, targets: a.targets });
-  list.dispatch(FORWARD(pick(list, a.variant)), [a.logits, a.targets, a.losses], [u32(a.rows), u32(a.vocab)], grid1d(a.rows, 1));
+  list.dispatch(FORWARD(pick(list, a.variant)), [a.logits, a.targets, a.losses], params(a), grid1d(a.rows, 1));
 }
 
 /** losses and dlogits in one pass over each row; in place when dlogits is logits. */
@@ -58,15 +60,18 @@ export function crossEntropyForwardBackward(list: CommandList, a: CrossEntropyBa
   const name = 'crossEntropyForwardBackward';
   checkCommon(name, a);
   checkTensor(name, 'gradScale', a.gradScale, 1, { ints: false });
-  const params = [u32(a.rows), u32(a.vocab)];
   if (a.dlogits.buffer === a.logits.buffer) {
     checkDistinct(name, { logits: a.logits, losses: a.losses }, { targets: a.targets, gradScale: a.gradScale });
-    list.dispatch(FORWARD_BACKWARD_INPLACE(pick(list, a.variant)), [a.logits, a.targets, a.losses, a.gradScale], params, grid1d(a.rows, 1));
+    list.dispatch(FORWARD_BACKWARD_INPLACE(pick(list, a.variant)), [a.logits, a.targets, a.losses, a.gradScale], params(a), grid1d(a.rows, 1));
     return;
   }
   checkTensor(name, 'dlogits', a.dlogits, a.rows * a.vocab, { ints: false });
   checkDistinct(name, { losses: a.losses, dlogits: a.dlogits }, { logits: a.logits, targets: a.targets, gradScale: a.gradScale });
-  list.dispatch(FORWARD_BACKWARD(pick(list, a.variant)), [a.logits, a.targets, a.losses, a.gradScale, a.dlogits], params, grid1d(a.rows, 1));
+  list.dispatch(FORWARD_BACKWARD(pick(list, a.variant)), [a.logits, a.targets, a.losses, a.gradScale, a.dlogits], params(a), grid1d(a.rows, 1));
+}
+
+function params(a: CrossEntropyArgs) {
+  return [u32(a.rows), u32(a.vocab), u32(a.rowOffset ?? 0), u32(0)];
 }
 
 function checkCommon(name: string, a: CrossEntropyArgs): void {
@@ -74,6 +79,6 @@ function checkCommon(name: string, a: CrossEntropyArgs): void {
   checkCount(name, 'vocab', a.vocab);
   if (a.vocab === 0) throw new Error(`${name}: vocab must be positive`);
   checkTensor(name, 'logits', a.logits, a.rows * a.vocab, { ints: false });
-  checkTensor(name, 'targets', a.targets, a.rows, { ints: true });
-  checkTensor(name, 'losses', a.losses, a.rows, { ints: false });
+  checkTensor(name, 'targets', a.targets, a.rows, { offset: a.rowOffset, ints: true });
+  checkTensor(name, 'losses', a.losses, a.rows, { offset: a.rowOffset, ints: false });
 }

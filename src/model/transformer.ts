@@ -27,6 +27,7 @@ import { embedForward, embedBackward, positionEmbedBackward } from '../kernels/e
 import { crossEntropyForward, crossEntropyForwardBackward } from '../kernels/xent';
 import { sum } from '../kernels/reduce';
 import type { ModelSpec } from './config';
+import { logitsChunkRows } from './lm-head';
 import { layerLinears, type LinearInfo, type ModuleKind } from './layout';
 import { ropeInverseFrequencies } from './rope-freqs';
 import type { ModelWeights } from './weights';
@@ -45,6 +46,11 @@ export interface GraphOptions {
    * Forward-only graphs always share them. Default 'none'.
    */
   recompute?: Recompute;
+  /**
+   * Rows of logits computed at a time (the LM head and the loss run chunk by chunk over one [chunk, vocab]
+   * buffer). Default: every row when the logits fit in LOGITS_CHUNK_BYTES (lm-head.ts), else as many rows as do.
+   */
+  logitsChunkRows?: number;
 }
 
 export type Recompute = 'none' | 'mlp';
@@ -204,10 +210,22 @@ export class ForwardPass {
       this.linear(list, gpt2 ? m['mlp.c_proj'] : m.down_proj, dense(a.act, spec.intermediate), dense(next, d), 1);
     }
     if (!logits) return;
+    this.finalNorm(list, final);
+    this.lmHead(list, final, logits, 0, R);
+  }
+
+  /** final.ln = norm(final.resid). */
+  finalNorm(list: CommandList, final: FinalBuffers): void {
     this.norm(list, final.resid, final.ln, -1, 0, final.mean, final.rstd);
+  }
+
+  /** logits[0..rows) = final.ln[rowStart..rowStart + rows) · W_lmᵀ (a chunk of rows, or all of them). */
+  lmHead(list: CommandList, final: FinalBuffers, logits: Tensor, rowStart: number, rows: number): void {
+    const { spec } = this;
+    const d = spec.hidden;
     matmul(list, {
-      a: dense(final.ln, d), b: { t: weights.lmHead, ld: d }, c: dense(logits, spec.vocabSize),
-      M: R, N: spec.vocabSize, K: d, transB: true,
+      a: { t: final.ln, ld: d, offset: rowStart * d }, b: { t: this.weights.lmHead, ld: d }, c: dense(logits, spec.vocabSize),
+      M: rows, N: spec.vocabSize, K: d, transB: true,
     });
   }
 
@@ -330,6 +348,10 @@ export class TransformerGraph {
   readonly positions: Tensor;
   /** 1 / number of supervised targets of the batch (written per step). */
   readonly gradScale: Tensor;
+  /**
+   * [chunkRows, vocab]: after a forward, the last LM-head chunk's logits (every row's when chunkRows = rows, the
+   * default for small vocabularies); the training list leaves their gradient there.
+   */
   readonly logits: Tensor;
   readonly losses: Tensor;
   /** [0] = summed loss of the batch. */
@@ -347,6 +369,8 @@ export class TransformerGraph {
   private readonly full: FullGrads | null;
   private readonly qkvWidth: number;
   private readonly recomputeMlp: boolean;
+  /** Rows per LM-head chunk (logits holds one chunk: [chunkRows, vocab]). */
+  readonly chunkRows: number;
 
   constructor(
     private readonly gpu: Gpu,
@@ -373,7 +397,8 @@ export class TransformerGraph {
       this.probs.push(t([opts.batch, spec.heads, opts.seq, opts.seq], `layer${l}.probs`));
     }
     this.final = allocateFinalBuffers(gpu, spec, R, 'final');
-    this.logits = t([R, spec.vocabSize], 'logits');
+    this.chunkRows = logitsChunkRows(R, spec.vocabSize, opts.logitsChunkRows);
+    this.logits = t([this.chunkRows, spec.vocabSize], 'logits');
     this.losses = t([R], 'losses');
     this.lossSum = t([1], 'lossSum');
 
@@ -388,7 +413,10 @@ export class TransformerGraph {
 
     this.forwardList = gpu.list('forward');
     this.recordForward(this.forwardList);
-    crossEntropyForward(this.forwardList, { logits: this.logits, targets: this.targets, losses: this.losses, rows: R, vocab: spec.vocabSize });
+    this.forEachChunk((r0, n) => {
+      this.pass.lmHead(this.forwardList, this.final, this.logits, r0, n);
+      crossEntropyForward(this.forwardList, { logits: this.logits, targets: this.targets, losses: this.losses, rows: n, rowOffset: r0, vocab: spec.vocabSize });
+    });
     sum(this.forwardList, { x: this.losses, n: R, out: this.lossSum, outIndex: 0 });
 
     if (opts.train !== 'none') {
@@ -402,8 +430,15 @@ export class TransformerGraph {
 
   // ------------------------------------------------------------------ forward
 
+  /** The blocks and the final norm; the LM head and the loss follow chunk by chunk (forEachChunk). */
   private recordForward(list: CommandList): void {
-    this.pass.record(list, this.acts, this.final, (into, layer, qkv, att) => this.attention(into, layer, qkv, att), this.logits);
+    this.pass.record(list, this.acts, this.final, (into, layer, qkv, att) => this.attention(into, layer, qkv, att), null);
+    this.pass.finalNorm(list, this.final);
+  }
+
+  /** Calls fn(first row, rows) for each LM-head chunk in order. */
+  private forEachChunk(fn: (rowStart: number, rows: number) => void): void {
+    for (let r0 = 0; r0 < this.rows; r0 += this.chunkRows) fn(r0, Math.min(this.chunkRows, this.rows - r0));
   }
 
   /** Causal attention over the batch's rows; packed rows attend only to their own document. */
@@ -452,22 +487,27 @@ export class TransformerGraph {
 
     for (const tr of this.trainables) if (tr.accumulates) list.clear(tr.grad);
 
-    // Loss: the logits buffer is overwritten by dlogits (scaled by 1/supervised tokens).
-    crossEntropyForwardBackward(list, {
-      logits: this.logits, targets: this.targets, losses: this.losses, dlogits: this.logits, gradScale: this.gradScale, rows: R, vocab: V,
+    // LM head and loss chunk by chunk: a chunk's logits are overwritten by their gradient (scaled by
+    // 1/supervised tokens), which flows into its rows of dln_f (and into the LM-head weight when it trains).
+    const f = this.final;
+    const dlogits = this.logits;
+    this.forEachChunk((r0, n) => {
+      this.pass.lmHead(list, f, this.logits, r0, n);
+      crossEntropyForwardBackward(list, {
+        logits: this.logits, targets: this.targets, losses: this.losses, dlogits, gradScale: this.gradScale, rows: n, rowOffset: r0, vocab: V,
+      });
+      // dln_f[chunk] = dlogits · W_lm  [n, d]
+      matmul(list, { a: dense(dlogits, V), b: { t: weights.lmHead, ld: d }, c: { t: dln, ld: d, offset: r0 * d }, M: n, N: d, K: V });
+      if (full) {
+        // dW_lm (+)= dlogitsᵀ · ln_f[chunk]; a tied embedding accumulates from the start (cleared above).
+        const lmName = spec.tieWordEmbeddings ? weights.embedName : 'lm_head.weight';
+        matmul(list, {
+          a: dense(dlogits, V), b: { t: f.ln, ld: d, offset: r0 * d }, c: dense(full.get(lmName), d), M: V, N: d, K: n, transA: true,
+          beta: spec.tieWordEmbeddings || r0 > 0 ? 1 : 0,
+        });
+      }
     });
     sum(list, { x: this.losses, n: R, out: this.lossSum, outIndex: 0 });
-    const dlogits = this.logits;
-    const f = this.final;
-    // dln_f = dlogits · W_lm  [R, d]
-    matmul(list, { a: dense(dlogits, V), b: { t: weights.lmHead, ld: d }, c: dense(dln, d), M: R, N: d, K: V });
-    if (full) {
-      const lmName = spec.tieWordEmbeddings ? weights.embedName : 'lm_head.weight';
-      matmul(list, {
-        a: dense(dlogits, V), b: dense(f.ln, d), c: dense(full.get(lmName), d), M: V, N: d, K: R, transA: true,
-        beta: spec.tieWordEmbeddings ? 1 : 0,
-      });
-    }
     this.normBackward(list, -1, 0, f.resid, dln, dresid, f.mean, f.rstd, false);
 
     for (let l = spec.layers - 1; l >= 0; l--) {
@@ -615,3 +655,4 @@ export class TransformerGraph {
 function dense(t: Tensor, cols: number): MatView {
   return { t, ld: cols };
 }
+

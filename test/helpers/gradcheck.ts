@@ -14,10 +14,10 @@ import { randomBatch } from './tiny-models';
 const EPS = 3e-3;
 
 export async function checkModelGradients(
-  gpu: Gpu, weights: ModelWeights, opts: { mode: 'adapters' | 'full'; adapters?: Map<string, LinearAdapter>; seed?: number; recompute?: Recompute },
+  gpu: Gpu, weights: ModelWeights, opts: { mode: 'adapters' | 'full'; adapters?: Map<string, LinearAdapter>; seed?: number; recompute?: Recompute; logitsChunkRows?: number },
 ): Promise<void> {
   const rng = new Rng(opts.seed ?? 2);
-  const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 5, train: opts.mode, adapters: opts.adapters, recompute: opts.recompute });
+  const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 5, train: opts.mode, adapters: opts.adapters, recompute: opts.recompute, logitsChunkRows: opts.logitsChunkRows });
   const batch = randomBatch(weights.spec, 2, 5, 4);
   graph.setBatch(batch);
   graph.backwardList!.run();

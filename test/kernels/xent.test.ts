@@ -83,6 +83,40 @@ describe('cross-entropy', () => {
     });
   }
 
+  // The LM head runs in chunks of rows: each chunk's logits sit at row 0 of their own buffer, while targets and
+  // losses are indexed from rowOffset. Chunks of 4 over 9 rows (the last one partial), every entry point.
+  for (const variant of ['wide', 'narrow'] as const) {
+    it(`${variant}: chunks of rows through rowOffset`, async () => {
+      const gpu = await testGpu();
+      const rng = new Rng(41);
+      const rows = 9, vocab = 33, chunk = 4;
+      const { logits, targets } = problem(rng, rows, vocab);
+      const want = crossEntropyRef(logits, targets, rows, vocab, 0.25);
+      await validated(gpu, async () => {
+        const tTargets = gpu.tensor([rows], 'targets', 'i32');
+        gpu.upload(tTargets, targets);
+        const tScale = gpu.tensorFrom(new Float32Array([0.25]), [1], 'gradScale');
+        const losses = { forward: gpu.tensor([rows], 'lossesF'), copy: gpu.tensor([rows], 'lossesFB'), inPlace: gpu.tensor([rows], 'lossesIP') };
+        for (let r0 = 0; r0 < rows; r0 += chunk) {
+          const n = Math.min(chunk, rows - r0);
+          const part = logits.slice(r0 * vocab, (r0 + n) * vocab);
+          const chunkLogits = gpu.tensorFrom(part, [n, vocab], 'chunk');
+          const dlogits = gpu.tensor([n, vocab], 'dchunk');
+          const common = { targets: tTargets, rows: n, vocab, rowOffset: r0, variant };
+          await runOnce(gpu, (l) => {
+            crossEntropyForward(l, { ...common, logits: chunkLogits, losses: losses.forward });
+            crossEntropyForwardBackward(l, { ...common, logits: chunkLogits, losses: losses.copy, dlogits, gradScale: tScale });
+            crossEntropyForwardBackward(l, { ...common, logits: chunkLogits, losses: losses.inPlace, dlogits: chunkLogits, gradScale: tScale });
+          });
+          const wantChunk = want.dlogits.slice(r0 * vocab, (r0 + n) * vocab);
+          expectClose(await gpu.read(dlogits), wantChunk, `dlogits rows ${r0}..`);
+          expectClose(await gpu.read(chunkLogits), wantChunk, `in-place dlogits rows ${r0}..`);
+        }
+        for (const [name, t] of Object.entries(losses)) expectClose(await gpu.read(t), want.losses, `${name} losses`);
+      });
+    });
+  }
+
   it('rejects mismatched sizes and aliasing with clear errors', async () => {
     const gpu = await testGpu();
     const logits = gpu.tensor([4, 5], 'logits');

@@ -9,16 +9,16 @@ import { checkModelGradients } from '../helpers/gradcheck';
 import { testGpu } from '../helpers/gpu';
 import { randomSource, tinySpec, TINY_CONFIGS } from '../helpers/tiny-models';
 
-async function check(family: keyof typeof TINY_CONFIGS, mode: 'lora' | 'full', recompute: Recompute = 'none'): Promise<void> {
+async function check(family: keyof typeof TINY_CONFIGS, mode: 'lora' | 'full', recompute: Recompute = 'none', logitsChunkRows?: number): Promise<void> {
   const gpu = await testGpu();
   const spec = tinySpec(family);
   const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1));
-  if (mode === 'full') return checkModelGradients(gpu, weights, { mode: 'full', recompute });
+  if (mode === 'full') return checkModelGradients(gpu, weights, { mode: 'full', recompute, logitsChunkRows });
   const rng = new Rng(2);
   const layers = createLoraLayers(gpu, spec, { rank: 3, alpha: 6, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 }, 3);
   // B = 0 at init would make every dA vanish: give B random values so both gradients are exercised.
   for (const l of layers.values()) gpu.upload(l.B, rng.normals(l.B.size, 0.3));
-  return checkModelGradients(gpu, weights, { mode: 'adapters', adapters: new Map(layers), recompute });
+  return checkModelGradients(gpu, weights, { mode: 'adapters', adapters: new Map(layers), recompute, logitsChunkRows });
 }
 
 describe('whole-model gradient check (finite differences)', () => {
@@ -31,4 +31,9 @@ describe('whole-model gradient check (finite differences)', () => {
   // Activation recomputation: the backward rebuilds each block's MLP activations from ln2 (adapters included).
   it('llama: LoRA on every linear layer, MLP recomputed in the backward pass', () => check('llama', 'lora', 'mlp'));
   it('gpt2: full fine-tuning, MLP recomputed in the backward pass', () => check('gpt2', 'full', 'mlp'));
+  // The LM head and loss in chunks of 3 rows over the 10-row batch (the last chunk partial): the tied embedding
+  // (gpt2) accumulates over chunks, the separate lm_head (llama) is overwritten by the first.
+  it('gpt2: full fine-tuning, LM head in chunks of 3 rows', () => check('gpt2', 'full', 'none', 3));
+  it('llama: full fine-tuning, LM head in chunks of 3 rows', () => check('llama', 'full', 'none', 3));
+  it('qwen2: LoRA, LM head in chunks of 3 rows', () => check('qwen2', 'lora', 'none', 3));
 });
