@@ -21,7 +21,10 @@ import { loadModelDir } from '../engine/load-model';
 import { Gpu } from '../gpu/gpu';
 import { nodeDevice, nodeGpuInstance } from '../gpu/node-device';
 import { nodeDir } from '../model/formats/node-source';
-import { ModelWeights } from '../model/weights';
+import { ModelWeights, type TensorSource } from '../model/weights';
+import type { ModelSpec } from '../model/config';
+import type { TextTokenizer } from '../tokenizer/tokenizer';
+import { generatedModel } from '../bench/generated-model';
 import { helpText, parseOptions, type OptionSpec } from './args';
 
 const SECTIONS = ['matmul', 'train', 'jax-lora', 'methods', 'memory', 'profile'] as const;
@@ -38,6 +41,10 @@ const OPTS: Record<string, OptionSpec> = {
   model: { kind: 'string', help: 'model folder for the training bench', default: 'public/demo/model' },
   batch: { kind: 'int', help: 'training batch (default 4 on a software adapter, 16 otherwise)' },
   'seq-len': { kind: 'int', help: 'training sequence length (default 64 on a software adapter, 256 otherwise)' },
+  shapes: {
+    kind: 'list',
+    help: `methods section: also models of these shapes with weights generated in memory (${Object.keys(MODEL_SHAPES).join(', ')}; bf16 like their checkpoints), or none; default SmolLM2-135M on a hardware adapter, none on a software one (a 135M step takes minutes there)`,
+  },
   steps: { kind: 'int', help: 'timed training steps, after 1 warm-up step on a software adapter (2 otherwise); default 2 on a software adapter, 20 otherwise' },
 };
 
@@ -51,6 +58,7 @@ interface BenchOptions {
   batch?: number;
   seq?: number;
   steps?: number;
+  shapes?: string[];
 }
 
 const log = (msg: string) => process.stderr.write(msg + '\n');
@@ -82,6 +90,7 @@ export async function runBench(args: string[]): Promise<void> {
     await bench({
       json: o.json === true, large: o.large === true, sizes, sections, peers: peers as PeerId[], model: o.model as string,
       batch: o.batch as number | undefined, seq: o['seq-len'] as number | undefined, steps: o.steps as number | undefined,
+      shapes: (o.shapes as string[] | undefined)?.filter((s) => s !== 'none'),
     });
   } finally {
     console.log = consoleLog;
@@ -155,21 +164,32 @@ async function matmulSection(gpu: Gpu, software: boolean, o: BenchOptions, recor
   return peakGflops(results.filter((r) => r.impl === 'ours'));
 }
 
+/** The methods on the --model folder, then on each generated model shape (--shapes). */
 async function methodsSection(gpu: Gpu, software: boolean, o: BenchOptions, peak: number | null, record: Recorder): Promise<void> {
-  const model = await loadModelDir(await nodeDir(o.model));
-  // Its own copy of the weights: full fine-tuning (last) trains them in place, so they are f32.
-  const weights = await ModelWeights.upload(gpu, model.spec, model.source, { storage: 'f32' });
+  const folder = await loadModelDir(await nodeDir(o.model));
+  const models: { name: string; spec: ModelSpec; source: TensorSource; tokenizer: TextTokenizer }[] = [folder];
+  for (const shape of o.shapes ?? (software ? [] : ['SmolLM2-135M'])) models.push(generatedModel(shape));
   const d = benchDefaults(software);
-  const configs = methodConfigs(o.batch ?? d.batch, o.seq ?? d.seq, o.steps ?? d.steps, d.warmupSteps);
-  const results: MethodBenchResult[] = [];
-  for (const c of configs) {
-    log(`methods: ${c.label}, batch ${c.batch} x seq ${c.seq}, ${c.warmupSteps} + ${c.steps} steps...`);
-    const r = await benchMethod(gpu, weights, model.tokenizer, c);
-    log(r.error ? `  failed: ${r.error}` : `  ${num(r.tokensPerSecond)} tokens/s, ${num(r.msPerStep)} ms/step, preparation ${num(r.preparationMs)} ms`);
-    results.push(r);
-    record('method', { ...r, mfu: mfu(r, peak) });
+  for (const model of models) {
+    log(`methods: ${model.name}: uploading weights...`);
+    const mark = gpu.mark();
+    // Adapters train over the weights as the checkpoint stores them; full fine-tuning (run last) trains its own f32 copy.
+    const weights = await ModelWeights.upload(gpu, model.spec, model.source);
+    const configs = methodConfigs(o.batch ?? d.batch, o.seq ?? d.seq, o.steps ?? d.steps, d.warmupSteps);
+    const results: MethodBenchResult[] = [];
+    for (const c of configs) {
+      log(`methods: ${model.name}, ${c.label}, batch ${c.batch} x seq ${c.seq}, ${c.warmupSteps} + ${c.steps} steps...`);
+      const full = c.options.method === 'full';
+      const runWeights = full ? await ModelWeights.upload(gpu, model.spec, model.source, { storage: 'f32' }) : weights;
+      const r = await benchMethod(gpu, runWeights, model.tokenizer, c);
+      if (full && runWeights !== weights) await gpu.freeTensors(runWeights.names().map((n) => runWeights.get(n)));
+      log(r.error ? `  failed: ${r.error}` : `  ${num(r.tokensPerSecond)} tokens/s, ${num(r.msPerStep)} ms/step, preparation ${num(r.preparationMs)} ms`);
+      results.push(r);
+      record('method', { model: model.name, ...r, mfu: mfu(r, peak) });
+    }
+    await gpu.freeSince(mark);
+    if (!o.json) emit('\n' + methodsTable(`${model.name}, weights ${weights.storageSummary()}`, results, peak));
   }
-  if (!o.json) emit('\n' + methodsTable(model.name, results, peak));
 }
 
 async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promise<void> {
