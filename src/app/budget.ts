@@ -62,11 +62,12 @@ function graphBytes(spec: ModelSpec, c: RunConfig, train: boolean): number {
   const qkv = (spec.heads + 2 * spec.kvHeads) * spec.headDim;
   const att = spec.heads * spec.headDim;
   const ff = spec.intermediate;
-  const perLayer = rows * (5 * d + 2 * qkv + att + 4) + c.batch * spec.heads * c.seq * c.seq;
+  // Flash attention keeps one logsumexp per query row and head.
+  const perLayer = rows * (5 * d + 2 * qkv + att + 4) + c.batch * spec.heads * c.seq;
   const mlp = rows * 3 * ff * (!train || c.recompute === 'mlp' ? 1 : spec.layers);
   const activations = spec.layers * perLayer + mlp + rows * (2 * d + 2);
   const logits = logitsChunkRows(rows, spec.vocabSize) * spec.vocabSize;
-  const scratch = train ? rows * (2 * d + att + qkv + 3 * ff) + c.batch * spec.heads * c.seq * c.seq : 0;
+  const scratch = train ? rows * (2 * d + att + qkv + 3 * ff) + c.batch * spec.heads * c.seq : 0;
   return (activations + logits + scratch) * F32;
 }
 
@@ -105,7 +106,6 @@ export function memoryEstimate(spec: ModelSpec, c: RunConfig, baseWeightBytes = 
   const rows = c.batch * c.seq;
   const buffers: { what: string; bytes: number }[] = [
     { what: 'logits', bytes: logitsChunkRows(rows, spec.vocabSize) * spec.vocabSize * F32 },
-    { what: 'attention probabilities', bytes: c.batch * spec.heads * c.seq * c.seq * F32 },
   ];
   let preparation: number | null = null;
   if (c.method === 'gora') {

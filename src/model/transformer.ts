@@ -11,7 +11,8 @@
  *
  * Activations per layer (rows = batch * seq in training):
  *   resid[l]  input of block l         ln1[l]  normed input        qkv[l]  q|k|v after RoPE
- *   att[l]    attention output          probs[l] softmax            mid[l]  resid after attention
+ *   att[l]    attention output          lse[l] softmax logsumexp    mid[l]  resid after attention
+ *   (with attention 'saved-probs': probs[l], the softmax itself, instead of lse[l])
  *   ln2[l]    normed mid                fc1[l]/fc2[l] MLP pre-activations  act[l]  MLP activation
  */
 import type { BoundAdapter, LinearAdapter, Trainable } from '../adapters/types';
@@ -21,6 +22,7 @@ import { matmul, type MatView } from '../kernels/matmul';
 import { rmsnormForward, rmsnormBackward, rmsnormWeightGrad, layernormForward, layernormBackward, layernormParamGrad } from '../kernels/norm';
 import { ropeForward, ropeBackward } from '../kernels/rope';
 import { attentionForward, attentionBackward } from '../kernels/attention';
+import { flashAttentionBackward, flashAttentionForward } from '../kernels/flash-attention';
 import { swigluForward, swigluBackward, geluForward, geluBackward } from '../kernels/activation';
 import { biasAdd, biasGrad } from '../kernels/bias';
 import { embedForward, embedBackward, positionEmbedBackward } from '../kernels/embed';
@@ -51,7 +53,16 @@ export interface GraphOptions {
    * buffer). Default: every row when the logits fit in LOGITS_CHUNK_BYTES (lm-head.ts), else as many rows as do.
    */
   logitsChunkRows?: number;
+  /**
+   * 'flash' (default): attention saves one logsumexp per query row and head, and the backward recomputes the
+   * probabilities (kernels/flash-attention.ts). 'saved-probs': the forward saves the [batch, heads, seq, seq]
+   * probabilities (kernels/attention.ts): more memory, a cheaper backward on CPU drivers.
+   */
+  attention?: AttentionKind;
 }
+
+export type AttentionKind = 'flash' | 'saved-probs';
+export const ATTENTION_KINDS: readonly AttentionKind[] = ['flash', 'saved-probs'];
 
 export type Recompute = 'none' | 'mlp';
 export const RECOMPUTE_MODES: readonly Recompute[] = ['none', 'mlp'];
@@ -363,8 +374,9 @@ export class TransformerGraph {
 
   private readonly pass: ForwardPass;
   private readonly acts: LayerBuffers[] = [];
-  /** Per layer: softmax probabilities [batch, heads, seq, seq], saved for the backward pass. */
-  private readonly probs: Tensor[] = [];
+  /** Per layer, saved for the backward pass: lse [batch, heads, seq] (flash) or probs [batch, heads, seq, seq]. */
+  private readonly attnSaved: Tensor[] = [];
+  private readonly attentionKind: AttentionKind;
   private readonly final: FinalBuffers;
   private readonly full: FullGrads | null;
   private readonly qkvWidth: number;
@@ -390,11 +402,17 @@ export class TransformerGraph {
     const recompute = opts.recompute ?? 'none';
     if (!RECOMPUTE_MODES.includes(recompute)) throw new Error(`recompute must be one of ${RECOMPUTE_MODES.join(', ')}, got "${recompute}"`);
     this.recomputeMlp = recompute === 'mlp' && opts.train !== 'none';
+    this.attentionKind = opts.attention ?? 'flash';
+    if (!ATTENTION_KINDS.includes(this.attentionKind)) throw new Error(`attention must be one of ${ATTENTION_KINDS.join(', ')}, got "${this.attentionKind}"`);
     // Nothing reads a block's MLP buffers after its forward unless the backward does without recomputing them.
     const sharedMlp = opts.train === 'none' || this.recomputeMlp ? allocateMlpBuffers(gpu, spec, R, 'mlp') : undefined;
     for (let l = 0; l < spec.layers; l++) {
       this.acts.push(allocateLayerBuffers(gpu, spec, R, `layer${l}`, sharedMlp));
-      this.probs.push(t([opts.batch, spec.heads, opts.seq, opts.seq], `layer${l}.probs`));
+      // A forward-only graph never reads them back: one buffer serves every layer.
+      const shared = opts.train === 'none' && l > 0 ? this.attnSaved[0] : null;
+      this.attnSaved.push(shared ?? (this.attentionKind === 'flash'
+        ? t([opts.batch, spec.heads, opts.seq], `layer${l}.lse`)
+        : t([opts.batch, spec.heads, opts.seq, opts.seq], `layer${l}.probs`)));
     }
     this.final = allocateFinalBuffers(gpu, spec, R, 'final');
     this.chunkRows = logitsChunkRows(R, spec.vocabSize, opts.logitsChunkRows);
@@ -443,14 +461,18 @@ export class TransformerGraph {
 
   /** Causal attention over the batch's rows; packed rows attend only to their own document. */
   private attention(list: CommandList, layer: number, qkv: Tensor, att: Tensor): void {
-    const { spec } = this;
-    attentionForward(list, {
-      ...this.pass.qkvViews(qkv), out: { t: att, ld: spec.heads * spec.headDim }, probs: this.probs[layer],
+    const args = {
+      ...this.pass.qkvViews(qkv), out: { t: att, ld: this.spec.heads * this.spec.headDim },
       // Packed rows: every document attends only to itself (positions restart at 0 where one begins).
-      positions: this.positions,
-      batch: this.opts.batch, seq: this.opts.seq, heads: spec.heads, kvHeads: spec.kvHeads, headDim: spec.headDim,
-      scale: 1 / Math.sqrt(spec.headDim),
-    });
+      positions: this.positions, ...this.attentionShape(),
+    };
+    if (this.attentionKind === 'flash') flashAttentionForward(list, { ...args, lse: this.attnSaved[layer] });
+    else attentionForward(list, { ...args, probs: this.attnSaved[layer] });
+  }
+
+  private attentionShape() {
+    const { spec } = this;
+    return { batch: this.opts.batch, seq: this.opts.seq, heads: spec.heads, kvHeads: spec.kvHeads, headDim: spec.headDim, scale: 1 / Math.sqrt(spec.headDim) };
   }
 
   /**
@@ -480,7 +502,10 @@ export class TransformerGraph {
     const datt = t([R, spec.heads * hd], 'd.att');
     const dqkv = t([R, this.qkvWidth], 'd.qkv');
     const dqkvPre = spec.qkNorm ? t([R, this.qkvWidth], 'd.qkv_pre') : null;
-    const dscores = t([this.opts.batch, spec.heads, this.opts.seq, this.opts.seq], 'd.scores');
+    // Attention backward scratch: flash's per-row delta = rowsum(dout ∘ out), or the score gradients.
+    const attnScratch = this.attentionKind === 'flash'
+      ? t([this.opts.batch, spec.heads, this.opts.seq], 'd.attn_delta')
+      : t([this.opts.batch, spec.heads, this.opts.seq, this.opts.seq], 'd.scores');
     const dact = t([R, spec.intermediate], 'd.act');
     const dfc1 = t([R, spec.intermediate], 'd.fc1');
     const dfc2 = gpt2 ? null : t([R, spec.intermediate], 'd.fc2');
@@ -532,10 +557,14 @@ export class TransformerGraph {
       this.linearBackward(list, gpt2 ? m['attn.c_proj'] : m.o_proj, dense(a.att, spec.heads * hd), dense(dresid, d), dense(datt, spec.heads * hd));
       const views = this.pass.qkvViews(a.qkv);
       const dviews = this.pass.qkvViews(dqkv);
-      attentionBackward(list, {
-        ...views, probs: this.probs[l], dout: { t: datt, ld: spec.heads * hd }, dq: dviews.q, dk: dviews.k, dv: dviews.v, dscores,
-        batch: this.opts.batch, seq: this.opts.seq, heads: spec.heads, kvHeads: spec.kvHeads, headDim: hd, scale: 1 / Math.sqrt(hd),
-      });
+      const grads = { ...views, dout: { t: datt, ld: spec.heads * hd }, dq: dviews.q, dk: dviews.k, dv: dviews.v, ...this.attentionShape() };
+      if (this.attentionKind === 'flash') {
+        flashAttentionBackward(list, {
+          ...grads, out: { t: a.att, ld: spec.heads * hd }, lse: this.attnSaved[l], positions: this.positions, delta: attnScratch,
+        });
+      } else {
+        attentionBackward(list, { ...grads, probs: this.attnSaved[l], dscores: attnScratch });
+      }
       if (gpt2) {
         this.linearBackward(list, m['attn.c_attn'], dense(a.ln1, d), dense(dqkv, this.qkvWidth), dense(dln, d));
       } else {

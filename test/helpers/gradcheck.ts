@@ -6,7 +6,7 @@
 import { expect } from 'vitest';
 import type { LinearAdapter, Trainable } from '../../src/adapters/types';
 import type { Gpu } from '../../src/gpu/gpu';
-import { TransformerGraph, type Recompute } from '../../src/model/transformer';
+import { TransformerGraph, type AttentionKind, type Recompute } from '../../src/model/transformer';
 import type { ModelWeights } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
 import { randomBatch } from './tiny-models';
@@ -14,10 +14,10 @@ import { randomBatch } from './tiny-models';
 const EPS = 3e-3;
 
 export async function checkModelGradients(
-  gpu: Gpu, weights: ModelWeights, opts: { mode: 'adapters' | 'full'; adapters?: Map<string, LinearAdapter>; seed?: number; recompute?: Recompute; logitsChunkRows?: number },
+  gpu: Gpu, weights: ModelWeights, opts: { mode: 'adapters' | 'full'; adapters?: Map<string, LinearAdapter>; seed?: number; recompute?: Recompute; logitsChunkRows?: number; attention?: AttentionKind },
 ): Promise<void> {
   const rng = new Rng(opts.seed ?? 2);
-  const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 5, train: opts.mode, adapters: opts.adapters, recompute: opts.recompute, logitsChunkRows: opts.logitsChunkRows });
+  const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 5, train: opts.mode, adapters: opts.adapters, recompute: opts.recompute, logitsChunkRows: opts.logitsChunkRows, attention: opts.attention });
   const batch = randomBatch(weights.spec, 2, 5, 4);
   graph.setBatch(batch);
   graph.backwardList!.run();

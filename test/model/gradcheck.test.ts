@@ -36,4 +36,11 @@ describe('whole-model gradient check (finite differences)', () => {
   it('gpt2: full fine-tuning, LM head in chunks of 3 rows', () => check('gpt2', 'full', 'none', 3));
   it('llama: full fine-tuning, LM head in chunks of 3 rows', () => check('llama', 'full', 'none', 3));
   it('qwen2: LoRA, LM head in chunks of 3 rows', () => check('qwen2', 'lora', 'none', 3));
+  // Every check above runs flash attention (the default); the probability-saving kernels stay selectable.
+  it('llama: full fine-tuning with attention saving its probabilities', async () => {
+    const gpu = await testGpu();
+    const spec = tinySpec('llama');
+    const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1));
+    await checkModelGradients(gpu, weights, { mode: 'full', attention: 'saved-probs' });
+  });
 });
