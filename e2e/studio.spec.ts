@@ -592,6 +592,25 @@ test('a model folder from the directory picker; a file that is not a model is re
   await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
   await expect(page.getByTestId('model-error')).toHaveCount(0);
   await expect(card).toContainText('model.safetensors');
+
+  // Keep the weights as bf16: the model is uploaded again, the card says so, and the choice outlives a reload.
+  const stored = page.getByTestId('model-weight-storage');
+  await expect(stored).toContainText('· f32');
+  const f32Text = await stored.textContent();
+  const select = page.getByTestId('model-weight-storage-select').locator('select');
+  await select.selectOption('bf16');
+  await expect(stored).toContainText('· bf16');
+  await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
+  expect(await stored.textContent()).not.toBe(f32Text); // fewer bytes
+  await page.reload();
+  await page.getByTestId('model-folder-input').setInputFiles('public/demo/model');
+  await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
+  await expect(select).toHaveValue('bf16');
+  await expect(stored).toContainText('· bf16');
+  await select.selectOption('auto');
+  await expect(stored).toContainText('· f32');
+  await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
+  await expect(page.getByTestId('model-error')).toHaveCount(0);
 });
 
 test('without WebGPU the page explains how to get it', async ({ page }) => {

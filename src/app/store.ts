@@ -10,6 +10,7 @@ import type {
   StepPoint, WorkerEvent,
 } from '../worker/protocol';
 import { configProblem } from '../worker/validate';
+import { WEIGHT_STORAGES, type WeightStorage } from '../model/weights';
 import { canUseCheckpoint, checkpointInfo, historyBefore, readCheckpoint, resumeProblem, resumeStep, type CheckpointInfo } from './checkpoints';
 import { listen, send } from './client';
 import { runnableConfig } from './methods';
@@ -120,6 +121,8 @@ export interface StudioState {
 
   start(): void;
   tryDemo(): void;
+  /** How the base matrices are kept on the GPU (remembered across sessions); a loaded model is uploaded again. */
+  setWeightStorage(storage: WeightStorage): void;
   loadModelFiles(files: File[], name?: string): void;
   loadDatasetFile(file: File): void;
   /** Re-reads the current dataset with another format or column mapping (the preview updates, or an error says why not). */
@@ -224,6 +227,10 @@ export const useStudio = create<StudioState>()((set, get) => {
         return;
       }
       send({ type: 'init' });
+      const storage = remembered('weights');
+      if (storage && storage !== 'auto' && (WEIGHT_STORAGES as readonly string[]).includes(storage)) {
+        send({ type: 'setWeightStorage', storage: storage as WeightStorage });
+      }
       void restore();
       // The demo is ours to fetch again: after a reload, put it back so the playground works at once.
       // (The user's own files cannot be reopened without asking them.)
@@ -245,6 +252,12 @@ export const useStudio = create<StudioState>()((set, get) => {
       for (const id of drafts) get().removeRun(id);
       addRecords(demoRuns());
       set((s) => ({ model: { ...s.model, error: null }, playground: { ...s.playground, prompt: DEMO_PROMPT, selected: null } }));
+    },
+
+    setWeightStorage(storage) {
+      remember('weights', storage);
+      set((s) => ({ model: { ...s.model, error: null } }));
+      send({ type: 'setWeightStorage', storage });
     },
 
     loadModelFiles(files, name) {
@@ -656,8 +669,8 @@ export function generationRuns(s: Pick<StudioState, 'runs' | 'order' | 'model'>)
   });
 }
 
-/** Which model and dataset the last session used ('demo' is reloaded automatically). */
-function remember(what: 'model' | 'dataset', value: string) {
+/** Which model and dataset the last session used ('demo' is reloaded automatically), and the weight storage. */
+function remember(what: 'model' | 'dataset' | 'weights', value: string) {
   try {
     localStorage.setItem(`lora-studio:${what}`, value);
   } catch {
@@ -665,7 +678,7 @@ function remember(what: 'model' | 'dataset', value: string) {
   }
 }
 
-function remembered(what: 'model' | 'dataset'): string | null {
+function remembered(what: 'model' | 'dataset' | 'weights'): string | null {
   try {
     return localStorage.getItem(`lora-studio:${what}`);
   } catch {

@@ -1,7 +1,7 @@
 /** The Model panel's card, from config.json and tokenizer.json alone (before any weight is read). */
 import type { LoadedModel } from '../engine/load-model';
 import { expectedTensors, type ModelSpec } from '../model/config';
-import { plannedWeightBytes, storagePlan } from '../model/weights';
+import { plannedWeightBytes, storagePlan, type WeightStorage } from '../model/weights';
 import type { ModelCard } from './protocol';
 
 export function modelKey(spec: ModelSpec, name: string): string {
@@ -12,10 +12,10 @@ export function parameterCount(spec: ModelSpec): number {
   return expectedTensors(spec).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
 }
 
-export function modelCard(model: LoadedModel, files: string[], demo: boolean): ModelCard {
+export function modelCard(model: LoadedModel, files: string[], demo: boolean, storage: WeightStorage = 'auto'): ModelCard {
   const { spec, tokenizer } = model;
   const parameters = parameterCount(spec);
-  const weights = plannedWeightBytes(spec, storagePlan(spec, model.source));
+  const weights = plannedWeightBytes(spec, storagePlan(spec, model.source, storage));
   const tokenName = (id: number | null) => (id === null ? null : tokenizer.idToToken(id) ?? `#${id}`);
   return {
     key: modelKey(spec, model.name),
@@ -37,6 +37,7 @@ export function modelCard(model: LoadedModel, files: string[], demo: boolean): M
     parameters,
     weightBytes: weights.bytes,
     weightDtypes: weights.dtypes,
+    weightStorage: storage,
     tokenizer: {
       vocabSize: tokenizer.vocabSize,
       bos: tokenName(tokenizer.bosId),

@@ -8,6 +8,7 @@ import type { ColumnMap, DatasetFormat } from '../data/types';
 import type { MethodAnalysis, MethodOptions } from '../engine/methods';
 import type { TrainableState } from '../train/trainer';
 import type { ModelSpec } from '../model/config';
+import type { WeightStorage } from '../model/weights';
 import type { MatmulResult } from '../bench/matmul';
 import type { MethodBenchResult } from '../bench/methods';
 import type { PeerId } from '../bench/peers';
@@ -95,6 +96,8 @@ export interface ModelCard {
   weightBytes: number;
   /** The precisions they are stored in, most bytes first (e.g. ['bf16', 'f32']: norms stay f32). */
   weightDtypes: string[];
+  /** The storage choice they were uploaded under (absent in cards saved before it existed: auto). */
+  weightStorage?: WeightStorage;
   tokenizer: { vocabSize: number; bos: string | null; eos: string | null; chatTemplate: boolean };
   warnings: string[];
   spec: ModelSpec;
@@ -290,6 +293,8 @@ export type DatasetSource = { kind: 'file'; file: File } | { kind: 'demo' };
 export type Command =
   | { type: 'init' }
   | { type: 'loadModel'; source: ModelSource }
+  /** How the frozen base matrices are kept on the GPU; a loaded model is uploaded again. */
+  | { type: 'setWeightStorage'; storage: WeightStorage }
   | { type: 'loadDataset'; source: DatasetSource }
   /** Re-reads the current dataset with this format and column mapping (null format: auto-detect). */
   | { type: 'setDatasetFormat'; format: DatasetFormat | null; columns: ColumnMap }

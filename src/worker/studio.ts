@@ -13,7 +13,7 @@ import { filesDir } from '../model/formats/blob-source';
 import { openSafetensors, writeSafetensors } from '../model/formats/safetensors';
 import { bytesSource, type DirSource } from '../model/formats/source';
 import { Generator } from '../model/generate';
-import { ModelWeights } from '../model/weights';
+import { ModelWeights, WEIGHT_STORAGES, type WeightStorage } from '../model/weights';
 import { fetchDemoDataset, fetchDemoModel } from './demo';
 import { tokenizedPreview, untokenizedPreview, type DatasetInfo } from './dataset-preview';
 import { runStudioBench } from './bench';
@@ -82,6 +82,8 @@ export class Studio {
   private lostReason: string | null = null;
   private model: ModelState | null = null;
   private modelEpoch = 0;
+  /** How base matrices are kept on the GPU (model/weights.ts); the studio's choice, auto by default. */
+  private weightStorage: WeightStorage = 'auto';
   private dataset: DatasetState | null = null;
   private datasetSeq = 0;
   private readonly queue = new GpuQueue();
@@ -99,6 +101,8 @@ export class Studio {
           return await this.init();
         case 'loadModel':
           return await this.loadModel(cmd.source);
+        case 'setWeightStorage':
+          return this.setWeightStorage(cmd.storage);
         case 'loadDataset':
           return await this.loadDataset(cmd.source);
         case 'setDatasetFormat':
@@ -228,7 +232,7 @@ export class Studio {
 
     // Runs were configured for the previous model: stop them before its weights go away.
     this.cancelAllRuns('Cancelled: another model was loaded.');
-    const card = modelCard(loaded, dir.list(), demo);
+    const card = modelCard(loaded, dir.list(), demo, this.weightStorage);
     const state: ModelState = { epoch, loaded, card, dir, weights: null, scope: null, uploadError: null };
     const previous = this.model;
     this.model = state;
@@ -238,8 +242,25 @@ export class Studio {
     this.queueUpload(state, previous);
   }
 
+  /**
+   * Keeps the base matrices as `storage` from now on; a loaded model is uploaded again under it (runs in the
+   * queue are cancelled: they were sized for the old weights; trained adapters and full fine-tunes stay).
+   */
+  private setWeightStorage(storage: WeightStorage): void {
+    if (!WEIGHT_STORAGES.includes(storage)) throw new Error(`Unknown weight storage "${storage}" (expected ${WEIGHT_STORAGES.join(', ')})`);
+    if (storage === this.weightStorage) return;
+    this.weightStorage = storage;
+    const model = this.model;
+    if (!model) return;
+    this.cancelAllRuns(`Cancelled: the base weights were reloaded (${storage}).`);
+    const state: ModelState = { ...model, card: modelCard(model.loaded, model.dir.list(), model.card.demo, storage), weights: null, scope: null, uploadError: null };
+    this.model = state;
+    this.post({ type: 'model', card: state.card, ready: false, gpuBytes: this.gpu?.liveBytes ?? 0 });
+    this.queueUpload(state, model, { keepFullRuns: true });
+  }
+
   /** Uploads a model's weights as a GPU job (after the previous model's buffers are freed). */
-  private queueUpload(state: ModelState, previous: ModelState | null): void {
+  private queueUpload(state: ModelState, previous: ModelState | null, opts: { keepFullRuns?: boolean } = {}): void {
     const { card, loaded } = state;
     this.queue.push({
       urgent: true,
@@ -249,10 +270,11 @@ export class Studio {
         try {
           gpu = await this.requireGpu();
           if (previous?.scope) await gpu.release(previous.scope);
-          await this.freeFullRuns();
+          if (!opts.keepFullRuns) await this.freeFullRuns();
           const scope = gpu.open(`model ${card.name}`);
           try {
             state.weights = await ModelWeights.upload(gpu, loaded.spec, loaded.source, {
+              storage: state.card.weightStorage ?? 'auto',
               onProgress: (done, total) => this.post({ type: 'modelProgress', stage: 'Uploading weights to the GPU', done, total }),
             });
             gpu.checkErrors(`Uploading ${card.name}`);

@@ -2,6 +2,8 @@ import { useRef } from 'react';
 import { formatBytes, formatCount, formatInt } from '../format';
 import { pickedFolder } from '../files';
 import { useStudio } from '../store';
+import type { WeightStorage } from '../../model/weights';
+import { SelectField } from './Fields';
 import { Alert, Panel, ProgressBar, Stat } from './Panel';
 import { DropZone } from './DropZone';
 
@@ -12,6 +14,9 @@ export function ModelPanel() {
   const model = useStudio((s) => s.model);
   const loadModelFiles = useStudio((s) => s.loadModelFiles);
   const tryDemo = useStudio((s) => s.tryDemo);
+  const setWeightStorage = useStudio((s) => s.setWeightStorage);
+  // Re-uploading the weights cancels queued runs: not while any run waits or trains.
+  const busy = useStudio((s) => s.order.some((id) => ['queued', 'preparing', 'training'].includes(s.runs[id].status)));
   const folderInput = useRef<HTMLInputElement>(null);
   const filesInput = useRef<HTMLInputElement>(null);
   const card = model.card;
@@ -84,13 +89,23 @@ export function ModelPanel() {
             <Stat label="Context" value={`${formatInt(card.maxPositions)} tokens`} />
             <Stat label="Parameters" value={formatCount(card.parameters)} hint={`${formatInt(card.parameters)} parameters`} testId="model-params" />
             <Stat
-              label="Weights on GPU"
-              value={`${formatBytes(card.weightBytes)} · ${(card.weightDtypes ?? ['f32'])[0]}`}
-              hint={weightStorageHint(card.weightDtypes ?? ['f32'])}
+              label={`Weights on GPU · ${(card.weightDtypes ?? ['f32'])[0]}`}
+              value={formatBytes(card.weightBytes)}
+              hint={weightStorageHint(card.weightDtypes ?? ['f32'], card.weightStorage ?? 'auto')}
               testId="model-weight-storage"
             />
             <Stat label="Tokenizer" value={`${formatInt(card.tokenizer.vocabSize)} tokens`} hint={`BOS ${card.tokenizer.bos ?? 'none'} · EOS ${card.tokenizer.eos ?? 'none'}`} />
             <Stat label="Embeddings" value={card.tiedEmbeddings ? 'tied' : 'separate LM head'} />
+          </div>
+          <div className="model-options" data-testid="model-weight-storage-select">
+            <SelectField
+              label="Keep weights as"
+              value={card.weightStorage ?? 'auto'}
+              options={STORAGE_OPTIONS}
+              disabled={!model.ready || busy}
+              onChange={setWeightStorage}
+              hint={busy ? 'Wait for the queued and running runs to finish' : 'How the frozen base matrices are stored on the GPU; changing it uploads the model again'}
+            />
           </div>
           {card.warnings.length > 0 && (
             <Alert kind="warning" title={`${card.warnings.length} warning${card.warnings.length > 1 ? 's' : ''}`}>
@@ -106,8 +121,16 @@ export function ModelPanel() {
   );
 }
 
-function weightStorageHint(dtypes: string[]): string {
+const STORAGE_OPTIONS: [WeightStorage, string][] = [
+  ['auto', 'As stored'],
+  ['bf16', 'bf16'],
+  ['f16', 'f16'],
+  ['f32', 'f32'],
+];
+
+function weightStorageHint(dtypes: string[], storage: WeightStorage): string {
   const tail = 'Each run adds its activations and trainable state (see the estimate on each run).';
+  if (storage !== 'auto') return `Linear weights and embeddings kept as ${storage} (your choice below); norms and biases in float32. ${tail}`;
   if (dtypes[0] === 'f32') return `Base weights in float32, as the checkpoint stores them. ${tail}`;
   return `Linear weights and embeddings stay ${dtypes[0]} as in the checkpoint (lossless, half the memory of float32); norms and biases in float32. ${tail}`;
 }
