@@ -5,8 +5,11 @@
 // buffers (q|k|v), GraLoRA's blocks and every transpose the backward pass needs.
 //
 // Two formulations of the same product (the wrapper picks one per adapter):
-//   main            64x64 output tile per workgroup, 16x16 threads, 4x4 register block per thread, BK = 16,
-//                   A and B staged through shared memory: the fast path on real GPUs.
+//   main            shared-memory tiles: a BM x BN output tile per workgroup of 16x16 threads, each thread
+//                   a TM x TN register block (rows lid.y + 16i, columns lid.x + 16j), A and B staged
+//                   through shared memory BK deep. The tile constants below are the 64x64 tile; the
+//                   wrapper swaps the `tile:` block for the 128x128 and 128x64 tiles (kernels/matmul.ts),
+//                   and an autotune at load picks the fastest per adapter (kernels/matmul-tune.ts).
 //   reg, reg_vec4   no shared memory and no barriers: each thread owns a 16x16 block of C (sixteen 4x4
 //                   chunks) and reads A and B straight from memory, 4 k at a time as 4x4 matrices.
 //                   CPU Vulkan drivers (SwiftShader) run a workgroup's threads as coroutines, so every
@@ -40,12 +43,18 @@ fn countB4() -> u32 { return arrayLength(&B4); }
 // weight-storage:end
 @group(0) @binding(3) var<uniform> p: Params;
 
+// tile:begin
 const BM = 64u;
 const BN = 64u;
 const BK = 16u;
+// tile:end
+const TM = BM / 16u; // rows of C per thread
+const TN = BN / 16u; // columns of C per thread
+const LOADS_A = BM * BK / 256u; // elements of the A tile each thread stages
+const LOADS_B = BK * BN / 256u;
 
-var<workgroup> As: array<f32, 1024>; // [BK][BM]
-var<workgroup> Bs: array<f32, 1024>; // [BK][BN]
+var<workgroup> As: array<f32, BK * BM>; // [BK][BM]
+var<workgroup> Bs: array<f32, BK * BN>; // [BK][BN]
 
 fn loadA(b: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }
@@ -67,38 +76,41 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let b = wg.z;
   let row0 = wg.y * BM;
   let col0 = wg.x * BN;
-  var acc: array<array<f32, 4>, 4>;
-  for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
+  var acc: array<array<f32, TN>, TM>;
+  for (var i = 0u; i < TM; i++) { for (var j = 0u; j < TN; j++) { acc[i][j] = 0.0; } }
 
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     // Cooperative loads; the index order follows the stored layout so reads coalesce.
-    for (var i = 0u; i < 4u; i++) {
+    for (var i = 0u; i < LOADS_A; i++) {
       let e = li + i * 256u;
       var m: u32; var k: u32;
       if (TRANS_A) { k = e / BM; m = e % BM; } else { m = e / BK; k = e % BK; }
       As[k * BM + m] = loadA(b, row0 + m, k0 + k);
+    }
+    for (var i = 0u; i < LOADS_B; i++) {
+      let e = li + i * 256u;
       var n: u32; var kb: u32;
       if (TRANS_B) { n = e / BK; kb = e % BK; } else { kb = e / BN; n = e % BN; }
       Bs[kb * BN + n] = loadB(b, k0 + kb, col0 + n);
     }
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
-      var a: array<f32, 4>;
-      var bv: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) { a[i] = As[k * BM + lid.y + 16u * i]; }
-      for (var j = 0u; j < 4u; j++) { bv[j] = Bs[k * BN + lid.x + 16u * j]; }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
+      var a: array<f32, TM>;
+      var bv: array<f32, TN>;
+      for (var i = 0u; i < TM; i++) { a[i] = As[k * BM + lid.y + 16u * i]; }
+      for (var j = 0u; j < TN; j++) { bv[j] = Bs[k * BN + lid.x + 16u * j]; }
+      for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
       }
     }
     workgroupBarrier();
   }
 
   let cbase = p.offC + b * p.strideC;
-  for (var i = 0u; i < 4u; i++) {
+  for (var i = 0u; i < TM; i++) {
     let r = row0 + lid.y + 16u * i;
     if (r >= p.M) { continue; }
-    for (var j = 0u; j < 4u; j++) {
+    for (var j = 0u; j < TN; j++) {
       let c = col0 + lid.x + 16u * j;
       if (c >= p.N) { continue; }
       let idx = cbase + r * p.ldc + c;

@@ -25,7 +25,10 @@ import { ModelWeights, type TensorSource } from '../model/weights';
 import type { ModelSpec } from '../model/config';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { generatedModel } from '../bench/generated-model';
+import { describeTune, tuneMatmul, type TuneResult } from '../kernels/matmul-tune';
+import { MATMUL_VARIANTS } from '../kernels/matmul-plan';
 import { helpText, parseOptions, type OptionSpec } from './args';
+import { nodeTuneCache } from './tune-cache';
 
 const SECTIONS = ['matmul', 'train', 'jax-lora', 'methods', 'memory', 'profile'] as const;
 
@@ -45,6 +48,7 @@ const OPTS: Record<string, OptionSpec> = {
     kind: 'list',
     help: `methods section: also models of these shapes with weights generated in memory (${Object.keys(MODEL_SHAPES).join(', ')}; bf16 like their checkpoints), or none; default SmolLM2-135M on a hardware adapter, none on a software one (a 135M step takes minutes there)`,
   },
+  retune: { kind: 'flag', help: 'measure the matmul kernels again (the autotune at load), even on a software adapter, instead of using the cached choice' },
   steps: { kind: 'int', help: 'timed training steps, after 1 warm-up step on a software adapter (2 otherwise); default 2 on a software adapter, 20 otherwise' },
 };
 
@@ -59,6 +63,7 @@ interface BenchOptions {
   seq?: number;
   steps?: number;
   shapes?: string[];
+  retune: boolean;
 }
 
 const log = (msg: string) => process.stderr.write(msg + '\n');
@@ -90,7 +95,7 @@ export async function runBench(args: string[]): Promise<void> {
     await bench({
       json: o.json === true, large: o.large === true, sizes, sections, peers: peers as PeerId[], model: o.model as string,
       batch: o.batch as number | undefined, seq: o['seq-len'] as number | undefined, steps: o.steps as number | undefined,
-      shapes: (o.shapes as string[] | undefined)?.filter((s) => s !== 'none'),
+      shapes: (o.shapes as string[] | undefined)?.filter((s) => s !== 'none'), retune: o.retune === true,
     });
   } finally {
     console.log = consoleLog;
@@ -125,6 +130,11 @@ async function bench(o: BenchOptions): Promise<void> {
     emit(`host: ${env.cpus} CPU cores (load average ${env.loadAverage1m} at start), Node ${env.node}`);
     emit(`versions: webgpu (Dawn) ${env.dawn}, @jax-js/jax ${env.jax}, @tensorflow/tfjs-backend-webgpu ${env.tfjs}`);
   }
+
+  // The same autotune a training run does at load: every "ours" below runs the kernels it picked.
+  const tune = await tuneMatmul(gpu, { cache: nodeTuneCache(), force: o.retune });
+  record('tune', tune);
+  if (!o.json) emit(tuneReport(tune));
 
   const peak = o.sections.includes('matmul') ? await matmulSection(gpu, software, o, record) : null;
   if (['train', 'jax-lora', 'profile'].some((s) => o.sections.includes(s))) await trainSection(gpu, software, o, record);
@@ -335,4 +345,15 @@ function trainTable(modelName: string, results: TrainBenchResult[]): string {
 
 function round2(x: number): number {
   return Math.round(x * 100) / 100;
+}
+
+/** The autotune's choice, and when it measured, ms per product of every kernel per shape class. */
+function tuneReport(r: TuneResult): string {
+  const lines = [describeTune(r)];
+  const measured = MATMUL_VARIANTS.filter((v) => r.timings.wide[v] !== undefined || r.timings.narrow[v] !== undefined);
+  if (measured.length) {
+    const cell = (ms: number | null | undefined) => (ms === null ? 'WRONG' : ms === undefined ? '-' : num(ms));
+    lines.push(table(['ms per class', ...measured], (['wide', 'narrow'] as const).map((c) => [c, ...measured.map((v) => cell(r.timings[c][v]))])));
+  }
+  return lines.join('\n') + '\n';
 }

@@ -15,6 +15,8 @@ import { METHODS, STRUCTURES, validateMethodOptions, type MethodOptions } from '
 import { exportAdapter, loadPeftAdapter, mergedModelFiles, peftFiles } from '../engine/export';
 import { trainRun, validateTrainOptions, type TrainRunOptions } from '../engine/train-run';
 import { Gpu } from '../gpu/gpu';
+import { describeTune, tuneMatmul } from '../kernels/matmul-tune';
+import { nodeTuneCache } from './tune-cache';
 import { nodeDevice } from '../gpu/node-device';
 import { openCheckpoint } from '../model/formats/safetensors';
 import { nodeDir } from '../model/formats/node-source';
@@ -134,6 +136,7 @@ async function setup(modelPath: string, storage: WeightStorage): Promise<{ gpu: 
   const handle = await nodeDevice();
   const gpu = new Gpu(handle);
   log(`GPU: ${handle.adapter.description || handle.adapter.architecture || handle.adapter.vendor}${handle.adapter.software ? ' (software renderer: slow)' : ''}`);
+  log(describeTune(await tuneMatmul(gpu, { cache: nodeTuneCache() })));
   const weights = await ModelWeights.upload(gpu, model.spec, model.source, { storage });
   log(
     `model: ${model.spec.modelType}, ${model.spec.layers} layers, hidden ${model.spec.hidden}, vocab ${model.spec.vocabSize}, ` +

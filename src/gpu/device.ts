@@ -2,6 +2,10 @@
 
 export interface GpuFeatures {
   f16: boolean;
+  /**
+   * Subgroup operations usable by our reductions: the `subgroups` feature plus WGSL's `subgroup_id`
+   * built-in (the reductions index their per-subgroup partials by it, whatever the subgroup size).
+   */
   subgroups: boolean;
   timestamps: boolean;
 }
@@ -39,7 +43,8 @@ export async function requestDevice(gpu: GPU, opts: { disableF16?: boolean; disa
   const want = (name: string) => adapter.features.has(name) && requiredFeatures.push(name as GPUFeatureName);
   const f16 = !opts.disableF16 && adapter.features.has('shader-f16');
   if (f16) want('shader-f16');
-  if (!opts.disableSubgroups) want('subgroups');
+  // Without subgroup_id a subgroup's place in its workgroup is unknown, so the feature would be unusable.
+  if (!opts.disableSubgroups && gpu.wgslLanguageFeatures?.has('subgroup_id')) want('subgroups');
   want('timestamp-query');
   const requiredLimits: Record<string, number> = {};
   for (const name of RAISED_LIMITS) {

@@ -1,11 +1,12 @@
 /**
  * Batched strided GEMM: C = alpha * op(A) op(B) + beta * C, every transpose variant.
  *
- * Two kernels compute the same product: 'tiled' (shared-memory tiles with barriers, for real GPUs) and
- * 'register' (barrier-free 16x16 register blocks, for CPU Vulkan drivers such as SwiftShader, where a
- * workgroup barrier costs a coroutine switch per thread). 'register-vec4' is the register kernel with
- * vec4 loads, for 4-aligned views. By default the adapter decides: software adapters get the register
- * kernel (vec4 when the views allow), hardware gets the tiled one.
+ * Two kernels compute the same product: 'tiled*' (shared-memory tiles with barriers, for real GPUs, in three
+ * tile sizes) and 'register' (barrier-free 16x16 register blocks, for CPU Vulkan drivers such as SwiftShader,
+ * where a workgroup barrier costs a coroutine switch per thread). 'register-vec4' is the register kernel
+ * with vec4 loads, for 4-aligned views. By default the device's plan decides (matmul-plan.ts): the
+ * autotuned choice per product shape where one was made at load, else register kernels on software
+ * adapters and the 64x64 tile on hardware.
  *
  * B may be a frozen weight stored as packed f16/bf16 (every product with a base weight has it as B):
  * the kernel then reads it through weight-storage.ts's readers and accumulates in f32.
@@ -15,6 +16,9 @@ import type { CommandList, KernelSpec } from '../gpu/gpu';
 import { f32, u32 } from '../gpu/params';
 import type { DType, Tensor } from '../gpu/tensor';
 import { checkWeight, weightSource } from './weight-storage';
+import { defaultVariant, type MatmulVariant } from './matmul-plan';
+
+export type { MatmulVariant } from './matmul-plan';
 
 const source = { name: 'matmul', code };
 
@@ -45,15 +49,35 @@ export interface MatmulArgs {
   variant?: MatmulVariant;
 }
 
-export type MatmulVariant = 'tiled' | 'register' | 'register-vec4';
-
-const TILE = 64; // output tile of the tiled kernel (BM = BN in matmul.wgsl)
+/** Output tile (rows BM, columns BN) and depth BK of each tiled kernel; 16x16 threads in every one. */
+const TILES = {
+  tiled: { BM: 64, BN: 64, BK: 16 },
+  'tiled-128': { BM: 128, BN: 128, BK: 8 },
+  'tiled-128x64': { BM: 128, BN: 64, BK: 8 },
+} as const;
+type TiledVariant = keyof typeof TILES;
 const BLOCK = 16; // rows and columns of C per thread in the register kernels
 const REG_SIDE = 4; // at most 4 x 4 threads per workgroup there: small workgroups spread over CPU cores
 
-function spec(entry: string, bDtype: DType, transA: boolean, transB: boolean, extra: Record<string, number> = {}): KernelSpec {
+const tileSources = new Map<TiledVariant, KernelSpec['source']>();
+
+/** matmul.wgsl with its `tile:` block set to the variant's tile (the file as written is the 64x64 one). */
+function tileSource(variant: TiledVariant): KernelSpec['source'] {
+  let out = tileSources.get(variant);
+  if (!out) {
+    const { BM, BN, BK } = TILES[variant];
+    const block = `// tile:begin\nconst BM = ${BM}u;\nconst BN = ${BN}u;\nconst BK = ${BK}u;\n// tile:end`;
+    const code = source.code.replace(/\/\/ tile:begin\n[\s\S]*?\/\/ tile:end/, block);
+    if (code === source.code && variant !== 'tiled') throw new Error('matmul.wgsl has no tile block');
+    out = variant === 'tiled' ? source : { name: `${source.name}@${BM}x${BN}`, code };
+    tileSources.set(variant, out);
+  }
+  return out;
+}
+
+function spec(entry: string, bDtype: DType, transA: boolean, transB: boolean, extra: Record<string, number> = {}, tiled: TiledVariant = 'tiled'): KernelSpec {
   return {
-    source: weightSource(source, bDtype),
+    source: weightSource(tileSource(tiled), bDtype),
     entry,
     bindings: ['read', 'read', 'rw'],
     constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, ...extra },
@@ -73,7 +97,7 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
   }
   checkWeight('matmul', 'B', b.t);
   const aligned = vec4Aligned(args, batch);
-  const variant = args.variant ?? (list.gpu.handle.adapter.software ? (aligned ? 'register-vec4' : 'register') : 'tiled');
+  const variant = args.variant ?? defaultVariant(list.gpu.device, list.gpu.handle.adapter.software, M, N, aligned);
   if (variant === 'register-vec4' && !aligned) {
     throw new Error(
       `matmul (${a.t.label} x ${b.t.label}): the register-vec4 kernel needs K, every leading dimension, offset and batch stride of A and B to be multiples of 4`,
@@ -86,8 +110,9 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
     u32(a.batchStride ?? 0), u32(b.batchStride ?? 0), u32(c.batchStride ?? 0), u32(0),
     f32(args.alpha ?? 1), f32(args.beta ?? 0), u32(0), u32(0),
   ];
-  if (variant === 'tiled') {
-    list.dispatch(spec('main', b.t.dtype, transA, transB), [a.t, b.t, c.t], params, [Math.ceil(N / TILE), Math.ceil(M / TILE), batch]);
+  if (variant in TILES) {
+    const tile = TILES[variant as TiledVariant];
+    list.dispatch(spec('main', b.t.dtype, transA, transB, {}, variant as TiledVariant), [a.t, b.t, c.t], params, [Math.ceil(N / tile.BN), Math.ceil(M / tile.BM), batch]);
     return;
   }
   // Shape the workgroup to C: a narrow output (LoRA's rank-r products) gets one column of threads, so

@@ -69,6 +69,8 @@ export interface GpuInfo {
   software: boolean;
   f16: boolean;
   subgroups: boolean;
+  /** The matmul kernels the autotune picked for this adapter, in words. */
+  matmul: string;
   maxBufferSize: number;
   maxStorageBufferBindingSize: number;
 }

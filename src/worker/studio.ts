@@ -9,6 +9,7 @@ import { loadModelDir, type LoadedModel } from '../engine/load-model';
 import { trainRun, type StepReport } from '../engine/train-run';
 import { exactMatch } from '../train/exact-match';
 import { requestDevice } from '../gpu/device';
+import { describeTune, tuneMatmul } from '../kernels/matmul-tune';
 import { filesDir } from '../model/formats/blob-source';
 import { openSafetensors, writeSafetensors } from '../model/formats/safetensors';
 import { bytesSource, type DirSource } from '../model/formats/source';
@@ -26,6 +27,7 @@ import type {
 } from './protocol';
 import { CHECKPOINT_LIMIT_BYTES } from './protocol';
 import { ScopedGpu, type BufferScope } from './scoped-gpu';
+import { browserTuneCache } from './tune-cache';
 import { configProblem } from './validate';
 
 export type Post = (event: WorkerEvent, transfer?: Transferable[]) => void;
@@ -156,6 +158,8 @@ export class Studio {
       void handle.device.lost.then((info) => {
         if (info.reason !== 'destroyed') this.onDeviceLost(gpu, info.message || 'no reason given');
       });
+      // Before anything else runs on the device: the tuned kernels serve every graph built after this.
+      const tune = await tuneMatmul(gpu, { cache: browserTuneCache() });
       const limits = handle.device.limits;
       this.post({
         type: 'gpu',
@@ -166,6 +170,7 @@ export class Studio {
           software: handle.adapter.software,
           f16: handle.features.f16,
           subgroups: handle.features.subgroups,
+          matmul: describeTune(tune),
           maxBufferSize: limits.maxBufferSize,
           maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
         },

@@ -1,7 +1,8 @@
 /** Shared kernel-test harness: one Dawn device per test file, comparison against float64 references. */
 import { expect } from 'vitest';
 import { Gpu } from '../../src/gpu/gpu';
-import { nodeDevice } from '../../src/gpu/node-device';
+import { requestDevice } from '../../src/gpu/device';
+import { nodeDevice, nodeGpuInstance } from '../../src/gpu/node-device';
 import type { Trainable } from '../../src/adapters/types';
 
 let gpuPromise: Promise<Gpu> | null = null;
@@ -9,6 +10,21 @@ let gpuPromise: Promise<Gpu> | null = null;
 export function testGpu(): Promise<Gpu> {
   gpuPromise ??= nodeDevice().then((h) => new Gpu(h));
   return gpuPromise;
+}
+
+let plainGpuPromise: Promise<Gpu> | null = null;
+
+/**
+ * A second device on the same adapter with the optional features (subgroups, shader-f16) left off,
+ * so the fallback kernels are tested next to the feature kernels on a machine that has both.
+ */
+export function testGpuWithoutFeatures(): Promise<Gpu> {
+  plainGpuPromise ??= nodeGpuInstance().then(async (instance) => {
+    const handle = await requestDevice(instance, { disableF16: true, disableSubgroups: true });
+    if (!handle) throw new Error('no adapter for the feature-less test device');
+    return new Gpu(handle);
+  });
+  return plainGpuPromise;
 }
 
 /** Records with `record`, runs the list once and waits for the GPU. */

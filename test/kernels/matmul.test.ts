@@ -1,16 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { matmul, type MatmulVariant } from '../../src/kernels/matmul';
+import { matmul } from '../../src/kernels/matmul';
+import { MATMUL_VARIANTS } from '../../src/kernels/matmul-plan';
 import { matmulRef } from '../../src/kernels/matmul.ref';
 import { Rng } from '../../src/util/random';
 import { roundToHalf } from '../../src/gpu/half';
 import { expectClose, runOnce, testGpu } from '../helpers/gpu';
 
 // Every kernel is checked on SwiftShader, whichever one the adapter would pick by default.
-const VARIANTS: MatmulVariant[] = ['tiled', 'register', 'register-vec4'];
+const VARIANTS = MATMUL_VARIANTS;
 
 describe('matmul', () => {
-  // Awkward shapes: not multiples of the 64x64 tiles, the 16x16 register block, BK = 16 or 4; degenerate
-  // 1-wide; K > one tile. register-vec4 needs K and the leading dimensions to be multiples of 4, so it
+  // Awkward shapes: not multiples of the 64x64, 128x128 or 128x64 tiles, the 16x16 register block, BK = 16,
+  // 8 or 4; degenerate 1-wide; K > one tile. register-vec4 needs K and the leading dimensions to be multiples of 4, so it
   // gets shapes with K % 4 == 0 and awkward M and N, read through padded leading dimensions.
   const awkward: [number, number, number][] = [
     [1, 1, 1],

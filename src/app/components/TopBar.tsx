@@ -24,7 +24,7 @@ export function TopBar() {
       <nav className="nav" aria-label="Sections">
         {SECTIONS.map(([id, label]) => <a key={id} href={`#${id}`}>{label}</a>)}
       </nav>
-      <div className="gpu-badge" data-testid="gpu-badge" title={gpu.status === 'ready' ? `maxBufferSize ${formatBytes(gpu.info.maxBufferSize)} · maxStorageBufferBindingSize ${formatBytes(gpu.info.maxStorageBufferBindingSize)}` : undefined}>
+      <div className="gpu-badge" data-testid="gpu-badge" title={gpu.status === 'ready' ? `maxBufferSize ${formatBytes(gpu.info.maxBufferSize)} · maxStorageBufferBindingSize ${formatBytes(gpu.info.maxStorageBufferBindingSize)}${gpu.info.subgroups ? ' · subgroups' : ''}\n${gpu.info.matmul}` : undefined}>
         {gpu.status === 'checking' && <><span className="spinner" aria-hidden /> Opening the GPU…</>}
         {gpu.status === 'ready' && (
           <>

@@ -1,0 +1,43 @@
+/**
+ * Which matmul kernel a product gets on a device. Products fall in two classes: 'wide' (both sides of C
+ * at least 128: the base model's projections) and 'narrow' (a side below 128: LoRA's rank-r factors
+ * and their gradients, small models). An autotune at load (matmul-tune.ts) measures the kernels on
+ * each class and records the winners here; without one, software adapters get the barrier-free
+ * register kernels and hardware the 64x64 tile.
+ */
+
+export type MatmulVariant = 'tiled' | 'tiled-128' | 'tiled-128x64' | 'register' | 'register-vec4';
+
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'tiled-128', 'tiled-128x64', 'register', 'register-vec4'];
+
+export type ShapeClass = 'wide' | 'narrow';
+
+export type MatmulPlan = Record<ShapeClass, MatmulVariant>;
+
+const plans = new WeakMap<GPUDevice, MatmulPlan>();
+
+/** Keyed by device: every Gpu wrapper on the same device (the studio's scoped ones) shares the plan. */
+export function setMatmulPlan(device: GPUDevice, plan: MatmulPlan | null): void {
+  if (plan) plans.set(device, plan);
+  else plans.delete(device);
+}
+
+export function matmulPlanOf(device: GPUDevice): MatmulPlan | undefined {
+  return plans.get(device);
+}
+
+/** The plan that applies when none was tuned. */
+export function untunedPlan(software: boolean): MatmulPlan {
+  const v: MatmulVariant = software ? 'register-vec4' : 'tiled';
+  return { wide: v, narrow: v };
+}
+
+export function shapeClass(M: number, N: number): ShapeClass {
+  return Math.min(M, N) < 128 ? 'narrow' : 'wide';
+}
+
+/** The kernel for an M x N product; register-vec4 falls back to scalar loads when the views are not 4-aligned. */
+export function defaultVariant(device: GPUDevice, software: boolean, M: number, N: number, aligned: boolean): MatmulVariant {
+  const v = (plans.get(device) ?? untunedPlan(software))[shapeClass(M, N)];
+  return v === 'register-vec4' && !aligned ? 'register' : v;
+}

@@ -1,0 +1,214 @@
+/**
+ * Matmul autotune: which kernel and tile size is fastest differs between GPUs (a 128x128 tile wins where
+ * registers are plentiful, a 64x64 one on small integrated GPUs), so the adapter itself is asked. At load,
+ * every candidate runs a few representative products of each shape class (matmul-plan.ts); the fastest
+ * correct one per class becomes the device's plan. The result is cached per adapter (and per kernel
+ * revision) so later loads pay nothing.
+ *
+ * Software adapters are not tuned unless forced: there the barrier-free register kernels are known to win
+ * by an order of magnitude, and timing the tiled ones would cost a minute of CPU.
+ */
+import type { Gpu } from '../gpu/gpu';
+import type { Tensor } from '../gpu/tensor';
+import { Rng } from '../util/random';
+import { matmul } from './matmul';
+import { MATMUL_VARIANTS, setMatmulPlan, untunedPlan, type MatmulPlan, type MatmulVariant, type ShapeClass } from './matmul-plan';
+
+/** Bump when a kernel changes: older measurements no longer describe it. */
+const REVISION = 1;
+
+export interface TuneShape {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+}
+
+/**
+ * What training spends its matmul time on: the projections (forward x·Wᵀ, backward dY·W) and LoRA's
+ * factors, over n tokens and features (1024 on a GPU; a forced tune on a software adapter uses 256, where
+ * a tiled 1024³ product alone takes seconds).
+ */
+export function tuneShapes(n: number): Record<ShapeClass, TuneShape[]> {
+  return {
+    wide: [
+      { M: n, N: n, K: n, transB: true },
+      { M: n, N: n, K: n },
+    ],
+    narrow: [
+      { M: n, N: 16, K: n, transB: true }, // x·Aᵀ
+      { M: 16, N: n, K: n, transA: true }, // dA = dHᵀ·x
+    ],
+  };
+}
+
+/** Where tuning results live between loads: localStorage-like, string values. */
+export interface TuneCache {
+  get(key: string): Promise<string | null | undefined> | string | null | undefined;
+  set(key: string, value: string): Promise<void> | void;
+}
+
+export interface TuneOptions {
+  cache?: TuneCache;
+  /** Measure even on a software adapter, or when the cache has a result. */
+  force?: boolean;
+  shapes?: Record<ShapeClass, TuneShape[]>;
+  candidates?: readonly MatmulVariant[];
+  /** Timed trials per candidate and shape (the median counts). */
+  trials?: number;
+  /** Rough duration of one trial; the repetitions per trial are sized to it. */
+  trialMs?: number;
+}
+
+export interface TuneResult {
+  plan: MatmulPlan;
+  source: 'measured' | 'cache' | 'untuned';
+  /** Median ms per product, summed over a class's shapes, per candidate; null for a candidate that computed a wrong product. */
+  timings: Record<ShapeClass, Partial<Record<MatmulVariant, number | null>>>;
+  /** Wall time of the tuning itself (0 from the cache). */
+  tuneMs: number;
+  adapterKey: string;
+}
+
+export function tuneCacheKey(gpu: Gpu): string {
+  const a = gpu.handle.adapter;
+  return `matmul-tune/${REVISION}/${a.vendor}|${a.architecture}|${a.description}`;
+}
+
+/** Tunes (or recalls) the device's matmul plan and installs it. Never throws for a bad cache entry. */
+export async function tuneMatmul(gpu: Gpu, o: TuneOptions = {}): Promise<TuneResult> {
+  const adapterKey = tuneCacheKey(gpu);
+  if (!o.force) {
+    const cached = parseCached(await Promise.resolve(o.cache?.get(adapterKey)).catch(() => null));
+    if (cached) {
+      setMatmulPlan(gpu.device, cached.plan);
+      return { ...cached, source: 'cache', tuneMs: 0, adapterKey };
+    }
+    if (gpu.handle.adapter.software) {
+      const plan = untunedPlan(true);
+      setMatmulPlan(gpu.device, plan);
+      return { plan, source: 'untuned', timings: { wide: {}, narrow: {} }, tuneMs: 0, adapterKey };
+    }
+  }
+  const started = performance.now();
+  const shapes = o.shapes ?? tuneShapes(gpu.handle.adapter.software ? 256 : 1024);
+  const candidates = o.candidates ?? MATMUL_VARIANTS;
+  const timings: TuneResult['timings'] = { wide: {}, narrow: {} };
+  const plan = untunedPlan(gpu.handle.adapter.software);
+  for (const cls of ['wide', 'narrow'] as const) {
+    const totals = new Map<MatmulVariant, number | null>(candidates.map((v) => [v, 0]));
+    for (const shape of shapes[cls]) {
+      const operands = makeOperands(gpu, shape);
+      try {
+        for (const variant of candidates) {
+          if (totals.get(variant) === null) continue;
+          const ms = await timeCandidate(gpu, operands, variant, o.trials ?? 3, o.trialMs ?? 10);
+          totals.set(variant, ms === null ? null : totals.get(variant)! + ms);
+        }
+      } finally {
+        await gpu.freeTensors([operands.a, operands.b, operands.c]);
+      }
+    }
+    let best = Infinity;
+    for (const [variant, ms] of totals) {
+      timings[cls][variant] = ms;
+      if (ms !== null && ms < best) {
+        best = ms;
+        plan[cls] = variant;
+      }
+    }
+  }
+  setMatmulPlan(gpu.device, plan);
+  const result: TuneResult = { plan, source: 'measured', timings, tuneMs: performance.now() - started, adapterKey };
+  await Promise.resolve(o.cache?.set(adapterKey, JSON.stringify({ plan, timings }))).catch(() => undefined);
+  return result;
+}
+
+interface Operands {
+  shape: TuneShape;
+  a: Tensor;
+  b: Tensor;
+  c: Tensor;
+  aData: Float32Array;
+  bData: Float32Array;
+}
+
+function makeOperands(gpu: Gpu, shape: TuneShape): Operands {
+  const rng = new Rng(shape.M * 31 + shape.N * 7 + shape.K);
+  const aData = rng.normals(shape.M * shape.K);
+  const bData = rng.normals(shape.K * shape.N);
+  return {
+    shape,
+    aData,
+    bData,
+    a: gpu.tensorFrom(aData, [aData.length], 'tune.A'),
+    b: gpu.tensorFrom(bData, [bData.length], 'tune.B'),
+    c: gpu.tensor([shape.M * shape.N], 'tune.C'),
+  };
+}
+
+/** Median ms per product of `variant`, or null when its product is wrong (a fast wrong kernel must not win). */
+async function timeCandidate(gpu: Gpu, x: Operands, variant: MatmulVariant, trials: number, trialMs: number): Promise<number | null> {
+  const { M, N, K, transA = false, transB = false } = x.shape;
+  const record = (reps: number) => {
+    const list = gpu.list(`tune ${variant}`);
+    for (let i = 0; i < reps; i++) {
+      matmul(list, {
+        a: { t: x.a, ld: transA ? M : K }, b: { t: x.b, ld: transB ? K : N }, c: { t: x.c, ld: N },
+        M, N, K, transA, transB, variant,
+      });
+    }
+    return list;
+  };
+  const timed = async (list: ReturnType<typeof record>) => {
+    const t0 = performance.now();
+    list.run();
+    await gpu.sync();
+    return performance.now() - t0;
+  };
+  const once = record(1);
+  await timed(once); // compiles the pipeline and touches the memory
+  if (!spotCheck(await gpu.read(x.c), x)) return null;
+  const reps = Math.max(1, Math.min(64, Math.round(trialMs / Math.max(await timed(once), 1e-3))));
+  const list = reps === 1 ? once : record(reps);
+  const times: number[] = [];
+  for (let t = 0; t < trials; t++) times.push((await timed(list)) / reps);
+  times.sort((p, q) => p - q);
+  return times[times.length >> 1];
+}
+
+/** 16 entries of C against float64 dot products. */
+function spotCheck(c: Float32Array, x: Operands): boolean {
+  const { M, N, K, transA = false, transB = false } = x.shape;
+  for (let s = 0; s < 16; s++) {
+    const i = (s * 7919) % M;
+    const j = (s * 104729) % N;
+    let want = 0;
+    let scale = 0;
+    for (let k = 0; k < K; k++) {
+      const term = x.aData[transA ? k * M + i : i * K + k] * x.bData[transB ? j * K + k : k * N + j];
+      want += term;
+      scale += Math.abs(term);
+    }
+    if (!(Math.abs(c[i * N + j] - want) <= 1e-4 * scale + 1e-6)) return false;
+  }
+  return true;
+}
+
+function parseCached(text: string | null | undefined): Pick<TuneResult, 'plan' | 'timings'> | null {
+  if (!text) return null;
+  try {
+    const v = JSON.parse(text) as Pick<TuneResult, 'plan' | 'timings'>;
+    const ok = (x: unknown) => MATMUL_VARIANTS.includes(x as MatmulVariant);
+    return ok(v.plan?.wide) && ok(v.plan?.narrow) && v.timings ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** One line for logs: the chosen kernel per class and where the choice came from. */
+export function describeTune(r: TuneResult): string {
+  const how = r.source === 'measured' ? `tuned in ${Math.round(r.tuneMs)} ms` : r.source === 'cache' ? 'tuned earlier (cached)' : 'software adapter: not tuned';
+  return `matmul kernels: ${r.plan.wide} (wide products), ${r.plan.narrow} (narrow) · ${how}`;
+}

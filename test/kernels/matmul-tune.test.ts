@@ -1,0 +1,60 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultVariant, matmulPlanOf, setMatmulPlan } from '../../src/kernels/matmul-plan';
+import { tuneCacheKey, tuneMatmul, type TuneCache, type TuneShape } from '../../src/kernels/matmul-tune';
+import { testGpu } from '../helpers/gpu';
+
+// The tuner's mechanics, not its speed: which kernel wins on SwiftShader says nothing about a GPU.
+function memoryCache(): TuneCache & { store: Map<string, string> } {
+  const store = new Map<string, string>();
+  return { store, get: (k) => store.get(k), set: (k, v) => void store.set(k, v) };
+}
+
+const SHAPES: Record<'wide' | 'narrow', TuneShape[]> = {
+  wide: [{ M: 130, N: 132, K: 40, transB: true }],
+  narrow: [{ M: 8, N: 136, K: 36, transA: true }],
+};
+const CANDIDATES = ['tiled-128x64', 'register-vec4'] as const;
+
+describe('matmul autotune', () => {
+  afterEach(async () => setMatmulPlan((await testGpu()).device, null));
+
+  it('measures every candidate per class, installs the fastest correct one, and caches it per adapter', async () => {
+    const gpu = await testGpu();
+    const cache = memoryCache();
+    const r = await tuneMatmul(gpu, { cache, force: true, shapes: SHAPES, candidates: CANDIDATES, trials: 1, trialMs: 1 });
+    expect(r.source).toBe('measured');
+    for (const cls of ['wide', 'narrow'] as const) {
+      for (const v of CANDIDATES) expect(r.timings[cls][v], `${cls} ${v}`).toBeGreaterThan(0);
+      const fastest = CANDIDATES.reduce((a, b) => (r.timings[cls][a]! <= r.timings[cls][b]! ? a : b));
+      expect(r.plan[cls]).toBe(fastest);
+    }
+    expect(matmulPlanOf(gpu.device)).toEqual(r.plan);
+    expect(defaultVariant(gpu.device, true, 512, 512, true)).toBe(r.plan.wide);
+    expect(defaultVariant(gpu.device, true, 512, 16, true)).toBe(r.plan.narrow);
+    expect([...cache.store.keys()]).toEqual([tuneCacheKey(gpu)]);
+    expect(tuneCacheKey(gpu)).toContain('SwiftShader');
+
+    // A later load recalls the plan without compiling or timing anything.
+    setMatmulPlan(gpu.device, null);
+    const compiled = gpu.counters.pipelinesCompiled;
+    const again = await tuneMatmul(gpu, { cache, shapes: SHAPES, candidates: CANDIDATES });
+    expect(again.source).toBe('cache');
+    expect(again.plan).toEqual(r.plan);
+    expect(again.timings).toEqual(r.timings);
+    expect(gpu.counters.pipelinesCompiled).toBe(compiled);
+    expect(matmulPlanOf(gpu.device)).toEqual(r.plan);
+  });
+
+  it('a software adapter keeps the register kernels untuned; unreadable cache entries are ignored', async () => {
+    const gpu = await testGpu();
+    const cache = memoryCache();
+    cache.store.set(tuneCacheKey(gpu), '{"plan": {"wide": "warp-speed"}}');
+    const r = await tuneMatmul(gpu, { cache });
+    expect(r.source).toBe('untuned');
+    expect(r.plan).toEqual({ wide: 'register-vec4', narrow: 'register-vec4' });
+    // Unaligned views cannot take vec4 loads.
+    expect(defaultVariant(gpu.device, true, 512, 512, false)).toBe('register');
+    const failing: TuneCache = { get: () => Promise.reject(new Error('storage disabled')), set: () => undefined };
+    expect((await tuneMatmul(gpu, { cache: failing })).source).toBe('untuned');
+  });
+});
