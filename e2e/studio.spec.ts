@@ -712,6 +712,8 @@ test('the Benchmark panel measures matmul and a LoRA step beside jax-js and Tens
   expect(gflops.length).toBeGreaterThanOrEqual(2);
   expect(finite(gflops), gflops.join(', ')).toBe(true);
   await expect(panel.getByTestId('bench-matmul')).not.toContainText('WRONG');
+  // The kernels the autotune chose at load (a software adapter keeps the register kernels, untuned).
+  await expect(panel.getByTestId('bench-matmul-plan')).toContainText('matmul kernels: register-vec4 (wide products), register-vec4 (narrow) · software adapter: not tuned');
 
   // Each peer's column: a GFLOP/s figure (with our ratio to it) on every shape, or the peer's own error.
   for (const peer of ['jax-js', 'tfjs-webgpu']) {

@@ -18,11 +18,15 @@
 //                   reg_vec4 loads vec4s along each operand's contiguous axis and needs 4-aligned
 //                   views; reg loads scalars.
 
+// Split-K: with splits > 1, workgroup z = split * batch + b computes the partial product over
+// k in [split * kChunk, split * kChunk + kChunk) into its own slice of C (strideSplit apart), and
+// split_sum adds the slices into the real C. Narrow products with a long K (LoRA's dA = dHᵀ·x over
+// every token) otherwise leave most of a GPU idle: their M x N output is only a few tiles.
 struct Params {
   M: u32, N: u32, K: u32, batch: u32,
-  lda: u32, ldb: u32, ldc: u32, _p0: u32,
-  offA: u32, offB: u32, offC: u32, _p1: u32,
-  strideA: u32, strideB: u32, strideC: u32, _p2: u32,
+  lda: u32, ldb: u32, ldc: u32, splits: u32,
+  offA: u32, offB: u32, offC: u32, kChunk: u32,
+  strideA: u32, strideB: u32, strideC: u32, strideSplit: u32,
   alpha: f32, beta: f32, _p3: u32, _p4: u32,
 }
 
@@ -43,6 +47,19 @@ fn countB4() -> u32 { return arrayLength(&B4); }
 // weight-storage:end
 @group(0) @binding(3) var<uniform> p: Params;
 
+// A workgroup's batch entry, K range and output base, from workgroup_id.z. Returned as a value (not kept
+// in private variables) so the loops over it stay uniform control flow for the barriers.
+struct Slice { b: u32, kBegin: u32, kEnd: u32, cBase: u32 }
+
+fn sliceOf(z: u32) -> Slice {
+  let b = z % p.batch;
+  let split = z / p.batch;
+  let kBegin = split * p.kChunk;
+  return Slice(b, kBegin, min(p.K, kBegin + p.kChunk), p.offC + b * p.strideC + split * p.strideSplit);
+}
+
+var<private> kEnd: u32; // the slice's end, for the element loaders (zero past it)
+
 // tile:begin
 const BM = 64u;
 const BN = 64u;
@@ -57,14 +74,14 @@ var<workgroup> As: array<f32, BK * BM>; // [BK][BM]
 var<workgroup> Bs: array<f32, BK * BN>; // [BK][BN]
 
 fn loadA(b: u32, m: u32, k: u32) -> f32 {
-  if (m >= p.M || k >= p.K) { return 0.0; }
+  if (m >= p.M || k >= kEnd) { return 0.0; }
   let base = p.offA + b * p.strideA;
   if (TRANS_A) { return A[base + k * p.lda + m]; }
   return A[base + m * p.lda + k];
 }
 
 fn loadB(b: u32, k: u32, n: u32) -> f32 {
-  if (k >= p.K || n >= p.N) { return 0.0; }
+  if (k >= kEnd || n >= p.N) { return 0.0; }
   let base = p.offB + b * p.strideB;
   if (TRANS_B) { return readB(base + n * p.ldb + k); }
   return readB(base + k * p.ldb + n);
@@ -73,13 +90,15 @@ fn loadB(b: u32, k: u32, n: u32) -> f32 {
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let b = wg.z;
+  let sl = sliceOf(wg.z);
+  kEnd = sl.kEnd;
+  let b = sl.b;
   let row0 = wg.y * BM;
   let col0 = wg.x * BN;
   var acc: array<array<f32, TN>, TM>;
   for (var i = 0u; i < TM; i++) { for (var j = 0u; j < TN; j++) { acc[i][j] = 0.0; } }
 
-  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+  for (var k0 = sl.kBegin; k0 < sl.kEnd; k0 += BK) {
     // Cooperative loads; the index order follows the stored layout so reads coalesce.
     for (var i = 0u; i < LOADS_A; i++) {
       let e = li + i * 256u;
@@ -106,7 +125,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     workgroupBarrier();
   }
 
-  let cbase = p.offC + b * p.strideC;
+  let cbase = sl.cBase;
   for (var i = 0u; i < TM; i++) {
     let r = row0 + lid.y + 16u * i;
     if (r >= p.M) { continue; }
@@ -130,14 +149,14 @@ override WY: u32 = 4u;
 
 @group(0) @binding(0) var<storage, read> A4: array<vec4<f32>>;
 
-// Element (m, k) of op(A) and (k, n) of op(B), zero past K so a partial last chunk adds nothing.
+// Element (m, k) of op(A) and (k, n) of op(B), zero past the slice's K so a partial last chunk adds nothing.
 // Rows past M and columns past N are clamped: they feed only outputs that are never stored.
 fn elemA(base: u32, m: u32, k: u32) -> f32 {
   let mc = min(m, p.M - 1u);
   let kc = min(k, p.K - 1u);
   var i = base + mc * p.lda + kc;
   if (TRANS_A) { i = base + kc * p.lda + mc; }
-  return select(0.0, A[i], k < p.K);
+  return select(0.0, A[i], k < kEnd);
 }
 
 fn elemB(base: u32, k: u32, n: u32) -> f32 {
@@ -145,7 +164,7 @@ fn elemB(base: u32, k: u32, n: u32) -> f32 {
   let nc = min(n, p.N - 1u);
   var i = base + kc * p.ldb + nc;
   if (TRANS_B) { i = base + nc * p.ldb + kc; }
-  return select(0.0, readB(i), k < p.K);
+  return select(0.0, readB(i), k < kEnd);
 }
 
 // 4x4 chunks of op(A) (rows m0.., columns k0..) and op(B) (rows k0.., columns n0..) from scalars.
@@ -205,8 +224,7 @@ fn accumulate(acc: ptr<function, Block>, a0: mat4x4<f32>, a1: mat4x4<f32>, a2: m
 }
 
 // C[r0 + i, c0 + j] = alpha * block + beta * C, inside the M x N bounds.
-fn storeBlock(b: u32, r0: u32, c0: u32, acc: ptr<function, Block>) {
-  let cbase = p.offC + b * p.strideC;
+fn storeBlock(cbase: u32, r0: u32, c0: u32, acc: ptr<function, Block>) {
   for (var n = 0u; n < 16u; n++) {
     let c = c0 + n;
     if (c >= p.N) { return; }
@@ -223,28 +241,49 @@ fn storeBlock(b: u32, r0: u32, c0: u32, acc: ptr<function, Block>) {
 
 @compute @workgroup_size(WX, WY, 1)
 fn reg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let sl = sliceOf(wg.z);
+  kEnd = sl.kEnd;
   let r0 = (wg.y * WY + lid.y) * 16u;
   let c0 = (wg.x * WX + lid.x) * 16u;
-  let baseA = p.offA + wg.z * p.strideA;
-  let baseB = p.offB + wg.z * p.strideB;
+  let baseA = p.offA + sl.b * p.strideA;
+  let baseB = p.offB + sl.b * p.strideB;
   var acc: Block;
-  for (var k = 0u; k < p.K; k += 4u) {
+  for (var k = sl.kBegin; k < sl.kEnd; k += 4u) {
     accumulate(&acc, chunkA(baseA, r0, k), chunkA(baseA, r0 + 4u, k), chunkA(baseA, r0 + 8u, k), chunkA(baseA, r0 + 12u, k),
                chunkB(baseB, k, c0), chunkB(baseB, k, c0 + 4u), chunkB(baseB, k, c0 + 8u), chunkB(baseB, k, c0 + 12u));
   }
-  storeBlock(wg.z, r0, c0, &acc);
+  storeBlock(sl.cBase, r0, c0, &acc);
 }
 
 @compute @workgroup_size(WX, WY, 1)
 fn reg_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let sl = sliceOf(wg.z);
+  kEnd = sl.kEnd;
   let r0 = (wg.y * WY + lid.y) * 16u;
   let c0 = (wg.x * WX + lid.x) * 16u;
-  let baseA = p.offA + wg.z * p.strideA;
-  let baseB = p.offB + wg.z * p.strideB;
+  let baseA = p.offA + sl.b * p.strideA;
+  let baseB = p.offB + sl.b * p.strideB;
   var acc: Block;
-  for (var k = 0u; k < p.K; k += 4u) {
+  for (var k = sl.kBegin; k < sl.kEnd; k += 4u) {
     accumulate(&acc, chunkA4(baseA, r0, k), chunkA4(baseA, r0 + 4u, k), chunkA4(baseA, r0 + 8u, k), chunkA4(baseA, r0 + 12u, k),
                chunkB4(baseB, k, c0), chunkB4(baseB, k, c0 + 4u), chunkB4(baseB, k, c0 + 8u), chunkB4(baseB, k, c0 + 12u));
   }
-  storeBlock(wg.z, r0, c0, &acc);
+  storeBlock(sl.cBase, r0, c0, &acc);
+}
+
+// ------------------------------------------------------------------ split-K sum
+// C = alpha * (sum of the splits' partial products) + beta * C. The partials sit in A's binding (the
+// scratch buffer, [batch][split][M][N]); B's binding is unused. One thread per element of C.
+@compute @workgroup_size(64, 1, 1)
+fn split_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n = gid.x;
+  let m = gid.y;
+  let b = gid.z;
+  if (n >= p.N || m >= p.M) { return; }
+  var sum = 0.0;
+  for (var s = 0u; s < p.splits; s++) { sum += A[(b * p.splits + s) * p.M * p.N + m * p.N + n]; }
+  let idx = p.offC + b * p.strideC + m * p.ldc + n;
+  var v = p.alpha * sum;
+  if (p.beta != 0.0) { v += p.beta * C[idx]; }
+  C[idx] = v;
 }

@@ -46,7 +46,7 @@ export function memoryCategory(label: string, weightNames: Set<string>): MemoryC
   if (/\.adam_[mv]$/.test(label)) return 'optimizer';
   if (/\.grad$/.test(label) || label === 'grad.sumsq') return 'gradients';
   if (/\.(lora_[AB]|gralora_[AB](_general)?)$/.test(label)) return 'adapters';
-  if (/\.params$|^metrics\.|^adamw\.hp$|^optimizer\.state$/.test(label)) return 'scratch';
+  if (/\.params$|\.scratch$|^metrics\.|^adamw\.hp$|^optimizer\.state$/.test(label)) return 'scratch';
   return 'activations';
 }
 

@@ -26,7 +26,6 @@ import type { ModelSpec } from '../model/config';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { generatedModel } from '../bench/generated-model';
 import { describeTune, tuneMatmul, type TuneResult } from '../kernels/matmul-tune';
-import { MATMUL_VARIANTS } from '../kernels/matmul-plan';
 import { helpText, parseOptions, type OptionSpec } from './args';
 import { nodeTuneCache } from './tune-cache';
 
@@ -350,7 +349,7 @@ function round2(x: number): number {
 /** The autotune's choice, and when it measured, ms per product of every kernel per shape class. */
 function tuneReport(r: TuneResult): string {
   const lines = [describeTune(r)];
-  const measured = MATMUL_VARIANTS.filter((v) => r.timings.wide[v] !== undefined || r.timings.narrow[v] !== undefined);
+  const measured = [...new Set([...Object.keys(r.timings.wide), ...Object.keys(r.timings.narrow)])];
   if (measured.length) {
     const cell = (ms: number | null | undefined) => (ms === null ? 'WRONG' : ms === undefined ? '-' : num(ms));
     lines.push(table(['ms per class', ...measured], (['wide', 'narrow'] as const).map((c) => [c, ...measured.map((v) => cell(r.timings[c][v]))])));

@@ -333,6 +333,7 @@ export class Gpu {
 export class CommandList {
   private readonly cmds: Cmd[] = [];
   private readonly uniforms: GPUBuffer[] = [];
+  private readonly scratches: Tensor[] = [];
 
   constructor(
     readonly gpu: Gpu,
@@ -343,10 +344,24 @@ export class CommandList {
     return this.cmds.length;
   }
 
-  /** Frees the list's parameter buffers once the GPU is done; the list must not run again. */
+  /** Frees the list's parameter and scratch buffers once the GPU is done; the list must not run again. */
   async release(): Promise<void> {
-    await this.gpu.free(this.uniforms.splice(0));
+    await this.gpu.free([...this.uniforms.splice(0), ...this.scratches.splice(0).map((t) => t.buffer)]);
     this.cmds.length = 0;
+  }
+
+  /**
+   * f32 scratch of at least `elements` for intermediates that live between two consecutive dispatches of
+   * this list (split-K partial products). Every user shares it, since the list's dispatches run in order;
+   * a larger request allocates a larger one (at record time, never while running), and the dispatches
+   * recorded earlier keep theirs.
+   */
+  scratch(elements: number): Tensor {
+    const last = this.scratches[this.scratches.length - 1];
+    if (last && last.size >= elements) return last;
+    const t = this.gpu.tensor([Math.max(elements, 2 * (last?.size ?? 0))], `${this.label}.scratch`);
+    this.scratches.push(t);
+    return t;
   }
 
   get dispatchCount(): number {

@@ -2,8 +2,8 @@
  * Which matmul kernel a product gets on a device. Products fall in two classes: 'wide' (both sides of C
  * at least 128: the base model's projections) and 'narrow' (a side below 128: LoRA's rank-r factors
  * and their gradients, small models). An autotune at load (matmul-tune.ts) measures the kernels on
- * each class and records the winners here; without one, software adapters get the barrier-free
- * register kernels and hardware the 64x64 tile.
+ * each class, with and without split-K, and records the winners here; without one, software adapters
+ * get the barrier-free register kernels and hardware the 64x64 tile, unsplit.
  */
 
 export type MatmulVariant = 'tiled' | 'tiled-128' | 'tiled-128x64' | 'register' | 'register-vec4';
@@ -12,7 +12,17 @@ export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'tiled-128', 
 
 export type ShapeClass = 'wide' | 'narrow';
 
-export type MatmulPlan = Record<ShapeClass, MatmulVariant>;
+/** A kernel, and whether a product of few output tiles and long K is split along K (matmul.ts decides how far). */
+export interface MatmulChoice {
+  variant: MatmulVariant;
+  splitK: boolean;
+}
+
+export type MatmulPlan = Record<ShapeClass, MatmulChoice>;
+
+export function choiceLabel(c: MatmulChoice): string {
+  return c.splitK ? `${c.variant}+split-k` : c.variant;
+}
 
 const plans = new WeakMap<GPUDevice, MatmulPlan>();
 
@@ -28,8 +38,8 @@ export function matmulPlanOf(device: GPUDevice): MatmulPlan | undefined {
 
 /** The plan that applies when none was tuned. */
 export function untunedPlan(software: boolean): MatmulPlan {
-  const v: MatmulVariant = software ? 'register-vec4' : 'tiled';
-  return { wide: v, narrow: v };
+  const variant: MatmulVariant = software ? 'register-vec4' : 'tiled';
+  return { wide: { variant, splitK: false }, narrow: { variant, splitK: false } };
 }
 
 export function shapeClass(M: number, N: number): ShapeClass {
@@ -37,7 +47,7 @@ export function shapeClass(M: number, N: number): ShapeClass {
 }
 
 /** The kernel for an M x N product; register-vec4 falls back to scalar loads when the views are not 4-aligned. */
-export function defaultVariant(device: GPUDevice, software: boolean, M: number, N: number, aligned: boolean): MatmulVariant {
-  const v = (plans.get(device) ?? untunedPlan(software))[shapeClass(M, N)];
-  return v === 'register-vec4' && !aligned ? 'register' : v;
+export function plannedKernel(device: GPUDevice, software: boolean, M: number, N: number, aligned: boolean): MatmulChoice {
+  const c = (plans.get(device) ?? untunedPlan(software))[shapeClass(M, N)];
+  return c.variant === 'register-vec4' && !aligned ? { ...c, variant: 'register' } : c;
 }

@@ -8,14 +8,16 @@
  * Software adapters are not tuned unless forced: there the barrier-free register kernels are known to win
  * by an order of magnitude, and timing the tiled ones would cost a minute of CPU.
  */
-import type { Gpu } from '../gpu/gpu';
+import type { CommandList, Gpu } from '../gpu/gpu';
 import type { Tensor } from '../gpu/tensor';
 import { Rng } from '../util/random';
 import { matmul } from './matmul';
-import { MATMUL_VARIANTS, setMatmulPlan, untunedPlan, type MatmulPlan, type MatmulVariant, type ShapeClass } from './matmul-plan';
+import {
+  choiceLabel, MATMUL_VARIANTS, setMatmulPlan, untunedPlan, type MatmulChoice, type MatmulPlan, type MatmulVariant, type ShapeClass,
+} from './matmul-plan';
 
 /** Bump when a kernel changes: older measurements no longer describe it. */
-const REVISION = 1;
+const REVISION = 2;
 
 export interface TuneShape {
   M: number;
@@ -37,8 +39,8 @@ export function tuneShapes(n: number): Record<ShapeClass, TuneShape[]> {
       { M: n, N: n, K: n },
     ],
     narrow: [
-      { M: n, N: 16, K: n, transB: true }, // x·Aᵀ
-      { M: 16, N: n, K: n, transA: true }, // dA = dHᵀ·x
+      { M: 4 * n, N: 16, K: n, transB: true }, // x·Aᵀ over 4n tokens
+      { M: 16, N: n, K: 4 * n, transA: true }, // dA = dHᵀ·x: K is every token
     ],
   };
 }
@@ -54,6 +56,7 @@ export interface TuneOptions {
   /** Measure even on a software adapter, or when the cache has a result. */
   force?: boolean;
   shapes?: Record<ShapeClass, TuneShape[]>;
+  /** Kernels to measure; each also split along K on the narrow class. */
   candidates?: readonly MatmulVariant[];
   /** Timed trials per candidate and shape (the median counts). */
   trials?: number;
@@ -64,8 +67,11 @@ export interface TuneOptions {
 export interface TuneResult {
   plan: MatmulPlan;
   source: 'measured' | 'cache' | 'untuned';
-  /** Median ms per product, summed over a class's shapes, per candidate; null for a candidate that computed a wrong product. */
-  timings: Record<ShapeClass, Partial<Record<MatmulVariant, number | null>>>;
+  /**
+   * Median ms per product, summed over a class's shapes, per candidate (choiceLabel: 'tiled-128',
+   * 'tiled+split-k'); null for a candidate that computed a wrong product.
+   */
+  timings: Record<ShapeClass, Record<string, number | null>>;
   /** Wall time of the tuning itself (0 from the cache). */
   tuneMs: number;
   adapterKey: string;
@@ -93,29 +99,31 @@ export async function tuneMatmul(gpu: Gpu, o: TuneOptions = {}): Promise<TuneRes
   }
   const started = performance.now();
   const shapes = o.shapes ?? tuneShapes(gpu.handle.adapter.software ? 256 : 1024);
-  const candidates = o.candidates ?? MATMUL_VARIANTS;
+  const variants = o.candidates ?? MATMUL_VARIANTS;
   const timings: TuneResult['timings'] = { wide: {}, narrow: {} };
   const plan = untunedPlan(gpu.handle.adapter.software);
   for (const cls of ['wide', 'narrow'] as const) {
-    const totals = new Map<MatmulVariant, number | null>(candidates.map((v) => [v, 0]));
+    // Wide products have tiles enough to fill a GPU; splitting K only pays where there are few.
+    const choices: MatmulChoice[] = variants.flatMap((variant) => [{ variant, splitK: false }, ...(cls === 'narrow' ? [{ variant, splitK: true }] : [])]);
+    const totals = new Map<MatmulChoice, number | null>(choices.map((c) => [c, 0]));
     for (const shape of shapes[cls]) {
       const operands = makeOperands(gpu, shape);
       try {
-        for (const variant of candidates) {
-          if (totals.get(variant) === null) continue;
-          const ms = await timeCandidate(gpu, operands, variant, o.trials ?? 3, o.trialMs ?? 10);
-          totals.set(variant, ms === null ? null : totals.get(variant)! + ms);
+        for (const choice of choices) {
+          if (totals.get(choice) === null) continue;
+          const ms = await timeCandidate(gpu, operands, choice, o.trials ?? 3, o.trialMs ?? 10);
+          totals.set(choice, ms === null ? null : totals.get(choice)! + ms);
         }
       } finally {
         await gpu.freeTensors([operands.a, operands.b, operands.c]);
       }
     }
     let best = Infinity;
-    for (const [variant, ms] of totals) {
-      timings[cls][variant] = ms;
+    for (const [choice, ms] of totals) {
+      timings[cls][choiceLabel(choice)] = ms;
       if (ms !== null && ms < best) {
         best = ms;
-        plan[cls] = variant;
+        plan[cls] = choice;
       }
     }
   }
@@ -149,19 +157,29 @@ function makeOperands(gpu: Gpu, shape: TuneShape): Operands {
 }
 
 /** Median ms per product of `variant`, or null when its product is wrong (a fast wrong kernel must not win). */
-async function timeCandidate(gpu: Gpu, x: Operands, variant: MatmulVariant, trials: number, trialMs: number): Promise<number | null> {
+async function timeCandidate(gpu: Gpu, x: Operands, choice: MatmulChoice, trials: number, trialMs: number): Promise<number | null> {
   const { M, N, K, transA = false, transB = false } = x.shape;
+  const lists: CommandList[] = [];
   const record = (reps: number) => {
-    const list = gpu.list(`tune ${variant}`);
+    const list = gpu.list(`tune ${choiceLabel(choice)}`);
     for (let i = 0; i < reps; i++) {
       matmul(list, {
         a: { t: x.a, ld: transA ? M : K }, b: { t: x.b, ld: transB ? K : N }, c: { t: x.c, ld: N },
-        M, N, K, transA, transB, variant,
+        M, N, K, transA, transB, variant: choice.variant, splitK: choice.splitK ? 'auto' : 1,
       });
     }
+    lists.push(list);
     return list;
   };
-  const timed = async (list: ReturnType<typeof record>) => {
+  try {
+    return await timeLists(gpu, x, record, trials, trialMs);
+  } finally {
+    for (const l of lists) await l.release();
+  }
+}
+
+async function timeLists(gpu: Gpu, x: Operands, record: (reps: number) => CommandList, trials: number, trialMs: number): Promise<number | null> {
+  const timed = async (list: CommandList) => {
     const t0 = performance.now();
     list.run();
     await gpu.sync();
@@ -200,7 +218,7 @@ function parseCached(text: string | null | undefined): Pick<TuneResult, 'plan' |
   if (!text) return null;
   try {
     const v = JSON.parse(text) as Pick<TuneResult, 'plan' | 'timings'>;
-    const ok = (x: unknown) => MATMUL_VARIANTS.includes(x as MatmulVariant);
+    const ok = (c: MatmulChoice | undefined) => MATMUL_VARIANTS.includes(c?.variant as MatmulVariant) && typeof c?.splitK === 'boolean';
     return ok(v.plan?.wide) && ok(v.plan?.narrow) && v.timings ? v : null;
   } catch {
     return null;
@@ -210,5 +228,5 @@ function parseCached(text: string | null | undefined): Pick<TuneResult, 'plan' |
 /** One line for logs: the chosen kernel per class and where the choice came from. */
 export function describeTune(r: TuneResult): string {
   const how = r.source === 'measured' ? `tuned in ${Math.round(r.tuneMs)} ms` : r.source === 'cache' ? 'tuned earlier (cached)' : 'software adapter: not tuned';
-  return `matmul kernels: ${r.plan.wide} (wide products), ${r.plan.narrow} (narrow) · ${how}`;
+  return `matmul kernels: ${choiceLabel(r.plan.wide)} (wide products), ${choiceLabel(r.plan.narrow)} (narrow) · ${how}`;
 }

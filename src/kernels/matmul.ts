@@ -16,7 +16,7 @@ import type { CommandList, KernelSpec } from '../gpu/gpu';
 import { f32, u32 } from '../gpu/params';
 import type { DType, Tensor } from '../gpu/tensor';
 import { checkWeight, weightSource } from './weight-storage';
-import { defaultVariant, type MatmulVariant } from './matmul-plan';
+import { plannedKernel, type MatmulVariant } from './matmul-plan';
 
 export type { MatmulVariant } from './matmul-plan';
 
@@ -45,8 +45,13 @@ export interface MatmulArgs {
   alpha?: number;
   /** 0 overwrites C; 1 accumulates into it. */
   beta?: number;
-  /** Which kernel runs; defaults to the adapter's preference (see the file comment). */
+  /** Which kernel runs; defaults to the device's plan (see the file comment). */
   variant?: MatmulVariant;
+  /**
+   * Slices of K computed in parallel into list scratch and summed by a second dispatch (1: no split;
+   * 'auto': splitCount() sizes it to fill the GPU). Defaults to the plan's choice.
+   */
+  splitK?: number | 'auto';
 }
 
 /** Output tile (rows BM, columns BN) and depth BK of each tiled kernel; 16x16 threads in every one. */
@@ -58,6 +63,14 @@ const TILES = {
 type TiledVariant = keyof typeof TILES;
 const BLOCK = 16; // rows and columns of C per thread in the register kernels
 const REG_SIDE = 4; // at most 4 x 4 threads per workgroup there: small workgroups spread over CPU cores
+
+// Split-K sizing: enough workgroups to fill a large GPU, K slices long enough that the partial sums'
+// extra traffic stays small, and a bounded scratch (the partials of one product).
+const SPLIT_TARGET_WORKGROUPS = 256;
+const SPLIT_MIN_K = 256;
+const SPLIT_MAX = 32;
+const SPLIT_SCRATCH_MAX = 4 << 20; // elements (16 MiB)
+const K_ALIGN = 16; // slices start on a multiple of every kernel's K step (BK, the vec4 loads)
 
 const tileSources = new Map<TiledVariant, KernelSpec['source']>();
 
@@ -97,34 +110,65 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
   }
   checkWeight('matmul', 'B', b.t);
   const aligned = vec4Aligned(args, batch);
-  const variant = args.variant ?? defaultVariant(list.gpu.device, list.gpu.handle.adapter.software, M, N, aligned);
+  const planned = plannedKernel(list.gpu.device, list.gpu.handle.adapter.software, M, N, aligned);
+  const variant = args.variant ?? planned.variant;
   if (variant === 'register-vec4' && !aligned) {
     throw new Error(
       `matmul (${a.t.label} x ${b.t.label}): the register-vec4 kernel needs K, every leading dimension, offset and batch stride of A and B to be multiples of 4`,
     );
   }
-  const params = [
+  const kernel = kernelFor(variant, M, N, b.t.dtype, transA, transB);
+  const tiles = kernel.grid[0] * kernel.grid[1] * batch;
+  const wanted = args.splitK ?? (planned.splitK ? 'auto' : 1);
+  // split_sum's grid has a row of C per workgroup in y, within the per-dimension limit.
+  const splits = M > 65535 ? 1 : Math.max(1, Math.min(wanted === 'auto' ? splitCount(tiles, M, N, K, batch) : wanted, Math.ceil(K / K_ALIGN)));
+  const kChunk = splits > 1 ? Math.ceil(Math.ceil(K / splits) / K_ALIGN) * K_ALIGN : K;
+  const slices = splits > 1 ? Math.ceil(K / kChunk) : 1;
+  const params = (o: { splits: number; kChunk: number; c: MatView; strideSplit: number; alpha: number; beta: number }) => [
     u32(M), u32(N), u32(K), u32(batch),
-    u32(a.ld), u32(b.ld), u32(c.ld), u32(0),
-    u32(a.offset ?? 0), u32(b.offset ?? 0), u32(c.offset ?? 0), u32(0),
-    u32(a.batchStride ?? 0), u32(b.batchStride ?? 0), u32(c.batchStride ?? 0), u32(0),
-    f32(args.alpha ?? 1), f32(args.beta ?? 0), u32(0), u32(0),
+    u32(a.ld), u32(b.ld), u32(o.c.ld), u32(o.splits),
+    u32(a.offset ?? 0), u32(b.offset ?? 0), u32(o.c.offset ?? 0), u32(o.kChunk),
+    u32(a.batchStride ?? 0), u32(b.batchStride ?? 0), u32(o.c.batchStride ?? 0), u32(o.strideSplit),
+    f32(o.alpha), f32(o.beta), u32(0), u32(0),
   ];
+  const alpha = args.alpha ?? 1;
+  const beta = args.beta ?? 0;
+  if (slices === 1) {
+    list.dispatch(kernel.spec, [a.t, b.t, c.t], params({ splits: 1, kChunk, c, strideSplit: 0, alpha, beta }), [kernel.grid[0], kernel.grid[1], batch]);
+    return;
+  }
+  // Partial products into scratch laid out [batch][slice][M][N], then C = alpha * sum + beta * C.
+  const scratch = list.scratch(batch * slices * M * N);
+  const partials: MatView = { t: scratch, ld: N, batchStride: slices * M * N };
+  list.dispatch(kernel.spec, [a.t, b.t, scratch], params({ splits: slices, kChunk, c: partials, strideSplit: M * N, alpha: 1, beta: 0 }), [kernel.grid[0], kernel.grid[1], batch * slices]);
+  list.dispatch(
+    spec('split_sum', b.t.dtype, false, false),
+    [scratch, b.t, c.t],
+    params({ splits: slices, kChunk, c, strideSplit: M * N, alpha, beta }),
+    [Math.ceil(N / 64), M, batch],
+  );
+}
+
+/** The pipeline and (x, y) grid of one product's kernel. */
+function kernelFor(variant: MatmulVariant, M: number, N: number, bDtype: DType, transA: boolean, transB: boolean): { spec: KernelSpec; grid: [number, number] } {
   if (variant in TILES) {
     const tile = TILES[variant as TiledVariant];
-    list.dispatch(spec('main', b.t.dtype, transA, transB, {}, variant as TiledVariant), [a.t, b.t, c.t], params, [Math.ceil(N / tile.BN), Math.ceil(M / tile.BM), batch]);
-    return;
+    return { spec: spec('main', bDtype, transA, transB, {}, variant as TiledVariant), grid: [Math.ceil(N / tile.BN), Math.ceil(M / tile.BM)] };
   }
   // Shape the workgroup to C: a narrow output (LoRA's rank-r products) gets one column of threads, so
   // no workgroup is mostly idle lanes.
   const wx = Math.min(REG_SIDE, pow2AtLeast(Math.ceil(N / BLOCK)));
   const wy = Math.min(REG_SIDE, pow2AtLeast(Math.ceil(M / BLOCK)));
-  list.dispatch(
-    spec(variant === 'register-vec4' ? 'reg_vec4' : 'reg', b.t.dtype, transA, transB, { WX: wx, WY: wy }),
-    [a.t, b.t, c.t],
-    params,
-    [Math.ceil(N / (BLOCK * wx)), Math.ceil(M / (BLOCK * wy)), batch],
-  );
+  return {
+    spec: spec(variant === 'register-vec4' ? 'reg_vec4' : 'reg', bDtype, transA, transB, { WX: wx, WY: wy }),
+    grid: [Math.ceil(N / (BLOCK * wx)), Math.ceil(M / (BLOCK * wy))],
+  };
+}
+
+/** How many K slices fill the GPU with a product of `tiles` workgroups (1: not worth splitting). */
+export function splitCount(tiles: number, M: number, N: number, K: number, batch: number): number {
+  const s = Math.min(SPLIT_MAX, Math.ceil(SPLIT_TARGET_WORKGROUPS / tiles), Math.floor(K / SPLIT_MIN_K), Math.floor(SPLIT_SCRATCH_MAX / (M * N * batch)));
+  return Math.max(1, s);
 }
 
 /** True when reg_vec4 may read A and B as vec4s: K and every element offset of A and B are multiples of 4. */

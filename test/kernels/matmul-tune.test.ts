@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultVariant, matmulPlanOf, setMatmulPlan } from '../../src/kernels/matmul-plan';
+import { choiceLabel, matmulPlanOf, plannedKernel, setMatmulPlan } from '../../src/kernels/matmul-plan';
 import { tuneCacheKey, tuneMatmul, type TuneCache, type TuneShape } from '../../src/kernels/matmul-tune';
 import { testGpu } from '../helpers/gpu';
 
@@ -11,26 +11,33 @@ function memoryCache(): TuneCache & { store: Map<string, string> } {
 
 const SHAPES: Record<'wide' | 'narrow', TuneShape[]> = {
   wide: [{ M: 130, N: 132, K: 40, transB: true }],
-  narrow: [{ M: 8, N: 136, K: 36, transA: true }],
+  narrow: [{ M: 8, N: 136, K: 600, transA: true }], // K long enough to split
 };
 const CANDIDATES = ['tiled-128x64', 'register-vec4'] as const;
 
 describe('matmul autotune', () => {
   afterEach(async () => setMatmulPlan((await testGpu()).device, null));
 
-  it('measures every candidate per class, installs the fastest correct one, and caches it per adapter', async () => {
+  it('measures every candidate per class (narrow ones also split along K), installs the fastest correct one, and caches it per adapter', async () => {
     const gpu = await testGpu();
     const cache = memoryCache();
+    const buffersBefore = gpu.liveBytes;
     const r = await tuneMatmul(gpu, { cache, force: true, shapes: SHAPES, candidates: CANDIDATES, trials: 1, trialMs: 1 });
     expect(r.source).toBe('measured');
+    expect(gpu.liveBytes, 'the tune frees its operands and lists').toBe(buffersBefore);
+    const labels = {
+      wide: ['tiled-128x64', 'register-vec4'],
+      narrow: ['tiled-128x64', 'tiled-128x64+split-k', 'register-vec4', 'register-vec4+split-k'],
+    };
     for (const cls of ['wide', 'narrow'] as const) {
-      for (const v of CANDIDATES) expect(r.timings[cls][v], `${cls} ${v}`).toBeGreaterThan(0);
-      const fastest = CANDIDATES.reduce((a, b) => (r.timings[cls][a]! <= r.timings[cls][b]! ? a : b));
-      expect(r.plan[cls]).toBe(fastest);
+      expect(Object.keys(r.timings[cls]).sort()).toEqual([...labels[cls]].sort());
+      for (const label of labels[cls]) expect(r.timings[cls][label], `${cls} ${label}`).toBeGreaterThan(0);
+      const fastest = labels[cls].reduce((a, b) => (r.timings[cls][a]! <= r.timings[cls][b]! ? a : b));
+      expect(choiceLabel(r.plan[cls])).toBe(fastest);
     }
     expect(matmulPlanOf(gpu.device)).toEqual(r.plan);
-    expect(defaultVariant(gpu.device, true, 512, 512, true)).toBe(r.plan.wide);
-    expect(defaultVariant(gpu.device, true, 512, 16, true)).toBe(r.plan.narrow);
+    expect(plannedKernel(gpu.device, true, 512, 512, true)).toEqual(r.plan.wide);
+    expect(plannedKernel(gpu.device, true, 512, 16, true)).toEqual(r.plan.narrow);
     expect([...cache.store.keys()]).toEqual([tuneCacheKey(gpu)]);
     expect(tuneCacheKey(gpu)).toContain('SwiftShader');
 
@@ -51,9 +58,10 @@ describe('matmul autotune', () => {
     cache.store.set(tuneCacheKey(gpu), '{"plan": {"wide": "warp-speed"}}');
     const r = await tuneMatmul(gpu, { cache });
     expect(r.source).toBe('untuned');
-    expect(r.plan).toEqual({ wide: 'register-vec4', narrow: 'register-vec4' });
+    const vec4 = { variant: 'register-vec4', splitK: false };
+    expect(r.plan).toEqual({ wide: vec4, narrow: vec4 });
     // Unaligned views cannot take vec4 loads.
-    expect(defaultVariant(gpu.device, true, 512, 512, false)).toBe('register');
+    expect(plannedKernel(gpu.device, true, 512, 512, false)).toEqual({ variant: 'register', splitK: false });
     const failing: TuneCache = { get: () => Promise.reject(new Error('storage disabled')), set: () => undefined };
     expect((await tuneMatmul(gpu, { cache: failing })).source).toBe('untuned');
   });

@@ -90,6 +90,50 @@ describe('matmul', () => {
     });
   }
 
+  // Split-K: partial products over K slices into list scratch, then one sum into C. Uneven last slices
+  // (K not a multiple of the slice), batched strided views with offsets, alpha and beta, both transposes.
+  for (const variant of VARIANTS) {
+    it(`${variant}: split along K, batched, strided, alpha/beta`, async () => {
+      const gpu = await testGpu();
+      const rng = new Rng(21);
+      const batch = 2, offA = 4, offC = 3;
+      const cases: [number, number, number, number | 'auto', boolean, boolean][] = [
+        [9, 6, 200, 3, true, false], // slices of 80, 80, 40
+        [17, 5, 36, 3, false, true], // 16, 16, 4
+        [8, 70, 600, 'auto', true, true], // one tile of output: auto splits in two
+      ];
+      for (const [M, N, K, splitK, transA, transB] of cases) {
+        const lda = transA ? M : K, ldb = transB ? K : N, ldc = N + 2;
+        if (variant === 'register-vec4' && lda % 4 !== 0) continue; // vec4 loads need 4-aligned rows
+        const a = rng.normals(offA + batch * M * K);
+        const b = rng.normals(batch * K * N);
+        const c0 = rng.normals(offC + batch * M * ldc);
+        const ta = gpu.tensorFrom(a, [a.length], 'a');
+        const tb = gpu.tensorFrom(b, [b.length], 'b');
+        const tc = gpu.tensorFrom(c0, [c0.length], 'c');
+        let dispatches = 0;
+        await runOnce(gpu, (l) => {
+          matmul(l, {
+            a: { t: ta, ld: lda, offset: offA, batchStride: M * K },
+            b: { t: tb, ld: ldb, batchStride: K * N },
+            c: { t: tc, ld: ldc, offset: offC, batchStride: M * ldc },
+            M, N, K, transA, transB, batch, alpha: 0.5, beta: 1, variant, splitK,
+          });
+          dispatches = l.dispatchCount;
+        });
+        expect(dispatches, 'partial products, then their sum').toBe(2);
+        const want = Float64Array.from(c0);
+        for (let z = 0; z < batch; z++) {
+          const cz = new Float64Array(M * N);
+          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) cz[m * N + n] = c0[offC + z * M * ldc + m * ldc + n];
+          const ref = matmulRef(a.subarray(offA + z * M * K), b.subarray(z * K * N), cz, M, N, K, { transA, transB, alpha: 0.5, beta: 1 });
+          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) want[offC + z * M * ldc + m * ldc + n] = ref[m * N + n];
+        }
+        expectClose(await gpu.read(tc), want, `${variant} split ${splitK} ${M}x${N}x${K}`, { atol: 1e-4 });
+      }
+    });
+  }
+
   it('register kernels: a C taller and wider than one workgroup, batched, with beta = 1', async () => {
     const gpu = await testGpu();
     const rng = new Rng(9);

@@ -52,11 +52,13 @@ export function BenchPanel() {
 }
 
 function BenchTables({ result: r, complete }: { result: BenchResult; complete: boolean }) {
+  const matmulPlan = useStudio((s) => (s.gpu.status === 'ready' ? s.gpu.info.matmul : null));
   return (
     <div className="bench-results" data-testid="bench-results" data-complete={complete}>
       <p className="muted small" data-testid="bench-adapter">
         {r.adapter}{r.software ? ' (software renderer)' : ''} · {r.modelName} · {complete ? 'took' : 'running for'} {formatDuration(r.elapsedMs)}
       </p>
+      {matmulPlan && <p className="muted small" data-testid="bench-matmul-plan" title="Chosen when the GPU was opened, by timing every kernel on this adapter; remembered per adapter">{matmulPlan}</p>}
       {r.matmul.length > 0 && <BenchMatmulTable rows={r.matmul} peers={r.peers} expected={r.matmulShapes} />}
       {r.loraStep.length > 0 && <BenchLoraStepTable rows={r.loraStep} />}
       {r.kernels && r.profile && <BenchKernelTable kernels={r.kernels} profile={r.profile} />}
