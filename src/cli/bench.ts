@@ -26,6 +26,7 @@ import type { ModelSpec } from '../model/config';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { generatedModel } from '../bench/generated-model';
 import { describeTune, tuneMatmul, type TuneResult } from '../kernels/matmul-tune';
+import { choiceLabel } from '../kernels/matmul-plan';
 import { helpText, parseOptions, type OptionSpec } from './args';
 import { nodeTuneCache } from './tune-cache';
 
@@ -346,13 +347,15 @@ function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-/** The autotune's choice, and when it measured, ms per product of every kernel per shape class. */
+/** The autotune's choice, and when it measured, ms per product of every kernel per shape class (summed over its shapes). */
 function tuneReport(r: TuneResult): string {
   const lines = [describeTune(r)];
   const measured = [...new Set([...Object.keys(r.timings.wide), ...Object.keys(r.timings.narrow)])];
   if (measured.length) {
     const cell = (ms: number | null | undefined) => (ms === null ? 'WRONG' : ms === undefined ? '-' : num(ms));
-    lines.push(table(['ms per class', ...measured], (['wide', 'narrow'] as const).map((c) => [c, ...measured.map((v) => cell(r.timings[c][v]))])));
+    const chosen = (label: string, cls: 'wide' | 'narrow') => (choiceLabel(r.plan[cls]) === label ? ' *' : '');
+    lines.push(table(['kernel (ms per class)', 'wide', 'narrow'], measured.map((k) => [k, cell(r.timings.wide[k]) + chosen(k, 'wide'), cell(r.timings.narrow[k]) + chosen(k, 'narrow')])));
+    lines.push('* chosen. wide: x·Wᵀ and dY·W at the tune size; narrow: x·Aᵀ (N = 16) and dA = dHᵀ·x (M = 16, K = all tokens).');
   }
   return lines.join('\n') + '\n';
 }
