@@ -4,8 +4,11 @@
 // Row r of a view starts at off + (r / groups) * ld + (r % groups) * width, so one kernel serves
 // token rows and per-head slices inside them (Qwen3's q/k norm).
 // Row kernels: one workgroup per row (linear index over a 2-D grid), WG threads striding its columns,
-// deterministic tree reductions. Parameter-gradient kernels: one workgroup per block of COLS columns,
-// LANES lanes per column striding the rows, then a fixed-order reduction over the lanes.
+// deterministic reductions: a shared-memory tree, or where the device has subgroups (subgroups.ts picks)
+// a subgroupAdd per subgroup and one fixed-order pass over the subgroups' partials.
+// Parameter-gradient kernels: one workgroup per block of COLS columns, LANES lanes per column striding
+// the rows, then a fixed-order reduction over the lanes (a column's lanes are COLS threads apart, not in
+// one subgroup, so this one stays a tree).
 // Each entry point has its own binding list; variables sharing a binding number belong to
 // different entry points (WGSL allows that).
 //
@@ -40,8 +43,16 @@ fn rowIndex(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wg.x + wg.y * nwg.x;
 }
 
+// The row reductions in two forms, the shared-memory tree and then the subgroup one: the kernel source
+// keeps one of them (see src/kernels/subgroups.ts). Entry points take an Invocation and pass it on.
+// subgroups:begin
+struct Invocation {
+  @builtin(local_invocation_index) lid: u32,
+}
+
 // Sum of one value per thread, in a fixed order; every thread gets the result.
-fn sumWorkgroup(v: f32, lid: u32) -> f32 {
+fn sumWorkgroup(v: f32, inv: Invocation) -> f32 {
+  let lid = inv.lid;
   red[lid] = v;
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
@@ -54,7 +65,8 @@ fn sumWorkgroup(v: f32, lid: u32) -> f32 {
 }
 
 // Two sums at once (one barrier sequence).
-fn sumWorkgroup2(u: f32, v: f32, lid: u32) -> vec2<f32> {
+fn sumWorkgroup2(u: f32, v: f32, inv: Invocation) -> vec2<f32> {
+  let lid = inv.lid;
   red[lid] = u;
   red2[lid] = v;
   workgroupBarrier();
@@ -69,6 +81,40 @@ fn sumWorkgroup2(u: f32, v: f32, lid: u32) -> vec2<f32> {
   workgroupBarrier();
   return total;
 }
+// subgroups:alternative
+// Subgroup built-ins can only be entry-point inputs: they travel with the thread's index.
+struct Invocation {
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(subgroup_id) sg: u32,
+  @builtin(num_subgroups) numSg: u32,
+  @builtin(subgroup_invocation_id) sgLane: u32,
+}
+
+// Each subgroup's sum goes to red[subgroup]; every thread then adds the partials in subgroup order.
+// red has WG slots: enough for any subgroup size.
+fn sumWorkgroup(v: f32, inv: Invocation) -> f32 {
+  let s = subgroupAdd(v);
+  if (inv.sgLane == 0u) { red[inv.sg] = s; }
+  workgroupBarrier();
+  var total = 0.0;
+  for (var i = 0u; i < inv.numSg; i++) { total += red[i]; }
+  workgroupBarrier(); // red is reused by the next reduction
+  return total;
+}
+
+fn sumWorkgroup2(u: f32, v: f32, inv: Invocation) -> vec2<f32> {
+  let s = vec2<f32>(subgroupAdd(u), subgroupAdd(v));
+  if (inv.sgLane == 0u) {
+    red[inv.sg] = s.x;
+    red2[inv.sg] = s.y;
+  }
+  workgroupBarrier();
+  var total = vec2<f32>(0.0);
+  for (var i = 0u; i < inv.numSg; i++) { total += vec2<f32>(red[i], red2[i]); }
+  workgroupBarrier();
+  return total;
+}
+// subgroups:end
 
 // Column sums over LANES lanes: lane 0 of each column ends up with the total.
 fn sumLanes(u: f32, v: f32, col: u32, lane: u32) -> vec2<f32> {
@@ -94,14 +140,15 @@ fn sumLanes(u: f32, v: f32, col: u32, lane: u32) -> vec2<f32> {
 
 @compute @workgroup_size(WG)
 fn rmsnorm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                   @builtin(local_invocation_index) lid: u32) {
+                   inv: Invocation) {
+  let lid = inv.lid;
   let p = rf_p;
   let r = rowIndex(wg, nwg);
   if (r >= p.rows) { return; }
   let xs = rowStart(p.a, p.width, r);
   var ss = 0.0;
   for (var c = lid; c < p.width; c += WG) { let v = rf_x[xs + c]; ss = fma(v, v, ss); }
-  let rstd = inverseSqrt(sumWorkgroup(ss, lid) / f32(p.width) + p.eps);
+  let rstd = inverseSqrt(sumWorkgroup(ss, inv) / f32(p.width) + p.eps);
   let os = rowStart(p.b, p.width, r);
   for (var c = lid; c < p.width; c += WG) { rf_out[os + c] = rf_x[xs + c] * rstd * rf_w[c]; }
   if (lid == 0u) { rf_rstd[r] = rstd; }
@@ -118,7 +165,8 @@ fn rmsnorm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
 
 @compute @workgroup_size(WG)
 fn rmsnorm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                    @builtin(local_invocation_index) lid: u32) {
+                    inv: Invocation) {
+  let lid = inv.lid;
   let p = rb_p;
   let r = rowIndex(wg, nwg);
   if (r >= p.rows) { return; }
@@ -127,7 +175,7 @@ fn rmsnorm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroup
   var dot = 0.0;
   for (var c = lid; c < p.width; c += WG) { dot += rb_dout[gs + c] * rb_w[c] * rb_x[xs + c]; }
   let rstd = rb_rstd[r];
-  let k = sumWorkgroup(dot, lid) / f32(p.width) * rstd * rstd;
+  let k = sumWorkgroup(dot, inv) / f32(p.width) * rstd * rstd;
   let ds = rowStart(p.c, p.width, r);
   for (var c = lid; c < p.width; c += WG) {
     let v = rstd * (rb_dout[gs + c] * rb_w[c] - rb_x[xs + c] * k);
@@ -170,18 +218,19 @@ fn rmsnorm_weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
 
 @compute @workgroup_size(WG)
 fn layernorm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                     @builtin(local_invocation_index) lid: u32) {
+                     inv: Invocation) {
+  let lid = inv.lid;
   let p = lf_p;
   let r = rowIndex(wg, nwg);
   if (r >= p.rows) { return; }
   let xs = rowStart(p.a, p.width, r);
   var s = 0.0;
   for (var c = lid; c < p.width; c += WG) { s += lf_x[xs + c]; }
-  let mean = sumWorkgroup(s, lid) / f32(p.width);
+  let mean = sumWorkgroup(s, inv) / f32(p.width);
   // Second pass over centred values: no cancellation when |mean| >> std.
   var ss = 0.0;
   for (var c = lid; c < p.width; c += WG) { let d = lf_x[xs + c] - mean; ss = fma(d, d, ss); }
-  let rstd = inverseSqrt(sumWorkgroup(ss, lid) / f32(p.width) + p.eps);
+  let rstd = inverseSqrt(sumWorkgroup(ss, inv) / f32(p.width) + p.eps);
   let os = rowStart(p.b, p.width, r);
   for (var c = lid; c < p.width; c += WG) {
     lf_out[os + c] = (lf_x[xs + c] - mean) * rstd * lf_w[c] + lf_b[c];
@@ -204,7 +253,8 @@ fn layernorm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
 
 @compute @workgroup_size(WG)
 fn layernorm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                      @builtin(local_invocation_index) lid: u32) {
+                      inv: Invocation) {
+  let lid = inv.lid;
   let p = lb_p;
   let r = rowIndex(wg, nwg);
   if (r >= p.rows) { return; }
@@ -219,7 +269,7 @@ fn layernorm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgro
     sg += g;
     sgx += g * (lb_x[xs + c] - mean) * rstd;
   }
-  let sums = sumWorkgroup2(sg, sgx, lid) / f32(p.width);
+  let sums = sumWorkgroup2(sg, sgx, inv) / f32(p.width);
   let ds = rowStart(p.c, p.width, r);
   for (var c = lid; c < p.width; c += WG) {
     let xhat = (lb_x[xs + c] - mean) * rstd;

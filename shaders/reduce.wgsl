@@ -1,5 +1,7 @@
 // Deterministic sums: every output is owned by one workgroup, which folds a fixed, strided share of the
-// input per thread and then a tree over its threads, so results do not depend on scheduling.
+// input per thread and then sums over its threads in a fixed order, so results do not depend on scheduling:
+// a shared-memory tree, or where the device has subgroups (reduce.ts picks) a subgroupAdd per subgroup and
+// one pass over the subgroups' partials in subgroup order.
 //   reduce_single:   out[outIndex] = sum f(x[0..n))            one workgroup
 //   reduce_partials: out[g] = sum f(x[i]) over workgroup g's share   (first stage of a two-stage sum)
 //   clip_factor:     norm = sqrt(sum x[0..n)) from per-tensor sums of squares;
@@ -27,8 +29,16 @@ fn term(i: u32) -> f32 {
   return v;
 }
 
+// The sum over a workgroup's threads in two forms, the shared-memory tree and then the subgroup one: the
+// kernel source keeps one of them (see src/kernels/subgroups.ts). Entry points take an Invocation.
+// subgroups:begin
+struct Invocation {
+  @builtin(local_invocation_index) lid: u32,
+}
+
 // Sums every thread's value; the result is valid in thread 0. Call from uniform control flow.
-fn workgroupSum(v: f32, lid: u32) -> f32 {
+fn workgroupSum(v: f32, inv: Invocation) -> f32 {
+  let lid = inv.lid;
   red[lid] = v;
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
@@ -37,30 +47,55 @@ fn workgroupSum(v: f32, lid: u32) -> f32 {
   }
   return red[0];
 }
+// subgroups:alternative
+// Subgroup built-ins can only be entry-point inputs: they travel with the thread's index.
+struct Invocation {
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(subgroup_id) sg: u32,
+  @builtin(num_subgroups) numSg: u32,
+  @builtin(subgroup_invocation_id) sgLane: u32,
+}
+
+// Each subgroup's sum goes to red[subgroup] (WG slots: enough for any subgroup size); thread 0 adds them
+// in subgroup order. The result is valid in thread 0. Call from uniform control flow.
+fn workgroupSum(v: f32, inv: Invocation) -> f32 {
+  let s = subgroupAdd(v);
+  if (inv.sgLane == 0u) { red[inv.sg] = s; }
+  workgroupBarrier();
+  var total = 0.0;
+  if (inv.lid == 0u) {
+    for (var i = 0u; i < inv.numSg; i++) { total += red[i]; }
+  }
+  return total;
+}
+// subgroups:end
 
 @compute @workgroup_size(WG)
-fn reduce_single(@builtin(local_invocation_index) lid: u32) {
+fn reduce_single(inv: Invocation) {
+  let lid = inv.lid;
   var acc = 0.0;
   for (var i = lid; i < p.n; i += WG) { acc += term(i); }
-  let total = workgroupSum(acc, lid);
+  let total = workgroupSum(acc, inv);
   if (lid == 0u) { out[p.outIndex] = total; }
 }
 
 @compute @workgroup_size(WG)
 fn reduce_partials(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                   @builtin(local_invocation_index) lid: u32) {
+                   inv: Invocation) {
+  let lid = inv.lid;
   let stride = nwg.x * WG;
   var acc = 0.0;
   for (var i = wg.x * WG + lid; i < p.n; i += stride) { acc += term(i); }
-  let total = workgroupSum(acc, lid);
+  let total = workgroupSum(acc, inv);
   if (lid == 0u) { out[wg.x] = total; }
 }
 
 @compute @workgroup_size(WG)
-fn clip_factor(@builtin(local_invocation_index) lid: u32) {
+fn clip_factor(inv: Invocation) {
+  let lid = inv.lid;
   var acc = 0.0;
   for (var i = lid; i < p.n; i += WG) { acc += x[i]; }
-  let total = workgroupSum(acc, lid);
+  let total = workgroupSum(acc, inv);
   if (lid == 0u) {
     let norm = sqrt(total);
     out[p.outIndex] = norm;

@@ -5,6 +5,8 @@
 // validates token ids, so the second case only guards against reading outside the row.
 // One pass keeps a running (max, sum of exp(x - max)) per thread, so large logits cannot overflow; the
 // backward pass then writes every gradient. dlogits may overwrite logits in place (forward_backward_inplace).
+// The threads' stats merge in a shared-memory tree, or where the device has subgroups (xent.ts picks) with
+// subgroupMax and subgroupAdd per subgroup and one fixed-order pass over the subgroups' partials.
 //
 // Entry points bind different buffers; each declares its own names (WGSL allows shared binding numbers
 // across entry points, not within one):
@@ -51,8 +53,16 @@ fn merge(a: Stats, b: Stats) -> Stats {
   return Stats(m, a.sum * exp(a.max - m) + b.sum * exp(b.max - m));
 }
 
+// The merge of every thread's stats in two forms, the shared-memory tree and then the subgroup one: the
+// kernel source keeps one of them (see src/kernels/subgroups.ts). Entry points take an Invocation.
+// subgroups:begin
+struct Invocation {
+  @builtin(local_invocation_index) lid: u32,
+}
+
 // Combines every thread's stats into the row's; call from uniform control flow.
-fn reduceStats(st: Stats, lid: u32) -> Stats {
+fn reduceStats(st: Stats, inv: Invocation) -> Stats {
+  let lid = inv.lid;
   redMax[lid] = st.max;
   redSum[lid] = st.sum;
   workgroupBarrier();
@@ -66,6 +76,30 @@ fn reduceStats(st: Stats, lid: u32) -> Stats {
   }
   return Stats(redMax[0], redSum[0]);
 }
+// subgroups:alternative
+// Subgroup built-ins can only be entry-point inputs: they travel with the thread's index.
+struct Invocation {
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(subgroup_id) sg: u32,
+  @builtin(num_subgroups) numSg: u32,
+  @builtin(subgroup_invocation_id) sgLane: u32,
+}
+
+// Each subgroup's stats go to slot subgroup_id (WG slots: enough for any subgroup size); every thread then
+// merges the partials in subgroup order. Call from uniform control flow.
+fn reduceStats(st: Stats, inv: Invocation) -> Stats {
+  let m = subgroupMax(st.max);
+  let s = subgroupAdd(st.sum * exp(st.max - m)); // empty threads add 0 * exp(NEG_BIG - m) = 0
+  if (inv.sgLane == 0u) {
+    redMax[inv.sg] = m;
+    redSum[inv.sg] = s;
+  }
+  workgroupBarrier();
+  var total = Stats(NEG_BIG, 0.0);
+  for (var i = 0u; i < inv.numSg; i++) { total = merge(total, Stats(redMax[i], redSum[i])); }
+  return total;
+}
+// subgroups:end
 
 fn groupIndex(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wg.x + wg.y * nwg.x;
@@ -93,7 +127,8 @@ fn gradOf(x: f32, j: u32, tgt: u32, st: Stats) -> f32 {
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
+           inv: Invocation) {
+  let lid = inv.lid;
   let row = groupIndex(wg, nwg);
   let V = pForward.vocab;
   if (row >= pForward.rows) { return; }
@@ -107,13 +142,14 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
   if (lid == 0u) { targetLogit = logits[base + u32(tgt)]; }
   var st = Stats(NEG_BIG, 0.0);
   for (var j = lid; j < V; j += WG) { st = addLogit(st, logits[base + j]); }
-  st = reduceStats(st, lid);
+  st = reduceStats(st, inv);
   if (lid == 0u) { losses[at] = lossOf(st); }
 }
 
 @compute @workgroup_size(WG)
 fn forward_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                    @builtin(local_invocation_index) lid: u32) {
+                    inv: Invocation) {
+  let lid = inv.lid;
   let row = groupIndex(wg, nwg);
   let V = pForwardBackward.vocab;
   if (row >= pForwardBackward.rows) { return; }
@@ -128,7 +164,7 @@ fn forward_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroup
   if (lid == 0u) { targetLogit = logits[base + u32(tgt)]; }
   var st = Stats(NEG_BIG, 0.0);
   for (var j = lid; j < V; j += WG) { st = addLogit(st, logits[base + j]); }
-  st = reduceStats(st, lid);
+  st = reduceStats(st, inv);
   if (lid == 0u) { losses[at] = lossOf(st); }
   let scale = gradScale[0];
   for (var j = lid; j < V; j += WG) {
@@ -140,7 +176,8 @@ fn forward_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroup
 // before the reduction's barriers; after them each thread rewrites only the elements it reads itself.
 @compute @workgroup_size(WG)
 fn forward_backward_inplace(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                            @builtin(local_invocation_index) lid: u32) {
+                            inv: Invocation) {
+  let lid = inv.lid;
   let row = groupIndex(wg, nwg);
   let V = pInPlace.vocab;
   if (row >= pInPlace.rows) { return; }
@@ -155,7 +192,7 @@ fn forward_backward_inplace(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_w
   if (lid == 0u) { targetLogit = logitsInPlace[base + u32(tgt)]; }
   var st = Stats(NEG_BIG, 0.0);
   for (var j = lid; j < V; j += WG) { st = addLogit(st, logitsInPlace[base + j]); }
-  st = reduceStats(st, lid);
+  st = reduceStats(st, inv);
   storageBarrier();
   if (lid == 0u) { losses[at] = lossOf(st); }
   let scale = gradScale[0];

@@ -3,18 +3,21 @@ import code from '../../shaders/argmax.wgsl?raw';
 import { grid1d, type CommandList, type KernelSpec } from '../gpu/gpu';
 import { u32 } from '../gpu/params';
 import type { Tensor } from '../gpu/tensor';
+import { sourceFor, subgroupForms } from './subgroups';
 import { checkCount, checkDistinct, checkStrided, checkTensor, type StridedView } from './views';
 
-const source = { name: 'argmax', code };
+const sources = subgroupForms({ name: 'argmax', code });
 
 /**
- * Threads per row. GPUs merge each row with a 256-thread tree; software adapters (SwiftShader) run a
- * workgroup's threads as coroutines, where each barrier costs far more than the comparisons, so they get 4.
+ * Threads per row. GPUs merge each row's 256 candidates (with subgroup operations where the device has them,
+ * else a tree); software adapters (SwiftShader) run a workgroup's threads as coroutines, where each barrier
+ * costs far more than the comparisons, so they get 4 and the tree.
  */
 export type ArgmaxVariant = 'wide' | 'narrow';
 const THREADS: Record<ArgmaxVariant, number> = { wide: 256, narrow: 4 };
 
-function spec(variant: ArgmaxVariant): KernelSpec {
+function spec(list: CommandList, variant: ArgmaxVariant): KernelSpec {
+  const source = variant === 'wide' ? sourceFor(list, sources) : sources.plain;
   return { source, entry: 'argmax_rows', bindings: ['read', 'rw'], constants: { WG: THREADS[variant] } };
 }
 
@@ -40,5 +43,5 @@ export function argmax(list: CommandList, a: ArgmaxArgs): void {
   checkDistinct(name, { out: a.out }, { x: a.x.t });
   if (a.variant !== undefined && !(a.variant in THREADS)) throw new Error(`${name}: unknown variant '${String(a.variant)}' (expected 'wide' or 'narrow')`);
   const variant = a.variant ?? (list.gpu.handle.adapter.software ? 'narrow' : 'wide');
-  list.dispatch(spec(variant), [a.x.t, a.out], [u32(a.rows), u32(a.vocab), u32(a.x.offset ?? 0), u32(a.x.ld)], grid1d(a.rows, 1));
+  list.dispatch(spec(list, variant), [a.x.t, a.out], [u32(a.rows), u32(a.vocab), u32(a.x.offset ?? 0), u32(a.x.ld)], grid1d(a.rows, 1));
 }

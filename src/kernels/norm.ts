@@ -4,17 +4,19 @@
  * Two kernel sets compute the same values: 'workgroup' (one workgroup per row with tree reductions:
  * for real GPUs) and 'thread' (barrier-free, one thread per row or per column: for CPU Vulkan drivers
  * such as SwiftShader, where a workgroup barrier costs a coroutine switch per thread). Every function
- * takes an optional `variant`; by default the adapter decides.
+ * takes an optional `variant`; by default the adapter decides. The 'workgroup' row kernels reduce with
+ * subgroup operations where the device has them (subgroups.ts).
  */
 import code from '../../shaders/norm.wgsl?raw';
 import { grid1d, type BindingKind, type CommandList, type KernelSpec } from '../gpu/gpu';
 import { f32, u32, type ParamValue } from '../gpu/params';
 import type { Tensor } from '../gpu/tensor';
+import { sourceFor, subgroupForms } from './subgroups';
 import { checkCount, checkDistinct, checkRows, checkTensor, rowParams, type RowView } from './views';
 
 export type { RowView } from './views';
 
-const source = { name: 'norm', code };
+const sources = subgroupForms({ name: 'norm', code });
 /** Columns per workgroup of the workgroup parameter-gradient kernels (COLS in norm.wgsl). */
 const GRAD_COLS = 32;
 /** Threads per workgroup of the thread kernels (THREAD_WG in norm.wgsl). */
@@ -22,15 +24,21 @@ const THREAD_WG = 64;
 
 export type NormVariant = 'workgroup' | 'thread';
 
-/** A kernel's two entry points: `name` (workgroup per row or 32 columns) and `name_thread` (thread per row or column). */
+/**
+ * A kernel's two entry points: `name` (workgroup per row or 32 columns, in the source form the device
+ * runs) and `name_thread` (thread per row or column).
+ */
 interface NormKernel {
-  workgroup: KernelSpec;
+  workgroup: (list: CommandList) => KernelSpec;
   thread: KernelSpec;
 }
 
 function kernel(entry: string, reads: number, writes: number): NormKernel {
   const bindings: BindingKind[] = [...Array<BindingKind>(reads).fill('read'), ...Array<BindingKind>(writes).fill('rw')];
-  return { workgroup: { source, entry, bindings }, thread: { source, entry: `${entry}_thread`, bindings } };
+  return {
+    workgroup: (list) => ({ source: sourceFor(list, sources), entry, bindings }),
+    thread: { source: sources.plain, entry: `${entry}_thread`, bindings },
+  };
 }
 
 const KERNELS = {
@@ -45,13 +53,13 @@ const KERNELS = {
 /** Records a row kernel: `rows` rows, one workgroup or one thread each. */
 function dispatchRows(list: CommandList, k: NormKernel, variant: NormVariant | undefined, tensors: Tensor[], p: ParamValue[], rows: number): void {
   if (pick(list, variant) === 'thread') list.dispatch(k.thread, tensors, p, grid1d(rows, THREAD_WG));
-  else list.dispatch(k.workgroup, tensors, p, grid1d(rows, 1));
+  else list.dispatch(k.workgroup(list), tensors, p, grid1d(rows, 1));
 }
 
 /** Records a parameter-gradient kernel: `width` columns, GRAD_COLS per workgroup or one thread each. */
 function dispatchColumns(list: CommandList, k: NormKernel, variant: NormVariant | undefined, tensors: Tensor[], p: ParamValue[], width: number): void {
   if (pick(list, variant) === 'thread') list.dispatch(k.thread, tensors, p, grid1d(width, THREAD_WG));
-  else list.dispatch(k.workgroup, tensors, p, [Math.ceil(width / GRAD_COLS), 1, 1]);
+  else list.dispatch(k.workgroup(list), tensors, p, [Math.ceil(width / GRAD_COLS), 1, 1]);
 }
 
 function pick(list: CommandList, variant: NormVariant | undefined): NormVariant {

@@ -1,11 +1,15 @@
-/** Deterministic GPU sums: sum, sum of squares, and the global gradient norm with its clip factor. */
+/**
+ * Deterministic GPU sums: sum, sum of squares, and the global gradient norm with its clip factor. Each
+ * workgroup sums its threads with subgroup operations where the device has them, else a tree (subgroups.ts).
+ */
 import code from '../../shaders/reduce.wgsl?raw';
 import type { CommandList, KernelSpec } from '../gpu/gpu';
 import { f32, u32 } from '../gpu/params';
 import type { Tensor } from '../gpu/tensor';
+import { sourceFor, subgroupForms } from './subgroups';
 import { checkCount, checkDistinct, checkTensor } from './views';
 
-const source = { name: 'reduce', code };
+const sources = subgroupForms({ name: 'reduce', code });
 const WG = 256; // threads per workgroup (must match the shader)
 /** Above this many elements a scratch tensor, when given, splits the sum over several workgroups. */
 const SINGLE_MAX = WG * 16;
@@ -13,8 +17,8 @@ const SINGLE_MAX = WG * 16;
 const PER_THREAD = 16;
 const MAX_PARTIALS = 1024;
 
-function spec(entry: string, square: boolean): KernelSpec {
-  return { source, entry, bindings: ['read', 'rw'], constants: { SQUARE: square ? 1 : 0 } };
+function spec(list: CommandList, entry: string, square: boolean): KernelSpec {
+  return { source: sourceFor(list, sources), entry, bindings: ['read', 'rw'], constants: { SQUARE: square ? 1 : 0 } };
 }
 
 export interface SumArgs {
@@ -47,13 +51,13 @@ function reduce(list: CommandList, name: string, a: SumArgs, square: boolean): v
   checkDistinct(name, { out: a.out }, { x: a.x });
   const partials = a.scratch ? Math.min(a.scratch.size, MAX_PARTIALS, Math.ceil(a.n / (WG * PER_THREAD))) : 0;
   if (!a.scratch || a.n <= SINGLE_MAX || partials < 2) {
-    list.dispatch(spec('reduce_single', square), [a.x, a.out], [u32(a.n), u32(a.outIndex), u32(0), f32(0)], [1, 1, 1]);
+    list.dispatch(spec(list, 'reduce_single', square), [a.x, a.out], [u32(a.n), u32(a.outIndex), u32(0), f32(0)], [1, 1, 1]);
     return;
   }
   checkTensor(name, 'scratch', a.scratch, 1, { ints: false });
   checkDistinct(name, { scratch: a.scratch }, { x: a.x, out: a.out });
-  list.dispatch(spec('reduce_partials', square), [a.x, a.scratch], [u32(a.n), u32(0), u32(0), f32(0)], [partials, 1, 1]);
-  list.dispatch(spec('reduce_single', false), [a.scratch, a.out], [u32(partials), u32(a.outIndex), u32(0), f32(0)], [1, 1, 1]);
+  list.dispatch(spec(list, 'reduce_partials', square), [a.x, a.scratch], [u32(a.n), u32(0), u32(0), f32(0)], [partials, 1, 1]);
+  list.dispatch(spec(list, 'reduce_single', false), [a.scratch, a.out], [u32(partials), u32(a.outIndex), u32(0), f32(0)], [1, 1, 1]);
 }
 
 export interface ClipFactorArgs {
@@ -79,7 +83,7 @@ export function clipFactor(list: CommandList, a: ClipFactorArgs): void {
   if (!Number.isFinite(a.maxNorm)) throw new Error(`${name}: maxNorm must be finite, got ${a.maxNorm}`);
   checkDistinct(name, { state: a.state }, { sq: a.sq });
   list.dispatch(
-    spec('clip_factor', false),
+    spec(list, 'clip_factor', false),
     [a.sq, a.state],
     [u32(a.count), u32(a.normIndex), u32(a.clipIndex), f32(a.maxNorm)],
     [1, 1, 1],

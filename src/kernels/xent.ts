@@ -3,23 +3,28 @@ import code from '../../shaders/xent.wgsl?raw';
 import { grid1d, type CommandList, type KernelSpec } from '../gpu/gpu';
 import { u32 } from '../gpu/params';
 import type { Tensor } from '../gpu/tensor';
+import { sourceFor, subgroupForms } from './subgroups';
 import { checkCount, checkDistinct, checkTensor } from './views';
 
-const source = { name: 'xent', code };
+const sources = subgroupForms({ name: 'xent', code });
 
 /**
- * Threads per row. GPUs reduce each row with a 256-thread tree; software adapters (SwiftShader) run a
- * workgroup's threads as coroutines, where each barrier costs far more than the arithmetic, so they get 4.
+ * Threads per row. GPUs reduce each row with 256 threads (with subgroup operations where the device has
+ * them, else a tree); software adapters (SwiftShader) run a workgroup's threads as coroutines, where each
+ * barrier costs far more than the arithmetic, so they get 4 and the tree.
  */
 export type CrossEntropyVariant = 'wide' | 'narrow';
 const THREADS: Record<CrossEntropyVariant, number> = { wide: 256, narrow: 4 };
 
-function spec(entry: string, bindings: KernelSpec['bindings'], variant: CrossEntropyVariant): KernelSpec {
-  return { source, entry, bindings, constants: { WG: THREADS[variant] } };
+function spec(entry: string, bindings: KernelSpec['bindings']) {
+  return (list: CommandList, variant: CrossEntropyVariant): KernelSpec => {
+    const source = variant === 'wide' ? sourceFor(list, sources) : sources.plain;
+    return { source, entry, bindings, constants: { WG: THREADS[variant] } };
+  };
 }
-const FORWARD = (v: CrossEntropyVariant) => spec('forward', ['read', 'read', 'rw'], v);
-const FORWARD_BACKWARD = (v: CrossEntropyVariant) => spec('forward_backward', ['read', 'read', 'rw', 'read', 'rw'], v);
-const FORWARD_BACKWARD_INPLACE = (v: CrossEntropyVariant) => spec('forward_backward_inplace', ['rw', 'read', 'rw', 'read'], v);
+const FORWARD = spec('forward', ['read', 'read', 'rw']);
+const FORWARD_BACKWARD = spec('forward_backward', ['read', 'read', 'rw', 'read', 'rw']);
+const FORWARD_BACKWARD_INPLACE = spec('forward_backward_inplace', ['rw', 'read', 'rw', 'read']);
 
 function pick(list: CommandList, variant: CrossEntropyVariant | undefined): CrossEntropyVariant {
   return variant ?? (list.gpu.handle.adapter.software ? 'narrow' : 'wide');
@@ -52,7 +57,7 @@ export function crossEntropyForward(list: CommandList, a: CrossEntropyArgs): voi
   const name = 'crossEntropyForward';
   checkCommon(name, a);
   checkDistinct(name, { losses: a.losses }, { logits: a.logits, targets: a.targets });
-  list.dispatch(FORWARD(pick(list, a.variant)), [a.logits, a.targets, a.losses], params(a), grid1d(a.rows, 1));
+  list.dispatch(FORWARD(list, pick(list, a.variant)), [a.logits, a.targets, a.losses], params(a), grid1d(a.rows, 1));
 }
 
 /** losses and dlogits in one pass over each row; in place when dlogits is logits. */
@@ -62,12 +67,12 @@ export function crossEntropyForwardBackward(list: CommandList, a: CrossEntropyBa
   checkTensor(name, 'gradScale', a.gradScale, 1, { ints: false });
   if (a.dlogits.buffer === a.logits.buffer) {
     checkDistinct(name, { logits: a.logits, losses: a.losses }, { targets: a.targets, gradScale: a.gradScale });
-    list.dispatch(FORWARD_BACKWARD_INPLACE(pick(list, a.variant)), [a.logits, a.targets, a.losses, a.gradScale], params(a), grid1d(a.rows, 1));
+    list.dispatch(FORWARD_BACKWARD_INPLACE(list, pick(list, a.variant)), [a.logits, a.targets, a.losses, a.gradScale], params(a), grid1d(a.rows, 1));
     return;
   }
   checkTensor(name, 'dlogits', a.dlogits, a.rows * a.vocab, { ints: false });
   checkDistinct(name, { losses: a.losses, dlogits: a.dlogits }, { logits: a.logits, targets: a.targets, gradScale: a.gradScale });
-  list.dispatch(FORWARD_BACKWARD(pick(list, a.variant)), [a.logits, a.targets, a.losses, a.gradScale, a.dlogits], params(a), grid1d(a.rows, 1));
+  list.dispatch(FORWARD_BACKWARD(list, pick(list, a.variant)), [a.logits, a.targets, a.losses, a.gradScale, a.dlogits], params(a), grid1d(a.rows, 1));
 }
 
 function params(a: CrossEntropyArgs) {

@@ -97,7 +97,10 @@ export class Decoder {
   /** Appends one token and returns the greedy next one (the argmax of its logits). One submit, 4 bytes back. */
   async step(token: number): Promise<number> {
     this.submitStep(token, this.stepGraph.next!.buffer, this.nextStaging, 4);
-    return new Uint32Array(await this.readStaging(this.nextStaging, 4))[0];
+    const next = new Uint32Array(await this.readStaging(this.nextStaging, 4))[0];
+    // argmax finds no index in a row of NaNs: say so rather than hand out a token id past the vocabulary.
+    if (next >= this.weights.spec.vocabSize) throw new Error(`decoding at position ${this.filled - 1}: the model produced non-finite logits (no largest one)`);
+    return next;
   }
 
   /** Appends one token and returns its logits row (for sampling and tests: vocab floats back instead of one). */

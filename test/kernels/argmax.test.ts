@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { Gpu } from '../../src/gpu/gpu';
 import { argmax, type ArgmaxVariant } from '../../src/kernels/argmax';
 import { argmaxRef } from '../../src/kernels/argmax.ref';
 import { Rng } from '../../src/util/random';
-import { runOnce, testGpu, validated } from '../helpers/gpu';
+import { runOnce, testGpu, testGpuWithoutFeatures, validated } from '../helpers/gpu';
 
 describe('argmax reference', () => {
   it('returns the first index of each row maximum', () => {
@@ -13,15 +14,23 @@ describe('argmax reference', () => {
   });
 });
 
-const VARIANTS: ArgmaxVariant[] = ['wide', 'narrow'];
+// Wide rows merge with subgroup operations on testGpu (it has subgroups) and with the shared-memory tree on the
+// feature-less device; narrow rows use the tree on both, so they run once.
+const CONFIGS: { name: string; variant: ArgmaxVariant; device: () => Promise<Gpu> }[] = [
+  { name: 'wide, subgroups', variant: 'wide', device: testGpu },
+  { name: 'wide, no subgroups', variant: 'wide', device: testGpuWithoutFeatures },
+  { name: 'narrow', variant: 'narrow', device: testGpu },
+];
 
-describe.each(VARIANTS)('argmax (%s)', (variant) => {
+for (const { name, variant, device } of CONFIGS) describe(`argmax (${name})`, () => {
   // [rows, vocab, offset, ld]: one element, fewer columns than threads, a vocab that is not a multiple of the
-  // workgroup, GPT-2's vocab, and a strided view with padding around the rows.
-  const cases: [number, number, number, number][] = [[1, 1, 0, 1], [3, 7, 0, 7], [2, 1000, 0, 1000], [1, 50257, 0, 50257], [4, 37, 3, 41]];
+  // workgroup, GPT-2's vocab, strided views with padding around the rows, and many rows of a few columns.
+  const cases: [number, number, number, number][] = [
+    [1, 1, 0, 1], [3, 7, 0, 7], [2, 1000, 0, 1000], [1, 50257, 0, 50257], [4, 37, 3, 41], [5, 130, 1, 133], [33, 3, 2, 5],
+  ];
 
   it('matches the reference on random rows, with ties resolved to the lowest index', async () => {
-    const gpu = await testGpu();
+    const gpu = await device();
     const rng = new Rng(17);
     await validated(gpu, async () => {
       for (const [rows, vocab, offset, ld] of cases) {
@@ -34,6 +43,8 @@ describe.each(VARIANTS)('argmax (%s)', (variant) => {
           x[Math.min(offset + vocab - 2, best + 1)] = x[best];
         }
         if (rows > 1) for (let i = 0; i < vocab; i++) x[offset + ld + i] = Math.round(x[offset + ld + i]);
+        // A row of one repeated value: every thread and every subgroup ties.
+        if (rows > 2) for (let i = 0; i < vocab; i++) x[offset + 2 * ld + i] = -1.5;
         const t = gpu.tensorFrom(x, [x.length], 'x');
         const out = gpu.tensor([rows + 1], 'out', 'u32');
         gpu.upload(out, new Uint32Array(rows + 1).fill(12345));
@@ -44,14 +55,35 @@ describe.each(VARIANTS)('argmax (%s)', (variant) => {
     });
   });
 
+  // 37 columns leave threads (and, with subgroups, parts of a subgroup) without an element: they must not win.
   it('large negative logits', async () => {
-    const gpu = await testGpu();
-    const x = Float32Array.from({ length: 300 }, (_, i) => -1e30 - i * 1e27);
-    x[217] = -9e29;
-    const t = gpu.tensorFrom(x, [300], 'x');
-    const out = gpu.tensor([1], 'out', 'u32');
-    await runOnce(gpu, (l) => argmax(l, { x: { t, ld: 300 }, out, rows: 1, vocab: 300, variant }));
-    expect((await gpu.readU32(out))[0]).toBe(217);
+    const gpu = await device();
+    for (const vocab of [37, 300]) {
+      const x = Float32Array.from({ length: vocab }, (_, i) => -1e30 - i * 1e27);
+      x[vocab - 3] = -9e29;
+      const t = gpu.tensorFrom(x, [vocab], 'x');
+      const out = gpu.tensor([1], 'out', 'u32');
+      await runOnce(gpu, (l) => argmax(l, { x: { t, ld: vocab }, out, rows: 1, vocab, variant }));
+      expect((await gpu.readU32(out))[0], `vocab ${vocab}`).toBe(vocab - 3);
+    }
+  });
+});
+
+describe('argmax subgroup form', () => {
+  // testGpu has subgroups on every machine these tests run on (SwiftShader included): were it to lose them,
+  // both wide configurations above would test the tree.
+  it('wide rows compile from argmax+subgroups on a device with subgroups, from argmax without; narrow from argmax', async () => {
+    for (const [device, wide] of [[testGpu, 'argmax+subgroups'], [testGpuWithoutFeatures, 'argmax']] as const) {
+      const gpu = await device();
+      const x = gpu.tensor([6], 'x');
+      const out = gpu.tensor([2], 'out', 'u32');
+      for (const [variant, want] of [['wide', wide], ['narrow', 'argmax']] as const) {
+        const list = gpu.list('names');
+        argmax(list, { x: { t: x, ld: 3 }, out, rows: 2, vocab: 3, variant });
+        expect([...(await list.profile()).keys()]).toEqual([`${want}.argmax_rows`]);
+        await list.release();
+      }
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Gpu } from '../../src/gpu/gpu';
+import type { CommandList, Gpu } from '../../src/gpu/gpu';
 import {
   layernormBackward, layernormForward, layernormParamGrad, rmsnormBackward, rmsnormForward, rmsnormWeightGrad, type NormVariant,
 } from '../../src/kernels/norm';
@@ -8,7 +8,7 @@ import {
 } from '../../src/kernels/norm.ref';
 import { resolveRows, rowStart, type RowView } from '../../src/kernels/views';
 import { Rng } from '../../src/util/random';
-import { dot, expectClose, numericGrad, runOnce, testGpu } from '../helpers/gpu';
+import { dot, expectClose, numericGrad, runOnce, testGpu, testGpuWithoutFeatures } from '../helpers/gpu';
 
 
 
@@ -59,6 +59,8 @@ const CASES: Case[] = [
   // Per-head slices: 5 tokens x 3 heads of 16 inside rows of 70, as Qwen3's q/k norm reads a fused qkv buffer.
   { name: 'per-head groups', rows: 15, width: 16, x: { offset: 6, ld: 70, groups: 3 }, out: { groups: 3 }, dx: { offset: 2, ld: 50, groups: 3 } },
   { name: '130 wide, 2 groups', rows: 6, width: 130, x: { groups: 2 }, out: { groups: 2, ld: 261 }, dx: { groups: 2 } },
+  { name: '5x1 (one column)', rows: 5, width: 1, x: {}, out: { offset: 2 }, dx: {} },
+  { name: '2x1037 with ld (several strides per thread)', rows: 2, width: 1037, x: { offset: 1, ld: 1040 }, out: {}, dx: { ld: 1039 } },
 ];
 
 describe('norm references', () => {
@@ -92,13 +94,18 @@ describe('norm references', () => {
   });
 });
 
-// Both kernel sets run on SwiftShader, whichever one the adapter would pick by default.
-const VARIANTS: NormVariant[] = ['workgroup', 'thread'];
+// Both kernel sets run on SwiftShader, whichever one the adapter would pick by default. The workgroup kernels
+// run twice: with subgroup reductions (testGpu has subgroups) and with the shared-memory trees.
+const CONFIGS: { name: string; variant: NormVariant; device: () => Promise<Gpu> }[] = [
+  { name: 'workgroup kernels, subgroups', variant: 'workgroup', device: testGpu },
+  { name: 'workgroup kernels, no subgroups', variant: 'workgroup', device: testGpuWithoutFeatures },
+  { name: 'thread kernels', variant: 'thread', device: testGpu },
+];
 
-describe.each(VARIANTS)('rmsnorm (%s kernels)', (variant) => {
+for (const { name, variant, device } of CONFIGS) describe(`rmsnorm (${name})`, () => {
   for (const c of CASES) {
     it(c.name, async () => {
-      const gpu = await testGpu();
+      const gpu = await device();
       const rng = new Rng(c.rows * 1000 + c.width);
       const { rows, width } = c;
       const eps = 1e-6;
@@ -131,10 +138,10 @@ describe.each(VARIANTS)('rmsnorm (%s kernels)', (variant) => {
   }
 });
 
-describe.each(VARIANTS)('layernorm (%s kernels)', (variant) => {
+for (const { name, variant, device } of CONFIGS) describe(`layernorm (${name})`, () => {
   for (const c of CASES) {
     it(c.name, async () => {
-      const gpu = await testGpu();
+      const gpu = await device();
       const rng = new Rng(c.rows * 1000 + c.width + 1);
       const { rows, width } = c;
       const eps = 1e-5;
@@ -177,7 +184,7 @@ describe.each(VARIANTS)('layernorm (%s kernels)', (variant) => {
   }
 
   it('many rows: the gradient kernels reduce over 300 rows', async () => {
-    const gpu = await testGpu();
+    const gpu = await device();
     const rng = new Rng(5);
     const rows = 300, width = 37, eps = 1e-5;
     const xs = rng.normals(rows * width);
@@ -201,7 +208,35 @@ describe.each(VARIANTS)('layernorm (%s kernels)', (variant) => {
     expectClose(await gpu.read(dweight), pg.dweight, 'dweight', { atol: 1e-4, rtol: 1e-4 });
     expectClose(await gpu.read(dbias), pg.dbias, 'dbias', { atol: 1e-4, rtol: 1e-4 });
   });
+});
 
+/** The kernel names a list dispatches (by running it once through profile()). */
+async function dispatched(gpu: Gpu, record: (list: CommandList) => void): Promise<string[]> {
+  const list = gpu.list('names');
+  record(list);
+  const names = [...(await list.profile()).keys()];
+  await list.release();
+  return names;
+}
+
+describe('norm subgroup form', () => {
+  // testGpu has subgroups on every machine these tests run on (SwiftShader included): were it to lose them,
+  // the two workgroup configurations above would both test the tree.
+  it('workgroup row kernels compile from norm+subgroups on a device with subgroups, from norm without', async () => {
+    for (const [device, want] of [[testGpu, 'norm+subgroups'], [testGpuWithoutFeatures, 'norm']] as const) {
+      const gpu = await device();
+      const x = gpu.tensor([6], 'x');
+      const weight = gpu.tensor([3], 'w');
+      const rstd = gpu.tensor([2], 'rstd');
+      const record = (variant: NormVariant) => (l: CommandList) =>
+        rmsnormForward(l, { x: { t: x }, out: { t: gpu.tensor([6], 'o') }, weight, rstd, rows: 2, width: 3, eps: 1e-5, variant });
+      expect(await dispatched(gpu, record('workgroup'))).toEqual([`${want}.rmsnorm_forward`]);
+      expect(await dispatched(gpu, record('thread'))).toEqual(['norm.rmsnorm_forward_thread']);
+    }
+  });
+});
+
+describe('norm argument checks', () => {
   it('rejects mismatched sizes and aliased outputs with errors naming the tensor', async () => {
     const gpu = await testGpu();
     const x = gpu.tensor([20], 'hidden');

@@ -1,16 +1,20 @@
 import { describe, expect, it } from 'vitest';
+import type { CommandList, Gpu } from '../../src/gpu/gpu';
 import { clipFactor, sum, sumSquares } from '../../src/kernels/reduce';
 import { clipFactorRef, sumRef, sumSquaresRef } from '../../src/kernels/reduce.ref';
 import { Rng } from '../../src/util/random';
-import { expectClose, runOnce, testGpu, validated } from '../helpers/gpu';
+import { expectClose, runOnce, testGpu, testGpuWithoutFeatures, validated } from '../helpers/gpu';
 
+// Every kernel here sums its threads with subgroup operations on testGpu (it has subgroups) and with the
+// shared-memory tree on the feature-less device: each test runs on both.
+const DEVICES: [string, () => Promise<Gpu>][] = [['subgroups', testGpu], ['no subgroups', testGpuWithoutFeatures]];
 
-describe('reduce', () => {
-  it('sum and sumSquares for n = 1, 1000, 70000, single- and two-stage, into one slot of out', async () => {
-    const gpu = await testGpu();
+for (const [name, device] of DEVICES) describe(`reduce (${name})`, () => {
+  it('sum and sumSquares for n = 1, 3, 37, 1000, 4099, 70000, single- and two-stage, into one slot of out', async () => {
+    const gpu = await device();
     const rng = new Rng(31);
     await validated(gpu, async () => {
-      for (const n of [1, 1000, 70000]) {
+      for (const n of [1, 3, 37, 1000, 4099, 70000]) {
         // x is longer than n: the tail must not be summed.
         const data = rng.normals(n + 5);
         for (let i = 0; i < data.length; i++) data[i] += 0.25;
@@ -30,7 +34,7 @@ describe('reduce', () => {
   });
 
   it('two-stage sums record two dispatches, and repeated runs give identical bits', async () => {
-    const gpu = await testGpu();
+    const gpu = await device();
     const data = new Rng(32).normals(70000);
     const x = gpu.tensorFrom(data, [data.length], 'x');
     const out = gpu.tensor([2], 'out');
@@ -52,10 +56,10 @@ describe('reduce', () => {
   });
 
   it('clipFactor: global norm and clip factor, clipping active, inactive and disabled', async () => {
-    const gpu = await testGpu();
+    const gpu = await device();
     const rng = new Rng(33);
     await validated(gpu, async () => {
-      for (const count of [1, 37]) {
+      for (const count of [1, 37, 1030]) {
         const sqData = rng.uniforms(count, 0, 3);
         const sq = gpu.tensorFrom(sqData, [count], 'sq');
         const { norm } = clipFactorRef(sqData, count, 1);
@@ -67,6 +71,28 @@ describe('reduce', () => {
         }
       }
     });
+  });
+
+});
+
+describe('reduce', () => {
+  // testGpu has subgroups on every machine these tests run on (SwiftShader included): were it to lose them,
+  // both device runs above would test the tree.
+  it('compiles from reduce+subgroups on a device with subgroups, from reduce without', async () => {
+    for (const [device, want] of [[testGpu, 'reduce+subgroups'], [testGpuWithoutFeatures, 'reduce']] as const) {
+      const gpu = await device();
+      const x = gpu.tensor([5000], 'x');
+      const out = gpu.tensor([2], 'out');
+      const record = (l: CommandList) => {
+        sum(l, { x, n: 5000, out, outIndex: 0, scratch: gpu.tensor([4], 'scratch') });
+        clipFactor(l, { sq: out, count: 1, state: gpu.tensor([2], 'state'), normIndex: 0, clipIndex: 1, maxNorm: 1 });
+      };
+      const list = gpu.list('names');
+      record(list);
+      const names = [...(await list.profile()).keys()];
+      await list.release();
+      expect(names).toEqual(['reduce_partials', 'reduce_single', 'clip_factor'].map((e) => `${want}.${e}`));
+    }
   });
 
   it('the clip factor reference follows torch clip_grad_norm_', () => {

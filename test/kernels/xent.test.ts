@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { crossEntropyForward, crossEntropyForwardBackward } from '../../src/kernels/xent';
+import type { Gpu } from '../../src/gpu/gpu';
+import { crossEntropyForward, crossEntropyForwardBackward, type CrossEntropyVariant } from '../../src/kernels/xent';
 import { crossEntropyRef } from '../../src/kernels/xent.ref';
 import { Rng } from '../../src/util/random';
-import { expectClose, runOnce, testGpu, validated } from '../helpers/gpu';
+import { expectClose, runOnce, testGpu, testGpuWithoutFeatures, validated } from '../helpers/gpu';
 
 
 /** Random logits and targets: rows 1 and 3 ignored (-100), the last one out of range; row 0 has a logit of 80. */
@@ -44,12 +45,22 @@ describe('cross-entropy reference', () => {
   });
 });
 
+// Wide rows reduce with subgroup operations on testGpu (it has subgroups) and with the shared-memory tree on the
+// feature-less device; narrow rows use the tree on both, so they run once.
+const CONFIGS: { name: string; variant: CrossEntropyVariant; device: () => Promise<Gpu> }[] = [
+  { name: 'wide, subgroups', variant: 'wide', device: testGpu },
+  { name: 'wide, no subgroups', variant: 'wide', device: testGpuWithoutFeatures },
+  { name: 'narrow', variant: 'narrow', device: testGpu },
+];
+
+/** [rows, vocab]: rows >= 5 (problem() marks rows 1, 3 and 4); vocabs below, around and above 256 threads. */
+const SHAPES: [number, number][] = [[9, 7], [9, 300], [5, 1], [33, 37], [5, 1037]];
+
 describe('cross-entropy', () => {
-  for (const [vocab, variant] of [[7, 'wide'], [300, 'wide'], [7, 'narrow'], [300, 'narrow']] as const) {
-    it(`${variant} rows, vocab ${vocab}: forward, forward+backward, and in place, with ignored rows and a logit of 80`, async () => {
-      const gpu = await testGpu();
+  for (const { name, variant, device } of CONFIGS) for (const [rows, vocab] of SHAPES) {
+    it(`${name}: ${rows} rows, vocab ${vocab}: forward, forward+backward, and in place, with ignored rows and a logit of 80`, async () => {
+      const gpu = await device();
       const rng = new Rng(vocab);
-      const rows = 9;
       const { logits, targets } = problem(rng, rows, vocab);
       const gradScale = 1 / 6;
       const want = crossEntropyRef(logits, targets, rows, vocab, gradScale);
@@ -85,9 +96,9 @@ describe('cross-entropy', () => {
 
   // The LM head runs in chunks of rows: each chunk's logits sit at row 0 of their own buffer, while targets and
   // losses are indexed from rowOffset. Chunks of 4 over 9 rows (the last one partial), every entry point.
-  for (const variant of ['wide', 'narrow'] as const) {
-    it(`${variant}: chunks of rows through rowOffset`, async () => {
-      const gpu = await testGpu();
+  for (const { name, variant, device } of CONFIGS) {
+    it(`${name}: chunks of rows through rowOffset`, async () => {
+      const gpu = await device();
       const rng = new Rng(41);
       const rows = 9, vocab = 33, chunk = 4;
       const { logits, targets } = problem(rng, rows, vocab);
@@ -116,6 +127,23 @@ describe('cross-entropy', () => {
       });
     });
   }
+
+  // testGpu has subgroups on every machine these tests run on (SwiftShader included): were it to lose them,
+  // both wide configurations above would test the tree.
+  it('wide rows compile from xent+subgroups on a device with subgroups, from xent without; narrow from xent', async () => {
+    for (const [device, wide] of [[testGpu, 'xent+subgroups'], [testGpuWithoutFeatures, 'xent']] as const) {
+      const gpu = await device();
+      const logits = gpu.tensor([2, 3], 'logits');
+      const targets = gpu.tensor([2], 'targets', 'i32');
+      const losses = gpu.tensor([2], 'losses');
+      for (const [variant, want] of [['wide', wide], ['narrow', 'xent']] as const) {
+        const list = gpu.list('names');
+        crossEntropyForward(list, { logits, targets, losses, rows: 2, vocab: 3, variant });
+        expect([...(await list.profile()).keys()]).toEqual([`${want}.forward`]);
+        await list.release();
+      }
+    }
+  });
 
   it('rejects mismatched sizes and aliasing with clear errors', async () => {
     const gpu = await testGpu();
