@@ -75,6 +75,8 @@ export interface TuneResult {
   /** Wall time of the tuning itself (0 from the cache). */
   tuneMs: number;
   adapterKey: string;
+  /** Why measuring failed (the defaults are then in use). */
+  error?: string;
 }
 
 export function tuneCacheKey(gpu: Gpu): string {
@@ -98,6 +100,20 @@ export async function tuneMatmul(gpu: Gpu, o: TuneOptions = {}): Promise<TuneRes
     }
   }
   const started = performance.now();
+  try {
+    const { plan, timings } = await measure(gpu, o);
+    setMatmulPlan(gpu.device, plan);
+    await Promise.resolve(o.cache?.set(adapterKey, JSON.stringify({ plan, timings }))).catch(() => undefined);
+    return { plan, source: 'measured', timings, tuneMs: performance.now() - started, adapterKey };
+  } catch (e) {
+    // The defaults always work: a failed measurement must not keep the GPU from being used.
+    const plan = untunedPlan(gpu.handle.adapter.software);
+    setMatmulPlan(gpu.device, plan);
+    return { plan, source: 'untuned', timings: { wide: {}, narrow: {} }, tuneMs: performance.now() - started, adapterKey, error: (e as Error).message ?? String(e) };
+  }
+}
+
+async function measure(gpu: Gpu, o: TuneOptions): Promise<Pick<TuneResult, 'plan' | 'timings'>> {
   const shapes = o.shapes ?? tuneShapes(gpu.handle.adapter.software ? 256 : 1024);
   const variants = o.candidates ?? MATMUL_VARIANTS;
   const timings: TuneResult['timings'] = { wide: {}, narrow: {} };
@@ -127,10 +143,7 @@ export async function tuneMatmul(gpu: Gpu, o: TuneOptions = {}): Promise<TuneRes
       }
     }
   }
-  setMatmulPlan(gpu.device, plan);
-  const result: TuneResult = { plan, source: 'measured', timings, tuneMs: performance.now() - started, adapterKey };
-  await Promise.resolve(o.cache?.set(adapterKey, JSON.stringify({ plan, timings }))).catch(() => undefined);
-  return result;
+  return { plan, timings };
 }
 
 interface Operands {
@@ -227,6 +240,8 @@ function parseCached(text: string | null | undefined): Pick<TuneResult, 'plan' |
 
 /** One line for logs: the chosen kernel per class and where the choice came from. */
 export function describeTune(r: TuneResult): string {
-  const how = r.source === 'measured' ? `tuned in ${Math.round(r.tuneMs)} ms` : r.source === 'cache' ? 'tuned earlier (cached)' : 'software adapter: not tuned';
+  const how = r.error
+    ? `tuning failed (${r.error}): defaults`
+    : r.source === 'measured' ? `tuned in ${Math.round(r.tuneMs)} ms` : r.source === 'cache' ? 'tuned earlier (cached)' : 'software adapter: not tuned';
   return `matmul kernels: ${choiceLabel(r.plan.wide)} (wide products), ${choiceLabel(r.plan.narrow)} (narrow) · ${how}`;
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { choiceLabel, matmulPlanOf, plannedKernel, setMatmulPlan } from '../../src/kernels/matmul-plan';
-import { tuneCacheKey, tuneMatmul, type TuneCache, type TuneShape } from '../../src/kernels/matmul-tune';
+import { describeTune, tuneCacheKey, tuneMatmul, type TuneCache, type TuneShape } from '../../src/kernels/matmul-tune';
 import { testGpu } from '../helpers/gpu';
 
 // The tuner's mechanics, not its speed: which kernel wins on SwiftShader says nothing about a GPU.
@@ -64,5 +64,18 @@ describe('matmul autotune', () => {
     expect(plannedKernel(gpu.device, true, 512, 512, false)).toEqual({ variant: 'register', splitK: false });
     const failing: TuneCache = { get: () => Promise.reject(new Error('storage disabled')), set: () => undefined };
     expect((await tuneMatmul(gpu, { cache: failing })).source).toBe('untuned');
+  });
+
+  it('a measurement that fails leaves the defaults in place, says why, and caches nothing', async () => {
+    const gpu = await testGpu();
+    const cache = memoryCache();
+    // K = 3 cannot take vec4 loads: the candidate throws while recording.
+    const shapes = { wide: [{ M: 130, N: 130, K: 3 }], narrow: [{ M: 8, N: 8, K: 3 }] };
+    const r = await tuneMatmul(gpu, { cache, force: true, shapes, candidates: ['register-vec4'], trials: 1, trialMs: 1 });
+    expect(r.source).toBe('untuned');
+    expect(r.error).toMatch(/register-vec4.*multiples of 4/);
+    expect(describeTune(r)).toMatch(/tuning failed .*: defaults/);
+    expect(matmulPlanOf(gpu.device)).toEqual({ wide: { variant: 'register-vec4', splitK: false }, narrow: { variant: 'register-vec4', splitK: false } });
+    expect(cache.store.size).toBe(0);
   });
 });
