@@ -33,12 +33,8 @@ fn better(a: Best, b: Best) -> bool {
 }
 
 // The merge of every thread's candidate in two forms, the shared-memory tree and then the subgroup one: the
-// kernel source keeps one of them (see src/kernels/subgroups.ts). Entry points take an Invocation.
+// kernel source keeps one of them (see src/kernels/subgroups.ts). Entry points take an Invocation (declared by subgroups.ts for each form).
 // subgroups:begin
-struct Invocation {
-  @builtin(local_invocation_index) lid: u32,
-}
-
 // The best of every thread's candidate; valid in thread 0. Call from uniform control flow.
 fn reduceBest(best: Best, inv: Invocation) -> Best {
   let lid = inv.lid;
@@ -58,14 +54,6 @@ fn reduceBest(best: Best, inv: Invocation) -> Best {
   return Best(redValue[0], redIndex[0]);
 }
 // subgroups:alternative
-// Subgroup built-ins can only be entry-point inputs: they travel with the thread's index.
-struct Invocation {
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(subgroup_id) sg: u32,
-  @builtin(num_subgroups) numSg: u32,
-  @builtin(subgroup_invocation_id) sgLane: u32,
-}
-
 const LOWEST = -0x1.fffffep+127f; // the lowest finite f32: empty threads never beat a (finite) logit
 
 // Each subgroup's winner, the lowest index holding the subgroup's largest value (NONE where it saw no

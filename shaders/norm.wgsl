@@ -44,12 +44,8 @@ fn rowIndex(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
 }
 
 // The row reductions in two forms, the shared-memory tree and then the subgroup one: the kernel source
-// keeps one of them (see src/kernels/subgroups.ts). Entry points take an Invocation and pass it on.
+// keeps one of them (see src/kernels/subgroups.ts). Entry points take an Invocation (declared by subgroups.ts for each form) and pass it on.
 // subgroups:begin
-struct Invocation {
-  @builtin(local_invocation_index) lid: u32,
-}
-
 // Sum of one value per thread, in a fixed order; every thread gets the result.
 fn sumWorkgroup(v: f32, inv: Invocation) -> f32 {
   let lid = inv.lid;
@@ -82,14 +78,6 @@ fn sumWorkgroup2(u: f32, v: f32, inv: Invocation) -> vec2<f32> {
   return total;
 }
 // subgroups:alternative
-// Subgroup built-ins can only be entry-point inputs: they travel with the thread's index.
-struct Invocation {
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(subgroup_id) sg: u32,
-  @builtin(num_subgroups) numSg: u32,
-  @builtin(subgroup_invocation_id) sgLane: u32,
-}
-
 // Each subgroup's sum goes to red[subgroup]; every thread then adds the partials in subgroup order.
 // red has WG slots: enough for any subgroup size.
 fn sumWorkgroup(v: f32, inv: Invocation) -> f32 {

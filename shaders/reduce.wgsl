@@ -30,12 +30,8 @@ fn term(i: u32) -> f32 {
 }
 
 // The sum over a workgroup's threads in two forms, the shared-memory tree and then the subgroup one: the
-// kernel source keeps one of them (see src/kernels/subgroups.ts). Entry points take an Invocation.
+// kernel source keeps one of them (see src/kernels/subgroups.ts). Entry points take an Invocation (declared by subgroups.ts for each form).
 // subgroups:begin
-struct Invocation {
-  @builtin(local_invocation_index) lid: u32,
-}
-
 // Sums every thread's value; the result is valid in thread 0. Call from uniform control flow.
 fn workgroupSum(v: f32, inv: Invocation) -> f32 {
   let lid = inv.lid;
@@ -48,14 +44,6 @@ fn workgroupSum(v: f32, inv: Invocation) -> f32 {
   return red[0];
 }
 // subgroups:alternative
-// Subgroup built-ins can only be entry-point inputs: they travel with the thread's index.
-struct Invocation {
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(subgroup_id) sg: u32,
-  @builtin(num_subgroups) numSg: u32,
-  @builtin(subgroup_invocation_id) sgLane: u32,
-}
-
 // Each subgroup's sum goes to red[subgroup] (WG slots: enough for any subgroup size); thread 0 adds them
 // in subgroup order. The result is valid in thread 0. Call from uniform control flow.
 fn workgroupSum(v: f32, inv: Invocation) -> f32 {

@@ -54,12 +54,8 @@ fn merge(a: Stats, b: Stats) -> Stats {
 }
 
 // The merge of every thread's stats in two forms, the shared-memory tree and then the subgroup one: the
-// kernel source keeps one of them (see src/kernels/subgroups.ts). Entry points take an Invocation.
+// kernel source keeps one of them (see src/kernels/subgroups.ts). Entry points take an Invocation (declared by subgroups.ts for each form).
 // subgroups:begin
-struct Invocation {
-  @builtin(local_invocation_index) lid: u32,
-}
-
 // Combines every thread's stats into the row's; call from uniform control flow.
 fn reduceStats(st: Stats, inv: Invocation) -> Stats {
   let lid = inv.lid;
@@ -77,14 +73,6 @@ fn reduceStats(st: Stats, inv: Invocation) -> Stats {
   return Stats(redMax[0], redSum[0]);
 }
 // subgroups:alternative
-// Subgroup built-ins can only be entry-point inputs: they travel with the thread's index.
-struct Invocation {
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(subgroup_id) sg: u32,
-  @builtin(num_subgroups) numSg: u32,
-  @builtin(subgroup_invocation_id) sgLane: u32,
-}
-
 // Each subgroup's stats go to slot subgroup_id (WG slots: enough for any subgroup size); every thread then
 // merges the partials in subgroup order. Call from uniform control flow.
 fn reduceStats(st: Stats, inv: Invocation) -> Stats {

@@ -10,6 +10,9 @@
  * The file as written is not valid WGSL; each form keeps one half of every block, so each half is compiled
  * only where it is valid. The subgroup form also opens with `enable subgroups;` and is named
  * `<name>+subgroups`, so the module and pipeline caches keep the two apart.
+ *
+ * Subgroup built-ins can only be entry-point inputs, so entry points take an `Invocation` and pass it to the
+ * reductions; each form declares it here with the built-ins it needs.
  */
 import type { CommandList, KernelSource } from '../gpu/gpu';
 
@@ -17,6 +20,13 @@ export interface SubgroupForms {
   plain: KernelSource;
   subgroups: KernelSource;
 }
+
+export const INVOCATION = {
+  plain: 'struct Invocation {\n  @builtin(local_invocation_index) lid: u32,\n}\n',
+  subgroups:
+    'struct Invocation {\n  @builtin(local_invocation_index) lid: u32,\n  @builtin(subgroup_id) sg: u32,\n' +
+    '  @builtin(num_subgroups) numSg: u32,\n  @builtin(subgroup_invocation_id) sgLane: u32,\n}\n',
+};
 
 const BLOCK = /\/\/ subgroups:begin[^\n]*\n([\s\S]*?)\/\/ subgroups:alternative[^\n]*\n([\s\S]*?)\/\/ subgroups:end[^\n]*\n?/g;
 
@@ -27,10 +37,10 @@ export function subgroupForms(source: KernelSource): SubgroupForms {
   // A block missing a marker would silently swallow the next one.
   if (blocks !== source.code.match(/\/\/ subgroups:begin/g)?.length) throw new Error(`${source.name}: unbalanced subgroups markers`);
   return {
-    plain: { name: source.name, code: source.code.replace(BLOCK, (_m, plain: string) => plain) },
+    plain: { name: source.name, code: source.code.replace(BLOCK, (_m, plain: string) => plain) + INVOCATION.plain },
     subgroups: {
       name: `${source.name}+subgroups`,
-      code: `enable subgroups;\n${source.code.replace(BLOCK, (_m, _plain: string, sub: string) => sub)}`,
+      code: `enable subgroups;\n${source.code.replace(BLOCK, (_m, _plain: string, sub: string) => sub)}${INVOCATION.subgroups}`,
     },
   };
 }
