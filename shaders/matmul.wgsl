@@ -5,9 +5,9 @@
 // buffers (q|k|v), GraLoRA's blocks and every transpose the backward pass needs.
 //
 // Two formulations of the same product (the wrapper picks one per adapter):
-//   main            shared-memory tiles: a BM x BN output tile per workgroup of 16x16 threads, each thread
-//                   a TM x TN register block (rows lid.y + 16i, columns lid.x + 16j), A and B staged
-//                   through shared memory BK deep. The tile constants below are the 64x64 tile; the
+//   main, main_v4   shared-memory tiles: a BM x BN output tile per workgroup of 16x16 threads, each thread
+//                   a TM x TN register block, A and B staged through shared memory BK deep; main_v4 keeps
+//                   the block as vec4s and reads the staged tiles 16 bytes at a time. The tile constants below are the 64x64 tile; the
 //                   wrapper swaps the `tile:` block for the 128x128 and 128x64 tiles (kernels/matmul.ts),
 //                   and an autotune at load picks the fastest per adapter (kernels/matmul-tune.ts).
 //   reg, reg_vec4   no shared memory and no barriers: each thread owns a 16x16 block of C (sixteen 4x4
@@ -70,8 +70,9 @@ const TN = BN / 16u; // columns of C per thread
 const LOADS_A = BM * BK / 256u; // elements of the A tile each thread stages
 const LOADS_B = BK * BN / 256u;
 
-var<workgroup> As: array<f32, BK * BM>; // [BK][BM]
-var<workgroup> Bs: array<f32, BK * BN>; // [BK][BN]
+// The staged tiles, [BK][BM] and [BK][BN], as vec4s: main reads them a scalar at a time, main_v4 a vec4.
+var<workgroup> As4: array<vec4<f32>, BK * BM / 4u>;
+var<workgroup> Bs4: array<vec4<f32>, BK * BN / 4u>;
 
 fn loadA(b: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= kEnd) { return 0.0; }
@@ -87,55 +88,103 @@ fn loadB(b: u32, k: u32, n: u32) -> f32 {
   return readB(base + k * p.ldb + n);
 }
 
+// Cooperative loads of the A and B tiles at depth k0; the index order follows the stored layout so reads
+// coalesce. BM and BN are multiples of 4, so element (k, m) sits in component m % 4.
+fn stageTiles(b: u32, row0: u32, col0: u32, k0: u32, li: u32) {
+  for (var i = 0u; i < LOADS_A; i++) {
+    let e = li + i * 256u;
+    var m: u32; var k: u32;
+    if (TRANS_A) { k = e / BM; m = e % BM; } else { m = e / BK; k = e % BK; }
+    As4[(k * BM + m) / 4u][m % 4u] = loadA(b, row0 + m, k0 + k);
+  }
+  for (var i = 0u; i < LOADS_B; i++) {
+    let e = li + i * 256u;
+    var n: u32; var kb: u32;
+    if (TRANS_B) { n = e / BK; kb = e % BK; } else { kb = e / BN; n = e % BN; }
+    Bs4[(kb * BN + n) / 4u][n % 4u] = loadB(b, k0 + kb, col0 + n);
+  }
+}
+
+// C[r, c] = alpha * v + beta * C[r, c], inside the M x N bounds.
+fn storeC(cbase: u32, r: u32, c: u32, v: f32) {
+  if (r >= p.M || c >= p.N) { return; }
+  let idx = cbase + r * p.ldc + c;
+  var out = p.alpha * v;
+  if (p.beta != 0.0) { out += p.beta * C[idx]; }
+  C[idx] = out;
+}
+
+// Thread (x, y) owns rows y + 16i and columns x + 16j: neighbouring threads read neighbouring words.
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let sl = sliceOf(wg.z);
   kEnd = sl.kEnd;
-  let b = sl.b;
   let row0 = wg.y * BM;
   let col0 = wg.x * BN;
   var acc: array<array<f32, TN>, TM>;
   for (var i = 0u; i < TM; i++) { for (var j = 0u; j < TN; j++) { acc[i][j] = 0.0; } }
 
   for (var k0 = sl.kBegin; k0 < sl.kEnd; k0 += BK) {
-    // Cooperative loads; the index order follows the stored layout so reads coalesce.
-    for (var i = 0u; i < LOADS_A; i++) {
-      let e = li + i * 256u;
-      var m: u32; var k: u32;
-      if (TRANS_A) { k = e / BM; m = e % BM; } else { m = e / BK; k = e % BK; }
-      As[k * BM + m] = loadA(b, row0 + m, k0 + k);
-    }
-    for (var i = 0u; i < LOADS_B; i++) {
-      let e = li + i * 256u;
-      var n: u32; var kb: u32;
-      if (TRANS_B) { n = e / BK; kb = e % BK; } else { kb = e / BN; n = e % BN; }
-      Bs[kb * BN + n] = loadB(b, k0 + kb, col0 + n);
-    }
+    stageTiles(sl.b, row0, col0, k0, li);
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
       var a: array<f32, TM>;
       var bv: array<f32, TN>;
-      for (var i = 0u; i < TM; i++) { a[i] = As[k * BM + lid.y + 16u * i]; }
-      for (var j = 0u; j < TN; j++) { bv[j] = Bs[k * BN + lid.x + 16u * j]; }
+      for (var i = 0u; i < TM; i++) { let m = lid.y + 16u * i; a[i] = As4[(k * BM + m) / 4u][m % 4u]; }
+      for (var j = 0u; j < TN; j++) { let n = lid.x + 16u * j; bv[j] = Bs4[(k * BN + n) / 4u][n % 4u]; }
       for (var i = 0u; i < TM; i++) {
         for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], bv[j], acc[i][j]); }
       }
     }
     workgroupBarrier();
   }
-
-  let cbase = sl.cBase;
   for (var i = 0u; i < TM; i++) {
-    let r = row0 + lid.y + 16u * i;
-    if (r >= p.M) { continue; }
-    for (var j = 0u; j < TN; j++) {
-      let c = col0 + lid.x + 16u * j;
-      if (c >= p.N) { continue; }
-      let idx = cbase + r * p.ldc + c;
-      var v = p.alpha * acc[i][j];
-      if (p.beta != 0.0) { v += p.beta * C[idx]; }
-      C[idx] = v;
+    for (var j = 0u; j < TN; j++) { storeC(sl.cBase, row0 + lid.y + 16u * i, col0 + lid.x + 16u * j, acc[i][j]); }
+  }
+}
+
+// The same tile with vec4 register blocks: thread (x, y) owns rows 4y + 64i + e and columns 4x + 64j + f
+// (e, f < 4), whole vec4s of the staged tiles, so each k step is TM/4 + TN/4 16-byte shared loads feeding
+// TM x TN multiply-adds (main: TM + TN scalar loads). Needs BM and BN multiples of 64.
+const TM4 = TM / 4u;
+const TN4 = TN / 4u;
+
+@compute @workgroup_size(16, 16, 1)
+fn main_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+  let sl = sliceOf(wg.z);
+  kEnd = sl.kEnd;
+  let row0 = wg.y * BM;
+  let col0 = wg.x * BN;
+  var acc: array<vec4<f32>, TM * TN4>; // row 4i + e, column group j: acc[(4i + e) * TN4 + j]
+
+  for (var k0 = sl.kBegin; k0 < sl.kEnd; k0 += BK) {
+    stageTiles(sl.b, row0, col0, k0, li);
+    workgroupBarrier();
+    for (var k = 0u; k < BK; k++) {
+      var a: array<vec4<f32>, TM4>;
+      var bv: array<vec4<f32>, TN4>;
+      for (var i = 0u; i < TM4; i++) { a[i] = As4[k * BM / 4u + lid.y + 16u * i]; }
+      for (var j = 0u; j < TN4; j++) { bv[j] = Bs4[k * BN / 4u + lid.x + 16u * j]; }
+      for (var i = 0u; i < TM4; i++) {
+        for (var e = 0u; e < 4u; e++) {
+          for (var j = 0u; j < TN4; j++) {
+            let t = (4u * i + e) * TN4 + j;
+            acc[t] = fma(vec4<f32>(a[i][e]), bv[j], acc[t]);
+          }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < TM4; i++) {
+    for (var e = 0u; e < 4u; e++) {
+      let r = row0 + 4u * lid.y + 64u * i + e;
+      for (var j = 0u; j < TN4; j++) {
+        let v = acc[(4u * i + e) * TN4 + j];
+        for (var f = 0u; f < 4u; f++) { storeC(sl.cBase, r, col0 + 4u * lid.x + 64u * j + f, v[f]); }
+      }
     }
   }
 }
@@ -231,10 +280,7 @@ fn storeBlock(cbase: u32, r0: u32, c0: u32, acc: ptr<function, Block>) {
     for (var m = 0u; m < 16u; m++) {
       let r = r0 + m;
       if (r >= p.M) { break; }
-      let idx = cbase + r * p.ldc + c;
-      var v = p.alpha * (*acc).c[(m / 4u) * 4u + n / 4u][n % 4u][m % 4u];
-      if (p.beta != 0.0) { v += p.beta * C[idx]; }
-      C[idx] = v;
+      storeC(cbase, r, c, (*acc).c[(m / 4u) * 4u + n / 4u][n % 4u][m % 4u]);
     }
   }
 }

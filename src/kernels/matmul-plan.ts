@@ -6,9 +6,9 @@
  * get the barrier-free register kernels and hardware the 64x64 tile, unsplit.
  */
 
-export type MatmulVariant = 'tiled' | 'tiled-128' | 'tiled-128x64' | 'register' | 'register-vec4';
+export type MatmulVariant = 'tiled' | 'tiled-128' | 'tiled-128x64' | 'tiled-v4' | 'tiled-128-v4' | 'register' | 'register-vec4';
 
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'tiled-128', 'tiled-128x64', 'register', 'register-vec4'];
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'tiled-128', 'tiled-128x64', 'tiled-v4', 'tiled-128-v4', 'register', 'register-vec4'];
 
 export type ShapeClass = 'wide' | 'narrow';
 

@@ -54,11 +54,16 @@ export interface MatmulArgs {
   splitK?: number | 'auto';
 }
 
-/** Output tile (rows BM, columns BN) and depth BK of each tiled kernel; 16x16 threads in every one. */
+/**
+ * Output tile (rows BM, columns BN), depth BK and entry point of each tiled kernel; 16x16 threads in every one.
+ * main_v4 holds its register block as vec4s (BM and BN multiples of 64).
+ */
 const TILES = {
-  tiled: { BM: 64, BN: 64, BK: 16 },
-  'tiled-128': { BM: 128, BN: 128, BK: 8 },
-  'tiled-128x64': { BM: 128, BN: 64, BK: 8 },
+  tiled: { BM: 64, BN: 64, BK: 16, entry: 'main' },
+  'tiled-128': { BM: 128, BN: 128, BK: 8, entry: 'main' },
+  'tiled-128x64': { BM: 128, BN: 64, BK: 8, entry: 'main' },
+  'tiled-v4': { BM: 64, BN: 64, BK: 16, entry: 'main_v4' },
+  'tiled-128-v4': { BM: 128, BN: 128, BK: 8, entry: 'main_v4' },
 } as const;
 type TiledVariant = keyof typeof TILES;
 const BLOCK = 16; // rows and columns of C per thread in the register kernels
@@ -81,8 +86,8 @@ function tileSource(variant: TiledVariant): KernelSpec['source'] {
     const { BM, BN, BK } = TILES[variant];
     const block = `// tile:begin\nconst BM = ${BM}u;\nconst BN = ${BN}u;\nconst BK = ${BK}u;\n// tile:end`;
     const code = source.code.replace(/\/\/ tile:begin\n[\s\S]*?\/\/ tile:end/, block);
-    if (code === source.code && variant !== 'tiled') throw new Error('matmul.wgsl has no tile block');
-    out = variant === 'tiled' ? source : { name: `${source.name}@${BM}x${BN}`, code };
+    if (!/\/\/ tile:begin/.test(source.code)) throw new Error('matmul.wgsl has no tile block');
+    out = BM === 64 && BN === 64 && BK === 16 ? source : { name: `${source.name}@${BM}x${BN}x${BK}`, code };
     tileSources.set(variant, out);
   }
   return out;
@@ -153,7 +158,7 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
 function kernelFor(variant: MatmulVariant, M: number, N: number, bDtype: DType, transA: boolean, transB: boolean): { spec: KernelSpec; grid: [number, number] } {
   if (variant in TILES) {
     const tile = TILES[variant as TiledVariant];
-    return { spec: spec('main', bDtype, transA, transB, {}, variant as TiledVariant), grid: [Math.ceil(N / tile.BN), Math.ceil(M / tile.BM)] };
+    return { spec: spec(tile.entry, bDtype, transA, transB, {}, variant as TiledVariant), grid: [Math.ceil(N / tile.BN), Math.ceil(M / tile.BM)] };
   }
   // Shape the workgroup to C: a narrow output (LoRA's rank-r products) gets one column of threads, so
   // no workgroup is mostly idle lanes.

@@ -29,6 +29,7 @@ const PLANS: Record<string, MatmulPlan> = {
   'tiled 64 / tiled 64 split': { wide: { variant: 'tiled', splitK: false }, narrow: { variant: 'tiled', splitK: true } },
   'tiled 128 / register-vec4 split': { wide: { variant: 'tiled-128', splitK: false }, narrow: { variant: 'register-vec4', splitK: true } },
   'tiled 128x64 / register split': { wide: { variant: 'tiled-128x64', splitK: false }, narrow: { variant: 'register', splitK: true } },
+  'tiled 128 v4 / tiled v4 split': { wide: { variant: 'tiled-128-v4', splitK: false }, narrow: { variant: 'tiled-v4', splitK: true } },
 };
 
 describe('matmul plans in training', () => {
