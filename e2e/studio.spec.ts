@@ -712,8 +712,14 @@ test('the Benchmark panel measures matmul and a LoRA step beside jax-js and Tens
   expect(gflops.length).toBeGreaterThanOrEqual(2);
   expect(finite(gflops), gflops.join(', ')).toBe(true);
   await expect(panel.getByTestId('bench-matmul')).not.toContainText('WRONG');
-  // The kernels the autotune chose at load (a software adapter keeps the register kernels, untuned).
-  await expect(panel.getByTestId('bench-matmul-plan')).toContainText('matmul kernels: register-vec4 (wide products), register-vec4 (narrow) · software adapter: not tuned');
+  // The benchmark runs the autotune again (forced here: a software adapter is not tuned at load): every kernel,
+  // split and unsplit on the narrow class, timed; one chosen per class; the plan line shows the new choice.
+  const tuneRows = panel.getByTestId('bench-tune-row');
+  await expect(tuneRows).toHaveCount(14);
+  await expect(panel.getByTestId('bench-tune')).not.toContainText('WRONG');
+  const chosenWide = await panel.locator('[data-testid="bench-tune-row"]:has(td:nth-child(2)[data-chosen])').getAttribute('data-kernel');
+  const chosenNarrow = await panel.locator('[data-testid="bench-tune-row"]:has(td:nth-child(3)[data-chosen])').getAttribute('data-kernel');
+  await expect(panel.getByTestId('bench-matmul-plan')).toContainText(`matmul kernels: ${chosenWide} (wide products), ${chosenNarrow} (narrow) · tuned in`);
 
   // Each peer's column: a GFLOP/s figure (with our ratio to it) on every shape, or the peer's own error.
   for (const peer of ['jax-js', 'tfjs-webgpu']) {

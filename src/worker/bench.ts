@@ -14,7 +14,10 @@ import { benchTrain, failedTrainResult, loraStepConfig, type TrainBenchConfig, t
 import type { LoadedModel } from '../engine/load-model';
 import type { Gpu } from '../gpu/gpu';
 import { ModelWeights } from '../model/weights';
-import type { BenchPeer, BenchResult } from './protocol';
+import { choiceLabel } from '../kernels/matmul-plan';
+import { describeTune, tuneMatmul, tuneShapes, type TuneShape } from '../kernels/matmul-tune';
+import type { BenchPeer, BenchResult, BenchTune } from './protocol';
+import { browserTuneCache } from './tune-cache';
 
 export interface BenchReport {
   /** What is being measured now. */
@@ -47,13 +50,17 @@ export async function runStudioBench(gpu: Gpu, model: LoadedModel, maxPositions:
   const { shapes } = settings;
   const result: BenchResult = {
     adapter: [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ') || 'WebGPU adapter',
-    software, modelName: model.name, peers: [], matmulShapes: shapes.length, matmul: [], peakGflops: null, loraStep: [],
+    software, modelName: model.name, tune: null, peers: [], matmulShapes: shapes.length, matmul: [], peakGflops: null, loraStep: [],
     methods: [], kernels: null, profile: null, elapsedMs: 0,
   };
   const publish = () => {
     result.elapsedMs = performance.now() - started;
     report.partial(result);
   };
+
+  report.stage('Timing our matmul kernels against each other (the autotune at load, run again)');
+  result.tune = await retune(gpu, software);
+  publish();
 
   report.stage('Loading the peers (jax-js, TensorFlow.js)');
   const peers = await peerMatmulImpls([...PEER_IDS]);
@@ -126,4 +133,22 @@ async function freeingAfter<T>(gpu: Gpu, f: () => Promise<T>): Promise<T> {
   } finally {
     await gpu.freeSince(mark);
   }
+}
+
+/**
+ * The autotune, measured again and cached: its choice serves every run started from now on. A software adapter,
+ * which is never tuned at load, gets small products and two trials, so this takes seconds there, not minutes.
+ */
+async function retune(gpu: Gpu, software: boolean): Promise<BenchTune> {
+  const shapes = tuneShapes(software ? 128 : 1024);
+  const r = await tuneMatmul(gpu, { force: true, cache: browserTuneCache(), shapes, ...(software ? { trials: 2 } : {}) });
+  const words = (xs: TuneShape[]) => xs.map((x) => `${x.M}x${x.K}x${x.N}${x.transA ? ' Aᵀ' : ''}${x.transB ? ' Bᵀ' : ''}`).join(', ');
+  return {
+    chosen: { wide: choiceLabel(r.plan.wide), narrow: choiceLabel(r.plan.narrow) },
+    timings: r.timings,
+    shapes: { wide: words(shapes.wide), narrow: words(shapes.narrow) },
+    tuneMs: r.tuneMs,
+    summary: describeTune(r),
+    ...(r.error ? { error: r.error } : {}),
+  };
 }

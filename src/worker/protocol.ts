@@ -262,6 +262,20 @@ export interface BenchPeer {
   error: string | null;
 }
 
+/** The matmul autotune as the benchmark ran it on this adapter: ms per product per kernel and shape class. */
+export interface BenchTune {
+  /** The kernel chosen per class (choiceLabel: 'tiled-128', 'register+split-k'). */
+  chosen: { wide: string; narrow: string };
+  /** null: the kernel's spot-checked product was wrong, so it could not be chosen. */
+  timings: { wide: Record<string, number | null>; narrow: Record<string, number | null> };
+  /** The products of each class, in words. */
+  shapes: { wide: string; narrow: string };
+  tuneMs: number;
+  /** One line, as the GPU badge shows it. */
+  summary: string;
+  error?: string;
+}
+
 /**
  * What `npm run bench` measures, in this tab, on its adapter: ours beside jax-js and TensorFlow.js. Sent whole at
  * the end and, while it runs, as it grows (benchPartial): sections fill in row by row.
@@ -270,6 +284,8 @@ export interface BenchResult {
   adapter: string;
   software: boolean;
   modelName: string;
+  /** Our matmul kernels timed against each other (the autotune, run again); null until measured. */
+  tune: BenchTune | null;
   /** The peers, in column order, as soon as they have been loaded (empty before). */
   peers: BenchPeer[];
   /** The matmul rows to expect (the table shows the ones measured so far). */

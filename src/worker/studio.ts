@@ -22,7 +22,7 @@ import { adapterZip, mergedZip, upgradeSnapshot } from './export-files';
 import { GpuQueue } from './gpu-queue';
 import { modelCard } from './model-card';
 import type {
-  AdapterSnapshot, Command, RunCheckpointData, DatasetFormatOverride, DatasetPreview, DatasetSource, GenerationResult, GenerationSource, MethodId, ModelCard, ModelSource, RunConfig,
+  AdapterSnapshot, Command, RunCheckpointData, DatasetFormatOverride, DatasetPreview, DatasetSource, GenerationResult, GenerationSource, GpuInfo, MethodId, ModelCard, ModelSource, RunConfig,
   RunStatus, WorkerEvent,
 } from './protocol';
 import { CHECKPOINT_LIMIT_BYTES } from './protocol';
@@ -80,6 +80,8 @@ const CONFIG_FILES = ['config.json', 'generation_config.json', 'tokenizer.json',
 export class Studio {
   private gpu: ScopedGpu | null = null;
   private gpuError: string | null = null;
+  /** What the UI was told about the device (the benchmark's retune updates its matmul line). */
+  private gpuInfo: GpuInfo | null = null;
   private gpuInit: Promise<void> | null = null;
   private lostReason: string | null = null;
   private model: ModelState | null = null;
@@ -161,20 +163,18 @@ export class Studio {
       // Before anything else runs on the device: the tuned kernels serve every graph built after this.
       const tune = await tuneMatmul(gpu, { cache: browserTuneCache() });
       const limits = handle.device.limits;
-      this.post({
-        type: 'gpu',
-        info: {
-          description: handle.adapter.description || handle.adapter.architecture || handle.adapter.vendor || 'WebGPU adapter',
-          vendor: handle.adapter.vendor,
-          architecture: handle.adapter.architecture,
-          software: handle.adapter.software,
-          f16: handle.features.f16,
-          subgroups: handle.features.subgroups,
-          matmul: describeTune(tune),
-          maxBufferSize: limits.maxBufferSize,
-          maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
-        },
-      });
+      this.gpuInfo = {
+        description: handle.adapter.description || handle.adapter.architecture || handle.adapter.vendor || 'WebGPU adapter',
+        vendor: handle.adapter.vendor,
+        architecture: handle.adapter.architecture,
+        software: handle.adapter.software,
+        f16: handle.features.f16,
+        subgroups: handle.features.subgroups,
+        matmul: describeTune(tune),
+        maxBufferSize: limits.maxBufferSize,
+        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      };
+      this.post({ type: 'gpu', info: this.gpuInfo });
     } catch (err) {
       this.gpuError = `Could not open the GPU: ${messageOf(err)}`;
       this.post({ type: 'gpuUnavailable', reason: this.gpuError });
@@ -703,6 +703,7 @@ export class Studio {
         partial: (partial) => this.post({ type: 'benchPartial', result: partial }),
       });
       this.post({ type: 'benchResult', result });
+      if (result.tune && this.gpuInfo) this.post({ type: 'gpu', info: (this.gpuInfo = { ...this.gpuInfo, matmul: result.tune.summary }) });
     } catch (err) {
       this.post({ type: 'error', scope: 'bench', message: this.failure(err, gpu) });
     } finally {

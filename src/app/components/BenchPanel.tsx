@@ -5,6 +5,7 @@ import { BenchKernelTable } from './BenchKernelTable';
 import { BenchLoraStepTable } from './BenchLoraStepTable';
 import { BenchMatmulTable } from './BenchMatmulTable';
 import { BenchMethodTables } from './BenchMethodTables';
+import { BenchTuneTable } from './BenchTuneTable';
 import { Alert, Panel, ProgressBar } from './Panel';
 import { clearBenchPartial, useBenchPartial } from './useBenchPartial';
 
@@ -20,7 +21,7 @@ export function BenchPanel() {
 
   return (
     <Panel id="bench" step={9} title="Benchmark"
-      subtitle={<>What <code>npm run bench</code> measures, on this tab's GPU: matmul GFLOP/s and one LoRA training step beside jax-js and TensorFlow.js, every method's training step on the loaded model (with MFU and GPU memory by category), and per-kernel time of one LoRA step.</>}
+      subtitle={<>What <code>npm run bench</code> measures, on this tab's GPU: our matmul kernels against each other (the autotune), matmul GFLOP/s and one LoRA training step beside jax-js and TensorFlow.js, every method's training step on the loaded model (with MFU and GPU memory by category), and per-kernel time of one LoRA step.</>}
       actions={
         <button className="btn btn-primary" disabled={bench.running || !hasModel || !gpuReady} data-testid="bench-run"
           onClick={() => {
@@ -58,7 +59,8 @@ function BenchTables({ result: r, complete }: { result: BenchResult; complete: b
       <p className="muted small" data-testid="bench-adapter">
         {r.adapter}{r.software ? ' (software renderer)' : ''} · {r.modelName} · {complete ? 'took' : 'running for'} {formatDuration(r.elapsedMs)}
       </p>
-      {matmulPlan && <p className="muted small" data-testid="bench-matmul-plan" title="Chosen when the GPU was opened, by timing every kernel on this adapter; remembered per adapter">{matmulPlan}</p>}
+      {matmulPlan && <p className="muted small" data-testid="bench-matmul-plan" title="Chosen by timing every kernel on this adapter, when the GPU was opened or by this benchmark; remembered per adapter">{matmulPlan}</p>}
+      {r.tune && <BenchTuneTable tune={r.tune} />}
       {r.matmul.length > 0 && <BenchMatmulTable rows={r.matmul} peers={r.peers} expected={r.matmulShapes} />}
       {r.loraStep.length > 0 && <BenchLoraStepTable rows={r.loraStep} />}
       {r.kernels && r.profile && <BenchKernelTable kernels={r.kernels} profile={r.profile} />}
