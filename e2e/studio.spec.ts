@@ -715,7 +715,7 @@ test('the Benchmark panel measures matmul and a LoRA step beside jax-js and Tens
   // The benchmark runs the autotune again (forced here: a software adapter is not tuned at load): every kernel,
   // split and unsplit on the narrow class, timed; one chosen per class; the plan line shows the new choice.
   const tuneRows = panel.getByTestId('bench-tune-row');
-  await expect(tuneRows).toHaveCount(14);
+  await expect(tuneRows).toHaveCount(20);
   await expect(panel.getByTestId('bench-tune')).not.toContainText('WRONG');
   const chosenWide = await panel.locator('[data-testid="bench-tune-row"]:has(td:nth-child(2)[data-chosen])').getAttribute('data-kernel');
   const chosenNarrow = await panel.locator('[data-testid="bench-tune-row"]:has(td:nth-child(3)[data-chosen])').getAttribute('data-kernel');

@@ -5,9 +5,10 @@
 // buffers (q|k|v), GraLoRA's blocks and every transpose the backward pass needs.
 //
 // Two formulations of the same product (the wrapper picks one per adapter):
-//   main, main_v4   shared-memory tiles: a BM x BN output tile per workgroup of 16x16 threads, each thread
-//                   a TM x TN register block, A and B staged through shared memory BK deep; main_v4 keeps
-//                   the block as vec4s and reads the staged tiles 16 bytes at a time. The tile constants below are the 64x64 tile; the
+//   main, main_v4,  shared-memory tiles: a BM x BN output tile per workgroup of 16x16 threads, each thread
+//   main_g4         a TM x TN register block, A and B staged through shared memory BK deep; main_v4 keeps
+//                   the block as vec4s and reads the staged tiles 16 bytes at a time; main_g4 also loads
+//                   A and B from memory as vec4s, one tile ahead. The tile constants below are the 64x64 tile; the
 //                   wrapper swaps the `tile:` block for the 128x128 and 128x64 tiles (kernels/matmul.ts),
 //                   and an autotune at load picks the fastest per adapter (kernels/matmul-tune.ts).
 //   reg, reg_vec4   no shared memory and no barriers: each thread owns a 16x16 block of C (sixteen 4x4
@@ -150,6 +151,39 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 const TM4 = TM / 4u;
 const TN4 = TN / 4u;
 
+// Row 4i + e, column group j of a thread's block at [(4i + e) * TN4 + j].
+alias Block4 = array<vec4<f32>, TM * TN4>;
+
+// acc += the staged A tile's rows times the staged B tile's columns that this thread owns.
+fn multiplyStaged(acc: ptr<function, Block4>, lid: vec3<u32>) {
+  for (var k = 0u; k < BK; k++) {
+    var a: array<vec4<f32>, TM4>;
+    var bv: array<vec4<f32>, TN4>;
+    for (var i = 0u; i < TM4; i++) { a[i] = As4[k * BM / 4u + lid.y + 16u * i]; }
+    for (var j = 0u; j < TN4; j++) { bv[j] = Bs4[k * BN / 4u + lid.x + 16u * j]; }
+    for (var i = 0u; i < TM4; i++) {
+      for (var e = 0u; e < 4u; e++) {
+        for (var j = 0u; j < TN4; j++) {
+          let t = (4u * i + e) * TN4 + j;
+          (*acc)[t] = fma(vec4<f32>(a[i][e]), bv[j], (*acc)[t]);
+        }
+      }
+    }
+  }
+}
+
+fn storeBlock4(cbase: u32, row0: u32, col0: u32, lid: vec3<u32>, acc: ptr<function, Block4>) {
+  for (var i = 0u; i < TM4; i++) {
+    for (var e = 0u; e < 4u; e++) {
+      let r = row0 + 4u * lid.y + 64u * i + e;
+      for (var j = 0u; j < TN4; j++) {
+        let v = (*acc)[(4u * i + e) * TN4 + j];
+        for (var f = 0u; f < 4u; f++) { storeC(cbase, r, col0 + 4u * lid.x + 64u * j + f, v[f]); }
+      }
+    }
+  }
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn main_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
@@ -157,36 +191,107 @@ fn main_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
   kEnd = sl.kEnd;
   let row0 = wg.y * BM;
   let col0 = wg.x * BN;
-  var acc: array<vec4<f32>, TM * TN4>; // row 4i + e, column group j: acc[(4i + e) * TN4 + j]
-
+  var acc: Block4;
   for (var k0 = sl.kBegin; k0 < sl.kEnd; k0 += BK) {
     stageTiles(sl.b, row0, col0, k0, li);
     workgroupBarrier();
-    for (var k = 0u; k < BK; k++) {
-      var a: array<vec4<f32>, TM4>;
-      var bv: array<vec4<f32>, TN4>;
-      for (var i = 0u; i < TM4; i++) { a[i] = As4[k * BM / 4u + lid.y + 16u * i]; }
-      for (var j = 0u; j < TN4; j++) { bv[j] = Bs4[k * BN / 4u + lid.x + 16u * j]; }
-      for (var i = 0u; i < TM4; i++) {
-        for (var e = 0u; e < 4u; e++) {
-          for (var j = 0u; j < TN4; j++) {
-            let t = (4u * i + e) * TN4 + j;
-            acc[t] = fma(vec4<f32>(a[i][e]), bv[j], acc[t]);
-          }
-        }
-      }
-    }
+    multiplyStaged(&acc, lid);
     workgroupBarrier();
   }
-  for (var i = 0u; i < TM4; i++) {
-    for (var e = 0u; e < 4u; e++) {
-      let r = row0 + 4u * lid.y + 64u * i + e;
-      for (var j = 0u; j < TN4; j++) {
-        let v = acc[(4u * i + e) * TN4 + j];
-        for (var f = 0u; f < 4u; f++) { storeC(sl.cBase, r, col0 + 4u * lid.x + 64u * j + f, v[f]); }
-      }
-    }
+  storeBlock4(sl.cBase, row0, col0, lid, &acc);
+}
+
+// main_v4 with vec4 global loads, fetched one tile ahead: while the workgroup multiplies the staged tile,
+// each thread's loads of the next one are already in flight (registers, then shared memory after the
+// barrier). Every view 4-aligned and K % 4 == 0 (the wrapper checks), so a vec4 along k is wholly inside
+// or outside the slice; lanes past M or N feed only outputs that are never stored.
+const A4_TILE = BM * BK / 4u; // vec4s per staged tile
+const B4_TILE = BK * BN / 4u;
+const A4_PER_THREAD = (A4_TILE + 255u) / 256u;
+const B4_PER_THREAD = (B4_TILE + 255u) / 256u;
+
+struct Fetched { a: array<vec4<f32>, A4_PER_THREAD>, b: array<vec4<f32>, B4_PER_THREAD> }
+
+// vec4 number e4 of the A tile at depth k0: along m when A is stored K x M, else along k.
+fn fetchA4(base: u32, row0: u32, k0: u32, e4: u32) -> vec4<f32> {
+  let last = arrayLength(&A4) - 1u;
+  if (TRANS_A) {
+    let k = k0 + e4 / (BM / 4u);
+    if (k >= kEnd) { return vec4<f32>(0.0); }
+    return A4[min((base + k * p.lda + row0 + 4u * (e4 % (BM / 4u))) / 4u, last)];
   }
+  let k = k0 + 4u * (e4 % (BK / 4u));
+  if (k >= kEnd) { return vec4<f32>(0.0); }
+  return A4[min((base + min(row0 + e4 / (BK / 4u), p.M - 1u) * p.lda + k) / 4u, last)];
+}
+
+// vec4 number e4 of the B tile at depth k0: along n when B is stored K x N, else along k.
+fn fetchB4(base: u32, col0: u32, k0: u32, e4: u32) -> vec4<f32> {
+  let last = countB4() - 1u;
+  if (TRANS_B) {
+    let k = k0 + 4u * (e4 % (BK / 4u));
+    if (k >= kEnd) { return vec4<f32>(0.0); }
+    return readB4(min((base + min(col0 + e4 / (BK / 4u), p.N - 1u) * p.ldb + k) / 4u, last));
+  }
+  let k = k0 + e4 / (BN / 4u);
+  if (k >= kEnd) { return vec4<f32>(0.0); }
+  return readB4(min((base + k * p.ldb + col0 + 4u * (e4 % (BN / 4u))) / 4u, last));
+}
+
+fn fetchTiles(baseA: u32, baseB: u32, row0: u32, col0: u32, k0: u32, li: u32) -> Fetched {
+  var f: Fetched;
+  for (var i = 0u; i < A4_PER_THREAD; i++) {
+    let e4 = li + 256u * i;
+    if (e4 < A4_TILE) { f.a[i] = fetchA4(baseA, row0, k0, e4); }
+  }
+  for (var i = 0u; i < B4_PER_THREAD; i++) {
+    let e4 = li + 256u * i;
+    if (e4 < B4_TILE) { f.b[i] = fetchB4(baseB, col0, k0, e4); }
+  }
+  return f;
+}
+
+// Into the [BK][BM] and [BK][BN] layouts: a vec4 along m or n is one shared vec4, one along k four scalars.
+fn stageFetched(f: ptr<function, Fetched>, li: u32) {
+  for (var i = 0u; i < A4_PER_THREAD; i++) {
+    let e4 = li + 256u * i;
+    if (e4 >= A4_TILE) { continue; }
+    let v = (*f).a[i];
+    if (TRANS_A) { As4[e4] = v; continue; }
+    let m = e4 / (BK / 4u);
+    let k = 4u * (e4 % (BK / 4u));
+    for (var c = 0u; c < 4u; c++) { As4[((k + c) * BM + m) / 4u][m % 4u] = v[c]; }
+  }
+  for (var i = 0u; i < B4_PER_THREAD; i++) {
+    let e4 = li + 256u * i;
+    if (e4 >= B4_TILE) { continue; }
+    let v = (*f).b[i];
+    if (!TRANS_B) { Bs4[e4] = v; continue; }
+    let n = e4 / (BK / 4u);
+    let k = 4u * (e4 % (BK / 4u));
+    for (var c = 0u; c < 4u; c++) { Bs4[((k + c) * BN + n) / 4u][n % 4u] = v[c]; }
+  }
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn main_g4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+  let sl = sliceOf(wg.z);
+  kEnd = sl.kEnd;
+  let row0 = wg.y * BM;
+  let col0 = wg.x * BN;
+  let baseA = p.offA + sl.b * p.strideA;
+  let baseB = p.offB + sl.b * p.strideB;
+  var acc: Block4;
+  var next = fetchTiles(baseA, baseB, row0, col0, sl.kBegin, li);
+  for (var k0 = sl.kBegin; k0 < sl.kEnd; k0 += BK) {
+    stageFetched(&next, li);
+    workgroupBarrier();
+    next = fetchTiles(baseA, baseB, row0, col0, k0 + BK, li); // zeros past the slice
+    multiplyStaged(&acc, lid);
+    workgroupBarrier();
+  }
+  storeBlock4(sl.cBase, row0, col0, lid, &acc);
 }
 
 // ------------------------------------------------------------------ barrier-free register blocking

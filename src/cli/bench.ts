@@ -31,6 +31,7 @@ import { helpText, parseOptions, type OptionSpec } from './args';
 import { nodeTuneCache } from './tune-cache';
 
 const SECTIONS = ['matmul', 'train', 'jax-lora', 'methods', 'memory', 'profile'] as const;
+const BENCH_METHODS = ['lora', 'gora', 'gralora', 'gelora', 'full'] as const;
 
 const OPTS: Record<string, OptionSpec> = {
   json: { kind: 'flag', help: 'print JSON lines instead of tables' },
@@ -48,6 +49,7 @@ const OPTS: Record<string, OptionSpec> = {
     kind: 'list',
     help: `methods section: also models of these shapes with weights generated in memory (${Object.keys(MODEL_SHAPES).join(', ')}; bf16 like their checkpoints), or none; default SmolLM2-135M on a hardware adapter, none on a software one (a 135M step takes minutes there)`,
   },
+  methods: { kind: 'list', help: `methods section: which methods to run (${BENCH_METHODS.join(', ')}; default all)` },
   retune: { kind: 'flag', help: 'measure the matmul kernels again (the autotune at load), even on a software adapter, instead of using the cached choice' },
   steps: { kind: 'int', help: 'timed training steps, after 1 warm-up step on a software adapter (2 otherwise); default 2 on a software adapter, 20 otherwise' },
 };
@@ -63,6 +65,7 @@ interface BenchOptions {
   seq?: number;
   steps?: number;
   shapes?: string[];
+  methods?: string[];
   retune: boolean;
 }
 
@@ -83,6 +86,10 @@ export async function runBench(args: string[]): Promise<void> {
   for (const p of peers) {
     if (!(PEER_IDS as readonly string[]).includes(p)) throw new Error(`bench: unknown peer "${p}" (choose from ${PEER_IDS.join(', ')}, none)`);
   }
+  const methods = o.methods as string[] | undefined;
+  for (const m of methods ?? []) {
+    if (!(BENCH_METHODS as readonly string[]).includes(m)) throw new Error(`bench: unknown method "${m}" (choose from ${BENCH_METHODS.join(', ')})`);
+  }
   const sizes = ((o.sizes as string[] | undefined) ?? []).map((s) => {
     const n = Number(s);
     if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --sizes must be positive integers (got "${s}")`);
@@ -95,7 +102,7 @@ export async function runBench(args: string[]): Promise<void> {
     await bench({
       json: o.json === true, large: o.large === true, sizes, sections, peers: peers as PeerId[], model: o.model as string,
       batch: o.batch as number | undefined, seq: o['seq-len'] as number | undefined, steps: o.steps as number | undefined,
-      shapes: (o.shapes as string[] | undefined)?.filter((s) => s !== 'none'), retune: o.retune === true,
+      shapes: (o.shapes as string[] | undefined)?.filter((s) => s !== 'none'), methods, retune: o.retune === true,
     });
   } finally {
     console.log = consoleLog;
@@ -185,7 +192,8 @@ async function methodsSection(gpu: Gpu, software: boolean, o: BenchOptions, peak
     const mark = gpu.mark();
     // Adapters train over the weights as the checkpoint stores them; full fine-tuning (run last) trains its own f32 copy.
     const weights = await ModelWeights.upload(gpu, model.spec, model.source);
-    const configs = methodConfigs(o.batch ?? d.batch, o.seq ?? d.seq, o.steps ?? d.steps, d.warmupSteps);
+    const configs = methodConfigs(o.batch ?? d.batch, o.seq ?? d.seq, o.steps ?? d.steps, d.warmupSteps)
+      .filter((c) => !o.methods || o.methods.includes(c.options.method));
     const results: MethodBenchResult[] = [];
     for (const c of configs) {
       log(`methods: ${model.name}, ${c.label}, batch ${c.batch} x seq ${c.seq}, ${c.warmupSteps} + ${c.steps} steps...`);

@@ -6,9 +6,26 @@
  * get the barrier-free register kernels and hardware the 64x64 tile, unsplit.
  */
 
-export type MatmulVariant = 'tiled' | 'tiled-128' | 'tiled-128x64' | 'tiled-v4' | 'tiled-128-v4' | 'register' | 'register-vec4';
+export type MatmulVariant =
+  | 'tiled' | 'tiled-128' | 'tiled-128x64' | 'tiled-v4' | 'tiled-128-v4' | 'tiled-g4' | 'tiled-128-g4' | 'tiled-128x64-g4'
+  | 'register' | 'register-vec4';
 
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'tiled-128', 'tiled-128x64', 'tiled-v4', 'tiled-128-v4', 'register', 'register-vec4'];
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
+  'tiled', 'tiled-128', 'tiled-128x64', 'tiled-v4', 'tiled-128-v4', 'tiled-g4', 'tiled-128-g4', 'tiled-128x64-g4', 'register', 'register-vec4',
+];
+
+/** Kernels that read A and B as vec4s from memory, and the kernel of the same shape that runs unaligned views. */
+const UNALIGNED_FALLBACK: Partial<Record<MatmulVariant, MatmulVariant>> = {
+  'register-vec4': 'register',
+  'tiled-g4': 'tiled-v4',
+  'tiled-128-g4': 'tiled-128-v4',
+  'tiled-128x64-g4': 'tiled-128x64',
+};
+
+/** True when the kernel needs K and every offset, leading dimension and batch stride of A and B to be multiples of 4. */
+export function needsAlignment(variant: MatmulVariant): boolean {
+  return variant in UNALIGNED_FALLBACK;
+}
 
 export type ShapeClass = 'wide' | 'narrow';
 
@@ -46,8 +63,9 @@ export function shapeClass(M: number, N: number): ShapeClass {
   return Math.min(M, N) < 128 ? 'narrow' : 'wide';
 }
 
-/** The kernel for an M x N product; register-vec4 falls back to scalar loads when the views are not 4-aligned. */
+/** The kernel for an M x N product; the vec4-load kernels fall back to scalar loads when the views are not 4-aligned. */
 export function plannedKernel(device: GPUDevice, software: boolean, M: number, N: number, aligned: boolean): MatmulChoice {
   const c = (plans.get(device) ?? untunedPlan(software))[shapeClass(M, N)];
-  return c.variant === 'register-vec4' && !aligned ? { ...c, variant: 'register' } : c;
+  const fallback = UNALIGNED_FALLBACK[c.variant];
+  return fallback && !aligned ? { ...c, variant: fallback } : c;
 }

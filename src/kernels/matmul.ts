@@ -2,7 +2,7 @@
  * Batched strided GEMM: C = alpha * op(A) op(B) + beta * C, every transpose variant.
  *
  * Two kernels compute the same product: 'tiled*' (shared-memory tiles with barriers, for real GPUs, in three
- * tile sizes) and 'register' (barrier-free 16x16 register blocks, for CPU Vulkan drivers such as SwiftShader,
+ * tile sizes, with scalar or vec4 register blocks and scalar or prefetched vec4 global loads) and 'register' (barrier-free 16x16 register blocks, for CPU Vulkan drivers such as SwiftShader,
  * where a workgroup barrier costs a coroutine switch per thread). 'register-vec4' is the register kernel
  * with vec4 loads, for 4-aligned views. By default the device's plan decides (matmul-plan.ts): the
  * autotuned choice per product shape where one was made at load, else register kernels on software
@@ -16,7 +16,7 @@ import type { CommandList, KernelSpec } from '../gpu/gpu';
 import { f32, u32 } from '../gpu/params';
 import type { DType, Tensor } from '../gpu/tensor';
 import { checkWeight, weightSource } from './weight-storage';
-import { plannedKernel, type MatmulVariant } from './matmul-plan';
+import { needsAlignment, plannedKernel, type MatmulVariant } from './matmul-plan';
 
 export type { MatmulVariant } from './matmul-plan';
 
@@ -56,7 +56,8 @@ export interface MatmulArgs {
 
 /**
  * Output tile (rows BM, columns BN), depth BK and entry point of each tiled kernel; 16x16 threads in every one.
- * main_v4 holds its register block as vec4s (BM and BN multiples of 64).
+ * main_v4 holds its register block as vec4s (BM and BN multiples of 64); main_g4 is main_v4 with vec4 global
+ * loads fetched a tile ahead (4-aligned views only).
  */
 const TILES = {
   tiled: { BM: 64, BN: 64, BK: 16, entry: 'main' },
@@ -64,6 +65,9 @@ const TILES = {
   'tiled-128x64': { BM: 128, BN: 64, BK: 8, entry: 'main' },
   'tiled-v4': { BM: 64, BN: 64, BK: 16, entry: 'main_v4' },
   'tiled-128-v4': { BM: 128, BN: 128, BK: 8, entry: 'main_v4' },
+  'tiled-g4': { BM: 64, BN: 64, BK: 16, entry: 'main_g4' },
+  'tiled-128-g4': { BM: 128, BN: 128, BK: 8, entry: 'main_g4' },
+  'tiled-128x64-g4': { BM: 128, BN: 64, BK: 8, entry: 'main_g4' },
 } as const;
 type TiledVariant = keyof typeof TILES;
 const BLOCK = 16; // rows and columns of C per thread in the register kernels
@@ -117,9 +121,9 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
   const aligned = vec4Aligned(args, batch);
   const planned = plannedKernel(list.gpu.device, list.gpu.handle.adapter.software, M, N, aligned);
   const variant = args.variant ?? planned.variant;
-  if (variant === 'register-vec4' && !aligned) {
+  if (needsAlignment(variant) && !aligned) {
     throw new Error(
-      `matmul (${a.t.label} x ${b.t.label}): the register-vec4 kernel needs K, every leading dimension, offset and batch stride of A and B to be multiples of 4`,
+      `matmul (${a.t.label} x ${b.t.label}): the ${variant} kernel needs K, every leading dimension, offset and batch stride of A and B to be multiples of 4`,
     );
   }
   const kernel = kernelFor(variant, M, N, b.t.dtype, transA, transB);

@@ -145,5 +145,11 @@ describe('cli', () => {
     expect(storage.stderr).toContain('--weights must be one of auto, f32, bf16, f16 (got "f8")');
     const full = await cli(['train', '--model', MODEL, '--data', data, '--method', 'full', '--weights', 'bf16', '--out', join(dir, 'v')]);
     expect(full.stderr).toContain('full fine-tuning trains the base weights, which needs them in f32');
+    const section = await cli(['bench', '--sections', 'matmul,speed']);
+    expect(section.code).toBe(1);
+    expect(section.stderr).toContain('bench: unknown section "speed" (choose from matmul, train, jax-lora, methods, memory, profile)');
+    const method = await cli(['bench', '--sections', 'methods', '--methods', 'lora,dora']);
+    expect(method.code).toBe(1);
+    expect(method.stderr).toContain('bench: unknown method "dora" (choose from lora, gora, gralora, gelora, full)');
   });
 });

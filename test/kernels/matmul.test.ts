@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { matmul } from '../../src/kernels/matmul';
-import { MATMUL_VARIANTS } from '../../src/kernels/matmul-plan';
+import { MATMUL_VARIANTS, needsAlignment } from '../../src/kernels/matmul-plan';
 import { matmulRef } from '../../src/kernels/matmul.ref';
 import { Rng } from '../../src/util/random';
 import { roundToHalf } from '../../src/gpu/half';
@@ -11,8 +11,8 @@ const VARIANTS = MATMUL_VARIANTS;
 
 describe('matmul', () => {
   // Awkward shapes: not multiples of the 64x64, 128x128 or 128x64 tiles, the 16x16 register block, BK = 16,
-  // 8 or 4; degenerate 1-wide; K > one tile. register-vec4 needs K and the leading dimensions to be multiples of 4, so it
-  // gets shapes with K % 4 == 0 and awkward M and N, read through padded leading dimensions.
+  // 8 or 4; degenerate 1-wide; K > one tile. The vec4-load kernels (register-vec4, tiled-*-g4) need K and the
+  // leading dimensions to be multiples of 4, so they get shapes with K % 4 == 0 and awkward M and N, read through padded leading dimensions.
   const awkward: [number, number, number][] = [
     [1, 1, 1],
     [7, 5, 3],
@@ -28,9 +28,9 @@ describe('matmul', () => {
     [3, 129, 200],
   ];
   for (const variant of VARIANTS) {
-    const shapes = variant === 'register-vec4' ? aligned : awkward;
-    // Leading dimensions with unused columns at the end of every stored row (4-aligned for register-vec4).
-    const ld = (cols: number) => (variant === 'register-vec4' ? Math.ceil(cols / 4) * 4 + 4 : cols + 3);
+    const shapes = needsAlignment(variant) ? aligned : awkward;
+    // Leading dimensions with unused columns at the end of every stored row (4-aligned for the vec4 loads).
+    const ld = (cols: number) => (needsAlignment(variant) ? Math.ceil(cols / 4) * 4 + 4 : cols + 3);
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         it(`${variant}: transA=${transA} transB=${transB}, awkward shapes, padded rows, alpha/beta`, async () => {
@@ -104,7 +104,7 @@ describe('matmul', () => {
       ];
       for (const [M, N, K, splitK, transA, transB] of cases) {
         const lda = transA ? M : K, ldb = transB ? K : N, ldc = N + 2;
-        if (variant === 'register-vec4' && lda % 4 !== 0) continue; // vec4 loads need 4-aligned rows
+        if (needsAlignment(variant) && lda % 4 !== 0) continue; // vec4 loads need 4-aligned rows
         const a = rng.normals(offA + batch * M * K);
         const b = rng.normals(batch * K * N);
         const c0 = rng.normals(offC + batch * M * ldc);
@@ -167,7 +167,7 @@ describe('matmul', () => {
       it(`${variant}: B stored as ${dtype}`, async () => {
         const gpu = await testGpu();
         const rng = new Rng(dtype === 'f16' ? 11 : 12);
-        const vec4 = variant === 'register-vec4';
+        const vec4 = needsAlignment(variant);
         for (const transB of [false, true]) {
           for (const [M, N, K] of vec4 ? [[7, 5, 12], [65, 17, 36], [3, 129, 200]] : [[7, 5, 3], [65, 17, 33], [3, 129, 200]]) {
             const [bRows, bCols] = transB ? [N, K] : [K, N];
@@ -199,7 +199,7 @@ describe('matmul', () => {
     expect(() => matmul(gpu.list('bad'), { a: { t: x, ld: 4 }, b: { t: ids, ld: 4 }, c: { t: gpu.tensor([16], 'c'), ld: 4 }, M: 4, N: 4, K: 4 })).toThrow(/f32, f16 or bf16.*u32/);
   });
 
-  it('register-vec4 rejects views that are not 4-aligned; the default picks a kernel that runs them', async () => {
+  it('the vec4-load kernels reject views that are not 4-aligned; the default picks a kernel that runs them', async () => {
     const gpu = await testGpu();
     const rng = new Rng(3);
     const M = 5, N = 6, K = 7;
@@ -208,7 +208,11 @@ describe('matmul', () => {
     const tb = gpu.tensorFrom(b, [b.length], 'w');
     const tc = gpu.tensor([M * N], 'c');
     const args = { a: { t: ta, ld: K }, b: { t: tb, ld: N }, c: { t: tc, ld: N }, M, N, K };
-    expect(() => matmul(gpu.list('bad'), { ...args, variant: 'register-vec4' })).toThrow(/act x w.*multiples of 4/);
+    const vec4Kernels = MATMUL_VARIANTS.filter(needsAlignment);
+    expect(vec4Kernels).toEqual(['tiled-g4', 'tiled-128-g4', 'tiled-128x64-g4', 'register-vec4']);
+    for (const variant of vec4Kernels) {
+      expect(() => matmul(gpu.list('bad'), { ...args, variant })).toThrow(new RegExp(`act x w.*${variant} kernel.*multiples of 4`));
+    }
     await runOnce(gpu, (l) => matmul(l, args));
     expectClose(await gpu.read(tc), matmulRef(a, b, null, M, N, K), 'default variant');
   });

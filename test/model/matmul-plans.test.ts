@@ -30,6 +30,8 @@ const PLANS: Record<string, MatmulPlan> = {
   'tiled 128 / register-vec4 split': { wide: { variant: 'tiled-128', splitK: false }, narrow: { variant: 'register-vec4', splitK: true } },
   'tiled 128x64 / register split': { wide: { variant: 'tiled-128x64', splitK: false }, narrow: { variant: 'register', splitK: true } },
   'tiled 128 v4 / tiled v4 split': { wide: { variant: 'tiled-128-v4', splitK: false }, narrow: { variant: 'tiled-v4', splitK: true } },
+  'tiled 128 g4 / tiled g4 split': { wide: { variant: 'tiled-128-g4', splitK: false }, narrow: { variant: 'tiled-g4', splitK: true } },
+  'tiled g4 / tiled 128x64 g4 split': { wide: { variant: 'tiled-g4', splitK: false }, narrow: { variant: 'tiled-128x64-g4', splitK: true } },
 };
 
 describe('matmul plans in training', () => {
@@ -66,6 +68,8 @@ describe('matmul plans in training', () => {
       entries.length = 0;
       const run = await train();
       expect(entries, name).toContain('split_sum');
+      // The vec4-load kernels really ran on the 4-aligned products (the unaligned ones fall back).
+      if (name.includes('g4')) expect(entries, name).toContain('main_g4');
       run.losses.forEach((l, i) => expect(Math.abs(l - reference.losses[i]), `${name}: step ${i} loss`).toBeLessThan(1e-5));
       await expectSameTrainables(gpu, reference.trainables, run.trainables, 1e-5);
     }
