@@ -5,8 +5,12 @@ export function exposeNavigatorGpu(gpu: GPU): void {
   Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: 'node' }, configurable: true });
 }
 
-/** The installed version of a package (for the report), or '?' when it cannot be read. */
+/** Set by scripts/build-cli.mjs --self-contained: that bundle runs where no node_modules can be read. */
+declare const __BUNDLED_VERSIONS__: Record<string, string> | undefined;
+
+/** The installed (or bundled) version of a package (for the report), or '?' when it cannot be read. */
 export async function packageVersion(name: string): Promise<string> {
+  if (typeof __BUNDLED_VERSIONS__ !== 'undefined' && __BUNDLED_VERSIONS__[name]) return __BUNDLED_VERSIONS__[name];
   try {
     const { createRequire } = await import('node:module');
     const { readFile } = await import('node:fs/promises');
