@@ -141,7 +141,7 @@ async function freeingAfter<T>(gpu: Gpu, f: () => Promise<T>): Promise<T> {
  */
 async function retune(gpu: Gpu, software: boolean): Promise<BenchTune> {
   const shapes = tuneShapes(software ? 128 : 1024);
-  const r = await tuneMatmul(gpu, { force: true, cache: browserTuneCache(), shapes, ...(software ? { trials: 2 } : {}) });
+  const r = await tuneMatmul(gpu, { force: true, cache: browserTuneCache(), shapes, ...(software ? { trials: 1 } : {}) });
   const words = (xs: TuneShape[]) => xs.map((x) => `${x.M}x${x.K}x${x.N}${x.transA ? ' Aᵀ' : ''}${x.transB ? ' Bᵀ' : ''}`).join(', ');
   return {
     chosen: { wide: choiceLabel(r.plan.wide), narrow: choiceLabel(r.plan.narrow) },
