@@ -106,6 +106,15 @@ fn stageTiles(b: u32, row0: u32, col0: u32, k0: u32, li: u32) {
   }
 }
 
+// A tiled workgroup's batch entry and K range, and the origin of its output tile; sets kEnd for the loaders.
+struct Tile { sl: Slice, row0: u32, col0: u32 }
+
+fn tileOf(wg: vec3<u32>) -> Tile {
+  let sl = sliceOf(wg.z);
+  kEnd = sl.kEnd;
+  return Tile(sl, wg.y * BM, wg.x * BN);
+}
+
 // C[r, c] = alpha * v + beta * C[r, c], inside the M x N bounds.
 fn storeC(cbase: u32, r: u32, c: u32, v: f32) {
   if (r >= p.M || c >= p.N) { return; }
@@ -119,15 +128,12 @@ fn storeC(cbase: u32, r: u32, c: u32, v: f32) {
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let sl = sliceOf(wg.z);
-  kEnd = sl.kEnd;
-  let row0 = wg.y * BM;
-  let col0 = wg.x * BN;
+  let t = tileOf(wg);
   var acc: array<array<f32, TN>, TM>;
   for (var i = 0u; i < TM; i++) { for (var j = 0u; j < TN; j++) { acc[i][j] = 0.0; } }
 
-  for (var k0 = sl.kBegin; k0 < sl.kEnd; k0 += BK) {
-    stageTiles(sl.b, row0, col0, k0, li);
+  for (var k0 = t.sl.kBegin; k0 < t.sl.kEnd; k0 += BK) {
+    stageTiles(t.sl.b, t.row0, t.col0, k0, li);
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
       var a: array<f32, TM>;
@@ -141,7 +147,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     workgroupBarrier();
   }
   for (var i = 0u; i < TM; i++) {
-    for (var j = 0u; j < TN; j++) { storeC(sl.cBase, row0 + lid.y + 16u * i, col0 + lid.x + 16u * j, acc[i][j]); }
+    for (var j = 0u; j < TN; j++) { storeC(t.sl.cBase, t.row0 + lid.y + 16u * i, t.col0 + lid.x + 16u * j, acc[i][j]); }
   }
 }
 
@@ -187,18 +193,15 @@ fn storeBlock4(cbase: u32, row0: u32, col0: u32, lid: vec3<u32>, acc: ptr<functi
 @compute @workgroup_size(16, 16, 1)
 fn main_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
-  let sl = sliceOf(wg.z);
-  kEnd = sl.kEnd;
-  let row0 = wg.y * BM;
-  let col0 = wg.x * BN;
+  let t = tileOf(wg);
   var acc: Block4;
-  for (var k0 = sl.kBegin; k0 < sl.kEnd; k0 += BK) {
-    stageTiles(sl.b, row0, col0, k0, li);
+  for (var k0 = t.sl.kBegin; k0 < t.sl.kEnd; k0 += BK) {
+    stageTiles(t.sl.b, t.row0, t.col0, k0, li);
     workgroupBarrier();
     multiplyStaged(&acc, lid);
     workgroupBarrier();
   }
-  storeBlock4(sl.cBase, row0, col0, lid, &acc);
+  storeBlock4(t.sl.cBase, t.row0, t.col0, lid, &acc);
 }
 
 // main_v4 with vec4 global loads, fetched one tile ahead: while the workgroup multiplies the staged tile,
@@ -276,22 +279,19 @@ fn stageFetched(f: ptr<function, Fetched>, li: u32) {
 @compute @workgroup_size(16, 16, 1)
 fn main_g4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
-  let sl = sliceOf(wg.z);
-  kEnd = sl.kEnd;
-  let row0 = wg.y * BM;
-  let col0 = wg.x * BN;
-  let baseA = p.offA + sl.b * p.strideA;
-  let baseB = p.offB + sl.b * p.strideB;
+  let t = tileOf(wg);
+  let baseA = p.offA + t.sl.b * p.strideA;
+  let baseB = p.offB + t.sl.b * p.strideB;
   var acc: Block4;
-  var next = fetchTiles(baseA, baseB, row0, col0, sl.kBegin, li);
-  for (var k0 = sl.kBegin; k0 < sl.kEnd; k0 += BK) {
+  var next = fetchTiles(baseA, baseB, t.row0, t.col0, t.sl.kBegin, li);
+  for (var k0 = t.sl.kBegin; k0 < t.sl.kEnd; k0 += BK) {
     stageFetched(&next, li);
     workgroupBarrier();
-    next = fetchTiles(baseA, baseB, row0, col0, k0 + BK, li); // zeros past the slice
+    next = fetchTiles(baseA, baseB, t.row0, t.col0, k0 + BK, li); // zeros past the slice
     multiplyStaged(&acc, lid);
     workgroupBarrier();
   }
-  storeBlock4(sl.cBase, row0, col0, lid, &acc);
+  storeBlock4(t.sl.cBase, t.row0, t.col0, lid, &acc);
 }
 
 // ------------------------------------------------------------------ barrier-free register blocking
