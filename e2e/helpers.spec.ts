@@ -55,6 +55,12 @@ test('memory: GoRA adds an f32 gradient of every target during preparation; per-
   expect(saved).toBe(4 * 3 * lora.batch * lora.seq * 172 * 4);
   // 16-bit base weights: the estimate takes the card's stored bytes.
   expect(memoryEstimate(spec, lora, 1000).peak - memoryEstimate(spec, lora, 3000).peak).toBe(-2000);
+  // Split-K scratch per recorded list (GpuInfo.splitScratchBytes): a training graph has two lists, GoRA's
+  // preparation graph too, GeLoRA's forward-only one.
+  const split = 16 << 20;
+  expect(memoryEstimate(spec, lora, 1000, split).training - memoryEstimate(spec, lora, 1000).training).toBe(2 * split);
+  expect(memoryEstimate(spec, gora, 1000, split).preparation! - memoryEstimate(spec, gora, 1000).preparation!).toBe(2 * split);
+  expect(memoryEstimate(spec, gelora, 1000, split).preparation! - memoryEstimate(spec, gelora, 1000).preparation!).toBe(split);
   const geloraBig = rows({ ...gelora, extras: { geloraSamples: 4096 } });
   expect(geloraBig.largest).toEqual({ what: 'GeLoRA distance matrix', bytes: 4096 * 4096 * 4 });
 });

@@ -94,14 +94,17 @@ export interface MemoryEstimate {
 /**
  * Approximate GPU bytes of a run: base weights as loaded (baseWeightBytes: 16-bit checkpoints stay 16-bit),
  * everything else float32: trainable state (weights, gradients, two
- * AdamW moments); the training graph (validation reuses it) and the adapters' activations; for GoRA the preparation phase holds an f32 gradient of every target weight (Σ in·out) beside
+ * AdamW moments); the training graph (validation reuses it), the adapters' activations and the split-K scratch
+ * of its command lists (listScratchBytes, from the GPU's matmul plan); for GoRA the preparation phase holds an f32 gradient of every target weight (Σ in·out) beside
  * a training graph, for GeLoRA a forward graph and the TwoNN distance matrix. The run reports the real figure.
  */
-export function memoryEstimate(spec: ModelSpec, c: RunConfig, baseWeightBytes = baseParameters(spec) * F32): MemoryEstimate {
+export function memoryEstimate(spec: ModelSpec, c: RunConfig, baseWeightBytes = baseParameters(spec) * F32, listScratchBytes = 0): MemoryEstimate {
   const base = baseWeightBytes;
   const trainable = trainableParameters(spec, c);
   const adapters = adapterActivationBytes(spec, c);
-  const training = 4 * F32 * trainable + graphBytes(spec, c, true) + adapters;
+  // A training graph records two lists (the forward for validation, forward + backward), each with its own
+  // split-K scratch where the GPU's matmul plan splits (GpuInfo.splitScratchBytes); a forward-only graph one.
+  const training = 4 * F32 * trainable + graphBytes(spec, c, true) + adapters + 2 * listScratchBytes;
   const targets = c.method === 'full' ? [] : targetsOf(spec, c);
   const rows = c.batch * c.seq;
   const buffers: { what: string; bytes: number }[] = [
@@ -111,12 +114,12 @@ export function memoryEstimate(spec: ModelSpec, c: RunConfig, baseWeightBytes = 
   if (c.method === 'gora') {
     const grads = targets.reduce((n, t) => n + t.in * t.out * F32, 0);
     // The adapters (weights and gradients) are built while the gradients are still alive, for the init.
-    preparation = grads + graphBytes(spec, c, true) + 2 * F32 * trainable;
+    preparation = grads + graphBytes(spec, c, true) + 2 * F32 * trainable + 2 * listScratchBytes;
     const widest = targets.reduce<LinearInfo | null>((w, t) => (!w || t.in * t.out > w.in * w.out ? t : w), null);
     if (widest) buffers.push({ what: `GoRA gradient of ${widest.path}`, bytes: widest.in * widest.out * F32 });
   } else if (c.method === 'gelora') {
     const n = c.extras?.geloraSamples ?? GELORA_DEFAULTS.samples;
-    preparation = graphBytes(spec, c, false) + (n * spec.hidden + n * n + 2 * n) * F32;
+    preparation = graphBytes(spec, c, false) + (n * spec.hidden + n * n + 2 * n) * F32 + listScratchBytes;
     buffers.push({ what: 'GeLoRA distance matrix', bytes: n * n * F32 });
   }
   if (c.method === 'full') buffers.push({ what: 'embedding gradient', bytes: spec.vocabSize * spec.hidden * F32 });

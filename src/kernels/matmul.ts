@@ -16,7 +16,7 @@ import type { CommandList, KernelSpec } from '../gpu/gpu';
 import { f32, u32 } from '../gpu/params';
 import type { DType, Tensor } from '../gpu/tensor';
 import { checkWeight, weightSource } from './weight-storage';
-import { needsAlignment, plannedKernel, type MatmulVariant } from './matmul-plan';
+import { matmulPlanOf, needsAlignment, plannedKernel, type MatmulVariant } from './matmul-plan';
 
 export type { MatmulVariant } from './matmul-plan';
 
@@ -146,8 +146,10 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
     list.dispatch(kernel.spec, [a.t, b.t, c.t], params({ splits: 1, kChunk, c, strideSplit: 0, alpha, beta }), [kernel.grid[0], kernel.grid[1], batch]);
     return;
   }
-  // Partial products into scratch laid out [batch][slice][M][N], then C = alpha * sum + beta * C.
-  const scratch = list.scratch(batch * slices * M * N);
+  // Partial products into scratch laid out [batch][slice][M][N], then C = alpha * sum + beta * C. Sized splits
+  // take the list's whole budget at once, so a list holds one scratch of known size (listScratchBytes).
+  const need = batch * slices * M * N;
+  const scratch = list.scratch(wanted === 'auto' ? Math.max(need, SPLIT_SCRATCH_MAX) : need);
   const partials: MatView = { t: scratch, ld: N, batchStride: slices * M * N };
   list.dispatch(kernel.spec, [a.t, b.t, scratch], params({ splits: slices, kChunk, c: partials, strideSplit: M * N, alpha: 1, beta: 0 }), [kernel.grid[0], kernel.grid[1], batch * slices]);
   list.dispatch(
@@ -172,6 +174,15 @@ function kernelFor(variant: MatmulVariant, M: number, N: number, bDtype: DType, 
     spec: spec(variant === 'register-vec4' ? 'reg_vec4' : 'reg', bDtype, transA, transB, { WX: wx, WY: wy }),
     grid: [Math.ceil(N / (BLOCK * wx)), Math.ceil(M / (BLOCK * wy))],
   };
+}
+
+/**
+ * Bytes of split-K partials one command list holds under the device's plan: the whole budget once any of
+ * its products splits, nothing where the plan splits no class. (Memory estimates add it per recorded list.)
+ */
+export function listScratchBytes(device: GPUDevice): number {
+  const plan = matmulPlanOf(device);
+  return plan && (plan.wide.splitK || plan.narrow.splitK) ? SPLIT_SCRATCH_MAX * 4 : 0;
 }
 
 /** How many K slices fill the GPU with a product of `tiles` workgroups (1: not worth splitting). */

@@ -71,6 +71,8 @@ export interface GpuInfo {
   subgroups: boolean;
   /** The matmul kernels the autotune picked for this adapter, in words. */
   matmul: string;
+  /** Split-K partials each recorded command list holds under that choice (0 when nothing splits). */
+  splitScratchBytes: number;
   maxBufferSize: number;
   maxStorageBufferBindingSize: number;
 }

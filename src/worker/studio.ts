@@ -10,6 +10,7 @@ import { trainRun, type StepReport } from '../engine/train-run';
 import { exactMatch } from '../train/exact-match';
 import { requestDevice } from '../gpu/device';
 import { describeTune, tuneMatmul } from '../kernels/matmul-tune';
+import { listScratchBytes } from '../kernels/matmul';
 import { filesDir } from '../model/formats/blob-source';
 import { openSafetensors, writeSafetensors } from '../model/formats/safetensors';
 import { bytesSource, type DirSource } from '../model/formats/source';
@@ -171,6 +172,7 @@ export class Studio {
         f16: handle.features.f16,
         subgroups: handle.features.subgroups,
         matmul: describeTune(tune),
+        splitScratchBytes: listScratchBytes(handle.device),
         maxBufferSize: limits.maxBufferSize,
         maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
       };
@@ -703,7 +705,7 @@ export class Studio {
         partial: (partial) => this.post({ type: 'benchPartial', result: partial }),
       });
       this.post({ type: 'benchResult', result });
-      if (result.tune && this.gpuInfo) this.post({ type: 'gpu', info: (this.gpuInfo = { ...this.gpuInfo, matmul: result.tune.summary }) });
+      if (result.tune && this.gpuInfo) this.post({ type: 'gpu', info: (this.gpuInfo = { ...this.gpuInfo, matmul: result.tune.summary, splitScratchBytes: listScratchBytes(gpu.device) }) });
     } catch (err) {
       this.post({ type: 'error', scope: 'bench', message: this.failure(err, gpu) });
     } finally {

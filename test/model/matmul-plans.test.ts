@@ -6,8 +6,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Example } from '../../src/data/index';
 import { trainRun, type TrainRunOptions } from '../../src/engine/train-run';
-import { CommandList, type KernelSpec } from '../../src/gpu/gpu';
-import { splitCount } from '../../src/kernels/matmul';
+import { CommandList, Gpu, type KernelSpec } from '../../src/gpu/gpu';
+import { listScratchBytes, splitCount } from '../../src/kernels/matmul';
 import { setMatmulPlan, type MatmulPlan } from '../../src/kernels/matmul-plan';
 import { ModelWeights } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
@@ -51,6 +51,12 @@ describe('matmul plans in training', () => {
       return { inputIds: ids, labels: ids };
     });
     const entries: string[] = [];
+    const scratches: { label: string; bytes: number }[] = [];
+    const createBuffer = Gpu.prototype.createBuffer;
+    vi.spyOn(Gpu.prototype, 'createBuffer').mockImplementation(function (this: Gpu, bytes: number, usage: number, label: string) {
+      if (label.endsWith('.scratch')) scratches.push({ label, bytes });
+      return createBuffer.call(this, bytes, usage, label);
+    });
     const dispatch = CommandList.prototype.dispatch;
     vi.spyOn(CommandList.prototype, 'dispatch').mockImplementation(function (this: CommandList, s: KernelSpec, ...rest) {
       entries.push(s.entry);
@@ -63,11 +69,17 @@ describe('matmul plans in training', () => {
     };
     const reference = await train();
     expect(entries).not.toContain('split_sum');
+    expect(scratches).toEqual([]);
+    expect(listScratchBytes(gpu.device), 'the untuned plan splits nothing').toBe(0);
     for (const [name, plan] of Object.entries(PLANS)) {
       setMatmulPlan(gpu.device, plan);
       entries.length = 0;
+      scratches.length = 0;
       const run = await train();
       expect(entries, name).toContain('split_sum');
+      // What the studio's memory estimate counts: one scratch of listScratchBytes per list that splits (the
+      // forward list's x·Aᵀ has K = hidden < 256 here, so only the training list splits).
+      expect(scratches, name).toEqual([{ label: 'train.scratch', bytes: listScratchBytes(gpu.device) }]);
       // The vec4-load kernels really ran on the 4-aligned products (the unaligned ones fall back).
       if (name.includes('g4')) expect(entries, name).toContain('main_g4');
       run.losses.forEach((l, i) => expect(Math.abs(l - reference.losses[i]), `${name}: step ${i} loss`).toBeLessThan(1e-5));

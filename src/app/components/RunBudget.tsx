@@ -12,7 +12,7 @@ export function RunBudget({ config, card, analysis }: { config: RunConfig; card:
   let memory: ReturnType<typeof memoryEstimate>;
   try {
     params = trainableParameters(card.spec, config);
-    memory = memoryEstimate(card.spec, config, card.weightBytes);
+    memory = memoryEstimate(card.spec, config, card.weightBytes, gpu?.splitScratchBytes ?? 0);
   } catch (err) {
     return <div className="budget error">{(err as Error).message}</div>;
   }
