@@ -65,15 +65,19 @@ var<private> kEnd: u32; // the slice's end, for the element loaders (zero past i
 const BM = 64u;
 const BN = 64u;
 const BK = 16u;
+const STAGES = 1u; // staged tiles in shared memory: 2 lets main_g4 fill one while multiplying the other
 // tile:end
 const TM = BM / 16u; // rows of C per thread
 const TN = BN / 16u; // columns of C per thread
 const LOADS_A = BM * BK / 256u; // elements of the A tile each thread stages
 const LOADS_B = BK * BN / 256u;
 
-// The staged tiles, [BK][BM] and [BK][BN], as vec4s: main reads them a scalar at a time, main_v4 a vec4.
-var<workgroup> As4: array<vec4<f32>, BK * BM / 4u>;
-var<workgroup> Bs4: array<vec4<f32>, BK * BN / 4u>;
+// The staged tiles, [BK][BM] and [BK][BN], as vec4s (STAGES of each): main reads them a scalar at a time,
+// main_v4 and main_g4 a vec4.
+const A_STAGE = BK * BM / 4u; // vec4s of one staged tile
+const B_STAGE = BK * BN / 4u;
+var<workgroup> As4: array<vec4<f32>, STAGES * A_STAGE>;
+var<workgroup> Bs4: array<vec4<f32>, STAGES * B_STAGE>;
 
 fn loadA(b: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= kEnd) { return 0.0; }
@@ -160,13 +164,13 @@ const TN4 = TN / 4u;
 // Row 4i + e, column group j of a thread's block at [(4i + e) * TN4 + j].
 alias Block4 = array<vec4<f32>, TM * TN4>;
 
-// acc += the staged A tile's rows times the staged B tile's columns that this thread owns.
-fn multiplyStaged(acc: ptr<function, Block4>, lid: vec3<u32>) {
+// acc += the rows of staged A tile `s` times the columns of staged B tile `s` that this thread owns.
+fn multiplyStaged(acc: ptr<function, Block4>, lid: vec3<u32>, s: u32) {
   for (var k = 0u; k < BK; k++) {
     var a: array<vec4<f32>, TM4>;
     var bv: array<vec4<f32>, TN4>;
-    for (var i = 0u; i < TM4; i++) { a[i] = As4[k * BM / 4u + lid.y + 16u * i]; }
-    for (var j = 0u; j < TN4; j++) { bv[j] = Bs4[k * BN / 4u + lid.x + 16u * j]; }
+    for (var i = 0u; i < TM4; i++) { a[i] = As4[s * A_STAGE + k * BM / 4u + lid.y + 16u * i]; }
+    for (var j = 0u; j < TN4; j++) { bv[j] = Bs4[s * B_STAGE + k * BN / 4u + lid.x + 16u * j]; }
     for (var i = 0u; i < TM4; i++) {
       for (var e = 0u; e < 4u; e++) {
         for (var j = 0u; j < TN4; j++) {
@@ -198,7 +202,7 @@ fn main_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
   for (var k0 = t.sl.kBegin; k0 < t.sl.kEnd; k0 += BK) {
     stageTiles(t.sl.b, t.row0, t.col0, k0, li);
     workgroupBarrier();
-    multiplyStaged(&acc, lid);
+    multiplyStaged(&acc, lid, 0u);
     workgroupBarrier();
   }
   storeBlock4(t.sl.cBase, t.row0, t.col0, lid, &acc);
@@ -206,12 +210,10 @@ fn main_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
 
 // main_v4 with vec4 global loads, fetched one tile ahead: while the workgroup multiplies the staged tile,
 // each thread's loads of the next one are already in flight (registers, then shared memory after the
-// barrier). Every view 4-aligned and K % 4 == 0 (the wrapper checks), so a vec4 along k is wholly inside
+// barrier). With STAGES = 2 (the wrapper's g4 tiles) shared memory is double-buffered: one barrier per tile. Every view 4-aligned and K % 4 == 0 (the wrapper checks), so a vec4 along k is wholly inside
 // or outside the slice; lanes past M or N feed only outputs that are never stored.
-const A4_TILE = BM * BK / 4u; // vec4s per staged tile
-const B4_TILE = BK * BN / 4u;
-const A4_PER_THREAD = (A4_TILE + 255u) / 256u;
-const B4_PER_THREAD = (B4_TILE + 255u) / 256u;
+const A4_PER_THREAD = (A_STAGE + 255u) / 256u;
+const B4_PER_THREAD = (B_STAGE + 255u) / 256u;
 
 struct Fetched { a: array<vec4<f32>, A4_PER_THREAD>, b: array<vec4<f32>, B4_PER_THREAD> }
 
@@ -245,34 +247,34 @@ fn fetchTiles(baseA: u32, baseB: u32, row0: u32, col0: u32, k0: u32, li: u32) ->
   var f: Fetched;
   for (var i = 0u; i < A4_PER_THREAD; i++) {
     let e4 = li + 256u * i;
-    if (e4 < A4_TILE) { f.a[i] = fetchA4(baseA, row0, k0, e4); }
+    if (e4 < A_STAGE) { f.a[i] = fetchA4(baseA, row0, k0, e4); }
   }
   for (var i = 0u; i < B4_PER_THREAD; i++) {
     let e4 = li + 256u * i;
-    if (e4 < B4_TILE) { f.b[i] = fetchB4(baseB, col0, k0, e4); }
+    if (e4 < B_STAGE) { f.b[i] = fetchB4(baseB, col0, k0, e4); }
   }
   return f;
 }
 
-// Into the [BK][BM] and [BK][BN] layouts: a vec4 along m or n is one shared vec4, one along k four scalars.
-fn stageFetched(f: ptr<function, Fetched>, li: u32) {
+// Into staged tile `s`, [BK][BM] and [BK][BN]: a vec4 along m or n is one shared vec4, one along k four scalars.
+fn stageFetched(f: ptr<function, Fetched>, li: u32, s: u32) {
   for (var i = 0u; i < A4_PER_THREAD; i++) {
     let e4 = li + 256u * i;
-    if (e4 >= A4_TILE) { continue; }
+    if (e4 >= A_STAGE) { continue; }
     let v = (*f).a[i];
-    if (TRANS_A) { As4[e4] = v; continue; }
+    if (TRANS_A) { As4[s * A_STAGE + e4] = v; continue; }
     let m = e4 / (BK / 4u);
     let k = 4u * (e4 % (BK / 4u));
-    for (var c = 0u; c < 4u; c++) { As4[((k + c) * BM + m) / 4u][m % 4u] = v[c]; }
+    for (var c = 0u; c < 4u; c++) { As4[s * A_STAGE + ((k + c) * BM + m) / 4u][m % 4u] = v[c]; }
   }
   for (var i = 0u; i < B4_PER_THREAD; i++) {
     let e4 = li + 256u * i;
-    if (e4 >= B4_TILE) { continue; }
+    if (e4 >= B_STAGE) { continue; }
     let v = (*f).b[i];
-    if (!TRANS_B) { Bs4[e4] = v; continue; }
+    if (!TRANS_B) { Bs4[s * B_STAGE + e4] = v; continue; }
     let n = e4 / (BK / 4u);
     let k = 4u * (e4 % (BK / 4u));
-    for (var c = 0u; c < 4u; c++) { Bs4[((k + c) * BN + n) / 4u][n % 4u] = v[c]; }
+    for (var c = 0u; c < 4u; c++) { Bs4[s * B_STAGE + ((k + c) * BN + n) / 4u][n % 4u] = v[c]; }
   }
 }
 
@@ -284,12 +286,16 @@ fn main_g4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
   let baseB = p.offB + t.sl.b * p.strideB;
   var acc: Block4;
   var next = fetchTiles(baseA, baseB, t.row0, t.col0, t.sl.kBegin, li);
+  var stage = 0u;
   for (var k0 = t.sl.kBegin; k0 < t.sl.kEnd; k0 += BK) {
-    stageFetched(&next, li);
+    stageFetched(&next, li, stage);
     workgroupBarrier();
     next = fetchTiles(baseA, baseB, t.row0, t.col0, k0 + BK, li); // zeros past the slice
-    multiplyStaged(&acc, lid);
-    workgroupBarrier();
+    multiplyStaged(&acc, lid, stage);
+    // Two stages: the next tile goes to the other buffer, and the barrier after staging it also orders
+    // these reads before this buffer is written again. One stage: wait for every thread here.
+    if (STAGES == 1u) { workgroupBarrier(); }
+    stage = (stage + 1u) % STAGES;
   }
   storeBlock4(t.sl.cBase, t.row0, t.col0, lid, &acc);
 }

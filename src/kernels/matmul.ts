@@ -57,7 +57,8 @@ export interface MatmulArgs {
 /**
  * Output tile (rows BM, columns BN), depth BK and entry point of each tiled kernel; 16x16 threads in every one.
  * main_v4 holds its register block as vec4s (BM and BN multiples of 64); main_g4 is main_v4 with vec4 global
- * loads fetched a tile ahead (4-aligned views only).
+ * loads fetched a tile ahead (4-aligned views only) into double-buffered shared memory (`stages`: 16 KiB at most,
+ * WebGPU's guaranteed workgroup storage).
  */
 const TILES = {
   tiled: { BM: 64, BN: 64, BK: 16, entry: 'main' },
@@ -65,9 +66,9 @@ const TILES = {
   'tiled-128x64': { BM: 128, BN: 64, BK: 8, entry: 'main' },
   'tiled-v4': { BM: 64, BN: 64, BK: 16, entry: 'main_v4' },
   'tiled-128-v4': { BM: 128, BN: 128, BK: 8, entry: 'main_v4' },
-  'tiled-g4': { BM: 64, BN: 64, BK: 16, entry: 'main_g4' },
-  'tiled-128-g4': { BM: 128, BN: 128, BK: 8, entry: 'main_g4' },
-  'tiled-128x64-g4': { BM: 128, BN: 64, BK: 8, entry: 'main_g4' },
+  'tiled-g4': { BM: 64, BN: 64, BK: 16, entry: 'main_g4', stages: 2 },
+  'tiled-128-g4': { BM: 128, BN: 128, BK: 8, entry: 'main_g4', stages: 2 },
+  'tiled-128x64-g4': { BM: 128, BN: 64, BK: 8, entry: 'main_g4', stages: 2 },
 } as const;
 type TiledVariant = keyof typeof TILES;
 const BLOCK = 16; // rows and columns of C per thread in the register kernels
@@ -87,11 +88,14 @@ const tileSources = new Map<TiledVariant, KernelSpec['source']>();
 function tileSource(variant: TiledVariant): KernelSpec['source'] {
   let out = tileSources.get(variant);
   if (!out) {
-    const { BM, BN, BK } = TILES[variant];
-    const block = `// tile:begin\nconst BM = ${BM}u;\nconst BN = ${BN}u;\nconst BK = ${BK}u;\n// tile:end`;
+    const tile = TILES[variant];
+    const { BM, BN, BK } = tile;
+    const stages = 'stages' in tile ? tile.stages : 1;
+    const block = `// tile:begin\nconst BM = ${BM}u;\nconst BN = ${BN}u;\nconst BK = ${BK}u;\nconst STAGES = ${stages}u;\n// tile:end`;
     const code = source.code.replace(/\/\/ tile:begin\n[\s\S]*?\/\/ tile:end/, block);
     if (!/\/\/ tile:begin/.test(source.code)) throw new Error('matmul.wgsl has no tile block');
-    out = BM === 64 && BN === 64 && BK === 16 ? source : { name: `${source.name}@${BM}x${BN}x${BK}`, code };
+    const name = `${source.name}@${BM}x${BN}x${BK}${stages > 1 ? `x${stages}` : ''}`;
+    out = BM === 64 && BN === 64 && BK === 16 && stages === 1 ? source : { name, code };
     tileSources.set(variant, out);
   }
   return out;
