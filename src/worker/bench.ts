@@ -137,7 +137,8 @@ async function freeingAfter<T>(gpu: Gpu, f: () => Promise<T>): Promise<T> {
 
 /**
  * The autotune, measured again and cached: its choice serves every run started from now on. A software adapter,
- * which is never tuned at load, gets small products and two trials, so this takes seconds there, not minutes.
+ * which is never tuned at load, gets small products and one trial per kernel: about a minute there for the
+ * 20 candidates, where the full-size tune would take many.
  */
 async function retune(gpu: Gpu, software: boolean): Promise<BenchTune> {
   const shapes = tuneShapes(software ? 128 : 1024);
