@@ -39,6 +39,15 @@ export async function runOnce(gpu: Gpu, record: (list: ReturnType<Gpu['list']>) 
   gpu.checkErrors('test');
 }
 
+/** The kernels (`module.entry`) a list dispatches, in order: records it, runs it once through profile(), frees it. */
+export async function dispatched(gpu: Gpu, record: (list: ReturnType<Gpu['list']>) => void): Promise<string[]> {
+  const list = gpu.list('names');
+  record(list);
+  const names = [...(await list.profile()).keys()];
+  await list.release();
+  return names;
+}
+
 /**
  * Asserts |actual - expected| <= atol + rtol * |expected| elementwise, reporting the worst element.
  * f32 kernels vs float64 references: defaults suit sums of up to a few thousand terms.

@@ -3,7 +3,7 @@ import type { Gpu } from '../../src/gpu/gpu';
 import { argmax, type ArgmaxVariant } from '../../src/kernels/argmax';
 import { argmaxRef } from '../../src/kernels/argmax.ref';
 import { Rng } from '../../src/util/random';
-import { runOnce, testGpu, testGpuWithoutFeatures, validated } from '../helpers/gpu';
+import { dispatched, runOnce, testGpu, testGpuWithoutFeatures, validated } from '../helpers/gpu';
 
 describe('argmax reference', () => {
   it('returns the first index of each row maximum', () => {
@@ -78,10 +78,7 @@ describe('argmax subgroup form', () => {
       const x = gpu.tensor([6], 'x');
       const out = gpu.tensor([2], 'out', 'u32');
       for (const [variant, want] of [['wide', wide], ['narrow', 'argmax']] as const) {
-        const list = gpu.list('names');
-        argmax(list, { x: { t: x, ld: 3 }, out, rows: 2, vocab: 3, variant });
-        expect([...(await list.profile()).keys()]).toEqual([`${want}.argmax_rows`]);
-        await list.release();
+        expect(await dispatched(gpu, (l) => argmax(l, { x: { t: x, ld: 3 }, out, rows: 2, vocab: 3, variant }))).toEqual([`${want}.argmax_rows`]);
       }
     }
   });

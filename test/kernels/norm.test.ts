@@ -8,7 +8,7 @@ import {
 } from '../../src/kernels/norm.ref';
 import { resolveRows, rowStart, type RowView } from '../../src/kernels/views';
 import { Rng } from '../../src/util/random';
-import { dot, expectClose, numericGrad, runOnce, testGpu, testGpuWithoutFeatures } from '../helpers/gpu';
+import { dispatched, dot, expectClose, numericGrad, runOnce, testGpu, testGpuWithoutFeatures } from '../helpers/gpu';
 
 
 
@@ -209,15 +209,6 @@ for (const { name, variant, device } of CONFIGS) describe(`layernorm (${name})`,
     expectClose(await gpu.read(dbias), pg.dbias, 'dbias', { atol: 1e-4, rtol: 1e-4 });
   });
 });
-
-/** The kernel names a list dispatches (by running it once through profile()). */
-async function dispatched(gpu: Gpu, record: (list: CommandList) => void): Promise<string[]> {
-  const list = gpu.list('names');
-  record(list);
-  const names = [...(await list.profile()).keys()];
-  await list.release();
-  return names;
-}
 
 describe('norm subgroup form', () => {
   // testGpu has subgroups on every machine these tests run on (SwiftShader included): were it to lose them,

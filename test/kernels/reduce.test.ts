@@ -3,7 +3,7 @@ import type { CommandList, Gpu } from '../../src/gpu/gpu';
 import { clipFactor, sum, sumSquares } from '../../src/kernels/reduce';
 import { clipFactorRef, sumRef, sumSquaresRef } from '../../src/kernels/reduce.ref';
 import { Rng } from '../../src/util/random';
-import { expectClose, runOnce, testGpu, testGpuWithoutFeatures, validated } from '../helpers/gpu';
+import { dispatched, expectClose, runOnce, testGpu, testGpuWithoutFeatures, validated } from '../helpers/gpu';
 
 // Every kernel here sums its threads with subgroup operations on testGpu (it has subgroups) and with the
 // shared-memory tree on the feature-less device: each test runs on both.
@@ -87,11 +87,7 @@ describe('reduce', () => {
         sum(l, { x, n: 5000, out, outIndex: 0, scratch: gpu.tensor([4], 'scratch') });
         clipFactor(l, { sq: out, count: 1, state: gpu.tensor([2], 'state'), normIndex: 0, clipIndex: 1, maxNorm: 1 });
       };
-      const list = gpu.list('names');
-      record(list);
-      const names = [...(await list.profile()).keys()];
-      await list.release();
-      expect(names).toEqual(['reduce_partials', 'reduce_single', 'clip_factor'].map((e) => `${want}.${e}`));
+      expect(await dispatched(gpu, record)).toEqual(['reduce_partials', 'reduce_single', 'clip_factor'].map((e) => `${want}.${e}`));
     }
   });
 
