@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { strFromU8, unzipSync } from 'fflate';
 import { expect, test } from 'playwright/test';
 import { memoryEstimate, parameterCountKind, trainableParameters, bufferLimitProblem } from '../src/app/budget';
-import { checkpointInfo, historyBefore, readCheckpoint, resumeProblem, resumeStep } from '../src/app/checkpoints';
+import { checkpointInfo, formatChoice, historyBefore, readCheckpoint, resumeProblem, resumeStep } from '../src/app/checkpoints';
 import { runnableConfig, scaleRule } from '../src/app/methods';
 import { demoRuns } from '../src/app/presets';
 import { parseConfig } from '../src/model/config';
@@ -146,6 +146,15 @@ test('checkpoints: what a run can resume from, with what loaded, from which stor
   expect(resumeProblem(run, stories, { name: 'alpaca.json' } as DatasetPreview))
     .toBe('This run trained on tinyshakespeare.txt; load it to resume (alpaca.json is loaded).');
   expect(resumeProblem(run, stories, shakespeare)).toBeNull();
+  // The same name is not the same data: runs record the file's size and SHA-256, and the format it was read with.
+  const digest = '1115394:sha256:ab12';
+  const read = { name: 'tinyshakespeare.txt', digest, format: 'text', columns: { text: 'text' }, override: { format: null, columns: {} } } as unknown as DatasetPreview;
+  const withDigest = { ...run, datasetDigest: digest, datasetFormat: formatChoice(read) } as RunRecord;
+  expect(resumeProblem(withDigest, stories, read)).toBeNull();
+  expect(resumeProblem(withDigest, stories, { ...read, digest: '1115394:sha256:cd34' }))
+    .toBe('The loaded tinyshakespeare.txt is not the file this run trained on (its size or contents differ); load the original file to resume.');
+  expect(resumeProblem(withDigest, stories, { ...read, format: 'prompt_completion' } as DatasetPreview))
+    .toBe('This run read tinyshakespeare.txt with another format or column mapping; choose the same one in the Dataset panel to resume.');
 
   // A stored checkpoint is checked before it reaches the worker: missing, out of range or damaged is null.
   expect(readCheckpoint({ ...checkpoint, id: run.config.id }, 40)).toEqual(checkpoint);

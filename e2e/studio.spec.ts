@@ -772,3 +772,61 @@ test('the Benchmark panel measures matmul and a LoRA step beside jax-js and Tens
   await shootPanel(page, 'bench');
   expect(pageErrors).toEqual([]);
 });
+
+test('Alpaca prompts longer than the model\'s context: the preview counts what a run keeps, a plain cut is refused with the reason, keeping the answer trains; a field that is not a number holds Start', async ({ page }) => {
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  await page.goto('/');
+  await expect(page.getByTestId('gpu-badge')).not.toContainText('Opening the GPU', { timeout: 60_000 });
+  // hf-golden's Qwen3 (128 positions, a 320-token byte-level BPE: every Alpaca prompt is 120 to 160 tokens), picked
+  // file by file with "Choose files…": no folder name, no _name_or_path, so it is named by its model type.
+  const dir = 'test/fixtures/hf-golden/models/qwen3';
+  await page.getByTestId('model-files-input').setInputFiles(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((f) => `${dir}/${f}`));
+  const card = page.getByTestId('model-card');
+  await expect(card.locator('.card-title')).toHaveText('qwen3');
+  await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
+  await page.getByTestId('dataset-input').setInputFiles('test/fixtures/datasets/alpaca_handmade/alpaca.csv');
+  await expect(page.getByTestId('dataset-format')).toHaveText('Alpaca instructions');
+
+  await page.getByTestId('add-run').click();
+  const run = page.getByTestId('run-card').first();
+  await shrink(run, { Steps: '2', 'Seq. length': '96', 'Val. examples': '0' });
+  // At the run's length every example is too long; keeping the answer drops none.
+  await expect(page.getByTestId('dataset-truncated')).toContainText('6');
+  await expect(page.getByTestId('dataset-truncated')).toContainText('Truncated at 96');
+  await expect(page.getByTestId('dataset-dropped')).toContainText('0');
+  await expect(page.getByTestId('dataset-preview')).toContainText('field "id" not used by the alpaca format');
+
+  // A plain cut at 96 tokens leaves no answer: the preview says so, and the run is refused before step 0.
+  await run.getByRole('combobox', { name: 'Truncation', exact: true }).selectOption('right');
+  const problem = page.getByTestId('dataset-fit-problem');
+  await expect(problem).toContainText('none of its 6 examples keeps a supervised token at 96 tokens (truncation "right")');
+  await expect(problem).toContainText('use Truncation "Keep the answer"');
+  await expect(problem).not.toContainText('--');
+
+  // A learning rate that is not a number: Start waits, and says which field.
+  await run.getByLabel('Learning rate', { exact: true }).fill('abc');
+  await expect(run.getByTestId('run-start')).toBeDisabled();
+  await expect(run.getByTestId('run-invalid')).toHaveText('"Learning rate" is not a valid number: correct it to start this run.');
+  await run.getByLabel('Learning rate', { exact: true }).fill('0.001');
+  await expect(run.getByTestId('run-start')).toBeEnabled();
+  await expect(run.getByTestId('run-invalid')).toHaveCount(0);
+
+  await run.getByTestId('run-start').click();
+  await expect(run).toHaveAttribute('data-status', 'failed', { timeout: 60_000 });
+  await expect(run.getByTestId('run-message')).toContainText('none of its 6 examples keeps a supervised token');
+  await expect(run.getByTestId('run-message')).not.toContainText('NaN');
+
+  // Keeping the answer (the default) trains on all six.
+  await page.getByTestId('add-run').click();
+  const keep = page.getByTestId('run-card').nth(1);
+  await shrink(keep, { Steps: '2', 'Seq. length': '96', 'Val. examples': '0' });
+  await keep.getByRole('combobox', { name: 'Truncation', exact: true }).selectOption('keep-answer');
+  await expect(page.getByTestId('dataset-fit-problem')).toHaveCount(0);
+  await keep.getByTestId('run-start').click();
+  await expect(keep).toHaveAttribute('data-status', 'done', { timeout: 180_000 });
+  await expect(keep.getByTestId('run-data-fit')).toHaveText('6 examples at 96 tokens: 6 truncated (keep the answer), none dropped');
+  await expect(keep.getByTestId('run-message')).toHaveCount(0);
+  await shootPanel(page, 'runs', 'runs-truncation');
+  expect(pageErrors).toEqual([]);
+});

@@ -37,6 +37,11 @@ export function resumeStep(run: RunRecord): number | null {
   return canUseCheckpoint(run) && run.checkpoint?.kept ? run.checkpoint.step : null;
 }
 
+/** The format and column mapping a dataset was read with, as one comparable string. */
+export function formatChoice(p: DatasetPreview): string {
+  return JSON.stringify({ format: p.format, columns: p.columns, promptJoin: p.override.promptJoin ?? 'none' });
+}
+
 /** Why the run cannot resume with what is loaded now (it must continue on the same model and data), or null. */
 export function resumeProblem(run: RunRecord, card: ModelCard | null, dataset: DatasetPreview | null): string | null {
   const model = run.modelName ?? 'its model';
@@ -45,6 +50,13 @@ export function resumeProblem(run: RunRecord, card: ModelCard | null, dataset: D
   if (card.key !== run.modelKey) return `This run trained on ${model}; load it to resume (${card.name} is loaded).`;
   if (!dataset) return `Load ${data} to resume this run.`;
   if (run.datasetName !== null && dataset.name !== run.datasetName) return `This run trained on ${data}; load it to resume (${dataset.name} is loaded).`;
+  // The same name is not the same data: the batches after the checkpoint must be the ones the run would have seen.
+  if (run.datasetDigest != null && dataset.digest !== run.datasetDigest) {
+    return `The loaded ${dataset.name} is not the file this run trained on (its size or contents differ); load the original file to resume.`;
+  }
+  if (run.datasetFormat != null && formatChoice(dataset) !== run.datasetFormat) {
+    return `This run read ${data} with another format or column mapping; choose the same one in the Dataset panel to resume.`;
+  }
   return null;
 }
 

@@ -6,12 +6,13 @@
 import { create } from 'zustand';
 import type { MethodAnalysis } from '../engine/methods';
 import type {
-  BenchResult, DatasetFormatOverride, DatasetPreview, EvalPoint, GenerationResult, GpuInfo, ModelCard, RunCheckpointData, RunConfig, RunProgress, RunStatus, RunSummary,
+  BenchResult, DataFit, DatasetFormatOverride, DatasetPreview, EvalPoint, GenerationResult, GpuInfo, ModelCard, RunCheckpointData, RunConfig, RunProgress, RunStatus, RunSummary,
   StepPoint, WorkerEvent,
 } from '../worker/protocol';
 import { configProblem } from '../worker/validate';
 import { WEIGHT_STORAGES, type WeightStorage } from '../model/weights';
-import { canUseCheckpoint, checkpointInfo, historyBefore, readCheckpoint, resumeProblem, resumeStep, type CheckpointInfo } from './checkpoints';
+import { DEFAULT_TRUNCATION, type Truncation } from '../data/truncation';
+import { canUseCheckpoint, checkpointInfo, formatChoice, historyBefore, readCheckpoint, resumeProblem, resumeStep, type CheckpointInfo } from './checkpoints';
 import { listen, send } from './client';
 import { runnableConfig } from './methods';
 import {
@@ -32,6 +33,9 @@ export interface RunRecord {
   modelKey: string | null;
   modelName: string | null;
   datasetName: string | null;
+  /** The dataset file's size and SHA-256, and the format choice it was read with: resuming needs the same batches. */
+  datasetDigest: string | null;
+  datasetFormat: string | null;
   points: StepPoint[];
   evals: EvalPoint[];
   progress: RunProgress | null;
@@ -46,6 +50,12 @@ export interface RunRecord {
   adapterFormat: 'lora' | 'gralora' | null;
   /** The latest checkpoint of an unfinished run (its state is in IndexedDB only), or null. */
   checkpoint: CheckpointInfo | null;
+  /** Its examples at its sequence length (truncated, dropped), as the worker tokenized them before step 0. */
+  data: DataFit | null;
+  /** What to know about the run that did not stop it (a split too small, steps without supervised tokens). */
+  warnings: string[];
+  /** Draft fields whose text is not a valid number: Start waits until they are (not saved). */
+  invalidFields: string[];
 }
 
 export interface RunPrepare {
@@ -129,6 +139,8 @@ export interface StudioState {
   setDatasetFormat(override: DatasetFormatOverride): void;
   addRun(): void;
   updateRun(id: string, patch: Partial<RunConfig>): void;
+  /** A draft field's text parses (or not): an invalid one keeps the run from starting. */
+  setFieldValidity(id: string, field: string, valid: boolean): void;
   duplicateRun(id: string): void;
   removeRun(id: string): void;
   startRun(id: string): void;
@@ -160,8 +172,8 @@ function newRecord(config: RunConfig): RunRecord {
   lastCreated = Math.max(Date.now(), lastCreated + 1);
   return {
     config, status: 'draft', stage: null, message: null, createdAt: lastCreated, startedAt: null, finishedAt: null,
-    modelKey: null, modelName: null, datasetName: null, points: [], evals: [], progress: null, prepare: null, analysis: null,
-    summary: null, weights: null, adapterFormat: null, checkpoint: null,
+    modelKey: null, modelName: null, datasetName: null, datasetDigest: null, datasetFormat: null, points: [], evals: [], progress: null, prepare: null, analysis: null,
+    summary: null, weights: null, adapterFormat: null, checkpoint: null, data: null, warnings: [], invalidFields: [],
   };
 }
 
@@ -194,14 +206,16 @@ export const useStudio = create<StudioState>()((set, get) => {
     if (!card) return fail('Load a model first (or press "Try the demo").');
     if (!s.dataset.preview) return fail('Load a dataset first.');
     if (!s.dataset.preview.format) return fail('Choose the dataset\'s format and map its columns first.');
+    const invalid = invalidFieldsProblem(r.invalidFields);
+    if (invalid) return fail(invalid);
     // What runs is what the record keeps: the options of other methods the draft remembered are dropped.
     const config = runnableConfig(r.config);
     const problem = configProblem(config, card);
     if (problem) return fail(problem);
     patchRun(id, {
       config, status: 'queued', stage: 'Waiting for the GPU', message: null, startedAt: null, modelKey: card.key, modelName: card.name,
-      datasetName: s.dataset.preview.name, points: [], evals: [], summary: null, progress: null, prepare: null, analysis: null,
-      adapterFormat: null, checkpoint: null,
+      datasetName: s.dataset.preview.name, datasetDigest: s.dataset.preview.digest, datasetFormat: formatChoice(s.dataset.preview), points: [], evals: [], summary: null, progress: null, prepare: null, analysis: null,
+      adapterFormat: null, checkpoint: null, data: null, warnings: [],
     });
     send({ type: 'startRun', config });
     return true;
@@ -222,6 +236,7 @@ export const useStudio = create<StudioState>()((set, get) => {
 
     start() {
       listen(applyEvent);
+      followPreviewFit();
       if (!('gpu' in navigator) || !navigator.gpu) {
         set({ gpu: { status: 'unavailable', reason: 'This browser does not expose WebGPU (navigator.gpu is undefined).' } });
         return;
@@ -276,7 +291,7 @@ export const useStudio = create<StudioState>()((set, get) => {
     setDatasetFormat(override) {
       const name = get().dataset.preview?.name ?? 'dataset';
       set((s) => ({ dataset: { ...s.dataset, error: null, loading: { name, stage: 'Applying the format to' } } }));
-      send({ type: 'setDatasetFormat', format: override.format, columns: override.columns });
+      send({ type: 'setDatasetFormat', format: override.format, columns: override.columns, ...(override.promptJoin ? { promptJoin: override.promptJoin } : {}) });
     },
 
     addRun() {
@@ -294,6 +309,14 @@ export const useStudio = create<StudioState>()((set, get) => {
         const family = get().model.card?.family;
         if (!('name' in patch) && r.config.name === describeRun(r.config, family)) config.name = describeRun(config, family);
         return { config, message: null };
+      });
+    },
+
+    setFieldValidity(id, field, valid) {
+      patchRun(id, (r) => {
+        const has = r.invalidFields.includes(field);
+        if (has === !valid) return {};
+        return { invalidFields: valid ? r.invalidFields.filter((f) => f !== field) : [...r.invalidFields, field], message: null };
       });
     },
 
@@ -418,6 +441,28 @@ export const useStudio = create<StudioState>()((set, get) => {
     let i = 2;
     while (taken.has(`${stem} (${i})`)) i++;
     return `${stem} (${i})`;
+  }
+
+  /**
+   * The dataset preview reports truncated and dropped examples at the sequence length and truncation of the run
+   * being configured (the last draft, else the last run): sent to the worker when they change, debounced.
+   */
+  function followPreviewFit() {
+    let sent = '';
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    useStudio.subscribe((s) => {
+      const fit = previewFitOf(s);
+      if (!fit || !s.model.card || !s.dataset.preview?.tokenized) return;
+      // The worker keeps the last one it was sent and reports every later preview at it.
+      const key = `${fit.seq}:${fit.truncation}`;
+      if (key === sent) return;
+      sent = key;
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        timer = null;
+        send({ type: 'setPreviewFit', ...fit });
+      }, 250);
+    });
   }
 
   function confirmModelSwitch(): boolean {
@@ -548,6 +593,10 @@ export const useStudio = create<StudioState>()((set, get) => {
           startedAt: r.startedAt ?? (e.status === 'preparing' ? Date.now() : null),
           finishedAt: FINISHED.includes(e.status) ? Date.now() : r.finishedAt,
         }));
+      case 'runData':
+        return patchRun(e.id, { data: e.data });
+      case 'runWarning':
+        return patchRun(e.id, (r) => ({ warnings: [...r.warnings, e.message] }));
       case 'runPrepare':
         return patchRun(e.id, { prepare: { phase: e.phase, done: e.done, total: e.total } });
       case 'runAnalysis':
@@ -644,12 +693,24 @@ function upgradeRecord(r: RunRecord): RunRecord {
     analysis: r.analysis ?? null,
     adapterFormat: r.adapterFormat ?? (r.weights === 'adapter' ? 'lora' : null),
     checkpoint: r.checkpoint ?? null,
+    data: r.data ?? null,
+    datasetDigest: r.datasetDigest ?? null,
+    datasetFormat: r.datasetFormat ?? null,
+    warnings: r.warnings ?? [],
+    invalidFields: [],
   };
+}
+
+/** Why a draft cannot start while some of its fields do not hold a number (null when all do). */
+export function invalidFieldsProblem(fields: string[]): string | null {
+  if (fields.length === 0) return null;
+  const names = fields.map((f) => `"${f}"`).join(', ');
+  return `${names} ${fields.length > 1 ? 'are not valid numbers' : 'is not a valid number'}: correct ${fields.length > 1 ? 'them' : 'it'} to start this run.`;
 }
 
 /** Live progress is not worth a write: it is rebuilt by the next run. */
 function storedRecord(r: RunRecord): RunRecord {
-  return { ...r, progress: null, prepare: null };
+  return { ...r, progress: null, prepare: null, invalidFields: [] };
 }
 
 /** Resumes reading their checkpoint from IndexedDB, not yet sent to the worker. */
@@ -659,6 +720,15 @@ const checkpointFailures = new Set<string>();
 
 const pendingSteps = new Map<string, { points: StepPoint[]; progress: RunProgress }>();
 let flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+/** The sequence length and truncation of the run being configured: the last draft, else the last run. */
+export function previewFitOf(s: Pick<StudioState, 'runs' | 'order'>): { seq: number; truncation: Truncation } | null {
+  const ids = [...s.order].reverse();
+  const id = ids.find((x) => s.runs[x].status === 'draft') ?? ids[0];
+  const c = id ? s.runs[id].config : null;
+  if (!c || !Number.isInteger(c.seq) || c.seq < 2) return null;
+  return { seq: c.seq, truncation: c.truncation ?? DEFAULT_TRUNCATION };
+}
 
 /** Runs that can generate with the loaded model (their adapter fits it, or a full fine-tune still on the GPU). */
 export function generationRuns(s: Pick<StudioState, 'runs' | 'order' | 'model'>): string[] {

@@ -9,16 +9,16 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LinearAdapter } from '../adapters/types';
-import { loadDataset, padBatches, type Example } from '../data/index';
-import { loadModelDir, type LoadedModel } from '../engine/load-model';
+import { NoSupervisedTokensError, padBatches, PROMPT_JOINS, TRUNCATIONS, type Example, type PromptJoin, type Truncation } from '../data/index';
+import { loadModelDataset, loadModelDir, requireTokenizer, type LoadedModel } from '../engine/load-model';
 import { METHODS, STRUCTURES, validateMethodOptions, type MethodOptions } from '../engine/methods';
-import { exportAdapter, loadPeftAdapter, mergedModelFiles, peftFiles } from '../engine/export';
+import { exportAdapter, loadPeftFolder, mergedModelFiles, peftFiles } from '../engine/export';
 import { trainRun, validateTrainOptions, type TrainRunOptions } from '../engine/train-run';
+import { CLI_WORDING, noSupervisedMessage } from '../engine/wording';
 import { Gpu } from '../gpu/gpu';
 import { describeTune, tuneMatmul } from '../kernels/matmul-tune';
 import { nodeTuneCache } from './tune-cache';
 import { nodeDevice } from '../gpu/node-device';
-import { openCheckpoint } from '../model/formats/safetensors';
 import { nodeDir } from '../model/formats/node-source';
 import { Generator } from '../model/generate';
 import { TransformerGraph, type Recompute } from '../model/transformer';
@@ -38,6 +38,11 @@ const WEIGHTS: OptionSpec = {
   help: `GPU storage of the frozen base matrices: ${WEIGHT_STORAGES.join(' | ')} (auto: as the checkpoint stores them; f32 for --method full)`,
 };
 
+const PROMPT_JOIN: OptionSpec = {
+  kind: 'string', default: 'none',
+  help: `prompt/completion data: what goes between them: ${PROMPT_JOINS.join(' | ')} (none, as TRL; chat-template: a user and an assistant turn)`,
+};
+
 const EVAL_OPTS: Record<string, OptionSpec> = {
   model: MODEL,
   adapter: ADAPTER,
@@ -46,6 +51,7 @@ const EVAL_OPTS: Record<string, OptionSpec> = {
   'seq-len': { kind: 'int', help: 'examples longer than this are truncated', default: 256 },
   batch: { kind: 'int', help: 'examples per forward pass', default: 8 },
   'exact-match': { kind: 'int', help: 'also greedy-answer the first N supervised examples and report exact_match (0 = off)', default: 0 },
+  'prompt-join': PROMPT_JOIN,
 };
 
 const TRAIN_OPTS: Record<string, OptionSpec> = {
@@ -76,6 +82,13 @@ const TRAIN_OPTS: Record<string, OptionSpec> = {
   steps: { kind: 'int', help: 'optimizer steps', default: 100 },
   batch: { kind: 'int', help: 'sequences per step', default: 4 },
   'seq-len': { kind: 'int', help: 'tokens per sequence (default: 128, or the model maximum if smaller)' },
+  truncation: {
+    kind: 'string', default: 'keep-answer',
+    help: `how examples longer than --seq-len are cut: ${TRUNCATIONS.join(' | ')} (keep-answer: split the budget between prompt and ` +
+      `answer as LLaMA-Factory does, cutting the prompt from the left; right: cut at the end, as TRL does). Examples left ` +
+      `with no supervised token are dropped`,
+  },
+  'prompt-join': PROMPT_JOIN,
   lr: { kind: 'number', help: 'peak learning rate', default: 1e-3 },
   'lr-ratio-b': { kind: 'number', help: 'LoRA+: learning-rate multiplier of B', default: 1 },
   warmup: { kind: 'int', help: 'linear warmup steps', default: 0 },
@@ -130,8 +143,10 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function setup(modelPath: string, storage: WeightStorage): Promise<{ gpu: Gpu; model: LoadedModel; weights: ModelWeights }> {
+/** `needsTokenizer`: why the command must encode or decode text (checked before the GPU is opened). */
+async function setup(modelPath: string, storage: WeightStorage, needsTokenizer?: string): Promise<{ gpu: Gpu; model: LoadedModel; weights: ModelWeights }> {
   const model = await loadModelDir(await openModelPath(modelPath));
+  if (needsTokenizer) requireTokenizer(model, needsTokenizer);
   for (const w of model.warnings) log(`warning: ${w}`);
   const handle = await nodeDevice();
   const gpu = new Gpu(handle);
@@ -145,25 +160,19 @@ async function setup(modelPath: string, storage: WeightStorage): Promise<{ gpu: 
   return { gpu, model, weights };
 }
 
-async function loadAdapter(gpu: Gpu, model: LoadedModel, dir: string): Promise<Map<string, LinearAdapter>> {
-  const folder = await nodeDir(dir);
-  if (!folder.list().includes('adapter_config.json')) throw new Error(`--adapter ${dir}: no adapter_config.json in that folder`);
-  let config: Record<string, unknown>;
-  try {
-    config = JSON.parse(await folder.text('adapter_config.json'));
-  } catch (e) {
-    throw new Error(`${dir}/adapter_config.json is not valid JSON: ${(e as Error).message}`);
-  }
-  const onlyWeights = { ...folder, list: () => folder.list().filter((f) => f === 'adapter_model.safetensors') };
-  if (onlyWeights.list().length === 0) throw new Error(`--adapter ${dir}: no adapter_model.safetensors in that folder`);
-  const store = await openCheckpoint(onlyWeights);
-  const loaded = await loadPeftAdapter(gpu, model.spec, config, store, dir);
+/**
+ * --adapter: its adapters, and the base weights with what the folder replaces (PEFT modules_to_save, saved biases,
+ * trainable token rows); without --adapter, the base weights.
+ */
+async function loadAdapter(gpu: Gpu, weights: ModelWeights, dir: string | undefined): Promise<{ adapters?: Map<string, LinearAdapter>; weights: ModelWeights }> {
+  if (!dir) return { weights };
+  const loaded = await loadPeftFolder(gpu, weights, await nodeDir(dir), dir);
   log(`adapter: ${loaded.summary}`);
-  return loaded.adapters;
+  return { adapters: loaded.adapters, weights: loaded.weights };
 }
 
-async function loadExamples(model: LoadedModel, path: string, seqLen?: number): Promise<Example[]> {
-  const ds = await loadDataset(await readDataFile(path), model.tokenizer, seqLen ? { seqLen } : {});
+async function loadExamples(model: LoadedModel, path: string, promptJoin: PromptJoin): Promise<Example[]> {
+  const ds = await loadModelDataset(model, await readDataFile(path), { promptJoin });
   for (const w of ds.warnings) log(`warning: ${w}`);
   log(`data: ${ds.examples.length} examples (${ds.format}), ${ds.stats.tokens.toLocaleString('en')} tokens`);
   if (ds.examples.length === 0) throw new Error(`${path}: no usable examples`);
@@ -171,17 +180,20 @@ async function loadExamples(model: LoadedModel, path: string, seqLen?: number): 
 }
 
 async function cmdEval(o: Record<string, unknown>): Promise<void> {
-  const { gpu, model, weights } = await setup(o.model as string, weightStorage(o));
-  const adapters = o.adapter ? await loadAdapter(gpu, model, o.adapter as string) : undefined;
-  const examples = await loadExamples(model, o.data as string);
+  const promptJoin = promptJoinOption(o);
+  const exact = (o['exact-match'] as number) > 0 ? '--exact-match decodes the greedy answers to compare them as text' : undefined;
+  const { gpu, model, weights } = await setup(o.model as string, weightStorage(o), exact);
+  const adapted = await loadAdapter(gpu, weights, o.adapter as string | undefined);
+  const adapters = adapted.adapters;
+  const examples = await loadExamples(model, o.data as string, promptJoin);
   const longest = Math.max(...examples.map((e) => e.inputIds.length));
   const seq = Math.min(o['seq-len'] as number, longest, model.spec.maxPositions);
   const batch = Math.min(o.batch as number, examples.length);
-  const graph = new TransformerGraph(gpu, weights, { batch, seq, train: 'none', adapters });
+  const graph = new TransformerGraph(gpu, adapted.weights, { batch, seq, train: 'none', adapters });
   const r = await evaluate(gpu, graph, padBatches(examples, { batch, seq, padId: model.tokenizer.padId ?? 0 }));
   const n = o['exact-match'] as number;
   if (n > 0) {
-    const em = await exactMatch(gpu, weights, model.tokenizer, examples, { adapters, limit: n });
+    const em = await exactMatch(gpu, adapted.weights, model.tokenizer, examples, { adapters, limit: n });
     if (!em) log('exact match: the dataset has no supervised answers (plain text), so there is nothing to compare');
     out({ loss: r.loss, tokens: r.tokens, exact_match: em?.accuracy ?? null, exact_match_examples: em?.total ?? 0 });
     return;
@@ -199,6 +211,9 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     minLrRatio: o['min-lr-ratio'] as number, validationFraction: o['val-fraction'] as number, evalEvery: o['eval-every'] as number,
     packing: false, maxValidationBatches: o['val-batches'] as number, recompute: o.recompute as Recompute,
   };
+  const truncation = o.truncation as Truncation;
+  if (!TRUNCATIONS.includes(truncation)) throw new Error(`--truncation must be one of ${TRUNCATIONS.join(', ')} (got "${truncation}")`);
+  const promptJoin = promptJoinOption(o);
   // Bad options fail before the model loads.
   validateTrainOptions(options);
   validateMethodOptions(options);
@@ -209,9 +224,15 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   }
   const { gpu, model, weights } = await setup(o.model as string, options.method === 'full' ? 'f32' : storage);
   if (o['seq-len'] === undefined) options.seq = Math.min(options.seq, model.spec.maxPositions);
-  const ds = await loadDataset(await readDataFile(o.data as string), model.tokenizer, { seqLen: options.seq });
+  const ds = await loadModelDataset(model, await readDataFile(o.data as string), { seqLen: options.seq, truncation, promptJoin })
+    .catch((e: unknown) => {
+      throw e instanceof NoSupervisedTokensError ? new Error(noSupervisedMessage(e, CLI_WORDING, model.spec.maxPositions)) : e;
+    });
   for (const w of ds.warnings) log(`warning: ${w}`);
-  log(`data: ${ds.examples.length} examples (${ds.format}), ${ds.stats.tokens.toLocaleString('en')} tokens`);
+  log(
+    `data: ${ds.examples.length} examples (${ds.format}), ${ds.stats.tokens.toLocaleString('en')} tokens` +
+      (ds.stats.truncated ? `; ${ds.stats.truncated} truncated to ${options.seq} tokens (${truncation}), ${ds.stats.dropped} dropped` : ''),
+  );
   options.packing = packingOpt === 'on' || (packingOpt === 'auto' && ds.format === 'text');
   let lastPhase = '';
   const result = await trainRun(gpu, weights, model.tokenizer, ds.examples, options, {
@@ -221,7 +242,10 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     },
     onStep: (m) => out({ step: m.step, loss: round(m.loss), lr: m.lr, tokens_per_s: Math.round(m.tokensPerSecond), grad_norm: round(m.gradNorm), tokens: m.supervised }),
     onEval: (step, r) => out({ step, val_loss: round(r.loss), val_tokens: r.tokens }),
+    onSkip: (step) => out({ step, loss: null, skipped: 'no supervised token in this batch: no update' }),
+    onWarning: (w) => log(`warning: ${w}`),
   });
+  if (result.skippedBatches > 0) log(`warning: ${result.skippedBatches} step(s) had no supervised token in their batch and made no update`);
   if (result.message) log(result.message);
   const dir = o.out as string;
   const s = result.state;
@@ -235,7 +259,8 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     }
     await writeOutputFiles(dir, files);
   } else {
-    const exported = await exportAdapter(gpu, model.spec, s, { baseModel: model.name, asLora: o['export-lora'] === true });
+    // PEFT's base_model_name_or_path must resolve: the Hub id when config.json names one, else the path as given.
+    const exported = await exportAdapter(gpu, model.spec, s, { baseModel: model.hubId ?? (o.model as string), asLora: o['export-lora'] === true });
     if (exported.note && exported.note !== 'requested') log(`note: written as an equivalent plain LoRA because ${exported.note}`);
     await writeOutputFiles(dir, { ...peftFiles(exported), 'allocation.json': JSON.stringify(s.analysis, null, 2) + '\n' });
   }
@@ -244,6 +269,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     initial_val_loss: result.initialEval ? round(result.initialEval.loss) : null,
     final_val_loss: result.finalEval ? round(result.finalEval.loss) : null,
     train_examples: result.trainExamples, validation_examples: result.validationExamples,
+    truncated_examples: ds.stats.truncated, dropped_examples: ds.stats.dropped, skipped_batches: result.skippedBatches,
     buffers_created_after_step0: result.buffersCreatedAfterStep0, submits_per_step: result.submitsPerStep,
     trainable_parameters: s.analysis.trainableParameters, preparation_ms: Math.round(s.analysis.preparationMs),
   });
@@ -251,8 +277,8 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
 }
 
 async function cmdGenerate(o: Record<string, unknown>): Promise<void> {
-  const { gpu, model, weights } = await setup(o.model as string, weightStorage(o));
-  const adapters = o.adapter ? await loadAdapter(gpu, model, o.adapter as string) : undefined;
+  const { gpu, model, weights } = await setup(o.model as string, weightStorage(o), 'generate encodes the prompt and decodes the continuation');
+  const adapted = await loadAdapter(gpu, weights, o.adapter as string | undefined);
   const tok = model.tokenizer;
   const text = o.prompt as string;
   const prompt = text === '' ? [] : tok.encode(text, { addSpecial: true });
@@ -260,12 +286,18 @@ async function cmdGenerate(o: Record<string, unknown>): Promise<void> {
     if (tok.bosId === null) throw new Error('The prompt is empty and the tokenizer has no BOS token to start from.');
     if (prompt[0] !== tok.bosId) prompt.unshift(tok.bosId);
   }
-  const gen = new Generator(gpu, weights, adapters);
+  const gen = new Generator(gpu, adapted.weights, adapted.adapters);
   const ids = await gen.greedy(prompt, { maxNewTokens: o['max-new-tokens'] as number, stopId: tok.eosId });
   // Decode prompt + continuation together and cut the prompt off, so word boundaries decode as they would in one piece.
   const full = tok.decode([...prompt, ...ids], { skipSpecial: true });
   const head = tok.decode(prompt, { skipSpecial: true });
   out(full.startsWith(head) ? full.slice(head.length) : tok.decode(ids, { skipSpecial: true }));
+}
+
+function promptJoinOption(o: Record<string, unknown>): PromptJoin {
+  const join = o['prompt-join'] as PromptJoin;
+  if (!PROMPT_JOINS.includes(join)) throw new Error(`--prompt-join must be one of ${PROMPT_JOINS.join(', ')} (got "${join}")`);
+  return join;
 }
 
 function weightStorage(o: Record<string, unknown>): WeightStorage {

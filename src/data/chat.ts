@@ -9,9 +9,15 @@ import { Template } from '@huggingface/jinja';
 import { isPlainObject } from './readers';
 import type { TextTokenizer } from './types';
 
+/**
+ * A message as the chat template receives it: role and content normalized, every other field the record
+ * holds (reasoning_content, tool_calls, name, tool_call_id, ...) passed through as transformers'
+ * apply_chat_template passes it.
+ */
 export interface ChatMessage {
   role: string;
   content: string;
+  [field: string]: unknown;
 }
 
 /** A piece of the rendered conversation. `eosAfter`: append the tokenizer's EOS id (supervised). */
@@ -25,6 +31,9 @@ export interface RenderedChat {
   segments: Segment[];
   /** Whether the tokenizer's BOS must still be prepended (templates write their own). */
   addBos: boolean;
+  /** Assistant turns, and those that rendered nothing of their own (so are not trained on). */
+  assistantTurns: number;
+  emptyTurns: number;
 }
 
 /** ShareGPT and other role spellings -> the OpenAI/Hugging Face ones chat templates expect. */
@@ -36,12 +45,19 @@ const ROLE_ALIASES: Record<string, string> = {
   model: 'assistant',
   assistant: 'assistant',
   system: 'system',
+  tool: 'tool',
+  function_call: 'assistant',
+  observation: 'tool',
+  ipython: 'tool',
 };
 
 /**
- * Accepts [{role, content}] (OpenAI / Hugging Face) and [{from, value}] (ShareGPT); content may be
- * a string or a list of parts [{type: 'text', text | value}] whose text parts are joined (other
- * part types, e.g. images or reasoning, are dropped). Throws a message describing the problem.
+ * Accepts [{role, content}] (OpenAI / Hugging Face) and [{from, value}] (ShareGPT). Content may be a
+ * string or a list of parts (OpenAI {type: 'text', text}, LLaMA-Factory v1 {type, value}): text parts are
+ * joined, 'reasoning' parts become `reasoning_content` and 'tool_call' parts (JSON {name, arguments})
+ * become OpenAI `tool_calls`, the fields chat templates read; other part types (images) are dropped.
+ * Other message fields are kept for the template. An assistant message may have no text when it carries
+ * tool calls or reasoning. Throws a message describing the problem.
  */
 export function normalizeMessages(value: unknown): ChatMessage[] {
   if (!Array.isArray(value)) throw new Error(`messages must be a list, got ${typeof value}`);
@@ -49,28 +65,76 @@ export function normalizeMessages(value: unknown): ChatMessage[] {
     if (!isPlainObject(message)) throw new Error(`message ${i} is not an object`);
     const rawRole = message.role ?? message.from;
     if (typeof rawRole !== 'string') throw new Error(`message ${i} has no role (or ShareGPT "from")`);
-    const content = messageText(message.content ?? message.value);
-    if (content === null) throw new Error(`message ${i} has no text content (or ShareGPT "value")`);
-    return { role: ROLE_ALIASES[rawRole.toLowerCase()] ?? rawRole, content };
+    const { from: _from, value: _value, content: _content, ...fields } = message;
+    const parts = messageParts(message.content ?? message.value, i);
+    const reasoning = parts.reasoning.length ? { reasoning_content: parts.reasoning.join('') } : {};
+    const toolCalls = parts.toolCalls.length ? { tool_calls: [...((fields.tool_calls as unknown[]) ?? []), ...parts.toolCalls] } : {};
+    const merged: ChatMessage = { ...fields, ...reasoning, ...toolCalls, role: ROLE_ALIASES[rawRole.toLowerCase()] ?? rawRole, content: parts.text ?? '' };
+    if (parts.text === null && merged.tool_calls == null && merged.reasoning_content == null) {
+      throw new Error(`message ${i} has no text content (or ShareGPT "value")`);
+    }
+    return merged;
   });
 }
 
-function messageText(content: unknown): string | null {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return null;
+interface MessageParts {
+  /** null: no text part at all (a message of tool calls only, or no content). */
+  text: string | null;
+  reasoning: string[];
+  toolCalls: unknown[];
+}
+
+function messageParts(content: unknown, index: number): MessageParts {
+  const parts: MessageParts = { text: null, reasoning: [], toolCalls: [] };
+  if (typeof content === 'string') return { ...parts, text: content };
+  if (!Array.isArray(content)) return parts;
   const texts: string[] = [];
   for (const part of content) {
     if (typeof part === 'string') texts.push(part);
-    else if (isPlainObject(part) && (part.type === undefined || part.type === 'text')) {
-      const text = part.text ?? part.value;
-      if (typeof text === 'string') texts.push(text);
-    }
+    if (!isPlainObject(part)) continue;
+    const body = part.text ?? part.value;
+    if (typeof body !== 'string') continue;
+    if (part.type === undefined || part.type === 'text') texts.push(body);
+    else if (part.type === 'reasoning' || part.type === 'thinking') parts.reasoning.push(body);
+    else if (part.type === 'tool_call') parts.toolCalls.push(toolCall(body, index));
   }
-  return texts.join('');
+  return { ...parts, text: texts.length ? texts.join('') : null };
 }
 
-export function renderChat(messages: ChatMessage[], tokenizer: TextTokenizer): RenderedChat {
-  return tokenizer.chatTemplate ? renderWithTemplate(messages, tokenizer) : renderFallback(messages);
+/** A LLaMA-Factory tool_call part ('{"name": ..., "arguments": {...}}') as transformers' tool_calls entry. */
+function toolCall(json: string, index: number): unknown {
+  let call: unknown;
+  try {
+    call = JSON.parse(json);
+  } catch {
+    throw new Error(`message ${index} has a tool_call part that is not JSON`);
+  }
+  if (!isPlainObject(call) || typeof call.name !== 'string') throw new Error(`message ${index} has a tool_call part without a "name"`);
+  return { type: 'function', function: { name: call.name, arguments: call.arguments ?? {} } };
+}
+
+/** A record's `tools`: a list, or a JSON string of one (LLaMA-Factory stores it as text). */
+export function recordTools(value: unknown): unknown[] | undefined {
+  if (value == null) return undefined;
+  let tools = value;
+  if (typeof tools === 'string') {
+    try {
+      tools = JSON.parse(tools);
+    } catch {
+      throw new Error('"tools" is text but not JSON');
+    }
+  }
+  if (!Array.isArray(tools)) throw new Error('"tools" must be a list of tool definitions');
+  return tools;
+}
+
+/** What a record adds to its messages: a `tools` list, passed to the template as apply_chat_template(tools=...) does. */
+export interface ChatContext {
+  tools?: unknown[];
+}
+
+export function renderChat(messages: ChatMessage[], tokenizer: TextTokenizer, context: ChatContext = {}): RenderedChat {
+  return tokenizer.chatTemplate ? renderWithTemplate(messages, tokenizer, context) : renderFallback(messages);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -83,6 +147,10 @@ interface CompiledTemplate {
 
 const compiled = new WeakMap<TextTokenizer, CompiledTemplate>();
 
+/**
+ * The special tokens a template sees are the tokenizer's own (tokenizer_config.json's bos_token, eos_token, ...),
+ * as in transformers' apply_chat_template, which passes tokenizer.special_tokens_map.
+ */
 function compile(tokenizer: TextTokenizer): CompiledTemplate {
   let entry = compiled.get(tokenizer);
   if (!entry) {
@@ -100,28 +168,45 @@ function compile(tokenizer: TextTokenizer): CompiledTemplate {
   return entry;
 }
 
-function renderWithTemplate(messages: ChatMessage[], tokenizer: TextTokenizer): RenderedChat {
-  const { template, specialTokens } = compile(tokenizer);
-  const render = (upTo: number, addGenerationPrompt: boolean) =>
-    template.render({ ...specialTokens, messages: messages.slice(0, upTo), add_generation_prompt: addGenerationPrompt });
+/** The assistant message with nothing of its own to show: what a turn looks like when it renders empty. */
+function withoutContent(message: ChatMessage): ChatMessage {
+  const { reasoning_content: _r, tool_calls: _t, thinking: _th, ...rest } = message;
+  return { ...rest, content: '' };
+}
 
-  const full = render(messages.length, false);
+function renderWithTemplate(messages: ChatMessage[], tokenizer: TextTokenizer, context: ChatContext): RenderedChat {
+  const { template, specialTokens } = compile(tokenizer);
+  const render = (list: ChatMessage[], addGenerationPrompt: boolean) =>
+    template.render({
+      ...specialTokens, ...(context.tools ? { tools: context.tools } : {}), messages: list, add_generation_prompt: addGenerationPrompt,
+    });
+
+  const full = render(messages, false);
   const segments: Segment[] = [];
   let cursor = 0;
+  let assistantTurns = 0;
+  let emptyTurns = 0;
   messages.forEach((message, i) => {
     if (message.role !== 'assistant') return;
-    const start = render(i, true).length;
-    const withTurn = render(i + 1, false);
+    assistantTurns++;
+    const start = render(messages.slice(0, i), true).length;
+    const withTurn = render(messages.slice(0, i + 1), false);
     // Templates that rewrite earlier turns (e.g. drop past reasoning) have no stable prefix.
     if (!full.startsWith(withTurn) || start > withTurn.length || start < cursor) {
       throw new Error('the chat template does not render the conversation incrementally; cannot find assistant turns');
     }
+    // A turn the template renders exactly like an empty one (e.g. tool_calls it does not write) teaches only its
+    // end-of-turn marker: it is not supervised.
+    const turn = withTurn.slice(start);
+    const emptyTurn = render([...messages.slice(0, i), withoutContent(message)], false).slice(start);
+    const empty = turn === emptyTurn;
+    if (empty) emptyTurns++;
     segments.push({ text: full.slice(cursor, start), supervised: false });
-    segments.push({ text: full.slice(start, withTurn.length), supervised: true });
+    segments.push({ text: turn, supervised: !empty });
     cursor = withTurn.length;
   });
   segments.push({ text: full.slice(cursor), supervised: false });
-  return { segments: segments.filter((s) => s.text.length > 0), addBos: false };
+  return { segments: segments.filter((s) => s.text.length > 0), addBos: false, assistantTurns, emptyTurns };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,11 +223,16 @@ export const FALLBACK_ROLE_HEADER = (role: string) => `<|${role}|>\n`;
 
 function renderFallback(messages: ChatMessage[]): RenderedChat {
   const segments: Segment[] = [];
+  let assistantTurns = 0;
+  let emptyTurns = 0;
   for (const { role, content } of messages) {
     const assistant = role === 'assistant';
+    const empty = assistant && content.trim() === '';
+    if (assistant) assistantTurns++;
+    if (empty) emptyTurns++;
     segments.push({ text: FALLBACK_ROLE_HEADER(role), supervised: false });
-    segments.push({ text: content, supervised: assistant, eosAfter: assistant });
+    segments.push({ text: content, supervised: assistant && !empty, eosAfter: assistant && !empty });
     segments.push({ text: '\n', supervised: false });
   }
-  return { segments, addBos: true };
+  return { segments, addBos: true, assistantTurns, emptyTurns };
 }

@@ -4,7 +4,7 @@
  * segments marked supervised or not, tokenized as one string so the tokens are exactly those
  * the model will see (see encodeSegments).
  */
-import { normalizeMessages, renderChat, type Segment } from './chat';
+import { normalizeMessages, recordTools, renderChat, type ChatContext, type ChatMessage, type Segment } from './chat';
 import type { FormatSpec } from './detect';
 import { IGNORE_INDEX, type Example, type RawRecord, type TextTokenizer } from './types';
 
@@ -13,7 +13,27 @@ export interface TokenizeResult {
   warnings: string[];
   /** Records that produced no example (malformed, empty, or nothing to learn). */
   skipped: number;
+  /** Chat: assistant turns, and those that rendered empty (never supervised). */
+  assistantTurns: number;
+  emptyTurns: number;
+  /** Record fields no role reads (e.g. KTO's `label`): named in a warning, never silently ignored. */
+  unusedFields: string[];
 }
+
+/**
+ * What goes between a prompt and its completion. TRL's SFTTrainer joins them with nothing ('none', the
+ * default); 'chat-template' renders them as a user and an assistant turn of the tokenizer's chat template.
+ */
+export type PromptJoin = 'none' | 'space' | 'newline' | 'chat-template';
+export const PROMPT_JOINS: readonly PromptJoin[] = ['none', 'space', 'newline', 'chat-template'];
+const JOIN_TEXT: Record<Exclude<PromptJoin, 'chat-template'>, string> = { none: '', space: ' ', newline: '\n' };
+
+export interface TokenizeOptions {
+  promptJoin?: PromptJoin;
+}
+
+/** Fields a format reads besides its column roles. */
+const CONTEXT_FIELDS: Partial<Record<FormatSpec['format'], string[]>> = { chat: ['tools'] };
 
 /** Stanford Alpaca's prompt (tatsu-lab/stanford_alpaca, train.py), with and without an input. */
 export function alpacaPrompt(instruction: string, input: string): string {
@@ -35,12 +55,17 @@ class SkipRow extends Error {
 
 const LISTED_ROWS = 3;
 
-export function tokenizeRecords(records: RawRecord[], spec: FormatSpec, tokenizer: TextTokenizer): TokenizeResult {
+export function tokenizeRecords(records: RawRecord[], spec: FormatSpec, tokenizer: TextTokenizer, opts: TokenizeOptions = {}): TokenizeResult {
+  const promptJoin = opts.promptJoin ?? 'none';
+  if (promptJoin === 'chat-template' && !tokenizer.chatTemplate) {
+    throw new Error('the prompt/completion join "chat-template" needs a tokenizer with a chat template (tokenizer_config.json chat_template); this one has none');
+  }
   const examples: Example[] = [];
   const skips: Record<SkipRow['kind'], string[]> = { malformed: [], empty: [], unsupervised: [] };
+  const turns = { assistant: 0, empty: 0 };
   records.forEach((record, row) => {
     try {
-      const example = tokenizeRecord(record, row, spec, tokenizer);
+      const example = tokenizeRecord(record, row, spec, tokenizer, promptJoin, turns);
       if (example.inputIds.length === 0) throw new SkipRow('empty', 'no tokens');
       // labels[0] is never a target (nothing predicts the first token), so it does not count.
       if (!example.labels.some((l, i) => i > 0 && l !== IGNORE_INDEX)) {
@@ -64,11 +89,30 @@ export function tokenizeRecords(records: RawRecord[], spec: FormatSpec, tokenize
       const more = list.length > LISTED_ROWS ? `; ...` : '';
       return `skipped ${list.length} ${describe[kind]} (${list.slice(0, LISTED_ROWS).join('; ')}${more})`;
     });
+  if (turns.empty > 0) {
+    warnings.push(
+      `${turns.empty} of ${turns.assistant} assistant turns render empty with this chat template (for example tool calls or ` +
+        `reasoning the template does not write) and are not trained on`,
+    );
+  }
+  const unusedFields = fieldsNotRead(records, spec);
+  if (unusedFields.length > 0) {
+    warnings.push(`field${unusedFields.length > 1 ? 's' : ''} ${unusedFields.map((f) => `"${f}"`).join(', ')} not used by the ${spec.format} format (ignored)`);
+  }
   const skipped = skips.malformed.length + skips.empty.length + skips.unsupervised.length;
-  return { examples, warnings, skipped };
+  return { examples, warnings, skipped, assistantTurns: turns.assistant, emptyTurns: turns.empty, unusedFields };
 }
 
-function tokenizeRecord(record: RawRecord, row: number, spec: FormatSpec, tokenizer: TextTokenizer): Example {
+function fieldsNotRead(records: RawRecord[], spec: FormatSpec): string[] {
+  const read = new Set<string>([...Object.values(spec.columns).filter((f): f is string => !!f), ...(CONTEXT_FIELDS[spec.format] ?? [])]);
+  const unused = new Set<string>();
+  for (const record of records) for (const field of Object.keys(record)) if (!read.has(field)) unused.add(field);
+  return [...unused];
+}
+
+function tokenizeRecord(
+  record: RawRecord, row: number, spec: FormatSpec, tokenizer: TextTokenizer, promptJoin: PromptJoin, turns: { assistant: number; empty: number },
+): Example {
   const { columns } = spec;
   switch (spec.format) {
     case 'text': {
@@ -79,7 +123,11 @@ function tokenizeRecord(record: RawRecord, row: number, spec: FormatSpec, tokeni
     case 'prompt_completion': {
       const prompt = textField(record, columns.prompt!);
       const completion = textField(record, columns.completion!);
-      return promptCompletion(tokenizer, prompt, completion, columns.completion!);
+      if (promptJoin === 'chat-template') {
+        if (completion.trim() === '') throw new SkipRow('empty', `"${columns.completion}" is empty`);
+        return chatExample([{ role: 'user', content: prompt }, { role: 'assistant', content: completion }], {}, tokenizer, turns);
+      }
+      return promptCompletion(tokenizer, prompt + JOIN_TEXT[promptJoin], completion, columns.completion!);
     }
     case 'alpaca': {
       const instruction = textField(record, columns.instruction!);
@@ -88,20 +136,39 @@ function tokenizeRecord(record: RawRecord, row: number, spec: FormatSpec, tokeni
       return promptCompletion(tokenizer, alpacaPrompt(instruction, input), output, columns.output!);
     }
     case 'chat': {
-      let rendered;
+      let messages;
       try {
-        const messages = normalizeMessages(record[columns.messages!]);
-        if (messages.length === 0) throw new SkipRow('empty', 'no messages');
-        if (!messages.some((m) => m.role === 'assistant')) throw new SkipRow('unsupervised', 'no assistant message');
-        rendered = renderChat(messages, tokenizer);
+        messages = normalizeMessages(record[columns.messages!]);
       } catch (err) {
-        throw err instanceof SkipRow ? err : new SkipRow('malformed', (err as Error).message);
+        throw new SkipRow('malformed', (err as Error).message);
       }
-      return encodeSegments(tokenizer, rendered.segments, rendered.addBos);
+      if (messages.length === 0) throw new SkipRow('empty', 'no messages');
+      if (!messages.some((m) => m.role === 'assistant')) throw new SkipRow('unsupervised', 'no assistant message');
+      let tools;
+      try {
+        tools = recordTools(record.tools);
+      } catch (err) {
+        throw new SkipRow('malformed', (err as Error).message);
+      }
+      return chatExample(messages, tools ? { tools } : {}, tokenizer, turns);
     }
     case 'tokens':
       return tokenIds(record, row, columns.input_ids!, columns.labels, tokenizer.vocabSize);
   }
+}
+
+function chatExample(
+  messages: ChatMessage[], context: ChatContext, tokenizer: TextTokenizer, turns: { assistant: number; empty: number },
+): Example {
+  let rendered;
+  try {
+    rendered = renderChat(messages, tokenizer, context);
+  } catch (err) {
+    throw new SkipRow('malformed', (err as Error).message);
+  }
+  turns.assistant += rendered.assistantTurns;
+  turns.empty += rendered.emptyTurns;
+  return encodeSegments(tokenizer, rendered.segments, rendered.addBos);
 }
 
 function promptCompletion(tokenizer: TextTokenizer, prompt: string, completion: string, field: string): Example {

@@ -4,19 +4,25 @@
  *    through rank_pattern/alpha_pattern with the scale folded into B, METHODS.md §5.1);
  *  - GraLoRA: PEFT's GRALORA format when one global r, k, hybrid_r and alpha describe it, otherwise (or on
  *    request) the exactly equivalent plain LoRA of rank k·r + h;
- *  - full fine-tuning: a merged model folder.
+ *  - full fine-tuning: a merged model folder;
+ * and PEFT LoRA/GraLoRA folders back into adapters plus the base tensors they replace (modules_to_save, saved
+ * biases, trainable token rows), every tensor used or refused by name.
  */
-import { graloraFormatProblem, exportGraloraAsLora, exportPeftGralora, importPeftGralora } from '../adapters/gralora/peft';
+import { graloraFormatProblem, exportGraloraAsLora, exportPeftGralora, importPeftGralora, isGraloraTensor } from '../adapters/gralora/peft';
 import { graloraLayersFromWeights, readGraloraModules } from '../adapters/gralora/model';
-import { exportPeftLora, importPeftLora, peftConfigJson, type AdapterTensorReader, type LoraModuleWeights, type PeftExport } from '../adapters/lora/peft';
+import {
+  exportPeftLora, importPeftLora, isLoraTensor, peftConfigJson, type AdapterTensorReader, type LoraModuleWeights, type PeftExport,
+} from '../adapters/lora/peft';
 import { LoraLayer } from '../adapters/lora/layer';
 import type { LinearAdapter } from '../adapters/types';
 import type { Gpu } from '../gpu/gpu';
 import type { ModelSpec } from '../model/config';
-import { writeSafetensors } from '../model/formats/safetensors';
+import { openCheckpoint, writeSafetensors } from '../model/formats/safetensors';
+import type { DirSource } from '../model/formats/source';
 import { allLinears } from '../model/layout';
-import type { ModelWeights } from '../model/weights';
+import type { BaseWeightChanges, ModelWeights } from '../model/weights';
 import type { MethodState } from './methods';
+import { readBaseWeightChanges } from './peft-base-weights';
 
 export type OutputFiles = Record<string, string | Uint8Array>;
 
@@ -76,24 +82,62 @@ export async function mergedModelFiles(gpu: Gpu, weights: ModelWeights): Promise
 export interface LoadedAdapter {
   adapters: Map<string, LinearAdapter>;
   format: 'lora' | 'gralora';
-  /** One line for logs: modules and ranks. */
+  /** Base tensors the folder replaces (modules_to_save, saved biases, trainable token rows): ModelWeights.withReplacements. */
+  baseWeights: BaseWeightChanges;
+  /** One line for logs: modules and ranks, and what the folder replaces. */
   summary: string;
 }
 
-/** A PEFT LoRA or GraLoRA folder (as written by Python PEFT or by this app) as adapters on the GPU. */
+/**
+ * A PEFT LoRA or GraLoRA folder (as written by Python PEFT or by this app) as adapters on the GPU, and the base
+ * tensors it replaces. Every tensor of the file is used or refused by name; a config field that changes the
+ * computation is honoured or refused by name.
+ */
 export async function loadPeftAdapter(gpu: Gpu, spec: ModelSpec, config: Record<string, unknown>, store: AdapterTensorReader, where: string): Promise<LoadedAdapter> {
   const type = String(config.peft_type ?? '');
+  if (type !== 'LORA' && type !== 'GRALORA') throw new Error(`${where}/adapter_config.json: peft_type "${type}" is not supported; LORA and GRALORA adapters are.`);
   if (type === 'GRALORA') {
-    const modules = await importPeftGralora(spec, config, store, where);
+    const modules = await importPeftGralora(spec, config, store, where, { baseWeightsApplied: true });
+    const baseWeights = await readBaseWeightChanges(spec, config, store, isGraloraTensor, new Set(modules.map((m) => m.path)), where);
     const ks = [...new Set(modules.map((m) => m.k))].join('/');
     return {
-      adapters: new Map(graloraLayersFromWeights(gpu, spec, modules)), format: 'gralora',
-      summary: `${modules.length} GraLoRA modules, r ${[...new Set(modules.map((m) => m.rank))].join('/')}, k ${ks}, hybrid_r ${modules[0]?.hybridRank ?? 0}`,
+      adapters: new Map(graloraLayersFromWeights(gpu, spec, modules)), format: 'gralora', baseWeights,
+      summary: `${modules.length} GraLoRA modules, r ${[...new Set(modules.map((m) => m.rank))].join('/')}, k ${ks}, hybrid_r ${modules[0]?.hybridRank ?? 0}${describeChanges(baseWeights)}`,
     };
   }
-  if (type !== 'LORA') throw new Error(`${where}/adapter_config.json: peft_type "${type}" is not supported; LORA and GRALORA adapters are.`);
-  const modules = await importPeftLora(spec, config, store, where);
-  return { adapters: loraFromWeights(gpu, spec, modules), format: 'lora', summary: `${modules.length} LoRA modules, ranks ${[...new Set(modules.map((m) => m.rank))].join('/')}` };
+  const modules = await importPeftLora(spec, config, store, where, { baseWeightsApplied: true });
+  const baseWeights = await readBaseWeightChanges(spec, config, store, isLoraTensor, new Set(modules.map((m) => m.path)), where);
+  return {
+    adapters: loraFromWeights(gpu, spec, modules), format: 'lora', baseWeights,
+    summary: `${modules.length} LoRA modules, ranks ${[...new Set(modules.map((m) => m.rank))].join('/')}${describeChanges(baseWeights)}`,
+  };
+}
+
+export interface LoadedPeftFolder extends LoadedAdapter {
+  /** The base weights with the folder's replacements (the base object itself when there are none). */
+  weights: ModelWeights;
+}
+
+/** A PEFT folder (adapter_config.json + adapter_model.safetensors) on loaded base weights: what eval and generate run. */
+export async function loadPeftFolder(gpu: Gpu, weights: ModelWeights, folder: DirSource, where = folder.name): Promise<LoadedPeftFolder> {
+  if (!folder.list().includes('adapter_config.json')) throw new Error(`${where}: no adapter_config.json in that folder`);
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(await folder.text('adapter_config.json'));
+  } catch (e) {
+    throw new Error(`${where}/adapter_config.json is not valid JSON: ${(e as Error).message}`);
+  }
+  const onlyWeights = { ...folder, list: () => folder.list().filter((f) => f === 'adapter_model.safetensors') };
+  if (onlyWeights.list().length === 0) throw new Error(`${where}: no adapter_model.safetensors in that folder`);
+  const loaded = await loadPeftAdapter(gpu, weights.spec, config, await openCheckpoint(onlyWeights), where);
+  return { ...loaded, weights: await weights.withReplacements(gpu, loaded.baseWeights) };
+}
+
+function describeChanges(c: BaseWeightChanges): string {
+  if (c.replacements.length === 0 && !c.untie) return '';
+  const what = c.replacements.map((r) => (r.rows ? `${r.rows.length} rows of ${r.name}` : r.name));
+  const listed = what.length > 4 ? [...what.slice(0, 3), `${what.length - 3} more`] : what;
+  return `; replaces ${listed.join(', ')}${c.untie ? ' (lm_head untied from the embedding)' : ''}`;
 }
 
 /** Adapters from LoRA weights (imported or restored). */

@@ -1,7 +1,10 @@
 /**
  * Opens a model folder, in the browser or in Node: a Hugging Face folder (config.json, *.safetensors,
  * tokenizer.json) or a llama2.c checkpoint (.bin version 0 plus its tokenizer .bin).
+ * tokenizer.json is optional, as it is for transformers: without it only pre-tokenized {"input_ids"} data can be
+ * used, and whatever must encode or decode text fails saying which file is missing and why it is needed.
  */
+import { loadDataset, type DatasetFile, type LoadedDataset, type LoadOptions } from '../data/index';
 import { canonicalLoader, parseConfig, type ModelSpec } from '../model/config';
 import { readLlama2c, readLlama2cTokenizer } from '../model/formats/llama2c';
 import { openCheckpoint, type WeightStore } from '../model/formats/safetensors';
@@ -13,9 +16,17 @@ import { loadTokenizer, type HfTextTokenizer } from '../tokenizer/tokenizer';
 export interface LoadedModel {
   spec: ModelSpec;
   source: TensorSource;
+  /**
+   * The model's tokenizer. Without tokenizer.json (see noTokenizer): a stand-in that knows the vocabulary size and
+   * config.json's BOS/EOS ids and throws NoTokenizerError from encode and decode.
+   */
   tokenizer: HfTextTokenizer;
-  /** For adapter_config.json base_model_name_or_path. */
+  /** Null, or what is missing, e.g. "`models/x` has no tokenizer.json" (then only pre-tokenized data works). */
+  noTokenizer: string | null;
+  /** What the studio and logs call it: the Hub id, else config.json's _name_or_path, the folder, or the model type. */
   name: string;
+  /** config.json's `_name_or_path` when it is a Hub id (owner/name): what PEFT's base_model_name_or_path should say. */
+  hubId: string | null;
   format: 'huggingface' | 'llama2c';
   warnings: string[];
 }
@@ -35,23 +46,116 @@ export async function loadModelDir(dir: DirSource): Promise<LoadedModel> {
 }
 
 async function loadHf(dir: DirSource): Promise<LoadedModel> {
-  const spec = parseConfig(parseJson(await dir.text('config.json'), `${dir.name}/config.json`), `${dir.name}/config.json`);
+  const configJson = parseJson(await dir.text('config.json'), `${dir.name}/config.json`);
+  const spec = parseConfig(configJson, `${dir.name}/config.json`);
+  const naming = modelNaming(configJson, dir, spec.modelType);
   const files = dir.list();
   if (!files.some((f) => f.endsWith('.safetensors'))) {
     throw new Error(`${dir.name} has no *.safetensors weights (only safetensors checkpoints are supported; PyTorch .bin files are not).`);
   }
   const store: WeightStore = await openCheckpoint(dir);
   const source = canonicalLoader(spec, store);
-  if (!files.includes('tokenizer.json')) {
-    throw new Error(`${dir.name} has no tokenizer.json (the fast-tokenizer file Hugging Face saves beside the model).`);
-  }
+  if (!files.includes('tokenizer.json')) return { ...withoutTokenizer(spec, source, dir), ...naming };
   const tokenizerJson = parseJson(await dir.text('tokenizer.json'), `${dir.name}/tokenizer.json`);
   const tokenizerConfig = files.includes('tokenizer_config.json')
     ? parseJson(await dir.text('tokenizer_config.json'), `${dir.name}/tokenizer_config.json`)
     : undefined;
   const tokenizer = withSpecialTokens(loadTokenizer(tokenizerJson as object, tokenizerConfig as object | undefined), spec);
   checkVocabulary(spec, tokenizer, `${dir.name}/tokenizer.json`);
-  return { spec, source, tokenizer, name: spec.sourceName || dir.name, format: 'huggingface', warnings: [...spec.warnings] };
+  return { spec, source, tokenizer, noTokenizer: null, ...naming, format: 'huggingface', warnings: [...spec.warnings] };
+}
+
+/**
+ * `_name_or_path` of the form owner/name is a Hub id, which PEFT and transformers resolve; a local path (what
+ * transformers writes after loading from disk) only names the model. Without either, the folder's name, and
+ * without a folder (files picked one by one) the model type.
+ */
+export function modelNaming(configJson: unknown, dir: Pick<DirSource, 'folder'>, modelType: string): { name: string; hubId: string | null } {
+  const raw = (configJson as Record<string, unknown> | null)?._name_or_path;
+  const nameOrPath = typeof raw === 'string' ? raw.trim() : '';
+  const hubId = isHubId(nameOrPath) ? nameOrPath : null;
+  const pathTail = nameOrPath.split(/[\\/]/).filter(Boolean).pop();
+  return { name: hubId ?? pathTail ?? dir.folder ?? modelType, hubId };
+}
+
+/** The Hub's repo id shape: owner/name, each of letters, digits, '-', '_' and '.', not a relative or absolute path. */
+export function isHubId(s: string): boolean {
+  return /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/.test(s) && !s.startsWith('.') && !s.includes('..');
+}
+
+/** Thrown where text would have to be encoded or token ids decoded and the model folder has no tokenizer.json. */
+export class NoTokenizerError extends Error {}
+
+/** What works without tokenizer.json, appended to every NoTokenizerError. */
+const TOKENS_ONLY = 'pre-tokenized {"input_ids"} data works without one';
+
+/**
+ * A folder without tokenizer.json (transformers loads those too): the model trains and evaluates on pre-tokenized
+ * data. Batches are padded with config.json's eos_token_id, or 0 (padded positions are never targets, so the id does
+ * not change the loss), and packed rows are separated by that EOS or by nothing.
+ */
+function withoutTokenizer(spec: ModelSpec, source: TensorSource, dir: DirSource): LoadedModel {
+  const files = dir.list();
+  // A slow tokenizer's files: transformers converts them to tokenizer.json on load and save_pretrained writes it.
+  const slow = ['tokenizer.model', 'vocab.json', 'spiece.model'].filter((f) => files.includes(f));
+  const hint = slow.length
+    ? ` (the folder has ${slow.join(' and ')}: in Python, AutoTokenizer.from_pretrained("${dir.name}").save_pretrained("${dir.name}") writes tokenizer.json)`
+    : '';
+  const missing = `\`${dir.name}\` has no tokenizer.json${hint}`;
+  const fail = (why: string): never => {
+    throw new NoTokenizerError(`${missing}: ${why}; ${TOKENS_ONLY}`);
+  };
+  const tokenizer: HfTextTokenizer = {
+    vocabSize: spec.vocabSize,
+    bosId: spec.bosTokenId,
+    eosId: spec.eosTokenId,
+    padId: null,
+    addBos: false,
+    chatTemplate: null,
+    encode: () => fail('text must be tokenized'),
+    decode: () => fail('token ids must be decoded to text'),
+    tokenToId: () => null,
+    idToToken: () => null,
+    declared: { bos: false, eos: false },
+  };
+  const eos = spec.eosTokenId;
+  const batching =
+    eos !== null
+      ? `batches are padded with config.json's eos_token_id ${eos}, which also separates packed examples`
+      : 'batches are padded with token 0 (config.json has no eos_token_id) and packed examples have no separator';
+  const warnings = [
+    ...spec.warnings,
+    `${missing}: only pre-tokenized {"input_ids"} data can be used (no text datasets, chat templates, generation or exact match); ` +
+      `${batching} (padded positions are never targets, so the padding id does not change the loss).`,
+  ];
+  return { spec, source, tokenizer, noTokenizer: missing, name: spec.sourceName || dir.name, hubId: null, format: 'huggingface', warnings };
+}
+
+/** The model's tokenizer for something that needs one (`why`: what text is encoded or decoded); a clear error without. */
+export function requireTokenizer(model: LoadedModel, why: string): HfTextTokenizer {
+  if (model.noTokenizer !== null) throw new NoTokenizerError(`${model.noTokenizer}: ${why}; ${TOKENS_ONLY}`);
+  return model.tokenizer;
+}
+
+/** What shows examples as text (the studio's dataset preview): without tokenizer.json, the token ids as numbers. */
+export function previewTokenizer(model: LoadedModel): HfTextTokenizer {
+  if (model.noTokenizer === null) return model.tokenizer;
+  return { ...model.tokenizer, decode: (ids) => ids.join(' ') };
+}
+
+/**
+ * loadDataset with the model's tokenizer; without tokenizer.json a dataset of text fails naming both files:
+ * "`<dir>` has no tokenizer.json: `<file>` is text and must be tokenized; pre-tokenized {"input_ids"} data works ...".
+ */
+export async function loadModelDataset(model: LoadedModel, file: DatasetFile, opts: LoadOptions = {}): Promise<LoadedDataset> {
+  try {
+    return await loadDataset(file, model.tokenizer, opts);
+  } catch (err) {
+    if (model.noTokenizer !== null && (err instanceof NoTokenizerError || (err as Error).cause instanceof NoTokenizerError)) {
+      throw new NoTokenizerError(`${model.noTokenizer}: \`${file.name}\` is text and must be tokenized; ${TOKENS_ONLY}`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 async function loadLlama2c(model: ByteSource, tokenizerBin: Uint8Array, name: string): Promise<LoadedModel> {
@@ -67,13 +171,17 @@ async function loadLlama2c(model: ByteSource, tokenizerBin: Uint8Array, name: st
       return t;
     },
   };
-  return { spec, source, tokenizer, name, format: 'llama2c', warnings: [...spec.warnings] };
+  return { spec, source, tokenizer, noTokenizer: null, name, hubId: null, format: 'llama2c', warnings: [...spec.warnings] };
 }
 
-/** The config's BOS/EOS win over the tokenizer's guesses (METHODS: "BOS/EOS as the model's config says"). */
+/**
+ * BOS and EOS as transformers' tokenizer uses them: tokenizer_config.json's own bos_token/eos_token (and so what
+ * tokenization and apply_chat_template see); config.json's ids (the model's generation settings) only fill in
+ * what tokenizer_config.json does not declare, before the tokenizer's own guesses.
+ */
 function withSpecialTokens(tok: HfTextTokenizer, spec: ModelSpec): HfTextTokenizer {
-  const bosId = spec.bosTokenId ?? tok.bosId;
-  const eosId = spec.eosTokenId ?? tok.eosId;
+  const bosId = tok.declared.bos ? tok.bosId : spec.bosTokenId ?? tok.bosId;
+  const eosId = tok.declared.eos ? tok.eosId : spec.eosTokenId ?? tok.eosId;
   return Object.assign(Object.create(Object.getPrototypeOf(tok)), tok, { bosId, eosId, addBos: tok.addBos && bosId !== null });
 }
 

@@ -4,7 +4,7 @@
  * stop on a non-finite loss that keeps the last good adapter (the GPU skips updates whose gradient
  * norm is not finite).
  */
-import { padBatches, packBatches, splitTrainValidation, BatchStream, type Batch, type Example } from '../data/index';
+import { padBatches, packBatches, splitTrainValidation, supervisedTargets, BatchStream, type Batch, type Example } from '../data/index';
 import type { Gpu } from '../gpu/gpu';
 import { RECOMPUTE_MODES, TransformerGraph, type Recompute } from '../model/transformer';
 import type { ModelWeights } from '../model/weights';
@@ -12,6 +12,7 @@ import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { evaluate, type EvalResult } from '../train/evaluate';
 import { DEFAULT_OPTIMIZER, Trainer, type StepMetrics, type TrainableState } from '../train/trainer';
 import { buildMethod, type MethodOptions, type MethodState } from './methods';
+import { CLI_WORDING, nonFiniteAdvice, type RunWording } from './wording';
 
 export interface TrainRunOptions extends MethodOptions {
   steps: number;
@@ -38,6 +39,8 @@ export interface TrainRunOptions extends MethodOptions {
    * deterministic), the state restored, and the batch stream advanced past the steps already done.
    */
   resume?: RunCheckpoint;
+  /** Messages name the CLI's flags or the studio's fields (default: the CLI's). */
+  wording?: RunWording;
 }
 
 /** Everything a run needs to continue after a reload or a lost GPU: the steps done and the optimizer state. */
@@ -76,6 +79,10 @@ export interface TrainRunCallbacks {
   /** The method is built (ranks allocated, adapters initialized): its analysis is final. */
   onMethod?(state: MethodState): void;
   onStep?(m: StepReport): void;
+  /** Something the user should know before the run's numbers are trusted (e.g. a split too small). */
+  onWarning?(message: string): void;
+  /** A batch without a single supervised token: the step is skipped (no update), and counted. */
+  onSkip?(step: number): void;
   onEval?(step: number, r: EvalResult): void;
   /** Polled between steps. */
   shouldStop?(): boolean;
@@ -95,6 +102,8 @@ export interface TrainRunResult {
   submitsPerStep: number;
   trainExamples: number;
   validationExamples: number;
+  /** Steps whose batch had no supervised token, so no update was made. */
+  skippedBatches: number;
   /** The held-out examples (for metrics beyond the loss, such as exact match). */
   validation: Example[];
 }
@@ -123,7 +132,13 @@ export async function trainRun(
   const split = o.validationFraction > 0 && examples.length >= 2
     ? splitTrainValidation(examples, o.validationFraction, o.seed)
     : { train: examples, validation: [] as Example[] };
-  if (split.train.length === 0) throw new Error('No training examples left after the validation split; lower --val-fraction.');
+  const wording = o.wording ?? CLI_WORDING;
+  if (split.train.length === 0) throw new Error(`No training examples left after the validation split; lower ${wording.validation}.`);
+  if (!split.train.some((ex) => supervisedTargets(ex) > 0)) {
+    throw new Error(`No training example has a supervised token (every label is -100), so there is nothing to learn. Check the dataset's labels or format.`);
+  }
+  const small = smallSplitWarning(examples.length, split.train.length, split.validation.length, o.batch, wording);
+  if (small) cb.onWarning?.(small);
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
   const shape = { batch: o.batch, seq: o.seq, padId };
   const streamOptions = { ...shape, separatorId: tokenizer.eosId, shuffle: true, seed: o.seed, mode: o.packing ? 'pack' as const : 'pad' as const };
@@ -173,6 +188,7 @@ export async function trainRun(
   let buffersAfterStep0 = 0;
   let submitsAfterStep0 = 0;
   let steps = firstStep;
+  let skippedBatches = 0;
   const t0 = performance.now();
   let pending: { wait: () => Promise<StepMetrics>; tokens: number; start: number } | null = null;
   let lastDone = t0;
@@ -186,11 +202,11 @@ export async function trainRun(
     };
     lastDone = now;
     pending = null;
-    steps = m.step + 1;
+    steps = Math.max(steps, m.step + 1);
     cb.onStep?.(report);
     if (!Number.isFinite(m.loss) || !Number.isFinite(m.gradNorm)) {
       stopReason = 'non-finite';
-      message = `Step ${m.step}: the ${Number.isFinite(m.loss) ? 'gradient norm' : 'loss'} is ${Number.isFinite(m.loss) ? m.gradNorm : m.loss}; training stopped and the adapter from the last good step is kept. Try a lower --lr or --max-grad-norm 1.`;
+      message = `Step ${m.step}: the ${Number.isFinite(m.loss) ? 'gradient norm' : 'loss'} is ${Number.isFinite(m.loss) ? m.gradNorm : m.loss}; training stopped and the adapter from the last good step is kept. ${nonFiniteAdvice(wording)}`;
       return false;
     }
     return true;
@@ -201,16 +217,24 @@ export async function trainRun(
       break;
     }
     const batch = stream.next();
-    const before = { buffers: gpu.counters.buffersCreated, submits: gpu.counters.submits };
-    const wait = await trainer.submit(batch);
-    // Read the previous step's metrics while this one runs.
-    const ok = await drain();
-    if (step > firstStep) {
-      buffersAfterStep0 += gpu.counters.buffersCreated - before.buffers;
-      submitsAfterStep0 += gpu.counters.submits - before.submits;
+    if (batch.supervised === 0) {
+      // 0 supervised tokens would make the mean loss 0/0: no update, but the step (and its learning rate) passes.
+      trainer.skip();
+      skippedBatches++;
+      steps = Math.max(steps, step + 1);
+      cb.onSkip?.(step);
+    } else {
+      const before = { buffers: gpu.counters.buffersCreated, submits: gpu.counters.submits };
+      const wait = await trainer.submit(batch);
+      // Read the previous step's metrics while this one runs.
+      const ok = await drain();
+      if (step > firstStep) {
+        buffersAfterStep0 += gpu.counters.buffersCreated - before.buffers;
+        submitsAfterStep0 += gpu.counters.submits - before.submits;
+      }
+      if (!ok) break;
+      pending = { wait, tokens: batch.supervised, start: performance.now() };
     }
-    if (!ok) break;
-    pending = { wait, tokens: batch.supervised, start: performance.now() };
     if (o.evalEvery > 0 && step > 0 && step % o.evalEvery === 0) {
       if (!(await drain())) break;
       await runEval(step);
@@ -229,7 +253,20 @@ export async function trainRun(
     buffersCreatedAfterStep0: buffersAfterStep0,
     submitsPerStep: steps - firstStep > 1 ? submitsAfterStep0 / (steps - firstStep - 1) : 1,
     trainExamples: split.train.length,
+    skippedBatches,
     validationExamples: split.validation.length,
     validation: split.validation,
   };
+}
+
+/**
+ * A split too small to mean much: fewer training examples than one batch (every step repeats them), or a
+ * validation loss measured on one or two examples.
+ */
+export function smallSplitWarning(total: number, train: number, validation: number, batch: number, w: RunWording): string | null {
+  const problems: string[] = [];
+  if (train < batch) problems.push(`${train} training example${train === 1 ? '' : 's'} for batches of ${batch}, so every step repeats them`);
+  if (validation > 0 && validation < 3) problems.push(`a validation loss measured on only ${validation} example${validation === 1 ? '' : 's'} (${w.validation})`);
+  if (problems.length === 0) return null;
+  return `The dataset is small for this run: ${total} examples give ${problems.join(', and ')}. Its losses say little about the method.`;
 }

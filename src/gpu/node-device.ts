@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { requestDevice, type DeviceHandle } from './device';
 
 const SWIFTSHADER_ICDS = [
@@ -54,16 +55,11 @@ async function acquire(): Promise<DeviceHandle> {
   let handle = process.env.VK_ICD_FILENAMES ? await tryCreate() : await tryCreate().catch(() => null);
   if (!handle) {
     const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
-    if (!icd) {
-      throw new Error(
-        'No WebGPU adapter found and no SwiftShader Vulkan driver to fall back to. ' +
-          'Install a GPU driver, or `apt-get install chromium` (its SwiftShader driver is used as a CPU fallback).',
-      );
-    }
+    if (!icd) throw new Error(noAdapterMessage(systemFacts(null)));
     process.env.VK_ICD_FILENAMES = icd;
     handle = await tryCreate();
   }
-  if (!handle) throw new Error('Dawn found no WebGPU adapter, even on SwiftShader (VK_ICD_FILENAMES=' + process.env.VK_ICD_FILENAMES + ').');
+  if (!handle) throw new Error(noAdapterMessage(systemFacts(process.env.VK_ICD_FILENAMES ?? null)));
   handle.device.lost.then((info) => {
     if (info.reason !== 'destroyed') console.error(`GPU device lost: ${info.message}`);
   });
@@ -75,4 +71,66 @@ function hasGpuDeviceNode(): boolean {
   if (process.platform !== 'linux') return true;
   const dri = existsSync('/dev/dri') ? readdirSync('/dev/dri').some((f) => f.startsWith('renderD')) : false;
   return dri || existsSync('/dev/nvidia0') || existsSync('/dev/nvidiactl');
+}
+
+/** The Vulkan loader Dawn opens with dlopen on Linux (Debian's libvulkan1). */
+export const VULKAN_LOADER = 'libvulkan.so.1';
+
+/** Where the dynamic linker finds VULKAN_LOADER: LD_LIBRARY_PATH first, then the usual system folders. */
+export function vulkanLoaderDirs(env: Record<string, string | undefined> = process.env, arch: string = process.arch): string[] {
+  const fromEnv = (env.LD_LIBRARY_PATH ?? '').split(':').filter((d) => d !== '');
+  const multiarch = ({ x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', arm: 'arm-linux-gnueabihf', ia32: 'i386-linux-gnu', riscv64: 'riscv64-linux-gnu' } as Record<string, string>)[arch];
+  return [...fromEnv, ...(multiarch ? [`/usr/lib/${multiarch}`, `/lib/${multiarch}`] : []), '/usr/lib64', '/lib64', '/usr/lib', '/lib', '/usr/local/lib'];
+}
+
+/** The path of the Vulkan loader in `dirs`, or null where none of them holds it. */
+export function findVulkanLoader(dirs: string[], exists: (path: string) => boolean = existsSync): string | null {
+  for (const dir of dirs) {
+    const path = join(dir, VULKAN_LOADER);
+    if (exists(path)) return path;
+  }
+  return null;
+}
+
+/** What noAdapterMessage needs to know about the machine (injected in tests). */
+export interface AdapterFacts {
+  platform: string;
+  /** Linux: the Vulkan loader's path, or null when it is not installed (see findVulkanLoader). */
+  vulkanLoader: string | null;
+  /** Folders searched for the loader, named in the message when it is missing. */
+  searched: string[];
+  /** A GPU device node (/dev/dri/renderD*, /dev/nvidia*). */
+  gpuDeviceNode: boolean;
+  /** The SwiftShader ICD Dawn was pointed at (VK_ICD_FILENAMES) after the first try failed, or null if none. */
+  icd: string | null;
+}
+
+function systemFacts(icd: string | null): AdapterFacts {
+  const searched = vulkanLoaderDirs();
+  const linux = process.platform === 'linux';
+  return { platform: process.platform, vulkanLoader: linux ? findVulkanLoader(searched) : null, searched, gpuDeviceNode: hasGpuDeviceNode(), icd };
+}
+
+/**
+ * Why Dawn found no adapter, and what to install. On Linux Dawn reaches every GPU, and SwiftShader, through the
+ * Vulkan loader: without libvulkan.so.1 nothing else matters, so that is said first (Dawn's own warning above
+ * says "Couldn't load Vulkan").
+ */
+export function noAdapterMessage(f: AdapterFacts): string {
+  const cpuFallback = 'its SwiftShader Vulkan driver is the CPU fallback (slow, but correct)';
+  if (f.platform === 'linux' && f.vulkanLoader === null) {
+    const noGpu = !f.gpuDeviceNode && f.icd === null;
+    return (
+      `No WebGPU adapter: ${VULKAN_LOADER} (the Vulkan loader) is not installed: \`apt-get install libvulkan1\`.` +
+      (noGpu ? ` This machine has no GPU, so also \`apt-get install chromium\`: ${cpuFallback}.` : '') +
+      ` Dawn reaches every GPU, and SwiftShader, through the loader (looked in ${f.searched.join(', ')}).`
+    );
+  }
+  if (f.icd === null) {
+    return (
+      'No WebGPU adapter found and no SwiftShader Vulkan driver to fall back to. ' +
+      `Install a GPU driver, or \`apt-get install chromium\`: ${cpuFallback}.`
+    );
+  }
+  return `Dawn found no WebGPU adapter, even on SwiftShader (VK_ICD_FILENAMES=${f.icd}); see Dawn's warnings above.`;
 }

@@ -32,6 +32,23 @@ export interface UploadOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/**
+ * A base tensor that an adapter folder replaces (PEFT modules_to_save, saved biases, trainable token rows), under
+ * its canonical name; 'lm_head.weight' on a tied model needs `untie`.
+ */
+export interface WeightReplacement {
+  name: string;
+  /** The whole tensor, or with `rows` one row per listed row, in that order. */
+  data: Float32Array;
+  rows?: readonly number[];
+}
+
+export interface BaseWeightChanges {
+  replacements: WeightReplacement[];
+  /** A tied model gets its own lm_head: the embedding tensor itself (shared) unless a replacement names it. */
+  untie: boolean;
+}
+
 export class ModelWeights {
   private constructor(
     readonly spec: ModelSpec,
@@ -55,6 +72,29 @@ export class ModelWeights {
       opts.onProgress?.(++done, expected.length);
     }
     return new ModelWeights(spec, map);
+  }
+
+  /**
+   * These weights with an adapter folder's replacements: every tensor is shared except the replaced ones, which are
+   * new f32 tensors (so a replacement is exact whatever the base precision; kept rows of a 16-bit base widen
+   * exactly). Nothing is freed here: the new tensors belong to the caller's allocation scope, the shared ones to this
+   * object. Without changes, returns this object.
+   */
+  async withReplacements(gpu: Gpu, changes: BaseWeightChanges): Promise<ModelWeights> {
+    if (changes.replacements.length === 0 && !changes.untie) return this;
+    if (changes.untie && !this.spec.tieWordEmbeddings) throw new Error('untie: this model\'s lm_head is not tied to its embedding');
+    const spec: ModelSpec = changes.untie ? { ...this.spec, tieWordEmbeddings: false } : this.spec;
+    const tensors = new Map(this.tensors);
+    if (changes.untie) tensors.set('lm_head.weight', this.get(this.embedName));
+    const shapes = new Map(expectedTensors(spec).map((t) => [t.name, t.shape]));
+    for (const r of changes.replacements) {
+      const shape = shapes.get(r.name);
+      if (!shape) throw new Error(`Cannot replace ${r.name}: this ${spec.modelType} model has no such tensor${r.name === 'lm_head.weight' ? ' (its lm_head is tied to the embedding)' : ''}`);
+      const data = r.rows ? await withRows(gpu, tensors.get(r.name)!, r.name, r.rows, r.data) : r.data;
+      if (data.length !== numel(shape)) throw new Error(`${r.name}: ${data.length} replacement values for shape [${shape.join(', ')}]`);
+      tensors.set(r.name, gpu.tensorFrom(data, shape, r.name));
+    }
+    return new ModelWeights(spec, tensors);
   }
 
   get(name: string): Tensor {
@@ -138,6 +178,20 @@ export function halfCapableTensors(spec: ModelSpec): Set<string> {
   names.add(spec.family === 'gpt2' ? 'wte.weight' : 'model.embed_tokens.weight');
   if (!spec.tieWordEmbeddings) names.add('lm_head.weight');
   return names;
+}
+
+/** `base` read back (widened to f32) with the listed rows replaced (PEFT trainable tokens: index_copy, not a sum). */
+async function withRows(gpu: Gpu, base: Tensor, name: string, rows: readonly number[], data: Float32Array): Promise<Float32Array> {
+  const [height, width] = base.shape;
+  if (base.shape.length !== 2 || data.length !== rows.length * width) {
+    throw new Error(`${name}: ${rows.length} replacement rows need ${rows.length} x ${width} values, got ${data.length}`);
+  }
+  const out = await gpu.read(base);
+  rows.forEach((row, i) => {
+    if (!Number.isInteger(row) || row < 0 || row >= height) throw new Error(`${name}: row ${row} is outside 0..${height - 1}`);
+    out.set(data.subarray(i * width, (i + 1) * width), row * width);
+  });
+  return out;
 }
 
 function checkF16Range(name: string, data: Float32Array): void {

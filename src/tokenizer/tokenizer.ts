@@ -22,6 +22,8 @@ export interface TextTokenizer {
 /** A TextTokenizer that can also name a token (for token-level views). */
 export interface HfTextTokenizer extends TextTokenizer {
   idToToken(id: number): string | null;
+  /** Which special tokens tokenizer_config.json names itself (a key present, even null), rather than guessed. */
+  declared: { bos: boolean; eos: boolean };
 }
 
 type Json = Record<string, unknown>;
@@ -77,6 +79,7 @@ export function loadTokenizer(tokenizerJson: object, tokenizerConfig?: object): 
     },
     tokenToId: (token) => idOf(token),
     idToToken: (id) => tokenizer.id_to_token(id) ?? null,
+    declared: { bos: 'bos_token' in config, eos: 'eos_token' in config },
   };
 }
 

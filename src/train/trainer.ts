@@ -122,6 +122,11 @@ export class Trainer {
     this.stepIndex = step;
   }
 
+  /** Passes a step without an update (a batch with nothing to learn): the schedule stays on the step count. */
+  skip(): void {
+    this.stepIndex++;
+  }
+
   /**
    * Submits one step and returns a promise of its metrics. Await it later (after submitting the next step)
    * to keep the GPU busy; at most RING steps may be pending.

@@ -1,8 +1,8 @@
 /** What the Dataset panel shows: counts, warnings, a token-length histogram and a few decoded examples. */
-import type { LoadedDataset } from '../data/index';
+import { supervisedTargets, type LoadedDataset, type Truncation } from '../data/index';
 import { IGNORE_INDEX, type Example } from '../data/types';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
-import type { DatasetFormatOverride, DatasetPreview, PreviewSegment } from './protocol';
+import type { DataFit, DatasetFormatOverride, DatasetPreview, PreviewSegment } from './protocol';
 
 const SAMPLE_COUNT = 3;
 /** Long documents are cut in the preview; the panel says how many tokens the example has. */
@@ -13,14 +13,23 @@ const MAX_BINS = 24;
 export interface DatasetInfo {
   name: string;
   bytes: number;
+  /** Size and SHA-256 of the file (src/data/digest.ts): a resumed run must see the same bytes, not just the same name. */
+  digest: string;
   demo: boolean;
   fields: string[];
   override: DatasetFormatOverride;
   unmatched: string | null;
 }
 
-export function tokenizedPreview(info: DatasetInfo, ds: LoadedDataset, tokenizer: TextTokenizer): DatasetPreview {
-  const supervisedTokens = ds.examples.reduce((n, ex) => n + supervisedCount(ex), 0);
+/** What a run at `seq` tokens trains on: the examples kept, truncated and dropped (or why none is left). */
+export function dataFit(seq: number, truncation: Truncation, atSeq: LoadedDataset | { problem: string }): DataFit {
+  if ('problem' in atSeq) return { seq, truncation, examples: 0, truncated: 0, dropped: 0, problem: atSeq.problem };
+  const { truncated, dropped } = atSeq.stats;
+  return { seq, truncation, examples: atSeq.examples.length, truncated, dropped, problem: null };
+}
+
+export function tokenizedPreview(info: DatasetInfo, ds: LoadedDataset, tokenizer: TextTokenizer, fit: DataFit | null): DatasetPreview {
+  const supervisedTokens = ds.examples.reduce((n, ex) => n + supervisedTargets(ex), 0);
   return {
     ...info,
     format: ds.format,
@@ -30,12 +39,14 @@ export function tokenizedPreview(info: DatasetInfo, ds: LoadedDataset, tokenizer
     tokens: ds.stats.tokens,
     supervisedTokens,
     skipped: ds.stats.skipped,
-    truncated: ds.stats.truncated,
+    fit,
+    assistantTurns: ds.stats.assistantTurns,
+    emptyTurns: ds.stats.emptyTurns,
     warnings: ds.warnings,
     samples: ds.examples.slice(0, SAMPLE_COUNT).map((ex) => ({
       segments: decodeSegments(ex, tokenizer),
       tokens: ex.inputIds.length,
-      supervised: supervisedCount(ex),
+      supervised: supervisedTargets(ex),
     })),
     histogram: histogram(ds.examples.map((ex) => ex.inputIds.length)),
     tokenized: true,
@@ -45,7 +56,7 @@ export function tokenizedPreview(info: DatasetInfo, ds: LoadedDataset, tokenizer
 /** Before a model is loaded there is no tokenizer: rows and format only. */
 export function untokenizedPreview(info: DatasetInfo, rows: number, format: DatasetPreview['format'], columns: Record<string, string | undefined>, warnings: string[], skipped: number): DatasetPreview {
   return {
-    ...info, format, columns: stringColumns(columns), rows, examples: 0, tokens: 0, supervisedTokens: 0, skipped, truncated: 0,
+    ...info, format, columns: stringColumns(columns), rows, examples: 0, tokens: 0, supervisedTokens: 0, skipped, fit: null, assistantTurns: 0, emptyTurns: 0,
     warnings, samples: [], histogram: [], tokenized: false,
   };
 }
@@ -54,13 +65,6 @@ function stringColumns(columns: Record<string, string | undefined>): Record<stri
   const out: Record<string, string> = {};
   for (const [role, field] of Object.entries(columns)) if (field) out[role] = field;
   return out;
-}
-
-/** labels[0] is never a target (nothing predicts the first token), as in tokenizeRecords. */
-function supervisedCount(ex: Example): number {
-  let n = 0;
-  for (let i = 1; i < ex.labels.length; i++) if (ex.labels[i] !== IGNORE_INDEX) n++;
-  return n;
 }
 
 /**

@@ -3,14 +3,23 @@ import { zipSync, strToU8, type Zippable } from 'fflate';
 import { exportPeftLora, peftConfigJson } from '../adapters/lora/peft';
 import { writeSafetensors } from '../model/formats/safetensors';
 import type { AdapterSnapshot, LegacyAdapterSnapshot } from './protocol';
-import { accelerateConfig, mergedSnippet, peftSnippet, SCALE_OUT_COMMAND, slug, trainPeftScript } from './snippets';
+import { accelerateConfig, mergedSnippet, MIN_PEFT, peftSnippet, SCALE_OUT_COMMAND, slug, trainPeftScript } from './snippets';
 
 function readme(title: string, body: string, snippet: string, extra = ''): string {
   return `# ${title}\n\n${body}\n\n\`\`\`python\n${snippet}\n\`\`\`\n${extra}\nExported by LoRA Studio.\n`;
 }
 
+/**
+ * Where the files go. They sit at the top of the zip, as in a PEFT adapter folder (adapter_config.json at its root):
+ * the zip is that folder. File managers extract such a zip into a folder named after it (Windows' "Extract All" into
+ * a top folder inside the zip would give name/name/); `unzip` needs -d.
+ */
+function unzipInto(dir: string): string {
+  return `Unzip it into a folder named \`${dir}\` (\`unzip ${dir}.zip -d ${dir}\`: the files sit at the top of the zip)`;
+}
+
 /** How to run the scale-out bundle, for the adapter zip's README. */
-function scaleOutSection(format: 'lora' | 'gralora'): string {
+function scaleOutSection(format: 'lora' | 'gralora', baseModel: string): string {
   return [
     '',
     '## Continue training on a multi-GPU machine',
@@ -21,9 +30,16 @@ function scaleOutSection(format: 'lora' | 'gralora'): string {
     '`accelerate_config.yaml` runs one process per GPU on one machine: set `num_processes` to your GPU count.',
     '',
     '```bash',
-    `pip install "transformers>=4.40" "peft>=${format === 'gralora' ? '0.19' : '0.15'}" "accelerate>=0.30" datasets`,
+    `pip install "transformers>=4.40" "peft>=${MIN_PEFT[format]}" "accelerate>=0.30" datasets`,
     SCALE_OUT_COMMAND,
     '```',
+    '',
+    format === 'gralora'
+      ? `GraLoRA needs PEFT >= ${MIN_PEFT.gralora} (\`GraloraConfig\`).`
+      : `PEFT >= ${MIN_PEFT.lora} reads this adapter_config.json (it names \`use_rslora\`, PEFT 0.8, and \`use_dora\`, PEFT 0.9; ` +
+        'PEFT before 0.14 refuses keys it does not know; `rank_pattern`/`alpha_pattern` date from 0.6).',
+    `The base model is \`${baseModel.replace(/[\r\n`]+/g, ' ')}\` (\`base_model_name_or_path\`): when that is neither a folder where you run`,
+    'the script nor a Hub id (owner/name), pass `--base` with the base model\'s folder or Hub id.',
     '',
     '`--data` takes the studio\'s formats (.jsonl/.json/.csv/.parquet with text, prompt/completion, Alpaca or chat',
     'messages columns, or a .txt file); `--steps`, `--lr`, `--batch-size` (per GPU), `--grad-accum` and `--seq-len`',
@@ -46,14 +62,14 @@ export function adapterZip(runName: string, adapter: AdapterSnapshot, asLora = f
   const folder = useLora ? adapter.asLora! : adapter;
   const format = useLora ? 'lora' : adapter.format;
   const what = format === 'gralora'
-    ? `A PEFT GraLoRA adapter (needs PEFT >= 0.19) for \`${adapter.baseModel}\``
+    ? `A PEFT GraLoRA adapter (needs PEFT >= ${MIN_PEFT.gralora}) for \`${adapter.baseModel}\``
     : `A PEFT LoRA adapter for \`${adapter.baseModel}\`${useLora ? ' (the exact plain-LoRA equivalent of a GraLoRA run)' : ''}`;
   const files: Zippable = {
     'adapter_config.json': strToU8(peftConfigJson(folder.config)),
     // Float32 weights barely compress: store them.
     'adapter_model.safetensors': [folder.safetensors, { level: 0 }],
-    'README.md': strToU8(readme(runName, `${what}. Unzip it into a folder named \`${dir}\` and load it:`, peftSnippet(adapter.baseModel, dir), scaleOutSection(format))),
-    'train_peft.py': strToU8(trainPeftScript(runName, adapter.baseModel)),
+    'README.md': strToU8(readme(runName, `${what}. ${unzipInto(dir)} and load it:`, peftSnippet(adapter.baseModel, dir), scaleOutSection(format, adapter.baseModel))),
+    'train_peft.py': strToU8(trainPeftScript(runName, adapter.baseModel, format)),
     'accelerate_config.yaml': strToU8(accelerateConfig()),
   };
   return { fileName: `${dir}.zip`, bytes: zipSync(files, { level: 6 }) };
@@ -65,6 +81,6 @@ export function mergedZip(runName: string, files: Record<string, string | Uint8A
   for (const [name, content] of Object.entries(files)) {
     zippable[name] = typeof content === 'string' ? strToU8(content) : [content, { level: 0 }];
   }
-  zippable['README.md'] = strToU8(readme(runName, `A fully fine-tuned model. Unzip it into a folder named \`${dir}\` and load it:`, mergedSnippet(dir)));
+  zippable['README.md'] = strToU8(readme(runName, `A fully fine-tuned model. ${unzipInto(dir)} and load it:`, mergedSnippet(dir)));
   return { fileName: `${dir}.zip`, bytes: zipSync(zippable, { level: 6 }) };
 }

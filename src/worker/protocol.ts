@@ -5,6 +5,7 @@
  */
 import type { LoraModuleWeights } from '../adapters/lora/peft';
 import type { ColumnMap, DatasetFormat } from '../data/types';
+import type { PromptJoin, Truncation } from '../data/index';
 import type { MethodAnalysis, MethodOptions } from '../engine/methods';
 import type { TrainableState } from '../train/trainer';
 import type { ModelSpec } from '../model/config';
@@ -46,6 +47,8 @@ export interface RunConfig {
   seed: number;
   /** Recompute each block's MLP activations in the backward pass instead of keeping them (absent: 'none'). */
   recompute?: 'none' | 'mlp';
+  /** How examples longer than `seq` are cut (absent: 'keep-answer'); plain text is split into pieces instead. */
+  truncation?: Truncation;
   /** Method-specific options; absent fields take the method's defaults. */
   extras?: MethodExtras;
 }
@@ -117,11 +120,29 @@ export interface PreviewSegment {
 export interface DatasetFormatOverride {
   format: DatasetFormat | null;
   columns: ColumnMap;
+  /** Prompt/completion: what goes between them (absent: nothing, as TRL). */
+  promptJoin?: PromptJoin;
+}
+
+/** What a sequence length and truncation make of the dataset's examples. */
+export interface DataFit {
+  seq: number;
+  truncation: Truncation;
+  /** Examples kept (text: pieces of at most `seq` tokens). */
+  examples: number;
+  /** Examples longer than `seq` (text: documents split into pieces). */
+  truncated: number;
+  /** Examples left with no supervised token after truncation: not trained on. */
+  dropped: number;
+  /** Why no example is left (the run is refused), worded for the studio; null when some are. */
+  problem: string | null;
 }
 
 export interface DatasetPreview {
   name: string;
   bytes: number;
+  /** Size and SHA-256 of the file: what a resumed run compares. */
+  digest: string;
   demo: boolean;
   /** Null when no format matches the fields (see `unmatched`): the user has to map the columns. */
   format: DatasetFormat | null;
@@ -131,7 +152,11 @@ export interface DatasetPreview {
   tokens: number;
   supervisedTokens: number;
   skipped: number;
-  truncated: number;
+  /** At the sequence length and truncation of the run being configured (null before a model is loaded). */
+  fit: DataFit | null;
+  /** Chat: assistant turns, and those that render empty with the template (never supervised). */
+  assistantTurns: number;
+  emptyTurns: number;
   warnings: string[];
   /** The first few examples, decoded, split where supervision switches on or off. */
   samples: { segments: PreviewSegment[]; tokens: number; supervised: number }[];
@@ -190,6 +215,8 @@ export interface RunSummary {
   peakGpuBytes: number;
   /** Greedy answers equal to the reference on held-out supervised examples (null: plain text, or none held out). */
   exactMatch?: { accuracy: number; total: number } | null;
+  /** Steps whose batch had no supervised token: no update was made. */
+  skippedBatches?: number;
 }
 
 /**
@@ -317,7 +344,9 @@ export type Command =
   | { type: 'setWeightStorage'; storage: WeightStorage }
   | { type: 'loadDataset'; source: DatasetSource }
   /** Re-reads the current dataset with this format and column mapping (null format: auto-detect). */
-  | { type: 'setDatasetFormat'; format: DatasetFormat | null; columns: ColumnMap }
+  | { type: 'setDatasetFormat'; format: DatasetFormat | null; columns: ColumnMap; promptJoin?: PromptJoin }
+  /** The sequence length and truncation the dataset preview reports its fit at (the run being configured). */
+  | { type: 'setPreviewFit'; seq: number; truncation: Truncation }
   /** resume: continue from a checkpoint of this same configuration. */
   | { type: 'startRun'; config: RunConfig; resume?: RunCheckpointData }
   | { type: 'cancelRun'; id: string }
@@ -344,6 +373,10 @@ export type WorkerEvent =
   | { type: 'datasetProgress'; name: string; stage: string }
   | { type: 'dataset'; preview: DatasetPreview }
   | { type: 'runStatus'; id: string; status: RunStatus; stage?: string; message?: string }
+  /** The run's examples at its sequence length, before step 0. */
+  | { type: 'runData'; id: string; data: DataFit }
+  /** Something to know about the run that does not stop it (e.g. a split too small to mean much). */
+  | { type: 'runWarning'; id: string; message: string }
   /** A method's preparation phase (GoRA's gradient accumulation, GeLoRA's hidden states and dimensions). */
   | { type: 'runPrepare'; id: string; phase: string; done: number; total: number }
   /** The method's analysis (ranks per module, importance, intrinsic dimensions), before step 0. */

@@ -57,25 +57,37 @@ use_cpu: false
 }
 
 /**
+ * The oldest PEFT release that loads an exported adapter folder, per format (checked against huggingface/peft's
+ * tags): rank_pattern/alpha_pattern came in 0.6.0, use_rslora in 0.8.0 and use_dora in 0.9.0, and the LoRA
+ * adapter_config.json names all of them; PEFT before 0.14.0 refuses a config key it does not know (TypeError:
+ * unexpected keyword argument), so a LoRA folder needs 0.9.0. GraloraConfig (hybrid_r, gralora_k) came in 0.19.0.
+ */
+export const MIN_PEFT = { lora: '0.9', gralora: '0.19' } as const;
+
+/**
  * train_peft.py: continues training an exported adapter with transformers + peft + accelerate + datasets.
  * Everything about the adapter (method, r, alpha, targets, per-module ranks and alphas, k, hybrid rank) is
  * read from the adapter_config.json beside it at run time, never restated here.
  */
-export function trainPeftScript(runName: string, baseModel: string): string {
+export function trainPeftScript(runName: string, baseModel: string, format: 'lora' | 'gralora' = 'lora'): string {
   // Names go into comments only: no quoting to get wrong whatever characters they hold.
   const oneLine = (text: string) => text.replace(/[\r\n]+/g, ' ');
   return `# Exported by LoRA Studio from the run: ${oneLine(runName)}
 # Base model: ${oneLine(baseModel)}
 """Continue training an adapter exported by LoRA Studio, on one machine with several GPUs.
 
-    pip install "transformers>=4.40" "peft>=0.19" "accelerate>=0.30" datasets
+    pip install "transformers>=4.40" "peft>=${MIN_PEFT[format]}" "accelerate>=0.30" datasets
     ${SCALE_OUT_COMMAND}
+
+PEFT >= ${MIN_PEFT.lora} reads a LoRA adapter_config.json as exported (it names use_rslora and use_dora, and PEFT
+before 0.14 refuses keys it does not know); GraLoRA needs PEFT >= ${MIN_PEFT.gralora}.
+--base names the base model (a folder or a Hub id) when adapter_config.json's base_model_name_or_path is neither.
 
 The adapter is described by adapter_config.json beside this script (PEFT's own format):
   - peft_type LORA (LoRA, rsLoRA, GoRA, GeLoRA, or GraLoRA exported as plain LoRA): a LoraConfig with its
     r, lora_alpha, target_modules, rank_pattern, alpha_pattern and use_rslora, so per-module ranks stay as
     the studio allocated them (GoRA's and GeLoRA's scales are folded into B there: lora_alpha = r per module);
-  - peft_type GRALORA: a GraloraConfig (PEFT >= 0.19) with its r, alpha, gralora_k, hybrid_r, target_modules.
+  - peft_type GRALORA: a GraloraConfig (PEFT >= ${MIN_PEFT.gralora}) with its r, alpha, gralora_k, hybrid_r, target_modules.
 By default training resumes from the exported weights; --fresh starts a new adapter with the same config
 (PEFT's initialisation: GoRA's gradient initialisation is not reproduced).
 
@@ -88,7 +100,9 @@ import argparse
 import json
 import math
 import os
+import re
 
+import peft
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -99,6 +113,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IGNORE = -100
+# The oldest PEFT that reads each adapter_config.json (see the docstring).
+MIN_PEFT = {"LORA": "${MIN_PEFT.lora}", "GRALORA": "${MIN_PEFT.gralora}"}
+# A Hugging Face Hub model id: owner/name.
+HUB_ID = re.compile(r"[A-Za-z0-9][\\w.-]*/[A-Za-z0-9][\\w.-]*")
 ALPACA = (
     "Below is an instruction that describes a task. "
     "Write a response that appropriately completes the request.\\n\\n### Instruction:\\n{instruction}\\n\\n### Response:\\n"
@@ -135,6 +153,37 @@ def read_adapter_config(folder):
         return json.load(f)
 
 
+def version_tuple(text):
+    return tuple(int(x) for x in re.findall(r"\\d+", text)[:3])
+
+
+def check_peft(cfg, installed=None):
+    """Stops with the PEFT version to install when the installed one cannot read this adapter_config.json."""
+    installed = installed or peft.__version__
+    need = MIN_PEFT.get(cfg.get("peft_type"))
+    if need and version_tuple(installed) < version_tuple(need):
+        raise SystemExit(
+            'this %s adapter needs PEFT >= %s, and PEFT %s is installed: pip install -U "peft>=%s"'
+            % (cfg["peft_type"], need, installed, need)
+        )
+
+
+def base_model(arg, cfg):
+    """--base, or adapter_config.json's base_model_name_or_path where Python can load it: a folder here or a Hub id."""
+    if arg:
+        return arg
+    name = cfg.get("base_model_name_or_path")
+    if not name:
+        raise SystemExit("--base is required: adapter_config.json names no base model (pass the base model's folder or Hub id)")
+    if os.path.isdir(name) or HUB_ID.fullmatch(name):
+        return name
+    raise SystemExit(
+        "--base is required: adapter_config.json names the base model %r, which is neither a folder here nor a "
+        "Hugging Face Hub id (owner/name). Pass --base with the folder of the model the adapter was trained on "
+        "(config.json, *.safetensors, tokenizer.json) or its Hub id, e.g. --base path/to/%s" % (name, os.path.basename(os.path.normpath(name)) or "model")
+    )
+
+
 def peft_config(cfg):
     """The PEFT config of the exported adapter, field by field from its adapter_config.json."""
     common = dict(
@@ -144,7 +193,7 @@ def peft_config(cfg):
         task_type="CAUSAL_LM",
     )
     if cfg["peft_type"] == "GRALORA":
-        from peft import GraloraConfig  # PEFT >= 0.19
+        from peft import GraloraConfig  # PEFT >= ${MIN_PEFT.gralora}
 
         return GraloraConfig(r=cfg["r"], alpha=cfg["alpha"], gralora_k=cfg["gralora_k"], hybrid_r=cfg.get("hybrid_r", 0), **common)
     if cfg["peft_type"] != "LORA":
@@ -221,7 +270,9 @@ def chat_segments(tokenizer, messages):
     return segments
 
 
-def tokenize(records, tokenizer, seq_len):
+def tokenize(records, tokenizer, seq_len, source="--data"):
+    if len(records) == 0:
+        raise SystemExit("%s: no records, so no training rows" % source)
     fmt = detect_format(records.column_names)
 
     def one(r):
@@ -240,11 +291,27 @@ def tokenize(records, tokenizer, seq_len):
         labels = list(r["labels"])[:seq_len] if r.get("labels") is not None else ids
         return {"input_ids": ids, "labels": labels}
 
-    data = records.map(one, remove_columns=records.column_names)
-    data = data.filter(lambda r: any(l != IGNORE for l in r["labels"][1:]))
+    examples = records.map(one, remove_columns=records.column_names)
+    data = examples.filter(lambda r: any(l != IGNORE for l in r["labels"][1:]))
     if fmt == "text":
         data = data.map(lambda batch: pack(batch, seq_len), batched=True)
+    if len(data) == 0:
+        # Said here, not as the DataLoader's "num_samples should be a positive integer value, but got num_samples=0".
+        raise SystemExit(no_rows_message(source, fmt, seq_len, len(examples), sum(len(ids) for ids in examples["input_ids"])))
     return data
+
+
+def no_rows_message(source, fmt, seq_len, examples, tokens):
+    if fmt == "text":
+        return (
+            "%s: no training rows: its text is %d tokens, less than one row of --seq-len %d tokens (plain text is packed "
+            "into full rows). Lower --seq-len or add text." % (source, tokens, seq_len)
+        )
+    return (
+        "%s: no training rows: none of its %d examples has a supervised token (a label other than -100 after the first "
+        "position): every label is -100, or the answers were cut off at --seq-len %d. Check the labels or answer "
+        "columns, or raise --seq-len." % (source, examples, seq_len)
+    )
 
 
 def pack(batch, seq_len):
@@ -286,14 +353,13 @@ def main():
     accelerator = Accelerator(gradient_accumulation_steps=args.grad_accum)
     set_seed(args.seed)
     cfg = read_adapter_config(args.adapter)
-    base = args.base or cfg.get("base_model_name_or_path")
-    if not base:
-        raise SystemExit("adapter_config.json names no base model: pass --base")
+    check_peft(cfg)
+    base = base_model(args.base, cfg)
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     with accelerator.main_process_first():
-        data = tokenize(load_records(args.data), tokenizer, args.seq_len)
+        data = tokenize(load_records(args.data), tokenizer, args.seq_len, args.data)
     accelerator.print("%d training rows from %s" % (len(data), args.data))
 
     model = AutoModelForCausalLM.from_pretrained(base, torch_dtype="auto")

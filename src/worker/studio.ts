@@ -3,10 +3,12 @@
  * and the trained adapters. Every handler reports failure as an event with a specific message; nothing
  * here may throw past `handle`, so the worker never dies.
  */
-import { loadDataset, readRecords, detectFormat, type FormatSpec, type LoadedDataset, type RawRecord } from '../data/index';
+import { readRecords, detectFormat, DEFAULT_TRUNCATION, NoSupervisedTokensError, type FormatSpec, type LoadedDataset, type LoadOptions, type RawRecord, type Truncation } from '../data/index';
+import { fileDigest } from '../data/digest';
 import { exportAdapter, loadPeftAdapter, mergedModelFiles } from '../engine/export';
-import { loadModelDir, type LoadedModel } from '../engine/load-model';
+import { loadModelDataset, loadModelDir, previewTokenizer, type LoadedModel } from '../engine/load-model';
 import { trainRun, type StepReport } from '../engine/train-run';
+import { noSupervisedMessage, STUDIO_WORDING } from '../engine/wording';
 import { exactMatch } from '../train/exact-match';
 import { requestDevice } from '../gpu/device';
 import { describeTune, tuneMatmul } from '../kernels/matmul-tune';
@@ -17,7 +19,7 @@ import { bytesSource, type DirSource } from '../model/formats/source';
 import { Generator } from '../model/generate';
 import { ModelWeights, WEIGHT_STORAGES, type WeightStorage } from '../model/weights';
 import { fetchDemoDataset, fetchDemoModel } from './demo';
-import { tokenizedPreview, untokenizedPreview, type DatasetInfo } from './dataset-preview';
+import { dataFit, tokenizedPreview, untokenizedPreview, type DatasetInfo } from './dataset-preview';
 import { runStudioBench } from './bench';
 import { adapterZip, mergedZip, upgradeSnapshot } from './export-files';
 import { GpuQueue } from './gpu-queue';
@@ -48,6 +50,7 @@ interface DatasetState {
   id: number;
   name: string;
   bytes: number;
+  digest: string;
   demo: boolean;
   file: { name: string; bytes: Uint8Array };
   /** The first records, all that format detection looks at: re-detecting with a new mapping needs no re-read. */
@@ -91,6 +94,8 @@ export class Studio {
   private weightStorage: WeightStorage = 'auto';
   private dataset: DatasetState | null = null;
   private datasetSeq = 0;
+  /** The sequence length and truncation of the run being configured: the preview reports the data's fit at them. */
+  private previewFit: { seq: number; truncation: Truncation } | null = null;
   private readonly queue = new GpuQueue();
   private active: { id: string; stop: boolean } | null = null;
   private readonly trained = new Map<string, TrainedRun>();
@@ -111,7 +116,10 @@ export class Studio {
         case 'loadDataset':
           return await this.loadDataset(cmd.source);
         case 'setDatasetFormat':
-          return await this.setDatasetFormat({ format: cmd.format, columns: cmd.columns });
+          return await this.setDatasetFormat({ format: cmd.format, columns: cmd.columns, ...(cmd.promptJoin ? { promptJoin: cmd.promptJoin } : {}) });
+        case 'setPreviewFit':
+          this.previewFit = { seq: cmd.seq, truncation: cmd.truncation };
+          return await this.refreshDatasetPreview();
         case 'startRun':
           return this.startRun(cmd.config, cmd.resume);
         case 'cancelRun':
@@ -338,7 +346,7 @@ export class Studio {
     if (read.records.length === 0) throw new Error(`${file.name}: no records found (the file is empty)`);
     const sample = read.records.slice(0, DETECTION_SAMPLE_ROWS);
     return {
-      id: ++this.datasetSeq, name: file.name, bytes: file.bytes.length, demo, file, sample, rows: read.records.length,
+      id: ++this.datasetSeq, name: file.name, bytes: file.bytes.length, digest: await fileDigest(file.bytes), demo, file, sample, rows: read.records.length,
       readWarnings: read.warnings, malformed: read.malformed, fields: fieldsOf(sample), override: AUTO_DETECT, cache: new Map(),
     };
   }
@@ -378,7 +386,7 @@ export class Studio {
    * fields so the user can map them. A mapping the user chose that does not fit throws its specific error.
    */
   private async preview(ds: DatasetState): Promise<DatasetPreview> {
-    const info: DatasetInfo = { name: ds.name, bytes: ds.bytes, demo: ds.demo, fields: ds.fields, override: ds.override, unmatched: null };
+    const info: DatasetInfo = { name: ds.name, bytes: ds.bytes, digest: ds.digest, demo: ds.demo, fields: ds.fields, override: ds.override, unmatched: null };
     let spec: FormatSpec;
     try {
       spec = detectFormat(ds.sample, overrideOptions(ds.override));
@@ -390,15 +398,29 @@ export class Studio {
     const model = this.model;
     if (!model) return untokenizedPreview(info, ds.rows, spec.format, spec.columns, ds.readWarnings, ds.malformed);
     const loaded = await this.examples(ds, model, null);
-    return tokenizedPreview(info, loaded, model.loaded.tokenizer);
+    const fit = this.previewFit;
+    return tokenizedPreview(info, loaded, previewTokenizer(model.loaded), fit && dataFit(fit.seq, fit.truncation, await this.fitted(ds, model, fit.seq, fit.truncation)));
   }
 
-  /** Tokenized once per (model, sequence length, format choice); `seq` null keeps documents whole (for the preview). */
-  private examples(ds: DatasetState, model: ModelState, seq: number | null): Promise<LoadedDataset> {
-    const key = `${model.epoch}:${seq ?? 'whole'}:${JSON.stringify(ds.override)}`;
+  /** The examples at a run's length, or why none is left, worded for the studio. */
+  private async fitted(ds: DatasetState, model: ModelState, seq: number, truncation: Truncation): Promise<LoadedDataset | { problem: string }> {
+    try {
+      return await this.examples(ds, model, seq, truncation);
+    } catch (err) {
+      if (err instanceof NoSupervisedTokensError) return { problem: noSupervisedMessage(err, STUDIO_WORDING, model.card.maxPositions) };
+      throw err;
+    }
+  }
+
+  /**
+   * Tokenized once per (model, sequence length, truncation, format choice); `seq` null keeps documents whole (for
+   * the preview).
+   */
+  private examples(ds: DatasetState, model: ModelState, seq: number | null, truncation: Truncation = DEFAULT_TRUNCATION): Promise<LoadedDataset> {
+    const key = `${model.epoch}:${seq ?? 'whole'}:${seq === null ? '' : truncation}:${JSON.stringify(ds.override)}`;
     let p = ds.cache.get(key);
     if (!p) {
-      p = loadDataset(ds.file, model.loaded.tokenizer, { ...overrideOptions(ds.override), ...(seq === null ? {} : { seqLen: seq }) });
+      p = loadModelDataset(model.loaded, ds.file, { ...overrideOptions(ds.override), ...(seq === null ? {} : { seqLen: seq, truncation }) });
       ds.cache.set(key, p);
       p.catch(() => ds.cache.delete(key));
     }
@@ -470,7 +492,12 @@ export class Studio {
       if (!weights) throw new Error(model.uploadError ?? 'The model weights are not on the GPU.');
       const spec = weights.spec;
       status('preparing', `Tokenizing ${dataset.name} into ${config.seq}-token rows`);
-      const ds = await this.examples(dataset, model, config.seq);
+      const truncation = config.truncation ?? DEFAULT_TRUNCATION;
+      const fitted = await this.fitted(dataset, model, config.seq, truncation);
+      this.post({ type: 'runData', id, data: dataFit(config.seq, truncation, fitted) });
+      // Nothing left to learn at this length: refused before step 0, with what to change.
+      if ('problem' in fitted) throw new Error(fitted.problem);
+      const ds = fitted;
       scope = gpu.open(`run ${config.name}`);
       gpu.peakBytes = gpu.liveBytes;
 
@@ -522,8 +549,10 @@ export class Studio {
         // real model is not worth reading back every 10% of the run.
         checkpointEvery: config.method === 'full' && runWeights.parameterCount() * 12 > CHECKPOINT_LIMIT_BYTES ? 0 : Math.max(5, Math.ceil(config.steps / 10)),
         resume: resume ? { step: resume.step, state: resume.state } : undefined,
+        wording: STUDIO_WORDING,
       }, {
         onPrepare: (p) => this.post({ type: 'runPrepare', id, phase: p.phase, done: p.done, total: p.total }),
+        onWarning: (message) => this.post({ type: 'runWarning', id, message }),
         onMethod: (state) => this.post({ type: 'runAnalysis', id, analysis: state.analysis }),
         onStep,
         onCheckpoint: (c) => {
@@ -540,7 +569,8 @@ export class Studio {
 
       let adapter: AdapterSnapshot | null = null;
       if (result.state.method !== 'full' && result.steps > 0) {
-        const exported = await exportAdapter(gpu, spec, result.state, { baseModel: model.loaded.name, withLoraCopy: true });
+        // PEFT's base_model_name_or_path: the Hub id when config.json names one, else the folder's name.
+        const exported = await exportAdapter(gpu, spec, result.state, { baseModel: model.loaded.hubId ?? model.loaded.name, withLoraCopy: true });
         adapter = {
           modelKey: model.card.key, baseModel: model.loaded.name, spec, format: exported.format,
           config: exported.config, safetensors: writeSafetensors(exported.tensors),
@@ -552,7 +582,8 @@ export class Studio {
       const trainableParams = result.state.analysis.trainableParameters;
       // Datasets with reference answers (not plain text): how many held-out answers the trained model gets exactly.
       let exact: { accuracy: number; total: number } | null = null;
-      if (ds.format !== 'text' && result.validation.length > 0 && result.steps > 0 && result.stopReason !== 'non-finite') {
+      // Without tokenizer.json there is no text to compare: no exact match (the model card says so).
+      if (ds.format !== 'text' && model.loaded.noTokenizer === null && result.validation.length > 0 && result.steps > 0 && result.stopReason !== 'non-finite') {
         const em = await exactMatch(gpu, runWeights, model.loaded.tokenizer, result.validation, {
           adapters: result.state.adapters, limit: EXACT_MATCH_EXAMPLES,
           onProgress: (done, total) => status('training', `Exact match on held-out answers ${done}/${total}`),
@@ -575,7 +606,7 @@ export class Studio {
           // This session's steps only: a resumed run's earlier tokens took time before lastStepMs began.
           tokensPerSecond: lastStepMs > 0 ? (tokens - (resume?.tokens ?? 0)) / (lastStepMs / 1000) : 0, tokens,
           trainExamples: result.trainExamples, validationExamples: result.validationExamples, peakGpuBytes: gpu.peakBytes,
-          exactMatch: exact,
+          exactMatch: exact, skippedBatches: result.skippedBatches,
         },
       });
     } catch (err) {
@@ -604,6 +635,9 @@ export class Studio {
     if (!model) return fail('Load a model to use the playground.');
     const sources: GenerationSource[] = [...(includeBase ? ['base' as const] : []), ...runIds.map((runId) => ({ runId }))];
     if (sources.length === 0) return fail('Pick the base model or at least one run.');
+    if (model.loaded.noTokenizer !== null) {
+      return fail(`${model.loaded.noTokenizer}: the playground encodes the prompt and decodes what the model writes.`);
+    }
     this.queue.push({
       urgent: true,
       execute: async () => {
@@ -674,7 +708,8 @@ export class Studio {
       throw new Error(`This adapter was trained on ${run.adapter.baseModel}; load that model to generate with it.`);
     }
     const store = await openSafetensors(bytesSource('adapter_model.safetensors', run.adapter.safetensors));
-    return { weights, adapters: (await loadPeftAdapter(gpu, model.loaded.spec, run.adapter.config, store, 'the run\'s adapter')).adapters };
+    const loaded = await loadPeftAdapter(gpu, model.loaded.spec, run.adapter.config, store, 'the run\'s adapter');
+    return { weights: await weights.withReplacements(gpu, loaded.baseWeights), adapters: loaded.adapters };
   }
 
   // ------------------------------------------------------------------------------------ benchmark
@@ -763,8 +798,8 @@ export function messageOf(err: unknown): string {
 }
 
 /** The override as data/ takes it: absent fields mean "detect". */
-function overrideOptions(override: DatasetFormatOverride): { format?: FormatSpec['format']; columns?: FormatSpec['columns'] } {
-  return { ...(override.format ? { format: override.format } : {}), columns: override.columns };
+function overrideOptions(override: DatasetFormatOverride): Pick<LoadOptions, 'format' | 'columns' | 'promptJoin'> {
+  return { ...(override.format ? { format: override.format } : {}), columns: override.columns, ...(override.promptJoin ? { promptJoin: override.promptJoin } : {}) };
 }
 
 function isAutoDetect(override: DatasetFormatOverride): boolean {

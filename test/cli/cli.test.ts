@@ -1,25 +1,11 @@
 /** The CLI contract other tools depend on: eval's last stdout line, train's per-step JSON lines and adapter folder, generate. */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { cli, lastJson, run } from '../helpers/cli';
 
-const run = promisify(execFile);
 const MODEL = 'test/fixtures/models/tiny-gpt2-vocab100_hf';
-
-async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run('node', ['dist-cli/cli.mjs', ...args], { maxBuffer: 1 << 24 });
-    return { stdout, stderr, code: 0 };
-  } catch (e) {
-    const err = e as { stdout: string; stderr: string; code: number };
-    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
-  }
-}
-
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!);
 
 describe('cli', () => {
   let dir: string;

@@ -32,7 +32,7 @@ describe('loadDataset on the fixtures (fake tokenizer)', () => {
     const whole = await loadDataset(fixture('c4_text_jsonl/c4_demo.jsonl'), tok);
     expect(whole.format).toBe('text');
     expect(whole.examples).toHaveLength(100);
-    expect(whole.stats).toEqual({ rows: 100, skipped: 0, truncated: 0, tokens: expect.any(Number) });
+    expect(whole.stats).toEqual({ rows: 100, skipped: 0, truncated: 0, dropped: 0, tokens: expect.any(Number), assistantTurns: 0, emptyTurns: 0 });
     expect(whole.stats.tokens).toBe(whole.examples.reduce((n, e) => n + e.inputIds.length, 0));
 
     const split = await loadDataset(fixture('c4_text_jsonl/c4_demo.jsonl'), tok, { seqLen: 512 });
@@ -61,12 +61,20 @@ describe('loadDataset on the fixtures (fake tokenizer)', () => {
     expect(supervisedText(tok, ds.examples[0])).toBe('Jupiter is the largest planet in the solar system.</s>');
   });
 
-  it('alpaca with seqLen: truncation is counted', async () => {
-    const ds = await loadDataset(fixture('alpaca_handmade/alpaca.json'), tok, { seqLen: 200 });
-    expect(ds.examples).toHaveLength(4);
+  it('alpaca with seqLen and right truncation: truncation is counted, answers cut off entirely are dropped', async () => {
+    const ds = await loadDataset(fixture('alpaca_handmade/alpaca.json'), tok, { seqLen: 200, truncation: 'right' });
     expect(ds.stats.truncated).toBe(4); // the Alpaca preamble alone is over 150 characters
+    // Two prompts (with their input) fill all 200 tokens: nothing of their answer is left.
+    expect(ds.stats.dropped).toBe(2);
+    expect(ds.examples).toHaveLength(2);
     expect(ds.examples.every((e) => e.inputIds.length === 200)).toBe(true);
-    expect(ds.warnings).toContain('alpaca.json: truncated 4 example(s) longer than 200 tokens');
+    expect(ds.warnings).toContain('alpaca.json: truncated 4 example(s) longer than 200 tokens (right)');
+    expect(ds.warnings).toContain('alpaca.json: dropped 2 example(s) with no supervised token left after truncation to 200 tokens');
+    // Keeping the answer (the default) keeps all four, each ending with its whole answer and EOS.
+    const kept = await loadDataset(fixture('alpaca_handmade/alpaca.json'), tok, { seqLen: 200 });
+    expect(kept.stats).toMatchObject({ truncated: 4, dropped: 0 });
+    const raw = JSON.parse(readFileSync('test/fixtures/datasets/alpaca_handmade/alpaca.json', 'utf8'));
+    kept.examples.forEach((ex, i) => expect(supervisedText(tok, ex)).toBe(`${raw[i].output.replace('é', '<unk>')}</s>`));
   });
 
   it('kto chat JSON (role/content) with the fallback template', async () => {

@@ -182,7 +182,7 @@ describe('chat', () => {
           ],
         },
       ]),
-    ).toEqual([{ role: 'assistant', content: 'AB' }]);
+    ).toEqual([{ role: 'assistant', content: 'AB', reasoning_content: 'hmm' }]); // reasoning parts reach the template
     expect(() => normalizeMessages([{ role: 'user' }])).toThrow('message 0 has no text content');
     expect(() => normalizeMessages('hi')).toThrow('messages must be a list');
   });

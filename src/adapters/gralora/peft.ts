@@ -4,7 +4,10 @@
  * format cannot express (it has one global r, k and hybrid_r, no rank_pattern).
  */
 import type { ModelSpec } from '../../model/config';
-import { closeTo, exportPeftLora, modulesByPath, type AdapterTensorReader, type LoraModuleWeights, type PeftExport } from '../lora/peft';
+import {
+  checkPeftTargets, closeTo, exportPeftLora, modulesByPath, PEFT_BOOKKEEPING_FIELDS, PEFT_TARGET_FIELDS, refuseUnknownFields, stripPeftPrefix,
+  unsupportedModuleMessage, type AdapterTensorReader, type ImportOptions, type LoraModuleWeights, type PeftExport,
+} from '../lora/peft';
 import { graloraScale } from './config';
 
 export interface GraloraModuleWeights {
@@ -118,13 +121,30 @@ export function exportGraloraAsLora(spec: ModelSpec, modules: GraloraModuleWeigh
 const A_KEY = /\.gralora_A(\.default)?$/;
 
 /**
+ * GraloraConfig fields (PEFT 0.20, and the original repo's gralora_alpha) this importer honours or that cannot
+ * change a loaded adapter: dropout is off at inference, PEFT corrects fan_in_fan_out to the layer type, `bias`
+ * and init_weights only matter for saving and for modules without tensors (which checkPeftTargets refuses).
+ */
+const GRALORA_FIELDS = new Set([
+  ...PEFT_BOOKKEEPING_FIELDS, ...PEFT_TARGET_FIELDS, 'r', 'hybrid_r', 'alpha', 'gralora_alpha', 'gralora_k', 'gralora_dropout', 'fan_in_fan_out', 'bias', 'init_weights',
+]);
+
+/** The tensors PEFT saves for a GraLoRA adapter itself (every key holding its prefix `gralora_`). */
+export function isGraloraTensor(name: string): boolean {
+  return stripPeftPrefix(name).includes('.gralora_');
+}
+
+/**
  * Reads a PEFT >= 0.19 GraLoRA folder (r = block part, alpha, scale alpha/(r + hybrid_r)), or one written by
  * the original repo (r = total rank, gralora_alpha, A's last dim r - hybrid_r): both come back in PEFT terms.
  */
-export async function importPeftGralora(spec: ModelSpec, config: Record<string, unknown>, reader: AdapterTensorReader, where: string): Promise<GraloraModuleWeights[]> {
+export async function importPeftGralora(
+  spec: ModelSpec, config: Record<string, unknown>, reader: AdapterTensorReader, where: string, opts: ImportOptions = {},
+): Promise<GraloraModuleWeights[]> {
   const cfgFile = `${where}/adapter_config.json`;
   const type = String(config.peft_type ?? '');
   if (type !== 'GRALORA') throw new Error(`${cfgFile}: peft_type is "${type}"; this reader handles GRALORA (LoRA import is separate).`);
+  refuseUnknownFields(config, GRALORA_FIELDS, cfgFile, 'GraLoRA');
   const k = Number(config.gralora_k ?? PEFT_DEFAULTS.k);
   const h = Number(config.hybrid_r ?? 0);
   const rConfig = Number(config.r ?? PEFT_DEFAULTS.r);
@@ -141,17 +161,22 @@ export async function importPeftGralora(spec: ModelSpec, config: Record<string, 
   const scale = graloraScale(alpha, r, h);
 
   const names = reader.names();
+  if (!opts.baseWeightsApplied) {
+    const other = names.find((n) => !isGraloraTensor(n));
+    if (other) throw new Error(`${where}: ${other} is not a GraLoRA tensor (a whole module, a bias or token rows); loadPeftAdapter applies those, importPeftGralora alone would drop it.`);
+  }
   const byPath = modulesByPath(spec);
   const aNames = names.filter((n) => A_KEY.test(n));
   if (aNames.length === 0) throw new Error(`${where}/adapter_model.safetensors has no gralora_A tensors.`);
   const out: GraloraModuleWeights[] = [];
+  const adapted = new Map<string, string>();
+  const used = new Set<string>();
   for (const aName of aNames) {
-    const modPath = strip(aName).replace(A_KEY, '');
+    const modPath = stripPeftPrefix(aName).replace(A_KEY, '');
     const info = byPath.get(modPath);
-    if (!info) {
-      throw new Error(`${where}: adapter tensor ${aName} targets module "${modPath}", which this ${spec.modelType} model does not have (is the adapter for another model?).`);
-    }
-    if (out.some((m) => m.path === info.path)) throw new Error(`${where}: ${info.path} has two gralora_A tensors (${aName} is the second).`);
+    if (!info) throw new Error(unsupportedModuleMessage(spec, where, aName, modPath));
+    if (adapted.has(info.path)) throw new Error(`${where}: ${info.path} has two gralora_A tensors (${aName} is the second).`);
+    adapted.set(info.path, aName);
     if (info.in % k !== 0 || info.out % k !== 0) {
       throw new Error(`${where}: gralora_k ${k} does not divide ${info.path} (${info.in} -> ${info.out}) (is the adapter for another model?).`);
     }
@@ -161,6 +186,7 @@ export async function importPeftGralora(spec: ModelSpec, config: Record<string, 
     const suffix = match[1] ?? '';
     const tensor = async (name: string, shape: number[]) => {
       if (!names.includes(name)) throw new Error(`${where}: ${aName} has no matching ${name}.`);
+      used.add(name);
       const got = reader.info(name)!.shape;
       if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
         const conv = original ? ' (original-repo convention: r - hybrid_r)' : '';
@@ -181,9 +207,9 @@ export async function importPeftGralora(spec: ModelSpec, config: Record<string, 
     }
     out.push({ path: info.path, in: info.in, out: info.out, rank: r, k, hybridRank: h, scale, GA, GB, Ag, Bg });
   }
+  // A GraLoRA tensor no module read (a B without its A, a name of another variant) is refused, never dropped.
+  const unused = names.find((n) => isGraloraTensor(n) && !used.has(n));
+  if (unused) throw new Error(`${where}: ${unused} belongs to no gralora_A module (a GraLoRA module is gralora_A, gralora_B and, with hybrid_r, gralora_A_general/gralora_B_general).`);
+  checkPeftTargets(spec, config, adapted, where, 'GraLoRA');
   return out;
-}
-
-function strip(n: string): string {
-  return n.startsWith(KEY_PREFIX) ? n.slice(KEY_PREFIX.length) : n;
 }

@@ -7,8 +7,24 @@ import { Alert, Panel, Stat } from './Panel';
 import type { DatasetPreview } from '../../worker/protocol';
 import { FORMATS } from '../../data/detect';
 import type { ColumnMap, ColumnRole, DatasetFormat } from '../../data/types';
+import type { PromptJoin } from '../../data/tokenize';
+import { describeFit } from './RunData';
 
 const ACCEPT = '.txt,.jsonl,.ndjson,.json,.csv,.tsv,.parquet';
+
+const PROMPT_JOINS: [PromptJoin, string][] = [
+  ['none', 'Nothing (as TRL)'],
+  ['space', 'A space'],
+  ['newline', 'A newline'],
+  ['chat-template', 'Chat template (user → assistant)'],
+];
+
+const JOIN_WORDS: Record<PromptJoin, string> = {
+  none: 'with nothing between them, as TRL does',
+  space: 'with a space between them',
+  newline: 'with a newline between them',
+  'chat-template': "as a user and an assistant turn of the tokenizer's chat template",
+};
 
 const FORMAT_NAMES: Record<DatasetFormat, string> = {
   text: 'Plain text',
@@ -103,8 +119,25 @@ export function DatasetPanel() {
             {p.tokenized && <Stat label="Tokens" value={formatCount(p.tokens)} hint={`${formatInt(p.tokens)} tokens`} testId="dataset-tokens" />}
             {p.tokenized && <Stat label="Supervised" value={`${p.tokens ? Math.round((100 * p.supervisedTokens) / p.tokens) : 0}%`} hint="Share of tokens the loss is computed on" />}
             <Stat label="Skipped rows" value={formatInt(p.skipped)} />
-            {p.tokenized && <Stat label="Truncated" value={formatInt(p.truncated)} />}
+            {p.fit && !p.fit.problem && (
+              <Stat label={`Truncated at ${p.fit.seq}`} value={formatInt(p.fit.truncated)} testId="dataset-truncated"
+                hint={`${describeFit(p.fit)}. The sequence length and truncation are those of the run being configured.`} />
+            )}
+            {p.fit && !p.fit.problem && (
+              <Stat label="Dropped" value={formatInt(p.fit.dropped)} testId="dataset-dropped"
+                hint="Examples left with no supervised token after truncation: not trained on" />
+            )}
+            {p.assistantTurns > 0 && (
+              <Stat label="Empty turns" value={`${formatInt(p.emptyTurns)} / ${formatInt(p.assistantTurns)}`} testId="dataset-empty-turns"
+                hint="Assistant turns the chat template renders empty (e.g. tool calls it does not write): never trained on" />
+            )}
           </div>
+          {p.fit?.problem && <Alert kind="error" title="Nothing to train on at this length" testId="dataset-fit-problem">{p.fit.problem}</Alert>}
+          {p.format === 'prompt_completion' && (
+            <div className="muted small" data-testid="dataset-join">
+              Prompt and completion are joined {JOIN_WORDS[p.override.promptJoin ?? 'none']}; choose another separator above.
+            </div>
+          )}
           {p.warnings.length > 0 && (
             <Alert kind="warning" title={`${p.warnings.length} warning${p.warnings.length > 1 ? 's' : ''}`}>
               <ul className="plain-list">{p.warnings.map((w, i) => <li key={i}>{w}</li>)}</ul>
@@ -156,13 +189,17 @@ function FormatMapper({ preview }: { preview: DatasetPreview }) {
   const busy = useStudio((s) => s.dataset.loading !== null);
   const [format, setFormat] = useState<FormatChoice>(preview.override.format ?? 'auto');
   const [columns, setColumns] = useState<ColumnMap>(() => (preview.override.format ? { ...preview.columns } : {}));
+  const [promptJoin, setPromptJoin] = useState<PromptJoin>(preview.override.promptJoin ?? 'none');
+  const joins = format === 'prompt_completion' || (format === 'auto' && preview.format === 'prompt_completion');
   const roles = format === 'auto' ? [] : [...FORMATS[format].required, ...FORMATS[format].optional];
 
   const chooseFormat = (next: FormatChoice) => {
     setFormat(next);
     setColumns(next === 'auto' ? {} : suggestedColumns(next, preview));
   };
-  const apply = () => setDatasetFormat({ format: format === 'auto' ? null : format, columns: format === 'auto' ? {} : columns });
+  const apply = () => setDatasetFormat({
+    format: format === 'auto' ? null : format, columns: format === 'auto' ? {} : columns, ...(joins && promptJoin !== 'none' ? { promptJoin } : {}),
+  });
 
   return (
     <div className="format-mapper" data-testid="dataset-mapper">
@@ -183,6 +220,14 @@ function FormatMapper({ preview }: { preview: DatasetPreview }) {
           onChange={(field) => setColumns({ ...columns, [role]: field })}
         />
       ))}
+      {joins && (
+        <label className="field column-field">
+          <span className="field-label">Between prompt and completion</span>
+          <select data-testid="dataset-prompt-join" value={promptJoin} onChange={(e) => setPromptJoin(e.target.value as PromptJoin)}>
+            {PROMPT_JOINS.map(([v, text]) => <option key={v} value={v}>{text}</option>)}
+          </select>
+        </label>
+      )}
       <button className="btn btn-sm" data-testid="dataset-format-apply" disabled={busy} onClick={apply}>Apply</button>
     </div>
   );

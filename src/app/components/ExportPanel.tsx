@@ -32,7 +32,7 @@ function ExportCard({ run: r, color }: { run: RunRecord; color: string }) {
   const what = full
     ? 'Merged model: model.safetensors + config and tokenizer files (kept until reload)'
     : gralora
-      ? `PEFT GraLoRA adapter (PEFT ≥ 0.19) for ${r.modelName ?? 'its base model'}, or its exact plain-LoRA equivalent for any PEFT`
+      ? `PEFT GraLoRA adapter (PEFT ≥ 0.19) for ${r.modelName ?? 'its base model'}, or its exact plain-LoRA equivalent for PEFT ≥ 0.9`
       : `PEFT LoRA adapter for ${r.modelName ?? 'its base model'}`;
   return (
     <div className="export-card" data-testid="export-card" data-run-id={r.config.id}>

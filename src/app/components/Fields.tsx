@@ -1,5 +1,20 @@
 /** Form fields that keep what the user types (e.g. "3e-" on the way to "3e-4") until it parses. */
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
+
+/**
+ * Where a form hears that a field's text does not parse (the run card: Start waits for it). A field that
+ * goes away counts as valid again.
+ */
+export const FieldValidity = createContext<((field: string, valid: boolean) => void) | null>(null);
+
+function useReportValidity(label: string, valid: boolean) {
+  const report = useContext(FieldValidity);
+  useEffect(() => {
+    if (!report || valid) return;
+    report(label, false);
+    return () => report(label, true);
+  }, [report, label, valid]);
+}
 
 /** The text of a number input: kept as typed while it does not parse, following outside changes of the value. */
 function useNumberText(value: number | undefined) {
@@ -28,6 +43,8 @@ function NumberInput(props: {
   placeholder?: string;
   onText(text: string): void;
 }) {
+  // A disabled field is not used by the run, whatever its text.
+  useReportValidity(props.label, !props.invalid || props.disabled === true);
   return (
     <label className={`field ${props.invalid ? 'invalid' : ''}`} title={props.hint}>
       <span className={labelClass(props.label)}>{props.label}</span>

@@ -2,6 +2,7 @@ import type { MethodId, ModelCard, RunConfig, TargetPreset } from '../../worker/
 import { allocatesRanks, METHOD_OPTIONS } from '../methods';
 import { NumberField, SelectField } from './Fields';
 import { MethodOptions } from './MethodOptions';
+import { TRUNCATION_HINT, TRUNCATION_OPTIONS } from './RunData';
 
 const RECOMPUTE_OPTIONS: ['none' | 'mlp', string][] = [
   ['none', 'Keep all (fastest)'],
@@ -27,6 +28,8 @@ export function RunForm({ config: c, card, set }: { config: RunConfig; card: Mod
         <NumberField label="Steps" value={c.steps} integer onChange={(steps) => set({ steps })} />
         <NumberField label="Batch" value={c.batch} integer onChange={(batch) => set({ batch })} hint="Sequences per step" />
         <NumberField label="Seq. length" value={c.seq} integer onChange={(seq) => set({ seq })} hint="Tokens per sequence" />
+        <SelectField wide label="Truncation" value={c.truncation ?? 'keep-answer'} options={TRUNCATION_OPTIONS} onChange={(truncation) => set({ truncation })}
+          hint={TRUNCATION_HINT} />
         <NumberField label="Warmup" value={c.warmupSteps} integer onChange={(warmupSteps) => set({ warmupSteps })} hint="Linear warmup steps" />
         <NumberField label="Val. examples" value={c.valExamples} integer onChange={(valExamples) => set({ valExamples })}
           hint="Held-out examples for the validation loss (0 = none)" />

@@ -1,7 +1,9 @@
 import { targetLabel } from '../budget';
 import { formatLr } from '../format';
 import { methodOptionsText, methodShort } from '../methods';
-import { isActive, useStudio, type RunRecord } from '../store';
+import { invalidFieldsProblem, isActive, useStudio, type RunRecord } from '../store';
+import { FieldValidity } from './Fields';
+import { RunDataLine } from './RunData';
 import type { ModelCard, RunConfig } from '../../worker/protocol';
 import { Alert, Panel, runColor } from './Panel';
 import { RunBudget } from './RunBudget';
@@ -69,11 +71,12 @@ export function RunsPanel() {
 }
 
 function RunCard({ run, color, card }: { run: RunRecord; color: string; card: ModelCard | null }) {
-  const { updateRun, startRun, cancelRun, removeRun, duplicateRun } = useStudio.getState();
+  const { updateRun, startRun, cancelRun, removeRun, duplicateRun, setFieldValidity } = useStudio.getState();
   const c = run.config;
   const draft = run.status === 'draft';
   const active = isActive(run);
   const set = (patch: Partial<RunConfig>) => updateRun(c.id, patch);
+  const invalid = invalidFieldsProblem(run.invalidFields);
 
   return (
     <article className={`run-card status-${run.status}`} data-testid="run-card" data-run-id={c.id} data-status={run.status}
@@ -87,7 +90,11 @@ function RunCard({ run, color, card }: { run: RunRecord; color: string; card: Mo
         )}
         <span className={`badge badge-status-${run.status}`} data-testid="run-status">{STATUS_TEXT[run.status]}</span>
         <div className="run-buttons">
-          {draft && <button className="btn btn-primary btn-sm" data-testid="run-start" onClick={() => startRun(c.id)}>Start</button>}
+          {draft && (
+            <button className="btn btn-primary btn-sm" data-testid="run-start" disabled={invalid !== null} title={invalid ?? undefined} onClick={() => startRun(c.id)}>
+              Start
+            </button>
+          )}
           {active && <button className="btn btn-danger btn-sm" data-testid="run-cancel" onClick={() => cancelRun(c.id)}>Cancel</button>}
           <ResumeButton run={run} />
           <button className="btn btn-ghost btn-sm" onClick={() => duplicateRun(c.id)} title="A new draft with the same settings">
@@ -97,7 +104,13 @@ function RunCard({ run, color, card }: { run: RunRecord; color: string; card: Mo
         </div>
       </div>
 
-      {draft ? <RunForm config={c} card={card} set={set} /> : <RunSettingsLine run={run} card={card} />}
+      {draft ? (
+        <FieldValidity.Provider value={fieldValidity(c.id, setFieldValidity)}>
+          <RunForm config={c} card={card} set={set} />
+        </FieldValidity.Provider>
+      ) : <RunSettingsLine run={run} card={card} />}
+      {draft && invalid && <div className="run-message error" data-testid="run-invalid">{invalid}</div>}
+      <RunDataLine run={run} />
       <RunBudget config={c} card={card} analysis={run.analysis} />
 
       {!draft && <RunProgressView run={run} />}
@@ -109,6 +122,14 @@ function RunCard({ run, color, card }: { run: RunRecord; color: string; card: Mo
   );
 }
 
+/** One stable callback per run, so fields do not re-report on every render. */
+const validityCallbacks = new Map<string, (field: string, valid: boolean) => void>();
+function fieldValidity(id: string, setFieldValidity: (id: string, field: string, valid: boolean) => void) {
+  let cb = validityCallbacks.get(id);
+  if (!cb) validityCallbacks.set(id, (cb = (field, valid) => setFieldValidity(id, field, valid)));
+  return cb;
+}
+
 function RunSettingsLine({ run, card }: { run: RunRecord; card: ModelCard | null }) {
   const c = run.config;
   const options = methodOptionsText(c);
@@ -116,6 +137,7 @@ function RunSettingsLine({ run, card }: { run: RunRecord; card: ModelCard | null
     c.method === 'full' ? 'full fine-tune' : `${methodShort(c)} α=${c.alpha} on ${targetLabel(c.targets, card?.spec)}${options ? ` (${options})` : ''}`,
     `lr ${formatLr(c.lr)}`,
     `${c.steps} steps × ${c.batch} × ${c.seq} tokens`,
+    ...(c.truncation === 'right' ? ['truncation: right'] : []),
   ];
   if (run.modelName) parts.push(`${run.modelName}${run.datasetName ? ` on ${run.datasetName}` : ''}`);
   return <div className="run-settings">{parts.join(' · ')}</div>;

@@ -24,9 +24,11 @@ export function blobSource(blob: Blob, name = blob instanceof File ? blob.name :
 export function filesDir(files: File[], name?: string): DirSource {
   const byName = new Map<string, File>();
   for (const file of files) byName.set(baseName(file.name), file);
-  const dirName = name ?? folderOf(files) ?? 'files';
+  const folder = name ?? folderOf(files) ?? null;
+  const dirName = folder ?? 'the chosen files';
   return {
     name: dirName,
+    folder,
     list: () => [...byName.keys()].sort(),
     file(fileName) {
       const file = byName.get(fileName);

@@ -48,6 +48,7 @@ export async function nodeDir(path: string): Promise<DirSource> {
   }
   return {
     name: basename(path),
+    folder: basename(path),
     list: () => [...files.keys()].sort(),
     file: (name) => files.get(name),
     async text(name) {

@@ -14,7 +14,10 @@ export interface ByteSource {
 
 /** A folder of files (a Hugging Face model folder). `list` gives the file names inside it. */
 export interface DirSource {
+  /** How messages name the folder. */
   name: string;
+  /** The folder's own name, when known (files picked one by one have none). */
+  folder?: string | null;
   list(): string[];
   file(name: string): ByteSource | undefined;
   /** The file as UTF-8 text; throws naming the folder when the file does not exist. */
@@ -57,6 +60,7 @@ export function memoryDir(name: string, files: Record<string, Uint8Array | strin
   }
   return {
     name,
+    folder: name,
     list: () => [...sources.keys()],
     file: (fileName) => sources.get(fileName),
     async text(fileName) {
