@@ -10,7 +10,7 @@ import { ModelWeights } from '../src/model/weights';
 import { TransformerGraph } from '../src/model/transformer';
 import { createLoraLayers } from '../src/adapters/lora/model';
 import { matmul, type MatmulVariant } from '../src/kernels/matmul';
-import { attentionBackward, attentionForward, type AttentionVariant } from '../src/kernels/attention';
+import { flashAttentionBackward, flashAttentionForward, type FlashAttentionVariant } from '../src/kernels/flash-attention';
 import { rmsnormBackward, rmsnormForward, type NormVariant } from '../src/kernels/norm';
 
 const B = Number(process.argv[2] ?? 4);
@@ -115,16 +115,17 @@ const hd = spec.headDim;
 const qkvW = (spec.heads + 2 * spec.kvHeads) * hd;
 const qkv = rand(R * qkvW, 'qkv'), dqkv = gpu.tensor([R * qkvW], 'dqkv');
 const att = gpu.tensor([R * spec.heads * hd], 'att'), datt = rand(R * spec.heads * hd, 'datt');
-const probs = gpu.tensor([B * spec.heads * T * T], 'probs'), dscores = gpu.tensor([B * spec.heads * T * T], 'dscores');
+const lse = gpu.tensor([B * spec.heads * T], 'lse'), delta = gpu.tensor([B * spec.heads * T], 'delta');
 const views = (t: typeof qkv) => ({
   q: { t, ld: qkvW, offset: 0 }, k: { t, ld: qkvW, offset: spec.heads * hd }, v: { t, ld: qkvW, offset: (spec.heads + spec.kvHeads) * hd },
 });
 const shape = { batch: B, seq: T, heads: spec.heads, kvHeads: spec.kvHeads, headDim: hd, scale: 1 / Math.sqrt(hd) };
-for (const variant of ['thread', 'workgroup'] as AttentionVariant[]) {
-  const fwd = await perCall((l) => attentionForward(l, { ...views(qkv), out: { t: att, ld: spec.heads * hd }, probs, ...shape, variant }));
+for (const variant of ['thread', 'workgroup'] as FlashAttentionVariant[]) {
+  const out = { t: att, ld: spec.heads * hd };
+  const fwd = await perCall((l) => flashAttentionForward(l, { ...views(qkv), out, lse, ...shape, variant }));
   const bwd = await perCall((l) => {
     const d = views(dqkv);
-    attentionBackward(l, { ...views(qkv), probs, dout: { t: datt, ld: spec.heads * hd }, dq: d.q, dk: d.k, dv: d.v, dscores, ...shape, variant });
+    flashAttentionBackward(l, { ...views(qkv), out, lse, dout: { t: datt, ld: spec.heads * hd }, dq: d.q, dk: d.k, dv: d.v, delta, ...shape, variant });
   });
   console.log(`  attention ${variant.padEnd(9)}: forward ${fwd} | backward ${bwd}`);
 }

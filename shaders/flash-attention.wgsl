@@ -1,5 +1,5 @@
 // Memory-efficient (FlashAttention-style) causal attention with grouped-query heads (GQA), tokens as rows
-// (row = b * T + t). Same semantics as attention.wgsl, without the [B, H, T, T] probabilities: the forward
+// (row = b * T + t), without materializing the [B, H, T, T] probabilities: the forward
 // keeps one logsumexp per (b, h, query) and the backward recomputes the probabilities from it.
 // Head h of q reads columns [h * HD, (h + 1) * HD) of its view; its kv head is h / (H / KVH).
 // Query i of row b attends to keys j in [lo(i), i]: lo = 0, or i - min(pos_i, i) with packed rows.

@@ -1,4 +1,4 @@
-// GoRA importance sums over a weight W and its accumulated gradient G (METHODS.md §2.2).
+// GoRA importance sums over a weight W and its accumulated gradient G (docs/METHODS.md, GoRA).
 //   importance_columns: for column j of the [out, in] matrices, one thread sums over the rows i
 //   (sums starts at outOff, so many matrices can share one output buffer)
 //     sums[4j + 0] = sum_i |W_ij * G_ij|     (union_mean, before dividing by out*in)

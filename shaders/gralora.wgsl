@@ -1,4 +1,4 @@
-// GraLoRA block shuffle (METHODS.md §3.2): the k x k transpose of sr-wide column chunks, sr = rank / k.
+// GraLoRA block shuffle (docs/METHODS.md, GraLoRA): the k x k transpose of sr-wide column chunks, sr = rank / k.
 //   src holds H_n   [k, rows, rank] (batch n: the input block that produced it)
 //   dst holds H'_m  [k, rows, rank] (batch m: the output block that consumes it)
 //   H'_m[t, n*sr + c] = H_n[t, m*sr + c]

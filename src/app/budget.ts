@@ -4,9 +4,12 @@
  */
 import { expectedTensors, type ModelSpec } from '../model/config';
 import { allLinearTargets, defaultTargets, selectTargets, type LinearInfo } from '../model/layout';
-import { logitsChunkRows } from '../model/lm-head';
+import {
+  adapterAllocations, bufferBytes, graphAllocations, planBytes, trainingAllocations, type AdapterShape, type PlannedBuffer,
+} from '../model/allocation-plan';
+import { moduleK } from '../adapters/gralora/config';
 import type { GpuInfo, RunConfig, TargetPreset } from '../worker/protocol';
-import { allocatesRanks, GELORA_DEFAULTS, graloraKOf, hybridRankOf, structureOf } from './methods';
+import { allocatesRanks, graloraKOf, hybridRankOf, resolvedExtras, structureOf } from './methods';
 
 export function targetNames(spec: ModelSpec, preset: TargetPreset): string[] {
   return preset === 'all-linear' ? allLinearTargets(spec) : defaultTargets(spec);
@@ -41,10 +44,10 @@ export function trainableParameters(spec: ModelSpec, c: BudgetConfig): number {
 }
 
 /** How trainableParameters relates to what the run will train. */
-export function parameterCountKind(c: Pick<RunConfig, 'method' | 'extras'>): 'exact' | 'budget' | 'raw' {
+export function parameterCountKind(c: Pick<RunConfig, 'method' | 'extras'> & { rank?: number }): 'exact' | 'budget' | 'raw' {
   if (!allocatesRanks(c.method)) return 'exact';
   // GeLoRA's raw ranks come straight from the dimension growth, not from the budget.
-  return c.method === 'gelora' && (c.extras?.geloraBudget ?? GELORA_DEFAULTS.budget) === 'raw' ? 'raw' : 'budget';
+  return resolvedExtras({ rank: 8, ...c }).geloraBudget === 'raw' ? 'raw' : 'budget';
 }
 
 // ---------------------------------------------------------------------------------------------- memory
@@ -52,33 +55,28 @@ export function parameterCountKind(c: Pick<RunConfig, 'method' | 'extras'>): 'ex
 const F32 = 4;
 
 /**
- * Float32 bytes of one TransformerGraph (see src/model/transformer.ts); `train` adds the gradient scratch. The
- * MLP buffers (fc1, fc2, act) exist once when nothing keeps them per block: forward-only graphs, and training
- * with the MLP recomputed.
+ * The adapters a run configuration builds, as the allocation table sees them: every target at the configured rank
+ * (GoRA and GeLoRA allocate their ranks under that budget: the uniform rank-r adapter stands for them), GraLoRA's k
+ * lowered per module where it does not divide the module's shapes (moduleK, as the engine does).
  */
-function graphBytes(spec: ModelSpec, c: RunConfig, train: boolean): number {
-  const rows = c.batch * c.seq;
-  const d = spec.hidden;
-  const qkv = (spec.heads + 2 * spec.kvHeads) * spec.headDim;
-  const att = spec.heads * spec.headDim;
-  const ff = spec.intermediate;
-  // Flash attention keeps one logsumexp per query row and head.
-  const perLayer = rows * (5 * d + 2 * qkv + att + 4) + c.batch * spec.heads * c.seq;
-  const mlp = rows * 3 * ff * (!train || c.recompute === 'mlp' ? 1 : spec.layers);
-  const activations = spec.layers * perLayer + mlp + rows * (2 * d + 2);
-  const logits = logitsChunkRows(rows, spec.vocabSize) * spec.vocabSize;
-  const scratch = train ? rows * (2 * d + att + qkv + 3 * ff) + c.batch * spec.heads * c.seq : 0;
-  return (activations + logits + scratch) * F32;
+function adapterShapes(spec: ModelSpec, c: BudgetConfig): AdapterShape[] {
+  if (c.method === 'full') return [];
+  const rank = Math.max(0, Math.floor(c.rank));
+  if (structureOf(c) === 'gralora') {
+    const k = graloraKOf(c);
+    const hybridRank = hybridRankOf(c);
+    return targetsOf(spec, c).map((m) => ({ kind: 'gralora', path: m.path, in: m.in, out: m.out, rank, k: moduleK(m, rank, k).k, hybridRank }));
+  }
+  return targetsOf(spec, c).map((m) => ({ kind: 'lora', path: m.path, in: m.in, out: m.out, rank }));
 }
 
-/** What each bound adapter keeps per row: LoRA's H and dH (r each); GraLoRA's H, H' and their gradients (k·r each) + hybrid. */
-function adapterActivationBytes(spec: ModelSpec, c: RunConfig): number {
-  if (c.method === 'full') return 0;
-  const rows = c.batch * c.seq;
-  const perRow = structureOf(c) === 'gralora'
-    ? (graloraKOf(c) > 1 ? 4 : 2) * graloraKOf(c) * c.rank + 2 * hybridRankOf(c)
-    : 2 * c.rank;
-  return targetsOf(spec, c).length * rows * perRow * F32;
+/** What the studio's messages call a buffer of the table. */
+function bufferName(spec: ModelSpec, b: PlannedBuffer): string {
+  if (b.name.endsWith('.gora_grad')) return `GoRA gradient of ${b.name.slice(0, -'.gora_grad'.length)}`;
+  const embed = spec.family === 'gpt2' ? 'wte.weight' : 'model.embed_tokens.weight';
+  if (b.name === `${embed}.grad`) return 'embedding gradient';
+  if (b.name === embed) return 'embedding (the run\'s f32 copy)';
+  return b.name;
 }
 
 export interface MemoryEstimate {
@@ -92,37 +90,44 @@ export interface MemoryEstimate {
 }
 
 /**
- * Approximate GPU bytes of a run: base weights as loaded (baseWeightBytes: 16-bit checkpoints stay 16-bit),
- * everything else float32: trainable state (weights, gradients, two
- * AdamW moments); the training graph (validation reuses it), the adapters' activations and the split-K scratch
- * of its command lists (listScratchBytes, from the GPU's matmul plan); for GoRA the preparation phase holds an f32 gradient of every target weight (Σ in·out) beside
- * a training graph, for GeLoRA a forward graph and the TwoNN distance matrix. The run reports the real figure.
+ * GPU bytes of a run: the base weights as loaded (baseWeightBytes: 16-bit checkpoints stay 16-bit) plus the sum of the
+ * allocation table (src/model/allocation-plan.ts), the list of buffers TransformerGraph allocates from, with the
+ * method's adapters (or full fine-tuning's f32 weight copy), the trainer's AdamW state and the split-K scratch of each
+ * recorded list (listScratchBytes: GpuInfo.splitScratchBytes, from the GPU's matmul plan). Exact for LoRA, rsLoRA,
+ * GraLoRA and full fine-tuning (test/model/allocation-plan.test.ts), except the few bytes of per-dispatch uniform
+ * parameters and a split-K scratch the plan allows but no product of the list is large enough to use; GoRA and
+ * GeLoRA train at ranks chosen later, counted at their rank-r budget. Preparation: GoRA holds an f32 gradient of
+ * every target weight beside a training graph of gradient probes, and builds the adapters (and reads Ḡ·Aᵀ for their
+ * init) before freeing them;
+ * GeLoRA a forward-only graph, the sampled hidden states and the TwoNN distance matrix.
  */
 export function memoryEstimate(spec: ModelSpec, c: RunConfig, baseWeightBytes = baseParameters(spec) * F32, listScratchBytes = 0): MemoryEstimate {
   const base = baseWeightBytes;
-  const trainable = trainableParameters(spec, c);
-  const adapters = adapterActivationBytes(spec, c);
-  // A training graph records two lists (the forward for validation, forward + backward), each with its own
-  // split-K scratch where the GPU's matmul plan splits (GpuInfo.splitScratchBytes); a forward-only graph one.
-  const training = 4 * F32 * trainable + graphBytes(spec, c, true) + adapters + 2 * listScratchBytes;
-  const targets = c.method === 'full' ? [] : targetsOf(spec, c);
-  const rows = c.batch * c.seq;
-  const buffers: { what: string; bytes: number }[] = [
-    { what: 'logits', bytes: logitsChunkRows(rows, spec.vocabSize) * spec.vocabSize * F32 },
-  ];
+  const adapters = adapterShapes(spec, c);
+  const shape = { batch: c.batch, seq: c.seq, recompute: c.recompute ?? 'none', listScratchBytes } as const;
+  const trainingPlan = trainingAllocations(spec, { ...shape, train: c.method === 'full' ? 'full' : 'adapters', adapters });
+  const buffers = trainingPlan.map((b) => ({ what: bufferName(spec, b), bytes: b.bytes }));
   let preparation: number | null = null;
   if (c.method === 'gora') {
-    const grads = targets.reduce((n, t) => n + t.in * t.out * F32, 0);
-    // The adapters (weights and gradients) are built while the gradients are still alive, for the init.
-    preparation = grads + graphBytes(spec, c, true) + 2 * F32 * trainable + 2 * listScratchBytes;
-    const widest = targets.reduce<LinearInfo | null>((w, t) => (!w || t.in * t.out > w.in * w.out ? t : w), null);
-    if (widest) buffers.push({ what: `GoRA gradient of ${widest.path}`, bytes: widest.in * widest.out * F32 });
+    // Gradient probes on every target, their training graph, and the adapters built while the gradients are alive.
+    const probes: AdapterShape[] = targetsOf(spec, c).map((m) => ({ kind: 'gradient-probe', path: m.path, in: m.in, out: m.out }));
+    const plan = [
+      ...adapterAllocations(probes), ...graphAllocations(spec, { ...shape, train: 'adapters', adapters: probes }), ...adapterAllocations(adapters),
+    ];
+    // GoRA's init reads Ḡ·Aᵀ of every layer from one f32 buffer (gora/init-layers.ts), while the gradients live.
+    const k = structureOf(c) === 'gralora' ? graloraKOf(c) : 1;
+    const products = Number(resolvedExtras(c).goraGamma) === 0 ? 0 : targetsOf(spec, c).reduce((n, m) => n + k * m.out * c.rank, 0);
+    const init = products > 0 ? [{ what: 'GoRA gradient products (init)', bytes: bufferBytes([products]) }] : [];
+    preparation = planBytes(plan) + init.reduce((n, b) => n + b.bytes, 0);
+    buffers.push(...plan.map((b) => ({ what: bufferName(spec, b), bytes: b.bytes })), ...init);
   } else if (c.method === 'gelora') {
-    const n = c.extras?.geloraSamples ?? GELORA_DEFAULTS.samples;
-    preparation = graphBytes(spec, c, false) + (n * spec.hidden + n * n + 2 * n) * F32 + listScratchBytes;
-    buffers.push({ what: 'GeLoRA distance matrix', bytes: n * n * F32 });
+    const n = Number(resolvedExtras(c).geloraSamples);
+    // TwoNN per stream: the points, their Gram matrix, the two nearest distances.
+    const twonn = [{ what: 'GeLoRA hidden states', bytes: bufferBytes([n, spec.hidden]) }, { what: 'GeLoRA distance matrix', bytes: bufferBytes([n, n]) }, { what: 'GeLoRA neighbours', bytes: bufferBytes([n, 2]) }];
+    preparation = planBytes(graphAllocations(spec, { ...shape, train: 'none' })) + twonn.reduce((s, b) => s + b.bytes, 0);
+    buffers.push(...twonn);
   }
-  if (c.method === 'full') buffers.push({ what: 'embedding gradient', bytes: spec.vocabSize * spec.hidden * F32 });
+  const training = planBytes(trainingPlan);
   const largest = buffers.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   return { peak: base + Math.max(training, preparation ?? 0), training, preparation, largest };
 }

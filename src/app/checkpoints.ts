@@ -4,7 +4,7 @@
  * replace. IndexedDB and the worker are the store's business.
  */
 import { CHECKPOINT_LIMIT_BYTES, type DatasetPreview, type ModelCard, type RunCheckpointData } from '../worker/protocol';
-import type { RunRecord } from './store';
+import type { RunRecord } from './run-record';
 
 export { CHECKPOINT_LIMIT_BYTES };
 

@@ -3,10 +3,11 @@
  * (in + out) floats per module), so a reload shows past runs and can still export them, and the latest
  * checkpoint of each unfinished run, so a run cut off by a reload or a lost GPU can resume.
  * Full fine-tunes' weights are not persisted (they are a whole model).
+ * This is the raw IndexedDB layer; when the studio reads and writes through it is persistence.ts.
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { AdapterSnapshot, MethodId, RunCheckpointData } from '../worker/protocol';
-import type { RunRecord } from './store';
+import type { RunRecord } from './run-record';
 
 export interface StoredCheckpoint extends RunCheckpointData {
   /** The run's id: one checkpoint per run, overwritten by the next. */

@@ -1,68 +1,29 @@
 /**
  * The studio's UI state (zustand): what the worker reported, the run list with its metrics, and the
- * panels' own settings. Actions send commands to the worker; worker events come back through applyEvent.
+ * panels' own settings, with the actions that change them (they send commands to the worker). Components
+ * import useStudio from here. The store is composed of:
+ * - run-record.ts: RunRecord and the pure helpers about records;
+ * - reducer.ts: worker events -> state (applyEvent), with the step buffer;
+ * - persistence.ts: restoring runs from IndexedDB, saving them as they change, checkpoints (over persist.ts);
+ * - browser.ts: localStorage memories and downloads.
  * No GPU calls here.
  */
 import { create } from 'zustand';
-import type { MethodAnalysis } from '../engine/methods';
 import type {
-  BenchResult, DataFit, DatasetFormatOverride, DatasetPreview, EvalPoint, GenerationResult, GpuInfo, ModelCard, RunCheckpointData, RunConfig, RunProgress, RunStatus, RunSummary,
-  StepPoint, WorkerEvent,
+  BenchResult, DatasetFormatOverride, DatasetPreview, GenerationResult, GpuInfo, ModelCard, RunConfig,
 } from '../worker/protocol';
 import { configProblem } from '../worker/validate';
 import { WEIGHT_STORAGES, type WeightStorage } from '../model/weights';
-import { DEFAULT_TRUNCATION, type Truncation } from '../data/truncation';
-import { canUseCheckpoint, checkpointInfo, formatChoice, historyBefore, readCheckpoint, resumeProblem, resumeStep, type CheckpointInfo } from './checkpoints';
+import { download, remember, remembered } from './browser';
+import { formatChoice, historyBefore, resumeProblem, resumeStep } from './checkpoints';
 import { listen, send } from './client';
 import { runnableConfig } from './methods';
-import {
-  checkpointSteps, deleteCheckpoints, deleteRuns, loadAdapters, loadCheckpoint, loadRuns, saveAdapter, saveCheckpoint, saveRuns,
-} from './persist';
+import { createPersistence } from './persistence';
 import { DEMO_PROMPT, defaultRun, demoRuns, describeRun } from './presets';
-
-export interface RunRecord {
-  config: RunConfig;
-  status: RunStatus;
-  /** What the run is doing now ("Compiling kernels", "Training"). */
-  stage: string | null;
-  /** Why it failed or stopped, or a warning. */
-  message: string | null;
-  createdAt: number;
-  startedAt: number | null;
-  finishedAt: number | null;
-  modelKey: string | null;
-  modelName: string | null;
-  datasetName: string | null;
-  /** The dataset file's size and SHA-256, and the format choice it was read with: resuming needs the same batches. */
-  datasetDigest: string | null;
-  datasetFormat: string | null;
-  points: StepPoint[];
-  evals: EvalPoint[];
-  progress: RunProgress | null;
-  /** The method's preparation phase as last reported (GoRA's gradients, GeLoRA's hidden states, compiling). */
-  prepare: RunPrepare | null;
-  /** Ranks, scales and importance per module, GeLoRA's dimensions: what the method chose before step 0. */
-  analysis: MethodAnalysis | null;
-  summary: RunSummary | null;
-  /** 'adapter': adapter weights, kept in IndexedDB; 'session': a full fine-tune on the GPU until reload. */
-  weights: 'adapter' | 'session' | null;
-  /** The PEFT format of the adapter: a 'gralora' one can also be exported as its equivalent plain LoRA. */
-  adapterFormat: 'lora' | 'gralora' | null;
-  /** The latest checkpoint of an unfinished run (its state is in IndexedDB only), or null. */
-  checkpoint: CheckpointInfo | null;
-  /** Its examples at its sequence length (truncated, dropped), as the worker tokenized them before step 0. */
-  data: DataFit | null;
-  /** What to know about the run that did not stop it (a split too small, steps without supervised tokens). */
-  warnings: string[];
-  /** Draft fields whose text is not a valid number: Start waits until they are (not saved). */
-  invalidFields: string[];
-}
-
-export interface RunPrepare {
-  phase: string;
-  done: number;
-  total: number;
-}
+import { createReducer, createStepBuffer } from './reducer';
+import {
+  generationRuns, invalidFieldsProblem, isActive, newRecord, patchedRuns, previewFitOf, type RunPatch, type RunRecord,
+} from './run-record';
 
 export type GpuState = { status: 'checking' } | { status: 'ready'; info: GpuInfo } | { status: 'unavailable'; reason: string };
 
@@ -159,33 +120,17 @@ export interface StudioState {
   dismissToast(id: number): void;
 }
 
-const ACTIVE: RunStatus[] = ['queued', 'preparing', 'training'];
-const FINISHED: RunStatus[] = ['done', 'cancelled', 'failed'];
-
-export const isActive = (r: RunRecord) => ACTIVE.includes(r.status);
-export const isFinished = (r: RunRecord) => FINISHED.includes(r.status) || r.status === 'interrupted';
-
-/** Strictly increasing creation times keep the run order (and colors) stable across reloads. */
-let lastCreated = 0;
-
-function newRecord(config: RunConfig): RunRecord {
-  lastCreated = Math.max(Date.now(), lastCreated + 1);
-  return {
-    config, status: 'draft', stage: null, message: null, createdAt: lastCreated, startedAt: null, finishedAt: null,
-    modelKey: null, modelName: null, datasetName: null, datasetDigest: null, datasetFormat: null, points: [], evals: [], progress: null, prepare: null, analysis: null,
-    summary: null, weights: null, adapterFormat: null, checkpoint: null, data: null, warnings: [], invalidFields: [],
-  };
-}
-
+/** The last toast's id (module state: ids are unique for the page). */
 let toastSeq = 0;
 
-export const useStudio = create<StudioState>()((set, get) => {
-  const patchRun = (id: string, patch: Partial<RunRecord> | ((r: RunRecord) => Partial<RunRecord>)) =>
-    set((s) => {
-      const r = s.runs[id];
-      if (!r) return {};
-      return { runs: { ...s.runs, [id]: { ...r, ...(typeof patch === 'function' ? patch(r) : patch) } } };
-    });
+export const useStudio = create<StudioState>()((set, get, store) => {
+  const patchRun = (id: string, patch: RunPatch) => set((s) => patchedRuns(s.runs, id, patch));
+
+  // The jobs the store delegates: steps are buffered, then flushed into the state; persistence flushes them
+  // before storing a checkpoint; the reducer applies every worker event.
+  const steps = createStepBuffer(set);
+  const persistence = createPersistence(store, steps.flush);
+  const { applyEvent } = createReducer(get, set, { steps, keepCheckpoint: persistence.keepCheckpoint, saveAdapter: persistence.saveAdapter, download });
 
   const addRecords = (configs: RunConfig[]) =>
     set((s) => {
@@ -246,7 +191,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       if (storage && storage !== 'auto' && (WEIGHT_STORAGES as readonly string[]).includes(storage)) {
         send({ type: 'setWeightStorage', storage: storage as WeightStorage });
       }
-      void restore();
+      void persistence.restore();
       // The demo is ours to fetch again: after a reload, put it back so the playground works at once.
       // (The user's own files cannot be reopened without asking them.)
       if (remembered('model') === 'demo') {
@@ -351,15 +296,8 @@ export const useStudio = create<StudioState>()((set, get) => {
       if (problem) return patchRun(id, { message: problem });
       const before = { status: r.status, message: r.message };
       patchRun(id, { status: 'queued', stage: 'Reading the checkpoint', message: null });
-      readingCheckpoint.add(id);
-      let checkpoint: RunCheckpointData | null = null;
-      try {
-        checkpoint = readCheckpoint(await loadCheckpoint(id), r.config.steps);
-      } catch {
-        // Unreadable storage is reported like a damaged checkpoint, below.
-      } finally {
-        readingCheckpoint.delete(id);
-      }
+      // Unreadable storage is reported like a damaged checkpoint, below.
+      const checkpoint = await persistence.readResumeCheckpoint(id, r.config.steps);
       const now = get().runs[id];
       if (now?.status !== 'queued') return; // removed or cancelled while reading
       if (!checkpoint) {
@@ -381,9 +319,10 @@ export const useStudio = create<StudioState>()((set, get) => {
 
     cancelRun(id) {
       // A resume still reading its checkpoint has not reached the worker: it stops here.
-      if (readingCheckpoint.has(id)) {
+      if (persistence.isReadingCheckpoint(id)) {
         patchRun(id, { status: 'cancelled', stage: null, message: 'Cancelled before it started.', finishedAt: Date.now() });
-        return dropCheckpoint(id);
+        // A cancelled run needs no checkpoint (the next save deletes it from IndexedDB).
+        return patchRun(id, { checkpoint: null });
       }
       send({ type: 'cancelRun', id });
     },
@@ -470,299 +409,4 @@ export const useStudio = create<StudioState>()((set, get) => {
     if (active === 0) return true;
     return window.confirm(`Loading another model cancels ${active} queued or running run${active > 1 ? 's' : ''}. Continue?`);
   }
-
-  /** Restores past runs and their adapters from IndexedDB, then saves changes as they happen. */
-  async function restore() {
-    try {
-      const [records, adapters, steps] = await Promise.all([loadRuns(), loadAdapters(), checkpointSteps()]);
-      const runs: Record<string, RunRecord> = {};
-      for (const saved of records) {
-        const r = upgradeRecord(saved);
-        // Full fine-tunes live on the GPU only for the session that trained them.
-        const weights = r.weights === 'session' ? null : r.weights;
-        const restored: RunRecord = ACTIVE.includes(r.status)
-          ? { ...r, weights, status: 'interrupted', stage: null, message: 'Interrupted: the page was closed or reloaded during this run.', progress: null }
-          : { ...r, weights };
-        runs[r.config.id] = { ...restored, ...storedCheckpoint(restored, steps.get(r.config.id)) };
-      }
-      // Checkpoints of runs that finished or were removed while a write was in flight.
-      const orphans = [...steps.keys()].filter((id) => !runs[id] || !canUseCheckpoint(runs[id]));
-      void deleteCheckpoints(orphans).catch(() => {});
-      if (adapters.length) send({ type: 'restoreAdapters', adapters });
-      set((s) => ({
-        runs: { ...runs, ...s.runs },
-        order: [...records.map((r) => r.config.id).filter((id) => !s.runs[id]), ...s.order],
-        restored: true,
-      }));
-    } catch (err) {
-      set({ restored: true });
-      get().toast('error', `Past runs could not be read from IndexedDB: ${(err as Error).message}`);
-    }
-    persistChanges();
-  }
-
-  function persistChanges() {
-    let saved = get().runs;
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    const flush = () => {
-      timer = null;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      const runs = get().runs;
-      const changed = Object.values(runs).filter((r) => saved[r.config.id] !== r);
-      const removed = Object.keys(saved).filter((id) => !runs[id]);
-      saved = runs;
-      // Finished, cancelled or unresumable runs lose their checkpoint in the same transaction as the record saying so.
-      const dropped = changed.filter((r) => r.checkpoint === null && !isActive(r)).map((r) => r.config.id);
-      void saveRuns(changed.map(storedRecord), dropped).catch((err) => get().toast('error', `Saving runs failed: ${err.message}`));
-      void deleteRuns(removed).catch(() => {});
-    };
-    // Save everything restored-but-modified (e.g. runs marked interrupted) once.
-    saved = {};
-    flush();
-    useStudio.subscribe((s, prev) => {
-      if (s.runs === prev.runs) return;
-      // A run that starts, stops or finishes is saved at once: a reload just after must not find it still running.
-      if (Object.values(s.runs).some((r) => prev.runs[r.config.id]?.status !== r.status)) flush();
-      else timer ??= setTimeout(flush, 800);
-    });
-    // The metrics since the last save, as the page goes away (a reload mid-run keeps more of its curve).
-    window.addEventListener('pagehide', flush);
-  }
-
-  /**
-   * The run's record as IndexedDB has it: the checkpoint's step comes from the checkpoint store (the two are
-   * written together, but the record can be overwritten by a save that started before a newer checkpoint).
-   */
-  function storedCheckpoint(r: RunRecord, step: number | undefined): Pick<RunRecord, 'checkpoint' | 'message'> {
-    if (!canUseCheckpoint(r)) return { checkpoint: null, message: r.message };
-    if (step !== undefined) return { checkpoint: { step, bytes: r.checkpoint?.bytes ?? 0, kept: true }, message: r.message };
-    // Not kept (too large) says why there is nothing to resume from; kept but absent: the storage was cleared.
-    if (!r.checkpoint?.kept) return { checkpoint: r.checkpoint, message: r.message };
-    return {
-      checkpoint: null,
-      message: `${r.message ?? ''} Its checkpoint (step ${r.checkpoint.step}) is missing from this browser's storage, so it cannot resume.`.trim(),
-    };
-  }
-
-  /** Stores a run's checkpoint (with the history up to it), unless the state is too large to write every 10% of a run. */
-  function keepCheckpoint(id: string, checkpoint: RunCheckpointData) {
-    const r = get().runs[id];
-    if (!r || !isActive(r)) return; // removed or stopped meanwhile
-    const info = checkpointInfo(checkpoint);
-    if (!info.kept) return patchRun(id, { checkpoint: info });
-    flushSteps();
-    void saveCheckpoint(storedRecord({ ...get().runs[id], checkpoint: info }), checkpoint)
-      .then(() => patchRun(id, (now) => (isActive(now) && (now.checkpoint?.step ?? -1) < info.step ? { checkpoint: info } : {})))
-      .catch((err: Error) => {
-        // One toast per run: a full disk fails every checkpoint after the first.
-        if (checkpointFailures.has(id)) return;
-        checkpointFailures.add(id);
-        get().toast('error', `Saving a checkpoint of "${r.config.name}" failed (${err.message}): it cannot resume after a reload.`);
-      });
-  }
-
-  /** A run that finished, or was cancelled, needs no checkpoint (the next save deletes it from IndexedDB). */
-  function dropCheckpoint(id: string) {
-    patchRun(id, { checkpoint: null });
-  }
-
-  function applyEvent(e: WorkerEvent) {
-    switch (e.type) {
-      case 'gpu':
-        return set({ gpu: { status: 'ready', info: e.info } });
-      case 'gpuUnavailable':
-        return set({ gpu: { status: 'unavailable', reason: e.reason } });
-      case 'modelProgress':
-        return set((s) => ({ model: { ...s.model, loading: { stage: e.stage, done: e.done, total: e.total } } }));
-      case 'model':
-        return set((s) => ({
-          model: { card: e.card, ready: e.ready, loading: e.ready ? null : s.model.loading, error: null, gpuBytes: e.gpuBytes },
-        }));
-      case 'datasetProgress':
-        return set((s) => ({ dataset: { ...s.dataset, loading: { name: e.name, stage: e.stage } } }));
-      case 'dataset':
-        return set({ dataset: { preview: e.preview, loading: null, error: null } });
-      case 'runStatus':
-        // A failed run keeps its checkpoint: it failed on an error (a lost GPU) that resuming can get past.
-        if (e.status === 'cancelled') dropCheckpoint(e.id);
-        return patchRun(e.id, (r) => ({
-          status: e.status,
-          stage: e.stage ?? (e.status === 'training' ? r.stage : null),
-          message: e.message ?? (e.status === 'failed' || e.status === 'cancelled' ? r.message : null),
-          startedAt: r.startedAt ?? (e.status === 'preparing' ? Date.now() : null),
-          finishedAt: FINISHED.includes(e.status) ? Date.now() : r.finishedAt,
-        }));
-      case 'runData':
-        return patchRun(e.id, { data: e.data });
-      case 'runWarning':
-        return patchRun(e.id, (r) => ({ warnings: [...r.warnings, e.message] }));
-      case 'runPrepare':
-        return patchRun(e.id, { prepare: { phase: e.phase, done: e.done, total: e.total } });
-      case 'runAnalysis':
-        return patchRun(e.id, { analysis: e.analysis });
-      case 'runStep':
-        return bufferStep(e.id, e.point, e.progress);
-      case 'runCheckpoint':
-        return keepCheckpoint(e.id, e.checkpoint);
-      case 'runEval':
-        flushSteps();
-        return patchRun(e.id, (r) => ({ evals: [...r.evals, e.point] }));
-      case 'runDone':
-        flushSteps();
-        if (e.adapter) void saveAdapter(e.id, get().runs[e.id]?.config.method ?? 'lora', e.adapter).catch(() => {});
-        dropCheckpoint(e.id);
-        return patchRun(e.id, (r) => ({
-          status: e.status, stage: null, message: e.summary.message, finishedAt: Date.now(), prepare: null,
-          // A resumed run skips the starting evaluation: it was measured (step 0) before the interruption.
-          summary: { ...e.summary, initialValLoss: e.summary.initialValLoss ?? r.evals.find((p) => p.step === 0)?.loss ?? null },
-          weights: !e.exportable ? null : e.adapter ? 'adapter' : 'session', adapterFormat: e.adapter?.format ?? null,
-        }));
-      case 'generation': {
-        const p = get().playground;
-        if (e.requestId !== p.requestId) return;
-        const key = e.result.source === 'base' ? 'base' : e.result.source.runId;
-        return set({ playground: { ...p, results: { ...p.results, [key]: e.result } } });
-      }
-      case 'generationDone':
-        return set((s) => (s.playground.requestId === e.requestId ? { playground: { ...s.playground, requestId: null } } : {}));
-      case 'export':
-        download(e.fileName, e.bytes);
-        return set((s) => ({ exporting: { ...s.exporting, [e.id]: false } }));
-      case 'benchProgress':
-        return set((s) => ({ bench: { ...s.bench, running: true, stage: e.stage } }));
-      case 'benchResult':
-        return set({ bench: { running: false, stage: null, result: e.result, error: null } });
-      case 'error':
-        return applyError(e);
-    }
-  }
-
-  function applyError(e: Extract<WorkerEvent, { type: 'error' }>) {
-    switch (e.scope) {
-      case 'model':
-        return set((s) => ({ model: { ...s.model, loading: null, error: e.message } }));
-      case 'dataset':
-        return set((s) => ({ dataset: { ...s.dataset, loading: null, error: e.message } }));
-      case 'generate':
-        return set((s) => ({ playground: { ...s.playground, error: e.message } }));
-      case 'export':
-        if (e.id) set((s) => ({ exporting: { ...s.exporting, [e.id!]: false } }));
-        return get().toast('error', `Export failed: ${e.message}`);
-      case 'bench':
-        return set((s) => ({ bench: { ...s.bench, running: false, stage: null, error: e.message } }));
-      case 'run':
-        if (e.id) return patchRun(e.id, { status: 'failed', message: e.message });
-        return get().toast('error', e.message);
-      default:
-        return get().toast('error', e.message);
-    }
-  }
-
-  // Training can report hundreds of steps a second on a real GPU: batch them into one render per frame or so.
-  function bufferStep(id: string, point: StepPoint, progress: RunProgress) {
-    const entry = pendingSteps.get(id) ?? { points: [], progress };
-    entry.points.push(point);
-    entry.progress = progress;
-    pendingSteps.set(id, entry);
-    flushTimer ??= setTimeout(flushSteps, 120);
-  }
-
-  function flushSteps() {
-    if (flushTimer) clearTimeout(flushTimer);
-    flushTimer = null;
-    if (pendingSteps.size === 0) return;
-    const batch = [...pendingSteps];
-    pendingSteps.clear();
-    set((s) => {
-      const runs = { ...s.runs };
-      for (const [id, { points, progress }] of batch) {
-        const r = runs[id];
-        if (r) runs[id] = { ...r, points: [...r.points, ...points], progress, stage: progress.stage };
-      }
-      return { runs };
-    });
-  }
 });
-
-/** Records saved by earlier releases lack the fields added since. */
-function upgradeRecord(r: RunRecord): RunRecord {
-  return {
-    ...r,
-    prepare: null,
-    analysis: r.analysis ?? null,
-    adapterFormat: r.adapterFormat ?? (r.weights === 'adapter' ? 'lora' : null),
-    checkpoint: r.checkpoint ?? null,
-    data: r.data ?? null,
-    datasetDigest: r.datasetDigest ?? null,
-    datasetFormat: r.datasetFormat ?? null,
-    warnings: r.warnings ?? [],
-    invalidFields: [],
-  };
-}
-
-/** Why a draft cannot start while some of its fields do not hold a number (null when all do). */
-export function invalidFieldsProblem(fields: string[]): string | null {
-  if (fields.length === 0) return null;
-  const names = fields.map((f) => `"${f}"`).join(', ');
-  return `${names} ${fields.length > 1 ? 'are not valid numbers' : 'is not a valid number'}: correct ${fields.length > 1 ? 'them' : 'it'} to start this run.`;
-}
-
-/** Live progress is not worth a write: it is rebuilt by the next run. */
-function storedRecord(r: RunRecord): RunRecord {
-  return { ...r, progress: null, prepare: null, invalidFields: [] };
-}
-
-/** Resumes reading their checkpoint from IndexedDB, not yet sent to the worker. */
-const readingCheckpoint = new Set<string>();
-/** Runs whose checkpoint write failed and said so. */
-const checkpointFailures = new Set<string>();
-
-const pendingSteps = new Map<string, { points: StepPoint[]; progress: RunProgress }>();
-let flushTimer: ReturnType<typeof setTimeout> | null = null;
-
-/** The sequence length and truncation of the run being configured: the last draft, else the last run. */
-export function previewFitOf(s: Pick<StudioState, 'runs' | 'order'>): { seq: number; truncation: Truncation } | null {
-  const ids = [...s.order].reverse();
-  const id = ids.find((x) => s.runs[x].status === 'draft') ?? ids[0];
-  const c = id ? s.runs[id].config : null;
-  if (!c || !Number.isInteger(c.seq) || c.seq < 2) return null;
-  return { seq: c.seq, truncation: c.truncation ?? DEFAULT_TRUNCATION };
-}
-
-/** Runs that can generate with the loaded model (their adapter fits it, or a full fine-tune still on the GPU). */
-export function generationRuns(s: Pick<StudioState, 'runs' | 'order' | 'model'>): string[] {
-  const key = s.model.card?.key;
-  return s.order.filter((id) => {
-    const r = s.runs[id];
-    return r.weights !== null && r.modelKey === key;
-  });
-}
-
-/** Which model and dataset the last session used ('demo' is reloaded automatically), and the weight storage. */
-function remember(what: 'model' | 'dataset' | 'weights', value: string) {
-  try {
-    localStorage.setItem(`lora-studio:${what}`, value);
-  } catch {
-    // Storage can be disabled; remembering is a convenience.
-  }
-}
-
-function remembered(what: 'model' | 'dataset' | 'weights'): string | null {
-  try {
-    return localStorage.getItem(`lora-studio:${what}`);
-  } catch {
-    return null;
-  }
-}
-
-function download(fileName: string, bytes: Uint8Array) {
-  const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/zip' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = fileName;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}

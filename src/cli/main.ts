@@ -8,12 +8,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LinearAdapter } from '../adapters/types';
+import type { LinearAdapter } from '../model/adapter';
 import { NoSupervisedTokensError, padBatches, PROMPT_JOINS, TRUNCATIONS, type Example, type PromptJoin, type Truncation } from '../data/index';
 import { loadModelDataset, loadModelDir, requireTokenizer, type LoadedModel } from '../engine/load-model';
-import { METHODS, STRUCTURES, validateMethodOptions, type MethodOptions } from '../engine/methods';
+import { validateMethodOptions, type MethodOptions } from '../engine/methods';
+import { METHOD_FLAG, methodFlagSpecs, methodOptionsFromFlags } from './method-flags';
 import { exportAdapter, loadPeftFolder, mergedModelFiles, peftFiles } from '../engine/export';
 import { trainRun, validateTrainOptions, type TrainRunOptions } from '../engine/train-run';
+import { RUN_DEFAULTS } from '../engine/run-spec';
 import { CLI_WORDING, noSupervisedMessage } from '../engine/wording';
 import { Gpu } from '../gpu/gpu';
 import { describeTune, tuneMatmul } from '../kernels/matmul-tune';
@@ -39,7 +41,7 @@ const WEIGHTS: OptionSpec = {
 };
 
 const PROMPT_JOIN: OptionSpec = {
-  kind: 'string', default: 'none',
+  kind: 'string', default: RUN_DEFAULTS.promptJoin,
   help: `prompt/completion data: what goes between them: ${PROMPT_JOINS.join(' | ')} (none, as TRL; chat-template: a user and an assistant turn)`,
 };
 
@@ -58,49 +60,34 @@ const TRAIN_OPTS: Record<string, OptionSpec> = {
   model: MODEL,
   weights: WEIGHTS,
   data: { kind: 'string', help: 'dataset file', required: true },
-  method: { kind: 'string', help: `adapter method: ${METHODS.join(', ')}`, default: 'lora' },
-  rank: { kind: 'int', help: 'rank r (LoRA, rsLoRA, GraLoRA\'s block part); r_ref, the uniform-LoRA budget, for GoRA and GeLoRA', default: 8 },
-  alpha: { kind: 'number', help: 'alpha: scale alpha/r (LoRA), alpha/sqrt r (rsLoRA, GoRA per module), alpha/(r+hybrid-r) (GraLoRA), alpha/r_ref (GeLoRA)', default: 8 },
+  method: METHOD_FLAG,
+  rank: { kind: 'int', help: 'rank r (LoRA, rsLoRA, GraLoRA\'s block part); r_ref, the uniform-LoRA budget, for GoRA and GeLoRA', default: RUN_DEFAULTS.rank },
+  alpha: { kind: 'number', help: 'alpha: scale alpha/r (LoRA), alpha/sqrt r (rsLoRA, GoRA per module), alpha/(r+hybrid-r) (GraLoRA), alpha/r_ref (GeLoRA)', default: RUN_DEFAULTS.alpha },
   targets: { kind: 'list', help: 'modules to adapt, comma-separated (q_proj,v_proj,... | c_attn,... | all-linear); default PEFT\'s for the family', default: [] },
-  structure: { kind: 'string', help: `adapter structure for GoRA/GeLoRA ranks: ${STRUCTURES.join(', ')} (default dense)` },
-  'gralora-k': { kind: 'int', help: 'GraLoRA blocks per side (default: 2 up to total rank 32, 4 from 64)' },
-  'hybrid-r': { kind: 'int', help: 'GraLoRA: rank of the parallel plain LoRA (PEFT hybrid_r)' },
-  'rank-min': { kind: 'int', help: 'GoRA: smallest allocated rank (default 4)' },
-  'rank-max': { kind: 'int', help: 'GoRA: largest allocated rank; GeLoRA: cap of the budget fit (default 32)' },
-  'gora-steps': { kind: 'int', help: 'GoRA: training batches whose gradients are accumulated (N, default 32)' },
-  'gora-gamma': { kind: 'number', help: 'GoRA: initial step size γ (0 = B starts at zero; default 0.05)' },
-  'gora-importance': { kind: 'string', help: 'GoRA: union_mean | union_frobenius_norm | grad_mean (default union_mean)' },
-  'gora-features': { kind: 'string', help: 'GoRA: identity | sqrt, parameters per unit of rank (default identity)' },
-  'gora-rounding': { kind: 'string', help: 'GoRA: paper | code rank rounding (default paper)' },
-  'gora-adaptive-steps': { kind: 'flag', help: 'GoRA: stop accumulating once every importance changes by <= 10% (N stays the cap)' },
-  'gelora-samples': { kind: 'int', help: 'GeLoRA: hidden-state points per layer for TwoNN (default 2048)' },
-  'gelora-per-sequence': { kind: 'int', help: 'GeLoRA: at most this many positions from one sequence (default 8)' },
-  'gelora-budget': { kind: 'string', help: 'GeLoRA: fit (scale ranks to the rank-r LoRA budget) | raw (the formula\'s ranks) (default fit)' },
-  'gelora-rounding': { kind: 'string', help: 'GeLoRA: ceil | round of the dimension growth (default ceil)' },
-  'gelora-scale': { kind: 'string', help: 'GeLoRA: uniform (alpha/r_ref) | paper32 (s = 32) (default uniform)' },
+  ...methodFlagSpecs(),
   'export-lora': { kind: 'flag', help: 'GraLoRA: write the exactly equivalent plain LoRA (rank k·r + hybrid-r) instead of the GRALORA format' },
-  steps: { kind: 'int', help: 'optimizer steps', default: 100 },
-  batch: { kind: 'int', help: 'sequences per step', default: 4 },
+  steps: { kind: 'int', help: 'optimizer steps', default: RUN_DEFAULTS.steps },
+  batch: { kind: 'int', help: 'sequences per step', default: RUN_DEFAULTS.batch },
   'seq-len': { kind: 'int', help: 'tokens per sequence (default: 128, or the model maximum if smaller)' },
   truncation: {
-    kind: 'string', default: 'keep-answer',
+    kind: 'string', default: RUN_DEFAULTS.truncation,
     help: `how examples longer than --seq-len are cut: ${TRUNCATIONS.join(' | ')} (keep-answer: split the budget between prompt and ` +
       `answer as LLaMA-Factory does, cutting the prompt from the left; right: cut at the end, as TRL does). Examples left ` +
       `with no supervised token are dropped`,
   },
   'prompt-join': PROMPT_JOIN,
-  lr: { kind: 'number', help: 'peak learning rate', default: 1e-3 },
-  'lr-ratio-b': { kind: 'number', help: 'LoRA+: learning-rate multiplier of B', default: 1 },
-  warmup: { kind: 'int', help: 'linear warmup steps', default: 0 },
-  'min-lr-ratio': { kind: 'number', help: 'cosine decay floor as a fraction of --lr', default: 0 },
-  'weight-decay': { kind: 'number', help: 'AdamW decoupled weight decay', default: 0 },
-  'max-grad-norm': { kind: 'number', help: 'global gradient-norm clipping (0 = off)', default: 1 },
-  seed: { kind: 'int', help: 'seed for initialization, shuffling and the split', default: 0 },
-  'val-fraction': { kind: 'number', help: 'held-out fraction of examples for evaluation', default: 0.1 },
-  'eval-every': { kind: 'int', help: 'evaluate every N steps (0 = start and end only)', default: 0 },
-  'val-batches': { kind: 'int', help: 'at most this many validation batches per evaluation', default: 16 },
+  lr: { kind: 'number', help: 'peak learning rate', default: RUN_DEFAULTS.lr },
+  'lr-ratio-b': { kind: 'number', help: 'LoRA+: learning-rate multiplier of B', default: RUN_DEFAULTS.lrRatioB },
+  warmup: { kind: 'int', help: 'linear warmup steps', default: RUN_DEFAULTS.warmupSteps },
+  'min-lr-ratio': { kind: 'number', help: 'cosine decay floor as a fraction of --lr', default: RUN_DEFAULTS.minLrRatio },
+  'weight-decay': { kind: 'number', help: 'AdamW decoupled weight decay', default: RUN_DEFAULTS.weightDecay },
+  'max-grad-norm': { kind: 'number', help: 'global gradient-norm clipping (0 = off)', default: RUN_DEFAULTS.maxGradNorm },
+  seed: { kind: 'int', help: 'seed for initialization, shuffling and the split', default: RUN_DEFAULTS.seed },
+  'val-fraction': { kind: 'number', help: 'held-out fraction of examples for evaluation', default: RUN_DEFAULTS.validationFraction },
+  'eval-every': { kind: 'int', help: 'evaluate every N steps (0 = start and end only)', default: RUN_DEFAULTS.evalEvery },
+  'val-batches': { kind: 'int', help: 'at most this many validation batches per evaluation', default: RUN_DEFAULTS.maxValidationBatches },
   packing: { kind: 'string', help: 'auto | on | off: pack examples into full rows (auto: on for plain text)', default: 'auto' },
-  recompute: { kind: 'string', help: 'none | mlp: recompute each block\'s MLP activations in the backward pass instead of keeping them (less memory, ~20% more compute)', default: 'none' },
+  recompute: { kind: 'string', help: 'none | mlp: recompute each block\'s MLP activations in the backward pass instead of keeping them (less memory, ~20% more compute)', default: RUN_DEFAULTS.recompute },
   out: { kind: 'string', help: 'output folder for the adapter (or merged model with --method full)', required: true },
 };
 
@@ -206,7 +193,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   if (!['auto', 'on', 'off'].includes(packingOpt)) throw new Error(`--packing must be auto, on or off (got "${packingOpt}")`);
   const options: TrainRunOptions = {
     ...methodOptions(o),
-    steps: o.steps as number, batch: o.batch as number, seq: (o['seq-len'] as number | undefined) ?? 128, lr: o.lr as number,
+    steps: o.steps as number, batch: o.batch as number, seq: (o['seq-len'] as number | undefined) ?? RUN_DEFAULTS.seq, lr: o.lr as number,
     warmupSteps: o.warmup as number, weightDecay: o['weight-decay'] as number, maxGradNorm: o['max-grad-norm'] as number,
     minLrRatio: o['min-lr-ratio'] as number, validationFraction: o['val-fraction'] as number, evalEvery: o['eval-every'] as number,
     packing: false, maxValidationBatches: o['val-batches'] as number, recompute: o.recompute as Recompute,
@@ -216,7 +203,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   const promptJoin = promptJoinOption(o);
   // Bad options fail before the model loads.
   validateTrainOptions(options);
-  validateMethodOptions(options);
+  validateMethodOptions(options, 'cli');
   // Full fine-tuning trains the base weights: they must be f32 (auto means f32 there).
   const storage = weightStorage(o);
   if (options.method === 'full' && storage !== 'auto' && storage !== 'f32') {
@@ -308,15 +295,9 @@ function weightStorage(o: Record<string, unknown>): WeightStorage {
 
 /** The method's options from the parsed command line (absent options keep the method's defaults). */
 function methodOptions(o: Record<string, unknown>): MethodOptions {
-  const opt = <T>(name: string) => o[name] as T | undefined;
   return {
     method: o.method as string, rank: o.rank as number, alpha: o.alpha as number, targets: o.targets as string[],
-    seed: o.seed as number, lrRatioB: o['lr-ratio-b'] as number,
-    structure: opt('structure'), graloraK: opt('gralora-k'), hybridRank: opt('hybrid-r'), rankMin: opt('rank-min'), rankMax: opt('rank-max'),
-    goraSteps: opt('gora-steps'), goraGamma: opt('gora-gamma'), goraImportance: opt('gora-importance'), goraFeatures: opt('gora-features'),
-    goraRounding: opt('gora-rounding'), goraAdaptiveSteps: opt('gora-adaptive-steps'),
-    geloraSamples: opt('gelora-samples'), geloraPerSequence: opt('gelora-per-sequence'), geloraBudget: opt('gelora-budget'),
-    geloraRounding: opt('gelora-rounding'), geloraScale: opt('gelora-scale'),
+    seed: o.seed as number, lrRatioB: o['lr-ratio-b'] as number, ...methodOptionsFromFlags(o),
   };
 }
 

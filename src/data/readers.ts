@@ -252,7 +252,7 @@ function listItem(node: SchemaTree): SchemaTree {
 
 export async function readParquet(name: string, bytes: Uint8Array): Promise<ReadResult> {
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  let metadata;
+  let metadata: ReturnType<typeof parquetMetadata>;
   try {
     metadata = parquetMetadata(buffer);
   } catch (err) {

@@ -136,7 +136,7 @@ function tokenizeRecord(
       return promptCompletion(tokenizer, alpacaPrompt(instruction, input), output, columns.output!);
     }
     case 'chat': {
-      let messages;
+      let messages: ChatMessage[];
       try {
         messages = normalizeMessages(record[columns.messages!]);
       } catch (err) {
@@ -144,7 +144,7 @@ function tokenizeRecord(
       }
       if (messages.length === 0) throw new SkipRow('empty', 'no messages');
       if (!messages.some((m) => m.role === 'assistant')) throw new SkipRow('unsupervised', 'no assistant message');
-      let tools;
+      let tools: unknown[] | undefined;
       try {
         tools = recordTools(record.tools);
       } catch (err) {
@@ -160,7 +160,7 @@ function tokenizeRecord(
 function chatExample(
   messages: ChatMessage[], context: ChatContext, tokenizer: TextTokenizer, turns: { assistant: number; empty: number },
 ): Example {
-  let rendered;
+  let rendered: ReturnType<typeof renderChat>;
   try {
     rendered = renderChat(messages, tokenizer, context);
   } catch (err) {

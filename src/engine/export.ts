@@ -1,7 +1,7 @@
 /**
  * Turns a trained run into files, and adapter folders back into adapters:
  *  - dense methods (LoRA, rsLoRA, GoRA, GeLoRA): a PEFT LoRA folder (per-module ranks and scales survive
- *    through rank_pattern/alpha_pattern with the scale folded into B, METHODS.md §5.1);
+ *    through rank_pattern/alpha_pattern with the scale folded into B, docs/METHODS.md, LoRA and rsLoRA: Export);
  *  - GraLoRA: PEFT's GRALORA format when one global r, k, hybrid_r and alpha describe it, otherwise (or on
  *    request) the exactly equivalent plain LoRA of rank k·r + h;
  *  - full fine-tuning: a merged model folder;
@@ -11,26 +11,19 @@
 import { graloraFormatProblem, exportGraloraAsLora, exportPeftGralora, importPeftGralora, isGraloraTensor } from '../adapters/gralora/peft';
 import { graloraLayersFromWeights, readGraloraModules } from '../adapters/gralora/model';
 import {
-  exportPeftLora, importPeftLora, isLoraTensor, peftConfigJson, type AdapterTensorReader, type LoraModuleWeights, type PeftExport,
+  exportPeftLora, importPeftLora, isLoraTensor, peftConfigJson, type AdapterTensorReader, type PeftExport,
 } from '../adapters/lora/peft';
-import { LoraLayer } from '../adapters/lora/layer';
-import type { LinearAdapter } from '../adapters/types';
+import { loraLayersFromWeights, readLoraModules } from '../adapters/lora/model';
+import type { LinearAdapter } from '../model/adapter';
 import type { Gpu } from '../gpu/gpu';
 import type { ModelSpec } from '../model/config';
 import { openCheckpoint, writeSafetensors } from '../model/formats/safetensors';
 import type { DirSource } from '../model/formats/source';
-import { allLinears } from '../model/layout';
 import type { BaseWeightChanges, ModelWeights } from '../model/weights';
 import type { MethodState } from './methods';
 import { readBaseWeightChanges } from './peft-base-weights';
 
 export type OutputFiles = Record<string, string | Uint8Array>;
-
-export async function readLoraModules(gpu: Gpu, layers: Map<string, LoraLayer>): Promise<LoraModuleWeights[]> {
-  const list = [...layers.values()];
-  const data = await gpu.readMany(list.flatMap((l) => [l.A, l.B]));
-  return list.map((l, i) => ({ path: l.info.path, rank: l.rank, scale: l.scale, A: data[2 * i], B: data[2 * i + 1], in: l.info.in, out: l.info.out }));
-}
 
 export interface AdapterExport extends PeftExport {
   /** 'lora' or 'gralora': the PEFT format written. */
@@ -46,8 +39,9 @@ export async function exportAdapter(
   gpu: Gpu, spec: ModelSpec, state: MethodState, opts: { baseModel: string; asLora?: boolean; withLoraCopy?: boolean },
 ): Promise<AdapterExport> {
   if (state.method === 'full') throw new Error('Full fine-tuning has no adapter: export the merged model.');
-  if (state.gralora.size > 0) {
-    const modules = await readGraloraModules(gpu, state.gralora);
+  if (state.layers.structure === 'full') throw new Error('Full fine-tuning has no adapter: export the merged model.');
+  if (state.layers.structure === 'gralora') {
+    const modules = await readGraloraModules(gpu, state.layers.layers);
     const problem = graloraFormatProblem(modules, state.alpha);
     if (opts.asLora || problem) {
       return { ...exportGraloraAsLora(spec, modules, { baseModel: opts.baseModel }), format: 'lora', note: opts.asLora ? 'requested' : problem };
@@ -57,7 +51,7 @@ export async function exportAdapter(
       ...(opts.withLoraCopy ? { loraCopy: exportGraloraAsLora(spec, modules, { baseModel: opts.baseModel }) } : {}),
     };
   }
-  const modules = await readLoraModules(gpu, state.dense);
+  const modules = await readLoraModules(gpu, state.layers.layers);
   return { ...exportPeftLora(spec, modules, { alpha: state.alpha, rslora: state.rslora, baseModel: opts.baseModel }), format: 'lora', note: null };
 }
 
@@ -108,7 +102,7 @@ export async function loadPeftAdapter(gpu: Gpu, spec: ModelSpec, config: Record<
   const modules = await importPeftLora(spec, config, store, where, { baseWeightsApplied: true });
   const baseWeights = await readBaseWeightChanges(spec, config, store, isLoraTensor, new Set(modules.map((m) => m.path)), where);
   return {
-    adapters: loraFromWeights(gpu, spec, modules), format: 'lora', baseWeights,
+    adapters: loraLayersFromWeights(gpu, spec, modules), format: 'lora', baseWeights,
     summary: `${modules.length} LoRA modules, ranks ${[...new Set(modules.map((m) => m.rank))].join('/')}${describeChanges(baseWeights)}`,
   };
 }
@@ -138,16 +132,4 @@ function describeChanges(c: BaseWeightChanges): string {
   const what = c.replacements.map((r) => (r.rows ? `${r.rows.length} rows of ${r.name}` : r.name));
   const listed = what.length > 4 ? [...what.slice(0, 3), `${what.length - 3} more`] : what;
   return `; replaces ${listed.join(', ')}${c.untie ? ' (lm_head untied from the embedding)' : ''}`;
-}
-
-/** Adapters from LoRA weights (imported or restored). */
-export function loraFromWeights(gpu: Gpu, spec: ModelSpec, modules: LoraModuleWeights[]): Map<string, LinearAdapter> {
-  const infos = new Map(allLinears(spec).map((i) => [i.path, i]));
-  const out = new Map<string, LinearAdapter>();
-  for (const m of modules) {
-    const info = infos.get(m.path);
-    if (!info) throw new Error(`LoRA module ${m.path} does not exist in this ${spec.modelType} model`);
-    out.set(m.path, new LoraLayer(gpu, info, m.rank, m.scale, { A: m.A, B: m.B }));
-  }
-  return out;
 }

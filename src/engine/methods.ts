@@ -1,22 +1,28 @@
 /**
- * Methods as composition (DESIGN.md): a method is a structure (dense B·A or GraLoRA's k x k blocks) x a rank
- * allocation (uniform, GoRA's gradient importance, GeLoRA's intrinsic dimensions) x an initialization
- * (LoRA's, or GoRA's gradient compression) x a scale rule. The named methods are recipes; `--structure`
- * swaps the structure of an allocating method (GoRA or GeLoRA ranks with GraLoRA blocks) without new code.
+ * Methods as composition (docs/METHODS.md): a method is a structure (dense B·A or GraLoRA's k x k blocks) x a
+ * rank allocation (uniform, GoRA's gradient importance, GeLoRA's intrinsic dimensions) x an initialization
+ * (LoRA's, or GoRA's gradient compression) x a scale rule. The named methods are recipes, registered with their
+ * options in src/adapters/registry.ts; the structure option swaps the structure of an allocating method (GoRA or
+ * GeLoRA ranks with GraLoRA blocks) without new code.
  */
 import { analyzeGelora } from '../adapters/gelora/analyze';
-import { GELORA_DEFAULTS, validateGeloraConfig, type GeloraBudget, type GeloraScaleMode } from '../adapters/gelora/config';
+import { GELORA_DEFAULTS, type GeloraBudget, type GeloraScaleMode } from '../adapters/gelora/config';
 import type { GeloraRounding } from '../adapters/gelora/ranks';
-import { GORA_DEFAULTS, goraScale, validateGoraConfig, type GoraConfig, type GoraFeatures, type GoraImportance, type GoraRounding } from '../adapters/gora/config';
+import { goraScale, type GoraConfig, type GoraFeatures, type GoraImportance, type GoraRounding } from '../adapters/gora/config';
 import { goraInitGralora, goraInitLora } from '../adapters/gora/init-layers';
 import { allocateGora, type GoraModuleReport } from '../adapters/gora/prepare';
-import { defaultGraloraK, graloraScale, validateGraloraConfig } from '../adapters/gralora/config';
+import { graloraScale } from '../adapters/gralora/config';
 import type { GraloraLayer } from '../adapters/gralora/layer';
 import { createGraloraLayers } from '../adapters/gralora/model';
-import { loraScale, validateLoraConfig } from '../adapters/lora/config';
+import { loraScale } from '../adapters/lora/config';
+import type { Allocation, OptionValues, Recipe, Structure } from '../adapters/options';
+import {
+  allMethodOptions, cliMessages, isMethodId, METHOD_IDS, methodDescriptor, methodProblems, neutralMessages, resolveMethodOptions, type MethodId, type MethodProblem,
+} from '../adapters/registry';
+import { STRUCTURES } from '../adapters/structure';
 import type { LoraLayer } from '../adapters/lora/layer';
 import { createLoraLayers } from '../adapters/lora/model';
-import type { LinearAdapter } from '../adapters/types';
+import type { LinearAdapter } from '../model/adapter';
 import type { Batch } from '../data/index';
 import type { Gpu } from '../gpu/gpu';
 import type { ModelSpec } from '../model/config';
@@ -24,29 +30,8 @@ import { allLinearTargets, defaultTargets, selectTargets, type LinearInfo } from
 import type { Recompute, TrainMode } from '../model/transformer';
 import type { ModelWeights } from '../model/weights';
 
-export const METHODS = ['lora', 'rslora', 'gora', 'gralora', 'gelora', 'full'] as const;
-export type MethodName = (typeof METHODS)[number];
-export const STRUCTURES = ['dense', 'gralora'] as const;
-export type Structure = (typeof STRUCTURES)[number];
-export type Allocation = 'uniform' | 'gora' | 'gelora';
-
-interface Recipe {
-  structure: Structure;
-  allocation: Allocation;
-  init: 'lora' | 'gora';
-}
-
-const RECIPES: Record<Exclude<MethodName, 'full'>, Recipe> = {
-  lora: { structure: 'dense', allocation: 'uniform', init: 'lora' },
-  rslora: { structure: 'dense', allocation: 'uniform', init: 'lora' },
-  gora: { structure: 'dense', allocation: 'gora', init: 'gora' },
-  gralora: { structure: 'gralora', allocation: 'uniform', init: 'lora' },
-  gelora: { structure: 'dense', allocation: 'gelora', init: 'lora' },
-};
-
-export const METHOD_LABELS: Record<MethodName, string> = {
-  lora: 'LoRA', rslora: 'rsLoRA', gora: 'GoRA', gralora: 'GraLoRA', gelora: 'GeLoRA', full: 'Full fine-tuning',
-};
+export { METHOD_IDS, STRUCTURES };
+export type { Allocation, MethodId, Structure };
 
 export interface MethodOptions {
   method: string;
@@ -99,7 +84,7 @@ export interface ModuleAllocation {
 }
 
 export interface MethodAnalysis {
-  method: MethodName;
+  method: MethodId;
   structure: Structure | 'full';
   allocation: Allocation | 'none';
   init: 'lora' | 'gora' | 'none';
@@ -114,12 +99,18 @@ export interface MethodAnalysis {
   warnings: string[];
 }
 
+/** A run's layers by structure: what export reads back (the graph only needs `adapters`). */
+export type AdapterLayers =
+  | { structure: 'dense'; layers: Map<string, LoraLayer> }
+  | { structure: 'gralora'; layers: Map<string, GraloraLayer> }
+  | { structure: 'full' };
+
 export interface MethodState {
-  method: MethodName;
+  method: MethodId;
   train: TrainMode;
+  /** The one adapter map: module path -> adapter, whatever the structure. */
   adapters: Map<string, LinearAdapter>;
-  dense: Map<string, LoraLayer>;
-  gralora: Map<string, GraloraLayer>;
+  layers: AdapterLayers;
   /** For export: the configured alpha and whether dense scales are alpha/√r (rsLoRA convention). */
   alpha: number;
   rslora: boolean;
@@ -142,85 +133,89 @@ export function resolveTargets(spec: ModelSpec, targets: string[]): string[] {
   return targets;
 }
 
+/**
+ * The method options among `o` (which may carry a whole run's settings) as given; absent ones take their defaults
+ * in resolveMethodOptions.
+ */
+function givenOptions(o: MethodOptions): OptionValues {
+  const given: OptionValues = {};
+  const fields = o as unknown as Record<string, OptionValues[string]>;
+  for (const option of allMethodOptions()) if (fields[option.key] !== undefined) given[option.key] = fields[option.key];
+  return given;
+}
+
+/** The options a run reads, every default applied (the registry's resolveMethodOptions). */
+function resolvedOptions(o: MethodOptions): MethodOptions {
+  const { values } = resolveMethodOptions(o.method as MethodId, o.rank, givenOptions(o));
+  return { method: o.method, rank: o.rank, alpha: o.alpha, targets: o.targets, seed: o.seed, lrRatioB: o.lrRatioB ?? 1, ...values };
+}
+
 function recipeOf(o: MethodOptions): Recipe {
-  const base = RECIPES[o.method as Exclude<MethodName, 'full'>];
-  if (o.structure === undefined || o.structure === base.structure) return base;
-  if (base.allocation === 'uniform') {
-    throw new Error(`--structure applies to gora and gelora (their ranks with GraLoRA blocks); --method ${o.method} has a fixed structure.`);
-  }
-  return { ...base, structure: o.structure as Structure };
+  const base = methodDescriptor(o.method as MethodId).recipe!;
+  return o.structure === undefined ? base : { ...base, structure: o.structure as Structure };
 }
 
 function goraConfig(o: MethodOptions): GoraConfig {
   return {
-    ...GORA_DEFAULTS, rankRef: o.rank, alpha: o.alpha,
-    rankMin: o.rankMin ?? GORA_DEFAULTS.rankMin, rankMax: o.rankMax ?? GORA_DEFAULTS.rankMax,
-    steps: o.goraSteps ?? GORA_DEFAULTS.steps, gamma: o.goraGamma ?? GORA_DEFAULTS.gamma,
-    importance: (o.goraImportance ?? GORA_DEFAULTS.importance) as GoraImportance,
-    features: (o.goraFeatures ?? GORA_DEFAULTS.features) as GoraFeatures,
-    rounding: (o.goraRounding ?? GORA_DEFAULTS.rounding) as GoraRounding,
-    adaptiveSteps: o.goraAdaptiveSteps ?? GORA_DEFAULTS.adaptiveSteps,
+    rankRef: o.rank, alpha: o.alpha, rankMin: o.rankMin!, rankMax: o.rankMax!, steps: o.goraSteps!, gamma: o.goraGamma!,
+    importance: o.goraImportance as GoraImportance, features: o.goraFeatures as GoraFeatures, rounding: o.goraRounding as GoraRounding,
+    adaptiveSteps: o.goraAdaptiveSteps!,
   };
 }
 
 function geloraConfig(o: MethodOptions, targets: string[]) {
   return {
     ...GELORA_DEFAULTS, rankRef: o.rank, alpha: o.alpha, targets,
-    samples: o.geloraSamples ?? GELORA_DEFAULTS.samples, perSequence: o.geloraPerSequence ?? GELORA_DEFAULTS.perSequence,
-    rankMax: o.rankMax ?? GELORA_DEFAULTS.rankMax,
-    budget: (o.geloraBudget ?? GELORA_DEFAULTS.budget) as GeloraBudget,
-    rounding: (o.geloraRounding ?? GELORA_DEFAULTS.rounding) as GeloraRounding,
-    scaleMode: (o.geloraScale ?? GELORA_DEFAULTS.scaleMode) as GeloraScaleMode,
+    samples: o.geloraSamples!, perSequence: o.geloraPerSequence!, rankMax: o.rankMax!,
+    budget: o.geloraBudget as GeloraBudget, rounding: o.geloraRounding as GeloraRounding, scaleMode: o.geloraScale as GeloraScaleMode,
   };
 }
 
-/** Checks a method's options without a model (so the CLI fails before loading anything). */
-export function validateMethodOptions(o: MethodOptions): void {
-  if (!(METHODS as readonly string[]).includes(o.method)) throw new Error(`--method must be one of ${METHODS.join(', ')} (got "${o.method}")`);
-  if (o.method === 'full') return;
-  if (o.structure !== undefined && !(STRUCTURES as readonly string[]).includes(o.structure)) {
-    throw new Error(`--structure must be one of ${STRUCTURES.join(', ')} (got "${o.structure}")`);
+/** What is wrong with a method's options (the registry's checks), before any model is loaded. */
+export function methodOptionProblems(o: MethodOptions): MethodProblem[] {
+  if (!isMethodId(o.method)) {
+    return [{ key: 'method', message: () => `method must be one of ${METHOD_IDS.join(', ')} (got "${o.method}")` }];
   }
-  const recipe = recipeOf(o);
-  const targets = o.targets.length ? o.targets : ['default'];
-  validateLoraConfig({ rank: o.rank, alpha: o.alpha, targets, rslora: false, lrRatioB: o.lrRatioB ?? 1 });
-  if (recipe.structure === 'gralora') {
-    const hybridRank = o.hybridRank ?? 0;
-    // Allocating methods choose per-module ranks; only a uniform rank must divide by k up front.
-    const k = o.graloraK ?? defaultGraloraK(o.rank + hybridRank, o.rank);
-    validateGraloraConfig({ rank: recipe.allocation === 'uniform' ? o.rank : k, k, hybridRank, alpha: o.alpha, targets, lrRatioB: o.lrRatioB ?? 1 });
-  } else if (o.graloraK !== undefined || o.hybridRank !== undefined) {
-    throw new Error(`--gralora-k and --hybrid-r apply to the GraLoRA structure (--method gralora, or --structure gralora with gora/gelora).`);
-  }
-  if (recipe.allocation === 'gora') validateGoraConfig(goraConfig(o));
-  if (recipe.allocation === 'gelora') validateGeloraConfig(geloraConfig(o, targets));
+  return methodProblems(o.method, { rank: o.rank, alpha: o.alpha, lrRatioB: o.lrRatioB, given: givenOptions(o) });
+}
+
+/**
+ * Checks a method's options without a model and throws the first problem: worded with the CLI's flags for the
+ * CLI, else with the options' own names (what the engine says to any surface).
+ */
+export function validateMethodOptions(o: MethodOptions, wording: 'cli' | 'neutral' = 'neutral'): void {
+  const problems = methodOptionProblems(o);
+  if (problems.length === 0) return;
+  if (!isMethodId(o.method)) throw new Error(`${wording === 'cli' ? '--' : ''}${problems[0].message(null as never)}`);
+  throw new Error((wording === 'cli' ? cliMessages(problems) : neutralMessages(o.method, problems))[0]);
 }
 
 /**
  * Builds a run's adapters: runs the method's preparation phase (GoRA's gradients, GeLoRA's intrinsic
  * dimensions) on the GPU, allocates, initializes. Everything the step loop needs is allocated here.
  */
-export async function buildMethod(gpu: Gpu, weights: ModelWeights, o: MethodOptions, ctx: PreparationContext): Promise<MethodState> {
-  validateMethodOptions(o);
+export async function buildMethod(gpu: Gpu, weights: ModelWeights, given: MethodOptions, ctx: PreparationContext): Promise<MethodState> {
+  validateMethodOptions(given);
+  const o = resolvedOptions(given);
   const spec = weights.spec;
   const t0 = performance.now();
   if (o.method === 'full') {
     weights.requireF32('Full fine-tuning');
     return {
-      method: 'full', train: 'full', adapters: new Map(), dense: new Map(), gralora: new Map(), alpha: o.alpha, rslora: false,
+      method: 'full', train: 'full', adapters: new Map(), layers: { structure: 'full' }, alpha: o.alpha, rslora: false,
       analysis: {
         method: 'full', structure: 'full', allocation: 'none', init: 'none', modules: [], warnings: [], preparationMs: 0,
         trainableParameters: weights.parameterCount(), loraEquivalentParameters: 0,
       },
     };
   }
-  const method = o.method as Exclude<MethodName, 'full'>;
+  const method = o.method as Exclude<MethodId, 'full'>;
   const recipe = recipeOf(o);
   const targetNames = resolveTargets(spec, o.targets);
   const targets = selectTargets(spec, targetNames);
   const warnings: string[] = [];
-  const hybridRank = recipe.structure === 'gralora' ? o.hybridRank ?? 0 : 0;
-  const k = o.graloraK ?? defaultGraloraK(o.rank + hybridRank, o.rank);
+  const hybridRank = recipe.structure === 'gralora' ? o.hybridRank! : 0;
+  const k = o.graloraK ?? 1;
 
   // 1. Ranks (and the analysis behind them).
   let ranks = new Map(targets.map((t) => [t.path, o.rank]));
@@ -294,7 +289,8 @@ export async function buildMethod(gpu: Gpu, weights: ModelWeights, o: MethodOpti
     const modules = targets.map((info) => describeModule(info, dense.get(info.path), blocks.get(info.path), goraReports.get(info.path), initNorms.get(info.path)));
     const adapters = new Map<string, LinearAdapter>([...dense, ...blocks]);
     return {
-      method, train: 'adapters', adapters, dense, gralora: blocks, alpha: o.alpha, rslora: method === 'rslora' || recipe.allocation === 'gora',
+      method, train: 'adapters', adapters, alpha: o.alpha,
+      layers: recipe.structure === 'dense' ? { structure: 'dense', layers: dense } : { structure: 'gralora', layers: blocks }, rslora: method === 'rslora' || recipe.allocation === 'gora',
       analysis: {
         method, structure: recipe.structure, allocation: recipe.allocation, init: recipe.init, modules, warnings,
         trainableParameters: modules.reduce((n, m) => n + m.parameters, 0),

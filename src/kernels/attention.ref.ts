@@ -1,6 +1,7 @@
 /**
  * float64 reference for causal GQA attention (optionally masked to packed documents) on dense row-major arrays:
- * q and dq [B*T, H*HD], k, v, dk and dv [B*T, KVH*HD], probs and dscores [B, H, T, T].
+ * q and dq [B*T, H*HD], k, v, dk and dv [B*T, KVH*HD], probs and dscores [B, H, T, T]. The flash-attention and
+ * decode-attention kernels are tested against it (test/kernels/attention.test.ts checks it by finite differences).
  */
 export interface AttentionDims {
   batch: number;

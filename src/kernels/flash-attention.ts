@@ -1,12 +1,12 @@
 /**
  * Memory-efficient (FlashAttention-style) causal multi-head attention with GQA on strided views: the forward
  * saves one logsumexp per (b, h, query) instead of the [B, H, T, T] probabilities, the backward recomputes
- * them. Same semantics as attention.ts (causal, packed documents through positions, scale).
+ * them. Same semantics as the float64 reference attention.ref.ts (causal, packed documents through positions, scale).
  *
  * Two kernel sets compute the same values: 'workgroup' (a workgroup per 16 rows of one head, the other side
  * streamed through shared-memory tiles: for real GPUs) and 'thread' (barrier-free, one thread per 4 rows
  * with 4x4 register blocks: for CPU Vulkan drivers such as SwiftShader, where every workgroup barrier costs
- * a coroutine switch per thread). By default the adapter decides, as in attention.ts.
+ * a coroutine switch per thread). By default the adapter decides.
  */
 import code from '../../shaders/flash-attention.wgsl?raw';
 import { grid1d, type CommandList, type KernelSpec } from '../gpu/gpu';

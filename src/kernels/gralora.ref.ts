@@ -1,5 +1,5 @@
 /**
- * float64 references for GraLoRA (METHODS.md §3) on dense row-major arrays: ΔW built two independent ways
+ * float64 references for GraLoRA (docs/METHODS.md, GraLoRA) on dense row-major arrays: ΔW built two independent ways
  * (block by block, and PEFT's scatter + einsum), forward, backward (§3.3), the shuffle, and the exact
  * conversion to a plain LoRA (§3.6).
  */

@@ -1,5 +1,5 @@
 /**
- * GraLoRA's k x k block adapter (METHODS.md §3.2, §3.3) as two batched GEMMs around one shuffle, whatever k:
+ * GraLoRA's k x k block adapter (docs/METHODS.md, GraLoRA) as two batched GEMMs around one shuffle, whatever k:
  * the k input blocks of x are one batched view (batch stride in/k, the row stride of x), and so are the k
  * output blocks of y. Never k² dispatches.
  */

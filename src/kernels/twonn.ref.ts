@@ -1,5 +1,5 @@
 /**
- * float64 references for TwoNN (METHODS.md §4.1): brute-force nearest two neighbours from raw points,
+ * float64 references for TwoNN (docs/METHODS.md, GeLoRA): brute-force nearest two neighbours from raw points,
  * and the whole estimator written out step by step (the test oracle for the GPU path).
  */
 

@@ -6,7 +6,7 @@
  * Blocks run one after another and nothing is kept for a backward pass, so every layer shares one set of
  * buffers except the residual stream, which alternates between two (a block reads one and writes the other).
  */
-import type { LinearAdapter } from '../adapters/types';
+import type { LinearAdapter } from './adapter';
 import type { CommandList, Gpu } from '../gpu/gpu';
 import type { Tensor } from '../gpu/tensor';
 import { argmax } from '../kernels/argmax';

@@ -4,7 +4,7 @@
  * returns the greedy next token (argmax on the GPU, one u32 read back). Everything is allocated and recorded
  * at construction; a step writes the token and its position (8 bytes) and submits once.
  */
-import type { LinearAdapter } from '../adapters/types';
+import type { LinearAdapter } from './adapter';
 import type { Gpu } from '../gpu/gpu';
 import { KvCache } from './decode-cache';
 import { DecodeGraph } from './decode-graph';

@@ -2,7 +2,7 @@
  * Greedy decoding over a KV cache (decode.ts): the prompt is prefilled once, then every new token costs one
  * pass of the layer stack over that token alone, one submit and a 4-byte readback.
  */
-import type { LinearAdapter } from '../adapters/types';
+import type { LinearAdapter } from './adapter';
 import type { Gpu } from '../gpu/gpu';
 import { Decoder } from './decode';
 import type { ModelWeights } from './weights';

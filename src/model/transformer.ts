@@ -12,22 +12,27 @@
  * Activations per layer (rows = batch * seq in training):
  *   resid[l]  input of block l         ln1[l]  normed input        qkv[l]  q|k|v after RoPE
  *   att[l]    attention output          lse[l] softmax logsumexp    mid[l]  resid after attention
- *   (with attention 'saved-probs': probs[l], the softmax itself, instead of lse[l])
  *   ln2[l]    normed mid                fc1[l]/fc2[l] MLP pre-activations  act[l]  MLP activation
+ *
+ * TransformerGraph allocates every buffer from the allocation table (allocation-plan.ts), the same list the
+ * studio's memory estimate sums.
  */
-import type { BoundAdapter, LinearAdapter, Trainable } from '../adapters/types';
+import type { BoundAdapter, LinearAdapter, Trainable } from './adapter';
 import type { CommandList, Gpu } from '../gpu/gpu';
 import type { Tensor } from '../gpu/tensor';
-import { matmul, type MatView } from '../kernels/matmul';
+import { listScratchBytes, matmul, type MatView } from '../kernels/matmul';
 import { rmsnormForward, rmsnormBackward, rmsnormWeightGrad, layernormForward, layernormBackward, layernormParamGrad } from '../kernels/norm';
 import { ropeForward, ropeBackward } from '../kernels/rope';
-import { attentionForward, attentionBackward } from '../kernels/attention';
 import { flashAttentionBackward, flashAttentionForward } from '../kernels/flash-attention';
 import { swigluForward, swigluBackward, geluForward, geluBackward } from '../kernels/activation';
 import { biasAdd, biasGrad } from '../kernels/bias';
 import { embedForward, embedBackward, positionEmbedBackward } from '../kernels/embed';
 import { crossEntropyForward, crossEntropyForwardBackward } from '../kernels/xent';
 import { sum } from '../kernels/reduce';
+import {
+  adapterBindAllocations, adapterShapeOf, finalBufferShapes, graphAllocations, layerBufferShapes, mlpBufferShapes, planBytes,
+  type BufferShape, type PlannedBuffer,
+} from './allocation-plan';
 import type { ModelSpec } from './config';
 import { logitsChunkRows } from './lm-head';
 import { layerLinears, type LinearInfo, type ModuleKind } from './layout';
@@ -53,16 +58,7 @@ export interface GraphOptions {
    * buffer). Default: every row when the logits fit in LOGITS_CHUNK_BYTES (lm-head.ts), else as many rows as do.
    */
   logitsChunkRows?: number;
-  /**
-   * 'flash' (default): attention saves one logsumexp per query row and head, and the backward recomputes the
-   * probabilities (kernels/flash-attention.ts). 'saved-probs': the forward saves the [batch, heads, seq, seq]
-   * probabilities (kernels/attention.ts): more memory, a cheaper backward on CPU drivers.
-   */
-  attention?: AttentionKind;
 }
-
-export type AttentionKind = 'flash' | 'saved-probs';
-export const ATTENTION_KINDS: readonly AttentionKind[] = ['flash', 'saved-probs'];
 
 export type Recompute = 'none' | 'mlp';
 export const RECOMPUTE_MODES: readonly Recompute[] = ['none', 'mlp'];
@@ -84,42 +80,43 @@ export interface FinalBuffers {
 /** The MLP's pre-activations and activation: the largest per-layer buffers ([rows, intermediate] each). */
 export type MlpBuffers = Pick<LayerBuffers, 'fc1' | 'fc2' | 'act'>;
 
-export function allocateMlpBuffers(gpu: Gpu, spec: ModelSpec, rows: number, prefix: string): MlpBuffers {
-  const t = (name: string) => gpu.tensor([rows, spec.intermediate], `${prefix}.${name}`);
-  return { fc1: t('fc1'), fc2: spec.family === 'gpt2' ? null : t('fc2'), act: t('act') };
+/** Allocates a buffer the allocation table describes (a graph: from its own table, checked by name). */
+type Allocate = (b: BufferShape) => Tensor;
+
+/** Tensors for a record of shapes (null stays null). */
+function allocateAll<K extends string>(shapes: Record<K, BufferShape | null>, allocate: Allocate): Record<K, Tensor | null> {
+  const out = {} as Record<K, Tensor | null>;
+  for (const key of Object.keys(shapes) as K[]) out[key] = shapes[key] ? allocate(shapes[key]!) : null;
+  return out;
+}
+
+const plainAllocate = (gpu: Gpu): Allocate => (b) => gpu.tensor(b.shape, b.name, b.dtype);
+
+export function allocateMlpBuffers(gpu: Gpu, spec: ModelSpec, rows: number, prefix: string, allocate = plainAllocate(gpu)): MlpBuffers {
+  const m = allocateAll(mlpBufferShapes(spec, rows, prefix), allocate);
+  return { fc1: m.fc1!, fc2: m.fc2, act: m.act! };
 }
 
 /**
- * Allocates one block's buffers for `rows` tokens (the family decides which optional ones exist). `mlp`: MLP
- * buffers shared by every block (a forward-only graph, or a training graph that recomputes them).
+ * Allocates one block's buffers for `rows` tokens (allocation-plan.ts: the family decides which optional ones
+ * exist). `mlp`: MLP buffers shared by every block (a forward-only graph, or a training graph that recomputes them).
  */
-export function allocateLayerBuffers(gpu: Gpu, spec: ModelSpec, rows: number, prefix: string, mlp?: MlpBuffers): LayerBuffers {
-  const R = rows;
-  const d = spec.hidden;
-  const qkvW = qkvWidth(spec);
-  const ff = spec.intermediate;
-  const gpt2 = spec.family === 'gpt2';
-  const t = (shape: number[], name: string) => gpu.tensor(shape, `${prefix}.${name}`);
+export function allocateLayerBuffers(
+  gpu: Gpu, spec: ModelSpec, rows: number, prefix: string, mlp?: MlpBuffers, allocate = plainAllocate(gpu),
+): LayerBuffers {
+  const a = allocateAll(layerBufferShapes(spec, rows, prefix, !mlp), allocate);
   return {
-    resid: t([R, d], 'resid'),
-    ln1: t([R, d], 'ln1'), ln1Mean: gpt2 ? t([R], 'ln1.mean') : null, ln1Rstd: t([R], 'ln1.rstd'),
-    qkvPre: spec.qkNorm ? t([R, qkvW], 'qkv_pre') : null,
-    qRstd: spec.qkNorm ? t([R * spec.heads], 'q_norm.rstd') : null,
-    kRstd: spec.qkNorm ? t([R * spec.kvHeads], 'k_norm.rstd') : null,
-    qkv: t([R, qkvW], 'qkv'),
-    att: t([R, spec.heads * spec.headDim], 'att'),
-    mid: t([R, d], 'mid'),
-    ln2: t([R, d], 'ln2'), ln2Mean: gpt2 ? t([R], 'ln2.mean') : null, ln2Rstd: t([R], 'ln2.rstd'),
-    ...(mlp ?? { fc1: t([R, ff], 'fc1'), fc2: gpt2 ? null : t([R, ff], 'fc2'), act: t([R, ff], 'act') }),
+    resid: a.resid!, ln1: a.ln1!, ln1Mean: a.ln1Mean, ln1Rstd: a.ln1Rstd!, qkvPre: a.qkvPre, qRstd: a.qRstd, kRstd: a.kRstd,
+    qkv: a.qkv!, att: a.att!, mid: a.mid!, ln2: a.ln2!, ln2Mean: a.ln2Mean, ln2Rstd: a.ln2Rstd!,
+    ...(mlp ?? { fc1: a.fc1!, fc2: a.fc2, act: a.act! }),
   };
 }
 
-export function allocateFinalBuffers(gpu: Gpu, spec: ModelSpec, rows: number, prefix: string, resid?: Tensor): FinalBuffers {
-  const gpt2 = spec.family === 'gpt2';
-  return {
-    resid: resid ?? gpu.tensor([rows, spec.hidden], `${prefix}.resid`), ln: gpu.tensor([rows, spec.hidden], `${prefix}.ln`),
-    mean: gpt2 ? gpu.tensor([rows], `${prefix}.mean`) : null, rstd: gpu.tensor([rows], `${prefix}.rstd`),
-  };
+/** `resid`: the stream the last block writes, when the caller owns it (decoding alternates two). */
+export function allocateFinalBuffers(gpu: Gpu, spec: ModelSpec, rows: number, prefix: string, resid?: Tensor, allocate = plainAllocate(gpu)): FinalBuffers {
+  const shapes = finalBufferShapes(spec, rows, prefix);
+  const f = allocateAll(resid ? { ...shapes, resid: null } : shapes, allocate);
+  return { resid: resid ?? f.resid!, ln: f.ln!, mean: f.mean, rstd: f.rstd! };
 }
 
 /** Columns of the fused q|k|v buffer: q heads, then k and v kv-heads. */
@@ -138,11 +135,12 @@ export type AttentionStep = (list: CommandList, layer: number, qkv: Tensor, att:
 class FullGrads {
   readonly grads = new Map<string, Tensor>();
   readonly trainables: Trainable[] = [];
-  constructor(gpu: Gpu, weights: ModelWeights) {
+  constructor(weights: ModelWeights, allocate: (name: string) => Tensor) {
     const tied = weights.spec.tieWordEmbeddings;
     for (const name of weights.names()) {
       const p = weights.get(name);
-      const g = gpu.tensor(p.shape, `${name}.grad`);
+      const g = allocate(`${name}.grad`);
+      if (g.size !== p.size) throw new Error(`${name}.grad: the allocation plan has ${g.size} values, the tensor ${p.size}`);
       this.grads.set(name, g);
       const isMatrix = p.shape.length === 2;
       const isEmbed = name === weights.embedName;
@@ -166,6 +164,8 @@ export class ForwardPass {
   readonly spec: ModelSpec;
   readonly qkvWidth: number;
   private readonly bound = new Map<string, BoundAdapter>();
+  /** Bytes each adapter's bind() allocated for this pass's rows, by module path. */
+  readonly boundBytes = new Map<string, number>();
   private readonly invFreq: Tensor | null;
 
   constructor(
@@ -175,11 +175,20 @@ export class ForwardPass {
     /** u32 [rows]: token ids and positions (RoPE, GPT-2's learned positions). */
     readonly inputs: { tokens: Tensor; positions: Tensor },
     adapters?: Map<string, LinearAdapter>,
+    allocate: Allocate = plainAllocate(gpu),
   ) {
     const spec = (this.spec = weights.spec);
     this.qkvWidth = qkvWidth(spec);
-    this.invFreq = spec.family === 'gpt2' ? null : gpu.tensorFrom(ropeInverseFrequencies(spec), [spec.headDim / 2], 'rope.inv_freq');
-    for (const [path, adapter] of adapters ?? []) this.bound.set(path, adapter.bind(gpu, rows));
+    this.invFreq = null;
+    if (spec.family !== 'gpt2') {
+      this.invFreq = allocate({ name: 'rope.inv_freq', shape: [spec.headDim / 2], dtype: 'f32' });
+      gpu.upload(this.invFreq, ropeInverseFrequencies(spec));
+    }
+    for (const [path, adapter] of adapters ?? []) {
+      const before = gpu.liveBytes;
+      this.bound.set(path, adapter.bind(gpu, rows));
+      this.boundBytes.set(path, gpu.liveBytes - before);
+    }
   }
 
   /**
@@ -348,7 +357,8 @@ export class ForwardPass {
 /**
  * Training and evaluation over a fixed batch x seq shape: the forward (+ loss) list and, when something
  * trains, the forward + loss + backward list. Attention runs over the batch's own rows (packed documents
- * attend only to themselves) and saves its probabilities for the backward pass.
+ * attend only to themselves), FlashAttention-style: it saves one logsumexp per query row and head, and the
+ * backward recomputes the probabilities. Every buffer comes from the allocation table (`plan`).
  */
 export class TransformerGraph {
   readonly rows: number;
@@ -371,16 +381,22 @@ export class TransformerGraph {
   /** Forward + loss + backward: every trainable's gradient is written. */
   readonly backwardList: CommandList | null;
   readonly trainables: Trainable[];
+  /**
+   * The allocation table of this graph (allocation-plan.ts graphAllocations): the buffers it allocated (owner
+   * 'graph'), its adapters' bind() buffers and its lists' split-K scratch.
+   */
+  readonly plan: readonly PlannedBuffer[];
 
   private readonly pass: ForwardPass;
   private readonly acts: LayerBuffers[] = [];
-  /** Per layer, saved for the backward pass: lse [batch, heads, seq] (flash) or probs [batch, heads, seq, seq]. */
-  private readonly attnSaved: Tensor[] = [];
-  private readonly attentionKind: AttentionKind;
+  /** Per layer, the attention's logsumexp [batch, heads, seq], saved for the backward pass. */
+  private readonly lse: Tensor[] = [];
   private readonly final: FinalBuffers;
   private readonly full: FullGrads | null;
   private readonly qkvWidth: number;
   private readonly recomputeMlp: boolean;
+  /** Allocates a buffer of the plan by name (the backward's scratch is allocated while recording). */
+  private readonly alloc: (name: string) => Tensor;
   /** Rows per LM-head chunk (logits holds one chunk: [chunkRows, vocab]). */
   readonly chunkRows: number;
 
@@ -392,36 +408,50 @@ export class TransformerGraph {
     const spec = (this.spec = weights.spec);
     const R = (this.rows = opts.batch * opts.seq);
     this.qkvWidth = qkvWidth(spec);
-    const t = (shape: number[], label: string) => gpu.tensor(shape, label);
-
-    this.tokens = gpu.tensor([R], 'tokens', 'u32');
-    this.targets = gpu.tensor([R], 'targets', 'i32');
-    this.positions = gpu.tensor([R], 'positions', 'u32');
-    this.gradScale = t([1], 'gradScale');
-
     const recompute = opts.recompute ?? 'none';
     if (!RECOMPUTE_MODES.includes(recompute)) throw new Error(`recompute must be one of ${RECOMPUTE_MODES.join(', ')}, got "${recompute}"`);
     this.recomputeMlp = recompute === 'mlp' && opts.train !== 'none';
-    this.attentionKind = opts.attention ?? 'flash';
-    if (!ATTENTION_KINDS.includes(this.attentionKind)) throw new Error(`attention must be one of ${ATTENTION_KINDS.join(', ')}, got "${this.attentionKind}"`);
-    // Nothing reads a block's MLP buffers after its forward unless the backward does without recomputing them.
-    const sharedMlp = opts.train === 'none' || this.recomputeMlp ? allocateMlpBuffers(gpu, spec, R, 'mlp') : undefined;
-    for (let l = 0; l < spec.layers; l++) {
-      this.acts.push(allocateLayerBuffers(gpu, spec, R, `layer${l}`, sharedMlp));
-      // A forward-only graph never reads them back: one buffer serves every layer.
-      const shared = opts.train === 'none' && l > 0 ? this.attnSaved[0] : null;
-      this.attnSaved.push(shared ?? (this.attentionKind === 'flash'
-        ? t([opts.batch, spec.heads, opts.seq], `layer${l}.lse`)
-        : t([opts.batch, spec.heads, opts.seq, opts.seq], `layer${l}.probs`)));
-    }
-    this.final = allocateFinalBuffers(gpu, spec, R, 'final');
-    this.chunkRows = logitsChunkRows(R, spec.vocabSize, opts.logitsChunkRows);
-    this.logits = t([this.chunkRows, spec.vocabSize], 'logits');
-    this.losses = t([R], 'losses');
-    this.lossSum = t([1], 'lossSum');
 
-    this.pass = new ForwardPass(gpu, weights, R, { tokens: this.tokens, positions: this.positions }, opts.adapters);
-    this.full = opts.train === 'full' ? new FullGrads(gpu, weights) : null;
+    // Every buffer by name from the table; whatever the table lists must have been allocated once the lists are recorded.
+    const adapterShapes = [...(opts.adapters?.values() ?? [])].map(adapterShapeOf);
+    this.plan = graphAllocations(spec, {
+      batch: opts.batch, seq: opts.seq, train: opts.train, recompute, logitsChunkRows: opts.logitsChunkRows, adapters: adapterShapes,
+      listScratchBytes: listScratchBytes(gpu.device),
+    });
+    const pending = new Map(this.plan.filter((b) => b.owner === 'graph').map((b) => [b.name, b]));
+    const t = (this.alloc = (name: string) => {
+      const b = pending.get(name);
+      if (!b) throw new Error(`TransformerGraph: ${name} is not in the allocation plan (src/model/allocation-plan.ts), or was allocated twice`);
+      pending.delete(name);
+      return gpu.tensor(b.shape, b.name, b.dtype);
+    });
+    const allocate: Allocate = (b) => t(b.name);
+
+    this.tokens = t('tokens');
+    this.targets = t('targets');
+    this.positions = t('positions');
+    this.gradScale = t('gradScale');
+
+    // Nothing reads a block's MLP buffers after its forward unless the backward does without recomputing them.
+    const sharedMlp = opts.train === 'none' || this.recomputeMlp ? allocateMlpBuffers(gpu, spec, R, 'mlp', allocate) : undefined;
+    for (let l = 0; l < spec.layers; l++) {
+      this.acts.push(allocateLayerBuffers(gpu, spec, R, `layer${l}`, sharedMlp, allocate));
+      // A forward-only graph never reads them back: one buffer serves every layer.
+      this.lse.push(opts.train === 'none' && l > 0 ? this.lse[0] : t(`layer${l}.lse`));
+    }
+    this.final = allocateFinalBuffers(gpu, spec, R, 'final', undefined, allocate);
+    this.chunkRows = logitsChunkRows(R, spec.vocabSize, opts.logitsChunkRows);
+    this.logits = t('logits');
+    this.losses = t('losses');
+    this.lossSum = t('lossSum');
+
+    this.pass = new ForwardPass(gpu, weights, R, { tokens: this.tokens, positions: this.positions }, opts.adapters, allocate);
+    adapterShapes.forEach((a) => {
+      const want = planBytes(adapterBindAllocations(a, R));
+      const got = this.pass.boundBytes.get(a.path);
+      if (got !== want) throw new Error(`${a.path}: its adapter allocated ${got} bytes for ${R} rows; the allocation plan (src/model/allocation-plan.ts) lists ${want}`);
+    });
+    this.full = opts.train === 'full' ? new FullGrads(weights, t) : null;
     this.trainables =
       opts.train === 'full'
         ? this.full!.trainables
@@ -444,6 +474,7 @@ export class TransformerGraph {
     } else {
       this.backwardList = null;
     }
+    if (pending.size) throw new Error(`TransformerGraph: the allocation plan lists buffers the graph did not allocate: ${[...pending.keys()].join(', ')}`);
   }
 
   // ------------------------------------------------------------------ forward
@@ -466,8 +497,7 @@ export class TransformerGraph {
       // Packed rows: every document attends only to itself (positions restart at 0 where one begins).
       positions: this.positions, ...this.attentionShape(),
     };
-    if (this.attentionKind === 'flash') flashAttentionForward(list, { ...args, lse: this.attnSaved[layer] });
-    else attentionForward(list, { ...args, probs: this.attnSaved[layer] });
+    flashAttentionForward(list, { ...args, lse: this.lse[layer] });
   }
 
   private attentionShape() {
@@ -488,27 +518,24 @@ export class TransformerGraph {
 
   private recordBackward(list: CommandList): void {
     const { spec, weights, rows: R } = this;
-    const gpu = this.gpu;
     const d = spec.hidden;
     const V = spec.vocabSize;
     const gpt2 = spec.family === 'gpt2';
     const full = this.full;
     const hd = spec.headDim;
-    const t = (shape: number[], label: string) => gpu.tensor(shape, label);
+    const t = this.alloc;
 
     // Gradient scratch, reused across layers (the backward pass walks layers one at a time).
-    const dresid = t([R, d], 'd.resid');
-    const dln = t([R, d], 'd.ln');
-    const datt = t([R, spec.heads * hd], 'd.att');
-    const dqkv = t([R, this.qkvWidth], 'd.qkv');
-    const dqkvPre = spec.qkNorm ? t([R, this.qkvWidth], 'd.qkv_pre') : null;
-    // Attention backward scratch: flash's per-row delta = rowsum(dout ∘ out), or the score gradients.
-    const attnScratch = this.attentionKind === 'flash'
-      ? t([this.opts.batch, spec.heads, this.opts.seq], 'd.attn_delta')
-      : t([this.opts.batch, spec.heads, this.opts.seq, this.opts.seq], 'd.scores');
-    const dact = t([R, spec.intermediate], 'd.act');
-    const dfc1 = t([R, spec.intermediate], 'd.fc1');
-    const dfc2 = gpt2 ? null : t([R, spec.intermediate], 'd.fc2');
+    const dresid = t('d.resid');
+    const dln = t('d.ln');
+    const datt = t('d.att');
+    const dqkv = t('d.qkv');
+    const dqkvPre = spec.qkNorm ? t('d.qkv_pre') : null;
+    // Attention backward scratch: the per-row delta = rowsum(dout ∘ out).
+    const delta = t('d.attn_delta');
+    const dact = t('d.act');
+    const dfc1 = t('d.fc1');
+    const dfc2 = gpt2 ? null : t('d.fc2');
 
     for (const tr of this.trainables) if (tr.accumulates) list.clear(tr.grad);
 
@@ -557,14 +584,10 @@ export class TransformerGraph {
       this.linearBackward(list, gpt2 ? m['attn.c_proj'] : m.o_proj, dense(a.att, spec.heads * hd), dense(dresid, d), dense(datt, spec.heads * hd));
       const views = this.pass.qkvViews(a.qkv);
       const dviews = this.pass.qkvViews(dqkv);
-      const grads = { ...views, dout: { t: datt, ld: spec.heads * hd }, dq: dviews.q, dk: dviews.k, dv: dviews.v, ...this.attentionShape() };
-      if (this.attentionKind === 'flash') {
-        flashAttentionBackward(list, {
-          ...grads, out: { t: a.att, ld: spec.heads * hd }, lse: this.attnSaved[l], positions: this.positions, delta: attnScratch,
-        });
-      } else {
-        attentionBackward(list, { ...grads, probs: this.attnSaved[l], dscores: attnScratch });
-      }
+      flashAttentionBackward(list, {
+        ...views, dout: { t: datt, ld: spec.heads * hd }, dq: dviews.q, dk: dviews.k, dv: dviews.v, ...this.attentionShape(),
+        out: { t: a.att, ld: spec.heads * hd }, lse: this.lse[l], positions: this.positions, delta,
+      });
       if (gpt2) {
         this.linearBackward(list, m['attn.c_attn'], dense(a.ln1, d), dense(dqkv, this.qkvWidth), dense(dln, d));
       } else {

@@ -4,7 +4,7 @@
  * continuation (as many tokens as the reference, stopping at EOS) must decode to the same text, trimmed.
  * Plain text has no reference answers, so it has no exact match (null).
  */
-import type { LinearAdapter } from '../adapters/types';
+import type { LinearAdapter } from '../model/adapter';
 import { IGNORE_INDEX, type Example } from '../data/types';
 import type { Gpu } from '../gpu/gpu';
 import { Generator } from '../model/generate';

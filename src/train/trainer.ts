@@ -4,7 +4,7 @@
  * written (queue.writeBuffer); metrics come back through a ring of staging buffers, so reading step N's
  * loss never stalls the submission of step N+1.
  */
-import type { Trainable } from '../adapters/types';
+import type { Trainable } from '../model/adapter';
 import type { CommandList, Gpu } from '../gpu/gpu';
 import type { Tensor } from '../gpu/tensor';
 import { adamw, ADAMW_HP } from '../kernels/adamw';

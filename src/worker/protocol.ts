@@ -18,7 +18,9 @@ import type { TrainBenchResult } from '../bench/train';
 
 // ------------------------------------------------------------------------------------ shared data
 
-export type MethodId = 'lora' | 'rslora' | 'gora' | 'gralora' | 'gelora' | 'full';
+/** Every method the registry knows (src/adapters/registry.ts). */
+export type { MethodId } from '../adapters/registry';
+import type { MethodId } from '../adapters/registry';
 
 /** A method's own options (structure for GoRA/GeLoRA ranks, GraLoRA's k and hybrid rank, GoRA's N and γ, ...). */
 export type MethodExtras = Pick<

@@ -1,7 +1,7 @@
-/** GoRA's invariants (METHODS.md §6: allocation, gradients, initialization) and an end-to-end preparation. */
+/** GoRA's invariants (docs/METHODS.md, Tests that pin the math: allocation, gradients, initialization) and an end-to-end preparation. */
 import { describe, expect, it } from 'vitest';
 import { allocateRanks } from '../../src/adapters/gora/allocate';
-import { GORA_DEFAULTS, goraScale, validateGoraConfig, type GoraConfig } from '../../src/adapters/gora/config';
+import { GORA_DEFAULTS, goraScale, type GoraConfig } from '../../src/adapters/gora/config';
 import { GradientAccumulator } from '../../src/adapters/gora/gradients';
 import { compressB, compressStep } from '../../src/adapters/gora/init';
 import { LoraLayer } from '../../src/adapters/lora/layer';
@@ -63,14 +63,6 @@ describe('GoRA rank allocation', () => {
     expect(alloc([0, 0, 0, 0], square)).toEqual([8, 8, 8, 8]);
   });
 
-  it('rejects inconsistent options by name', () => {
-    const ok: GoraConfig = { ...GORA_DEFAULTS, rankRef: 8, alpha: 16 };
-    expect(() => validateGoraConfig({ ...ok, rankMin: 9, rankMax: 4 })).toThrow(/--rank-min \(9\) is larger than --rank-max \(4\)/);
-    expect(() => validateGoraConfig({ ...ok, rankRef: 0 })).toThrow(/--rank must be an integer >= 1/);
-    expect(() => validateGoraConfig({ ...ok, steps: 0 })).toThrow(/--gora-steps/);
-    expect(() => validateGoraConfig({ ...ok, gamma: -1 })).toThrow(/--gora-gamma/);
-    expect(() => validateGoraConfig({ ...ok, importance: 'nuc' as never })).toThrow(/--gora-importance must be one of union_mean/);
-  });
 });
 
 /** Dense float64 helpers for the init checks. */
@@ -251,6 +243,10 @@ describe('GoRA gradient accumulation and preparation (tiny llama)', () => {
       const layers = createLoraLayers(gpu, sp, { rank: 3, alpha: 6, targets: allLinearTargets(sp), rslora: false, lrRatioB: 1 }, 3, { ranks, scales });
       await goraInitLora(gpu, [...layers].map(([path, layer]) => ({ layer, grad: alloc.grads.get(path)! })), cfg.gamma);
       await alloc.release();
+      // B₀ is one small descent step: the A gradients it gives are barely above finite-difference noise (‖g‖ from
+      // 1.2e-2). Add random values to B (ranks and scales stay GoRA's) so that every gradient must be non-zero.
+      const rng = new Rng(4);
+      for (const l of layers.values()) gpu.upload(l.B, (await gpu.read(l.B)).map((x) => x + 0.3 * rng.normal()));
       await checkModelGradients(gpu, weights, { mode: 'adapters', adapters: new Map(layers) });
     }
   });

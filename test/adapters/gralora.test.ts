@@ -1,4 +1,4 @@
-/** GraLoRA's invariants (METHODS.md §6, GraLoRA row), config rules, and the PEFT GraLoRA format (§5.2). */
+/** GraLoRA's invariants (docs/METHODS.md, Tests that pin the math, GraLoRA row), config rules, and the PEFT GraLoRA format. */
 import { describe, expect, it } from 'vitest';
 import {
   defaultGraloraK, graloraFromOriginal, graloraScale, moduleK, validateGraloraConfig, type GraloraConfig,
@@ -168,7 +168,7 @@ describe('GraLoRA layer on the GPU vs the dense ΔW', () => {
   it('at init ΔW = 0: the layer adds nothing to y', async () => {
     const gpu = await testGpu();
     const rng = new Rng(8);
-    const layer = new GraloraLayer(gpu, linear(16, 8), { rank: 4, k: 2, hybridRank: 2, scale: 2, rng: new Rng(1) });
+    const layer = new GraloraLayer(gpu, linear(16, 8), { rank: 4, k: 2, hybridRank: 2, scale: 2, weights: graloraInit(linear(16, 8), { rank: 4, k: 2, hybridRank: 2 }, new Rng(1)) });
     const y0 = rng.normals(5 * 8);
     const got = await runLayer(gpu, layer, 5, rng.normals(5 * 16), y0, rng.normals(5 * 8), new Float32Array(5 * 16));
     expectClose(got.y, y0, 'y', { atol: 0, rtol: 0 });
@@ -207,7 +207,7 @@ describe('GraLoRA structure (float64)', () => {
     const gpu = await testGpu();
     for (const k of [1, 2, 4]) {
       for (const h of [0, 2]) {
-        const layer = new GraloraLayer(gpu, linear(16, 24), { rank: 8, k, hybridRank: h, scale: 1, rng: new Rng(k) });
+        const layer = new GraloraLayer(gpu, linear(16, 24), { rank: 8, k, hybridRank: h, scale: 1, weights: graloraInit(linear(16, 24), { rank: 8, k, hybridRank: h }, new Rng(k)) });
         const stored = layer.trainables.reduce((n, t) => n + t.param.size, 0);
         expect(layer.parameterCount).toBe((8 + h) * (16 + 24));
         expect(stored).toBe(layer.parameterCount);
@@ -253,14 +253,14 @@ describe('GraLoRA structure (float64)', () => {
 describe('GraLoRA configuration', () => {
   const base: GraloraConfig = { rank: 8, k: 2, hybridRank: 0, alpha: 16, targets: ['q_proj'], lrRatioB: 1 };
 
-  it('rejects bad values, naming the CLI option', () => {
+  it('its invariants name what is wrong, in no surface\'s words (the registry words options for the CLI and the form)', () => {
     const bad: [Partial<GraloraConfig>, RegExp][] = [
-      [{ rank: 0 }, /--rank must be an integer >= 1/],
-      [{ k: 0 }, /--gralora-k must be an integer >= 1/],
-      [{ rank: 6, k: 4 }, /--rank 6 must be divisible by --gralora-k 4/],
-      [{ hybridRank: -1 }, /--hybrid-r must be an integer >= 0/],
-      [{ alpha: 0 }, /--alpha must be a positive number/],
-      [{ targets: [] }, /--targets/],
+      [{ rank: 0 }, /^GraLoRA rank must be an integer >= 1/],
+      [{ k: 0 }, /^GraLoRA k must be an integer >= 1/],
+      [{ rank: 6, k: 4 }, /^GraLoRA rank 6 is not divisible by k 4/],
+      [{ hybridRank: -1 }, /^GraLoRA hybrid rank must be an integer >= 0/],
+      [{ alpha: 0 }, /^GraLoRA alpha must be a positive number/],
+      [{ targets: [] }, /at least one target module/],
     ];
     for (const [change, msg] of bad) expect(() => validateGraloraConfig({ ...base, ...change })).toThrow(msg);
     expect(() => validateGraloraConfig(base)).not.toThrow();
@@ -296,8 +296,8 @@ describe('GraLoRA configuration', () => {
 
   it('a layer rejects a k that does not divide its shapes', async () => {
     const gpu = await testGpu();
-    expect(() => new GraloraLayer(gpu, linear(12, 20), { rank: 6, k: 3, hybridRank: 0, scale: 1, rng: new Rng(1) })).toThrow(/gralora_k 3 does not divide out 20/);
-    expect(() => new GraloraLayer(gpu, linear(12, 12), { rank: 4, k: 3, hybridRank: 0, scale: 1, rng: new Rng(1) })).toThrow(/does not divide rank 4/);
+    expect(() => new GraloraLayer(gpu, linear(12, 20), { rank: 6, k: 3, hybridRank: 0, scale: 1, weights: graloraInit(linear(12, 20), { rank: 6, k: 3, hybridRank: 0 }, new Rng(1)) })).toThrow(/gralora_k 3 does not divide out 20/);
+    expect(() => new GraloraLayer(gpu, linear(12, 12), { rank: 4, k: 3, hybridRank: 0, scale: 1, weights: { GA: new Float32Array(48), GB: new Float32Array(48) } })).toThrow(/does not divide rank 4/);
   });
 
   it('createGraloraLayers lowers k per module (qwen2: hidden 12, kv 4, d_ff 20) and per planned rank', async () => {

@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import { Gpu } from '../../src/gpu/gpu';
 import { requestDevice } from '../../src/gpu/device';
 import { nodeDevice, nodeGpuInstance } from '../../src/gpu/node-device';
-import type { Trainable } from '../../src/adapters/types';
+import type { Trainable } from '../../src/model/adapter';
 
 let gpuPromise: Promise<Gpu> | null = null;
 

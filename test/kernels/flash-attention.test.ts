@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { attentionBackward, attentionForward } from '../../src/kernels/attention';
 import { attentionBackwardRef, attentionForwardRef, type AttentionDims } from '../../src/kernels/attention.ref';
 import {
   flashAttentionBackward, flashAttentionForward, workgroupTile, type FlashAttentionVariant,
@@ -92,8 +91,6 @@ interface CaseOptions {
   qGain?: number;
   /** dk and dv as two tensors (the dk|dv kernel runs once per output) instead of slices of one. */
   separateDkDv?: boolean;
-  /** Also run attention.ts (same variant) on the same inputs and compare the GPU results. */
-  compareWithProbs?: boolean;
   tol?: { atol?: number; rtol?: number };
   /** Records the kernels through this Gpu (a view of the test one with other limits). */
   runner?: Gpu;
@@ -165,21 +162,6 @@ async function checkCase(gpu: Gpu, rng: Rng, d: AttentionDims, variant: FlashAtt
   }
   const gotGrad = await gpu.read(dqkv);
   expectClose(gotGrad, wantGrad, `${name} dq|dk|dv`, o.tol);
-
-  if (o.compareWithProbs) {
-    // attention.ts on the same inputs: the two kernel families agree on out, dq, dk and dv.
-    const out2 = gpu.tensorFrom(outInit, [outInit.length], 'out2');
-    const probs = gpu.tensor([batch, heads, seq, seq], 'probs');
-    const dscores = gpu.tensor([batch, heads, seq, seq], 'dscores');
-    const dqkv2 = gpu.tensorFrom(gradInit, [gradInit.length], 'dqkv2');
-    const dviews2 = { dq: { t: dqkv2, offset: off + cols.q, ld }, dk: { t: dqkv2, offset: off + cols.k, ld }, dv: { t: dqkv2, offset: off + cols.v, ld } };
-    await runOnce(gpu, (l) => {
-      attentionForward(l, { ...views, out: { t: out2, offset: 1, ld: outLd }, probs, ...d, variant, positions });
-      attentionBackward(l, { ...views, probs, dout: doutView, ...dviews2, dscores, ...d, variant });
-    });
-    expectClose(gotOut, await gpu.read(out2), `${name} out vs attention.ts`);
-    if (!o.separateDkDv) expectClose(gotGrad, await gpu.read(dqkv2), `${name} dq|dk|dv vs attention.ts`);
-  }
 }
 
 // Both kernel sets run on SwiftShader, whichever one the adapter would pick by default.
@@ -223,13 +205,13 @@ describe.each(VARIANTS)('flash attention (%s kernels)', (variant) => {
     });
   });
 
-  it('agrees with attention.ts, and dk/dv may be separate tensors', async () => {
+  it('more shapes (packed GQA, plain MHA), and dk/dv may be separate tensors', async () => {
     const gpu = await testGpu();
     const rng = new Rng(33);
     await validated(gpu, async () => {
       const packed = packedPositions(2, 40, [0, 9, 10, 25], 12);
-      await checkCase(gpu, rng, { batch: 2, seq: 40, heads: 6, kvHeads: 2, headDim: 12, scale: 0.3, positions: packed }, variant, { compareWithProbs: true });
-      await checkCase(gpu, rng, { batch: 2, seq: 21, heads: 4, kvHeads: 4, headDim: 8, scale: 0.5 }, variant, { compareWithProbs: true });
+      await checkCase(gpu, rng, { batch: 2, seq: 40, heads: 6, kvHeads: 2, headDim: 12, scale: 0.3, positions: packed }, variant);
+      await checkCase(gpu, rng, { batch: 2, seq: 21, heads: 4, kvHeads: 4, headDim: 8, scale: 0.5 }, variant);
       await checkCase(gpu, rng, { batch: 2, seq: 19, heads: 6, kvHeads: 2, headDim: 20, scale: 0.3, positions: packedPositions(2, 19, [0, 6], 7) }, variant, { separateDkDv: true });
     });
   });

@@ -92,21 +92,40 @@ describe('matmul', () => {
 
   // Split-K: partial products over K slices into list scratch, then one sum into C. Uneven last slices
   // (K not a multiple of the slice), batched strided views with offsets, alpha and beta, both transposes.
+  // The vec4-load kernels need 4-aligned leading dimensions: where a case's dense rows are not (9 or 6 columns),
+  // they read the same matrices through rows padded to a multiple of 4, and the dense layout is checked to be refused.
   for (const variant of VARIANTS) {
     it(`${variant}: split along K, batched, strided, alpha/beta`, async () => {
       const gpu = await testGpu();
       const rng = new Rng(21);
       const batch = 2, offA = 4, offC = 3;
       const cases: [number, number, number, number | 'auto', boolean, boolean][] = [
-        [9, 6, 200, 3, true, false], // slices of 80, 80, 40
+        [9, 6, 200, 3, true, false], // slices of 80, 80, 40; A and B rows of 9 and 6 columns
         [17, 5, 36, 3, false, true], // 16, 16, 4
         [8, 70, 600, 'auto', true, true], // one tile of output: auto splits in two
       ];
+      let padded = 0;
       for (const [M, N, K, splitK, transA, transB] of cases) {
-        const lda = transA ? M : K, ldb = transB ? K : N, ldc = N + 2;
-        if (needsAlignment(variant) && lda % 4 !== 0) continue; // vec4 loads need 4-aligned rows
-        const a = rng.normals(offA + batch * M * K);
-        const b = rng.normals(batch * K * N);
+        // Stored A is [aRows, aCols] (transposed: [K, M]), B is [bRows, bCols]; ld >= cols.
+        const [aRows, aCols] = transA ? [K, M] : [M, K];
+        const [bRows, bCols] = transB ? [N, K] : [K, N];
+        const pad = (cols: number) => (needsAlignment(variant) ? Math.ceil(cols / 4) * 4 : cols);
+        const lda = pad(aCols), ldb = pad(bCols), ldc = N + 2;
+        if (lda !== aCols || ldb !== bCols) {
+          padded++;
+          // The dense layout is refused by name, not run with misaligned vec4 loads.
+          const t = (n: number) => gpu.tensor([n], 'dense');
+          expect(() => matmul(gpu.list('refused'), {
+            a: { t: t(offA + batch * M * K), ld: aCols, offset: offA, batchStride: M * K },
+            b: { t: t(batch * K * N), ld: bCols, batchStride: K * N },
+            c: { t: t(offC + batch * M * ldc), ld: ldc, offset: offC, batchStride: M * ldc },
+            M, N, K, transA, transB, batch, variant, splitK,
+          })).toThrow(new RegExp(`the ${variant} kernel needs K, every leading dimension, offset and batch stride of A and B to be multiples of 4`));
+        }
+        const strideA = aRows * lda, strideB = bRows * ldb;
+        // Padding columns hold random values too: a kernel that reads them shows up in C.
+        const a = rng.normals(offA + batch * strideA);
+        const b = rng.normals(batch * strideB);
         const c0 = rng.normals(offC + batch * M * ldc);
         const ta = gpu.tensorFrom(a, [a.length], 'a');
         const tb = gpu.tensorFrom(b, [b.length], 'b');
@@ -114,23 +133,29 @@ describe('matmul', () => {
         let dispatches = 0;
         await runOnce(gpu, (l) => {
           matmul(l, {
-            a: { t: ta, ld: lda, offset: offA, batchStride: M * K },
-            b: { t: tb, ld: ldb, batchStride: K * N },
+            a: { t: ta, ld: lda, offset: offA, batchStride: strideA },
+            b: { t: tb, ld: ldb, batchStride: strideB },
             c: { t: tc, ld: ldc, offset: offC, batchStride: M * ldc },
             M, N, K, transA, transB, batch, alpha: 0.5, beta: 1, variant, splitK,
           });
           dispatches = l.dispatchCount;
         });
         expect(dispatches, 'partial products, then their sum').toBe(2);
+        /** The dense [rows, cols] matrix stored from `offset` with leading dimension ld. */
+        const dense = (x: Float32Array, offset: number, rows: number, cols: number, ld: number) =>
+          Float64Array.from({ length: rows * cols }, (_, i) => x[offset + Math.floor(i / cols) * ld + (i % cols)]);
         const want = Float64Array.from(c0);
         for (let z = 0; z < batch; z++) {
-          const cz = new Float64Array(M * N);
-          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) cz[m * N + n] = c0[offC + z * M * ldc + m * ldc + n];
-          const ref = matmulRef(a.subarray(offA + z * M * K), b.subarray(z * K * N), cz, M, N, K, { transA, transB, alpha: 0.5, beta: 1 });
+          const cz = dense(c0, offC + z * M * ldc, M, N, ldc);
+          const az = dense(a, offA + z * strideA, aRows, aCols, lda);
+          const bz = dense(b, z * strideB, bRows, bCols, ldb);
+          const ref = matmulRef(az, bz, cz, M, N, K, { transA, transB, alpha: 0.5, beta: 1 });
           for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) want[offC + z * M * ldc + m * ldc + n] = ref[m * N + n];
         }
-        expectClose(await gpu.read(tc), want, `${variant} split ${splitK} ${M}x${N}x${K}`, { atol: 1e-4 });
+        expectClose(await gpu.read(tc), want, `${variant} split ${splitK} ${M}x${N}x${K} (lda ${lda}, ldb ${ldb})`, { atol: 1e-4 });
       }
+      // Only the first case has rows that are not 4-aligned, and only the vec4 kernels need them padded.
+      expect(padded).toBe(needsAlignment(variant) ? 1 : 0);
     });
   }
 

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { createGraloraLayers } from '../../src/adapters/gralora/model';
 import { createLoraLayers } from '../../src/adapters/lora/model';
-import type { LinearAdapter } from '../../src/adapters/types';
+import type { LinearAdapter } from '../../src/model/adapter';
 import type { Gpu } from '../../src/gpu/gpu';
 import { argmaxRef } from '../../src/kernels/argmax.ref';
 import { Decoder } from '../../src/model/decode';

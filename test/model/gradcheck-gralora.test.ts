@@ -21,7 +21,7 @@ async function check(family: 'llama' | 'gpt2', k: number, hybridRank: number): P
     gpu.upload(l.GB, rng.normals(l.GB.size, 0.3));
     if (l.hybrid) gpu.upload(l.hybrid.B, rng.normals(l.hybrid.B.size, 0.3));
   }
-  return checkModelGradients(gpu, weights, { mode: 'adapters', adapters: new Map(layers) });
+  await checkModelGradients(gpu, weights, { mode: 'adapters', adapters: new Map(layers) });
 }
 
 describe('whole-model gradient check through GraLoRA (finite differences)', () => {

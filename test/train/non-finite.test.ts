@@ -24,8 +24,8 @@ describe('non-finite loss', () => {
     const result = await trainRun(gpu, weights, tokenizer, examples, { ...OPTIONS, lr: 1e30 });
     expect(result.stopReason).toBe('non-finite');
     expect(result.message).toMatch(/training stopped and the adapter from the last good step is kept\. Try a lower --lr or --max-grad-norm 1\.$/);
-    for (const layer of result.state.dense.values()) {
-      for (const t of [layer.A, layer.B]) expect((await gpu.read(t)).every(Number.isFinite)).toBe(true);
+    for (const adapter of result.state.adapters.values()) {
+      for (const t of adapter.trainables) expect((await gpu.read(t.param)).every(Number.isFinite)).toBe(true);
     }
     // The studio's wording names its own field, not a CLI flag.
     const studio = await trainRun(gpu, weights, tokenizer, examples, { ...OPTIONS, lr: 1e30, steps: 6, wording: STUDIO_WORDING });

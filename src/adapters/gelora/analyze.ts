@@ -1,7 +1,7 @@
 /**
  * GeLoRA's preparation phase: hidden states of the frozen model -> TwoNN intrinsic dimension of every
  * residual stream -> one rank per block, optionally fitted to a uniform LoRA's parameter budget, given
- * to every target module of that block (METHODS.md §4.2).
+ * to every target module of that block (docs/METHODS.md, GeLoRA).
  */
 import type { Batch } from '../../data/batches';
 import type { Gpu } from '../../gpu/gpu';

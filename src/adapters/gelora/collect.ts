@@ -1,5 +1,5 @@
 /**
- * Hidden-state sampling for GeLoRA (METHODS.md §4.2, [app]): the frozen model runs forward on training
+ * Hidden-state sampling for GeLoRA (docs/METHODS.md, GeLoRA, [app]): the frozen model runs forward on training
  * batches, and up to `perSequence` random non-pad positions per sequence (never a sequence's position 0,
  * which is the same token everywhere and a norm outlier) are read from every residual stream h_0..h_L.
  * Every layer gets the same tokens, in the same order.

@@ -1,4 +1,4 @@
-/** GeLoRA options (METHODS.md §4; sampling, budget fit and scale are the app's choices there). */
+/** GeLoRA options (docs/METHODS.md, GeLoRA; sampling, budget fit and scale are the app's choices there). */
 import type { GeloraRounding } from './ranks';
 
 export const GELORA_ROUNDING = ['ceil', 'round'] as const;
@@ -43,31 +43,21 @@ export function geloraScale(c: Pick<GeloraConfig, 'scaleMode' | 'alpha' | 'rankR
   return c.scaleMode === 'paper32' ? 32 : c.alpha / c.rankRef;
 }
 
-/** Throws on invalid options (naming the CLI option); returns warnings for allowed but doubtful ones. */
+/**
+ * Warnings for allowed but doubtful options, worded for any surface (the registry, gelora/method.ts, checks the
+ * options themselves); throws only on what would break the analysis.
+ */
 export function validateGeloraConfig(c: GeloraConfig): string[] {
-  const int = (flag: string, v: number, min: number, max = Infinity) => {
-    if (!Number.isInteger(v) || v < min || v > max) {
-      throw new Error(`${flag} must be an integer ${max < Infinity ? `from ${min} to ${max}` : `>= ${min}`} (got ${v})`);
-    }
-  };
-  const oneOf = (flag: string, v: string, allowed: readonly string[]) => {
-    if (!allowed.includes(v)) throw new Error(`${flag} must be one of ${allowed.join(', ')} (got "${v}")`);
-  };
-  int('--gelora-samples', c.samples, MIN_SAMPLES, MAX_SAMPLES);
-  int('--gelora-per-sequence', c.perSequence, 1);
-  oneOf('--gelora-rounding', c.rounding, GELORA_ROUNDING);
-  oneOf('--gelora-budget', c.budget, GELORA_BUDGET);
-  oneOf('--gelora-scale', c.scaleMode, GELORA_SCALE);
-  int('--rank', c.rankRef, 1);
-  int('--rank-max', c.rankMax, 1);
-  if (!(c.alpha > 0) || !Number.isFinite(c.alpha)) throw new Error(`--alpha must be a positive number (got ${c.alpha})`);
-  if (c.targets.length === 0) throw new Error('--targets must name at least one module');
+  if (!Number.isInteger(c.samples) || c.samples < MIN_SAMPLES || c.samples > MAX_SAMPLES) {
+    throw new Error(`GeLoRA samples must be an integer from ${MIN_SAMPLES} to ${MAX_SAMPLES} (got ${c.samples})`);
+  }
+  if (c.targets.length === 0) throw new Error('GeLoRA needs at least one target module');
   const warnings: string[] = [];
   if (c.samples < RECOMMENDED_MIN_SAMPLES) {
-    warnings.push(`GeLoRA samples (${c.samples}, --gelora-samples) is below ${RECOMMENDED_MIN_SAMPLES}: the intrinsic-dimension estimates (and so the ranks) will be noisy.`);
+    warnings.push(`GeLoRA samples (${c.samples}) is below ${RECOMMENDED_MIN_SAMPLES}: the intrinsic-dimension estimates (and so the ranks) will be noisy.`);
   }
   if (c.budget === 'fit' && c.rankMax < c.rankRef) {
-    warnings.push(`GeLoRA r_max (${c.rankMax}, --rank-max) is below the reference rank ${c.rankRef}: the fitted ranks cannot use the whole budget of a rank-${c.rankRef} LoRA.`);
+    warnings.push(`GeLoRA r_max (${c.rankMax}) is below the reference rank ${c.rankRef}: the fitted ranks cannot use the whole budget of a rank-${c.rankRef} LoRA.`);
   }
   return warnings;
 }

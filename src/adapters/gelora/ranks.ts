@@ -1,4 +1,4 @@
-/** GeLoRA's rank formula and the optional fit of its ranks to a parameter budget (METHODS.md §4.2). */
+/** GeLoRA's rank formula and the optional fit of its ranks to a parameter budget (docs/METHODS.md, GeLoRA). */
 
 export type GeloraRounding = 'ceil' | 'round';
 

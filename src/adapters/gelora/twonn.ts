@@ -1,5 +1,5 @@
 /**
- * TwoNN intrinsic dimension of a point cloud (METHODS.md §4.1): distinct points, centred, Gram matrix and
+ * TwoNN intrinsic dimension of a point cloud (docs/METHODS.md, GeLoRA): distinct points, centred, Gram matrix and
  * nearest-two distances on the GPU (O(N²·D)), then the ratio fit on the CPU in float64.
  */
 import type { Gpu } from '../../gpu/gpu';

@@ -1,4 +1,4 @@
-/** GoRA's rank allocation under the budget of a uniform rank-r_ref LoRA (METHODS.md §2.3). Pure. */
+/** GoRA's rank allocation under the budget of a uniform rank-r_ref LoRA (docs/METHODS.md, GoRA). Pure. */
 import type { GoraConfig } from './config';
 
 export interface AllocationInput {

@@ -1,4 +1,7 @@
-/** GoRA options (METHODS.md §2; defaults from the paper's released LLM scripts where they exist). */
+/**
+ * GoRA options (docs/METHODS.md, GoRA; defaults from the paper's released LLM scripts where they exist). They are
+ * checked, and worded for each surface, by the method registry (gora/method.ts).
+ */
 
 export const GORA_IMPORTANCE = ['union_mean', 'union_frobenius_norm', 'grad_mean'] as const;
 export type GoraImportance = (typeof GORA_IMPORTANCE)[number];
@@ -36,23 +39,4 @@ export const ADAPTIVE_MIN_STEPS = 3;
 
 export function goraScale(rank: number, alpha: number): number {
   return alpha / Math.sqrt(rank);
-}
-
-export function validateGoraConfig(c: GoraConfig): void {
-  const int = (flag: string, v: number, min: number) => {
-    if (!Number.isInteger(v) || v < min) throw new Error(`${flag} must be an integer >= ${min} (got ${v})`);
-  };
-  int('--rank', c.rankRef, 1);
-  int('--rank-min', c.rankMin, 1);
-  int('--rank-max', c.rankMax, 1);
-  if (c.rankMin > c.rankMax) throw new Error(`--rank-min (${c.rankMin}) is larger than --rank-max (${c.rankMax})`);
-  int('--gora-steps', c.steps, 1);
-  if (!(c.gamma >= 0) || !Number.isFinite(c.gamma)) throw new Error(`--gora-gamma must be a finite number >= 0 (got ${c.gamma})`);
-  if (!(c.alpha > 0)) throw new Error(`--alpha must be positive (got ${c.alpha})`);
-  const oneOf = (flag: string, v: string, allowed: readonly string[]) => {
-    if (!allowed.includes(v)) throw new Error(`${flag} must be one of ${allowed.join(', ')} (got "${v}")`);
-  };
-  oneOf('--gora-importance', c.importance, GORA_IMPORTANCE);
-  oneOf('--gora-features', c.features, GORA_FEATURES);
-  oneOf('--gora-rounding', c.rounding, GORA_ROUNDING);
 }

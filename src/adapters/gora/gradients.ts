@@ -1,5 +1,5 @@
 /**
- * GoRA's preparation, step 1 (METHODS.md §2.1): the mean over N training batches of the gradients of the
+ * GoRA's preparation, step 1 (docs/METHODS.md, GoRA): the mean over N training batches of the gradients of the
  * frozen target weights, Ḡ_l = (1/N) Σ_b ∇_{W_l} L_b, accumulated in f32 on the GPU.
  *
  * A GradientProbe stands in for an adapter on every target: its forward adds nothing and its backward
@@ -15,7 +15,7 @@ import { matmul } from '../../kernels/matmul';
 import type { LinearInfo } from '../../model/layout';
 import { TransformerGraph, type Recompute } from '../../model/transformer';
 import type { ModelWeights } from '../../model/weights';
-import type { BoundAdapter, LinearAdapter } from '../types';
+import type { BoundAdapter, LinearAdapter } from '../../model/adapter';
 
 export class GradientProbe implements LinearAdapter {
   readonly trainables = [];

@@ -1,4 +1,4 @@
-/** GoRA's per-matrix importance I_l from W and Ḡ (METHODS.md §2.2), summed on the GPU, finished in float64. */
+/** GoRA's per-matrix importance I_l from W and Ḡ (docs/METHODS.md, GoRA), summed on the GPU, finished in float64. */
 import type { Gpu } from '../../gpu/gpu';
 import type { Tensor } from '../../gpu/tensor';
 import { importanceColumns, IMPORTANCE_SUMS } from '../../kernels/gora';

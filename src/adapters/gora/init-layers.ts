@@ -1,5 +1,5 @@
 /**
- * GoRA's compress init applied to adapters that already exist, whatever their structure (DESIGN.md:
+ * GoRA's compress init applied to adapters that already exist, whatever their structure (docs/METHODS.md, Methods as composition:
  * allocation x structure x init). All layers' Ḡ·Aᵀ products are recorded into one list and read back in one
  * pass; the r x r solves run on the host. Each returns ‖ΔW₀‖_F per layer for the studio.
  *  - dense LoRA: B = −ξ·Ḡ Aᵀ (A Aᵀ + εI)⁻¹ for the layer's own A;

@@ -1,5 +1,5 @@
 /**
- * GoRA's "compress" initialization (METHODS.md §2.4): with A Kaiming-uniform as in LoRA,
+ * GoRA's "compress" initialization (docs/METHODS.md, GoRA): with A Kaiming-uniform as in LoRA,
  *   B̃ = Ḡ Aᵀ (A Aᵀ + εI)⁻¹   (least squares: argmin_B ‖B A − Ḡ‖_F),   B = −ξ B̃,   ξ = γ·√(in/r) / s,
  * so ΔW₀ = s·B·A = −γ·√(in/r)·Ḡ·P_A: one descent step of size ≈ γ restricted to A's row space.
  * The minus sign is deliberate (the official code's later "+" is an ascent step; see METHODS.md).

@@ -1,5 +1,5 @@
 /**
- * GoRA's preparation phase (METHODS.md §2): accumulate Ḡ over N batches, compute importance and allocate
+ * GoRA's preparation phase (docs/METHODS.md, GoRA): accumulate Ḡ over N batches, compute importance and allocate
  * ranks under the uniform-LoRA budget. The caller builds the adapters with those ranks (any structure), then
  * `initialize`s their B from Ḡ, then `release`s Ḡ and the probe graph.
  */
@@ -10,7 +10,7 @@ import type { Tensor } from '../../gpu/tensor';
 import type { LinearInfo } from '../../model/layout';
 import type { ModelWeights } from '../../model/weights';
 import { allocateRanks, normalizeImportance } from './allocate';
-import { ADAPTIVE_MIN_STEPS, ADAPTIVE_TAU, validateGoraConfig, type GoraConfig } from './config';
+import { ADAPTIVE_MIN_STEPS, ADAPTIVE_TAU, type GoraConfig } from './config';
 import { GradientAccumulator } from './gradients';
 import { importanceStats, pickImportance, type ImportanceStats } from './importance';
 
@@ -50,7 +50,6 @@ export async function allocateGora(
   gpu: Gpu, weights: ModelWeights, targets: LinearInfo[], nextBatch: () => Batch, shape: { batch: number; seq: number; recompute?: Recompute },
   cfg: GoraConfig, onProgress?: (p: GoraProgress) => void,
 ): Promise<GoraAllocation> {
-  validateGoraConfig(cfg);
   if (targets.length === 0) throw new Error('GoRA: no target modules');
   const mark = gpu.mark();
   try {

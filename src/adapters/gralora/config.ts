@@ -1,5 +1,5 @@
 /**
- * GraLoRA configuration in PEFT's convention (METHODS.md §3.4): `rank` is the GraLoRA part only, the
+ * GraLoRA configuration in PEFT's convention (docs/METHODS.md, GraLoRA): `rank` is the GraLoRA part only, the
  * hybrid LoRA part adds `hybridRank`, and both share s = alpha / (rank + hybridRank).
  */
 import type { LinearInfo } from '../../model/layout';
@@ -33,15 +33,14 @@ export function defaultGraloraK(totalRank: number, graloraRank = totalRank): num
   return k;
 }
 
+/** Cheap invariants of a built GraLoRA configuration (options are checked, per surface, by the registry). */
 export function validateGraloraConfig(c: GraloraConfig): void {
-  if (!Number.isInteger(c.rank) || c.rank < 1) throw new Error(`--rank must be an integer >= 1 (got ${c.rank})`);
-  if (!Number.isInteger(c.k) || c.k < 1) throw new Error(`--gralora-k must be an integer >= 1 (got ${c.k})`);
-  if (c.rank % c.k !== 0) {
-    throw new Error(`--rank ${c.rank} must be divisible by --gralora-k ${c.k}: each of the k x k blocks gets rank r/k`);
-  }
-  if (!Number.isInteger(c.hybridRank) || c.hybridRank < 0) throw new Error(`--hybrid-r must be an integer >= 0 (got ${c.hybridRank})`);
-  if (!Number.isFinite(c.alpha) || c.alpha <= 0) throw new Error(`--alpha must be a positive number (got ${c.alpha})`);
-  if (c.targets.length === 0) throw new Error('--targets must name at least one module');
+  if (!Number.isInteger(c.rank) || c.rank < 1) throw new Error(`GraLoRA rank must be an integer >= 1 (got ${c.rank})`);
+  if (!Number.isInteger(c.k) || c.k < 1) throw new Error(`GraLoRA k must be an integer >= 1 (got ${c.k})`);
+  if (c.rank % c.k !== 0) throw new Error(`GraLoRA rank ${c.rank} is not divisible by k ${c.k}: each of the k x k blocks gets rank r/k`);
+  if (!Number.isInteger(c.hybridRank) || c.hybridRank < 0) throw new Error(`GraLoRA hybrid rank must be an integer >= 0 (got ${c.hybridRank})`);
+  if (!Number.isFinite(c.alpha) || c.alpha <= 0) throw new Error(`GraLoRA alpha must be a positive number (got ${c.alpha})`);
+  if (c.targets.length === 0) throw new Error('GraLoRA needs at least one target module');
   if (!(c.lrRatioB > 0)) throw new Error(`LoRA+ ratio must be positive (got ${c.lrRatioB})`);
 }
 

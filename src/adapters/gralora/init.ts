@@ -1,5 +1,5 @@
 /**
- * GraLoRA initialization as PEFT does it (METHODS.md §3.4): each GA[n] is drawn as [r, in/k] with
+ * GraLoRA initialization as PEFT does it (docs/METHODS.md, GraLoRA): each GA[n] is drawn as [r, in/k] with
  * kaiming_uniform(a=√5) = U(±1/√(in/k)) and stored transposed; GB = 0. The hybrid part is LoRA's init.
  * So ΔW starts at zero.
  */

@@ -1,5 +1,5 @@
 /**
- * GraLoRA on one linear layer (METHODS.md §3): y += s·GraLoRA_k(x) + s·(x A_gᵀ) B_gᵀ, with PEFT's tensors
+ * GraLoRA on one linear layer (docs/METHODS.md, GraLoRA): y += s·GraLoRA_k(x) + s·(x A_gᵀ) B_gᵀ, with PEFT's tensors
  * GA [k, in/k, r], GB [k, r, out/k] and the optional hybrid LoRA A_g [h, in], B_g [out, h].
  * The block part runs as batched GEMM + shuffle + batched GEMM (src/kernels/gralora.ts).
  */
@@ -8,9 +8,7 @@ import type { Tensor } from '../../gpu/tensor';
 import { graloraBackward, graloraForward } from '../../kernels/gralora';
 import { bindLowRank, type LowRankTensors } from '../lora/low-rank';
 import type { LinearInfo } from '../../model/layout';
-import type { Rng } from '../../util/random';
-import type { BoundAdapter, LinearAdapter, Trainable } from '../types';
-import { graloraInit } from './init';
+import type { BoundAdapter, LinearAdapter, Trainable } from '../../model/adapter';
 
 export interface GraloraWeights {
   /** [k, in/k, r] */
@@ -29,9 +27,8 @@ export interface GraloraLayerOptions {
   hybridRank: number;
   /** The effective scale s (PEFT: alpha / (r + h)); shared by the block and hybrid parts. */
   scale: number;
-  weights?: GraloraWeights;
-  /** Draws PEFT's init when no weights are given. */
-  rng?: Rng;
+  /** The initial (gralora/init.ts) or imported weights. */
+  weights: GraloraWeights;
   /** Learning-rate multiplier of gralora_B and the hybrid B (LoRA+). */
   lrScaleB?: number;
 }
@@ -59,8 +56,7 @@ export class GraloraLayer implements LinearAdapter {
     this.k = k;
     this.hybridRank = h;
     this.scale = opts.scale;
-    if (!opts.weights && !opts.rng) throw new Error(`${path}: GraloraLayer needs either weights or an rng to initialize them`);
-    const w = opts.weights ?? graloraInit(info, opts, opts.rng!);
+    const w = opts.weights;
     checkWeights(info, r, k, h, w);
     const lrScaleB = opts.lrScaleB ?? 1;
     this.GA = gpu.tensorFrom(w.GA, [k, inDim / k, r], `${path}.gralora_A`);

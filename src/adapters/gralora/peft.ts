@@ -1,5 +1,5 @@
 /**
- * PEFT GraLoRA adapter folders (METHODS.md §5.2, PEFT >= 0.19): export, import (also checkpoints of the
+ * PEFT GraLoRA adapter folders (docs/METHODS.md, GraLoRA, PEFT >= 0.19): export, import (also checkpoints of the
  * original SqueezeBits repo), and the exact conversion to a plain LoRA (§3.6) for everything the GraLoRA
  * format cannot express (it has one global r, k and hybrid_r, no rank_pattern).
  */

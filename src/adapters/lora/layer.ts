@@ -4,7 +4,7 @@
 import type { Gpu } from '../../gpu/gpu';
 import type { Tensor } from '../../gpu/tensor';
 import type { LinearInfo } from '../../model/layout';
-import type { BoundAdapter, LinearAdapter, Trainable } from '../types';
+import type { BoundAdapter, LinearAdapter, Trainable } from '../../model/adapter';
 import { bindLowRank } from './low-rank';
 
 export interface LoraWeights {

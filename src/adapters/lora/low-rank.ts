@@ -1,11 +1,11 @@
 /**
- * The dense low-rank pair y += s·(x Aᵀ) Bᵀ as four GEMMs (METHODS.md §1): LoRA's layer and GraLoRA's hybrid part
+ * The dense low-rank pair y += s·(x Aᵀ) Bᵀ as four GEMMs (docs/METHODS.md, LoRA and rsLoRA): LoRA's layer and GraLoRA's hybrid part
  * both record it. Backward: dB = s·dyᵀH, dH = s·dy B, dA = dHᵀx, dx += dH A.
  */
 import type { Gpu } from '../../gpu/gpu';
 import type { Tensor } from '../../gpu/tensor';
 import { matmul } from '../../kernels/matmul';
-import type { BoundAdapter } from '../types';
+import type { BoundAdapter } from '../../model/adapter';
 
 export interface LowRankTensors {
   /** [rank, in] */

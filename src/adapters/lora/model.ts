@@ -1,11 +1,15 @@
-/** Attaches LoRA layers to a model's target modules. */
+/**
+ * LoRA layers on a model's target modules: created for training, read back for export, rebuilt from weights
+ * (imported PEFT folders, checkpoints). GraLoRA's folder has the same three entry points.
+ */
 import type { Gpu } from '../../gpu/gpu';
 import type { ModelSpec } from '../../model/config';
-import { selectTargets } from '../../model/layout';
+import { allLinears, selectTargets } from '../../model/layout';
 import { Rng } from '../../util/random';
 import { type LoraConfig, loraScale, validateLoraConfig } from './config';
 import { loraInit } from './init';
 import { LoraLayer, type LoraWeights } from './layer';
+import type { LoraModuleWeights } from './peft';
 
 /** Per-module overrides (ranks, scales, weights) for methods that allocate or initialize differently. */
 export interface LoraPlan {
@@ -29,8 +33,21 @@ export function createLoraLayers(gpu: Gpu, spec: ModelSpec, cfg: LoraConfig, see
   return layers;
 }
 
-export function loraParameterCount(layers: Map<string, LoraLayer>): number {
-  let n = 0;
-  for (const l of layers.values()) n += l.rank * (l.info.in + l.info.out);
-  return n;
+/** The trained tensors, read back for export (one readback for every module). */
+export async function readLoraModules(gpu: Gpu, layers: Map<string, LoraLayer>): Promise<LoraModuleWeights[]> {
+  const list = [...layers.values()];
+  const data = await gpu.readMany(list.flatMap((l) => [l.A, l.B]));
+  return list.map((l, i) => ({ path: l.info.path, rank: l.rank, scale: l.scale, A: data[2 * i], B: data[2 * i + 1], in: l.info.in, out: l.info.out }));
+}
+
+/** Layers from imported or restored weights (for eval and generate). */
+export function loraLayersFromWeights(gpu: Gpu, spec: ModelSpec, modules: LoraModuleWeights[]): Map<string, LoraLayer> {
+  const infos = new Map(allLinears(spec).map((i) => [i.path, i]));
+  const out = new Map<string, LoraLayer>();
+  for (const m of modules) {
+    const info = infos.get(m.path);
+    if (!info) throw new Error(`LoRA module ${m.path} does not exist in this ${spec.modelType} model`);
+    out.set(m.path, new LoraLayer(gpu, info, m.rank, m.scale, { A: m.A, B: m.B }));
+  }
+  return out;
 }

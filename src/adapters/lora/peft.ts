@@ -1,5 +1,5 @@
 /**
- * PEFT LoRA adapter folders (METHODS.md §5.1): export with per-module ranks and scales that survive any
+ * PEFT LoRA adapter folders (docs/METHODS.md, LoRA and rsLoRA: Export): export with per-module ranks and scales that survive any
  * PEFT version, and import of adapters written by Python PEFT (rank_pattern, alpha_pattern, use_rslora), with the
  * checks every PEFT import shares: config fields that change the computation, and the modules the config wraps.
  */

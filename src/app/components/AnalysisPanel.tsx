@@ -1,4 +1,5 @@
-import { useStudio, type RunRecord } from '../store';
+import type { RunRecord } from '../run-record';
+import { useStudio } from '../store';
 import { GeloraDimensions } from './GeloraDimensions';
 import { GoraImportance } from './GoraImportance';
 import { Panel, runColor } from './Panel';

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { mergedSnippet, peftSnippet, slug } from '../../worker/snippets';
-import { useStudio, type RunRecord } from '../store';
+import type { RunRecord } from '../run-record';
+import { useStudio } from '../store';
 import { Panel, runColor } from './Panel';
 
 export function ExportPanel() {

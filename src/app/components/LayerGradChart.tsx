@@ -3,7 +3,8 @@ import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YA
 import { scaleColor } from '../analysis';
 import { formatCount } from '../format';
 import { smooth, thin } from '../smoothing';
-import type { ChartSettings, RunRecord } from '../store';
+import type { RunRecord } from '../run-record';
+import type { ChartSettings } from '../store';
 import { tooltipStyle } from './chart-style';
 
 const MAX_POINTS = 600;

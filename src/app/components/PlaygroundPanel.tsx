@@ -1,5 +1,6 @@
 import { formatDuration } from '../format';
-import { generationRuns, useStudio } from '../store';
+import { generationRuns } from '../run-record';
+import { useStudio } from '../store';
 import { Alert, Panel, runColor } from './Panel';
 
 export function PlaygroundPanel() {

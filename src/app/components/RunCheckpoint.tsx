@@ -1,6 +1,7 @@
 import { canUseCheckpoint, resumeProblem, resumeStep } from '../checkpoints';
 import { formatBytes } from '../format';
-import { isActive, useStudio, type RunRecord } from '../store';
+import { isActive, type RunRecord } from '../run-record';
+import { useStudio } from '../store';
 
 /** Why the run cannot resume with what is loaded now, or null (also when it has nothing to resume). */
 function useResumeProblem(run: RunRecord): string | null {

@@ -2,7 +2,7 @@
 import type { Truncation } from '../../data/truncation';
 import type { DataFit } from '../../worker/protocol';
 import { formatInt } from '../format';
-import type { RunRecord } from '../store';
+import type { RunRecord } from '../run-record';
 
 export const TRUNCATION_OPTIONS: [Truncation, string][] = [
   ['keep-answer', 'Keep the answer'],

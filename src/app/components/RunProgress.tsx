@@ -1,5 +1,5 @@
 import { formatBytes, formatDuration, formatLoss, formatLr, formatRate } from '../format';
-import { isActive, type RunRecord } from '../store';
+import { isActive, type RunRecord } from '../run-record';
 import { ProgressBar } from './Panel';
 
 /** A started run: the preparation phase with its own bar, then the training bar, then the metrics. */

@@ -1,7 +1,8 @@
 import { targetLabel } from '../budget';
 import { formatLr } from '../format';
 import { methodOptionsText, methodShort } from '../methods';
-import { invalidFieldsProblem, isActive, useStudio, type RunRecord } from '../store';
+import { invalidFieldsProblem, isActive, type RunRecord } from '../run-record';
+import { useStudio } from '../store';
 import { FieldValidity } from './Fields';
 import { RunDataLine } from './RunData';
 import type { ModelCard, RunConfig } from '../../worker/protocol';

@@ -1,5 +1,6 @@
 import { formatBytes } from '../format';
-import { isActive, useStudio } from '../store';
+import { isActive } from '../run-record';
+import { useStudio } from '../store';
 
 const SECTIONS: [string, string][] = [
   ['model', 'Model'],
