@@ -43,7 +43,10 @@ async function shootPanel(page: Page, id: string, file = id) {
   await page.setViewportSize({ width: viewport.width, height: 2400 });
   const panel = page.getByTestId(`panel-${id}`);
   await panel.scrollIntoViewIfNeeded();
-  await panel.screenshot({ path: `${ARTIFACTS}/${file}.png`, style: '.topbar, .toasts { visibility: hidden !important; }' });
+  await panel.screenshot({
+    path: `${ARTIFACTS}/${file}.png`,
+    style: '.topbar, .toasts { visibility: hidden !important; }',
+  });
   await page.setViewportSize(viewport);
 }
 
@@ -65,7 +68,9 @@ async function dropFiles(page: Page, testId: string, files: { name: string; text
 }
 
 /** safetensors: 8-byte little-endian header length, then a JSON header naming every tensor. */
-function safetensorsHeader(bytes: Uint8Array): Record<string, { dtype: string; shape: number[]; data_offsets: number[] }> {
+function safetensorsHeader(
+  bytes: Uint8Array,
+): Record<string, { dtype: string; shape: number[]; data_offsets: number[] }> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = Number(view.getBigUint64(0, true));
   const header = JSON.parse(strFromU8(bytes.subarray(8, 8 + n)));
@@ -76,7 +81,15 @@ function safetensorsHeader(bytes: Uint8Array): Record<string, { dtype: string; s
 /** The rank heatmap of one run: "layer/kind" -> rank, read from the cells. */
 async function heatmapRanks(page: Page, runId: string): Promise<Map<string, number>> {
   const cells = page.locator(`[data-testid="rank-card"][data-run-id="${runId}"] [data-testid="rank-heatmap-cell"]`);
-  const entries = await cells.evaluateAll((els) => els.map((e) => [`${(e as HTMLElement).dataset.layer}/${(e as HTMLElement).dataset.kind}`, Number((e as HTMLElement).dataset.value)] as [string, number]));
+  const entries = await cells.evaluateAll((els) =>
+    els.map(
+      (e) =>
+        [
+          `${(e as HTMLElement).dataset.layer}/${(e as HTMLElement).dataset.kind}`,
+          Number((e as HTMLElement).dataset.value),
+        ] as [string, number],
+    ),
+  );
   return new Map(entries);
 }
 
@@ -87,7 +100,15 @@ async function downloadZip(page: Page, button: Locator): Promise<{ name: string;
 
 /** Shrinks a draft so SwiftShader trains it in seconds. */
 async function shrink(card: Locator, extra: Record<string, string> = {}) {
-  const fields = { Steps: '3', Batch: '2', 'Seq. length': '32', 'Val. examples': '4', 'Eval every': '0', Warmup: '0', ...extra };
+  const fields = {
+    Steps: '3',
+    Batch: '2',
+    'Seq. length': '32',
+    'Val. examples': '4',
+    'Eval every': '0',
+    Warmup: '0',
+    ...extra,
+  };
   for (const [label, value] of Object.entries(fields)) await card.getByLabel(label, { exact: true }).fill(value);
 }
 
@@ -96,7 +117,8 @@ async function recordPrepareTexts(page: Page) {
   await page.evaluate(() => {
     const seen = new Set<string>();
     (window as unknown as { __prepare: Set<string> }).__prepare = seen;
-    const record = () => document.querySelectorAll('[data-testid="run-prepare"]').forEach((e) => seen.add(e.textContent ?? ''));
+    const record = () =>
+      document.querySelectorAll('[data-testid="run-prepare"]').forEach((e) => seen.add(e.textContent ?? ''));
     new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
   });
 }
@@ -120,7 +142,9 @@ async function demoCards(page: Page) {
   return { cards, ids };
 }
 
-test('demo drafts: model, dataset, four runs at a rank-8 LoRA budget, scale rules, method options; bad options are refused', async ({ page }) => {
+test('demo drafts: model, dataset, four runs at a rank-8 LoRA budget, scale rules, method options; bad options are refused', async ({
+  page,
+}) => {
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => {
@@ -142,14 +166,18 @@ test('demo drafts: model, dataset, four runs at a rank-8 LoRA budget, scale rule
   await expect(preview).toContainText('tinyshakespeare.txt');
   await expect(page.getByTestId('dataset-format')).toHaveText('Plain text');
   await expect(page.getByTestId('dataset-sample').first()).toContainText('First Citizen');
-  const { cards: [lora, gora, gralora, gelora] } = await demoCards(page);
+  const {
+    cards: [lora, gora, gralora, gelora],
+  } = await demoCards(page);
   const names = await Promise.all([lora, gora, gralora, gelora].map((r) => r.getByLabel('Run name').inputValue()));
   expect(names).toEqual([DEMO.lora, DEMO.gora, DEMO.gralora, DEMO.gelora]);
 
   // Budgets: r(in+out) per target for LoRA and GraLoRA (46,240 = 8 x 1,156 x 5 layers); GoRA and GeLoRA aim at it.
   await expect(lora.getByTestId('run-params')).toHaveText('46.2K trainable parameters (17.8% of the model)');
   await expect(gralora.getByTestId('run-params')).toHaveText('46.2K trainable parameters (17.8% of the model)');
-  await expect(gora.getByTestId('run-params')).toContainText('≈ 46.2K trainable parameters (≈ budget, exact after allocation)');
+  await expect(gora.getByTestId('run-params')).toContainText(
+    '≈ 46.2K trainable parameters (≈ budget, exact after allocation)',
+  );
   await expect(gelora.getByTestId('run-params')).toContainText('≈ budget, exact after allocation');
   // Scale rules.
   await expect(lora.getByTestId('scale-hint')).toHaveText('scale α/r = 2');
@@ -171,7 +199,13 @@ test('demo drafts: model, dataset, four runs at a rank-8 LoRA budget, scale rule
     await expect(run).toHaveAttribute('data-status', 'draft');
     await run.getByLabel(label, { exact: true }).fill(restore);
   };
-  await refuses(gralora, 'k', '3', 'GraLoRA rank 8 must be divisible by k 3: each of the k x k blocks gets rank r/k.', '');
+  await refuses(
+    gralora,
+    'k',
+    '3',
+    'GraLoRA rank 8 must be divisible by k 3: each of the k x k blocks gets rank r/k.',
+    '',
+  );
   await refuses(gralora, 'Hybrid r', '-1', 'GraLoRA hybrid r must be a whole number of at least 0 (got -1).', '0');
   await refuses(gora, 'r_min', '20', 'GoRA r_min (20) is larger than r_max (16)', '2');
   await refuses(gora, 'N batches', '0', 'GoRA N batches must be a whole number of at least 1 (got 0).', '8');
@@ -215,7 +249,8 @@ test.describe('the trained demo', () => {
     await shrink(gelora, { Samples: '128' });
     await recordPrepareTexts(page);
     await page.getByTestId('start-all').click();
-    for (const run of [lora, gora, gralora, gelora]) await expect(run).toHaveAttribute('data-status', 'done', { timeout: 4 * 60_000 });
+    for (const run of [lora, gora, gralora, gelora])
+      await expect(run).toHaveAttribute('data-status', 'done', { timeout: 4 * 60_000 });
   });
 
   test.afterAll(async () => {
@@ -234,8 +269,14 @@ test.describe('the trained demo', () => {
 
     // The preparation phases had their own progress, with the engine's phase text.
     const prepared = await page.evaluate(() => [...(window as unknown as { __prepare: Set<string> }).__prepare]);
-    expect(prepared.some((t) => /^GoRA: accumulating gradients [12]\/2$/.test(t)), prepared.join(' | ')).toBe(true);
-    expect(prepared.some((t) => /^GeLoRA: (collecting hidden states|intrinsic dimensions) \d+\/\d+$/.test(t)), prepared.join(' | ')).toBe(true);
+    expect(
+      prepared.some((t) => /^GoRA: accumulating gradients [12]\/2$/.test(t)),
+      prepared.join(' | '),
+    ).toBe(true);
+    expect(
+      prepared.some((t) => /^GeLoRA: (collecting hidden states|intrinsic dimensions) \d+\/\d+$/.test(t)),
+      prepared.join(' | '),
+    ).toBe(true);
 
     // Exact counts once the methods allocated: GoRA's and GeLoRA's near the budget.
     await expect(card(loraId).getByTestId('run-params')).toHaveText(/^46\.2K trainable parameters/);
@@ -246,7 +287,11 @@ test.describe('the trained demo', () => {
     // Loss curves: every run has its 3 points.
     const chart = page.getByTestId('loss-chart');
     await expect(chart).toBeVisible();
-    for (const id of ids) await expect(page.locator(`[data-testid="loss-legend"][data-run-id="${id}"]`)).toHaveAttribute('data-points', '3');
+    for (const id of ids)
+      await expect(page.locator(`[data-testid="loss-legend"][data-run-id="${id}"]`)).toHaveAttribute(
+        'data-points',
+        '3',
+      );
     expect(await chart.locator('.recharts-line path.recharts-curve').count()).toBeGreaterThanOrEqual(4);
     await expect(page.getByTestId('grad-chart').locator('.recharts-line path.recharts-curve').first()).toBeVisible();
     // Per-block gradient norms of one run: 5 blocks over 3 steps.
@@ -261,13 +306,17 @@ test.describe('the trained demo', () => {
   test('rank heatmaps, GoRA importance and GeLoRA dimensions', async () => {
     // Rank heatmaps: 5 layers x 7 modules each; LoRA and GraLoRA uniform, GoRA's ranks differ across layers.
     await expect(page.getByTestId('rank-card')).toHaveCount(4);
-    const ranks = Object.fromEntries(await Promise.all(ids.map(async (id) => [id, await heatmapRanks(page, id)] as const)));
+    const ranks = Object.fromEntries(
+      await Promise.all(ids.map(async (id) => [id, await heatmapRanks(page, id)] as const)),
+    );
     for (const id of ids) expect(ranks[id].size).toBe(LAYERS * 7);
     expect(new Set(ranks[loraId].values())).toEqual(new Set([8]));
     expect(new Set(ranks[graloraId].values())).toEqual(new Set([8]));
     const goraRanks = ranks[goraId];
     for (const r of goraRanks.values()) expect(r >= 2 && r <= 16, `GoRA rank ${r} outside r_min..r_max`).toBe(true);
-    const differsAcrossLayers = Object.keys(SHAPES).some((kind) => new Set(Array.from({ length: LAYERS }, (_, l) => goraRanks.get(`${l}/${kind}`))).size > 1);
+    const differsAcrossLayers = Object.keys(SHAPES).some(
+      (kind) => new Set(Array.from({ length: LAYERS }, (_, l) => goraRanks.get(`${l}/${kind}`))).size > 1,
+    );
     expect(differsAcrossLayers, JSON.stringify([...goraRanks])).toBe(true);
     // GeLoRA gives every module of a block the block's rank.
     for (let l = 0; l < LAYERS; l++) {
@@ -283,8 +332,13 @@ test.describe('the trained demo', () => {
     expect(blockRanks).toEqual(Array.from({ length: LAYERS }, (_, l) => ranks[geloraId].get(`${l}/q_proj`)));
     await expect(page.getByTestId('gelora-dims').locator('.recharts-line path.recharts-curve')).toHaveCount(1);
     // Hovering a cell shows the module's details.
-    await page.locator(`[data-testid="rank-card"][data-run-id="${goraId}"] [data-testid="rank-heatmap-cell"]`).first().hover();
-    await expect(page.locator(`[data-testid="rank-card"][data-run-id="${goraId}"] .heatmap-readout`)).toContainText(/model\.layers\.0\.self_attn\.q_proj rank \d+ · scale [\d.]+ · [\d,]+ params · importance/);
+    await page
+      .locator(`[data-testid="rank-card"][data-run-id="${goraId}"] [data-testid="rank-heatmap-cell"]`)
+      .first()
+      .hover();
+    await expect(page.locator(`[data-testid="rank-card"][data-run-id="${goraId}"] .heatmap-readout`)).toContainText(
+      /model\.layers\.0\.self_attn\.q_proj rank \d+ · scale [\d.]+ · [\d,]+ params · importance/,
+    );
   });
 
   test('the comparison table: method, ranks, exact parameters, preparation time, validation loss', async () => {
@@ -312,16 +366,26 @@ test.describe('the trained demo', () => {
     for (let i = 1; i < 5; i++) await expect(page.getByTestId('generation').nth(i)).toContainText('4 tokens');
 
     await shootPanels(page);
-    await page.screenshot({ path: `${ARTIFACTS}/01-after-runs-full.png`, fullPage: true, style: '.topbar { position: static !important; }' });
+    await page.screenshot({
+      path: `${ARTIFACTS}/01-after-runs-full.png`,
+      fullPage: true,
+      style: '.topbar { position: static !important; }',
+    });
   });
 
-  test('export GoRA: a PEFT LoRA folder whose rank_pattern and shapes are the heatmap\'s ranks, with the scale-out bundle', async () => {
+  test("export GoRA: a PEFT LoRA folder whose rank_pattern and shapes are the heatmap's ranks, with the scale-out bundle", async () => {
     const goraRanks = await heatmapRanks(page, goraId);
     expect(goraRanks.size).toBe(LAYERS * 7);
     await expect(exportCard(goraId).getByTestId('export-lora-button')).toHaveCount(0);
     const goraZip = await downloadZip(page, exportCard(goraId).getByTestId('export-button'));
     expect(goraZip.name).toBe('gora-all-linear-r-ref-8.zip');
-    expect(Object.keys(goraZip.files).sort()).toEqual(['README.md', 'accelerate_config.yaml', 'adapter_config.json', 'adapter_model.safetensors', 'train_peft.py']);
+    expect(Object.keys(goraZip.files).sort()).toEqual([
+      'README.md',
+      'accelerate_config.yaml',
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'train_peft.py',
+    ]);
     const goraConfig = JSON.parse(strFromU8(goraZip.files['adapter_config.json']));
     expect(goraConfig.peft_type).toBe('LORA');
     expect(goraConfig.base_model_name_or_path).toBe('stories260K');
@@ -339,15 +403,25 @@ test.describe('the trained demo', () => {
       }
     }
     const script = strFromU8(goraZip.files['train_peft.py']);
-    for (const text of ['from peft import LoraConfig', 'rank_pattern=cfg.get("rank_pattern")', 'alpha_pattern=cfg.get("alpha_pattern")',
-      'use_rslora=cfg.get("use_rslora", False)', 'GraloraConfig(', 'Accelerator(', 'load_dataset(']) expect(script).toContain(text);
+    for (const text of [
+      'from peft import LoraConfig',
+      'rank_pattern=cfg.get("rank_pattern")',
+      'alpha_pattern=cfg.get("alpha_pattern")',
+      'use_rslora=cfg.get("use_rslora", False)',
+      'GraloraConfig(',
+      'Accelerator(',
+      'load_dataset(',
+    ])
+      expect(script).toContain(text);
     expect(strFromU8(goraZip.files['accelerate_config.yaml'])).toContain('distributed_type: MULTI_GPU');
     const goraReadme = strFromU8(goraZip.files['README.md']);
     expect(goraReadme).toContain('PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base)');
-    expect(goraReadme).toContain('accelerate launch --config_file accelerate_config.yaml train_peft.py --data your.jsonl');
+    expect(goraReadme).toContain(
+      'accelerate launch --config_file accelerate_config.yaml train_peft.py --data your.jsonl',
+    );
   });
 
-  test('export GraLoRA: PEFT\'s GRALORA format, and on request its exactly equivalent plain LoRA of rank k·r', async () => {
+  test("export GraLoRA: PEFT's GRALORA format, and on request its exactly equivalent plain LoRA of rank k·r", async () => {
     const graloraRanks = await heatmapRanks(page, graloraId);
     expect(graloraRanks.size).toBe(LAYERS * 7);
     // PEFT's GRALORA format: gralora_A [k, in/k, r], gralora_B [k, r, out/k] ...
@@ -370,11 +444,17 @@ test.describe('the trained demo', () => {
     expect(asLora.name).toBe('gralora-all-linear-r-8-k-2-as-lora.zip');
     const asLoraConfig = JSON.parse(strFromU8(asLora.files['adapter_config.json']));
     expect(asLoraConfig).toMatchObject({ peft_type: 'LORA', r: 16, lora_alpha: 16 });
-    expect(safetensorsHeader(asLora.files['adapter_model.safetensors'])['base_model.model.model.layers.4.mlp.down_proj.lora_A.weight'].shape).toEqual([16, 172]);
+    expect(
+      safetensorsHeader(asLora.files['adapter_model.safetensors'])[
+        'base_model.model.model.layers.4.mlp.down_proj.lora_A.weight'
+      ].shape,
+    ).toEqual([16, 172]);
   });
 
   test('a reload brings back runs, curves, heatmaps, analysis charts and the comparison from IndexedDB; export still works', async () => {
-    const ranks = Object.fromEntries(await Promise.all(ids.map(async (id) => [id, await heatmapRanks(page, id)] as const)));
+    const ranks = Object.fromEntries(
+      await Promise.all(ids.map(async (id) => [id, await heatmapRanks(page, id)] as const)),
+    );
     for (const id of ids) expect(ranks[id].size).toBe(LAYERS * 7);
     const dims = JSON.parse((await page.getByTestId('gelora-dims').getAttribute('data-dims'))!) as number[];
     expect(dims).toHaveLength(LAYERS + 1);
@@ -386,7 +466,11 @@ test.describe('the trained demo', () => {
     await expect(page.getByTestId('run-card')).toHaveCount(4);
     for (const id of ids) await expect(card(id)).toHaveAttribute('data-status', 'done');
     await expect(page.getByTestId('comparison-row')).toHaveCount(4);
-    for (const id of ids) await expect(page.locator(`[data-testid="loss-legend"][data-run-id="${id}"]`)).toHaveAttribute('data-points', '3');
+    for (const id of ids)
+      await expect(page.locator(`[data-testid="loss-legend"][data-run-id="${id}"]`)).toHaveAttribute(
+        'data-points',
+        '3',
+      );
     for (const id of ids) expect(await heatmapRanks(page, id)).toEqual(ranks[id]);
     await expect(page.getByTestId('importance-heatmap-cell')).toHaveCount(LAYERS * 7);
     expect(JSON.parse((await page.getByTestId('gelora-dims').getAttribute('data-dims'))!)).toEqual(dims);
@@ -420,14 +504,18 @@ test.describe('the trained demo', () => {
   });
 });
 
-test('datasets dropped with real drag-and-drop events: broken CSV quoting and an unsupported type are refused; Alpaca shows prompt and response', async ({ page }) => {
+test('datasets dropped with real drag-and-drop events: broken CSV quoting and an unsupported type are refused; Alpaca shows prompt and response', async ({
+  page,
+}) => {
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await openDemo(page);
   await expect(page.getByTestId('dataset-preview')).toContainText('tinyshakespeare.txt');
 
   // A CSV with broken quoting: a specific error, no crash.
-  await dropFiles(page, 'dataset-drop', [{ name: 'broken.csv', type: 'text/csv', text: 'prompt,completion\n"unterminated,hello\nfine,row\n' }]);
+  await dropFiles(page, 'dataset-drop', [
+    { name: 'broken.csv', type: 'text/csv', text: 'prompt,completion\n"unterminated,hello\nfine,row\n' },
+  ]);
   const error = page.getByTestId('dataset-error');
   await expect(error).toContainText('broken.csv: broken CSV quoting');
   await expect(error).toContainText('Still using tinyshakespeare.txt');
@@ -451,19 +539,22 @@ test('datasets dropped with real drag-and-drop events: broken CSV quoting and an
 
 /** Checkpoints in the studio's IndexedDB (one per unfinished run). */
 async function storedCheckpoints(page: Page): Promise<number> {
-  return page.evaluate(() => new Promise<number>((resolve, reject) => {
-    const open = indexedDB.open('lora-studio');
-    open.onerror = () => reject(open.error);
-    open.onsuccess = () => {
-      const db = open.result;
-      const count = db.transaction('checkpoints').objectStore('checkpoints').count();
-      count.onsuccess = () => {
-        db.close();
-        resolve(count.result);
-      };
-      count.onerror = () => reject(count.error);
-    };
-  }));
+  return page.evaluate(
+    () =>
+      new Promise<number>((resolve, reject) => {
+        const open = indexedDB.open('lora-studio');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const count = db.transaction('checkpoints').objectStore('checkpoints').count();
+          count.onsuccess = () => {
+            db.close();
+            resolve(count.result);
+          };
+          count.onerror = () => reject(count.error);
+        };
+      }),
+  );
 }
 
 /**
@@ -471,30 +562,34 @@ async function storedCheckpoints(page: Page): Promise<number> {
  * `undo` puts the original back.
  */
 async function damageCheckpoint(page: Page, runId: string, undo = false) {
-  await page.evaluate(({ id, undo }) => new Promise<void>((resolve, reject) => {
-    const open = indexedDB.open('lora-studio');
-    open.onerror = () => reject(open.error);
-    open.onsuccess = () => {
-      const db = open.result;
-      const tx = db.transaction('checkpoints', 'readwrite');
-      const store = tx.objectStore('checkpoints');
-      const read = store.get(undo ? `${id}:saved` : id);
-      read.onsuccess = () => {
-        if (undo) {
-          store.put({ ...read.result, id });
-          store.delete(`${id}:saved`);
-        } else {
-          store.put({ ...read.result, id: `${id}:saved` });
-          store.put({ ...read.result, state: [] });
-        }
-      };
-      tx.oncomplete = () => {
-        db.close();
-        resolve();
-      };
-      tx.onerror = () => reject(tx.error);
-    };
-  }), { id: runId, undo });
+  await page.evaluate(
+    ({ id, undo }) =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open('lora-studio');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const tx = db.transaction('checkpoints', 'readwrite');
+          const store = tx.objectStore('checkpoints');
+          const read = store.get(undo ? `${id}:saved` : id);
+          read.onsuccess = () => {
+            if (undo) {
+              store.put({ ...read.result, id });
+              store.delete(`${id}:saved`);
+            } else {
+              store.put({ ...read.result, id: `${id}:saved` });
+              store.put({ ...read.result, state: [] });
+            }
+          };
+          tx.oncomplete = () => {
+            db.close();
+            resolve();
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    { id: runId, undo },
+  );
 }
 
 /** Every status a run card showed, recorded as it renders (queued and preparing pass too quickly to poll). */
@@ -503,10 +598,17 @@ async function recordStatuses(page: Page, runId: string) {
     const seen: string[] = [];
     (window as unknown as { __statuses: string[] }).__statuses = seen;
     const record = () => {
-      const status = document.querySelector(`[data-testid="run-card"][data-run-id="${id}"]`)?.getAttribute('data-status');
+      const status = document
+        .querySelector(`[data-testid="run-card"][data-run-id="${id}"]`)
+        ?.getAttribute('data-status');
       if (status && seen.at(-1) !== status) seen.push(status);
     };
-    new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-status'] });
+    new MutationObserver(record).observe(document.body, {
+      subtree: true,
+      childList: true,
+      attributes: true,
+      attributeFilter: ['data-status'],
+    });
   }, runId);
 }
 
@@ -521,7 +623,8 @@ test('a run cut off by a reload resumes from its last checkpoint and finishes', 
   // One LoRA run of 40 steps: a checkpoint every 5 steps (10% of the run, at least 5), validation every 10.
   const cards = page.getByTestId('run-card');
   await expect(cards).toHaveCount(4);
-  for (const name of [DEMO.gora, DEMO.gralora, DEMO.gelora]) await page.getByRole('button', { name: `Remove ${name}`, exact: true }).click();
+  for (const name of [DEMO.gora, DEMO.gralora, DEMO.gelora])
+    await page.getByRole('button', { name: `Remove ${name}`, exact: true }).click();
   await expect(cards).toHaveCount(1);
   const id = (await cards.first().getAttribute('data-run-id'))!;
   const run = page.locator(`[data-testid="run-card"][data-run-id="${id}"]`);
@@ -572,7 +675,9 @@ test('a run cut off by a reload resumes from its last checkpoint and finishes', 
   await expect(run.getByRole('button', { name: 'Run again' })).toBeVisible();
   // With the good one back, a reload finds it by its step alone (the run's record had given it up); the demo is back too.
   await damageCheckpoint(page, id, true);
-  await page.evaluate(() => ['model', 'dataset'].forEach((what) => localStorage.setItem(`lora-studio:${what}`, 'demo')));
+  await page.evaluate(() =>
+    ['model', 'dataset'].forEach((what) => localStorage.setItem(`lora-studio:${what}`, 'demo')),
+  );
   await page.reload();
   await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
   await expect(resume).toHaveText(`Resume from step ${step}`);
@@ -608,38 +713,77 @@ test('a run cut off by a reload resumes from its last checkpoint and finishes', 
   expect(pageErrors).toEqual([]);
 });
 
-test('runs saved by the first release survive the database upgrade; an old interrupted run has no checkpoint to resume', async ({ page }) => {
+test('runs saved by the first release survive the database upgrade; an old interrupted run has no checkpoint to resume', async ({
+  page,
+}) => {
   const [doneConfig, cutConfig] = demoRuns();
-  const points = [0, 1, 2].map((step) => ({ step, loss: 5 - step / 10, lr: 3e-3, gradNorm: 1, tokensPerSecond: 100, tokens: 64 * (step + 1), elapsedMs: 100 * step }));
+  const points = [0, 1, 2].map((step) => ({
+    step,
+    loss: 5 - step / 10,
+    lr: 3e-3,
+    gradNorm: 1,
+    tokensPerSecond: 100,
+    tokens: 64 * (step + 1),
+    elapsedMs: 100 * step,
+  }));
   // The record format of the first release: no analysis, adapter format, preparation or checkpoint fields.
   const record = (config: typeof doneConfig, status: string, createdAt: number) => ({
-    config, status, stage: null, message: null, createdAt, startedAt: createdAt, finishedAt: null, modelKey: 'old-model', modelName: 'stories260K',
-    datasetName: 'tinyshakespeare.txt', points, evals: [], progress: null, weights: null,
-    summary: status !== 'done' ? null : {
-      steps: 3, stopReason: 'done', message: null, initialValLoss: null, finalValLoss: 4.5, trainableParams: 46240, elapsedMs: 300,
-      tokensPerSecond: 100, tokens: 192, trainExamples: 10, validationExamples: 0, peakGpuBytes: 1 << 20,
-    },
+    config,
+    status,
+    stage: null,
+    message: null,
+    createdAt,
+    startedAt: createdAt,
+    finishedAt: null,
+    modelKey: 'old-model',
+    modelName: 'stories260K',
+    datasetName: 'tinyshakespeare.txt',
+    points,
+    evals: [],
+    progress: null,
+    weights: null,
+    summary:
+      status !== 'done'
+        ? null
+        : {
+            steps: 3,
+            stopReason: 'done',
+            message: null,
+            initialValLoss: null,
+            finalValLoss: 4.5,
+            trainableParams: 46240,
+            elapsedMs: 300,
+            tokensPerSecond: 100,
+            tokens: 192,
+            trainExamples: 10,
+            validationExamples: 0,
+            peakGpuBytes: 1 << 20,
+          },
   });
   // A same-origin page that does not open the studio's database, to write version 1 as that release did.
   await page.goto('/demo/model/config.json');
-  await page.evaluate((records) => new Promise<void>((resolve, reject) => {
-    const open = indexedDB.open('lora-studio', 1);
-    open.onupgradeneeded = () => {
-      open.result.createObjectStore('runs', { keyPath: 'config.id' });
-      open.result.createObjectStore('adapters', { keyPath: 'id' });
-    };
-    open.onerror = () => reject(open.error);
-    open.onsuccess = () => {
-      const db = open.result;
-      const tx = db.transaction('runs', 'readwrite');
-      for (const r of records) tx.objectStore('runs').put(r);
-      tx.oncomplete = () => {
-        db.close();
-        resolve();
-      };
-      tx.onerror = () => reject(tx.error);
-    };
-  }), [record({ ...doneConfig, steps: 3 }, 'done', 1), record(cutConfig, 'training', 2)]);
+  await page.evaluate(
+    (records) =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open('lora-studio', 1);
+        open.onupgradeneeded = () => {
+          open.result.createObjectStore('runs', { keyPath: 'config.id' });
+          open.result.createObjectStore('adapters', { keyPath: 'id' });
+        };
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const tx = db.transaction('runs', 'readwrite');
+          for (const r of records) tx.objectStore('runs').put(r);
+          tx.oncomplete = () => {
+            db.close();
+            resolve();
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    [record({ ...doneConfig, steps: 3 }, 'done', 1), record(cutConfig, 'training', 2)],
+  );
 
   await page.goto('/');
   const done = page.locator(`[data-testid="run-card"][data-run-id="${doneConfig.id}"]`);
@@ -654,7 +798,9 @@ test('runs saved by the first release survive the database upgrade; an old inter
   expect(await storedCheckpoints(page)).toBe(0);
 });
 
-test('a model folder from the directory picker; a file that is not a model is refused with the reason', async ({ page }) => {
+test('a model folder from the directory picker; a file that is not a model is refused with the reason', async ({
+  page,
+}) => {
   await page.goto('/');
   await expect(page.getByTestId('gpu-badge')).not.toContainText('Opening the GPU', { timeout: 60_000 });
   // Not a model: the message lists what a model folder needs and what was found.
@@ -669,7 +815,10 @@ test('a model folder from the directory picker; a file that is not a model is re
   await expect(page.getByTestId('model-error')).toContainText('model_type "bert" is not supported; supported:');
   // A config without weights: says which files are missing.
   const demoConfig = readFileSync('public/demo/model/config.json', 'utf8');
-  await dropFiles(page, 'model-drop', [{ name: 'config.json', text: demoConfig }, { name: 'tokenizer.json', text: readFileSync('public/demo/model/tokenizer.json', 'utf8') }]);
+  await dropFiles(page, 'model-drop', [
+    { name: 'config.json', text: demoConfig },
+    { name: 'tokenizer.json', text: readFileSync('public/demo/model/tokenizer.json', 'utf8') },
+  ]);
   await expect(page.getByTestId('model-error')).toContainText('has no *.safetensors weights');
   // The demo model's folder, picked like a user's own folder (files carry webkitRelativePath "model/...").
   await page.getByTestId('model-folder-input').setInputFiles('public/demo/model');
@@ -727,14 +876,18 @@ test('a dataset whose fields match no format is mapped by hand; a wrong mapping 
     return JSON.stringify({ query: `What is the capital of ${country}?`, reply: `The capital is ${capital}.` });
   });
   await dropFiles(page, 'dataset-drop', [{ name: 'qa.jsonl', text: rows.join('\n') }]);
-  await expect(page.getByTestId('dataset-unmatched')).toContainText('no supported dataset format matches the fields found (query, reply)');
+  await expect(page.getByTestId('dataset-unmatched')).toContainText(
+    'no supported dataset format matches the fields found (query, reply)',
+  );
   await expect(page.getByTestId('dataset-format')).toHaveText('Unknown format');
 
   // A required role left unmapped: the specific error, and the dataset stays as it was.
   await page.getByTestId('dataset-format-select').selectOption('prompt_completion');
   await page.getByTestId('dataset-column-prompt').selectOption('query');
   await page.getByTestId('dataset-format-apply').click();
-  await expect(page.getByTestId('dataset-error')).toContainText('needs a field for completion; fields found: query, reply');
+  await expect(page.getByTestId('dataset-error')).toContainText(
+    'needs a field for completion; fields found: query, reply',
+  );
   await expect(page.getByTestId('dataset-format')).toHaveText('Unknown format');
 
   await page.getByTestId('dataset-column-completion').selectOption('reply');
@@ -760,7 +913,10 @@ test('a dataset whose fields match no format is mapped by hand; a wrong mapping 
   expect(pageErrors).toEqual([]);
 });
 
-test('the Benchmark panel measures matmul and a LoRA step beside jax-js and TensorFlow.js, every method\'s step and memory, in the tab', async ({ page, baseURL }) => {
+test("the Benchmark panel measures matmul and a LoRA step beside jax-js and TensorFlow.js, every method's step and memory, in the tab", async ({
+  page,
+  baseURL,
+}) => {
   test.setTimeout(150_000);
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -790,7 +946,9 @@ test('the Benchmark panel measures matmul and a LoRA step beside jax-js and Tens
   const origin = new URL(baseURL!).origin;
   expect(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'))).toEqual([]);
   const lazyScripts = requests.filter((u) => u.endsWith('.js') && !scriptsBefore.has(u));
-  expect(lazyScripts.length, 'the peers are separate chunks, loaded when the benchmark starts').toBeGreaterThanOrEqual(3);
+  expect(lazyScripts.length, 'the peers are separate chunks, loaded when the benchmark starts').toBeGreaterThanOrEqual(
+    3,
+  );
 
   const positive = (x: string | null) => x !== null && Number.isFinite(Number(x)) && Number(x) > 0;
   const finite = (xs: (string | null)[]) => xs.every(positive);
@@ -804,9 +962,15 @@ test('the Benchmark panel measures matmul and a LoRA step beside jax-js and Tens
   const tuneRows = panel.getByTestId('bench-tune-row');
   await expect(tuneRows).toHaveCount(20);
   await expect(panel.getByTestId('bench-tune')).not.toContainText('WRONG');
-  const chosenWide = await panel.locator('[data-testid="bench-tune-row"]:has(td:nth-child(2)[data-chosen])').getAttribute('data-kernel');
-  const chosenNarrow = await panel.locator('[data-testid="bench-tune-row"]:has(td:nth-child(3)[data-chosen])').getAttribute('data-kernel');
-  await expect(panel.getByTestId('bench-matmul-plan')).toContainText(`matmul kernels: ${chosenWide} (wide products), ${chosenNarrow} (narrow) · tuned in`);
+  const chosenWide = await panel
+    .locator('[data-testid="bench-tune-row"]:has(td:nth-child(2)[data-chosen])')
+    .getAttribute('data-kernel');
+  const chosenNarrow = await panel
+    .locator('[data-testid="bench-tune-row"]:has(td:nth-child(3)[data-chosen])')
+    .getAttribute('data-kernel');
+  await expect(panel.getByTestId('bench-matmul-plan')).toContainText(
+    `matmul kernels: ${chosenWide} (wide products), ${chosenNarrow} (narrow) · tuned in`,
+  );
 
   // Each peer's column: a GFLOP/s figure (with our ratio to it) on every shape, or the peer's own error.
   for (const peer of ['jax-js', 'tfjs-webgpu']) {
@@ -816,22 +980,32 @@ test('the Benchmark panel measures matmul and a LoRA step beside jax-js and Tens
       console.log(`${peer}: ${await unavailable.innerText()}`);
       continue;
     }
-    const cells = await panel.locator(`[data-testid="bench-matmul-cell"][data-impl="${peer}"]`)
-      .evaluateAll((els) => els.map((e) => ({ gflops: e.getAttribute('data-gflops'), error: e.getAttribute('data-error') })));
+    const cells = await panel
+      .locator(`[data-testid="bench-matmul-cell"][data-impl="${peer}"]`)
+      .evaluateAll((els) =>
+        els.map((e) => ({ gflops: e.getAttribute('data-gflops'), error: e.getAttribute('data-error') })),
+      );
     expect(cells.length).toBe(gflops.length);
     for (const c of cells) expect(positive(c.gflops) || (c.error ?? '').length > 10, JSON.stringify(c)).toBe(true);
     const ratios = await panel.locator(`[data-testid="bench-matmul-ratio"][data-impl="${peer}"]`).allInnerTexts();
     ratios.forEach((r, i) => expect(r).toMatch(cells[i].gflops ? /^[\d.,]+x$/ : /^-$/));
-    console.log(`${peer} GFLOP/s: ${cells.map((c) => c.gflops ?? c.error).join(', ')}; ours / ${peer}: ${ratios.join(', ')}`);
+    console.log(
+      `${peer} GFLOP/s: ${cells.map((c) => c.gflops ?? c.error).join(', ')}; ours / ${peer}: ${ratios.join(', ')}`,
+    );
   }
 
   // The same LoRA step, ours and jax-js' autodiff: ms/step and tokens/s, or jax-js' own error; same step-0 loss.
   const steps = panel.getByTestId('bench-lora-row');
   await expect(steps).toHaveCount(2);
-  const [mine, jax] = await steps.evaluateAll((els) => els.map((e) => ({
-    impl: e.getAttribute('data-impl'), ms: e.getAttribute('data-ms-per-step'), tps: e.getAttribute('data-tokens-per-second'),
-    loss: e.getAttribute('data-first-loss'), error: e.getAttribute('data-error'),
-  })));
+  const [mine, jax] = await steps.evaluateAll((els) =>
+    els.map((e) => ({
+      impl: e.getAttribute('data-impl'),
+      ms: e.getAttribute('data-ms-per-step'),
+      tps: e.getAttribute('data-tokens-per-second'),
+      loss: e.getAttribute('data-first-loss'),
+      error: e.getAttribute('data-error'),
+    })),
+  );
   expect(mine.impl).toBe('ours');
   expect(finite([mine.ms, mine.tps]), JSON.stringify(mine)).toBe(true);
   expect(jax.impl).toBe('jax-js');
@@ -845,22 +1019,31 @@ test('the Benchmark panel measures matmul and a LoRA step beside jax-js and Tens
 
   const methods = panel.getByTestId('bench-method-row');
   await expect(methods).toHaveCount(5);
-  const methodSteps = await methods.evaluateAll((els) => els.map((e) => [e.getAttribute('data-ms-per-step'), e.getAttribute('data-tokens-per-second')]));
+  const methodSteps = await methods.evaluateAll((els) =>
+    els.map((e) => [e.getAttribute('data-ms-per-step'), e.getAttribute('data-tokens-per-second')]),
+  );
   expect(finite(methodSteps.flat()), JSON.stringify(methodSteps)).toBe(true);
   await expect(methods.filter({ hasText: 'failed' })).toHaveCount(0);
   await expect(methods.first()).toContainText('LoRA r8');
   await expect(methods.last()).toContainText('Full fine-tuning');
   await expect(panel.getByTestId('bench-memory-row')).toHaveCount(5);
   // Per-kernel time when the adapter has timestamp queries, else a note saying why not.
-  expect((await panel.getByTestId('bench-kernel-row').count()) > 0 || (await panel.getByTestId('bench-no-kernels').count()) === 1).toBe(true);
+  expect(
+    (await panel.getByTestId('bench-kernel-row').count()) > 0 ||
+      (await panel.getByTestId('bench-no-kernels').count()) === 1,
+  ).toBe(true);
   // Readable: no table wider than its box (no horizontal scrolling).
-  const overflowing = await panel.locator('.table-wrap').evaluateAll((els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1).length);
+  const overflowing = await panel
+    .locator('.table-wrap')
+    .evaluateAll((els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1).length);
   expect(overflowing).toBe(0);
   await shootPanel(page, 'bench');
   expect(pageErrors).toEqual([]);
 });
 
-test('Alpaca prompts longer than the model\'s context: the preview counts what a run keeps, a plain cut is refused with the reason, keeping the answer trains; a field that is not a number holds Start', async ({ page }) => {
+test("Alpaca prompts longer than the model's context: the preview counts what a run keeps, a plain cut is refused with the reason, keeping the answer trains; a field that is not a number holds Start", async ({
+  page,
+}) => {
   const pageErrors: string[] = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));
   await page.goto('/');
@@ -868,7 +1051,11 @@ test('Alpaca prompts longer than the model\'s context: the preview counts what a
   // hf-golden's Qwen3 (128 positions, a 320-token byte-level BPE: every Alpaca prompt is 120 to 160 tokens), picked
   // file by file with "Choose files…": no folder name, no _name_or_path, so it is named by its model type.
   const dir = 'test/fixtures/hf-golden/models/qwen3';
-  await page.getByTestId('model-files-input').setInputFiles(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((f) => `${dir}/${f}`));
+  await page
+    .getByTestId('model-files-input')
+    .setInputFiles(
+      ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((f) => `${dir}/${f}`),
+    );
   const card = page.getByTestId('model-card');
   await expect(card.locator('.card-title')).toHaveText('qwen3');
   await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
@@ -887,14 +1074,18 @@ test('Alpaca prompts longer than the model\'s context: the preview counts what a
   // A plain cut at 96 tokens leaves no answer: the preview says so, and the run is refused before step 0.
   await run.getByRole('combobox', { name: 'Truncation', exact: true }).selectOption('right');
   const problem = page.getByTestId('dataset-fit-problem');
-  await expect(problem).toContainText('none of its 6 examples keeps a supervised token at 96 tokens (truncation "right")');
+  await expect(problem).toContainText(
+    'none of its 6 examples keeps a supervised token at 96 tokens (truncation "right")',
+  );
   await expect(problem).toContainText('use Truncation "Keep the answer"');
   await expect(problem).not.toContainText('--');
 
   // A learning rate that is not a number: Start waits, and says which field.
   await run.getByLabel('Learning rate', { exact: true }).fill('abc');
   await expect(run.getByTestId('run-start')).toBeDisabled();
-  await expect(run.getByTestId('run-invalid')).toHaveText('"Learning rate" is not a valid number: correct it to start this run.');
+  await expect(run.getByTestId('run-invalid')).toHaveText(
+    '"Learning rate" is not a valid number: correct it to start this run.',
+  );
   await run.getByLabel('Learning rate', { exact: true }).fill('0.001');
   await expect(run.getByTestId('run-start')).toBeEnabled();
   await expect(run.getByTestId('run-invalid')).toHaveCount(0);
@@ -912,7 +1103,9 @@ test('Alpaca prompts longer than the model\'s context: the preview counts what a
   await expect(page.getByTestId('dataset-fit-problem')).toHaveCount(0);
   await keep.getByTestId('run-start').click();
   await expect(keep).toHaveAttribute('data-status', 'done', { timeout: 180_000 });
-  await expect(keep.getByTestId('run-data-fit')).toHaveText('6 examples at 96 tokens: 6 truncated (keep the answer), none dropped');
+  await expect(keep.getByTestId('run-data-fit')).toHaveText(
+    '6 examples at 96 tokens: 6 truncated (keep the answer), none dropped',
+  );
   await expect(keep.getByTestId('run-message')).toHaveCount(0);
   await shootPanel(page, 'runs', 'runs-truncation');
   expect(pageErrors).toEqual([]);

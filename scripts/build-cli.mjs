@@ -35,7 +35,13 @@ const selfContained = process.argv.includes('--self-contained');
 const force = process.argv.includes('--force');
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const inputs = [join(root, 'src'), join(root, 'shaders'), resolve(entry), fileURLToPath(import.meta.url), join(root, 'package-lock.json')];
+const inputs = [
+  join(root, 'src'),
+  join(root, 'shaders'),
+  resolve(entry),
+  fileURLToPath(import.meta.url),
+  join(root, 'package-lock.json'),
+];
 // The first line of the bundle: which entry and flags built it (a bundle built otherwise is never "up to date").
 const stamp = `// lora-studio build-cli: ${JSON.stringify({ entry: resolve(entry), selfContained })}`;
 
@@ -76,7 +82,8 @@ const started = new Date();
 const versionOf = async (pkg) => JSON.parse(await readFile(`node_modules/${pkg}/package.json`, 'utf8')).version;
 const bundledVersions = {};
 if (selfContained) {
-  for (const pkg of ['webgpu', '@jax-js/jax', '@tensorflow/tfjs-backend-webgpu']) bundledVersions[pkg] = await versionOf(pkg);
+  for (const pkg of ['webgpu', '@jax-js/jax', '@tensorflow/tfjs-backend-webgpu'])
+    bundledVersions[pkg] = await versionOf(pkg);
 }
 const result = await build({
   entryPoints: [entry],
@@ -90,16 +97,23 @@ const result = await build({
   logLevel: 'warning',
   // Native and Node-only packages stay external; they resolve from node_modules at run time.
   external: selfContained ? ['webgpu'] : ['webgpu', '@jax-js/jax', '@tensorflow/*'],
-  banner: { js: `${stamp}\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);` },
+  banner: {
+    js: `${stamp}\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);`,
+  },
   plugins: [rawText],
   define: selfContained ? { __BUNDLED_VERSIONS__: JSON.stringify(bundledVersions) } : {},
 });
 
 // The .map first, then the bundle that links to it: each appears whole, by rename, under its final name.
 await mkdir(dirname(resolve(outfile)), { recursive: true });
-const outputs = [...result.outputFiles].sort((a, b) => Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')));
+const outputs = [...result.outputFiles].sort(
+  (a, b) => Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')),
+);
 for (const file of outputs) {
-  const tmp = join(dirname(file.path), `.${basename(file.path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  const tmp = join(
+    dirname(file.path),
+    `.${basename(file.path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
+  );
   try {
     await writeFile(tmp, file.contents);
     await utimes(tmp, started, started);

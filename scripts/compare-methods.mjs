@@ -9,16 +9,45 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
+);
 const steps = args.steps ?? '200';
 const model = args.model ?? 'public/demo/model';
 const data = args.data ?? 'public/demo/data/tinyshakespeare.txt';
 const outRoot = '/tmp/lora-compare';
 mkdirSync(outRoot, { recursive: true });
 
-const common = ['--model', model, '--data', data, '--targets', 'all-linear', '--rank', '8', '--alpha', '16', '--steps', steps,
-  '--batch', '8', '--seq-len', '64', '--lr', '3e-3', '--warmup', '10', '--min-lr-ratio', '0.1', '--seed', '0',
-  '--val-fraction', '0.1', '--val-batches', '16'];
+const common = [
+  '--model',
+  model,
+  '--data',
+  data,
+  '--targets',
+  'all-linear',
+  '--rank',
+  '8',
+  '--alpha',
+  '16',
+  '--steps',
+  steps,
+  '--batch',
+  '8',
+  '--seq-len',
+  '64',
+  '--lr',
+  '3e-3',
+  '--warmup',
+  '10',
+  '--min-lr-ratio',
+  '0.1',
+  '--seed',
+  '0',
+  '--val-fraction',
+  '0.1',
+  '--val-batches',
+  '16',
+];
 const runs = [
   ['LoRA', ['--method', 'lora']],
   ['rsLoRA', ['--method', 'rslora']],
@@ -26,7 +55,23 @@ const runs = [
   ['GraLoRA (k=2)', ['--method', 'gralora', '--gralora-k', '2']],
   ['GraLoRA (k=2, hybrid 4+4)', ['--method', 'gralora', '--rank', '4', '--hybrid-r', '4', '--gralora-k', '2']],
   ['GeLoRA', ['--method', 'gelora', '--gelora-samples', '1024']],
-  ['GoRA ranks x GraLoRA blocks', ['--method', 'gora', '--structure', 'gralora', '--gralora-k', '2', '--gora-steps', '16', '--rank-min', '2', '--rank-max', '16']],
+  [
+    'GoRA ranks x GraLoRA blocks',
+    [
+      '--method',
+      'gora',
+      '--structure',
+      'gralora',
+      '--gralora-k',
+      '2',
+      '--gora-steps',
+      '16',
+      '--rank-min',
+      '2',
+      '--rank-max',
+      '16',
+    ],
+  ],
   ['Full fine-tuning', ['--method', 'full', '--lr', '1e-3']],
 ];
 
@@ -42,12 +87,21 @@ for (const [label, extra] of runs) {
   }
   process.stderr.write(`\n== ${label}\n`);
   const t0 = Date.now();
-  const stdout = execFileSync('node', ['dist-cli/cli.mjs', 'train', ...flags, ...extra, '--out', out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+  const stdout = execFileSync('node', ['dist-cli/cli.mjs', 'train', ...flags, ...extra, '--out', out], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 26,
+  });
   const seconds = (Date.now() - t0) / 1000;
-  const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const done = lines.at(-1);
   const stepLines = lines.filter((l) => 'tokens_per_s' in l);
-  const tokPerS = stepLines.slice(Math.floor(stepLines.length / 2)).reduce((a, l) => a + l.tokens_per_s, 0) / Math.max(1, stepLines.length - Math.floor(stepLines.length / 2));
+  const tokPerS =
+    stepLines.slice(Math.floor(stepLines.length / 2)).reduce((a, l) => a + l.tokens_per_s, 0) /
+    Math.max(1, stepLines.length - Math.floor(stepLines.length / 2));
   let ranks = '-';
   try {
     const alloc = JSON.parse(readFileSync(join(out, 'allocation.json'), 'utf8'));
@@ -56,11 +110,26 @@ for (const [label, extra] of runs) {
   } catch {
     // full fine-tuning writes a model, not an allocation
   }
-  rows.push({ label, params: done.trainable_parameters, ranks, prep: done.preparation_ms / 1000, initial: done.initial_val_loss, final: done.final_val_loss, tokPerS, seconds });
+  rows.push({
+    label,
+    params: done.trainable_parameters,
+    ranks,
+    prep: done.preparation_ms / 1000,
+    initial: done.initial_val_loss,
+    final: done.final_val_loss,
+    tokPerS,
+    seconds,
+  });
 }
-console.log(`\nstories260K (${model}), ${data}, ${steps} steps, batch 8 x 64 tokens, lr 3e-3 (full: 1e-3), cosine to 0.1, all linear layers, rank-8 budget, seed 0\n`);
-console.log('| Method | Trainable params | Ranks | Preparation (s) | Val loss before | Val loss after | Train tokens/s | Wall (s) |');
+console.log(
+  `\nstories260K (${model}), ${data}, ${steps} steps, batch 8 x 64 tokens, lr 3e-3 (full: 1e-3), cosine to 0.1, all linear layers, rank-8 budget, seed 0\n`,
+);
+console.log(
+  '| Method | Trainable params | Ranks | Preparation (s) | Val loss before | Val loss after | Train tokens/s | Wall (s) |',
+);
 console.log('|---|---:|---|---:|---:|---:|---:|---:|');
 for (const r of rows) {
-  console.log(`| ${r.label} | ${r.params.toLocaleString('en')} | ${r.ranks} | ${r.prep.toFixed(1)} | ${r.initial.toFixed(4)} | ${r.final.toFixed(4)} | ${Math.round(r.tokPerS)} | ${r.seconds.toFixed(0)} |`);
+  console.log(
+    `| ${r.label} | ${r.params.toLocaleString('en')} | ${r.ranks} | ${r.prep.toFixed(1)} | ${r.initial.toFixed(4)} | ${r.final.toFixed(4)} | ${Math.round(r.tokPerS)} | ${r.seconds.toFixed(0)} |`,
+  );
 }

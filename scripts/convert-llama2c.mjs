@@ -6,7 +6,11 @@ import { join } from 'node:path';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bundle = join(root, 'dist-cli', 'convert-llama2c.mjs');
-execFileSync(process.execPath, [join(root, 'scripts/build-cli.mjs'), join(root, 'scripts/convert-llama2c.ts'), bundle], {
-  stdio: 'inherit',
-});
+execFileSync(
+  process.execPath,
+  [join(root, 'scripts/build-cli.mjs'), join(root, 'scripts/convert-llama2c.ts'), bundle],
+  {
+    stdio: 'inherit',
+  },
+);
 await import(pathToFileURL(bundle).href);

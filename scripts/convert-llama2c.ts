@@ -10,13 +10,28 @@ import { llama2cToHfFolder } from '../src/model/formats/llama2c-hf';
 import { nodeFile } from '../src/model/formats/node-source';
 
 const FIXTURE = 'test/fixtures/models/stories260K_llama2c';
-const [modelPath = `${FIXTURE}/stories260K.bin`, tokenizerPath = `${FIXTURE}/tok512.bin`, outDir = 'public/demo/model'] =
-  process.argv.slice(2);
+const [
+  modelPath = `${FIXTURE}/stories260K.bin`,
+  tokenizerPath = `${FIXTURE}/tok512.bin`,
+  outDir = 'public/demo/model',
+] = process.argv.slice(2);
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-function readme(name: string, h: { dim: number; hiddenDim: number; layers: number; heads: number; kvHeads: number; vocabSize: number; seqLen: number },
-  modelSha: string, tokenizerSha: string): string {
+function readme(
+  name: string,
+  h: {
+    dim: number;
+    hiddenDim: number;
+    layers: number;
+    heads: number;
+    kvHeads: number;
+    vocabSize: number;
+    seqLen: number;
+  },
+  modelSha: string,
+  tokenizerSha: string,
+): string {
   return `# ${name} (Hugging Face format)
 
 Andrej Karpathy's llama2.c "${name}" TinyStories model and its ${h.vocabSize}-token tokenizer, converted to a
@@ -54,5 +69,7 @@ files['README.md'] = readme(name, header, sha256(await readFile(modelPath)), sha
 await mkdir(outDir, { recursive: true });
 for (const [file, content] of Object.entries(files)) {
   await writeFile(join(outDir, file), content);
-  console.error(`wrote ${join(outDir, file)} (${typeof content === 'string' ? Buffer.byteLength(content) : content.length} bytes)`);
+  console.error(
+    `wrote ${join(outDir, file)} (${typeof content === 'string' ? Buffer.byteLength(content) : content.length} bytes)`,
+  );
 }

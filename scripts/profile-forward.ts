@@ -10,13 +10,19 @@ import { ModelWeights } from '../src/model/weights';
 import { TransformerGraph } from '../src/model/transformer';
 import { createLoraLayers } from '../src/adapters/lora/model';
 import { matmul, type MatmulVariant } from '../src/kernels/matmul';
-import { flashAttentionBackward, flashAttentionForward, type FlashAttentionVariant } from '../src/kernels/flash-attention';
+import {
+  flashAttentionBackward,
+  flashAttentionForward,
+  type FlashAttentionVariant,
+} from '../src/kernels/flash-attention';
 import { rmsnormBackward, rmsnormForward, type NormVariant } from '../src/kernels/norm';
 
 const B = Number(process.argv[2] ?? 4);
 const T = Number(process.argv[3] ?? 64);
 const gpu = new Gpu(await nodeDevice());
-console.log(`adapter: ${gpu.handle.adapter.description || gpu.handle.adapter.vendor} (software: ${gpu.handle.adapter.software})`);
+console.log(
+  `adapter: ${gpu.handle.adapter.description || gpu.handle.adapter.vendor} (software: ${gpu.handle.adapter.software})`,
+);
 const m = await loadModelDir(await nodeDir('public/demo/model'));
 const w = await ModelWeights.upload(gpu, m.spec, m.source);
 const R = B * T;
@@ -51,26 +57,38 @@ async function timeList(list: CommandList, runs = 5): Promise<{ wall: number; cp
 
 async function report(name: string, list: CommandList): Promise<void> {
   const t = await timeList(list);
-  console.log(`\n${name} at ${B}x${T}: ${t.wall.toFixed(0)} ms wall, ${t.cpu.toFixed(0)} ms CPU per run (median of 5), ${list.dispatchCount} dispatches`);
+  console.log(
+    `\n${name} at ${B}x${T}: ${t.wall.toFixed(0)} ms wall, ${t.cpu.toFixed(0)} ms CPU per run (median of 5), ${list.dispatchCount} dispatches`,
+  );
   const prof = await list.profile();
   const rows = [...prof].sort((a, b) => b[1].ms - a[1].ms);
-  for (const [k, v] of rows) console.log(`  ${k.padEnd(34)} ${v.ms.toFixed(1).padStart(8)} ms / ${String(v.count).padStart(3)}  = ${(v.ms / v.count).toFixed(2)} ms per call`);
+  for (const [k, v] of rows)
+    console.log(
+      `  ${k.padEnd(34)} ${v.ms.toFixed(1).padStart(8)} ms / ${String(v.count).padStart(3)}  = ${(v.ms / v.count).toFixed(2)} ms per call`,
+    );
 }
 
 let t0 = performance.now();
 const fwd = new TransformerGraph(gpu, w, { batch: B, seq: T, train: 'none' });
-console.log(`forward graph built in ${(performance.now() - t0).toFixed(0)} ms (${gpu.counters.pipelinesCompiled} pipelines compiled so far)`);
+console.log(
+  `forward graph built in ${(performance.now() - t0).toFixed(0)} ms (${gpu.counters.pipelinesCompiled} pipelines compiled so far)`,
+);
 fwd.setBatch(batch);
 await report('forward', fwd.forwardList);
 fwd.forwardList.run();
 const [lossSum] = await gpu.read(fwd.lossSum);
 console.log(`  mean loss ${(lossSum / R).toFixed(4)}`);
 
-const targets = m.spec.family === 'gpt2' ? ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] : ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+const targets =
+  m.spec.family === 'gpt2'
+    ? ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj']
+    : ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
 const adapters = createLoraLayers(gpu, m.spec, { rank: 8, alpha: 16, targets, rslora: false, lrRatioB: 1 }, 1);
 t0 = performance.now();
 const train = new TransformerGraph(gpu, w, { batch: B, seq: T, train: 'adapters', adapters });
-console.log(`\ntrain graph built in ${(performance.now() - t0).toFixed(0)} ms (${gpu.counters.pipelinesCompiled} pipelines compiled so far)`);
+console.log(
+  `\ntrain graph built in ${(performance.now() - t0).toFixed(0)} ms (${gpu.counters.pipelinesCompiled} pipelines compiled so far)`,
+);
 train.setBatch(batch);
 await report('train (forward + backward, LoRA r8 on all linears)', train.backwardList!);
 
@@ -85,7 +103,12 @@ async function perCall(record: (list: CommandList) => void, reps = 10): Promise<
 }
 
 const spec = m.spec;
-const rand = (n: number, label: string) => gpu.tensorFrom(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5), [n], label);
+const rand = (n: number, label: string) =>
+  gpu.tensorFrom(
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5),
+    [n],
+    label,
+  );
 console.log(`\nkernels at ${B}x${T} (per call; CPU = all driver threads)`);
 
 const inDim = spec.hidden;
@@ -101,23 +124,42 @@ const linears: [string, number, number, number, boolean, boolean][] = [
 ];
 const mmVariants: MatmulVariant[] = ['register-vec4', 'register', 'tiled'];
 for (const [name, M, N, K, transA, transB] of linears) {
-  const a = rand(M * K, 'a'), b = rand(K * N, 'b'), c = gpu.tensor([M * N], 'c');
+  const a = rand(M * K, 'a'),
+    b = rand(K * N, 'b'),
+    c = gpu.tensor([M * N], 'c');
   const cols: string[] = [];
   for (const variant of mmVariants) {
-    cols.push(`${variant} ${await perCall((l) => matmul(l, {
-      a: { t: a, ld: transA ? M : K }, b: { t: b, ld: transB ? K : N }, c: { t: c, ld: N }, M, N, K, transA, transB, variant,
-    }))}`);
+    cols.push(
+      `${variant} ${await perCall((l) =>
+        matmul(l, {
+          a: { t: a, ld: transA ? M : K },
+          b: { t: b, ld: transB ? K : N },
+          c: { t: c, ld: N },
+          M,
+          N,
+          K,
+          transA,
+          transB,
+          variant,
+        }),
+      )}`,
+    );
   }
   console.log(`  matmul ${name.padEnd(18)} ${M}x${N}x${K}: ${cols.join(' | ')}`);
 }
 
 const hd = spec.headDim;
 const qkvW = (spec.heads + 2 * spec.kvHeads) * hd;
-const qkv = rand(R * qkvW, 'qkv'), dqkv = gpu.tensor([R * qkvW], 'dqkv');
-const att = gpu.tensor([R * spec.heads * hd], 'att'), datt = rand(R * spec.heads * hd, 'datt');
-const lse = gpu.tensor([B * spec.heads * T], 'lse'), delta = gpu.tensor([B * spec.heads * T], 'delta');
+const qkv = rand(R * qkvW, 'qkv'),
+  dqkv = gpu.tensor([R * qkvW], 'dqkv');
+const att = gpu.tensor([R * spec.heads * hd], 'att'),
+  datt = rand(R * spec.heads * hd, 'datt');
+const lse = gpu.tensor([B * spec.heads * T], 'lse'),
+  delta = gpu.tensor([B * spec.heads * T], 'delta');
 const views = (t: typeof qkv) => ({
-  q: { t, ld: qkvW, offset: 0 }, k: { t, ld: qkvW, offset: spec.heads * hd }, v: { t, ld: qkvW, offset: (spec.heads + spec.kvHeads) * hd },
+  q: { t, ld: qkvW, offset: 0 },
+  k: { t, ld: qkvW, offset: spec.heads * hd },
+  v: { t, ld: qkvW, offset: (spec.heads + spec.kvHeads) * hd },
 });
 const shape = { batch: B, seq: T, heads: spec.heads, kvHeads: spec.kvHeads, headDim: hd, scale: 1 / Math.sqrt(hd) };
 for (const variant of ['thread', 'workgroup'] as FlashAttentionVariant[]) {
@@ -125,17 +167,44 @@ for (const variant of ['thread', 'workgroup'] as FlashAttentionVariant[]) {
   const fwd = await perCall((l) => flashAttentionForward(l, { ...views(qkv), out, lse, ...shape, variant }));
   const bwd = await perCall((l) => {
     const d = views(dqkv);
-    flashAttentionBackward(l, { ...views(qkv), out, lse, dout: { t: datt, ld: spec.heads * hd }, dq: d.q, dk: d.k, dv: d.v, delta, ...shape, variant });
+    flashAttentionBackward(l, {
+      ...views(qkv),
+      out,
+      lse,
+      dout: { t: datt, ld: spec.heads * hd },
+      dq: d.q,
+      dk: d.k,
+      dv: d.v,
+      delta,
+      ...shape,
+      variant,
+    });
   });
   console.log(`  attention ${variant.padEnd(9)}: forward ${fwd} | backward ${bwd}`);
 }
 
-const x = rand(R * inDim, 'x'), dy = rand(R * inDim, 'dy'), y = gpu.tensor([R * inDim], 'y'), dx = gpu.tensor([R * inDim], 'dx');
-const weight = rand(inDim, 'w'), rstd = gpu.tensor([R], 'rstd');
+const x = rand(R * inDim, 'x'),
+  dy = rand(R * inDim, 'dy'),
+  y = gpu.tensor([R * inDim], 'y'),
+  dx = gpu.tensor([R * inDim], 'dx');
+const weight = rand(inDim, 'w'),
+  rstd = gpu.tensor([R], 'rstd');
 for (const variant of ['thread', 'workgroup'] as NormVariant[]) {
-  const fwd = await perCall((l) => rmsnormForward(l, { x: { t: x }, out: { t: y }, weight, rstd, rows: R, width: inDim, eps: 1e-5, variant }));
+  const fwd = await perCall((l) =>
+    rmsnormForward(l, { x: { t: x }, out: { t: y }, weight, rstd, rows: R, width: inDim, eps: 1e-5, variant }),
+  );
   const bwd = await perCall((l) =>
-    rmsnormBackward(l, { dout: { t: dy }, x: { t: x }, weight, rstd, dx: { t: dx }, rows: R, width: inDim, accumulate: false, variant }),
+    rmsnormBackward(l, {
+      dout: { t: dy },
+      x: { t: x },
+      weight,
+      rstd,
+      dx: { t: dx },
+      rows: R,
+      width: inDim,
+      accumulate: false,
+      variant,
+    }),
   );
   console.log(`  rmsnorm ${variant.padEnd(9)}: forward ${fwd} | backward ${bwd}`);
 }

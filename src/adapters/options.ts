@@ -86,7 +86,8 @@ export function formOptionWording(methodLabel: string): Wording {
   return {
     name: (o, value) => withValue(`${methodLabel} ${inSentence(o.label)}`, value),
     short: (o, value) => withValue(inSentence(o.label), value),
-    integer: (min, max) => (max === undefined ? `a whole number of at least ${min}` : `a whole number from ${min} to ${max}`),
+    integer: (min, max) =>
+      max === undefined ? `a whole number of at least ${min}` : `a whole number from ${min} to ${max}`,
     number: (min) => `a number of at least ${min}`,
   };
 }
@@ -103,19 +104,29 @@ export function checkOption(option: MethodOption, value: OptionValue): OptionPro
   const { key } = option;
   switch (option.kind) {
     case 'int': {
-      const ok = typeof value === 'number' && Number.isInteger(value) && value >= (option.min ?? -Infinity) && value <= (option.max ?? Infinity);
-      return ok ? null : { key, message: (w) => `${w.name(option)} must be ${w.integer(option.min ?? 0, option.max)} (got ${value})` };
+      const ok =
+        typeof value === 'number' &&
+        Number.isInteger(value) &&
+        value >= (option.min ?? -Infinity) &&
+        value <= (option.max ?? Infinity);
+      return ok
+        ? null
+        : { key, message: (w) => `${w.name(option)} must be ${w.integer(option.min ?? 0, option.max)} (got ${value})` };
     }
     case 'number': {
       const ok = typeof value === 'number' && Number.isFinite(value) && value >= (option.min ?? -Infinity);
-      return ok ? null : { key, message: (w) => `${w.name(option)} must be ${w.number(option.min ?? 0)} (got ${value})` };
+      return ok
+        ? null
+        : { key, message: (w) => `${w.name(option)} must be ${w.number(option.min ?? 0)} (got ${value})` };
     }
     case 'choice':
       return option.choices!.includes(String(value))
         ? null
         : { key, message: (w) => `${w.name(option)} must be one of ${option.choices!.join(', ')} (got "${value}")` };
     case 'flag':
-      return typeof value === 'boolean' ? null : { key, message: (w) => `${w.name(option)} is a flag (true or false), got ${JSON.stringify(value)}` };
+      return typeof value === 'boolean'
+        ? null
+        : { key, message: (w) => `${w.name(option)} is a flag (true or false), got ${JSON.stringify(value)}` };
   }
 }
 

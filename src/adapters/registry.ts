@@ -10,11 +10,28 @@ import { GORA_METHOD } from './gora/method';
 import { GRALORA_METHOD } from './gralora/method';
 import { LORA_METHOD, RSLORA_METHOD } from './lora/method';
 import {
-  checkOption, CLI_OPTION_WORDING, formOptionWording, optionValue, RANK_OPTION, type MethodDescriptor, type MethodOption, type OptionContext,
-  type OptionName, type OptionProblem, type OptionValues, type Wording,
+  checkOption,
+  CLI_OPTION_WORDING,
+  formOptionWording,
+  optionValue,
+  RANK_OPTION,
+  type MethodDescriptor,
+  type MethodOption,
+  type OptionContext,
+  type OptionName,
+  type OptionProblem,
+  type OptionValues,
+  type Wording,
 } from './options';
 
-export const METHOD_REGISTRY = [LORA_METHOD, RSLORA_METHOD, GORA_METHOD, GRALORA_METHOD, GELORA_METHOD, FULL_METHOD] as const;
+export const METHOD_REGISTRY = [
+  LORA_METHOD,
+  RSLORA_METHOD,
+  GORA_METHOD,
+  GRALORA_METHOD,
+  GELORA_METHOD,
+  FULL_METHOD,
+] as const;
 
 export type MethodId = (typeof METHOD_REGISTRY)[number]['id'];
 export const METHOD_IDS: readonly MethodId[] = METHOD_REGISTRY.map((m) => m.id);
@@ -47,7 +64,9 @@ export function resolveMethodOptions(method: MethodId, rank: number, given: Opti
   const values: OptionValues = {};
   // Plain defaults first: computed ones (k from the total rank) read them.
   const ctx: OptionContext = { rank, values };
-  for (const o of d.options) if (given[o.key] !== undefined || typeof o.default !== 'function') values[o.key] = given[o.key] ?? (o.default as never);
+  for (const o of d.options)
+    if (given[o.key] !== undefined || typeof o.default !== 'function')
+      values[o.key] = given[o.key] ?? (o.default as never);
   for (const o of d.options) values[o.key] = optionValue(o, ctx);
   const applicable = d.options.filter((o) => !o.appliesTo || o.appliesTo(ctx));
   const out: OptionValues = {};
@@ -68,16 +87,25 @@ const LR_RATIO_B_OPTION: OptionName = { flag: 'lr-ratio-b', label: 'LoRA+ ratio'
  * Everything wrong with a method's settings, in order: rank and alpha, options given that do not apply, each
  * option's range or choices, then the method's own checks across options. Empty when the run can start.
  */
-export function methodProblems(method: MethodId, settings: { rank: number; alpha: number; lrRatioB?: number; given: OptionValues }): MethodProblem[] {
+export function methodProblems(
+  method: MethodId,
+  settings: { rank: number; alpha: number; lrRatioB?: number; given: OptionValues },
+): MethodProblem[] {
   const d = methodDescriptor(method);
   if (!d.recipe) return [];
   const { rank, alpha, given } = settings;
   const problems: MethodProblem[] = [];
   const rankName: OptionName = d.allocatesRanks ? { ...RANK_OPTION, label: 'r_ref' } : RANK_OPTION;
-  if (!Number.isInteger(rank) || rank < 1) problems.push({ key: 'rank', message: (w) => `${w.name(rankName)} must be ${w.integer(1)} (got ${rank})` });
-  if (!(alpha > 0) || !Number.isFinite(alpha)) problems.push({ key: 'alpha', message: (w) => `${w.name(ALPHA_OPTION)} must be a positive number (got ${alpha})` });
+  if (!Number.isInteger(rank) || rank < 1)
+    problems.push({ key: 'rank', message: (w) => `${w.name(rankName)} must be ${w.integer(1)} (got ${rank})` });
+  if (!(alpha > 0) || !Number.isFinite(alpha))
+    problems.push({ key: 'alpha', message: (w) => `${w.name(ALPHA_OPTION)} must be a positive number (got ${alpha})` });
   const ratio = settings.lrRatioB ?? 1;
-  if (!(ratio > 0) || !Number.isFinite(ratio)) problems.push({ key: 'lrRatioB', message: (w) => `${w.name(LR_RATIO_B_OPTION)} must be a positive number (got ${ratio})` });
+  if (!(ratio > 0) || !Number.isFinite(ratio))
+    problems.push({
+      key: 'lrRatioB',
+      message: (w) => `${w.name(LR_RATIO_B_OPTION)} must be a positive number (got ${ratio})`,
+    });
   if (problems.length) return problems;
 
   const { applicable, values } = resolveMethodOptions(method, rank, given);
@@ -96,10 +124,18 @@ function notApplicable(d: MethodDescriptor<MethodId>, key: string): MethodProble
   const own = d.options.find((o) => o.key === key);
   const option = own ?? allMethodOptions().find((o) => o.key === key) ?? { flag: key, label: key };
   if (own) {
-    return { key, message: (w) => `${w.name(option)} applies to ${d.label} only with the GraLoRA structure (${w.short(STRUCTURE_NAME, 'gralora')})` };
+    return {
+      key,
+      message: (w) =>
+        `${w.name(option)} applies to ${d.label} only with the GraLoRA structure (${w.short(STRUCTURE_NAME, 'gralora')})`,
+    };
   }
   const owners = METHOD_REGISTRY.filter((m) => m.options.some((o) => o.key === key)).map((m) => m.label);
-  return { key, message: (w) => `${w.name(option)} is not an option of ${d.label}${owners.length ? ` (it belongs to ${owners.join(', ')})` : ''}` };
+  return {
+    key,
+    message: (w) =>
+      `${w.name(option)} is not an option of ${d.label}${owners.length ? ` (it belongs to ${owners.join(', ')})` : ''}`,
+  };
 }
 
 const STRUCTURE_NAME: OptionName = { flag: 'structure', label: 'Structure' };

@@ -4,7 +4,13 @@ import type { MethodOption, Structure } from './options';
 export const STRUCTURES: readonly Structure[] = ['dense', 'gralora'];
 
 export const STRUCTURE_OPTION: MethodOption = {
-  key: 'structure', kind: 'choice', label: 'Structure', flag: 'structure', choices: STRUCTURES, default: 'dense', inForm: true,
+  key: 'structure',
+  kind: 'choice',
+  label: 'Structure',
+  flag: 'structure',
+  choices: STRUCTURES,
+  default: 'dense',
+  inForm: true,
   choiceLabels: { dense: 'Dense (B·A)', gralora: 'GraLoRA blocks' },
   help: 'the adapter the allocated ranks are given to',
 };

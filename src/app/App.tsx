@@ -54,8 +54,9 @@ export function App() {
         <ExportPanel />
         <BenchPanel />
         <footer className="footer">
-          LoRA Studio runs entirely in this tab through WebGPU. Run settings, metrics, rank allocations and adapters are kept in this browser (IndexedDB);
-          your model and dataset files are read in place and never stored or sent anywhere.
+          LoRA Studio runs entirely in this tab through WebGPU. Run settings, metrics, rank allocations and adapters are
+          kept in this browser (IndexedDB); your model and dataset files are read in place and never stored or sent
+          anywhere.
         </footer>
       </main>
       <Toasts />

@@ -41,7 +41,13 @@ export function rankSummary(a: MethodAnalysis): string {
 }
 
 /** A sequential scale readable on the dark theme: deep blue (low) through teal and green to yellow (high). */
-const STOPS: [number, number, number][] = [[30, 45, 84], [45, 94, 178], [38, 160, 160], [126, 200, 96], [242, 222, 92]];
+const STOPS: [number, number, number][] = [
+  [30, 45, 84],
+  [45, 94, 178],
+  [38, 160, 160],
+  [126, 200, 96],
+  [242, 222, 92],
+];
 
 export function scaleColor(t: number): string {
   const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (STOPS.length - 1);

@@ -5,7 +5,13 @@
 import { expectedTensors, type ModelSpec } from '../model/config';
 import { allLinearTargets, defaultTargets, selectTargets, type LinearInfo } from '../model/layout';
 import {
-  adapterAllocations, bufferBytes, graphAllocations, planBytes, trainingAllocations, type AdapterShape, type PlannedBuffer,
+  adapterAllocations,
+  bufferBytes,
+  graphAllocations,
+  planBytes,
+  trainingAllocations,
+  type AdapterShape,
+  type PlannedBuffer,
 } from '../model/allocation-plan';
 import { moduleK } from '../adapters/gralora/config';
 import type { GpuInfo, RunConfig, TargetPreset } from '../worker/protocol';
@@ -44,7 +50,9 @@ export function trainableParameters(spec: ModelSpec, c: BudgetConfig): number {
 }
 
 /** How trainableParameters relates to what the run will train. */
-export function parameterCountKind(c: Pick<RunConfig, 'method' | 'extras'> & { rank?: number }): 'exact' | 'budget' | 'raw' {
+export function parameterCountKind(
+  c: Pick<RunConfig, 'method' | 'extras'> & { rank?: number },
+): 'exact' | 'budget' | 'raw' {
   if (!allocatesRanks(c.method)) return 'exact';
   // GeLoRA's raw ranks come straight from the dimension growth, not from the budget.
   return resolvedExtras({ rank: 8, ...c }).geloraBudget === 'raw' ? 'raw' : 'budget';
@@ -65,7 +73,15 @@ function adapterShapes(spec: ModelSpec, c: BudgetConfig): AdapterShape[] {
   if (structureOf(c) === 'gralora') {
     const k = graloraKOf(c);
     const hybridRank = hybridRankOf(c);
-    return targetsOf(spec, c).map((m) => ({ kind: 'gralora', path: m.path, in: m.in, out: m.out, rank, k: moduleK(m, rank, k).k, hybridRank }));
+    return targetsOf(spec, c).map((m) => ({
+      kind: 'gralora',
+      path: m.path,
+      in: m.in,
+      out: m.out,
+      rank,
+      k: moduleK(m, rank, k).k,
+      hybridRank,
+    }));
   }
   return targetsOf(spec, c).map((m) => ({ kind: 'lora', path: m.path, in: m.in, out: m.out, rank }));
 }
@@ -75,7 +91,7 @@ function bufferName(spec: ModelSpec, b: PlannedBuffer): string {
   if (b.name.endsWith('.gora_grad')) return `GoRA gradient of ${b.name.slice(0, -'.gora_grad'.length)}`;
   const embed = spec.family === 'gpt2' ? 'wte.weight' : 'model.embed_tokens.weight';
   if (b.name === `${embed}.grad`) return 'embedding gradient';
-  if (b.name === embed) return 'embedding (the run\'s f32 copy)';
+  if (b.name === embed) return "embedding (the run's f32 copy)";
   return b.name;
 }
 
@@ -101,30 +117,52 @@ export interface MemoryEstimate {
  * init) before freeing them;
  * GeLoRA a forward-only graph, the sampled hidden states and the TwoNN distance matrix.
  */
-export function memoryEstimate(spec: ModelSpec, c: RunConfig, baseWeightBytes = baseParameters(spec) * F32, listScratchBytes = 0): MemoryEstimate {
+export function memoryEstimate(
+  spec: ModelSpec,
+  c: RunConfig,
+  baseWeightBytes = baseParameters(spec) * F32,
+  listScratchBytes = 0,
+): MemoryEstimate {
   const base = baseWeightBytes;
   const adapters = adapterShapes(spec, c);
   const shape = { batch: c.batch, seq: c.seq, recompute: c.recompute ?? 'none', listScratchBytes } as const;
-  const trainingPlan = trainingAllocations(spec, { ...shape, train: c.method === 'full' ? 'full' : 'adapters', adapters });
+  const trainingPlan = trainingAllocations(spec, {
+    ...shape,
+    train: c.method === 'full' ? 'full' : 'adapters',
+    adapters,
+  });
   const buffers = trainingPlan.map((b) => ({ what: bufferName(spec, b), bytes: b.bytes }));
   let preparation: number | null = null;
   if (c.method === 'gora') {
     // Gradient probes on every target, their training graph, and the adapters built while the gradients are alive.
-    const probes: AdapterShape[] = targetsOf(spec, c).map((m) => ({ kind: 'gradient-probe', path: m.path, in: m.in, out: m.out }));
+    const probes: AdapterShape[] = targetsOf(spec, c).map((m) => ({
+      kind: 'gradient-probe',
+      path: m.path,
+      in: m.in,
+      out: m.out,
+    }));
     const plan = [
-      ...adapterAllocations(probes), ...graphAllocations(spec, { ...shape, train: 'adapters', adapters: probes }), ...adapterAllocations(adapters),
+      ...adapterAllocations(probes),
+      ...graphAllocations(spec, { ...shape, train: 'adapters', adapters: probes }),
+      ...adapterAllocations(adapters),
     ];
     // GoRA's init reads Ḡ·Aᵀ of every layer from one f32 buffer (gora/init-layers.ts), while the gradients live.
     const k = structureOf(c) === 'gralora' ? graloraKOf(c) : 1;
-    const products = Number(resolvedExtras(c).goraGamma) === 0 ? 0 : targetsOf(spec, c).reduce((n, m) => n + k * m.out * c.rank, 0);
+    const products =
+      Number(resolvedExtras(c).goraGamma) === 0 ? 0 : targetsOf(spec, c).reduce((n, m) => n + k * m.out * c.rank, 0);
     const init = products > 0 ? [{ what: 'GoRA gradient products (init)', bytes: bufferBytes([products]) }] : [];
     preparation = planBytes(plan) + init.reduce((n, b) => n + b.bytes, 0);
     buffers.push(...plan.map((b) => ({ what: bufferName(spec, b), bytes: b.bytes })), ...init);
   } else if (c.method === 'gelora') {
     const n = Number(resolvedExtras(c).geloraSamples);
     // TwoNN per stream: the points, their Gram matrix, the two nearest distances.
-    const twonn = [{ what: 'GeLoRA hidden states', bytes: bufferBytes([n, spec.hidden]) }, { what: 'GeLoRA distance matrix', bytes: bufferBytes([n, n]) }, { what: 'GeLoRA neighbours', bytes: bufferBytes([n, 2]) }];
-    preparation = planBytes(graphAllocations(spec, { ...shape, train: 'none' })) + twonn.reduce((s, b) => s + b.bytes, 0);
+    const twonn = [
+      { what: 'GeLoRA hidden states', bytes: bufferBytes([n, spec.hidden]) },
+      { what: 'GeLoRA distance matrix', bytes: bufferBytes([n, n]) },
+      { what: 'GeLoRA neighbours', bytes: bufferBytes([n, 2]) },
+    ];
+    preparation =
+      planBytes(graphAllocations(spec, { ...shape, train: 'none' })) + twonn.reduce((s, b) => s + b.bytes, 0);
     buffers.push(...twonn);
   }
   const training = planBytes(trainingPlan);
@@ -133,10 +171,14 @@ export function memoryEstimate(spec: ModelSpec, c: RunConfig, baseWeightBytes = 
 }
 
 /** The GPU limit a run's largest buffer exceeds, as a sentence, or null when it fits. */
-export function bufferLimitProblem(m: MemoryEstimate, gpu: Pick<GpuInfo, 'maxBufferSize' | 'maxStorageBufferBindingSize'>): { text: string; limit: number } | null {
-  const [name, limit] = gpu.maxStorageBufferBindingSize <= gpu.maxBufferSize
-    ? ['maxStorageBufferBindingSize', gpu.maxStorageBufferBindingSize]
-    : ['maxBufferSize', gpu.maxBufferSize];
+export function bufferLimitProblem(
+  m: MemoryEstimate,
+  gpu: Pick<GpuInfo, 'maxBufferSize' | 'maxStorageBufferBindingSize'>,
+): { text: string; limit: number } | null {
+  const [name, limit] =
+    gpu.maxStorageBufferBindingSize <= gpu.maxBufferSize
+      ? ['maxStorageBufferBindingSize', gpu.maxStorageBufferBindingSize]
+      : ['maxBufferSize', gpu.maxBufferSize];
   if (m.largest.bytes <= limit) return null;
   return { text: `The ${m.largest.what} buffer needs more than this GPU's ${name}`, limit };
 }

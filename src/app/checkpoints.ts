@@ -3,7 +3,12 @@
  * a stored one is intact, what must be loaded before a run can resume, and which history the resumed steps
  * replace. IndexedDB and the worker are the store's business.
  */
-import { CHECKPOINT_LIMIT_BYTES, type DatasetPreview, type ModelCard, type RunCheckpointData } from '../worker/protocol';
+import {
+  CHECKPOINT_LIMIT_BYTES,
+  type DatasetPreview,
+  type ModelCard,
+  type RunCheckpointData,
+} from '../worker/protocol';
 import type { RunRecord } from './run-record';
 
 export { CHECKPOINT_LIMIT_BYTES };
@@ -49,7 +54,8 @@ export function resumeProblem(run: RunRecord, card: ModelCard | null, dataset: D
   if (!card) return `Load ${model} to resume this run.`;
   if (card.key !== run.modelKey) return `This run trained on ${model}; load it to resume (${card.name} is loaded).`;
   if (!dataset) return `Load ${data} to resume this run.`;
-  if (run.datasetName !== null && dataset.name !== run.datasetName) return `This run trained on ${data}; load it to resume (${dataset.name} is loaded).`;
+  if (run.datasetName !== null && dataset.name !== run.datasetName)
+    return `This run trained on ${data}; load it to resume (${dataset.name} is loaded).`;
   // The same name is not the same data: the batches after the checkpoint must be the ones the run would have seen.
   if (run.datasetDigest != null && dataset.digest !== run.datasetDigest) {
     return `The loaded ${dataset.name} is not the file this run trained on (its size or contents differ); load the original file to resume.`;
@@ -65,11 +71,18 @@ export function readCheckpoint(value: unknown, steps: number): RunCheckpointData
   if (typeof value !== 'object' || value === null) return null;
   const c = value as Partial<RunCheckpointData>;
   const count = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
-  if (!Number.isInteger(c.step) || c.step! <= 0 || c.step! >= steps || !count(c.tokens) || !count(c.elapsedMs)) return null;
+  if (!Number.isInteger(c.step) || c.step! <= 0 || c.step! >= steps || !count(c.tokens) || !count(c.elapsedMs))
+    return null;
   if (!Array.isArray(c.state) || c.state.length === 0) return null;
-  const intact = c.state.every((t) =>
-    typeof t?.name === 'string' && t.param instanceof Float32Array && t.m instanceof Float32Array && t.v instanceof Float32Array
-    && t.m.length === t.param.length && t.v.length === t.param.length);
+  const intact = c.state.every(
+    (t) =>
+      typeof t?.name === 'string' &&
+      t.param instanceof Float32Array &&
+      t.m instanceof Float32Array &&
+      t.v instanceof Float32Array &&
+      t.m.length === t.param.length &&
+      t.v.length === t.param.length,
+  );
   if (!intact) return null;
   return { step: c.step!, tokens: c.tokens!, elapsedMs: c.elapsedMs!, state: c.state };
 }

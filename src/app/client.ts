@@ -14,7 +14,11 @@ function ensureWorker(): Worker {
   };
   worker.onerror = (e) => {
     // A worker that fails to start (a syntax error in a chunk, a blocked module) says so here.
-    const event: WorkerEvent = { type: 'error', scope: 'internal', message: `The training worker failed: ${e.message || 'it could not start'}` };
+    const event: WorkerEvent = {
+      type: 'error',
+      scope: 'internal',
+      message: `The training worker failed: ${e.message || 'it could not start'}`,
+    };
     for (const l of listeners) l(event);
   };
   return worker;

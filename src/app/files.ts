@@ -64,6 +64,12 @@ export function pickedFolder(files: File[]): DroppedFiles {
   const rel = files[0]?.webkitRelativePath;
   const folder = rel && rel.includes('/') ? rel.slice(0, rel.indexOf('/')) : undefined;
   const depth = (f: File) => (f.webkitRelativePath || f.name).split('/').length - 1;
-  const visible = files.filter((f) => !(f.webkitRelativePath || '').split('/').slice(1, -1).some((part) => part.startsWith('.')));
+  const visible = files.filter(
+    (f) =>
+      !(f.webkitRelativePath || '')
+        .split('/')
+        .slice(1, -1)
+        .some((part) => part.startsWith('.')),
+  );
   return { files: shallowestByName(visible.map((file) => ({ file, depth: depth(file) }))), folder };
 }

@@ -11,7 +11,11 @@ export function formatBytes(n: number): string {
 /** 1234 -> "1.23K", 260032 -> "260K", 494032768 -> "494M". */
 export function formatCount(n: number): string {
   if (!Number.isFinite(n)) return '–';
-  const units: [number, string][] = [[1e9, 'B'], [1e6, 'M'], [1e3, 'K']];
+  const units: [number, string][] = [
+    [1e9, 'B'],
+    [1e6, 'M'],
+    [1e3, 'K'],
+  ];
   for (const [size, unit] of units) {
     if (Math.abs(n) >= size) {
       const v = n / size;

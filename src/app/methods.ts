@@ -43,7 +43,9 @@ export function scaleRule(c: Pick<RunConfig, 'method' | 'rank' | 'alpha' | 'extr
 
 /** "GoRA", or "GoRA+GraLoRA" when an allocating method gives its ranks to GraLoRA blocks. */
 export function methodName(c: RankConfig): string {
-  return allocatesRanks(c.method) && structureOf(c) === 'gralora' ? `${METHOD_LABEL[c.method]}+GraLoRA` : METHOD_LABEL[c.method];
+  return allocatesRanks(c.method) && structureOf(c) === 'gralora'
+    ? `${METHOD_LABEL[c.method]}+GraLoRA`
+    : METHOD_LABEL[c.method];
 }
 
 /** "r_ref=8", "r=8 k=2 h=4", "r=8" (empty for full fine-tuning). */

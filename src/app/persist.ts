@@ -54,7 +54,11 @@ export async function saveRuns(runs: RunRecord[], dropCheckpoints: string[] = []
   if (runs.length === 0 && dropCheckpoints.length === 0) return;
   const tx = (await open()).transaction(['runs', 'checkpoints'], 'readwrite');
   const [records, checkpoints] = [tx.objectStore('runs'), tx.objectStore('checkpoints')];
-  await Promise.all([...runs.map((r) => records.put(r)), ...dropCheckpoints.map((id) => checkpoints.delete(id)), tx.done]);
+  await Promise.all([
+    ...runs.map((r) => records.put(r)),
+    ...dropCheckpoints.map((id) => checkpoints.delete(id)),
+    tx.done,
+  ]);
 }
 
 export async function deleteRuns(ids: string[]): Promise<void> {
@@ -75,7 +79,11 @@ export async function loadAdapters(): Promise<{ id: string; method: MethodId; ad
 /** The checkpoint and the run's history up to it, in one transaction: a reload finds both or neither. */
 export async function saveCheckpoint(run: RunRecord, checkpoint: RunCheckpointData): Promise<void> {
   const tx = (await open()).transaction(['runs', 'checkpoints'], 'readwrite');
-  await Promise.all([tx.objectStore('runs').put(run), tx.objectStore('checkpoints').put({ ...checkpoint, id: run.config.id }), tx.done]);
+  await Promise.all([
+    tx.objectStore('runs').put(run),
+    tx.objectStore('checkpoints').put({ ...checkpoint, id: run.config.id }),
+    tx.done,
+  ]);
 }
 
 /** Whatever is stored under the run's id (undefined when nothing is): the caller checks it is intact. */

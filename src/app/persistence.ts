@@ -13,9 +13,18 @@ import { isActive, patchedRuns, storedRecord, upgradeRecord, type RunPatch, type
 import type { StudioState } from './store';
 
 /** The IndexedDB calls persistence makes: persist.ts in the studio, fakes in tests. */
-export type RunStorage = Pick<typeof idb,
-  'loadRuns' | 'loadAdapters' | 'checkpointSteps' | 'saveRuns' | 'deleteRuns' | 'saveAdapter' | 'saveCheckpoint' | 'loadCheckpoint'
-  | 'deleteCheckpoints'>;
+export type RunStorage = Pick<
+  typeof idb,
+  | 'loadRuns'
+  | 'loadAdapters'
+  | 'checkpointSteps'
+  | 'saveRuns'
+  | 'deleteRuns'
+  | 'saveAdapter'
+  | 'saveCheckpoint'
+  | 'loadCheckpoint'
+  | 'deleteCheckpoints'
+>;
 
 export interface PersistenceEnv {
   storage: RunStorage;
@@ -38,7 +47,11 @@ const browserEnv: PersistenceEnv = {
  * The persistence of one store. `flushSteps` moves the buffered steps into the state (the reducer's step
  * buffer): a stored checkpoint carries the run's history up to it.
  */
-export function createPersistence(store: StoreApi<StudioState>, flushSteps: () => void, env: Partial<PersistenceEnv> = {}) {
+export function createPersistence(
+  store: StoreApi<StudioState>,
+  flushSteps: () => void,
+  env: Partial<PersistenceEnv> = {},
+) {
   const { storage, send: sendCommand, onPageHide } = { ...browserEnv, ...env };
   const { getState: get, setState: set } = store;
   const patchRun = (id: string, patch: RunPatch) => set((s) => patchedRuns(s.runs, id, patch));
@@ -51,14 +64,25 @@ export function createPersistence(store: StoreApi<StudioState>, flushSteps: () =
   /** Restores past runs and their adapters from IndexedDB, then saves changes as they happen. */
   async function restore() {
     try {
-      const [records, adapters, steps] = await Promise.all([storage.loadRuns(), storage.loadAdapters(), storage.checkpointSteps()]);
+      const [records, adapters, steps] = await Promise.all([
+        storage.loadRuns(),
+        storage.loadAdapters(),
+        storage.checkpointSteps(),
+      ]);
       const runs: Record<string, RunRecord> = {};
       for (const saved of records) {
         const r = upgradeRecord(saved);
         // Full fine-tunes live on the GPU only for the session that trained them.
         const weights = r.weights === 'session' ? null : r.weights;
         const restored: RunRecord = isActive(r)
-          ? { ...r, weights, status: 'interrupted', stage: null, message: 'Interrupted: the page was closed or reloaded during this run.', progress: null }
+          ? {
+              ...r,
+              weights,
+              status: 'interrupted',
+              stage: null,
+              message: 'Interrupted: the page was closed or reloaded during this run.',
+              progress: null,
+            }
           : { ...r, weights };
         runs[r.config.id] = { ...restored, ...storedCheckpoint(restored, steps.get(r.config.id)) };
       }
@@ -98,7 +122,9 @@ export function createPersistence(store: StoreApi<StudioState>, flushSteps: () =
       saved = runs;
       // Finished, cancelled or unresumable runs lose their checkpoint in the same transaction as the record saying so.
       const dropped = changed.filter((r) => r.checkpoint === null && !isActive(r)).map((r) => r.config.id);
-      void storage.saveRuns(changed.map(storedRecord), dropped).catch((err) => get().toast('error', `Saving runs failed: ${err.message}`));
+      void storage
+        .saveRuns(changed.map(storedRecord), dropped)
+        .catch((err) => get().toast('error', `Saving runs failed: ${err.message}`));
       void storage.deleteRuns(removed).catch(() => {});
     };
     flush();
@@ -120,12 +146,18 @@ export function createPersistence(store: StoreApi<StudioState>, flushSteps: () =
     const info = checkpointInfo(checkpoint);
     if (!info.kept) return patchRun(id, { checkpoint: info });
     flushSteps();
-    void storage.saveCheckpoint(storedRecord({ ...get().runs[id], checkpoint: info }), checkpoint)
-      .then(() => patchRun(id, (now) => (isActive(now) && (now.checkpoint?.step ?? -1) < info.step ? { checkpoint: info } : {})))
+    void storage
+      .saveCheckpoint(storedRecord({ ...get().runs[id], checkpoint: info }), checkpoint)
+      .then(() =>
+        patchRun(id, (now) => (isActive(now) && (now.checkpoint?.step ?? -1) < info.step ? { checkpoint: info } : {})),
+      )
       .catch((err: Error) => {
         if (checkpointFailures.has(id)) return;
         checkpointFailures.add(id);
-        get().toast('error', `Saving a checkpoint of "${r.config.name}" failed (${err.message}): it cannot resume after a reload.`);
+        get().toast(
+          'error',
+          `Saving a checkpoint of "${r.config.name}" failed (${err.message}): it cannot resume after a reload.`,
+        );
       });
   }
 
@@ -160,11 +192,13 @@ export function createPersistence(store: StoreApi<StudioState>, flushSteps: () =
  */
 function storedCheckpoint(r: RunRecord, step: number | undefined): Pick<RunRecord, 'checkpoint' | 'message'> {
   if (!canUseCheckpoint(r)) return { checkpoint: null, message: r.message };
-  if (step !== undefined) return { checkpoint: { step, bytes: r.checkpoint?.bytes ?? 0, kept: true }, message: r.message };
+  if (step !== undefined)
+    return { checkpoint: { step, bytes: r.checkpoint?.bytes ?? 0, kept: true }, message: r.message };
   // Not kept (too large) says why there is nothing to resume from; kept but absent: the storage was cleared.
   if (!r.checkpoint?.kept) return { checkpoint: r.checkpoint, message: r.message };
   return {
     checkpoint: null,
-    message: `${r.message ?? ''} Its checkpoint (step ${r.checkpoint.step}) is missing from this browser's storage, so it cannot resume.`.trim(),
+    message:
+      `${r.message ?? ''} Its checkpoint (step ${r.checkpoint.step}) is missing from this browser's storage, so it cannot resume.`.trim(),
   };
 }

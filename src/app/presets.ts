@@ -7,7 +7,10 @@ export function newRunId(): string {
 }
 
 /** A name that says what the run is: "LoRA q,v r=8", "GoRA all-linear r_ref=8", "GraLoRA all-linear r=8 k=2". */
-export function describeRun(c: Pick<RunConfig, 'method' | 'rank' | 'targets' | 'extras'>, family?: ModelCard['family']): string {
+export function describeRun(
+  c: Pick<RunConfig, 'method' | 'rank' | 'targets' | 'extras'>,
+  family?: ModelCard['family'],
+): string {
   if (c.method === 'full') return 'Full fine-tune';
   const targets = c.targets === 'all-linear' ? 'all-linear' : family === 'gpt2' ? 'c_attn' : 'q,v';
   return [methodName(c), targets, methodParams(c)].join(' ');
@@ -17,8 +20,20 @@ export function defaultRun(card: ModelCard | null, previous?: RunConfig): RunCon
   const base: RunConfig = previous
     ? { ...previous, seed: previous.seed + 1 }
     : {
-        id: '', name: '', method: 'lora', rank: 8, alpha: 16, targets: 'qv', lr: 2e-4, steps: 200, batch: 4,
-        seq: Math.min(256, card?.maxPositions ?? 256), warmupSteps: 10, valExamples: 100, evalEvery: 50, seed: 0,
+        id: '',
+        name: '',
+        method: 'lora',
+        rank: 8,
+        alpha: 16,
+        targets: 'qv',
+        lr: 2e-4,
+        steps: 200,
+        batch: 4,
+        seq: Math.min(256, card?.maxPositions ?? 256),
+        warmupSteps: 10,
+        valExamples: 100,
+        evalEvery: 50,
+        seed: 0,
       };
   const config = { ...base, id: newRunId() };
   config.name = describeRun(config, card?.family);
@@ -33,8 +48,17 @@ export function defaultRun(card: ModelCard | null, previous?: RunConfig): RunCon
  */
 export function demoRuns(): RunConfig[] {
   const common = {
-    rank: 8, alpha: 16, targets: 'all-linear' as const,
-    lr: 3e-3, steps: 80, batch: 8, seq: 64, warmupSteps: 5, valExamples: 64, evalEvery: 20, seed: 0,
+    rank: 8,
+    alpha: 16,
+    targets: 'all-linear' as const,
+    lr: 3e-3,
+    steps: 80,
+    batch: 8,
+    seq: 64,
+    warmupSteps: 5,
+    valExamples: 64,
+    evalEvery: 20,
+    seed: 0,
   };
   const runs: Omit<RunConfig, 'id' | 'name'>[] = [
     { ...common, method: 'lora' },

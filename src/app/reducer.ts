@@ -5,7 +5,14 @@
  * so this module runs in node without IndexedDB, a worker or a DOM.
  */
 import type { StoreApi } from 'zustand';
-import type { AdapterSnapshot, MethodId, RunCheckpointData, RunProgress, StepPoint, WorkerEvent } from '../worker/protocol';
+import type {
+  AdapterSnapshot,
+  MethodId,
+  RunCheckpointData,
+  RunProgress,
+  StepPoint,
+  WorkerEvent,
+} from '../worker/protocol';
 import { FINISHED, patchedRuns, type RunPatch } from './run-record';
 import type { StudioState } from './store';
 
@@ -84,7 +91,13 @@ export function createReducer(get: GetState, set: SetState, deps: ReducerDeps) {
         return set((s) => ({ model: { ...s.model, loading: { stage: e.stage, done: e.done, total: e.total } } }));
       case 'model':
         return set((s) => ({
-          model: { card: e.card, ready: e.ready, loading: e.ready ? null : s.model.loading, error: null, gpuBytes: e.gpuBytes },
+          model: {
+            card: e.card,
+            ready: e.ready,
+            loading: e.ready ? null : s.model.loading,
+            error: null,
+            gpuBytes: e.gpuBytes,
+          },
         }));
       case 'datasetProgress':
         return set((s) => ({ dataset: { ...s.dataset, loading: { name: e.name, stage: e.stage } } }));
@@ -117,13 +130,22 @@ export function createReducer(get: GetState, set: SetState, deps: ReducerDeps) {
         return patchRun(e.id, (r) => ({ evals: [...r.evals, e.point] }));
       case 'runDone':
         steps.flush();
-        if (e.adapter) void deps.saveAdapter(e.id, get().runs[e.id]?.config.method ?? 'lora', e.adapter).catch(() => {});
+        if (e.adapter)
+          void deps.saveAdapter(e.id, get().runs[e.id]?.config.method ?? 'lora', e.adapter).catch(() => {});
         dropCheckpoint(e.id);
         return patchRun(e.id, (r) => ({
-          status: e.status, stage: null, message: e.summary.message, finishedAt: Date.now(), prepare: null,
+          status: e.status,
+          stage: null,
+          message: e.summary.message,
+          finishedAt: Date.now(),
+          prepare: null,
           // A resumed run skips the starting evaluation: it was measured (step 0) before the interruption.
-          summary: { ...e.summary, initialValLoss: e.summary.initialValLoss ?? r.evals.find((p) => p.step === 0)?.loss ?? null },
-          weights: !e.exportable ? null : e.adapter ? 'adapter' : 'session', adapterFormat: e.adapter?.format ?? null,
+          summary: {
+            ...e.summary,
+            initialValLoss: e.summary.initialValLoss ?? r.evals.find((p) => p.step === 0)?.loss ?? null,
+          },
+          weights: !e.exportable ? null : e.adapter ? 'adapter' : 'session',
+          adapterFormat: e.adapter?.format ?? null,
         }));
       case 'generation': {
         const p = get().playground;
@@ -132,7 +154,9 @@ export function createReducer(get: GetState, set: SetState, deps: ReducerDeps) {
         return set({ playground: { ...p, results: { ...p.results, [key]: e.result } } });
       }
       case 'generationDone':
-        return set((s) => (s.playground.requestId === e.requestId ? { playground: { ...s.playground, requestId: null } } : {}));
+        return set((s) =>
+          s.playground.requestId === e.requestId ? { playground: { ...s.playground, requestId: null } } : {},
+        );
       case 'export':
         deps.download(e.fileName, e.bytes);
         return set((s) => ({ exporting: { ...s.exporting, [e.id]: false } }));

@@ -5,7 +5,16 @@
  * No state here but `lastCreated` (below); no DOM, no IndexedDB, no worker.
  */
 import type { MethodAnalysis } from '../engine/methods';
-import type { DataFit, EvalPoint, ModelCard, RunConfig, RunProgress, RunStatus, RunSummary, StepPoint } from '../worker/protocol';
+import type {
+  DataFit,
+  EvalPoint,
+  ModelCard,
+  RunConfig,
+  RunProgress,
+  RunStatus,
+  RunSummary,
+  StepPoint,
+} from '../worker/protocol';
 import { DEFAULT_TRUNCATION, type Truncation } from '../data/truncation';
 import type { CheckpointInfo } from './checkpoints';
 
@@ -70,16 +79,41 @@ let lastCreated = 0;
 export function newRecord(config: RunConfig): RunRecord {
   lastCreated = Math.max(Date.now(), lastCreated + 1);
   return {
-    config, status: 'draft', stage: null, message: null, createdAt: lastCreated, startedAt: null, finishedAt: null,
-    modelKey: null, modelName: null, datasetName: null, datasetDigest: null, datasetFormat: null, points: [], evals: [], progress: null, prepare: null, analysis: null,
-    summary: null, weights: null, adapterFormat: null, checkpoint: null, data: null, warnings: [], invalidFields: [],
+    config,
+    status: 'draft',
+    stage: null,
+    message: null,
+    createdAt: lastCreated,
+    startedAt: null,
+    finishedAt: null,
+    modelKey: null,
+    modelName: null,
+    datasetName: null,
+    datasetDigest: null,
+    datasetFormat: null,
+    points: [],
+    evals: [],
+    progress: null,
+    prepare: null,
+    analysis: null,
+    summary: null,
+    weights: null,
+    adapterFormat: null,
+    checkpoint: null,
+    data: null,
+    warnings: [],
+    invalidFields: [],
   };
 }
 
 export type RunPatch = Partial<RunRecord> | ((r: RunRecord) => Partial<RunRecord>);
 
 /** The state update that merges `patch` into run `id`'s record: none (an empty update) when the run is gone. */
-export function patchedRuns(runs: Record<string, RunRecord>, id: string, patch: RunPatch): { runs?: Record<string, RunRecord> } {
+export function patchedRuns(
+  runs: Record<string, RunRecord>,
+  id: string,
+  patch: RunPatch,
+): { runs?: Record<string, RunRecord> } {
   const r = runs[id];
   if (!r) return {};
   return { runs: { ...runs, [id]: { ...r, ...(typeof patch === 'function' ? patch(r) : patch) } } };

@@ -10,7 +10,13 @@
  */
 import { create } from 'zustand';
 import type {
-  BenchResult, DatasetFormatOverride, DatasetPreview, GenerationResult, GpuInfo, ModelCard, RunConfig,
+  BenchResult,
+  DatasetFormatOverride,
+  DatasetPreview,
+  GenerationResult,
+  GpuInfo,
+  ModelCard,
+  RunConfig,
 } from '../worker/protocol';
 import { configProblem } from '../worker/validate';
 import { WEIGHT_STORAGES, type WeightStorage } from '../model/weights';
@@ -22,10 +28,20 @@ import { createPersistence } from './persistence';
 import { DEMO_PROMPT, defaultRun, demoRuns, describeRun } from './presets';
 import { createReducer, createStepBuffer } from './reducer';
 import {
-  generationRuns, invalidFieldsProblem, isActive, newRecord, patchedRuns, previewFitOf, type RunPatch, type RunRecord,
+  generationRuns,
+  invalidFieldsProblem,
+  isActive,
+  newRecord,
+  patchedRuns,
+  previewFitOf,
+  type RunPatch,
+  type RunRecord,
 } from './run-record';
 
-export type GpuState = { status: 'checking' } | { status: 'ready'; info: GpuInfo } | { status: 'unavailable'; reason: string };
+export type GpuState =
+  | { status: 'checking' }
+  | { status: 'ready'; info: GpuInfo }
+  | { status: 'unavailable'; reason: string };
 
 export interface ModelState {
   card: ModelCard | null;
@@ -130,7 +146,12 @@ export const useStudio = create<StudioState>()((set, get, store) => {
   // before storing a checkpoint; the reducer applies every worker event.
   const steps = createStepBuffer(set);
   const persistence = createPersistence(store, steps.flush);
-  const { applyEvent } = createReducer(get, set, { steps, keepCheckpoint: persistence.keepCheckpoint, saveAdapter: persistence.saveAdapter, download });
+  const { applyEvent } = createReducer(get, set, {
+    steps,
+    keepCheckpoint: persistence.keepCheckpoint,
+    saveAdapter: persistence.saveAdapter,
+    download,
+  });
 
   const addRecords = (configs: RunConfig[]) =>
     set((s) => {
@@ -150,7 +171,7 @@ export const useStudio = create<StudioState>()((set, get, store) => {
     };
     if (!card) return fail('Load a model first (or press "Try the demo").');
     if (!s.dataset.preview) return fail('Load a dataset first.');
-    if (!s.dataset.preview.format) return fail('Choose the dataset\'s format and map its columns first.');
+    if (!s.dataset.preview.format) return fail("Choose the dataset's format and map its columns first.");
     const invalid = invalidFieldsProblem(r.invalidFields);
     if (invalid) return fail(invalid);
     // What runs is what the record keeps: the options of other methods the draft remembered are dropped.
@@ -158,9 +179,26 @@ export const useStudio = create<StudioState>()((set, get, store) => {
     const problem = configProblem(config, card);
     if (problem) return fail(problem);
     patchRun(id, {
-      config, status: 'queued', stage: 'Waiting for the GPU', message: null, startedAt: null, modelKey: card.key, modelName: card.name,
-      datasetName: s.dataset.preview.name, datasetDigest: s.dataset.preview.digest, datasetFormat: formatChoice(s.dataset.preview), points: [], evals: [], summary: null, progress: null, prepare: null, analysis: null,
-      adapterFormat: null, checkpoint: null, data: null, warnings: [],
+      config,
+      status: 'queued',
+      stage: 'Waiting for the GPU',
+      message: null,
+      startedAt: null,
+      modelKey: card.key,
+      modelName: card.name,
+      datasetName: s.dataset.preview.name,
+      datasetDigest: s.dataset.preview.digest,
+      datasetFormat: formatChoice(s.dataset.preview),
+      points: [],
+      evals: [],
+      summary: null,
+      progress: null,
+      prepare: null,
+      analysis: null,
+      adapterFormat: null,
+      checkpoint: null,
+      data: null,
+      warnings: [],
     });
     send({ type: 'startRun', config });
     return true;
@@ -173,7 +211,17 @@ export const useStudio = create<StudioState>()((set, get, store) => {
     runs: {},
     order: [],
     chart: { smoothing: 0.6, logScale: false, x: 'step' },
-    playground: { prompt: 'Once upon a time', maxNewTokens: 40, includeBase: true, selected: null, requestId: null, results: {}, order: [], lastPrompt: '', error: null },
+    playground: {
+      prompt: 'Once upon a time',
+      maxNewTokens: 40,
+      includeBase: true,
+      selected: null,
+      requestId: null,
+      results: {},
+      order: [],
+      lastPrompt: '',
+      error: null,
+    },
     exporting: {},
     bench: { running: false, stage: null, result: null, error: null },
     toasts: [],
@@ -183,7 +231,9 @@ export const useStudio = create<StudioState>()((set, get, store) => {
       listen(applyEvent);
       followPreviewFit();
       if (!('gpu' in navigator) || !navigator.gpu) {
-        set({ gpu: { status: 'unavailable', reason: 'This browser does not expose WebGPU (navigator.gpu is undefined).' } });
+        set({
+          gpu: { status: 'unavailable', reason: 'This browser does not expose WebGPU (navigator.gpu is undefined).' },
+        });
         return;
       }
       send({ type: 'init' });
@@ -211,7 +261,10 @@ export const useStudio = create<StudioState>()((set, get, store) => {
       const drafts = get().order.filter((id) => get().runs[id].status === 'draft');
       for (const id of drafts) get().removeRun(id);
       addRecords(demoRuns());
-      set((s) => ({ model: { ...s.model, error: null }, playground: { ...s.playground, prompt: DEMO_PROMPT, selected: null } }));
+      set((s) => ({
+        model: { ...s.model, error: null },
+        playground: { ...s.playground, prompt: DEMO_PROMPT, selected: null },
+      }));
     },
 
     setWeightStorage(storage) {
@@ -236,7 +289,12 @@ export const useStudio = create<StudioState>()((set, get, store) => {
     setDatasetFormat(override) {
       const name = get().dataset.preview?.name ?? 'dataset';
       set((s) => ({ dataset: { ...s.dataset, error: null, loading: { name, stage: 'Applying the format to' } } }));
-      send({ type: 'setDatasetFormat', format: override.format, columns: override.columns, ...(override.promptJoin ? { promptJoin: override.promptJoin } : {}) });
+      send({
+        type: 'setDatasetFormat',
+        format: override.format,
+        columns: override.columns,
+        ...(override.promptJoin ? { promptJoin: override.promptJoin } : {}),
+      });
     },
 
     addRun() {
@@ -252,7 +310,8 @@ export const useStudio = create<StudioState>()((set, get, store) => {
         const config = { ...r.config, ...patch };
         // Keep generated names in sync with the settings until the user names the run.
         const family = get().model.card?.family;
-        if (!('name' in patch) && r.config.name === describeRun(r.config, family)) config.name = describeRun(config, family);
+        if (!('name' in patch) && r.config.name === describeRun(r.config, family))
+          config.name = describeRun(config, family);
         return { config, message: null };
       });
     },
@@ -261,7 +320,10 @@ export const useStudio = create<StudioState>()((set, get, store) => {
       patchRun(id, (r) => {
         const has = r.invalidFields.includes(field);
         if (has === !valid) return {};
-        return { invalidFields: valid ? r.invalidFields.filter((f) => f !== field) : [...r.invalidFields, field], message: null };
+        return {
+          invalidFields: valid ? r.invalidFields.filter((f) => f !== field) : [...r.invalidFields, field],
+          message: null,
+        };
       });
     },
 
@@ -302,12 +364,19 @@ export const useStudio = create<StudioState>()((set, get, store) => {
       if (now?.status !== 'queued') return; // removed or cancelled while reading
       if (!checkpoint) {
         return patchRun(id, {
-          ...before, stage: null, checkpoint: null,
+          ...before,
+          stage: null,
+          checkpoint: null,
           message: `Its checkpoint (step ${step}) is missing or damaged in this browser's storage, so it cannot resume; "Run again" starts it over.`,
         });
       }
       patchRun(id, {
-        ...historyBefore(now, checkpoint.step), stage: null, summary: null, progress: null, prepare: null, finishedAt: null,
+        ...historyBefore(now, checkpoint.step),
+        stage: null,
+        summary: null,
+        progress: null,
+        prepare: null,
+        finishedAt: null,
         checkpoint: { ...now.checkpoint!, step: checkpoint.step },
       });
       send({ type: 'startRun', config: now.config, resume: checkpoint });
@@ -320,7 +389,12 @@ export const useStudio = create<StudioState>()((set, get, store) => {
     cancelRun(id) {
       // A resume still reading its checkpoint has not reached the worker: it stops here.
       if (persistence.isReadingCheckpoint(id)) {
-        patchRun(id, { status: 'cancelled', stage: null, message: 'Cancelled before it started.', finishedAt: Date.now() });
+        patchRun(id, {
+          status: 'cancelled',
+          stage: null,
+          message: 'Cancelled before it started.',
+          finishedAt: Date.now(),
+        });
         // A cancelled run needs no checkpoint (the next save deletes it from IndexedDB).
         return patchRun(id, { checkpoint: null });
       }
@@ -342,7 +416,14 @@ export const useStudio = create<StudioState>()((set, get, store) => {
       const requestId = crypto.randomUUID();
       const order = [...(p.includeBase ? ['base'] : []), ...runIds];
       set({ playground: { ...p, requestId, results: {}, order, lastPrompt: p.prompt, error: null } });
-      send({ type: 'generate', requestId, prompt: p.prompt, runIds, includeBase: p.includeBase, maxNewTokens: p.maxNewTokens });
+      send({
+        type: 'generate',
+        requestId,
+        prompt: p.prompt,
+        runIds,
+        includeBase: p.includeBase,
+        maxNewTokens: p.maxNewTokens,
+      });
     },
 
     exportRun(id, asLora = false) {
@@ -354,7 +435,10 @@ export const useStudio = create<StudioState>()((set, get, store) => {
 
     runBench() {
       if (get().bench.running) return;
-      if (!get().model.card) return set((s) => ({ bench: { ...s.bench, error: 'Load a model (or the demo) before running the benchmark.' } }));
+      if (!get().model.card)
+        return set((s) => ({
+          bench: { ...s.bench, error: 'Load a model (or the demo) before running the benchmark.' },
+        }));
       set((s) => ({ bench: { ...s.bench, running: true, stage: 'Starting', error: null } }));
       send({ type: 'runBench' });
     },
@@ -407,6 +491,8 @@ export const useStudio = create<StudioState>()((set, get, store) => {
   function confirmModelSwitch(): boolean {
     const active = Object.values(get().runs).filter(isActive).length;
     if (active === 0) return true;
-    return window.confirm(`Loading another model cancels ${active} queued or running run${active > 1 ? 's' : ''}. Continue?`);
+    return window.confirm(
+      `Loading another model cancels ${active} queued or running run${active > 1 ? 's' : ''}. Continue?`,
+    );
   }
 });

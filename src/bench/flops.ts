@@ -15,6 +15,9 @@ export function modelFlopsPerToken(spec: ModelSpec, seq: number, full: boolean):
 }
 
 /** Achieved model FLOP/s over the matmul peak measured on the same adapter (null without a peak). */
-export function modelFlopsUtilization(r: { tokensPerSecond: number; flopsPerToken: number }, peakGflops: number | null): number | null {
+export function modelFlopsUtilization(
+  r: { tokensPerSecond: number; flopsPerToken: number },
+  peakGflops: number | null,
+): number | null {
   return peakGflops ? (r.tokensPerSecond * r.flopsPerToken) / (peakGflops * 1e9) : null;
 }

@@ -20,7 +20,8 @@ export interface GeneratedModel {
 
 export function generatedModel(shape: string, seed = 0): GeneratedModel {
   const config = MODEL_SHAPES[shape];
-  if (!config) throw new Error(`bench: unknown model shape "${shape}" (choose from ${Object.keys(MODEL_SHAPES).join(', ')})`);
+  if (!config)
+    throw new Error(`bench: unknown model shape "${shape}" (choose from ${Object.keys(MODEL_SHAPES).join(', ')})`);
   const spec = parseConfig(config, `${shape}/config.json`);
   const sizes = new Map(expectedTensors(spec).map((t) => [t.name, t.shape.reduce((a, b) => a * b, 1)]));
   const half = halfCapableTensors(spec);
@@ -35,8 +36,15 @@ export function generatedModel(shape: string, seed = 0): GeneratedModel {
     dtype: (name) => (half.has(name) ? 'bf16' : 'f32'),
   };
   const tokenizer: TextTokenizer = {
-    vocabSize: spec.vocabSize, bosId: null, eosId: null, padId: 0, addBos: false,
-    encode: () => [], decode: () => '', tokenToId: () => null, chatTemplate: null,
+    vocabSize: spec.vocabSize,
+    bosId: null,
+    eosId: null,
+    padId: 0,
+    addBos: false,
+    encode: () => [],
+    decode: () => '',
+    tokenToId: () => null,
+    chatTemplate: null,
   };
   return { name: `${shape} (generated)`, spec, source, tokenizer };
 }

@@ -15,18 +15,35 @@ import { Rng } from '../util/random';
 import type { Array as JArray } from '@jax-js/jax';
 import { PEER_NAMES, type Jax } from './peers';
 import { median, timeMs } from './timing';
-import { failedTrainResult, syntheticExamples, trainResultHead, type TrainBenchConfig, type TrainBenchResult } from './train';
+import {
+  failedTrainResult,
+  syntheticExamples,
+  trainResultHead,
+  type TrainBenchConfig,
+  type TrainBenchResult,
+} from './train';
 
 type LayerWeights = {
-  ln1: JArray; wq: JArray; wk: JArray; wv: JArray; wo: JArray;
-  ln2: JArray; wg: JArray; wu: JArray; wd: JArray;
+  ln1: JArray;
+  wq: JArray;
+  wk: JArray;
+  wv: JArray;
+  wo: JArray;
+  ln2: JArray;
+  wg: JArray;
+  wu: JArray;
+  wd: JArray;
 };
 type Frozen = { embed: JArray; norm: JArray; layers: LayerWeights[] };
 type Lora = { A: JArray; B: JArray };
 /** Keyed `${layer}.${kind}`, e.g. "0.q_proj". */
 type LoraParams = { [module: string]: Lora };
 type Inputs = {
-  tokens: JArray; targets: JArray; mask: JArray; cos: JArray; sin: JArray;
+  tokens: JArray;
+  targets: JArray;
+  mask: JArray;
+  cos: JArray;
+  sin: JArray;
   /** [headDim, headDim] rotate_half as a matrix. */
   rotate: JArray;
   /** [T, T] additive mask: 0 on and below the diagonal, -1e9 above. */
@@ -35,7 +52,12 @@ type Inputs = {
 
 const ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8, lr: 1e-3, maxGradNorm: 1 };
 
-export async function benchJaxLora(jax: Jax, spec: ModelSpec, source: TensorSource, c: TrainBenchConfig): Promise<TrainBenchResult> {
+export async function benchJaxLora(
+  jax: Jax,
+  spec: ModelSpec,
+  source: TensorSource,
+  c: TrainBenchConfig,
+): Promise<TrainBenchResult> {
   try {
     return { ...trainResultHead(PEER_NAMES.jax, c), ...(await run(jax, spec, source, c)) };
   } catch (e) {
@@ -52,7 +74,8 @@ async function run(jax: Jax, spec: ModelSpec, source: TensorSource, c: TrainBenc
   const t0 = performance.now();
 
   // ---- weights and adapter, on the jax-js WebGPU device
-  const load = async (name: string, shape: number[]) => np.array(new Float32Array(await source.load(name))).reshape(shape);
+  const load = async (name: string, shape: number[]) =>
+    np.array(new Float32Array(await source.load(name))).reshape(shape);
   const { hidden: d, heads, kvHeads, headDim, intermediate: ff, vocabSize: V } = spec;
   const layers: LayerWeights[] = [];
   for (let l = 0; l < spec.layers; l++) {
@@ -69,7 +92,11 @@ async function run(jax: Jax, spec: ModelSpec, source: TensorSource, c: TrainBenc
       wd: await load(`${p}mlp.down_proj.weight`, [d, ff]),
     });
   }
-  const frozen: Frozen = { embed: await load('model.embed_tokens.weight', [V, d]), norm: await load('model.norm.weight', [d]), layers };
+  const frozen: Frozen = {
+    embed: await load('model.embed_tokens.weight', [V, d]),
+    norm: await load('model.norm.weight', [d]),
+    layers,
+  };
 
   // LoRA as PEFT initializes it: A Kaiming-uniform (bound 1/sqrt(in)), B = 0; scale alpha / r.
   const rng = new Rng(0);
@@ -105,7 +132,8 @@ async function run(jax: Jax, spec: ModelSpec, source: TensorSource, c: TrainBenc
 
   // ---- the model: a Hugging Face Llama forward with LoRA on the targeted projections
   const eps = spec.normEps;
-  const rmsNorm = (x: JArray, w: JArray) => x.ref.div(np.sqrt(np.square(x).mean(-1, { keepdims: true }).add(eps))).mul(w);
+  const rmsNorm = (x: JArray, w: JArray) =>
+    x.ref.div(np.sqrt(np.square(x).mean(-1, { keepdims: true }).add(eps))).mul(w);
   // y = x Wᵀ (+ s · x Aᵀ Bᵀ); takes ownership of x, w and the adapter.
   const linear = (x: JArray, w: JArray, lora: Lora | undefined) => {
     if (!lora) return np.matmul(x, w.transpose());
@@ -123,8 +151,18 @@ async function run(jax: Jax, spec: ModelSpec, source: TensorSource, c: TrainBenc
     f.layers.forEach((w, l) => {
       const lo = (kind: string) => p[`${l}.${kind}`];
       const h = rmsNorm(x.ref, w.ln1);
-      const q = rope(linear(h.ref, w.wq, lo('q_proj')), heads, { ...inp, cos: inp.cos.ref, sin: inp.sin.ref, rotate: inp.rotate.ref });
-      const k = rope(linear(h.ref, w.wk, lo('k_proj')), kvHeads, { ...inp, cos: inp.cos.ref, sin: inp.sin.ref, rotate: inp.rotate.ref });
+      const q = rope(linear(h.ref, w.wq, lo('q_proj')), heads, {
+        ...inp,
+        cos: inp.cos.ref,
+        sin: inp.sin.ref,
+        rotate: inp.rotate.ref,
+      });
+      const k = rope(linear(h.ref, w.wk, lo('k_proj')), kvHeads, {
+        ...inp,
+        cos: inp.cos.ref,
+        sin: inp.sin.ref,
+        rotate: inp.rotate.ref,
+      });
       const v = linear(h, w.wv, lo('v_proj'));
       // Causal GQA attention written out (jax-js' dotProductAttention uses einsum, whose parser needs
       // Node 22's iterator helpers): query head n reads kv head n / (heads / kvHeads), as HF's repeat_kv.
@@ -132,7 +170,10 @@ async function run(jax: Jax, spec: ModelSpec, source: TensorSource, c: TrainBenc
       const qh = q.reshape([c.batch, c.seq, heads, headDim]).transpose([0, 2, 1, 3]);
       const kh = np.repeat(k.reshape([c.batch, c.seq, kvHeads, headDim]), group, 2).transpose([0, 2, 3, 1]);
       const vh = np.repeat(v.reshape([c.batch, c.seq, kvHeads, headDim]), group, 2).transpose([0, 2, 1, 3]);
-      const scores = np.matmul(qh, kh).mul(1 / Math.sqrt(headDim)).add(inp.causal.ref); // [B, H, T, T]
+      const scores = np
+        .matmul(qh, kh)
+        .mul(1 / Math.sqrt(headDim))
+        .add(inp.causal.ref); // [B, H, T, T]
       const att = np.matmul(nn.softmax(scores, -1), vh).transpose([0, 2, 1, 3]); // [B, T, H, hd]
       x = x.add(linear(att.reshape([BT, heads * headDim]), w.wo, lo('o_proj')));
       const h2 = rmsNorm(x.ref, w.ln2);
@@ -152,28 +193,51 @@ async function run(jax: Jax, spec: ModelSpec, source: TensorSource, c: TrainBenc
   const valueAndGrad = jax.valueAndGrad(jitLoss);
 
   // AdamW with global-norm clipping, as our trainer does (weight decay 0, constant learning rate).
-  const adamStep = jax.jit((p: LoraParams, g: LoraParams, m: LoraParams, v: LoraParams, bias1: JArray, bias2: JArray) => {
-    const sq = tree.leaves(g).map((x) => np.square((x as JArray).ref).sum());
-    const norm = np.sqrt(sq.reduce((a, b) => a.add(b)));
-    const clip = np.minimum(np.divide(ADAM.maxGradNorm, norm.add(1e-6)), 1);
-    const gs = tree.map((x: JArray) => x.mul(clip.ref), g) as LoraParams;
-    clip.dispose();
-    const mNew = tree.map((mi: JArray, gi: JArray) => mi.mul(ADAM.beta1).add(gi.mul(1 - ADAM.beta1)), m, tree.ref(gs)) as LoraParams;
-    const vNew = tree.map((vi: JArray, gi: JArray) => vi.mul(ADAM.beta2).add(np.square(gi).mul(1 - ADAM.beta2)), v, gs) as LoraParams;
-    const pNew = tree.map(
-      (pi: JArray, mi: JArray, vi: JArray) =>
-        pi.sub(mi.div(bias1.ref).mul(ADAM.lr).div(np.sqrt(vi.div(bias2.ref)).add(ADAM.eps))),
-      p, tree.ref(mNew), tree.ref(vNew),
-    ) as LoraParams;
-    bias1.dispose();
-    bias2.dispose();
-    return { p: pNew, m: mNew, v: vNew };
-  });
+  const adamStep = jax.jit(
+    (p: LoraParams, g: LoraParams, m: LoraParams, v: LoraParams, bias1: JArray, bias2: JArray) => {
+      const sq = tree.leaves(g).map((x) => np.square((x as JArray).ref).sum());
+      const norm = np.sqrt(sq.reduce((a, b) => a.add(b)));
+      const clip = np.minimum(np.divide(ADAM.maxGradNorm, norm.add(1e-6)), 1);
+      const gs = tree.map((x: JArray) => x.mul(clip.ref), g) as LoraParams;
+      clip.dispose();
+      const mNew = tree.map(
+        (mi: JArray, gi: JArray) => mi.mul(ADAM.beta1).add(gi.mul(1 - ADAM.beta1)),
+        m,
+        tree.ref(gs),
+      ) as LoraParams;
+      const vNew = tree.map(
+        (vi: JArray, gi: JArray) => vi.mul(ADAM.beta2).add(np.square(gi).mul(1 - ADAM.beta2)),
+        v,
+        gs,
+      ) as LoraParams;
+      const pNew = tree.map(
+        (pi: JArray, mi: JArray, vi: JArray) =>
+          pi.sub(
+            mi
+              .div(bias1.ref)
+              .mul(ADAM.lr)
+              .div(np.sqrt(vi.div(bias2.ref)).add(ADAM.eps)),
+          ),
+        p,
+        tree.ref(mNew),
+        tree.ref(vNew),
+      ) as LoraParams;
+      bias1.dispose();
+      bias2.dispose();
+      return { p: pNew, m: mNew, v: vNew };
+    },
+  );
 
   // ---- the same batches as benchTrain: same examples, same stream
   const totalSteps = c.warmupSteps + c.steps;
   const stream = new BatchStream(syntheticExamples(c.batch * totalSteps, c.seq, V, 1), {
-    batch: c.batch, seq: c.seq, padId: 0, separatorId: spec.eosTokenId, shuffle: true, seed: 0, mode: 'pad',
+    batch: c.batch,
+    seq: c.seq,
+    padId: 0,
+    separatorId: spec.eosTokenId,
+    shuffle: true,
+    seed: 0,
+    mode: 'pad',
   });
   const inputsFor = (b: Batch): Inputs => {
     const BT = c.batch * c.seq;
@@ -229,7 +293,13 @@ async function run(jax: Jax, spec: ModelSpec, source: TensorSource, c: TrainBenc
 
   const msPerStep = median(stepMs);
   return {
-    trainableParams, setupMs, msPerStep, tokensPerSecond: (c.batch * c.seq) / (msPerStep / 1000),
-    submitsPerStep: null, buffersCreatedAfterStep0: null, firstLoss: losses[0], finalLoss: losses[losses.length - 1],
+    trainableParams,
+    setupMs,
+    msPerStep,
+    tokensPerSecond: (c.batch * c.seq) / (msPerStep / 1000),
+    submitsPerStep: null,
+    buffersCreatedAfterStep0: null,
+    firstLoss: losses[0],
+    finalLoss: losses[losses.length - 1],
   };
 }

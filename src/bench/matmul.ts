@@ -75,8 +75,13 @@ export function ours(gpu: Gpu): MatmulImpl {
         const list = gpu.list(`bench matmul x${reps}`);
         for (let i = 0; i < reps; i++) {
           matmul(list, {
-            a: { t: ta, ld: s.K }, b: { t: tb, ld: s.transB ? s.K : s.N }, c: { t: tc, ld: s.N },
-            M: s.M, N: s.N, K: s.K, transB: s.transB,
+            a: { t: ta, ld: s.K },
+            b: { t: tb, ld: s.transB ? s.K : s.N },
+            c: { t: tc, ld: s.N },
+            M: s.M,
+            N: s.N,
+            K: s.K,
+            transB: s.transB,
           });
         }
         return list;
@@ -152,7 +157,9 @@ export function tfImpl(tf: Tf): MatmulImpl {
  * The peers' matmul implementations, loaded now (dynamic imports: only a bench run pays for them). A peer that
  * cannot start is returned with its own error instead of failing the others.
  */
-export async function peerMatmulImpls(peers: PeerId[]): Promise<{ impls: MatmulImpl[]; unavailable: PeerUnavailable[] }> {
+export async function peerMatmulImpls(
+  peers: PeerId[],
+): Promise<{ impls: MatmulImpl[]; unavailable: PeerUnavailable[] }> {
   const impls: MatmulImpl[] = [];
   const unavailable: PeerUnavailable[] = [];
   for (const peer of peers) {
@@ -189,13 +196,24 @@ function spotCheck(s: MatmulShape, a: Float32Array, b: Float32Array, c: Float32A
 }
 
 /** Measures every implementation on one shape, trials interleaved; a failing implementation gets an error row. */
-export async function benchMatmulShape(impls: MatmulImpl[], s: MatmulShape, timing: TimingOptions, seed = 0): Promise<MatmulResult[]> {
+export async function benchMatmulShape(
+  impls: MatmulImpl[],
+  s: MatmulShape,
+  timing: TimingOptions,
+  seed = 0,
+): Promise<MatmulResult[]> {
   const rng = new Rng(seed + s.M * 7 + s.K * 13 + s.N * 17);
   const a = new Float32Array(rng.normals(s.M * s.K));
   const b = new Float32Array(rng.normals(s.K * s.N));
   const base = (impl: MatmulImpl) => ({ shape: s.label, M: s.M, K: s.K, N: s.N, transB: s.transB, impl: impl.name });
   const failed = (impl: MatmulImpl, e: unknown): MatmulResult => ({
-    ...base(impl), gflops: NaN, msPerMatmul: NaN, reps: 0, trials: 0, maxRelError: NaN, error: (e as Error).message,
+    ...base(impl),
+    gflops: NaN,
+    msPerMatmul: NaN,
+    reps: 0,
+    trials: 0,
+    maxRelError: NaN,
+    error: (e as Error).message,
   });
   const prepared: { impl: MatmulImpl; p: Prepared; last: Float32Array }[] = [];
   const results = new Map<MatmulImpl, MatmulResult>();
@@ -219,7 +237,11 @@ export async function benchMatmulShape(impls: MatmulImpl[], s: MatmulShape, timi
       live.forEach((x, i) => {
         const m = measured[i];
         results.set(x.impl, {
-          ...base(x.impl), gflops: flops / (m.msPerRep * 1e6), msPerMatmul: m.msPerRep, reps: m.reps, trials: m.trials,
+          ...base(x.impl),
+          gflops: flops / (m.msPerRep * 1e6),
+          msPerMatmul: m.msPerRep,
+          reps: m.reps,
+          trials: m.trials,
           maxRelError: spotCheck(s, a, b, x.last, rng),
         });
       });

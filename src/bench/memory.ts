@@ -15,13 +15,29 @@ import { memoryCategory, type MemoryCategory } from './methods';
 /** config.json fields of the models the performance goals name (from their Hugging Face configs). */
 export const MODEL_SHAPES: Record<string, Record<string, unknown>> = {
   'SmolLM2-135M': {
-    model_type: 'llama', vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30,
-    num_attention_heads: 9, num_key_value_heads: 3, max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000,
+    model_type: 'llama',
+    vocab_size: 49152,
+    hidden_size: 576,
+    intermediate_size: 1536,
+    num_hidden_layers: 30,
+    num_attention_heads: 9,
+    num_key_value_heads: 3,
+    max_position_embeddings: 8192,
+    rms_norm_eps: 1e-5,
+    rope_theta: 100000,
     tie_word_embeddings: true,
   },
   'Qwen2.5-0.5B': {
-    model_type: 'qwen2', vocab_size: 151936, hidden_size: 896, intermediate_size: 4864, num_hidden_layers: 24,
-    num_attention_heads: 14, num_key_value_heads: 2, max_position_embeddings: 32768, rms_norm_eps: 1e-6, rope_theta: 1000000,
+    model_type: 'qwen2',
+    vocab_size: 151936,
+    hidden_size: 896,
+    intermediate_size: 4864,
+    num_hidden_layers: 24,
+    num_attention_heads: 14,
+    num_key_value_heads: 2,
+    max_position_embeddings: 32768,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1000000,
     tie_word_embeddings: true,
   },
 };
@@ -41,19 +57,48 @@ export interface MemoryReport {
 }
 
 export async function measureLoraMemory(
-  gpu: Gpu, model: string, c: { batch: number; seq: number; rank: number; targets: string[]; weights: WeightDType; recompute: Recompute },
+  gpu: Gpu,
+  model: string,
+  c: { batch: number; seq: number; rank: number; targets: string[]; weights: WeightDType; recompute: Recompute },
 ): Promise<MemoryReport> {
   const spec: ModelSpec = parseConfig(MODEL_SHAPES[model], `${model}/config.json`);
-  const bytes: Record<MemoryCategory, number> = { weights: 0, adapters: 0, gradients: 0, optimizer: 0, activations: 0, scratch: 0 };
-  const report = { model, batch: c.batch, seq: c.seq, targets: c.targets.join(','), rank: c.rank, weights: c.weights, recompute: c.recompute, bytes };
+  const bytes: Record<MemoryCategory, number> = {
+    weights: 0,
+    adapters: 0,
+    gradients: 0,
+    optimizer: 0,
+    activations: 0,
+    scratch: 0,
+  };
+  const report = {
+    model,
+    batch: c.batch,
+    seq: c.seq,
+    targets: c.targets.join(','),
+    rank: c.rank,
+    weights: c.weights,
+    recompute: c.recompute,
+    bytes,
+  };
   const mark = gpu.mark();
   try {
     const sizes = new Map(expectedTensors(spec).map((t) => [t.name, t.shape.reduce((a, b) => a * b, 1)]));
     const source = { load: async (name: string) => new Float32Array(sizes.get(name)!), dtype: () => c.weights };
     const weights = await ModelWeights.upload(gpu, spec, source);
     const names = new Set(weights.names());
-    const layers = createLoraLayers(gpu, spec, { rank: c.rank, alpha: 2 * c.rank, targets: resolveTargets(spec, c.targets), rslora: false, lrRatioB: 1 }, 0);
-    const graph = new TransformerGraph(gpu, weights, { batch: c.batch, seq: c.seq, train: 'adapters', adapters: new Map(layers), recompute: c.recompute });
+    const layers = createLoraLayers(
+      gpu,
+      spec,
+      { rank: c.rank, alpha: 2 * c.rank, targets: resolveTargets(spec, c.targets), rslora: false, lrRatioB: 1 },
+      0,
+    );
+    const graph = new TransformerGraph(gpu, weights, {
+      batch: c.batch,
+      seq: c.seq,
+      train: 'adapters',
+      adapters: new Map(layers),
+      recompute: c.recompute,
+    });
     new Trainer(gpu, graph, { ...DEFAULT_OPTIMIZER, lr: 1e-3, totalSteps: 1 });
     await gpu.sync();
     gpu.checkErrors(`memory ${model}`);

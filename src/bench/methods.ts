@@ -50,11 +50,23 @@ export function memoryCategory(label: string, weightNames: Set<string>): MemoryC
   return 'activations';
 }
 
-export async function benchMethod(gpu: Gpu, weights: ModelWeights, tokenizer: TextTokenizer, c: MethodBenchConfig): Promise<MethodBenchResult> {
+export async function benchMethod(
+  gpu: Gpu,
+  weights: ModelWeights,
+  tokenizer: TextTokenizer,
+  c: MethodBenchConfig,
+): Promise<MethodBenchResult> {
   const spec = weights.spec;
   const total = c.warmupSteps + c.steps;
   const base = { label: c.label, method: c.options.method, batch: c.batch, seq: c.seq };
-  const memory: Record<MemoryCategory, number> = { weights: 0, adapters: 0, gradients: 0, optimizer: 0, activations: 0, scratch: 0 };
+  const memory: Record<MemoryCategory, number> = {
+    weights: 0,
+    adapters: 0,
+    gradients: 0,
+    optimizer: 0,
+    activations: 0,
+    scratch: 0,
+  };
   const weightNames = new Set(weights.names());
   for (const n of weightNames) memory.weights += weights.get(n).buffer.size;
   const mark = gpu.mark();
@@ -66,22 +78,52 @@ export async function benchMethod(gpu: Gpu, weights: ModelWeights, tokenizer: Te
   try {
     // Enough synthetic rows for the preparation phase's batches too.
     const examples = syntheticExamples(c.batch * (total + 64), c.seq, spec.vocabSize, 1);
-    const result = await trainRun(gpu, weights, tokenizer, examples, {
-      ...c.options, seed: 0, steps: total, batch: c.batch, seq: c.seq, lr: 1e-3, warmupSteps: 0, weightDecay: 0, maxGradNorm: 1,
-      minLrRatio: 1, validationFraction: 0, evalEvery: 0, packing: false,
-    }, { onStep: (m) => doneAt.push(m.elapsedMs) });
+    const result = await trainRun(
+      gpu,
+      weights,
+      tokenizer,
+      examples,
+      {
+        ...c.options,
+        seed: 0,
+        steps: total,
+        batch: c.batch,
+        seq: c.seq,
+        lr: 1e-3,
+        warmupSteps: 0,
+        weightDecay: 0,
+        maxGradNorm: 1,
+        minLrRatio: 1,
+        validationFraction: 0,
+        evalEvery: 0,
+        packing: false,
+      },
+      { onStep: (m) => doneAt.push(m.elapsedMs) },
+    );
     gpu.checkErrors(`bench ${c.label}`);
     for (const b of gpu.createdSince(mark)) memory[memoryCategory(b.label, weightNames)] += b.size;
     const msPerStep = steadyStepMs(doneAt, c.warmupSteps);
     return {
-      ...base, trainableParams: result.state.analysis.trainableParameters, preparationMs: result.state.analysis.preparationMs,
-      msPerStep, tokensPerSecond: (c.batch * c.seq) / (msPerStep / 1000),
-      flopsPerToken: modelFlopsPerToken(spec, c.seq, c.options.method === 'full'), memory, peakBytes: runPeak(),
+      ...base,
+      trainableParams: result.state.analysis.trainableParameters,
+      preparationMs: result.state.analysis.preparationMs,
+      msPerStep,
+      tokensPerSecond: (c.batch * c.seq) / (msPerStep / 1000),
+      flopsPerToken: modelFlopsPerToken(spec, c.seq, c.options.method === 'full'),
+      memory,
+      peakBytes: runPeak(),
     };
   } catch (e) {
     return {
-      ...base, trainableParams: 0, preparationMs: NaN, msPerStep: NaN, tokensPerSecond: NaN, flopsPerToken: NaN, memory,
-      peakBytes: runPeak(), error: (e as Error).message,
+      ...base,
+      trainableParams: 0,
+      preparationMs: NaN,
+      msPerStep: NaN,
+      tokensPerSecond: NaN,
+      flopsPerToken: NaN,
+      memory,
+      peakBytes: runPeak(),
+      error: (e as Error).message,
     };
   } finally {
     // Each configuration's buffers go back before the next one (full fine-tuning trains the shared weights in place:

@@ -26,30 +26,41 @@ let tfPromise: Promise<Tf> | null = null;
 
 /** jax-js with its WebGPU backend as the default device. */
 export function loadJax(): Promise<Jax> {
-  jaxPromise ??= retryable(async () => {
-    const jax = (await import('@jax-js/jax')) as Jax;
-    // jax-js logs why requestDevice failed and reports only "no webgpu device": keep its words.
-    const { value: devices, messages } = await capturing('error', () => jax.init('webgpu'));
-    if (!devices.includes('webgpu')) {
-      throw new Error(`jax-js could not start its WebGPU backend${messages.length ? `: ${messages.join('; ')}` : ' (no WebGPU adapter)'}`);
-    }
-    jax.defaultDevice('webgpu');
-    return jax;
-  }, () => (jaxPromise = null));
+  jaxPromise ??= retryable(
+    async () => {
+      const jax = (await import('@jax-js/jax')) as Jax;
+      // jax-js logs why requestDevice failed and reports only "no webgpu device": keep its words.
+      const { value: devices, messages } = await capturing('error', () => jax.init('webgpu'));
+      if (!devices.includes('webgpu')) {
+        throw new Error(
+          `jax-js could not start its WebGPU backend${messages.length ? `: ${messages.join('; ')}` : ' (no WebGPU adapter)'}`,
+        );
+      }
+      jax.defaultDevice('webgpu');
+      return jax;
+    },
+    () => (jaxPromise = null),
+  );
   return jaxPromise;
 }
 
 /** TensorFlow.js core with the WebGPU backend selected (the backend registers itself at import if navigator.gpu exists). */
 export function loadTf(): Promise<Tf> {
-  tfPromise ??= retryable(async () => {
-    const tf = (await import('@tensorflow/tfjs-core')) as Tf;
-    await import('@tensorflow/tfjs-backend-webgpu');
-    // setBackend resolves false and logs the cause with console.warn: keep its words.
-    const { value: ok, messages } = await capturing('warn', () => tf.setBackend('webgpu'));
-    if (!ok) throw new Error(`TensorFlow.js could not start its WebGPU backend${messages.length ? `: ${messages.join('; ')}` : ''}`);
-    await tf.ready();
-    return tf;
-  }, () => (tfPromise = null));
+  tfPromise ??= retryable(
+    async () => {
+      const tf = (await import('@tensorflow/tfjs-core')) as Tf;
+      await import('@tensorflow/tfjs-backend-webgpu');
+      // setBackend resolves false and logs the cause with console.warn: keep its words.
+      const { value: ok, messages } = await capturing('warn', () => tf.setBackend('webgpu'));
+      if (!ok)
+        throw new Error(
+          `TensorFlow.js could not start its WebGPU backend${messages.length ? `: ${messages.join('; ')}` : ''}`,
+        );
+      await tf.ready();
+      return tf;
+    },
+    () => (tfPromise = null),
+  );
   return tfPromise;
 }
 
@@ -85,7 +96,12 @@ async function capturing<T>(level: 'error' | 'warn', f: () => Promise<T>): Promi
   const original = console[level];
   const messages: string[] = [];
   console[level] = (...xs: unknown[]) => {
-    messages.push(xs.map((x) => (x instanceof Error ? x.message : String(x))).join(' ').split('\n')[0]);
+    messages.push(
+      xs
+        .map((x) => (x instanceof Error ? x.message : String(x)))
+        .join(' ')
+        .split('\n')[0],
+    );
     original(...xs);
   };
   try {

@@ -22,10 +22,25 @@ export interface KernelTime {
 
 export async function profileTrainStep(gpu: Gpu, weights: ModelWeights, c: TrainBenchConfig): Promise<KernelTime[]> {
   const spec = weights.spec;
-  const layers = createLoraLayers(gpu, spec, { rank: c.rank, alpha: c.rank, targets: resolveTargets(spec, c.targets), rslora: false, lrRatioB: 1 }, 0);
-  const graph = new TransformerGraph(gpu, weights, { batch: c.batch, seq: c.seq, train: 'adapters', adapters: new Map(layers) });
+  const layers = createLoraLayers(
+    gpu,
+    spec,
+    { rank: c.rank, alpha: c.rank, targets: resolveTargets(spec, c.targets), rslora: false, lrRatioB: 1 },
+    0,
+  );
+  const graph = new TransformerGraph(gpu, weights, {
+    batch: c.batch,
+    seq: c.seq,
+    train: 'adapters',
+    adapters: new Map(layers),
+  });
   const stream = new BatchStream(syntheticExamples(c.batch, c.seq, spec.vocabSize, 1), {
-    batch: c.batch, seq: c.seq, padId: 0, shuffle: false, seed: 0, mode: 'pad',
+    batch: c.batch,
+    seq: c.seq,
+    padId: 0,
+    shuffle: false,
+    seed: 0,
+    mode: 'pad',
   });
   graph.setBatch(stream.next());
   const list = graph.backwardList!;

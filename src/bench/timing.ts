@@ -56,7 +56,10 @@ export interface Measurement {
  * first trial when one repetition already fills a trial). Trials then alternate between the implementations, so a
  * change in machine load (other processes on a CPU renderer) hits all of them alike.
  */
-export async function measureInterleaved(runs: ((reps: number) => Promise<void>)[], o: TimingOptions): Promise<Measurement[]> {
+export async function measureInterleaved(
+  runs: ((reps: number) => Promise<void>)[],
+  o: TimingOptions,
+): Promise<Measurement[]> {
   const reps: number[] = [];
   const perRep: number[][] = runs.map(() => []);
   for (const [i, run] of runs.entries()) {

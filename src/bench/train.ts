@@ -46,20 +46,43 @@ export interface TrainBenchResult {
 }
 
 /** The LoRA step both implementations train (rank 8, alpha = rank: scale 1) on one PEFT target set, e.g. "q_proj,v_proj". */
-export function loraStepConfig(targets: string, shape: Pick<TrainBenchConfig, 'batch' | 'seq' | 'steps' | 'warmupSteps'>): TrainBenchConfig {
+export function loraStepConfig(
+  targets: string,
+  shape: Pick<TrainBenchConfig, 'batch' | 'seq' | 'steps' | 'warmupSteps'>,
+): TrainBenchConfig {
   return { label: targets, targets: targets.split(','), rank: 8, ...shape };
 }
 
 /** What identifies a result row: the implementation and its configuration. */
 export function trainResultHead(impl: string, c: TrainBenchConfig) {
-  return { impl, label: c.label, targets: c.targets.join(','), rank: c.rank, batch: c.batch, seq: c.seq, steps: c.steps };
+  return {
+    impl,
+    label: c.label,
+    targets: c.targets.join(','),
+    rank: c.rank,
+    batch: c.batch,
+    seq: c.seq,
+    steps: c.steps,
+  };
 }
 
 /** An implementation's row when its step could not run (or it could not load): the error in place of the figures. */
-export function failedTrainResult(impl: string, c: TrainBenchConfig, error: string, losses = { firstLoss: NaN, finalLoss: NaN }): TrainBenchResult {
+export function failedTrainResult(
+  impl: string,
+  c: TrainBenchConfig,
+  error: string,
+  losses = { firstLoss: NaN, finalLoss: NaN },
+): TrainBenchResult {
   return {
-    ...trainResultHead(impl, c), trainableParams: 0, setupMs: NaN, msPerStep: NaN, tokensPerSecond: NaN,
-    submitsPerStep: null, buffersCreatedAfterStep0: null, ...losses, error,
+    ...trainResultHead(impl, c),
+    trainableParams: 0,
+    setupMs: NaN,
+    msPerStep: NaN,
+    tokensPerSecond: NaN,
+    submitsPerStep: null,
+    buffersCreatedAfterStep0: null,
+    ...losses,
+    error,
   };
 }
 
@@ -82,7 +105,10 @@ export function steadyStepMs(doneAtMs: number[], warmupSteps: number): number {
 }
 
 export async function benchTrain(
-  gpu: Gpu, weights: ModelWeights, tokenizer: TextTokenizer, c: TrainBenchConfig,
+  gpu: Gpu,
+  weights: ModelWeights,
+  tokenizer: TextTokenizer,
+  c: TrainBenchConfig,
 ): Promise<TrainBenchResult> {
   const spec = weights.spec;
   const totalSteps = c.warmupSteps + c.steps;
@@ -93,29 +119,55 @@ export async function benchTrain(
   let finalLoss = NaN;
   const t0 = performance.now();
   try {
-    const result = await trainRun(gpu, weights, tokenizer, syntheticExamples(c.batch * totalSteps, c.seq, spec.vocabSize, 1), {
-      method: 'lora', rank: c.rank, alpha: c.rank, targets: c.targets, seed: 0,
-      steps: totalSteps, batch: c.batch, seq: c.seq, lr: 1e-3, warmupSteps: 0, weightDecay: 0, maxGradNorm: 1,
-      minLrRatio: 1, validationFraction: 0, evalEvery: 0, packing: false,
-    }, {
-      onStep: (m) => {
-        // elapsedMs counts from just before step 0's submit.
-        if (doneAt.length === 0) {
-          firstSubmitAt = performance.now() - m.elapsedMs;
-          firstLoss = m.loss;
-        }
-        doneAt.push(m.elapsedMs);
-        finalLoss = m.loss;
+    const result = await trainRun(
+      gpu,
+      weights,
+      tokenizer,
+      syntheticExamples(c.batch * totalSteps, c.seq, spec.vocabSize, 1),
+      {
+        method: 'lora',
+        rank: c.rank,
+        alpha: c.rank,
+        targets: c.targets,
+        seed: 0,
+        steps: totalSteps,
+        batch: c.batch,
+        seq: c.seq,
+        lr: 1e-3,
+        warmupSteps: 0,
+        weightDecay: 0,
+        maxGradNorm: 1,
+        minLrRatio: 1,
+        validationFraction: 0,
+        evalEvery: 0,
+        packing: false,
       },
-    });
+      {
+        onStep: (m) => {
+          // elapsedMs counts from just before step 0's submit.
+          if (doneAt.length === 0) {
+            firstSubmitAt = performance.now() - m.elapsedMs;
+            firstLoss = m.loss;
+          }
+          doneAt.push(m.elapsedMs);
+          finalLoss = m.loss;
+        },
+      },
+    );
     gpu.checkErrors('bench train');
     const msPerStep = steadyStepMs(doneAt, c.warmupSteps);
     let trainableParams = 0;
     for (const a of result.state.adapters.values()) for (const t of a.trainables) trainableParams += t.param.size;
     return {
-      ...base, trainableParams, setupMs: firstSubmitAt - t0, msPerStep,
+      ...base,
+      trainableParams,
+      setupMs: firstSubmitAt - t0,
+      msPerStep,
       tokensPerSecond: (c.batch * c.seq) / (msPerStep / 1000),
-      submitsPerStep: result.submitsPerStep, buffersCreatedAfterStep0: result.buffersCreatedAfterStep0, firstLoss, finalLoss,
+      submitsPerStep: result.submitsPerStep,
+      buffersCreatedAfterStep0: result.buffersCreatedAfterStep0,
+      firstLoss,
+      finalLoss,
     };
   } catch (e) {
     return failedTrainResult('ours', c, (e as Error).message, { firstLoss, finalLoss });

@@ -6,7 +6,14 @@
 import { cpus, loadavg } from 'node:os';
 import { num, ratio, table } from '../bench/format';
 import {
-  benchMatmulShape, llmShapes, ours, peerMatmulImpls, squareShape, type MatmulImpl, type MatmulResult, type MatmulShape,
+  benchMatmulShape,
+  llmShapes,
+  ours,
+  peerMatmulImpls,
+  squareShape,
+  type MatmulImpl,
+  type MatmulResult,
+  type MatmulShape,
 } from '../bench/matmul';
 import { isWrong, MAX_REL_ERROR, peakGflops } from '../bench/matmul-check';
 import { exposeNavigatorGpu, packageVersion } from '../bench/node-env';
@@ -36,9 +43,13 @@ const BENCH_METHODS = ['lora', 'gora', 'gralora', 'gelora', 'full'] as const;
 const OPTS: Record<string, OptionSpec> = {
   json: { kind: 'flag', help: 'print JSON lines instead of tables' },
   large: { kind: 'flag', help: 'add 4096³ to the square matmul sizes' },
-  sizes: { kind: 'list', help: 'square matmul sizes, comma-separated (default 256,512,1024 on a software adapter, up to 2048 otherwise)' },
+  sizes: {
+    kind: 'list',
+    help: 'square matmul sizes, comma-separated (default 256,512,1024 on a software adapter, up to 2048 otherwise)',
+  },
   sections: {
-    kind: 'list', help: `what to run: ${SECTIONS.join(', ')} (methods: every method's step, MFU and memory; memory: a LoRA run's GPU memory on SmolLM2-135M and Qwen2.5-0.5B shapes, allocated, not run; profile: per-kernel time of one training step)`,
+    kind: 'list',
+    help: `what to run: ${SECTIONS.join(', ')} (methods: every method's step, MFU and memory; memory: a LoRA run's GPU memory on SmolLM2-135M and Qwen2.5-0.5B shapes, allocated, not run; profile: per-kernel time of one training step)`,
     default: ['matmul', 'train', 'jax-lora', 'methods'],
   },
   peers: { kind: 'list', help: 'peer libraries to measure beside ours: jax, tf, or none', default: ['jax', 'tf'] },
@@ -50,8 +61,14 @@ const OPTS: Record<string, OptionSpec> = {
     help: `methods section: also models of these shapes with weights generated in memory (${Object.keys(MODEL_SHAPES).join(', ')}; bf16 like their checkpoints), or none; default SmolLM2-135M on a hardware adapter, none on a software one (a 135M step takes minutes there)`,
   },
   methods: { kind: 'list', help: `methods section: which methods to run (${BENCH_METHODS.join(', ')}; default all)` },
-  retune: { kind: 'flag', help: 'measure the matmul kernels again (the autotune at load), even on a software adapter, instead of using the cached choice' },
-  steps: { kind: 'int', help: 'timed training steps, after 1 warm-up step on a software adapter (2 otherwise); default 2 on a software adapter, 20 otherwise' },
+  retune: {
+    kind: 'flag',
+    help: 'measure the matmul kernels again (the autotune at load), even on a software adapter, instead of using the cached choice',
+  },
+  steps: {
+    kind: 'int',
+    help: 'timed training steps, after 1 warm-up step on a software adapter (2 otherwise); default 2 on a software adapter, 20 otherwise',
+  },
 };
 
 interface BenchOptions {
@@ -74,21 +91,30 @@ const emit = (line: string) => process.stdout.write(line + '\n');
 
 export async function runBench(args: string[]): Promise<void> {
   if (args.includes('--help')) {
-    emit(helpText('bench', 'Matmul and LoRA training throughput, ours beside jax-js and TensorFlow.js on the same adapter.', OPTS));
+    emit(
+      helpText(
+        'bench',
+        'Matmul and LoRA training throughput, ours beside jax-js and TensorFlow.js on the same adapter.',
+        OPTS,
+      ),
+    );
     return;
   }
   const o = parseOptions('bench', args, OPTS);
   const sections = o.sections as string[];
   for (const s of sections) {
-    if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`bench: unknown section "${s}" (choose from ${SECTIONS.join(', ')})`);
+    if (!(SECTIONS as readonly string[]).includes(s))
+      throw new Error(`bench: unknown section "${s}" (choose from ${SECTIONS.join(', ')})`);
   }
   const peers = (o.peers as string[]).filter((p) => p !== 'none');
   for (const p of peers) {
-    if (!(PEER_IDS as readonly string[]).includes(p)) throw new Error(`bench: unknown peer "${p}" (choose from ${PEER_IDS.join(', ')}, none)`);
+    if (!(PEER_IDS as readonly string[]).includes(p))
+      throw new Error(`bench: unknown peer "${p}" (choose from ${PEER_IDS.join(', ')}, none)`);
   }
   const methods = o.methods as string[] | undefined;
   for (const m of methods ?? []) {
-    if (!(BENCH_METHODS as readonly string[]).includes(m)) throw new Error(`bench: unknown method "${m}" (choose from ${BENCH_METHODS.join(', ')})`);
+    if (!(BENCH_METHODS as readonly string[]).includes(m))
+      throw new Error(`bench: unknown method "${m}" (choose from ${BENCH_METHODS.join(', ')})`);
   }
   const sizes = ((o.sizes as string[] | undefined) ?? []).map((s) => {
     const n = Number(s);
@@ -100,9 +126,18 @@ export async function runBench(args: string[]): Promise<void> {
   console.log = (...xs: unknown[]) => console.error(...xs);
   try {
     await bench({
-      json: o.json === true, large: o.large === true, sizes, sections, peers: peers as PeerId[], model: o.model as string,
-      batch: o.batch as number | undefined, seq: o['seq-len'] as number | undefined, steps: o.steps as number | undefined,
-      shapes: (o.shapes as string[] | undefined)?.filter((s) => s !== 'none'), methods, retune: o.retune === true,
+      json: o.json === true,
+      large: o.large === true,
+      sizes,
+      sections,
+      peers: peers as PeerId[],
+      model: o.model as string,
+      batch: o.batch as number | undefined,
+      seq: o['seq-len'] as number | undefined,
+      steps: o.steps as number | undefined,
+      shapes: (o.shapes as string[] | undefined)?.filter((s) => s !== 'none'),
+      methods,
+      retune: o.retune === true,
     });
   } finally {
     console.log = consoleLog;
@@ -117,7 +152,9 @@ async function bench(o: BenchOptions): Promise<void> {
   // The peers find WebGPU through navigator.gpu: the same Dawn instance, so the same adapter and driver.
   exposeNavigatorGpu(await nodeGpuInstance());
   const software = handle.adapter.software;
-  const adapterName = [handle.adapter.vendor, handle.adapter.architecture, handle.adapter.description].filter(Boolean).join(' / ');
+  const adapterName = [handle.adapter.vendor, handle.adapter.architecture, handle.adapter.description]
+    .filter(Boolean)
+    .join(' / ');
   const env = {
     date: new Date().toISOString(),
     adapter: adapterName,
@@ -133,7 +170,9 @@ async function bench(o: BenchOptions): Promise<void> {
   record('env', env);
   if (!o.json) {
     emit(`LoRA Studio bench, ${env.date}`);
-    emit(`adapter: ${adapterName}${software ? ' (software renderer: absolute numbers say nothing about real GPUs)' : ''}`);
+    emit(
+      `adapter: ${adapterName}${software ? ' (software renderer: absolute numbers say nothing about real GPUs)' : ''}`,
+    );
     emit(`host: ${env.cpus} CPU cores (load average ${env.loadAverage1m} at start), Node ${env.node}`);
     emit(`versions: webgpu (Dawn) ${env.dawn}, @jax-js/jax ${env.jax}, @tensorflow/tfjs-backend-webgpu ${env.tfjs}`);
   }
@@ -144,7 +183,8 @@ async function bench(o: BenchOptions): Promise<void> {
   if (!o.json) emit(tuneReport(tune));
 
   const peak = o.sections.includes('matmul') ? await matmulSection(gpu, software, o, record) : null;
-  if (['train', 'jax-lora', 'profile'].some((s) => o.sections.includes(s))) await trainSection(gpu, software, o, record);
+  if (['train', 'jax-lora', 'profile'].some((s) => o.sections.includes(s)))
+    await trainSection(gpu, software, o, record);
   if (o.sections.includes('methods')) await methodsSection(gpu, software, o, peak, record);
   if (o.sections.includes('memory')) await memorySection(gpu, o, record);
 
@@ -172,17 +212,35 @@ async function matmulSection(gpu: Gpu, software: boolean, o: BenchOptions, recor
   for (const s of shapes) {
     log(`matmul ${s.label} (${s.M}x${s.K}x${s.N}): ${impls.map((i) => i.name).join(', ')}...`);
     for (const r of await benchMatmulShape(impls, s, timing)) {
-      log(r.error ? `  ${r.impl} failed: ${r.error}` : `  ${r.impl}: ${num(r.gflops)} GFLOP/s (${num(r.msPerMatmul)} ms per product, ${r.reps} per trial, median of ${r.trials})`);
+      log(
+        r.error
+          ? `  ${r.impl} failed: ${r.error}`
+          : `  ${r.impl}: ${num(r.gflops)} GFLOP/s (${num(r.msPerMatmul)} ms per product, ${r.reps} per trial, median of ${r.trials})`,
+      );
       results.push(r);
       record('matmul', r);
     }
   }
-  if (!o.json) emit('\n' + matmulTable(shapes, impls.map((i) => i.name), results));
+  if (!o.json)
+    emit(
+      '\n' +
+        matmulTable(
+          shapes,
+          impls.map((i) => i.name),
+          results,
+        ),
+    );
   return peakGflops(results.filter((r) => r.impl === 'ours'));
 }
 
 /** The methods on the --model folder, then on each generated model shape (--shapes). */
-async function methodsSection(gpu: Gpu, software: boolean, o: BenchOptions, peak: number | null, record: Recorder): Promise<void> {
+async function methodsSection(
+  gpu: Gpu,
+  software: boolean,
+  o: BenchOptions,
+  peak: number | null,
+  record: Recorder,
+): Promise<void> {
   const folder = await loadModelDir(await nodeDir(o.model));
   const models: { name: string; spec: ModelSpec; source: TensorSource; tokenizer: TextTokenizer }[] = [folder];
   for (const shape of o.shapes ?? (software ? [] : ['SmolLM2-135M'])) models.push(generatedModel(shape));
@@ -192,16 +250,23 @@ async function methodsSection(gpu: Gpu, software: boolean, o: BenchOptions, peak
     const mark = gpu.mark();
     // Adapters train over the weights as the checkpoint stores them; full fine-tuning (run last) trains its own f32 copy.
     const weights = await ModelWeights.upload(gpu, model.spec, model.source);
-    const configs = methodConfigs(o.batch ?? d.batch, o.seq ?? d.seq, o.steps ?? d.steps, d.warmupSteps)
-      .filter((c) => !o.methods || o.methods.includes(c.options.method));
+    const configs = methodConfigs(o.batch ?? d.batch, o.seq ?? d.seq, o.steps ?? d.steps, d.warmupSteps).filter(
+      (c) => !o.methods || o.methods.includes(c.options.method),
+    );
     const results: MethodBenchResult[] = [];
     for (const c of configs) {
-      log(`methods: ${model.name}, ${c.label}, batch ${c.batch} x seq ${c.seq}, ${c.warmupSteps} + ${c.steps} steps...`);
+      log(
+        `methods: ${model.name}, ${c.label}, batch ${c.batch} x seq ${c.seq}, ${c.warmupSteps} + ${c.steps} steps...`,
+      );
       const full = c.options.method === 'full';
       const runWeights = full ? await ModelWeights.upload(gpu, model.spec, model.source, { storage: 'f32' }) : weights;
       const r = await benchMethod(gpu, runWeights, model.tokenizer, c);
       if (full && runWeights !== weights) await gpu.freeTensors(runWeights.names().map((n) => runWeights.get(n)));
-      log(r.error ? `  failed: ${r.error}` : `  ${num(r.tokensPerSecond)} tokens/s, ${num(r.msPerStep)} ms/step, preparation ${num(r.preparationMs)} ms`);
+      log(
+        r.error
+          ? `  failed: ${r.error}`
+          : `  ${num(r.tokensPerSecond)} tokens/s, ${num(r.msPerStep)} ms/step, preparation ${num(r.preparationMs)} ms`,
+      );
       results.push(r);
       record('method', { model: model.name, ...r, mfu: mfu(r, peak) });
     }
@@ -213,11 +278,17 @@ async function methodsSection(gpu: Gpu, software: boolean, o: BenchOptions, peak
 async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promise<void> {
   const reports: MemoryReport[] = [];
   // bf16 (as both checkpoints ship) and f32 weights without recomputation, then bf16 with the MLP recomputed.
-  const variants = [['bf16', 'none'], ['f32', 'none'], ['bf16', 'mlp']] as const;
+  const variants = [
+    ['bf16', 'none'],
+    ['f32', 'none'],
+    ['bf16', 'mlp'],
+  ] as const;
   for (const model of Object.keys(MODEL_SHAPES)) {
     for (const [weights, recompute] of variants) {
       for (const seq of [256, 512]) {
-        log(`memory: LoRA r8 q,v on ${model} shapes, ${weights} weights, recompute ${recompute}, batch 1 x seq ${seq} (allocated, not run)...`);
+        log(
+          `memory: LoRA r8 q,v on ${model} shapes, ${weights} weights, recompute ${recompute}, batch 1 x seq ${seq} (allocated, not run)...`,
+        );
         const r = await measureLoraMemory(gpu, model, { batch: 1, seq, rank: 8, targets: [], weights, recompute });
         if (r.error) log(`  failed: ${r.error}`);
         reports.push(r);
@@ -230,10 +301,21 @@ async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promi
   const categories: MemoryCategory[] = ['weights', 'adapters', 'gradients', 'optimizer', 'activations', 'scratch'];
   const header = ['GPU memory of a LoRA run (GiB)', 'base weights', 'recompute', 'batch x seq', ...categories, 'total'];
   const rows = reports.map((r) => [
-    `${r.model}, LoRA r${r.rank} ${r.targets || 'q,v'}`, r.weights, r.recompute, `${r.batch} x ${r.seq}`,
+    `${r.model}, LoRA r${r.rank} ${r.targets || 'q,v'}`,
+    r.weights,
+    r.recompute,
+    `${r.batch} x ${r.seq}`,
     ...(r.error ? [`failed: ${r.error}`] : [...categories.map((c) => gib(r.bytes[c])), gib(r.total)]),
   ]);
-  emit('\n' + table(header, rows, header.map((_, i) => i > 3)) + '\nbf16: the base matrices kept as the checkpoints store them (the default); f32: widened. recompute mlp: one set of MLP buffers, rebuilt per block in the backward pass. Activations = everything the training graph keeps for the backward pass, logits included.');
+  emit(
+    '\n' +
+      table(
+        header,
+        rows,
+        header.map((_, i) => i > 3),
+      ) +
+      '\nbf16: the base matrices kept as the checkpoints store them (the default); f32: widened. recompute mlp: one set of MLP buffers, rebuilt per block in the backward pass. Activations = everything the training graph keeps for the backward pass, logits included.',
+  );
 }
 
 function methodsTable(modelName: string, results: MethodBenchResult[], peak: number | null): string {
@@ -241,26 +323,48 @@ function methodsTable(modelName: string, results: MethodBenchResult[], peak: num
   const mib = (b: number) => (b / 2 ** 20).toFixed(2);
   const categories: MemoryCategory[] = ['weights', 'adapters', 'gradients', 'optimizer', 'activations', 'scratch'];
   const header = [
-    `Training per method (${modelName})`, 'batch x seq', 'trainable', 'prep ms', 'ms/step', 'tokens/s', 'vs LoRA step', 'MFU',
-    ...categories.map((c) => `${c} MiB`), 'peak MiB',
+    `Training per method (${modelName})`,
+    'batch x seq',
+    'trainable',
+    'prep ms',
+    'ms/step',
+    'tokens/s',
+    'vs LoRA step',
+    'MFU',
+    ...categories.map((c) => `${c} MiB`),
+    'peak MiB',
   ];
   const rows = results.map((r) => {
     const head = [r.label, `${r.batch} x ${r.seq}`];
     if (r.error) return [...head, `failed: ${r.error}`];
     const m = mfu(r, peak);
     return [
-      ...head, r.trainableParams.toLocaleString('en'), num(r.preparationMs), num(r.msPerStep), num(r.tokensPerSecond),
-      lora ? `${(r.msPerStep / lora.msPerStep).toFixed(2)}x` : '-', m === null ? '-' : `${(m * 100).toFixed(1)}%`,
-      ...categories.map((c) => mib(r.memory[c])), mib(r.peakBytes),
+      ...head,
+      r.trainableParams.toLocaleString('en'),
+      num(r.preparationMs),
+      num(r.msPerStep),
+      num(r.tokensPerSecond),
+      lora ? `${(r.msPerStep / lora.msPerStep).toFixed(2)}x` : '-',
+      m === null ? '-' : `${(m * 100).toFixed(1)}%`,
+      ...categories.map((c) => mib(r.memory[c])),
+      mib(r.peakBytes),
     ];
   });
   const notes = [
     `MFU = tokens/s x model FLOPs per token / our best matmul GFLOP/s in this run (${peak ? num(peak) : 'not measured: run the matmul section'}).`,
     'Model FLOPs per token: 2 x linear params (+ LM head) + attention, x3 for full fine-tuning, x2 for adapters (no weight gradients).',
-    'prep ms: the method\'s preparation phase (GoRA\'s gradient accumulation and init, GeLoRA\'s hidden states and TwoNN).',
-    'Memory: the run\'s own buffers after its last step by category (weights are the shared base model); peak includes preparation.',
+    "prep ms: the method's preparation phase (GoRA's gradient accumulation and init, GeLoRA's hidden states and TwoNN).",
+    "Memory: the run's own buffers after its last step by category (weights are the shared base model); peak includes preparation.",
   ];
-  return table(header, rows, header.map((_, i) => i > 1)) + '\n' + notes.join('\n');
+  return (
+    table(
+      header,
+      rows,
+      header.map((_, i) => i > 1),
+    ) +
+    '\n' +
+    notes.join('\n')
+  );
 }
 
 async function trainSection(gpu: Gpu, software: boolean, o: BenchOptions, record: Recorder): Promise<void> {
@@ -268,9 +372,14 @@ async function trainSection(gpu: Gpu, software: boolean, o: BenchOptions, record
   const weights = await ModelWeights.upload(gpu, model.spec, model.source);
   log(`model: ${model.name} (${model.spec.layers} layers, hidden ${model.spec.hidden}, vocab ${model.spec.vocabSize})`);
   const defaults = benchDefaults(software);
-  const configs = ['q_proj,v_proj', 'all-linear'].map((targets) => loraStepConfig(targets, {
-    batch: o.batch ?? defaults.batch, seq: o.seq ?? defaults.seq, steps: o.steps ?? defaults.steps, warmupSteps: defaults.warmupSteps,
-  }));
+  const configs = ['q_proj,v_proj', 'all-linear'].map((targets) =>
+    loraStepConfig(targets, {
+      batch: o.batch ?? defaults.batch,
+      seq: o.seq ?? defaults.seq,
+      steps: o.steps ?? defaults.steps,
+      warmupSteps: defaults.warmupSteps,
+    }),
+  );
   const results: TrainBenchResult[] = [];
   const report = (r: TrainBenchResult) => {
     log(r.error ? `  failed: ${r.error}` : `  ${num(r.tokensPerSecond)} tokens/s, ${num(r.msPerStep)} ms/step`);
@@ -302,9 +411,19 @@ async function trainSection(gpu: Gpu, software: boolean, o: BenchOptions, record
     const times = await profileTrainStep(gpu, weights, c);
     for (const t of times) record('profile', { config: c.label, batch: c.batch, seq: c.seq, ...t });
     if (!o.json) {
-      const how = times[0]?.source === 'timestamps' ? 'GPU time from timestamp queries, one submit' : 'each dispatch run alone, wall clock';
-      emit(`\nOne training step (forward + loss + backward, LoRA r${c.rank} ${c.label}, ${c.batch} x ${c.seq}), ${how}:`);
-      emit(table(['kernel', 'dispatches', 'ms', 'share'], times.map((t) => [t.kernel, String(t.dispatches), num(t.ms), `${(t.share * 100).toFixed(1)}%`])));
+      const how =
+        times[0]?.source === 'timestamps'
+          ? 'GPU time from timestamp queries, one submit'
+          : 'each dispatch run alone, wall clock';
+      emit(
+        `\nOne training step (forward + loss + backward, LoRA r${c.rank} ${c.label}, ${c.batch} x ${c.seq}), ${how}:`,
+      );
+      emit(
+        table(
+          ['kernel', 'dispatches', 'ms', 'share'],
+          times.map((t) => [t.kernel, String(t.dispatches), num(t.ms), `${(t.share * 100).toFixed(1)}%`]),
+        ),
+      );
     }
   }
 }
@@ -318,7 +437,9 @@ function matmulTable(shapes: MatmulShape[], implNames: string[], results: Matmul
       !r || r.error ? 'failed' : isWrong(r) ? `${num(r.gflops)} WRONG` : num(r.gflops);
     const mine = of('ours');
     return [
-      s.label, `${s.M} x ${s.K} x ${s.N}`, ...implNames.map((n) => cell(of(n))),
+      s.label,
+      `${s.M} x ${s.K} x ${s.N}`,
+      ...implNames.map((n) => cell(of(n))),
       ...peers.map((p) => ratio(mine?.gflops ?? NaN, of(p)?.gflops ?? NaN)),
     ];
   });
@@ -326,29 +447,60 @@ function matmulTable(shapes: MatmulShape[], implNames: string[], results: Matmul
     'Each trial: N products (N sized to fill the trial), then the last one read back; ours records all N in one',
     `command list and one submit. WRONG: a spot-checked entry of the product is off by more than ${MAX_REL_ERROR.toExponential()} (relative).`,
   ];
-  return table(header, rows, header.map((_, i) => i > 1)) + '\n' + notes.join('\n');
+  return (
+    table(
+      header,
+      rows,
+      header.map((_, i) => i > 1),
+    ) +
+    '\n' +
+    notes.join('\n')
+  );
 }
 
 function trainTable(modelName: string, results: TrainBenchResult[]): string {
   const header = [
-    `LoRA training (${modelName})`, 'impl', 'rank', 'batch x seq', 'trainable', 'setup ms', 'ms/step', 'tokens/s',
-    'submits/step', 'new buffers after step 0', 'step-0 loss', 'last loss',
+    `LoRA training (${modelName})`,
+    'impl',
+    'rank',
+    'batch x seq',
+    'trainable',
+    'setup ms',
+    'ms/step',
+    'tokens/s',
+    'submits/step',
+    'new buffers after step 0',
+    'step-0 loss',
+    'last loss',
   ];
   const rows = results.map((r) => {
     const head = [r.label, r.impl, String(r.rank), `${r.batch} x ${r.seq}`];
     if (r.error) return [...head, `failed: ${r.error}`];
     return [
-      ...head, r.trainableParams.toLocaleString('en'), num(r.setupMs), num(r.msPerStep), num(r.tokensPerSecond),
+      ...head,
+      r.trainableParams.toLocaleString('en'),
+      num(r.setupMs),
+      num(r.msPerStep),
+      num(r.tokensPerSecond),
       r.submitsPerStep === null ? '-' : num(r.submitsPerStep),
       r.buffersCreatedAfterStep0 === null ? '-' : String(r.buffersCreatedAfterStep0),
-      num(r.firstLoss, 5), num(r.finalLoss, 5),
+      num(r.firstLoss, 5),
+      num(r.finalLoss, 5),
     ];
   });
   const notes = [
     'tokens/s counts every position of the batch x seq tokens a step processes; ms/step is the median steady-state step.',
-    'step-0 loss is the base model\'s (LoRA B starts at 0) on the same batch: equal values mean the same model and data.',
+    "step-0 loss is the base model's (LoRA B starts at 0) on the same batch: equal values mean the same model and data.",
   ];
-  return table(header, rows, header.map((_, i) => i > 2)) + '\n' + notes.join('\n');
+  return (
+    table(
+      header,
+      rows,
+      header.map((_, i) => i > 2),
+    ) +
+    '\n' +
+    notes.join('\n')
+  );
 }
 
 function round2(x: number): number {
@@ -362,8 +514,19 @@ function tuneReport(r: TuneResult): string {
   if (measured.length) {
     const cell = (ms: number | null | undefined) => (ms === null ? 'WRONG' : ms === undefined ? '-' : num(ms));
     const chosen = (label: string, cls: 'wide' | 'narrow') => (choiceLabel(r.plan[cls]) === label ? ' *' : '');
-    lines.push(table(['kernel (ms per class)', 'wide', 'narrow'], measured.map((k) => [k, cell(r.timings.wide[k]) + chosen(k, 'wide'), cell(r.timings.narrow[k]) + chosen(k, 'narrow')])));
-    lines.push('* chosen. wide: x·Wᵀ and dY·W at the tune size; narrow: x·Aᵀ (N = 16) and dA = dHᵀ·x (M = 16, K = all tokens).');
+    lines.push(
+      table(
+        ['kernel (ms per class)', 'wide', 'narrow'],
+        measured.map((k) => [
+          k,
+          cell(r.timings.wide[k]) + chosen(k, 'wide'),
+          cell(r.timings.narrow[k]) + chosen(k, 'narrow'),
+        ]),
+      ),
+    );
+    lines.push(
+      '* chosen. wide: x·Wᵀ and dY·W at the tune size; narrow: x·Aᵀ (N = 16) and dA = dHᵀ·x (M = 16, K = all tokens).',
+    );
   }
   return lines.join('\n') + '\n';
 }

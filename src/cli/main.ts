@@ -9,7 +9,15 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LinearAdapter } from '../model/adapter';
-import { NoSupervisedTokensError, padBatches, PROMPT_JOINS, TRUNCATIONS, type Example, type PromptJoin, type Truncation } from '../data/index';
+import {
+  NoSupervisedTokensError,
+  padBatches,
+  PROMPT_JOINS,
+  TRUNCATIONS,
+  type Example,
+  type PromptJoin,
+  type Truncation,
+} from '../data/index';
 import { loadModelDataset, loadModelDir, requireTokenizer, type LoadedModel } from '../engine/load-model';
 import { validateMethodOptions, type MethodOptions } from '../engine/methods';
 import { METHOD_FLAG, methodFlagSpecs, methodOptionsFromFlags } from './method-flags';
@@ -34,14 +42,19 @@ const log = (msg: string) => process.stderr.write(msg + '\n');
 const out = (obj: unknown) => process.stdout.write((typeof obj === 'string' ? obj : JSON.stringify(obj)) + '\n');
 
 const MODEL: OptionSpec = { kind: 'string', help: 'model folder (Hugging Face) or llama2.c .bin', required: true };
-const ADAPTER: OptionSpec = { kind: 'string', help: 'PEFT adapter folder (adapter_config.json + adapter_model.safetensors)' };
+const ADAPTER: OptionSpec = {
+  kind: 'string',
+  help: 'PEFT adapter folder (adapter_config.json + adapter_model.safetensors)',
+};
 const WEIGHTS: OptionSpec = {
-  kind: 'string', default: 'auto',
+  kind: 'string',
+  default: 'auto',
   help: `GPU storage of the frozen base matrices: ${WEIGHT_STORAGES.join(' | ')} (auto: as the checkpoint stores them; f32 for --method full)`,
 };
 
 const PROMPT_JOIN: OptionSpec = {
-  kind: 'string', default: RUN_DEFAULTS.promptJoin,
+  kind: 'string',
+  default: RUN_DEFAULTS.promptJoin,
   help: `prompt/completion data: what goes between them: ${PROMPT_JOINS.join(' | ')} (none, as TRL; chat-template: a user and an assistant turn)`,
 };
 
@@ -52,7 +65,11 @@ const EVAL_OPTS: Record<string, OptionSpec> = {
   data: { kind: 'string', help: 'dataset file (.txt, .jsonl, .json, .csv, .parquet)', required: true },
   'seq-len': { kind: 'int', help: 'examples longer than this are truncated', default: 256 },
   batch: { kind: 'int', help: 'examples per forward pass', default: 8 },
-  'exact-match': { kind: 'int', help: 'also greedy-answer the first N supervised examples and report exact_match (0 = off)', default: 0 },
+  'exact-match': {
+    kind: 'int',
+    help: 'also greedy-answer the first N supervised examples and report exact_match (0 = off)',
+    default: 0,
+  },
   'prompt-join': PROMPT_JOIN,
 };
 
@@ -61,17 +78,34 @@ const TRAIN_OPTS: Record<string, OptionSpec> = {
   weights: WEIGHTS,
   data: { kind: 'string', help: 'dataset file', required: true },
   method: METHOD_FLAG,
-  rank: { kind: 'int', help: 'rank r (LoRA, rsLoRA, GraLoRA\'s block part); r_ref, the uniform-LoRA budget, for GoRA and GeLoRA', default: RUN_DEFAULTS.rank },
-  alpha: { kind: 'number', help: 'alpha: scale alpha/r (LoRA), alpha/sqrt r (rsLoRA, GoRA per module), alpha/(r+hybrid-r) (GraLoRA), alpha/r_ref (GeLoRA)', default: RUN_DEFAULTS.alpha },
-  targets: { kind: 'list', help: 'modules to adapt, comma-separated (q_proj,v_proj,... | c_attn,... | all-linear); default PEFT\'s for the family', default: [] },
+  rank: {
+    kind: 'int',
+    help: "rank r (LoRA, rsLoRA, GraLoRA's block part); r_ref, the uniform-LoRA budget, for GoRA and GeLoRA",
+    default: RUN_DEFAULTS.rank,
+  },
+  alpha: {
+    kind: 'number',
+    help: 'alpha: scale alpha/r (LoRA), alpha/sqrt r (rsLoRA, GoRA per module), alpha/(r+hybrid-r) (GraLoRA), alpha/r_ref (GeLoRA)',
+    default: RUN_DEFAULTS.alpha,
+  },
+  targets: {
+    kind: 'list',
+    help: "modules to adapt, comma-separated (q_proj,v_proj,... | c_attn,... | all-linear); default PEFT's for the family",
+    default: [],
+  },
   ...methodFlagSpecs(),
-  'export-lora': { kind: 'flag', help: 'GraLoRA: write the exactly equivalent plain LoRA (rank k·r + hybrid-r) instead of the GRALORA format' },
+  'export-lora': {
+    kind: 'flag',
+    help: 'GraLoRA: write the exactly equivalent plain LoRA (rank k·r + hybrid-r) instead of the GRALORA format',
+  },
   steps: { kind: 'int', help: 'optimizer steps', default: RUN_DEFAULTS.steps },
   batch: { kind: 'int', help: 'sequences per step', default: RUN_DEFAULTS.batch },
   'seq-len': { kind: 'int', help: 'tokens per sequence (default: 128, or the model maximum if smaller)' },
   truncation: {
-    kind: 'string', default: RUN_DEFAULTS.truncation,
-    help: `how examples longer than --seq-len are cut: ${TRUNCATIONS.join(' | ')} (keep-answer: split the budget between prompt and ` +
+    kind: 'string',
+    default: RUN_DEFAULTS.truncation,
+    help:
+      `how examples longer than --seq-len are cut: ${TRUNCATIONS.join(' | ')} (keep-answer: split the budget between prompt and ` +
       `answer as LLaMA-Factory does, cutting the prompt from the left; right: cut at the end, as TRL does). Examples left ` +
       `with no supervised token are dropped`,
   },
@@ -79,15 +113,43 @@ const TRAIN_OPTS: Record<string, OptionSpec> = {
   lr: { kind: 'number', help: 'peak learning rate', default: RUN_DEFAULTS.lr },
   'lr-ratio-b': { kind: 'number', help: 'LoRA+: learning-rate multiplier of B', default: RUN_DEFAULTS.lrRatioB },
   warmup: { kind: 'int', help: 'linear warmup steps', default: RUN_DEFAULTS.warmupSteps },
-  'min-lr-ratio': { kind: 'number', help: 'cosine decay floor as a fraction of --lr', default: RUN_DEFAULTS.minLrRatio },
+  'min-lr-ratio': {
+    kind: 'number',
+    help: 'cosine decay floor as a fraction of --lr',
+    default: RUN_DEFAULTS.minLrRatio,
+  },
   'weight-decay': { kind: 'number', help: 'AdamW decoupled weight decay', default: RUN_DEFAULTS.weightDecay },
-  'max-grad-norm': { kind: 'number', help: 'global gradient-norm clipping (0 = off)', default: RUN_DEFAULTS.maxGradNorm },
+  'max-grad-norm': {
+    kind: 'number',
+    help: 'global gradient-norm clipping (0 = off)',
+    default: RUN_DEFAULTS.maxGradNorm,
+  },
   seed: { kind: 'int', help: 'seed for initialization, shuffling and the split', default: RUN_DEFAULTS.seed },
-  'val-fraction': { kind: 'number', help: 'held-out fraction of examples for evaluation', default: RUN_DEFAULTS.validationFraction },
-  'eval-every': { kind: 'int', help: 'evaluate every N steps (0 = start and end only)', default: RUN_DEFAULTS.evalEvery },
-  'val-batches': { kind: 'int', help: 'at most this many validation batches per evaluation', default: RUN_DEFAULTS.maxValidationBatches },
-  packing: { kind: 'string', help: 'auto | on | off: pack examples into full rows (auto: on for plain text)', default: 'auto' },
-  recompute: { kind: 'string', help: 'none | mlp: recompute each block\'s MLP activations in the backward pass instead of keeping them (less memory, ~20% more compute)', default: RUN_DEFAULTS.recompute },
+  'val-fraction': {
+    kind: 'number',
+    help: 'held-out fraction of examples for evaluation',
+    default: RUN_DEFAULTS.validationFraction,
+  },
+  'eval-every': {
+    kind: 'int',
+    help: 'evaluate every N steps (0 = start and end only)',
+    default: RUN_DEFAULTS.evalEvery,
+  },
+  'val-batches': {
+    kind: 'int',
+    help: 'at most this many validation batches per evaluation',
+    default: RUN_DEFAULTS.maxValidationBatches,
+  },
+  packing: {
+    kind: 'string',
+    help: 'auto | on | off: pack examples into full rows (auto: on for plain text)',
+    default: 'auto',
+  },
+  recompute: {
+    kind: 'string',
+    help: "none | mlp: recompute each block's MLP activations in the backward pass instead of keeping them (less memory, ~20% more compute)",
+    default: RUN_DEFAULTS.recompute,
+  },
   out: { kind: 'string', help: 'output folder for the adapter (or merged model with --method full)', required: true },
 };
 
@@ -101,18 +163,21 @@ const GENERATE_OPTS: Record<string, OptionSpec> = {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const commands: Record<string, [string, Record<string, OptionSpec>, (o: Record<string, unknown>) => Promise<void>]> = {
-    eval: ['Mean next-token cross-entropy of a model (and adapter) over a dataset.', EVAL_OPTS, cmdEval],
-    train: ['Train an adapter and write it as a PEFT folder.', TRAIN_OPTS, cmdTrain],
-    generate: ['Greedy generation.', GENERATE_OPTS, cmdGenerate],
-  };
+  const commands: Record<string, [string, Record<string, OptionSpec>, (o: Record<string, unknown>) => Promise<void>]> =
+    {
+      eval: ['Mean next-token cross-entropy of a model (and adapter) over a dataset.', EVAL_OPTS, cmdEval],
+      train: ['Train an adapter and write it as a PEFT folder.', TRAIN_OPTS, cmdTrain],
+      generate: ['Greedy generation.', GENERATE_OPTS, cmdGenerate],
+    };
   if (command === 'bench') {
     const { runBench } = await import('./bench');
     await runBench(rest);
     return 0;
   }
   if (!command || command === '--help' || command === 'help' || !commands[command]) {
-    const usage = ['Usage: npm run cli -- <eval|train|generate|bench> [options]   (--help after a command lists its options)'];
+    const usage = [
+      'Usage: npm run cli -- <eval|train|generate|bench> [options]   (--help after a command lists its options)',
+    ];
     if (command && command !== '--help' && command !== 'help') {
       log(`Unknown command "${command}".`);
       log(usage[0]);
@@ -131,13 +196,19 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** `needsTokenizer`: why the command must encode or decode text (checked before the GPU is opened). */
-async function setup(modelPath: string, storage: WeightStorage, needsTokenizer?: string): Promise<{ gpu: Gpu; model: LoadedModel; weights: ModelWeights }> {
+async function setup(
+  modelPath: string,
+  storage: WeightStorage,
+  needsTokenizer?: string,
+): Promise<{ gpu: Gpu; model: LoadedModel; weights: ModelWeights }> {
   const model = await loadModelDir(await openModelPath(modelPath));
   if (needsTokenizer) requireTokenizer(model, needsTokenizer);
   for (const w of model.warnings) log(`warning: ${w}`);
   const handle = await nodeDevice();
   const gpu = new Gpu(handle);
-  log(`GPU: ${handle.adapter.description || handle.adapter.architecture || handle.adapter.vendor}${handle.adapter.software ? ' (software renderer: slow)' : ''}`);
+  log(
+    `GPU: ${handle.adapter.description || handle.adapter.architecture || handle.adapter.vendor}${handle.adapter.software ? ' (software renderer: slow)' : ''}`,
+  );
   log(describeTune(await tuneMatmul(gpu, { cache: nodeTuneCache() })));
   const weights = await ModelWeights.upload(gpu, model.spec, model.source, { storage });
   log(
@@ -151,7 +222,11 @@ async function setup(modelPath: string, storage: WeightStorage, needsTokenizer?:
  * --adapter: its adapters, and the base weights with what the folder replaces (PEFT modules_to_save, saved biases,
  * trainable token rows); without --adapter, the base weights.
  */
-async function loadAdapter(gpu: Gpu, weights: ModelWeights, dir: string | undefined): Promise<{ adapters?: Map<string, LinearAdapter>; weights: ModelWeights }> {
+async function loadAdapter(
+  gpu: Gpu,
+  weights: ModelWeights,
+  dir: string | undefined,
+): Promise<{ adapters?: Map<string, LinearAdapter>; weights: ModelWeights }> {
   if (!dir) return { weights };
   const loaded = await loadPeftFolder(gpu, weights, await nodeDir(dir), dir);
   log(`adapter: ${loaded.summary}`);
@@ -168,7 +243,8 @@ async function loadExamples(model: LoadedModel, path: string, promptJoin: Prompt
 
 async function cmdEval(o: Record<string, unknown>): Promise<void> {
   const promptJoin = promptJoinOption(o);
-  const exact = (o['exact-match'] as number) > 0 ? '--exact-match decodes the greedy answers to compare them as text' : undefined;
+  const exact =
+    (o['exact-match'] as number) > 0 ? '--exact-match decodes the greedy answers to compare them as text' : undefined;
   const { gpu, model, weights } = await setup(o.model as string, weightStorage(o), exact);
   const adapted = await loadAdapter(gpu, weights, o.adapter as string | undefined);
   const adapters = adapted.adapters;
@@ -190,16 +266,27 @@ async function cmdEval(o: Record<string, unknown>): Promise<void> {
 
 async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   const packingOpt = o.packing as string;
-  if (!['auto', 'on', 'off'].includes(packingOpt)) throw new Error(`--packing must be auto, on or off (got "${packingOpt}")`);
+  if (!['auto', 'on', 'off'].includes(packingOpt))
+    throw new Error(`--packing must be auto, on or off (got "${packingOpt}")`);
   const options: TrainRunOptions = {
     ...methodOptions(o),
-    steps: o.steps as number, batch: o.batch as number, seq: (o['seq-len'] as number | undefined) ?? RUN_DEFAULTS.seq, lr: o.lr as number,
-    warmupSteps: o.warmup as number, weightDecay: o['weight-decay'] as number, maxGradNorm: o['max-grad-norm'] as number,
-    minLrRatio: o['min-lr-ratio'] as number, validationFraction: o['val-fraction'] as number, evalEvery: o['eval-every'] as number,
-    packing: false, maxValidationBatches: o['val-batches'] as number, recompute: o.recompute as Recompute,
+    steps: o.steps as number,
+    batch: o.batch as number,
+    seq: (o['seq-len'] as number | undefined) ?? RUN_DEFAULTS.seq,
+    lr: o.lr as number,
+    warmupSteps: o.warmup as number,
+    weightDecay: o['weight-decay'] as number,
+    maxGradNorm: o['max-grad-norm'] as number,
+    minLrRatio: o['min-lr-ratio'] as number,
+    validationFraction: o['val-fraction'] as number,
+    evalEvery: o['eval-every'] as number,
+    packing: false,
+    maxValidationBatches: o['val-batches'] as number,
+    recompute: o.recompute as Recompute,
   };
   const truncation = o.truncation as Truncation;
-  if (!TRUNCATIONS.includes(truncation)) throw new Error(`--truncation must be one of ${TRUNCATIONS.join(', ')} (got "${truncation}")`);
+  if (!TRUNCATIONS.includes(truncation))
+    throw new Error(`--truncation must be one of ${TRUNCATIONS.join(', ')} (got "${truncation}")`);
   const promptJoin = promptJoinOption(o);
   // Bad options fail before the model loads.
   validateTrainOptions(options);
@@ -207,18 +294,27 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   // Full fine-tuning trains the base weights: they must be f32 (auto means f32 there).
   const storage = weightStorage(o);
   if (options.method === 'full' && storage !== 'auto' && storage !== 'f32') {
-    throw new Error(`--weights ${storage}: full fine-tuning trains the base weights, which needs them in f32 (use --weights f32 or auto)`);
+    throw new Error(
+      `--weights ${storage}: full fine-tuning trains the base weights, which needs them in f32 (use --weights f32 or auto)`,
+    );
   }
   const { gpu, model, weights } = await setup(o.model as string, options.method === 'full' ? 'f32' : storage);
   if (o['seq-len'] === undefined) options.seq = Math.min(options.seq, model.spec.maxPositions);
-  const ds = await loadModelDataset(model, await readDataFile(o.data as string), { seqLen: options.seq, truncation, promptJoin })
-    .catch((e: unknown) => {
-      throw e instanceof NoSupervisedTokensError ? new Error(noSupervisedMessage(e, CLI_WORDING, model.spec.maxPositions)) : e;
-    });
+  const ds = await loadModelDataset(model, await readDataFile(o.data as string), {
+    seqLen: options.seq,
+    truncation,
+    promptJoin,
+  }).catch((e: unknown) => {
+    throw e instanceof NoSupervisedTokensError
+      ? new Error(noSupervisedMessage(e, CLI_WORDING, model.spec.maxPositions))
+      : e;
+  });
   for (const w of ds.warnings) log(`warning: ${w}`);
   log(
     `data: ${ds.examples.length} examples (${ds.format}), ${ds.stats.tokens.toLocaleString('en')} tokens` +
-      (ds.stats.truncated ? `; ${ds.stats.truncated} truncated to ${options.seq} tokens (${truncation}), ${ds.stats.dropped} dropped` : ''),
+      (ds.stats.truncated
+        ? `; ${ds.stats.truncated} truncated to ${options.seq} tokens (${truncation}), ${ds.stats.dropped} dropped`
+        : ''),
   );
   options.packing = packingOpt === 'on' || (packingOpt === 'auto' && ds.format === 'text');
   let lastPhase = '';
@@ -227,12 +323,21 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
       if (p.phase !== lastPhase || p.done === p.total) log(`${p.phase}${p.total > 1 ? ` ${p.done}/${p.total}` : ''}`);
       lastPhase = p.phase;
     },
-    onStep: (m) => out({ step: m.step, loss: round(m.loss), lr: m.lr, tokens_per_s: Math.round(m.tokensPerSecond), grad_norm: round(m.gradNorm), tokens: m.supervised }),
+    onStep: (m) =>
+      out({
+        step: m.step,
+        loss: round(m.loss),
+        lr: m.lr,
+        tokens_per_s: Math.round(m.tokensPerSecond),
+        grad_norm: round(m.gradNorm),
+        tokens: m.supervised,
+      }),
     onEval: (step, r) => out({ step, val_loss: round(r.loss), val_tokens: r.tokens }),
     onSkip: (step) => out({ step, loss: null, skipped: 'no supervised token in this batch: no update' }),
     onWarning: (w) => log(`warning: ${w}`),
   });
-  if (result.skippedBatches > 0) log(`warning: ${result.skippedBatches} step(s) had no supervised token in their batch and made no update`);
+  if (result.skippedBatches > 0)
+    log(`warning: ${result.skippedBatches} step(s) had no supervised token in their batch and made no update`);
   if (result.message) log(result.message);
   const dir = o.out as string;
   const s = result.state;
@@ -240,31 +345,56 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   if (s.method === 'full') {
     const files = await mergedModelFiles(gpu, weights);
     const modelDir = o.model as string;
-    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'special_tokens_map.json']) {
+    for (const f of [
+      'config.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'generation_config.json',
+      'special_tokens_map.json',
+    ]) {
       const text = await readFile(join(modelDir, f), 'utf8').catch(() => null);
       if (text !== null) files[f] = text;
     }
     await writeOutputFiles(dir, files);
   } else {
     // PEFT's base_model_name_or_path must resolve: the Hub id when config.json names one, else the path as given.
-    const exported = await exportAdapter(gpu, model.spec, s, { baseModel: model.hubId ?? (o.model as string), asLora: o['export-lora'] === true });
-    if (exported.note && exported.note !== 'requested') log(`note: written as an equivalent plain LoRA because ${exported.note}`);
-    await writeOutputFiles(dir, { ...peftFiles(exported), 'allocation.json': JSON.stringify(s.analysis, null, 2) + '\n' });
+    const exported = await exportAdapter(gpu, model.spec, s, {
+      baseModel: model.hubId ?? (o.model as string),
+      asLora: o['export-lora'] === true,
+    });
+    if (exported.note && exported.note !== 'requested')
+      log(`note: written as an equivalent plain LoRA because ${exported.note}`);
+    await writeOutputFiles(dir, {
+      ...peftFiles(exported),
+      'allocation.json': JSON.stringify(s.analysis, null, 2) + '\n',
+    });
   }
   out({
-    done: true, stop_reason: result.stopReason, steps: result.steps, out: dir,
+    done: true,
+    stop_reason: result.stopReason,
+    steps: result.steps,
+    out: dir,
     initial_val_loss: result.initialEval ? round(result.initialEval.loss) : null,
     final_val_loss: result.finalEval ? round(result.finalEval.loss) : null,
-    train_examples: result.trainExamples, validation_examples: result.validationExamples,
-    truncated_examples: ds.stats.truncated, dropped_examples: ds.stats.dropped, skipped_batches: result.skippedBatches,
-    buffers_created_after_step0: result.buffersCreatedAfterStep0, submits_per_step: result.submitsPerStep,
-    trainable_parameters: s.analysis.trainableParameters, preparation_ms: Math.round(s.analysis.preparationMs),
+    train_examples: result.trainExamples,
+    validation_examples: result.validationExamples,
+    truncated_examples: ds.stats.truncated,
+    dropped_examples: ds.stats.dropped,
+    skipped_batches: result.skippedBatches,
+    buffers_created_after_step0: result.buffersCreatedAfterStep0,
+    submits_per_step: result.submitsPerStep,
+    trainable_parameters: s.analysis.trainableParameters,
+    preparation_ms: Math.round(s.analysis.preparationMs),
   });
   if (result.stopReason === 'non-finite') process.exitCode = 3;
 }
 
 async function cmdGenerate(o: Record<string, unknown>): Promise<void> {
-  const { gpu, model, weights } = await setup(o.model as string, weightStorage(o), 'generate encodes the prompt and decodes the continuation');
+  const { gpu, model, weights } = await setup(
+    o.model as string,
+    weightStorage(o),
+    'generate encodes the prompt and decodes the continuation',
+  );
   const adapted = await loadAdapter(gpu, weights, o.adapter as string | undefined);
   const tok = model.tokenizer;
   const text = o.prompt as string;
@@ -283,21 +413,28 @@ async function cmdGenerate(o: Record<string, unknown>): Promise<void> {
 
 function promptJoinOption(o: Record<string, unknown>): PromptJoin {
   const join = o['prompt-join'] as PromptJoin;
-  if (!PROMPT_JOINS.includes(join)) throw new Error(`--prompt-join must be one of ${PROMPT_JOINS.join(', ')} (got "${join}")`);
+  if (!PROMPT_JOINS.includes(join))
+    throw new Error(`--prompt-join must be one of ${PROMPT_JOINS.join(', ')} (got "${join}")`);
   return join;
 }
 
 function weightStorage(o: Record<string, unknown>): WeightStorage {
   const w = o.weights as WeightStorage;
-  if (!WEIGHT_STORAGES.includes(w)) throw new Error(`--weights must be one of ${WEIGHT_STORAGES.join(', ')} (got "${w}")`);
+  if (!WEIGHT_STORAGES.includes(w))
+    throw new Error(`--weights must be one of ${WEIGHT_STORAGES.join(', ')} (got "${w}")`);
   return w;
 }
 
 /** The method's options from the parsed command line (absent options keep the method's defaults). */
 function methodOptions(o: Record<string, unknown>): MethodOptions {
   return {
-    method: o.method as string, rank: o.rank as number, alpha: o.alpha as number, targets: o.targets as string[],
-    seed: o.seed as number, lrRatioB: o['lr-ratio-b'] as number, ...methodOptionsFromFlags(o),
+    method: o.method as string,
+    rank: o.rank as number,
+    alpha: o.alpha as number,
+    targets: o.targets as string[],
+    seed: o.seed as number,
+    lrRatioB: o['lr-ratio-b'] as number,
+    ...methodOptionsFromFlags(o),
   };
 }
 

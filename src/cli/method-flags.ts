@@ -7,9 +7,18 @@ import { METHOD_IDS, METHOD_REGISTRY } from '../adapters/registry';
 import type { MethodOptions } from '../engine/methods';
 import type { OptionSpec } from './args';
 
-const CLI_KIND: Record<MethodOption['kind'], OptionSpec['kind']> = { int: 'int', number: 'number', choice: 'string', flag: 'flag' };
+const CLI_KIND: Record<MethodOption['kind'], OptionSpec['kind']> = {
+  int: 'int',
+  number: 'number',
+  choice: 'string',
+  flag: 'flag',
+};
 
-export const METHOD_FLAG: OptionSpec = { kind: 'string', help: `adapter method: ${METHOD_IDS.join(', ')}`, default: 'lora' };
+export const METHOD_FLAG: OptionSpec = {
+  kind: 'string',
+  help: `adapter method: ${METHOD_IDS.join(', ')}`,
+  default: 'lora',
+};
 
 /** Every method option, in registry order. Absent options take the method's default. */
 export function methodFlagSpecs(): Record<string, OptionSpec> {

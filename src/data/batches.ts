@@ -45,7 +45,10 @@ export function truncate(ex: Example, seqLen: number): Example {
 /** One example per row, truncated to seq, padded with padId. */
 export function padBatches(examples: Example[], opts: BatchShape): Batch[] {
   checkShape(opts);
-  return toBatches(examples.map((ex) => exampleRow(truncate(ex, opts.seq))), opts);
+  return toBatches(
+    examples.map((ex) => exampleRow(truncate(ex, opts.seq))),
+    opts,
+  );
 }
 
 /**
@@ -138,7 +141,11 @@ function checkShape({ batch, seq, padId }: BatchShape): void {
  * when the fraction is positive and there are two or more items, and never all of them); both
  * parts keep the original order.
  */
-export function splitTrainValidation<T>(items: T[], validationFraction: number, seed: number): { train: T[]; validation: T[] } {
+export function splitTrainValidation<T>(
+  items: T[],
+  validationFraction: number,
+  seed: number,
+): { train: T[]; validation: T[] } {
   if (!(validationFraction >= 0 && validationFraction < 1)) {
     throw new Error(`validationFraction must be in [0, 1), got ${validationFraction}`);
   }

@@ -68,8 +68,16 @@ export function normalizeMessages(value: unknown): ChatMessage[] {
     const { from: _from, value: _value, content: _content, ...fields } = message;
     const parts = messageParts(message.content ?? message.value, i);
     const reasoning = parts.reasoning.length ? { reasoning_content: parts.reasoning.join('') } : {};
-    const toolCalls = parts.toolCalls.length ? { tool_calls: [...((fields.tool_calls as unknown[]) ?? []), ...parts.toolCalls] } : {};
-    const merged: ChatMessage = { ...fields, ...reasoning, ...toolCalls, role: ROLE_ALIASES[rawRole.toLowerCase()] ?? rawRole, content: parts.text ?? '' };
+    const toolCalls = parts.toolCalls.length
+      ? { tool_calls: [...((fields.tool_calls as unknown[]) ?? []), ...parts.toolCalls] }
+      : {};
+    const merged: ChatMessage = {
+      ...fields,
+      ...reasoning,
+      ...toolCalls,
+      role: ROLE_ALIASES[rawRole.toLowerCase()] ?? rawRole,
+      content: parts.text ?? '',
+    };
     if (parts.text === null && merged.tool_calls == null && merged.reasoning_content == null) {
       throw new Error(`message ${i} has no text content (or ShareGPT "value")`);
     }
@@ -109,7 +117,8 @@ function toolCall(json: string, index: number): unknown {
   } catch {
     throw new Error(`message ${index} has a tool_call part that is not JSON`);
   }
-  if (!isPlainObject(call) || typeof call.name !== 'string') throw new Error(`message ${index} has a tool_call part without a "name"`);
+  if (!isPlainObject(call) || typeof call.name !== 'string')
+    throw new Error(`message ${index} has a tool_call part without a "name"`);
   return { type: 'function', function: { name: call.name, arguments: call.arguments ?? {} } };
 }
 
@@ -178,7 +187,10 @@ function renderWithTemplate(messages: ChatMessage[], tokenizer: TextTokenizer, c
   const { template, specialTokens } = compile(tokenizer);
   const render = (list: ChatMessage[], addGenerationPrompt: boolean) =>
     template.render({
-      ...specialTokens, ...(context.tools ? { tools: context.tools } : {}), messages: list, add_generation_prompt: addGenerationPrompt,
+      ...specialTokens,
+      ...(context.tools ? { tools: context.tools } : {}),
+      messages: list,
+      add_generation_prompt: addGenerationPrompt,
     });
 
   const full = render(messages, false);

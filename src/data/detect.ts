@@ -87,7 +87,9 @@ export function detectFormat(records: RawRecord[], override: FormatOverride = {}
   }
 
   if (override.format) {
-    const missing = FORMATS[override.format].required.filter((role) => !resolveRole(override.format!, role, present, userColumns));
+    const missing = FORMATS[override.format].required.filter(
+      (role) => !resolveRole(override.format!, role, present, userColumns),
+    );
     throw new Error(
       `format "${override.format}" ${FORMATS[override.format].shape} needs a field for ${missing.join(', ')}; ` +
         `fields found: ${fieldList(sample)}; name them with columns, e.g. columns: { ${missing[0]}: "your_field" }`,
@@ -102,7 +104,9 @@ export function detectFormat(records: RawRecord[], override: FormatOverride = {}
 
 /** The formats that have every role the user named a column for, in detection order. */
 function formatsAllowing(roles: ColumnRole[]): DatasetFormat[] {
-  return DETECTION_ORDER.filter((f) => roles.every((r) => FORMATS[f].required.includes(r) || FORMATS[f].optional.includes(r)));
+  return DETECTION_ORDER.filter((f) =>
+    roles.every((r) => FORMATS[f].required.includes(r) || FORMATS[f].optional.includes(r)),
+  );
 }
 
 /**
@@ -128,7 +132,12 @@ function resolveColumns(format: DatasetFormat, present: PresentFields, userColum
   return { format, columns };
 }
 
-function resolveRole(format: DatasetFormat, role: ColumnRole, present: PresentFields, userColumns: ColumnMap): string | null {
+function resolveRole(
+  format: DatasetFormat,
+  role: ColumnRole,
+  present: PresentFields,
+  userColumns: ColumnMap,
+): string | null {
   const named = userColumns[role];
   if (named !== undefined) return present.anywhere.has(named) ? named : null;
   const fields = FORMATS[format].required.includes(role) ? present.mostly : present.anywhere;

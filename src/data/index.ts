@@ -56,7 +56,11 @@ export interface LoadedDataset {
 }
 
 /** Async because Parquet decoding is. Errors name the file. */
-export async function loadDataset(file: DatasetFile, tokenizer: TextTokenizer, opts: LoadOptions = {}): Promise<LoadedDataset> {
+export async function loadDataset(
+  file: DatasetFile,
+  tokenizer: TextTokenizer,
+  opts: LoadOptions = {},
+): Promise<LoadedDataset> {
   const read = await readRecords(file);
   if (read.records.length === 0) throw new Error(`${file.name}: no records found (the file is empty)`);
   const named = <T>(step: () => T): T => {
@@ -90,9 +94,12 @@ export async function loadDataset(file: DatasetFile, tokenizer: TextTokenizer, o
       examples = cut.filter((ex) => supervisedTargets(ex) > 0);
       dropped = cut.length - examples.length;
       if (dropped > 0 && examples.length > 0) {
-        warnings.push(`${file.name}: dropped ${dropped} example(s) with no supervised token left after truncation to ${seqLen} tokens`);
+        warnings.push(
+          `${file.name}: dropped ${dropped} example(s) with no supervised token left after truncation to ${seqLen} tokens`,
+        );
       }
-      if (examples.length === 0) throw new NoSupervisedTokensError(file.name, cut.length, seqLen, mode, tokenized.examples);
+      if (examples.length === 0)
+        throw new NoSupervisedTokensError(file.name, cut.length, seqLen, mode, tokenized.examples);
     }
   }
   if (examples.length === 0) {
@@ -105,8 +112,13 @@ export async function loadDataset(file: DatasetFile, tokenizer: TextTokenizer, o
     columns: spec.columns,
     warnings,
     stats: {
-      rows: read.records.length, skipped: read.malformed + tokenized.skipped, truncated, dropped, tokens,
-      assistantTurns: tokenized.assistantTurns, emptyTurns: tokenized.emptyTurns,
+      rows: read.records.length,
+      skipped: read.malformed + tokenized.skipped,
+      truncated,
+      dropped,
+      tokens,
+      assistantTurns: tokenized.assistantTurns,
+      emptyTurns: tokenized.emptyTurns,
     },
     unusedFields: tokenized.unusedFields,
   };
@@ -130,7 +142,13 @@ function splitDocument(ex: Example, seqLen: number): Example[] {
  */
 export class NoSupervisedTokensError extends Error {
   readonly shortestPrompt: number;
-  constructor(readonly file: string, readonly examples: number, readonly seqLen: number, readonly truncation: Truncation, whole: Example[]) {
+  constructor(
+    readonly file: string,
+    readonly examples: number,
+    readonly seqLen: number,
+    readonly truncation: Truncation,
+    whole: Example[],
+  ) {
     const shortestPrompt = whole.reduce((m, ex) => Math.min(m, promptLength(ex)), Infinity);
     super(
       `${file}: none of its ${examples} examples keeps a supervised token at ${seqLen} tokens (truncation "${truncation}"): ` +

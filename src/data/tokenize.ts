@@ -48,17 +48,27 @@ export function alpacaPrompt(instruction: string, input: string): string {
 
 /** Skips a record: the reason is reported with a count and the first few row numbers. */
 class SkipRow extends Error {
-  constructor(readonly kind: 'malformed' | 'empty' | 'unsupervised', message: string) {
+  constructor(
+    readonly kind: 'malformed' | 'empty' | 'unsupervised',
+    message: string,
+  ) {
     super(message);
   }
 }
 
 const LISTED_ROWS = 3;
 
-export function tokenizeRecords(records: RawRecord[], spec: FormatSpec, tokenizer: TextTokenizer, opts: TokenizeOptions = {}): TokenizeResult {
+export function tokenizeRecords(
+  records: RawRecord[],
+  spec: FormatSpec,
+  tokenizer: TextTokenizer,
+  opts: TokenizeOptions = {},
+): TokenizeResult {
   const promptJoin = opts.promptJoin ?? 'none';
   if (promptJoin === 'chat-template' && !tokenizer.chatTemplate) {
-    throw new Error('the prompt/completion join "chat-template" needs a tokenizer with a chat template (tokenizer_config.json chat_template); this one has none');
+    throw new Error(
+      'the prompt/completion join "chat-template" needs a tokenizer with a chat template (tokenizer_config.json chat_template); this one has none',
+    );
   }
   const examples: Example[] = [];
   const skips: Record<SkipRow['kind'], string[]> = { malformed: [], empty: [], unsupervised: [] };
@@ -97,21 +107,31 @@ export function tokenizeRecords(records: RawRecord[], spec: FormatSpec, tokenize
   }
   const unusedFields = fieldsNotRead(records, spec);
   if (unusedFields.length > 0) {
-    warnings.push(`field${unusedFields.length > 1 ? 's' : ''} ${unusedFields.map((f) => `"${f}"`).join(', ')} not used by the ${spec.format} format (ignored)`);
+    warnings.push(
+      `field${unusedFields.length > 1 ? 's' : ''} ${unusedFields.map((f) => `"${f}"`).join(', ')} not used by the ${spec.format} format (ignored)`,
+    );
   }
   const skipped = skips.malformed.length + skips.empty.length + skips.unsupervised.length;
   return { examples, warnings, skipped, assistantTurns: turns.assistant, emptyTurns: turns.empty, unusedFields };
 }
 
 function fieldsNotRead(records: RawRecord[], spec: FormatSpec): string[] {
-  const read = new Set<string>([...Object.values(spec.columns).filter((f): f is string => !!f), ...(CONTEXT_FIELDS[spec.format] ?? [])]);
+  const read = new Set<string>([
+    ...Object.values(spec.columns).filter((f): f is string => !!f),
+    ...(CONTEXT_FIELDS[spec.format] ?? []),
+  ]);
   const unused = new Set<string>();
   for (const record of records) for (const field of Object.keys(record)) if (!read.has(field)) unused.add(field);
   return [...unused];
 }
 
 function tokenizeRecord(
-  record: RawRecord, row: number, spec: FormatSpec, tokenizer: TextTokenizer, promptJoin: PromptJoin, turns: { assistant: number; empty: number },
+  record: RawRecord,
+  row: number,
+  spec: FormatSpec,
+  tokenizer: TextTokenizer,
+  promptJoin: PromptJoin,
+  turns: { assistant: number; empty: number },
 ): Example {
   const { columns } = spec;
   switch (spec.format) {
@@ -125,7 +145,15 @@ function tokenizeRecord(
       const completion = textField(record, columns.completion!);
       if (promptJoin === 'chat-template') {
         if (completion.trim() === '') throw new SkipRow('empty', `"${columns.completion}" is empty`);
-        return chatExample([{ role: 'user', content: prompt }, { role: 'assistant', content: completion }], {}, tokenizer, turns);
+        return chatExample(
+          [
+            { role: 'user', content: prompt },
+            { role: 'assistant', content: completion },
+          ],
+          {},
+          tokenizer,
+          turns,
+        );
       }
       return promptCompletion(tokenizer, prompt + JOIN_TEXT[promptJoin], completion, columns.completion!);
     }
@@ -158,7 +186,10 @@ function tokenizeRecord(
 }
 
 function chatExample(
-  messages: ChatMessage[], context: ChatContext, tokenizer: TextTokenizer, turns: { assistant: number; empty: number },
+  messages: ChatMessage[],
+  context: ChatContext,
+  tokenizer: TextTokenizer,
+  turns: { assistant: number; empty: number },
 ): Example {
   let rendered: ReturnType<typeof renderChat>;
   try {
@@ -193,7 +224,13 @@ function textField(record: RawRecord, field: string): string {
 }
 
 /** Pre-tokenized rows are used as they are, but a bad id would index outside the embedding: error. */
-function tokenIds(record: RawRecord, row: number, idsField: string, labelsField: string | undefined, vocabSize: number): Example {
+function tokenIds(
+  record: RawRecord,
+  row: number,
+  idsField: string,
+  labelsField: string | undefined,
+  vocabSize: number,
+): Example {
   const ids = record[idsField];
   if (!Array.isArray(ids)) throw new Error(`row ${row}: "${idsField}" must be a list of token ids`);
   ids.forEach((id, i) => {
@@ -237,7 +274,8 @@ export function encodeSegments(tokenizer: TextTokenizer, segments: Segment[], ad
   let start = 0;
   segments.forEach((segment, i) => {
     chars += segment.text.length;
-    const end = i === segments.length - 1 ? ids.length : Math.max(start, tokensBefore(tokenizer, full.slice(0, chars), ids));
+    const end =
+      i === segments.length - 1 ? ids.length : Math.max(start, tokensBefore(tokenizer, full.slice(0, chars), ids));
     for (let t = start; t < end; t++) {
       inputIds.push(ids[t]);
       labels.push(segment.supervised ? ids[t] : IGNORE_INDEX);

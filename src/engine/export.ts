@@ -8,10 +8,21 @@
  * and PEFT LoRA/GraLoRA folders back into adapters plus the base tensors they replace (modules_to_save, saved
  * biases, trainable token rows), every tensor used or refused by name.
  */
-import { graloraFormatProblem, exportGraloraAsLora, exportPeftGralora, importPeftGralora, isGraloraTensor } from '../adapters/gralora/peft';
+import {
+  graloraFormatProblem,
+  exportGraloraAsLora,
+  exportPeftGralora,
+  importPeftGralora,
+  isGraloraTensor,
+} from '../adapters/gralora/peft';
 import { graloraLayersFromWeights, readGraloraModules } from '../adapters/gralora/model';
 import {
-  exportPeftLora, importPeftLora, isLoraTensor, peftConfigJson, type AdapterTensorReader, type PeftExport,
+  exportPeftLora,
+  importPeftLora,
+  isLoraTensor,
+  peftConfigJson,
+  type AdapterTensorReader,
+  type PeftExport,
 } from '../adapters/lora/peft';
 import { loraLayersFromWeights, readLoraModules } from '../adapters/lora/model';
 import type { LinearAdapter } from '../model/adapter';
@@ -36,7 +47,10 @@ export interface AdapterExport extends PeftExport {
 
 /** The PEFT folder of an adapter run (not full fine-tuning). */
 export async function exportAdapter(
-  gpu: Gpu, spec: ModelSpec, state: MethodState, opts: { baseModel: string; asLora?: boolean; withLoraCopy?: boolean },
+  gpu: Gpu,
+  spec: ModelSpec,
+  state: MethodState,
+  opts: { baseModel: string; asLora?: boolean; withLoraCopy?: boolean },
 ): Promise<AdapterExport> {
   if (state.method === 'full') throw new Error('Full fine-tuning has no adapter: export the merged model.');
   if (state.layers.structure === 'full') throw new Error('Full fine-tuning has no adapter: export the merged model.');
@@ -44,15 +58,25 @@ export async function exportAdapter(
     const modules = await readGraloraModules(gpu, state.layers.layers);
     const problem = graloraFormatProblem(modules, state.alpha);
     if (opts.asLora || problem) {
-      return { ...exportGraloraAsLora(spec, modules, { baseModel: opts.baseModel }), format: 'lora', note: opts.asLora ? 'requested' : problem };
+      return {
+        ...exportGraloraAsLora(spec, modules, { baseModel: opts.baseModel }),
+        format: 'lora',
+        note: opts.asLora ? 'requested' : problem,
+      };
     }
     return {
-      ...exportPeftGralora(spec, modules, { alpha: state.alpha, baseModel: opts.baseModel }), format: 'gralora', note: null,
+      ...exportPeftGralora(spec, modules, { alpha: state.alpha, baseModel: opts.baseModel }),
+      format: 'gralora',
+      note: null,
       ...(opts.withLoraCopy ? { loraCopy: exportGraloraAsLora(spec, modules, { baseModel: opts.baseModel }) } : {}),
     };
   }
   const modules = await readLoraModules(gpu, state.layers.layers);
-  return { ...exportPeftLora(spec, modules, { alpha: state.alpha, rslora: state.rslora, baseModel: opts.baseModel }), format: 'lora', note: null };
+  return {
+    ...exportPeftLora(spec, modules, { alpha: state.alpha, rslora: state.rslora, baseModel: opts.baseModel }),
+    format: 'lora',
+    note: null,
+  };
 }
 
 export function peftFiles(e: PeftExport): OutputFiles {
@@ -87,22 +111,49 @@ export interface LoadedAdapter {
  * tensors it replaces. Every tensor of the file is used or refused by name; a config field that changes the
  * computation is honoured or refused by name.
  */
-export async function loadPeftAdapter(gpu: Gpu, spec: ModelSpec, config: Record<string, unknown>, store: AdapterTensorReader, where: string): Promise<LoadedAdapter> {
+export async function loadPeftAdapter(
+  gpu: Gpu,
+  spec: ModelSpec,
+  config: Record<string, unknown>,
+  store: AdapterTensorReader,
+  where: string,
+): Promise<LoadedAdapter> {
   const type = String(config.peft_type ?? '');
-  if (type !== 'LORA' && type !== 'GRALORA') throw new Error(`${where}/adapter_config.json: peft_type "${type}" is not supported; LORA and GRALORA adapters are.`);
+  if (type !== 'LORA' && type !== 'GRALORA')
+    throw new Error(
+      `${where}/adapter_config.json: peft_type "${type}" is not supported; LORA and GRALORA adapters are.`,
+    );
   if (type === 'GRALORA') {
     const modules = await importPeftGralora(spec, config, store, where, { baseWeightsApplied: true });
-    const baseWeights = await readBaseWeightChanges(spec, config, store, isGraloraTensor, new Set(modules.map((m) => m.path)), where);
+    const baseWeights = await readBaseWeightChanges(
+      spec,
+      config,
+      store,
+      isGraloraTensor,
+      new Set(modules.map((m) => m.path)),
+      where,
+    );
     const ks = [...new Set(modules.map((m) => m.k))].join('/');
     return {
-      adapters: new Map(graloraLayersFromWeights(gpu, spec, modules)), format: 'gralora', baseWeights,
+      adapters: new Map(graloraLayersFromWeights(gpu, spec, modules)),
+      format: 'gralora',
+      baseWeights,
       summary: `${modules.length} GraLoRA modules, r ${[...new Set(modules.map((m) => m.rank))].join('/')}, k ${ks}, hybrid_r ${modules[0]?.hybridRank ?? 0}${describeChanges(baseWeights)}`,
     };
   }
   const modules = await importPeftLora(spec, config, store, where, { baseWeightsApplied: true });
-  const baseWeights = await readBaseWeightChanges(spec, config, store, isLoraTensor, new Set(modules.map((m) => m.path)), where);
+  const baseWeights = await readBaseWeightChanges(
+    spec,
+    config,
+    store,
+    isLoraTensor,
+    new Set(modules.map((m) => m.path)),
+    where,
+  );
   return {
-    adapters: loraLayersFromWeights(gpu, spec, modules), format: 'lora', baseWeights,
+    adapters: loraLayersFromWeights(gpu, spec, modules),
+    format: 'lora',
+    baseWeights,
     summary: `${modules.length} LoRA modules, ranks ${[...new Set(modules.map((m) => m.rank))].join('/')}${describeChanges(baseWeights)}`,
   };
 }
@@ -113,8 +164,14 @@ export interface LoadedPeftFolder extends LoadedAdapter {
 }
 
 /** A PEFT folder (adapter_config.json + adapter_model.safetensors) on loaded base weights: what eval and generate run. */
-export async function loadPeftFolder(gpu: Gpu, weights: ModelWeights, folder: DirSource, where = folder.name): Promise<LoadedPeftFolder> {
-  if (!folder.list().includes('adapter_config.json')) throw new Error(`${where}: no adapter_config.json in that folder`);
+export async function loadPeftFolder(
+  gpu: Gpu,
+  weights: ModelWeights,
+  folder: DirSource,
+  where = folder.name,
+): Promise<LoadedPeftFolder> {
+  if (!folder.list().includes('adapter_config.json'))
+    throw new Error(`${where}: no adapter_config.json in that folder`);
   let config: Record<string, unknown>;
   try {
     config = JSON.parse(await folder.text('adapter_config.json'));

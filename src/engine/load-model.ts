@@ -51,7 +51,9 @@ async function loadHf(dir: DirSource): Promise<LoadedModel> {
   const naming = modelNaming(configJson, dir, spec.modelType);
   const files = dir.list();
   if (!files.some((f) => f.endsWith('.safetensors'))) {
-    throw new Error(`${dir.name} has no *.safetensors weights (only safetensors checkpoints are supported; PyTorch .bin files are not).`);
+    throw new Error(
+      `${dir.name} has no *.safetensors weights (only safetensors checkpoints are supported; PyTorch .bin files are not).`,
+    );
   }
   const store: WeightStore = await openCheckpoint(dir);
   const source = canonicalLoader(spec, store);
@@ -60,7 +62,10 @@ async function loadHf(dir: DirSource): Promise<LoadedModel> {
   const tokenizerConfig = files.includes('tokenizer_config.json')
     ? parseJson(await dir.text('tokenizer_config.json'), `${dir.name}/tokenizer_config.json`)
     : undefined;
-  const tokenizer = withSpecialTokens(loadTokenizer(tokenizerJson as object, tokenizerConfig as object | undefined), spec);
+  const tokenizer = withSpecialTokens(
+    loadTokenizer(tokenizerJson as object, tokenizerConfig as object | undefined),
+    spec,
+  );
   checkVocabulary(spec, tokenizer, `${dir.name}/tokenizer.json`);
   return { spec, source, tokenizer, noTokenizer: null, ...naming, format: 'huggingface', warnings: [...spec.warnings] };
 }
@@ -70,7 +75,11 @@ async function loadHf(dir: DirSource): Promise<LoadedModel> {
  * transformers writes after loading from disk) only names the model. Without either, the folder's name, and
  * without a folder (files picked one by one) the model type.
  */
-export function modelNaming(configJson: unknown, dir: Pick<DirSource, 'folder'>, modelType: string): { name: string; hubId: string | null } {
+export function modelNaming(
+  configJson: unknown,
+  dir: Pick<DirSource, 'folder'>,
+  modelType: string,
+): { name: string; hubId: string | null } {
   const raw = (configJson as Record<string, unknown> | null)?._name_or_path;
   const nameOrPath = typeof raw === 'string' ? raw.trim() : '';
   const hubId = isHubId(nameOrPath) ? nameOrPath : null;
@@ -128,7 +137,16 @@ function withoutTokenizer(spec: ModelSpec, source: TensorSource, dir: DirSource)
     `${missing}: only pre-tokenized {"input_ids"} data can be used (no text datasets, chat templates, generation or exact match); ` +
       `${batching} (padded positions are never targets, so the padding id does not change the loss).`,
   ];
-  return { spec, source, tokenizer, noTokenizer: missing, name: spec.sourceName || dir.name, hubId: null, format: 'huggingface', warnings };
+  return {
+    spec,
+    source,
+    tokenizer,
+    noTokenizer: missing,
+    name: spec.sourceName || dir.name,
+    hubId: null,
+    format: 'huggingface',
+    warnings,
+  };
 }
 
 /** The model's tokenizer for something that needs one (`why`: what text is encoded or decoded); a clear error without. */
@@ -147,12 +165,22 @@ export function previewTokenizer(model: LoadedModel): HfTextTokenizer {
  * loadDataset with the model's tokenizer; without tokenizer.json a dataset of text fails naming both files:
  * "`<dir>` has no tokenizer.json: `<file>` is text and must be tokenized; pre-tokenized {"input_ids"} data works ...".
  */
-export async function loadModelDataset(model: LoadedModel, file: DatasetFile, opts: LoadOptions = {}): Promise<LoadedDataset> {
+export async function loadModelDataset(
+  model: LoadedModel,
+  file: DatasetFile,
+  opts: LoadOptions = {},
+): Promise<LoadedDataset> {
   try {
     return await loadDataset(file, model.tokenizer, opts);
   } catch (err) {
-    if (model.noTokenizer !== null && (err instanceof NoTokenizerError || (err as Error).cause instanceof NoTokenizerError)) {
-      throw new NoTokenizerError(`${model.noTokenizer}: \`${file.name}\` is text and must be tokenized; ${TOKENS_ONLY}`, { cause: err });
+    if (
+      model.noTokenizer !== null &&
+      (err instanceof NoTokenizerError || (err as Error).cause instanceof NoTokenizerError)
+    ) {
+      throw new NoTokenizerError(
+        `${model.noTokenizer}: \`${file.name}\` is text and must be tokenized; ${TOKENS_ONLY}`,
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -161,7 +189,11 @@ export async function loadModelDataset(model: LoadedModel, file: DatasetFile, op
 async function loadLlama2c(model: ByteSource, tokenizerBin: Uint8Array, name: string): Promise<LoadedModel> {
   const { spec, tensors } = await readLlama2c(model, name);
   const tok = readLlama2cTokenizer(tokenizerBin, 'tokenizer .bin', spec.vocabSize);
-  const tokenizer = loadTokenizer(llama2cToHfTokenizer(tok), { add_bos_token: true, bos_token: '<s>', eos_token: '</s>' });
+  const tokenizer = loadTokenizer(llama2cToHfTokenizer(tok), {
+    add_bos_token: true,
+    bos_token: '<s>',
+    eos_token: '</s>',
+  });
   checkVocabulary(spec, tokenizer, `${name} tokenizer`);
   const byName = new Map(tensors.map((t) => [t.name, t.data]));
   const source: TensorSource = {
@@ -171,7 +203,16 @@ async function loadLlama2c(model: ByteSource, tokenizerBin: Uint8Array, name: st
       return t;
     },
   };
-  return { spec, source, tokenizer, noTokenizer: null, name, hubId: null, format: 'llama2c', warnings: [...spec.warnings] };
+  return {
+    spec,
+    source,
+    tokenizer,
+    noTokenizer: null,
+    name,
+    hubId: null,
+    format: 'llama2c',
+    warnings: [...spec.warnings],
+  };
 }
 
 /**
@@ -180,9 +221,13 @@ async function loadLlama2c(model: ByteSource, tokenizerBin: Uint8Array, name: st
  * what tokenizer_config.json does not declare, before the tokenizer's own guesses.
  */
 function withSpecialTokens(tok: HfTextTokenizer, spec: ModelSpec): HfTextTokenizer {
-  const bosId = tok.declared.bos ? tok.bosId : spec.bosTokenId ?? tok.bosId;
-  const eosId = tok.declared.eos ? tok.eosId : spec.eosTokenId ?? tok.eosId;
-  return Object.assign(Object.create(Object.getPrototypeOf(tok)), tok, { bosId, eosId, addBos: tok.addBos && bosId !== null });
+  const bosId = tok.declared.bos ? tok.bosId : (spec.bosTokenId ?? tok.bosId);
+  const eosId = tok.declared.eos ? tok.eosId : (spec.eosTokenId ?? tok.eosId);
+  return Object.assign(Object.create(Object.getPrototypeOf(tok)), tok, {
+    bosId,
+    eosId,
+    addBos: tok.addBos && bosId !== null,
+  });
 }
 
 function checkVocabulary(spec: ModelSpec, tok: HfTextTokenizer, where: string): void {

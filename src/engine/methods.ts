@@ -8,7 +8,13 @@
 import { analyzeGelora } from '../adapters/gelora/analyze';
 import { GELORA_DEFAULTS, type GeloraBudget, type GeloraScaleMode } from '../adapters/gelora/config';
 import type { GeloraRounding } from '../adapters/gelora/ranks';
-import { goraScale, type GoraConfig, type GoraFeatures, type GoraImportance, type GoraRounding } from '../adapters/gora/config';
+import {
+  goraScale,
+  type GoraConfig,
+  type GoraFeatures,
+  type GoraImportance,
+  type GoraRounding,
+} from '../adapters/gora/config';
 import { goraInitGralora, goraInitLora } from '../adapters/gora/init-layers';
 import { allocateGora, type GoraModuleReport } from '../adapters/gora/prepare';
 import { graloraScale } from '../adapters/gralora/config';
@@ -17,7 +23,16 @@ import { createGraloraLayers } from '../adapters/gralora/model';
 import { loraScale } from '../adapters/lora/config';
 import type { Allocation, OptionValues, Recipe, Structure } from '../adapters/options';
 import {
-  allMethodOptions, cliMessages, isMethodId, METHOD_IDS, methodDescriptor, methodProblems, neutralMessages, resolveMethodOptions, type MethodId, type MethodProblem,
+  allMethodOptions,
+  cliMessages,
+  isMethodId,
+  METHOD_IDS,
+  methodDescriptor,
+  methodProblems,
+  neutralMessages,
+  resolveMethodOptions,
+  type MethodId,
+  type MethodProblem,
 } from '../adapters/registry';
 import { STRUCTURES } from '../adapters/structure';
 import type { LoraLayer } from '../adapters/lora/layer';
@@ -95,7 +110,14 @@ export interface MethodAnalysis {
   preparationMs: number;
   gora?: { steps: number; importance: string; gamma: number; alpha: number; rankMin: number; rankMax: number };
   /** GeLoRA: d_0..d_L of the residual streams, raw ranks per block, the budget factor and samples. */
-  gelora?: { dims: number[]; rawRanks: number[]; ranks: number[]; budgetFactor: number; samples: number; scale: number };
+  gelora?: {
+    dims: number[];
+    rawRanks: number[];
+    ranks: number[];
+    budgetFactor: number;
+    samples: number;
+    scale: number;
+  };
   warnings: string[];
 }
 
@@ -147,7 +169,15 @@ function givenOptions(o: MethodOptions): OptionValues {
 /** The options a run reads, every default applied (the registry's resolveMethodOptions). */
 function resolvedOptions(o: MethodOptions): MethodOptions {
   const { values } = resolveMethodOptions(o.method as MethodId, o.rank, givenOptions(o));
-  return { method: o.method, rank: o.rank, alpha: o.alpha, targets: o.targets, seed: o.seed, lrRatioB: o.lrRatioB ?? 1, ...values };
+  return {
+    method: o.method,
+    rank: o.rank,
+    alpha: o.alpha,
+    targets: o.targets,
+    seed: o.seed,
+    lrRatioB: o.lrRatioB ?? 1,
+    ...values,
+  };
 }
 
 function recipeOf(o: MethodOptions): Recipe {
@@ -157,17 +187,31 @@ function recipeOf(o: MethodOptions): Recipe {
 
 function goraConfig(o: MethodOptions): GoraConfig {
   return {
-    rankRef: o.rank, alpha: o.alpha, rankMin: o.rankMin!, rankMax: o.rankMax!, steps: o.goraSteps!, gamma: o.goraGamma!,
-    importance: o.goraImportance as GoraImportance, features: o.goraFeatures as GoraFeatures, rounding: o.goraRounding as GoraRounding,
+    rankRef: o.rank,
+    alpha: o.alpha,
+    rankMin: o.rankMin!,
+    rankMax: o.rankMax!,
+    steps: o.goraSteps!,
+    gamma: o.goraGamma!,
+    importance: o.goraImportance as GoraImportance,
+    features: o.goraFeatures as GoraFeatures,
+    rounding: o.goraRounding as GoraRounding,
     adaptiveSteps: o.goraAdaptiveSteps!,
   };
 }
 
 function geloraConfig(o: MethodOptions, targets: string[]) {
   return {
-    ...GELORA_DEFAULTS, rankRef: o.rank, alpha: o.alpha, targets,
-    samples: o.geloraSamples!, perSequence: o.geloraPerSequence!, rankMax: o.rankMax!,
-    budget: o.geloraBudget as GeloraBudget, rounding: o.geloraRounding as GeloraRounding, scaleMode: o.geloraScale as GeloraScaleMode,
+    ...GELORA_DEFAULTS,
+    rankRef: o.rank,
+    alpha: o.alpha,
+    targets,
+    samples: o.geloraSamples!,
+    perSequence: o.geloraPerSequence!,
+    rankMax: o.rankMax!,
+    budget: o.geloraBudget as GeloraBudget,
+    rounding: o.geloraRounding as GeloraRounding,
+    scaleMode: o.geloraScale as GeloraScaleMode,
   };
 }
 
@@ -194,7 +238,12 @@ export function validateMethodOptions(o: MethodOptions, wording: 'cli' | 'neutra
  * Builds a run's adapters: runs the method's preparation phase (GoRA's gradients, GeLoRA's intrinsic
  * dimensions) on the GPU, allocates, initializes. Everything the step loop needs is allocated here.
  */
-export async function buildMethod(gpu: Gpu, weights: ModelWeights, given: MethodOptions, ctx: PreparationContext): Promise<MethodState> {
+export async function buildMethod(
+  gpu: Gpu,
+  weights: ModelWeights,
+  given: MethodOptions,
+  ctx: PreparationContext,
+): Promise<MethodState> {
   validateMethodOptions(given);
   const o = resolvedOptions(given);
   const spec = weights.spec;
@@ -202,10 +251,22 @@ export async function buildMethod(gpu: Gpu, weights: ModelWeights, given: Method
   if (o.method === 'full') {
     weights.requireF32('Full fine-tuning');
     return {
-      method: 'full', train: 'full', adapters: new Map(), layers: { structure: 'full' }, alpha: o.alpha, rslora: false,
+      method: 'full',
+      train: 'full',
+      adapters: new Map(),
+      layers: { structure: 'full' },
+      alpha: o.alpha,
+      rslora: false,
       analysis: {
-        method: 'full', structure: 'full', allocation: 'none', init: 'none', modules: [], warnings: [], preparationMs: 0,
-        trainableParameters: weights.parameterCount(), loraEquivalentParameters: 0,
+        method: 'full',
+        structure: 'full',
+        allocation: 'none',
+        init: 'none',
+        modules: [],
+        warnings: [],
+        preparationMs: 0,
+        trainableParameters: weights.parameterCount(),
+        loraEquivalentParameters: 0,
       },
     };
   }
@@ -225,8 +286,20 @@ export async function buildMethod(gpu: Gpu, weights: ModelWeights, given: Method
   let constantScale: number | null = null;
   if (recipe.allocation === 'gora') {
     goraCfg = goraConfig(o);
-    gora = await allocateGora(gpu, weights, targets, () => ctx.nextBatch(), ctx.shape, goraCfg,
-      (p) => ctx.onProgress?.({ phase: p.phase === 'gradients' ? 'GoRA: accumulating gradients' : 'GoRA: initializing', done: p.done, total: p.total }));
+    gora = await allocateGora(
+      gpu,
+      weights,
+      targets,
+      () => ctx.nextBatch(),
+      ctx.shape,
+      goraCfg,
+      (p) =>
+        ctx.onProgress?.({
+          phase: p.phase === 'gradients' ? 'GoRA: accumulating gradients' : 'GoRA: initializing',
+          done: p.done,
+          total: p.total,
+        }),
+    );
     ranks = new Map(gora.modules.map((m) => [m.path, m.rank]));
   } else if (recipe.allocation === 'gelora') {
     const cfg = geloraConfig(o, targetNames);
@@ -236,13 +309,26 @@ export async function buildMethod(gpu: Gpu, weights: ModelWeights, given: Method
     const mark = gpu.mark();
     try {
       const a = await analyzeGelora(gpu, weights, batches, cfg, {
-        seed: o.seed, padId: ctx.padId,
-        onProgress: (phase, done, total) => ctx.onProgress?.({ phase: phase === 'collect' ? 'GeLoRA: collecting hidden states' : 'GeLoRA: intrinsic dimensions', done, total }),
+        seed: o.seed,
+        padId: ctx.padId,
+        onProgress: (phase, done, total) =>
+          ctx.onProgress?.({
+            phase: phase === 'collect' ? 'GeLoRA: collecting hidden states' : 'GeLoRA: intrinsic dimensions',
+            done,
+            total,
+          }),
       });
       warnings.push(...a.warnings);
       ranks = a.ranksByModule;
       constantScale = a.scale;
-      geloraInfo = { dims: a.dims, rawRanks: a.rawRanks, ranks: a.ranks, budgetFactor: a.budgetFactor, samples: a.samples, scale: a.scale };
+      geloraInfo = {
+        dims: a.dims,
+        rawRanks: a.rawRanks,
+        ranks: a.ranks,
+        budgetFactor: a.budgetFactor,
+        samples: a.samples,
+        scale: a.scale,
+      };
     } finally {
       await gpu.freeSince(mark);
     }
@@ -267,9 +353,21 @@ export async function buildMethod(gpu: Gpu, weights: ModelWeights, given: Method
   const lrRatioB = o.lrRatioB ?? 1;
   try {
     if (recipe.structure === 'dense') {
-      dense = createLoraLayers(gpu, spec, { rank: o.rank, alpha: o.alpha, targets: targetNames, rslora: method === 'rslora', lrRatioB }, o.seed, { ranks, scales });
+      dense = createLoraLayers(
+        gpu,
+        spec,
+        { rank: o.rank, alpha: o.alpha, targets: targetNames, rslora: method === 'rslora', lrRatioB },
+        o.seed,
+        { ranks, scales },
+      );
     } else {
-      const built = createGraloraLayers(gpu, spec, { rank: o.rank, k, hybridRank, alpha: o.alpha, targets: targetNames, lrRatioB }, o.seed, { ranks, scales });
+      const built = createGraloraLayers(
+        gpu,
+        spec,
+        { rank: o.rank, k, hybridRank, alpha: o.alpha, targets: targetNames, lrRatioB },
+        o.seed,
+        { ranks, scales },
+      );
       blocks = built.layers;
       warnings.push(...built.warnings);
     }
@@ -279,24 +377,62 @@ export async function buildMethod(gpu: Gpu, weights: ModelWeights, given: Method
     if (gora && goraCfg) {
       ctx.onProgress?.({ phase: 'GoRA: initializing', done: 0, total: 1 });
       const items = targets.map((info) => ({ info, grad: gora!.grads.get(info.path)! }));
-      const norms = recipe.structure === 'dense'
-        ? await goraInitLora(gpu, items.map(({ info, grad }) => ({ layer: dense.get(info.path)!, grad })), goraCfg.gamma)
-        : await goraInitGralora(gpu, items.map(({ info, grad }) => ({ layer: blocks.get(info.path)!, grad })), goraCfg.gamma);
+      const norms =
+        recipe.structure === 'dense'
+          ? await goraInitLora(
+              gpu,
+              items.map(({ info, grad }) => ({ layer: dense.get(info.path)!, grad })),
+              goraCfg.gamma,
+            )
+          : await goraInitGralora(
+              gpu,
+              items.map(({ info, grad }) => ({ layer: blocks.get(info.path)!, grad })),
+              goraCfg.gamma,
+            );
       targets.forEach((info, i) => initNorms.set(info.path, norms[i]));
       ctx.onProgress?.({ phase: 'GoRA: initializing', done: 1, total: 1 });
     }
     const goraReports = new Map<string, GoraModuleReport>(gora?.modules.map((m) => [m.path, m]) ?? []);
-    const modules = targets.map((info) => describeModule(info, dense.get(info.path), blocks.get(info.path), goraReports.get(info.path), initNorms.get(info.path)));
+    const modules = targets.map((info) =>
+      describeModule(
+        info,
+        dense.get(info.path),
+        blocks.get(info.path),
+        goraReports.get(info.path),
+        initNorms.get(info.path),
+      ),
+    );
     const adapters = new Map<string, LinearAdapter>([...dense, ...blocks]);
     return {
-      method, train: 'adapters', adapters, alpha: o.alpha,
-      layers: recipe.structure === 'dense' ? { structure: 'dense', layers: dense } : { structure: 'gralora', layers: blocks }, rslora: method === 'rslora' || recipe.allocation === 'gora',
+      method,
+      train: 'adapters',
+      adapters,
+      alpha: o.alpha,
+      layers:
+        recipe.structure === 'dense' ? { structure: 'dense', layers: dense } : { structure: 'gralora', layers: blocks },
+      rslora: method === 'rslora' || recipe.allocation === 'gora',
       analysis: {
-        method, structure: recipe.structure, allocation: recipe.allocation, init: recipe.init, modules, warnings,
+        method,
+        structure: recipe.structure,
+        allocation: recipe.allocation,
+        init: recipe.init,
+        modules,
+        warnings,
         trainableParameters: modules.reduce((n, m) => n + m.parameters, 0),
         loraEquivalentParameters: targets.reduce((n, t) => n + o.rank * (t.in + t.out), 0),
         preparationMs: performance.now() - t0,
-        ...(gora && goraCfg ? { gora: { steps: gora.steps, importance: goraCfg.importance, gamma: goraCfg.gamma, alpha: o.alpha, rankMin: goraCfg.rankMin, rankMax: goraCfg.rankMax } } : {}),
+        ...(gora && goraCfg
+          ? {
+              gora: {
+                steps: gora.steps,
+                importance: goraCfg.importance,
+                gamma: goraCfg.gamma,
+                alpha: o.alpha,
+                rankMin: goraCfg.rankMin,
+                rankMax: goraCfg.rankMax,
+              },
+            }
+          : {}),
         ...(geloraInfo ? { gelora: geloraInfo } : {}),
       },
     };
@@ -305,12 +441,24 @@ export async function buildMethod(gpu: Gpu, weights: ModelWeights, given: Method
   }
 }
 
-function describeModule(info: LinearInfo, dense?: LoraLayer, block?: GraloraLayer, gora?: GoraModuleReport, initNorm?: number): ModuleAllocation {
+function describeModule(
+  info: LinearInfo,
+  dense?: LoraLayer,
+  block?: GraloraLayer,
+  gora?: GoraModuleReport,
+  initNorm?: number,
+): ModuleAllocation {
   const rank = dense?.rank ?? block!.rank;
   const hybridRank = block?.hybridRank ?? 0;
   return {
-    path: info.path, layer: info.layer, kind: info.kind, in: info.in, out: info.out,
-    rank: rank + hybridRank, scale: dense?.scale ?? block!.scale, parameters: (rank + hybridRank) * (info.in + info.out),
+    path: info.path,
+    layer: info.layer,
+    kind: info.kind,
+    in: info.in,
+    out: info.out,
+    rank: rank + hybridRank,
+    scale: dense?.scale ?? block!.scale,
+    parameters: (rank + hybridRank) * (info.in + info.out),
     ...(block ? { k: block.k, hybridRank } : {}),
     ...(gora ? { importance: gora.importance, share: gora.share, gradNorm: gora.stats.gradFrobenius, initNorm } : {}),
   };

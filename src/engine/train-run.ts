@@ -4,7 +4,15 @@
  * stop on a non-finite loss that keeps the last good adapter (the GPU skips updates whose gradient
  * norm is not finite).
  */
-import { padBatches, packBatches, splitTrainValidation, supervisedTargets, BatchStream, type Batch, type Example } from '../data/index';
+import {
+  padBatches,
+  packBatches,
+  splitTrainValidation,
+  supervisedTargets,
+  BatchStream,
+  type Batch,
+  type Example,
+} from '../data/index';
 import type { Gpu } from '../gpu/gpu';
 import { RECOMPUTE_MODES, TransformerGraph, type Recompute } from '../model/transformer';
 import type { ModelWeights } from '../model/weights';
@@ -119,33 +127,52 @@ export function validateTrainOptions(o: TrainRunOptions): void {
     throw new Error(`--recompute must be one of ${RECOMPUTE_MODES.join(', ')} (got "${o.recompute}")`);
   }
   if (!(o.lr > 0)) throw new Error(`--lr must be positive (got ${o.lr})`);
-  if (!(o.validationFraction >= 0 && o.validationFraction < 1)) throw new Error(`--val-fraction must be in [0, 1) (got ${o.validationFraction})`);
+  if (!(o.validationFraction >= 0 && o.validationFraction < 1))
+    throw new Error(`--val-fraction must be in [0, 1) (got ${o.validationFraction})`);
 }
 
 export async function trainRun(
-  gpu: Gpu, weights: ModelWeights, tokenizer: TextTokenizer, examples: Example[], o: TrainRunOptions, cb: TrainRunCallbacks = {},
+  gpu: Gpu,
+  weights: ModelWeights,
+  tokenizer: TextTokenizer,
+  examples: Example[],
+  o: TrainRunOptions,
+  cb: TrainRunCallbacks = {},
 ): Promise<TrainRunResult> {
   validateTrainOptions(o);
   const spec = weights.spec;
-  if (o.seq > spec.maxPositions) throw new Error(`--seq-len ${o.seq} exceeds the model's maximum of ${spec.maxPositions} positions`);
+  if (o.seq > spec.maxPositions)
+    throw new Error(`--seq-len ${o.seq} exceeds the model's maximum of ${spec.maxPositions} positions`);
   if (examples.length === 0) throw new Error('The dataset has no usable examples.');
-  const split = o.validationFraction > 0 && examples.length >= 2
-    ? splitTrainValidation(examples, o.validationFraction, o.seed)
-    : { train: examples, validation: [] as Example[] };
+  const split =
+    o.validationFraction > 0 && examples.length >= 2
+      ? splitTrainValidation(examples, o.validationFraction, o.seed)
+      : { train: examples, validation: [] as Example[] };
   const wording = o.wording ?? CLI_WORDING;
-  if (split.train.length === 0) throw new Error(`No training examples left after the validation split; lower ${wording.validation}.`);
+  if (split.train.length === 0)
+    throw new Error(`No training examples left after the validation split; lower ${wording.validation}.`);
   if (!split.train.some((ex) => supervisedTargets(ex) > 0)) {
-    throw new Error(`No training example has a supervised token (every label is -100), so there is nothing to learn. Check the dataset's labels or format.`);
+    throw new Error(
+      `No training example has a supervised token (every label is -100), so there is nothing to learn. Check the dataset's labels or format.`,
+    );
   }
   const small = smallSplitWarning(examples.length, split.train.length, split.validation.length, o.batch, wording);
   if (small) cb.onWarning?.(small);
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
   const shape = { batch: o.batch, seq: o.seq, padId };
-  const streamOptions = { ...shape, separatorId: tokenizer.eosId, shuffle: true, seed: o.seed, mode: o.packing ? 'pack' as const : 'pad' as const };
+  const streamOptions = {
+    ...shape,
+    separatorId: tokenizer.eosId,
+    shuffle: true,
+    seed: o.seed,
+    mode: o.packing ? ('pack' as const) : ('pad' as const),
+  };
   const stream = new BatchStream(split.train, streamOptions);
   const validation: Batch[] = (
     split.validation.length
-      ? o.packing ? packBatches(split.validation, { ...shape, separatorId: tokenizer.eosId }) : padBatches(split.validation, shape)
+      ? o.packing
+        ? packBatches(split.validation, { ...shape, separatorId: tokenizer.eosId })
+        : padBatches(split.validation, shape)
       : []
   ).slice(0, o.maxValidationBatches ?? Infinity);
 
@@ -153,18 +180,32 @@ export async function trainRun(
   // the training batches in training order from its own copy of the stream.
   const prepStream = new BatchStream(split.train, streamOptions);
   const state = await buildMethod(gpu, weights, o, {
-    nextBatch: () => prepStream.next(), shape: { batch: o.batch, seq: o.seq, recompute: o.recompute }, padId, onProgress: cb.onPrepare,
+    nextBatch: () => prepStream.next(),
+    shape: { batch: o.batch, seq: o.seq, recompute: o.recompute },
+    padId,
+    onProgress: cb.onPrepare,
   });
   gpu.checkErrors('method preparation');
   cb.onMethod?.(state);
   cb.onPrepare?.({ phase: 'Building the training graph and compiling kernels', done: 0, total: 1 });
-  const graph = new TransformerGraph(gpu, weights, { batch: o.batch, seq: o.seq, train: state.train, adapters: state.adapters, recompute: o.recompute });
+  const graph = new TransformerGraph(gpu, weights, {
+    batch: o.batch,
+    seq: o.seq,
+    train: state.train,
+    adapters: state.adapters,
+    recompute: o.recompute,
+  });
   // Validation runs the training graph's forward list between steps (every step recomputes its forward), so a
   // run holds one set of activations, not two.
   const evalGraph = validation.length ? graph : null;
   const trainer = new Trainer(gpu, graph, {
-    ...DEFAULT_OPTIMIZER, lr: o.lr, totalSteps: o.steps, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay,
-    maxGradNorm: o.maxGradNorm, minRatio: o.minLrRatio,
+    ...DEFAULT_OPTIMIZER,
+    lr: o.lr,
+    totalSteps: o.steps,
+    warmupSteps: o.warmupSteps,
+    weightDecay: o.weightDecay,
+    maxGradNorm: o.maxGradNorm,
+    minRatio: o.minLrRatio,
   });
   const layerOf = trainableLayers(trainer.trainables.map((t) => t.name));
   const runEval = async (step: number) => {
@@ -176,7 +217,8 @@ export async function trainRun(
   if (evalGraph && !o.resume) cb.onPrepare?.({ phase: 'Measuring the starting validation loss', done: 0, total: 1 });
   let firstStep = 0;
   if (o.resume) {
-    if (!(o.resume.step >= 0 && o.resume.step <= o.steps)) throw new Error(`The checkpoint is at step ${o.resume.step}; this run has ${o.steps} steps.`);
+    if (!(o.resume.step >= 0 && o.resume.step <= o.steps))
+      throw new Error(`The checkpoint is at step ${o.resume.step}; this run has ${o.steps} steps.`);
     trainer.restore(o.resume.step, o.resume.state);
     for (let i = 0; i < o.resume.step; i++) stream.next();
     firstStep = o.resume.step;
@@ -197,7 +239,9 @@ export async function trainRun(
     const m = await pending.wait();
     const now = performance.now();
     const report: StepReport = {
-      ...m, tokensPerSecond: pending.tokens / Math.max(1e-6, (now - lastDone) / 1000), elapsedMs: now - t0,
+      ...m,
+      tokensPerSecond: pending.tokens / Math.max(1e-6, (now - lastDone) / 1000),
+      elapsedMs: now - t0,
       layerGradNorms: groupNorms(m.gradNorms, layerOf, spec.layers),
     };
     lastDone = now;
@@ -249,7 +293,12 @@ export async function trainRun(
   // After a non-finite step the adapter is the last good one (the GPU skipped the bad updates): evaluate it too.
   const finalEval = await runEval(steps);
   return {
-    state, steps, initialEval, finalEval, stopReason, message,
+    state,
+    steps,
+    initialEval,
+    finalEval,
+    stopReason,
+    message,
     buffersCreatedAfterStep0: buffersAfterStep0,
     submitsPerStep: steps - firstStep > 1 ? submitsAfterStep0 / (steps - firstStep - 1) : 1,
     trainExamples: split.train.length,
@@ -263,10 +312,22 @@ export async function trainRun(
  * A split too small to mean much: fewer training examples than one batch (every step repeats them), or a
  * validation loss measured on one or two examples.
  */
-export function smallSplitWarning(total: number, train: number, validation: number, batch: number, w: RunWording): string | null {
+export function smallSplitWarning(
+  total: number,
+  train: number,
+  validation: number,
+  batch: number,
+  w: RunWording,
+): string | null {
   const problems: string[] = [];
-  if (train < batch) problems.push(`${train} training example${train === 1 ? '' : 's'} for batches of ${batch}, so every step repeats them`);
-  if (validation > 0 && validation < 3) problems.push(`a validation loss measured on only ${validation} example${validation === 1 ? '' : 's'} (${w.validation})`);
+  if (train < batch)
+    problems.push(
+      `${train} training example${train === 1 ? '' : 's'} for batches of ${batch}, so every step repeats them`,
+    );
+  if (validation > 0 && validation < 3)
+    problems.push(
+      `a validation loss measured on only ${validation} example${validation === 1 ? '' : 's'} (${w.validation})`,
+    );
   if (problems.length === 0) return null;
   return `The dataset is small for this run: ${total} examples give ${problems.join(', and ')}. Its losses say little about the method.`;
 }

@@ -41,6 +41,7 @@ export function noSupervisedMessage(e: NoSupervisedTokensError, w: RunWording, m
     fits <= maxPositions && fits > e.seqLen ? `raise ${w.seqLen} to at least ${fits}` : null,
     'use shorter prompts',
   ].filter((a): a is string => a !== null);
-  const limit = fits > maxPositions ? ` The model reads at most ${maxPositions} tokens, so no length keeps both whole.` : '';
+  const limit =
+    fits > maxPositions ? ` The model reads at most ${maxPositions} tokens, so no length keeps both whole.` : '';
   return `${e.message} Nothing would be trained.${limit} To train on it, ${advice.slice(0, -1).join(', ')}${advice.length > 1 ? ' or ' : ''}${advice.at(-1)}.`;
 }

@@ -36,7 +36,10 @@ const RAISED_LIMITS = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
-export async function requestDevice(gpu: GPU, opts: { disableF16?: boolean; disableSubgroups?: boolean } = {}): Promise<DeviceHandle | null> {
+export async function requestDevice(
+  gpu: GPU,
+  opts: { disableF16?: boolean; disableSubgroups?: boolean } = {},
+): Promise<DeviceHandle | null> {
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) return null;
   const requiredFeatures: GPUFeatureName[] = [];

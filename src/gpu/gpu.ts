@@ -64,7 +64,6 @@ export interface GpuCounters {
   pipelinesCompiled: number;
 }
 
-
 export class Gpu {
   readonly device: GPUDevice;
   readonly counters: GpuCounters = { buffersCreated: 0, bytesAllocated: 0, submits: 0, pipelinesCompiled: 0 };
@@ -179,14 +178,17 @@ export class Gpu {
   upload(t: Tensor, data: Float32Array | Uint32Array | Int32Array, elementOffset = 0): void {
     if (isHalf(t.dtype)) throw new Error(`${t.label}: ${t.dtype} tensors are written whole by tensorFrom`);
     if (data.length + elementOffset > t.size) {
-      throw new Error(`${t.label}: upload of ${data.length} elements at ${elementOffset} overflows ${shapeString(t.shape)}`);
+      throw new Error(
+        `${t.label}: upload of ${data.length} elements at ${elementOffset} overflows ${shapeString(t.shape)}`,
+      );
     }
     this.device.queue.writeBuffer(t.buffer, elementOffset * 4, data.buffer, data.byteOffset, data.byteLength);
   }
 
   /** A tensor holding `data`; f16/bf16 round each value to nearest even and pack two per word. */
   tensorFrom(data: Float32Array, shape: readonly number[], label: string, dtype: 'f32' | HalfDType = 'f32'): Tensor {
-    if (data.length !== numel(shape)) throw new Error(`${label}: ${data.length} values for shape ${shapeString(shape)}`);
+    if (data.length !== numel(shape))
+      throw new Error(`${label}: ${data.length} values for shape ${shapeString(shape)}`);
     const t = this.tensor(shape, label, dtype);
     if (dtype === 'f32') {
       this.upload(t, data);
@@ -222,9 +224,15 @@ export class Gpu {
       at.push(total);
       total += r.count * 4;
     }
-    const staging = this.device.createBuffer({ size: Math.max(16, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'staging' });
+    const staging = this.device.createBuffer({
+      size: Math.max(16, total),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      label: 'staging',
+    });
     const enc = this.device.createCommandEncoder();
-    ranges.forEach((r, i) => r.count > 0 && enc.copyBufferToBuffer(r.t.buffer, r.offset * 4, staging, at[i], r.count * 4));
+    ranges.forEach(
+      (r, i) => r.count > 0 && enc.copyBufferToBuffer(r.t.buffer, r.offset * 4, staging, at[i], r.count * 4),
+    );
     this.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const all = staging.getMappedRange(0, total).slice(0);
@@ -370,18 +378,26 @@ export class CommandList {
 
   dispatch(spec: KernelSpec, tensors: (Tensor | GPUBuffer)[], params: ParamValue[], grid: Grid): DispatchHandle {
     if (tensors.length !== spec.bindings.length) {
-      throw new Error(`${spec.source.name}.${spec.entry}: expects ${spec.bindings.length} buffers, got ${tensors.length}`);
+      throw new Error(
+        `${spec.source.name}.${spec.entry}: expects ${spec.bindings.length} buffers, got ${tensors.length}`,
+      );
     }
     const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
     for (const g of grid) {
       if (!Number.isInteger(g) || g < 0 || g > max) {
-        throw new Error(`${spec.source.name}.${spec.entry}: grid ${grid.join('x')} exceeds the limit ${max} per dimension`);
+        throw new Error(
+          `${spec.source.name}.${spec.entry}: grid ${grid.join('x')} exceeds the limit ${max} per dimension`,
+        );
       }
     }
     const gpu = this.gpu;
     const pipeline = gpu.pipeline(spec);
     const data = packParams(params);
-    const uniform = gpu.createBuffer(data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${spec.entry}.params`);
+    const uniform = gpu.createBuffer(
+      data.byteLength,
+      GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      `${spec.entry}.params`,
+    );
     gpu.device.queue.writeBuffer(uniform, 0, data);
     this.uniforms.push(uniform);
     const entries: GPUBindGroupEntry[] = tensors.map((t, i) => ({
@@ -391,7 +407,14 @@ export class CommandList {
     entries.push({ binding: tensors.length, resource: { buffer: uniform } });
     const bindGroup = gpu.device.createBindGroup({ layout: gpu.layoutFor(spec), entries, label: spec.entry });
     if (grid.some((g) => g === 0)) return { setParams: () => {} }; // empty work: nothing to record
-    this.cmds.push({ kind: 'dispatch', label: `${spec.source.name}.${spec.entry}`, pipeline, bindGroup, grid, uniform });
+    this.cmds.push({
+      kind: 'dispatch',
+      label: `${spec.source.name}.${spec.entry}`,
+      pipeline,
+      bindGroup,
+      grid,
+      uniform,
+    });
     return {
       setParams: (values) => gpu.device.queue.writeBuffer(uniform, 0, packParams(values)),
     };
@@ -403,8 +426,16 @@ export class CommandList {
 
   copy(src: Tensor, dst: Tensor, elements = Math.min(src.size, dst.size), srcOffset = 0, dstOffset = 0): void {
     if (elements === 0) return;
-    if (isHalf(src.dtype) || isHalf(dst.dtype)) throw new Error(`copy ${src.label} -> ${dst.label}: 16-bit tensors are not copied by element`);
-    this.cmds.push({ kind: 'copy', src: src.buffer, srcOffset: srcOffset * 4, dst: dst.buffer, dstOffset: dstOffset * 4, bytes: elements * 4 });
+    if (isHalf(src.dtype) || isHalf(dst.dtype))
+      throw new Error(`copy ${src.label} -> ${dst.label}: 16-bit tensors are not copied by element`);
+    this.cmds.push({
+      kind: 'copy',
+      src: src.buffer,
+      srcOffset: srcOffset * 4,
+      dst: dst.buffer,
+      dstOffset: dstOffset * 4,
+      bytes: elements * 4,
+    });
   }
 
   /** Appends every command of another list (the two stay independent recordings). */
@@ -428,7 +459,10 @@ export class CommandList {
         if (timestamps) {
           // Profiling: every dispatch in its own pass, between two timestamp writes.
           endPass();
-          pass = enc.beginComputePass({ label: c.label, timestampWrites: { querySet: timestamps, beginningOfPassWriteIndex: query, endOfPassWriteIndex: query + 1 } });
+          pass = enc.beginComputePass({
+            label: c.label,
+            timestampWrites: { querySet: timestamps, beginningOfPassWriteIndex: query, endOfPassWriteIndex: query + 1 },
+          });
           query += 2;
         }
         pass ??= enc.beginComputePass({ label: this.label });
@@ -478,8 +512,14 @@ export class CommandList {
     if (dispatches.length === 0) return new Map();
     const count = 2 * dispatches.length;
     const querySet = gpu.device.createQuerySet({ type: 'timestamp', count });
-    const resolved = gpu.device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    const staging = gpu.device.createBuffer({ size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const resolved = gpu.device.createBuffer({
+      size: count * 8,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const staging = gpu.device.createBuffer({
+      size: count * 8,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     try {
       const enc = gpu.device.createCommandEncoder({ label: `${this.label} (timestamps)` });
       this.encode(enc, querySet);

@@ -77,10 +77,29 @@ function hasGpuDeviceNode(): boolean {
 export const VULKAN_LOADER = 'libvulkan.so.1';
 
 /** Where the dynamic linker finds VULKAN_LOADER: LD_LIBRARY_PATH first, then the usual system folders. */
-export function vulkanLoaderDirs(env: Record<string, string | undefined> = process.env, arch: string = process.arch): string[] {
+export function vulkanLoaderDirs(
+  env: Record<string, string | undefined> = process.env,
+  arch: string = process.arch,
+): string[] {
   const fromEnv = (env.LD_LIBRARY_PATH ?? '').split(':').filter((d) => d !== '');
-  const multiarch = ({ x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', arm: 'arm-linux-gnueabihf', ia32: 'i386-linux-gnu', riscv64: 'riscv64-linux-gnu' } as Record<string, string>)[arch];
-  return [...fromEnv, ...(multiarch ? [`/usr/lib/${multiarch}`, `/lib/${multiarch}`] : []), '/usr/lib64', '/lib64', '/usr/lib', '/lib', '/usr/local/lib'];
+  const multiarch = (
+    {
+      x64: 'x86_64-linux-gnu',
+      arm64: 'aarch64-linux-gnu',
+      arm: 'arm-linux-gnueabihf',
+      ia32: 'i386-linux-gnu',
+      riscv64: 'riscv64-linux-gnu',
+    } as Record<string, string>
+  )[arch];
+  return [
+    ...fromEnv,
+    ...(multiarch ? [`/usr/lib/${multiarch}`, `/lib/${multiarch}`] : []),
+    '/usr/lib64',
+    '/lib64',
+    '/usr/lib',
+    '/lib',
+    '/usr/local/lib',
+  ];
 }
 
 /** The path of the Vulkan loader in `dirs`, or null where none of them holds it. */
@@ -108,7 +127,13 @@ export interface AdapterFacts {
 function systemFacts(icd: string | null): AdapterFacts {
   const searched = vulkanLoaderDirs();
   const linux = process.platform === 'linux';
-  return { platform: process.platform, vulkanLoader: linux ? findVulkanLoader(searched) : null, searched, gpuDeviceNode: hasGpuDeviceNode(), icd };
+  return {
+    platform: process.platform,
+    vulkanLoader: linux ? findVulkanLoader(searched) : null,
+    searched,
+    gpuDeviceNode: hasGpuDeviceNode(),
+    icd,
+  };
 }
 
 /**

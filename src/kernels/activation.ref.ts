@@ -11,7 +11,12 @@ export function swigluForwardRef(gate: Arr, up: Arr, n: number): Float64Array {
   return out;
 }
 
-export function swigluBackwardRef(dout: Arr, gate: Arr, up: Arr, n: number): { dgate: Float64Array; dup: Float64Array } {
+export function swigluBackwardRef(
+  dout: Arr,
+  gate: Arr,
+  up: Arr,
+  n: number,
+): { dgate: Float64Array; dup: Float64Array } {
   const dgate = new Float64Array(n);
   const dup = new Float64Array(n);
   for (let i = 0; i < n; i++) {

@@ -9,7 +9,11 @@ const source = { name: 'activation', code };
 const WG = 256;
 
 const SWIGLU_FORWARD: KernelSpec = { source, entry: 'swiglu_forward', bindings: ['read', 'read', 'rw'] };
-const SWIGLU_BACKWARD: KernelSpec = { source, entry: 'swiglu_backward', bindings: ['read', 'read', 'read', 'rw', 'rw'] };
+const SWIGLU_BACKWARD: KernelSpec = {
+  source,
+  entry: 'swiglu_backward',
+  bindings: ['read', 'read', 'read', 'rw', 'rw'],
+};
 const GELU_FORWARD: KernelSpec = { source, entry: 'gelu_forward', bindings: ['read', 'rw'] };
 const GELU_BACKWARD: KernelSpec = { source, entry: 'gelu_backward', bindings: ['read', 'read', 'rw'] };
 

@@ -9,8 +9,13 @@ export interface AdamwHyper {
 
 /** step counts from 1; clip multiplies the gradient; lrScale is the group's lr multiplier. */
 export function adamwStepRef(
-  param: Float64Array, grad: ArrayLike<number>, m: Float64Array, v: Float64Array,
-  hp: AdamwHyper, step: number, opts: { clip?: number; lrScale?: number; applyDecay?: boolean } = {},
+  param: Float64Array,
+  grad: ArrayLike<number>,
+  m: Float64Array,
+  v: Float64Array,
+  hp: AdamwHyper,
+  step: number,
+  opts: { clip?: number; lrScale?: number; applyDecay?: boolean } = {},
 ): void {
   const clip = opts.clip ?? 1;
   if (clip === 0) return; // a skipped step (non-finite gradient norm)

@@ -10,7 +10,15 @@ const WG = 256; // threads per workgroup (must match the shader)
 const SPEC: KernelSpec = { source, entry: 'main', bindings: ['rw', 'read', 'rw', 'rw', 'read', 'read'] };
 
 /** Slots of the hp tensor, which the trainer rewrites each step with queue.writeBuffer. */
-export const ADAMW_HP = { lr: 0, beta1: 1, beta2: 2, eps: 3, weightDecay: 4, bias1: 5 /* 1 - beta1^t */, bias2: 6 /* 1 - beta2^t */ } as const;
+export const ADAMW_HP = {
+  lr: 0,
+  beta1: 1,
+  beta2: 2,
+  eps: 3,
+  weightDecay: 4,
+  bias1: 5 /* 1 - beta1^t */,
+  bias2: 6 /* 1 - beta2^t */,
+} as const;
 /** Number of floats in hp. */
 export const ADAMW_HP_SIZE = 7;
 
@@ -36,7 +44,12 @@ export interface AdamwArgs {
 export function adamw(list: CommandList, a: AdamwArgs): void {
   const name = 'adamw';
   checkCount(name, 'n', a.n);
-  for (const [key, t] of [['param', a.param], ['grad', a.grad], ['m', a.m], ['v', a.v]] as const) {
+  for (const [key, t] of [
+    ['param', a.param],
+    ['grad', a.grad],
+    ['m', a.m],
+    ['v', a.v],
+  ] as const) {
     checkTensor(name, key, t, a.n, { ints: false });
   }
   checkTensor(name, 'hp', a.hp, ADAMW_HP_SIZE, { ints: false });

@@ -41,7 +41,13 @@ export function argmax(list: CommandList, a: ArgmaxArgs): void {
   if (a.x.t.dtype !== 'f32') throw new Error(`${name} x (${a.x.t.label}): expected an f32 tensor, got ${a.x.t.dtype}`);
   checkTensor(name, 'out', a.out, a.rows, { ints: true });
   checkDistinct(name, { out: a.out }, { x: a.x.t });
-  if (a.variant !== undefined && !(a.variant in THREADS)) throw new Error(`${name}: unknown variant '${String(a.variant)}' (expected 'wide' or 'narrow')`);
+  if (a.variant !== undefined && !(a.variant in THREADS))
+    throw new Error(`${name}: unknown variant '${String(a.variant)}' (expected 'wide' or 'narrow')`);
   const variant = a.variant ?? (list.gpu.handle.adapter.software ? 'narrow' : 'wide');
-  list.dispatch(spec(list, variant), [a.x.t, a.out], [u32(a.rows), u32(a.vocab), u32(a.x.offset ?? 0), u32(a.x.ld)], grid1d(a.rows, 1));
+  list.dispatch(
+    spec(list, variant),
+    [a.x.t, a.out],
+    [u32(a.rows), u32(a.vocab), u32(a.x.offset ?? 0), u32(a.x.ld)],
+    grid1d(a.rows, 1),
+  );
 }

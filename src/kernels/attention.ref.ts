@@ -23,7 +23,10 @@ export function firstKey(d: Pick<AttentionDims, 'seq' | 'positions'>, b: number,
 }
 
 export function attentionForwardRef(
-  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, d: AttentionDims,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  d: AttentionDims,
 ): { out: Float64Array; probs: Float64Array } {
   const { batch: B, seq: T, heads: H, kvHeads: KVH, headDim: HD } = d;
   const group = H / KVH;
@@ -38,7 +41,8 @@ export function attentionForwardRef(
         let max = -Infinity;
         for (let j = lo; j <= i; j++) {
           let s = 0;
-          for (let x = 0; x < HD; x++) s += q[(b * T + i) * H * HD + h * HD + x] * k[(b * T + j) * KVH * HD + kvh * HD + x];
+          for (let x = 0; x < HD; x++)
+            s += q[(b * T + i) * H * HD + h * HD + x] * k[(b * T + j) * KVH * HD + kvh * HD + x];
           probs[row + j] = s * d.scale;
           max = Math.max(max, probs[row + j]);
         }
@@ -58,7 +62,11 @@ export function attentionForwardRef(
 
 /** Gradients of sum(out * dout) with respect to q, k and v; dscores is the gradient of the raw q·k. */
 export function attentionBackwardRef(
-  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, dout: ArrayLike<number>, d: AttentionDims,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  dout: ArrayLike<number>,
+  d: AttentionDims,
 ): { dq: Float64Array; dk: Float64Array; dv: Float64Array; dscores: Float64Array } {
   const { batch: B, seq: T, heads: H, kvHeads: KVH, headDim: HD } = d;
   const group = H / KVH;

@@ -31,7 +31,12 @@ export function biasAdd(list: CommandList, a: BiasAddArgs): void {
   checkStrided(k, 'y', a.y, a.rows, a.cols);
   checkTensor(k, 'bias', a.bias, a.cols, { offset: a.biasOffset, ints: false });
   checkDistinct(k, { y: a.y.t }, { bias: a.bias });
-  list.dispatch(ADD, [a.bias, a.y.t], params(a.rows, a.cols, a.y, a.biasOffset ?? 0, false), grid1d(a.rows * a.cols, WG));
+  list.dispatch(
+    ADD,
+    [a.bias, a.y.t],
+    params(a.rows, a.cols, a.y, a.biasOffset ?? 0, false),
+    grid1d(a.rows * a.cols, WG),
+  );
 }
 
 export interface BiasGradArgs {
@@ -52,9 +57,22 @@ export function biasGrad(list: CommandList, a: BiasGradArgs): void {
   checkStrided(k, 'dy', a.dy, a.rows, a.cols);
   checkTensor(k, 'dbias', a.dbias, a.cols, { offset: a.dbiasOffset, ints: false });
   checkDistinct(k, { dbias: a.dbias }, { dy: a.dy.t });
-  list.dispatch(GRAD, [a.dy.t, a.dbias], params(a.rows, a.cols, a.dy, a.dbiasOffset ?? 0, a.accumulate), [Math.ceil(a.cols / GRAD_COLS), 1, 1]);
+  list.dispatch(GRAD, [a.dy.t, a.dbias], params(a.rows, a.cols, a.dy, a.dbiasOffset ?? 0, a.accumulate), [
+    Math.ceil(a.cols / GRAD_COLS),
+    1,
+    1,
+  ]);
 }
 
 function params(rows: number, cols: number, v: StridedView, biasOffset: number, accumulate: boolean) {
-  return [u32(rows), u32(cols), u32(v.offset ?? 0), u32(v.ld), u32(biasOffset), u32(accumulate ? 1 : 0), u32(0), u32(0)];
+  return [
+    u32(rows),
+    u32(cols),
+    u32(v.offset ?? 0),
+    u32(v.ld),
+    u32(biasOffset),
+    u32(accumulate ? 1 : 0),
+    u32(0),
+    u32(0),
+  ];
 }

@@ -13,7 +13,11 @@ export interface DecodeAttentionDims {
 }
 
 export function decodeAttentionRef(
-  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, positions: ArrayLike<number>, d: DecodeAttentionDims,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  positions: ArrayLike<number>,
+  d: DecodeAttentionDims,
 ): Float64Array {
   const { rows, heads: H, kvHeads: KVH, headDim: HD } = d;
   const group = H / KVH;
@@ -44,7 +48,12 @@ export function decodeAttentionRef(
 
 /** The cache after storing `rows` rows of `width` at their positions (positions >= keyRows are dropped). */
 export function cacheStoreRef(
-  cache: ArrayLike<number>, src: ArrayLike<number>, positions: ArrayLike<number>, rows: number, width: number, keyRows: number,
+  cache: ArrayLike<number>,
+  src: ArrayLike<number>,
+  positions: ArrayLike<number>,
+  rows: number,
+  width: number,
+  keyRows: number,
 ): Float64Array {
   const out = Float64Array.from(cache);
   for (let r = 0; r < rows; r++) {

@@ -22,7 +22,9 @@ export const DECODE_MAX_HEAD_DIM = 256;
 
 const STORE: KernelSpec = { source, entry: 'cache_store', bindings: ['read', 'read', 'rw'] };
 const ATTEND = (variant: DecodeAttentionVariant): KernelSpec => ({
-  source, entry: `attend_${variant}`, bindings: ['read', 'read', 'read', 'read', 'rw'],
+  source,
+  entry: `attend_${variant}`,
+  bindings: ['read', 'read', 'read', 'read', 'rw'],
 });
 
 export type DecodeAttentionVariant = 'workgroup' | 'thread';
@@ -50,7 +52,16 @@ export function cacheStore(list: CommandList, a: CacheStoreArgs): void {
   list.dispatch(
     STORE,
     [a.positions, a.src.t, a.dst.t],
-    [u32(a.rows), u32(a.width), u32(a.src.offset ?? 0), u32(a.src.ld), u32(a.dst.offset ?? 0), u32(a.dst.ld), u32(a.keyRows), u32(0)],
+    [
+      u32(a.rows),
+      u32(a.width),
+      u32(a.src.offset ?? 0),
+      u32(a.src.ld),
+      u32(a.dst.offset ?? 0),
+      u32(a.dst.ld),
+      u32(a.keyRows),
+      u32(0),
+    ],
     grid1d(a.rows * a.width, STORE_WG),
   );
 }
@@ -75,7 +86,8 @@ export function decodeAttention(list: CommandList, a: DecodeAttentionArgs): void
   if (a.kvHeads === 0 || a.heads % a.kvHeads !== 0) {
     throw new Error(`${name}: heads (${a.heads}) must be a positive multiple of kvHeads (${a.kvHeads})`);
   }
-  if (a.headDim > DECODE_MAX_HEAD_DIM) throw new Error(`${name}: headDim ${a.headDim} exceeds the kernel's limit of ${DECODE_MAX_HEAD_DIM}`);
+  if (a.headDim > DECODE_MAX_HEAD_DIM)
+    throw new Error(`${name}: headDim ${a.headDim} exceeds the kernel's limit of ${DECODE_MAX_HEAD_DIM}`);
   if (a.keyRows === 0) throw new Error(`${name}: the cache must hold at least one key (keyRows is 0)`);
   if (!Number.isFinite(a.scale)) throw new Error(`${name}: scale must be finite, got ${a.scale}`);
   if (a.variant !== undefined && a.variant !== 'workgroup' && a.variant !== 'thread') {
@@ -95,10 +107,22 @@ export function decodeAttention(list: CommandList, a: DecodeAttentionArgs): void
     ATTEND(variant),
     [a.positions, a.q.t, a.k.t, a.v.t, a.out.t],
     [
-      u32(a.rows), u32(a.heads), u32(a.kvHeads), u32(a.headDim),
-      u32(a.q.offset ?? 0), u32(a.q.ld), u32(a.k.offset ?? 0), u32(a.k.ld),
-      u32(a.v.offset ?? 0), u32(a.v.ld), u32(a.out.offset ?? 0), u32(a.out.ld),
-      u32(a.keyRows), f32(a.scale), u32(0), u32(0),
+      u32(a.rows),
+      u32(a.heads),
+      u32(a.kvHeads),
+      u32(a.headDim),
+      u32(a.q.offset ?? 0),
+      u32(a.q.ld),
+      u32(a.k.offset ?? 0),
+      u32(a.k.ld),
+      u32(a.v.offset ?? 0),
+      u32(a.v.ld),
+      u32(a.out.offset ?? 0),
+      u32(a.out.ld),
+      u32(a.keyRows),
+      f32(a.scale),
+      u32(0),
+      u32(0),
     ],
     variant === 'thread' ? grid1d(units, THREAD_WG) : grid1d(units, 1),
   );

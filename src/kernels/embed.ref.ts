@@ -2,8 +2,14 @@
 
 /** out[r] = table[tokens[r]] (+ posTable[positions[r]]); ids outside a table contribute zeros. */
 export function embedForwardRef(
-  tokens: ArrayLike<number>, table: ArrayLike<number>, rows: number, width: number, vocab: number,
-  positions?: ArrayLike<number>, posTable?: ArrayLike<number>, maxPos = 0,
+  tokens: ArrayLike<number>,
+  table: ArrayLike<number>,
+  rows: number,
+  width: number,
+  vocab: number,
+  positions?: ArrayLike<number>,
+  posTable?: ArrayLike<number>,
+  maxPos = 0,
 ): Float64Array {
   const out = new Float64Array(rows * width);
   for (let r = 0; r < rows; r++) {
@@ -17,7 +23,13 @@ export function embedForwardRef(
 }
 
 /** dtable[v] = sum of dout[r] over rows whose id is v (ids >= tableRows skipped). */
-export function embedBackwardRef(ids: ArrayLike<number>, dout: ArrayLike<number>, rows: number, width: number, tableRows: number): Float64Array {
+export function embedBackwardRef(
+  ids: ArrayLike<number>,
+  dout: ArrayLike<number>,
+  rows: number,
+  width: number,
+  tableRows: number,
+): Float64Array {
   const d = new Float64Array(tableRows * width);
   for (let r = 0; r < rows; r++) {
     if (ids[r] >= tableRows) continue;

@@ -10,9 +10,15 @@ const source = { name: 'embed', code };
 const WG = 64;
 
 // The forward kernels compile per storage format of the token table (f32, or packed f16/bf16 when frozen).
-const forward = (table: Tensor): KernelSpec => ({ source: weightSource(source, table.dtype), entry: 'embed_forward', bindings: ['read', 'read', 'rw'] });
+const forward = (table: Tensor): KernelSpec => ({
+  source: weightSource(source, table.dtype),
+  entry: 'embed_forward',
+  bindings: ['read', 'read', 'rw'],
+});
 const posForward = (table: Tensor): KernelSpec => ({
-  source: weightSource(source, table.dtype), entry: 'embed_pos_forward', bindings: ['read', 'read', 'read', 'read', 'rw'],
+  source: weightSource(source, table.dtype),
+  entry: 'embed_pos_forward',
+  bindings: ['read', 'read', 'read', 'read', 'rw'],
 });
 const BACKWARD_ZERO: KernelSpec = { source, entry: 'embed_backward_zero', bindings: ['read', 'read', 'rw'] };
 const BACKWARD: KernelSpec = { source, entry: 'embed_backward', bindings: ['read', 'read', 'rw'] };
@@ -50,7 +56,12 @@ export function embedForward(list: CommandList, a: EmbedForwardArgs): void {
     const maxPos = a.width === 0 ? 0 : Math.floor(a.posTable.size / a.width);
     checkTensor(k, 'positions', a.positions, a.rows, { ints: true });
     checkTensor(k, 'posTable', a.posTable, maxPos * a.width, { ints: false });
-    list.dispatch(posForward(a.table), [a.tokens, a.table, a.positions, a.posTable, a.out], params(a.rows, a.width, a.vocab, maxPos, false), grid);
+    list.dispatch(
+      posForward(a.table),
+      [a.tokens, a.table, a.positions, a.posTable, a.out],
+      params(a.rows, a.width, a.vocab, maxPos, false),
+      grid,
+    );
   } else {
     list.dispatch(forward(a.table), [a.tokens, a.table, a.out], params(a.rows, a.width, a.vocab, 0, false), grid);
   }
@@ -90,12 +101,31 @@ export interface PositionEmbedBackwardArgs {
 
 /** Gradient of GPT-2's learned position table: dtable[p] (+)= sum of dout[r] over rows at position p. */
 export function positionEmbedBackward(list: CommandList, a: PositionEmbedBackwardArgs): void {
-  scatter(list, 'positionEmbedBackward', a.positions, 'positions', a.dout, a.dtable, a.rows, a.width, a.maxPos, a.accumulate);
+  scatter(
+    list,
+    'positionEmbedBackward',
+    a.positions,
+    'positions',
+    a.dout,
+    a.dtable,
+    a.rows,
+    a.width,
+    a.maxPos,
+    a.accumulate,
+  );
 }
 
 function scatter(
-  list: CommandList, k: string, ids: Tensor, idsName: string, dout: Tensor, dtable: Tensor,
-  rows: number, width: number, tableRows: number, accumulate: boolean,
+  list: CommandList,
+  k: string,
+  ids: Tensor,
+  idsName: string,
+  dout: Tensor,
+  dtable: Tensor,
+  rows: number,
+  width: number,
+  tableRows: number,
+  accumulate: boolean,
 ): void {
   checkCount(k, 'rows', rows);
   checkCount(k, 'width', width);

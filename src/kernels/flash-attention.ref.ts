@@ -7,7 +7,15 @@
 import { firstKey, type AttentionDims } from './attention.ref';
 
 /** Scaled scores of query i against keys lo..i (index j - lo). */
-function scoreRow(q: ArrayLike<number>, k: ArrayLike<number>, d: AttentionDims, b: number, h: number, i: number, lo: number): Float64Array {
+function scoreRow(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  d: AttentionDims,
+  b: number,
+  h: number,
+  i: number,
+  lo: number,
+): Float64Array {
   const { seq: T, heads: H, kvHeads: KVH, headDim: HD } = d;
   const kvh = Math.floor(h / (H / KVH));
   const s = new Float64Array(i - lo + 1);
@@ -21,7 +29,10 @@ function scoreRow(q: ArrayLike<number>, k: ArrayLike<number>, d: AttentionDims, 
 
 /** out and lse; lse = max + log(sum exp(s - max)) over the row's allowed keys. */
 export function flashForwardRef(
-  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, d: AttentionDims,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  d: AttentionDims,
 ): { out: Float64Array; lse: Float64Array } {
   const { batch: B, seq: T, heads: H, kvHeads: KVH, headDim: HD } = d;
   const out = new Float64Array(B * T * H * HD);
@@ -39,7 +50,8 @@ export function flashForwardRef(
         lse[(b * H + h) * T + i] = l;
         for (let j = lo; j <= i; j++) {
           const pj = Math.exp(s[j - lo] - l);
-          for (let c = 0; c < HD; c++) out[(b * T + i) * H * HD + h * HD + c] += pj * v[(b * T + j) * KVH * HD + kvh * HD + c];
+          for (let c = 0; c < HD; c++)
+            out[(b * T + i) * H * HD + h * HD + c] += pj * v[(b * T + j) * KVH * HD + kvh * HD + c];
         }
       }
     }
@@ -52,7 +64,11 @@ export function flashForwardRef(
  * dS = scale P (dout·v - delta), dq = dS k, dk = dSᵀ q and dv = Pᵀ dout (both summed over the group).
  */
 export function flashBackwardRef(
-  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, dout: ArrayLike<number>, lse: ArrayLike<number>,
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  dout: ArrayLike<number>,
+  lse: ArrayLike<number>,
   d: AttentionDims,
 ): { dq: Float64Array; dk: Float64Array; dv: Float64Array; delta: Float64Array } {
   const { batch: B, seq: T, heads: H, kvHeads: KVH, headDim: HD } = d;

@@ -95,7 +95,11 @@ export function workgroupTile(headDim: number, limitBytes: number): WorkgroupTil
 }
 
 /** The kernel set that runs: the requested one, else the adapter's preference (thread where tiles don't fit). */
-function pick(name: string, list: CommandList, a: FlashAttentionShape): { variant: FlashAttentionVariant; tile?: WorkgroupTile } {
+function pick(
+  name: string,
+  list: CommandList,
+  a: FlashAttentionShape,
+): { variant: FlashAttentionVariant; tile?: WorkgroupTile } {
   const want = a.variant ?? (list.gpu.handle.adapter.software ? 'thread' : 'workgroup');
   if (want === 'thread') return { variant: 'thread' };
   const tile = workgroupTile(a.headDim, list.gpu.limits.maxComputeWorkgroupStorageSize);
@@ -127,10 +131,20 @@ export function flashAttentionForward(list: CommandList, a: FlashAttentionForwar
   const bindings = [a.q.t, a.k.t, a.v.t, a.positions ?? a.q.t, a.q.t, a.q.t, a.lse, a.out.t];
   const prm = params(a, { q: a.q, k: a.k, v: a.v, x: a.out }, a.positions !== undefined);
   if (variant === 'thread') {
-    list.dispatch(spec('fwd_t', FORWARD_BINDINGS), bindings, prm, grid1d(a.batch * a.heads * Math.ceil(a.seq / 4), THREAD_WG));
+    list.dispatch(
+      spec('fwd_t', FORWARD_BINDINGS),
+      bindings,
+      prm,
+      grid1d(a.batch * a.heads * Math.ceil(a.seq / 4), THREAD_WG),
+    );
     return;
   }
-  list.dispatch(spec('fwd_wg', FORWARD_BINDINGS, tile), bindings, prm, grid1d(a.batch * a.heads * Math.ceil(a.seq / BQ), 1));
+  list.dispatch(
+    spec('fwd_wg', FORWARD_BINDINGS, tile),
+    bindings,
+    prm,
+    grid1d(a.batch * a.heads * Math.ceil(a.seq / BQ), 1),
+  );
 }
 
 /**
@@ -164,23 +178,40 @@ export function flashAttentionBackward(list: CommandList, a: FlashAttentionBackw
   const { variant, tile } = pick(name, list, a);
   const docMask = a.positions !== undefined;
   const d = a.dout.t;
-  list.dispatch(spec('bwd_delta', READ7), [a.out.t, d, d, d, d, d, d, a.delta],
-    params(a, { o: a.out, g: a.dout }, false), grid1d(stats, THREAD_WG));
+  list.dispatch(
+    spec('bwd_delta', READ7),
+    [a.out.t, d, d, d, d, d, d, a.delta],
+    params(a, { o: a.out, g: a.dout }, false),
+    grid1d(stats, THREAD_WG),
+  );
 
   const grads = (dst: Tensor) => [a.q.t, a.k.t, a.v.t, a.positions ?? a.q.t, d, a.lse, a.delta, dst];
   const dq = params(a, { q: a.q, k: a.k, v: a.v, g: a.dout, x: a.dq }, docMask);
   // dk and dv in one dispatch when they share a buffer (column slices of a fused dq|dk|dv); else one each.
-  const dkv: [Tensor, ParamValue[]][] = a.dk.t.buffer === a.dv.t.buffer
-    ? [[a.dk.t, params(a, { q: a.q, k: a.k, v: a.v, g: a.dout, x: a.dk, y: a.dv }, docMask, 3)]]
-    : [[a.dk.t, params(a, { q: a.q, k: a.k, v: a.v, g: a.dout, x: a.dk }, docMask, 1)],
-       [a.dv.t, params(a, { q: a.q, k: a.k, v: a.v, g: a.dout, y: a.dv }, docMask, 2)]];
+  const dkv: [Tensor, ParamValue[]][] =
+    a.dk.t.buffer === a.dv.t.buffer
+      ? [[a.dk.t, params(a, { q: a.q, k: a.k, v: a.v, g: a.dout, x: a.dk, y: a.dv }, docMask, 3)]]
+      : [
+          [a.dk.t, params(a, { q: a.q, k: a.k, v: a.v, g: a.dout, x: a.dk }, docMask, 1)],
+          [a.dv.t, params(a, { q: a.q, k: a.k, v: a.v, g: a.dout, y: a.dv }, docMask, 2)],
+        ];
   if (variant === 'thread') {
-    list.dispatch(spec('bwd_dq_t', READ7), grads(a.dq.t), dq, grid1d(a.batch * a.heads * Math.ceil(a.seq / 4), THREAD_WG));
+    list.dispatch(
+      spec('bwd_dq_t', READ7),
+      grads(a.dq.t),
+      dq,
+      grid1d(a.batch * a.heads * Math.ceil(a.seq / 4), THREAD_WG),
+    );
     const kvGrid = grid1d(a.batch * a.kvHeads * Math.ceil(a.seq / 4), THREAD_WG);
     for (const [dst, prm] of dkv) list.dispatch(spec('bwd_dkv_t', READ7), grads(dst), prm, kvGrid);
     return;
   }
-  list.dispatch(spec('bwd_dq_wg', READ7, tile), grads(a.dq.t), dq, grid1d(a.batch * a.heads * Math.ceil(a.seq / BQ), 1));
+  list.dispatch(
+    spec('bwd_dq_wg', READ7, tile),
+    grads(a.dq.t),
+    dq,
+    grid1d(a.batch * a.heads * Math.ceil(a.seq / BQ), 1),
+  );
   const kvGrid = grid1d(a.batch * a.kvHeads * Math.ceil(a.seq / BQ), 1);
   for (const [dst, prm] of dkv) list.dispatch(spec('bwd_dkv_wg', READ7, tile), grads(dst), prm, kvGrid);
 }
@@ -209,9 +240,22 @@ type Views = Partial<Record<'q' | 'k' | 'v' | 'o' | 'g' | 'x' | 'y', MatrixView>
 function params(a: FlashAttentionShape, views: Views, docMask: boolean, flags = 0): ParamValue[] {
   const view = (x?: MatrixView) => [u32(x?.offset ?? 0), u32(x?.ld ?? 0)];
   return [
-    u32(a.batch), u32(a.seq), u32(a.heads), u32(a.kvHeads),
-    u32(a.headDim), f32(a.scale), u32(docMask ? 1 : 0), u32(flags),
-    ...view(views.q), ...view(views.k), ...view(views.v), ...view(views.o),
-    ...view(views.g), ...view(views.x), ...view(views.y), u32(0), u32(0),
+    u32(a.batch),
+    u32(a.seq),
+    u32(a.heads),
+    u32(a.kvHeads),
+    u32(a.headDim),
+    f32(a.scale),
+    u32(docMask ? 1 : 0),
+    u32(flags),
+    ...view(views.q),
+    ...view(views.k),
+    ...view(views.v),
+    ...view(views.o),
+    ...view(views.g),
+    ...view(views.x),
+    ...view(views.y),
+    u32(0),
+    u32(0),
   ];
 }

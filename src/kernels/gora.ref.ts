@@ -1,7 +1,13 @@
 /** float64 reference of gora.wgsl: per-column importance sums. */
 
 /** w is [out, in] (or [in, out] when conv1d); g is [out, in]. Returns [in, 4]. */
-export function importanceColumnsRef(w: ArrayLike<number>, g: ArrayLike<number>, out: number, inDim: number, conv1d: boolean): Float64Array {
+export function importanceColumnsRef(
+  w: ArrayLike<number>,
+  g: ArrayLike<number>,
+  out: number,
+  inDim: number,
+  conv1d: boolean,
+): Float64Array {
   const sums = new Float64Array(inDim * 4);
   for (let i = 0; i < out; i++) {
     for (let j = 0; j < inDim; j++) {

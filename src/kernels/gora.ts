@@ -9,7 +9,11 @@ import { checkWeight, weightSource } from './weight-storage';
 const source = { name: 'gora', code };
 const WG = 64;
 /** Compiled per storage format of the weight (f32, or packed f16/bf16). */
-const columns = (weight: Tensor): KernelSpec => ({ source: weightSource(source, weight.dtype), entry: 'importance_columns', bindings: ['read', 'read', 'rw'] });
+const columns = (weight: Tensor): KernelSpec => ({
+  source: weightSource(source, weight.dtype),
+  entry: 'importance_columns',
+  bindings: ['read', 'read', 'rw'],
+});
 
 /** The three sums each column contributes (in this order in `sums`). */
 export const IMPORTANCE_SUMS = 4;
@@ -36,5 +40,10 @@ export function importanceColumns(list: CommandList, a: ImportanceColumnsArgs): 
   checkTensor(k, 'grad', a.grad, a.out * a.in, { ints: false });
   checkTensor(k, 'sums', a.sums, a.in * IMPORTANCE_SUMS, { offset: a.sumsOffset, ints: false });
   checkDistinct(k, { sums: a.sums }, { weight: a.weight, grad: a.grad });
-  list.dispatch(columns(a.weight), [a.weight, a.grad, a.sums], [u32(a.out), u32(a.in), u32(a.conv1d ? 1 : 0), u32(a.sumsOffset ?? 0)], grid1d(a.in, WG));
+  list.dispatch(
+    columns(a.weight),
+    [a.weight, a.grad, a.sums],
+    [u32(a.out), u32(a.in), u32(a.conv1d ? 1 : 0), u32(a.sumsOffset ?? 0)],
+    grid1d(a.in, WG),
+  );
 }

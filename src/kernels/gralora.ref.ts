@@ -77,9 +77,11 @@ export function graloraDeltaEinsumRef(p: GraloraRefParams): Float64Array {
   }
   const permuted = new Float64Array(inDim * k * rank); // view [in, k, k, sr], permute(0, 2, 1, 3)
   for (let l = 0; l < inDim; l++) {
-    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) for (let c = 0; c < sr; c++) {
-      permuted[((l * k + b) * k + a) * sr + c] = scattered[((l * k + a) * k + b) * sr + c];
-    }
+    for (let a = 0; a < k; a++)
+      for (let b = 0; b < k; b++)
+        for (let c = 0; c < sr; c++) {
+          permuted[((l * k + b) * k + a) * sr + c] = scattered[((l * k + a) * k + b) * sr + c];
+        }
   }
   const dw = new Float64Array(outDim * inDim);
   for (let l = 0; l < inDim; l++) {
@@ -125,9 +127,12 @@ export function graloraForwardRef(x: ArrayLike<number>, rows: number, p: Gralora
 export function graloraShuffleRef(src: ArrayLike<number>, rows: number, k: number, rank: number): Float64Array {
   const sr = rank / k;
   const dst = new Float64Array(k * rows * rank);
-  for (let m = 0; m < k; m++) for (let t = 0; t < rows; t++) for (let n = 0; n < k; n++) for (let c = 0; c < sr; c++) {
-    dst[(m * rows + t) * rank + n * sr + c] = src[(n * rows + t) * rank + m * sr + c];
-  }
+  for (let m = 0; m < k; m++)
+    for (let t = 0; t < rows; t++)
+      for (let n = 0; n < k; n++)
+        for (let c = 0; c < sr; c++) {
+          dst[(m * rows + t) * rank + n * sr + c] = src[(n * rows + t) * rank + m * sr + c];
+        }
   return dst;
 }
 
@@ -140,44 +145,55 @@ export interface GraloraGradsRef {
 }
 
 /** §3.3 given G_Y = dL/dY [rows, out], through H, H' and the shuffle (not through ΔW). */
-export function graloraBackwardRef(x: ArrayLike<number>, gy: ArrayLike<number>, rows: number, p: GraloraRefParams): GraloraGradsRef {
+export function graloraBackwardRef(
+  x: ArrayLike<number>,
+  gy: ArrayLike<number>,
+  rows: number,
+  p: GraloraRefParams,
+): GraloraGradsRef {
   const { inDim, outDim, k, rank, scale: s } = p;
   const { bi, bo, h } = dims(p);
   const H = new Float64Array(k * rows * rank);
-  for (let n = 0; n < k; n++) for (let t = 0; t < rows; t++) for (let j = 0; j < rank; j++) {
-    let acc = 0;
-    for (let i = 0; i < bi; i++) acc += x[t * inDim + n * bi + i] * p.GA[(n * bi + i) * rank + j];
-    H[(n * rows + t) * rank + j] = acc;
-  }
+  for (let n = 0; n < k; n++)
+    for (let t = 0; t < rows; t++)
+      for (let j = 0; j < rank; j++) {
+        let acc = 0;
+        for (let i = 0; i < bi; i++) acc += x[t * inDim + n * bi + i] * p.GA[(n * bi + i) * rank + j];
+        H[(n * rows + t) * rank + j] = acc;
+      }
   const Hs = graloraShuffleRef(H, rows, k, rank);
   const dGB = new Float64Array(k * rank * bo);
   const dHs = new Float64Array(k * rows * rank);
   for (let m = 0; m < k; m++) {
-    for (let j = 0; j < rank; j++) for (let o = 0; o < bo; o++) {
-      let acc = 0;
-      for (let t = 0; t < rows; t++) acc += Hs[(m * rows + t) * rank + j] * gy[t * outDim + m * bo + o];
-      dGB[(m * rank + j) * bo + o] = s * acc;
-    }
-    for (let t = 0; t < rows; t++) for (let j = 0; j < rank; j++) {
-      let acc = 0;
-      for (let o = 0; o < bo; o++) acc += gy[t * outDim + m * bo + o] * p.GB[(m * rank + j) * bo + o];
-      dHs[(m * rows + t) * rank + j] = s * acc;
-    }
+    for (let j = 0; j < rank; j++)
+      for (let o = 0; o < bo; o++) {
+        let acc = 0;
+        for (let t = 0; t < rows; t++) acc += Hs[(m * rows + t) * rank + j] * gy[t * outDim + m * bo + o];
+        dGB[(m * rank + j) * bo + o] = s * acc;
+      }
+    for (let t = 0; t < rows; t++)
+      for (let j = 0; j < rank; j++) {
+        let acc = 0;
+        for (let o = 0; o < bo; o++) acc += gy[t * outDim + m * bo + o] * p.GB[(m * rank + j) * bo + o];
+        dHs[(m * rows + t) * rank + j] = s * acc;
+      }
   }
   const dH = graloraShuffleRef(dHs, rows, k, rank);
   const dGA = new Float64Array(k * bi * rank);
   const dx = new Float64Array(rows * inDim);
   for (let n = 0; n < k; n++) {
-    for (let i = 0; i < bi; i++) for (let j = 0; j < rank; j++) {
-      let acc = 0;
-      for (let t = 0; t < rows; t++) acc += x[t * inDim + n * bi + i] * dH[(n * rows + t) * rank + j];
-      dGA[(n * bi + i) * rank + j] = acc;
-    }
-    for (let t = 0; t < rows; t++) for (let i = 0; i < bi; i++) {
-      let acc = 0;
-      for (let j = 0; j < rank; j++) acc += dH[(n * rows + t) * rank + j] * p.GA[(n * bi + i) * rank + j];
-      dx[t * inDim + n * bi + i] = acc;
-    }
+    for (let i = 0; i < bi; i++)
+      for (let j = 0; j < rank; j++) {
+        let acc = 0;
+        for (let t = 0; t < rows; t++) acc += x[t * inDim + n * bi + i] * dH[(n * rows + t) * rank + j];
+        dGA[(n * bi + i) * rank + j] = acc;
+      }
+    for (let t = 0; t < rows; t++)
+      for (let i = 0; i < bi; i++) {
+        let acc = 0;
+        for (let j = 0; j < rank; j++) acc += dH[(n * rows + t) * rank + j] * p.GA[(n * bi + i) * rank + j];
+        dx[t * inDim + n * bi + i] = acc;
+      }
   }
   // Hybrid: ordinary LoRA gradients with the same s.
   const dAg = new Float64Array(h * inDim);
@@ -185,29 +201,33 @@ export function graloraBackwardRef(x: ArrayLike<number>, gy: ArrayLike<number>, 
   if (h > 0) {
     const Hg = new Float64Array(rows * h);
     const dHg = new Float64Array(rows * h);
-    for (let t = 0; t < rows; t++) for (let q = 0; q < h; q++) {
-      let a = 0;
-      for (let i = 0; i < inDim; i++) a += x[t * inDim + i] * p.Ag![q * inDim + i];
-      Hg[t * h + q] = a;
-      let b = 0;
-      for (let o = 0; o < outDim; o++) b += gy[t * outDim + o] * p.Bg![o * h + q];
-      dHg[t * h + q] = s * b;
-    }
-    for (let o = 0; o < outDim; o++) for (let q = 0; q < h; q++) {
-      let acc = 0;
-      for (let t = 0; t < rows; t++) acc += gy[t * outDim + o] * Hg[t * h + q];
-      dBg[o * h + q] = s * acc;
-    }
-    for (let q = 0; q < h; q++) for (let i = 0; i < inDim; i++) {
-      let acc = 0;
-      for (let t = 0; t < rows; t++) acc += dHg[t * h + q] * x[t * inDim + i];
-      dAg[q * inDim + i] = acc;
-    }
-    for (let t = 0; t < rows; t++) for (let i = 0; i < inDim; i++) {
-      let acc = 0;
-      for (let q = 0; q < h; q++) acc += dHg[t * h + q] * p.Ag![q * inDim + i];
-      dx[t * inDim + i] += acc;
-    }
+    for (let t = 0; t < rows; t++)
+      for (let q = 0; q < h; q++) {
+        let a = 0;
+        for (let i = 0; i < inDim; i++) a += x[t * inDim + i] * p.Ag![q * inDim + i];
+        Hg[t * h + q] = a;
+        let b = 0;
+        for (let o = 0; o < outDim; o++) b += gy[t * outDim + o] * p.Bg![o * h + q];
+        dHg[t * h + q] = s * b;
+      }
+    for (let o = 0; o < outDim; o++)
+      for (let q = 0; q < h; q++) {
+        let acc = 0;
+        for (let t = 0; t < rows; t++) acc += gy[t * outDim + o] * Hg[t * h + q];
+        dBg[o * h + q] = s * acc;
+      }
+    for (let q = 0; q < h; q++)
+      for (let i = 0; i < inDim; i++) {
+        let acc = 0;
+        for (let t = 0; t < rows; t++) acc += dHg[t * h + q] * x[t * inDim + i];
+        dAg[q * inDim + i] = acc;
+      }
+    for (let t = 0; t < rows; t++)
+      for (let i = 0; i < inDim; i++) {
+        let acc = 0;
+        for (let q = 0; q < h; q++) acc += dHg[t * h + q] * p.Ag![q * inDim + i];
+        dx[t * inDim + i] += acc;
+      }
   }
   return { dx, dGA, dGB, dAg, dBg };
 }
@@ -222,12 +242,17 @@ export function graloraToLoraRef(p: GraloraRefParams): { rank: number; A: Float6
   const R = k * r + h;
   const A = new Float64Array(R * inDim);
   const B = new Float64Array(outDim * R);
-  for (let n = 0; n < k; n++) for (let i = 0; i < bi; i++) for (let rho = 0; rho < r; rho++) {
-    A[(n * r + rho) * inDim + n * bi + i] = p.GA[(n * bi + i) * r + rho];
-  }
-  for (let m = 0; m < k; m++) for (let n = 0; n < k; n++) for (let c = 0; c < sr; c++) for (let o = 0; o < bo; o++) {
-    B[(m * bo + o) * R + n * r + m * sr + c] = p.scale * p.GB[(m * r + n * sr + c) * bo + o];
-  }
+  for (let n = 0; n < k; n++)
+    for (let i = 0; i < bi; i++)
+      for (let rho = 0; rho < r; rho++) {
+        A[(n * r + rho) * inDim + n * bi + i] = p.GA[(n * bi + i) * r + rho];
+      }
+  for (let m = 0; m < k; m++)
+    for (let n = 0; n < k; n++)
+      for (let c = 0; c < sr; c++)
+        for (let o = 0; o < bo; o++) {
+          B[(m * bo + o) * R + n * r + m * sr + c] = p.scale * p.GB[(m * r + n * sr + c) * bo + o];
+        }
   for (let q = 0; q < h; q++) {
     for (let i = 0; i < inDim; i++) A[(k * r + q) * inDim + i] = p.Ag![q * inDim + i];
     for (let o = 0; o < outDim; o++) B[o * R + k * r + q] = p.scale * p.Bg![o * h + q];

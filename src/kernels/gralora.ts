@@ -72,11 +72,26 @@ export function graloraForward(list: CommandList, a: GraloraForwardArgs): void {
   const { rows, k, rank } = a;
   const bi = a.inDim / k;
   const bo = a.outDim / k;
-  matmul(list, { a: blocksOf(a.x, bi), b: gaView(a.GA, bi, rank), c: planes(h, rows, rank), M: rows, N: rank, K: bi, batch: k });
+  matmul(list, {
+    a: blocksOf(a.x, bi),
+    b: gaView(a.GA, bi, rank),
+    c: planes(h, rows, rank),
+    M: rows,
+    N: rank,
+    K: bi,
+    batch: k,
+  });
   if (k > 1) graloraShuffle(list, { src: h, dst: a.hShuffled, rows, k, rank });
   matmul(list, {
-    a: planes(a.hShuffled, rows, rank), b: gbView(a.GB, bo, rank), c: blocksOf(a.y, bo),
-    M: rows, N: bo, K: rank, batch: k, alpha: a.scale, beta: 1,
+    a: planes(a.hShuffled, rows, rank),
+    b: gbView(a.GB, bo, rank),
+    c: blocksOf(a.y, bo),
+    M: rows,
+    N: bo,
+    K: rank,
+    batch: k,
+    alpha: a.scale,
+    beta: 1,
   });
 }
 
@@ -113,18 +128,48 @@ export function graloraBackward(list: CommandList, a: GraloraBackwardArgs): void
   const bo = a.outDim / k;
   const dyBlocks = blocksOf(a.dy, bo);
   matmul(list, {
-    a: planes(a.hShuffled, rows, rank), b: dyBlocks, c: gbView(a.dGB, bo, rank),
-    M: rank, N: bo, K: rows, transA: true, batch: k, alpha: scale,
+    a: planes(a.hShuffled, rows, rank),
+    b: dyBlocks,
+    c: gbView(a.dGB, bo, rank),
+    M: rank,
+    N: bo,
+    K: rows,
+    transA: true,
+    batch: k,
+    alpha: scale,
   });
   matmul(list, {
-    a: dyBlocks, b: gbView(a.GB, bo, rank), c: planes(a.dhShuffled, rows, rank),
-    M: rows, N: rank, K: bo, transB: true, batch: k, alpha: scale,
+    a: dyBlocks,
+    b: gbView(a.GB, bo, rank),
+    c: planes(a.dhShuffled, rows, rank),
+    M: rows,
+    N: rank,
+    K: bo,
+    transB: true,
+    batch: k,
+    alpha: scale,
   });
   if (k > 1) graloraShuffle(list, { src: a.dhShuffled, dst: dh, rows, k, rank });
-  matmul(list, { a: blocksOf(a.x, bi), b: planes(dh, rows, rank), c: gaView(a.dGA, bi, rank), M: bi, N: rank, K: rows, transA: true, batch: k });
   matmul(list, {
-    a: planes(dh, rows, rank), b: gaView(a.GA, bi, rank), c: blocksOf(a.dx, bi),
-    M: rows, N: bi, K: rank, transB: true, batch: k, beta: 1,
+    a: blocksOf(a.x, bi),
+    b: planes(dh, rows, rank),
+    c: gaView(a.dGA, bi, rank),
+    M: bi,
+    N: rank,
+    K: rows,
+    transA: true,
+    batch: k,
+  });
+  matmul(list, {
+    a: planes(dh, rows, rank),
+    b: gaView(a.GA, bi, rank),
+    c: blocksOf(a.dx, bi),
+    M: rows,
+    N: bi,
+    K: rank,
+    transB: true,
+    batch: k,
+    beta: 1,
   });
 }
 
@@ -166,7 +211,12 @@ interface Scratch {
  * Checks a [k, rows, rank] scratch pair and returns where the unshuffled side lives: its own tensor when
  * k > 1, else the shuffled tensor itself (k = 1 has nothing to shuffle).
  */
-function unshuffledSide(kernel: string, a: GraloraBlocks, plain: Scratch, shuffled: { name: string; t: Tensor }): Tensor {
+function unshuffledSide(
+  kernel: string,
+  a: GraloraBlocks,
+  plain: Scratch,
+  shuffled: { name: string; t: Tensor },
+): Tensor {
   const n = a.k * a.rows * a.rank;
   checkTensor(kernel, shuffled.name, shuffled.t, n, { ints: false });
   if (a.k === 1) return shuffled.t;

@@ -7,11 +7,28 @@
  */
 
 export type MatmulVariant =
-  | 'tiled' | 'tiled-128' | 'tiled-128x64' | 'tiled-v4' | 'tiled-128-v4' | 'tiled-g4' | 'tiled-128-g4' | 'tiled-128x64-g4'
-  | 'register' | 'register-vec4';
+  | 'tiled'
+  | 'tiled-128'
+  | 'tiled-128x64'
+  | 'tiled-v4'
+  | 'tiled-128-v4'
+  | 'tiled-g4'
+  | 'tiled-128-g4'
+  | 'tiled-128x64-g4'
+  | 'register'
+  | 'register-vec4';
 
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
-  'tiled', 'tiled-128', 'tiled-128x64', 'tiled-v4', 'tiled-128-v4', 'tiled-g4', 'tiled-128-g4', 'tiled-128x64-g4', 'register', 'register-vec4',
+  'tiled',
+  'tiled-128',
+  'tiled-128x64',
+  'tiled-v4',
+  'tiled-128-v4',
+  'tiled-g4',
+  'tiled-128-g4',
+  'tiled-128x64-g4',
+  'register',
+  'register-vec4',
 ];
 
 /** Kernels that read A and B as vec4s from memory, and the kernel of the same shape that runs unaligned views. */
@@ -64,7 +81,13 @@ export function shapeClass(M: number, N: number): ShapeClass {
 }
 
 /** The kernel for an M x N product; the vec4-load kernels fall back to scalar loads when the views are not 4-aligned. */
-export function plannedKernel(device: GPUDevice, software: boolean, M: number, N: number, aligned: boolean): MatmulChoice {
+export function plannedKernel(
+  device: GPUDevice,
+  software: boolean,
+  M: number,
+  N: number,
+  aligned: boolean,
+): MatmulChoice {
   const c = (plans.get(device) ?? untunedPlan(software))[shapeClass(M, N)];
   const fallback = UNALIGNED_FALLBACK[c.variant];
   return fallback && !aligned ? { ...c, variant: fallback } : c;

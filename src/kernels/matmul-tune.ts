@@ -13,7 +13,14 @@ import type { Tensor } from '../gpu/tensor';
 import { Rng } from '../util/random';
 import { matmul } from './matmul';
 import {
-  choiceLabel, MATMUL_VARIANTS, setMatmulPlan, untunedPlan, type MatmulChoice, type MatmulPlan, type MatmulVariant, type ShapeClass,
+  choiceLabel,
+  MATMUL_VARIANTS,
+  setMatmulPlan,
+  untunedPlan,
+  type MatmulChoice,
+  type MatmulPlan,
+  type MatmulVariant,
+  type ShapeClass,
 } from './matmul-plan';
 
 /** Bump when a kernel changes: older measurements no longer describe it. */
@@ -109,7 +116,14 @@ export async function tuneMatmul(gpu: Gpu, o: TuneOptions = {}): Promise<TuneRes
     // The defaults always work: a failed measurement must not keep the GPU from being used.
     const plan = untunedPlan(gpu.handle.adapter.software);
     setMatmulPlan(gpu.device, plan);
-    return { plan, source: 'untuned', timings: { wide: {}, narrow: {} }, tuneMs: performance.now() - started, adapterKey, error: (e as Error).message ?? String(e) };
+    return {
+      plan,
+      source: 'untuned',
+      timings: { wide: {}, narrow: {} },
+      tuneMs: performance.now() - started,
+      adapterKey,
+      error: (e as Error).message ?? String(e),
+    };
   }
 }
 
@@ -120,7 +134,10 @@ async function measure(gpu: Gpu, o: TuneOptions): Promise<Pick<TuneResult, 'plan
   const plan = untunedPlan(gpu.handle.adapter.software);
   for (const cls of ['wide', 'narrow'] as const) {
     // Wide products have tiles enough to fill a GPU; splitting K only pays where there are few.
-    const choices: MatmulChoice[] = variants.flatMap((variant) => [{ variant, splitK: false }, ...(cls === 'narrow' ? [{ variant, splitK: true }] : [])]);
+    const choices: MatmulChoice[] = variants.flatMap((variant) => [
+      { variant, splitK: false },
+      ...(cls === 'narrow' ? [{ variant, splitK: true }] : []),
+    ]);
     const totals = new Map<MatmulChoice, number | null>(choices.map((c) => [c, 0]));
     for (const shape of shapes[cls]) {
       const operands = makeOperands(gpu, shape);
@@ -170,15 +187,29 @@ function makeOperands(gpu: Gpu, shape: TuneShape): Operands {
 }
 
 /** Median ms per product of `variant`, or null when its product is wrong (a fast wrong kernel must not win). */
-async function timeCandidate(gpu: Gpu, x: Operands, choice: MatmulChoice, trials: number, trialMs: number): Promise<number | null> {
+async function timeCandidate(
+  gpu: Gpu,
+  x: Operands,
+  choice: MatmulChoice,
+  trials: number,
+  trialMs: number,
+): Promise<number | null> {
   const { M, N, K, transA = false, transB = false } = x.shape;
   const lists: CommandList[] = [];
   const record = (reps: number) => {
     const list = gpu.list(`tune ${choiceLabel(choice)}`);
     for (let i = 0; i < reps; i++) {
       matmul(list, {
-        a: { t: x.a, ld: transA ? M : K }, b: { t: x.b, ld: transB ? K : N }, c: { t: x.c, ld: N },
-        M, N, K, transA, transB, variant: choice.variant, splitK: choice.splitK ? 'auto' : 1,
+        a: { t: x.a, ld: transA ? M : K },
+        b: { t: x.b, ld: transB ? K : N },
+        c: { t: x.c, ld: N },
+        M,
+        N,
+        K,
+        transA,
+        transB,
+        variant: choice.variant,
+        splitK: choice.splitK ? 'auto' : 1,
       });
     }
     lists.push(list);
@@ -191,7 +222,13 @@ async function timeCandidate(gpu: Gpu, x: Operands, choice: MatmulChoice, trials
   }
 }
 
-async function timeLists(gpu: Gpu, x: Operands, record: (reps: number) => CommandList, trials: number, trialMs: number): Promise<number | null> {
+async function timeLists(
+  gpu: Gpu,
+  x: Operands,
+  record: (reps: number) => CommandList,
+  trials: number,
+  trialMs: number,
+): Promise<number | null> {
   const timed = async (list: CommandList) => {
     const t0 = performance.now();
     list.run();
@@ -231,7 +268,8 @@ function parseCached(text: string | null | undefined): Pick<TuneResult, 'plan' |
   if (!text) return null;
   try {
     const v = JSON.parse(text) as Pick<TuneResult, 'plan' | 'timings'>;
-    const ok = (c: MatmulChoice | undefined) => MATMUL_VARIANTS.includes(c?.variant as MatmulVariant) && typeof c?.splitK === 'boolean';
+    const ok = (c: MatmulChoice | undefined) =>
+      MATMUL_VARIANTS.includes(c?.variant as MatmulVariant) && typeof c?.splitK === 'boolean';
     return ok(v.plan?.wide) && ok(v.plan?.narrow) && v.timings ? v : null;
   } catch {
     return null;
@@ -242,6 +280,10 @@ function parseCached(text: string | null | undefined): Pick<TuneResult, 'plan' |
 export function describeTune(r: TuneResult): string {
   const how = r.error
     ? `tuning failed (${r.error}): defaults`
-    : r.source === 'measured' ? `tuned in ${Math.round(r.tuneMs)} ms` : r.source === 'cache' ? 'tuned earlier (cached)' : 'software adapter: not tuned';
+    : r.source === 'measured'
+      ? `tuned in ${Math.round(r.tuneMs)} ms`
+      : r.source === 'cache'
+        ? 'tuned earlier (cached)'
+        : 'software adapter: not tuned';
   return `matmul kernels: ${choiceLabel(r.plan.wide)} (wide products), ${choiceLabel(r.plan.narrow)} (narrow) · ${how}`;
 }

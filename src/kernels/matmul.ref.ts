@@ -1,7 +1,11 @@
 /** float64 reference for matmul: C = alpha * op(A) op(B) + beta * C on dense row-major arrays. */
 export function matmulRef(
-  a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLike<number> | null,
-  M: number, N: number, K: number,
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  c: ArrayLike<number> | null,
+  M: number,
+  N: number,
+  K: number,
   opts: { transA?: boolean; transB?: boolean; alpha?: number; beta?: number } = {},
 ): Float64Array {
   const out = new Float64Array(M * N);

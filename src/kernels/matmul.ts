@@ -101,7 +101,14 @@ function tileSource(variant: TiledVariant): KernelSpec['source'] {
   return out;
 }
 
-function spec(entry: string, bDtype: DType, transA: boolean, transB: boolean, extra: Record<string, number> = {}, tiled: TiledVariant = 'tiled'): KernelSpec {
+function spec(
+  entry: string,
+  bDtype: DType,
+  transA: boolean,
+  transB: boolean,
+  extra: Record<string, number> = {},
+  tiled: TiledVariant = 'tiled',
+): KernelSpec {
   return {
     source: weightSource(tileSource(tiled), bDtype),
     entry,
@@ -118,8 +125,14 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
   checkView('A', a, transA ? K : M, transA ? M : K, batch);
   checkView('B', b, transB ? N : K, transB ? K : N, batch);
   checkView('C', c, M, N, batch);
-  for (const [name, v] of [['A', a], ['C', c]] as const) {
-    if (v.t.dtype !== 'f32') throw new Error(`matmul ${name} (${v.t.label}): expected an f32 tensor, got ${v.t.dtype} (only B may hold 16-bit weights)`);
+  for (const [name, v] of [
+    ['A', a],
+    ['C', c],
+  ] as const) {
+    if (v.t.dtype !== 'f32')
+      throw new Error(
+        `matmul ${name} (${v.t.label}): expected an f32 tensor, got ${v.t.dtype} (only B may hold 16-bit weights)`,
+      );
   }
   checkWeight('matmul', 'B', b.t);
   const aligned = vec4Aligned(args, batch);
@@ -134,20 +147,49 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
   const tiles = kernel.grid[0] * kernel.grid[1] * batch;
   const wanted = args.splitK ?? (planned.splitK ? 'auto' : 1);
   // split_sum's grid has a row of C per workgroup in y, within the per-dimension limit.
-  const splits = M > 65535 ? 1 : Math.max(1, Math.min(wanted === 'auto' ? splitCount(tiles, M, N, K, batch) : wanted, Math.ceil(K / K_ALIGN)));
+  const splits =
+    M > 65535
+      ? 1
+      : Math.max(1, Math.min(wanted === 'auto' ? splitCount(tiles, M, N, K, batch) : wanted, Math.ceil(K / K_ALIGN)));
   const kChunk = splits > 1 ? Math.ceil(Math.ceil(K / splits) / K_ALIGN) * K_ALIGN : K;
   const slices = splits > 1 ? Math.ceil(K / kChunk) : 1;
-  const params = (o: { splits: number; kChunk: number; c: MatView; strideSplit: number; alpha: number; beta: number }) => [
-    u32(M), u32(N), u32(K), u32(batch),
-    u32(a.ld), u32(b.ld), u32(o.c.ld), u32(o.splits),
-    u32(a.offset ?? 0), u32(b.offset ?? 0), u32(o.c.offset ?? 0), u32(o.kChunk),
-    u32(a.batchStride ?? 0), u32(b.batchStride ?? 0), u32(o.c.batchStride ?? 0), u32(o.strideSplit),
-    f32(o.alpha), f32(o.beta), u32(0), u32(0),
+  const params = (o: {
+    splits: number;
+    kChunk: number;
+    c: MatView;
+    strideSplit: number;
+    alpha: number;
+    beta: number;
+  }) => [
+    u32(M),
+    u32(N),
+    u32(K),
+    u32(batch),
+    u32(a.ld),
+    u32(b.ld),
+    u32(o.c.ld),
+    u32(o.splits),
+    u32(a.offset ?? 0),
+    u32(b.offset ?? 0),
+    u32(o.c.offset ?? 0),
+    u32(o.kChunk),
+    u32(a.batchStride ?? 0),
+    u32(b.batchStride ?? 0),
+    u32(o.c.batchStride ?? 0),
+    u32(o.strideSplit),
+    f32(o.alpha),
+    f32(o.beta),
+    u32(0),
+    u32(0),
   ];
   const alpha = args.alpha ?? 1;
   const beta = args.beta ?? 0;
   if (slices === 1) {
-    list.dispatch(kernel.spec, [a.t, b.t, c.t], params({ splits: 1, kChunk, c, strideSplit: 0, alpha, beta }), [kernel.grid[0], kernel.grid[1], batch]);
+    list.dispatch(kernel.spec, [a.t, b.t, c.t], params({ splits: 1, kChunk, c, strideSplit: 0, alpha, beta }), [
+      kernel.grid[0],
+      kernel.grid[1],
+      batch,
+    ]);
     return;
   }
   // Partial products into scratch laid out [batch][slice][M][N], then C = alpha * sum + beta * C. Sized splits
@@ -155,7 +197,12 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
   const need = batch * slices * M * N;
   const scratch = list.scratch(wanted === 'auto' ? Math.max(need, SPLIT_SCRATCH_MAX) : need);
   const partials: MatView = { t: scratch, ld: N, batchStride: slices * M * N };
-  list.dispatch(kernel.spec, [a.t, b.t, scratch], params({ splits: slices, kChunk, c: partials, strideSplit: M * N, alpha: 1, beta: 0 }), [kernel.grid[0], kernel.grid[1], batch * slices]);
+  list.dispatch(
+    kernel.spec,
+    [a.t, b.t, scratch],
+    params({ splits: slices, kChunk, c: partials, strideSplit: M * N, alpha: 1, beta: 0 }),
+    [kernel.grid[0], kernel.grid[1], batch * slices],
+  );
   list.dispatch(
     spec('split_sum', b.t.dtype, false, false),
     [scratch, b.t, c.t],
@@ -165,10 +212,20 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
 }
 
 /** The pipeline and (x, y) grid of one product's kernel. */
-function kernelFor(variant: MatmulVariant, M: number, N: number, bDtype: DType, transA: boolean, transB: boolean): { spec: KernelSpec; grid: [number, number] } {
+function kernelFor(
+  variant: MatmulVariant,
+  M: number,
+  N: number,
+  bDtype: DType,
+  transA: boolean,
+  transB: boolean,
+): { spec: KernelSpec; grid: [number, number] } {
   if (variant in TILES) {
     const tile = TILES[variant as TiledVariant];
-    return { spec: spec(tile.entry, bDtype, transA, transB, {}, variant as TiledVariant), grid: [Math.ceil(N / tile.BN), Math.ceil(M / tile.BM)] };
+    return {
+      spec: spec(tile.entry, bDtype, transA, transB, {}, variant as TiledVariant),
+      grid: [Math.ceil(N / tile.BN), Math.ceil(M / tile.BM)],
+    };
   }
   // Shape the workgroup to C: a narrow output (LoRA's rank-r products) gets one column of threads, so
   // no workgroup is mostly idle lanes.
@@ -191,7 +248,12 @@ export function listScratchBytes(device: GPUDevice): number {
 
 /** How many K slices fill the GPU with a product of `tiles` workgroups (1: not worth splitting). */
 export function splitCount(tiles: number, M: number, N: number, K: number, batch: number): number {
-  const s = Math.min(SPLIT_MAX, Math.ceil(SPLIT_TARGET_WORKGROUPS / tiles), Math.floor(K / SPLIT_MIN_K), Math.floor(SPLIT_SCRATCH_MAX / (M * N * batch)));
+  const s = Math.min(
+    SPLIT_MAX,
+    Math.ceil(SPLIT_TARGET_WORKGROUPS / tiles),
+    Math.floor(K / SPLIT_MIN_K),
+    Math.floor(SPLIT_SCRATCH_MAX / (M * N * batch)),
+  );
   return Math.max(1, s);
 }
 
@@ -214,7 +276,9 @@ function checkView(name: string, v: MatView, rows: number, cols: number, batch: 
   if (v.ld < cols) throw new Error(`matmul ${name} (${v.t.label}): leading dimension ${v.ld} < ${cols} columns`);
   const last = (v.offset ?? 0) + (batch - 1) * (v.batchStride ?? 0) + (rows - 1) * v.ld + cols;
   if (last > v.t.size) {
-    throw new Error(`matmul ${name} (${v.t.label}): a ${rows}x${cols} view (ld ${v.ld}, batch ${batch}) reaches element ${last} of ${v.t.size}`);
+    throw new Error(
+      `matmul ${name} (${v.t.label}): a ${rows}x${cols} view (ld ${v.ld}, batch ${batch}) reaches element ${last} of ${v.t.size}`,
+    );
   }
 }
 

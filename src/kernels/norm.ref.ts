@@ -1,7 +1,13 @@
 /** float64 references for RMSNorm and LayerNorm on dense row-major [rows, width] arrays. */
 type Arr = ArrayLike<number>;
 
-export function rmsnormForwardRef(x: Arr, weight: Arr, rows: number, width: number, eps: number): { out: Float64Array; rstd: Float64Array } {
+export function rmsnormForwardRef(
+  x: Arr,
+  weight: Arr,
+  rows: number,
+  width: number,
+  eps: number,
+): { out: Float64Array; rstd: Float64Array } {
   const out = new Float64Array(rows * width);
   const rstd = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
@@ -14,7 +20,14 @@ export function rmsnormForwardRef(x: Arr, weight: Arr, rows: number, width: numb
 }
 
 /** dx of rmsnorm; rstd as the forward returns it. */
-export function rmsnormBackwardRef(dout: Arr, x: Arr, weight: Arr, rstd: Arr, rows: number, width: number): Float64Array {
+export function rmsnormBackwardRef(
+  dout: Arr,
+  x: Arr,
+  weight: Arr,
+  rstd: Arr,
+  rows: number,
+  width: number,
+): Float64Array {
   const dx = new Float64Array(rows * width);
   for (let r = 0; r < rows; r++) {
     let dot = 0;
@@ -36,7 +49,12 @@ export function rmsnormWeightGradRef(dout: Arr, x: Arr, rstd: Arr, rows: number,
 }
 
 export function layernormForwardRef(
-  x: Arr, weight: Arr, bias: Arr, rows: number, width: number, eps: number,
+  x: Arr,
+  weight: Arr,
+  bias: Arr,
+  rows: number,
+  width: number,
+  eps: number,
 ): { out: Float64Array; mean: Float64Array; rstd: Float64Array } {
   const out = new Float64Array(rows * width);
   const mean = new Float64Array(rows);
@@ -53,7 +71,15 @@ export function layernormForwardRef(
   return { out, mean, rstd };
 }
 
-export function layernormBackwardRef(dout: Arr, x: Arr, weight: Arr, mean: Arr, rstd: Arr, rows: number, width: number): Float64Array {
+export function layernormBackwardRef(
+  dout: Arr,
+  x: Arr,
+  weight: Arr,
+  mean: Arr,
+  rstd: Arr,
+  rows: number,
+  width: number,
+): Float64Array {
   const dx = new Float64Array(rows * width);
   for (let r = 0; r < rows; r++) {
     let sg = 0;
@@ -72,7 +98,12 @@ export function layernormBackwardRef(dout: Arr, x: Arr, weight: Arr, mean: Arr, 
 }
 
 export function layernormParamGradRef(
-  dout: Arr, x: Arr, mean: Arr, rstd: Arr, rows: number, width: number,
+  dout: Arr,
+  x: Arr,
+  mean: Arr,
+  rstd: Arr,
+  rows: number,
+  width: number,
 ): { dweight: Float64Array; dbias: Float64Array } {
   const dweight = new Float64Array(width);
   const dbias = new Float64Array(width);

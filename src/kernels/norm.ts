@@ -51,13 +51,27 @@ const KERNELS = {
 };
 
 /** Records a row kernel: `rows` rows, one workgroup or one thread each. */
-function dispatchRows(list: CommandList, k: NormKernel, variant: NormVariant | undefined, tensors: Tensor[], p: ParamValue[], rows: number): void {
+function dispatchRows(
+  list: CommandList,
+  k: NormKernel,
+  variant: NormVariant | undefined,
+  tensors: Tensor[],
+  p: ParamValue[],
+  rows: number,
+): void {
   if (pick(list, variant) === 'thread') list.dispatch(k.thread, tensors, p, grid1d(rows, THREAD_WG));
   else list.dispatch(k.workgroup(list), tensors, p, grid1d(rows, 1));
 }
 
 /** Records a parameter-gradient kernel: `width` columns, GRAD_COLS per workgroup or one thread each. */
-function dispatchColumns(list: CommandList, k: NormKernel, variant: NormVariant | undefined, tensors: Tensor[], p: ParamValue[], width: number): void {
+function dispatchColumns(
+  list: CommandList,
+  k: NormKernel,
+  variant: NormVariant | undefined,
+  tensors: Tensor[],
+  p: ParamValue[],
+  width: number,
+): void {
   if (pick(list, variant) === 'thread') list.dispatch(k.thread, tensors, p, grid1d(width, THREAD_WG));
   else list.dispatch(k.workgroup(list), tensors, p, [Math.ceil(width / GRAD_COLS), 1, 1]);
 }
@@ -100,7 +114,14 @@ export function rmsnormForward(list: CommandList, a: RmsnormForwardArgs): void {
   checkTensor(k, 'weight', a.weight, a.width);
   checkTensor(k, 'rstd', a.rstd, a.rows);
   checkDistinct(k, { out: a.out.t, rstd: a.rstd }, { x: a.x.t, weight: a.weight });
-  dispatchRows(list, KERNELS.rmsForward, a.variant, [a.x.t, a.weight, a.out.t, a.rstd], params(a.rows, a.width, a.eps, false, [a.x, a.out]), a.rows);
+  dispatchRows(
+    list,
+    KERNELS.rmsForward,
+    a.variant,
+    [a.x.t, a.weight, a.out.t, a.rstd],
+    params(a.rows, a.width, a.eps, false, [a.x, a.out]),
+    a.rows,
+  );
 }
 
 export interface RmsnormBackwardArgs {
@@ -128,7 +149,9 @@ export function rmsnormBackward(list: CommandList, a: RmsnormBackwardArgs): void
   checkTensor(k, 'rstd', a.rstd, a.rows);
   checkDistinct(k, { dx: a.dx.t }, { dout: a.dout.t, x: a.x.t, weight: a.weight, rstd: a.rstd });
   dispatchRows(
-    list, KERNELS.rmsBackward, a.variant,
+    list,
+    KERNELS.rmsBackward,
+    a.variant,
     [a.dout.t, a.x.t, a.weight, a.rstd, a.dx.t],
     params(a.rows, a.width, 0, a.accumulate, [a.dout, a.x, a.dx]),
     a.rows,
@@ -158,7 +181,9 @@ export function rmsnormWeightGrad(list: CommandList, a: RmsnormWeightGradArgs): 
   checkTensor(k, 'dweight', a.dweight, a.width);
   checkDistinct(k, { dweight: a.dweight }, { dout: a.dout.t, x: a.x.t, rstd: a.rstd });
   dispatchColumns(
-    list, KERNELS.rmsWeightGrad, a.variant,
+    list,
+    KERNELS.rmsWeightGrad,
+    a.variant,
     [a.dout.t, a.x.t, a.rstd, a.dweight],
     params(a.rows, a.width, 0, a.accumulate, [a.dout, a.x]),
     a.width,
@@ -193,7 +218,9 @@ export function layernormForward(list: CommandList, a: LayernormForwardArgs): vo
   checkTensor(k, 'rstd', a.rstd, a.rows);
   checkDistinct(k, { out: a.out.t, mean: a.mean, rstd: a.rstd }, { x: a.x.t, weight: a.weight, bias: a.bias });
   dispatchRows(
-    list, KERNELS.lnForward, a.variant,
+    list,
+    KERNELS.lnForward,
+    a.variant,
     [a.x.t, a.weight, a.bias, a.out.t, a.mean, a.rstd],
     params(a.rows, a.width, a.eps, false, [a.x, a.out]),
     a.rows,
@@ -226,7 +253,9 @@ export function layernormBackward(list: CommandList, a: LayernormBackwardArgs): 
   checkTensor(k, 'rstd', a.rstd, a.rows);
   checkDistinct(k, { dx: a.dx.t }, { dout: a.dout.t, x: a.x.t, weight: a.weight, mean: a.mean, rstd: a.rstd });
   dispatchRows(
-    list, KERNELS.lnBackward, a.variant,
+    list,
+    KERNELS.lnBackward,
+    a.variant,
     [a.dout.t, a.x.t, a.weight, a.mean, a.rstd, a.dx.t],
     params(a.rows, a.width, 0, a.accumulate, [a.dout, a.x, a.dx]),
     a.rows,
@@ -261,7 +290,9 @@ export function layernormParamGrad(list: CommandList, a: LayernormParamGradArgs)
   checkTensor(k, 'dbias', a.dbias, a.width);
   checkDistinct(k, { dweight: a.dweight, dbias: a.dbias }, { dout: a.dout.t, x: a.x.t, mean: a.mean, rstd: a.rstd });
   dispatchColumns(
-    list, KERNELS.lnParamGrad, a.variant,
+    list,
+    KERNELS.lnParamGrad,
+    a.variant,
     [a.dout.t, a.x.t, a.mean, a.rstd, a.dweight, a.dbias],
     params(a.rows, a.width, 0, a.accumulate, [a.dout, a.x]),
     a.width,

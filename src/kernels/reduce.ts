@@ -51,13 +51,28 @@ function reduce(list: CommandList, name: string, a: SumArgs, square: boolean): v
   checkDistinct(name, { out: a.out }, { x: a.x });
   const partials = a.scratch ? Math.min(a.scratch.size, MAX_PARTIALS, Math.ceil(a.n / (WG * PER_THREAD))) : 0;
   if (!a.scratch || a.n <= SINGLE_MAX || partials < 2) {
-    list.dispatch(spec(list, 'reduce_single', square), [a.x, a.out], [u32(a.n), u32(a.outIndex), u32(0), f32(0)], [1, 1, 1]);
+    list.dispatch(
+      spec(list, 'reduce_single', square),
+      [a.x, a.out],
+      [u32(a.n), u32(a.outIndex), u32(0), f32(0)],
+      [1, 1, 1],
+    );
     return;
   }
   checkTensor(name, 'scratch', a.scratch, 1, { ints: false });
   checkDistinct(name, { scratch: a.scratch }, { x: a.x, out: a.out });
-  list.dispatch(spec(list, 'reduce_partials', square), [a.x, a.scratch], [u32(a.n), u32(0), u32(0), f32(0)], [partials, 1, 1]);
-  list.dispatch(spec(list, 'reduce_single', false), [a.scratch, a.out], [u32(partials), u32(a.outIndex), u32(0), f32(0)], [1, 1, 1]);
+  list.dispatch(
+    spec(list, 'reduce_partials', square),
+    [a.x, a.scratch],
+    [u32(a.n), u32(0), u32(0), f32(0)],
+    [partials, 1, 1],
+  );
+  list.dispatch(
+    spec(list, 'reduce_single', false),
+    [a.scratch, a.out],
+    [u32(partials), u32(a.outIndex), u32(0), f32(0)],
+    [1, 1, 1],
+  );
 }
 
 export interface ClipFactorArgs {

@@ -6,8 +6,14 @@
  * cos and sin are then exact.
  */
 export function ropeRef(
-  x: ArrayLike<number>, positions: ArrayLike<number>, invFreq: ArrayLike<number>,
-  tokens: number, heads: number, headDim: number, rotaryDim = headDim, sign: 1 | -1 = 1,
+  x: ArrayLike<number>,
+  positions: ArrayLike<number>,
+  invFreq: ArrayLike<number>,
+  tokens: number,
+  heads: number,
+  headDim: number,
+  rotaryDim = headDim,
+  sign: 1 | -1 = 1,
 ): Float64Array {
   const out = Float64Array.from(x);
   const half = rotaryDim / 2;

@@ -28,14 +28,16 @@ export const INVOCATION = {
     '  @builtin(num_subgroups) numSg: u32,\n  @builtin(subgroup_invocation_id) sgLane: u32,\n}\n',
 };
 
-const BLOCK = /\/\/ subgroups:begin[^\n]*\n([\s\S]*?)\/\/ subgroups:alternative[^\n]*\n([\s\S]*?)\/\/ subgroups:end[^\n]*\n?/g;
+const BLOCK =
+  /\/\/ subgroups:begin[^\n]*\n([\s\S]*?)\/\/ subgroups:alternative[^\n]*\n([\s\S]*?)\/\/ subgroups:end[^\n]*\n?/g;
 
 /** Both forms of a source with `subgroups:` blocks. */
 export function subgroupForms(source: KernelSource): SubgroupForms {
   const blocks = source.code.match(BLOCK)?.length ?? 0;
   if (blocks === 0) throw new Error(`${source.name} has no subgroups block`);
   // A block missing a marker would silently swallow the next one.
-  if (blocks !== source.code.match(/\/\/ subgroups:begin/g)?.length) throw new Error(`${source.name}: unbalanced subgroups markers`);
+  if (blocks !== source.code.match(/\/\/ subgroups:begin/g)?.length)
+    throw new Error(`${source.name}: unbalanced subgroups markers`);
   return {
     plain: { name: source.name, code: source.code.replace(BLOCK, (_m, plain: string) => plain) + INVOCATION.plain },
     subgroups: {

@@ -33,7 +33,11 @@ export function nearestTwoRef(points: ArrayLike<number>, n: number, dim: number)
 }
 
 /** The rows of points [n, dim] with later exact copies of an earlier row removed (O(n²·dim); tests only). */
-export function distinctRowsRef(points: ArrayLike<number>, n: number, dim: number): { points: Float64Array; n: number } {
+export function distinctRowsRef(
+  points: ArrayLike<number>,
+  n: number,
+  dim: number,
+): { points: Float64Array; n: number } {
   const kept: number[] = [];
   for (let i = 0; i < n; i++) {
     const same = (k: number) => {

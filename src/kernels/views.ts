@@ -48,7 +48,11 @@ export function rowParams(v: RowView, width: number): ParamValue[] {
 export function checkRows(kernel: string, name: string, v: RowView, rows: number, width: number): void {
   const r = resolveRows(v, width);
   const label = `${kernel} ${name} (${v.t.label})`;
-  for (const [k, x] of [['offset', r.offset], ['ld', r.ld], ['groups', r.groups]] as const) {
+  for (const [k, x] of [
+    ['offset', r.offset],
+    ['ld', r.ld],
+    ['groups', r.groups],
+  ] as const) {
     if (!Number.isInteger(x) || x < 0) throw new Error(`${label}: ${k} must be a non-negative integer, got ${x}`);
   }
   if (r.groups < 1) throw new Error(`${label}: groups must be >= 1`);
@@ -58,7 +62,9 @@ export function checkRows(kernel: string, name: string, v: RowView, rows: number
   }
   const end = rowStart(r, width, rows - 1) + width;
   if (end > v.t.size) {
-    throw new Error(`${label}: ${rows} rows of ${width} (offset ${r.offset}, ld ${r.ld}, groups ${r.groups}) reach element ${end} of ${v.t.size}`);
+    throw new Error(
+      `${label}: ${rows} rows of ${width} (offset ${r.offset}, ld ${r.ld}, groups ${r.groups}) reach element ${end} of ${v.t.size}`,
+    );
   }
 }
 
@@ -68,14 +74,24 @@ export function checkStrided(kernel: string, name: string, v: StridedView, rows:
 }
 
 /** Throws unless the tensor holds at least `need` elements (at `offset`) of the expected kind. */
-export function checkTensor(kernel: string, name: string, t: Tensor, need: number, opts: { offset?: number; ints?: boolean } = {}): void {
+export function checkTensor(
+  kernel: string,
+  name: string,
+  t: Tensor,
+  need: number,
+  opts: { offset?: number; ints?: boolean } = {},
+): void {
   const offset = opts.offset ?? 0;
-  if (!Number.isInteger(offset) || offset < 0) throw new Error(`${kernel} ${name} (${t.label}): offset must be a non-negative integer, got ${offset}`);
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new Error(`${kernel} ${name} (${t.label}): offset must be a non-negative integer, got ${offset}`);
   if (offset + need > t.size) {
-    throw new Error(`${kernel} ${name} (${t.label}): needs ${need} elements${offset ? ` at offset ${offset}` : ''}, has ${t.size}`);
+    throw new Error(
+      `${kernel} ${name} (${t.label}): needs ${need} elements${offset ? ` at offset ${offset}` : ''}, has ${t.size}`,
+    );
   }
   if (opts.ints && t.dtype === 'f32') throw new Error(`${kernel} ${name} (${t.label}): expected a u32 tensor, got f32`);
-  if (opts.ints === false && t.dtype !== 'f32') throw new Error(`${kernel} ${name} (${t.label}): expected an f32 tensor, got ${t.dtype}`);
+  if (opts.ints === false && t.dtype !== 'f32')
+    throw new Error(`${kernel} ${name} (${t.label}): expected an f32 tensor, got ${t.dtype}`);
 }
 
 /** Throws unless `n` is a non-negative integer (a count of rows, columns or elements). */
@@ -88,12 +104,18 @@ export function checkCount(kernel: string, name: string, n: number): void {
  * buffer that is writable in one binding and bound again in another, and the failure would
  * otherwise surface only as an asynchronous validation error.
  */
-export function checkDistinct(kernel: string, written: Record<string, Tensor>, others: Record<string, Tensor | undefined>): void {
+export function checkDistinct(
+  kernel: string,
+  written: Record<string, Tensor>,
+  others: Record<string, Tensor | undefined>,
+): void {
   const w = Object.entries(written);
   for (let i = 0; i < w.length; i++) {
     for (const [name, t] of [...w.slice(i + 1), ...Object.entries(others)]) {
       if (t && t.buffer === w[i][1].buffer) {
-        throw new Error(`${kernel}: ${w[i][0]} and ${name} are the same tensor (${t.label}); the output must be a distinct tensor`);
+        throw new Error(
+          `${kernel}: ${w[i][0]} and ${name} are the same tensor (${t.label}); the output must be a distinct tensor`,
+        );
       }
     }
   }

@@ -54,5 +54,6 @@ export function weightSource(source: Source, dtype: DType): Source {
 
 /** Throws unless t is a weight format the reader kernels accept. */
 export function checkWeight(kernel: string, name: string, t: Tensor): void {
-  if (t.dtype !== 'f32' && !isHalf(t.dtype)) throw new Error(`${kernel} ${name} (${t.label}): expected f32, f16 or bf16 weights, got ${t.dtype}`);
+  if (t.dtype !== 'f32' && !isHalf(t.dtype))
+    throw new Error(`${kernel} ${name} (${t.label}): expected f32, f16 or bf16 weights, got ${t.dtype}`);
 }

@@ -1,6 +1,10 @@
 /** float64 reference for row-wise softmax cross-entropy; rows whose target is negative or >= vocab are ignored. */
 export function crossEntropyRef(
-  logits: ArrayLike<number>, targets: ArrayLike<number>, rows: number, vocab: number, gradScale = 1,
+  logits: ArrayLike<number>,
+  targets: ArrayLike<number>,
+  rows: number,
+  vocab: number,
+  gradScale = 1,
 ): { losses: Float64Array; dlogits: Float64Array } {
   const losses = new Float64Array(rows);
   const dlogits = new Float64Array(rows * vocab);

@@ -67,12 +67,26 @@ export function crossEntropyForwardBackward(list: CommandList, a: CrossEntropyBa
   checkTensor(name, 'gradScale', a.gradScale, 1, { ints: false });
   if (a.dlogits.buffer === a.logits.buffer) {
     checkDistinct(name, { logits: a.logits, losses: a.losses }, { targets: a.targets, gradScale: a.gradScale });
-    list.dispatch(FORWARD_BACKWARD_INPLACE(list, pick(list, a.variant)), [a.logits, a.targets, a.losses, a.gradScale], params(a), grid1d(a.rows, 1));
+    list.dispatch(
+      FORWARD_BACKWARD_INPLACE(list, pick(list, a.variant)),
+      [a.logits, a.targets, a.losses, a.gradScale],
+      params(a),
+      grid1d(a.rows, 1),
+    );
     return;
   }
   checkTensor(name, 'dlogits', a.dlogits, a.rows * a.vocab, { ints: false });
-  checkDistinct(name, { losses: a.losses, dlogits: a.dlogits }, { logits: a.logits, targets: a.targets, gradScale: a.gradScale });
-  list.dispatch(FORWARD_BACKWARD(list, pick(list, a.variant)), [a.logits, a.targets, a.losses, a.gradScale, a.dlogits], params(a), grid1d(a.rows, 1));
+  checkDistinct(
+    name,
+    { losses: a.losses, dlogits: a.dlogits },
+    { logits: a.logits, targets: a.targets, gradScale: a.gradScale },
+  );
+  list.dispatch(
+    FORWARD_BACKWARD(list, pick(list, a.variant)),
+    [a.logits, a.targets, a.losses, a.gradScale, a.dlogits],
+    params(a),
+    grid1d(a.rows, 1),
+  );
 }
 
 function params(a: CrossEntropyArgs) {

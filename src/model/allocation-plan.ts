@@ -87,7 +87,15 @@ export function adapterShapeOf(adapter: LinearAdapter): AdapterShape {
   if (loraA) return { kind: 'lora', path, in: inDim, out, rank: loraA[0] };
   const graloraA = shape('gralora_A');
   if (graloraA) {
-    return { kind: 'gralora', path, in: inDim, out, rank: graloraA[2], k: graloraA[0], hybridRank: shape('gralora_A_general.weight')?.[0] ?? 0 };
+    return {
+      kind: 'gralora',
+      path,
+      in: inDim,
+      out,
+      rank: graloraA[2],
+      k: graloraA[0],
+      hybridRank: shape('gralora_A_general.weight')?.[0] ?? 0,
+    };
   }
   throw new Error(
     `${path}: the allocation plan (src/model/allocation-plan.ts) does not know this adapter (trainables ${adapter.trainables.map((t) => t.name).join(', ')})`,
@@ -99,7 +107,10 @@ function adapterTrainables(a: AdapterShape): [string, string, number[]][] {
   const p = a.path;
   switch (a.kind) {
     case 'lora':
-      return [[`${p}.lora_A.weight`, `${p}.lora_A`, [a.rank, a.in]], [`${p}.lora_B.weight`, `${p}.lora_B`, [a.out, a.rank]]];
+      return [
+        [`${p}.lora_A.weight`, `${p}.lora_A`, [a.rank, a.in]],
+        [`${p}.lora_B.weight`, `${p}.lora_B`, [a.out, a.rank]],
+      ];
     case 'gralora': {
       const out: [string, string, number[]][] = [
         [`${p}.gralora_A`, `${p}.gralora_A`, [a.k, a.in / a.k, a.rank]],
@@ -136,15 +147,22 @@ export function adapterAllocations(adapters: readonly AdapterShape[]): PlannedBu
 /** What an adapter's bind(gpu, rows) allocates. */
 export function adapterBindAllocations(a: AdapterShape, rows: number): PlannedBuffer[] {
   const p = a.path;
-  const lowRank = (label: string, r: number) => [buffer(`${label}_h`, [rows, r], 'adapter-bind'), buffer(`${label}_dh`, [rows, r], 'adapter-bind')];
+  const lowRank = (label: string, r: number) => [
+    buffer(`${label}_h`, [rows, r], 'adapter-bind'),
+    buffer(`${label}_dh`, [rows, r], 'adapter-bind'),
+  ];
   switch (a.kind) {
     case 'lora':
       return lowRank(`${p}.lora`, a.rank);
     case 'gralora': {
       const plane = [a.k, rows, a.rank];
-      const out = [buffer(`${p}.gralora_h_shuffled`, plane, 'adapter-bind'), buffer(`${p}.gralora_dh_shuffled`, plane, 'adapter-bind')];
+      const out = [
+        buffer(`${p}.gralora_h_shuffled`, plane, 'adapter-bind'),
+        buffer(`${p}.gralora_dh_shuffled`, plane, 'adapter-bind'),
+      ];
       // k = 1 has nothing to shuffle: H and H' are one tensor.
-      if (a.k > 1) out.push(buffer(`${p}.gralora_h`, plane, 'adapter-bind'), buffer(`${p}.gralora_dh`, plane, 'adapter-bind'));
+      if (a.k > 1)
+        out.push(buffer(`${p}.gralora_h`, plane, 'adapter-bind'), buffer(`${p}.gralora_dh`, plane, 'adapter-bind'));
       if (a.hybridRank > 0) out.push(...lowRank(`${p}.gralora_general`, a.hybridRank));
       return out;
     }
@@ -168,7 +186,12 @@ export interface BufferShape {
  * One block's buffers over `rows` tokens, by LayerBuffers field (null: this family has none; the MLP fields are
  * null with `ownMlp` false, when every block shares one set: mlpBufferShapes).
  */
-export function layerBufferShapes(spec: ModelSpec, rows: number, prefix: string, ownMlp = true): Record<LayerField, BufferShape | null> {
+export function layerBufferShapes(
+  spec: ModelSpec,
+  rows: number,
+  prefix: string,
+  ownMlp = true,
+): Record<LayerField, BufferShape | null> {
   const R = rows;
   const d = spec.hidden;
   const qkvW = (spec.heads + 2 * spec.kvHeads) * spec.headDim;
@@ -177,30 +200,48 @@ export function layerBufferShapes(spec: ModelSpec, rows: number, prefix: string,
   const mlp = ownMlp ? mlpBufferShapes(spec, rows, prefix) : { fc1: null, fc2: null, act: null };
   return {
     resid: f([R, d], 'resid'),
-    ln1: f([R, d], 'ln1'), ln1Mean: gpt2 ? f([R], 'ln1.mean') : null, ln1Rstd: f([R], 'ln1.rstd'),
+    ln1: f([R, d], 'ln1'),
+    ln1Mean: gpt2 ? f([R], 'ln1.mean') : null,
+    ln1Rstd: f([R], 'ln1.rstd'),
     qkvPre: spec.qkNorm ? f([R, qkvW], 'qkv_pre') : null,
     qRstd: spec.qkNorm ? f([R * spec.heads], 'q_norm.rstd') : null,
     kRstd: spec.qkNorm ? f([R * spec.kvHeads], 'k_norm.rstd') : null,
     qkv: f([R, qkvW], 'qkv'),
     att: f([R, spec.heads * spec.headDim], 'att'),
     mid: f([R, d], 'mid'),
-    ln2: f([R, d], 'ln2'), ln2Mean: gpt2 ? f([R], 'ln2.mean') : null, ln2Rstd: f([R], 'ln2.rstd'),
+    ln2: f([R, d], 'ln2'),
+    ln2Mean: gpt2 ? f([R], 'ln2.mean') : null,
+    ln2Rstd: f([R], 'ln2.rstd'),
     ...mlp,
   };
 }
 
 /** The MLP's pre-activations and activation ([rows, intermediate] each; GPT-2 has no second pre-activation). */
-export function mlpBufferShapes(spec: ModelSpec, rows: number, prefix: string): Record<'fc1' | 'fc2' | 'act', BufferShape | null> {
-  const f = (name: string): BufferShape => ({ name: `${prefix}.${name}`, shape: [rows, spec.intermediate], dtype: 'f32' });
+export function mlpBufferShapes(
+  spec: ModelSpec,
+  rows: number,
+  prefix: string,
+): Record<'fc1' | 'fc2' | 'act', BufferShape | null> {
+  const f = (name: string): BufferShape => ({
+    name: `${prefix}.${name}`,
+    shape: [rows, spec.intermediate],
+    dtype: 'f32',
+  });
   return { fc1: f('fc1'), fc2: spec.family === 'gpt2' ? null : f('fc2'), act: f('act') };
 }
 
 /** The residual stream after the last block, its final norm and the norm's statistics. */
-export function finalBufferShapes(spec: ModelSpec, rows: number, prefix: string): Record<'resid' | 'ln' | 'mean' | 'rstd', BufferShape | null> {
+export function finalBufferShapes(
+  spec: ModelSpec,
+  rows: number,
+  prefix: string,
+): Record<'resid' | 'ln' | 'mean' | 'rstd', BufferShape | null> {
   const f = (shape: number[], name: string): BufferShape => ({ name: `${prefix}.${name}`, shape, dtype: 'f32' });
   return {
-    resid: f([rows, spec.hidden], 'resid'), ln: f([rows, spec.hidden], 'ln'),
-    mean: spec.family === 'gpt2' ? f([rows], 'mean') : null, rstd: f([rows], 'rstd'),
+    resid: f([rows, spec.hidden], 'resid'),
+    ln: f([rows, spec.hidden], 'ln'),
+    mean: spec.family === 'gpt2' ? f([rows], 'mean') : null,
+    rstd: f([rows], 'rstd'),
   };
 }
 
@@ -228,7 +269,8 @@ export interface GraphPlanOptions {
 export function graphAllocations(spec: ModelSpec, o: GraphPlanOptions): PlannedBuffer[] {
   const R = o.batch * o.seq;
   const out: PlannedBuffer[] = [];
-  const g = (name: string, shape: readonly number[], dtype: DType = 'f32') => out.push(buffer(name, shape, 'graph', dtype));
+  const g = (name: string, shape: readonly number[], dtype: DType = 'f32') =>
+    out.push(buffer(name, shape, 'graph', dtype));
   const shapes = (s: Record<string, BufferShape | null>) => {
     for (const b of Object.values(s)) if (b) g(b.name, b.shape, b.dtype);
   };
@@ -278,7 +320,8 @@ export function graphAllocations(spec: ModelSpec, o: GraphPlanOptions): PlannedB
 
   const scratch = o.listScratchBytes ?? 0;
   if (scratch > 0) {
-    for (const list of training ? ['forward', 'train'] : ['forward']) out.push(buffer(`${list}.scratch`, [scratch / 4], 'list'));
+    for (const list of training ? ['forward', 'train'] : ['forward'])
+      out.push(buffer(`${list}.scratch`, [scratch / 4], 'list'));
   }
   return out;
 }
@@ -286,7 +329,11 @@ export function graphAllocations(spec: ModelSpec, o: GraphPlanOptions): PlannedB
 // ------------------------------------------------------------------------------------------ trainer
 
 /** The trainable tensors of a graph built with these options, in TransformerGraph.trainables order. */
-export function trainableShapes(spec: ModelSpec, train: TrainMode, adapters: readonly AdapterShape[] = []): TrainableShape[] {
+export function trainableShapes(
+  spec: ModelSpec,
+  train: TrainMode,
+  adapters: readonly AdapterShape[] = [],
+): TrainableShape[] {
   if (train === 'none') return [];
   if (train === 'full') return expectedTensors(spec).map((t) => ({ name: t.name, shape: t.shape }));
   return adapters.flatMap((a) => adapterTrainables(a).map(([name, , shape]) => ({ name, shape })));
@@ -295,8 +342,13 @@ export function trainableShapes(spec: ModelSpec, train: TrainMode, adapters: rea
 /** Trainer's buffers: two AdamW moments per trainable, hyperparameters, clip state, per-tensor norms, 3 metrics slots. */
 export function trainerAllocations(trainables: readonly TrainableShape[]): PlannedBuffer[] {
   const n = trainables.length;
-  const out = [buffer('adamw.hp', [8], 'trainer'), buffer('optimizer.state', [4], 'trainer'), buffer('grad.sumsq', [n], 'trainer')];
-  for (const t of trainables) out.push(buffer(`${t.name}.adam_m`, t.shape, 'trainer'), buffer(`${t.name}.adam_v`, t.shape, 'trainer'));
+  const out = [
+    buffer('adamw.hp', [8], 'trainer'),
+    buffer('optimizer.state', [4], 'trainer'),
+    buffer('grad.sumsq', [n], 'trainer'),
+  ];
+  for (const t of trainables)
+    out.push(buffer(`${t.name}.adam_m`, t.shape, 'trainer'), buffer(`${t.name}.adam_v`, t.shape, 'trainer'));
   // Staging (MAP_READ) for the loss sum, the gradient norm, the clip factor and the per-tensor norms.
   for (let i = 0; i < 3; i++) out.push(buffer(`metrics.${i}`, [3 + n], 'trainer'));
   return out;
@@ -314,10 +366,11 @@ export interface TrainingPlanOptions extends Omit<GraphPlanOptions, 'train'> {
  * and moments; for adapters, their tensors, the graph's buffers and their moments.
  */
 export function trainingAllocations(spec: ModelSpec, o: TrainingPlanOptions): PlannedBuffer[] {
-  const adapters = o.train === 'full' ? [] : o.adapters ?? [];
-  const trainables = o.train === 'full'
-    ? expectedTensors(spec).map((t) => buffer(t.name, t.shape, 'method'))
-    : adapterAllocations(adapters);
+  const adapters = o.train === 'full' ? [] : (o.adapters ?? []);
+  const trainables =
+    o.train === 'full'
+      ? expectedTensors(spec).map((t) => buffer(t.name, t.shape, 'method'))
+      : adapterAllocations(adapters);
   return [
     ...trainables,
     ...graphAllocations(spec, { ...o, adapters }),

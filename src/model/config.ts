@@ -77,7 +77,8 @@ class ConfigReader {
   bool(key: string, fallback: boolean): boolean {
     const value = this.json[key];
     if (value === undefined || value === null) return fallback;
-    if (typeof value !== 'boolean') throw new Error(`${this.file}: ${key} must be true or false, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'boolean')
+      throw new Error(`${this.file}: ${key} must be true or false, got ${JSON.stringify(value)}`);
     return value;
   }
 }
@@ -93,7 +94,9 @@ export function parseConfig(json: unknown, fileName = 'config.json'): ModelSpec 
     throw new Error(`${fileName} has no model_type; supported: ${SUPPORTED.join(', ')}`);
   }
   if (typeof modelType !== 'string' || !SUPPORTED.includes(modelType)) {
-    throw new Error(`${fileName}: model_type ${JSON.stringify(modelType)} is not supported; supported: ${SUPPORTED.join(', ')}`);
+    throw new Error(
+      `${fileName}: model_type ${JSON.stringify(modelType)} is not supported; supported: ${SUPPORTED.join(', ')}`,
+    );
   }
   const warnings: string[] = [];
   const arch = modelType === 'gpt2' ? parseGpt2(config, warnings) : parseLlama(config, modelType, warnings);
@@ -118,7 +121,9 @@ function parseLlama(config: ConfigReader, modelType: string, warnings: string[])
     throw new Error(`${file}: num_attention_heads (${heads}) must be a multiple of num_key_value_heads (${kvHeads})`);
   }
   if (!config.has('head_dim') && hidden % heads !== 0) {
-    throw new Error(`${file}: hidden_size (${hidden}) must be a multiple of num_attention_heads (${heads}) when head_dim is absent`);
+    throw new Error(
+      `${file}: hidden_size (${hidden}) must be a multiple of num_attention_heads (${heads}) when head_dim is absent`,
+    );
   }
   const headDim = config.size('head_dim', hidden / heads);
   if (headDim % 2 !== 0) throw new Error(`${file}: head_dim (${headDim}) must be even for rotary embeddings`);
@@ -164,7 +169,9 @@ function parseGpt2(config: ConfigReader, warnings: string[]): ArchSpec {
   if (hidden % heads !== 0) throw new Error(`${file}: n_embd (${hidden}) must be a multiple of n_head (${heads})`);
   const act = config.json.activation_function ?? 'gelu_new';
   if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') {
-    warnings.push(`${file}: activation_function ${JSON.stringify(act)}; the tanh approximation (gelu_new) will be used`);
+    warnings.push(
+      `${file}: activation_function ${JSON.stringify(act)}; the tanh approximation (gelu_new) will be used`,
+    );
   }
   for (const key of ['scale_attn_by_inverse_layer_idx', 'reorder_and_upcast_attn']) {
     if (config.bool(key, false)) throw new Error(`${file}: ${key} = true is not supported`);
@@ -231,10 +238,14 @@ function ropeScaling(config: ConfigReader, warnings: string[]): ModelSpec['ropeS
       };
     case 'dynamic':
       // Dynamic NTK only changes positions past max_position_embeddings, which we never run.
-      warnings.push(`${config.file}: ${key} type "dynamic" is ignored (it only affects sequences longer than max_position_embeddings)`);
+      warnings.push(
+        `${config.file}: ${key} type "dynamic" is ignored (it only affects sequences longer than max_position_embeddings)`,
+      );
       return null;
     default:
-      throw new Error(`${config.file}: ${key} type ${JSON.stringify(type)} is not supported (supported: default, linear, llama3)`);
+      throw new Error(
+        `${config.file}: ${key} type ${JSON.stringify(type)} is not supported (supported: default, linear, llama3)`,
+      );
   }
 }
 
@@ -255,7 +266,9 @@ function tokenId(config: ConfigReader, key: string, vocabSize: number, warnings:
   if (Array.isArray(value)) value = value[0];
   if (value === undefined || value === null) return null;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value >= vocabSize) {
-    warnings.push(`${config.file}: ${key} ${JSON.stringify(value)} is outside the vocabulary (size ${vocabSize}); ignored`);
+    warnings.push(
+      `${config.file}: ${key} ${JSON.stringify(value)} is outside the vocabulary (size ${vocabSize}); ignored`,
+    );
     return null;
   }
   return value;
@@ -309,7 +322,10 @@ function llamaTensors(spec: ModelSpec): ExpectedTensor[] {
       if (spec.modelType !== 'qwen2') out.push({ name: `${p}self_attn.o_proj.bias`, shape: [d] });
     }
     if (spec.qkNorm) {
-      out.push({ name: `${p}self_attn.q_norm.weight`, shape: [headDim] }, { name: `${p}self_attn.k_norm.weight`, shape: [headDim] });
+      out.push(
+        { name: `${p}self_attn.q_norm.weight`, shape: [headDim] },
+        { name: `${p}self_attn.k_norm.weight`, shape: [headDim] },
+      );
     }
     out.push(
       { name: `${p}post_attention_layernorm.weight`, shape: [d] },

@@ -19,7 +19,8 @@ export class KvCache {
     /** Positions the cache holds. */
     readonly capacity: number,
   ) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`KV cache capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new Error(`KV cache capacity must be a positive integer, got ${capacity}`);
     this.width = 2 * spec.kvHeads * spec.headDim;
     for (let l = 0; l < spec.layers; l++) this.layers.push(gpu.tensor([capacity, this.width], `kv_cache.${l}`));
   }
@@ -37,11 +38,26 @@ export class KvCache {
     return (list, layer, qkv, att) => {
       const cache = this.layers[layer];
       // k|v are adjacent columns of the fused q|k|v row: one store moves both.
-      cacheStore(list, { src: { t: qkv, offset: qWidth, ld }, dst: { t: cache, ld: width }, positions, rows, width, keyRows: capacity });
+      cacheStore(list, {
+        src: { t: qkv, offset: qWidth, ld },
+        dst: { t: cache, ld: width },
+        positions,
+        rows,
+        width,
+        keyRows: capacity,
+      });
       decodeAttention(list, {
-        q: { t: qkv, offset: 0, ld }, k: { t: cache, offset: 0, ld: width }, v: { t: cache, offset: width / 2, ld: width },
-        out: { t: att, ld: qWidth }, positions, rows, heads: spec.heads, kvHeads: spec.kvHeads, headDim: hd,
-        keyRows: capacity, scale: 1 / Math.sqrt(hd),
+        q: { t: qkv, offset: 0, ld },
+        k: { t: cache, offset: 0, ld: width },
+        v: { t: cache, offset: width / 2, ld: width },
+        out: { t: att, ld: qWidth },
+        positions,
+        rows,
+        heads: spec.heads,
+        kvHeads: spec.kvHeads,
+        headDim: hd,
+        keyRows: capacity,
+        scale: 1 / Math.sqrt(hd),
       });
     };
   }

@@ -48,6 +48,7 @@ export class DecodeGraph {
     const pass = new ForwardPass(gpu, weights, R, { tokens: this.tokens, positions: this.positions }, opts.adapters);
     this.list = gpu.list(p);
     pass.record(this.list, layers, final, cache.attention(this.positions, R), this.logits);
-    if (this.logits && this.next) argmax(this.list, { x: { t: this.logits, ld: spec.vocabSize }, out: this.next, rows: R, vocab: spec.vocabSize });
+    if (this.logits && this.next)
+      argmax(this.list, { x: { t: this.logits, ld: spec.vocabSize }, out: this.next, rows: R, vocab: spec.vocabSize });
   }
 }

@@ -43,16 +43,29 @@ export class Decoder {
     const spec = weights.spec;
     const capacity = (this.capacity = opts.capacity ?? spec.maxPositions);
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > spec.maxPositions) {
-      throw new Error(`decoder capacity must be an integer in [1, ${spec.maxPositions}] (the model's maxPositions), got ${capacity}`);
+      throw new Error(
+        `decoder capacity must be an integer in [1, ${spec.maxPositions}] (the model's maxPositions), got ${capacity}`,
+      );
     }
     const chunk = Math.min(opts.prefillRows ?? DEFAULT_PREFILL_ROWS, capacity);
-    if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`prefillRows must be a positive integer, got ${opts.prefillRows}`);
+    if (!Number.isInteger(chunk) || chunk < 1)
+      throw new Error(`prefillRows must be a positive integer, got ${opts.prefillRows}`);
     // Construction is synchronous: the buffers created from here on are this decoder's alone.
     const mark = gpu.mark();
     try {
       this.cache = new KvCache(gpu, spec, capacity);
-      this.prefillGraph = new DecodeGraph(gpu, weights, this.cache, { rows: chunk, head: false, adapters: opts.adapters, label: 'prefill' });
-      this.stepGraph = new DecodeGraph(gpu, weights, this.cache, { rows: 1, head: true, adapters: opts.adapters, label: 'decode' });
+      this.prefillGraph = new DecodeGraph(gpu, weights, this.cache, {
+        rows: chunk,
+        head: false,
+        adapters: opts.adapters,
+        label: 'prefill',
+      });
+      this.stepGraph = new DecodeGraph(gpu, weights, this.cache, {
+        rows: 1,
+        head: true,
+        adapters: opts.adapters,
+        label: 'decode',
+      });
       this.nextStaging = gpu.createBuffer(4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'decode.next.staging');
     } catch (err) {
       // Nothing was submitted with them yet: a shape the kernels reject leaves no half-built decoder behind.
@@ -99,7 +112,8 @@ export class Decoder {
     this.submitStep(token, this.stepGraph.next!.buffer, this.nextStaging, 4);
     const next = new Uint32Array(await this.readStaging(this.nextStaging, 4))[0];
     // argmax finds no index in a row of NaNs: say so rather than hand out a token id past the vocabulary.
-    if (next >= this.weights.spec.vocabSize) throw new Error(`decoding at position ${this.filled - 1}: the model produced non-finite logits (no largest one)`);
+    if (next >= this.weights.spec.vocabSize)
+      throw new Error(`decoding at position ${this.filled - 1}: the model produced non-finite logits (no largest one)`);
     return next;
   }
 
@@ -107,7 +121,11 @@ export class Decoder {
   async stepLogits(token: number): Promise<Float32Array> {
     const bytes = this.weights.spec.vocabSize * 4;
     if (!this.logitsStaging) {
-      this.logitsStaging = this.gpu.createBuffer(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'decode.logits.staging');
+      this.logitsStaging = this.gpu.createBuffer(
+        bytes,
+        GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        'decode.logits.staging',
+      );
       this.buffers.push(this.logitsStaging);
     }
     this.submitStep(token, this.stepGraph.logits!.buffer, this.logitsStaging, bytes);
@@ -148,12 +166,15 @@ export class Decoder {
 
   private checkRoom(n: number): void {
     if (this.filled + n > this.capacity) {
-      throw new Error(`the sequence would reach ${this.filled + n} positions; this decoder's cache holds ${this.capacity}`);
+      throw new Error(
+        `the sequence would reach ${this.filled + n} positions; this decoder's cache holds ${this.capacity}`,
+      );
     }
   }
 
   private checkToken(id: number, position: number): void {
     const V = this.weights.spec.vocabSize;
-    if (!Number.isInteger(id) || id < 0 || id >= V) throw new Error(`token id ${id} at position ${position} is outside the model's vocabulary (${V})`);
+    if (!Number.isInteger(id) || id < 0 || id >= V)
+      throw new Error(`token id ${id} at position ${position} is outside the model's vocabulary (${V})`);
   }
 }

@@ -42,7 +42,8 @@ export class Generator {
   ) {
     const max = weights.spec.maxPositions;
     const requested = options.maxPositions ?? max;
-    if (!Number.isInteger(requested) || requested < 1) throw new Error(`maxPositions must be a positive integer, got ${options.maxPositions}`);
+    if (!Number.isInteger(requested) || requested < 1)
+      throw new Error(`maxPositions must be a positive integer, got ${options.maxPositions}`);
     this.maxPositions = Math.min(requested, max);
   }
 
@@ -91,7 +92,10 @@ export class Generator {
       this.decoders.delete(adapters);
       await existing.dispose();
     }
-    const capacity = this.options.maxPositions !== undefined ? this.maxPositions : Math.min(this.maxPositions, powerOfTwoAtLeast(Math.max(positions, MIN_CAPACITY)));
+    const capacity =
+      this.options.maxPositions !== undefined
+        ? this.maxPositions
+        : Math.min(this.maxPositions, powerOfTwoAtLeast(Math.max(positions, MIN_CAPACITY)));
     const decoder = new Decoder(this.gpu, this.weights, { capacity, adapters });
     this.decoders.set(adapters, decoder);
     return decoder;

@@ -23,7 +23,15 @@ export interface LinearInfo {
   conv1d: boolean;
 }
 
-export const LLAMA_MODULES: LlamaModule[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+export const LLAMA_MODULES: LlamaModule[] = [
+  'q_proj',
+  'k_proj',
+  'v_proj',
+  'o_proj',
+  'gate_proj',
+  'up_proj',
+  'down_proj',
+];
 export const GPT2_MODULES: Gpt2Module[] = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'];
 
 export function layerLinears(spec: ModelSpec, layer: number): LinearInfo[] {
@@ -54,9 +62,21 @@ function llamaLinears(spec: ModelSpec, l: number): LinearInfo[] {
     const [inDim, outDim, block] = shapes[kind];
     const path = `model.layers.${l}.${block}.${kind}`;
     // attention_bias puts a bias on q/k/v and, except in Qwen2, on o_proj too.
-    const attnBias = kind === 'o_proj' ? spec.qkvBias && spec.modelType !== 'qwen2' : kind !== 'gate_proj' && kind !== 'up_proj' && kind !== 'down_proj' && spec.qkvBias;
+    const attnBias =
+      kind === 'o_proj'
+        ? spec.qkvBias && spec.modelType !== 'qwen2'
+        : kind !== 'gate_proj' && kind !== 'up_proj' && kind !== 'down_proj' && spec.qkvBias;
     const hasBias = attnBias || (spec.mlpBias && block === 'mlp');
-    return { path, layer: l, kind, in: inDim, out: outDim, weight: `${path}.weight`, bias: hasBias ? `${path}.bias` : null, conv1d: false };
+    return {
+      path,
+      layer: l,
+      kind,
+      in: inDim,
+      out: outDim,
+      weight: `${path}.weight`,
+      bias: hasBias ? `${path}.bias` : null,
+      conv1d: false,
+    };
   });
 }
 
@@ -72,7 +92,16 @@ function gpt2Linears(spec: ModelSpec, l: number): LinearInfo[] {
   return GPT2_MODULES.map((kind) => {
     const [inDim, outDim] = shapes[kind];
     const base = `h.${l}.${kind}`;
-    return { path: `transformer.${base}`, layer: l, kind, in: inDim, out: outDim, weight: `${base}.weight`, bias: `${base}.bias`, conv1d: true };
+    return {
+      path: `transformer.${base}`,
+      layer: l,
+      kind,
+      in: inDim,
+      out: outDim,
+      weight: `${base}.weight`,
+      bias: `${base}.bias`,
+      conv1d: true,
+    };
   });
 }
 
@@ -98,7 +127,9 @@ export function selectTargets(spec: ModelSpec, targets: string[]): LinearInfo[] 
   for (const t of targets) {
     if (!linears.some((m) => matchesTarget(m.path, t))) {
       const kinds = spec.family === 'gpt2' ? GPT2_MODULES : LLAMA_MODULES;
-      throw new Error(`Target module "${t}" does not exist in this ${spec.modelType} model; its linear layers are: ${kinds.join(', ')}.`);
+      throw new Error(
+        `Target module "${t}" does not exist in this ${spec.modelType} model; its linear layers are: ${kinds.join(', ')}.`,
+      );
     }
   }
   return linears.filter((m) => targets.some((t) => matchesTarget(m.path, t)));

@@ -10,7 +10,8 @@ export const LOGITS_CHUNK_BYTES = 64 * 2 ** 20;
 /** Rows per LM-head chunk: the requested number, else all rows when their logits fit LOGITS_CHUNK_BYTES. */
 export function logitsChunkRows(rows: number, vocab: number, requested?: number): number {
   if (requested !== undefined) {
-    if (!Number.isInteger(requested) || requested < 1) throw new Error(`logitsChunkRows must be a positive integer, got ${requested}`);
+    if (!Number.isInteger(requested) || requested < 1)
+      throw new Error(`logitsChunkRows must be a positive integer, got ${requested}`);
     return Math.min(requested, rows);
   }
   return Math.max(1, Math.min(rows, Math.floor(LOGITS_CHUNK_BYTES / (vocab * 4))));

@@ -21,7 +21,14 @@ import type { BoundAdapter, LinearAdapter, Trainable } from './adapter';
 import type { CommandList, Gpu } from '../gpu/gpu';
 import type { Tensor } from '../gpu/tensor';
 import { listScratchBytes, matmul, type MatView } from '../kernels/matmul';
-import { rmsnormForward, rmsnormBackward, rmsnormWeightGrad, layernormForward, layernormBackward, layernormParamGrad } from '../kernels/norm';
+import {
+  rmsnormForward,
+  rmsnormBackward,
+  rmsnormWeightGrad,
+  layernormForward,
+  layernormBackward,
+  layernormParamGrad,
+} from '../kernels/norm';
 import { ropeForward, ropeBackward } from '../kernels/rope';
 import { flashAttentionBackward, flashAttentionForward } from '../kernels/flash-attention';
 import { swigluForward, swigluBackward, geluForward, geluBackward } from '../kernels/activation';
@@ -30,8 +37,15 @@ import { embedForward, embedBackward, positionEmbedBackward } from '../kernels/e
 import { crossEntropyForward, crossEntropyForwardBackward } from '../kernels/xent';
 import { sum } from '../kernels/reduce';
 import {
-  adapterBindAllocations, adapterShapeOf, finalBufferShapes, graphAllocations, layerBufferShapes, mlpBufferShapes, planBytes,
-  type BufferShape, type PlannedBuffer,
+  adapterBindAllocations,
+  adapterShapeOf,
+  finalBufferShapes,
+  graphAllocations,
+  layerBufferShapes,
+  mlpBufferShapes,
+  planBytes,
+  type BufferShape,
+  type PlannedBuffer,
 } from './allocation-plan';
 import type { ModelSpec } from './config';
 import { logitsChunkRows } from './lm-head';
@@ -65,16 +79,30 @@ export const RECOMPUTE_MODES: readonly Recompute[] = ['none', 'mlp'];
 
 /** One block's forward buffers over the pass's rows. */
 export interface LayerBuffers {
-  resid: Tensor; ln1: Tensor; ln1Mean: Tensor | null; ln1Rstd: Tensor;
-  qkvPre: Tensor | null; qRstd: Tensor | null; kRstd: Tensor | null;
-  qkv: Tensor; att: Tensor; mid: Tensor;
-  ln2: Tensor; ln2Mean: Tensor | null; ln2Rstd: Tensor;
-  fc1: Tensor; fc2: Tensor | null; act: Tensor;
+  resid: Tensor;
+  ln1: Tensor;
+  ln1Mean: Tensor | null;
+  ln1Rstd: Tensor;
+  qkvPre: Tensor | null;
+  qRstd: Tensor | null;
+  kRstd: Tensor | null;
+  qkv: Tensor;
+  att: Tensor;
+  mid: Tensor;
+  ln2: Tensor;
+  ln2Mean: Tensor | null;
+  ln2Rstd: Tensor;
+  fc1: Tensor;
+  fc2: Tensor | null;
+  act: Tensor;
 }
 
 /** The residual stream after the last block, its final norm and the norm's statistics. */
 export interface FinalBuffers {
-  resid: Tensor; ln: Tensor; mean: Tensor | null; rstd: Tensor;
+  resid: Tensor;
+  ln: Tensor;
+  mean: Tensor | null;
+  rstd: Tensor;
 }
 
 /** The MLP's pre-activations and activation: the largest per-layer buffers ([rows, intermediate] each). */
@@ -84,15 +112,27 @@ export type MlpBuffers = Pick<LayerBuffers, 'fc1' | 'fc2' | 'act'>;
 type Allocate = (b: BufferShape) => Tensor;
 
 /** Tensors for a record of shapes (null stays null). */
-function allocateAll<K extends string>(shapes: Record<K, BufferShape | null>, allocate: Allocate): Record<K, Tensor | null> {
+function allocateAll<K extends string>(
+  shapes: Record<K, BufferShape | null>,
+  allocate: Allocate,
+): Record<K, Tensor | null> {
   const out = {} as Record<K, Tensor | null>;
   for (const key of Object.keys(shapes) as K[]) out[key] = shapes[key] ? allocate(shapes[key]!) : null;
   return out;
 }
 
-const plainAllocate = (gpu: Gpu): Allocate => (b) => gpu.tensor(b.shape, b.name, b.dtype);
+const plainAllocate =
+  (gpu: Gpu): Allocate =>
+  (b) =>
+    gpu.tensor(b.shape, b.name, b.dtype);
 
-export function allocateMlpBuffers(gpu: Gpu, spec: ModelSpec, rows: number, prefix: string, allocate = plainAllocate(gpu)): MlpBuffers {
+export function allocateMlpBuffers(
+  gpu: Gpu,
+  spec: ModelSpec,
+  rows: number,
+  prefix: string,
+  allocate = plainAllocate(gpu),
+): MlpBuffers {
   const m = allocateAll(mlpBufferShapes(spec, rows, prefix), allocate);
   return { fc1: m.fc1!, fc2: m.fc2, act: m.act! };
 }
@@ -102,18 +142,41 @@ export function allocateMlpBuffers(gpu: Gpu, spec: ModelSpec, rows: number, pref
  * exist). `mlp`: MLP buffers shared by every block (a forward-only graph, or a training graph that recomputes them).
  */
 export function allocateLayerBuffers(
-  gpu: Gpu, spec: ModelSpec, rows: number, prefix: string, mlp?: MlpBuffers, allocate = plainAllocate(gpu),
+  gpu: Gpu,
+  spec: ModelSpec,
+  rows: number,
+  prefix: string,
+  mlp?: MlpBuffers,
+  allocate = plainAllocate(gpu),
 ): LayerBuffers {
   const a = allocateAll(layerBufferShapes(spec, rows, prefix, !mlp), allocate);
   return {
-    resid: a.resid!, ln1: a.ln1!, ln1Mean: a.ln1Mean, ln1Rstd: a.ln1Rstd!, qkvPre: a.qkvPre, qRstd: a.qRstd, kRstd: a.kRstd,
-    qkv: a.qkv!, att: a.att!, mid: a.mid!, ln2: a.ln2!, ln2Mean: a.ln2Mean, ln2Rstd: a.ln2Rstd!,
+    resid: a.resid!,
+    ln1: a.ln1!,
+    ln1Mean: a.ln1Mean,
+    ln1Rstd: a.ln1Rstd!,
+    qkvPre: a.qkvPre,
+    qRstd: a.qRstd,
+    kRstd: a.kRstd,
+    qkv: a.qkv!,
+    att: a.att!,
+    mid: a.mid!,
+    ln2: a.ln2!,
+    ln2Mean: a.ln2Mean,
+    ln2Rstd: a.ln2Rstd!,
     ...(mlp ?? { fc1: a.fc1!, fc2: a.fc2, act: a.act! }),
   };
 }
 
 /** `resid`: the stream the last block writes, when the caller owns it (decoding alternates two). */
-export function allocateFinalBuffers(gpu: Gpu, spec: ModelSpec, rows: number, prefix: string, resid?: Tensor, allocate = plainAllocate(gpu)): FinalBuffers {
+export function allocateFinalBuffers(
+  gpu: Gpu,
+  spec: ModelSpec,
+  rows: number,
+  prefix: string,
+  resid?: Tensor,
+  allocate = plainAllocate(gpu),
+): FinalBuffers {
   const shapes = finalBufferShapes(spec, rows, prefix);
   const f = allocateAll(resid ? { ...shapes, resid: null } : shapes, allocate);
   return { resid: resid ?? f.resid!, ln: f.ln!, mean: f.mean, rstd: f.rstd! };
@@ -140,7 +203,8 @@ class FullGrads {
     for (const name of weights.names()) {
       const p = weights.get(name);
       const g = allocate(`${name}.grad`);
-      if (g.size !== p.size) throw new Error(`${name}.grad: the allocation plan has ${g.size} values, the tensor ${p.size}`);
+      if (g.size !== p.size)
+        throw new Error(`${name}.grad: the allocation plan has ${g.size} values, the tensor ${p.size}`);
       this.grads.set(name, g);
       const isMatrix = p.shape.length === 2;
       const isEmbed = name === weights.embedName;
@@ -195,12 +259,23 @@ export class ForwardPass {
    * Records the forward: block l reads layers[l].resid and writes the next block's resid (final.resid after
    * the last). With logits, the final norm and the lm head follow; without, the pass ends at final.resid.
    */
-  record(list: CommandList, layers: LayerBuffers[], final: FinalBuffers, attention: AttentionStep, logits: Tensor | null): void {
+  record(
+    list: CommandList,
+    layers: LayerBuffers[],
+    final: FinalBuffers,
+    attention: AttentionStep,
+    logits: Tensor | null,
+  ): void {
     const { spec, weights, rows: R } = this;
     const d = spec.hidden;
     const gpt2 = spec.family === 'gpt2';
     embedForward(list, {
-      tokens: this.inputs.tokens, table: weights.get(weights.embedName), out: layers[0]?.resid ?? final.resid, rows: R, width: d, vocab: spec.vocabSize,
+      tokens: this.inputs.tokens,
+      table: weights.get(weights.embedName),
+      out: layers[0]?.resid ?? final.resid,
+      rows: R,
+      width: d,
+      vocab: spec.vocabSize,
       ...(gpt2 ? { positions: this.inputs.positions, posTable: weights.get('wpe.weight') } : {}),
     });
     for (let l = 0; l < spec.layers; l++) {
@@ -216,14 +291,24 @@ export class ForwardPass {
         const hd = spec.headDim;
         this.linear(list, m.q_proj, dense(a.ln1, d), { t: qkvOut, ld: this.qkvWidth, offset: 0 });
         this.linear(list, m.k_proj, dense(a.ln1, d), { t: qkvOut, ld: this.qkvWidth, offset: spec.heads * hd });
-        this.linear(list, m.v_proj, dense(a.ln1, d), { t: a.qkv, ld: this.qkvWidth, offset: (spec.heads + spec.kvHeads) * hd });
+        this.linear(list, m.v_proj, dense(a.ln1, d), {
+          t: a.qkv,
+          ld: this.qkvWidth,
+          offset: (spec.heads + spec.kvHeads) * hd,
+        });
         if (a.qkvPre) this.qkNormForward(list, l, a);
         this.rope(list, a.qkv, false);
       }
       attention(list, l, a.qkv, a.att);
       // mid = resid + att·Woᵀ: copy the residual, then accumulate the projection into it.
       list.copy(a.resid, a.mid);
-      this.linear(list, gpt2 ? m['attn.c_proj'] : m.o_proj, dense(a.att, spec.heads * spec.headDim), dense(a.mid, d), 1);
+      this.linear(
+        list,
+        gpt2 ? m['attn.c_proj'] : m.o_proj,
+        dense(a.att, spec.heads * spec.headDim),
+        dense(a.mid, d),
+        1,
+      );
       this.norm(list, a.mid, a.ln2, l, 2, a.ln2Mean, a.ln2Rstd);
       list.copy(a.mid, next);
       this.mlpActivation(list, l, a);
@@ -244,8 +329,13 @@ export class ForwardPass {
     const { spec } = this;
     const d = spec.hidden;
     matmul(list, {
-      a: { t: final.ln, ld: d, offset: rowStart * d }, b: { t: this.weights.lmHead, ld: d }, c: dense(logits, spec.vocabSize),
-      M: rows, N: spec.vocabSize, K: d, transB: true,
+      a: { t: final.ln, ld: d, offset: rowStart * d },
+      b: { t: this.weights.lmHead, ld: d },
+      c: dense(logits, spec.vocabSize),
+      M: rows,
+      N: spec.vocabSize,
+      K: d,
+      transB: true,
     });
   }
 
@@ -283,23 +373,52 @@ export class ForwardPass {
     const W = this.weights.get(info.weight);
     const R = this.rows;
     matmul(list, {
-      a: x, b: { t: W, ld: info.conv1d ? info.out : info.in }, c: y, M: R, N: info.out, K: info.in,
-      transB: !info.conv1d, beta,
+      a: x,
+      b: { t: W, ld: info.conv1d ? info.out : info.in },
+      c: y,
+      M: R,
+      N: info.out,
+      K: info.in,
+      transB: !info.conv1d,
+      beta,
     });
     if (info.bias) biasAdd(list, { y, bias: this.weights.get(info.bias), rows: R, cols: info.out });
     this.bound.get(info.path)?.forward(list, x, y);
   }
 
-  private norm(list: CommandList, x: Tensor, out: Tensor, layer: number, which: 0 | 1 | 2, mean: Tensor | null, rstd: Tensor): void {
+  private norm(
+    list: CommandList,
+    x: Tensor,
+    out: Tensor,
+    layer: number,
+    which: 0 | 1 | 2,
+    mean: Tensor | null,
+    rstd: Tensor,
+  ): void {
     const { spec, rows: R } = this;
     const name = this.normName(layer, which);
     if (spec.family === 'gpt2') {
       layernormForward(list, {
-        x: { t: x }, out: { t: out }, weight: this.weights.get(`${name}.weight`), bias: this.weights.get(`${name}.bias`),
-        mean: mean!, rstd, rows: R, width: spec.hidden, eps: spec.normEps,
+        x: { t: x },
+        out: { t: out },
+        weight: this.weights.get(`${name}.weight`),
+        bias: this.weights.get(`${name}.bias`),
+        mean: mean!,
+        rstd,
+        rows: R,
+        width: spec.hidden,
+        eps: spec.normEps,
       });
     } else {
-      rmsnormForward(list, { x: { t: x }, out: { t: out }, weight: this.weights.get(`${name}.weight`), rstd, rows: R, width: spec.hidden, eps: spec.normEps });
+      rmsnormForward(list, {
+        x: { t: x },
+        out: { t: out },
+        weight: this.weights.get(`${name}.weight`),
+        rstd,
+        rows: R,
+        width: spec.hidden,
+        eps: spec.normEps,
+      });
     }
   }
 
@@ -327,8 +446,12 @@ export class ForwardPass {
     const { spec, rows: R } = this;
     const op = backward ? ropeBackward : ropeForward;
     op(list, {
-      x: { t: qkv, ld: this.qkvWidth, offset: 0 }, positions: this.inputs.positions, invFreq: this.invFreq!, tokens: R,
-      heads: spec.heads + spec.kvHeads, headDim: spec.headDim,
+      x: { t: qkv, ld: this.qkvWidth, offset: 0 },
+      positions: this.inputs.positions,
+      invFreq: this.invFreq!,
+      tokens: R,
+      heads: spec.heads + spec.kvHeads,
+      headDim: spec.headDim,
     });
   }
 
@@ -338,8 +461,13 @@ export class ForwardPass {
     const hd = spec.headDim;
     for (const [which, heads, offset, rstd] of this.qkNormParts(a)) {
       rmsnormForward(list, {
-        x: { t: a.qkvPre!, offset, ld: this.qkvWidth, groups: heads }, out: { t: a.qkv, offset, ld: this.qkvWidth, groups: heads },
-        weight: this.weights.get(`model.layers.${l}.self_attn.${which}.weight`), rstd, rows: R * heads, width: hd, eps: spec.normEps,
+        x: { t: a.qkvPre!, offset, ld: this.qkvWidth, groups: heads },
+        out: { t: a.qkv, offset, ld: this.qkvWidth, groups: heads },
+        weight: this.weights.get(`model.layers.${l}.self_attn.${which}.weight`),
+        rstd,
+        rows: R * heads,
+        width: hd,
+        eps: spec.normEps,
       });
     }
   }
@@ -409,19 +537,28 @@ export class TransformerGraph {
     const R = (this.rows = opts.batch * opts.seq);
     this.qkvWidth = qkvWidth(spec);
     const recompute = opts.recompute ?? 'none';
-    if (!RECOMPUTE_MODES.includes(recompute)) throw new Error(`recompute must be one of ${RECOMPUTE_MODES.join(', ')}, got "${recompute}"`);
+    if (!RECOMPUTE_MODES.includes(recompute))
+      throw new Error(`recompute must be one of ${RECOMPUTE_MODES.join(', ')}, got "${recompute}"`);
     this.recomputeMlp = recompute === 'mlp' && opts.train !== 'none';
 
     // Every buffer by name from the table; whatever the table lists must have been allocated once the lists are recorded.
     const adapterShapes = [...(opts.adapters?.values() ?? [])].map(adapterShapeOf);
     this.plan = graphAllocations(spec, {
-      batch: opts.batch, seq: opts.seq, train: opts.train, recompute, logitsChunkRows: opts.logitsChunkRows, adapters: adapterShapes,
+      batch: opts.batch,
+      seq: opts.seq,
+      train: opts.train,
+      recompute,
+      logitsChunkRows: opts.logitsChunkRows,
+      adapters: adapterShapes,
       listScratchBytes: listScratchBytes(gpu.device),
     });
     const pending = new Map(this.plan.filter((b) => b.owner === 'graph').map((b) => [b.name, b]));
     const t = (this.alloc = (name: string) => {
       const b = pending.get(name);
-      if (!b) throw new Error(`TransformerGraph: ${name} is not in the allocation plan (src/model/allocation-plan.ts), or was allocated twice`);
+      if (!b)
+        throw new Error(
+          `TransformerGraph: ${name} is not in the allocation plan (src/model/allocation-plan.ts), or was allocated twice`,
+        );
       pending.delete(name);
       return gpu.tensor(b.shape, b.name, b.dtype);
     });
@@ -433,7 +570,8 @@ export class TransformerGraph {
     this.gradScale = t('gradScale');
 
     // Nothing reads a block's MLP buffers after its forward unless the backward does without recomputing them.
-    const sharedMlp = opts.train === 'none' || this.recomputeMlp ? allocateMlpBuffers(gpu, spec, R, 'mlp', allocate) : undefined;
+    const sharedMlp =
+      opts.train === 'none' || this.recomputeMlp ? allocateMlpBuffers(gpu, spec, R, 'mlp', allocate) : undefined;
     for (let l = 0; l < spec.layers; l++) {
       this.acts.push(allocateLayerBuffers(gpu, spec, R, `layer${l}`, sharedMlp, allocate));
       // A forward-only graph never reads them back: one buffer serves every layer.
@@ -445,11 +583,21 @@ export class TransformerGraph {
     this.losses = t('losses');
     this.lossSum = t('lossSum');
 
-    this.pass = new ForwardPass(gpu, weights, R, { tokens: this.tokens, positions: this.positions }, opts.adapters, allocate);
+    this.pass = new ForwardPass(
+      gpu,
+      weights,
+      R,
+      { tokens: this.tokens, positions: this.positions },
+      opts.adapters,
+      allocate,
+    );
     adapterShapes.forEach((a) => {
       const want = planBytes(adapterBindAllocations(a, R));
       const got = this.pass.boundBytes.get(a.path);
-      if (got !== want) throw new Error(`${a.path}: its adapter allocated ${got} bytes for ${R} rows; the allocation plan (src/model/allocation-plan.ts) lists ${want}`);
+      if (got !== want)
+        throw new Error(
+          `${a.path}: its adapter allocated ${got} bytes for ${R} rows; the allocation plan (src/model/allocation-plan.ts) lists ${want}`,
+        );
     });
     this.full = opts.train === 'full' ? new FullGrads(weights, t) : null;
     this.trainables =
@@ -463,7 +611,14 @@ export class TransformerGraph {
     this.recordForward(this.forwardList);
     this.forEachChunk((r0, n) => {
       this.pass.lmHead(this.forwardList, this.final, this.logits, r0, n);
-      crossEntropyForward(this.forwardList, { logits: this.logits, targets: this.targets, losses: this.losses, rows: n, rowOffset: r0, vocab: spec.vocabSize });
+      crossEntropyForward(this.forwardList, {
+        logits: this.logits,
+        targets: this.targets,
+        losses: this.losses,
+        rows: n,
+        rowOffset: r0,
+        vocab: spec.vocabSize,
+      });
     });
     sum(this.forwardList, { x: this.losses, n: R, out: this.lossSum, outIndex: 0 });
 
@@ -474,14 +629,23 @@ export class TransformerGraph {
     } else {
       this.backwardList = null;
     }
-    if (pending.size) throw new Error(`TransformerGraph: the allocation plan lists buffers the graph did not allocate: ${[...pending.keys()].join(', ')}`);
+    if (pending.size)
+      throw new Error(
+        `TransformerGraph: the allocation plan lists buffers the graph did not allocate: ${[...pending.keys()].join(', ')}`,
+      );
   }
 
   // ------------------------------------------------------------------ forward
 
   /** The blocks and the final norm; the LM head and the loss follow chunk by chunk (forEachChunk). */
   private recordForward(list: CommandList): void {
-    this.pass.record(list, this.acts, this.final, (into, layer, qkv, att) => this.attention(into, layer, qkv, att), null);
+    this.pass.record(
+      list,
+      this.acts,
+      this.final,
+      (into, layer, qkv, att) => this.attention(into, layer, qkv, att),
+      null,
+    );
     this.pass.finalNorm(list, this.final);
   }
 
@@ -493,16 +657,25 @@ export class TransformerGraph {
   /** Causal attention over the batch's rows; packed rows attend only to their own document. */
   private attention(list: CommandList, layer: number, qkv: Tensor, att: Tensor): void {
     const args = {
-      ...this.pass.qkvViews(qkv), out: { t: att, ld: this.spec.heads * this.spec.headDim },
+      ...this.pass.qkvViews(qkv),
+      out: { t: att, ld: this.spec.heads * this.spec.headDim },
       // Packed rows: every document attends only to itself (positions restart at 0 where one begins).
-      positions: this.positions, ...this.attentionShape(),
+      positions: this.positions,
+      ...this.attentionShape(),
     };
     flashAttentionForward(list, { ...args, lse: this.lse[layer] });
   }
 
   private attentionShape() {
     const { spec } = this;
-    return { batch: this.opts.batch, seq: this.opts.seq, heads: spec.heads, kvHeads: spec.kvHeads, headDim: spec.headDim, scale: 1 / Math.sqrt(spec.headDim) };
+    return {
+      batch: this.opts.batch,
+      seq: this.opts.seq,
+      heads: spec.heads,
+      kvHeads: spec.kvHeads,
+      headDim: spec.headDim,
+      scale: 1 / Math.sqrt(spec.headDim),
+    };
   }
 
   /**
@@ -510,7 +683,8 @@ export class TransformerGraph {
    * the last block (l = layers, before the final norm). Valid after a forward pass; [rows, hidden].
    */
   residualStream(l: number): Tensor {
-    if (!Number.isInteger(l) || l < 0 || l > this.spec.layers) throw new Error(`residual stream ${l} does not exist (0..${this.spec.layers})`);
+    if (!Number.isInteger(l) || l < 0 || l > this.spec.layers)
+      throw new Error(`residual stream ${l} does not exist (0..${this.spec.layers})`);
     return l < this.spec.layers ? this.acts[l].resid : this.final.resid;
   }
 
@@ -546,15 +720,35 @@ export class TransformerGraph {
     this.forEachChunk((r0, n) => {
       this.pass.lmHead(list, f, this.logits, r0, n);
       crossEntropyForwardBackward(list, {
-        logits: this.logits, targets: this.targets, losses: this.losses, dlogits, gradScale: this.gradScale, rows: n, rowOffset: r0, vocab: V,
+        logits: this.logits,
+        targets: this.targets,
+        losses: this.losses,
+        dlogits,
+        gradScale: this.gradScale,
+        rows: n,
+        rowOffset: r0,
+        vocab: V,
       });
       // dln_f[chunk] = dlogits · W_lm  [n, d]
-      matmul(list, { a: dense(dlogits, V), b: { t: weights.lmHead, ld: d }, c: { t: dln, ld: d, offset: r0 * d }, M: n, N: d, K: V });
+      matmul(list, {
+        a: dense(dlogits, V),
+        b: { t: weights.lmHead, ld: d },
+        c: { t: dln, ld: d, offset: r0 * d },
+        M: n,
+        N: d,
+        K: V,
+      });
       if (full) {
         // dW_lm (+)= dlogitsᵀ · ln_f[chunk]; a tied embedding accumulates from the start (cleared above).
         const lmName = spec.tieWordEmbeddings ? weights.embedName : 'lm_head.weight';
         matmul(list, {
-          a: dense(dlogits, V), b: { t: f.ln, ld: d, offset: r0 * d }, c: dense(full.get(lmName), d), M: V, N: d, K: n, transA: true,
+          a: dense(dlogits, V),
+          b: { t: f.ln, ld: d, offset: r0 * d },
+          c: dense(full.get(lmName), d),
+          M: V,
+          N: d,
+          K: n,
+          transA: true,
           beta: spec.tieWordEmbeddings || r0 > 0 ? 1 : 0,
         });
       }
@@ -569,11 +763,23 @@ export class TransformerGraph {
       if (this.recomputeMlp && l < spec.layers - 1) this.pass.mlpActivation(list, l, a);
       // MLP: next = mid + act·W_downᵀ ; dresid holds d(next).
       if (gpt2) {
-        this.linearBackward(list, m['mlp.c_proj'], dense(a.act, spec.intermediate), dense(dresid, d), dense(dact, spec.intermediate));
+        this.linearBackward(
+          list,
+          m['mlp.c_proj'],
+          dense(a.act, spec.intermediate),
+          dense(dresid, d),
+          dense(dact, spec.intermediate),
+        );
         geluBackward(list, { dout: dact, x: a.fc1, dx: dfc1, n: dfc1.size });
         this.linearBackward(list, m['mlp.c_fc'], dense(a.ln2, d), dense(dfc1, spec.intermediate), dense(dln, d));
       } else {
-        this.linearBackward(list, m.down_proj, dense(a.act, spec.intermediate), dense(dresid, d), dense(dact, spec.intermediate));
+        this.linearBackward(
+          list,
+          m.down_proj,
+          dense(a.act, spec.intermediate),
+          dense(dresid, d),
+          dense(dact, spec.intermediate),
+        );
         swigluBackward(list, { dout: dact, gate: a.fc1, up: a.fc2!, dgate: dfc1, dup: dfc2!, n: dfc1.size });
         this.linearBackward(list, m.gate_proj, dense(a.ln2, d), dense(dfc1, spec.intermediate), dense(dln, d));
         this.linearBackward(list, m.up_proj, dense(a.ln2, d), dense(dfc2!, spec.intermediate), dense(dln, d), 1);
@@ -581,12 +787,26 @@ export class TransformerGraph {
       // d(mid) = d(next) + norm2 backward; accumulated in place.
       this.normBackward(list, l, 2, a.mid, dln, dresid, a.ln2Mean, a.ln2Rstd, true);
       // Attention: mid = resid + att·W_oᵀ.
-      this.linearBackward(list, gpt2 ? m['attn.c_proj'] : m.o_proj, dense(a.att, spec.heads * hd), dense(dresid, d), dense(datt, spec.heads * hd));
+      this.linearBackward(
+        list,
+        gpt2 ? m['attn.c_proj'] : m.o_proj,
+        dense(a.att, spec.heads * hd),
+        dense(dresid, d),
+        dense(datt, spec.heads * hd),
+      );
       const views = this.pass.qkvViews(a.qkv);
       const dviews = this.pass.qkvViews(dqkv);
       flashAttentionBackward(list, {
-        ...views, dout: { t: datt, ld: spec.heads * hd }, dq: dviews.q, dk: dviews.k, dv: dviews.v, ...this.attentionShape(),
-        out: { t: a.att, ld: spec.heads * hd }, lse: this.lse[l], positions: this.positions, delta,
+        ...views,
+        dout: { t: datt, ld: spec.heads * hd },
+        dq: dviews.q,
+        dk: dviews.k,
+        dv: dviews.v,
+        ...this.attentionShape(),
+        out: { t: a.att, ld: spec.heads * hd },
+        lse: this.lse[l],
+        positions: this.positions,
+        delta,
       });
       if (gpt2) {
         this.linearBackward(list, m['attn.c_attn'], dense(a.ln1, d), dense(dqkv, this.qkvWidth), dense(dln, d));
@@ -601,19 +821,37 @@ export class TransformerGraph {
         const ld = this.qkvWidth;
         this.linearBackward(list, m.q_proj, dense(a.ln1, d), { t: dq, ld, offset: 0 }, dense(dln, d));
         this.linearBackward(list, m.k_proj, dense(a.ln1, d), { t: dq, ld, offset: spec.heads * hd }, dense(dln, d), 1);
-        this.linearBackward(list, m.v_proj, dense(a.ln1, d), { t: dqkv, ld, offset: (spec.heads + spec.kvHeads) * hd }, dense(dln, d), 1);
+        this.linearBackward(
+          list,
+          m.v_proj,
+          dense(a.ln1, d),
+          { t: dqkv, ld, offset: (spec.heads + spec.kvHeads) * hd },
+          dense(dln, d),
+          1,
+        );
       }
       this.normBackward(list, l, 1, a.resid, dln, dresid, a.ln1Mean, a.ln1Rstd, true);
     }
 
     if (full) {
       embedBackward(list, {
-        tokens: this.tokens, dout: dresid, dtable: full.get(weights.embedName), rows: R, width: d, vocab: V,
+        tokens: this.tokens,
+        dout: dresid,
+        dtable: full.get(weights.embedName),
+        rows: R,
+        width: d,
+        vocab: V,
         accumulate: spec.tieWordEmbeddings,
       });
       if (gpt2) {
         positionEmbedBackward(list, {
-          positions: this.positions, dout: dresid, dtable: full.get('wpe.weight'), rows: R, width: d, maxPos: spec.maxPositions, accumulate: false,
+          positions: this.positions,
+          dout: dresid,
+          dtable: full.get('wpe.weight'),
+          rows: R,
+          width: d,
+          maxPos: spec.maxPositions,
+          accumulate: false,
         });
       }
     }
@@ -623,13 +861,26 @@ export class TransformerGraph {
    * Given dy of y = x·Wᵀ + b (+ adapter): dx (+)= dy·W (beta), and the parameter gradients of whatever trains
    * (the full weight and bias, or the adapter's tensors).
    */
-  private linearBackward(list: CommandList, info: LinearInfo, x: MatView, dy: MatView, dx: MatView, beta: 0 | 1 = 0): void {
+  private linearBackward(
+    list: CommandList,
+    info: LinearInfo,
+    x: MatView,
+    dy: MatView,
+    dx: MatView,
+    beta: 0 | 1 = 0,
+  ): void {
     const W = this.weights.get(info.weight);
     const R = this.rows;
     // Linear W [out, in]: dx = dy·W ; Conv1D W_c [in, out]: dx = dy·W_cᵀ.
     matmul(list, {
-      a: dy, b: { t: W, ld: info.conv1d ? info.out : info.in }, c: dx, M: R, N: info.in, K: info.out,
-      transB: info.conv1d, beta,
+      a: dy,
+      b: { t: W, ld: info.conv1d ? info.out : info.in },
+      c: dx,
+      M: R,
+      N: info.in,
+      K: info.out,
+      transB: info.conv1d,
+      beta,
     });
     if (this.full) {
       const dW = this.full.get(info.weight);
@@ -638,31 +889,73 @@ export class TransformerGraph {
       } else {
         matmul(list, { a: dy, b: x, c: { t: dW, ld: info.in }, M: info.out, N: info.in, K: R, transA: true });
       }
-      if (info.bias) biasGrad(list, { dy, dbias: this.full.get(info.bias), rows: R, cols: info.out, accumulate: false });
+      if (info.bias)
+        biasGrad(list, { dy, dbias: this.full.get(info.bias), rows: R, cols: info.out, accumulate: false });
     }
     this.pass.adapter(info.path)?.backward(list, x, dy, dx);
   }
 
   private normBackward(
-    list: CommandList, layer: number, which: 0 | 1 | 2, x: Tensor, dout: Tensor, dx: Tensor,
-    mean: Tensor | null, rstd: Tensor, accumulate: boolean,
+    list: CommandList,
+    layer: number,
+    which: 0 | 1 | 2,
+    x: Tensor,
+    dout: Tensor,
+    dx: Tensor,
+    mean: Tensor | null,
+    rstd: Tensor,
+    accumulate: boolean,
   ): void {
     const { spec, rows: R } = this;
     const name = this.pass.normName(layer, which);
     const weight = this.weights.get(`${name}.weight`);
     const w = spec.hidden;
     if (spec.family === 'gpt2') {
-      layernormBackward(list, { dout: { t: dout }, x: { t: x }, weight, mean: mean!, rstd, dx: { t: dx }, rows: R, width: w, accumulate });
+      layernormBackward(list, {
+        dout: { t: dout },
+        x: { t: x },
+        weight,
+        mean: mean!,
+        rstd,
+        dx: { t: dx },
+        rows: R,
+        width: w,
+        accumulate,
+      });
       if (this.full) {
         layernormParamGrad(list, {
-          dout: { t: dout }, x: { t: x }, mean: mean!, rstd, dweight: this.full.get(`${name}.weight`), dbias: this.full.get(`${name}.bias`),
-          rows: R, width: w, accumulate: false,
+          dout: { t: dout },
+          x: { t: x },
+          mean: mean!,
+          rstd,
+          dweight: this.full.get(`${name}.weight`),
+          dbias: this.full.get(`${name}.bias`),
+          rows: R,
+          width: w,
+          accumulate: false,
         });
       }
     } else {
-      rmsnormBackward(list, { dout: { t: dout }, x: { t: x }, weight, rstd, dx: { t: dx }, rows: R, width: w, accumulate });
+      rmsnormBackward(list, {
+        dout: { t: dout },
+        x: { t: x },
+        weight,
+        rstd,
+        dx: { t: dx },
+        rows: R,
+        width: w,
+        accumulate,
+      });
       if (this.full) {
-        rmsnormWeightGrad(list, { dout: { t: dout }, x: { t: x }, rstd, dweight: this.full.get(`${name}.weight`), rows: R, width: w, accumulate: false });
+        rmsnormWeightGrad(list, {
+          dout: { t: dout },
+          x: { t: x },
+          rstd,
+          dweight: this.full.get(`${name}.weight`),
+          rows: R,
+          width: w,
+          accumulate: false,
+        });
       }
     }
   }
@@ -675,10 +968,25 @@ export class TransformerGraph {
       const name = `model.layers.${l}.self_attn.${which}.weight`;
       const view = (t: Tensor) => ({ t, offset, ld, groups: heads });
       rmsnormBackward(list, {
-        dout: view(dqkv), x: view(a.qkvPre!), weight: this.weights.get(name), rstd, dx: view(dqkvPre), rows: R * heads, width: hd, accumulate: false,
+        dout: view(dqkv),
+        x: view(a.qkvPre!),
+        weight: this.weights.get(name),
+        rstd,
+        dx: view(dqkvPre),
+        rows: R * heads,
+        width: hd,
+        accumulate: false,
       });
       if (this.full) {
-        rmsnormWeightGrad(list, { dout: view(dqkv), x: view(a.qkvPre!), rstd, dweight: this.full.get(name), rows: R * heads, width: hd, accumulate: false });
+        rmsnormWeightGrad(list, {
+          dout: view(dqkv),
+          x: view(a.qkvPre!),
+          rstd,
+          dweight: this.full.get(name),
+          rows: R * heads,
+          width: hd,
+          accumulate: false,
+        });
       }
     }
   }
@@ -689,17 +997,27 @@ export class TransformerGraph {
   setBatch(batch: { tokens: Uint32Array; targets: Int32Array; positions: Uint32Array; supervised: number }): void {
     const R = this.rows;
     if (batch.tokens.length !== R || batch.targets.length !== R || batch.positions.length !== R) {
-      throw new Error(`batch has ${batch.tokens.length} tokens; this graph was built for ${this.opts.batch} x ${this.opts.seq} = ${R}`);
+      throw new Error(
+        `batch has ${batch.tokens.length} tokens; this graph was built for ${this.opts.batch} x ${this.opts.seq} = ${R}`,
+      );
     }
     const V = this.spec.vocabSize;
     for (let i = 0; i < R; i++) {
-      if (batch.tokens[i] >= V) throw new Error(`token id ${batch.tokens[i]} at position ${i} is outside the model's vocabulary (${V})`);
-      if (batch.targets[i] >= V) throw new Error(`target id ${batch.targets[i]} at position ${i} is outside the model's vocabulary (${V})`);
+      if (batch.tokens[i] >= V)
+        throw new Error(`token id ${batch.tokens[i]} at position ${i} is outside the model's vocabulary (${V})`);
+      if (batch.targets[i] >= V)
+        throw new Error(`target id ${batch.targets[i]} at position ${i} is outside the model's vocabulary (${V})`);
     }
     const q = this.gpu.device.queue;
     q.writeBuffer(this.tokens.buffer, 0, batch.tokens.buffer, batch.tokens.byteOffset, batch.tokens.byteLength);
     q.writeBuffer(this.targets.buffer, 0, batch.targets.buffer, batch.targets.byteOffset, batch.targets.byteLength);
-    q.writeBuffer(this.positions.buffer, 0, batch.positions.buffer, batch.positions.byteOffset, batch.positions.byteLength);
+    q.writeBuffer(
+      this.positions.buffer,
+      0,
+      batch.positions.buffer,
+      batch.positions.byteOffset,
+      batch.positions.byteLength,
+    );
     q.writeBuffer(this.gradScale.buffer, 0, new Float32Array([batch.supervised > 0 ? 1 / batch.supervised : 0]));
   }
 }
@@ -707,4 +1025,3 @@ export class TransformerGraph {
 function dense(t: Tensor, cols: number): MatView {
   return { t, ld: cols };
 }
-

@@ -55,9 +55,15 @@ export class ModelWeights {
     private readonly tensors: Map<string, Tensor>,
   ) {}
 
-  static async upload(gpu: Gpu, spec: ModelSpec, source: TensorSource, opts: UploadOptions = {}): Promise<ModelWeights> {
+  static async upload(
+    gpu: Gpu,
+    spec: ModelSpec,
+    source: TensorSource,
+    opts: UploadOptions = {},
+  ): Promise<ModelWeights> {
     const storage = opts.storage ?? 'auto';
-    if (!WEIGHT_STORAGES.includes(storage)) throw new Error(`weight storage "${storage}" is not one of ${WEIGHT_STORAGES.join(', ')}`);
+    if (!WEIGHT_STORAGES.includes(storage))
+      throw new Error(`weight storage "${storage}" is not one of ${WEIGHT_STORAGES.join(', ')}`);
     const plan = storagePlan(spec, source, storage);
     const expected = expectedTensors(spec);
     const map = new Map<string, Tensor>();
@@ -65,7 +71,8 @@ export class ModelWeights {
     for (const { name, shape } of expected) {
       const data = await source.load(name);
       const n = shape.reduce((a, b) => a * b, 1);
-      if (data.length !== n) throw new Error(`${name}: expected ${n} values for shape [${shape.join(', ')}], got ${data.length}`);
+      if (data.length !== n)
+        throw new Error(`${name}: expected ${n} values for shape [${shape.join(', ')}], got ${data.length}`);
       const dtype = plan.get(name)!;
       if (dtype === 'f16') checkF16Range(name, data);
       map.set(name, gpu.tensorFrom(data, shape, name, dtype));
@@ -82,16 +89,21 @@ export class ModelWeights {
    */
   async withReplacements(gpu: Gpu, changes: BaseWeightChanges): Promise<ModelWeights> {
     if (changes.replacements.length === 0 && !changes.untie) return this;
-    if (changes.untie && !this.spec.tieWordEmbeddings) throw new Error('untie: this model\'s lm_head is not tied to its embedding');
+    if (changes.untie && !this.spec.tieWordEmbeddings)
+      throw new Error("untie: this model's lm_head is not tied to its embedding");
     const spec: ModelSpec = changes.untie ? { ...this.spec, tieWordEmbeddings: false } : this.spec;
     const tensors = new Map(this.tensors);
     if (changes.untie) tensors.set('lm_head.weight', this.get(this.embedName));
     const shapes = new Map(expectedTensors(spec).map((t) => [t.name, t.shape]));
     for (const r of changes.replacements) {
       const shape = shapes.get(r.name);
-      if (!shape) throw new Error(`Cannot replace ${r.name}: this ${spec.modelType} model has no such tensor${r.name === 'lm_head.weight' ? ' (its lm_head is tied to the embedding)' : ''}`);
+      if (!shape)
+        throw new Error(
+          `Cannot replace ${r.name}: this ${spec.modelType} model has no such tensor${r.name === 'lm_head.weight' ? ' (its lm_head is tied to the embedding)' : ''}`,
+        );
       const data = r.rows ? await withRows(gpu, tensors.get(r.name)!, r.name, r.rows, r.data) : r.data;
-      if (data.length !== numel(shape)) throw new Error(`${r.name}: ${data.length} replacement values for shape [${shape.join(', ')}]`);
+      if (data.length !== numel(shape))
+        throw new Error(`${r.name}: ${data.length} replacement values for shape [${shape.join(', ')}]`);
       tensors.set(r.name, gpu.tensorFrom(data, shape, r.name));
     }
     return new ModelWeights(spec, tensors);
@@ -129,7 +141,8 @@ export class ModelWeights {
   /** GPU bytes per storage precision, e.g. { bf16: 988e6, f32: 1.2e5 }. */
   bytesByDtype(): Partial<Record<WeightDType, number>> {
     const out: Partial<Record<WeightDType, number>> = {};
-    for (const t of this.tensors.values()) out[t.dtype as WeightDType] = (out[t.dtype as WeightDType] ?? 0) + t.buffer.size;
+    for (const t of this.tensors.values())
+      out[t.dtype as WeightDType] = (out[t.dtype as WeightDType] ?? 0) + t.buffer.size;
     return out;
   }
 
@@ -145,13 +158,19 @@ export class ModelWeights {
   requireF32(why: string): void {
     const half = [...this.tensors.values()].find((t) => isHalf(t.dtype));
     if (half) {
-      throw new Error(`${why} needs the base weights in f32, but ${half.label} is stored as ${half.dtype}. Load the model with weight storage f32 (--weights f32).`);
+      throw new Error(
+        `${why} needs the base weights in f32, but ${half.label} is stored as ${half.dtype}. Load the model with weight storage f32 (--weights f32).`,
+      );
     }
   }
 }
 
 /** The precision each tensor is kept in on the GPU (see the file comment). */
-export function storagePlan(spec: ModelSpec, source: Pick<TensorSource, 'dtype'>, storage: WeightStorage = 'auto'): Map<string, WeightDType> {
+export function storagePlan(
+  spec: ModelSpec,
+  source: Pick<TensorSource, 'dtype'>,
+  storage: WeightStorage = 'auto',
+): Map<string, WeightDType> {
   const halfCapable = halfCapableTensors(spec);
   return new Map(
     expectedTensors(spec).map(({ name }) => [
@@ -162,7 +181,10 @@ export function storagePlan(spec: ModelSpec, source: Pick<TensorSource, 'dtype'>
 }
 
 /** GPU bytes of the base weights under a storage plan, and the plan's precisions from most to least bytes. */
-export function plannedWeightBytes(spec: ModelSpec, plan: Map<string, WeightDType>): { bytes: number; dtypes: WeightDType[] } {
+export function plannedWeightBytes(
+  spec: ModelSpec,
+  plan: Map<string, WeightDType>,
+): { bytes: number; dtypes: WeightDType[] } {
   const byDtype = new Map<WeightDType, number>();
   for (const { name, shape } of expectedTensors(spec)) {
     const dtype = plan.get(name) ?? 'f32';
@@ -181,14 +203,23 @@ export function halfCapableTensors(spec: ModelSpec): Set<string> {
 }
 
 /** `base` read back (widened to f32) with the listed rows replaced (PEFT trainable tokens: index_copy, not a sum). */
-async function withRows(gpu: Gpu, base: Tensor, name: string, rows: readonly number[], data: Float32Array): Promise<Float32Array> {
+async function withRows(
+  gpu: Gpu,
+  base: Tensor,
+  name: string,
+  rows: readonly number[],
+  data: Float32Array,
+): Promise<Float32Array> {
   const [height, width] = base.shape;
   if (base.shape.length !== 2 || data.length !== rows.length * width) {
-    throw new Error(`${name}: ${rows.length} replacement rows need ${rows.length} x ${width} values, got ${data.length}`);
+    throw new Error(
+      `${name}: ${rows.length} replacement rows need ${rows.length} x ${width} values, got ${data.length}`,
+    );
   }
   const out = await gpu.read(base);
   rows.forEach((row, i) => {
-    if (!Number.isInteger(row) || row < 0 || row >= height) throw new Error(`${name}: row ${row} is outside 0..${height - 1}`);
+    if (!Number.isInteger(row) || row < 0 || row >= height)
+      throw new Error(`${name}: row ${row} is outside 0..${height - 1}`);
     out.set(data.subarray(i * width, (i + 1) * width), row * width);
   });
   return out;
@@ -197,6 +228,8 @@ async function withRows(gpu: Gpu, base: Tensor, name: string, rows: readonly num
 function checkF16Range(name: string, data: Float32Array): void {
   const i = firstF16Overflow(data);
   if (i >= 0) {
-    throw new Error(`${name}: value ${data[i]} at element ${i} is beyond f16's range (±65504); store the weights as bf16 or f32 instead.`);
+    throw new Error(
+      `${name}: value ${data[i]} at element ${i} is beyond f16's range (±65504); store the weights as bf16 or f32 instead.`,
+    );
   }
 }

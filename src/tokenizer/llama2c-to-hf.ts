@@ -47,7 +47,10 @@ export function llama2cToHfTokenizer(tok: Pick<Llama2cTokenizer, 'vocab' | 'scor
   }
   const vocab: Record<string, number> = {};
   pieces.forEach((piece, id) => {
-    if (piece in vocab) throw new Error(`llama2.c tokenizer: piece ${JSON.stringify(piece)} appears twice (ids ${vocab[piece]} and ${id})`);
+    if (piece in vocab)
+      throw new Error(
+        `llama2.c tokenizer: piece ${JSON.stringify(piece)} appears twice (ids ${vocab[piece]} and ${id})`,
+      );
     vocab[piece] = id;
   });
   const special = (id: number) => ({
@@ -77,7 +80,12 @@ export function llama2cToHfTokenizer(tok: Pick<Llama2cTokenizer, 'vocab' | 'scor
     post_processor: {
       type: 'TemplateProcessing',
       single: [bos, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [bos, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      pair: [
+        bos,
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '<s>', type_id: 1 } },
+        { Sequence: { id: 'B', type_id: 1 } },
+      ],
       special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
     },
     decoder: {
@@ -109,7 +117,14 @@ export function llama2cToHfTokenizer(tok: Pick<Llama2cTokenizer, 'vocab' | 'scor
 export function llama2cTokenizerConfig(modelMaxLength: number): Record<string, unknown> {
   const addedTokensDecoder: Record<string, unknown> = {};
   SPECIALS.forEach((content, id) => {
-    addedTokensDecoder[id] = { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true };
+    addedTokensDecoder[id] = {
+      content,
+      lstrip: false,
+      normalized: false,
+      rstrip: false,
+      single_word: false,
+      special: true,
+    };
   });
   return {
     add_bos_token: true,

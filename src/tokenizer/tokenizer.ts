@@ -38,7 +38,14 @@ export function loadTokenizer(tokenizerJson: object, tokenizerConfig?: object): 
     throw new Error('tokenizer.json has no model section; is it a Hugging Face tokenizer.json?');
   }
   // The library requires these keys; older or hand-written files may leave some out.
-  const normalized: Json = { added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...json };
+  const normalized: Json = {
+    added_tokens: [],
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
+    ...json,
+  };
   let tokenizer: Tokenizer;
   try {
     tokenizer = new Tokenizer(normalized, config);
@@ -48,10 +55,13 @@ export function loadTokenizer(tokenizerJson: object, tokenizerConfig?: object): 
   const vocab = tokenizer.get_vocab(true);
   let vocabSize = 0; // ids run 0..max; added tokens may extend the model's vocabulary
   for (const id of vocab.values()) vocabSize = Math.max(vocabSize, id + 1);
-  const idOf = (token: string | null): number | null => (token === null ? null : (tokenizer.token_to_id(token) ?? null));
+  const idOf = (token: string | null): number | null =>
+    token === null ? null : (tokenizer.token_to_id(token) ?? null);
 
   const templateBos = postProcessorBos(json.post_processor);
-  const bosId = idOf(tokenContent(config.bos_token) ?? templateBos ?? defaultToken(config, vocab, ['<|endoftext|>', '<s>']));
+  const bosId = idOf(
+    tokenContent(config.bos_token) ?? templateBos ?? defaultToken(config, vocab, ['<|endoftext|>', '<s>']),
+  );
   const eosId = idOf(tokenContent(config.eos_token) ?? defaultToken(config, vocab, ['<|endoftext|>', '</s>']));
   const padId = idOf(tokenContent(config.pad_token));
   const addBos =
@@ -75,7 +85,10 @@ export function loadTokenizer(tokenizerJson: object, tokenizerConfig?: object): 
     },
     decode(ids, opts = {}) {
       if (ids.length === 0) return '';
-      return tokenizer.decode(ids, { skip_special_tokens: opts.skipSpecial ?? false, clean_up_tokenization_spaces: cleanUp });
+      return tokenizer.decode(ids, {
+        skip_special_tokens: opts.skipSpecial ?? false,
+        clean_up_tokenization_spaces: cleanUp,
+      });
     },
     tokenToId: (token) => idOf(token),
     idToToken: (id) => tokenizer.id_to_token(id) ?? null,
@@ -86,7 +99,8 @@ export function loadTokenizer(tokenizerJson: object, tokenizerConfig?: object): 
 /** A special token in tokenizer_config: a string, or an AddedToken object {content}. */
 function tokenContent(value: unknown): string | null {
   if (typeof value === 'string') return value;
-  if (value && typeof value === 'object' && typeof (value as Json).content === 'string') return (value as Json).content as string;
+  if (value && typeof value === 'object' && typeof (value as Json).content === 'string')
+    return (value as Json).content as string;
   return null;
 }
 

@@ -29,16 +29,28 @@ export function promptAndAnswer(ex: Example, eosId: number | null): { prompt: nu
 }
 
 export async function exactMatch(
-  gpu: Gpu, weights: ModelWeights, tokenizer: TextTokenizer, examples: Example[],
-  opts: { adapters?: Map<string, LinearAdapter>; limit?: number; onProgress?: (done: number, total: number) => void } = {},
+  gpu: Gpu,
+  weights: ModelWeights,
+  tokenizer: TextTokenizer,
+  examples: Example[],
+  opts: {
+    adapters?: Map<string, LinearAdapter>;
+    limit?: number;
+    onProgress?: (done: number, total: number) => void;
+  } = {},
 ): Promise<ExactMatchResult | null> {
-  const pairs = examples.map((e) => promptAndAnswer(e, tokenizer.eosId)).filter((p) => p !== null).slice(0, opts.limit ?? 32);
+  const pairs = examples
+    .map((e) => promptAndAnswer(e, tokenizer.eosId))
+    .filter((p) => p !== null)
+    .slice(0, opts.limit ?? 32);
   if (pairs.length === 0) return null;
   const mark = gpu.mark();
   try {
     // The longest prompt + answer sizes the KV cache once for every example.
     const longest = pairs.reduce((m, p) => Math.max(m, p.prompt.length + p.answer.length), 1);
-    const generator = new Generator(gpu, weights, opts.adapters, { maxPositions: Math.min(longest, weights.spec.maxPositions) });
+    const generator = new Generator(gpu, weights, opts.adapters, {
+      maxPositions: Math.min(longest, weights.spec.maxPositions),
+    });
     const text = (ids: number[]) => tokenizer.decode(ids, { skipSpecial: true }).trim();
     let correct = 0;
     for (const [i, { prompt, answer }] of pairs.entries()) {

@@ -22,7 +22,13 @@ export interface OptimizerOptions extends ScheduleOptions {
 }
 
 export const DEFAULT_OPTIMIZER: Omit<OptimizerOptions, 'lr' | 'totalSteps'> = {
-  beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1, warmupSteps: 0, minRatio: 0,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  maxGradNorm: 1,
+  warmupSteps: 0,
+  minRatio: 0,
 };
 
 export interface StepMetrics {
@@ -70,7 +76,8 @@ export class Trainer {
   ) {
     if (!graph.backwardList) throw new Error('Trainer needs a graph built with train = adapters or full');
     this.trainables = graph.trainables;
-    if (this.trainables.length === 0) throw new Error('Nothing to train: no trainable tensors (check --targets and --method).');
+    if (this.trainables.length === 0)
+      throw new Error('Nothing to train: no trainable tensors (check --targets and --method).');
     const n = this.trainables.length;
     this.hp = gpu.tensor([8], 'adamw.hp');
     this.state = gpu.tensor([4], 'optimizer.state');
@@ -78,19 +85,37 @@ export class Trainer {
     const list = (this.list = gpu.list('step'));
     list.append(graph.backwardList);
     this.trainables.forEach((t, i) => sumSquares(list, { x: t.grad, n: t.grad.size, out: this.sq, outIndex: i }));
-    clipFactor(list, { sq: this.sq, count: n, state: this.state, normIndex: STATE_NORM, clipIndex: STATE_CLIP, maxNorm: options.maxGradNorm });
+    clipFactor(list, {
+      sq: this.sq,
+      count: n,
+      state: this.state,
+      normIndex: STATE_NORM,
+      clipIndex: STATE_CLIP,
+      maxNorm: options.maxGradNorm,
+    });
     for (const t of this.trainables) {
       const m = gpu.tensor(t.param.shape, `${t.name}.adam_m`);
       const v = gpu.tensor(t.param.shape, `${t.name}.adam_v`);
       this.moments.push({ m, v });
       adamw(list, {
-        param: t.param, grad: t.grad, m, v, n: t.param.size, hp: this.hp, state: this.state, clipIndex: STATE_CLIP,
-        lrScale: t.lrScale, applyDecay: t.decay,
+        param: t.param,
+        grad: t.grad,
+        m,
+        v,
+        n: t.param.size,
+        hp: this.hp,
+        state: this.state,
+        clipIndex: STATE_CLIP,
+        lrScale: t.lrScale,
+        applyDecay: t.decay,
       });
     }
     const bytes = 4 * (1 + 2 + n);
     for (let i = 0; i < RING; i++) {
-      this.ring.push({ staging: gpu.createBuffer(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `metrics.${i}`), busy: null });
+      this.ring.push({
+        staging: gpu.createBuffer(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `metrics.${i}`),
+        busy: null,
+      });
     }
   }
 
@@ -102,7 +127,12 @@ export class Trainer {
   async capture(): Promise<TrainableState[]> {
     const tensors = this.trainables.flatMap((t, i) => [t.param, this.moments[i].m, this.moments[i].v]);
     const data = await this.gpu.readMany(tensors);
-    return this.trainables.map((t, i) => ({ name: t.name, param: data[3 * i], m: data[3 * i + 1], v: data[3 * i + 2] }));
+    return this.trainables.map((t, i) => ({
+      name: t.name,
+      param: data[3 * i],
+      m: data[3 * i + 1],
+      v: data[3 * i + 2],
+    }));
   }
 
   /** Continues from a captured state: the next submit is step `step` (its learning rate and bias corrections). */
@@ -110,7 +140,8 @@ export class Trainer {
     const byName = new Map(state.map((s) => [s.name, s]));
     this.trainables.forEach((t, i) => {
       const s = byName.get(t.name);
-      if (!s) throw new Error(`The checkpoint has no state for ${t.name}: it belongs to a different run configuration.`);
+      if (!s)
+        throw new Error(`The checkpoint has no state for ${t.name}: it belongs to a different run configuration.`);
       if (s.param.length !== t.param.size || s.m.length !== t.param.size || s.v.length !== t.param.size) {
         throw new Error(`The checkpoint's ${t.name} has ${s.param.length} values; this run's has ${t.param.size}.`);
       }
@@ -118,7 +149,8 @@ export class Trainer {
       this.gpu.upload(this.moments[i].m, s.m);
       this.gpu.upload(this.moments[i].v, s.v);
     });
-    if (byName.size !== this.trainables.length) throw new Error('The checkpoint has tensors this run does not: it belongs to a different run configuration.');
+    if (byName.size !== this.trainables.length)
+      throw new Error('The checkpoint has tensors this run does not: it belongs to a different run configuration.');
     this.stepIndex = step;
   }
 
@@ -131,7 +163,12 @@ export class Trainer {
    * Submits one step and returns a promise of its metrics. Await it later (after submitting the next step)
    * to keep the GPU busy; at most RING steps may be pending.
    */
-  async submit(batch: { tokens: Uint32Array; targets: Int32Array; positions: Uint32Array; supervised: number }): Promise<() => Promise<StepMetrics>> {
+  async submit(batch: {
+    tokens: Uint32Array;
+    targets: Int32Array;
+    positions: Uint32Array;
+    supervised: number;
+  }): Promise<() => Promise<StepMetrics>> {
     const step = this.stepIndex++;
     const slot = this.ring[step % RING];
     if (slot.busy) await slot.busy; // the slot's previous readback must finish before it is reused
@@ -162,7 +199,9 @@ export class Trainer {
       slot.staging.unmap();
       const sumLoss = v[0];
       metrics = {
-        step, lr, supervised: batch.supervised,
+        step,
+        lr,
+        supervised: batch.supervised,
         loss: batch.supervised > 0 ? sumLoss / batch.supervised : NaN,
         gradNorm: v[1 + STATE_NORM],
         gradNorms: v.slice(3, 3 + n).map(Math.sqrt),

@@ -46,7 +46,14 @@ export function choleskySolveInPlace(l: Float64Array, n: number, b: Float64Array
 }
 
 /** ‖s·B·A‖_F for B [out, r], A [r, in], through r x r products: s·sqrt(tr((BᵀB)(AAᵀ))). */
-export function lowRankFrobenius(b: ArrayLike<number>, a: ArrayLike<number>, out: number, r: number, inDim: number, s: number): number {
+export function lowRankFrobenius(
+  b: ArrayLike<number>,
+  a: ArrayLike<number>,
+  out: number,
+  r: number,
+  inDim: number,
+  s: number,
+): number {
   const aat = gramRows(a, r, inDim);
   let trace = 0;
   for (let i = 0; i < r; i++) {

@@ -10,7 +10,13 @@ import { benchMethod, methodConfigs } from '../bench/methods';
 import { loadJax, PEER_IDS, PEER_NAMES, releaseTf } from '../bench/peers';
 import { profileTrainStep } from '../bench/profile';
 import { benchDefaults, type TimingOptions } from '../bench/timing';
-import { benchTrain, failedTrainResult, loraStepConfig, type TrainBenchConfig, type TrainBenchResult } from '../bench/train';
+import {
+  benchTrain,
+  failedTrainResult,
+  loraStepConfig,
+  type TrainBenchConfig,
+  type TrainBenchResult,
+} from '../bench/train';
 import type { LoadedModel } from '../engine/load-model';
 import type { Gpu } from '../gpu/gpu';
 import { ModelWeights } from '../model/weights';
@@ -36,22 +42,42 @@ export interface BenchReport {
 export function panelSettings(software: boolean) {
   const defaults = benchDefaults(software);
   if (!software) {
-    return { ...defaults, comparedSteps: defaults.steps, shapes: [...[256, 512, 1024, 2048].map(squareShape), ...llmShapes(512)] };
+    return {
+      ...defaults,
+      comparedSteps: defaults.steps,
+      shapes: [...[256, 512, 1024, 2048].map(squareShape), ...llmShapes(512)],
+    };
   }
   const timing: TimingOptions = { targetMs: 150, trials: 2, maxReps: 20, budgetMs: 1_500 };
   return { ...defaults, timing, comparedSteps: 1, shapes: [squareShape(256), ...llmShapes(64)] };
 }
 
-export async function runStudioBench(gpu: Gpu, model: LoadedModel, maxPositions: number, report: BenchReport): Promise<BenchResult> {
+export async function runStudioBench(
+  gpu: Gpu,
+  model: LoadedModel,
+  maxPositions: number,
+  report: BenchReport,
+): Promise<BenchResult> {
   const started = performance.now();
   const adapter = gpu.handle.adapter;
   const software = adapter.software;
   const settings = panelSettings(software);
   const { shapes } = settings;
   const result: BenchResult = {
-    adapter: [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ') || 'WebGPU adapter',
-    software, modelName: model.name, tune: null, peers: [], matmulShapes: shapes.length, matmul: [], peakGflops: null, loraStep: [],
-    methods: [], kernels: null, profile: null, elapsedMs: 0,
+    adapter:
+      [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ') || 'WebGPU adapter',
+    software,
+    modelName: model.name,
+    tune: null,
+    peers: [],
+    matmulShapes: shapes.length,
+    matmul: [],
+    peakGflops: null,
+    loraStep: [],
+    methods: [],
+    kernels: null,
+    profile: null,
+    elapsedMs: 0,
   };
   const publish = () => {
     result.elapsedMs = performance.now() - started;
@@ -64,14 +90,20 @@ export async function runStudioBench(gpu: Gpu, model: LoadedModel, maxPositions:
 
   report.stage('Loading the peers (jax-js, TensorFlow.js)');
   const peers = await peerMatmulImpls([...PEER_IDS]);
-  result.peers = PEER_IDS.map((id): BenchPeer => ({
-    id, name: PEER_NAMES[id], error: peers.unavailable.find((u) => u.peer === id)?.error ?? null,
-  }));
+  result.peers = PEER_IDS.map(
+    (id): BenchPeer => ({
+      id,
+      name: PEER_NAMES[id],
+      error: peers.unavailable.find((u) => u.peer === id)?.error ?? null,
+    }),
+  );
   publish();
 
   const impls = [ours(gpu), ...peers.impls];
   for (const [i, shape] of shapes.entries()) {
-    report.stage(`Matmul ${shape.label} (${shape.M} x ${shape.K} x ${shape.N}): ${impls.map((x) => x.name).join(', ')}; ${i + 1} of ${shapes.length}`);
+    report.stage(
+      `Matmul ${shape.label} (${shape.M} x ${shape.K} x ${shape.N}): ${impls.map((x) => x.name).join(', ')}; ${i + 1} of ${shapes.length}`,
+    );
     const results = await benchMatmulShape(impls, shape, settings.timing);
     result.matmul.push({ label: shape.label, M: shape.M, K: shape.K, N: shape.N, results });
     result.peakGflops = peakGflops(result.matmul.map((r) => r.results[0]));
@@ -99,13 +131,16 @@ export async function runStudioBench(gpu: Gpu, model: LoadedModel, maxPositions:
     result.profile = { label: 'all-linear', rank: 8, batch, seq };
     report.stage(`Profiling one LoRA r8 all-linear step (${batch} x ${seq}) with timestamp queries`);
     result.kernels = await freeingAfter(gpu, () =>
-      profileTrainStep(gpu, weights, { ...result.profile!, targets: ['all-linear'], steps: 1, warmupSteps: 0 }));
+      profileTrainStep(gpu, weights, { ...result.profile!, targets: ['all-linear'], steps: 1, warmupSteps: 0 }),
+    );
     publish();
   }
 
   const configs = methodConfigs(batch, seq, steps, warmupSteps);
   for (const [i, c] of configs.entries()) {
-    report.stage(`Training ${c.label}, ${c.batch} x ${c.seq}, ${c.warmupSteps} + ${c.steps} steps (${i + 1} of ${configs.length})`);
+    report.stage(
+      `Training ${c.label}, ${c.batch} x ${c.seq}, ${c.warmupSteps} + ${c.steps} steps (${i + 1} of ${configs.length})`,
+    );
     result.methods.push(await benchMethod(gpu, weights, model.tokenizer, c));
     publish();
   }
@@ -115,7 +150,11 @@ export async function runStudioBench(gpu: Gpu, model: LoadedModel, maxPositions:
 }
 
 /** jax-js' version of the step (its module loaded only now), or its row saying why it could not run. */
-async function jaxLoraStep(model: LoadedModel, c: TrainBenchConfig, loadError: string | null): Promise<TrainBenchResult> {
+async function jaxLoraStep(
+  model: LoadedModel,
+  c: TrainBenchConfig,
+  loadError: string | null,
+): Promise<TrainBenchResult> {
   if (loadError) return failedTrainResult(PEER_NAMES.jax, c, loadError);
   try {
     const [{ benchJaxLora }, jax] = await Promise.all([import('../bench/jax-lora'), loadJax()]);
@@ -142,8 +181,14 @@ async function freeingAfter<T>(gpu: Gpu, f: () => Promise<T>): Promise<T> {
  */
 async function retune(gpu: Gpu, software: boolean): Promise<BenchTune> {
   const shapes = tuneShapes(software ? 128 : 1024);
-  const r = await tuneMatmul(gpu, { force: true, cache: browserTuneCache(), shapes, ...(software ? { trials: 1 } : {}) });
-  const words = (xs: TuneShape[]) => xs.map((x) => `${x.M}x${x.K}x${x.N}${x.transA ? ' Aᵀ' : ''}${x.transB ? ' Bᵀ' : ''}`).join(', ');
+  const r = await tuneMatmul(gpu, {
+    force: true,
+    cache: browserTuneCache(),
+    shapes,
+    ...(software ? { trials: 1 } : {}),
+  });
+  const words = (xs: TuneShape[]) =>
+    xs.map((x) => `${x.M}x${x.K}x${x.N}${x.transA ? ' Aᵀ' : ''}${x.transB ? ' Bᵀ' : ''}`).join(', ');
   return {
     chosen: { wide: choiceLabel(r.plan.wide), narrow: choiceLabel(r.plan.narrow) },
     timings: r.timings,

@@ -28,7 +28,12 @@ export function dataFit(seq: number, truncation: Truncation, atSeq: LoadedDatase
   return { seq, truncation, examples: atSeq.examples.length, truncated, dropped, problem: null };
 }
 
-export function tokenizedPreview(info: DatasetInfo, ds: LoadedDataset, tokenizer: TextTokenizer, fit: DataFit | null): DatasetPreview {
+export function tokenizedPreview(
+  info: DatasetInfo,
+  ds: LoadedDataset,
+  tokenizer: TextTokenizer,
+  fit: DataFit | null,
+): DatasetPreview {
   const supervisedTokens = ds.examples.reduce((n, ex) => n + supervisedTargets(ex), 0);
   return {
     ...info,
@@ -54,10 +59,30 @@ export function tokenizedPreview(info: DatasetInfo, ds: LoadedDataset, tokenizer
 }
 
 /** Before a model is loaded there is no tokenizer: rows and format only. */
-export function untokenizedPreview(info: DatasetInfo, rows: number, format: DatasetPreview['format'], columns: Record<string, string | undefined>, warnings: string[], skipped: number): DatasetPreview {
+export function untokenizedPreview(
+  info: DatasetInfo,
+  rows: number,
+  format: DatasetPreview['format'],
+  columns: Record<string, string | undefined>,
+  warnings: string[],
+  skipped: number,
+): DatasetPreview {
   return {
-    ...info, format, columns: stringColumns(columns), rows, examples: 0, tokens: 0, supervisedTokens: 0, skipped, fit: null, assistantTurns: 0, emptyTurns: 0,
-    warnings, samples: [], histogram: [], tokenized: false,
+    ...info,
+    format,
+    columns: stringColumns(columns),
+    rows,
+    examples: 0,
+    tokens: 0,
+    supervisedTokens: 0,
+    skipped,
+    fit: null,
+    assistantTurns: 0,
+    emptyTurns: 0,
+    warnings,
+    samples: [],
+    histogram: [],
+    tokenized: false,
   };
 }
 
@@ -80,7 +105,9 @@ export function decodeSegments(ex: Example, tokenizer: TextTokenizer): PreviewSe
   for (let i = 1; i <= n; i++) {
     if (i < n && isSupervised(i) === isSupervised(start)) continue;
     const prefix = tokenizer.decode(ex.inputIds.slice(0, i));
-    const text = prefix.startsWith(decoded) ? prefix.slice(decoded.length) : tokenizer.decode(ex.inputIds.slice(start, i));
+    const text = prefix.startsWith(decoded)
+      ? prefix.slice(decoded.length)
+      : tokenizer.decode(ex.inputIds.slice(start, i));
     segments.push({ text, supervised: isSupervised(start) });
     decoded = prefix;
     start = i;

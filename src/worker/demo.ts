@@ -2,7 +2,13 @@
 import { memoryDir, type DirSource } from '../model/formats/source';
 
 export const DEMO_MODEL_NAME = 'stories260K';
-export const DEMO_MODEL_FILES = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+export const DEMO_MODEL_FILES = [
+  'config.json',
+  'generation_config.json',
+  'model.safetensors',
+  'tokenizer.json',
+  'tokenizer_config.json',
+];
 export const DEMO_DATASET_FILE = 'tinyshakespeare.txt';
 
 function demoUrl(path: string): string {
@@ -16,7 +22,8 @@ async function fetchBytes(path: string): Promise<Uint8Array> {
   } catch (err) {
     throw new Error(`Could not download the demo file demo/${path}: ${(err as Error).message}`);
   }
-  if (!res.ok) throw new Error(`Could not download the demo file demo/${path}: HTTP ${res.status} ${res.statusText}`.trim());
+  if (!res.ok)
+    throw new Error(`Could not download the demo file demo/${path}: HTTP ${res.status} ${res.statusText}`.trim());
   return new Uint8Array(await res.arrayBuffer());
 }
 

@@ -3,7 +3,15 @@ import { zipSync, strToU8, type Zippable } from 'fflate';
 import { exportPeftLora, peftConfigJson } from '../adapters/lora/peft';
 import { writeSafetensors } from '../model/formats/safetensors';
 import type { AdapterSnapshot, LegacyAdapterSnapshot } from './protocol';
-import { accelerateConfig, mergedSnippet, MIN_PEFT, peftSnippet, SCALE_OUT_COMMAND, slug, trainPeftScript } from './snippets';
+import {
+  accelerateConfig,
+  mergedSnippet,
+  MIN_PEFT,
+  peftSnippet,
+  SCALE_OUT_COMMAND,
+  slug,
+  trainPeftScript,
+} from './snippets';
 
 function readme(title: string, body: string, snippet: string, extra = ''): string {
   return `# ${title}\n\n${body}\n\n\`\`\`python\n${snippet}\n\`\`\`\n${extra}\nExported by LoRA Studio.\n`;
@@ -39,9 +47,9 @@ function scaleOutSection(format: 'lora' | 'gralora', baseModel: string): string 
       : `PEFT >= ${MIN_PEFT.lora} reads this adapter_config.json (it names \`use_rslora\`, PEFT 0.8, and \`use_dora\`, PEFT 0.9; ` +
         'PEFT before 0.14 refuses keys it does not know; `rank_pattern`/`alpha_pattern` date from 0.6).',
     `The base model is \`${baseModel.replace(/[\r\n`]+/g, ' ')}\` (\`base_model_name_or_path\`): when that is neither a folder where you run`,
-    'the script nor a Hub id (owner/name), pass `--base` with the base model\'s folder or Hub id.',
+    "the script nor a Hub id (owner/name), pass `--base` with the base model's folder or Hub id.",
     '',
-    '`--data` takes the studio\'s formats (.jsonl/.json/.csv/.parquet with text, prompt/completion, Alpaca or chat',
+    "`--data` takes the studio's formats (.jsonl/.json/.csv/.parquet with text, prompt/completion, Alpaca or chat",
     'messages columns, or a .txt file); `--steps`, `--lr`, `--batch-size` (per GPU), `--grad-accum` and `--seq-len`',
     'set the run, `--out` where the trained adapter goes (`python train_peft.py --help` lists everything).',
     '',
@@ -51,36 +59,64 @@ function scaleOutSection(format: 'lora' | 'gralora', baseModel: string): string 
 /** Snapshots saved by the first releases held dense LoRA modules; today's hold the PEFT folder itself. */
 export function upgradeSnapshot(s: AdapterSnapshot | LegacyAdapterSnapshot): AdapterSnapshot {
   if ('safetensors' in s) return s;
-  const { config, tensors } = exportPeftLora(s.spec, s.modules, { alpha: s.alpha, rslora: s.rslora, baseModel: s.baseModel });
-  return { modelKey: s.modelKey, baseModel: s.baseModel, spec: s.spec, format: 'lora', config, safetensors: writeSafetensors(tensors) };
+  const { config, tensors } = exportPeftLora(s.spec, s.modules, {
+    alpha: s.alpha,
+    rslora: s.rslora,
+    baseModel: s.baseModel,
+  });
+  return {
+    modelKey: s.modelKey,
+    baseModel: s.baseModel,
+    spec: s.spec,
+    format: 'lora',
+    config,
+    safetensors: writeSafetensors(tensors),
+  };
 }
 
 /** The zip of an adapter run; asLora writes a GraLoRA run as its exactly equivalent plain LoRA. */
-export function adapterZip(runName: string, adapter: AdapterSnapshot, asLora = false): { fileName: string; bytes: Uint8Array } {
+export function adapterZip(
+  runName: string,
+  adapter: AdapterSnapshot,
+  asLora = false,
+): { fileName: string; bytes: Uint8Array } {
   const useLora = asLora && adapter.asLora !== undefined;
   const dir = slug(runName) + (useLora ? '-as-lora' : '');
   const folder = useLora ? adapter.asLora! : adapter;
   const format = useLora ? 'lora' : adapter.format;
-  const what = format === 'gralora'
-    ? `A PEFT GraLoRA adapter (needs PEFT >= ${MIN_PEFT.gralora}) for \`${adapter.baseModel}\``
-    : `A PEFT LoRA adapter for \`${adapter.baseModel}\`${useLora ? ' (the exact plain-LoRA equivalent of a GraLoRA run)' : ''}`;
+  const what =
+    format === 'gralora'
+      ? `A PEFT GraLoRA adapter (needs PEFT >= ${MIN_PEFT.gralora}) for \`${adapter.baseModel}\``
+      : `A PEFT LoRA adapter for \`${adapter.baseModel}\`${useLora ? ' (the exact plain-LoRA equivalent of a GraLoRA run)' : ''}`;
   const files: Zippable = {
     'adapter_config.json': strToU8(peftConfigJson(folder.config)),
     // Float32 weights barely compress: store them.
     'adapter_model.safetensors': [folder.safetensors, { level: 0 }],
-    'README.md': strToU8(readme(runName, `${what}. ${unzipInto(dir)} and load it:`, peftSnippet(adapter.baseModel, dir), scaleOutSection(format, adapter.baseModel))),
+    'README.md': strToU8(
+      readme(
+        runName,
+        `${what}. ${unzipInto(dir)} and load it:`,
+        peftSnippet(adapter.baseModel, dir),
+        scaleOutSection(format, adapter.baseModel),
+      ),
+    ),
     'train_peft.py': strToU8(trainPeftScript(runName, adapter.baseModel, format)),
     'accelerate_config.yaml': strToU8(accelerateConfig()),
   };
   return { fileName: `${dir}.zip`, bytes: zipSync(files, { level: 6 }) };
 }
 
-export function mergedZip(runName: string, files: Record<string, string | Uint8Array>): { fileName: string; bytes: Uint8Array } {
+export function mergedZip(
+  runName: string,
+  files: Record<string, string | Uint8Array>,
+): { fileName: string; bytes: Uint8Array } {
   const dir = slug(runName);
   const zippable: Zippable = {};
   for (const [name, content] of Object.entries(files)) {
     zippable[name] = typeof content === 'string' ? strToU8(content) : [content, { level: 0 }];
   }
-  zippable['README.md'] = strToU8(readme(runName, `A fully fine-tuned model. ${unzipInto(dir)} and load it:`, mergedSnippet(dir)));
+  zippable['README.md'] = strToU8(
+    readme(runName, `A fully fine-tuned model. ${unzipInto(dir)} and load it:`, mergedSnippet(dir)),
+  );
   return { fileName: `${dir}.zip`, bytes: zipSync(zippable, { level: 6 }) };
 }

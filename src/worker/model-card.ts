@@ -5,18 +5,33 @@ import { plannedWeightBytes, storagePlan, type WeightStorage } from '../model/we
 import type { ModelCard } from './protocol';
 
 export function modelKey(spec: ModelSpec, name: string): string {
-  return [name, spec.modelType, spec.layers, spec.hidden, spec.intermediate, spec.heads, spec.kvHeads, spec.headDim, spec.vocabSize].join(':');
+  return [
+    name,
+    spec.modelType,
+    spec.layers,
+    spec.hidden,
+    spec.intermediate,
+    spec.heads,
+    spec.kvHeads,
+    spec.headDim,
+    spec.vocabSize,
+  ].join(':');
 }
 
 export function parameterCount(spec: ModelSpec): number {
   return expectedTensors(spec).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
 }
 
-export function modelCard(model: LoadedModel, files: string[], demo: boolean, storage: WeightStorage = 'auto'): ModelCard {
+export function modelCard(
+  model: LoadedModel,
+  files: string[],
+  demo: boolean,
+  storage: WeightStorage = 'auto',
+): ModelCard {
   const { spec, tokenizer } = model;
   const parameters = parameterCount(spec);
   const weights = plannedWeightBytes(spec, storagePlan(spec, model.source, storage));
-  const tokenName = (id: number | null) => (id === null ? null : tokenizer.idToToken(id) ?? `#${id}`);
+  const tokenName = (id: number | null) => (id === null ? null : (tokenizer.idToToken(id) ?? `#${id}`));
   return {
     key: modelKey(spec, model.name),
     name: model.name,

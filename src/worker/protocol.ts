@@ -25,7 +25,16 @@ import type { MethodId } from '../adapters/registry';
 /** A method's own options (structure for GoRA/GeLoRA ranks, GraLoRA's k and hybrid rank, GoRA's N and γ, ...). */
 export type MethodExtras = Pick<
   MethodOptions,
-  'structure' | 'graloraK' | 'hybridRank' | 'rankMin' | 'rankMax' | 'goraSteps' | 'goraGamma' | 'goraImportance' | 'geloraSamples' | 'geloraBudget'
+  | 'structure'
+  | 'graloraK'
+  | 'hybridRank'
+  | 'rankMin'
+  | 'rankMax'
+  | 'goraSteps'
+  | 'goraGamma'
+  | 'goraImportance'
+  | 'geloraSamples'
+  | 'geloraBudget'
 >;
 /** 'qv': PEFT's default targets for the family (q_proj,v_proj / c_attn); 'all-linear': every projection. */
 export type TargetPreset = 'qv' | 'all-linear';
@@ -355,8 +364,18 @@ export type Command =
   /** Forgets a run's adapter (and frees a full fine-tune's weights). */
   | { type: 'deleteRun'; id: string }
   /** Adapters persisted in IndexedDB, handed back after a reload so export and the playground work. */
-  | { type: 'restoreAdapters'; adapters: { id: string; method: MethodId; adapter: AdapterSnapshot | LegacyAdapterSnapshot }[] }
-  | { type: 'generate'; requestId: string; prompt: string; runIds: string[]; includeBase: boolean; maxNewTokens: number }
+  | {
+      type: 'restoreAdapters';
+      adapters: { id: string; method: MethodId; adapter: AdapterSnapshot | LegacyAdapterSnapshot }[];
+    }
+  | {
+      type: 'generate';
+      requestId: string;
+      prompt: string;
+      runIds: string[];
+      includeBase: boolean;
+      maxNewTokens: number;
+    }
   /** asLora: GraLoRA runs as the equivalent plain LoRA. */
   | { type: 'exportRun'; id: string; name: string; asLora?: boolean }
   /** Measures matmul throughput and the LoRA step beside the peers, and every method's training step on the loaded model (a GPU job, after queued runs). */
@@ -386,7 +405,14 @@ export type WorkerEvent =
   | { type: 'runStep'; id: string; point: StepPoint; progress: RunProgress }
   | { type: 'runCheckpoint'; id: string; checkpoint: RunCheckpointData }
   | { type: 'runEval'; id: string; point: EvalPoint }
-  | { type: 'runDone'; id: string; status: RunStatus; summary: RunSummary; adapter: AdapterSnapshot | null; exportable: boolean }
+  | {
+      type: 'runDone';
+      id: string;
+      status: RunStatus;
+      summary: RunSummary;
+      adapter: AdapterSnapshot | null;
+      exportable: boolean;
+    }
   | { type: 'generation'; requestId: string; result: GenerationResult }
   | { type: 'generationDone'; requestId: string }
   | { type: 'export'; id: string; fileName: string; bytes: Uint8Array }

@@ -2,7 +2,12 @@
 
 /** A file-system friendly name for a run ("LoRA q,v r=8" -> "lora-q-v-r-8"). */
 export function slug(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'run';
+  return (
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'run'
+  );
 }
 
 /** Python that loads an exported adapter with PEFT (shown in the Export panel and written into the zip). */
@@ -31,7 +36,8 @@ export function mergedSnippet(modelDir: string): string {
 }
 
 /** The command that continues a run at scale (README, Export panel). */
-export const SCALE_OUT_COMMAND = 'accelerate launch --config_file accelerate_config.yaml train_peft.py --data your.jsonl';
+export const SCALE_OUT_COMMAND =
+  'accelerate launch --config_file accelerate_config.yaml train_peft.py --data your.jsonl';
 
 /** accelerate's config for one machine with several GPUs (one process per GPU). */
 export function accelerateConfig(): string {

@@ -7,7 +7,10 @@ import type { ModelState, StudioState } from './studio-context';
 import type { StudioDevice } from './studio-device';
 
 export class StudioBench {
-  constructor(private readonly studio: StudioState, private readonly device: StudioDevice) {}
+  constructor(
+    private readonly studio: StudioState,
+    private readonly device: StudioDevice,
+  ) {}
 
   /**
    * What `npm run bench` measures (matmul GFLOP/s and the LoRA step beside jax-js and TensorFlow.js, every method's
@@ -16,7 +19,12 @@ export class StudioBench {
    */
   runBench(): void {
     const model = this.studio.model;
-    if (!model) return this.studio.post({ type: 'error', scope: 'bench', message: 'Load a model (or the demo) before running the benchmark.' });
+    if (!model)
+      return this.studio.post({
+        type: 'error',
+        scope: 'bench',
+        message: 'Load a model (or the demo) before running the benchmark.',
+      });
     this.studio.post({ type: 'benchProgress', stage: 'Waiting for the GPU' });
     this.studio.queue.push({ urgent: false, execute: () => this.bench(model) });
   }

@@ -2,7 +2,17 @@
  * The studio's dataset: reading a file (or the demo), the user's format choice, the preview and its fit at the
  * configured run's length, and the tokenized examples cached for the preview and the runs.
  */
-import { readRecords, detectFormat, DEFAULT_TRUNCATION, NoSupervisedTokensError, type FormatSpec, type LoadedDataset, type LoadOptions, type RawRecord, type Truncation } from '../data/index';
+import {
+  readRecords,
+  detectFormat,
+  DEFAULT_TRUNCATION,
+  NoSupervisedTokensError,
+  type FormatSpec,
+  type LoadedDataset,
+  type LoadOptions,
+  type RawRecord,
+  type Truncation,
+} from '../data/index';
 import { fileDigest } from '../data/digest';
 import { loadModelDataset, previewTokenizer } from '../engine/load-model';
 import { noSupervisedMessage, STUDIO_WORDING } from '../engine/wording';
@@ -26,9 +36,10 @@ export class StudioDataset {
     const name = source.kind === 'demo' ? 'tinyshakespeare.txt' : source.file.name;
     this.studio.post({ type: 'datasetProgress', name, stage: 'Reading' });
     try {
-      const file = source.kind === 'demo'
-        ? await fetchDemoDataset()
-        : { name: source.file.name, bytes: new Uint8Array(await source.file.arrayBuffer()) };
+      const file =
+        source.kind === 'demo'
+          ? await fetchDemoDataset()
+          : { name: source.file.name, bytes: new Uint8Array(await source.file.arrayBuffer()) };
       this.studio.post({ type: 'datasetProgress', name, stage: 'Parsing' });
       const candidate = await this.readDataset(file, source.kind === 'demo');
       if (this.studio.model) this.studio.post({ type: 'datasetProgress', name, stage: 'Tokenizing' });
@@ -47,8 +58,19 @@ export class StudioDataset {
     if (read.records.length === 0) throw new Error(`${file.name}: no records found (the file is empty)`);
     const sample = read.records.slice(0, DETECTION_SAMPLE_ROWS);
     return {
-      id: ++this.datasetSeq, name: file.name, bytes: file.bytes.length, digest: await fileDigest(file.bytes), demo, file, sample, rows: read.records.length,
-      readWarnings: read.warnings, malformed: read.malformed, fields: fieldsOf(sample), override: AUTO_DETECT, cache: new Map(),
+      id: ++this.datasetSeq,
+      name: file.name,
+      bytes: file.bytes.length,
+      digest: await fileDigest(file.bytes),
+      demo,
+      file,
+      sample,
+      rows: read.records.length,
+      readWarnings: read.warnings,
+      malformed: read.malformed,
+      fields: fieldsOf(sample),
+      override: AUTO_DETECT,
+      cache: new Map(),
     };
   }
 
@@ -58,7 +80,12 @@ export class StudioDataset {
    */
   async setDatasetFormat(override: DatasetFormatOverride): Promise<void> {
     const ds = this.studio.dataset;
-    if (!ds) return this.studio.post({ type: 'error', scope: 'dataset', message: 'Load a dataset before choosing its format.' });
+    if (!ds)
+      return this.studio.post({
+        type: 'error',
+        scope: 'dataset',
+        message: 'Load a dataset before choosing its format.',
+      });
     const candidate: DatasetState = { ...ds, override, cache: new Map() };
     this.studio.post({ type: 'datasetProgress', name: ds.name, stage: this.studio.model ? 'Tokenizing' : 'Checking' });
     try {
@@ -92,7 +119,15 @@ export class StudioDataset {
    * fields so the user can map them. A mapping the user chose that does not fit throws its specific error.
    */
   private async preview(ds: DatasetState): Promise<DatasetPreview> {
-    const info: DatasetInfo = { name: ds.name, bytes: ds.bytes, digest: ds.digest, demo: ds.demo, fields: ds.fields, override: ds.override, unmatched: null };
+    const info: DatasetInfo = {
+      name: ds.name,
+      bytes: ds.bytes,
+      digest: ds.digest,
+      demo: ds.demo,
+      fields: ds.fields,
+      override: ds.override,
+      unmatched: null,
+    };
     let spec: FormatSpec;
     try {
       spec = detectFormat(ds.sample, overrideOptions(ds.override));
@@ -105,15 +140,26 @@ export class StudioDataset {
     if (!model) return untokenizedPreview(info, ds.rows, spec.format, spec.columns, ds.readWarnings, ds.malformed);
     const loaded = await this.examples(ds, model, null);
     const fit = this.previewFit;
-    return tokenizedPreview(info, loaded, previewTokenizer(model.loaded), fit && dataFit(fit.seq, fit.truncation, await this.fitted(ds, model, fit.seq, fit.truncation)));
+    return tokenizedPreview(
+      info,
+      loaded,
+      previewTokenizer(model.loaded),
+      fit && dataFit(fit.seq, fit.truncation, await this.fitted(ds, model, fit.seq, fit.truncation)),
+    );
   }
 
   /** The examples at a run's length, or why none is left, worded for the studio. */
-  async fitted(ds: DatasetState, model: ModelState, seq: number, truncation: Truncation): Promise<LoadedDataset | { problem: string }> {
+  async fitted(
+    ds: DatasetState,
+    model: ModelState,
+    seq: number,
+    truncation: Truncation,
+  ): Promise<LoadedDataset | { problem: string }> {
     try {
       return await this.examples(ds, model, seq, truncation);
     } catch (err) {
-      if (err instanceof NoSupervisedTokensError) return { problem: noSupervisedMessage(err, STUDIO_WORDING, model.card.maxPositions) };
+      if (err instanceof NoSupervisedTokensError)
+        return { problem: noSupervisedMessage(err, STUDIO_WORDING, model.card.maxPositions) };
       throw err;
     }
   }
@@ -122,11 +168,19 @@ export class StudioDataset {
    * Tokenized once per (model, sequence length, truncation, format choice); `seq` null keeps documents whole (for
    * the preview).
    */
-  private examples(ds: DatasetState, model: ModelState, seq: number | null, truncation: Truncation = DEFAULT_TRUNCATION): Promise<LoadedDataset> {
+  private examples(
+    ds: DatasetState,
+    model: ModelState,
+    seq: number | null,
+    truncation: Truncation = DEFAULT_TRUNCATION,
+  ): Promise<LoadedDataset> {
     const key = `${model.epoch}:${seq ?? 'whole'}:${seq === null ? '' : truncation}:${JSON.stringify(ds.override)}`;
     let p = ds.cache.get(key);
     if (!p) {
-      p = loadModelDataset(model.loaded, ds.file, { ...overrideOptions(ds.override), ...(seq === null ? {} : { seqLen: seq, truncation }) });
+      p = loadModelDataset(model.loaded, ds.file, {
+        ...overrideOptions(ds.override),
+        ...(seq === null ? {} : { seqLen: seq, truncation }),
+      });
       ds.cache.set(key, p);
       p.catch(() => ds.cache.delete(key));
     }
@@ -136,7 +190,11 @@ export class StudioDataset {
 
 /** The override as data/ takes it: absent fields mean "detect". */
 function overrideOptions(override: DatasetFormatOverride): Pick<LoadOptions, 'format' | 'columns' | 'promptJoin'> {
-  return { ...(override.format ? { format: override.format } : {}), columns: override.columns, ...(override.promptJoin ? { promptJoin: override.promptJoin } : {}) };
+  return {
+    ...(override.format ? { format: override.format } : {}),
+    columns: override.columns,
+    ...(override.promptJoin ? { promptJoin: override.promptJoin } : {}),
+  };
 }
 
 function isAutoDetect(override: DatasetFormatOverride): boolean {

@@ -19,7 +19,10 @@ export class StudioDevice {
   private lostReason: string | null = null;
 
   /** `reupload` queues the upload of a model whose weights were on the lost device (studio-model.ts). */
-  constructor(private readonly studio: StudioState, private readonly reupload: (model: ModelState) => void) {}
+  constructor(
+    private readonly studio: StudioState,
+    private readonly reupload: (model: ModelState) => void,
+  ) {}
 
   /** The device jobs run on now: null before `init` and after a loss. */
   get gpu(): ScopedGpu | null {
@@ -41,7 +44,8 @@ export class StudioDevice {
     try {
       const handle = await requestDevice(api);
       if (!handle) {
-        this.gpuError = 'WebGPU is present, but requestAdapter() returned no adapter: the GPU may be blocklisted or disabled.';
+        this.gpuError =
+          'WebGPU is present, but requestAdapter() returned no adapter: the GPU may be blocklisted or disabled.';
         this.studio.post({ type: 'gpuUnavailable', reason: this.gpuError });
         return;
       }
@@ -54,7 +58,8 @@ export class StudioDevice {
       const tune = await tuneMatmul(gpu, { cache: browserTuneCache() });
       const limits = handle.device.limits;
       this.gpuInfo = {
-        description: handle.adapter.description || handle.adapter.architecture || handle.adapter.vendor || 'WebGPU adapter',
+        description:
+          handle.adapter.description || handle.adapter.architecture || handle.adapter.vendor || 'WebGPU adapter',
         vendor: handle.adapter.vendor,
         architecture: handle.adapter.architecture,
         software: handle.adapter.software,
@@ -82,7 +87,11 @@ export class StudioDevice {
     this.gpuInit = null;
     this.lostReason = reason;
     for (const run of this.studio.trained.values()) run.full = null;
-    this.studio.post({ type: 'error', scope: 'gpu', message: `The GPU device was lost (${reason}). Reconnecting and uploading the model again; re-run anything that failed.` });
+    this.studio.post({
+      type: 'error',
+      scope: 'gpu',
+      message: `The GPU device was lost (${reason}). Reconnecting and uploading the model again; re-run anything that failed.`,
+    });
     const model = this.studio.model;
     if (model) {
       model.weights = null;
@@ -96,7 +105,8 @@ export class StudioDevice {
 
   /** Why a job failed: the device loss when the GPU it started on is gone, else its own error. */
   failure(err: unknown, gpu: ScopedGpu | null): string {
-    if (gpu && this.current !== gpu) return `The GPU device was lost during this job (${this.lostReason ?? 'no reason given'}). Start it again, or resume it from its last checkpoint.`;
+    if (gpu && this.current !== gpu)
+      return `The GPU device was lost during this job (${this.lostReason ?? 'no reason given'}). Start it again, or resume it from its last checkpoint.`;
     return messageOf(err);
   }
 
@@ -108,6 +118,10 @@ export class StudioDevice {
 
   /** The benchmark ran the autotune again: its choice (and the split-K scratch it implies) is the device's now. */
   matmulRetuned(matmul: string, gpu: ScopedGpu): void {
-    if (this.gpuInfo) this.studio.post({ type: 'gpu', info: (this.gpuInfo = { ...this.gpuInfo, matmul, splitScratchBytes: listScratchBytes(gpu.device) }) });
+    if (this.gpuInfo)
+      this.studio.post({
+        type: 'gpu',
+        info: (this.gpuInfo = { ...this.gpuInfo, matmul, splitScratchBytes: listScratchBytes(gpu.device) }),
+      });
   }
 }

@@ -8,10 +8,19 @@ import { messageOf, type StudioState } from './studio-context';
 import type { StudioDevice } from './studio-device';
 
 /** Copied from the loaded model's folder into a merged model's, where present. */
-const CONFIG_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
+const CONFIG_FILES = [
+  'config.json',
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+];
 
 export class StudioExport {
-  constructor(private readonly studio: StudioState, private readonly device: StudioDevice) {}
+  constructor(
+    private readonly studio: StudioState,
+    private readonly device: StudioDevice,
+  ) {}
 
   async exportRun(id: string, name: string, asLora: boolean): Promise<void> {
     const fail = (message: string) => this.studio.post({ type: 'error', scope: 'export', id, message });
@@ -29,7 +38,9 @@ export class StudioExport {
     const full = run.full;
     const model = this.studio.model;
     if (!full || !model || full.modelEpoch !== model.epoch) {
-      return fail('Full fine-tunes stay on the GPU only while their base model is loaded; this one is gone. Train it again to export it.');
+      return fail(
+        'Full fine-tunes stay on the GPU only while their base model is loaded; this one is gone. Train it again to export it.',
+      );
     }
     this.studio.queue.push({
       urgent: true,

@@ -33,9 +33,16 @@ export class StudioModel {
     let loaded: LoadedModel;
     let dir: DirSource;
     try {
-      this.studio.post({ type: 'modelProgress', stage: demo ? 'Downloading the demo model' : 'Reading config.json and tokenizer.json', done: 0, total: 0 });
+      this.studio.post({
+        type: 'modelProgress',
+        stage: demo ? 'Downloading the demo model' : 'Reading config.json and tokenizer.json',
+        done: 0,
+        total: 0,
+      });
       dir = demo
-        ? await fetchDemoModel((done, total) => this.studio.post({ type: 'modelProgress', stage: 'Downloading the demo model', done, total }))
+        ? await fetchDemoModel((done, total) =>
+            this.studio.post({ type: 'modelProgress', stage: 'Downloading the demo model', done, total }),
+          )
         : filesDir(source.files, source.name);
       if (!demo && source.files.length === 0) throw new Error('The folder is empty: no files were dropped.');
       loaded = await loadModelDir(dir);
@@ -62,13 +69,20 @@ export class StudioModel {
    * queue are cancelled: they were sized for the old weights; trained adapters and full fine-tunes stay).
    */
   setWeightStorage(storage: WeightStorage): void {
-    if (!WEIGHT_STORAGES.includes(storage)) throw new Error(`Unknown weight storage "${storage}" (expected ${WEIGHT_STORAGES.join(', ')})`);
+    if (!WEIGHT_STORAGES.includes(storage))
+      throw new Error(`Unknown weight storage "${storage}" (expected ${WEIGHT_STORAGES.join(', ')})`);
     if (storage === this.weightStorage) return;
     this.weightStorage = storage;
     const model = this.studio.model;
     if (!model) return;
     this.runs.cancelAllRuns(`Cancelled: the base weights were reloaded (${storage}).`);
-    const state: ModelState = { ...model, card: modelCard(model.loaded, model.dir.list(), model.card.demo, storage), weights: null, scope: null, uploadError: null };
+    const state: ModelState = {
+      ...model,
+      card: modelCard(model.loaded, model.dir.list(), model.card.demo, storage),
+      weights: null,
+      scope: null,
+      uploadError: null,
+    };
     this.studio.model = state;
     this.studio.post({ type: 'model', card: state.card, ready: false, gpuBytes: this.device.gpu?.liveBytes ?? 0 });
     this.queueUpload(state, model, { keepFullRuns: true });
@@ -90,7 +104,8 @@ export class StudioModel {
           try {
             state.weights = await ModelWeights.upload(gpu, loaded.spec, loaded.source, {
               storage: state.card.weightStorage ?? 'auto',
-              onProgress: (done, total) => this.studio.post({ type: 'modelProgress', stage: 'Uploading weights to the GPU', done, total }),
+              onProgress: (done, total) =>
+                this.studio.post({ type: 'modelProgress', stage: 'Uploading weights to the GPU', done, total }),
             });
             gpu.checkErrors(`Uploading ${card.name}`);
           } catch (err) {
@@ -101,10 +116,12 @@ export class StudioModel {
           gpu.close(scope);
           state.scope = scope;
           state.uploadError = null;
-          if (this.studio.model === state) this.studio.post({ type: 'model', card, ready: true, gpuBytes: gpu.liveBytes });
+          if (this.studio.model === state)
+            this.studio.post({ type: 'model', card, ready: true, gpuBytes: gpu.liveBytes });
         } catch (err) {
           state.uploadError = this.device.failure(err, gpu);
-          if (this.studio.model === state) this.studio.post({ type: 'error', scope: 'model', message: state.uploadError });
+          if (this.studio.model === state)
+            this.studio.post({ type: 'error', scope: 'model', message: state.uploadError });
         }
       },
     });

@@ -12,7 +12,10 @@ import { messageOf, type ModelState, type StudioState } from './studio-context';
 import type { StudioDevice } from './studio-device';
 
 export class StudioPlayground {
-  constructor(private readonly studio: StudioState, private readonly device: StudioDevice) {}
+  constructor(
+    private readonly studio: StudioState,
+    private readonly device: StudioDevice,
+  ) {}
 
   generate(requestId: string, prompt: string, runIds: string[], includeBase: boolean, maxNewTokens: number): void {
     const model = this.studio.model;
@@ -21,7 +24,10 @@ export class StudioPlayground {
       this.studio.post({ type: 'generationDone', requestId });
     };
     if (!model) return fail('Load a model to use the playground.');
-    const sources: GenerationSource[] = [...(includeBase ? ['base' as const] : []), ...runIds.map((runId) => ({ runId }))];
+    const sources: GenerationSource[] = [
+      ...(includeBase ? ['base' as const] : []),
+      ...runIds.map((runId) => ({ runId })),
+    ];
     if (sources.length === 0) return fail('Pick the base model or at least one run.');
     if (model.loaded.noTokenizer !== null) {
       return fail(`${model.loaded.noTokenizer}: the playground encodes the prompt and decodes what the model writes.`);
@@ -43,7 +49,8 @@ export class StudioPlayground {
           promptIds.unshift(tok.bosId);
         }
         const room = model.card.maxPositions - promptIds.length;
-        if (room <= 0) return fail(`The prompt is ${promptIds.length} tokens; this model reads at most ${model.card.maxPositions}.`);
+        if (room <= 0)
+          return fail(`The prompt is ${promptIds.length} tokens; this model reads at most ${model.card.maxPositions}.`);
         const head = tok.decode(promptIds, { skipSpecial: true });
         const textOf = (ids: number[]) => {
           // Decode with the prompt so word boundaries come out as in one piece, then cut the prompt off.
@@ -86,17 +93,21 @@ export class StudioPlayground {
     const run = this.studio.trained.get(source.runId);
     if (!run) throw new Error('This run has no trained weights (it failed, or was trained before weights were kept).');
     if (run.full) {
-      if (run.full.modelEpoch !== model.epoch) throw new Error('This full fine-tune belongs to a model that is no longer loaded.');
+      if (run.full.modelEpoch !== model.epoch)
+        throw new Error('This full fine-tune belongs to a model that is no longer loaded.');
       return { weights: run.full.weights, adapters: undefined };
     }
-    if (!run.adapter) throw new Error(run.method === 'full'
-      ? 'Full fine-tunes are kept on the GPU only until the page is reloaded or another model is loaded; train it again to generate.'
-      : 'This run has no adapter weights.');
+    if (!run.adapter)
+      throw new Error(
+        run.method === 'full'
+          ? 'Full fine-tunes are kept on the GPU only until the page is reloaded or another model is loaded; train it again to generate.'
+          : 'This run has no adapter weights.',
+      );
     if (run.adapter.modelKey !== model.card.key) {
       throw new Error(`This adapter was trained on ${run.adapter.baseModel}; load that model to generate with it.`);
     }
     const store = await openSafetensors(bytesSource('adapter_model.safetensors', run.adapter.safetensors));
-    const loaded = await loadPeftAdapter(gpu, model.loaded.spec, run.adapter.config, store, 'the run\'s adapter');
+    const loaded = await loadPeftAdapter(gpu, model.loaded.spec, run.adapter.config, store, "the run's adapter");
     return { weights: await weights.withReplacements(gpu, loaded.baseWeights), adapters: loaded.adapters };
   }
 }

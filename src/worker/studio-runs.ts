@@ -48,7 +48,8 @@ export class StudioRuns {
       urgent: false,
       runId: id,
       execute: () => this.train(config, model, dataset, resume),
-      drop: () => this.studio.post({ type: 'runStatus', id, status: 'cancelled', message: 'Cancelled before it started.' }),
+      drop: () =>
+        this.studio.post({ type: 'runStatus', id, status: 'cancelled', message: 'Cancelled before it started.' }),
     });
   }
 
@@ -67,7 +68,12 @@ export class StudioRuns {
     }
     if (this.active) {
       this.active.stop = true;
-      this.studio.post({ type: 'runStatus', id: this.active.id, status: 'training', stage: 'Stopping: another model was loaded…' });
+      this.studio.post({
+        type: 'runStatus',
+        id: this.active.id,
+        status: 'training',
+        stage: 'Stopping: another model was loaded…',
+      });
     }
   }
 
@@ -82,14 +88,21 @@ export class StudioRuns {
   /** Adapters kept in IndexedDB, after a reload: export and the playground use them as if just trained. */
   restoreAdapters(adapters: Extract<Command, { type: 'restoreAdapters' }>['adapters']): void {
     for (const { id, method, adapter } of adapters) {
-      if (!this.studio.trained.has(id)) this.studio.trained.set(id, { method, adapter: upgradeSnapshot(adapter), full: null });
+      if (!this.studio.trained.has(id))
+        this.studio.trained.set(id, { method, adapter: upgradeSnapshot(adapter), full: null });
     }
   }
 
-  private async train(config: RunConfig, model: ModelState, dataset: DatasetState, resume?: RunCheckpointData): Promise<void> {
+  private async train(
+    config: RunConfig,
+    model: ModelState,
+    dataset: DatasetState,
+    resume?: RunCheckpointData,
+  ): Promise<void> {
     const { id } = config;
     const control = (this.active = { id, stop: false });
-    const status = (s: RunStatus, stage?: string, message?: string) => this.studio.post({ type: 'runStatus', id, status: s, stage, message });
+    const status = (s: RunStatus, stage?: string, message?: string) =>
+      this.studio.post({ type: 'runStatus', id, status: s, stage, message });
     let scope: BufferScope | null = null;
     let gpu: ScopedGpu | null = null;
     let keep = new Set<GPUBuffer>();
@@ -137,14 +150,25 @@ export class StudioRuns {
         const remaining = config.steps - m.step - 1;
         const meanStep = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : m.elapsedMs;
         this.studio.post({
-          type: 'runStep', id,
+          type: 'runStep',
+          id,
           point: {
-            step: m.step, loss: m.loss, lr: m.lr, gradNorm: m.gradNorm, tokensPerSecond: m.tokensPerSecond, tokens, elapsedMs: offsetMs + m.elapsedMs,
+            step: m.step,
+            loss: m.loss,
+            lr: m.lr,
+            gradNorm: m.gradNorm,
+            tokensPerSecond: m.tokensPerSecond,
+            tokens,
+            elapsedMs: offsetMs + m.elapsedMs,
             layerGradNorms: m.layerGradNorms,
           },
           progress: {
-            stage: remaining === 0 && options.validationFraction > 0 ? 'Measuring the final validation loss' : 'Training',
-            step: m.step + 1, steps: config.steps, etaMs: remaining * meanStep, gpuBytes: gpu!.liveBytes,
+            stage:
+              remaining === 0 && options.validationFraction > 0 ? 'Measuring the final validation loss' : 'Training',
+            step: m.step + 1,
+            steps: config.steps,
+            etaMs: remaining * meanStep,
+            gpuBytes: gpu!.liveBytes,
           },
         });
       };
@@ -155,7 +179,12 @@ export class StudioRuns {
         onMethod: (state) => this.studio.post({ type: 'runAnalysis', id, analysis: state.analysis }),
         onStep,
         onCheckpoint: (c) => {
-          const checkpoint: RunCheckpointData = { step: c.step, tokens, elapsedMs: offsetMs + lastStepMs, state: c.state };
+          const checkpoint: RunCheckpointData = {
+            step: c.step,
+            tokens,
+            elapsedMs: offsetMs + lastStepMs,
+            state: c.state,
+          };
           // The arrays share one readback buffer: transfer it once.
           const buffers = new Set(c.state.flatMap((t) => [t.param.buffer, t.m.buffer, t.v.buffer]) as ArrayBuffer[]);
           this.studio.post({ type: 'runCheckpoint', id, checkpoint }, [...buffers]);
@@ -169,43 +198,77 @@ export class StudioRuns {
       let adapter: AdapterSnapshot | null = null;
       if (result.state.method !== 'full' && result.steps > 0) {
         // PEFT's base_model_name_or_path: the Hub id when config.json names one, else the folder's name.
-        const exported = await exportAdapter(gpu, spec, result.state, { baseModel: model.loaded.hubId ?? model.loaded.name, withLoraCopy: true });
+        const exported = await exportAdapter(gpu, spec, result.state, {
+          baseModel: model.loaded.hubId ?? model.loaded.name,
+          withLoraCopy: true,
+        });
         adapter = {
-          modelKey: model.card.key, baseModel: model.loaded.name, spec, format: exported.format,
-          config: exported.config, safetensors: writeSafetensors(exported.tensors),
+          modelKey: model.card.key,
+          baseModel: model.loaded.name,
+          spec,
+          format: exported.format,
+          config: exported.config,
+          safetensors: writeSafetensors(exported.tensors),
         };
         if (exported.loraCopy) {
-          adapter.asLora = { config: exported.loraCopy.config, safetensors: writeSafetensors(exported.loraCopy.tensors) };
+          adapter.asLora = {
+            config: exported.loraCopy.config,
+            safetensors: writeSafetensors(exported.loraCopy.tensors),
+          };
         }
       }
       const trainableParams = result.state.analysis.trainableParameters;
       // Datasets with reference answers (not plain text): how many held-out answers the trained model gets exactly.
       let exact: { accuracy: number; total: number } | null = null;
       // Without tokenizer.json there is no text to compare: no exact match (the model card says so).
-      if (ds.format !== 'text' && model.loaded.noTokenizer === null && result.validation.length > 0 && result.steps > 0 && result.stopReason !== 'non-finite') {
+      if (
+        ds.format !== 'text' &&
+        model.loaded.noTokenizer === null &&
+        result.validation.length > 0 &&
+        result.steps > 0 &&
+        result.stopReason !== 'non-finite'
+      ) {
         const em = await exactMatch(gpu, runWeights, model.loaded.tokenizer, result.validation, {
-          adapters: result.state.adapters, limit: EXACT_MATCH_EXAMPLES,
+          adapters: result.state.adapters,
+          limit: EXACT_MATCH_EXAMPLES,
           onProgress: (done, total) => status('training', `Exact match on held-out answers ${done}/${total}`),
         });
         if (em) exact = { accuracy: em.accuracy, total: em.total };
       }
-      const finalStatus: RunStatus = result.stopReason === 'stopped' ? 'cancelled' : result.stopReason === 'non-finite' ? 'failed' : 'done';
+      const finalStatus: RunStatus =
+        result.stopReason === 'stopped' ? 'cancelled' : result.stopReason === 'non-finite' ? 'failed' : 'done';
       const exportable = result.steps > 0 && !this.deleted.has(id);
       this.studio.trained.set(id, {
-        method: config.method, adapter, full: fullWeights && exportable ? { weights: fullWeights, scope: null, modelEpoch: model.epoch } : null,
+        method: config.method,
+        adapter,
+        full: fullWeights && exportable ? { weights: fullWeights, scope: null, modelEpoch: model.epoch } : null,
       });
       if (!exportable) keep = new Set();
       this.studio.post({
-        type: 'runDone', id, status: finalStatus, adapter, exportable,
+        type: 'runDone',
+        id,
+        status: finalStatus,
+        adapter,
+        exportable,
         summary: {
-          steps: result.steps, stopReason: result.stopReason,
-          message: result.stopReason === 'stopped' ? `Cancelled after ${result.steps} of ${config.steps} steps.` : result.message,
-          initialValLoss: result.initialEval?.loss ?? null, finalValLoss: result.finalEval?.loss ?? null,
-          trainableParams, elapsedMs: performance.now() - t0,
+          steps: result.steps,
+          stopReason: result.stopReason,
+          message:
+            result.stopReason === 'stopped'
+              ? `Cancelled after ${result.steps} of ${config.steps} steps.`
+              : result.message,
+          initialValLoss: result.initialEval?.loss ?? null,
+          finalValLoss: result.finalEval?.loss ?? null,
+          trainableParams,
+          elapsedMs: performance.now() - t0,
           // This session's steps only: a resumed run's earlier tokens took time before lastStepMs began.
-          tokensPerSecond: lastStepMs > 0 ? (tokens - (resume?.tokens ?? 0)) / (lastStepMs / 1000) : 0, tokens,
-          trainExamples: result.trainExamples, validationExamples: result.validationExamples, peakGpuBytes: gpu.peakBytes,
-          exactMatch: exact, skippedBatches: result.skippedBatches,
+          tokensPerSecond: lastStepMs > 0 ? (tokens - (resume?.tokens ?? 0)) / (lastStepMs / 1000) : 0,
+          tokens,
+          trainExamples: result.trainExamples,
+          validationExamples: result.validationExamples,
+          peakGpuBytes: gpu.peakBytes,
+          exactMatch: exact,
+          skippedBatches: result.skippedBatches,
         },
       });
     } catch (err) {
@@ -229,19 +292,37 @@ export class StudioRuns {
  * `ds` is the run's examples at its length (their count caps the validation split, plain text is packed);
  * `runWeights` the weights it trains (a full fine-tune's size decides whether checkpoints are read back).
  */
-export function trainOptionsOf(config: RunConfig, ds: LoadedDataset, runWeights: ModelWeights, resume?: RunCheckpointData): TrainRunOptions {
+export function trainOptionsOf(
+  config: RunConfig,
+  ds: LoadedDataset,
+  runWeights: ModelWeights,
+  resume?: RunCheckpointData,
+): TrainRunOptions {
   const valCount = Math.min(config.valExamples, Math.floor(ds.examples.length / 2));
   const validationFraction = valCount > 0 ? valCount / ds.examples.length : 0;
   return {
     ...config.extras,
-    method: config.method, rank: config.rank, alpha: config.alpha, seed: config.seed,
+    method: config.method,
+    rank: config.rank,
+    alpha: config.alpha,
+    seed: config.seed,
     targets: config.targets === 'all-linear' ? ['all-linear'] : [],
-    steps: config.steps, batch: config.batch, seq: config.seq, lr: config.lr, warmupSteps: config.warmupSteps,
-    ...STUDIO_FIXED, validationFraction, evalEvery: config.evalEvery,
-    packing: ds.format === 'text', recompute: config.recompute ?? 'none',
+    steps: config.steps,
+    batch: config.batch,
+    seq: config.seq,
+    lr: config.lr,
+    warmupSteps: config.warmupSteps,
+    ...STUDIO_FIXED,
+    validationFraction,
+    evalEvery: config.evalEvery,
+    packing: ds.format === 'text',
+    recompute: config.recompute ?? 'none',
     // The UI keeps up to CHECKPOINT_LIMIT_BYTES of weights and AdamW moments per run: a full fine-tune of a
     // real model is not worth reading back every 10% of the run.
-    checkpointEvery: config.method === 'full' && runWeights.parameterCount() * 12 > CHECKPOINT_LIMIT_BYTES ? 0 : studioCheckpointEvery(config.steps),
+    checkpointEvery:
+      config.method === 'full' && runWeights.parameterCount() * 12 > CHECKPOINT_LIMIT_BYTES
+        ? 0
+        : studioCheckpointEvery(config.steps),
     resume: resume ? { step: resume.step, state: resume.state } : undefined,
     wording: STUDIO_WORDING,
   };

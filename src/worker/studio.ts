@@ -52,7 +52,11 @@ export class Studio {
         case 'loadDataset':
           return await this.dataset.loadDataset(cmd.source);
         case 'setDatasetFormat':
-          return await this.dataset.setDatasetFormat({ format: cmd.format, columns: cmd.columns, ...(cmd.promptJoin ? { promptJoin: cmd.promptJoin } : {}) });
+          return await this.dataset.setDatasetFormat({
+            format: cmd.format,
+            columns: cmd.columns,
+            ...(cmd.promptJoin ? { promptJoin: cmd.promptJoin } : {}),
+          });
         case 'setPreviewFit':
           return await this.dataset.setPreviewFit(cmd.seq, cmd.truncation);
         case 'startRun':

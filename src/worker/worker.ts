@@ -15,7 +15,9 @@ scope.onmessage = (e: MessageEvent<Command>) => {
 };
 
 // Last resort: anything that escaped a handler becomes a visible error instead of a dead worker.
-scope.addEventListener('error', (e) => post({ type: 'error', scope: 'internal', message: e.message || 'Unknown worker error' }));
+scope.addEventListener('error', (e) =>
+  post({ type: 'error', scope: 'internal', message: e.message || 'Unknown worker error' }),
+);
 scope.addEventListener('unhandledrejection', (e) => {
   e.preventDefault();
   post({ type: 'error', scope: 'internal', message: messageOf(e.reason) });

@@ -2,7 +2,12 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeGelora } from '../../src/adapters/gelora/analyze';
 import { collectHiddenStates, pickPositions } from '../../src/adapters/gelora/collect';
-import { GELORA_DEFAULTS, geloraScale, validateGeloraConfig, type GeloraConfig } from '../../src/adapters/gelora/config';
+import {
+  GELORA_DEFAULTS,
+  geloraScale,
+  validateGeloraConfig,
+  type GeloraConfig,
+} from '../../src/adapters/gelora/config';
 import { fitGeloraBudget, geloraRanks } from '../../src/adapters/gelora/ranks';
 import { estimateIntrinsicDimension, twoNNFit } from '../../src/adapters/gelora/twonn';
 import { packBatches, padBatches, type Batch } from '../../src/data/batches';
@@ -82,7 +87,10 @@ describe('TwoNN intrinsic dimension (GPU path)', () => {
 
   it('agrees with the float64 reference estimator on the same points', async () => {
     const gpu = await testGpu();
-    for (const [seed, d] of [[21, 3], [22, 8]]) {
+    for (const [seed, d] of [
+      [21, 3],
+      [22, 8],
+    ]) {
       const points = subspacePoints(seed, N, D, d);
       const gpuDim = (await estimateIntrinsicDimension(gpu, points, N, D)).dimension;
       const refDim = twoNNRef(points, N, D);
@@ -106,7 +114,9 @@ describe('TwoNN intrinsic dimension (GPU path)', () => {
     };
     for (const [name, f] of Object.entries(transforms)) {
       const d = await est(mapRows(base, D, f));
-      expect(Math.abs(d - baseDim) / baseDim, `${name}: ${d} vs ${baseDim}`).toBeLessThan(name.includes('exact') ? 1e-12 : 1e-5);
+      expect(Math.abs(d - baseDim) / baseDim, `${name}: ${d} vs ${baseDim}`).toBeLessThan(
+        name.includes('exact') ? 1e-12 : 1e-5,
+      );
     }
   });
 
@@ -146,8 +156,12 @@ describe('TwoNN intrinsic dimension (GPU path)', () => {
   it('rejects fewer than 3 distinct points and non-finite coordinates', async () => {
     const gpu = await testGpu();
     const twoDistinct = Float32Array.from([1, 2, 1, 2, 3, 4, 1, 2]);
-    await expect(estimateIntrinsicDimension(gpu, twoDistinct, 4, 2)).rejects.toThrow(/at least 3 distinct points, got 2/);
-    await expect(estimateIntrinsicDimension(gpu, Float32Array.from([1, 2, NaN, 0, 5, 6]), 3, 2)).rejects.toThrow(/point 1 has a non-finite/);
+    await expect(estimateIntrinsicDimension(gpu, twoDistinct, 4, 2)).rejects.toThrow(
+      /at least 3 distinct points, got 2/,
+    );
+    await expect(estimateIntrinsicDimension(gpu, Float32Array.from([1, 2, NaN, 0, 5, 6]), 3, 2)).rejects.toThrow(
+      /point 1 has a non-finite/,
+    );
     await expect(estimateIntrinsicDimension(gpu, new Float32Array(5), 3, 2)).rejects.toThrow(/5 values for 3 points/);
   });
 });
@@ -202,7 +216,10 @@ describe('GeLoRA budget fit', () => {
       expect(fit.params).toBeLessThanOrEqual(budget);
       // Largest c: scanning factors finely finds no feasible one with a bigger parameter count.
       for (let c = 0; c <= (rMax + 1) / Math.min(...ranks); c += 0.01) {
-        const p = total(ranks.map((r) => Math.min(Math.max(Math.round(c * r), 1), rMax)), widths);
+        const p = total(
+          ranks.map((r) => Math.min(Math.max(Math.round(c * r), 1), rMax)),
+          widths,
+        );
         if (p <= budget) expect(p).toBeLessThanOrEqual(fit.params);
       }
     }
@@ -237,7 +254,9 @@ describe('GeLoRA config', () => {
   });
 
   it('refuses what would break the analysis (options are checked and worded by the registry)', () => {
-    expect(() => validateGeloraConfig({ ...ok, samples: 2 })).toThrow('GeLoRA samples must be an integer from 3 to 4096 (got 2)');
+    expect(() => validateGeloraConfig({ ...ok, samples: 2 })).toThrow(
+      'GeLoRA samples must be an integer from 3 to 4096 (got 2)',
+    );
     expect(() => validateGeloraConfig({ ...ok, targets: [] })).toThrow('GeLoRA needs at least one target module');
   });
 
@@ -261,7 +280,9 @@ describe('GeLoRA hidden-state sampling', () => {
   it('pickPositions: never position 0 or padding, at most perSequence per sequence', () => {
     // Row 0: two packed documents (positions 0..4, 0..2); row 1: 3 tokens then padding (token 0, target -100).
     const batch: Batch = {
-      batch: 2, seq: 8, supervised: 0,
+      batch: 2,
+      seq: 8,
+      supervised: 0,
       tokens: Uint32Array.from([5, 6, 7, 8, 9, 10, 11, 12, 5, 6, 7, 0, 0, 0, 0, 0]),
       targets: Int32Array.from([6, 7, 8, 9, -100, 11, 12, -100, 6, 7, -100, -100, -100, -100, -100, -100]),
       positions: Uint32Array.from([0, 1, 2, 3, 4, 0, 1, 2, 0, 1, 2, 3, 4, 5, 6, 7]),
@@ -284,7 +305,12 @@ describe('GeLoRA hidden-state sampling', () => {
     const rng = new Rng(6);
     const batches = [
       ...padBatches(examples(rng, spec.vocabSize, [5, 12, 1, 9, 16, 3]), { batch: 2, seq: 12, padId: 0 }),
-      ...packBatches(examples(rng, spec.vocabSize, [7, 4, 10, 6, 9]), { batch: 2, seq: 12, padId: 0, separatorId: null }),
+      ...packBatches(examples(rng, spec.vocabSize, [7, 4, 10, 6, 9]), {
+        batch: 2,
+        seq: 12,
+        padId: 0,
+        separatorId: null,
+      }),
     ];
     const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 12, train: 'none' });
     const samples = 24; // of 30 candidates: the last batch is cut short
@@ -319,7 +345,10 @@ describe('GeLoRA hidden-state sampling', () => {
         for (const [k, p] of states.picks.entries()) {
           if (p.batch !== b) continue;
           const want = Array.from(h.subarray(p.index * spec.hidden, (p.index + 1) * spec.hidden));
-          expect(Array.from(states.layers[l].subarray(k * spec.hidden, (k + 1) * spec.hidden)), `layer ${l}, sample ${k}`).toEqual(want);
+          expect(
+            Array.from(states.layers[l].subarray(k * spec.hidden, (k + 1) * spec.hidden)),
+            `layer ${l}, sample ${k}`,
+          ).toEqual(want);
         }
       }
     }
@@ -327,8 +356,16 @@ describe('GeLoRA hidden-state sampling', () => {
     // The same seed picks the same tokens; fewer candidates than samples returns what there is.
     const again = await collectHiddenStates(gpu, graph, batches, { samples, perSequence: 3, seed: 7, padId: 0 });
     expect(again.picks).toEqual(states.picks);
-    const all = await collectHiddenStates(gpu, graph, batches, { samples: 10_000, perSequence: 100, seed: 7, padId: 0 });
-    const nonPadNonFirst = batches.reduce((s, b) => s + b.tokens.filter((t, i) => t !== 0 && b.positions[i] !== 0).length, 0);
+    const all = await collectHiddenStates(gpu, graph, batches, {
+      samples: 10_000,
+      perSequence: 100,
+      seed: 7,
+      padId: 0,
+    });
+    const nonPadNonFirst = batches.reduce(
+      (s, b) => s + b.tokens.filter((t, i) => t !== 0 && b.positions[i] !== 0).length,
+      0,
+    );
     expect(all.count).toBe(nonPadNonFirst);
   });
 });
@@ -347,8 +384,14 @@ describe('analyzeGelora end to end', () => {
       const targets = family === 'llama' ? allLinearTargets(spec) : ['c_attn', 'mlp.c_proj'];
       const cfg: GeloraConfig = { ...GELORA_DEFAULTS, samples: 300, rankRef: 4, rankMax: 16, alpha: 8, targets };
       const phases: string[] = [];
-      const a = await analyzeGelora(gpu, weights, batches, cfg, { seed: 1, padId: 0, onProgress: (p) => phases.push(p) });
-      console.log(`${family}: dims ${a.dims.map((d) => d.toFixed(2)).join(', ')}; raw ranks ${a.rawRanks}; fitted ${a.ranks} (c = ${a.budgetFactor.toFixed(3)})`);
+      const a = await analyzeGelora(gpu, weights, batches, cfg, {
+        seed: 1,
+        padId: 0,
+        onProgress: (p) => phases.push(p),
+      });
+      console.log(
+        `${family}: dims ${a.dims.map((d) => d.toFixed(2)).join(', ')}; raw ranks ${a.rawRanks}; fitted ${a.ranks} (c = ${a.budgetFactor.toFixed(3)})`,
+      );
 
       expect(a.dims.length).toBe(spec.layers + 1);
       for (const d of a.dims) expect(Number.isFinite(d) && d > 0).toBe(true);

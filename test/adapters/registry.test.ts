@@ -5,7 +5,15 @@
 import { describe, expect, it } from 'vitest';
 import { GELORA_DEFAULTS } from '../../src/adapters/gelora/config';
 import { GORA_DEFAULTS } from '../../src/adapters/gora/config';
-import { cliMessages, formMessages, METHOD_IDS, METHOD_REGISTRY, methodProblems, resolveMethodOptions, type MethodId } from '../../src/adapters/registry';
+import {
+  cliMessages,
+  formMessages,
+  METHOD_IDS,
+  METHOD_REGISTRY,
+  methodProblems,
+  resolveMethodOptions,
+  type MethodId,
+} from '../../src/adapters/registry';
 import { methodFlagSpecs, methodOptionsFromFlags } from '../../src/cli/method-flags';
 
 const problems = (method: MethodId, given: Record<string, unknown>, rank = 8, alpha = 16) =>
@@ -28,8 +36,14 @@ describe('method registry', () => {
 
   it('fills in every default in one place, computed ones included', () => {
     expect(resolveMethodOptions('gora', 8, {}).values).toEqual({
-      structure: 'dense', goraSteps: GORA_DEFAULTS.steps, goraGamma: GORA_DEFAULTS.gamma, rankMin: GORA_DEFAULTS.rankMin,
-      rankMax: GORA_DEFAULTS.rankMax, goraImportance: GORA_DEFAULTS.importance, goraFeatures: 'identity', goraRounding: 'paper',
+      structure: 'dense',
+      goraSteps: GORA_DEFAULTS.steps,
+      goraGamma: GORA_DEFAULTS.gamma,
+      rankMin: GORA_DEFAULTS.rankMin,
+      rankMax: GORA_DEFAULTS.rankMax,
+      goraImportance: GORA_DEFAULTS.importance,
+      goraFeatures: 'identity',
+      goraRounding: 'paper',
       goraAdaptiveSteps: false,
     });
     // k follows the total rank (2 below 64, 4 from 64), halved until it divides the block rank.
@@ -37,24 +51,81 @@ describe('method registry', () => {
     expect(resolveMethodOptions('gralora', 60, { hybridRank: 4 }).values).toEqual({ graloraK: 4, hybridRank: 4 });
     expect(resolveMethodOptions('gralora', 6, { hybridRank: 58 }).values.graloraK).toBe(2);
     // The block options apply to an allocating method only with the GraLoRA structure.
-    expect(resolveMethodOptions('gelora', 8, { structure: 'gralora' }).applicable.map((o) => o.key)).toContain('graloraK');
+    expect(resolveMethodOptions('gelora', 8, { structure: 'gralora' }).applicable.map((o) => o.key)).toContain(
+      'graloraK',
+    );
     expect(resolveMethodOptions('gelora', 8, {}).applicable.map((o) => o.key)).not.toContain('graloraK');
     expect(resolveMethodOptions('gelora', 8, {}).values.geloraSamples).toBe(GELORA_DEFAULTS.samples);
   });
 
   const cases: [MethodId, Record<string, unknown>, string, string][] = [
-    ['gora', { rankMin: 9, rankMax: 4 }, '--rank-min (9) is larger than --rank-max (4)', 'GoRA r_min (9) is larger than r_max (4): no rank fits both bounds.'],
-    ['gora', { goraSteps: 0 }, '--gora-steps must be an integer >= 1 (got 0)', 'GoRA N batches must be a whole number of at least 1 (got 0).'],
-    ['gora', { goraGamma: -1 }, '--gora-gamma must be a finite number >= 0 (got -1)', 'GoRA γ must be a number of at least 0 (got -1).'],
-    ['gora', { goraImportance: 'nuc' }, '--gora-importance must be one of union_mean, union_frobenius_norm, grad_mean (got "nuc")', 'GoRA importance must be one of'],
-    ['gralora', { graloraK: 0 }, '--gralora-k must be an integer >= 1 (got 0)', 'GraLoRA k must be a whole number of at least 1 (got 0).'],
-    ['gralora', { hybridRank: -1 }, '--hybrid-r must be an integer >= 0 (got -1)', 'GraLoRA hybrid r must be a whole number of at least 0 (got -1).'],
-    ['gelora', { geloraSamples: 100_000 }, '--gelora-samples must be an integer from 3 to 4096 (got 100000)', 'GeLoRA samples must be a whole number from 3 to 4096 (got 100000).'],
-    ['gelora', { geloraPerSequence: 0 }, '--gelora-per-sequence must be an integer >= 1', 'GeLoRA per sequence must be'],
-    ['gelora', { geloraRounding: 'floor' }, '--gelora-rounding must be one of ceil, round', 'GeLoRA rounding must be one of ceil, round'],
-    ['gelora', { geloraBudget: 'x' }, '--gelora-budget must be one of raw, fit', 'GeLoRA budget must be one of raw, fit'],
+    [
+      'gora',
+      { rankMin: 9, rankMax: 4 },
+      '--rank-min (9) is larger than --rank-max (4)',
+      'GoRA r_min (9) is larger than r_max (4): no rank fits both bounds.',
+    ],
+    [
+      'gora',
+      { goraSteps: 0 },
+      '--gora-steps must be an integer >= 1 (got 0)',
+      'GoRA N batches must be a whole number of at least 1 (got 0).',
+    ],
+    [
+      'gora',
+      { goraGamma: -1 },
+      '--gora-gamma must be a finite number >= 0 (got -1)',
+      'GoRA γ must be a number of at least 0 (got -1).',
+    ],
+    [
+      'gora',
+      { goraImportance: 'nuc' },
+      '--gora-importance must be one of union_mean, union_frobenius_norm, grad_mean (got "nuc")',
+      'GoRA importance must be one of',
+    ],
+    [
+      'gralora',
+      { graloraK: 0 },
+      '--gralora-k must be an integer >= 1 (got 0)',
+      'GraLoRA k must be a whole number of at least 1 (got 0).',
+    ],
+    [
+      'gralora',
+      { hybridRank: -1 },
+      '--hybrid-r must be an integer >= 0 (got -1)',
+      'GraLoRA hybrid r must be a whole number of at least 0 (got -1).',
+    ],
+    [
+      'gelora',
+      { geloraSamples: 100_000 },
+      '--gelora-samples must be an integer from 3 to 4096 (got 100000)',
+      'GeLoRA samples must be a whole number from 3 to 4096 (got 100000).',
+    ],
+    [
+      'gelora',
+      { geloraPerSequence: 0 },
+      '--gelora-per-sequence must be an integer >= 1',
+      'GeLoRA per sequence must be',
+    ],
+    [
+      'gelora',
+      { geloraRounding: 'floor' },
+      '--gelora-rounding must be one of ceil, round',
+      'GeLoRA rounding must be one of ceil, round',
+    ],
+    [
+      'gelora',
+      { geloraBudget: 'x' },
+      '--gelora-budget must be one of raw, fit',
+      'GeLoRA budget must be one of raw, fit',
+    ],
     ['gelora', { geloraScale: 'y' }, '--gelora-scale must be one of uniform, paper32', 'GeLoRA scale must be one of'],
-    ['gelora', { rankMax: 1.5 }, '--rank-max must be an integer >= 1 (got 1.5)', 'GeLoRA r_max must be a whole number of at least 1 (got 1.5).'],
+    [
+      'gelora',
+      { rankMax: 1.5 },
+      '--rank-max must be an integer >= 1 (got 1.5)',
+      'GeLoRA r_max must be a whole number of at least 1 (got 1.5).',
+    ],
   ];
   for (const [method, given, cli, form] of cases) {
     it(`${method} ${JSON.stringify(given)}: the CLI names its flag, the studio its field`, () => {
@@ -67,13 +138,19 @@ describe('method registry', () => {
 
   it('GraLoRA: a rank the blocks cannot share', () => {
     const p = problems('gralora', { graloraK: 4 }, 6);
-    expect(cliMessages(p)).toEqual(['--rank 6 must be divisible by --gralora-k 4: each of the k x k blocks gets rank r/k']);
-    expect(formMessages('gralora', p)).toEqual(['GraLoRA rank 6 must be divisible by k 4: each of the k x k blocks gets rank r/k.']);
+    expect(cliMessages(p)).toEqual([
+      '--rank 6 must be divisible by --gralora-k 4: each of the k x k blocks gets rank r/k',
+    ]);
+    expect(formMessages('gralora', p)).toEqual([
+      'GraLoRA rank 6 must be divisible by k 4: each of the k x k blocks gets rank r/k.',
+    ]);
   });
 
   it('rank and alpha, in both words', () => {
     expect(cliMessages(problems('gora', {}, 0))).toEqual(['--rank must be an integer >= 1 (got 0)']);
-    expect(formMessages('gora', problems('gora', {}, 0))).toEqual(['GoRA r_ref must be a whole number of at least 1 (got 0).']);
+    expect(formMessages('gora', problems('gora', {}, 0))).toEqual([
+      'GoRA r_ref must be a whole number of at least 1 (got 0).',
+    ]);
     expect(cliMessages(problems('lora', {}, 8, -1))).toEqual(['--alpha must be a positive number (got -1)']);
   });
 

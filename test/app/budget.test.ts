@@ -34,7 +34,14 @@ async function demoModel(gpu: Gpu, dir = DEMO) {
 
 /** The engine's options for a studio run (as the worker maps a RunConfig: targets, rank, alpha, seed, the method's extras). */
 function methodOptions(c: RunConfig): MethodOptions {
-  return { ...c.extras, method: c.method, rank: c.rank, alpha: c.alpha, seed: c.seed, targets: c.targets === 'all-linear' ? ['all-linear'] : [] } as MethodOptions;
+  return {
+    ...c.extras,
+    method: c.method,
+    rank: c.rank,
+    alpha: c.alpha,
+    seed: c.seed,
+    targets: c.targets === 'all-linear' ? ['all-linear'] : [],
+  } as MethodOptions;
 }
 
 /** Builds the run's method (with its preparation phase) over the demo model, as a run does before step 0. */
@@ -47,7 +54,8 @@ async function build(gpu: Gpu, weights: ModelWeights, c: RunConfig): Promise<Met
   return buildMethod(gpu, weights, methodOptions(c), ctx);
 }
 
-const elements = (state: MethodState) => [...state.adapters.values()].flatMap((a) => a.trainables).reduce((n, t) => n + t.param.size, 0);
+const elements = (state: MethodState) =>
+  [...state.adapters.values()].flatMap((a) => a.trainables).reduce((n, t) => n + t.param.size, 0);
 
 describe('trainable parameters: the budget helper against the adapters the engine builds', () => {
   it('LoRA, rsLoRA, GraLoRA (any k, with a hybrid part) exactly; GoRA and GeLoRA within the rank-r LoRA budget', async () => {
@@ -56,11 +64,17 @@ describe('trainable parameters: the budget helper against the adapters the engin
     try {
       const { spec, weights } = await demoModel(gpu);
       const exact: RunConfig[] = [
-        lora, { ...lora, method: 'rslora' },
+        lora,
+        { ...lora, method: 'rslora' },
         ...[1, 2, 4].map((k) => ({ ...gralora, extras: { graloraK: k } })),
         { ...gralora, extras: { hybridRank: 4 } },
       ];
-      for (const c of [...exact, gora, gelora, { ...gelora, extras: { ...gelora.extras, geloraBudget: 'raw' as const } }]) {
+      for (const c of [
+        ...exact,
+        gora,
+        gelora,
+        { ...gelora, extras: { ...gelora.extras, geloraBudget: 'raw' as const } },
+      ]) {
         const mark = gpu.mark();
         const state = await build(gpu, weights, c);
         const label = `${c.method} ${JSON.stringify(c.extras ?? {})}`;
@@ -70,14 +84,17 @@ describe('trainable parameters: the budget helper against the adapters the engin
         else {
           // The budget is a uniform rank-r LoRA's count, the engine's own loraEquivalentParameters.
           expect(trainableParameters(spec, c), label).toBe(state.analysis.loraEquivalentParameters);
-          if (kind === 'budget') expect(state.analysis.trainableParameters, label).toBeLessThanOrEqual(trainableParameters(spec, c));
+          if (kind === 'budget')
+            expect(state.analysis.trainableParameters, label).toBeLessThanOrEqual(trainableParameters(spec, c));
         }
         await gpu.freeSince(mark);
       }
       expect([lora, gora, gralora, gelora].map(parameterCountKind)).toEqual(['exact', 'budget', 'exact', 'budget']);
       expect(parameterCountKind({ ...gelora, extras: { geloraBudget: 'raw' } })).toBe('raw');
       // GraLoRA's count does not depend on k; its hybrid part adds h(in + out) per target, as a rank-h LoRA does.
-      expect(trainableParameters(spec, { ...gralora, extras: { hybridRank: 4 } })).toBe(trainableParameters(spec, { ...lora, rank: 12 }));
+      expect(trainableParameters(spec, { ...gralora, extras: { hybridRank: 4 } })).toBe(
+        trainableParameters(spec, { ...lora, rank: 12 }),
+      );
     } finally {
       await gpu.freeSince(start);
     }
@@ -89,7 +106,10 @@ describe('trainable parameters: the budget helper against the adapters the engin
  * each recorded dispatch (a few dozen bytes each, not in the estimate). Returns the bytes alive at the end, their
  * peak, and the largest single buffer.
  */
-async function allocations<T>(gpu: Gpu, body: () => Promise<T>): Promise<{ result: T; live: number; peak: number; largest: number }> {
+async function allocations<T>(
+  gpu: Gpu,
+  body: () => Promise<T>,
+): Promise<{ result: T; live: number; peak: number; largest: number }> {
   const ours = new Set<GPUBuffer>();
   let live = 0;
   let peak = 0;
@@ -132,7 +152,13 @@ async function measureRun(c: RunConfig, model = DEMO) {
     const prep = await allocations(gpu, () => build(gpu, weights, c));
     const state = prep.result;
     const run = await allocations(gpu, async () => {
-      const graph = new TransformerGraph(gpu, weights, { batch: c.batch, seq: c.seq, train: state.train, adapters: state.adapters, recompute: c.recompute });
+      const graph = new TransformerGraph(gpu, weights, {
+        batch: c.batch,
+        seq: c.seq,
+        train: state.train,
+        adapters: state.adapters,
+        recompute: c.recompute,
+      });
       new Trainer(gpu, graph, { ...DEFAULT_OPTIMIZER, lr: c.lr, totalSteps: c.steps });
       await gpu.sync();
       return graph;
@@ -140,9 +166,15 @@ async function measureRun(c: RunConfig, model = DEMO) {
     gpu.checkErrors('run');
     const estimate = memoryEstimate(spec, c, weightBytes, listScratchBytes(gpu.device));
     return {
-      spec, state, weightBytes, estimate, logitsBytes: run.result.logits.buffer.size,
+      spec,
+      state,
+      weightBytes,
+      estimate,
+      logitsBytes: run.result.logits.buffer.size,
       // The adapters outlive preparation; everything else it allocated is freed before the graph is built.
-      training: prep.live + run.live, preparationPeak: prep.peak, largest: Math.max(prep.largest, run.largest),
+      training: prep.live + run.live,
+      preparationPeak: prep.peak,
+      largest: Math.max(prep.largest, run.largest),
     };
   } finally {
     await gpu.freeSince(start);
@@ -163,12 +195,22 @@ describe('memory estimate: the demo runs built on the GPU', () => {
     }
     expect(recomputed.training).toBeLessThan(plain.training);
     // A binding limit below the largest buffer is reported by the limit's name.
-    expect(bufferLimitProblem(plain.estimate, { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 30 })).toBeNull();
-    expect(bufferLimitProblem(plain.estimate, { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: plain.logitsBytes / 2 })).toEqual({
-      text: "The logits buffer needs more than this GPU's maxStorageBufferBindingSize", limit: plain.logitsBytes / 2,
+    expect(
+      bufferLimitProblem(plain.estimate, { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 30 }),
+    ).toBeNull();
+    expect(
+      bufferLimitProblem(plain.estimate, {
+        maxBufferSize: 2 ** 30,
+        maxStorageBufferBindingSize: plain.logitsBytes / 2,
+      }),
+    ).toEqual({
+      text: "The logits buffer needs more than this GPU's maxStorageBufferBindingSize",
+      limit: plain.logitsBytes / 2,
     });
-    expect(bufferLimitProblem(plain.estimate, { maxBufferSize: plain.logitsBytes - 4, maxStorageBufferBindingSize: 2 ** 30 })?.text)
-      .toBe("The logits buffer needs more than this GPU's maxBufferSize");
+    expect(
+      bufferLimitProblem(plain.estimate, { maxBufferSize: plain.logitsBytes - 4, maxStorageBufferBindingSize: 2 ** 30 })
+        ?.text,
+    ).toBe("The logits buffer needs more than this GPU's maxBufferSize");
   });
 
   it('GraLoRA, with and without a hybrid LoRA: every byte, and more than LoRA (k·r values per row where LoRA keeps r)', async () => {
@@ -219,12 +261,18 @@ describe('memory estimate: the demo runs built on the GPU', () => {
     expect(r.estimate.largest.bytes).toBe(r.largest);
     expect(Math.abs(r.estimate.training - r.training) / r.training).toBeLessThan(0.02);
     // 4096 samples: the distance matrix is the largest buffer.
-    expect(memoryEstimate(r.spec, { ...gelora, extras: { geloraSamples: 4096 } }).largest).toEqual({ what: 'GeLoRA distance matrix', bytes: 4096 * 4096 * 4 });
+    expect(memoryEstimate(r.spec, { ...gelora, extras: { geloraSamples: 4096 } }).largest).toEqual({
+      what: 'GeLoRA distance matrix',
+      bytes: 4096 * 4096 * 4,
+    });
   });
 
   it('split-K: where the GPU plan splits, each recorded list may hold one scratch of listScratchBytes, counted per list', async () => {
     const gpu = await testGpu();
-    setMatmulPlan(gpu.device, { wide: { variant: 'register-vec4', splitK: false }, narrow: { variant: 'register-vec4', splitK: true } });
+    setMatmulPlan(gpu.device, {
+      wide: { variant: 'register-vec4', splitK: false },
+      narrow: { variant: 'register-vec4', splitK: true },
+    });
     try {
       const split = listScratchBytes(gpu.device);
       expect(split).toBe(16 << 20);
@@ -233,9 +281,15 @@ describe('memory estimate: the demo runs built on the GPU', () => {
       expect(r.estimate.training).toBeGreaterThanOrEqual(r.training);
       expect(r.estimate.training - r.training).toBeLessThanOrEqual(split);
       const spec = r.spec;
-      expect(memoryEstimate(spec, lora, 1000, split).training - memoryEstimate(spec, lora, 1000).training).toBe(2 * split);
-      expect(memoryEstimate(spec, gora, 1000, split).preparation! - memoryEstimate(spec, gora, 1000).preparation!).toBe(2 * split);
-      expect(memoryEstimate(spec, gelora, 1000, split).preparation! - memoryEstimate(spec, gelora, 1000).preparation!).toBe(split);
+      expect(memoryEstimate(spec, lora, 1000, split).training - memoryEstimate(spec, lora, 1000).training).toBe(
+        2 * split,
+      );
+      expect(memoryEstimate(spec, gora, 1000, split).preparation! - memoryEstimate(spec, gora, 1000).preparation!).toBe(
+        2 * split,
+      );
+      expect(
+        memoryEstimate(spec, gelora, 1000, split).preparation! - memoryEstimate(spec, gelora, 1000).preparation!,
+      ).toBe(split);
     } finally {
       setMatmulPlan(gpu.device, null);
     }

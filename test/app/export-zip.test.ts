@@ -17,11 +17,21 @@ const hasPython = spawnSync('python3', ['--version']).status === 0;
 
 function bundle() {
   const config = {
-    peft_type: 'LORA', r: 4, lora_alpha: 4, target_modules: ['model.layers.0.self_attn.q_proj'],
-    rank_pattern: { 'model.layers.0.self_attn.q_proj': 4 }, alpha_pattern: { 'model.layers.0.self_attn.q_proj': 4 }, use_rslora: false,
+    peft_type: 'LORA',
+    r: 4,
+    lora_alpha: 4,
+    target_modules: ['model.layers.0.self_attn.q_proj'],
+    rank_pattern: { 'model.layers.0.self_attn.q_proj': 4 },
+    alpha_pattern: { 'model.layers.0.self_attn.q_proj': 4 },
+    use_rslora: false,
   };
   return adapterZip('GoRA "quoted" \\ name\nwith a newline', {
-    modelKey: 'k', baseModel: 'stories260K', spec, format: 'lora', config, safetensors: new Uint8Array(8),
+    modelKey: 'k',
+    baseModel: 'stories260K',
+    spec,
+    format: 'lora',
+    config,
+    safetensors: new Uint8Array(8),
   });
 }
 
@@ -30,16 +40,28 @@ describe('the adapter zip', () => {
     const { fileName, bytes } = bundle();
     expect(fileName).toBe('gora-quoted-name-with-a-newline.zip');
     const files = unzipSync(bytes);
-    expect(Object.keys(files).sort()).toEqual(['README.md', 'accelerate_config.yaml', 'adapter_config.json', 'adapter_model.safetensors', 'train_peft.py']);
+    expect(Object.keys(files).sort()).toEqual([
+      'README.md',
+      'accelerate_config.yaml',
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'train_peft.py',
+    ]);
     expect(strFromU8(files['train_peft.py'])).toContain('json.load(f)');
-    expect(strFromU8(files['README.md'])).toContain('accelerate launch --config_file accelerate_config.yaml train_peft.py --data your.jsonl');
+    expect(strFromU8(files['README.md'])).toContain(
+      'accelerate launch --config_file accelerate_config.yaml train_peft.py --data your.jsonl',
+    );
   });
 
   it.skipIf(!hasPython)('train_peft.py parses as Python (python3)', () => {
     const files = unzipSync(bundle().bytes);
     const dir = mkdtempSync(join(tmpdir(), 'bundle-'));
     writeFileSync(join(dir, 'train_peft.py'), files['train_peft.py']);
-    const parsed = spawnSync('python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', join(dir, 'train_peft.py')], { encoding: 'utf8' });
+    const parsed = spawnSync(
+      'python3',
+      ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', join(dir, 'train_peft.py')],
+      { encoding: 'utf8' },
+    );
     expect(parsed.stderr).toBe('');
     expect(parsed.status).toBe(0);
   });

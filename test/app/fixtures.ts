@@ -7,8 +7,21 @@ import type { RunConfig, RunProgress, StepPoint } from '../../src/worker/protoco
 
 export function config(id: string, patch: Partial<RunConfig> = {}): RunConfig {
   return {
-    id, name: `run ${id}`, method: 'lora', rank: 8, alpha: 16, targets: 'qv', lr: 2e-4, steps: 40, batch: 4, seq: 64,
-    warmupSteps: 0, valExamples: 10, evalEvery: 10, seed: 0, ...patch,
+    id,
+    name: `run ${id}`,
+    method: 'lora',
+    rank: 8,
+    alpha: 16,
+    targets: 'qv',
+    lr: 2e-4,
+    steps: 40,
+    batch: 4,
+    seq: 64,
+    warmupSteps: 0,
+    valExamples: 10,
+    evalEvery: 10,
+    seed: 0,
+    ...patch,
   };
 }
 
@@ -17,7 +30,15 @@ export function record(id: string, patch: Partial<RunRecord> = {}): RunRecord {
 }
 
 export function point(step: number): StepPoint {
-  return { step, loss: 5 - step / 10, lr: 2e-4, gradNorm: 1, tokensPerSecond: 100, tokens: 256 * (step + 1), elapsedMs: 10 * (step + 1) };
+  return {
+    step,
+    loss: 5 - step / 10,
+    lr: 2e-4,
+    gradNorm: 1,
+    tokensPerSecond: 100,
+    tokens: 256 * (step + 1),
+    elapsedMs: 10 * (step + 1),
+  };
 }
 
 export function progress(step: number, stage = 'Training'): RunProgress {
@@ -27,20 +48,33 @@ export function progress(step: number, stage = 'Training'): RunProgress {
 /** The studio's state with `records` as its runs; the actions are not there, but `toast` (a mock). */
 export function studioStore(records: RunRecord[]): StoreApi<StudioState> & { toast: ReturnType<typeof vi.fn> } {
   const toast = vi.fn();
-  const store = createStore<StudioState>()(() => ({
-    gpu: { status: 'checking' },
-    model: { card: null, ready: false, loading: null, error: null, gpuBytes: 0 },
-    dataset: { preview: null, loading: null, error: null },
-    runs: Object.fromEntries(records.map((r) => [r.config.id, r])),
-    order: records.map((r) => r.config.id),
-    chart: { smoothing: 0.6, logScale: false, x: 'step' },
-    playground: { prompt: '', maxNewTokens: 40, includeBase: true, selected: null, requestId: null, results: {}, order: [], lastPrompt: '', error: null },
-    exporting: {},
-    bench: { running: false, stage: null, result: null, error: null },
-    toasts: [],
-    restored: false,
-    toast,
-  }) as unknown as StudioState);
+  const store = createStore<StudioState>()(
+    () =>
+      ({
+        gpu: { status: 'checking' },
+        model: { card: null, ready: false, loading: null, error: null, gpuBytes: 0 },
+        dataset: { preview: null, loading: null, error: null },
+        runs: Object.fromEntries(records.map((r) => [r.config.id, r])),
+        order: records.map((r) => r.config.id),
+        chart: { smoothing: 0.6, logScale: false, x: 'step' },
+        playground: {
+          prompt: '',
+          maxNewTokens: 40,
+          includeBase: true,
+          selected: null,
+          requestId: null,
+          results: {},
+          order: [],
+          lastPrompt: '',
+          error: null,
+        },
+        exporting: {},
+        bench: { running: false, stage: null, result: null, error: null },
+        toasts: [],
+        restored: false,
+        toast,
+      }) as unknown as StudioState,
+  );
   return Object.assign(store, { toast });
 }
 

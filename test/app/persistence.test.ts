@@ -64,11 +64,17 @@ describe('persistChanges', () => {
     patch(store, 'a', { points: [point(0)] }); // queues a save at SAVE_DEBOUNCE_MS
     vi.advanceTimersByTime(100);
     patch(store, 'b', { status: 'queued' }); // saved at once, with a's change
-    expect(saves()).toEqual([['a', 'b'], ['a', 'b']]);
+    expect(saves()).toEqual([
+      ['a', 'b'],
+      ['a', 'b'],
+    ]);
     vi.advanceTimersByTime(400);
     patch(store, 'a', { points: [point(0), point(1)] }); // its save waits a full debounce from now
     vi.advanceTimersByTime(SAVE_DEBOUNCE_MS - 1);
-    expect(saves()).toEqual([['a', 'b'], ['a', 'b']]);
+    expect(saves()).toEqual([
+      ['a', 'b'],
+      ['a', 'b'],
+    ]);
     vi.advanceTimersByTime(1);
     expect(saves()).toEqual([['a', 'b'], ['a', 'b'], ['a']]);
     vi.advanceTimersByTime(10 * SAVE_DEBOUNCE_MS);
@@ -98,14 +104,28 @@ describe('restore', () => {
       record('b', { status: 'done', weights: 'session' }),
       record('c', { status: 'failed', message: 'Device lost', checkpoint: { step: 30, bytes: 99, kept: true } }),
     ];
-    const { store, persistence, storage, saves } = setup([], { runs, steps: new Map([['a', 20], ['b', 40], ['gone', 5]]) });
+    const { store, persistence, storage, saves } = setup([], {
+      runs,
+      steps: new Map([
+        ['a', 20],
+        ['b', 40],
+        ['gone', 5],
+      ]),
+    });
     await persistence.restore();
     const s = store.getState();
     expect(s.restored).toBe(true);
     expect(s.order).toEqual(['a', 'b', 'c']);
-    expect(s.runs.a).toMatchObject({ status: 'interrupted', progress: null, checkpoint: { step: 20, bytes: 99, kept: true } });
+    expect(s.runs.a).toMatchObject({
+      status: 'interrupted',
+      progress: null,
+      checkpoint: { step: 20, bytes: 99, kept: true },
+    });
     expect(s.runs.b).toMatchObject({ weights: null, checkpoint: null });
-    expect(s.runs.c).toMatchObject({ checkpoint: null, message: expect.stringMatching(/^Device lost Its checkpoint \(step 30\) is missing/) });
+    expect(s.runs.c).toMatchObject({
+      checkpoint: null,
+      message: expect.stringMatching(/^Device lost Its checkpoint \(step 30\) is missing/),
+    });
     expect(storage.deleteCheckpoints).toHaveBeenCalledWith(['b', 'gone']);
     // Then everything restored is saved once (the interrupted status included).
     expect(saves()).toEqual([['a', 'b', 'c']]);
@@ -122,17 +142,31 @@ describe('restore', () => {
 });
 
 describe('checkpoints', () => {
-  const state = (n: number) => [{ name: 't', param: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n) }];
-  const checkpoint = (step: number, n = 4): RunCheckpointData => ({ step, tokens: 256 * step, elapsedMs: 10 * step, state: state(n) });
+  const state = (n: number) => [
+    { name: 't', param: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n) },
+  ];
+  const checkpoint = (step: number, n = 4): RunCheckpointData => ({
+    step,
+    tokens: 256 * step,
+    elapsedMs: 10 * step,
+    state: state(n),
+  });
 
-  test('an active run\'s checkpoint is stored with its history (steps flushed first), then recorded', async () => {
-    const { store, persistence, storage, flushSteps } = setup([record('a', { status: 'training' }), record('b', { status: 'done' })]);
+  test("an active run's checkpoint is stored with its history (steps flushed first), then recorded", async () => {
+    const { store, persistence, storage, flushSteps } = setup([
+      record('a', { status: 'training' }),
+      record('b', { status: 'done' }),
+    ]);
     persistence.keepCheckpoint('b', checkpoint(10));
     expect(storage.saveCheckpoint).not.toHaveBeenCalled();
     flushSteps.mockImplementation(() => patch(store, 'a', { points: [point(9)] }));
     persistence.keepCheckpoint('a', checkpoint(10));
     const [stored] = storage.saveCheckpoint.mock.calls[0];
-    expect(stored).toMatchObject({ points: [point(9)], checkpoint: { step: 10, bytes: 48, kept: true }, progress: null });
+    expect(stored).toMatchObject({
+      points: [point(9)],
+      checkpoint: { step: 10, bytes: 48, kept: true },
+      progress: null,
+    });
     expect(store.getState().runs.a.checkpoint).toBeNull();
     await vi.runAllTimersAsync();
     expect(store.getState().runs.a.checkpoint).toEqual({ step: 10, bytes: 48, kept: true });

@@ -5,7 +5,13 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { createReducer, createStepBuffer } from '../../src/app/reducer';
 import type { RunRecord } from '../../src/app/run-record';
-import type { AdapterSnapshot, DataFit, GenerationResult, RunCheckpointData, RunSummary } from '../../src/worker/protocol';
+import type {
+  AdapterSnapshot,
+  DataFit,
+  GenerationResult,
+  RunCheckpointData,
+  RunSummary,
+} from '../../src/worker/protocol';
 import { point, progress, record, studioStore } from './fixtures';
 
 const T0 = 1_700_000_000_000;
@@ -30,8 +36,19 @@ function setup(records: RunRecord[] = [record('a', { status: 'queued', stage: 'W
 
 function summary(patch: Partial<RunSummary> = {}): RunSummary {
   return {
-    steps: 40, stopReason: 'done', message: null, initialValLoss: null, finalValLoss: 3.5, trainableParams: 1000, elapsedMs: 4000,
-    tokensPerSecond: 100, tokens: 4000, trainExamples: 100, validationExamples: 10, peakGpuBytes: 1 << 20, ...patch,
+    steps: 40,
+    stopReason: 'done',
+    message: null,
+    initialValLoss: null,
+    finalValLoss: 3.5,
+    trainableParams: 1000,
+    elapsedMs: 4000,
+    tokensPerSecond: 100,
+    tokens: 4000,
+    trainExamples: 100,
+    validationExamples: 10,
+    peakGpuBytes: 1 << 20,
+    ...patch,
   } as RunSummary;
 }
 
@@ -39,9 +56,17 @@ const adapter = { format: 'gralora' } as AdapterSnapshot;
 
 describe('runStatus', () => {
   test('preparing starts the clock and takes the stage; training without a stage keeps it; messages clear', () => {
-    const { applyEvent, run } = setup([record('a', { status: 'queued', stage: 'Waiting for the GPU', message: 'old' })]);
+    const { applyEvent, run } = setup([
+      record('a', { status: 'queued', stage: 'Waiting for the GPU', message: 'old' }),
+    ]);
     applyEvent({ type: 'runStatus', id: 'a', status: 'preparing', stage: 'Compiling kernels' });
-    expect(run()).toMatchObject({ status: 'preparing', stage: 'Compiling kernels', message: null, startedAt: T0, finishedAt: null });
+    expect(run()).toMatchObject({
+      status: 'preparing',
+      stage: 'Compiling kernels',
+      message: null,
+      startedAt: T0,
+      finishedAt: null,
+    });
     vi.setSystemTime(T0 + 5000);
     applyEvent({ type: 'runStatus', id: 'a', status: 'training' });
     expect(run()).toMatchObject({ status: 'training', stage: 'Compiling kernels', startedAt: T0, finishedAt: null });
@@ -66,16 +91,35 @@ describe('runStatus', () => {
     ]);
     vi.setSystemTime(T0 + 1000);
     applyEvent({ type: 'runStatus', id: 'a', status: 'failed' });
-    expect(run('a')).toMatchObject({ status: 'failed', stage: null, message: 'Device lost', startedAt: T0 - 10, finishedAt: T0 + 1000, checkpoint });
+    expect(run('a')).toMatchObject({
+      status: 'failed',
+      stage: null,
+      message: 'Device lost',
+      startedAt: T0 - 10,
+      finishedAt: T0 + 1000,
+      checkpoint,
+    });
     applyEvent({ type: 'runStatus', id: 'b', status: 'cancelled' });
-    expect(run('b')).toMatchObject({ status: 'cancelled', stage: null, message: 'kept', finishedAt: T0 + 1000, checkpoint: null });
+    expect(run('b')).toMatchObject({
+      status: 'cancelled',
+      stage: null,
+      message: 'kept',
+      finishedAt: T0 + 1000,
+      checkpoint: null,
+    });
   });
 });
 
 describe('runStep buffering', () => {
   test('steps reach the state together, 120 ms after the first, with the latest progress and its stage', () => {
     const { applyEvent, run, renders } = setup();
-    for (let i = 0; i < 3; i++) applyEvent({ type: 'runStep', id: 'a', point: point(i), progress: progress(i, i < 2 ? 'Warming up' : 'Training') });
+    for (let i = 0; i < 3; i++)
+      applyEvent({
+        type: 'runStep',
+        id: 'a',
+        point: point(i),
+        progress: progress(i, i < 2 ? 'Warming up' : 'Training'),
+      });
     expect(run().points).toEqual([]);
     expect(renders).not.toHaveBeenCalled();
     vi.advanceTimersByTime(119);
@@ -90,8 +134,11 @@ describe('runStep buffering', () => {
     expect(renders).toHaveBeenCalledTimes(1);
   });
 
-  test('steps of several runs flush in one update; a removed run\'s steps are dropped', () => {
-    const { applyEvent, run, renders, store } = setup([record('a', { status: 'training' }), record('b', { status: 'training' })]);
+  test("steps of several runs flush in one update; a removed run's steps are dropped", () => {
+    const { applyEvent, run, renders, store } = setup([
+      record('a', { status: 'training' }),
+      record('b', { status: 'training' }),
+    ]);
     applyEvent({ type: 'runStep', id: 'a', point: point(0), progress: progress(0) });
     applyEvent({ type: 'runStep', id: 'b', point: point(0), progress: progress(0) });
     applyEvent({ type: 'runStep', id: 'gone', point: point(0), progress: progress(0) });
@@ -123,17 +170,29 @@ describe('runStep buffering', () => {
 
 describe('runDone', () => {
   test('flushes the steps, saves the adapter, drops the checkpoint, keeps the step-0 validation loss', () => {
-    const { applyEvent, run, deps } = setup([record('a', {
-      status: 'training', stage: 'Training', startedAt: T0 - 100, prepare: { phase: 'x', done: 1, total: 1 },
-      evals: [{ step: 0, tokens: 0, loss: 5.5 }], checkpoint: { step: 20, bytes: 10, kept: true },
-    })]);
+    const { applyEvent, run, deps } = setup([
+      record('a', {
+        status: 'training',
+        stage: 'Training',
+        startedAt: T0 - 100,
+        prepare: { phase: 'x', done: 1, total: 1 },
+        evals: [{ step: 0, tokens: 0, loss: 5.5 }],
+        checkpoint: { step: 20, bytes: 10, kept: true },
+      }),
+    ]);
     applyEvent({ type: 'runStep', id: 'a', point: point(39), progress: progress(39) });
     vi.setSystemTime(T0 + 50);
     applyEvent({ type: 'runDone', id: 'a', status: 'done', summary: summary(), adapter, exportable: true });
     expect(deps.saveAdapter).toHaveBeenCalledWith('a', 'lora', adapter);
     expect(run()).toMatchObject({
-      status: 'done', stage: null, message: null, finishedAt: T0 + 50, prepare: null, checkpoint: null,
-      weights: 'adapter', adapterFormat: 'gralora',
+      status: 'done',
+      stage: null,
+      message: null,
+      finishedAt: T0 + 50,
+      prepare: null,
+      checkpoint: null,
+      weights: 'adapter',
+      adapterFormat: 'gralora',
     });
     expect(run().points.map((p) => p.step)).toEqual([39]);
     expect(run().summary).toEqual(summary({ initialValLoss: 5.5 }));
@@ -141,11 +200,30 @@ describe('runDone', () => {
 
   test('a full fine-tune stays on the GPU for the session; an unexportable run has no weights', () => {
     const { applyEvent, run, deps } = setup([record('a', { status: 'training' }), record('b', { status: 'training' })]);
-    applyEvent({ type: 'runDone', id: 'a', status: 'done', summary: summary({ initialValLoss: 6 }), adapter: null, exportable: true });
-    applyEvent({ type: 'runDone', id: 'b', status: 'failed', summary: summary({ message: 'Loss is NaN', stopReason: 'non-finite' }), adapter: null, exportable: false });
+    applyEvent({
+      type: 'runDone',
+      id: 'a',
+      status: 'done',
+      summary: summary({ initialValLoss: 6 }),
+      adapter: null,
+      exportable: true,
+    });
+    applyEvent({
+      type: 'runDone',
+      id: 'b',
+      status: 'failed',
+      summary: summary({ message: 'Loss is NaN', stopReason: 'non-finite' }),
+      adapter: null,
+      exportable: false,
+    });
     expect(deps.saveAdapter).not.toHaveBeenCalled();
     expect(run('a')).toMatchObject({ weights: 'session', adapterFormat: null, summary: { initialValLoss: 6 } });
-    expect(run('b')).toMatchObject({ status: 'failed', message: 'Loss is NaN', weights: null, summary: { initialValLoss: null } });
+    expect(run('b')).toMatchObject({
+      status: 'failed',
+      message: 'Loss is NaN',
+      weights: null,
+      summary: { initialValLoss: null },
+    });
   });
 });
 
@@ -172,7 +250,10 @@ describe('errors and other events', () => {
     store.setState({ exporting: { a: true } });
     applyEvent({ type: 'error', scope: 'export', id: 'a', message: 'zip' });
     expect(store.getState().exporting).toEqual({ a: false });
-    expect(store.toast.mock.calls).toEqual([['error', 'No run'], ['error', 'Export failed: zip']]);
+    expect(store.toast.mock.calls).toEqual([
+      ['error', 'No run'],
+      ['error', 'Export failed: zip'],
+    ]);
   });
 
   test('an export is downloaded; generations of another request are ignored', () => {

@@ -27,13 +27,23 @@ describe('validation: specific messages for method options', () => {
     const card = { maxPositions: spec.maxPositions, spec } as ModelCard;
     const problem = (c: RunConfig) => configProblem(c, card);
     for (const c of demoRuns()) expect(problem(c)).toBeNull();
-    expect(problem({ ...gora, extras: { rankMin: 20, rankMax: 16 } })).toBe('GoRA r_min (20) is larger than r_max (16): no rank fits both bounds.');
+    expect(problem({ ...gora, extras: { rankMin: 20, rankMax: 16 } })).toBe(
+      'GoRA r_min (20) is larger than r_max (16): no rank fits both bounds.',
+    );
     // Each names the method, the field and the value, in the form's words (the method registry's, never a CLI flag).
-    expect(problem({ ...gralora, rank: 6, extras: { graloraK: 4 } })).toBe('GraLoRA rank 6 must be divisible by k 4: each of the k x k blocks gets rank r/k.');
-    expect(problem({ ...gralora, extras: { hybridRank: -2 } })).toBe('GraLoRA hybrid r must be a whole number of at least 0 (got -2).');
-    expect(problem({ ...gora, extras: { goraSteps: 0 } })).toBe('GoRA N batches must be a whole number of at least 1 (got 0).');
+    expect(problem({ ...gralora, rank: 6, extras: { graloraK: 4 } })).toBe(
+      'GraLoRA rank 6 must be divisible by k 4: each of the k x k blocks gets rank r/k.',
+    );
+    expect(problem({ ...gralora, extras: { hybridRank: -2 } })).toBe(
+      'GraLoRA hybrid r must be a whole number of at least 0 (got -2).',
+    );
+    expect(problem({ ...gora, extras: { goraSteps: 0 } })).toBe(
+      'GoRA N batches must be a whole number of at least 1 (got 0).',
+    );
     expect(problem({ ...gora, extras: { goraGamma: -1 } })).toContain('GoRA γ must be a number of at least 0 (got -1)');
-    expect(problem({ ...gelora, extras: { geloraSamples: 2 } })).toBe('GeLoRA samples must be a whole number from 3 to 4096 (got 2).');
+    expect(problem({ ...gelora, extras: { geloraSamples: 2 } })).toBe(
+      'GeLoRA samples must be a whole number from 3 to 4096 (got 2).',
+    );
     expect(problem({ ...gelora, extras: { geloraSamples: 5000 } })).toContain('(got 5000)');
     // GoRA with GraLoRA blocks rounds its ranks to multiples of k itself: no divisibility error.
     expect(problem({ ...gora, rank: 7, extras: { structure: 'gralora', graloraK: 2 } })).toBeNull();
@@ -41,11 +51,15 @@ describe('validation: specific messages for method options', () => {
 });
 
 describe('a run sends only its own method options', () => {
-  it('drops the options of other methods and keeps the method\'s own', () => {
+  it("drops the options of other methods and keeps the method's own", () => {
     const draft: RunConfig = { ...lora, extras: { graloraK: 4, goraSteps: 3, structure: 'gralora' } };
     expect(runnableConfig(draft).extras).toBeUndefined();
     expect(runnableConfig({ ...draft, method: 'gralora' }).extras).toEqual({ graloraK: 4 });
-    expect(runnableConfig({ ...draft, method: 'gora' }).extras).toEqual({ structure: 'gralora', goraSteps: 3, graloraK: 4 });
+    expect(runnableConfig({ ...draft, method: 'gora' }).extras).toEqual({
+      structure: 'gralora',
+      goraSteps: 3,
+      graloraK: 4,
+    });
   });
 });
 
@@ -58,9 +72,15 @@ describe('scale rules: what the Runs panel shows is the scale of every adapter t
       const weights = await ModelWeights.upload(gpu, model.spec, model.source);
       const cases: [RunConfig, { formula: string; perModule: boolean }][] = [
         [lora, { formula: 'α/r', perModule: false }],
-        [{ ...lora, method: 'rslora' }, { formula: 'α/√r', perModule: false }],
+        [
+          { ...lora, method: 'rslora' },
+          { formula: 'α/√r', perModule: false },
+        ],
         [gralora, { formula: 'α/r', perModule: false }],
-        [{ ...gralora, extras: { hybridRank: 8 } }, { formula: 'α/(r+h)', perModule: false }],
+        [
+          { ...gralora, extras: { hybridRank: 8 } },
+          { formula: 'α/(r+h)', perModule: false },
+        ],
         [gora, { formula: 'α/√r_l per module', perModule: true }],
         [gelora, { formula: 'α/r_ref (every module)', perModule: false }],
       ];
@@ -70,12 +90,26 @@ describe('scale rules: what the Runs panel shows is the scale of every adapter t
         expect(rule, label).toMatchObject(want);
         const mark = gpu.mark();
         let seed = 100;
-        const state = await buildMethod(gpu, weights, {
-          ...c.extras, method: c.method, rank: c.rank, alpha: c.alpha, seed: c.seed, targets: ['all-linear'],
-        } as MethodOptions, {
-          nextBatch: (): Batch => ({ ...randomBatch(model.spec, c.batch, c.seq, seed++), batch: c.batch, seq: c.seq }),
-          shape: { batch: c.batch, seq: c.seq },
-        });
+        const state = await buildMethod(
+          gpu,
+          weights,
+          {
+            ...c.extras,
+            method: c.method,
+            rank: c.rank,
+            alpha: c.alpha,
+            seed: c.seed,
+            targets: ['all-linear'],
+          } as MethodOptions,
+          {
+            nextBatch: (): Batch => ({
+              ...randomBatch(model.spec, c.batch, c.seq, seed++),
+              batch: c.batch,
+              seq: c.seq,
+            }),
+            shape: { batch: c.batch, seq: c.seq },
+          },
+        );
         expect(state.adapters.size, label).toBe(state.analysis.modules.length);
         const ranks = new Set<number>();
         for (const m of state.analysis.modules) {

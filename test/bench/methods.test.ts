@@ -42,7 +42,9 @@ describe('bench: methods', () => {
     expect(m.source.dtype!('model.norm.weight')).toBe('f32');
     const a = await m.source.load('model.layers.0.self_attn.k_proj.weight');
     expect(a.length).toBe(192 * 576);
-    expect([...(await generatedModel('SmolLM2-135M').source.load('model.layers.0.self_attn.k_proj.weight')).slice(0, 4)]).toEqual([...a.slice(0, 4)]);
+    expect([
+      ...(await generatedModel('SmolLM2-135M').source.load('model.layers.0.self_attn.k_proj.weight')).slice(0, 4),
+    ]).toEqual([...a.slice(0, 4)]);
     expect([...(await m.source.load('model.layers.0.input_layernorm.weight')).slice(0, 3)]).toEqual([1, 1, 1]);
     expect(() => generatedModel('GPT-5')).toThrow(/unknown model shape "GPT-5"/);
   });

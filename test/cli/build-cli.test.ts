@@ -12,7 +12,8 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
-const build = (out: string, ...flags: string[]) => run('node', ['scripts/build-cli.mjs', 'src/cli/main.ts', out, ...flags]);
+const build = (out: string, ...flags: string[]) =>
+  run('node', ['scripts/build-cli.mjs', 'src/cli/main.ts', out, ...flags]);
 const identity = async (path: string) => {
   const st = await stat(path);
   return { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size };

@@ -21,7 +21,8 @@ describe('cli: a model folder without tokenizer.json', () => {
     dir = await mkdtemp(join(tmpdir(), 'lora-cli-inputs-'));
     model = join(dir, 'no-tokenizer');
     await mkdir(model);
-    for (const f of await readdir(FIXTURE)) if (f !== 'tokenizer.json') await copyFile(join(FIXTURE, f), join(model, f));
+    for (const f of await readdir(FIXTURE))
+      if (f !== 'tokenizer.json') await copyFile(join(FIXTURE, f), join(model, f));
     ids = join(dir, 'ids.jsonl');
     const rows = [
       { input_ids: [5, 6, 7, 8, 9, 10, 11, 12] },
@@ -36,12 +37,36 @@ describe('cli: a model folder without tokenizer.json', () => {
 
   it('trains on pre-tokenized data, and eval reads the adapter; the loss equals the folder with its tokenizer', async () => {
     const out = join(dir, 'adapter');
-    const r = await cli(['train', '--model', model, '--data', ids, '--rank', '2', '--alpha', '4', '--steps', '2', '--batch', '2',
-      '--seq-len', '8', '--val-fraction', '0', '--out', out]);
+    const r = await cli([
+      'train',
+      '--model',
+      model,
+      '--data',
+      ids,
+      '--rank',
+      '2',
+      '--alpha',
+      '4',
+      '--steps',
+      '2',
+      '--batch',
+      '2',
+      '--seq-len',
+      '8',
+      '--val-fraction',
+      '0',
+      '--out',
+      out,
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/has no tokenizer\.json: only pre-tokenized \{"input_ids"\} data can be used.*padded with token 0/);
+    expect(r.stderr).toMatch(
+      /has no tokenizer\.json: only pre-tokenized \{"input_ids"\} data can be used.*padded with token 0/,
+    );
     expect(lastJson(r.stdout)).toMatchObject({ done: true, steps: 2, train_examples: 4 });
-    expect(JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'))).toMatchObject({ peft_type: 'LORA', r: 2 });
+    expect(JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'))).toMatchObject({
+      peft_type: 'LORA',
+      r: 2,
+    });
 
     const without = await cli(['eval', '--model', model, '--data', ids, '--adapter', out]);
     expect(without.code, without.stderr).toBe(0);
@@ -52,7 +77,14 @@ describe('cli: a model folder without tokenizer.json', () => {
 
   it('refuses text data, generation and exact match, naming the missing file and why it is needed', async () => {
     for (const cmd of ['eval', 'train']) {
-      const r = await cli([cmd, '--model', model, '--data', text, ...(cmd === 'train' ? ['--steps', '1', '--out', join(dir, 'x')] : [])]);
+      const r = await cli([
+        cmd,
+        '--model',
+        model,
+        '--data',
+        text,
+        ...(cmd === 'train' ? ['--steps', '1', '--out', join(dir, 'x')] : []),
+      ]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(
         'error: `no-tokenizer` has no tokenizer.json: `stories.txt` is text and must be tokenized; pre-tokenized {"input_ids"} data works without one',
@@ -60,7 +92,9 @@ describe('cli: a model folder without tokenizer.json', () => {
     }
     const gen = await cli(['generate', '--model', model, '--prompt', 'Once']);
     expect(gen.code).toBe(1);
-    expect(gen.stderr).toMatch(/`no-tokenizer` has no tokenizer\.json: generate encodes the prompt and decodes the continuation/);
+    expect(gen.stderr).toMatch(
+      /`no-tokenizer` has no tokenizer\.json: generate encodes the prompt and decodes the continuation/,
+    );
     expect(gen.stderr).not.toMatch(/GPU:/); // refused before the GPU is opened
     const em = await cli(['eval', '--model', model, '--data', ids, '--exact-match', '2']);
     expect(em.code).toBe(1);

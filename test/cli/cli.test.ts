@@ -33,7 +33,9 @@ describe('cli', () => {
     expect(res.loss).toBeGreaterThan(0);
     expect(Math.abs(res.loss - Math.log(100))).toBeLessThan(1.5);
     // --exact-match: the one row with a prompt (labels start at position 3) is greedy-answered; loss and tokens stay.
-    const em = lastJson((await cli(['eval', '--model', MODEL, '--data', data, '--seq-len', '10', '--exact-match', '4'])).stdout);
+    const em = lastJson(
+      (await cli(['eval', '--model', MODEL, '--data', data, '--seq-len', '10', '--exact-match', '4'])).stdout,
+    );
     expect(em).toMatchObject({ loss: res.loss, tokens: res.tokens, exact_match_examples: 1 });
     expect([0, 1]).toContain(em.exact_match);
     // --weights bf16 keeps the frozen matrices 16-bit on the GPU: nearly the same loss, said on stderr.
@@ -45,16 +47,50 @@ describe('cli', () => {
 
   it('train prints a JSON line per step and writes a PEFT adapter that eval and generate load', async () => {
     const out = join(dir, 'adapter');
-    const r = await cli(['train', '--model', MODEL, '--data', data, '--method', 'lora', '--rank', '2', '--alpha', '4', '--steps', '3',
-      '--batch', '2', '--seq-len', '8', '--lr', '0.05', '--seed', '3', '--val-fraction', '0', '--out', out]);
+    const r = await cli([
+      'train',
+      '--model',
+      MODEL,
+      '--data',
+      data,
+      '--method',
+      'lora',
+      '--rank',
+      '2',
+      '--alpha',
+      '4',
+      '--steps',
+      '3',
+      '--batch',
+      '2',
+      '--seq-len',
+      '8',
+      '--lr',
+      '0.05',
+      '--seed',
+      '3',
+      '--val-fraction',
+      '0',
+      '--out',
+      out,
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const steps = lines.filter((l) => 'loss' in l && 'step' in l);
     expect(steps.map((s) => s.step)).toEqual([0, 1, 2]);
     for (const s of steps) for (const k of ['loss', 'lr', 'tokens_per_s']) expect(typeof s[k]).toBe('number');
     expect(lines.at(-1).buffers_created_after_step0).toBe(0);
     const config = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'));
-    expect(config).toMatchObject({ peft_type: 'LORA', r: 2, lora_alpha: 4, fan_in_fan_out: true, target_modules: ['transformer.h.0.attn.c_attn'] });
+    expect(config).toMatchObject({
+      peft_type: 'LORA',
+      r: 2,
+      lora_alpha: 4,
+      fan_in_fan_out: true,
+      target_modules: ['transformer.h.0.attn.c_attn'],
+    });
     const st = await readFile(join(out, 'adapter_model.safetensors'));
     const headerLen = Number(st.readBigUInt64LE(0));
     expect(headerLen % 8).toBe(0);
@@ -73,28 +109,70 @@ describe('cli', () => {
   });
 
   it('train --method gora | gralora | gelora writes allocation.json and an adapter that eval loads', async () => {
-    const common = ['--model', MODEL, '--data', data, '--rank', '4', '--alpha', '8', '--targets', 'all-linear', '--steps', '3',
-      '--batch', '2', '--seq-len', '8', '--lr', '0.05', '--seed', '3', '--val-fraction', '0'];
-    const cases: [string, string[], (config: Record<string, unknown>, allocation: Record<string, unknown>) => void][] = [
-      ['gora', ['--gora-steps', '2', '--rank-min', '2', '--rank-max', '8'], (config, allocation) => {
-        expect(config.peft_type).toBe('LORA');
-        expect(allocation.allocation).toBe('gora');
-        expect((allocation.gora as { steps: number }).steps).toBe(2);
-        const modules = allocation.modules as { path: string; rank: number; importance: number }[];
-        expect(modules.map((m) => m.path).sort()).toEqual((config.target_modules as string[]).slice().sort());
-        for (const m of modules) expect(m.importance).toBeGreaterThan(0);
-      }],
-      ['gralora', ['--gralora-k', '2', '--hybrid-r', '2'], (config, allocation) => {
-        expect(config).toMatchObject({ peft_type: 'GRALORA', r: 4, gralora_k: 2, hybrid_r: 2, alpha: 8, fan_in_fan_out: true });
-        expect((allocation.modules as { k: number }[]).every((m) => m.k === 2)).toBe(true);
-      }],
-      ['gelora', ['--gelora-samples', '16'], (config, allocation) => {
-        expect(config.peft_type).toBe('LORA');
-        const gelora = allocation.gelora as { dims: number[]; rawRanks: number[] };
-        expect(gelora.dims).toHaveLength(2); // one block: d_0 and d_1
-        expect(gelora.rawRanks).toHaveLength(1);
-      }],
+    const common = [
+      '--model',
+      MODEL,
+      '--data',
+      data,
+      '--rank',
+      '4',
+      '--alpha',
+      '8',
+      '--targets',
+      'all-linear',
+      '--steps',
+      '3',
+      '--batch',
+      '2',
+      '--seq-len',
+      '8',
+      '--lr',
+      '0.05',
+      '--seed',
+      '3',
+      '--val-fraction',
+      '0',
     ];
+    const cases: [string, string[], (config: Record<string, unknown>, allocation: Record<string, unknown>) => void][] =
+      [
+        [
+          'gora',
+          ['--gora-steps', '2', '--rank-min', '2', '--rank-max', '8'],
+          (config, allocation) => {
+            expect(config.peft_type).toBe('LORA');
+            expect(allocation.allocation).toBe('gora');
+            expect((allocation.gora as { steps: number }).steps).toBe(2);
+            const modules = allocation.modules as { path: string; rank: number; importance: number }[];
+            expect(modules.map((m) => m.path).sort()).toEqual((config.target_modules as string[]).slice().sort());
+            for (const m of modules) expect(m.importance).toBeGreaterThan(0);
+          },
+        ],
+        [
+          'gralora',
+          ['--gralora-k', '2', '--hybrid-r', '2'],
+          (config, allocation) => {
+            expect(config).toMatchObject({
+              peft_type: 'GRALORA',
+              r: 4,
+              gralora_k: 2,
+              hybrid_r: 2,
+              alpha: 8,
+              fan_in_fan_out: true,
+            });
+            expect((allocation.modules as { k: number }[]).every((m) => m.k === 2)).toBe(true);
+          },
+        ],
+        [
+          'gelora',
+          ['--gelora-samples', '16'],
+          (config, allocation) => {
+            expect(config.peft_type).toBe('LORA');
+            const gelora = allocation.gelora as { dims: number[]; rawRanks: number[] };
+            expect(gelora.dims).toHaveLength(2); // one block: d_0 and d_1
+            expect(gelora.rawRanks).toHaveLength(1);
+          },
+        ],
+      ];
     for (const [method, extra, check] of cases) {
       const out = join(dir, `adapter-${method}`);
       const r = await cli(['train', ...common, '--method', method, ...extra, '--out', out]);
@@ -118,22 +196,74 @@ describe('cli', () => {
     const badOpt = await cli(['train', '--model', MODEL, '--data', data, '--rank', '0', '--out', join(dir, 'x')]);
     expect(badOpt.code).toBe(1);
     expect(badOpt.stderr).toContain('--rank must be an integer >= 1');
-    const badTarget = await cli(['train', '--model', MODEL, '--data', data, '--targets', 'q_proj', '--out', join(dir, 'y')]);
+    const badTarget = await cli([
+      'train',
+      '--model',
+      MODEL,
+      '--data',
+      data,
+      '--targets',
+      'q_proj',
+      '--out',
+      join(dir, 'y'),
+    ]);
     expect(badTarget.stderr).toContain('Target module "q_proj" does not exist');
-    const bounds = await cli(['train', '--model', MODEL, '--data', data, '--method', 'gora', '--rank-min', '9', '--rank-max', '3', '--out', join(dir, 'z')]);
+    const bounds = await cli([
+      'train',
+      '--model',
+      MODEL,
+      '--data',
+      data,
+      '--method',
+      'gora',
+      '--rank-min',
+      '9',
+      '--rank-max',
+      '3',
+      '--out',
+      join(dir, 'z'),
+    ]);
     expect(bounds.code).toBe(1);
     expect(bounds.stderr).toContain('--rank-min (9) is larger than --rank-max (3)');
-    const k = await cli(['train', '--model', MODEL, '--data', data, '--method', 'gralora', '--rank', '6', '--gralora-k', '4', '--out', join(dir, 'w')]);
+    const k = await cli([
+      'train',
+      '--model',
+      MODEL,
+      '--data',
+      data,
+      '--method',
+      'gralora',
+      '--rank',
+      '6',
+      '--gralora-k',
+      '4',
+      '--out',
+      join(dir, 'w'),
+    ]);
     expect(k.stderr).toContain('--rank 6 must be divisible by --gralora-k 4');
     const unknown = await cli(['eval', '--model', MODEL, '--data', data, '--sequence', '3']);
     expect(unknown.stderr).toContain('unknown option --sequence');
     const storage = await cli(['eval', '--model', MODEL, '--data', data, '--weights', 'f8']);
     expect(storage.stderr).toContain('--weights must be one of auto, f32, bf16, f16 (got "f8")');
-    const full = await cli(['train', '--model', MODEL, '--data', data, '--method', 'full', '--weights', 'bf16', '--out', join(dir, 'v')]);
+    const full = await cli([
+      'train',
+      '--model',
+      MODEL,
+      '--data',
+      data,
+      '--method',
+      'full',
+      '--weights',
+      'bf16',
+      '--out',
+      join(dir, 'v'),
+    ]);
     expect(full.stderr).toContain('full fine-tuning trains the base weights, which needs them in f32');
     const section = await cli(['bench', '--sections', 'matmul,speed']);
     expect(section.code).toBe(1);
-    expect(section.stderr).toContain('bench: unknown section "speed" (choose from matmul, train, jax-lora, methods, memory, profile)');
+    expect(section.stderr).toContain(
+      'bench: unknown section "speed" (choose from matmul, train, jax-lora, methods, memory, profile)',
+    );
     const method = await cli(['bench', '--sections', 'methods', '--methods', 'lora,dora']);
     expect(method.code).toBe(1);
     expect(method.stderr).toContain('bench: unknown method "dora" (choose from lora, gora, gralora, gelora, full)');

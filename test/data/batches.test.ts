@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { BatchStream, packBatches, padBatches, splitTrainValidation, truncate, type Batch } from '../../src/data/batches';
+import {
+  BatchStream,
+  packBatches,
+  padBatches,
+  splitTrainValidation,
+  truncate,
+  type Batch,
+} from '../../src/data/batches';
 import type { Example } from '../../src/data/types';
 import { Rng } from '../../src/util/random';
 
@@ -97,7 +104,11 @@ describe('packBatches', () => {
       targets: [M, M, M, M, M],
       positions: [0, 1, 2, 3, 4],
     });
-    expect(row(batches[1], 1)).toEqual({ tokens: [PAD, PAD, PAD, PAD, PAD], targets: [M, M, M, M, M], positions: [0, 1, 2, 3, 4] });
+    expect(row(batches[1], 1)).toEqual({
+      tokens: [PAD, PAD, PAD, PAD, PAD],
+      targets: [M, M, M, M, M],
+      positions: [0, 1, 2, 3, 4],
+    });
     expect(batches[0].supervised).toBe(6);
     expect(batches[1].supervised).toBe(0);
   });
@@ -217,6 +228,8 @@ describe('BatchStream', () => {
   });
 
   it('needs at least one example', () => {
-    expect(() => new BatchStream([], { ...opts, shuffle: false, mode: 'pad' })).toThrow('BatchStream needs at least one example');
+    expect(() => new BatchStream([], { ...opts, shuffle: false, mode: 'pad' })).toThrow(
+      'BatchStream needs at least one example',
+    );
   });
 });

@@ -8,12 +8,18 @@ import { loadTokenizer } from '../../src/tokenizer/tokenizer';
 import { FakeTokenizer } from './fake-tokenizer';
 
 const M = -100;
-const fixture = (path: string) => ({ name: path.split('/').pop()!, bytes: new Uint8Array(readFileSync(`test/fixtures/datasets/${path}`)) });
+const fixture = (path: string) => ({
+  name: path.split('/').pop()!,
+  bytes: new Uint8Array(readFileSync(`test/fixtures/datasets/${path}`)),
+});
 const inline = (name: string, text: string) => ({ name, bytes: new TextEncoder().encode(text) });
 
 function realTokenizer(name: string): TextTokenizer {
   const dir = `test/fixtures/tokenizers/${name}`;
-  return loadTokenizer(JSON.parse(readFileSync(`${dir}/tokenizer.json`, 'utf8')), JSON.parse(readFileSync(`${dir}/tokenizer_config.json`, 'utf8')));
+  return loadTokenizer(
+    JSON.parse(readFileSync(`${dir}/tokenizer.json`, 'utf8')),
+    JSON.parse(readFileSync(`${dir}/tokenizer_config.json`, 'utf8')),
+  );
 }
 
 const supervisedText = (tok: TextTokenizer, ex: Example) => tok.decode(ex.labels.filter((l) => l !== M));
@@ -53,7 +59,14 @@ describe('chat records with reasoning, tool calls, tool messages and tools (LLaM
 
   it('the fallback layout does not train on empty assistant turns either', async () => {
     const tok = new FakeTokenizer();
-    const row = { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: '', tool_calls: [{ type: 'function', function: { name: 'f', arguments: {} } }] }, { role: 'tool', content: '1' }, { role: 'assistant', content: 'done' }] };
+    const row = {
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: '', tool_calls: [{ type: 'function', function: { name: 'f', arguments: {} } }] },
+        { role: 'tool', content: '1' },
+        { role: 'assistant', content: 'done' },
+      ],
+    };
     const ds = await loadDataset(inline('t.jsonl', JSON.stringify(row) + '\n'), tok);
     expect(ds.stats).toMatchObject({ assistantTurns: 2, emptyTurns: 1 });
     expect(supervisedText(tok, ds.examples[0])).toBe('done</s>');
@@ -89,18 +102,25 @@ describe('prompt/completion join', () => {
   });
 
   it('the chat-template join needs a template', async () => {
-    await expect(loadDataset(rows, new FakeTokenizer(), { promptJoin: 'chat-template' })).rejects.toThrow(/needs a tokenizer with a chat template/);
+    await expect(loadDataset(rows, new FakeTokenizer(), { promptJoin: 'chat-template' })).rejects.toThrow(
+      /needs a tokenizer with a chat template/,
+    );
   });
 });
 
 describe("chat templates get the tokenizer's own special tokens (tokenizer_config.json), as apply_chat_template does", () => {
-  it("tiny Llama: config.json says bos 0 / eos 1, tokenizer_config.json says <s> / </s>; the render is <s> ... </s>", async () => {
+  it('tiny Llama: config.json says bos 0 / eos 1, tokenizer_config.json says <s> / </s>; the render is <s> ... </s>', async () => {
     const model = await loadModelDir(await nodeDir('test/fixtures/models/tiny-random-LlamaForCausalLM_hf'));
     expect(model.spec.bosTokenId).toBe(0);
     const tok = model.tokenizer;
     expect(tok.decode([tok.bosId!])).toBe('<s>');
     expect(tok.decode([tok.eosId!])).toBe('</s>');
-    const row = { messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }] };
+    const row = {
+      messages: [
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello' },
+      ],
+    };
     const [ex] = (await loadDataset(inline('c.jsonl', JSON.stringify(row) + '\n'), tok)).examples;
     expect(tok.decode(ex.inputIds)).toBe('<s> [INST] Hi [/INST] Hello </s>');
     expect(ex.labels[ex.labels.length - 1]).toBe(tok.eosId);

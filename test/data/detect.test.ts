@@ -41,9 +41,16 @@ describe('detectFormat', () => {
   });
 
   it('alpaca input is optional, and found even when only some rows have it', () => {
-    const rows = [{ instruction: 'i', output: 'o' }, { instruction: 'i', output: 'o' }, { instruction: 'i', input: 'x', output: 'o' }];
+    const rows = [
+      { instruction: 'i', output: 'o' },
+      { instruction: 'i', output: 'o' },
+      { instruction: 'i', input: 'x', output: 'o' },
+    ];
     expect(detectFormat(rows).columns).toEqual({ instruction: 'instruction', input: 'input', output: 'output' });
-    expect(detectFormat([{ instruction: 'i', output: 'o' }]).columns).toEqual({ instruction: 'instruction', output: 'output' });
+    expect(detectFormat([{ instruction: 'i', output: 'o' }]).columns).toEqual({
+      instruction: 'instruction',
+      output: 'output',
+    });
   });
 
   it('is not fooled by a few broken rows', () => {
@@ -57,9 +64,15 @@ describe('detectFormat', () => {
       format: 'prompt_completion',
       columns: { prompt: 'q', completion: 'a' },
     });
-    expect(detectFormat(rows, { format: 'text', columns: { text: 'a' } })).toEqual({ format: 'text', columns: { text: 'a' } });
+    expect(detectFormat(rows, { format: 'text', columns: { text: 'a' } })).toEqual({
+      format: 'text',
+      columns: { text: 'a' },
+    });
     // A forced format fills unnamed roles from the usual names.
-    expect(detectFormat([{ body: 'x', text: 'y' }], { format: 'text' })).toEqual({ format: 'text', columns: { text: 'text' } });
+    expect(detectFormat([{ body: 'x', text: 'y' }], { format: 'text' })).toEqual({
+      format: 'text',
+      columns: { text: 'text' },
+    });
   });
 
   it('lists the fields found and the formats supported when nothing matches', () => {

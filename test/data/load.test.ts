@@ -32,7 +32,15 @@ describe('loadDataset on the fixtures (fake tokenizer)', () => {
     const whole = await loadDataset(fixture('c4_text_jsonl/c4_demo.jsonl'), tok);
     expect(whole.format).toBe('text');
     expect(whole.examples).toHaveLength(100);
-    expect(whole.stats).toEqual({ rows: 100, skipped: 0, truncated: 0, dropped: 0, tokens: expect.any(Number), assistantTurns: 0, emptyTurns: 0 });
+    expect(whole.stats).toEqual({
+      rows: 100,
+      skipped: 0,
+      truncated: 0,
+      dropped: 0,
+      tokens: expect.any(Number),
+      assistantTurns: 0,
+      emptyTurns: 0,
+    });
     expect(whole.stats.tokens).toBe(whole.examples.reduce((n, e) => n + e.inputIds.length, 0));
 
     const split = await loadDataset(fixture('c4_text_jsonl/c4_demo.jsonl'), tok, { seqLen: 512 });
@@ -41,7 +49,9 @@ describe('loadDataset on the fixtures (fake tokenizer)', () => {
     expect(split.stats.truncated).toBe(0);
     // Every token survives except one-token tails, which have nothing to predict.
     expect(whole.stats.tokens - split.stats.tokens).toBeLessThan(100);
-    expect(split.warnings.some((w) => /^c4_demo\.jsonl: split \d+ document\(s\) longer than 512 tokens/.test(w))).toBe(true);
+    expect(split.warnings.some((w) => /^c4_demo\.jsonl: split \d+ document\(s\) longer than 512 tokens/.test(w))).toBe(
+      true,
+    );
   });
 
   it('tinyshakespeare: one example per blank-line-separated passage', async () => {
@@ -69,12 +79,16 @@ describe('loadDataset on the fixtures (fake tokenizer)', () => {
     expect(ds.examples).toHaveLength(2);
     expect(ds.examples.every((e) => e.inputIds.length === 200)).toBe(true);
     expect(ds.warnings).toContain('alpaca.json: truncated 4 example(s) longer than 200 tokens (right)');
-    expect(ds.warnings).toContain('alpaca.json: dropped 2 example(s) with no supervised token left after truncation to 200 tokens');
+    expect(ds.warnings).toContain(
+      'alpaca.json: dropped 2 example(s) with no supervised token left after truncation to 200 tokens',
+    );
     // Keeping the answer (the default) keeps all four, each ending with its whole answer and EOS.
     const kept = await loadDataset(fixture('alpaca_handmade/alpaca.json'), tok, { seqLen: 200 });
     expect(kept.stats).toMatchObject({ truncated: 4, dropped: 0 });
     const raw = JSON.parse(readFileSync('test/fixtures/datasets/alpaca_handmade/alpaca.json', 'utf8'));
-    kept.examples.forEach((ex, i) => expect(supervisedText(tok, ex)).toBe(`${raw[i].output.replace('é', '<unk>')}</s>`));
+    kept.examples.forEach((ex, i) =>
+      expect(supervisedText(tok, ex)).toBe(`${raw[i].output.replace('é', '<unk>')}</s>`),
+    );
   });
 
   it('kto chat JSON (role/content) with the fallback template', async () => {
@@ -101,7 +115,9 @@ describe('loadDataset on the fixtures (fake tokenizer)', () => {
     await expect(loadDataset(file, tok)).rejects.toThrow(
       /^test\.parquet: no supported dataset format matches the fields found \(data_source, agent_name, prompt, ability, reward_model\.ground_truth, .*extra_info\.question/,
     );
-    const ds = await loadDataset(file, tok, { columns: { prompt: 'extra_info.question', completion: 'extra_info.answer' } });
+    const ds = await loadDataset(file, tok, {
+      columns: { prompt: 'extra_info.question', completion: 'extra_info.answer' },
+    });
     expect(ds.format).toBe('prompt_completion');
     expect(ds.examples).toHaveLength(1319);
     expect(supervisedText(tok, ds.examples[0]).endsWith('#### 18</s>')).toBe(true);
@@ -131,7 +147,9 @@ describe('loadDataset errors and warnings name the file', () => {
     await expect(loadDataset(inline('ids.jsonl', bad), tok)).rejects.toThrow(
       `ids.jsonl: row 1: input_ids[1] = ${tok.vocabSize + 5} is not a token id in [0, ${tok.vocabSize})`,
     );
-    await expect(loadDataset(inline('empty.txt', '\n\n  \n'), tok)).rejects.toThrow('empty.txt: no records found (the file is empty)');
+    await expect(loadDataset(inline('empty.txt', '\n\n  \n'), tok)).rejects.toThrow(
+      'empty.txt: no records found (the file is empty)',
+    );
     await expect(loadDataset(inline('x.jsonl', '{"text": "a"}\n'), tok, { seqLen: 1 })).rejects.toThrow(
       'seqLen must be an integer >= 2, got 1',
     );
@@ -179,7 +197,9 @@ describe('loadDataset with real tokenizers', () => {
     const llama = realTokenizer('llama2');
     const [lx] = (await loadDataset(inline('chat.jsonl', JSON.stringify({ messages }) + '\n'), llama)).examples;
     // Llama 2's template writes <s> before every turn (unsupervised) and " </s>" after each answer.
-    expect(llama.decode(lx.inputIds)).toBe('<s> [INST] What is 2 + 2? [/INST] It is 4. </s><s> [INST] And 3 + 3? [/INST] It is 6. </s>');
+    expect(llama.decode(lx.inputIds)).toBe(
+      '<s> [INST] What is 2 + 2? [/INST] It is 4. </s><s> [INST] And 3 + 3? [/INST] It is 6. </s>',
+    );
     const supervised = lx.labels.filter((l) => l !== M);
     expect(supervised.filter((l) => l === llama.eosId)).toHaveLength(2);
     expect(llama.decode(supervised, { skipSpecial: true })).toBe('It is 4.  It is 6. '); // " It is 4. " per turn, SentencePiece's first space dropped

@@ -52,11 +52,15 @@ describe('jsonl', () => {
     expect(records).toEqual([{ text: 'a' }, { text: 'b' }]);
     expect(malformed).toBe(2);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/^bad\.jsonl: skipped 2 malformed lines: line 2 \(.*\); line 4 \(expected a JSON object, got an array\)/);
+    expect(warnings[0]).toMatch(
+      /^bad\.jsonl: skipped 2 malformed lines: line 2 \(.*\); line 4 \(expected a JSON object, got an array\)/,
+    );
   });
 
   it('fails when no line parses', async () => {
-    await expect(readRecords(inline('all-bad.jsonl', 'nope\nnope\n'))).rejects.toThrow(/^all-bad\.jsonl: no valid JSON lines; first problem: line 1/);
+    await expect(readRecords(inline('all-bad.jsonl', 'nope\nnope\n'))).rejects.toThrow(
+      /^all-bad\.jsonl: no valid JSON lines; first problem: line 1/,
+    );
   });
 });
 
@@ -85,7 +89,9 @@ describe('json', () => {
   });
 
   it('reports syntax errors with a line number, and wrong shapes', async () => {
-    await expect(readRecords(inline('s.json', '[\n{"a": 1},\n{"a" 2}\n]'))).rejects.toThrow(/^s\.json: invalid JSON: .*line 3/);
+    await expect(readRecords(inline('s.json', '[\n{"a": 1},\n{"a" 2}\n]'))).rejects.toThrow(
+      /^s\.json: invalid JSON: .*line 3/,
+    );
     await expect(readRecords(inline('o.json', '{"rows": []}'))).rejects.toThrow(
       /^o\.json: expected a JSON array of objects or \{"data": \[\.\.\.\]\}, got an object/,
     );
@@ -97,7 +103,9 @@ describe('csv', () => {
     const { records, malformed } = await readRecords(fixture('alpaca_handmade/alpaca.csv'));
     expect(malformed).toBe(0);
     expect(records).toHaveLength(6);
-    expect(records[2].response).toBe('Soft rain on the roof,\npuddles gather the grey sky,\nthe street hums and shines.');
+    expect(records[2].response).toBe(
+      'Soft rain on the roof,\npuddles gather the grey sky,\nthe street hums and shines.',
+    );
     expect(records[3].input).toBe('She said "hello" twice.');
     expect(records[0]).toEqual({
       instruction: 'Name the largest planet in the solar system.',
@@ -109,14 +117,21 @@ describe('csv', () => {
 
   it('names the row and line of broken quoting', async () => {
     const text = 'prompt,completion\n"multi\nline",ok\nfine,"unterminated\nmore,rows\n';
-    await expect(readRecords(inline('q.csv', text))).rejects.toThrow(/^q\.csv: broken CSV quoting in row 2 \(line 4\): Quoted field unterminated/);
+    await expect(readRecords(inline('q.csv', text))).rejects.toThrow(
+      /^q\.csv: broken CSV quoting in row 2 \(line 4\): Quoted field unterminated/,
+    );
     const trailing = 'a,b\n1,2\n3,"x"y\n';
-    await expect(readRecords(inline('t.csv', trailing))).rejects.toThrow(/^t\.csv: broken CSV quoting in row 2 \(line 3\)/);
+    await expect(readRecords(inline('t.csv', trailing))).rejects.toThrow(
+      /^t\.csv: broken CSV quoting in row 2 \(line 3\)/,
+    );
   });
 
   it('skips rows with the wrong number of fields', async () => {
     const { records, malformed, warnings } = await readRecords(inline('f.csv', 'a,b\n1,2\n3\n4,5\n'));
-    expect(records).toEqual([{ a: '1', b: '2' }, { a: '4', b: '5' }]);
+    expect(records).toEqual([
+      { a: '1', b: '2' },
+      { a: '4', b: '5' },
+    ]);
     expect(malformed).toBe(1);
     expect(warnings[0]).toMatch(/^f\.csv: skipped 1 malformed row: row 2 \(Too few fields/);
   });
@@ -162,7 +177,19 @@ describe('parquet', () => {
     const listOfLists = {
       name: 'grid',
       converted: 3,
-      children: [{ name: 'list', repetition: 2, children: [{ name: 'element', converted: 3, children: [{ name: 'list', repetition: 2, children: [{ name: 'element', type: 1 }] }] }] }],
+      children: [
+        {
+          name: 'list',
+          repetition: 2,
+          children: [
+            {
+              name: 'element',
+              converted: 3,
+              children: [{ name: 'list', repetition: 2, children: [{ name: 'element', type: 1 }] }],
+            },
+          ],
+        },
+      ],
     };
     const bytes = schemaOnlyParquet([mapColumn, listOfLists]);
     await expect(readRecords({ name: 'nested.parquet', bytes })).rejects.toThrow(
@@ -176,7 +203,11 @@ describe('parquet', () => {
   });
 
   it('plans columns from a schema: flattens structs, ignores deep nesting (mocked schema)', () => {
-    const node = (name: string, extra: Partial<SchemaTree['element']> = {}, children: SchemaTree[] = []): SchemaTree => ({
+    const node = (
+      name: string,
+      extra: Partial<SchemaTree['element']> = {},
+      children: SchemaTree[] = [],
+    ): SchemaTree => ({
       element: { name, ...extra },
       children,
       count: 1,
@@ -184,10 +215,14 @@ describe('parquet', () => {
     });
     const schema = node('schema', {}, [
       node('id', { type: 'INT64' }),
-      node('input_ids', { converted_type: 'LIST' }, [node('list', { repetition_type: 'REPEATED' }, [node('element', { type: 'INT32' })])]),
+      node('input_ids', { converted_type: 'LIST' }, [
+        node('list', { repetition_type: 'REPEATED' }, [node('element', { type: 'INT32' })]),
+      ]),
       node('meta', {}, [
         node('source', { type: 'BYTE_ARRAY' }),
-        node('tags', { converted_type: 'MAP' }, [node('key_value', { repetition_type: 'REPEATED' }, [node('key'), node('value')])]),
+        node('tags', { converted_type: 'MAP' }, [
+          node('key_value', { repetition_type: 'REPEATED' }, [node('key'), node('value')]),
+        ]),
       ]),
       node('messages', { logical_type: { type: 'LIST' } }, [
         node('list', { repetition_type: 'REPEATED' }, [node('element', {}, [node('role'), node('content')])]),
@@ -200,11 +235,15 @@ describe('parquet', () => {
     expect(plan.ignored).toEqual(['meta.tags: map']);
 
     const onlyNested = node('schema', {}, [node('tags', { converted_type: 'MAP' }, [])]);
-    expect(() => planParquetColumns('n.parquet', onlyNested)).toThrow(/^n\.parquet: every column is nested \(tags: map\)/);
+    expect(() => planParquetColumns('n.parquet', onlyNested)).toThrow(
+      /^n\.parquet: every column is nested \(tags: map\)/,
+    );
   });
 
   it('rejects bytes that are not Parquet', async () => {
-    await expect(readRecords(inline('x.parquet', 'not parquet at all'))).rejects.toThrow(/^x\.parquet: not a readable Parquet file/);
+    await expect(readRecords(inline('x.parquet', 'not parquet at all'))).rejects.toThrow(
+      /^x\.parquet: not a readable Parquet file/,
+    );
   });
 });
 
@@ -213,6 +252,8 @@ describe('unsupported files', () => {
     await expect(readRecords(inline('data.xlsx', ''))).rejects.toThrow(
       'data.xlsx: unsupported file type ".xlsx"; supported: .txt, .jsonl, .ndjson, .json, .csv, .tsv, .parquet',
     );
-    await expect(readRecords(inline('README', ''))).rejects.toThrow(/^README: unsupported file type "\(no extension\)"/);
+    await expect(readRecords(inline('README', ''))).rejects.toThrow(
+      /^README: unsupported file type "\(no extension\)"/,
+    );
   });
 });

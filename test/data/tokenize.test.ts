@@ -8,7 +8,10 @@ import { BOS, EOS, FakeTokenizer, idsOf } from './fake-tokenizer';
 const M = -100;
 const TEXT: FormatSpec = { format: 'text', columns: { text: 'text' } };
 const PC: FormatSpec = { format: 'prompt_completion', columns: { prompt: 'prompt', completion: 'completion' } };
-const ALPACA: FormatSpec = { format: 'alpaca', columns: { instruction: 'instruction', input: 'input', output: 'output' } };
+const ALPACA: FormatSpec = {
+  format: 'alpaca',
+  columns: { instruction: 'instruction', input: 'input', output: 'output' },
+};
 const CHAT: FormatSpec = { format: 'chat', columns: { messages: 'messages' } };
 const TOKENS: FormatSpec = { format: 'tokens', columns: { input_ids: 'input_ids', labels: 'labels' } };
 
@@ -149,7 +152,8 @@ describe('chat', () => {
   });
 
   it('skips rows a template rejects or cannot render incrementally, with the reason', () => {
-    const strict = "{% if messages[0].role != 'user' %}{{ raise_exception('must start with user') }}{% endif %}" + chatml;
+    const strict =
+      "{% if messages[0].role != 'user' %}{{ raise_exception('must start with user') }}{% endif %}" + chatml;
     const result = tokenizeRecords([{ messages: conversation }], CHAT, new FakeTokenizer({ chatTemplate: strict }));
     expect(result.examples).toHaveLength(0);
     expect(result.warnings[0]).toMatch(/^skipped 1 malformed rows \(row 0: .*must start with user/);
@@ -188,7 +192,11 @@ describe('chat', () => {
   });
 
   it('counts chats with no assistant turn as unsupervised', () => {
-    const result = tokenizeRecords([{ messages: [{ role: 'user', content: 'Hi' }] }, { messages: [] }], CHAT, new FakeTokenizer());
+    const result = tokenizeRecords(
+      [{ messages: [{ role: 'user', content: 'Hi' }] }, { messages: [] }],
+      CHAT,
+      new FakeTokenizer(),
+    );
     expect(result.skipped).toBe(2);
     expect(result.warnings).toEqual([
       'skipped 1 empty examples (row 1: no messages)',
@@ -202,16 +210,25 @@ describe('tokens', () => {
   const V = tok.vocabSize;
 
   it('passes valid ids and labels through; missing labels supervise everything', () => {
-    expect(one([{ input_ids: [5, 6, 7], labels: [M, 6, 7] }], TOKENS, tok)).toEqual({ inputIds: [5, 6, 7], labels: [M, 6, 7] });
+    expect(one([{ input_ids: [5, 6, 7], labels: [M, 6, 7] }], TOKENS, tok)).toEqual({
+      inputIds: [5, 6, 7],
+      labels: [M, 6, 7],
+    });
     expect(one([{ input_ids: [5, 6, 7] }], TOKENS, tok)).toEqual({ inputIds: [5, 6, 7], labels: [5, 6, 7] });
   });
 
   it('rejects ids outside the vocabulary or non-integers, naming the row', () => {
     const rows = [{ input_ids: [1, 2] }, { input_ids: [1, V] }];
-    expect(() => tokenizeRecords(rows, TOKENS, tok)).toThrow(`row 1: input_ids[1] = ${V} is not a token id in [0, ${V})`);
-    expect(() => tokenizeRecords([{ input_ids: [1.5] }], TOKENS, tok)).toThrow('row 0: input_ids[0] = 1.5 is not a token id');
+    expect(() => tokenizeRecords(rows, TOKENS, tok)).toThrow(
+      `row 1: input_ids[1] = ${V} is not a token id in [0, ${V})`,
+    );
+    expect(() => tokenizeRecords([{ input_ids: [1.5] }], TOKENS, tok)).toThrow(
+      'row 0: input_ids[0] = 1.5 is not a token id',
+    );
     expect(() => tokenizeRecords([{ input_ids: [-1] }], TOKENS, tok)).toThrow('row 0: input_ids[0] = -1');
-    expect(() => tokenizeRecords([{ input_ids: 'abc' }], TOKENS, tok)).toThrow('row 0: "input_ids" must be a list of token ids');
+    expect(() => tokenizeRecords([{ input_ids: 'abc' }], TOKENS, tok)).toThrow(
+      'row 0: "input_ids" must be a list of token ids',
+    );
   });
 
   it('rejects labels of the wrong length or value', () => {

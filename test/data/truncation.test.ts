@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { inferSeqlen, loadDataset, NoSupervisedTokensError, supervisedTargets, truncateExample, type Example } from '../../src/data/index';
+import {
+  inferSeqlen,
+  loadDataset,
+  NoSupervisedTokensError,
+  supervisedTargets,
+  truncateExample,
+  type Example,
+} from '../../src/data/index';
 import { alpacaPrompt } from '../../src/data/tokenize';
 import { BOS, EOS, FakeTokenizer } from './fake-tokenizer';
 
@@ -85,7 +92,9 @@ describe('loadDataset: prompts longer than the sequence length', () => {
   it('right truncation loses every answer: refused with the reason and the length that would work', async () => {
     const err = await loadDataset(file, tok, { seqLen: 64, truncation: 'right' }).catch((e) => e);
     expect(err).toBeInstanceOf(NoSupervisedTokensError);
-    expect(err.message).toMatch(/^long-prompts\.json: none of its 3 examples keeps a supervised token at 64 tokens \(truncation "right"\)/);
+    expect(err.message).toMatch(
+      /^long-prompts\.json: none of its 3 examples keeps a supervised token at 64 tokens \(truncation "right"\)/,
+    );
     const prompts = rows.map((r) => 1 + alpacaPrompt(r.instruction, '').length); // BOS + the prompt
     expect(err.shortestPrompt).toBe(Math.min(...prompts));
     expect(err.message).toContain(`the shortest prompt alone is ${Math.min(...prompts)} tokens`);
@@ -94,11 +103,18 @@ describe('loadDataset: prompts longer than the sequence length', () => {
   it('examples left without a supervised token are dropped and counted', async () => {
     const mixed = [...rows, { instruction: 'x', input: '', output: 'y'.repeat(10) }];
     // Cut right at the end of row 0's prompt: row 0 keeps no answer; the shorter prompts keep some.
-    const ds = await loadDataset({ name: 'm.json', bytes: new TextEncoder().encode(JSON.stringify(mixed)) }, tok, { seqLen: promptTokens, truncation: 'right' });
+    const ds = await loadDataset({ name: 'm.json', bytes: new TextEncoder().encode(JSON.stringify(mixed)) }, tok, {
+      seqLen: promptTokens,
+      truncation: 'right',
+    });
     expect(ds.stats.dropped).toBe(1);
     expect(ds.examples.length + ds.stats.dropped).toBe(4);
     expect(ds.examples.every((ex) => supervisedTargets(ex) > 0)).toBe(true);
-    expect(ds.warnings.some((w) => /^m\.json: dropped \d example\(s\) with no supervised token left after truncation/.test(w))).toBe(true);
+    expect(
+      ds.warnings.some((w) =>
+        /^m\.json: dropped \d example\(s\) with no supervised token left after truncation/.test(w),
+      ),
+    ).toBe(true);
   });
 
   it('EOS closes each kept answer', async () => {

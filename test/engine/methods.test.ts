@@ -31,7 +31,10 @@ async function perturb(gpu: Gpu, state: MethodState, seed: number): Promise<void
   const rng = new Rng(seed);
   for (const t of [...state.adapters.values()].flatMap((a) => a.trainables)) {
     const p = await gpu.read(t.param);
-    gpu.upload(t.param, p.map((v) => v + rng.normal() * 0.2));
+    gpu.upload(
+      t.param,
+      p.map((v) => v + rng.normal() * 0.2),
+    );
   }
 }
 
@@ -40,12 +43,20 @@ async function roundTripLoss(gpu: Gpu, weights: ModelWeights, state: MethodState
   const exported = await exportAdapter(gpu, spec, state, { baseModel: 'tiny', asLora });
   const files = peftFiles(exported);
   const config = JSON.parse(files['adapter_config.json'] as string);
-  const store = await openSafetensors(bytesSource('adapter_model.safetensors', files['adapter_model.safetensors'] as Uint8Array));
+  const store = await openSafetensors(
+    bytesSource('adapter_model.safetensors', files['adapter_model.safetensors'] as Uint8Array),
+  );
   const imported = await loadPeftAdapter(gpu, spec, config, store, 'export');
   const batches = [4, 5].map((s) => ({ ...randomBatch(spec, SHAPE.batch, SHAPE.seq, s), ...SHAPE }));
   const loss = async (adapters?: Map<string, LinearAdapter>) =>
     (await evaluate(gpu, new TransformerGraph(gpu, weights, { ...SHAPE, train: 'none', adapters }), batches)).loss;
-  return { config, exported, inMemory: await loss(state.adapters), roundTrip: await loss(imported.adapters), base: await loss() };
+  return {
+    config,
+    exported,
+    inMemory: await loss(state.adapters),
+    roundTrip: await loss(imported.adapters),
+    base: await loss(),
+  };
 }
 
 const METHOD_CASES: [string, Partial<MethodOptions>][] = [
@@ -58,7 +69,7 @@ const METHOD_CASES: [string, Partial<MethodOptions>][] = [
   ['gora', { goraSteps: 2, rankMin: 2, rankMax: 8, structure: 'gralora', graloraK: 2 }],
 ];
 
-describe('methods: export then import gives the in-memory model\'s loss', () => {
+describe("methods: export then import gives the in-memory model's loss", () => {
   for (const family of ['llama', 'gpt2'] as const) {
     for (const [method, extra] of METHOD_CASES) {
       const label = `${family}: ${method}${Object.keys(extra).some((k) => k === 'hybridRank' || k === 'structure') ? ` ${JSON.stringify(extra)}` : ''}`;
@@ -66,9 +77,17 @@ describe('methods: export then import gives the in-memory model\'s loss', () => 
         const gpu = await testGpu();
         const spec = tinySpec(family);
         const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1));
-        const state = await buildMethod(gpu, weights, { method, rank: 4, alpha: 8, targets: ['all-linear'], seed: 3, ...extra }, context(spec));
+        const state = await buildMethod(
+          gpu,
+          weights,
+          { method, rank: 4, alpha: 8, targets: ['all-linear'], seed: 3, ...extra },
+          context(spec),
+        );
         expect(state.analysis.modules.length).toBeGreaterThan(0);
-        expect(state.analysis.trainableParameters).toBe(state.adapters.size && [...state.adapters.values()].flatMap((a) => a.trainables).reduce((n, t) => n + t.param.size, 0));
+        expect(state.analysis.trainableParameters).toBe(
+          state.adapters.size &&
+            [...state.adapters.values()].flatMap((a) => a.trainables).reduce((n, t) => n + t.param.size, 0),
+        );
         await perturb(gpu, state, 7);
         const r = await roundTripLoss(gpu, weights, state);
         expect(Math.abs(r.roundTrip - r.inMemory)).toBeLessThan(1e-5);
@@ -99,10 +118,24 @@ describe('GoRA ranks with GraLoRA blocks', () => {
     const spec = tinySpec('llama');
     const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1));
     const ctx = context(spec);
-    const state = await buildMethod(gpu, weights, {
-      method: 'gora', structure: 'gralora', graloraK: 2, rank: 4, alpha: 8, targets: ['all-linear'], seed: 3,
-      goraSteps: 3, goraGamma: 0.05, rankMin: 2, rankMax: 8,
-    }, ctx);
+    const state = await buildMethod(
+      gpu,
+      weights,
+      {
+        method: 'gora',
+        structure: 'gralora',
+        graloraK: 2,
+        rank: 4,
+        alpha: 8,
+        targets: ['all-linear'],
+        seed: 3,
+        goraSteps: 3,
+        goraGamma: 0.05,
+        rankMin: 2,
+        rankMax: 8,
+      },
+      ctx,
+    );
     expect(state.layers.structure === 'gralora' && state.layers.layers.size).toBe(state.analysis.modules.length);
     for (const m of state.analysis.modules) {
       expect(m.rank % (m.k ?? 1)).toBe(0);
@@ -112,7 +145,11 @@ describe('GoRA ranks with GraLoRA blocks', () => {
     // The init is a descent step on the accumulation batches (seeds 100..102).
     const batches = [100, 101, 102].map((s) => ({ ...randomBatch(spec, 2, 5, s), ...SHAPE }));
     const base = await evaluate(gpu, new TransformerGraph(gpu, weights, { ...SHAPE, train: 'none' }), batches);
-    const adapted = await evaluate(gpu, new TransformerGraph(gpu, weights, { ...SHAPE, train: 'none', adapters: state.adapters }), batches);
+    const adapted = await evaluate(
+      gpu,
+      new TransformerGraph(gpu, weights, { ...SHAPE, train: 'none', adapters: state.adapters }),
+      batches,
+    );
     expect(adapted.loss).toBeLessThan(base.loss);
     // B₀ is a small descent step (γ 0.05), so the A gradients, proportional to B, are at finite-difference noise
     // (‖g‖ 3e-4 to 6e-3): perturb every tensor so that both gradients of every module must be non-zero.
@@ -131,7 +168,10 @@ describe('method options: specific errors', () => {
     [{ method: 'gralora', rank: 6, graloraK: 4 }, /--rank 6 must be divisible by --gralora-k 4/],
     [{ method: 'gralora', hybridRank: -1 }, /--hybrid-r must be an integer >= 0/],
     [{ method: 'lora', graloraK: 2 }, /--gralora-k is not an option of LoRA \(it belongs to GoRA, GraLoRA, GeLoRA\)/],
-    [{ method: 'gora', graloraK: 2 }, /--gralora-k applies to GoRA only with the GraLoRA structure \(--structure gralora\)/],
+    [
+      { method: 'gora', graloraK: 2 },
+      /--gralora-k applies to GoRA only with the GraLoRA structure \(--structure gralora\)/,
+    ],
     [{ method: 'lora', structure: 'gralora' }, /--structure is not an option of LoRA \(it belongs to GoRA, GeLoRA\)/],
     [{ method: 'gora', structure: 'blocks' }, /--structure must be one of dense, gralora/],
     [{ method: 'gelora', geloraSamples: 1 }, /--gelora-samples must be an integer from 3 to 4096/],
@@ -148,14 +188,25 @@ describe('method options: specific errors', () => {
     const gpu = await testGpu();
     const llama = tinySpec('llama');
     const weights = await ModelWeights.upload(gpu, llama, randomSource(llama, 1));
-    await expect(buildMethod(gpu, weights, { ...base, method: 'gralora', rank: 4, targets: ['c_attn'] }, context(llama)))
-      .rejects.toThrow(/Target module "c_attn" does not exist in this llama model/);
-    const state = await buildMethod(gpu, weights, { ...base, method: 'gralora', rank: 4, graloraK: 2, targets: ['all-linear'] }, context(llama));
+    await expect(
+      buildMethod(gpu, weights, { ...base, method: 'gralora', rank: 4, targets: ['c_attn'] }, context(llama)),
+    ).rejects.toThrow(/Target module "c_attn" does not exist in this llama model/);
+    const state = await buildMethod(
+      gpu,
+      weights,
+      { ...base, method: 'gralora', rank: 4, graloraK: 2, targets: ['all-linear'] },
+      context(llama),
+    );
     const files = peftFiles(await exportAdapter(gpu, llama, state, { baseModel: 'tiny' }));
-    const store = await openSafetensors(bytesSource('adapter_model.safetensors', files['adapter_model.safetensors'] as Uint8Array));
+    const store = await openSafetensors(
+      bytesSource('adapter_model.safetensors', files['adapter_model.safetensors'] as Uint8Array),
+    );
     const gpt2 = tinySpec('gpt2');
-    await expect(loadPeftAdapter(gpu, gpt2, JSON.parse(files['adapter_config.json'] as string), store, 'run'))
-      .rejects.toThrow(/another model/);
-    await expect(loadPeftAdapter(gpu, llama, { peft_type: 'IA3' }, store, 'run')).rejects.toThrow(/peft_type "IA3" is not supported; LORA and GRALORA adapters are/);
+    await expect(
+      loadPeftAdapter(gpu, gpt2, JSON.parse(files['adapter_config.json'] as string), store, 'run'),
+    ).rejects.toThrow(/another model/);
+    await expect(loadPeftAdapter(gpu, llama, { peft_type: 'IA3' }, store, 'run')).rejects.toThrow(
+      /peft_type "IA3" is not supported; LORA and GRALORA adapters are/,
+    );
   });
 });

@@ -33,7 +33,10 @@ function llamaConfig(overrides: Record<string, unknown> = {}): Record<string, un
 }
 
 /** Every tensor a spec expects, filled with zeros, renamed/reshaped by `edit`. */
-async function storeFor(spec: ModelSpec, edit: (t: NamedTensor) => NamedTensor | null = (t) => t): Promise<WeightStore> {
+async function storeFor(
+  spec: ModelSpec,
+  edit: (t: NamedTensor) => NamedTensor | null = (t) => t,
+): Promise<WeightStore> {
   const tensors = expectedTensors(spec)
     .map(({ name, shape }) => edit({ name, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) }))
     .filter((t): t is NamedTensor => t !== null);
@@ -98,14 +101,31 @@ describe('parseConfig on the fixtures', () => {
 
   it('the demo model converted from llama2.c', async () => {
     const spec = parseConfig(await readJson(`${DEMO_DIR}/config.json`));
-    expect(spec).toMatchObject({ hidden: 64, layers: 5, heads: 8, kvHeads: 4, headDim: 8, intermediate: 172, vocabSize: 512 });
-    expect(spec).toMatchObject({ maxPositions: 512, normEps: 1e-5, tieWordEmbeddings: true, bosTokenId: 1, eosTokenId: 2, warnings: [] });
+    expect(spec).toMatchObject({
+      hidden: 64,
+      layers: 5,
+      heads: 8,
+      kvHeads: 4,
+      headDim: 8,
+      intermediate: 172,
+      vocabSize: 512,
+    });
+    expect(spec).toMatchObject({
+      maxPositions: 512,
+      normEps: 1e-5,
+      tieWordEmbeddings: true,
+      bosTokenId: 1,
+      eosTokenId: 2,
+      warnings: [],
+    });
   });
 });
 
 describe('parseConfig per model type', () => {
   it('qwen2 has q/k/v biases but no o_proj bias', () => {
-    const spec = parseConfig(llamaConfig({ model_type: 'qwen2', tie_word_embeddings: true, rope_theta: 1e6, rms_norm_eps: 1e-6 }));
+    const spec = parseConfig(
+      llamaConfig({ model_type: 'qwen2', tie_word_embeddings: true, rope_theta: 1e6, rms_norm_eps: 1e-6 }),
+    );
     expect(spec).toMatchObject({ qkvBias: true, qkNorm: false, ropeTheta: 1e6, tieWordEmbeddings: true, warnings: [] });
     const names = expectedTensors(spec).map((t) => t.name);
     expect(names).toContain('model.layers.1.self_attn.k_proj.bias');
@@ -141,29 +161,53 @@ describe('parseConfig per model type', () => {
     expect(spec.warnings[0]).toMatch(/config\.json: sliding_window 64 is in use/);
     expect(parseConfig(llamaConfig({ model_type: 'mistral', sliding_window: null })).warnings).toEqual([]);
     expect(parseConfig(llamaConfig({ model_type: 'mistral', sliding_window: 4096 })).warnings).toEqual([]);
-    expect(parseConfig(llamaConfig({ model_type: 'qwen2', sliding_window: 64, use_sliding_window: false })).warnings).toEqual([]);
-    expect(parseConfig(llamaConfig({ model_type: 'qwen2', sliding_window: 64, use_sliding_window: true })).warnings).toHaveLength(1);
+    expect(
+      parseConfig(llamaConfig({ model_type: 'qwen2', sliding_window: 64, use_sliding_window: false })).warnings,
+    ).toEqual([]);
+    expect(
+      parseConfig(llamaConfig({ model_type: 'qwen2', sliding_window: 64, use_sliding_window: true })).warnings,
+    ).toHaveLength(1);
   });
 
   it('rope scaling', () => {
     const llama3 = {
-      rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192,
+      rope_type: 'llama3',
+      factor: 32,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 8192,
     };
     expect(parseConfig(llamaConfig({ rope_scaling: llama3, rope_theta: 500000 }))).toMatchObject({
       ropeTheta: 500000,
       ropeScaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 },
     });
-    expect(parseConfig(llamaConfig({ rope_scaling: { type: 'linear', factor: 2 } })).ropeScaling).toEqual({ type: 'linear', factor: 2 });
+    expect(parseConfig(llamaConfig({ rope_scaling: { type: 'linear', factor: 2 } })).ropeScaling).toEqual({
+      type: 'linear',
+      factor: 2,
+    });
     // transformers v5 layout
-    expect(parseConfig(llamaConfig({ rope_parameters: { rope_type: 'default', rope_theta: 1e6 } }))).toMatchObject({ ropeTheta: 1e6, ropeScaling: null });
+    expect(parseConfig(llamaConfig({ rope_parameters: { rope_type: 'default', rope_theta: 1e6 } }))).toMatchObject({
+      ropeTheta: 1e6,
+      ropeScaling: null,
+    });
     expect(() => parseConfig(llamaConfig({ rope_scaling: { type: 'yarn', factor: 4 } }))).toThrow(
       /config\.json: rope_scaling type "yarn" is not supported/,
     );
-    expect(() => parseConfig(llamaConfig({ rope_scaling: { type: 'linear' } }))).toThrow(/config\.json rope_scaling has no factor/);
+    expect(() => parseConfig(llamaConfig({ rope_scaling: { type: 'linear' } }))).toThrow(
+      /config\.json rope_scaling has no factor/,
+    );
   });
 
   it('GPT-2 defaults: n_inner null -> 4 * n_embd, tied unless explicitly false', () => {
-    const spec = parseConfig({ model_type: 'gpt2', n_embd: 8, n_head: 2, n_layer: 1, n_positions: 32, vocab_size: 10, n_inner: null });
+    const spec = parseConfig({
+      model_type: 'gpt2',
+      n_embd: 8,
+      n_head: 2,
+      n_layer: 1,
+      n_positions: 32,
+      vocab_size: 10,
+      n_inner: null,
+    });
     expect(spec).toMatchObject({ intermediate: 32, tieWordEmbeddings: true, headDim: 4 });
     expect(parseConfig({ model_type: 'gpt2', tie_word_embeddings: false }).tieWordEmbeddings).toBe(false);
   });
@@ -171,16 +215,28 @@ describe('parseConfig per model type', () => {
 
 describe('parseConfig rejects what the engine cannot run', () => {
   it('missing or unsupported model_type', () => {
-    expect(() => parseConfig({ hidden_size: 4 })).toThrow('config.json has no model_type; supported: llama, mistral, qwen2, qwen3, gpt2');
-    expect(() => parseConfig({ model_type: 'bert' })).toThrow(/config\.json: model_type "bert" is not supported; supported: llama/);
+    expect(() => parseConfig({ hidden_size: 4 })).toThrow(
+      'config.json has no model_type; supported: llama, mistral, qwen2, qwen3, gpt2',
+    );
+    expect(() => parseConfig({ model_type: 'bert' })).toThrow(
+      /config\.json: model_type "bert" is not supported; supported: llama/,
+    );
     expect(() => parseConfig([1])).toThrow(/config\.json must be a JSON object/);
   });
 
   it('non-integer or missing sizes, naming the key', () => {
-    expect(() => parseConfig(llamaConfig({ hidden_size: 16.5 }))).toThrow('config.json: hidden_size must be a positive integer, got 16.5');
-    expect(() => parseConfig(llamaConfig({ num_hidden_layers: '2' }))).toThrow(/num_hidden_layers must be a positive integer, got "2"/);
-    expect(() => parseConfig(llamaConfig({ vocab_size: undefined }), 'm/config.json')).toThrow('m/config.json has no vocab_size');
-    expect(() => parseConfig(llamaConfig({ num_key_value_heads: 4 }))).toThrow(/num_attention_heads \(6\) must be a multiple of num_key_value_heads \(4\)/);
+    expect(() => parseConfig(llamaConfig({ hidden_size: 16.5 }))).toThrow(
+      'config.json: hidden_size must be a positive integer, got 16.5',
+    );
+    expect(() => parseConfig(llamaConfig({ num_hidden_layers: '2' }))).toThrow(
+      /num_hidden_layers must be a positive integer, got "2"/,
+    );
+    expect(() => parseConfig(llamaConfig({ vocab_size: undefined }), 'm/config.json')).toThrow(
+      'm/config.json has no vocab_size',
+    );
+    expect(() => parseConfig(llamaConfig({ num_key_value_heads: 4 }))).toThrow(
+      /num_attention_heads \(6\) must be a multiple of num_key_value_heads \(4\)/,
+    );
     expect(() => parseConfig(llamaConfig({ hidden_act: 'gelu' }))).toThrow(/hidden_act "gelu" is not supported/);
   });
 });
@@ -201,7 +257,11 @@ describe('validateCheckpoint', () => {
     expect(resolveTensorName(prefixed, 'h.0.attn.c_attn.weight')).toBe('transformer.h.0.attn.c_attn.weight');
     // The same checkpoint saved without the prefix (as openai-community/gpt2 is).
     const tensors = await Promise.all(
-      prefixed.names().map(async (n) => ({ name: n.replace(/^transformer\./, ''), shape: prefixed.info(n)!.shape, data: await prefixed.load(n) })),
+      prefixed.names().map(async (n) => ({
+        name: n.replace(/^transformer\./, ''),
+        shape: prefixed.info(n)!.shape,
+        data: await prefixed.load(n),
+      })),
     );
     // With the attention-mask buffers old GPT-2 checkpoints carry, which are not weights: ignored.
     tensors.push({ name: 'h.0.attn.bias', shape: [1, 1, 64, 64], data: new Float32Array(64 * 64) });
@@ -223,7 +283,8 @@ describe('validateCheckpoint', () => {
     const spec = parseConfig(await readJson(`${LLAMA_DIR}/config.json`));
     const store = await storeFor(spec, (t) => {
       if (t.name === 'model.layers.1.mlp.up_proj.weight') return { ...t, name: 'model.layers.1.mlp.upproj.weight' };
-      if (t.name === 'model.layers.0.self_attn.k_proj.weight') return { ...t, shape: [8, 8], data: new Float32Array(64) };
+      if (t.name === 'model.layers.0.self_attn.k_proj.weight')
+        return { ...t, shape: [8, 8], data: new Float32Array(64) };
       if (t.name === 'lm_head.weight') return null;
       return t;
     });
@@ -233,7 +294,9 @@ describe('validateCheckpoint', () => {
     } catch (e) {
       message = (e as Error).message;
     }
-    expect(message).toContain('synthetic does not match its config (llama, 2 layers, hidden 16, vocab 32000): 3 problems');
+    expect(message).toContain(
+      'synthetic does not match its config (llama, 2 layers, hidden 16, vocab 32000): 3 problems',
+    );
     expect(message).toContain('missing model.layers.1.mlp.up_proj.weight [64, 16]');
     expect(message).toContain('model.layers.0.self_attn.k_proj.weight: expected shape [16, 16], found [8, 8]');
     expect(message).toContain('missing lm_head.weight [32000, 16]');

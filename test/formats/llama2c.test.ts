@@ -8,7 +8,12 @@ import {
   type Llama2cHeader,
 } from '../../src/model/formats/llama2c';
 import { llama2cToHfFolder } from '../../src/model/formats/llama2c-hf';
-import { openCheckpoint, readSafetensors, readSafetensorsHeader, type WeightStore } from '../../src/model/formats/safetensors';
+import {
+  openCheckpoint,
+  readSafetensors,
+  readSafetensorsHeader,
+  type WeightStore,
+} from '../../src/model/formats/safetensors';
 import { bytesSource } from '../../src/model/formats/source';
 import { nodeDir, nodeFile } from '../../src/model/formats/node-source';
 import { expectedTensors, parseConfig, validateCheckpoint } from '../../src/model/config';
@@ -68,7 +73,11 @@ const dot = (a: Vec, b: Vec) => a.reduce((s, v, i) => s + v * b[i], 0);
 describe('RoPE permutation (float64)', () => {
   it('interleaved RoPE on original weights == rotate_half RoPE on permuted weights', () => {
     const rng = new Rng(3);
-    for (const [heads, hd, cols] of [[3, 6, 5], [1, 2, 1], [2, 8, 7]]) {
+    for (const [heads, hd, cols] of [
+      [3, 6, 5],
+      [1, 2, 1],
+      [2, 8, 7],
+    ]) {
       const w = rng.normals(heads * hd * cols);
       const wp = permuteRopeRows(w, heads, hd, cols);
       const x = Float64Array.from(rng.normals(cols));
@@ -128,11 +137,33 @@ async function rawWeights(h: Llama2cHeader) {
 describe('llama2.c reader', () => {
   it('reads the header, spec and shapes of stories260K', async () => {
     const model = await readLlama2c(await nodeFile(MODEL));
-    expect(model.header).toEqual({ dim: 64, hiddenDim: 172, layers: 5, heads: 8, kvHeads: 4, vocabSize: 512, sharedClassifier: true, seqLen: 512 });
+    expect(model.header).toEqual({
+      dim: 64,
+      hiddenDim: 172,
+      layers: 5,
+      heads: 8,
+      kvHeads: 4,
+      vocabSize: 512,
+      sharedClassifier: true,
+      seqLen: 512,
+    });
     expect(model.spec).toMatchObject({
-      family: 'llama', modelType: 'llama', vocabSize: 512, hidden: 64, layers: 5, heads: 8, kvHeads: 4, headDim: 8,
-      intermediate: 172, maxPositions: 512, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true,
-      bosTokenId: 1, eosTokenId: 2, sourceName: 'stories260K',
+      family: 'llama',
+      modelType: 'llama',
+      vocabSize: 512,
+      hidden: 64,
+      layers: 5,
+      heads: 8,
+      kvHeads: 4,
+      headDim: 8,
+      intermediate: 172,
+      maxPositions: 512,
+      normEps: 1e-5,
+      ropeTheta: 10000,
+      tieWordEmbeddings: true,
+      bosTokenId: 1,
+      eosTokenId: 2,
+      sourceName: 'stories260K',
     });
     const shapes = Object.fromEntries(model.tensors.map((t) => [t.name, t.shape]));
     // Exactly the HF tensors the spec expects (tied: no lm_head.weight).
@@ -148,7 +179,8 @@ describe('llama2.c reader', () => {
     const raw = await rawWeights(h);
     expect(raw.rest).toBe(2 * h.seqLen * (h.dim / h.heads / 2)); // only the freq_cis tables remain
     const get = (name: string) => model.tensors.find((t) => t.name === name)!.data;
-    const layerSlice = (all: Float32Array, l: number) => all.subarray((l * all.length) / h.layers, ((l + 1) * all.length) / h.layers);
+    const layerSlice = (all: Float32Array, l: number) =>
+      all.subarray((l * all.length) / h.layers, ((l + 1) * all.length) / h.layers);
     const same = (a: Float32Array, b: Float32Array) => expect(Array.from(a)).toEqual(Array.from(b));
     same(get('model.embed_tokens.weight'), raw.embed);
     same(get('model.norm.weight'), raw.rmsFinal);
@@ -174,9 +206,13 @@ describe('llama2.c reader', () => {
     const v1 = new Uint8Array(64);
     new DataView(v1.buffer).setUint32(0, 0x616b3432, true);
     new DataView(v1.buffer).setInt32(4, 1, true);
-    await expect(readLlama2c(bytesSource('v1.bin', v1))).rejects.toThrow(/v1\.bin is a llama2\.c version 1 export; only the legacy version 0/);
+    await expect(readLlama2c(bytesSource('v1.bin', v1))).rejects.toThrow(
+      /v1\.bin is a llama2\.c version 1 export; only the legacy version 0/,
+    );
     const header = (values: number[]) => new Uint8Array(Int32Array.from(values).buffer);
-    expect(() => parseLlama2cHeader(header([64, 172, 5, 6, 4, 512, 512]), 'h.bin')).toThrow(/dim 64 is not a multiple of n_heads 6/);
+    expect(() => parseLlama2cHeader(header([64, 172, 5, 6, 4, 512, 512]), 'h.bin')).toThrow(
+      /dim 64 is not a multiple of n_heads 6/,
+    );
     expect(() => parseLlama2cHeader(header([64, 0, 5, 8, 4, 512, 512]), 'h.bin')).toThrow(/hidden_dim = 0/);
     // Negative vocab: unshared classifier, one more [vocab, dim] block at the end.
     const unshared = parseLlama2cHeader(header([64, 172, 5, 8, 4, -512, 512]), 'h.bin');
@@ -187,13 +223,19 @@ describe('llama2.c reader', () => {
 
 describe('conversion to a Hugging Face folder', () => {
   it('is deterministic and matches the committed public/demo/model', async () => {
-    const { files } = await llama2cToHfFolder(await nodeFile(MODEL), new Uint8Array(await readFile(TOKENIZER)), 'stories260K');
+    const { files } = await llama2cToHfFolder(
+      await nodeFile(MODEL),
+      new Uint8Array(await readFile(TOKENIZER)),
+      'stories260K',
+    );
     for (const [name, content] of Object.entries(files)) {
       const committed = await readFile(`${DEMO}/${name}`);
       const fresh = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content);
       expect(fresh.equals(committed), `${DEMO}/${name} is stale: rerun node scripts/convert-llama2c.mjs`).toBe(true);
     }
-    const header = await readSafetensorsHeader(bytesSource('model.safetensors', files['model.safetensors'] as Uint8Array));
+    const header = await readSafetensorsHeader(
+      bytesSource('model.safetensors', files['model.safetensors'] as Uint8Array),
+    );
     expect([...header.values()].every((t) => t.dtype === 'F32')).toBe(true);
     expect(header.has('lm_head.weight')).toBe(false);
   });
@@ -201,11 +243,23 @@ describe('conversion to a Hugging Face folder', () => {
   it('has the config, tokenizer files and metadata the brief asks for', async () => {
     const config = JSON.parse(await readFile(`${DEMO}/config.json`, 'utf8'));
     expect(config).toMatchObject({
-      model_type: 'llama', architectures: ['LlamaForCausalLM'], tie_word_embeddings: true, bos_token_id: 1, eos_token_id: 2,
-      torch_dtype: 'float32', rms_norm_eps: 1e-5, max_position_embeddings: 512, rope_theta: 10000,
+      model_type: 'llama',
+      architectures: ['LlamaForCausalLM'],
+      tie_word_embeddings: true,
+      bos_token_id: 1,
+      eos_token_id: 2,
+      torch_dtype: 'float32',
+      rms_norm_eps: 1e-5,
+      max_position_embeddings: 512,
+      rope_theta: 10000,
     });
     const tokConfig = JSON.parse(await readFile(`${DEMO}/tokenizer_config.json`, 'utf8'));
-    expect(tokConfig).toMatchObject({ bos_token: '<s>', eos_token: '</s>', add_bos_token: true, model_max_length: 512 });
+    expect(tokConfig).toMatchObject({
+      bos_token: '<s>',
+      eos_token: '</s>',
+      add_bos_token: true,
+      model_max_length: 512,
+    });
     const dir = await nodeDir(DEMO);
     expect(dir.list()).toEqual(expect.arrayContaining(['README.md', 'generation_config.json', 'tokenizer.json']));
     const { tensors } = await readSafetensors(dir.file('model.safetensors')!);
@@ -217,7 +271,10 @@ describe('conversion to a Hugging Face folder', () => {
     const store = await openCheckpoint(dir);
     const spec = parseConfig(JSON.parse(await dir.text('config.json')));
     validateCheckpoint(spec, store);
-    const tokenizer = loadTokenizer(JSON.parse(await dir.text('tokenizer.json')), JSON.parse(await dir.text('tokenizer_config.json')));
+    const tokenizer = loadTokenizer(
+      JSON.parse(await dir.text('tokenizer.json')),
+      JSON.parse(await dir.text('tokenizer_config.json')),
+    );
 
     const hf = await hfModel(store, spec.layers);
     const ids = [1];
@@ -240,9 +297,25 @@ describe('conversion to a Hugging Face folder', () => {
 // A float64 Llama forward pass (tied embeddings), enough for greedy decoding of a tiny model.
 
 interface Weights {
-  dim: number; hidden: number; heads: number; kvHeads: number; vocab: number; layers: number;
-  embed: Float32Array; norm: Float32Array;
-  layer: { attNorm: Float32Array; wq: Float32Array; wk: Float32Array; wv: Float32Array; wo: Float32Array; ffnNorm: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array }[];
+  dim: number;
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  vocab: number;
+  layers: number;
+  embed: Float32Array;
+  norm: Float32Array;
+  layer: {
+    attNorm: Float32Array;
+    wq: Float32Array;
+    wk: Float32Array;
+    wv: Float32Array;
+    wo: Float32Array;
+    ffnNorm: Float32Array;
+    gate: Float32Array;
+    up: Float32Array;
+    down: Float32Array;
+  }[];
 }
 
 async function hfModel(store: WeightStore, layers: number): Promise<Weights> {
@@ -253,26 +326,60 @@ async function hfModel(store: WeightStore, layers: number): Promise<Weights> {
     const p = `model.layers.${l}.`;
     const load = (n: string) => store.load(p + n);
     layer.push({
-      attNorm: await load('input_layernorm.weight'), wq: await load('self_attn.q_proj.weight'), wk: await load('self_attn.k_proj.weight'),
-      wv: await load('self_attn.v_proj.weight'), wo: await load('self_attn.o_proj.weight'), ffnNorm: await load('post_attention_layernorm.weight'),
-      gate: await load('mlp.gate_proj.weight'), up: await load('mlp.up_proj.weight'), down: await load('mlp.down_proj.weight'),
+      attNorm: await load('input_layernorm.weight'),
+      wq: await load('self_attn.q_proj.weight'),
+      wk: await load('self_attn.k_proj.weight'),
+      wv: await load('self_attn.v_proj.weight'),
+      wo: await load('self_attn.o_proj.weight'),
+      ffnNorm: await load('post_attention_layernorm.weight'),
+      gate: await load('mlp.gate_proj.weight'),
+      up: await load('mlp.up_proj.weight'),
+      down: await load('mlp.down_proj.weight'),
     });
   }
   const hidden = store.info('model.layers.0.mlp.gate_proj.weight')!.shape[0];
   const kvHeads = store.info('model.layers.0.self_attn.k_proj.weight')!.shape[0] / 8;
-  return { dim, hidden, heads: dim / 8, kvHeads, vocab, layers, embed, norm: await store.load('model.norm.weight'), layer };
+  return {
+    dim,
+    hidden,
+    heads: dim / 8,
+    kvHeads,
+    vocab,
+    layers,
+    embed,
+    norm: await store.load('model.norm.weight'),
+    layer,
+  };
 }
 
 function llama2cModel(raw: Awaited<ReturnType<typeof rawWeights>>, h: Llama2cHeader): Weights {
-  const per = (all: Float32Array, l: number) => all.subarray((l * all.length) / h.layers, ((l + 1) * all.length) / h.layers);
+  const per = (all: Float32Array, l: number) =>
+    all.subarray((l * all.length) / h.layers, ((l + 1) * all.length) / h.layers);
   const layer = [];
   for (let l = 0; l < h.layers; l++) {
     layer.push({
-      attNorm: per(raw.rmsAtt, l), wq: per(raw.wq, l), wk: per(raw.wk, l), wv: per(raw.wv, l), wo: per(raw.wo, l),
-      ffnNorm: per(raw.rmsFfn, l), gate: per(raw.w1, l), up: per(raw.w3, l), down: per(raw.w2, l),
+      attNorm: per(raw.rmsAtt, l),
+      wq: per(raw.wq, l),
+      wk: per(raw.wk, l),
+      wv: per(raw.wv, l),
+      wo: per(raw.wo, l),
+      ffnNorm: per(raw.rmsFfn, l),
+      gate: per(raw.w1, l),
+      up: per(raw.w3, l),
+      down: per(raw.w2, l),
     });
   }
-  return { dim: h.dim, hidden: h.hiddenDim, heads: h.heads, kvHeads: h.kvHeads, vocab: h.vocabSize, layers: h.layers, embed: raw.embed, norm: raw.rmsFinal, layer };
+  return {
+    dim: h.dim,
+    hidden: h.hiddenDim,
+    heads: h.heads,
+    kvHeads: h.kvHeads,
+    vocab: h.vocabSize,
+    layers: h.layers,
+    embed: raw.embed,
+    norm: raw.rmsFinal,
+    layer,
+  };
 }
 
 function rmsnorm(x: Vec, w: Float32Array, eps = 1e-5): Vec {
@@ -303,7 +410,8 @@ function forwardLast(m: Weights, ids: number[], rope: typeof ropeRotateHalf): Ve
         const max = Math.max(...scores);
         const e = scores.map((sc) => Math.exp(sc - max));
         const total = e.reduce((a, b) => a + b, 0);
-        for (let s = 0; s <= t; s++) for (let i = 0; i < hd; i++) att[h * hd + i] += (e[s] / total) * v[s][kvh * hd + i];
+        for (let s = 0; s <= t; s++)
+          for (let i = 0; i < hd; i++) att[h * hd + i] += (e[s] / total) * v[s][kvh * hd + i];
       }
       const projected = matvec(w.wo, att, m.dim, m.dim);
       const x1 = x.map((val, i) => val + projected[i]);

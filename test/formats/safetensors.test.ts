@@ -77,9 +77,14 @@ describe('safetensors writer', () => {
   });
 
   it('writes custom metadata and rejects bad input', async () => {
-    const bytes = writeSafetensors([{ name: 'a', shape: [2], data: new Float32Array([1, 2]) }], { format: 'pt', note: 'hi' });
+    const bytes = writeSafetensors([{ name: 'a', shape: [2], data: new Float32Array([1, 2]) }], {
+      format: 'pt',
+      note: 'hi',
+    });
     expect((await open(bytes)).metadata).toEqual({ format: 'pt', note: 'hi' });
-    expect(() => writeSafetensors([{ name: 'a', shape: [3], data: new Float32Array(2) }])).toThrow(/"a" has shape \[3\] but 2 values/);
+    expect(() => writeSafetensors([{ name: 'a', shape: [3], data: new Float32Array(2) }])).toThrow(
+      /"a" has shape \[3\] but 2 values/,
+    );
     expect(() =>
       writeSafetensors([
         { name: 'a', shape: [1], data: new Float32Array(1) },
@@ -120,16 +125,24 @@ describe('safetensors reader rejects corrupt files with specific errors', () => 
   });
 
   it('offsets out of range', async () => {
-    await expect(open(rawFile({ w: f32([2], 8, 16) }, 8))).rejects.toThrow(/tensor "w": data_offsets \[8, 16\] are out of range/);
+    await expect(open(rawFile({ w: f32([2], 8, 16) }, 8))).rejects.toThrow(
+      /tensor "w": data_offsets \[8, 16\] are out of range/,
+    );
   });
 
   it('invalid JSON, non-object JSON, bad entries', async () => {
     await expect(open(rawFile('{"a": ', 0))).rejects.toThrow(/header is not valid JSON/);
     await expect(open(rawFile('[1, 2]', 0))).rejects.toThrow(/header must be a JSON object of tensors, got an array/);
     await expect(open(rawFile({ w: [1] }, 0))).rejects.toThrow(/tensor "w" must be an object/);
-    await expect(open(rawFile({ w: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, 4))).rejects.toThrow(/tensor "w" has invalid shape/);
-    await expect(open(rawFile({ w: { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }, 4))).rejects.toThrow(/tensor "w" has invalid data_offsets/);
-    await expect(open(rawFile({ __metadata__: { format: 1 } }, 0))).rejects.toThrow(/__metadata__\.format must be a string/);
+    await expect(open(rawFile({ w: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, 4))).rejects.toThrow(
+      /tensor "w" has invalid shape/,
+    );
+    await expect(open(rawFile({ w: { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }, 4))).rejects.toThrow(
+      /tensor "w" has invalid data_offsets/,
+    );
+    await expect(open(rawFile({ __metadata__: { format: 1 } }, 0))).rejects.toThrow(
+      /__metadata__\.format must be a string/,
+    );
   });
 
   it('unknown dtype', async () => {
@@ -148,13 +161,18 @@ describe('safetensors reader rejects corrupt files with specific errors', () => 
     await expect(open(rawFile({ a: f32([2], 0, 8), b: f32([2], 12, 20) }, 20))).rejects.toThrow(
       /4 unused bytes \(a hole\) after tensor "a", before tensor "b" at 12/,
     );
-    await expect(open(rawFile({ b: f32([2], 4, 12) }, 12))).rejects.toThrow(/4 unused bytes \(a hole\) at the start of the data section/);
-    await expect(open(rawFile({ a: f32([2], 0, 8), b: f32([2], 4, 12) }, 12))).rejects.toThrow(/tensor "b" .* overlaps tensor "a"/);
+    await expect(open(rawFile({ b: f32([2], 4, 12) }, 12))).rejects.toThrow(
+      /4 unused bytes \(a hole\) at the start of the data section/,
+    );
+    await expect(open(rawFile({ a: f32([2], 0, 8), b: f32([2], 4, 12) }, 12))).rejects.toThrow(
+      /tensor "b" .* overlaps tensor "a"/,
+    );
     await expect(open(rawFile({ a: f32([2], 0, 8) }, 12))).rejects.toThrow(/4 bytes after the last tensor/);
   });
 
   it('duplicate tensor names', async () => {
-    const text = '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}';
+    const text =
+      '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}';
     await expect(open(rawFile(text, 4))).rejects.toThrow(/tensor "a" appears twice/);
     // Nested keys with the same name are fine.
     const nested = '{"__metadata__": {"x": "1"}, "x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}';
@@ -166,16 +184,32 @@ describe('dtype widening', () => {
   function fileOf(dtype: string, words: number[], bytesPer: number): Uint8Array {
     const data = new Uint8Array(words.length * bytesPer);
     const view = new DataView(data.buffer);
-    words.forEach((w, i) => (bytesPer === 2 ? view.setUint16(i * 2, w, true) : view.setBigInt64(i * 8, BigInt(w), true)));
+    words.forEach((w, i) =>
+      bytesPer === 2 ? view.setUint16(i * 2, w, true) : view.setBigInt64(i * 8, BigInt(w), true),
+    );
     return rawFile({ t: { dtype, shape: [words.length], data_offsets: [0, data.length] } }, data);
   }
 
   it('F16 is exact on known values', async () => {
     const cases: [number, number][] = [
-      [0x3c00, 1], [0xc000, -2], [0x3555, 0.333251953125], [0x7bff, 65504], [0x0400, 2 ** -14],
-      [0x0001, 2 ** -24], [0x03ff, 1023 * 2 ** -24], [0x7c00, Infinity], [0xfc00, -Infinity], [0x0000, 0],
+      [0x3c00, 1],
+      [0xc000, -2],
+      [0x3555, 0.333251953125],
+      [0x7bff, 65504],
+      [0x0400, 2 ** -14],
+      [0x0001, 2 ** -24],
+      [0x03ff, 1023 * 2 ** -24],
+      [0x7c00, Infinity],
+      [0xfc00, -Infinity],
+      [0x0000, 0],
     ];
-    const { tensors } = await open(fileOf('F16', cases.map((c) => c[0]), 2));
+    const { tensors } = await open(
+      fileOf(
+        'F16',
+        cases.map((c) => c[0]),
+        2,
+      ),
+    );
     const values = await loadTensor(tensors.get('t')!);
     expect(Array.from(values)).toEqual(cases.map((c) => c[1]));
     const special = await loadTensor((await open(fileOf('F16', [0x7e00, 0x8000], 2))).tensors.get('t')!);
@@ -186,10 +220,23 @@ describe('dtype widening', () => {
 
   it('BF16 is exact on known values', async () => {
     const cases: [number, number][] = [
-      [0x3f80, 1], [0xc000, -2], [0x4049, 3.140625], [0x7f7f, 3.3895313892515355e38], [0x0080, 2 ** -126],
-      [0x0001, 2 ** -133], [0x7f80, Infinity], [0xff80, -Infinity], [0x3dcd, 0.10009765625],
+      [0x3f80, 1],
+      [0xc000, -2],
+      [0x4049, 3.140625],
+      [0x7f7f, 3.3895313892515355e38],
+      [0x0080, 2 ** -126],
+      [0x0001, 2 ** -133],
+      [0x7f80, Infinity],
+      [0xff80, -Infinity],
+      [0x3dcd, 0.10009765625],
     ];
-    const { tensors } = await open(fileOf('BF16', cases.map((c) => c[0]), 2));
+    const { tensors } = await open(
+      fileOf(
+        'BF16',
+        cases.map((c) => c[0]),
+        2,
+      ),
+    );
     expect(Array.from(await loadTensor(tensors.get('t')!))).toEqual(cases.map((c) => c[1]));
   });
 
@@ -198,7 +245,9 @@ describe('dtype widening', () => {
     const info = tensors.get('t')!;
     expect(info.dtype).toBe('I64');
     expect(info.shape).toEqual([3]);
-    await expect(loadTensor(info)).rejects.toThrow(/ids\.safetensors: tensor "t" has dtype I64; only F32, F16, BF16 can be loaded/);
+    await expect(loadTensor(info)).rejects.toThrow(
+      /ids\.safetensors: tensor "t" has dtype I64; only F32, F16, BF16 can be loaded/,
+    );
   });
 });
 
@@ -211,7 +260,11 @@ describe('checkpoints', () => {
   it('opens a sharded checkpoint through its index', async () => {
     const index = {
       metadata: { total_size: 60 },
-      weight_map: { 'model.a.weight': 'model-00001-of-00002.safetensors', 'model.b.weight': 'model-00002-of-00002.safetensors', 'lm_head.weight': 'model-00002-of-00002.safetensors' },
+      weight_map: {
+        'model.a.weight': 'model-00001-of-00002.safetensors',
+        'model.b.weight': 'model-00002-of-00002.safetensors',
+        'lm_head.weight': 'model-00002-of-00002.safetensors',
+      },
     };
     const dir = memoryDir('sharded', {
       'config.json': '{}',
@@ -227,13 +280,19 @@ describe('checkpoints', () => {
 
   it('reports a missing shard and a tensor missing from its shard', async () => {
     const index = (map: Record<string, string>) => JSON.stringify({ weight_map: map });
-    const missingShard = memoryDir('m', { 'model.safetensors.index.json': index({ 'model.a.weight': 'gone.safetensors' }) });
-    await expect(openCheckpoint(missingShard)).rejects.toThrow(/m\/model\.safetensors\.index\.json names shard gone\.safetensors, which is not in m/);
+    const missingShard = memoryDir('m', {
+      'model.safetensors.index.json': index({ 'model.a.weight': 'gone.safetensors' }),
+    });
+    await expect(openCheckpoint(missingShard)).rejects.toThrow(
+      /m\/model\.safetensors\.index\.json names shard gone\.safetensors, which is not in m/,
+    );
     const wrongShard = memoryDir('w', {
       'model.safetensors.index.json': index({ 'model.b.weight': 's1.safetensors' }),
       's1.safetensors': writeSafetensors([a]),
     });
-    await expect(openCheckpoint(wrongShard)).rejects.toThrow(/maps tensor "model\.b\.weight" to s1\.safetensors, but that shard has no such tensor/);
+    await expect(openCheckpoint(wrongShard)).rejects.toThrow(
+      /maps tensor "model\.b\.weight" to s1\.safetensors, but that shard has no such tensor/,
+    );
   });
 
   it('explains folders without safetensors', async () => {

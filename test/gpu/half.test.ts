@@ -1,9 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import {
-  bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, firstF16Overflow, packHalf, roundToHalf, unpackHalf,
+  bf16BitsToF32,
+  f16BitsToF32,
+  f32ToBf16Bits,
+  f32ToF16Bits,
+  firstF16Overflow,
+  packHalf,
+  roundToHalf,
+  unpackHalf,
 } from '../../src/gpu/half';
 
-const isNaNBits = { f16: (h: number) => (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0, bf16: (h: number) => (h & 0x7f80) === 0x7f80 && (h & 0x7f) !== 0 };
+const isNaNBits = {
+  f16: (h: number) => (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0,
+  bf16: (h: number) => (h & 0x7f80) === 0x7f80 && (h & 0x7f) !== 0,
+};
 const codecs = {
   f16: { encode: f32ToF16Bits, decode: f16BitsToF32 },
   bf16: { encode: f32ToBf16Bits, decode: bf16BitsToF32 },
@@ -28,7 +38,8 @@ describe('16-bit float conversion', () => {
       // Positive finite patterns whose successor is finite too.
       for (let h = 1; h < 0x7bff; h += 97) {
         if (isNaNBits[dtype](h + 1) || !Number.isFinite(decode(h + 1))) continue;
-        const lo = decode(h), hi = decode(h + 1);
+        const lo = decode(h),
+          hi = decode(h + 1);
         const mid = (lo + hi) / 2; // exact in f64; representable in f32 for both formats' neighbours
         if (Math.fround(mid) !== mid) continue;
         expect(encode(mid)).toBe(h % 2 === 0 ? h : h + 1);

@@ -4,12 +4,22 @@ import { findVulkanLoader, noAdapterMessage, vulkanLoaderDirs, type AdapterFacts
 
 const dirs = vulkanLoaderDirs({}, 'x64');
 const facts = (over: Partial<AdapterFacts>): AdapterFacts => ({
-  platform: 'linux', vulkanLoader: '/usr/lib/x86_64-linux-gnu/libvulkan.so.1', searched: dirs, gpuDeviceNode: false, icd: null, ...over,
+  platform: 'linux',
+  vulkanLoader: '/usr/lib/x86_64-linux-gnu/libvulkan.so.1',
+  searched: dirs,
+  gpuDeviceNode: false,
+  icd: null,
+  ...over,
 });
 
 describe('Vulkan loader detection', () => {
   it('searches LD_LIBRARY_PATH first, then the multiarch and usual system folders', () => {
-    expect(vulkanLoaderDirs({ LD_LIBRARY_PATH: '/opt/vk/lib::/x' }, 'x64').slice(0, 4)).toEqual(['/opt/vk/lib', '/x', '/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu']);
+    expect(vulkanLoaderDirs({ LD_LIBRARY_PATH: '/opt/vk/lib::/x' }, 'x64').slice(0, 4)).toEqual([
+      '/opt/vk/lib',
+      '/x',
+      '/usr/lib/x86_64-linux-gnu',
+      '/lib/x86_64-linux-gnu',
+    ]);
     expect(vulkanLoaderDirs({}, 'arm64')).toContain('/usr/lib/aarch64-linux-gnu');
     expect(dirs).toEqual(expect.arrayContaining(['/usr/lib64', '/lib64', '/usr/lib', '/lib']));
   });
@@ -17,7 +27,9 @@ describe('Vulkan loader detection', () => {
   it('finds libvulkan.so.1 in the first folder that holds it, or null', () => {
     const present = new Set(['/usr/lib64/libvulkan.so.1', '/usr/lib/libvulkan.so.1']);
     expect(findVulkanLoader(dirs, (p) => present.has(p))).toBe('/usr/lib64/libvulkan.so.1');
-    expect(findVulkanLoader(['/opt/vk', ...dirs], (p) => p === '/opt/vk/libvulkan.so.1')).toBe('/opt/vk/libvulkan.so.1');
+    expect(findVulkanLoader(['/opt/vk', ...dirs], (p) => p === '/opt/vk/libvulkan.so.1')).toBe(
+      '/opt/vk/libvulkan.so.1',
+    );
     expect(findVulkanLoader(dirs, () => false)).toBeNull();
   });
 });
@@ -32,7 +44,10 @@ describe('noAdapterMessage', () => {
   });
 
   it('asks only for the loader where a GPU or the SwiftShader driver is there', () => {
-    for (const f of [facts({ vulkanLoader: null, gpuDeviceNode: true }), facts({ vulkanLoader: null, icd: '/usr/lib/chromium/vk_swiftshader_icd.json' })]) {
+    for (const f of [
+      facts({ vulkanLoader: null, gpuDeviceNode: true }),
+      facts({ vulkanLoader: null, icd: '/usr/lib/chromium/vk_swiftshader_icd.json' }),
+    ]) {
       const m = noAdapterMessage(f);
       expect(m).toContain('`apt-get install libvulkan1`');
       expect(m).not.toContain('chromium`');
@@ -40,7 +55,9 @@ describe('noAdapterMessage', () => {
   });
 
   it('with the loader installed: no SwiftShader driver, or SwiftShader failed too', () => {
-    expect(noAdapterMessage(facts({}))).toMatch(/no SwiftShader Vulkan driver to fall back to.*apt-get install chromium/);
+    expect(noAdapterMessage(facts({}))).toMatch(
+      /no SwiftShader Vulkan driver to fall back to.*apt-get install chromium/,
+    );
     expect(noAdapterMessage(facts({ icd: '/usr/lib/chromium/vk_swiftshader_icd.json' }))).toMatch(
       /even on SwiftShader \(VK_ICD_FILENAMES=\/usr\/lib\/chromium\/vk_swiftshader_icd\.json\)/,
     );

@@ -18,7 +18,16 @@ describe('CommandList.profileTimestamps', () => {
     const list = gpu.list('profiled');
     scale(list, { x: small, n: small.size, alpha: 2 });
     list.copy(small, copyDst);
-    matmul(list, { a: { t: a, ld: 256 }, b: { t: b, ld: 256 }, c: { t: c, ld: 512 }, M: 512, N: 512, K: 256, transB: true, splitK: 1 });
+    matmul(list, {
+      a: { t: a, ld: 256 },
+      b: { t: b, ld: 256 },
+      c: { t: c, ld: 512 },
+      M: 512,
+      N: 512,
+      K: 256,
+      transB: true,
+      splitK: 1,
+    });
     list.clear(copyDst);
     scale(list, { x: small, n: small.size, alpha: 0.5 });
 

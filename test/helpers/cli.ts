@@ -18,4 +18,9 @@ export async function cli(args: string[]): Promise<{ stdout: string; stderr: str
 export const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!);
 
 /** Every JSON line on stdout. */
-export const jsonLines = (stdout: string) => stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+export const jsonLines = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));

@@ -71,7 +71,9 @@ export function expectClose(
     }
   }
   if (worst >= 0) {
-    expect.fail(`${name}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (atol ${atol}, rtol ${rtol})`);
+    expect.fail(
+      `${name}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (atol ${atol}, rtol ${rtol})`,
+    );
   }
 }
 

@@ -60,11 +60,14 @@ export interface TensorGradCheck {
 
 /** The verdict on one tensor: null when it passes, else the reason. */
 export function gradCheckFailure(r: TensorGradCheck): string | null {
-  const nums = `‖g‖ ${r.analyticNorm.toExponential(3)}, finite differences ‖g*‖ ${r.numericNorm.toExponential(3)}, ` +
+  const nums =
+    `‖g‖ ${r.analyticNorm.toExponential(3)}, finite differences ‖g*‖ ${r.numericNorm.toExponential(3)}, ` +
     `relative error ${r.relError.toExponential(2)} (along g: ${r.relErrorAlong.toExponential(2)})`;
-  if (!(r.numericNorm > GRADCHECK_FLOOR)) return `${r.name}: the loss does not move with this tensor (${nums}); the check cannot tell a zero gradient from a right one`;
+  if (!(r.numericNorm > GRADCHECK_FLOOR))
+    return `${r.name}: the loss does not move with this tensor (${nums}); the check cannot tell a zero gradient from a right one`;
   if (!(r.analyticNorm > GRADCHECK_FLOOR)) return `${r.name}: zero analytic gradient (${nums})`;
-  if (!(r.relError <= GRADCHECK_REL_TOL) || !(r.relErrorAlong <= GRADCHECK_REL_TOL)) return `${r.name}: ${nums} > ${GRADCHECK_REL_TOL}`;
+  if (!(r.relError <= GRADCHECK_REL_TOL) || !(r.relErrorAlong <= GRADCHECK_REL_TOL))
+    return `${r.name}: ${nums} > ${GRADCHECK_REL_TOL}`;
   return null;
 }
 
@@ -73,7 +76,11 @@ export function gradCheckFailure(r: TensorGradCheck): string | null {
  * analytic gradients read back before they are compared (the checker's own tests break them on purpose).
  */
 export async function measureGradients(
-  gpu: Gpu, graph: TransformerGraph, supervised: number, seed: number, tamper?: (name: string, g: Float32Array) => void,
+  gpu: Gpu,
+  graph: TransformerGraph,
+  supervised: number,
+  seed: number,
+  tamper?: (name: string, g: Float32Array) => void,
 ): Promise<TensorGradCheck[]> {
   const rng = new Rng(seed);
   graph.backwardList!.run();
@@ -107,8 +114,12 @@ export async function measureGradients(
     // PROBES random ±1 directions, then g's own direction u = g/‖g‖ scaled to ‖d‖ = √n like them.
     const dirs: { d: Float64Array; h: number }[] = [];
     const h = DISPLACEMENT / Math.sqrt(n);
-    for (let k = 0; k < PROBES; k++) dirs.push({ d: Float64Array.from({ length: n }, () => (rng.next() < 0.5 ? -1 : 1)), h });
-    dirs.push({ d: Float64Array.from(g, (x) => (analyticNorm > 0 ? x / analyticNorm : 0) * Math.sqrt(n)), h: h * ALONG_G });
+    for (let k = 0; k < PROBES; k++)
+      dirs.push({ d: Float64Array.from({ length: n }, () => (rng.next() < 0.5 ? -1 : 1)), h });
+    dirs.push({
+      d: Float64Array.from(g, (x) => (analyticNorm > 0 ? x / analyticNorm : 0) * Math.sqrt(n)),
+      h: h * ALONG_G,
+    });
     // <g, ·> over the displacement the f32 parameters really took, per evaluation pair.
     const analytic: number[] = [];
     let slot = 0;
@@ -143,10 +154,16 @@ export async function measureGradients(
     const numericNorm = Math.sqrt(numericSq / PROBES);
     const along = extrapolated[PROBES];
     out.push({
-      name: t.name, size: n, analyticNorm, numericNorm,
+      name: t.name,
+      size: n,
+      analyticNorm,
+      numericNorm,
       relError: Math.sqrt(errorSq / PROBES) / Math.max(numericNorm, GRADCHECK_FLOOR),
       // Along u: D ≈ √n·<g*, u>, analytic √n·‖g‖ (no direction, and no verdict, for a zero g).
-      relErrorAlong: analyticNorm > 0 ? Math.abs(along.numeric - along.analytic) / Math.sqrt(n) / Math.max(numericNorm, GRADCHECK_FLOOR) : Infinity,
+      relErrorAlong:
+        analyticNorm > 0
+          ? Math.abs(along.numeric - along.analytic) / Math.sqrt(n) / Math.max(numericNorm, GRADCHECK_FLOOR)
+          : Infinity,
     });
   }
   for (const list of copies) await list.release();
@@ -156,10 +173,17 @@ export async function measureGradients(
 }
 
 /** The graph is batch 2 x seq 5 on a fixed random batch; any other graph option (recompute, chunking, ...) passes through. */
-export type GradCheckOptions = { mode: 'adapters' | 'full'; adapters?: Map<string, LinearAdapter>; seed?: number } &
-  Omit<GraphOptions, 'batch' | 'seq' | 'train' | 'adapters'>;
+export type GradCheckOptions = {
+  mode: 'adapters' | 'full';
+  adapters?: Map<string, LinearAdapter>;
+  seed?: number;
+} & Omit<GraphOptions, 'batch' | 'seq' | 'train' | 'adapters'>;
 
-export async function checkModelGradients(gpu: Gpu, weights: ModelWeights, opts: GradCheckOptions): Promise<TensorGradCheck[]> {
+export async function checkModelGradients(
+  gpu: Gpu,
+  weights: ModelWeights,
+  opts: GradCheckOptions,
+): Promise<TensorGradCheck[]> {
   const { mode, adapters, seed, ...graphOptions } = opts;
   const graph = new TransformerGraph(gpu, weights, { ...graphOptions, batch: 2, seq: 5, train: mode, adapters });
   expect(graph.trainables.length).toBeGreaterThan(0);

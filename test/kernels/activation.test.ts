@@ -28,8 +28,14 @@ describe('activation references', () => {
       const gelu = (v: number) => geluForwardRef([v], 1)[0];
       expect(geluBackwardRef([1], [x], 1)[0]).toBeCloseTo(numericSlope(gelu, x), 7);
       const { dgate, dup } = swigluBackwardRef([1], [x], [u], 1);
-      expect(dgate[0]).toBeCloseTo(numericSlope((g) => swigluForwardRef([g], [u], 1)[0], x), 7);
-      expect(dup[0]).toBeCloseTo(numericSlope((v) => swigluForwardRef([x], [v], 1)[0], u), 7);
+      expect(dgate[0]).toBeCloseTo(
+        numericSlope((g) => swigluForwardRef([g], [u], 1)[0], x),
+        7,
+      );
+      expect(dup[0]).toBeCloseTo(
+        numericSlope((v) => swigluForwardRef([x], [v], 1)[0], u),
+        7,
+      );
     }
   });
 });
@@ -86,6 +92,15 @@ describe('gelu', () => {
     const x = gpu.tensor([10], 'mlp.fc');
     expect(() => geluForward(list, { x, out: gpu.tensor([9], 'act'), n: 10 })).toThrow(/out \(act\)/);
     expect(() => geluForward(list, { x, out: x, n: 10 })).toThrow(/same tensor/);
-    expect(() => swigluBackward(list, { dout: x, gate: x, up: x, dgate: gpu.tensor([10], 'a'), dup: gpu.tensor([10], 'a2'), n: 11 })).toThrow(/dout \(mlp\.fc\)/);
+    expect(() =>
+      swigluBackward(list, {
+        dout: x,
+        gate: x,
+        up: x,
+        dgate: gpu.tensor([10], 'a'),
+        dup: gpu.tensor([10], 'a2'),
+        n: 11,
+      }),
+    ).toThrow(/dout \(mlp\.fc\)/);
   });
 });

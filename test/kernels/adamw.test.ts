@@ -6,7 +6,6 @@ import { clipFactorRef, sumSquaresRef } from '../../src/kernels/reduce.ref';
 import { Rng } from '../../src/util/random';
 import { expectClose, runOnce, testGpu, validated } from '../helpers/gpu';
 
-
 /** The hp tensor's contents for a 1-based step, as the trainer writes them. */
 function hpValues(hp: AdamwHyper, step: number): Float32Array {
   const out = new Float32Array(ADAMW_HP_SIZE);
@@ -107,7 +106,16 @@ describe('adamw', () => {
   it('rejects bad sizes and aliasing with clear errors', async () => {
     const gpu = await testGpu();
     const t = (n: number, label: string) => gpu.tensor([n], label);
-    const base = { param: t(8, 'param'), grad: t(8, 'grad'), m: t(8, 'm'), v: t(8, 'v'), n: 8, hp: t(7, 'hp'), state: t(2, 'state'), clipIndex: 1 };
+    const base = {
+      param: t(8, 'param'),
+      grad: t(8, 'grad'),
+      m: t(8, 'm'),
+      v: t(8, 'v'),
+      n: 8,
+      hp: t(7, 'hp'),
+      state: t(2, 'state'),
+      clipIndex: 1,
+    };
     const list = gpu.list('errors');
     expect(() => adamw(list, { ...base, m: t(7, 'small') })).toThrow(/m \(small\)/);
     expect(() => adamw(list, { ...base, hp: t(6, 'hp6') })).toThrow(/hp \(hp6\)/);

@@ -20,7 +20,11 @@ describe('attention reference', () => {
     const loss = () => attentionForwardRef(q, k, v, d).out.reduce((s, o, i) => s + o * w[i], 0);
     const grads = attentionBackwardRef(q, k, v, w, d);
     const eps = 1e-6;
-    for (const [name, x, g] of [['q', q, grads.dq], ['k', k, grads.dk], ['v', v, grads.dv]] as const) {
+    for (const [name, x, g] of [
+      ['q', q, grads.dq],
+      ['k', k, grads.dk],
+      ['v', v, grads.dv],
+    ] as const) {
       const fd = new Float64Array(x.length);
       for (let i = 0; i < x.length; i++) {
         const x0 = x[i];
@@ -35,11 +39,13 @@ describe('attention reference', () => {
     }
   });
 
-  it('packed rows: probabilities before a document\'s start are zero, the backward still matches finite differences', () => {
+  it("packed rows: probabilities before a document's start are zero, the backward still matches finite differences", () => {
     const rng = new Rng(13);
     const positions = [0, 1, 2, 0, 1, 0, 1, 2];
     const d: AttentionDims = { batch: 1, seq: 8, heads: 2, kvHeads: 1, headDim: 3, scale: 0.8, positions };
-    const q = Float64Array.from(rng.normals(8 * 6)), k = Float64Array.from(rng.normals(8 * 3)), v = Float64Array.from(rng.normals(8 * 3));
+    const q = Float64Array.from(rng.normals(8 * 6)),
+      k = Float64Array.from(rng.normals(8 * 3)),
+      v = Float64Array.from(rng.normals(8 * 3));
     const { probs } = attentionForwardRef(q, k, v, d);
     for (let h = 0; h < 2; h++) {
       for (let i = 0; i < 8; i++) {
@@ -57,9 +63,24 @@ describe('attention reference', () => {
     const loss = (qq: ArrayLike<number>, kk: ArrayLike<number>, vv: ArrayLike<number>) =>
       attentionForwardRef(qq, kk, vv, d).out.reduce((s, o, i) => s + o * w[i], 0);
     const grads = attentionBackwardRef(q, k, v, w, d);
-    expectClose(grads.dq, numericGrad((x) => loss(x, k, v), q), 'dq (packed)', { atol: 1e-7, rtol: 1e-6 });
-    expectClose(grads.dk, numericGrad((x) => loss(q, x, v), k), 'dk (packed)', { atol: 1e-7, rtol: 1e-6 });
-    expectClose(grads.dv, numericGrad((x) => loss(q, k, x), v), 'dv (packed)', { atol: 1e-7, rtol: 1e-6 });
+    expectClose(
+      grads.dq,
+      numericGrad((x) => loss(x, k, v), q),
+      'dq (packed)',
+      { atol: 1e-7, rtol: 1e-6 },
+    );
+    expectClose(
+      grads.dk,
+      numericGrad((x) => loss(q, x, v), k),
+      'dk (packed)',
+      { atol: 1e-7, rtol: 1e-6 },
+    );
+    expectClose(
+      grads.dv,
+      numericGrad((x) => loss(q, k, x), v),
+      'dv (packed)',
+      { atol: 1e-7, rtol: 1e-6 },
+    );
   });
 
   it('probs are a causal softmax: rows sum to 1, zeros above the diagonal', () => {

@@ -4,7 +4,6 @@ import { biasAddRef, biasGradRef } from '../../src/kernels/bias.ref';
 import { Rng } from '../../src/util/random';
 import { expectClose, numericGrad, runOnce, testGpu } from '../helpers/gpu';
 
-
 interface Case {
   rows: number;
   cols: number;
@@ -25,7 +24,8 @@ const CASES: Case[] = [
 describe('bias', () => {
   it('reference gradient matches finite differences', () => {
     const rng = new Rng(4);
-    const rows = 4, cols = 3;
+    const rows = 4,
+      cols = 3;
     const y = rng.normals(rows * cols);
     const g = rng.normals(rows * cols);
     const loss = (b: Float64Array) => biasAddRef(y, b, rows, cols).reduce((s, v, i) => s + v * g[i], 0);
@@ -57,7 +57,9 @@ describe('bias', () => {
       for (const accumulate of [false, true]) {
         const d0 = rng.normals(biasData.length);
         const dbias = gpu.tensorFrom(d0, [d0.length], 'dbias');
-        await runOnce(gpu, (l) => biasGrad(l, { dy: { t: dy, offset, ld }, dbias, dbiasOffset: biasOffset, rows, cols, accumulate }));
+        await runOnce(gpu, (l) =>
+          biasGrad(l, { dy: { t: dy, offset, ld }, dbias, dbiasOffset: biasOffset, rows, cols, accumulate }),
+        );
         const wantBias = Float64Array.from(d0);
         for (let j = 0; j < cols; j++) wantBias[biasOffset + j] = (accumulate ? d0[biasOffset + j] : 0) + sums[j];
         expectClose(await gpu.read(dbias), wantBias, `dbias accumulate=${accumulate}`, { atol: 1e-4, rtol: 1e-4 });
@@ -71,7 +73,11 @@ describe('bias', () => {
     const y = gpu.tensor([4 * 10], 'qkv');
     const bias = gpu.tensor([10], 'qkv.bias');
     expect(() => biasAdd(list, { y: { t: y, offset: 5, ld: 10 }, bias, rows: 4, cols: 6 })).toThrow(/y \(qkv\)/);
-    expect(() => biasAdd(list, { y: { t: y, ld: 10 }, bias, biasOffset: 6, rows: 4, cols: 5 })).toThrow(/bias \(qkv\.bias\)/);
-    expect(() => biasGrad(list, { dy: { t: y, ld: 4 }, dbias: bias, rows: 4, cols: 5, accumulate: false })).toThrow(/overlap/);
+    expect(() => biasAdd(list, { y: { t: y, ld: 10 }, bias, biasOffset: 6, rows: 4, cols: 5 })).toThrow(
+      /bias \(qkv\.bias\)/,
+    );
+    expect(() => biasGrad(list, { dy: { t: y, ld: 4 }, dbias: bias, rows: 4, cols: 5, accumulate: false })).toThrow(
+      /overlap/,
+    );
   });
 });

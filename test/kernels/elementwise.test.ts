@@ -8,7 +8,8 @@ import { expectClose, runOnce, testGpu } from '../helpers/gpu';
 const SIZES = [1, 7, 255, 257, 1000];
 
 /** want[0..n) replaced, the rest of the tensor as it was. */
-const withTail = (head: Float64Array, whole: Float32Array) => Float64Array.from(whole, (v, i) => (i < head.length ? head[i] : v));
+const withTail = (head: Float64Array, whole: Float32Array) =>
+  Float64Array.from(whole, (v, i) => (i < head.length ? head[i] : v));
 
 describe('elementwise', () => {
   for (const n of SIZES) {

@@ -6,8 +6,6 @@ import { Rng } from '../../src/util/random';
 import { roundToHalf } from '../../src/gpu/half';
 import { dot, expectClose, numericGrad, runOnce, testGpu } from '../helpers/gpu';
 
-
-
 function ids(gpu: Gpu, values: number[], label: string) {
   const t = gpu.tensor([values.length], label, 'u32');
   gpu.upload(t, Uint32Array.from(values));
@@ -34,22 +32,28 @@ const CASES: Case[] = [
   {
     name: 'GPT-2 positions, packed, 33 rows x 130',
     tokens: Array.from({ length: 33 }, (_, i) => (i * 5) % 11),
-    positions: Array.from({ length: 33 }, (_, i) => i % 6 + (i === 20 ? 100 : 0)), // one position past the table
-    width: 130, vocab: 11, maxPos: 7,
+    positions: Array.from({ length: 33 }, (_, i) => (i % 6) + (i === 20 ? 100 : 0)), // one position past the table
+    width: 130,
+    vocab: 11,
+    maxPos: 7,
   },
 ];
 
 describe('embed', () => {
   it('reference backward matches finite differences of the forward', () => {
     const rng = new Rng(2);
-    const rows = 5, width = 3, vocab = 4, maxPos = 3;
+    const rows = 5,
+      width = 3,
+      vocab = 4,
+      maxPos = 3;
     const tokens = [1, 3, 1, 7, 0];
     const positions = [0, 1, 2, 0, 1];
     const table = Float64Array.from(rng.normals(vocab * width));
     const posTable = Float64Array.from(rng.normals(maxPos * width));
     const g = rng.normals(rows * width);
     const tol = { atol: 1e-8, rtol: 1e-7 };
-    const byTable = (t: Float64Array) => dot(embedForwardRef(tokens, t, rows, width, vocab, positions, posTable, maxPos), g);
+    const byTable = (t: Float64Array) =>
+      dot(embedForwardRef(tokens, t, rows, width, vocab, positions, posTable, maxPos), g);
     expectClose(embedBackwardRef(tokens, g, rows, width, vocab), numericGrad(byTable, table), 'dtable', tol);
     const byPos = (p: Float64Array) => dot(embedForwardRef(tokens, table, rows, width, vocab, positions, p, maxPos), g);
     expectClose(embedBackwardRef(positions, g, rows, width, maxPos), numericGrad(byPos, posTable), 'dposTable', tol);
@@ -82,13 +86,22 @@ describe('embed', () => {
         const dpos = c.positions ? gpu.tensorFrom(p0, [maxPos, width], 'dposTable') : undefined;
         await runOnce(gpu, (l) => {
           embedBackward(l, { tokens, dout, dtable, rows, width, vocab, accumulate });
-          if (positions && dpos) positionEmbedBackward(l, { positions, dout, dtable: dpos, rows, width, maxPos, accumulate });
+          if (positions && dpos)
+            positionEmbedBackward(l, { positions, dout, dtable: dpos, rows, width, maxPos, accumulate });
         });
         const wantTable = embedBackwardRef(c.tokens, doutData, rows, width, vocab);
-        expectClose(await gpu.read(dtable), accumulate ? plus(wantTable, d0) : wantTable, `dtable accumulate=${accumulate}`);
+        expectClose(
+          await gpu.read(dtable),
+          accumulate ? plus(wantTable, d0) : wantTable,
+          `dtable accumulate=${accumulate}`,
+        );
         if (c.positions && dpos) {
           const wantPos = embedBackwardRef(c.positions, doutData, rows, width, maxPos);
-          expectClose(await gpu.read(dpos), accumulate ? plus(wantPos, p0) : wantPos, `dposTable accumulate=${accumulate}`);
+          expectClose(
+            await gpu.read(dpos),
+            accumulate ? plus(wantPos, p0) : wantPos,
+            `dposTable accumulate=${accumulate}`,
+          );
         }
       }
     });
@@ -109,8 +122,28 @@ describe('embed', () => {
         const positions = c.positions ? ids(gpu, c.positions, 'positions') : undefined;
         const posTable = c.positions ? gpu.tensorFrom(posData, [maxPos, width], 'posTable') : undefined;
         const out = gpu.tensor([rows, width], 'out');
-        await runOnce(gpu, (l) => embedForward(l, { tokens: ids(gpu, c.tokens, 'tokens'), table, out, rows, width, vocab, positions, posTable }));
-        const want = embedForwardRef(c.tokens, roundToHalf(tableData, dtype), rows, width, vocab, c.positions, posData, maxPos);
+        await runOnce(gpu, (l) =>
+          embedForward(l, {
+            tokens: ids(gpu, c.tokens, 'tokens'),
+            table,
+            out,
+            rows,
+            width,
+            vocab,
+            positions,
+            posTable,
+          }),
+        );
+        const want = embedForwardRef(
+          c.tokens,
+          roundToHalf(tableData, dtype),
+          rows,
+          width,
+          vocab,
+          c.positions,
+          posData,
+          maxPos,
+        );
         expectClose(await gpu.read(out), want, 'out', { atol: 0, rtol: 1e-6 });
       });
     }
@@ -122,9 +155,15 @@ describe('embed', () => {
     const tokens = ids(gpu, [0, 1, 2], 'tok');
     const table = gpu.tensor([4, 8], 'wte');
     const out = gpu.tensor([3, 8], 'h');
-    expect(() => embedForward(list, { tokens: out, table, out: gpu.tensor([3, 8], 'o'), rows: 3, width: 8, vocab: 4 })).toThrow(/tokens \(h\).*u32/);
+    expect(() =>
+      embedForward(list, { tokens: out, table, out: gpu.tensor([3, 8], 'o'), rows: 3, width: 8, vocab: 4 }),
+    ).toThrow(/tokens \(h\).*u32/);
     expect(() => embedForward(list, { tokens, table, out, rows: 3, width: 8, vocab: 5 })).toThrow(/table \(wte\)/);
-    expect(() => embedForward(list, { tokens, table, out, rows: 3, width: 8, vocab: 4, posTable: table })).toThrow(/positions and posTable/);
-    expect(() => embedBackward(list, { tokens, dout: out, dtable: out, rows: 3, width: 8, vocab: 3, accumulate: true })).toThrow(/same tensor/);
+    expect(() => embedForward(list, { tokens, table, out, rows: 3, width: 8, vocab: 4, posTable: table })).toThrow(
+      /positions and posTable/,
+    );
+    expect(() =>
+      embedBackward(list, { tokens, dout: out, dtable: out, rows: 3, width: 8, vocab: 3, accumulate: true }),
+    ).toThrow(/same tensor/);
   });
 });

@@ -1,15 +1,35 @@
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu';
 import { graloraBackward, graloraForward, graloraShuffle } from '../../src/kernels/gralora';
-import { graloraBackwardRef, graloraForwardRef, graloraShuffleRef, type GraloraRefParams } from '../../src/kernels/gralora.ref';
+import {
+  graloraBackwardRef,
+  graloraForwardRef,
+  graloraShuffleRef,
+  type GraloraRefParams,
+} from '../../src/kernels/gralora.ref';
 import { Rng } from '../../src/util/random';
 import { dot, expectClose, numericGrad, runOnce, testGpu } from '../helpers/gpu';
 
-function randomParams(rng: Rng, inDim: number, outDim: number, k: number, rank: number, hybridRank = 0, scale = 1.3): GraloraRefParams {
+function randomParams(
+  rng: Rng,
+  inDim: number,
+  outDim: number,
+  k: number,
+  rank: number,
+  hybridRank = 0,
+  scale = 1.3,
+): GraloraRefParams {
   return {
-    inDim, outDim, k, rank, hybridRank, scale,
-    GA: rng.normals(inDim * rank), GB: rng.normals(rank * outDim),
-    Ag: rng.normals(hybridRank * inDim), Bg: rng.normals(outDim * hybridRank),
+    inDim,
+    outDim,
+    k,
+    rank,
+    hybridRank,
+    scale,
+    GA: rng.normals(inDim * rank),
+    GB: rng.normals(rank * outDim),
+    Ag: rng.normals(hybridRank * inDim),
+    Bg: rng.normals(outDim * hybridRank),
   };
 }
 
@@ -23,14 +43,39 @@ describe('gralora reference', () => {
     const loss = (q: GraloraRefParams, xx: ArrayLike<number>) => dot(graloraForwardRef(xx, rows, q), gy);
     const g = graloraBackwardRef(x, gy, rows, p);
     const tol = { atol: 1e-7, rtol: 1e-6 };
-    expectClose(g.dx, numericGrad((v) => loss(p, v), x), 'dx', tol);
-    expectClose(g.dGA, numericGrad((v) => loss({ ...p, GA: v }, x), p.GA), 'dGA', tol);
-    expectClose(g.dGB, numericGrad((v) => loss({ ...p, GB: v }, x), p.GB), 'dGB', tol);
-    expectClose(g.dAg, numericGrad((v) => loss({ ...p, Ag: v }, x), p.Ag!), 'dAg', tol);
-    expectClose(g.dBg, numericGrad((v) => loss({ ...p, Bg: v }, x), p.Bg!), 'dBg', tol);
+    expectClose(
+      g.dx,
+      numericGrad((v) => loss(p, v), x),
+      'dx',
+      tol,
+    );
+    expectClose(
+      g.dGA,
+      numericGrad((v) => loss({ ...p, GA: v }, x), p.GA),
+      'dGA',
+      tol,
+    );
+    expectClose(
+      g.dGB,
+      numericGrad((v) => loss({ ...p, GB: v }, x), p.GB),
+      'dGB',
+      tol,
+    );
+    expectClose(
+      g.dAg,
+      numericGrad((v) => loss({ ...p, Ag: v }, x), p.Ag!),
+      'dAg',
+      tol,
+    );
+    expectClose(
+      g.dBg,
+      numericGrad((v) => loss({ ...p, Bg: v }, x), p.Bg!),
+      'dBg',
+      tol,
+    );
   });
 
-  it('shuffle moves chunk m of H_n to chunk n of H\'_m, and is an involution', () => {
+  it("shuffle moves chunk m of H_n to chunk n of H'_m, and is an involution", () => {
     const rng = new Rng(3);
     const [rows, k, rank] = [4, 3, 6];
     const h = rng.normals(k * rows * rank);
@@ -42,7 +87,12 @@ describe('gralora reference', () => {
 });
 
 describe('gralora shuffle on the GPU', () => {
-  for (const [rows, k, rank] of [[7, 3, 6], [33, 4, 4], [5, 2, 6], [1, 1, 3]]) {
+  for (const [rows, k, rank] of [
+    [7, 3, 6],
+    [33, 4, 4],
+    [5, 2, 6],
+    [1, 1, 3],
+  ]) {
     it(`rows ${rows}, k ${k}, rank ${rank}: matches the reference; twice is the identity`, async () => {
       const gpu = await testGpu();
       const rng = new Rng(rows + k * 10 + rank);
@@ -100,9 +150,18 @@ function addInSlice(buf: Float32Array, s: Slice, add: ArrayLike<number>, rows: n
   return out;
 }
 
-async function runGralora(gpu: Gpu, c: Case, p: GraloraRefParams, xData: Float32Array, dyData: Float32Array, yData: Float32Array, dxData: Float32Array) {
+async function runGralora(
+  gpu: Gpu,
+  c: Case,
+  p: GraloraRefParams,
+  xData: Float32Array,
+  dyData: Float32Array,
+  yData: Float32Array,
+  dxData: Float32Array,
+) {
   const { rows, inDim, outDim, k, rank } = { ...c, rank: p.rank };
-  const t = (data: ArrayLike<number>, shape: number[], label: string) => gpu.tensorFrom(Float32Array.from(data), shape, label);
+  const t = (data: ArrayLike<number>, shape: number[], label: string) =>
+    gpu.tensorFrom(Float32Array.from(data), shape, label);
   const x = t(xData, [xData.length], 'x');
   const y = t(yData, [yData.length], 'qkv');
   const dy = t(dyData, [dyData.length], 'dqkv');
@@ -117,7 +176,17 @@ async function runGralora(gpu: Gpu, c: Case, p: GraloraRefParams, xData: Float32
   const blocks = { rows, inDim, outDim, k, rank, scale: p.scale, GA, GB };
   await runOnce(gpu, (l) => {
     graloraForward(l, { ...blocks, x: { t: x, ...c.x }, y: { t: y, ...c.y }, h, hShuffled });
-    graloraBackward(l, { ...blocks, x: { t: x, ...c.x }, dy: { t: dy, ...c.y }, dx: { t: dx, ...c.x }, hShuffled, dhShuffled, dh, dGA, dGB });
+    graloraBackward(l, {
+      ...blocks,
+      x: { t: x, ...c.x },
+      dy: { t: dy, ...c.y },
+      dx: { t: dx, ...c.x },
+      hShuffled,
+      dhShuffled,
+      dh,
+      dGA,
+      dGB,
+    });
   });
   return { y: await gpu.read(y), dx: await gpu.read(dx), dGA: await gpu.read(dGA), dGB: await gpu.read(dGB) };
 }
@@ -158,9 +227,10 @@ describe('gralora forward/backward on the GPU vs the float64 reference', () => {
     const got = await runGralora(gpu, c, p, x.buf, yLike(), yLike(), stridedBuffer(rng, c.x, c.rows, c.inDim).buf);
     for (let j = 0; j < bi * rank; j++) expect(got.dGA[n * bi * rank + j], `dGA[${n}]`).toBe(0);
     for (let m = 0; m < c.k; m++) {
-      for (let cc = 0; cc < c.sr; cc++) for (let o = 0; o < bo; o++) {
-        expect(got.dGB[(m * rank + n * c.sr + cc) * bo + o], `dGB[${m}] chunk ${n}`).toBe(0);
-      }
+      for (let cc = 0; cc < c.sr; cc++)
+        for (let o = 0; o < bo; o++) {
+          expect(got.dGB[(m * rank + n * c.sr + cc) * bo + o], `dGB[${m}] chunk ${n}`).toBe(0);
+        }
     }
     // The other blocks still learn.
     expect(got.dGA.subarray(0, bi * rank).some((v) => v !== 0)).toBe(true);
@@ -172,13 +242,38 @@ describe('gralora forward/backward on the GPU vs the float64 reference', () => {
     const list = gpu.list('bad');
     const h = gpu.tensor([2, 3, 4], 'h');
     expect(() => graloraShuffle(list, { src: h, dst: h, rows: 3, k: 2, rank: 4 })).toThrow(/same tensor/);
-    expect(() => graloraShuffle(list, { src: h, dst: gpu.tensor([24], 'd'), rows: 3, k: 3, rank: 4 })).toThrow(/rank 4 is not divisible by k = 3/);
-    expect(() => graloraShuffle(list, { src: h, dst: gpu.tensor([20], 'small'), rows: 3, k: 2, rank: 4 })).toThrow(/dst \(small\): needs 24/);
+    expect(() => graloraShuffle(list, { src: h, dst: gpu.tensor([24], 'd'), rows: 3, k: 3, rank: 4 })).toThrow(
+      /rank 4 is not divisible by k = 3/,
+    );
+    expect(() => graloraShuffle(list, { src: h, dst: gpu.tensor([20], 'small'), rows: 3, k: 2, rank: 4 })).toThrow(
+      /dst \(small\): needs 24/,
+    );
     const x = gpu.tensor([3 * 6], 'x');
     const y = gpu.tensor([3 * 6], 'y');
-    const blocks = { rows: 3, inDim: 6, outDim: 6, rank: 4, scale: 1, GA: gpu.tensor([24], 'GA'), GB: gpu.tensor([24], 'GB') };
-    expect(() => graloraForward(list, { ...blocks, k: 4, x: { t: x, ld: 6 }, y: { t: y, ld: 6 }, h, hShuffled: h })).toThrow(/inDim 6 is not divisible by k = 4/);
-    expect(() => graloraForward(list, { ...blocks, k: 2, x: { t: x, ld: 6 }, y: { t: y, ld: 6 }, hShuffled: h })).toThrow(/h scratch is required/);
-    expect(() => graloraForward(list, { ...blocks, k: 2, x: { t: x, offset: 1, ld: 6 }, y: { t: y, ld: 6 }, h, hShuffled: gpu.tensor([24], 'hs') })).toThrow(/x \(x\)/);
+    const blocks = {
+      rows: 3,
+      inDim: 6,
+      outDim: 6,
+      rank: 4,
+      scale: 1,
+      GA: gpu.tensor([24], 'GA'),
+      GB: gpu.tensor([24], 'GB'),
+    };
+    expect(() =>
+      graloraForward(list, { ...blocks, k: 4, x: { t: x, ld: 6 }, y: { t: y, ld: 6 }, h, hShuffled: h }),
+    ).toThrow(/inDim 6 is not divisible by k = 4/);
+    expect(() =>
+      graloraForward(list, { ...blocks, k: 2, x: { t: x, ld: 6 }, y: { t: y, ld: 6 }, hShuffled: h }),
+    ).toThrow(/h scratch is required/);
+    expect(() =>
+      graloraForward(list, {
+        ...blocks,
+        k: 2,
+        x: { t: x, offset: 1, ld: 6 },
+        y: { t: y, ld: 6 },
+        h,
+        hShuffled: gpu.tensor([24], 'hs'),
+      }),
+    ).toThrow(/x \(x\)/);
   });
 });

@@ -22,7 +22,14 @@ describe('matmul autotune', () => {
     const gpu = await testGpu();
     const cache = memoryCache();
     const buffersBefore = gpu.liveBytes;
-    const r = await tuneMatmul(gpu, { cache, force: true, shapes: SHAPES, candidates: CANDIDATES, trials: 1, trialMs: 1 });
+    const r = await tuneMatmul(gpu, {
+      cache,
+      force: true,
+      shapes: SHAPES,
+      candidates: CANDIDATES,
+      trials: 1,
+      trialMs: 1,
+    });
     expect(r.source).toBe('measured');
     expect(gpu.liveBytes, 'the tune frees its operands and lists').toBe(buffersBefore);
     const labels = {
@@ -71,11 +78,21 @@ describe('matmul autotune', () => {
     const cache = memoryCache();
     // K = 3 cannot take vec4 loads: the candidate throws while recording.
     const shapes = { wide: [{ M: 130, N: 130, K: 3 }], narrow: [{ M: 8, N: 8, K: 3 }] };
-    const r = await tuneMatmul(gpu, { cache, force: true, shapes, candidates: ['register-vec4'], trials: 1, trialMs: 1 });
+    const r = await tuneMatmul(gpu, {
+      cache,
+      force: true,
+      shapes,
+      candidates: ['register-vec4'],
+      trials: 1,
+      trialMs: 1,
+    });
     expect(r.source).toBe('untuned');
     expect(r.error).toMatch(/register-vec4.*multiples of 4/);
     expect(describeTune(r)).toMatch(/tuning failed .*: defaults/);
-    expect(matmulPlanOf(gpu.device)).toEqual({ wide: { variant: 'register-vec4', splitK: false }, narrow: { variant: 'register-vec4', splitK: false } });
+    expect(matmulPlanOf(gpu.device)).toEqual({
+      wide: { variant: 'register-vec4', splitK: false },
+      narrow: { variant: 'register-vec4', splitK: false },
+    });
     expect(cache.store.size).toBe(0);
   });
 });

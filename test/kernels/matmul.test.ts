@@ -50,11 +50,25 @@ describe('matmul', () => {
             const tc = gpu.tensorFrom(c0, [M * N], 'c');
             await runOnce(gpu, (l) =>
               matmul(l, {
-                a: { t: ta, ld: lda }, b: { t: tb, ld: ldb }, c: { t: tc, ld: N },
-                M, N, K, transA, transB, alpha: 0.5, beta: 1, variant,
+                a: { t: ta, ld: lda },
+                b: { t: tb, ld: ldb },
+                c: { t: tc, ld: N },
+                M,
+                N,
+                K,
+                transA,
+                transB,
+                alpha: 0.5,
+                beta: 1,
+                variant,
               }),
             );
-            const want = matmulRef(dense(a, aRows, aCols, lda), dense(b, bRows, bCols, ldb), c0, M, N, K, { transA, transB, alpha: 0.5, beta: 1 });
+            const want = matmulRef(dense(a, aRows, aCols, lda), dense(b, bRows, bCols, ldb), c0, M, N, K, {
+              transA,
+              transB,
+              alpha: 0.5,
+              beta: 1,
+            });
             expectClose(await gpu.read(tc), want, `${variant} C ${M}x${N}x${K}`);
           }
         });
@@ -65,7 +79,13 @@ describe('matmul', () => {
       const gpu = await testGpu();
       const rng = new Rng(7);
       // Offsets and strides are multiples of 4 so that every variant can run this case.
-      const batch = 3, M = 9, N = 6, K = 8, ldc = 10, offC = 2, offA = 4;
+      const batch = 3,
+        M = 9,
+        N = 6,
+        K = 8,
+        ldc = 10,
+        offC = 2,
+        offA = 4;
       const a = rng.normals(offA + batch * M * K);
       const b = rng.normals(batch * N * K);
       const ta = gpu.tensorFrom(a, [a.length], 'a');
@@ -77,7 +97,12 @@ describe('matmul', () => {
           a: { t: ta, ld: K, offset: offA, batchStride: M * K },
           b: { t: tb, ld: K, batchStride: N * K },
           c: { t: tc, ld: ldc, offset: offC, batchStride: M * ldc },
-          M, N, K, transB: true, batch, variant,
+          M,
+          N,
+          K,
+          transB: true,
+          batch,
+          variant,
         }),
       );
       const got = await gpu.read(tc);
@@ -98,7 +123,9 @@ describe('matmul', () => {
     it(`${variant}: split along K, batched, strided, alpha/beta`, async () => {
       const gpu = await testGpu();
       const rng = new Rng(21);
-      const batch = 2, offA = 4, offC = 3;
+      const batch = 2,
+        offA = 4,
+        offC = 3;
       const cases: [number, number, number, number | 'auto', boolean, boolean][] = [
         [9, 6, 200, 3, true, false], // slices of 80, 80, 40; A and B rows of 9 and 6 columns
         [17, 5, 36, 3, false, true], // 16, 16, 4
@@ -110,19 +137,35 @@ describe('matmul', () => {
         const [aRows, aCols] = transA ? [K, M] : [M, K];
         const [bRows, bCols] = transB ? [N, K] : [K, N];
         const pad = (cols: number) => (needsAlignment(variant) ? Math.ceil(cols / 4) * 4 : cols);
-        const lda = pad(aCols), ldb = pad(bCols), ldc = N + 2;
+        const lda = pad(aCols),
+          ldb = pad(bCols),
+          ldc = N + 2;
         if (lda !== aCols || ldb !== bCols) {
           padded++;
           // The dense layout is refused by name, not run with misaligned vec4 loads.
           const t = (n: number) => gpu.tensor([n], 'dense');
-          expect(() => matmul(gpu.list('refused'), {
-            a: { t: t(offA + batch * M * K), ld: aCols, offset: offA, batchStride: M * K },
-            b: { t: t(batch * K * N), ld: bCols, batchStride: K * N },
-            c: { t: t(offC + batch * M * ldc), ld: ldc, offset: offC, batchStride: M * ldc },
-            M, N, K, transA, transB, batch, variant, splitK,
-          })).toThrow(new RegExp(`the ${variant} kernel needs K, every leading dimension, offset and batch stride of A and B to be multiples of 4`));
+          expect(() =>
+            matmul(gpu.list('refused'), {
+              a: { t: t(offA + batch * M * K), ld: aCols, offset: offA, batchStride: M * K },
+              b: { t: t(batch * K * N), ld: bCols, batchStride: K * N },
+              c: { t: t(offC + batch * M * ldc), ld: ldc, offset: offC, batchStride: M * ldc },
+              M,
+              N,
+              K,
+              transA,
+              transB,
+              batch,
+              variant,
+              splitK,
+            }),
+          ).toThrow(
+            new RegExp(
+              `the ${variant} kernel needs K, every leading dimension, offset and batch stride of A and B to be multiples of 4`,
+            ),
+          );
         }
-        const strideA = aRows * lda, strideB = bRows * ldb;
+        const strideA = aRows * lda,
+          strideB = bRows * ldb;
         // Padding columns hold random values too: a kernel that reads them shows up in C.
         const a = rng.normals(offA + batch * strideA);
         const b = rng.normals(batch * strideB);
@@ -136,7 +179,16 @@ describe('matmul', () => {
             a: { t: ta, ld: lda, offset: offA, batchStride: strideA },
             b: { t: tb, ld: ldb, batchStride: strideB },
             c: { t: tc, ld: ldc, offset: offC, batchStride: M * ldc },
-            M, N, K, transA, transB, batch, alpha: 0.5, beta: 1, variant, splitK,
+            M,
+            N,
+            K,
+            transA,
+            transB,
+            batch,
+            alpha: 0.5,
+            beta: 1,
+            variant,
+            splitK,
           });
           dispatches = l.dispatchCount;
         });
@@ -150,9 +202,12 @@ describe('matmul', () => {
           const az = dense(a, offA + z * strideA, aRows, aCols, lda);
           const bz = dense(b, z * strideB, bRows, bCols, ldb);
           const ref = matmulRef(az, bz, cz, M, N, K, { transA, transB, alpha: 0.5, beta: 1 });
-          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) want[offC + z * M * ldc + m * ldc + n] = ref[m * N + n];
+          for (let m = 0; m < M; m++)
+            for (let n = 0; n < N; n++) want[offC + z * M * ldc + m * ldc + n] = ref[m * N + n];
         }
-        expectClose(await gpu.read(tc), want, `${variant} split ${splitK} ${M}x${N}x${K} (lda ${lda}, ldb ${ldb})`, { atol: 1e-4 });
+        expectClose(await gpu.read(tc), want, `${variant} split ${splitK} ${M}x${N}x${K} (lda ${lda}, ldb ${ldb})`, {
+          atol: 1e-4,
+        });
       }
       // Only the first case has rows that are not 4-aligned, and only the vec4 kernels need them padded.
       expect(padded).toBe(needsAlignment(variant) ? 1 : 0);
@@ -162,7 +217,10 @@ describe('matmul', () => {
   it('register kernels: a C taller and wider than one workgroup, batched, with beta = 1', async () => {
     const gpu = await testGpu();
     const rng = new Rng(9);
-    const batch = 2, M = 520, N = 72, K = 16;
+    const batch = 2,
+      M = 520,
+      N = 72,
+      K = 16;
     const a = rng.normals(batch * M * K);
     const b = rng.normals(batch * K * N);
     const c0 = rng.normals(batch * M * N);
@@ -172,13 +230,23 @@ describe('matmul', () => {
       const tc = gpu.tensorFrom(c0, [c0.length], 'c');
       await runOnce(gpu, (l) =>
         matmul(l, {
-          a: { t: ta, ld: K, batchStride: M * K }, b: { t: tb, ld: N, batchStride: K * N }, c: { t: tc, ld: N, batchStride: M * N },
-          M, N, K, batch, beta: 1, variant,
+          a: { t: ta, ld: K, batchStride: M * K },
+          b: { t: tb, ld: N, batchStride: K * N },
+          c: { t: tc, ld: N, batchStride: M * N },
+          M,
+          N,
+          K,
+          batch,
+          beta: 1,
+          variant,
         }),
       );
       const want = new Float64Array(batch * M * N);
       for (let z = 0; z < batch; z++) {
-        want.set(matmulRef(a.subarray(z * M * K), b.subarray(z * K * N), c0.subarray(z * M * N), M, N, K, { beta: 1 }), z * M * N);
+        want.set(
+          matmulRef(a.subarray(z * M * K), b.subarray(z * K * N), c0.subarray(z * M * N), M, N, K, { beta: 1 }),
+          z * M * N,
+        );
       }
       expectClose(await gpu.read(tc), want, `${variant} C`);
     }
@@ -194,7 +262,17 @@ describe('matmul', () => {
         const rng = new Rng(dtype === 'f16' ? 11 : 12);
         const vec4 = needsAlignment(variant);
         for (const transB of [false, true]) {
-          for (const [M, N, K] of vec4 ? [[7, 5, 12], [65, 17, 36], [3, 129, 200]] : [[7, 5, 3], [65, 17, 33], [3, 129, 200]]) {
+          for (const [M, N, K] of vec4
+            ? [
+                [7, 5, 12],
+                [65, 17, 36],
+                [3, 129, 200],
+              ]
+            : [
+                [7, 5, 3],
+                [65, 17, 33],
+                [3, 129, 200],
+              ]) {
             const [bRows, bCols] = transB ? [N, K] : [K, N];
             const ldb = vec4 ? Math.ceil(bCols / 4) * 4 + 4 : bCols + 1;
             const offB = vec4 ? 4 : 1;
@@ -204,7 +282,16 @@ describe('matmul', () => {
             const tb = gpu.tensorFrom(b, [b.length], 'w', dtype);
             const tc = gpu.tensor([M * N], 'c');
             await runOnce(gpu, (l) =>
-              matmul(l, { a: { t: ta, ld: K }, b: { t: tb, ld: ldb, offset: offB }, c: { t: tc, ld: N }, M, N, K, transB, variant }),
+              matmul(l, {
+                a: { t: ta, ld: K },
+                b: { t: tb, ld: ldb, offset: offB },
+                c: { t: tc, ld: N },
+                M,
+                N,
+                K,
+                transB,
+                variant,
+              }),
             );
             const stored = roundToHalf(b, dtype).subarray(offB);
             const want = matmulRef(a, dense(stored, bRows, bCols, ldb), null, M, N, K, { transB });
@@ -219,16 +306,30 @@ describe('matmul', () => {
     const gpu = await testGpu();
     const w = gpu.tensorFrom(new Float32Array(16), [16], 'w16', 'bf16');
     const x = gpu.tensor([16], 'x');
-    expect(() => matmul(gpu.list('bad'), { a: { t: w, ld: 4 }, b: { t: x, ld: 4 }, c: { t: x, ld: 4 }, M: 4, N: 4, K: 4 })).toThrow(/matmul A \(w16\).*bf16/);
+    expect(() =>
+      matmul(gpu.list('bad'), { a: { t: w, ld: 4 }, b: { t: x, ld: 4 }, c: { t: x, ld: 4 }, M: 4, N: 4, K: 4 }),
+    ).toThrow(/matmul A \(w16\).*bf16/);
     const ids = gpu.tensor([16], 'ids', 'u32');
-    expect(() => matmul(gpu.list('bad'), { a: { t: x, ld: 4 }, b: { t: ids, ld: 4 }, c: { t: gpu.tensor([16], 'c'), ld: 4 }, M: 4, N: 4, K: 4 })).toThrow(/f32, f16 or bf16.*u32/);
+    expect(() =>
+      matmul(gpu.list('bad'), {
+        a: { t: x, ld: 4 },
+        b: { t: ids, ld: 4 },
+        c: { t: gpu.tensor([16], 'c'), ld: 4 },
+        M: 4,
+        N: 4,
+        K: 4,
+      }),
+    ).toThrow(/f32, f16 or bf16.*u32/);
   });
 
   it('the vec4-load kernels reject views that are not 4-aligned; the default picks a kernel that runs them', async () => {
     const gpu = await testGpu();
     const rng = new Rng(3);
-    const M = 5, N = 6, K = 7;
-    const a = rng.normals(M * K), b = rng.normals(K * N);
+    const M = 5,
+      N = 6,
+      K = 7;
+    const a = rng.normals(M * K),
+      b = rng.normals(K * N);
     const ta = gpu.tensorFrom(a, [a.length], 'act');
     const tb = gpu.tensorFrom(b, [b.length], 'w');
     const tc = gpu.tensor([M * N], 'c');
@@ -236,7 +337,9 @@ describe('matmul', () => {
     const vec4Kernels = MATMUL_VARIANTS.filter(needsAlignment);
     expect(vec4Kernels).toEqual(['tiled-g4', 'tiled-128-g4', 'tiled-128x64-g4', 'register-vec4']);
     for (const variant of vec4Kernels) {
-      expect(() => matmul(gpu.list('bad'), { ...args, variant })).toThrow(new RegExp(`act x w.*${variant} kernel.*multiples of 4`));
+      expect(() => matmul(gpu.list('bad'), { ...args, variant })).toThrow(
+        new RegExp(`act x w.*${variant} kernel.*multiples of 4`),
+      );
     }
     await runOnce(gpu, (l) => matmul(l, args));
     expectClose(await gpu.read(tc), matmulRef(a, b, null, M, N, K), 'default variant');

@@ -4,7 +4,6 @@ import { ropeRef } from '../../src/kernels/rope.ref';
 import { Rng } from '../../src/util/random';
 import { expectClose, numericGrad, runOnce, testGpu } from '../helpers/gpu';
 
-
 interface Case {
   name: string;
   positions: number[];
@@ -18,10 +17,26 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'packed positions, partial rotary, strided rows', positions: [0, 1, 2, 0, 1], heads: 3, headDim: 8, rotaryDim: 4, offset: 5, ld: 40 },
+  {
+    name: 'packed positions, partial rotary, strided rows',
+    positions: [0, 1, 2, 0, 1],
+    heads: 3,
+    headDim: 8,
+    rotaryDim: 4,
+    offset: 5,
+    ld: 40,
+  },
   { name: 'packed positions, full rotary', positions: [0, 1, 2, 0, 1], heads: 3, headDim: 8, offset: 0, ld: 24 },
   { name: 'one token, one head of 2', positions: [7], heads: 1, headDim: 2, offset: 0, ld: 2 },
-  { name: '33 tokens, partial rotary 6 of 10', positions: Array.from({ length: 33 }, (_, i) => (i * 7) % 19), heads: 2, headDim: 10, rotaryDim: 6, offset: 3, ld: 23 },
+  {
+    name: '33 tokens, partial rotary 6 of 10',
+    positions: Array.from({ length: 33 }, (_, i) => (i * 7) % 19),
+    heads: 2,
+    headDim: 10,
+    rotaryDim: 6,
+    offset: 3,
+    ld: 23,
+  },
   // Large positions: the kernel reduces the angle to [-pi, pi] before sin/cos.
   { name: 'large positions', positions: [4095, 32767, 100000, 12345], heads: 2, headDim: 16, offset: 0, ld: 32 },
 ];
@@ -29,13 +44,20 @@ const CASES: Case[] = [
 describe('rope', () => {
   it('reference backward matches finite differences of the forward', () => {
     const rng = new Rng(3);
-    const tokens = 3, heads = 2, headDim = 6, rotaryDim = 4;
+    const tokens = 3,
+      heads = 2,
+      headDim = 6,
+      rotaryDim = 4;
     const pos = [0, 5, 2];
     const inv = ropeInvFreq(10000, rotaryDim);
     const x = rng.normals(tokens * heads * headDim);
     const g = rng.normals(x.length);
-    const loss = (xx: ArrayLike<number>) => ropeRef(xx, pos, inv, tokens, heads, headDim, rotaryDim).reduce((s, v, i) => s + v * g[i], 0);
-    expectClose(ropeRef(g, pos, inv, tokens, heads, headDim, rotaryDim, -1), numericGrad(loss, x), 'dx', { atol: 1e-8, rtol: 1e-7 });
+    const loss = (xx: ArrayLike<number>) =>
+      ropeRef(xx, pos, inv, tokens, heads, headDim, rotaryDim).reduce((s, v, i) => s + v * g[i], 0);
+    expectClose(ropeRef(g, pos, inv, tokens, heads, headDim, rotaryDim, -1), numericGrad(loss, x), 'dx', {
+      atol: 1e-8,
+      rtol: 1e-7,
+    });
   });
 
   it('ropeInvFreq matches theta^(-2i/d) in f32', () => {
@@ -72,7 +94,8 @@ describe('rope', () => {
       for (let t = 0; t < tokens; t++) for (let j = 0; j < width; j++) dense[t * width + j] = data[offset + t * ld + j];
       const scatter = (rows: Float64Array) => {
         const want = Float64Array.from(data);
-        for (let t = 0; t < tokens; t++) for (let j = 0; j < width; j++) want[offset + t * ld + j] = rows[t * width + j];
+        for (let t = 0; t < tokens; t++)
+          for (let j = 0; j < width; j++) want[offset + t * ld + j] = rows[t * width + j];
         return want;
       };
       const tol = { atol: c.atol ?? 1e-5, rtol: 1e-4 };
@@ -93,9 +116,24 @@ describe('rope', () => {
     const positions = gpu.tensor([4], 'pos', 'u32');
     const invFreq = gpu.tensor([4], 'inv');
     const x = gpu.tensor([4 * 16], 'q');
-    expect(() => ropeForward(list, { x: { t: x, ld: 16 }, positions, invFreq, tokens: 4, heads: 2, headDim: 8, rotaryDim: 5 })).toThrow(/rotaryDim/);
-    expect(() => ropeForward(list, { x: { t: x, ld: 16 }, positions, invFreq, tokens: 5, heads: 2, headDim: 8 })).toThrow(/x \(q\)/);
-    expect(() => ropeForward(list, { x: { t: x, ld: 16 }, positions: invFreq, invFreq, tokens: 4, heads: 2, headDim: 8 })).toThrow(/u32/);
-    expect(() => ropeForward(list, { x: { t: x, ld: 16 }, positions, invFreq: gpu.tensor([3], 'inv3'), tokens: 4, heads: 2, headDim: 8 })).toThrow(/invFreq \(inv3\)/);
+    expect(() =>
+      ropeForward(list, { x: { t: x, ld: 16 }, positions, invFreq, tokens: 4, heads: 2, headDim: 8, rotaryDim: 5 }),
+    ).toThrow(/rotaryDim/);
+    expect(() =>
+      ropeForward(list, { x: { t: x, ld: 16 }, positions, invFreq, tokens: 5, heads: 2, headDim: 8 }),
+    ).toThrow(/x \(q\)/);
+    expect(() =>
+      ropeForward(list, { x: { t: x, ld: 16 }, positions: invFreq, invFreq, tokens: 4, heads: 2, headDim: 8 }),
+    ).toThrow(/u32/);
+    expect(() =>
+      ropeForward(list, {
+        x: { t: x, ld: 16 },
+        positions,
+        invFreq: gpu.tensor([3], 'inv3'),
+        tokens: 4,
+        heads: 2,
+        headDim: 8,
+      }),
+    ).toThrow(/invFreq \(inv3\)/);
   });
 });

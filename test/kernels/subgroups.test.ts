@@ -25,10 +25,21 @@ describe('subgroup source forms', () => {
   it('keeps one half of every block; the subgroup form is renamed and opens with the enable directive', () => {
     const { plain, subgroups } = subgroupForms(SOURCE);
     expect(plain.name).toBe('demo');
-    expect(plain.code).toBe(['// header', 'const A = 1u;', 'fn f() -> u32 { return 1u; }', 'fn g() {}', 'fn h() {}', ''].join('\n') + INVOCATION.plain);
+    expect(plain.code).toBe(
+      ['// header', 'const A = 1u;', 'fn f() -> u32 { return 1u; }', 'fn g() {}', 'fn h() {}', ''].join('\n') +
+        INVOCATION.plain,
+    );
     expect(subgroups.name).toBe('demo+subgroups');
     expect(subgroups.code).toBe(
-      ['enable subgroups;', '// header', 'const A = 1u;', 'fn f() -> u32 { return 2u; }', 'fn g() {}', 'fn h2() {}', ''].join('\n') + INVOCATION.subgroups,
+      [
+        'enable subgroups;',
+        '// header',
+        'const A = 1u;',
+        'fn f() -> u32 { return 2u; }',
+        'fn g() {}',
+        'fn h2() {}',
+        '',
+      ].join('\n') + INVOCATION.subgroups,
     );
     expect(plain.code).not.toMatch(/subgroups:/);
     expect(subgroups.code).not.toMatch(/subgroups:/);

@@ -35,25 +35,43 @@ async function gpuNearestTwo(gram: Float32Array, n: number): Promise<Float32Arra
 
 describe('twonn nearestTwo', () => {
   // Awkward sizes: the minimum 3, not a multiple of the 64-thread workgroup, several workgroups; 1-D to 17-D.
-  const CASES: [number, number][] = [[3, 2], [37, 1], [37, 5], [300, 17], [130, 3]];
+  const CASES: [number, number][] = [
+    [3, 2],
+    [37, 1],
+    [37, 5],
+    [300, 17],
+    [130, 3],
+  ];
   for (const [n, dim] of CASES) {
     it(`${n} points in ${dim}-D vs float64 brute force`, async () => {
       const rng = new Rng(n * 7 + dim);
       const points = rng.normals(n * dim);
       const ref = nearestTwoRef(points, n, dim);
-      expectClose(await gpuNearestTwo(gramOf(points, n, dim), n), interleave(ref.r1, ref.r2), 'r1r2', { atol: 1e-4, rtol: 1e-3 });
+      expectClose(await gpuNearestTwo(gramOf(points, n, dim), n), interleave(ref.r1, ref.r2), 'r1r2', {
+        atol: 1e-4,
+        rtol: 1e-3,
+      });
     });
   }
 
   it('Gram from the GPU matmul (the path GeLoRA runs) gives the same distances', async () => {
     const gpu = await testGpu();
-    const n = 201, dim = 12;
+    const n = 201,
+      dim = 12;
     const points = new Rng(5).normals(n * dim);
     const x = gpu.tensorFrom(points, [n, dim], 'x');
     const gram = gpu.tensor([n, n], 'gram');
     const r1r2 = gpu.tensor([n, 2], 'r1r2');
     await runOnce(gpu, (l) => {
-      matmul(l, { a: { t: x, ld: dim }, b: { t: x, ld: dim }, c: { t: gram, ld: n }, M: n, N: n, K: dim, transB: true });
+      matmul(l, {
+        a: { t: x, ld: dim },
+        b: { t: x, ld: dim },
+        c: { t: gram, ld: n },
+        M: n,
+        N: n,
+        K: dim,
+        transB: true,
+      });
       nearestTwo(l, { gram, n, r1r2 });
     });
     const ref = nearestTwoRef(points, n, dim);

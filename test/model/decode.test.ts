@@ -30,13 +30,23 @@ async function setup(family: Family, kind: AdapterKind) {
   const rng = new Rng(4);
   let adapters: Map<string, LinearAdapter> | undefined;
   if (kind === 'lora') {
-    const layers = createLoraLayers(gpu, spec, { rank: 3, alpha: 6, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 }, 3);
+    const layers = createLoraLayers(
+      gpu,
+      spec,
+      { rank: 3, alpha: 6, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 },
+      3,
+    );
     // B = 0 at init would make the adapter a no-op: random B makes it count.
     for (const l of layers.values()) gpu.upload(l.B, rng.normals(l.B.size, 0.3));
     adapters = new Map(layers);
   } else if (kind === 'gralora') {
     // k 2 divides every tiny model's widths (qwen2's 12 and 20 included); a hybrid part of rank 1.
-    const { layers, warnings } = createGraloraLayers(gpu, spec, { rank: 2, k: 2, hybridRank: 1, alpha: 6, targets: allLinearTargets(spec), lrRatioB: 1 }, 3);
+    const { layers, warnings } = createGraloraLayers(
+      gpu,
+      spec,
+      { rank: 2, k: 2, hybridRank: 1, alpha: 6, targets: allLinearTargets(spec), lrRatioB: 1 },
+      3,
+    );
     if (warnings.length) throw new Error(warnings.join('; '));
     for (const l of layers.values()) {
       gpu.upload(l.GB, rng.normals(l.GB.size, 0.3));
@@ -55,7 +65,12 @@ function fullForward(gpu: Gpu, weights: ModelWeights, adapters: Map<string, Line
     // Causal attention: tokens after ids (zero padding) do not change rows before them.
     const tokens = new Uint32Array(seq);
     tokens.set(ids);
-    graph.setBatch({ tokens, targets: new Int32Array(seq).fill(-100), positions: Uint32Array.from({ length: seq }, (_, i) => i), supervised: 0 });
+    graph.setBatch({
+      tokens,
+      targets: new Int32Array(seq).fill(-100),
+      positions: Uint32Array.from({ length: seq }, (_, i) => i),
+      supervised: 0,
+    });
     graph.forwardList.run();
     const all = await gpu.read(graph.logits);
     return ids.map((_, i) => all.slice(i * V, (i + 1) * V));
@@ -84,11 +99,13 @@ describe('KV-cache decoding equals the full forward', () => {
           const full = await fullForward(gpu, weights, adapters, S)(tokens);
           // A cache of an awkward size; prefill in chunks of 4 rows (two full chunks and one with 3 padding rows).
           const decoder = new Decoder(gpu, weights, { capacity: 19, prefillRows: 4, adapters });
-          for (let i = 0; i < S; i++) expectRowClose(await decoder.stepLogits(tokens[i]), full[i], `step at position ${i}`);
+          for (let i = 0; i < S; i++)
+            expectRowClose(await decoder.stepLogits(tokens[i]), full[i], `step at position ${i}`);
           decoder.reset();
           decoder.prefill(tokens.slice(0, 9));
           expect(decoder.length).toBe(9);
-          for (let i = 9; i < S; i++) expectRowClose(await decoder.stepLogits(tokens[i]), full[i], `after prefill, position ${i}`);
+          for (let i = 9; i < S; i++)
+            expectRowClose(await decoder.stepLogits(tokens[i]), full[i], `after prefill, position ${i}`);
           // The greedy step (GPU argmax) picks the full forward's argmax.
           decoder.reset();
           decoder.prefill(tokens.slice(0, S - 1));
@@ -101,7 +118,13 @@ describe('KV-cache decoding equals the full forward', () => {
 });
 
 /** Greedy continuation by re-running the whole prefix through the training graph's forward each step. */
-async function oracleGreedy(gpu: Gpu, weights: ModelWeights, adapters: Map<string, LinearAdapter> | undefined, prompt: number[], maxNew: number) {
+async function oracleGreedy(
+  gpu: Gpu,
+  weights: ModelWeights,
+  adapters: Map<string, LinearAdapter> | undefined,
+  prompt: number[],
+  maxNew: number,
+) {
   const total = Math.min(weights.spec.maxPositions, prompt.length + maxNew);
   const forward = fullForward(gpu, weights, adapters, total);
   const ids = [...prompt];
@@ -133,7 +156,7 @@ describe('Generator.greedy with the KV cache', () => {
     }
   }
 
-  it('runs to the model\'s maxPositions (gpt2: 32 learned positions), one token prompt and a prompt longer than a prefill chunk', async () => {
+  it("runs to the model's maxPositions (gpt2: 32 learned positions), one token prompt and a prompt longer than a prefill chunk", async () => {
     const { gpu, spec, weights } = await setup('gpt2', 'none');
     const generator = new Generator(gpu, weights);
     const rng = new Rng(9);
@@ -143,7 +166,9 @@ describe('Generator.greedy with the KV cache', () => {
       expect(got).toEqual(await oracleGreedy(gpu, weights, undefined, prompt, 100));
     }
     // No room left, or nothing asked for: nothing generated.
-    expect(await generator.greedy(randomTokens(rng, spec.maxPositions, spec.vocabSize), { maxNewTokens: 5 })).toEqual([]);
+    expect(await generator.greedy(randomTokens(rng, spec.maxPositions, spec.vocabSize), { maxNewTokens: 5 })).toEqual(
+      [],
+    );
     expect(await generator.greedy([1, 2], { maxNewTokens: 0 })).toEqual([]);
     await expect(generator.greedy([], { maxNewTokens: 1 })).rejects.toThrow(/at least one prompt token/);
     await generator.dispose();
@@ -161,7 +186,11 @@ describe('Generator.greedy with the KV cache', () => {
   it('adapters passed per call, and calls made concurrently, give the same tokens as sequential calls', async () => {
     const { gpu, spec, weights, adapters } = await setup('qwen3', 'lora');
     const rng = new Rng(12);
-    const prompts = [randomTokens(rng, 3, spec.vocabSize), randomTokens(rng, 7, spec.vocabSize), randomTokens(rng, 1, spec.vocabSize)];
+    const prompts = [
+      randomTokens(rng, 3, spec.vocabSize),
+      randomTokens(rng, 7, spec.vocabSize),
+      randomTokens(rng, 1, spec.vocabSize),
+    ];
     const own = new Generator(gpu, weights, adapters);
     const sequential: number[][] = [];
     for (const p of prompts) sequential.push(await own.greedy(p, { maxNewTokens: 5 }));

@@ -28,13 +28,20 @@ const MODELS = ['llama_gqa', 'llama_tied_bf16', 'qwen2', 'qwen3', 'gpt2'];
 const LOSS_REL_TOL = 1e-5;
 const LOGITS_ABS_TOL = 5e-5;
 
-interface GoldenBase { loss: number; tokens: number; per_example: { nll_sum: number; tokens: number }[] }
+interface GoldenBase {
+  loss: number;
+  tokens: number;
+  per_example: { nll_sum: number; tokens: number }[];
+}
 
 function examples(file: string): Example[] {
-  return readFileSync(`${ROOT}/${file}`, 'utf8').trim().split('\n').map((line) => {
-    const ids: number[] = JSON.parse(line).input_ids;
-    return { inputIds: ids, labels: ids };
-  });
+  return readFileSync(`${ROOT}/${file}`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const ids: number[] = JSON.parse(line).input_ids;
+      return { inputIds: ids, labels: ids };
+    });
 }
 
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
@@ -57,7 +64,12 @@ describe('hf-golden: the forward pass of every family against transformers', () 
       });
       const rows = batches[0].batch;
       // Every row's logits kept (the default chunking keeps them all at this size; asked for explicitly).
-      const graph = new TransformerGraph(gpu, weights, { batch: rows, seq, train: 'none', logitsChunkRows: rows * seq });
+      const graph = new TransformerGraph(gpu, weights, {
+        batch: rows,
+        seq,
+        train: 'none',
+        logitsChunkRows: rows * seq,
+      });
       const errors: string[] = [];
       for (const [i, f] of files.entries()) {
         const want: GoldenBase = golden.models[m].base[f];
@@ -65,7 +77,10 @@ describe('hf-golden: the forward pass of every family against transformers', () 
         // The loss as the studio and CLI compute it (GPU sum over the batch).
         const r = await evaluate(gpu, graph, [batch]);
         expect(r.tokens, `${f} tokens`).toBe(want.tokens);
-        if (!(rel(r.loss, want.loss) <= LOSS_REL_TOL)) errors.push(`${f}: loss ${r.loss}, transformers ${want.loss} (relative ${rel(r.loss, want.loss).toExponential(2)})`);
+        if (!(rel(r.loss, want.loss) <= LOSS_REL_TOL))
+          errors.push(
+            `${f}: loss ${r.loss}, transformers ${want.loss} (relative ${rel(r.loss, want.loss).toExponential(2)})`,
+          );
         // Per example: the per-token losses of each row, summed in float64.
         const losses = await gpu.read(graph.losses);
         expect(want.per_example.length).toBe(data[i].length);
@@ -78,7 +93,10 @@ describe('hf-golden: the forward pass of every family against transformers', () 
             tokens++;
           }
           expect(tokens, `${f} example ${row} tokens`).toBe(e.tokens);
-          if (!(rel(sum, e.nll_sum) <= LOSS_REL_TOL)) errors.push(`${f} example ${row}: nll sum ${sum}, transformers ${e.nll_sum} (relative ${rel(sum, e.nll_sum).toExponential(2)})`);
+          if (!(rel(sum, e.nll_sum) <= LOSS_REL_TOL))
+            errors.push(
+              `${f} example ${row}: nll sum ${sum}, transformers ${e.nll_sum} (relative ${rel(sum, e.nll_sum).toExponential(2)})`,
+            );
         });
         if (f !== 'data/random.jsonl') continue;
         // The first example's logits at positions 0..2 (row 0 of this batch), against transformers' float32 logits.
@@ -88,7 +106,10 @@ describe('hf-golden: the forward pass of every family against transformers', () 
         expect(lf.input_ids).toEqual(data[i][0].inputIds);
         expect(lf.shape).toEqual([3, V]);
         const logits = await gpu.read(graph.logits, 0, 3 * V);
-        expectClose(logits, (lf.logits as number[][]).flat(), `${m} logits of example 0, positions 0..2`, { atol: LOGITS_ABS_TOL, rtol: 0 });
+        expectClose(logits, (lf.logits as number[][]).flat(), `${m} logits of example 0, positions 0..2`, {
+          atol: LOGITS_ABS_TOL,
+          rtol: 0,
+        });
       }
       expect(errors, errors.join('\n')).toEqual([]);
 
@@ -96,12 +117,24 @@ describe('hf-golden: the forward pass of every family against transformers', () 
       // transformers' loss too; then it trains.
       const train = batches[1];
       const want: GoldenBase = golden.models[m].base[files[1]];
-      const layers = createLoraLayers(gpu, model.spec, { rank: 4, alpha: 8, targets: defaultTargets(model.spec), rslora: false, lrRatioB: 1 }, 0);
-      const trainGraph = new TransformerGraph(gpu, weights, { batch: rows, seq, train: 'adapters', adapters: new Map(layers) });
+      const layers = createLoraLayers(
+        gpu,
+        model.spec,
+        { rank: 4, alpha: 8, targets: defaultTargets(model.spec), rslora: false, lrRatioB: 1 },
+        0,
+      );
+      const trainGraph = new TransformerGraph(gpu, weights, {
+        batch: rows,
+        seq,
+        train: 'adapters',
+        adapters: new Map(layers),
+      });
       const trainer = new Trainer(gpu, trainGraph, { ...DEFAULT_OPTIMIZER, lr: 2e-2, totalSteps: 6 });
       const losses: number[] = [];
       for (let i = 0; i < 6; i++) losses.push((await (await trainer.submit(train))()).loss);
-      expect(rel(losses[0], want.loss), `step-0 loss ${losses[0]} vs transformers ${want.loss}`).toBeLessThanOrEqual(LOSS_REL_TOL);
+      expect(rel(losses[0], want.loss), `step-0 loss ${losses[0]} vs transformers ${want.loss}`).toBeLessThanOrEqual(
+        LOSS_REL_TOL,
+      );
       expect(losses[5]).toBeLessThan(losses[0] - 0.05);
       gpu.checkErrors(m);
     });
@@ -124,8 +157,18 @@ for (const dir of ['tiny-random-LlamaForCausalLM_hf', 'tiny-gpt2-vocab100_hf']) 
       expect(base.tokens).toBe(batch.supervised);
       expect(Number.isFinite(base.loss)).toBe(true);
 
-      const layers = createLoraLayers(gpu, spec, { rank: 4, alpha: 8, targets: defaultTargets(spec), rslora: false, lrRatioB: 1 }, 0);
-      const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 8, train: 'adapters', adapters: new Map(layers) });
+      const layers = createLoraLayers(
+        gpu,
+        spec,
+        { rank: 4, alpha: 8, targets: defaultTargets(spec), rslora: false, lrRatioB: 1 },
+        0,
+      );
+      const graph = new TransformerGraph(gpu, weights, {
+        batch: 2,
+        seq: 8,
+        train: 'adapters',
+        adapters: new Map(layers),
+      });
       const trainer = new Trainer(gpu, graph, { ...DEFAULT_OPTIMIZER, lr: 5e-2, totalSteps: 8 });
       const losses: number[] = [];
       for (let i = 0; i < 8; i++) losses.push((await (await trainer.submit(batch))()).loss);

@@ -10,7 +10,12 @@ import { checkModelGradients, gradCheckFailure, measureGradients } from '../help
 import { testGpu } from '../helpers/gpu';
 import { randomBatch, randomSource, tinySpec, TINY_CONFIGS } from '../helpers/tiny-models';
 
-async function check(family: keyof typeof TINY_CONFIGS, mode: 'lora' | 'full', recompute: Recompute = 'none', logitsChunkRows?: number): Promise<void> {
+async function check(
+  family: keyof typeof TINY_CONFIGS,
+  mode: 'lora' | 'full',
+  recompute: Recompute = 'none',
+  logitsChunkRows?: number,
+): Promise<void> {
   const gpu = await testGpu();
   const spec = tinySpec(family);
   const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1));
@@ -19,7 +24,12 @@ async function check(family: keyof typeof TINY_CONFIGS, mode: 'lora' | 'full', r
     return;
   }
   const rng = new Rng(2);
-  const layers = createLoraLayers(gpu, spec, { rank: 3, alpha: 6, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 }, 3);
+  const layers = createLoraLayers(
+    gpu,
+    spec,
+    { rank: 3, alpha: 6, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 },
+    3,
+  );
   // B = 0 at init would make every dA vanish: give B random values so both gradients are exercised.
   for (const l of layers.values()) gpu.upload(l.B, rng.normals(l.B.size, 0.3));
   await checkModelGradients(gpu, weights, { mode: 'adapters', adapters: new Map(layers), recompute, logitsChunkRows });
@@ -49,9 +59,19 @@ describe('the gradient check itself fails broken gradients', () => {
     const spec = tinySpec('llama');
     const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1));
     const rng = new Rng(2);
-    const layers = createLoraLayers(gpu, spec, { rank: 3, alpha: 6, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 }, 3);
+    const layers = createLoraLayers(
+      gpu,
+      spec,
+      { rank: 3, alpha: 6, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 },
+      3,
+    );
     if (!zeroB) for (const l of layers.values()) gpu.upload(l.B, rng.normals(l.B.size, 0.3));
-    const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 5, train: 'adapters', adapters: new Map(layers) });
+    const graph = new TransformerGraph(gpu, weights, {
+      batch: 2,
+      seq: 5,
+      train: 'adapters',
+      adapters: new Map(layers),
+    });
     const batch = randomBatch(spec, 2, 5, 4);
     graph.setBatch(batch);
     const results = await measureGradients(gpu, graph, batch.supervised, 2, tamper);
@@ -70,9 +90,14 @@ describe('the gradient check itself fails broken gradients', () => {
       if (name === 'model.layers.1.mlp.up_proj.lora_A.weight') g[7] += 0.2; // one element off by 0.2 (‖g‖ ≈ 0.54)
     });
     const failed = [...broken].filter(([, f]) => f !== null);
-    expect(failed.map(([n]) => n).sort()).toEqual([
-      other, 'model.layers.0.self_attn.v_proj.lora_B.weight', small, 'model.layers.1.mlp.up_proj.lora_A.weight',
-    ].sort());
+    expect(failed.map(([n]) => n).sort()).toEqual(
+      [
+        other,
+        'model.layers.0.self_attn.v_proj.lora_B.weight',
+        small,
+        'model.layers.1.mlp.up_proj.lora_A.weight',
+      ].sort(),
+    );
     expect(broken.get(small)).toMatch(/zero analytic gradient/);
   });
 

@@ -13,7 +13,13 @@ import { expectedTensors, type ModelSpec } from '../../src/model/config';
 import { memoryDir } from '../../src/model/formats/source';
 import { openSafetensors, writeSafetensors } from '../../src/model/formats/safetensors';
 import { nodeDir } from '../../src/model/formats/node-source';
-import { halfCapableTensors, ModelWeights, plannedWeightBytes, storagePlan, type TensorSource } from '../../src/model/weights';
+import {
+  halfCapableTensors,
+  ModelWeights,
+  plannedWeightBytes,
+  storagePlan,
+  type TensorSource,
+} from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
 import { expectSameTrainables, testGpu } from '../helpers/gpu';
 import { randomSource, tinySpec } from '../helpers/tiny-models';
@@ -38,19 +44,46 @@ function examples(spec: ModelSpec): Example[] {
   });
 }
 
-const tokenizer = { vocabSize: 0, bosId: null, eosId: null, padId: 0, addBos: false, encode: () => [], decode: () => '', tokenToId: () => null, chatTemplate: null };
+const tokenizer = {
+  vocabSize: 0,
+  bosId: null,
+  eosId: null,
+  padId: 0,
+  addBos: false,
+  encode: () => [],
+  decode: () => '',
+  tokenToId: () => null,
+  chatTemplate: null,
+};
 
 function options(method: 'gora' | 'gralora'): TrainRunOptions {
   return {
-    method, rank: 4, alpha: 8, targets: ['all-linear'], seed: 2,
+    method,
+    rank: 4,
+    alpha: 8,
+    targets: ['all-linear'],
+    seed: 2,
     ...(method === 'gora' ? { goraSteps: 2, rankMin: 2, rankMax: 8, goraGamma: 0.05 } : { graloraK: 2 }),
-    steps: 4, batch: 2, seq: 7, lr: 1e-2, warmupSteps: 0, weightDecay: 0, maxGradNorm: 1, minLrRatio: 1,
-    validationFraction: 0.2, evalEvery: 0, packing: false,
+    steps: 4,
+    batch: 2,
+    seq: 7,
+    lr: 1e-2,
+    warmupSteps: 0,
+    weightDecay: 0,
+    maxGradNorm: 1,
+    minLrRatio: 1,
+    validationFraction: 0.2,
+    evalEvery: 0,
+    packing: false,
   };
 }
 
 describe('16-bit base weights', () => {
-  for (const [family, method] of [['llama', 'gora'], ['gpt2', 'gora'], ['qwen2', 'gralora']] as const) {
+  for (const [family, method] of [
+    ['llama', 'gora'],
+    ['gpt2', 'gora'],
+    ['qwen2', 'gralora'],
+  ] as const) {
     it(`${family} ${method}: a bf16 checkpoint kept bf16 trains exactly like its f32 copy, in half the bytes`, async () => {
       const gpu = await testGpu();
       const spec = tinySpec(family);
@@ -70,7 +103,9 @@ describe('16-bit base weights', () => {
       const runs: { losses: number[]; r: Awaited<ReturnType<typeof trainRun>> }[] = [];
       for (const weights of [wide, packed]) {
         const losses: number[] = [];
-        const r = await trainRun(gpu, weights, { ...tokenizer, vocabSize: spec.vocabSize }, data, options(method), { onStep: (m) => losses.push(m.loss) });
+        const r = await trainRun(gpu, weights, { ...tokenizer, vocabSize: spec.vocabSize }, data, options(method), {
+          onStep: (m) => losses.push(m.loss),
+        });
         runs.push({ losses, r });
       }
       runs[1].losses.forEach((l, i) => expect(Math.abs(l - runs[0].losses[i]), `step ${i}`).toBeLessThan(1e-5));
@@ -91,15 +126,22 @@ describe('16-bit base weights', () => {
     const o = { ...options('gralora'), steps: 1 };
     const loss = async (storage: 'f32' | 'f16') => {
       const weights = await ModelWeights.upload(gpu, spec, source, { storage });
-      return (await trainRun(gpu, weights, { ...tokenizer, vocabSize: spec.vocabSize }, examples(spec), o, {})).initialEval!.loss;
+      return (await trainRun(gpu, weights, { ...tokenizer, vocabSize: spec.vocabSize }, examples(spec), o, {}))
+        .initialEval!.loss;
     };
     const [l32, l16] = [await loss('f32'), await loss('f16')];
     expect(Math.abs(l16 - l32) / l32).toBeLessThan(1e-3);
     expect(l16).not.toBe(l32);
 
-    const huge: TensorSource = { load: async (n) => (await source.load(n)).map((x, i) => (n.endsWith('up_proj.weight') && i === 5 ? 7e4 : x)) };
-    await expect(ModelWeights.upload(gpu, spec, huge, { storage: 'f16' })).rejects.toThrow(/up_proj\.weight: value 70000 at element 5 is beyond f16's range.*bf16 or f32/);
-    await expect(ModelWeights.upload(gpu, spec, source, { storage: 'f8' as never })).rejects.toThrow(/weight storage "f8"/);
+    const huge: TensorSource = {
+      load: async (n) => (await source.load(n)).map((x, i) => (n.endsWith('up_proj.weight') && i === 5 ? 7e4 : x)),
+    };
+    await expect(ModelWeights.upload(gpu, spec, huge, { storage: 'f16' })).rejects.toThrow(
+      /up_proj\.weight: value 70000 at element 5 is beyond f16's range.*bf16 or f32/,
+    );
+    await expect(ModelWeights.upload(gpu, spec, source, { storage: 'f8' as never })).rejects.toThrow(
+      /weight storage "f8"/,
+    );
   });
 
   it('full fine-tuning refuses 16-bit base weights with the fix', async () => {
@@ -107,18 +149,23 @@ describe('16-bit base weights', () => {
     const spec = tinySpec('llama');
     const weights = await ModelWeights.upload(gpu, spec, await bf16Source(spec, 1));
     const o = { ...options('gralora'), method: 'full' };
-    await expect(trainRun(gpu, weights, { ...tokenizer, vocabSize: spec.vocabSize }, examples(spec), o, {})).rejects.toThrow(
-      /Full fine-tuning needs the base weights in f32, but .* is stored as bf16.*--weights f32/,
-    );
+    await expect(
+      trainRun(gpu, weights, { ...tokenizer, vocabSize: spec.vocabSize }, examples(spec), o, {}),
+    ).rejects.toThrow(/Full fine-tuning needs the base weights in f32, but .* is stored as bf16.*--weights f32/);
   });
 
   it('a real checkpoint re-saved as BF16 loads 16-bit from its safetensors header (norms stay f32)', async () => {
     const gpu = await testGpu();
     const fixture = await nodeDir('test/fixtures/models/tiny-random-LlamaForCausalLM_hf');
     const original = await openSafetensors(fixture.file('model.safetensors')!);
-    const tensors = await Promise.all(original.names().map(async (name) => ({
-      name, shape: original.info(name)!.shape, data: await original.load(name), dtype: 'BF16' as const,
-    })));
+    const tensors = await Promise.all(
+      original.names().map(async (name) => ({
+        name,
+        shape: original.info(name)!.shape,
+        data: await original.load(name),
+        dtype: 'BF16' as const,
+      })),
+    );
     const dir = memoryDir('tiny-llama-bf16', {
       'config.json': await fixture.text('config.json'),
       'tokenizer.json': await fixture.text('tokenizer.json'),

@@ -17,21 +17,62 @@ import { randomSource, tinySpec } from '../helpers/tiny-models';
 const SEQ = 64;
 const BATCH = 8; // 512 tokens: K long enough for split-K to split dA and dB in two
 
-const tokenizer = { vocabSize: 0, bosId: null, eosId: null, padId: 0, addBos: false, encode: () => [], decode: () => '', tokenToId: () => null, chatTemplate: null };
+const tokenizer = {
+  vocabSize: 0,
+  bosId: null,
+  eosId: null,
+  padId: 0,
+  addBos: false,
+  encode: () => [],
+  decode: () => '',
+  tokenToId: () => null,
+  chatTemplate: null,
+};
 
 const options: TrainRunOptions = {
-  method: 'lora', rank: 4, alpha: 8, targets: ['all-linear'], seed: 3,
-  steps: 2, batch: BATCH, seq: SEQ, lr: 1e-2, warmupSteps: 0, weightDecay: 0, maxGradNorm: 1, minLrRatio: 1,
-  validationFraction: 0, evalEvery: 0, packing: false,
+  method: 'lora',
+  rank: 4,
+  alpha: 8,
+  targets: ['all-linear'],
+  seed: 3,
+  steps: 2,
+  batch: BATCH,
+  seq: SEQ,
+  lr: 1e-2,
+  warmupSteps: 0,
+  weightDecay: 0,
+  maxGradNorm: 1,
+  minLrRatio: 1,
+  validationFraction: 0,
+  evalEvery: 0,
+  packing: false,
 };
 
 const PLANS: Record<string, MatmulPlan> = {
-  'tiled 64 / tiled 64 split': { wide: { variant: 'tiled', splitK: false }, narrow: { variant: 'tiled', splitK: true } },
-  'tiled 128 / register-vec4 split': { wide: { variant: 'tiled-128', splitK: false }, narrow: { variant: 'register-vec4', splitK: true } },
-  'tiled 128x64 / register split': { wide: { variant: 'tiled-128x64', splitK: false }, narrow: { variant: 'register', splitK: true } },
-  'tiled 128 v4 / tiled v4 split': { wide: { variant: 'tiled-128-v4', splitK: false }, narrow: { variant: 'tiled-v4', splitK: true } },
-  'tiled 128 g4 / tiled g4 split': { wide: { variant: 'tiled-128-g4', splitK: false }, narrow: { variant: 'tiled-g4', splitK: true } },
-  'tiled g4 / tiled 128x64 g4 split': { wide: { variant: 'tiled-g4', splitK: false }, narrow: { variant: 'tiled-128x64-g4', splitK: true } },
+  'tiled 64 / tiled 64 split': {
+    wide: { variant: 'tiled', splitK: false },
+    narrow: { variant: 'tiled', splitK: true },
+  },
+  'tiled 128 / register-vec4 split': {
+    wide: { variant: 'tiled-128', splitK: false },
+    narrow: { variant: 'register-vec4', splitK: true },
+  },
+  'tiled 128x64 / register split': {
+    wide: { variant: 'tiled-128x64', splitK: false },
+    narrow: { variant: 'register', splitK: true },
+  },
+  'tiled 128 v4 / tiled v4 split': {
+    wide: { variant: 'tiled-128-v4', splitK: false },
+    narrow: { variant: 'tiled-v4', splitK: true },
+  },
+  'tiled 128 g4 / tiled g4 split': {
+    wide: { variant: 'tiled-128-g4', splitK: false },
+    narrow: { variant: 'tiled-g4', splitK: true },
+  },
+  'tiled g4 / tiled 128x64 g4 split': {
+    wide: { variant: 'tiled-g4', splitK: false },
+    narrow: { variant: 'tiled-128x64-g4', splitK: true },
+  },
 };
 
 describe('matmul plans in training', () => {
@@ -53,18 +94,29 @@ describe('matmul plans in training', () => {
     const entries: string[] = [];
     const scratches: { label: string; bytes: number }[] = [];
     const createBuffer = Gpu.prototype.createBuffer;
-    vi.spyOn(Gpu.prototype, 'createBuffer').mockImplementation(function (this: Gpu, bytes: number, usage: number, label: string) {
+    vi.spyOn(Gpu.prototype, 'createBuffer').mockImplementation(function (
+      this: Gpu,
+      bytes: number,
+      usage: number,
+      label: string,
+    ) {
       if (label.endsWith('.scratch')) scratches.push({ label, bytes });
       return createBuffer.call(this, bytes, usage, label);
     });
     const dispatch = CommandList.prototype.dispatch;
-    vi.spyOn(CommandList.prototype, 'dispatch').mockImplementation(function (this: CommandList, s: KernelSpec, ...rest) {
+    vi.spyOn(CommandList.prototype, 'dispatch').mockImplementation(function (
+      this: CommandList,
+      s: KernelSpec,
+      ...rest
+    ) {
       entries.push(s.entry);
       return dispatch.call(this, s, ...rest);
     });
     const train = async () => {
       const losses: number[] = [];
-      const r = await trainRun(gpu, weights, { ...tokenizer, vocabSize: spec.vocabSize }, data, options, { onStep: (m) => losses.push(m.loss) });
+      const r = await trainRun(gpu, weights, { ...tokenizer, vocabSize: spec.vocabSize }, data, options, {
+        onStep: (m) => losses.push(m.loss),
+      });
       return { losses, trainables: [...r.state.adapters.values()].flatMap((a) => a.trainables) };
     };
     const reference = await train();
@@ -82,7 +134,9 @@ describe('matmul plans in training', () => {
       expect(scratches, name).toEqual([{ label: 'train.scratch', bytes: listScratchBytes(gpu.device) }]);
       // The vec4-load kernels really ran on the 4-aligned products (the unaligned ones fall back).
       if (name.includes('g4')) expect(entries, name).toContain('main_g4');
-      run.losses.forEach((l, i) => expect(Math.abs(l - reference.losses[i]), `${name}: step ${i} loss`).toBeLessThan(1e-5));
+      run.losses.forEach((l, i) =>
+        expect(Math.abs(l - reference.losses[i]), `${name}: step ${i} loss`).toBeLessThan(1e-5),
+      );
       await expectSameTrainables(gpu, reference.trainables, run.trainables, 1e-5);
     }
   });

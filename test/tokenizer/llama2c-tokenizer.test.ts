@@ -69,7 +69,9 @@ describe('llama2.c tokenizer', async () => {
     expect(tok.vocab[259]).toBe(' t');
     expect(tok.scores[260]).toBe(-1);
     expect(readLlama2cTokenizer(bytes, 'tok512.bin', 512).vocab).toEqual(tok.vocab);
-    expect(() => readLlama2cTokenizer(bytes.subarray(0, bytes.length - 3), 'cut.bin', 512)).toThrow(/cut\.bin: file ends inside token 511/);
+    expect(() => readLlama2cTokenizer(bytes.subarray(0, bytes.length - 3), 'cut.bin', 512)).toThrow(
+      /cut\.bin: file ends inside token 511/,
+    );
   });
 
   it('converts pieces to sentencepiece names and derives merges by score', () => {
@@ -80,16 +82,35 @@ describe('llama2.c tokenizer', async () => {
     expect(merges[0]).toEqual(['\u2581', 't']); // " t" has the best score of all merged pieces
     expect(merges.every(([a, b]) => pieces.includes(a + b))).toBe(true);
     // Toy vocabulary: merged scores order the merges; every two-piece split of a piece is a merge.
-    const toy = mergesFromScores(['<unk>', '<s>', '</s>', 'a', 'b', 'c', 'ab', 'bc', 'abc'], [0, 0, 0, -9, -9, -9, -2, -1, -3]);
-    expect(toy).toEqual([['b', 'c'], ['a', 'b'], ['a', 'bc'], ['ab', 'c']]);
+    const toy = mergesFromScores(
+      ['<unk>', '<s>', '</s>', 'a', 'b', 'c', 'ab', 'bc', 'abc'],
+      [0, 0, 0, -9, -9, -9, -2, -1, -3],
+    );
+    expect(toy).toEqual([
+      ['b', 'c'],
+      ['a', 'b'],
+      ['a', 'bc'],
+      ['ab', 'c'],
+    ]);
   });
 
   it('encodes exactly like llama2.c encode()', () => {
-    for (const text of SENTENCES) expect(hf.encode(text), JSON.stringify(text)).toEqual(llama2cEncode(tok, text, false));
+    for (const text of SENTENCES)
+      expect(hf.encode(text), JSON.stringify(text)).toEqual(llama2cEncode(tok, text, false));
     expect(hf.encode('Once upon a time', { addSpecial: true })).toEqual(llama2cEncode(tok, 'Once upon a time', true));
     // Random strings over letters, punctuation, whitespace and characters outside the vocabulary.
     const rng = new Rng(5);
-    const alphabet = [...'abcdefghijklmnopqrstuvwxyzABCDELST   ,.!?\'"-\n0123456789<>|[]~%\\', 'é', 'ï', '你', '🤗', 'â', '€', '™', '\t'];
+    const alphabet = [
+      ...'abcdefghijklmnopqrstuvwxyzABCDELST   ,.!?\'"-\n0123456789<>|[]~%\\',
+      'é',
+      'ï',
+      '你',
+      '🤗',
+      'â',
+      '€',
+      '™',
+      '\t',
+    ];
     for (let trial = 0; trial < 300; trial++) {
       const length = rng.int(30);
       let text = '';
@@ -101,7 +122,9 @@ describe('llama2.c tokenizer', async () => {
 
   it('decodes back to the text (byte fallback included)', () => {
     for (const text of SENTENCES) expect(hf.decode(hf.encode(text))).toBe(text);
-    expect(hf.decode(hf.encode('Once upon a time', { addSpecial: true }), { skipSpecial: true })).toBe('Once upon a time');
+    expect(hf.decode(hf.encode('Once upon a time', { addSpecial: true }), { skipSpecial: true })).toBe(
+      'Once upon a time',
+    );
     // Not in the vocabulary: the dummy prefix " " (id 410), then the UTF-8 bytes E4 BD A0 as <0xE4> <0xBD> <0xA0> (byte + 3).
     const space = tok.vocab.indexOf(' ');
     expect(space).toBe(410);

@@ -28,7 +28,15 @@ const FIXTURES = [
   { dir: `${T}/llama2`, vocabSize: 32000, bosId: 1, eosId: 2, padId: 0, addBos: true, chat: true },
   { dir: `${T}/qwen2.5`, vocabSize: 151665, bosId: null, eosId: 151645, padId: 151643, addBos: false, chat: true },
   { dir: `${T}/smollm-135m_modified`, vocabSize: 49153, bosId: 0, eosId: 0, padId: 49152, addBos: false, chat: false },
-  { dir: `${M}/tiny-random-LlamaForCausalLM_hf`, vocabSize: 32000, bosId: 1, eosId: 2, padId: 0, addBos: true, chat: true },
+  {
+    dir: `${M}/tiny-random-LlamaForCausalLM_hf`,
+    vocabSize: 32000,
+    bosId: 1,
+    eosId: 2,
+    padId: 0,
+    addBos: true,
+    chat: true,
+  },
   { dir: 'public/demo/model', vocabSize: 512, bosId: 1, eosId: 2, padId: null, addBos: true, chat: false },
 ];
 
@@ -36,8 +44,18 @@ describe('loadTokenizer on every tokenizer fixture', () => {
   for (const f of FIXTURES) {
     it(`${f.dir}: loads, has its special tokens, round-trips text`, () => {
       const tok = load(f.dir);
-      expect({ vocabSize: tok.vocabSize, bosId: tok.bosId, eosId: tok.eosId, padId: tok.padId, addBos: tok.addBos }).toEqual({
-        vocabSize: f.vocabSize, bosId: f.bosId, eosId: f.eosId, padId: f.padId, addBos: f.addBos,
+      expect({
+        vocabSize: tok.vocabSize,
+        bosId: tok.bosId,
+        eosId: tok.eosId,
+        padId: tok.padId,
+        addBos: tok.addBos,
+      }).toEqual({
+        vocabSize: f.vocabSize,
+        bosId: f.bosId,
+        eosId: f.eosId,
+        padId: f.padId,
+        addBos: f.addBos,
       });
       expect(tok.chatTemplate !== null).toBe(f.chat);
       for (const text of TEXTS) {
@@ -115,8 +133,15 @@ describe('loadTokenizer defaults', () => {
     expect(withBos.encode('ab', { addSpecial: true })).toEqual([0, 4]);
     const llamaClass = loadTokenizer(minimal, { bos_token: { content: '<s>' }, tokenizer_class: 'LlamaTokenizerFast' });
     expect(llamaClass.addBos).toBe(true);
-    expect(loadTokenizer(minimal, { bos_token: '<s>', add_bos_token: false }).encode('ab', { addSpecial: true })).toEqual([4]);
-    const chat = loadTokenizer(minimal, { chat_template: [{ name: 'tool_use', template: 'T' }, { name: 'default', template: 'D' }] });
+    expect(
+      loadTokenizer(minimal, { bos_token: '<s>', add_bos_token: false }).encode('ab', { addSpecial: true }),
+    ).toEqual([4]);
+    const chat = loadTokenizer(minimal, {
+      chat_template: [
+        { name: 'tool_use', template: 'T' },
+        { name: 'default', template: 'D' },
+      ],
+    });
     expect(chat.chatTemplate).toBe('D');
   });
 

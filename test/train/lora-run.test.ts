@@ -24,12 +24,31 @@ describe('LoRA on stories260K over tinyshakespeare', () => {
     const weights = await ModelWeights.upload(gpu, model.spec, model.source);
     const text = await readFile('test/fixtures/datasets/tinyshakespeare/input.txt', 'utf8');
     // The first ~300 speeches keep the run short on a software GPU.
-    const slice = text.split(/\n\s*\n/).slice(0, 300).join('\n\n');
-    const ds = await loadDataset({ name: 'shakespeare.txt', bytes: new TextEncoder().encode(slice) }, model.tokenizer, { seqLen: 32 });
+    const slice = text
+      .split(/\n\s*\n/)
+      .slice(0, 300)
+      .join('\n\n');
+    const ds = await loadDataset({ name: 'shakespeare.txt', bytes: new TextEncoder().encode(slice) }, model.tokenizer, {
+      seqLen: 32,
+    });
     const result = await trainRun(gpu, weights, model.tokenizer, ds.examples, {
-      method: 'lora', rank: 4, alpha: 8, targets: ['all-linear'], seed: 1,
-      steps: 30, batch: 4, seq: 32, lr: 1e-2, warmupSteps: 2, weightDecay: 0, maxGradNorm: 1, minLrRatio: 0.1,
-      validationFraction: 0.1, evalEvery: 0, packing: true, maxValidationBatches: 4,
+      method: 'lora',
+      rank: 4,
+      alpha: 8,
+      targets: ['all-linear'],
+      seed: 1,
+      steps: 30,
+      batch: 4,
+      seq: 32,
+      lr: 1e-2,
+      warmupSteps: 2,
+      weightDecay: 0,
+      maxGradNorm: 1,
+      minLrRatio: 0.1,
+      validationFraction: 0.1,
+      evalEvery: 0,
+      packing: true,
+      maxValidationBatches: 4,
     });
     expect(result.stopReason).toBe('done');
     expect(result.initialEval).not.toBeNull();
@@ -41,11 +60,21 @@ describe('LoRA on stories260K over tinyshakespeare', () => {
     const files = peftFiles(await exportAdapter(gpu, model.spec, result.state, { baseModel: 'stories260K' }));
     const config = JSON.parse(files['adapter_config.json'] as string);
     expect(config.peft_type).toBe('LORA');
-    const store = await openSafetensors(bytesSource('adapter_model.safetensors', files['adapter_model.safetensors'] as Uint8Array));
+    const store = await openSafetensors(
+      bytesSource('adapter_model.safetensors', files['adapter_model.safetensors'] as Uint8Array),
+    );
     const imported = (await loadPeftAdapter(gpu, model.spec, config, store, 'export')).adapters;
     const batches = padBatches(ds.examples.slice(0, 8), { batch: 4, seq: 32, padId: 0 });
-    const inMemory = await evaluate(gpu, new TransformerGraph(gpu, weights, { batch: 4, seq: 32, train: 'none', adapters: result.state.adapters }), batches);
-    const roundTrip = await evaluate(gpu, new TransformerGraph(gpu, weights, { batch: 4, seq: 32, train: 'none', adapters: imported }), batches);
+    const inMemory = await evaluate(
+      gpu,
+      new TransformerGraph(gpu, weights, { batch: 4, seq: 32, train: 'none', adapters: result.state.adapters }),
+      batches,
+    );
+    const roundTrip = await evaluate(
+      gpu,
+      new TransformerGraph(gpu, weights, { batch: 4, seq: 32, train: 'none', adapters: imported }),
+      batches,
+    );
     expect(roundTrip.tokens).toBe(inMemory.tokens);
     expect(Math.abs(roundTrip.loss - inMemory.loss)).toBeLessThan(1e-5);
     gpu.checkErrors('lora run');

@@ -31,16 +31,38 @@ describe('adapter methods on stories260K at an equal budget', () => {
     model = await loadModelDir(await nodeDir('public/demo/model'));
     weights = await ModelWeights.upload(gpu, model.spec, model.source);
     const text = await readFile('test/fixtures/datasets/tinyshakespeare/input.txt', 'utf8');
-    const slice = text.split(/\n\s*\n/).slice(0, 300).join('\n\n');
-    examples = (await loadDataset({ name: 'shakespeare.txt', bytes: new TextEncoder().encode(slice) }, model.tokenizer, { seqLen: 32 })).examples;
+    const slice = text
+      .split(/\n\s*\n/)
+      .slice(0, 300)
+      .join('\n\n');
+    examples = (
+      await loadDataset({ name: 'shakespeare.txt', bytes: new TextEncoder().encode(slice) }, model.tokenizer, {
+        seqLen: 32,
+      })
+    ).examples;
   });
 
   for (const [method, extra] of RUNS) {
     it(`${method} lowers held-out loss`, async () => {
       const result = await trainRun(gpu, weights, model.tokenizer, examples, {
-        method, rank: 4, alpha: 8, targets: ['all-linear'], seed: 1, ...extra,
-        steps: 20, batch: 4, seq: 32, lr: 1e-2, warmupSteps: 2, weightDecay: 0, maxGradNorm: 1, minLrRatio: 0.1,
-        validationFraction: 0.1, evalEvery: 0, packing: true, maxValidationBatches: 4,
+        method,
+        rank: 4,
+        alpha: 8,
+        targets: ['all-linear'],
+        seed: 1,
+        ...extra,
+        steps: 20,
+        batch: 4,
+        seq: 32,
+        lr: 1e-2,
+        warmupSteps: 2,
+        weightDecay: 0,
+        maxGradNorm: 1,
+        minLrRatio: 0.1,
+        validationFraction: 0.1,
+        evalEvery: 0,
+        packing: true,
+        maxValidationBatches: 4,
       });
       expect(result.stopReason).toBe('done');
       expect(result.finalEval!.loss).toBeLessThan(result.initialEval!.loss - 0.05);
@@ -48,7 +70,9 @@ describe('adapter methods on stories260K at an equal budget', () => {
       expect(result.submitsPerStep).toBeLessThanOrEqual(10);
       const budget = result.state.analysis.loraEquivalentParameters;
       // GraLoRA's count equals LoRA's; GoRA and GeLoRA stay near the budget they allocate.
-      expect(Math.abs(result.state.analysis.trainableParameters / budget - 1)).toBeLessThan(method === 'gralora' ? 1e-9 : 0.35);
+      expect(Math.abs(result.state.analysis.trainableParameters / budget - 1)).toBeLessThan(
+        method === 'gralora' ? 1e-9 : 0.35,
+      );
       gpu.checkErrors(method);
     });
   }

@@ -23,12 +23,19 @@ describe('non-finite loss', () => {
     // Adam moves each weight by about lr per step: lr = 1e30 overflows activations within a few steps.
     const result = await trainRun(gpu, weights, tokenizer, examples, { ...OPTIONS, lr: 1e30 });
     expect(result.stopReason).toBe('non-finite');
-    expect(result.message).toMatch(/training stopped and the adapter from the last good step is kept\. Try a lower --lr or --max-grad-norm 1\.$/);
+    expect(result.message).toMatch(
+      /training stopped and the adapter from the last good step is kept\. Try a lower --lr or --max-grad-norm 1\.$/,
+    );
     for (const adapter of result.state.adapters.values()) {
       for (const t of adapter.trainables) expect((await gpu.read(t.param)).every(Number.isFinite)).toBe(true);
     }
     // The studio's wording names its own field, not a CLI flag.
-    const studio = await trainRun(gpu, weights, tokenizer, examples, { ...OPTIONS, lr: 1e30, steps: 6, wording: STUDIO_WORDING });
+    const studio = await trainRun(gpu, weights, tokenizer, examples, {
+      ...OPTIONS,
+      lr: 1e30,
+      steps: 6,
+      wording: STUDIO_WORDING,
+    });
     expect(studio.message).toMatch(/Try a lower Learning rate\.$/);
     expect(studio.message).not.toMatch(/--/);
   });
@@ -43,10 +50,17 @@ describe('non-finite loss', () => {
     const skipped: number[] = [];
     const steps: { step: number; loss: number }[] = [];
     // Batch 1, no shuffle effect on the count: one of the two examples per epoch has nothing to learn.
-    const result = await trainRun(gpu, weights, tinyTokenizer(spec.vocabSize), [supervised, promptOnly], { ...OPTIONS, batch: 1, steps: 6, lr: 1e-2 }, {
-      onSkip: (step) => skipped.push(step),
-      onStep: (m) => steps.push({ step: m.step, loss: m.loss }),
-    });
+    const result = await trainRun(
+      gpu,
+      weights,
+      tinyTokenizer(spec.vocabSize),
+      [supervised, promptOnly],
+      { ...OPTIONS, batch: 1, steps: 6, lr: 1e-2 },
+      {
+        onSkip: (step) => skipped.push(step),
+        onStep: (m) => steps.push({ step: m.step, loss: m.loss }),
+      },
+    );
     expect(result.stopReason).toBe('done');
     expect(result.steps).toBe(6);
     expect(result.skippedBatches).toBe(3);
@@ -58,10 +72,34 @@ describe('non-finite loss', () => {
 });
 
 const OPTIONS: TrainRunOptions = {
-  method: 'lora', rank: 2, alpha: 4, targets: ['all-linear'], seed: 0, steps: 20, batch: 2, seq: 8, lr: 1e-3,
-  warmupSteps: 0, weightDecay: 0, maxGradNorm: 0, minLrRatio: 1, validationFraction: 0, evalEvery: 0, packing: false,
+  method: 'lora',
+  rank: 2,
+  alpha: 4,
+  targets: ['all-linear'],
+  seed: 0,
+  steps: 20,
+  batch: 2,
+  seq: 8,
+  lr: 1e-3,
+  warmupSteps: 0,
+  weightDecay: 0,
+  maxGradNorm: 0,
+  minLrRatio: 1,
+  validationFraction: 0,
+  evalEvery: 0,
+  packing: false,
 };
 
 function tinyTokenizer(vocabSize: number) {
-  return { vocabSize, bosId: null, eosId: null, padId: 0, addBos: false, encode: () => [], decode: () => '', tokenToId: () => null, chatTemplate: null };
+  return {
+    vocabSize,
+    bosId: null,
+    eosId: null,
+    padId: 0,
+    addBos: false,
+    encode: () => [],
+    decode: () => '',
+    tokenToId: () => null,
+    chatTemplate: null,
+  };
 }

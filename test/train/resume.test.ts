@@ -20,12 +20,36 @@ describe('resume from a checkpoint', () => {
         const ids = Array.from({ length: 6 }, () => rng.int(spec.vocabSize));
         return { inputIds: ids, labels: ids };
       });
-      const tokenizer = { vocabSize: spec.vocabSize, bosId: null, eosId: null, padId: 0, addBos: false, encode: () => [], decode: () => '', tokenToId: () => null, chatTemplate: null };
+      const tokenizer = {
+        vocabSize: spec.vocabSize,
+        bosId: null,
+        eosId: null,
+        padId: 0,
+        addBos: false,
+        encode: () => [],
+        decode: () => '',
+        tokenToId: () => null,
+        chatTemplate: null,
+      };
       const o: TrainRunOptions = {
-        method, rank: 4, alpha: 8, targets: ['all-linear'], seed: 5,
+        method,
+        rank: 4,
+        alpha: 8,
+        targets: ['all-linear'],
+        seed: 5,
         ...(method === 'gora' ? { goraSteps: 2, rankMin: 2, rankMax: 8 } : method === 'gralora' ? { graloraK: 2 } : {}),
-        steps: 8, batch: 2, seq: 6, lr: 1e-2, warmupSteps: 2, weightDecay: 0.01, maxGradNorm: 1, minLrRatio: 0.1,
-        validationFraction: 0.1, evalEvery: 0, packing: false, checkpointEvery: 4,
+        steps: 8,
+        batch: 2,
+        seq: 6,
+        lr: 1e-2,
+        warmupSteps: 2,
+        weightDecay: 0.01,
+        maxGradNorm: 1,
+        minLrRatio: 0.1,
+        validationFraction: 0.1,
+        evalEvery: 0,
+        packing: false,
+        checkpointEvery: 4,
       };
       const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1));
       const straight: number[] = [];
@@ -36,7 +60,14 @@ describe('resume from a checkpoint', () => {
       });
       expect(checkpoint!.step).toBe(4);
       const resumedLosses: number[] = [];
-      const resumed = await trainRun(gpu, weights, tokenizer, examples, { ...o, resume: checkpoint! }, { onStep: (m) => resumedLosses.push(m.loss) });
+      const resumed = await trainRun(
+        gpu,
+        weights,
+        tokenizer,
+        examples,
+        { ...o, resume: checkpoint! },
+        { onStep: (m) => resumedLosses.push(m.loss) },
+      );
       expect(resumed.steps).toBe(8);
       expect(resumed.initialEval).toBeNull();
       expect(resumedLosses.length).toBe(4);
@@ -51,13 +82,52 @@ describe('resume from a checkpoint', () => {
     const gpu = await testGpu();
     const spec = tinySpec('llama');
     const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1));
-    const examples: Example[] = Array.from({ length: 10 }, (_, i) => ({ inputIds: [1, 2, 3, i % 5 + 4], labels: [1, 2, 3, i % 5 + 4] }));
-    const tokenizer = { vocabSize: spec.vocabSize, bosId: null, eosId: null, padId: 0, addBos: false, encode: () => [], decode: () => '', tokenToId: () => null, chatTemplate: null };
-    const o: TrainRunOptions = {
-      method: 'lora', rank: 2, alpha: 4, targets: ['q_proj'], seed: 0, steps: 4, batch: 2, seq: 4, lr: 1e-3, warmupSteps: 0, weightDecay: 0,
-      maxGradNorm: 1, minLrRatio: 1, validationFraction: 0, evalEvery: 0, packing: false,
+    const examples: Example[] = Array.from({ length: 10 }, (_, i) => ({
+      inputIds: [1, 2, 3, (i % 5) + 4],
+      labels: [1, 2, 3, (i % 5) + 4],
+    }));
+    const tokenizer = {
+      vocabSize: spec.vocabSize,
+      bosId: null,
+      eosId: null,
+      padId: 0,
+      addBos: false,
+      encode: () => [],
+      decode: () => '',
+      tokenToId: () => null,
+      chatTemplate: null,
     };
-    const bad = { step: 2, state: [{ name: 'model.layers.0.self_attn.v_proj.lora_A.weight', param: new Float32Array(32), m: new Float32Array(32), v: new Float32Array(32) }] };
-    await expect(trainRun(gpu, weights, tokenizer, examples, { ...o, resume: bad })).rejects.toThrow(/no state for model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight/);
+    const o: TrainRunOptions = {
+      method: 'lora',
+      rank: 2,
+      alpha: 4,
+      targets: ['q_proj'],
+      seed: 0,
+      steps: 4,
+      batch: 2,
+      seq: 4,
+      lr: 1e-3,
+      warmupSteps: 0,
+      weightDecay: 0,
+      maxGradNorm: 1,
+      minLrRatio: 1,
+      validationFraction: 0,
+      evalEvery: 0,
+      packing: false,
+    };
+    const bad = {
+      step: 2,
+      state: [
+        {
+          name: 'model.layers.0.self_attn.v_proj.lora_A.weight',
+          param: new Float32Array(32),
+          m: new Float32Array(32),
+          v: new Float32Array(32),
+        },
+      ],
+    };
+    await expect(trainRun(gpu, weights, tokenizer, examples, { ...o, resume: bad })).rejects.toThrow(
+      /no state for model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight/,
+    );
   });
 });

@@ -15,12 +15,32 @@ import { adapterZip, mergedZip } from '../../src/worker/export-files';
 import { MIN_PEFT, trainPeftScript } from '../../src/worker/snippets';
 
 const spec = parseConfig(JSON.parse(readFileSync('public/demo/model/config.json', 'utf8')));
-const loraConfig = { peft_type: 'LORA', r: 4, lora_alpha: 4, target_modules: ['model.layers.0.self_attn.q_proj'], base_model_name_or_path: 'stories260K' };
-const graloraConfig = { peft_type: 'GRALORA', r: 4, alpha: 8, gralora_k: 2, hybrid_r: 0, target_modules: ['model.layers.0.self_attn.q_proj'] };
+const loraConfig = {
+  peft_type: 'LORA',
+  r: 4,
+  lora_alpha: 4,
+  target_modules: ['model.layers.0.self_attn.q_proj'],
+  base_model_name_or_path: 'stories260K',
+};
+const graloraConfig = {
+  peft_type: 'GRALORA',
+  r: 4,
+  alpha: 8,
+  gralora_k: 2,
+  hybrid_r: 0,
+  target_modules: ['model.layers.0.self_attn.q_proj'],
+};
 
 function zipFiles(format: 'lora' | 'gralora', baseModel = 'stories260K') {
   const config = format === 'lora' ? loraConfig : graloraConfig;
-  const { fileName, bytes } = adapterZip('LoRA q,v r=4', { modelKey: 'k', baseModel, spec, format, config, safetensors: new Uint8Array(8) });
+  const { fileName, bytes } = adapterZip('LoRA q,v r=4', {
+    modelKey: 'k',
+    baseModel,
+    spec,
+    format,
+    config,
+    safetensors: new Uint8Array(8),
+  });
   const files = unzipSync(bytes);
   return { fileName, files, readme: strFromU8(files['README.md']), script: strFromU8(files['train_peft.py']) };
 }
@@ -29,12 +49,24 @@ describe('export zip', () => {
   it('has its files at the top, as its README says, and tells how to unzip into the named folder', () => {
     const { fileName, files, readme } = zipFiles('lora');
     expect(fileName).toBe('lora-q-v-r-4.zip');
-    expect(Object.keys(files).sort()).toEqual(['README.md', 'accelerate_config.yaml', 'adapter_config.json', 'adapter_model.safetensors', 'train_peft.py']);
-    expect(readme).toContain('Unzip it into a folder named `lora-q-v-r-4` (`unzip lora-q-v-r-4.zip -d lora-q-v-r-4`: the files sit at the top of the zip)');
+    expect(Object.keys(files).sort()).toEqual([
+      'README.md',
+      'accelerate_config.yaml',
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'train_peft.py',
+    ]);
+    expect(readme).toContain(
+      'Unzip it into a folder named `lora-q-v-r-4` (`unzip lora-q-v-r-4.zip -d lora-q-v-r-4`: the files sit at the top of the zip)',
+    );
     expect(readme).toContain('PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), "lora-q-v-r-4")');
-    const merged = unzipSync(mergedZip('Full r', { 'config.json': '{}', 'model.safetensors': new Uint8Array(8) }).bytes);
+    const merged = unzipSync(
+      mergedZip('Full r', { 'config.json': '{}', 'model.safetensors': new Uint8Array(8) }).bytes,
+    );
     expect(Object.keys(merged).sort()).toEqual(['README.md', 'config.json', 'model.safetensors']);
-    expect(strFromU8(merged['README.md'])).toContain('(`unzip full-r.zip -d full-r`: the files sit at the top of the zip)');
+    expect(strFromU8(merged['README.md'])).toContain(
+      '(`unzip full-r.zip -d full-r`: the files sit at the top of the zip)',
+    );
   });
 
   it('asks for the same, real, PEFT minimum in the README and train_peft.py: 0.9 for LoRA, 0.19 for GraLoRA', () => {
@@ -146,7 +178,9 @@ describe.skipIf(!python)('train_peft.py (python3, stand-in libraries)', () => {
   };
   const runScript = (folder: string, args: string[], env: Record<string, string> = {}) => {
     const r = spawnSync('python3', [join(folder, 'train_peft.py'), ...args], {
-      encoding: 'utf8', cwd: dir, env: { ...process.env, PYTHONPATH: join(dir, 'stubs'), ...env },
+      encoding: 'utf8',
+      cwd: dir,
+      env: { ...process.env, PYTHONPATH: join(dir, 'stubs'), ...env },
     });
     return { code: r.status, out: r.stdout + r.stderr };
   };
@@ -154,7 +188,9 @@ describe.skipIf(!python)('train_peft.py (python3, stand-in libraries)', () => {
   it('parses as Python, for both formats', () => {
     for (const format of ['lora', 'gralora'] as const) {
       const path = join(bundle(format, 'HuggingFaceTB/SmolLM2-135M'), 'train_peft.py');
-      const parsed = spawnSync('python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', path], { encoding: 'utf8' });
+      const parsed = spawnSync('python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', path], {
+        encoding: 'utf8',
+      });
       expect(parsed.stderr).toBe('');
       expect(parsed.status).toBe(0);
     }
@@ -164,37 +200,61 @@ describe.skipIf(!python)('train_peft.py (python3, stand-in libraries)', () => {
     const rows = data('ok.jsonl', '{"prompt": "Say hi: ", "completion": "hi there"}\n');
     const local = runScript(bundle('lora', 'stories260K'), ['--data', rows]);
     expect(local.code).toBe(1);
-    expect(local.out).toContain("--base is required: adapter_config.json names the base model 'stories260K', which is neither a folder here nor a Hugging Face Hub id (owner/name)");
+    expect(local.out).toContain(
+      "--base is required: adapter_config.json names the base model 'stories260K', which is neither a folder here nor a Hugging Face Hub id (owner/name)",
+    );
     expect(local.out).not.toMatch(/Traceback/);
     // A Hub id, an existing folder, or --base: on to training (the stand-in DataLoader stops there).
     mkdirSync(join(dir, 'stories260K'), { recursive: true });
-    for (const [base, args] of [['HuggingFaceTB/SmolLM2-135M', []], ['stories260K', []], ['/nowhere/model', ['--base', 'owner/model']]] as const) {
+    for (const [base, args] of [
+      ['HuggingFaceTB/SmolLM2-135M', []],
+      ['stories260K', []],
+      ['/nowhere/model', ['--base', 'owner/model']],
+    ] as const) {
       const r = runScript(bundle('lora', base), ['--data', rows, ...args]);
       expect(r.out).toContain('reached the DataLoader with 1 rows');
     }
   });
 
-  it('stops with a clear message when no training row is left, instead of torch\'s DataLoader error', () => {
+  it("stops with a clear message when no training row is left, instead of torch's DataLoader error", () => {
     const folder = bundle('lora', 'owner/model');
-    const short = runScript(folder, ['--data', data('short.txt', 'Once upon a time.\n\nThe end.\n'), '--seq-len', '64']);
+    const short = runScript(folder, [
+      '--data',
+      data('short.txt', 'Once upon a time.\n\nThe end.\n'),
+      '--seq-len',
+      '64',
+    ]);
     expect(short.code).toBe(1);
-    expect(short.out).toMatch(/short\.txt: no training rows: its text is 28 tokens, less than one row of --seq-len 64 tokens/);
+    expect(short.out).toMatch(
+      /short\.txt: no training rows: its text is 28 tokens, less than one row of --seq-len 64 tokens/,
+    );
     expect(short.out).not.toMatch(/num_samples|Traceback/);
-    const masked = data('masked.jsonl', '{"input_ids": [1, 2, 3], "labels": [-100, -100, -100]}\n{"input_ids": [4, 5], "labels": [4, -100]}\n');
+    const masked = data(
+      'masked.jsonl',
+      '{"input_ids": [1, 2, 3], "labels": [-100, -100, -100]}\n{"input_ids": [4, 5], "labels": [4, -100]}\n',
+    );
     const unsupervised = runScript(folder, ['--data', masked]);
     expect(unsupervised.code).toBe(1);
     expect(unsupervised.out).toMatch(/masked\.jsonl: no training rows: none of its 2 examples has a supervised token/);
     expect(unsupervised.out).not.toMatch(/num_samples|Traceback/);
     // Enough text for one row trains.
-    expect(runScript(folder, ['--data', join(dir, 'short.txt'), '--seq-len', '16']).out).toContain('reached the DataLoader with 1 rows');
+    expect(runScript(folder, ['--data', join(dir, 'short.txt'), '--seq-len', '16']).out).toContain(
+      'reached the DataLoader with 1 rows',
+    );
   });
 
   it('names the PEFT version to install when the installed one cannot read the adapter', () => {
     const rows = data('ok2.jsonl', '{"prompt": "a", "completion": "b"}\n');
     const gralora = runScript(bundle('gralora', 'owner/model'), ['--data', rows], { STUB_PEFT_VERSION: '0.18.1' });
     expect(gralora.code).toBe(1);
-    expect(gralora.out).toContain('this GRALORA adapter needs PEFT >= 0.19, and PEFT 0.18.1 is installed: pip install -U "peft>=0.19"');
-    expect(runScript(bundle('lora', 'owner/model'), ['--data', rows], { STUB_PEFT_VERSION: '0.8.2' }).out).toContain('needs PEFT >= 0.9');
-    expect(runScript(bundle('lora', 'owner/model'), ['--data', rows], { STUB_PEFT_VERSION: '0.9.0' }).out).toContain('reached the DataLoader');
+    expect(gralora.out).toContain(
+      'this GRALORA adapter needs PEFT >= 0.19, and PEFT 0.18.1 is installed: pip install -U "peft>=0.19"',
+    );
+    expect(runScript(bundle('lora', 'owner/model'), ['--data', rows], { STUB_PEFT_VERSION: '0.8.2' }).out).toContain(
+      'needs PEFT >= 0.9',
+    );
+    expect(runScript(bundle('lora', 'owner/model'), ['--data', rows], { STUB_PEFT_VERSION: '0.9.0' }).out).toContain(
+      'reached the DataLoader',
+    );
   });
 });

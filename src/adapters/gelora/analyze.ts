@@ -57,19 +57,27 @@ export async function analyzeGelora(
   const targets = selectTargets(spec, cfg.targets);
   if (batches.length === 0) throw new Error('GeLoRA needs training batches to sample hidden states from');
   const { batch, seq } = batches[0];
-  if (batches.some((b) => b.batch !== batch || b.seq !== seq)) throw new Error('GeLoRA: all batches must have the same batch x seq shape');
+  if (batches.some((b) => b.batch !== batch || b.seq !== seq))
+    throw new Error('GeLoRA: all batches must have the same batch x seq shape');
 
   // The caller frees this graph's buffers after the analysis (Gpu.mark / freeSince).
   const graph = new TransformerGraph(gpu, weights, { batch, seq, train: 'none' });
   const states = await collectHiddenStates(gpu, graph, batches, {
-    samples: cfg.samples, perSequence: cfg.perSequence, seed: opts.seed, padId: opts.padId,
+    samples: cfg.samples,
+    perSequence: cfg.perSequence,
+    seed: opts.seed,
+    padId: opts.padId,
     onProgress: (done, total) => opts.onProgress?.('collect', done, total),
   });
   if (states.count < MIN_DISTINCT_POINTS) {
-    throw new Error(`GeLoRA: the training data gave only ${states.count} usable token positions (position 0 and padding excluded); need at least ${MIN_DISTINCT_POINTS}.`);
+    throw new Error(
+      `GeLoRA: the training data gave only ${states.count} usable token positions (position 0 and padding excluded); need at least ${MIN_DISTINCT_POINTS}.`,
+    );
   }
   if (states.count < cfg.samples) {
-    warnings.push(`GeLoRA: the training data gave ${states.count} hidden-state samples, fewer than --gelora-samples ${cfg.samples}.`);
+    warnings.push(
+      `GeLoRA: the training data gave ${states.count} hidden-state samples, fewer than --gelora-samples ${cfg.samples}.`,
+    );
   }
 
   const estimates: IntrinsicDimension[] = [];
@@ -86,13 +94,20 @@ export async function analyzeGelora(
   let budgetFactor = 1;
   if (cfg.budget === 'fit') {
     const fit = fitGeloraBudget(rawRanks, widths, budget, cfg.rankMax);
-    if (!fit.withinBudget) warnings.push(`GeLoRA: even rank 1 in every block exceeds the budget of ${budget} parameters; using rank 1.`);
+    if (!fit.withinBudget)
+      warnings.push(`GeLoRA: even rank 1 in every block exceeds the budget of ${budget} parameters; using rank 1.`);
     ranks = fit.ranks;
     budgetFactor = fit.factor;
   }
   return {
-    dims, estimates, rawRanks, ranks, scale: geloraScale(cfg), budgetFactor,
-    params: ranks.reduce((s, r, l) => s + r * widths[l], 0), budget,
+    dims,
+    estimates,
+    rawRanks,
+    ranks,
+    scale: geloraScale(cfg),
+    budgetFactor,
+    params: ranks.reduce((s, r, l) => s + r * widths[l], 0),
+    budget,
     samples: states.count,
     ranksByModule: new Map(targets.map((m) => [m.path, ranks[m.layer]])),
     warnings,

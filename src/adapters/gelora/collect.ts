@@ -33,11 +33,18 @@ export interface HiddenStates {
   picks: { batch: number; index: number }[];
 }
 
-export async function collectHiddenStates(gpu: Gpu, graph: TransformerGraph, batches: Batch[], opts: CollectOptions = {}): Promise<HiddenStates> {
+export async function collectHiddenStates(
+  gpu: Gpu,
+  graph: TransformerGraph,
+  batches: Batch[],
+  opts: CollectOptions = {},
+): Promise<HiddenStates> {
   const samples = opts.samples ?? 2048;
   const perSequence = opts.perSequence ?? 8;
-  if (!Number.isInteger(samples) || samples < 1) throw new Error(`GeLoRA: samples must be a positive integer (got ${samples})`);
-  if (!Number.isInteger(perSequence) || perSequence < 1) throw new Error(`GeLoRA: perSequence must be a positive integer (got ${perSequence})`);
+  if (!Number.isInteger(samples) || samples < 1)
+    throw new Error(`GeLoRA: samples must be a positive integer (got ${samples})`);
+  if (!Number.isInteger(perSequence) || perSequence < 1)
+    throw new Error(`GeLoRA: perSequence must be a positive integer (got ${perSequence})`);
   const rng = new Rng(opts.seed ?? 0);
   const hidden = graph.spec.hidden;
   const streams = graph.spec.layers + 1;
@@ -53,9 +60,13 @@ export async function collectHiddenStates(gpu: Gpu, graph: TransformerGraph, bat
     const first = chosen[0];
     const span = chosen[chosen.length - 1] - first + 1;
     // Every stream's span in one readback.
-    const spans = await gpu.readMany(layers.map((_, l) => ({ t: graph.residualStream(l), offset: first * hidden, count: span * hidden })));
+    const spans = await gpu.readMany(
+      layers.map((_, l) => ({ t: graph.residualStream(l), offset: first * hidden, count: span * hidden })),
+    );
     spans.forEach((h, l) => {
-      chosen.forEach((index, k) => layers[l].set(h.subarray((index - first) * hidden, (index - first + 1) * hidden), (picks.length + k) * hidden));
+      chosen.forEach((index, k) =>
+        layers[l].set(h.subarray((index - first) * hidden, (index - first + 1) * hidden), (picks.length + k) * hidden),
+      );
     });
     gpu.checkErrors('GeLoRA hidden-state collection');
     for (const index of chosen) picks.push({ batch: b, index });

@@ -28,7 +28,12 @@ export interface GeloraConfig {
 }
 
 export const GELORA_DEFAULTS: Omit<GeloraConfig, 'rankRef' | 'alpha' | 'targets'> = {
-  samples: 2048, perSequence: 8, rounding: 'ceil', budget: 'fit', rankMax: 32, scaleMode: 'uniform',
+  samples: 2048,
+  perSequence: 8,
+  rounding: 'ceil',
+  budget: 'fit',
+  rankMax: 32,
+  scaleMode: 'uniform',
 };
 
 /** Below this many samples TwoNN's estimate gets noisy: allowed (tiny datasets, tests), with a warning. */
@@ -54,10 +59,14 @@ export function validateGeloraConfig(c: GeloraConfig): string[] {
   if (c.targets.length === 0) throw new Error('GeLoRA needs at least one target module');
   const warnings: string[] = [];
   if (c.samples < RECOMMENDED_MIN_SAMPLES) {
-    warnings.push(`GeLoRA samples (${c.samples}) is below ${RECOMMENDED_MIN_SAMPLES}: the intrinsic-dimension estimates (and so the ranks) will be noisy.`);
+    warnings.push(
+      `GeLoRA samples (${c.samples}) is below ${RECOMMENDED_MIN_SAMPLES}: the intrinsic-dimension estimates (and so the ranks) will be noisy.`,
+    );
   }
   if (c.budget === 'fit' && c.rankMax < c.rankRef) {
-    warnings.push(`GeLoRA r_max (${c.rankMax}) is below the reference rank ${c.rankRef}: the fitted ranks cannot use the whole budget of a rank-${c.rankRef} LoRA.`);
+    warnings.push(
+      `GeLoRA r_max (${c.rankMax}) is below the reference rank ${c.rankRef}: the fitted ranks cannot use the whole budget of a rank-${c.rankRef} LoRA.`,
+    );
   }
   return warnings;
 }

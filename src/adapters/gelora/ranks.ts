@@ -7,9 +7,11 @@ export type GeloraRounding = 'ceil' | 'round';
  * residual streams; R is ⌈·⌉ (the app's default) or round. The +1 keeps every block adapted.
  */
 export function geloraRanks(dims: number[], rounding: GeloraRounding = 'ceil'): number[] {
-  if (dims.length < 2) throw new Error(`GeLoRA needs the dimensions of at least 2 residual streams, got ${dims.length}`);
+  if (dims.length < 2)
+    throw new Error(`GeLoRA needs the dimensions of at least 2 residual streams, got ${dims.length}`);
   dims.forEach((d, i) => {
-    if (!Number.isFinite(d)) throw new Error(`GeLoRA: intrinsic dimension of residual stream ${i} is not finite (${d})`);
+    if (!Number.isFinite(d))
+      throw new Error(`GeLoRA: intrinsic dimension of residual stream ${i} is not finite (${d})`);
   });
   const R = rounding === 'ceil' ? Math.ceil : Math.round;
   return dims.slice(1).map((next, l) => Math.max(R(next - dims[l]), 0) + 1);
@@ -34,9 +36,12 @@ const BISECTION_STEPS = 100;
  * so the sum is the adapters' parameter count.
  */
 export function fitGeloraBudget(ranks: number[], widths: number[], budget: number, rMax: number): BudgetFit {
-  if (ranks.length !== widths.length) throw new Error(`GeLoRA budget fit: ${ranks.length} ranks but ${widths.length} layer widths`);
-  for (const r of ranks) if (!Number.isInteger(r) || r < 1) throw new Error(`GeLoRA budget fit: ranks must be integers >= 1 (got ${r})`);
-  for (const w of widths) if (!Number.isInteger(w) || w < 0) throw new Error(`GeLoRA budget fit: widths must be integers >= 0 (got ${w})`);
+  if (ranks.length !== widths.length)
+    throw new Error(`GeLoRA budget fit: ${ranks.length} ranks but ${widths.length} layer widths`);
+  for (const r of ranks)
+    if (!Number.isInteger(r) || r < 1) throw new Error(`GeLoRA budget fit: ranks must be integers >= 1 (got ${r})`);
+  for (const w of widths)
+    if (!Number.isInteger(w) || w < 0) throw new Error(`GeLoRA budget fit: widths must be integers >= 0 (got ${w})`);
   if (!Number.isInteger(rMax) || rMax < 1) throw new Error(`--rank-max must be an integer >= 1 (got ${rMax})`);
   if (!(budget >= 0)) throw new Error(`GeLoRA budget fit: the budget must be >= 0 (got ${budget})`);
 

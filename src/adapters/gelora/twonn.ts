@@ -22,15 +22,24 @@ export interface IntrinsicDimension {
 }
 
 /** TwoNN estimate for points [n, dim] (row-major). Allocates its GPU buffers per call and frees them. */
-export async function estimateIntrinsicDimension(gpu: Gpu, points: Float32Array, n: number, dim: number): Promise<IntrinsicDimension> {
-  if (!Number.isInteger(n) || !Number.isInteger(dim) || n < 0 || dim < 1) throw new Error(`TwoNN: invalid point set shape [${n}, ${dim}]`);
+export async function estimateIntrinsicDimension(
+  gpu: Gpu,
+  points: Float32Array,
+  n: number,
+  dim: number,
+): Promise<IntrinsicDimension> {
+  if (!Number.isInteger(n) || !Number.isInteger(dim) || n < 0 || dim < 1)
+    throw new Error(`TwoNN: invalid point set shape [${n}, ${dim}]`);
   if (points.length !== n * dim) throw new Error(`TwoNN: ${points.length} values for ${n} points of dimension ${dim}`);
   for (let i = 0; i < points.length; i++) {
-    if (!Number.isFinite(points[i])) throw new Error(`TwoNN: point ${Math.floor(i / dim)} has a non-finite coordinate (${points[i]})`);
+    if (!Number.isFinite(points[i]))
+      throw new Error(`TwoNN: point ${Math.floor(i / dim)} has a non-finite coordinate (${points[i]})`);
   }
   const rows = distinctRows(points, n, dim);
   if (rows.length < MIN_DISTINCT_POINTS) {
-    throw new Error(`TwoNN needs at least ${MIN_DISTINCT_POINTS} distinct points, got ${rows.length} (of ${n} sampled); use more data.`);
+    throw new Error(
+      `TwoNN needs at least ${MIN_DISTINCT_POINTS} distinct points, got ${rows.length} (of ${n} sampled); use more data.`,
+    );
   }
   const r1r2 = await nearestTwoOnGpu(gpu, centredRows(points, rows, dim), rows.length, dim);
   const fit = twoNNFit(r1r2);
@@ -78,7 +87,12 @@ function centredRows(points: Float32Array, rows: number[], dim: number): { data:
   return { data, width };
 }
 
-async function nearestTwoOnGpu(gpu: Gpu, x: { data: Float32Array; width: number }, n: number, dim: number): Promise<Float32Array> {
+async function nearestTwoOnGpu(
+  gpu: Gpu,
+  x: { data: Float32Array; width: number },
+  n: number,
+  dim: number,
+): Promise<Float32Array> {
   // A preparation phase: nothing here is reused, so its memory goes back as soon as the result is read.
   const mark = gpu.mark();
   try {
@@ -86,7 +100,15 @@ async function nearestTwoOnGpu(gpu: Gpu, x: { data: Float32Array; width: number 
     const gram = gpu.tensor([n, n], 'twonn.gram');
     const r1r2 = gpu.tensor([n, 2], 'twonn.r1r2');
     await gpu.runOnce('twonn', (list) => {
-      matmul(list, { a: { t: points, ld: x.width }, b: { t: points, ld: x.width }, c: { t: gram, ld: n }, M: n, N: n, K: x.width, transB: true });
+      matmul(list, {
+        a: { t: points, ld: x.width },
+        b: { t: points, ld: x.width },
+        c: { t: gram, ld: n },
+        M: n,
+        N: n,
+        K: x.width,
+        transB: true,
+      });
       nearestTwo(list, { gram, n, r1r2 });
     });
     const out = await gpu.read(r1r2);
@@ -102,7 +124,10 @@ async function nearestTwoOnGpu(gpu: Gpu, x: { data: Float32Array; width: number 
  * x = ln μ, y = −ln(1 − j/N) with N the number of usable points, slope of the fit through the origin.
  * Points with r1 = 0 or a non-finite ratio are skipped (they would put inf/NaN into the fit).
  */
-export function twoNNFit(r1r2: ArrayLike<number>, discard = DISCARD_FRACTION): { dimension: number; used: number; skipped: number } {
+export function twoNNFit(
+  r1r2: ArrayLike<number>,
+  discard = DISCARD_FRACTION,
+): { dimension: number; used: number; skipped: number } {
   const pairs = Math.floor(r1r2.length / 2);
   const mu: number[] = [];
   for (let i = 0; i < pairs; i++) {
@@ -111,7 +136,9 @@ export function twoNNFit(r1r2: ArrayLike<number>, discard = DISCARD_FRACTION): {
   }
   const N = mu.length;
   if (N < MIN_DISTINCT_POINTS) {
-    throw new Error(`TwoNN: only ${N} of ${pairs} points have a usable nearest-neighbour ratio; need at least ${MIN_DISTINCT_POINTS}.`);
+    throw new Error(
+      `TwoNN: only ${N} of ${pairs} points have a usable nearest-neighbour ratio; need at least ${MIN_DISTINCT_POINTS}.`,
+    );
   }
   const sorted = Float64Array.from(mu).sort();
   const kept = Math.floor(N * (1 - discard));
@@ -122,6 +149,9 @@ export function twoNNFit(r1r2: ArrayLike<number>, discard = DISCARD_FRACTION): {
     sxy += x * -Math.log(1 - j / N);
     sxx += x * x;
   }
-  if (!(sxx > 0)) throw new Error('TwoNN: every kept point has r2 = r1 (ln μ = 0), so the dimension is undefined (a lattice-like point set?).');
+  if (!(sxx > 0))
+    throw new Error(
+      'TwoNN: every kept point has r2 = r1 (ln μ = 0), so the dimension is undefined (a lattice-like point set?).',
+    );
   return { dimension: sxy / sxx, used: N, skipped: pairs - N };
 }

@@ -30,7 +30,14 @@ export interface GoraConfig {
 }
 
 export const GORA_DEFAULTS: Omit<GoraConfig, 'rankRef' | 'alpha'> = {
-  rankMin: 4, rankMax: 32, steps: 32, gamma: 0.05, importance: 'union_mean', features: 'identity', rounding: 'paper', adaptiveSteps: false,
+  rankMin: 4,
+  rankMax: 32,
+  steps: 32,
+  gamma: 0.05,
+  importance: 'union_mean',
+  features: 'identity',
+  rounding: 'paper',
+  adaptiveSteps: false,
 };
 
 /** Adaptive N's relative-change threshold τ and first step t_min (code defaults). */

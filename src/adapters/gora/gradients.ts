@@ -22,7 +22,10 @@ export class GradientProbe implements LinearAdapter {
   /** Σ_b ∇W L_b (Ḡ after `finish`), in the [out, in] layout of nn.Linear, also for GPT-2's Conv1D. */
   readonly grad: Tensor;
 
-  constructor(gpu: Gpu, readonly info: LinearInfo) {
+  constructor(
+    gpu: Gpu,
+    readonly info: LinearInfo,
+  ) {
     this.grad = gpu.tensor([info.out, info.in], `${info.path}.gora_grad`);
   }
 
@@ -32,7 +35,16 @@ export class GradientProbe implements LinearAdapter {
       forward: () => {},
       // S += dyᵀ x  [out, in]; dx is untouched (the probe is not part of the model).
       backward: (list, x, dy) => {
-        matmul(list, { a: dy, b: x, c: { t: this.grad, ld: inDim }, M: outDim, N: inDim, K: rows, transA: true, beta: 1 });
+        matmul(list, {
+          a: dy,
+          b: x,
+          c: { t: this.grad, ld: inDim },
+          M: outDim,
+          N: inDim,
+          K: rows,
+          transA: true,
+          beta: 1,
+        });
       },
     };
   }
@@ -44,9 +56,18 @@ export class GradientAccumulator {
   readonly graph: TransformerGraph;
   steps = 0;
 
-  constructor(private readonly gpu: Gpu, weights: ModelWeights, targets: LinearInfo[], shape: { batch: number; seq: number; recompute?: Recompute }) {
+  constructor(
+    private readonly gpu: Gpu,
+    weights: ModelWeights,
+    targets: LinearInfo[],
+    shape: { batch: number; seq: number; recompute?: Recompute },
+  ) {
     this.probes = new Map(targets.map((info) => [info.path, new GradientProbe(gpu, info)]));
-    this.graph = new TransformerGraph(gpu, weights, { ...shape, train: 'adapters', adapters: new Map<string, LinearAdapter>(this.probes) });
+    this.graph = new TransformerGraph(gpu, weights, {
+      ...shape,
+      train: 'adapters',
+      adapters: new Map<string, LinearAdapter>(this.probes),
+    });
   }
 
   /** Adds one batch's weight gradients (of its mean token loss, as in training). */

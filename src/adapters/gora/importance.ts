@@ -27,19 +27,33 @@ export function pickImportance(s: ImportanceStats, kind: GoraImportance): number
  * evaluates the running mean without rescaling the accumulator).
  */
 export async function importanceStats(
-  gpu: Gpu, weights: ModelWeights, grads: { info: LinearInfo; grad: Tensor }[], divideBy = 1,
+  gpu: Gpu,
+  weights: ModelWeights,
+  grads: { info: LinearInfo; grad: Tensor }[],
+  divideBy = 1,
 ): Promise<ImportanceStats[]> {
   const maxIn = Math.max(...grads.map((g) => g.info.in));
   const sums = gpu.tensor([grads.length, maxIn * IMPORTANCE_SUMS], 'gora.importance_sums');
   await gpu.runOnce('gora.importance', (list) => {
     for (const [i, { info, grad }] of grads.entries()) {
-      importanceColumns(list, { weight: weights.get(info.weight), grad, sums, sumsOffset: i * maxIn * IMPORTANCE_SUMS, out: info.out, in: info.in, conv1d: info.conv1d });
+      importanceColumns(list, {
+        weight: weights.get(info.weight),
+        grad,
+        sums,
+        sumsOffset: i * maxIn * IMPORTANCE_SUMS,
+        out: info.out,
+        in: info.in,
+        conv1d: info.conv1d,
+      });
     }
   });
   const all = await gpu.read(sums);
   await gpu.freeTensors([sums]);
   return grads.map(({ info }, i) => {
-    let absProd = 0, sqProd = 0, absGrad = 0, sqGrad = 0;
+    let absProd = 0,
+      sqProd = 0,
+      absGrad = 0,
+      sqGrad = 0;
     const base = i * maxIn * IMPORTANCE_SUMS;
     for (let j = 0; j < info.in; j++) {
       const k = base + IMPORTANCE_SUMS * j;
@@ -50,8 +64,10 @@ export async function importanceStats(
     }
     const n = info.in * info.out;
     return {
-      unionMean: absProd / n / divideBy, unionFrobenius: Math.sqrt(sqProd) / divideBy,
-      gradMean: absGrad / n / divideBy, gradFrobenius: Math.sqrt(sqGrad) / divideBy,
+      unionMean: absProd / n / divideBy,
+      unionFrobenius: Math.sqrt(sqProd) / divideBy,
+      gradMean: absGrad / n / divideBy,
+      gradFrobenius: Math.sqrt(sqGrad) / divideBy,
     };
   });
 }

@@ -18,7 +18,10 @@ import { compressB, compressStep } from './init';
 
 /** Records P_l = Ḡ_l·(the layer's A)ᵀ for every layer into one buffer and reads back P and every A at once. */
 async function gradProducts<L>(
-  gpu: Gpu, items: { layer: L; grad: Tensor }[], size: (l: L) => number, A: (l: L) => Tensor,
+  gpu: Gpu,
+  items: { layer: L; grad: Tensor }[],
+  size: (l: L) => number,
+  A: (l: L) => Tensor,
   record: (list: ReturnType<Gpu['list']>, l: L, grad: Tensor, p: Tensor, offset: number) => void,
 ): Promise<{ P: Float32Array[]; A: Float32Array[] }> {
   const offsets: number[] = [];
@@ -30,7 +33,9 @@ async function gradProducts<L>(
   const mark = gpu.mark();
   try {
     const p = gpu.tensor([total], 'gora.products');
-    await gpu.runOnce('gora.init', (list) => items.forEach(({ layer, grad }, i) => record(list, layer, grad, p, offsets[i])));
+    await gpu.runOnce('gora.init', (list) =>
+      items.forEach(({ layer, grad }, i) => record(list, layer, grad, p, offsets[i])),
+    );
     const [all, ...as] = await gpu.readMany([p, ...items.map(({ layer }) => A(layer))]);
     return { P: items.map(({ layer }, i) => all.subarray(offsets[i], offsets[i] + size(layer))), A: as };
   } finally {
@@ -38,12 +43,30 @@ async function gradProducts<L>(
   }
 }
 
-export async function goraInitLora(gpu: Gpu, items: { layer: LoraLayer; grad: Tensor }[], gamma: number): Promise<number[]> {
+export async function goraInitLora(
+  gpu: Gpu,
+  items: { layer: LoraLayer; grad: Tensor }[],
+  gamma: number,
+): Promise<number[]> {
   if (gamma === 0) return items.map(() => 0);
-  const { P, A } = await gradProducts(gpu, items, (l) => l.info.out * l.rank, (l) => l.A, (list, l, grad, p, offset) => {
-    const { in: inDim, out } = l.info;
-    matmul(list, { a: { t: grad, ld: inDim }, b: { t: l.A, ld: inDim }, c: { t: p, offset, ld: l.rank }, M: out, N: l.rank, K: inDim, transB: true });
-  });
+  const { P, A } = await gradProducts(
+    gpu,
+    items,
+    (l) => l.info.out * l.rank,
+    (l) => l.A,
+    (list, l, grad, p, offset) => {
+      const { in: inDim, out } = l.info;
+      matmul(list, {
+        a: { t: grad, ld: inDim },
+        b: { t: l.A, ld: inDim },
+        c: { t: p, offset, ld: l.rank },
+        M: out,
+        N: l.rank,
+        K: inDim,
+        transB: true,
+      });
+    },
+  );
   return items.map(({ layer }, i) => {
     const { in: inDim, out } = layer.info;
     const B = compressB(P[i], A[i], out, layer.rank, inDim, compressStep(gamma, inDim, layer.rank, layer.scale));
@@ -52,24 +75,41 @@ export async function goraInitLora(gpu: Gpu, items: { layer: LoraLayer; grad: Te
   });
 }
 
-export async function goraInitGralora(gpu: Gpu, items: { layer: GraloraLayer; grad: Tensor }[], gamma: number): Promise<number[]> {
+export async function goraInitGralora(
+  gpu: Gpu,
+  items: { layer: GraloraLayer; grad: Tensor }[],
+  gamma: number,
+): Promise<number[]> {
   if (gamma === 0) return items.map(() => 0);
   // P[n] = Ḡ[:, n-block] · GA[n]   [k, out, r] per layer
-  const { P, A } = await gradProducts(gpu, items, (l) => l.k * l.info.out * l.rank, (l) => l.GA, (list, l, grad, p, offset) => {
-    const { in: inDim, out } = l.info;
-    const ik = inDim / l.k;
-    matmul(list, {
-      a: { t: grad, ld: inDim, batchStride: ik }, b: { t: l.GA, ld: l.rank, batchStride: ik * l.rank },
-      c: { t: p, offset, ld: l.rank, batchStride: out * l.rank }, M: out, N: l.rank, K: ik, batch: l.k,
-    });
-  });
+  const { P, A } = await gradProducts(
+    gpu,
+    items,
+    (l) => l.k * l.info.out * l.rank,
+    (l) => l.GA,
+    (list, l, grad, p, offset) => {
+      const { in: inDim, out } = l.info;
+      const ik = inDim / l.k;
+      matmul(list, {
+        a: { t: grad, ld: inDim, batchStride: ik },
+        b: { t: l.GA, ld: l.rank, batchStride: ik * l.rank },
+        c: { t: p, offset, ld: l.rank, batchStride: out * l.rank },
+        M: out,
+        N: l.rank,
+        K: ik,
+        batch: l.k,
+      });
+    },
+  );
   return items.map(({ layer }, i) => initBlocks(gpu, layer, P[i], A[i], gamma));
 }
 
 function initBlocks(gpu: Gpu, layer: GraloraLayer, P: Float32Array, GA: Float32Array, gamma: number): number {
   const { in: inDim, out } = layer.info;
   const { k, rank: r } = layer;
-  const ik = inDim / k, ok = out / k, sr = r / k;
+  const ik = inDim / k,
+    ok = out / k,
+    sr = r / k;
   const GB = new Float32Array(k * r * ok);
   const xi = compressStep(gamma, inDim, r, layer.scale);
   let squared = 0;
@@ -79,7 +119,8 @@ function initBlocks(gpu: Gpu, layer: GraloraLayer, P: Float32Array, GA: Float32A
       const a = new Float32Array(sr * ik);
       for (let i = 0; i < ik; i++) for (let c = 0; c < sr; c++) a[c * ik + i] = GA[n * ik * r + i * r + m * sr + c];
       const pmn = new Float32Array(ok * sr);
-      for (let o = 0; o < ok; o++) for (let c = 0; c < sr; c++) pmn[o * sr + c] = P[n * out * r + (m * ok + o) * r + m * sr + c];
+      for (let o = 0; o < ok; o++)
+        for (let c = 0; c < sr; c++) pmn[o * sr + c] = P[n * out * r + (m * ok + o) * r + m * sr + c];
       const b = compressB(pmn, a, ok, sr, ik, xi);
       // GB[m][n·sr + c, o] = B_{m,n}[o, c]
       for (let o = 0; o < ok; o++) for (let c = 0; c < sr; c++) GB[m * r * ok + (n * sr + c) * ok + o] = b[o * sr + c];

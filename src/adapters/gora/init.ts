@@ -15,7 +15,14 @@ export function compressStep(gamma: number, inDim: number, rank: number, scale: 
 }
 
 /** B [out, r] from P = Ḡ Aᵀ [out, r] (host side of the init). */
-export function compressB(p: ArrayLike<number>, a: ArrayLike<number>, out: number, rank: number, inDim: number, xi: number): Float32Array {
+export function compressB(
+  p: ArrayLike<number>,
+  a: ArrayLike<number>,
+  out: number,
+  rank: number,
+  inDim: number,
+  xi: number,
+): Float32Array {
   const m = gramRows(a, rank, inDim);
   for (let i = 0; i < rank; i++) m[i * rank + i] += COMPRESS_EPSILON;
   const l = cholesky(m, rank);

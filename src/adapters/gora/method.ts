@@ -5,11 +5,23 @@ import { STRUCTURE_OPTION } from '../structure';
 import { GORA_DEFAULTS, GORA_FEATURES, GORA_IMPORTANCE, GORA_ROUNDING, goraScale } from './config';
 
 const RANK_MIN: MethodOption = {
-  key: 'rankMin', kind: 'int', label: 'r_min', flag: 'rank-min', min: 1, default: GORA_DEFAULTS.rankMin, inForm: true,
+  key: 'rankMin',
+  kind: 'int',
+  label: 'r_min',
+  flag: 'rank-min',
+  min: 1,
+  default: GORA_DEFAULTS.rankMin,
+  inForm: true,
   help: 'smallest rank a module gets',
 };
 const RANK_MAX: MethodOption = {
-  key: 'rankMax', kind: 'int', label: 'r_max', flag: 'rank-max', min: 1, default: GORA_DEFAULTS.rankMax, inForm: true,
+  key: 'rankMax',
+  kind: 'int',
+  label: 'r_max',
+  flag: 'rank-max',
+  min: 1,
+  default: GORA_DEFAULTS.rankMax,
+  inForm: true,
   help: 'largest rank a module gets',
 };
 
@@ -26,42 +38,85 @@ export const GORA_METHOD: MethodDescriptor<'gora'> = {
   options: [
     STRUCTURE_OPTION,
     {
-      key: 'goraSteps', kind: 'int', label: 'N batches', flag: 'gora-steps', min: 1, default: GORA_DEFAULTS.steps, inForm: true,
+      key: 'goraSteps',
+      kind: 'int',
+      label: 'N batches',
+      flag: 'gora-steps',
+      min: 1,
+      default: GORA_DEFAULTS.steps,
+      inForm: true,
       help: 'training batches whose gradients are accumulated before step 0 (N)',
     },
     {
-      key: 'goraGamma', kind: 'number', label: 'γ', flag: 'gora-gamma', min: 0, default: GORA_DEFAULTS.gamma, inForm: true,
+      key: 'goraGamma',
+      kind: 'number',
+      label: 'γ',
+      flag: 'gora-gamma',
+      min: 0,
+      default: GORA_DEFAULTS.gamma,
+      inForm: true,
       help: 'size of the initial gradient step B starts from (0 = B starts at zero, like LoRA)',
     },
     RANK_MIN,
     RANK_MAX,
     {
-      key: 'goraImportance', kind: 'choice', label: 'Importance', flag: 'gora-importance', choices: GORA_IMPORTANCE,
-      choiceLabels: { union_mean: 'union_mean (paper)' }, default: GORA_DEFAULTS.importance, inForm: true,
+      key: 'goraImportance',
+      kind: 'choice',
+      label: 'Importance',
+      flag: 'gora-importance',
+      choices: GORA_IMPORTANCE,
+      choiceLabels: { union_mean: 'union_mean (paper)' },
+      default: GORA_DEFAULTS.importance,
+      inForm: true,
       help: "how a module's importance is measured from W and its gradient",
     },
     ...graloraBlockOptions('gora'),
     {
-      key: 'goraFeatures', kind: 'choice', label: 'Features', flag: 'gora-features', choices: GORA_FEATURES, default: GORA_DEFAULTS.features,
-      inForm: false, help: 'parameters per unit of rank: identity (in + out) or sqrt',
+      key: 'goraFeatures',
+      kind: 'choice',
+      label: 'Features',
+      flag: 'gora-features',
+      choices: GORA_FEATURES,
+      default: GORA_DEFAULTS.features,
+      inForm: false,
+      help: 'parameters per unit of rank: identity (in + out) or sqrt',
     },
     {
-      key: 'goraRounding', kind: 'choice', label: 'Rounding', flag: 'gora-rounding', choices: GORA_ROUNDING, default: GORA_DEFAULTS.rounding,
-      inForm: false, help: 'rank rounding: paper (round(B·a/F)) or code (as the official code)',
+      key: 'goraRounding',
+      kind: 'choice',
+      label: 'Rounding',
+      flag: 'gora-rounding',
+      choices: GORA_ROUNDING,
+      default: GORA_DEFAULTS.rounding,
+      inForm: false,
+      help: 'rank rounding: paper (round(B·a/F)) or code (as the official code)',
     },
     {
-      key: 'goraAdaptiveSteps', kind: 'flag', label: 'Adaptive N', flag: 'gora-adaptive-steps', default: GORA_DEFAULTS.adaptiveSteps,
-      inForm: false, help: 'stop accumulating once every importance changes by <= 10% (N stays the cap)',
+      key: 'goraAdaptiveSteps',
+      kind: 'flag',
+      label: 'Adaptive N',
+      flag: 'gora-adaptive-steps',
+      default: GORA_DEFAULTS.adaptiveSteps,
+      inForm: false,
+      help: 'stop accumulating once every importance changes by <= 10% (N stays the cap)',
     },
   ],
   scaleRule: (r, a, c) => ({
-    formula: 'α/√r_l per module', value: goraScale(r + (usesGraloraBlocks(c, 'gora') ? Number(c.values.hybridRank ?? 0) : 0), a), perModule: true,
+    formula: 'α/√r_l per module',
+    value: goraScale(r + (usesGraloraBlocks(c, 'gora') ? Number(c.values.hybridRank ?? 0) : 0), a),
+    perModule: true,
   }),
   validate(_rank, c) {
     const min = Number(c.values.rankMin);
     const max = Number(c.values.rankMax);
     if (!(min > max)) return [];
-    return [{ key: 'rankMin', message: (w) => `${w.name(RANK_MIN)} (${min}) is larger than ${w.short(RANK_MAX)} (${max}): no rank fits both bounds` }];
+    return [
+      {
+        key: 'rankMin',
+        message: (w) =>
+          `${w.name(RANK_MIN)} (${min}) is larger than ${w.short(RANK_MAX)} (${max}): no rank fits both bounds`,
+      },
+    ];
   },
   summary: (c) => `N ${c.values.goraSteps}, γ ${c.values.goraGamma}, r ${c.values.rankMin}–${c.values.rankMax}`,
 };

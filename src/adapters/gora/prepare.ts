@@ -47,8 +47,13 @@ export interface GoraProgress {
 }
 
 export async function allocateGora(
-  gpu: Gpu, weights: ModelWeights, targets: LinearInfo[], nextBatch: () => Batch, shape: { batch: number; seq: number; recompute?: Recompute },
-  cfg: GoraConfig, onProgress?: (p: GoraProgress) => void,
+  gpu: Gpu,
+  weights: ModelWeights,
+  targets: LinearInfo[],
+  nextBatch: () => Batch,
+  shape: { batch: number; seq: number; recompute?: Recompute },
+  cfg: GoraConfig,
+  onProgress?: (p: GoraProgress) => void,
 ): Promise<GoraAllocation> {
   if (targets.length === 0) throw new Error('GoRA: no target modules');
   const mark = gpu.mark();
@@ -63,8 +68,11 @@ export async function allocateGora(
       onProgress?.({ phase: 'gradients', done: t + 1, total: cfg.steps });
       if (cfg.adaptiveSteps) {
         // Importance of the running mean; stop once no matrix changes by more than τ (never before t_min).
-        const now = (await importanceStats(gpu, weights, grads(), acc.steps)).map((s) => pickImportance(s, cfg.importance));
-        const settled = previous !== null && now.every((v, i) => Math.abs(v - previous![i]) / (previous![i] + 1e-8) <= ADAPTIVE_TAU);
+        const now = (await importanceStats(gpu, weights, grads(), acc.steps)).map((s) =>
+          pickImportance(s, cfg.importance),
+        );
+        const settled =
+          previous !== null && now.every((v, i) => Math.abs(v - previous![i]) / (previous![i] + 1e-8) <= ADAPTIVE_TAU);
         previous = now;
         if (settled && acc.steps >= ADAPTIVE_MIN_STEPS) break;
       }
@@ -73,15 +81,27 @@ export async function allocateGora(
     const stats = await importanceStats(gpu, weights, grads());
     const importances = stats.map((s) => pickImportance(s, cfg.importance));
     if (importances.some((v) => !Number.isFinite(v))) {
-      throw new Error('GoRA: the accumulated gradients are not finite (the model diverges on these batches); check the data and the model.');
+      throw new Error(
+        'GoRA: the accumulated gradients are not finite (the model diverges on these batches); check the data and the model.',
+      );
     }
     const shares = normalizeImportance(importances);
     const temporaries = gpu.createdSince(mark);
-    const ranks = allocateRanks(targets.map((info, i) => ({ in: info.in, out: info.out, importance: importances[i] })), cfg);
+    const ranks = allocateRanks(
+      targets.map((info, i) => ({ in: info.in, out: info.out, importance: importances[i] })),
+      cfg,
+    );
     return {
       modules: targets.map((info, i) => ({
-        path: info.path, layer: info.layer, kind: info.kind, in: info.in, out: info.out,
-        importance: importances[i], share: shares[i], stats: stats[i], rank: ranks[i],
+        path: info.path,
+        layer: info.layer,
+        kind: info.kind,
+        in: info.in,
+        out: info.out,
+        importance: importances[i],
+        share: shares[i],
+        stats: stats[i],
+        rank: ranks[i],
       })),
       grads: new Map(grads().map(({ info, grad }) => [info.path, grad])),
       steps: acc.steps,

@@ -37,9 +37,12 @@ export function defaultGraloraK(totalRank: number, graloraRank = totalRank): num
 export function validateGraloraConfig(c: GraloraConfig): void {
   if (!Number.isInteger(c.rank) || c.rank < 1) throw new Error(`GraLoRA rank must be an integer >= 1 (got ${c.rank})`);
   if (!Number.isInteger(c.k) || c.k < 1) throw new Error(`GraLoRA k must be an integer >= 1 (got ${c.k})`);
-  if (c.rank % c.k !== 0) throw new Error(`GraLoRA rank ${c.rank} is not divisible by k ${c.k}: each of the k x k blocks gets rank r/k`);
-  if (!Number.isInteger(c.hybridRank) || c.hybridRank < 0) throw new Error(`GraLoRA hybrid rank must be an integer >= 0 (got ${c.hybridRank})`);
-  if (!Number.isFinite(c.alpha) || c.alpha <= 0) throw new Error(`GraLoRA alpha must be a positive number (got ${c.alpha})`);
+  if (c.rank % c.k !== 0)
+    throw new Error(`GraLoRA rank ${c.rank} is not divisible by k ${c.k}: each of the k x k blocks gets rank r/k`);
+  if (!Number.isInteger(c.hybridRank) || c.hybridRank < 0)
+    throw new Error(`GraLoRA hybrid rank must be an integer >= 0 (got ${c.hybridRank})`);
+  if (!Number.isFinite(c.alpha) || c.alpha <= 0)
+    throw new Error(`GraLoRA alpha must be a positive number (got ${c.alpha})`);
   if (c.targets.length === 0) throw new Error('GraLoRA needs at least one target module');
   if (!(c.lrRatioB > 0)) throw new Error(`LoRA+ ratio must be positive (got ${c.lrRatioB})`);
 }
@@ -58,8 +61,17 @@ export function moduleK(info: Pick<LinearInfo, 'path' | 'in' | 'out'>, rank: num
   let kk = k;
   while (kk > 1 && (info.in % kk !== 0 || info.out % kk !== 0 || rank % kk !== 0)) kk--;
   if (kk === k) return { k };
-  const why = [info.in % k ? `in ${info.in}` : '', info.out % k ? `out ${info.out}` : '', rank % k ? `rank ${rank}` : ''].filter(Boolean).join(', ');
-  return { k: kk, warning: `${info.path} (${info.in} -> ${info.out}, rank ${rank}): gralora_k ${k} does not divide ${why}; using k = ${kk}${kk === 1 ? ' (plain LoRA)' : ''}` };
+  const why = [
+    info.in % k ? `in ${info.in}` : '',
+    info.out % k ? `out ${info.out}` : '',
+    rank % k ? `rank ${rank}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return {
+    k: kk,
+    warning: `${info.path} (${info.in} -> ${info.out}, rank ${rank}): gralora_k ${k} does not divide ${why}; using k = ${kk}${kk === 1 ? ' (plain LoRA)' : ''}`,
+  };
 }
 
 /** The original SqueezeBits fields: r counts the hybrid part too, scale = gralora_alpha / r. */
@@ -72,7 +84,9 @@ export interface OriginalGraloraFields {
 /** Original (r, h, alpha) -> PEFT (r - h, h, alpha): the same adapter with the same scale. */
 export function graloraFromOriginal(o: OriginalGraloraFields): { rank: number; hybridRank: number; alpha: number } {
   if (!(o.hybridR >= 0) || o.r - o.hybridR < 1) {
-    throw new Error(`original GraLoRA r ${o.r} must exceed hybrid_r ${o.hybridR}: its GraLoRA part has rank r - hybrid_r`);
+    throw new Error(
+      `original GraLoRA r ${o.r} must exceed hybrid_r ${o.hybridR}: its GraLoRA part has rank r - hybrid_r`,
+    );
   }
   return { rank: o.r - o.hybridR, hybridRank: o.hybridR, alpha: o.alpha };
 }

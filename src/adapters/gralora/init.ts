@@ -8,7 +8,9 @@ import { kaimingUniformA } from '../lora/init';
 import type { GraloraWeights } from './layer';
 
 export function graloraInit(
-  dims: { in: number; out: number }, shape: { rank: number; k: number; hybridRank: number }, rng: Rng,
+  dims: { in: number; out: number },
+  shape: { rank: number; k: number; hybridRank: number },
+  rng: Rng,
 ): GraloraWeights {
   const { rank: r, k, hybridRank: h } = shape;
   const bi = dims.in / k;

@@ -48,7 +48,11 @@ export class GraloraLayer implements LinearAdapter {
   readonly hybrid: HybridTensors | null;
   readonly trainables: Trainable[];
 
-  constructor(gpu: Gpu, readonly info: LinearInfo, opts: GraloraLayerOptions) {
+  constructor(
+    gpu: Gpu,
+    readonly info: LinearInfo,
+    opts: GraloraLayerOptions,
+  ) {
     const { rank: r, k, hybridRank: h } = opts;
     const { in: inDim, out: outDim, path } = info;
     checkStructure(info, r, k, h);
@@ -76,8 +80,20 @@ export class GraloraLayer implements LinearAdapter {
         dB: gpu.tensor([outDim, h], `${path}.gralora_B_general.grad`),
       };
       this.trainables.push(
-        { name: `${path}.gralora_A_general.weight`, param: this.hybrid.A, grad: this.hybrid.dA, decay: true, lrScale: 1 },
-        { name: `${path}.gralora_B_general.weight`, param: this.hybrid.B, grad: this.hybrid.dB, decay: true, lrScale: lrScaleB },
+        {
+          name: `${path}.gralora_A_general.weight`,
+          param: this.hybrid.A,
+          grad: this.hybrid.dA,
+          decay: true,
+          lrScale: 1,
+        },
+        {
+          name: `${path}.gralora_B_general.weight`,
+          param: this.hybrid.B,
+          grad: this.hybrid.dB,
+          decay: true,
+          lrScale: lrScaleB,
+        },
       );
     }
   }
@@ -98,7 +114,14 @@ export class GraloraLayer implements LinearAdapter {
     const dh = k > 1 ? gpu.tensor(plane, `${path}.gralora_dh`) : undefined;
     const blocks = { rows, inDim, outDim, k, rank: r, scale: s, GA: this.GA, GB: this.GB };
     // The hybrid part is a plain LoRA of rank h with the shared scale s.
-    const hybrid = this.hybrid && bindLowRank(gpu, this.hybrid, { in: inDim, out: outDim, rank: this.hybridRank, scale: s, label: `${path}.gralora_general` }, rows);
+    const hybrid =
+      this.hybrid &&
+      bindLowRank(
+        gpu,
+        this.hybrid,
+        { in: inDim, out: outDim, rank: this.hybridRank, scale: s, label: `${path}.gralora_general` },
+        rows,
+      );
     return {
       forward: (list, x, y) => {
         graloraForward(list, { ...blocks, x, y, h, hShuffled });
@@ -117,8 +140,13 @@ function checkStructure(info: LinearInfo, r: number, k: number, h: number): void
   if (!Number.isInteger(r) || r < 1) throw new Error(`${p}: GraLoRA rank must be an integer >= 1 (got ${r})`);
   if (!Number.isInteger(k) || k < 1) throw new Error(`${p}: gralora_k must be an integer >= 1 (got ${k})`);
   if (!Number.isInteger(h) || h < 0) throw new Error(`${p}: hybrid_r must be an integer >= 0 (got ${h})`);
-  for (const [what, n] of [['in', info.in], ['out', info.out], ['rank', r]] as const) {
-    if (n % k !== 0) throw new Error(`${p}: gralora_k ${k} does not divide ${what} ${n} (in ${info.in}, out ${info.out}, rank ${r})`);
+  for (const [what, n] of [
+    ['in', info.in],
+    ['out', info.out],
+    ['rank', r],
+  ] as const) {
+    if (n % k !== 0)
+      throw new Error(`${p}: gralora_k ${k} does not divide ${what} ${n} (in ${info.in}, out ${info.out}, rank ${r})`);
   }
 }
 
@@ -126,7 +154,8 @@ function checkWeights(info: LinearInfo, r: number, k: number, h: number, w: Gral
   const { in: inDim, out: outDim, path } = info;
   const expect = (name: string, got: number | undefined, shape: number[]) => {
     const n = shape.reduce((a, b) => a * b, 1);
-    if (got !== n) throw new Error(`${path}: ${name} must have shape [${shape.join(', ')}] (${n} values), got ${got ?? 'none'}`);
+    if (got !== n)
+      throw new Error(`${path}: ${name} must have shape [${shape.join(', ')}] (${n} values), got ${got ?? 'none'}`);
   };
   expect('gralora_A', w.GA.length, [k, inDim / k, r]);
   expect('gralora_B', w.GB.length, [k, r, outDim / k]);

@@ -6,10 +6,17 @@ import { RANK_OPTION, type MethodDescriptor, type MethodOption, type OptionConte
 import { defaultGraloraK, graloraScale } from './config';
 
 /** Whether a run's adapters are GraLoRA blocks (the method itself, or an allocating method's structure choice). */
-export const usesGraloraBlocks = (c: OptionContext, method: string) => method === 'gralora' || c.values.structure === 'gralora';
+export const usesGraloraBlocks = (c: OptionContext, method: string) =>
+  method === 'gralora' || c.values.structure === 'gralora';
 
 export const HYBRID_RANK: MethodOption = {
-  key: 'hybridRank', kind: 'int', label: 'Hybrid r', flag: 'hybrid-r', min: 0, default: 0, inForm: true,
+  key: 'hybridRank',
+  kind: 'int',
+  label: 'Hybrid r',
+  flag: 'hybrid-r',
+  min: 0,
+  default: 0,
+  inForm: true,
   help: 'rank of a plain full-width LoRA trained beside the blocks (PEFT hybrid_r; 0 = none; with GoRA and GeLoRA: when the structure is gralora)',
   hint: 'Rank of a plain full-width LoRA trained beside the blocks (PEFT hybrid_r; 0 = none)',
 };
@@ -17,7 +24,12 @@ export const HYBRID_RANK: MethodOption = {
 const hybridOf = (c: OptionContext) => Number(c.values.hybridRank ?? 0);
 
 export const GRALORA_K: MethodOption = {
-  key: 'graloraK', kind: 'int', label: 'k', flag: 'gralora-k', min: 1, inForm: true,
+  key: 'graloraK',
+  kind: 'int',
+  label: 'k',
+  flag: 'gralora-k',
+  min: 1,
+  inForm: true,
   help: 'blocks per side (with GoRA and GeLoRA: when the structure is gralora)',
   hint: 'Blocks per side. Empty: 2 up to a total rank of 32, 4 from 64',
   default: (c) => defaultGraloraK(c.rank + hybridOf(c), c.rank),
@@ -27,7 +39,10 @@ export const GRALORA_K: MethodOption = {
 /** The block options, for the allocating methods: they apply only with the GraLoRA structure. */
 export function graloraBlockOptions(method: string): MethodOption[] {
   const appliesTo = (c: OptionContext) => usesGraloraBlocks(c, method);
-  return [{ ...GRALORA_K, appliesTo }, { ...HYBRID_RANK, appliesTo }];
+  return [
+    { ...GRALORA_K, appliesTo },
+    { ...HYBRID_RANK, appliesTo },
+  ];
 }
 
 export const GRALORA_METHOD: MethodDescriptor<'gralora'> = {
@@ -47,9 +62,12 @@ export const GRALORA_METHOD: MethodDescriptor<'gralora'> = {
     const k = Number(c.values.graloraK);
     if (!Number.isInteger(k) || k < 1 || rank % k === 0) return [];
     const kOption = options.find((o) => o.key === 'graloraK')!;
-    return [{
-      key: 'graloraK',
-      message: (w) => `${w.name(RANK_OPTION, rank)} must be divisible by ${w.short(kOption, k)}: each of the k x k blocks gets rank r/k`,
-    }];
+    return [
+      {
+        key: 'graloraK',
+        message: (w) =>
+          `${w.name(RANK_OPTION, rank)} must be divisible by ${w.short(kOption, k)}: each of the k x k blocks gets rank r/k`,
+      },
+    ];
   },
 };

@@ -20,7 +20,13 @@ export interface GraloraLayers {
   warnings: string[];
 }
 
-export function createGraloraLayers(gpu: Gpu, spec: ModelSpec, cfg: GraloraConfig, seed: number, plan: GraloraPlan = {}): GraloraLayers {
+export function createGraloraLayers(
+  gpu: Gpu,
+  spec: ModelSpec,
+  cfg: GraloraConfig,
+  seed: number,
+  plan: GraloraPlan = {},
+): GraloraLayers {
   validateGraloraConfig(cfg);
   const rng = new Rng(seed);
   const layers = new Map<string, GraloraLayer>();
@@ -50,23 +56,41 @@ export async function readGraloraModules(gpu: Gpu, layers: Map<string, GraloraLa
   const data = await gpu.readMany(list.flatMap((l) => [l.GA, l.GB, ...(l.hybrid ? [l.hybrid.A, l.hybrid.B] : [])]));
   let next = 0;
   return list.map((l) => ({
-    path: l.info.path, in: l.info.in, out: l.info.out, rank: l.rank, k: l.k, hybridRank: l.hybridRank, scale: l.scale,
-    GA: data[next++], GB: data[next++],
+    path: l.info.path,
+    in: l.info.in,
+    out: l.info.out,
+    rank: l.rank,
+    k: l.k,
+    hybridRank: l.hybridRank,
+    scale: l.scale,
+    GA: data[next++],
+    GB: data[next++],
     Ag: l.hybrid ? data[next++] : new Float32Array(0),
     Bg: l.hybrid ? data[next++] : new Float32Array(0),
   }));
 }
 
 /** Layers from imported PEFT weights (for eval and generate). */
-export function graloraLayersFromWeights(gpu: Gpu, spec: ModelSpec, modules: GraloraModuleWeights[]): Map<string, GraloraLayer> {
+export function graloraLayersFromWeights(
+  gpu: Gpu,
+  spec: ModelSpec,
+  modules: GraloraModuleWeights[],
+): Map<string, GraloraLayer> {
   const infos = new Map(allLinears(spec).map((i) => [i.path, i]));
   const out = new Map<string, GraloraLayer>();
   for (const m of modules) {
     const info = infos.get(m.path);
     if (!info) throw new Error(`GraLoRA module ${m.path} does not exist in this ${spec.modelType} model`);
-    out.set(m.path, new GraloraLayer(gpu, info, {
-      rank: m.rank, k: m.k, hybridRank: m.hybridRank, scale: m.scale, weights: { GA: m.GA, GB: m.GB, Ag: m.Ag, Bg: m.Bg },
-    }));
+    out.set(
+      m.path,
+      new GraloraLayer(gpu, info, {
+        rank: m.rank,
+        k: m.k,
+        hybridRank: m.hybridRank,
+        scale: m.scale,
+        weights: { GA: m.GA, GB: m.GB, Ag: m.Ag, Bg: m.Bg },
+      }),
+    );
   }
   return out;
 }

@@ -5,8 +5,19 @@
  */
 import type { ModelSpec } from '../../model/config';
 import {
-  checkPeftTargets, closeTo, exportPeftLora, modulesByPath, PEFT_BOOKKEEPING_FIELDS, PEFT_TARGET_FIELDS, refuseUnknownFields, stripPeftPrefix,
-  unsupportedModuleMessage, type AdapterTensorReader, type ImportOptions, type LoraModuleWeights, type PeftExport,
+  checkPeftTargets,
+  closeTo,
+  exportPeftLora,
+  modulesByPath,
+  PEFT_BOOKKEEPING_FIELDS,
+  PEFT_TARGET_FIELDS,
+  refuseUnknownFields,
+  stripPeftPrefix,
+  unsupportedModuleMessage,
+  type AdapterTensorReader,
+  type ImportOptions,
+  type LoraModuleWeights,
+  type PeftExport,
 } from '../lora/peft';
 import { graloraScale } from './config';
 
@@ -45,9 +56,16 @@ export function graloraFormatProblem(modules: GraloraModuleWeights[], alpha: num
 }
 
 /** The PEFT GraLoRA folder contents. Throws (naming the reason) when the format cannot express the adapter. */
-export function exportPeftGralora(spec: ModelSpec, modules: GraloraModuleWeights[], opts: { alpha: number; baseModel: string }): PeftExport {
+export function exportPeftGralora(
+  spec: ModelSpec,
+  modules: GraloraModuleWeights[],
+  opts: { alpha: number; baseModel: string },
+): PeftExport {
   const problem = graloraFormatProblem(modules, opts.alpha);
-  if (problem) throw new Error(`Cannot export as a PEFT GraLoRA adapter: ${problem}. Export it as a LoRA instead (exportGraloraAsLora).`);
+  if (problem)
+    throw new Error(
+      `Cannot export as a PEFT GraLoRA adapter: ${problem}. Export it as a LoRA instead (exportGraloraAsLora).`,
+    );
   const { rank: r, k, hybridRank: h } = modules[0];
   const tensors: PeftExport['tensors'] = [];
   for (const m of modules) {
@@ -93,12 +111,15 @@ export function graloraToLora(m: GraloraModuleWeights): LoraModuleWeights {
   const A = new Float32Array(R * m.in);
   const B = new Float32Array(m.out * R);
   for (let n = 0; n < k; n++) {
-    for (let i = 0; i < bi; i++) for (let rho = 0; rho < r; rho++) A[(n * r + rho) * m.in + n * bi + i] = m.GA[(n * bi + i) * r + rho];
+    for (let i = 0; i < bi; i++)
+      for (let rho = 0; rho < r; rho++) A[(n * r + rho) * m.in + n * bi + i] = m.GA[(n * bi + i) * r + rho];
   }
   for (let mm = 0; mm < k; mm++) {
-    for (let n = 0; n < k; n++) for (let c = 0; c < sr; c++) for (let o = 0; o < bo; o++) {
-      B[(mm * bo + o) * R + n * r + mm * sr + c] = s * m.GB[(mm * r + n * sr + c) * bo + o];
-    }
+    for (let n = 0; n < k; n++)
+      for (let c = 0; c < sr; c++)
+        for (let o = 0; o < bo; o++) {
+          B[(mm * bo + o) * R + n * r + mm * sr + c] = s * m.GB[(mm * r + n * sr + c) * bo + o];
+        }
   }
   for (let q = 0; q < h; q++) {
     A.set(m.Ag.subarray(q * m.in, (q + 1) * m.in), (k * r + q) * m.in);
@@ -108,7 +129,11 @@ export function graloraToLora(m: GraloraModuleWeights): LoraModuleWeights {
 }
 
 /** Any GraLoRA adapter (mixed k, per-module ranks or scales) as an exact PEFT LoRA with scale 1 per module. */
-export function exportGraloraAsLora(spec: ModelSpec, modules: GraloraModuleWeights[], opts: { baseModel: string }): PeftExport {
+export function exportGraloraAsLora(
+  spec: ModelSpec,
+  modules: GraloraModuleWeights[],
+  opts: { baseModel: string },
+): PeftExport {
   const lora = modules.map(graloraToLora);
   const ranks = new Set(lora.map((m) => m.rank));
   // Uniform R: alpha = R gives s = 1 from a plain config; otherwise exportPeftLora writes per-module patterns.
@@ -126,7 +151,17 @@ const A_KEY = /\.gralora_A(\.default)?$/;
  * and init_weights only matter for saving and for modules without tensors (which checkPeftTargets refuses).
  */
 const GRALORA_FIELDS = new Set([
-  ...PEFT_BOOKKEEPING_FIELDS, ...PEFT_TARGET_FIELDS, 'r', 'hybrid_r', 'alpha', 'gralora_alpha', 'gralora_k', 'gralora_dropout', 'fan_in_fan_out', 'bias', 'init_weights',
+  ...PEFT_BOOKKEEPING_FIELDS,
+  ...PEFT_TARGET_FIELDS,
+  'r',
+  'hybrid_r',
+  'alpha',
+  'gralora_alpha',
+  'gralora_k',
+  'gralora_dropout',
+  'fan_in_fan_out',
+  'bias',
+  'init_weights',
 ]);
 
 /** The tensors PEFT saves for a GraLoRA adapter itself (every key holding its prefix `gralora_`). */
@@ -139,23 +174,32 @@ export function isGraloraTensor(name: string): boolean {
  * the original repo (r = total rank, gralora_alpha, A's last dim r - hybrid_r): both come back in PEFT terms.
  */
 export async function importPeftGralora(
-  spec: ModelSpec, config: Record<string, unknown>, reader: AdapterTensorReader, where: string, opts: ImportOptions = {},
+  spec: ModelSpec,
+  config: Record<string, unknown>,
+  reader: AdapterTensorReader,
+  where: string,
+  opts: ImportOptions = {},
 ): Promise<GraloraModuleWeights[]> {
   const cfgFile = `${where}/adapter_config.json`;
   const type = String(config.peft_type ?? '');
-  if (type !== 'GRALORA') throw new Error(`${cfgFile}: peft_type is "${type}"; this reader handles GRALORA (LoRA import is separate).`);
+  if (type !== 'GRALORA')
+    throw new Error(`${cfgFile}: peft_type is "${type}"; this reader handles GRALORA (LoRA import is separate).`);
   refuseUnknownFields(config, GRALORA_FIELDS, cfgFile, 'GraLoRA');
   const k = Number(config.gralora_k ?? PEFT_DEFAULTS.k);
   const h = Number(config.hybrid_r ?? 0);
   const rConfig = Number(config.r ?? PEFT_DEFAULTS.r);
-  if (!Number.isInteger(k) || k < 1) throw new Error(`${cfgFile}: gralora_k must be an integer >= 1 (got ${config.gralora_k})`);
-  if (!Number.isInteger(h) || h < 0) throw new Error(`${cfgFile}: hybrid_r must be an integer >= 0 (got ${config.hybrid_r})`);
+  if (!Number.isInteger(k) || k < 1)
+    throw new Error(`${cfgFile}: gralora_k must be an integer >= 1 (got ${config.gralora_k})`);
+  if (!Number.isInteger(h) || h < 0)
+    throw new Error(`${cfgFile}: hybrid_r must be an integer >= 0 (got ${config.hybrid_r})`);
   // The original repo writes gralora_alpha and counts the hybrid part in r.
   const original = !('alpha' in config) && 'gralora_alpha' in config;
   const alpha = Number(original ? config.gralora_alpha : (config.alpha ?? PEFT_DEFAULTS.alpha));
   const r = original ? rConfig - h : rConfig;
   if (!Number.isInteger(r) || r < 1) {
-    throw new Error(`${cfgFile}: the GraLoRA part's rank is ${r} (r ${rConfig}${original ? ` - hybrid_r ${h}, original-repo convention` : ''}); it must be >= 1`);
+    throw new Error(
+      `${cfgFile}: the GraLoRA part's rank is ${r} (r ${rConfig}${original ? ` - hybrid_r ${h}, original-repo convention` : ''}); it must be >= 1`,
+    );
   }
   if (r % k !== 0) throw new Error(`${cfgFile}: r ${r} is not divisible by gralora_k ${k}`);
   const scale = graloraScale(alpha, r, h);
@@ -163,7 +207,10 @@ export async function importPeftGralora(
   const names = reader.names();
   if (!opts.baseWeightsApplied) {
     const other = names.find((n) => !isGraloraTensor(n));
-    if (other) throw new Error(`${where}: ${other} is not a GraLoRA tensor (a whole module, a bias or token rows); loadPeftAdapter applies those, importPeftGralora alone would drop it.`);
+    if (other)
+      throw new Error(
+        `${where}: ${other} is not a GraLoRA tensor (a whole module, a bias or token rows); loadPeftAdapter applies those, importPeftGralora alone would drop it.`,
+      );
   }
   const byPath = modulesByPath(spec);
   const aNames = names.filter((n) => A_KEY.test(n));
@@ -175,10 +222,13 @@ export async function importPeftGralora(
     const modPath = stripPeftPrefix(aName).replace(A_KEY, '');
     const info = byPath.get(modPath);
     if (!info) throw new Error(unsupportedModuleMessage(spec, where, aName, modPath));
-    if (adapted.has(info.path)) throw new Error(`${where}: ${info.path} has two gralora_A tensors (${aName} is the second).`);
+    if (adapted.has(info.path))
+      throw new Error(`${where}: ${info.path} has two gralora_A tensors (${aName} is the second).`);
     adapted.set(info.path, aName);
     if (info.in % k !== 0 || info.out % k !== 0) {
-      throw new Error(`${where}: gralora_k ${k} does not divide ${info.path} (${info.in} -> ${info.out}) (is the adapter for another model?).`);
+      throw new Error(
+        `${where}: gralora_k ${k} does not divide ${info.path} (${info.in} -> ${info.out}) (is the adapter for another model?).`,
+      );
     }
     // Siblings share the stem and the optional adapter-name suffix (".default") of gralora_A.
     const match = A_KEY.exec(aName)!;
@@ -190,7 +240,9 @@ export async function importPeftGralora(
       const got = reader.info(name)!.shape;
       if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
         const conv = original ? ' (original-repo convention: r - hybrid_r)' : '';
-        throw new Error(`${where}: ${name} has shape [${got}], expected [${shape}] for ${info.path} with r ${r}${conv}, gralora_k ${k}, hybrid_r ${h} (is the adapter for another model?).`);
+        throw new Error(
+          `${where}: ${name} has shape [${got}], expected [${shape}] for ${info.path} with r ${r}${conv}, gralora_k ${k}, hybrid_r ${h} (is the adapter for another model?).`,
+        );
       }
       return reader.load(name);
     };
@@ -202,14 +254,19 @@ export async function importPeftGralora(
       Ag = await tensor(`${stem}.gralora_A_general${suffix}.weight`, [h, info.in]);
       Bg = await tensor(`${stem}.gralora_B_general${suffix}.weight`, [info.out, h]);
     } else {
-      const stray = names.find((n) => n.startsWith(`${stem}.gralora_A_general`) || n.startsWith(`${stem}.gralora_B_general`));
+      const stray = names.find(
+        (n) => n.startsWith(`${stem}.gralora_A_general`) || n.startsWith(`${stem}.gralora_B_general`),
+      );
       if (stray) throw new Error(`${where}: ${stray} is a hybrid tensor, but hybrid_r is 0 in adapter_config.json.`);
     }
     out.push({ path: info.path, in: info.in, out: info.out, rank: r, k, hybridRank: h, scale, GA, GB, Ag, Bg });
   }
   // A GraLoRA tensor no module read (a B without its A, a name of another variant) is refused, never dropped.
   const unused = names.find((n) => isGraloraTensor(n) && !used.has(n));
-  if (unused) throw new Error(`${where}: ${unused} belongs to no gralora_A module (a GraLoRA module is gralora_A, gralora_B and, with hybrid_r, gralora_A_general/gralora_B_general).`);
+  if (unused)
+    throw new Error(
+      `${where}: ${unused} belongs to no gralora_A module (a GraLoRA module is gralora_A, gralora_B and, with hybrid_r, gralora_A_general/gralora_B_general).`,
+    );
   checkPeftTargets(spec, config, adapted, where, 'GraLoRA');
   return out;
 }

@@ -43,6 +43,11 @@ export class LoraLayer implements LinearAdapter {
 
   bind(gpu: Gpu, rows: number): BoundAdapter {
     const { in: inDim, out: outDim, path } = this.info;
-    return bindLowRank(gpu, this, { in: inDim, out: outDim, rank: this.rank, scale: this.scale, label: `${path}.lora` }, rows);
+    return bindLowRank(
+      gpu,
+      this,
+      { in: inDim, out: outDim, rank: this.rank, scale: this.scale, label: `${path}.lora` },
+      rows,
+    );
   }
 }

@@ -18,7 +18,10 @@ export interface LowRankTensors {
 
 /** Allocates the [rows, rank] scratch (H saved for the backward, and dH) and records forward/backward. */
 export function bindLowRank(
-  gpu: Gpu, t: LowRankTensors, dims: { in: number; out: number; rank: number; scale: number; label: string }, rows: number,
+  gpu: Gpu,
+  t: LowRankTensors,
+  dims: { in: number; out: number; rank: number; scale: number; label: string },
+  rows: number,
 ): BoundAdapter {
   const { in: inDim, out: outDim, rank: r, scale: s } = dims;
   const h = gpu.tensor([rows, r], `${dims.label}_h`);
@@ -26,10 +29,29 @@ export function bindLowRank(
   return {
     forward: (list, x, y) => {
       matmul(list, { a: x, b: { t: t.A, ld: inDim }, c: { t: h, ld: r }, M: rows, N: r, K: inDim, transB: true });
-      matmul(list, { a: { t: h, ld: r }, b: { t: t.B, ld: r }, c: y, M: rows, N: outDim, K: r, transB: true, alpha: s, beta: 1 });
+      matmul(list, {
+        a: { t: h, ld: r },
+        b: { t: t.B, ld: r },
+        c: y,
+        M: rows,
+        N: outDim,
+        K: r,
+        transB: true,
+        alpha: s,
+        beta: 1,
+      });
     },
     backward: (list, x, dy, dx) => {
-      matmul(list, { a: dy, b: { t: h, ld: r }, c: { t: t.dB, ld: r }, M: outDim, N: r, K: rows, transA: true, alpha: s });
+      matmul(list, {
+        a: dy,
+        b: { t: h, ld: r },
+        c: { t: t.dB, ld: r },
+        M: outDim,
+        N: r,
+        K: rows,
+        transA: true,
+        alpha: s,
+      });
       matmul(list, { a: dy, b: { t: t.B, ld: r }, c: { t: dh, ld: r }, M: rows, N: r, K: outDim, alpha: s });
       matmul(list, { a: { t: dh, ld: r }, b: x, c: { t: t.dA, ld: inDim }, M: r, N: inDim, K: rows, transA: true });
       matmul(list, { a: { t: dh, ld: r }, b: { t: t.A, ld: inDim }, c: dx, M: rows, N: inDim, K: r, beta: 1 });

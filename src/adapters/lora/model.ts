@@ -18,7 +18,13 @@ export interface LoraPlan {
   weights?: Map<string, LoraWeights>;
 }
 
-export function createLoraLayers(gpu: Gpu, spec: ModelSpec, cfg: LoraConfig, seed: number, plan: LoraPlan = {}): Map<string, LoraLayer> {
+export function createLoraLayers(
+  gpu: Gpu,
+  spec: ModelSpec,
+  cfg: LoraConfig,
+  seed: number,
+  plan: LoraPlan = {},
+): Map<string, LoraLayer> {
   validateLoraConfig(cfg);
   const rng = new Rng(seed);
   const layers = new Map<string, LoraLayer>();
@@ -37,7 +43,15 @@ export function createLoraLayers(gpu: Gpu, spec: ModelSpec, cfg: LoraConfig, see
 export async function readLoraModules(gpu: Gpu, layers: Map<string, LoraLayer>): Promise<LoraModuleWeights[]> {
   const list = [...layers.values()];
   const data = await gpu.readMany(list.flatMap((l) => [l.A, l.B]));
-  return list.map((l, i) => ({ path: l.info.path, rank: l.rank, scale: l.scale, A: data[2 * i], B: data[2 * i + 1], in: l.info.in, out: l.info.out }));
+  return list.map((l, i) => ({
+    path: l.info.path,
+    rank: l.rank,
+    scale: l.scale,
+    A: data[2 * i],
+    B: data[2 * i + 1],
+    in: l.info.in,
+    out: l.info.out,
+  }));
 }
 
 /** Layers from imported or restored weights (for eval and generate). */

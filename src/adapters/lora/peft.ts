@@ -30,10 +30,15 @@ const KEY_PREFIX = 'base_model.model.';
  * the scale is folded into B and every module gets lora_alpha = its rank, so PEFT computes s = 1 whichever
  * way it reads the patterns.
  */
-export function exportPeftLora(spec: ModelSpec, modules: LoraModuleWeights[], opts: { alpha: number; rslora: boolean; baseModel: string }): PeftExport {
+export function exportPeftLora(
+  spec: ModelSpec,
+  modules: LoraModuleWeights[],
+  opts: { alpha: number; rslora: boolean; baseModel: string },
+): PeftExport {
   if (modules.length === 0) throw new Error('No LoRA modules to export');
   const ranks = new Set(modules.map((m) => m.rank));
-  const uniform = ranks.size === 1 && modules.every((m) => closeTo(m.scale, loraScale(m.rank, opts.alpha, opts.rslora)));
+  const uniform =
+    ranks.size === 1 && modules.every((m) => closeTo(m.scale, loraScale(m.rank, opts.alpha, opts.rslora)));
   const r0 = modules[0].rank;
   const tensors: PeftExport['tensors'] = [];
   const rankPattern: Record<string, number> = {};
@@ -79,7 +84,11 @@ export function peftConfigJson(config: Record<string, unknown>): string {
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(v as object)
+        .sort()
+        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+    );
   }
   return v;
 }
@@ -134,10 +143,24 @@ export function isLoraTensor(name: string): boolean {
 }
 
 /** PeftConfig fields of every method: bookkeeping that never changes what a loaded adapter computes. */
-export const PEFT_BOOKKEEPING_FIELDS = ['peft_type', 'task_type', 'base_model_name_or_path', 'revision', 'inference_mode', 'auto_mapping', 'peft_version'];
+export const PEFT_BOOKKEEPING_FIELDS = [
+  'peft_type',
+  'task_type',
+  'base_model_name_or_path',
+  'revision',
+  'inference_mode',
+  'auto_mapping',
+  'peft_version',
+];
 
 /** Fields that choose the wrapped modules (peftTargetSelector) and the base tensors a folder replaces (loadPeftAdapter). */
-export const PEFT_TARGET_FIELDS = ['target_modules', 'exclude_modules', 'layers_to_transform', 'layers_pattern', 'modules_to_save'];
+export const PEFT_TARGET_FIELDS = [
+  'target_modules',
+  'exclude_modules',
+  'layers_to_transform',
+  'layers_pattern',
+  'modules_to_save',
+];
 
 /**
  * LoraConfig fields (PEFT 0.20) that this importer honours, or that cannot change what a loaded adapter computes:
@@ -147,9 +170,26 @@ export const PEFT_TARGET_FIELDS = ['target_modules', 'exclude_modules', 'layers_
  * (checked through init_lora_weights); megatron_core and qalora_group_size only with megatron_config/use_qalora.
  */
 const LORA_FIELDS = new Set([
-  ...PEFT_BOOKKEEPING_FIELDS, ...PEFT_TARGET_FIELDS, 'r', 'lora_alpha', 'rank_pattern', 'alpha_pattern', 'use_rslora', 'lora_dropout',
-  'fan_in_fan_out', 'bias', 'init_lora_weights', 'trainable_token_indices', 'ensure_weight_tying', 'loftq_config', 'eva_config',
-  'corda_config', 'lora_ga_config', 'megatron_core', 'qalora_group_size', 'runtime_config',
+  ...PEFT_BOOKKEEPING_FIELDS,
+  ...PEFT_TARGET_FIELDS,
+  'r',
+  'lora_alpha',
+  'rank_pattern',
+  'alpha_pattern',
+  'use_rslora',
+  'lora_dropout',
+  'fan_in_fan_out',
+  'bias',
+  'init_lora_weights',
+  'trainable_token_indices',
+  'ensure_weight_tying',
+  'loftq_config',
+  'eva_config',
+  'corda_config',
+  'lora_ga_config',
+  'megatron_core',
+  'qalora_group_size',
+  'runtime_config',
 ]);
 
 /** LoraConfig fields that change the computation in a way this engine does not implement: refused when set. */
@@ -174,7 +214,12 @@ const LORA_FIELDS_REFUSED: Record<string, string> = {
 const PLAIN_INITS: unknown[] = [true, false, 'gaussian', 'eva', 'orthogonal', 'mica'];
 
 /** Initialisations that train against a residual of W, not W itself. */
-const RESIDUAL_INITS: [RegExp, string][] = [[/^pissa(_niter_\d+)?$/, 'PiSSA'], [/^corda$/, 'CorDA'], [/^olora$/, 'OLoRA'], [/^lora_ga$/, 'LoRA-GA']];
+const RESIDUAL_INITS: [RegExp, string][] = [
+  [/^pissa(_niter_\d+)?$/, 'PiSSA'],
+  [/^corda$/, 'CorDA'],
+  [/^olora$/, 'OLoRA'],
+  [/^lora_ga$/, 'LoRA-GA'],
+];
 
 /** Set means anything but null, false, '' or an empty list/object (how PEFT writes a field left at its default). */
 export function isSet(v: unknown): boolean {
@@ -185,10 +230,17 @@ export function isSet(v: unknown): boolean {
 }
 
 /** Refuses a set field that is not in `known`: a field this importer does not know may change the computation. */
-export function refuseUnknownFields(config: Record<string, unknown>, known: Set<string>, cfgFile: string, method: string): void {
+export function refuseUnknownFields(
+  config: Record<string, unknown>,
+  known: Set<string>,
+  cfgFile: string,
+  method: string,
+): void {
   for (const [field, value] of Object.entries(config)) {
     if (known.has(field) || !isSet(value)) continue;
-    throw new Error(`${cfgFile}: field "${field}" (${JSON.stringify(value)}) is not one this ${method} importer knows, and it may change what the adapter computes; refusing rather than ignoring it.`);
+    throw new Error(
+      `${cfgFile}: field "${field}" (${JSON.stringify(value)}) is not one this ${method} importer knows, and it may change what the adapter computes; refusing rather than ignoring it.`,
+    );
   }
 }
 
@@ -196,7 +248,9 @@ export function refuseUnknownFields(config: Record<string, unknown>, known: Set<
 function refuseUnsupportedLoraConfig(config: Record<string, unknown>, cfgFile: string): void {
   for (const [field, what] of Object.entries(LORA_FIELDS_REFUSED)) {
     if (!isSet(config[field])) continue;
-    throw new Error(`${cfgFile}: ${field} is ${JSON.stringify(config[field])}: ${what} is not supported. Plain LoRA is (with rank_pattern, alpha_pattern, use_rslora, modules_to_save, trainable_token_indices and saved biases).`);
+    throw new Error(
+      `${cfgFile}: ${field} is ${JSON.stringify(config[field])}: ${what} is not supported. Plain LoRA is (with rank_pattern, alpha_pattern, use_rslora, modules_to_save, trainable_token_indices and saved biases).`,
+    );
   }
   refuseUnknownFields(config, new Set([...LORA_FIELDS, ...Object.keys(LORA_FIELDS_REFUSED)]), cfgFile, 'LoRA');
   const init = config.init_lora_weights ?? true;
@@ -212,9 +266,13 @@ function refuseUnsupportedLoraConfig(config: Record<string, unknown>, cfgFile: s
     );
   }
   if (init === 'loftq') {
-    throw new Error(`${cfgFile}: init_lora_weights is "loftq": PEFT replaces the base weights by their quantised form at load (LoftQ); that is not supported.`);
+    throw new Error(
+      `${cfgFile}: init_lora_weights is "loftq": PEFT replaces the base weights by their quantised form at load (LoftQ); that is not supported.`,
+    );
   }
-  throw new Error(`${cfgFile}: init_lora_weights is ${JSON.stringify(init)}, not one of ${PLAIN_INITS.map((v) => JSON.stringify(v)).join(', ')} (whose adapters are plain LoRA once loaded).`);
+  throw new Error(
+    `${cfgFile}: init_lora_weights is ${JSON.stringify(init)}, not one of ${PLAIN_INITS.map((v) => JSON.stringify(v)).join(', ')} (whose adapters are plain LoRA once loaded).`,
+  );
 }
 
 /**
@@ -223,17 +281,25 @@ function refuseUnsupportedLoraConfig(config: Record<string, unknown>, cfgFile: s
  * path or its end, then layers_to_transform/layers_pattern). Null when the config has no target_modules: then the
  * file's tensors decide.
  */
-export function peftTargetSelector(config: Record<string, unknown>, cfgFile: string): ((path: string) => boolean) | null {
+export function peftTargetSelector(
+  config: Record<string, unknown>,
+  cfgFile: string,
+): ((path: string) => boolean) | null {
   const targets = stringsField(config, 'target_modules', cfgFile);
   if (targets === null) return null;
   const exclude = stringsField(config, 'exclude_modules', cfgFile);
   const saved = (stringsField(config, 'modules_to_save', cfgFile) ?? []) as string[];
   const savedRes = saved.map((m) => fieldRegex(`(?:|.*\\.)(?:${m})(?:$|\\..*)`, 'modules_to_save', m, cfgFile));
   const layers = layersToTransform(config, cfgFile);
-  const layerPatterns = config.layers_pattern ? (Array.isArray(config.layers_pattern) ? config.layers_pattern : [config.layers_pattern]).map(String) : [];
+  const layerPatterns = config.layers_pattern
+    ? (Array.isArray(config.layers_pattern) ? config.layers_pattern : [config.layers_pattern]).map(String)
+    : [];
   const endsWithAny = (path: string, keys: string[]) => keys.includes(path) || keys.some((k) => path.endsWith(`.${k}`));
   const excludeRe = typeof exclude === 'string' ? fieldRegex(exclude, 'exclude_modules', exclude, cfgFile) : null;
-  const targetRe = typeof targets === 'string' && targets !== 'all-linear' ? fieldRegex(targets, 'target_modules', targets, cfgFile) : null;
+  const targetRe =
+    typeof targets === 'string' && targets !== 'all-linear'
+      ? fieldRegex(targets, 'target_modules', targets, cfgFile)
+      : null;
   return (path) => {
     if (excludeRe ? excludeRe.test(path) : Array.isArray(exclude) && endsWithAny(path, exclude)) return false;
     if (savedRes.some((re) => re.test(path))) return false;
@@ -249,7 +315,8 @@ export function peftTargetSelector(config: Record<string, unknown>, cfgFile: str
 function stringsField(config: Record<string, unknown>, field: string, cfgFile: string): string | string[] | null {
   const v = config[field];
   if (v === undefined || v === null) return null;
-  if (typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'))) return v as string | string[];
+  if (typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string')))
+    return v as string | string[];
   throw new Error(`${cfgFile}: ${field} must be a string or a list of strings, got ${JSON.stringify(v)}`);
 }
 
@@ -258,7 +325,9 @@ function fieldRegex(body: string, field: string, value: string, cfgFile: string)
   try {
     return new RegExp(`^(?:${body})$`);
   } catch (e) {
-    throw new Error(`${cfgFile}: ${field} "${value}" is not a regular expression this importer can read (${(e as Error).message})`);
+    throw new Error(
+      `${cfgFile}: ${field} "${value}" is not a regular expression this importer can read (${(e as Error).message})`,
+    );
   }
 }
 
@@ -266,13 +335,17 @@ function layersToTransform(config: Record<string, unknown>, cfgFile: string): nu
   const v = config.layers_to_transform;
   if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) return null;
   const list = Array.isArray(v) ? v : [v];
-  if (!list.every((x) => Number.isInteger(x))) throw new Error(`${cfgFile}: layers_to_transform must be an integer or a list of integers, got ${JSON.stringify(v)}`);
+  if (!list.every((x) => Number.isInteger(x)))
+    throw new Error(
+      `${cfgFile}: layers_to_transform must be an integer or a list of integers, got ${JSON.stringify(v)}`,
+    );
   return list as number[];
 }
 
 /** The block index in a module path as PEFT finds it: the first `.<name>.<digits>.` (or `.<pattern>.<digits>.`). */
 function layerIndex(path: string, patterns: string[]): number | null {
-  const res = patterns.length === 0 ? [/^.*?\.[^.]*\.(\d+)\./] : patterns.map((p) => new RegExp(`^.*?\\.${p}\\.(\\d+)\\.`));
+  const res =
+    patterns.length === 0 ? [/^.*?\.[^.]*\.(\d+)\./] : patterns.map((p) => new RegExp(`^.*?\\.${p}\\.(\\d+)\\.`));
   for (const re of res) {
     const m = re.exec(path);
     if (m) return Number(m[1]);
@@ -285,18 +358,28 @@ function layerIndex(path: string, patterns: string[]): number | null {
  * PEFT ignores tensors of modules it does not wrap, and starts a wrapped module without tensors from its
  * initialisation (so a mismatch means another model, or another config, than the file's).
  */
-export function checkPeftTargets(spec: ModelSpec, config: Record<string, unknown>, adapted: Map<string, string>, where: string, method: string): void {
+export function checkPeftTargets(
+  spec: ModelSpec,
+  config: Record<string, unknown>,
+  adapted: Map<string, string>,
+  where: string,
+  method: string,
+): void {
   const cfgFile = `${where}/adapter_config.json`;
   const selects = peftTargetSelector(config, cfgFile);
   if (!selects) return;
   for (const [path, tensor] of adapted) {
     if (!selects(path)) {
-      throw new Error(`${where}: ${tensor} adapts ${path}, which ${cfgFile} does not select (target_modules with exclude_modules, modules_to_save and layers_to_transform); PEFT would not load it.`);
+      throw new Error(
+        `${where}: ${tensor} adapts ${path}, which ${cfgFile} does not select (target_modules with exclude_modules, modules_to_save and layers_to_transform); PEFT would not load it.`,
+      );
     }
   }
   for (const info of allLinears(spec)) {
     if (selects(info.path) && !adapted.has(info.path)) {
-      throw new Error(`${where}: ${cfgFile} selects ${info.path} (target_modules), but adapter_model.safetensors has no ${method} tensors for it (is the adapter for another model?).`);
+      throw new Error(
+        `${where}: ${cfgFile} selects ${info.path} (target_modules), but adapter_model.safetensors has no ${method} tensors for it (is the adapter for another model?).`,
+      );
     }
   }
 }
@@ -320,17 +403,23 @@ const LORA_WEIGHT = /^(.*)\.lora_([AB])(\.default)?\.weight$/;
 /** Why a LoRA-family tensor that is not lora_A/lora_B is refused. */
 function otherLoraTensorMessage(where: string, n: string): string {
   if (n.includes('lora_magnitude_vector')) return `${where}: ${n} is a DoRA magnitude vector; DoRA is not supported.`;
-  if (n.includes('lora_embedding_')) return `${where}: ${n} is an embedding LoRA; only LoRA on the linear layers of the blocks is supported.`;
+  if (n.includes('lora_embedding_'))
+    return `${where}: ${n} is an embedding LoRA; only LoRA on the linear layers of the blocks is supported.`;
   if (/lora_B(\.default)?\.bias$/.test(n)) return `${where}: ${n}: LoRA with a bias on B (lora_bias) is not supported.`;
   return `${where}: ${n} is not a tensor of plain LoRA (lora_A.weight, lora_B.weight); this importer does not know what it computes.`;
 }
 
 export async function importPeftLora(
-  spec: ModelSpec, config: Record<string, unknown>, reader: AdapterTensorReader, where: string, opts: ImportOptions = {},
+  spec: ModelSpec,
+  config: Record<string, unknown>,
+  reader: AdapterTensorReader,
+  where: string,
+  opts: ImportOptions = {},
 ): Promise<LoraModuleWeights[]> {
   const cfgFile = `${where}/adapter_config.json`;
   const type = String(config.peft_type ?? '');
-  if (type !== 'LORA') throw new Error(`${cfgFile}: peft_type is "${type}"; this reader handles LORA (GraLoRA import is separate).`);
+  if (type !== 'LORA')
+    throw new Error(`${cfgFile}: peft_type is "${type}"; this reader handles LORA (GraLoRA import is separate).`);
   refuseUnsupportedLoraConfig(config, cfgFile);
   const names = reader.names();
   // Pair lora_A/lora_B by module (and adapter-name suffix); anything else is refused by name.
@@ -338,7 +427,9 @@ export async function importPeftLora(
   for (const n of names) {
     if (!isLoraTensor(n)) {
       if (opts.baseWeightsApplied) continue;
-      throw new Error(`${where}: ${n} is not a LoRA tensor (a whole module, a bias or token rows); loadPeftAdapter applies those, importPeftLora alone would drop it.`);
+      throw new Error(
+        `${where}: ${n} is not a LoRA tensor (a whole module, a bias or token rows); loadPeftAdapter applies those, importPeftLora alone would drop it.`,
+      );
     }
     const m = LORA_WEIGHT.exec(n);
     if (!m) throw new Error(otherLoraTensorMessage(where, n));
@@ -355,18 +446,27 @@ export async function importPeftLora(
   const out: LoraModuleWeights[] = [];
   const adapted = new Map<string, string>();
   for (const { A: aName, B: bName } of pairs.values()) {
-    if (!aName) throw new Error(`${where}: ${bName} has no matching ${bName!.replace(/lora_B(?=(\.default)?\.weight$)/, 'lora_A')}.`);
-    if (!bName) throw new Error(`${where}: ${aName} has no matching ${aName.replace(/lora_A(?=(\.default)?\.weight$)/, 'lora_B')}.`);
+    if (!aName)
+      throw new Error(
+        `${where}: ${bName} has no matching ${bName!.replace(/lora_B(?=(\.default)?\.weight$)/, 'lora_A')}.`,
+      );
+    if (!bName)
+      throw new Error(
+        `${where}: ${aName} has no matching ${aName.replace(/lora_A(?=(\.default)?\.weight$)/, 'lora_B')}.`,
+      );
     const modPath = stripPeftPrefix(LORA_WEIGHT.exec(aName)![1]);
     const info = byPath.get(modPath);
     if (!info) throw new Error(unsupportedModuleMessage(spec, where, aName, modPath));
-    if (adapted.has(info.path)) throw new Error(`${where}: ${info.path} has two lora_A tensors (${adapted.get(info.path)} and ${aName}).`);
+    if (adapted.has(info.path))
+      throw new Error(`${where}: ${info.path} has two lora_A tensors (${adapted.get(info.path)} and ${aName}).`);
     adapted.set(info.path, aName);
     const aShape = reader.info(aName)!.shape;
     const bShape = reader.info(bName)!.shape;
     const rank = aShape[0];
     if (aShape.length !== 2 || aShape[1] !== info.in) {
-      throw new Error(`${where}: ${aName} has shape [${aShape}], expected [r, ${info.in}] for ${info.path} (is the adapter for another model?).`);
+      throw new Error(
+        `${where}: ${aName} has shape [${aShape}], expected [r, ${info.in}] for ${info.path} (is the adapter for another model?).`,
+      );
     }
     if (bShape.length !== 2 || bShape[0] !== info.out || bShape[1] !== rank) {
       throw new Error(`${where}: ${bName} has shape [${bShape}], expected [${info.out}, ${rank}].`);
@@ -375,10 +475,20 @@ export async function importPeftLora(
     const ak = patternKey(Object.keys(alphaPattern), info.path);
     const configRank = rk !== null ? Number(rankPattern[rk]) : r;
     if (configRank !== rank) {
-      throw new Error(`${where}: ${info.path} has rank ${rank} in the weights but ${configRank} in adapter_config.json.`);
+      throw new Error(
+        `${where}: ${info.path} has rank ${rank} in the weights but ${configRank} in adapter_config.json.`,
+      );
     }
     const a = ak !== null ? Number(alphaPattern[ak]) : alpha;
-    out.push({ path: info.path, rank, scale: loraScale(rank, a, rslora), A: await reader.load(aName), B: await reader.load(bName), in: info.in, out: info.out });
+    out.push({
+      path: info.path,
+      rank,
+      scale: loraScale(rank, a, rslora),
+      A: await reader.load(aName),
+      B: await reader.load(bName),
+      in: info.in,
+      out: info.out,
+    });
   }
   checkPeftTargets(spec, config, adapted, where, 'LoRA');
   return out;

@@ -27,7 +27,9 @@ export function AnalysisPanel() {
       subtitle="What each method chose before step 0: the rank of every adapted module (layers × modules), GoRA's gradient importance and GeLoRA's intrinsic dimensions."
     >
       {analyzed.length === 0 ? (
-        <div className="empty" data-testid="allocation-empty">Start a run: its per-module ranks appear here once its method has allocated them.</div>
+        <div className="empty" data-testid="allocation-empty">
+          Start a run: its per-module ranks appear here once its method has allocated them.
+        </div>
       ) : (
         <>
           <RankHeatmaps runs={analyzed} />

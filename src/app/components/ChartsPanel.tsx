@@ -25,16 +25,36 @@ interface Series {
 function buildSeries(run: RunRecord, color: string, chart: ChartSettings): Series {
   const xOf = (p: { step: number; tokens: number }) => (chart.x === 'step' ? p.step : p.tokens);
   const usable = run.points.filter((p) => Number.isFinite(p.loss) && (!chart.logScale || p.loss > 0));
-  const losses = smooth(usable.map((p) => p.loss), chart.smoothing);
-  const grads = smooth(usable.map((p) => p.gradNorm), chart.smoothing);
+  const losses = smooth(
+    usable.map((p) => p.loss),
+    chart.smoothing,
+  );
+  const grads = smooth(
+    usable.map((p) => p.gradNorm),
+    chart.smoothing,
+  );
   return {
     id: run.config.id,
     name: run.config.name,
     color,
-    loss: thin(usable.map((p, i) => ({ x: xOf(p), y: losses[i] })), MAX_POINTS),
-    raw: chart.smoothing > 0 ? thin(usable.map((p) => ({ x: xOf(p), y: p.loss })), MAX_POINTS) : [],
+    loss: thin(
+      usable.map((p, i) => ({ x: xOf(p), y: losses[i] })),
+      MAX_POINTS,
+    ),
+    raw:
+      chart.smoothing > 0
+        ? thin(
+            usable.map((p) => ({ x: xOf(p), y: p.loss })),
+            MAX_POINTS,
+          )
+        : [],
     val: run.evals.filter((e) => Number.isFinite(e.loss)).map((e) => ({ x: xOf(e), y: e.loss })),
-    grad: thin(usable.map((p, i) => ({ x: xOf(p), y: grads[i] })).filter((p) => Number.isFinite(p.y) && (!chart.logScale || p.y > 0)), MAX_POINTS),
+    grad: thin(
+      usable
+        .map((p, i) => ({ x: xOf(p), y: grads[i] }))
+        .filter((p) => Number.isFinite(p.y) && (!chart.logScale || p.y > 0)),
+      MAX_POINTS,
+    ),
   };
 }
 
@@ -45,21 +65,41 @@ export function ChartsPanel() {
   const setChart = useStudio((s) => s.setChart);
 
   const series = useMemo(
-    () => order.map((id, i) => ({ run: runs[id], color: runColor(i) }))
-      .filter(({ run }) => run.points.length > 0 || run.evals.length > 0)
-      .map(({ run, color }) => buildSeries(run, color, chart)),
+    () =>
+      order
+        .map((id, i) => ({ run: runs[id], color: runColor(i) }))
+        .filter(({ run }) => run.points.length > 0 || run.evals.length > 0)
+        .map(({ run, color }) => buildSeries(run, color, chart)),
     [runs, order, chart],
   );
   const xLabel = chart.x === 'step' ? 'step' : 'supervised tokens';
   const hasPoints = series.some((s) => s.loss.length > 0 || s.val.length > 0);
 
   const xAxis = (
-    <XAxis type="number" dataKey="x" domain={['dataMin', 'dataMax']} allowDecimals={false} allowDuplicatedCategory={false} tickFormatter={(v: number) => formatCount(v)}
-      stroke="var(--muted)" tick={{ fontSize: 11 }} label={{ value: xLabel, position: 'insideBottomRight', offset: -4, fill: 'var(--muted)', fontSize: 11 }} />
+    <XAxis
+      type="number"
+      dataKey="x"
+      domain={['dataMin', 'dataMax']}
+      allowDecimals={false}
+      allowDuplicatedCategory={false}
+      tickFormatter={(v: number) => formatCount(v)}
+      stroke="var(--muted)"
+      tick={{ fontSize: 11 }}
+      label={{ value: xLabel, position: 'insideBottomRight', offset: -4, fill: 'var(--muted)', fontSize: 11 }}
+    />
   );
   const yAxis = (id: string) => (
-    <YAxis yAxisId={id} type="number" scale={chart.logScale ? 'log' : 'linear'} domain={['auto', 'auto']} allowDataOverflow stroke="var(--muted)"
-      tick={{ fontSize: 11 }} tickFormatter={(v: number) => (Math.abs(v) >= 100 ? formatCount(v) : Number(v.toPrecision(3)).toString())} width={48} />
+    <YAxis
+      yAxisId={id}
+      type="number"
+      scale={chart.logScale ? 'log' : 'linear'}
+      domain={['auto', 'auto']}
+      allowDataOverflow
+      stroke="var(--muted)"
+      tick={{ fontSize: 11 }}
+      tickFormatter={(v: number) => (Math.abs(v) >= 100 ? formatCount(v) : Number(v.toPrecision(3)).toString())}
+      width={48}
+    />
   );
 
   return (
@@ -72,49 +112,124 @@ export function ChartsPanel() {
         <div className="chart-controls">
           <label className="slider">
             <span>Smoothing</span>
-            <input type="range" min={0} max={0.99} step={0.01} value={chart.smoothing} aria-label="Smoothing"
-              onChange={(e) => setChart({ smoothing: Number(e.target.value) })} />
+            <input
+              type="range"
+              min={0}
+              max={0.99}
+              step={0.01}
+              value={chart.smoothing}
+              aria-label="Smoothing"
+              onChange={(e) => setChart({ smoothing: Number(e.target.value) })}
+            />
             <span className="slider-value">{chart.smoothing.toFixed(2)}</span>
           </label>
           <label className="check">
-            <input type="checkbox" checked={chart.logScale} onChange={(e) => setChart({ logScale: e.target.checked })} /> Log scale
+            <input
+              type="checkbox"
+              checked={chart.logScale}
+              onChange={(e) => setChart({ logScale: e.target.checked })}
+            />{' '}
+            Log scale
           </label>
-          <Segmented label="X axis" value={chart.x} options={[['step', 'Step'], ['tokens', 'Tokens']]} onChange={(x) => setChart({ x })} />
+          <Segmented
+            label="X axis"
+            value={chart.x}
+            options={[
+              ['step', 'Step'],
+              ['tokens', 'Tokens'],
+            ]}
+            onChange={(x) => setChart({ x })}
+          />
         </div>
       }
     >
       {!hasPoints ? (
-        <div className="empty chart-empty" data-testid="loss-chart-empty">Start a run: its loss curve appears here as it trains.</div>
+        <div className="empty chart-empty" data-testid="loss-chart-empty">
+          Start a run: its loss curve appears here as it trains.
+        </div>
       ) : (
         <>
           <div className="legend-row">
             {series.map((s) => (
-              <span key={s.id} className="legend-item" data-testid="loss-legend" data-run-id={s.id} data-points={s.loss.length} data-evals={s.val.length}>
-                <span className="legend-line" style={{ background: s.color }} />{s.name}
+              <span
+                key={s.id}
+                className="legend-item"
+                data-testid="loss-legend"
+                data-run-id={s.id}
+                data-points={s.loss.length}
+                data-evals={s.val.length}
+              >
+                <span className="legend-line" style={{ background: s.color }} />
+                {s.name}
               </span>
             ))}
-            <span className="legend-item muted"><span className="legend-diamond" /> validation</span>
+            <span className="legend-item muted">
+              <span className="legend-diamond" /> validation
+            </span>
           </div>
-          <div className="chart-box" data-testid="loss-chart" data-points={series.reduce((n, s) => n + s.loss.length, 0)}>
+          <div
+            className="chart-box"
+            data-testid="loss-chart"
+            data-points={series.reduce((n, s) => n + s.loss.length, 0)}
+          >
             <div className="chart-title">Loss</div>
             <ResponsiveContainer width="100%" height={300}>
               <ComposedChart margin={{ top: 8, right: 16, bottom: 12, left: 0 }}>
                 <CartesianGrid stroke="var(--grid)" />
                 {xAxis}
                 {yAxis('loss')}
-                <Tooltip contentStyle={tooltipStyle} labelFormatter={(v) => `${xLabel} ${formatCount(Number(v))}`}
-                  formatter={(v) => (typeof v === 'number' ? v.toFixed(4) : String(v))} />
-                {series.map((s) => s.raw.length > 0 && (
-                  <Line key={`${s.id}-raw`} yAxisId="loss" data={s.raw} dataKey="y" name={`${s.name} (raw)`} stroke={s.color} strokeOpacity={0.22}
-                    dot={false} isAnimationActive={false} legendType="none" tooltipType="none" />
-                ))}
+                <Tooltip
+                  contentStyle={tooltipStyle}
+                  labelFormatter={(v) => `${xLabel} ${formatCount(Number(v))}`}
+                  formatter={(v) => (typeof v === 'number' ? v.toFixed(4) : String(v))}
+                />
+                {series.map(
+                  (s) =>
+                    s.raw.length > 0 && (
+                      <Line
+                        key={`${s.id}-raw`}
+                        yAxisId="loss"
+                        data={s.raw}
+                        dataKey="y"
+                        name={`${s.name} (raw)`}
+                        stroke={s.color}
+                        strokeOpacity={0.22}
+                        dot={false}
+                        isAnimationActive={false}
+                        legendType="none"
+                        tooltipType="none"
+                      />
+                    ),
+                )}
                 {series.map((s) => (
-                  <Line key={s.id} yAxisId="loss" data={s.loss} dataKey="y" name={s.name} stroke={s.color} strokeWidth={2} dot={false} isAnimationActive={false} />
+                  <Line
+                    key={s.id}
+                    yAxisId="loss"
+                    data={s.loss}
+                    dataKey="y"
+                    name={s.name}
+                    stroke={s.color}
+                    strokeWidth={2}
+                    dot={false}
+                    isAnimationActive={false}
+                  />
                 ))}
-                {series.map((s) => s.val.length > 0 && (
-                  <Scatter key={`${s.id}-val`} yAxisId="loss" data={s.val} dataKey="y" name={`${s.name} · validation`} fill={s.color} shape="diamond"
-                    isAnimationActive={false} line={{ stroke: s.color, strokeDasharray: '4 4', strokeOpacity: 0.7 }} />
-                ))}
+                {series.map(
+                  (s) =>
+                    s.val.length > 0 && (
+                      <Scatter
+                        key={`${s.id}-val`}
+                        yAxisId="loss"
+                        data={s.val}
+                        dataKey="y"
+                        name={`${s.name} · validation`}
+                        fill={s.color}
+                        shape="diamond"
+                        isAnimationActive={false}
+                        line={{ stroke: s.color, strokeDasharray: '4 4', strokeOpacity: 0.7 }}
+                      />
+                    ),
+                )}
               </ComposedChart>
             </ResponsiveContainer>
           </div>
@@ -125,10 +240,23 @@ export function ChartsPanel() {
                 <CartesianGrid stroke="var(--grid)" />
                 {xAxis}
                 {yAxis('grad')}
-                <Tooltip contentStyle={tooltipStyle} labelFormatter={(v) => `${xLabel} ${formatCount(Number(v))}`}
-                  formatter={(v) => (typeof v === 'number' ? v.toFixed(3) : String(v))} />
+                <Tooltip
+                  contentStyle={tooltipStyle}
+                  labelFormatter={(v) => `${xLabel} ${formatCount(Number(v))}`}
+                  formatter={(v) => (typeof v === 'number' ? v.toFixed(3) : String(v))}
+                />
                 {series.map((s) => (
-                  <Line key={s.id} yAxisId="grad" data={s.grad} dataKey="y" name={s.name} stroke={s.color} strokeWidth={1.6} dot={false} isAnimationActive={false} />
+                  <Line
+                    key={s.id}
+                    yAxisId="grad"
+                    data={s.grad}
+                    dataKey="y"
+                    name={s.name}
+                    stroke={s.color}
+                    strokeWidth={1.6}
+                    dot={false}
+                    isAnimationActive={false}
+                  />
                 ))}
               </ComposedChart>
             </ResponsiveContainer>

@@ -53,18 +53,23 @@ export function DatasetPanel() {
         testId="dataset-drop"
         compact={!!p}
         onFiles={(d) => {
-          if (d.files.length > 1) useStudio.getState().toast('info', `Using ${d.files[0].name}; drop one dataset file at a time.`);
+          if (d.files.length > 1)
+            useStudio.getState().toast('info', `Using ${d.files[0].name}; drop one dataset file at a time.`);
           loadDatasetFile(d.files[0]);
         }}
       >
         <div className="dropzone-inner">
-          <div className="dropzone-icon" aria-hidden>≣</div>
+          <div className="dropzone-icon" aria-hidden>
+            ≣
+          </div>
           <div>
             <div className="dropzone-title">{p ? 'Drop another file to replace it' : 'Drop a dataset file here'}</div>
             {!p && <div className="dropzone-hint">.txt · .jsonl · .json · .csv · .tsv · .parquet</div>}
           </div>
           <div className="dropzone-buttons">
-            <button className="btn" onClick={() => input.current?.click()}>Choose file…</button>
+            <button className="btn" onClick={() => input.current?.click()}>
+              Choose file…
+            </button>
           </div>
         </div>
         <input
@@ -81,7 +86,11 @@ export function DatasetPanel() {
         />
       </DropZone>
 
-      {dataset.loading && <div className="loading-line"><span className="spinner" aria-hidden /> {dataset.loading.stage} {dataset.loading.name}…</div>}
+      {dataset.loading && (
+        <div className="loading-line">
+          <span className="spinner" aria-hidden /> {dataset.loading.stage} {dataset.loading.name}…
+        </div>
+      )}
       {dataset.error && (
         <Alert kind="error" title="The dataset could not be loaded" testId="dataset-error">
           {dataset.error}
@@ -98,12 +107,16 @@ export function DatasetPanel() {
                 {formatBytes(p.bytes)}
                 {Object.keys(p.columns).length > 0 && (
                   <span data-testid="dataset-columns">
-                    {` · columns: ${Object.entries(p.columns).map(([role, field]) => (role === field ? role : `${role} ← ${field}`)).join(', ')}`}
+                    {` · columns: ${Object.entries(p.columns)
+                      .map(([role, field]) => (role === field ? role : `${role} ← ${field}`))
+                      .join(', ')}`}
                   </span>
                 )}
               </div>
             </div>
-            <span className="badge badge-accent" data-testid="dataset-format">{p.format ? FORMAT_NAMES[p.format] ?? p.format : 'Unknown format'}</span>
+            <span className="badge badge-accent" data-testid="dataset-format">
+              {p.format ? (FORMAT_NAMES[p.format] ?? p.format) : 'Unknown format'}
+            </span>
           </div>
           {p.unmatched && (
             <Alert kind="warning" title="No format detected" testId="dataset-unmatched">
@@ -112,42 +125,81 @@ export function DatasetPanel() {
             </Alert>
           )}
           <FormatMapper key={`${p.name}|${p.format}|${JSON.stringify(p.override)}`} preview={p} />
-          {!p.tokenized && !hasModel && <Alert kind="info">Load a model to tokenize this dataset: token counts and examples appear then.</Alert>}
+          {!p.tokenized && !hasModel && (
+            <Alert kind="info">Load a model to tokenize this dataset: token counts and examples appear then.</Alert>
+          )}
           <div className="stats-grid">
             <Stat label="Rows" value={formatInt(p.rows)} />
             {p.tokenized && <Stat label="Examples" value={formatInt(p.examples)} />}
-            {p.tokenized && <Stat label="Tokens" value={formatCount(p.tokens)} hint={`${formatInt(p.tokens)} tokens`} testId="dataset-tokens" />}
-            {p.tokenized && <Stat label="Supervised" value={`${p.tokens ? Math.round((100 * p.supervisedTokens) / p.tokens) : 0}%`} hint="Share of tokens the loss is computed on" />}
+            {p.tokenized && (
+              <Stat
+                label="Tokens"
+                value={formatCount(p.tokens)}
+                hint={`${formatInt(p.tokens)} tokens`}
+                testId="dataset-tokens"
+              />
+            )}
+            {p.tokenized && (
+              <Stat
+                label="Supervised"
+                value={`${p.tokens ? Math.round((100 * p.supervisedTokens) / p.tokens) : 0}%`}
+                hint="Share of tokens the loss is computed on"
+              />
+            )}
             <Stat label="Skipped rows" value={formatInt(p.skipped)} />
             {p.fit && !p.fit.problem && (
-              <Stat label={`Truncated at ${p.fit.seq}`} value={formatInt(p.fit.truncated)} testId="dataset-truncated"
-                hint={`${describeFit(p.fit)}. The sequence length and truncation are those of the run being configured.`} />
+              <Stat
+                label={`Truncated at ${p.fit.seq}`}
+                value={formatInt(p.fit.truncated)}
+                testId="dataset-truncated"
+                hint={`${describeFit(p.fit)}. The sequence length and truncation are those of the run being configured.`}
+              />
             )}
             {p.fit && !p.fit.problem && (
-              <Stat label="Dropped" value={formatInt(p.fit.dropped)} testId="dataset-dropped"
-                hint="Examples left with no supervised token after truncation: not trained on" />
+              <Stat
+                label="Dropped"
+                value={formatInt(p.fit.dropped)}
+                testId="dataset-dropped"
+                hint="Examples left with no supervised token after truncation: not trained on"
+              />
             )}
             {p.assistantTurns > 0 && (
-              <Stat label="Empty turns" value={`${formatInt(p.emptyTurns)} / ${formatInt(p.assistantTurns)}`} testId="dataset-empty-turns"
-                hint="Assistant turns the chat template renders empty (e.g. tool calls it does not write): never trained on" />
+              <Stat
+                label="Empty turns"
+                value={`${formatInt(p.emptyTurns)} / ${formatInt(p.assistantTurns)}`}
+                testId="dataset-empty-turns"
+                hint="Assistant turns the chat template renders empty (e.g. tool calls it does not write): never trained on"
+              />
             )}
           </div>
-          {p.fit?.problem && <Alert kind="error" title="Nothing to train on at this length" testId="dataset-fit-problem">{p.fit.problem}</Alert>}
+          {p.fit?.problem && (
+            <Alert kind="error" title="Nothing to train on at this length" testId="dataset-fit-problem">
+              {p.fit.problem}
+            </Alert>
+          )}
           {p.format === 'prompt_completion' && (
             <div className="muted small" data-testid="dataset-join">
-              Prompt and completion are joined {JOIN_WORDS[p.override.promptJoin ?? 'none']}; choose another separator above.
+              Prompt and completion are joined {JOIN_WORDS[p.override.promptJoin ?? 'none']}; choose another separator
+              above.
             </div>
           )}
           {p.warnings.length > 0 && (
             <Alert kind="warning" title={`${p.warnings.length} warning${p.warnings.length > 1 ? 's' : ''}`}>
-              <ul className="plain-list">{p.warnings.map((w, i) => <li key={i}>{w}</li>)}</ul>
+              <ul className="plain-list">
+                {p.warnings.map((w, i) => (
+                  <li key={i}>{w}</li>
+                ))}
+              </ul>
             </Alert>
           )}
           {p.histogram.length > 0 && (
             <div className="mini-chart">
               <div className="mini-chart-title">Tokens per example</div>
               <ResponsiveContainer width="100%" height={130}>
-                <BarChart data={p.histogram.map((b) => ({ ...b, label: `${b.from}–${b.to - 1}` }))} margin={{ top: 4, right: 8, bottom: 0, left: -18 }}>
+                <BarChart
+                  data={p.histogram.map((b) => ({ ...b, label: `${b.from}–${b.to - 1}` }))}
+                  margin={{ top: 4, right: 8, bottom: 0, left: -18 }}
+                >
                   <CartesianGrid vertical={false} stroke="var(--grid)" />
                   <XAxis dataKey="from" tick={{ fontSize: 11 }} stroke="var(--muted)" />
                   <YAxis tick={{ fontSize: 11 }} stroke="var(--muted)" allowDecimals={false} tickCount={3} />
@@ -166,9 +218,14 @@ export function DatasetPanel() {
             <div className="samples">
               <div className="samples-head">
                 <span>First examples</span>
-                <span className="legend"><span className="swatch swatch-sup" /> supervised (loss) <span className="swatch swatch-ctx" /> context only</span>
+                <span className="legend">
+                  <span className="swatch swatch-sup" /> supervised (loss) <span className="swatch swatch-ctx" />{' '}
+                  context only
+                </span>
               </div>
-              {p.samples.map((s, i) => <Sample key={`${p.name}-${i}`} index={i} sample={s} />)}
+              {p.samples.map((s, i) => (
+                <Sample key={`${p.name}-${i}`} index={i} sample={s} />
+              ))}
             </div>
           )}
         </div>
@@ -197,52 +254,93 @@ function FormatMapper({ preview }: { preview: DatasetPreview }) {
     setFormat(next);
     setColumns(next === 'auto' ? {} : suggestedColumns(next, preview));
   };
-  const apply = () => setDatasetFormat({
-    format: format === 'auto' ? null : format, columns: format === 'auto' ? {} : columns, ...(joins && promptJoin !== 'none' ? { promptJoin } : {}),
-  });
+  const apply = () =>
+    setDatasetFormat({
+      format: format === 'auto' ? null : format,
+      columns: format === 'auto' ? {} : columns,
+      ...(joins && promptJoin !== 'none' ? { promptJoin } : {}),
+    });
 
   return (
     <div className="format-mapper" data-testid="dataset-mapper">
       <label className="field format-field">
         <span className="field-label">Format</span>
-        <select data-testid="dataset-format-select" value={format} onChange={(e) => chooseFormat(e.target.value as FormatChoice)}>
+        <select
+          data-testid="dataset-format-select"
+          value={format}
+          onChange={(e) => chooseFormat(e.target.value as FormatChoice)}
+        >
           <option value="auto">Auto-detect</option>
-          {FORMAT_CHOICES.map((f) => <option key={f} value={f}>{FORMAT_NAMES[f]}</option>)}
+          {FORMAT_CHOICES.map((f) => (
+            <option key={f} value={f}>
+              {FORMAT_NAMES[f]}
+            </option>
+          ))}
         </select>
       </label>
-      {format !== 'auto' && roles.map((role) => (
-        <RoleSelect
-          key={role}
-          role={role}
-          required={FORMATS[format].required.includes(role)}
-          fields={preview.fields}
-          value={columns[role]}
-          onChange={(field) => setColumns({ ...columns, [role]: field })}
-        />
-      ))}
+      {format !== 'auto' &&
+        roles.map((role) => (
+          <RoleSelect
+            key={role}
+            role={role}
+            required={FORMATS[format].required.includes(role)}
+            fields={preview.fields}
+            value={columns[role]}
+            onChange={(field) => setColumns({ ...columns, [role]: field })}
+          />
+        ))}
       {joins && (
         <label className="field column-field">
           <span className="field-label">Between prompt and completion</span>
-          <select data-testid="dataset-prompt-join" value={promptJoin} onChange={(e) => setPromptJoin(e.target.value as PromptJoin)}>
-            {PROMPT_JOINS.map(([v, text]) => <option key={v} value={v}>{text}</option>)}
+          <select
+            data-testid="dataset-prompt-join"
+            value={promptJoin}
+            onChange={(e) => setPromptJoin(e.target.value as PromptJoin)}
+          >
+            {PROMPT_JOINS.map(([v, text]) => (
+              <option key={v} value={v}>
+                {text}
+              </option>
+            ))}
           </select>
         </label>
       )}
-      <button className="btn btn-sm" data-testid="dataset-format-apply" disabled={busy} onClick={apply}>Apply</button>
+      <button className="btn btn-sm" data-testid="dataset-format-apply" disabled={busy} onClick={apply}>
+        Apply
+      </button>
     </div>
   );
 }
 
-function RoleSelect(props: { role: ColumnRole; required: boolean; fields: string[]; value: string | undefined; onChange: (field: string | undefined) => void }) {
+function RoleSelect(props: {
+  role: ColumnRole;
+  required: boolean;
+  fields: string[];
+  value: string | undefined;
+  onChange: (field: string | undefined) => void;
+}) {
   return (
     <label className="field column-field">
       <span className="field-label">
         {props.role}
-        {props.required && <span className="field-required" title="required"> *</span>}
+        {props.required && (
+          <span className="field-required" title="required">
+            {' '}
+            *
+          </span>
+        )}
       </span>
-      <select data-testid={`dataset-column-${props.role}`} value={props.value ?? ''} onChange={(e) => props.onChange(e.target.value || undefined)}>
+      <select
+        data-testid={`dataset-column-${props.role}`}
+        value={props.value ?? ''}
+        onChange={(e) => props.onChange(e.target.value || undefined)}
+      >
         <option value="">{props.required ? '— choose —' : 'none'}</option>
-        {props.fields.map((field) => <option key={field} value={field}>{field}</option>)}
+        {props.fields.map((field) => (
+          <option key={field} value={field}>
+            {field}
+          </option>
+        ))}
       </select>
     </label>
   );
@@ -269,12 +367,26 @@ function Sample({ index, sample }: { index: number; sample: DatasetPreview['samp
     <div className="sample" data-testid="dataset-sample">
       <div className="sample-meta">
         #{index + 1} · {sample.tokens} tokens · {sample.supervised} supervised
-        {long && <button className="link sample-toggle" onClick={() => setFull(!full)}>{full ? 'shorten' : 'show all'}</button>}
+        {long && (
+          <button className="link sample-toggle" onClick={() => setFull(!full)}>
+            {full ? 'shorten' : 'show all'}
+          </button>
+        )}
       </div>
       <pre className="sample-text">
         {sample.segments.map((seg, j) => {
-          if (seg.supervised) return <span key={j} className="seg-sup">{seg.text}</span>;
-          if (full || seg.text.length <= CONTEXT_HEAD + CONTEXT_TAIL + 40) return <span key={j} className="seg-ctx">{seg.text}</span>;
+          if (seg.supervised)
+            return (
+              <span key={j} className="seg-sup">
+                {seg.text}
+              </span>
+            );
+          if (full || seg.text.length <= CONTEXT_HEAD + CONTEXT_TAIL + 40)
+            return (
+              <span key={j} className="seg-ctx">
+                {seg.text}
+              </span>
+            );
           const hidden = seg.text.length - CONTEXT_HEAD - CONTEXT_TAIL;
           return (
             <span key={j} className="seg-ctx">

@@ -10,13 +10,21 @@ export function ExportPanel() {
   const exportable = order.filter((id) => runs[id].weights !== null);
 
   return (
-    <Panel id="export" step={8} title="Export"
-      subtitle="Each run as a standard PEFT adapter folder (adapter_config.json + adapter_model.safetensors), zipped with the Python to load it and a scale-out bundle (train_peft.py + accelerate_config.yaml) to keep training it on a multi-GPU machine.">
+    <Panel
+      id="export"
+      step={8}
+      title="Export"
+      subtitle="Each run as a standard PEFT adapter folder (adapter_config.json + adapter_model.safetensors), zipped with the Python to load it and a scale-out bundle (train_peft.py + accelerate_config.yaml) to keep training it on a multi-GPU machine."
+    >
       {exportable.length === 0 ? (
-        <div className="empty" data-testid="export-empty">Finished runs can be downloaded here.</div>
+        <div className="empty" data-testid="export-empty">
+          Finished runs can be downloaded here.
+        </div>
       ) : (
         <div className="export-list">
-          {exportable.map((id) => <ExportCard key={id} run={runs[id]} color={runColor(order.indexOf(id))} />)}
+          {exportable.map((id) => (
+            <ExportCard key={id} run={runs[id]} color={runColor(order.indexOf(id))} />
+          ))}
         </div>
       )}
     </Panel>
@@ -41,16 +49,35 @@ function ExportCard({ run: r, color }: { run: RunRecord; color: string }) {
         <span className="run-dot" style={{ background: color }} />
         <div className="export-titles">
           <div className="card-title small-title">{r.config.name}</div>
-          <div className="card-sub">{what}{' → '}<code>{dir}.zip</code>{gralora && <>, <code>{dir}-as-lora.zip</code></>}</div>
+          <div className="card-sub">
+            {what}
+            {' → '}
+            <code>{dir}.zip</code>
+            {gralora && (
+              <>
+                , <code>{dir}-as-lora.zip</code>
+              </>
+            )}
+          </div>
         </div>
         <div className="export-buttons">
           {gralora && (
-            <button className="btn" disabled={busy} onClick={() => exportRun(r.config.id, true)} data-testid="export-lora-button"
-              title="The same adapter as a plain LoRA of rank k·r + h (exact), for tools that only read LoRA">
+            <button
+              className="btn"
+              disabled={busy}
+              onClick={() => exportRun(r.config.id, true)}
+              data-testid="export-lora-button"
+              title="The same adapter as a plain LoRA of rank k·r + h (exact), for tools that only read LoRA"
+            >
               Export as plain LoRA
             </button>
           )}
-          <button className="btn btn-primary" disabled={busy} onClick={() => exportRun(r.config.id)} data-testid="export-button">
+          <button
+            className="btn btn-primary"
+            disabled={busy}
+            onClick={() => exportRun(r.config.id)}
+            data-testid="export-button"
+          >
             {busy ? 'Preparing…' : 'Download .zip'}
           </button>
         </div>
@@ -75,7 +102,9 @@ function CodeBlock({ code }: { code: string }) {
       >
         {copied ? 'Copied' : 'Copy'}
       </button>
-      <pre><code>{code}</code></pre>
+      <pre>
+        <code>{code}</code>
+      </pre>
     </div>
   );
 }

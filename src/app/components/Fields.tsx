@@ -76,11 +76,16 @@ export function NumberField(props: {
 }) {
   const { text, setText, commit } = useNumberText(props.value);
   return (
-    <NumberInput {...props} text={text} invalid={!parses(text, props.integer)} onText={(t) => {
-      setText(t);
-      const v = Number(t);
-      if (t.trim() !== '' && Number.isFinite(v)) props.onChange(commit(v)!);
-    }} />
+    <NumberInput
+      {...props}
+      text={text}
+      invalid={!parses(text, props.integer)}
+      onText={(t) => {
+        setText(t);
+        const v = Number(t);
+        if (t.trim() !== '' && Number.isFinite(v)) props.onChange(commit(v)!);
+      }}
+    />
   );
 }
 
@@ -96,32 +101,60 @@ export function OptionalNumberField(props: {
 }) {
   const { text, setText, commit } = useNumberText(props.value);
   return (
-    <NumberInput {...props} text={text} placeholder={`${props.defaultValue} (auto)`}
-      invalid={text.trim() !== '' && !parses(text, props.integer)} onText={(t) => {
+    <NumberInput
+      {...props}
+      text={text}
+      placeholder={`${props.defaultValue} (auto)`}
+      invalid={text.trim() !== '' && !parses(text, props.integer)}
+      onText={(t) => {
         setText(t);
         const v = Number(t);
         if (t.trim() === '') props.onChange(commit(undefined));
         else if (Number.isFinite(v)) props.onChange(commit(v));
-      }} />
+      }}
+    />
   );
 }
 
-export function SelectField<T extends string>(props: { label: string; value: T; options: [T, string][]; onChange(v: T): void; disabled?: boolean; hint?: string; wide?: boolean }) {
+export function SelectField<T extends string>(props: {
+  label: string;
+  value: T;
+  options: [T, string][];
+  onChange(v: T): void;
+  disabled?: boolean;
+  hint?: string;
+  wide?: boolean;
+}) {
   return (
     <label className={`field ${props.wide ? 'wide' : ''}`} title={props.hint}>
       <span className="field-label">{props.label}</span>
       <select value={props.value} disabled={props.disabled} onChange={(e) => props.onChange(e.target.value as T)}>
-        {props.options.map(([v, text]) => <option key={v} value={v}>{text}</option>)}
+        {props.options.map(([v, text]) => (
+          <option key={v} value={v}>
+            {text}
+          </option>
+        ))}
       </select>
     </label>
   );
 }
 
-export function Segmented<T extends string>(props: { label: string; value: T; options: [T, ReactNode][]; onChange(v: T): void }) {
+export function Segmented<T extends string>(props: {
+  label: string;
+  value: T;
+  options: [T, ReactNode][];
+  onChange(v: T): void;
+}) {
   return (
     <div className="segmented" role="radiogroup" aria-label={props.label}>
       {props.options.map(([v, text]) => (
-        <button key={v} role="radio" aria-checked={props.value === v} className={props.value === v ? 'on' : ''} onClick={() => props.onChange(v)}>
+        <button
+          key={v}
+          role="radio"
+          aria-checked={props.value === v}
+          className={props.value === v ? 'on' : ''}
+          onClick={() => props.onChange(v)}
+        >
           {text}
         </button>
       ))}

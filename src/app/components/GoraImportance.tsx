@@ -9,7 +9,9 @@ export function GoraImportance({ runs }: { runs: AnalyzedRun[] }) {
     <section className="analysis-section">
       <div className="analysis-head">
         <h3>GoRA: gradient importance</h3>
-        <span className="muted small">Share a_l of each module's importance mean|W ⊙ Ḡ| (in %), over the first N training batches.</span>
+        <span className="muted small">
+          Share a_l of each module's importance mean|W ⊙ Ḡ| (in %), over the first N training batches.
+        </span>
       </div>
       <div className="analysis-grid">
         {runs.map(({ run, color }) => {
@@ -17,11 +19,28 @@ export function GoraImportance({ runs }: { runs: AnalyzedRun[] }) {
           const domain: [number, number] = [Math.min(...shares), Math.max(...shares)];
           const info = run.analysis.gora;
           return (
-            <article key={run.config.id} className="analysis-card" data-testid="importance-card" aria-label={`${run.config.name} importance`}>
+            <article
+              key={run.config.id}
+              className="analysis-card"
+              data-testid="importance-card"
+              aria-label={`${run.config.name} importance`}
+            >
               <RunTitle name={run.config.name} color={color} />
-              {info && <div className="analysis-sub">{info.importance} over {info.steps} batches · γ {info.gamma} · r {info.rankMin}–{info.rankMax}</div>}
-              <ModuleHeatmap modules={run.analysis.modules} value={share} label={(m) => (100 * share(m)).toFixed(1)} details={importanceDetails}
-                domain={domain} testId="importance-heatmap" ariaLabel={`${run.config.name}: importance share per layer and module`} valueName="importance" />
+              {info && (
+                <div className="analysis-sub">
+                  {info.importance} over {info.steps} batches · γ {info.gamma} · r {info.rankMin}–{info.rankMax}
+                </div>
+              )}
+              <ModuleHeatmap
+                modules={run.analysis.modules}
+                value={share}
+                label={(m) => (100 * share(m)).toFixed(1)}
+                details={importanceDetails}
+                domain={domain}
+                testId="importance-heatmap"
+                ariaLabel={`${run.config.name}: importance share per layer and module`}
+                valueName="importance"
+              />
               <ScaleLegend domain={domain} format={(v) => `${(100 * v).toFixed(1)}%`} name="share" />
             </article>
           );

@@ -35,30 +35,82 @@ export function ModelPanel() {
       title="Model"
       subtitle="A Hugging Face causal LM folder (Llama, Qwen2/3, Mistral, GPT-2) or a llama2.c checkpoint. Read in place: nothing is uploaded."
     >
-      <DropZone label="Drop a model folder" testId="model-drop" compact={!!card} onFiles={(d) => loadModelFiles(d.files, d.folder)}>
+      <DropZone
+        label="Drop a model folder"
+        testId="model-drop"
+        compact={!!card}
+        onFiles={(d) => loadModelFiles(d.files, d.folder)}
+      >
         <div className="dropzone-inner">
-          <div className="dropzone-icon" aria-hidden>⬡</div>
+          <div className="dropzone-icon" aria-hidden>
+            ⬡
+          </div>
           <div>
-            <div className="dropzone-title">{card ? 'Drop another model folder to switch' : 'Drop a model folder here'}</div>
-            {!card && <div className="dropzone-hint">config.json · *.safetensors (sharded is fine) · tokenizer.json</div>}
+            <div className="dropzone-title">
+              {card ? 'Drop another model folder to switch' : 'Drop a model folder here'}
+            </div>
+            {!card && (
+              <div className="dropzone-hint">config.json · *.safetensors (sharded is fine) · tokenizer.json</div>
+            )}
           </div>
           <div className="dropzone-buttons">
-            <button className="btn" onClick={() => folderInput.current?.click()}>Choose folder…</button>
-            <button className="btn btn-ghost" onClick={() => filesInput.current?.click()}>Choose files…</button>
-            {!card && <button className="btn btn-primary" data-testid="try-demo-model" onClick={tryDemo}>Try the demo</button>}
+            <button className="btn" onClick={() => folderInput.current?.click()}>
+              Choose folder…
+            </button>
+            <button className="btn btn-ghost" onClick={() => filesInput.current?.click()}>
+              Choose files…
+            </button>
+            {!card && (
+              <button className="btn btn-primary" data-testid="try-demo-model" onClick={tryDemo}>
+                Try the demo
+              </button>
+            )}
           </div>
         </div>
-        <input ref={folderInput} type="file" hidden multiple {...directoryPicker} data-testid="model-folder-input" onChange={(e) => { onPicked(e.target.files); e.target.value = ''; }} />
-        <input ref={filesInput} type="file" hidden multiple data-testid="model-files-input" onChange={(e) => { onPicked(e.target.files); e.target.value = ''; }} />
+        <input
+          ref={folderInput}
+          type="file"
+          hidden
+          multiple
+          {...directoryPicker}
+          data-testid="model-folder-input"
+          onChange={(e) => {
+            onPicked(e.target.files);
+            e.target.value = '';
+          }}
+        />
+        <input
+          ref={filesInput}
+          type="file"
+          hidden
+          multiple
+          data-testid="model-files-input"
+          onChange={(e) => {
+            onPicked(e.target.files);
+            e.target.value = '';
+          }}
+        />
       </DropZone>
 
       {model.loading && (
         <div className="loading-line" data-testid="model-loading">
-          <span>{model.loading.stage}{model.loading.total > 0 ? ` · ${model.loading.done}/${model.loading.total}` : '…'}</span>
-          <ProgressBar value={model.loading.done} max={model.loading.total} indeterminate={model.loading.total === 0} label={model.loading.stage} />
+          <span>
+            {model.loading.stage}
+            {model.loading.total > 0 ? ` · ${model.loading.done}/${model.loading.total}` : '…'}
+          </span>
+          <ProgressBar
+            value={model.loading.done}
+            max={model.loading.total}
+            indeterminate={model.loading.total === 0}
+            label={model.loading.stage}
+          />
         </div>
       )}
-      {model.error && <Alert kind="error" title="The model could not be loaded" testId="model-error">{model.error}</Alert>}
+      {model.error && (
+        <Alert kind="error" title="The model could not be loaded" testId="model-error">
+          {model.error}
+        </Alert>
+      )}
 
       {card && (
         <div className="model-card" data-testid="model-card">
@@ -75,26 +127,43 @@ export function ModelPanel() {
             </span>
           </div>
           <div className="stats-grid">
-            <Stat label="Architecture" value={card.modelType} hint={card.family === 'gpt2' ? 'GPT-2 family' : 'Llama family (RMSNorm, RoPE, SwiGLU)'} />
+            <Stat
+              label="Architecture"
+              value={card.modelType}
+              hint={card.family === 'gpt2' ? 'GPT-2 family' : 'Llama family (RMSNorm, RoPE, SwiGLU)'}
+            />
             <Stat label="Layers" value={card.layers} />
             <Stat label="Hidden" value={formatInt(card.hidden)} />
             <Stat
               label="Heads / KV heads"
               value={`${card.heads} / ${card.kvHeads}`}
-              hint={card.kvHeads < card.heads ? `Grouped-query attention: ${card.heads / card.kvHeads} query heads share each KV head` : 'Multi-head attention'}
+              hint={
+                card.kvHeads < card.heads
+                  ? `Grouped-query attention: ${card.heads / card.kvHeads} query heads share each KV head`
+                  : 'Multi-head attention'
+              }
             />
             <Stat label="Head dim" value={card.headDim} />
             <Stat label="MLP width" value={formatInt(card.intermediate)} />
             <Stat label="Vocabulary" value={formatInt(card.vocabSize)} />
             <Stat label="Context" value={`${formatInt(card.maxPositions)} tokens`} />
-            <Stat label="Parameters" value={formatCount(card.parameters)} hint={`${formatInt(card.parameters)} parameters`} testId="model-params" />
+            <Stat
+              label="Parameters"
+              value={formatCount(card.parameters)}
+              hint={`${formatInt(card.parameters)} parameters`}
+              testId="model-params"
+            />
             <Stat
               label={`Weights on GPU · ${(card.weightDtypes ?? ['f32'])[0]}`}
               value={formatBytes(card.weightBytes)}
               hint={weightStorageHint(card.weightDtypes ?? ['f32'], card.weightStorage ?? 'auto')}
               testId="model-weight-storage"
             />
-            <Stat label="Tokenizer" value={`${formatInt(card.tokenizer.vocabSize)} tokens`} hint={`BOS ${card.tokenizer.bos ?? 'none'} · EOS ${card.tokenizer.eos ?? 'none'}`} />
+            <Stat
+              label="Tokenizer"
+              value={`${formatInt(card.tokenizer.vocabSize)} tokens`}
+              hint={`BOS ${card.tokenizer.bos ?? 'none'} · EOS ${card.tokenizer.eos ?? 'none'}`}
+            />
             <Stat label="Embeddings" value={card.tiedEmbeddings ? 'tied' : 'separate LM head'} />
           </div>
           <div className="model-options" data-testid="model-weight-storage-select">
@@ -104,16 +173,28 @@ export function ModelPanel() {
               options={STORAGE_OPTIONS}
               disabled={!model.ready || busy}
               onChange={setWeightStorage}
-              hint={busy ? 'Wait for the queued and running runs to finish' : 'How the frozen base matrices are stored on the GPU; changing it uploads the model again'}
+              hint={
+                busy
+                  ? 'Wait for the queued and running runs to finish'
+                  : 'How the frozen base matrices are stored on the GPU; changing it uploads the model again'
+              }
             />
           </div>
           {card.warnings.length > 0 && (
             <Alert kind="warning" title={`${card.warnings.length} warning${card.warnings.length > 1 ? 's' : ''}`}>
-              <ul className="plain-list">{card.warnings.map((w, i) => <li key={i}>{w}</li>)}</ul>
+              <ul className="plain-list">
+                {card.warnings.map((w, i) => (
+                  <li key={i}>{w}</li>
+                ))}
+              </ul>
             </Alert>
           )}
           <div className="file-chips" aria-label="Files">
-            {card.files.map((f) => <span key={f} className="chip chip-file">{f}</span>)}
+            {card.files.map((f) => (
+              <span key={f} className="chip chip-file">
+                {f}
+              </span>
+            ))}
           </div>
         </div>
       )}
@@ -130,7 +211,8 @@ const STORAGE_OPTIONS: [WeightStorage, string][] = [
 
 function weightStorageHint(dtypes: string[], storage: WeightStorage): string {
   const tail = 'Each run adds its activations and trainable state (see the estimate on each run).';
-  if (storage !== 'auto') return `Linear weights and embeddings kept as ${storage} (your choice below); norms and biases in float32. ${tail}`;
+  if (storage !== 'auto')
+    return `Linear weights and embeddings kept as ${storage} (your choice below); norms and biases in float32. ${tail}`;
   if (dtypes[0] === 'f32') return `Base weights in float32, as the checkpoint stores them. ${tail}`;
   return `Linear weights and embeddings stay ${dtypes[0]} as in the checkpoint (lossless, half the memory of float32); norms and biases in float32. ${tail}`;
 }

@@ -1,10 +1,25 @@
 import type { ReactNode } from 'react';
 
-export function Panel(props: { id: string; step: number; title: string; subtitle?: ReactNode; actions?: ReactNode; children: ReactNode; className?: string }) {
+export function Panel(props: {
+  id: string;
+  step: number;
+  title: string;
+  subtitle?: ReactNode;
+  actions?: ReactNode;
+  children: ReactNode;
+  className?: string;
+}) {
   return (
-    <section id={props.id} className={`panel ${props.className ?? ''}`} aria-labelledby={`${props.id}-title`} data-testid={`panel-${props.id}`}>
+    <section
+      id={props.id}
+      className={`panel ${props.className ?? ''}`}
+      aria-labelledby={`${props.id}-title`}
+      data-testid={`panel-${props.id}`}
+    >
       <header className="panel-head">
-        <span className="panel-step" aria-hidden>{props.step}</span>
+        <span className="panel-step" aria-hidden>
+          {props.step}
+        </span>
         <div className="panel-titles">
           <h2 id={`${props.id}-title`}>{props.title}</h2>
           {props.subtitle && <p className="panel-subtitle">{props.subtitle}</p>}
@@ -28,16 +43,34 @@ export function Stat(props: { label: string; value: ReactNode; hint?: string; te
 export function ProgressBar(props: { value: number; max: number; label?: string; indeterminate?: boolean }) {
   const pct = props.max > 0 ? Math.min(100, (100 * props.value) / props.max) : 0;
   return (
-    <div className={`progress ${props.indeterminate ? 'indeterminate' : ''}`} role="progressbar" aria-valuemin={0} aria-valuemax={props.max} aria-valuenow={props.value} aria-label={props.label}>
+    <div
+      className={`progress ${props.indeterminate ? 'indeterminate' : ''}`}
+      role="progressbar"
+      aria-valuemin={0}
+      aria-valuemax={props.max}
+      aria-valuenow={props.value}
+      aria-label={props.label}
+    >
       <div className="progress-fill" style={{ width: props.indeterminate ? undefined : `${pct}%` }} />
     </div>
   );
 }
 
-export function Alert(props: { kind: 'error' | 'warning' | 'info'; title?: string; children: ReactNode; testId?: string }) {
+export function Alert(props: {
+  kind: 'error' | 'warning' | 'info';
+  title?: string;
+  children: ReactNode;
+  testId?: string;
+}) {
   return (
-    <div className={`alert alert-${props.kind}`} role={props.kind === 'error' ? 'alert' : 'status'} data-testid={props.testId}>
-      <span className="alert-icon" aria-hidden>{props.kind === 'error' ? '⚠' : props.kind === 'warning' ? '!' : 'i'}</span>
+    <div
+      className={`alert alert-${props.kind}`}
+      role={props.kind === 'error' ? 'alert' : 'status'}
+      data-testid={props.testId}
+    >
+      <span className="alert-icon" aria-hidden>
+        {props.kind === 'error' ? '⚠' : props.kind === 'warning' ? '!' : 'i'}
+      </span>
       <div>
         {props.title && <strong className="alert-title">{props.title}</strong>}
         <div className="alert-text">{props.children}</div>
@@ -46,7 +79,17 @@ export function Alert(props: { kind: 'error' | 'warning' | 'info'; title?: strin
   );
 }
 
-export const RUN_COLORS = ['#7aa2ff', '#ff9e64', '#5eead4', '#f472b6', '#facc15', '#a78bfa', '#4ade80', '#fb7185', '#38bdf8'];
+export const RUN_COLORS = [
+  '#7aa2ff',
+  '#ff9e64',
+  '#5eead4',
+  '#f472b6',
+  '#facc15',
+  '#a78bfa',
+  '#4ade80',
+  '#fb7185',
+  '#38bdf8',
+];
 
 export function runColor(index: number): string {
   return RUN_COLORS[index % RUN_COLORS.length];

@@ -18,14 +18,29 @@ export function RankHeatmaps({ runs }: { runs: AnalyzedRun[] }) {
       </div>
       <div className="analysis-grid">
         {runs.map(({ run, color }) => (
-          <article key={run.config.id} className="analysis-card" data-testid="rank-card" data-run-id={run.config.id} aria-label={`${run.config.name} ranks`}>
+          <article
+            key={run.config.id}
+            className="analysis-card"
+            data-testid="rank-card"
+            data-run-id={run.config.id}
+            aria-label={`${run.config.name} ranks`}
+          >
             <RunTitle name={run.config.name} color={color} />
             <div className="analysis-sub">
-              {methodShort(run.config)} · ranks {rankSummary(run.analysis)} · {formatCount(run.analysis.trainableParameters)} params
+              {methodShort(run.config)} · ranks {rankSummary(run.analysis)} ·{' '}
+              {formatCount(run.analysis.trainableParameters)} params
               {run.analysis.preparationMs >= 50 && <> · preparation {formatPrep(run.analysis.preparationMs)}</>}
             </div>
-            <ModuleHeatmap modules={run.analysis.modules} value={(m) => m.rank} label={(m) => String(m.rank)} details={rankDetails}
-              domain={domain} testId="rank-heatmap" ariaLabel={`${run.config.name}: rank per layer and module`} valueName="rank" />
+            <ModuleHeatmap
+              modules={run.analysis.modules}
+              value={(m) => m.rank}
+              label={(m) => String(m.rank)}
+              details={rankDetails}
+              domain={domain}
+              testId="rank-heatmap"
+              ariaLabel={`${run.config.name}: rank per layer and module`}
+              valueName="rank"
+            />
           </article>
         ))}
       </div>
@@ -34,7 +49,11 @@ export function RankHeatmaps({ runs }: { runs: AnalyzedRun[] }) {
 }
 
 export function RunTitle({ name, color }: { name: string; color: string }) {
-  return <div className="analysis-title"><span className="run-dot" style={{ background: color }} /> {name}</div>;
+  return (
+    <div className="analysis-title">
+      <span className="run-dot" style={{ background: color }} /> {name}
+    </div>
+  );
 }
 
 function rankDetails(m: ModuleAllocation): string[] {

@@ -5,7 +5,15 @@ import { formatBytes, formatCount, formatInt } from '../format';
 import { useStudio } from '../store';
 
 /** Trainable parameters (the run's exact count once its analysis arrived), memory estimate and per-buffer limit check. */
-export function RunBudget({ config, card, analysis }: { config: RunConfig; card: ModelCard | null; analysis: MethodAnalysis | null }) {
+export function RunBudget({
+  config,
+  card,
+  analysis,
+}: {
+  config: RunConfig;
+  card: ModelCard | null;
+  analysis: MethodAnalysis | null;
+}) {
   const gpu = useStudio((s) => (s.gpu.status === 'ready' ? s.gpu.info : null));
   if (!card) return null;
   let params: number;
@@ -23,15 +31,28 @@ export function RunBudget({ config, card, analysis }: { config: RunConfig; card:
     <div className="budget-group">
       <div className="budget" data-testid="run-budget">
         <span data-testid="run-params">
-          {exact !== null
-            ? <><strong>{formatCount(exact)}</strong> trainable parameters ({formatShare(share)} of the model)</>
-            : <><strong>≈ {formatCount(params)}</strong> trainable parameters {kind === 'budget' ? '(≈ budget, exact after allocation)' : '(raw ranks: a rank-r LoRA would have this many; exact after allocation)'}</>}
+          {exact !== null ? (
+            <>
+              <strong>{formatCount(exact)}</strong> trainable parameters ({formatShare(share)} of the model)
+            </>
+          ) : (
+            <>
+              <strong>≈ {formatCount(params)}</strong> trainable parameters{' '}
+              {kind === 'budget'
+                ? '(≈ budget, exact after allocation)'
+                : '(raw ranks: a rank-r LoRA would have this many; exact after allocation)'}
+            </>
+          )}
         </span>
         {analysis && kind !== 'exact' && analysis.loraEquivalentParameters > 0 && (
-          <span className="muted">{formatShare(analysis.trainableParameters / analysis.loraEquivalentParameters, true)} of the rank-{config.rank} LoRA budget</span>
+          <span className="muted">
+            {formatShare(analysis.trainableParameters / analysis.loraEquivalentParameters, true)} of the rank-
+            {config.rank} LoRA budget
+          </span>
         )}
         <span className="muted" title={memoryTitle(memory)}>
-          ≈ {formatBytes(memory.peak)} GPU memory{memory.preparation !== null && memory.preparation > memory.training ? ' (peak in preparation)' : ''}
+          ≈ {formatBytes(memory.peak)} GPU memory
+          {memory.preparation !== null && memory.preparation > memory.training ? ' (peak in preparation)' : ''}
         </span>
         <span className="muted">{formatInt(config.steps * config.batch * config.seq)} tokens to train on</span>
       </div>
@@ -45,7 +66,8 @@ function BufferLimit({ memory, gpu }: { memory: ReturnType<typeof memoryEstimate
   if (!problem) return null;
   return (
     <div className="budget error" data-testid="run-limit">
-      {problem.text}: {formatBytes(memory.largest.bytes)} &gt; {formatBytes(problem.limit)}. Lower the batch or the sequence length
+      {problem.text}: {formatBytes(memory.largest.bytes)} &gt; {formatBytes(problem.limit)}. Lower the batch or the
+      sequence length
       {memory.largest.what.startsWith('GeLoRA') ? ', or the GeLoRA samples' : ''}.
     </div>
   );

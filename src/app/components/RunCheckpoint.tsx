@@ -15,8 +15,13 @@ export function ResumeButton({ run }: { run: RunRecord }) {
   const resumeRun = useStudio((s) => s.resumeRun);
   if (step === null) return null;
   return (
-    <button className="btn btn-primary btn-sm" data-testid="run-resume" disabled={problem !== null} onClick={() => void resumeRun(run.config.id)}
-      title={problem ?? 'Continue with the same batches, learning rate schedule and optimizer state'}>
+    <button
+      className="btn btn-primary btn-sm"
+      data-testid="run-resume"
+      disabled={problem !== null}
+      onClick={() => void resumeRun(run.config.id)}
+      title={problem ?? 'Continue with the same batches, learning rate schedule and optimizer state'}
+    >
       Resume from step {step}
     </button>
   );
@@ -30,13 +35,15 @@ export function CheckpointLine({ run }: { run: RunRecord }) {
   if (!c.kept) {
     return (
       <div className="run-settings" data-testid="run-checkpoint">
-        Too large to checkpoint ({formatBytes(c.bytes)} of weights and optimizer state): after a reload or a lost GPU this run starts over.
+        Too large to checkpoint ({formatBytes(c.bytes)} of weights and optimizer state): after a reload or a lost GPU
+        this run starts over.
       </div>
     );
   }
   return (
     <div className="run-settings" data-testid="run-checkpoint" data-checkpoint-step={c.step}>
-      Checkpoint: step {c.step} of {run.config.steps}{c.bytes > 0 && ` (${formatBytes(c.bytes)})`}
+      Checkpoint: step {c.step} of {run.config.steps}
+      {c.bytes > 0 && ` (${formatBytes(c.bytes)})`}
       {problem && <span data-testid="resume-problem"> · {problem}</span>}
     </div>
   );

@@ -26,9 +26,21 @@ export function RunDataLine({ run }: { run: RunRecord }) {
   if (!run.data && run.warnings.length === 0 && skipped === 0) return null;
   return (
     <div className="run-data" data-testid="run-data">
-      {run.data && !run.data.problem && <div className="run-settings" data-testid="run-data-fit">{describeFit(run.data)}</div>}
-      {[...run.warnings, ...(skipped > 0 ? [`${skipped} step${skipped > 1 ? 's' : ''} had no supervised token in the batch and made no update.`] : [])]
-        .map((w, i) => <div key={i} className="run-message" data-testid="run-warning">{w}</div>)}
+      {run.data && !run.data.problem && (
+        <div className="run-settings" data-testid="run-data-fit">
+          {describeFit(run.data)}
+        </div>
+      )}
+      {[
+        ...run.warnings,
+        ...(skipped > 0
+          ? [`${skipped} step${skipped > 1 ? 's' : ''} had no supervised token in the batch and made no update.`]
+          : []),
+      ].map((w, i) => (
+        <div key={i} className="run-message" data-testid="run-warning">
+          {w}
+        </div>
+      ))}
     </div>
   );
 }

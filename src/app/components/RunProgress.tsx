@@ -17,36 +17,48 @@ export function RunProgressView({ run }: { run: RunRecord }) {
     <div className="run-progress">
       {preparing && run.prepare && run.prepare.total > 1 ? (
         <PrepareProgress run={run} />
-      ) : active && (
-        <>
-          <div className="progress-row">
-            <ProgressBar value={done} max={steps} indeterminate={preparing} label={`${run.config.name} progress`} />
-            <span className="progress-text" data-testid="run-step">
-              {done}/{steps}
-              {p?.etaMs != null && run.status === 'training' && done < steps && <> · ETA {formatDuration(p.etaMs)}</>}
-            </span>
-          </div>
-          {(preparing && run.prepare ? run.prepare.phase : stage) && (
-            <div className="run-stage"><span className="spinner" aria-hidden /> {preparing && run.prepare ? run.prepare.phase : stage}</div>
-          )}
-        </>
+      ) : (
+        active && (
+          <>
+            <div className="progress-row">
+              <ProgressBar value={done} max={steps} indeterminate={preparing} label={`${run.config.name} progress`} />
+              <span className="progress-text" data-testid="run-step">
+                {done}/{steps}
+                {p?.etaMs != null && run.status === 'training' && done < steps && <> · ETA {formatDuration(p.etaMs)}</>}
+              </span>
+            </div>
+            {(preparing && run.prepare ? run.prepare.phase : stage) && (
+              <div className="run-stage">
+                <span className="spinner" aria-hidden /> {preparing && run.prepare ? run.prepare.phase : stage}
+              </div>
+            )}
+          </>
+        )
       )}
       {(last || run.summary) && (
         <div className="run-metrics">
           <Metric label="Loss" value={formatLoss(last?.loss)} />
           <Metric label="Val loss" value={formatLoss(run.summary?.finalValLoss ?? lastEval?.loss)} />
-          <Metric label="Tokens/s" value={formatRate(active ? last?.tokensPerSecond : run.summary?.tokensPerSecond ?? last?.tokensPerSecond)} />
+          <Metric
+            label="Tokens/s"
+            value={formatRate(active ? last?.tokensPerSecond : (run.summary?.tokensPerSecond ?? last?.tokensPerSecond))}
+          />
           <Metric label="Grad norm" value={formatLoss(last?.gradNorm, 2)} />
           <Metric label="LR" value={last ? formatLr(last.lr) : '–'} />
           <Metric label="Steps" value={`${done}/${steps}`} />
           {prepMs !== undefined && prepMs >= 50 && <Metric label="Preparation" value={formatPrep(prepMs)} />}
           <Metric label="Time" value={formatDuration(run.summary?.elapsedMs ?? last?.elapsedMs)} />
-          <Metric label="GPU memory" value={p ? formatBytes(p.gpuBytes) : run.summary ? formatBytes(run.summary.peakGpuBytes) : '–'} />
+          <Metric
+            label="GPU memory"
+            value={p ? formatBytes(p.gpuBytes) : run.summary ? formatBytes(run.summary.peakGpuBytes) : '–'}
+          />
         </div>
       )}
       {run.analysis && run.analysis.warnings.length > 0 && (
         <ul className="run-warnings" data-testid="run-warnings">
-          {run.analysis.warnings.map((w) => <li key={w}>{w}</li>)}
+          {run.analysis.warnings.map((w) => (
+            <li key={w}>{w}</li>
+          ))}
         </ul>
       )}
     </div>
@@ -59,7 +71,9 @@ function PrepareProgress({ run }: { run: RunRecord }) {
   return (
     <div className="progress-row prepare-row">
       <ProgressBar value={done} max={total} label={`${run.config.name} preparation`} />
-      <span className="progress-text prepare-text" data-testid="run-prepare">{phase} {done}/{total}</span>
+      <span className="progress-text prepare-text" data-testid="run-prepare">
+        {phase} {done}/{total}
+      </span>
     </div>
   );
 }

@@ -8,7 +8,9 @@ export function Toasts() {
       {toasts.map((t) => (
         <div key={t.id} className={`toast toast-${t.kind}`} role={t.kind === 'error' ? 'alert' : 'status'}>
           <span>{t.text}</span>
-          <button className="icon-btn" aria-label="Dismiss" onClick={() => dismiss(t.id)}>×</button>
+          <button className="icon-btn" aria-label="Dismiss" onClick={() => dismiss(t.id)}>
+            ×
+          </button>
         </div>
       ))}
     </div>

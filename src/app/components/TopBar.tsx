@@ -21,17 +21,45 @@ export function TopBar() {
   const bytes = activeRun?.progress?.gpuBytes ?? modelBytes;
   return (
     <header className="topbar">
-      <a className="brand" href="#top"><span className="brand-mark" aria-hidden>◆</span> LoRA Studio</a>
+      <a className="brand" href="#top">
+        <span className="brand-mark" aria-hidden>
+          ◆
+        </span>{' '}
+        LoRA Studio
+      </a>
       <nav className="nav" aria-label="Sections">
-        {SECTIONS.map(([id, label]) => <a key={id} href={`#${id}`}>{label}</a>)}
+        {SECTIONS.map(([id, label]) => (
+          <a key={id} href={`#${id}`}>
+            {label}
+          </a>
+        ))}
       </nav>
-      <div className="gpu-badge" data-testid="gpu-badge" title={gpu.status === 'ready' ? `maxBufferSize ${formatBytes(gpu.info.maxBufferSize)} · maxStorageBufferBindingSize ${formatBytes(gpu.info.maxStorageBufferBindingSize)}${gpu.info.subgroups ? ' · subgroups' : ''}\n${gpu.info.matmul}` : undefined}>
-        {gpu.status === 'checking' && <><span className="spinner" aria-hidden /> Opening the GPU…</>}
+      <div
+        className="gpu-badge"
+        data-testid="gpu-badge"
+        title={
+          gpu.status === 'ready'
+            ? `maxBufferSize ${formatBytes(gpu.info.maxBufferSize)} · maxStorageBufferBindingSize ${formatBytes(gpu.info.maxStorageBufferBindingSize)}${gpu.info.subgroups ? ' · subgroups' : ''}\n${gpu.info.matmul}`
+            : undefined
+        }
+      >
+        {gpu.status === 'checking' && (
+          <>
+            <span className="spinner" aria-hidden /> Opening the GPU…
+          </>
+        )}
         {gpu.status === 'ready' && (
           <>
             <span className={`gpu-dot ${gpu.info.software ? 'warn' : 'ok'}`} aria-hidden />
             <span className="gpu-name">{gpu.info.description}</span>
-            {gpu.info.software && <span className="badge badge-warn badge-inline" title="A CPU implementation of the GPU: everything works, slowly">software</span>}
+            {gpu.info.software && (
+              <span
+                className="badge badge-warn badge-inline"
+                title="A CPU implementation of the GPU: everything works, slowly"
+              >
+                software
+              </span>
+            )}
             {gpu.info.f16 && <span className="badge badge-inline">f16</span>}
             {bytes > 0 && <span className="muted">· {formatBytes(bytes)} in use</span>}
           </>

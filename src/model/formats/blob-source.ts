@@ -48,7 +48,7 @@ function baseName(path: string): string {
 
 /** The top folder of a dropped folder (webkitRelativePath "folder/file"), if the files carry one. */
 function folderOf(files: File[]): string | undefined {
-  const relative = (files[0] as File & { webkitRelativePath?: string } | undefined)?.webkitRelativePath;
+  const relative = (files[0] as (File & { webkitRelativePath?: string }) | undefined)?.webkitRelativePath;
   if (!relative || !relative.includes('/')) return undefined;
   return relative.slice(0, relative.indexOf('/'));
 }

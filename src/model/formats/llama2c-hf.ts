@@ -13,7 +13,11 @@ export function sortedJson(value: unknown): string {
   const sort = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(sort);
     if (v && typeof v === 'object') {
-      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])]));
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
+      );
     }
     return v;
   };
@@ -57,7 +61,11 @@ export interface HfFolder {
 }
 
 /** Converts a llama2.c checkpoint and its tokenizer .bin to the files of an HF Llama folder. */
-export async function llama2cToHfFolder(model: ByteSource, tokenizerBin: Uint8Array, nameOrPath: string): Promise<HfFolder> {
+export async function llama2cToHfFolder(
+  model: ByteSource,
+  tokenizerBin: Uint8Array,
+  nameOrPath: string,
+): Promise<HfFolder> {
   const { header, tensors } = await readLlama2c(model, nameOrPath);
   const tok = readLlama2cTokenizer(tokenizerBin, 'tokenizer .bin', header.vocabSize);
   return {

@@ -49,11 +49,14 @@ export function parseLlama2cHeader(bytes: Uint8Array, fileName: string): Llama2c
   const [dim, hiddenDim, layers, heads, kvHeads, vocab, seqLen] = values;
   values.forEach((v, i) => {
     if (v === 0 || (v < 0 && fields[i] !== 'vocab_size')) {
-      throw new Error(`${fileName}: header ${fields[i]} = ${v} (expected a positive integer); not a llama2.c checkpoint?`);
+      throw new Error(
+        `${fileName}: header ${fields[i]} = ${v} (expected a positive integer); not a llama2.c checkpoint?`,
+      );
     }
   });
   if (dim % heads !== 0) throw new Error(`${fileName}: dim ${dim} is not a multiple of n_heads ${heads}`);
-  if (heads % kvHeads !== 0) throw new Error(`${fileName}: n_heads ${heads} is not a multiple of n_kv_heads ${kvHeads}`);
+  if (heads % kvHeads !== 0)
+    throw new Error(`${fileName}: n_heads ${heads} is not a multiple of n_kv_heads ${kvHeads}`);
   if ((dim / heads) % 2 !== 0) throw new Error(`${fileName}: head size ${dim / heads} must be even for RoPE`);
   return { dim, hiddenDim, layers, heads, kvHeads, vocabSize: Math.abs(vocab), sharedClassifier: vocab > 0, seqLen };
 }
@@ -114,7 +117,8 @@ function blocks(h: Llama2cHeader): Block[] {
     { kind: 'freq_cis_real', shape: [h.seqLen, headSize / 2], count: 1, hfName: null },
     { kind: 'freq_cis_imag', shape: [h.seqLen, headSize / 2], count: 1, hfName: null },
   ];
-  if (!h.sharedClassifier) list.push({ kind: 'wcls', shape: [h.vocabSize, h.dim], count: 1, hfName: () => 'lm_head.weight' });
+  if (!h.sharedClassifier)
+    list.push({ kind: 'wcls', shape: [h.vocabSize, h.dim], count: 1, hfName: () => 'lm_head.weight' });
   return list;
 }
 
@@ -204,7 +208,11 @@ export interface Llama2cTokenizer {
  * Parses a llama2.c tokenizer file. The file does not record its vocabulary size (llama2.c takes it
  * from the model): without `vocabSize` every token up to the end of the file is read.
  */
-export function readLlama2cTokenizer(bytes: Uint8Array, fileName = 'tokenizer.bin', vocabSize?: number): Llama2cTokenizer {
+export function readLlama2cTokenizer(
+  bytes: Uint8Array,
+  fileName = 'tokenizer.bin',
+  vocabSize?: number,
+): Llama2cTokenizer {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const decoder = new TextDecoder('utf-8', { fatal: true });
   if (bytes.length < 4) throw new Error(`${fileName}: too small for a llama2.c tokenizer`);
@@ -214,7 +222,8 @@ export function readLlama2cTokenizer(bytes: Uint8Array, fileName = 'tokenizer.bi
   let offset = 4;
   while (vocabSize === undefined ? offset < bytes.length : vocab.length < vocabSize) {
     const id = vocab.length;
-    if (offset + 8 > bytes.length) throw new Error(`${fileName}: file ends inside token ${id} (expected ${vocabSize ?? 'more'} tokens)`);
+    if (offset + 8 > bytes.length)
+      throw new Error(`${fileName}: file ends inside token ${id} (expected ${vocabSize ?? 'more'} tokens)`);
     const score = view.getFloat32(offset, true);
     const length = view.getInt32(offset + 4, true);
     offset += 8;

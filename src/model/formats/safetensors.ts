@@ -10,10 +10,21 @@ export type { ByteSource, DirSource } from './source';
 
 /** Bytes per element of every dtype the format defines that we recognise. */
 const DTYPE_BYTES = {
-  BOOL: 1, U8: 1, I8: 1, F8_E4M3: 1, F8_E5M2: 1,
-  I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4,
-  I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 } as const;
 
 export type Dtype = keyof typeof DTYPE_BYTES;
@@ -66,7 +77,9 @@ export async function readSafetensors(src: ByteSource): Promise<SafetensorsHeade
     throw new Error(`${file}: header is not valid JSON (${(e as Error).message})`);
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new Error(`${file}: header must be a JSON object of tensors, got ${Array.isArray(json) ? 'an array' : typeof json}`);
+    throw new Error(
+      `${file}: header must be a JSON object of tensors, got ${Array.isArray(json) ? 'an array' : typeof json}`,
+    );
   }
   const duplicate = firstDuplicateKey(text);
   if (duplicate !== null) throw new Error(`${file}: tensor "${duplicate}" appears twice in the header`);
@@ -116,7 +129,9 @@ function parseEntry(
   }
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
   if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) {
-    throw new Error(`${where} has unknown dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(DTYPE_BYTES).join(', ')})`);
+    throw new Error(
+      `${where} has unknown dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(DTYPE_BYTES).join(', ')})`,
+    );
   }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw new Error(`${where} has invalid shape ${JSON.stringify(shape)} (expected an array of non-negative integers)`);
@@ -127,7 +142,9 @@ function parseEntry(
     !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
     offsets[0] > offsets[1]
   ) {
-    throw new Error(`${where} has invalid data_offsets ${JSON.stringify(offsets)} (expected [begin, end] with 0 <= begin <= end)`);
+    throw new Error(
+      `${where} has invalid data_offsets ${JSON.stringify(offsets)} (expected [begin, end] with 0 <= begin <= end)`,
+    );
   }
   const [begin, end] = offsets as [number, number];
   const expected = shape.reduce((a: number, b: number) => a * b, 1) * DTYPE_BYTES[dtype as Dtype];
@@ -154,11 +171,15 @@ function checkTiling(tensors: TensorInfo[], dataStart: number, dataSize: number,
   for (const t of sorted) {
     const begin = t.begin - dataStart;
     if (begin < position) {
-      throw new Error(`${file}: tensor "${t.name}" (bytes ${begin}..${t.end - dataStart}) overlaps tensor "${previous!.name}" (ends at ${position})`);
+      throw new Error(
+        `${file}: tensor "${t.name}" (bytes ${begin}..${t.end - dataStart}) overlaps tensor "${previous!.name}" (ends at ${position})`,
+      );
     }
     if (begin > position) {
       const after = previous ? `after tensor "${previous.name}"` : 'at the start of the data section';
-      throw new Error(`${file}: ${begin - position} unused bytes (a hole) ${after}, before tensor "${t.name}" at ${begin}`);
+      throw new Error(
+        `${file}: ${begin - position} unused bytes (a hole) ${after}, before tensor "${t.name}" at ${begin}`,
+      );
     }
     position = t.end - dataStart;
     previous = t;
@@ -334,7 +355,8 @@ async function openSharded(dir: DirSource): Promise<WeightStore> {
   const shards = new Map<string, Map<string, TensorInfo>>();
   await Promise.all(
     shardNames.map(async (shard) => {
-      if (typeof shard !== 'string') throw new Error(`${where}: weight_map values must be file names, got ${JSON.stringify(shard)}`);
+      if (typeof shard !== 'string')
+        throw new Error(`${where}: weight_map values must be file names, got ${JSON.stringify(shard)}`);
       const src = dir.file(shard);
       if (!src) throw new Error(`${where} names shard ${shard}, which is not in ${dir.name}`);
       shards.set(shard, await readSafetensorsHeader(src));
@@ -343,7 +365,8 @@ async function openSharded(dir: DirSource): Promise<WeightStore> {
   const tensors = new Map<string, TensorInfo>();
   for (const [name, shard] of entries) {
     const info = shards.get(shard as string)!.get(name);
-    if (!info) throw new Error(`${where} maps tensor "${name}" to ${shard as string}, but that shard has no such tensor`);
+    if (!info)
+      throw new Error(`${where} maps tensor "${name}" to ${shard as string}, but that shard has no such tensor`);
     tensors.set(name, info);
   }
   return storeOf(dir.name, tensors);
@@ -380,7 +403,10 @@ function encodeTensor(t: NamedTensor): Uint8Array {
  * Writes tensors (F32 unless a tensor says F16/BF16) as safetensors: tensors sorted by name and packed without holes, header padded
  * with spaces to a multiple of 8 bytes so the data section is 8-byte aligned.
  */
-export function writeSafetensors(tensors: NamedTensor[], metadata: Record<string, string> = { format: 'pt' }): Uint8Array {
+export function writeSafetensors(
+  tensors: NamedTensor[],
+  metadata: Record<string, string> = { format: 'pt' },
+): Uint8Array {
   const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
@@ -388,7 +414,8 @@ export function writeSafetensors(tensors: NamedTensor[], metadata: Record<string
   const encoded: Uint8Array[] = [];
   for (let i = 0; i < sorted.length; i++) {
     const { name, shape, data } = sorted[i];
-    if (name === '__metadata__' || name.length === 0) throw new Error(`writeSafetensors: invalid tensor name "${name}"`);
+    if (name === '__metadata__' || name.length === 0)
+      throw new Error(`writeSafetensors: invalid tensor name "${name}"`);
     if (i > 0 && sorted[i - 1].name === name) throw new Error(`writeSafetensors: tensor "${name}" is given twice`);
     const numel = shape.reduce((a, b) => a * b, 1);
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || numel !== data.length) {
