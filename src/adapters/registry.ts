@@ -5,9 +5,9 @@
  * with a method.ts descriptor and list it here (docs/ARCHITECTURE.md, "How to add a method").
  */
 import { FULL_METHOD } from './full/method';
-import { GELORA_METHOD } from './gelora/method';
-import { GORA_METHOD } from './gora/method';
-import { GRALORA_METHOD } from './gralora/method';
+import { GELORA_METHOD, type GeloraOptionValues } from './gelora/method';
+import { GORA_METHOD, type GoraOptionValues } from './gora/method';
+import { GRALORA_METHOD, type GraloraOptionValues } from './gralora/method';
 import { LORA_METHOD, RSLORA_METHOD } from './lora/method';
 import {
   checkOption,
@@ -32,6 +32,9 @@ export const METHOD_REGISTRY = [
   GELORA_METHOD,
   FULL_METHOD,
 ] as const;
+
+/** Every method's own options as a run holds them, by key: each folder declares its part beside its descriptor. */
+export type MethodOptionValues = GoraOptionValues & GeloraOptionValues & GraloraOptionValues;
 
 export type MethodId = (typeof METHOD_REGISTRY)[number]['id'];
 export const METHOD_IDS: readonly MethodId[] = METHOD_REGISTRY.map((m) => m.id);

@@ -6,15 +6,9 @@
  * GeLoRA ranks with GraLoRA blocks) without new code.
  */
 import { analyzeGelora } from '../adapters/gelora/analyze';
-import { GELORA_DEFAULTS, type GeloraBudget, type GeloraScaleMode } from '../adapters/gelora/config';
-import type { GeloraRounding } from '../adapters/gelora/ranks';
-import {
-  goraScale,
-  type GoraConfig,
-  type GoraFeatures,
-  type GoraImportance,
-  type GoraRounding,
-} from '../adapters/gora/config';
+import { geloraConfigOf } from '../adapters/gelora/method';
+import { goraConfigOf } from '../adapters/gora/method';
+import { goraScale, type GoraConfig } from '../adapters/gora/config';
 import { goraInitGralora, goraInitLora } from '../adapters/gora/init-layers';
 import { allocateGora, type GoraModuleReport } from '../adapters/gora/prepare';
 import { graloraScale } from '../adapters/gralora/config';
@@ -32,6 +26,7 @@ import {
   neutralMessages,
   resolveMethodOptions,
   type MethodId,
+  type MethodOptionValues,
   type MethodProblem,
 } from '../adapters/registry';
 import { STRUCTURES } from '../adapters/structure';
@@ -48,7 +43,11 @@ import type { ModelWeights } from '../model/weights';
 export { METHOD_IDS, STRUCTURES };
 export type { Allocation, MethodId, Structure };
 
-export interface MethodOptions {
+/**
+ * What every adapter method is given (method, rank, alpha, targets, seed, LoRA+ ratio) and each method's own
+ * options by key, declared beside its descriptor in src/adapters/<method>/method.ts (MethodOptionValues).
+ */
+export interface MethodOptions extends MethodOptionValues {
   method: string;
   /** LoRA rank; r_ref (the budget) for GoRA and GeLoRA; the block part's r for GraLoRA. */
   rank: number;
@@ -57,25 +56,6 @@ export interface MethodOptions {
   targets: string[];
   seed: number;
   lrRatioB?: number;
-  /** The structure for GoRA / GeLoRA ranks (default dense). */
-  structure?: string;
-  /** GraLoRA blocks per side (default from the total rank) and the hybrid LoRA rank. */
-  graloraK?: number;
-  hybridRank?: number;
-  /** Bounds of allocated ranks (GoRA: 4..32 by default; GeLoRA: the fit's cap). */
-  rankMin?: number;
-  rankMax?: number;
-  goraSteps?: number;
-  goraGamma?: number;
-  goraImportance?: string;
-  goraFeatures?: string;
-  goraRounding?: string;
-  goraAdaptiveSteps?: boolean;
-  geloraSamples?: number;
-  geloraPerSequence?: number;
-  geloraBudget?: string;
-  geloraRounding?: string;
-  geloraScale?: string;
 }
 
 /** One adapted matrix in the analysis (allocation.json and the studio's heatmap). */
@@ -185,36 +165,6 @@ function recipeOf(o: MethodOptions): Recipe {
   return o.structure === undefined ? base : { ...base, structure: o.structure as Structure };
 }
 
-function goraConfig(o: MethodOptions): GoraConfig {
-  return {
-    rankRef: o.rank,
-    alpha: o.alpha,
-    rankMin: o.rankMin!,
-    rankMax: o.rankMax!,
-    steps: o.goraSteps!,
-    gamma: o.goraGamma!,
-    importance: o.goraImportance as GoraImportance,
-    features: o.goraFeatures as GoraFeatures,
-    rounding: o.goraRounding as GoraRounding,
-    adaptiveSteps: o.goraAdaptiveSteps!,
-  };
-}
-
-function geloraConfig(o: MethodOptions, targets: string[]) {
-  return {
-    ...GELORA_DEFAULTS,
-    rankRef: o.rank,
-    alpha: o.alpha,
-    targets,
-    samples: o.geloraSamples!,
-    perSequence: o.geloraPerSequence!,
-    rankMax: o.rankMax!,
-    budget: o.geloraBudget as GeloraBudget,
-    rounding: o.geloraRounding as GeloraRounding,
-    scaleMode: o.geloraScale as GeloraScaleMode,
-  };
-}
-
 /** What is wrong with a method's options (the registry's checks), before any model is loaded. */
 export function methodOptionProblems(o: MethodOptions): MethodProblem[] {
   if (!isMethodId(o.method)) {
@@ -276,7 +226,7 @@ export async function buildMethod(
   const targets = selectTargets(spec, targetNames);
   const warnings: string[] = [];
   const hybridRank = recipe.structure === 'gralora' ? o.hybridRank! : 0;
-  const k = o.graloraK ?? 1;
+  const k = recipe.structure === 'gralora' ? o.graloraK! : 1;
 
   // 1. Ranks (and the analysis behind them).
   let ranks = new Map(targets.map((t) => [t.path, o.rank]));
@@ -285,7 +235,7 @@ export async function buildMethod(
   let geloraInfo: MethodAnalysis['gelora'];
   let constantScale: number | null = null;
   if (recipe.allocation === 'gora') {
-    goraCfg = goraConfig(o);
+    goraCfg = goraConfigOf(o, o.rank, o.alpha);
     gora = await allocateGora(
       gpu,
       weights,
@@ -302,7 +252,7 @@ export async function buildMethod(
     );
     ranks = new Map(gora.modules.map((m) => [m.path, m.rank]));
   } else if (recipe.allocation === 'gelora') {
-    const cfg = geloraConfig(o, targetNames);
+    const cfg = geloraConfigOf(o, o.rank, o.alpha, targetNames);
     const batches: Batch[] = [];
     const perBatch = ctx.shape.batch * Math.max(1, Math.min(cfg.perSequence, ctx.shape.seq - 1));
     for (let n = 0; n < Math.ceil(cfg.samples / perBatch) + 2; n++) batches.push(ctx.nextBatch());

@@ -6,7 +6,7 @@
 import type { LoraModuleWeights } from '../adapters/lora/peft';
 import type { ColumnMap, DatasetFormat } from '../data/types';
 import type { PromptJoin, Truncation } from '../data/index';
-import type { MethodAnalysis, MethodOptions } from '../engine/methods';
+import type { MethodAnalysis } from '../engine/methods';
 import type { TrainableState } from '../train/trainer';
 import type { ModelSpec } from '../model/config';
 import type { WeightStorage } from '../model/weights';
@@ -20,22 +20,10 @@ import type { TrainBenchResult } from '../bench/train';
 
 /** Every method the registry knows (src/adapters/registry.ts). */
 export type { MethodId } from '../adapters/registry';
-import type { MethodId } from '../adapters/registry';
+import type { MethodId, MethodOptionValues } from '../adapters/registry';
 
 /** A method's own options (structure for GoRA/GeLoRA ranks, GraLoRA's k and hybrid rank, GoRA's N and γ, ...). */
-export type MethodExtras = Pick<
-  MethodOptions,
-  | 'structure'
-  | 'graloraK'
-  | 'hybridRank'
-  | 'rankMin'
-  | 'rankMax'
-  | 'goraSteps'
-  | 'goraGamma'
-  | 'goraImportance'
-  | 'geloraSamples'
-  | 'geloraBudget'
->;
+export type MethodExtras = MethodOptionValues;
 /** 'qv': PEFT's default targets for the family (q_proj,v_proj / c_attn); 'all-linear': every projection. */
 export type TargetPreset = 'qv' | 'all-linear';
 

@@ -1,16 +1,45 @@
 /** GeLoRA as the registry knows it: ranks from the growth of the hidden states' intrinsic dimension. */
 import { graloraBlockOptions } from '../gralora/method';
 import type { MethodDescriptor } from '../options';
-import { STRUCTURE_OPTION } from '../structure';
+import { STRUCTURE_OPTION, type StructureOptionValues } from '../structure';
 import {
   GELORA_BUDGET,
   GELORA_DEFAULTS,
   GELORA_ROUNDING,
   GELORA_SCALE,
+  type GeloraBudget,
+  type GeloraConfig,
+  type GeloraScaleMode,
   geloraScale,
   MAX_SAMPLES,
   RECOMMENDED_MIN_SAMPLES,
 } from './config';
+import type { GeloraRounding } from './ranks';
+
+/** GeLoRA's options as a run holds them (keys of the descriptor's options below; absent: the default). */
+export interface GeloraOptionValues extends StructureOptionValues {
+  geloraSamples?: number;
+  geloraBudget?: string;
+  rankMax?: number;
+  geloraPerSequence?: number;
+  geloraRounding?: string;
+  geloraScale?: string;
+}
+
+/** GeLoRA's configuration from a run's resolved options (registry.resolveMethodOptions: every default filled in). */
+export function geloraConfigOf(o: GeloraOptionValues, rankRef: number, alpha: number, targets: string[]): GeloraConfig {
+  return {
+    rankRef,
+    alpha,
+    targets,
+    samples: o.geloraSamples!,
+    perSequence: o.geloraPerSequence!,
+    rankMax: o.rankMax!,
+    budget: o.geloraBudget as GeloraBudget,
+    rounding: o.geloraRounding as GeloraRounding,
+    scaleMode: o.geloraScale as GeloraScaleMode,
+  };
+}
 
 export const GELORA_METHOD: MethodDescriptor<'gelora'> = {
   id: 'gelora',

@@ -1,8 +1,46 @@
 /** GoRA as the registry knows it: ranks from gradient importance under a rank-r_ref budget, B started from Ḡ. */
 import { graloraBlockOptions, usesGraloraBlocks } from '../gralora/method';
 import type { MethodDescriptor, MethodOption } from '../options';
-import { STRUCTURE_OPTION } from '../structure';
-import { GORA_DEFAULTS, GORA_FEATURES, GORA_IMPORTANCE, GORA_ROUNDING, goraScale } from './config';
+import { STRUCTURE_OPTION, type StructureOptionValues } from '../structure';
+import {
+  GORA_DEFAULTS,
+  GORA_FEATURES,
+  GORA_IMPORTANCE,
+  GORA_ROUNDING,
+  type GoraConfig,
+  type GoraFeatures,
+  type GoraImportance,
+  type GoraRounding,
+  goraScale,
+} from './config';
+
+/** GoRA's options as a run holds them (keys of the descriptor's options below; absent: the default). */
+export interface GoraOptionValues extends StructureOptionValues {
+  goraSteps?: number;
+  goraGamma?: number;
+  rankMin?: number;
+  rankMax?: number;
+  goraImportance?: string;
+  goraFeatures?: string;
+  goraRounding?: string;
+  goraAdaptiveSteps?: boolean;
+}
+
+/** GoRA's configuration from a run's resolved options (registry.resolveMethodOptions: every default filled in). */
+export function goraConfigOf(o: GoraOptionValues, rankRef: number, alpha: number): GoraConfig {
+  return {
+    rankRef,
+    alpha,
+    rankMin: o.rankMin!,
+    rankMax: o.rankMax!,
+    steps: o.goraSteps!,
+    gamma: o.goraGamma!,
+    importance: o.goraImportance as GoraImportance,
+    features: o.goraFeatures as GoraFeatures,
+    rounding: o.goraRounding as GoraRounding,
+    adaptiveSteps: o.goraAdaptiveSteps === true,
+  };
+}
 
 const RANK_MIN: MethodOption = {
   key: 'rankMin',

@@ -5,6 +5,12 @@
 import { RANK_OPTION, type MethodDescriptor, type MethodOption, type OptionContext } from '../options';
 import { defaultGraloraK, graloraScale } from './config';
 
+/** GraLoRA's block options as a run holds them (absent: the defaults). */
+export interface GraloraOptionValues {
+  graloraK?: number;
+  hybridRank?: number;
+}
+
 /** Whether a run's adapters are GraLoRA blocks (the method itself, or an allocating method's structure choice). */
 export const usesGraloraBlocks = (c: OptionContext, method: string) =>
   method === 'gralora' || c.values.structure === 'gralora';
