@@ -149,14 +149,20 @@ export function cliMessages(problems: MethodProblem[]): string[] {
 }
 
 /** The problems as the studio says them, naming its fields: "GoRA r_min (20) is larger than r_max (16)." */
-export function formMessages(method: MethodId, problems: MethodProblem[]): string[] {
-  const w = formOptionWording(methodDescriptor(method).label);
+export function formMessages(method: string, problems: MethodProblem[]): string[] {
+  const w = formOptionWording(isMethodId(method) ? methodDescriptor(method).label : '');
   return problems.map((p) => sentence(p.message(w)));
 }
 
-/** Neutral words for the engine's own checks (errors that reach either surface): the options' labels. */
-export function neutralMessages(method: MethodId, problems: MethodProblem[]): string[] {
-  return formMessages(method, problems);
+/** The method itself, for the problem of a method the registry does not know. */
+const METHOD_NAME: OptionName = { flag: 'method', label: 'method' };
+
+/** A method id the registry does not know, worded like the options' problems. */
+export function unknownMethodProblem(method: string): MethodProblem {
+  return {
+    key: 'method',
+    message: (w) => `${w.short(METHOD_NAME)} must be one of ${METHOD_IDS.join(', ')} (got "${method}")`,
+  };
 }
 
 function sentence(s: string): string {

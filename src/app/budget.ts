@@ -50,12 +50,10 @@ export function trainableParameters(spec: ModelSpec, c: BudgetConfig): number {
 }
 
 /** How trainableParameters relates to what the run will train. */
-export function parameterCountKind(
-  c: Pick<RunConfig, 'method' | 'extras'> & { rank?: number },
-): 'exact' | 'budget' | 'raw' {
+export function parameterCountKind(c: Pick<RunConfig, 'method' | 'rank' | 'extras'>): 'exact' | 'budget' | 'raw' {
   if (!allocatesRanks(c.method)) return 'exact';
   // GeLoRA's raw ranks come straight from the dimension growth, not from the budget.
-  return resolvedExtras({ rank: 8, ...c }).geloraBudget === 'raw' ? 'raw' : 'budget';
+  return resolvedExtras(c).geloraBudget === 'raw' ? 'raw' : 'budget';
 }
 
 // ---------------------------------------------------------------------------------------------- memory

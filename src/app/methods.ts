@@ -6,7 +6,14 @@
 import type { ScaleRule } from '../adapters/options';
 import { METHOD_REGISTRY, methodDescriptor, resolveMethodOptions } from '../adapters/registry';
 import type { MethodExtras, MethodId, RunConfig } from '../worker/protocol';
-import { allocatesRanks, graloraKOf, hybridRankOf, structureOf, type RankConfig } from '../worker/validate';
+import {
+  allocatesRanks,
+  graloraKOf,
+  hybridRankOf,
+  resolvedExtras,
+  structureOf,
+  type RankConfig,
+} from '../worker/validate';
 
 export type { ScaleRule };
 export { allocatesRanks, defaultKOf, graloraKOf, hybridRankOf, resolvedExtras, structureOf } from '../worker/validate';
@@ -37,7 +44,7 @@ export function runnableConfig(c: RunConfig): RunConfig {
 
 /** The adapter scale s each method trains with (docs/METHODS.md), from the method's own rule. */
 export function scaleRule(c: Pick<RunConfig, 'method' | 'rank' | 'alpha' | 'extras'>): ScaleRule {
-  const { values } = resolveMethodOptions(c.method, c.rank, { ...c.extras });
+  const values = resolvedExtras(c);
   return methodDescriptor(c.method).scaleRule(c.rank, c.alpha, { rank: c.rank, values });
 }
 
@@ -62,9 +69,7 @@ export function methodShort(c: RankConfig): string {
 }
 
 /** The method's own options, for the settings line of a started run ("N 8, γ 0.05, r 2–16"). */
-export function methodOptionsText(c: Pick<RunConfig, 'method' | 'extras'> & { rank?: number }): string | null {
+export function methodOptionsText(c: Pick<RunConfig, 'method' | 'rank' | 'extras'>): string | null {
   const d = methodDescriptor(c.method);
-  if (!d.summary) return null;
-  const rank = c.rank ?? 8;
-  return d.summary({ rank, values: resolveMethodOptions(c.method, rank, { ...c.extras }).values });
+  return d.summary?.({ rank: c.rank, values: resolvedExtras(c) }) ?? null;
 }

@@ -136,6 +136,48 @@ export interface StudioState {
   dismissToast(id: number): void;
 }
 
+/** What the studio holds before the worker reports anything (the store's state without its actions). */
+export type StudioData = Pick<
+  StudioState,
+  | 'gpu'
+  | 'model'
+  | 'dataset'
+  | 'runs'
+  | 'order'
+  | 'chart'
+  | 'playground'
+  | 'exporting'
+  | 'bench'
+  | 'toasts'
+  | 'restored'
+>;
+
+export function initialStudioData(): StudioData {
+  return {
+    gpu: { status: 'checking' },
+    model: { card: null, ready: false, loading: null, error: null, gpuBytes: 0 },
+    dataset: { preview: null, loading: null, error: null },
+    runs: {},
+    order: [],
+    chart: { smoothing: 0.6, logScale: false, x: 'step' },
+    playground: {
+      prompt: 'Once upon a time',
+      maxNewTokens: 40,
+      includeBase: true,
+      selected: null,
+      requestId: null,
+      results: {},
+      order: [],
+      lastPrompt: '',
+      error: null,
+    },
+    exporting: {},
+    bench: { running: false, stage: null, result: null, error: null },
+    toasts: [],
+    restored: false,
+  };
+}
+
 /** The last toast's id (module state: ids are unique for the page). */
 let toastSeq = 0;
 
@@ -205,27 +247,7 @@ export const useStudio = create<StudioState>()((set, get, store) => {
   };
 
   return {
-    gpu: { status: 'checking' },
-    model: { card: null, ready: false, loading: null, error: null, gpuBytes: 0 },
-    dataset: { preview: null, loading: null, error: null },
-    runs: {},
-    order: [],
-    chart: { smoothing: 0.6, logScale: false, x: 'step' },
-    playground: {
-      prompt: 'Once upon a time',
-      maxNewTokens: 40,
-      includeBase: true,
-      selected: null,
-      requestId: null,
-      results: {},
-      order: [],
-      lastPrompt: '',
-      error: null,
-    },
-    exporting: {},
-    bench: { running: false, stage: null, result: null, error: null },
-    toasts: [],
-    restored: false,
+    ...initialStudioData(),
 
     start() {
       listen(applyEvent);

@@ -6,6 +6,7 @@
  */
 import { normalizeMessages, recordTools, renderChat, type ChatContext, type ChatMessage, type Segment } from './chat';
 import type { FormatSpec } from './detect';
+import { supervisedTargets } from './truncation';
 import { IGNORE_INDEX, type Example, type RawRecord, type TextTokenizer } from './types';
 
 export interface TokenizeResult {
@@ -77,8 +78,7 @@ export function tokenizeRecords(
     try {
       const example = tokenizeRecord(record, row, spec, tokenizer, promptJoin, turns);
       if (example.inputIds.length === 0) throw new SkipRow('empty', 'no tokens');
-      // labels[0] is never a target (nothing predicts the first token), so it does not count.
-      if (!example.labels.some((l, i) => i > 0 && l !== IGNORE_INDEX)) {
+      if (supervisedTargets(example) === 0) {
         throw new SkipRow('unsupervised', 'no supervised token');
       }
       examples.push(example);

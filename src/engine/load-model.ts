@@ -57,7 +57,7 @@ async function loadHf(dir: DirSource): Promise<LoadedModel> {
   }
   const store: WeightStore = await openCheckpoint(dir);
   const source = canonicalLoader(spec, store);
-  if (!files.includes('tokenizer.json')) return { ...withoutTokenizer(spec, source, dir), ...naming };
+  if (!files.includes('tokenizer.json')) return withoutTokenizer(spec, source, dir, naming);
   const tokenizerJson = parseJson(await dir.text('tokenizer.json'), `${dir.name}/tokenizer.json`);
   const tokenizerConfig = files.includes('tokenizer_config.json')
     ? parseJson(await dir.text('tokenizer_config.json'), `${dir.name}/tokenizer_config.json`)
@@ -103,7 +103,12 @@ const TOKENS_ONLY = 'pre-tokenized {"input_ids"} data works without one';
  * data. Batches are padded with config.json's eos_token_id, or 0 (padded positions are never targets, so the id does
  * not change the loss), and packed rows are separated by that EOS or by nothing.
  */
-function withoutTokenizer(spec: ModelSpec, source: TensorSource, dir: DirSource): LoadedModel {
+function withoutTokenizer(
+  spec: ModelSpec,
+  source: TensorSource,
+  dir: DirSource,
+  naming: Pick<LoadedModel, 'name' | 'hubId'>,
+): LoadedModel {
   const files = dir.list();
   // A slow tokenizer's files: transformers converts them to tokenizer.json on load and save_pretrained writes it.
   const slow = ['tokenizer.model', 'vocab.json', 'spiece.model'].filter((f) => files.includes(f));
@@ -142,8 +147,7 @@ function withoutTokenizer(spec: ModelSpec, source: TensorSource, dir: DirSource)
     source,
     tokenizer,
     noTokenizer: missing,
-    name: spec.sourceName || dir.name,
-    hubId: null,
+    ...naming,
     format: 'huggingface',
     warnings,
   };

@@ -19,11 +19,12 @@ import type { Allocation, OptionValues, Recipe, Structure } from '../adapters/op
 import {
   allMethodOptions,
   cliMessages,
+  formMessages,
   isMethodId,
   METHOD_IDS,
   methodDescriptor,
   methodProblems,
-  neutralMessages,
+  unknownMethodProblem,
   resolveMethodOptions,
   type MethodId,
   type MethodOptionValues,
@@ -167,9 +168,7 @@ function recipeOf(o: MethodOptions): Recipe {
 
 /** What is wrong with a method's options (the registry's checks), before any model is loaded. */
 export function methodOptionProblems(o: MethodOptions): MethodProblem[] {
-  if (!isMethodId(o.method)) {
-    return [{ key: 'method', message: () => `method must be one of ${METHOD_IDS.join(', ')} (got "${o.method}")` }];
-  }
+  if (!isMethodId(o.method)) return [unknownMethodProblem(o.method)];
   return methodProblems(o.method, { rank: o.rank, alpha: o.alpha, lrRatioB: o.lrRatioB, given: givenOptions(o) });
 }
 
@@ -180,8 +179,8 @@ export function methodOptionProblems(o: MethodOptions): MethodProblem[] {
 export function validateMethodOptions(o: MethodOptions, wording: 'cli' | 'neutral' = 'neutral'): void {
   const problems = methodOptionProblems(o);
   if (problems.length === 0) return;
-  if (!isMethodId(o.method)) throw new Error(`${wording === 'cli' ? '--' : ''}${problems[0].message(null as never)}`);
-  throw new Error((wording === 'cli' ? cliMessages(problems) : neutralMessages(o.method, problems))[0]);
+  // The studio's words (the options' own names) are what the engine says to any surface but the CLI.
+  throw new Error((wording === 'cli' ? cliMessages(problems) : formMessages(o.method, problems))[0]);
 }
 
 /**

@@ -2,7 +2,7 @@
 import { vi } from 'vitest';
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { newRecord, type RunRecord } from '../../src/app/run-record';
-import type { StudioState } from '../../src/app/store';
+import { initialStudioData, type StudioState } from '../../src/app/store';
 import type { RunConfig, RunProgress, StepPoint } from '../../src/worker/protocol';
 
 export function config(id: string, patch: Partial<RunConfig> = {}): RunConfig {
@@ -51,27 +51,9 @@ export function studioStore(records: RunRecord[]): StoreApi<StudioState> & { toa
   const store = createStore<StudioState>()(
     () =>
       ({
-        gpu: { status: 'checking' },
-        model: { card: null, ready: false, loading: null, error: null, gpuBytes: 0 },
-        dataset: { preview: null, loading: null, error: null },
+        ...initialStudioData(),
         runs: Object.fromEntries(records.map((r) => [r.config.id, r])),
         order: records.map((r) => r.config.id),
-        chart: { smoothing: 0.6, logScale: false, x: 'step' },
-        playground: {
-          prompt: '',
-          maxNewTokens: 40,
-          includeBase: true,
-          selected: null,
-          requestId: null,
-          results: {},
-          order: [],
-          lastPrompt: '',
-          error: null,
-        },
-        exporting: {},
-        bench: { running: false, stage: null, result: null, error: null },
-        toasts: [],
-        restored: false,
         toast,
       }) as unknown as StudioState,
   );
