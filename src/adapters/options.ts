@@ -163,6 +163,8 @@ export interface MethodDescriptor<Id extends string = string> {
   recipe: Recipe | null;
   /** The rank field means r_ref, the budget of a uniform LoRA, for methods that allocate ranks. */
   allocatesRanks: boolean;
+  /** The learning rate it is usually trained at here: the centre of an experiment's default rate grid. */
+  usualLr: number;
   /** Its own options, in form order (only those that apply to a run are read). */
   options: readonly MethodOption[];
   scaleRule(rank: number, alpha: number, c: OptionContext): ScaleRule;

@@ -18,39 +18,32 @@ import {
   type PromptJoin,
   type Truncation,
 } from '../data/index';
-import { loadModelDataset, loadModelDir, requireTokenizer, type LoadedModel } from '../engine/load-model';
+import { loadModelDataset, type LoadedModel } from '../engine/load-model';
 import { validateMethodOptions, type MethodOptions } from '../engine/methods';
 import { METHOD_FLAG, methodFlagSpecs, methodOptionsFromFlags } from './method-flags';
 import { exportAdapter, loadPeftFolder, mergedModelFiles, peftFiles } from '../engine/export';
 import { trainRun, validateTrainOptions, type TrainRunOptions } from '../engine/train-run';
 import { RUN_DEFAULTS } from '../engine/run-spec';
 import { CLI_WORDING, noSupervisedMessage } from '../engine/wording';
-import { Gpu } from '../gpu/gpu';
-import { describeTune, tuneMatmul } from '../kernels/matmul-tune';
-import { nodeTuneCache } from './tune-cache';
-import { nodeDevice } from '../gpu/node-device';
+import type { Gpu } from '../gpu/gpu';
 import { nodeDir } from '../model/formats/node-source';
 import { Generator } from '../model/generate';
 import { TransformerGraph, type Recompute } from '../model/transformer';
-import { ModelWeights, WEIGHT_STORAGES, type WeightStorage } from '../model/weights';
+import type { ModelWeights } from '../model/weights';
 import { evaluate } from '../train/evaluate';
 import { exactMatch } from '../train/exact-match';
 import { helpText, parseOptions, type OptionSpec } from './args';
-import { openModelPath, readDataFile, writeOutputFiles } from './node-files';
-
-const log = (msg: string) => process.stderr.write(msg + '\n');
-const out = (obj: unknown) => process.stdout.write((typeof obj === 'string' ? obj : JSON.stringify(obj)) + '\n');
+import { readDataFile, writeOutputFiles } from './node-files';
+import { log, out, round } from './output';
+import { setup, WEIGHTS_OPTION, weightStorage } from './setup';
+import { cmdExperiment, EXPERIMENT_OPTS } from './experiment';
 
 const MODEL: OptionSpec = { kind: 'string', help: 'model folder (Hugging Face) or llama2.c .bin', required: true };
 const ADAPTER: OptionSpec = {
   kind: 'string',
   help: 'PEFT adapter folder (adapter_config.json + adapter_model.safetensors)',
 };
-const WEIGHTS: OptionSpec = {
-  kind: 'string',
-  default: 'auto',
-  help: `GPU storage of the frozen base matrices: ${WEIGHT_STORAGES.join(' | ')} (auto: as the checkpoint stores them; f32 for --method full)`,
-};
+const WEIGHTS = WEIGHTS_OPTION;
 
 const PROMPT_JOIN: OptionSpec = {
   kind: 'string',
@@ -168,6 +161,11 @@ async function main(argv: string[]): Promise<number> {
       eval: ['Mean next-token cross-entropy of a model (and adapter) over a dataset.', EVAL_OPTS, cmdEval],
       train: ['Train an adapter and write it as a PEFT folder.', TRAIN_OPTS, cmdTrain],
       generate: ['Greedy generation.', GENERATE_OPTS, cmdGenerate],
+      experiment: [
+        'Methods x learning rates x seeds on one split: each method at its best validation rate, test loss with 95% intervals, paired differences to a baseline, and a report.',
+        EXPERIMENT_OPTS,
+        cmdExperiment,
+      ],
     };
   if (command === 'bench') {
     const { runBench } = await import('./bench');
@@ -176,7 +174,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!command || command === '--help' || command === 'help' || !commands[command]) {
     const usage = [
-      'Usage: npm run cli -- <eval|train|generate|bench> [options]   (--help after a command lists its options)',
+      'Usage: npm run cli -- <eval|train|generate|experiment|bench> [options]   (--help after a command lists its options)',
     ];
     if (command && command !== '--help' && command !== 'help') {
       log(`Unknown command "${command}".`);
@@ -193,29 +191,6 @@ async function main(argv: string[]): Promise<number> {
   }
   await run(parseOptions(command, rest, specs));
   return 0;
-}
-
-/** `needsTokenizer`: why the command must encode or decode text (checked before the GPU is opened). */
-async function setup(
-  modelPath: string,
-  storage: WeightStorage,
-  needsTokenizer?: string,
-): Promise<{ gpu: Gpu; model: LoadedModel; weights: ModelWeights }> {
-  const model = await loadModelDir(await openModelPath(modelPath));
-  if (needsTokenizer) requireTokenizer(model, needsTokenizer);
-  for (const w of model.warnings) log(`warning: ${w}`);
-  const handle = await nodeDevice();
-  const gpu = new Gpu(handle);
-  log(
-    `GPU: ${handle.adapter.description || handle.adapter.architecture || handle.adapter.vendor}${handle.adapter.software ? ' (software renderer: slow)' : ''}`,
-  );
-  log(describeTune(await tuneMatmul(gpu, { cache: nodeTuneCache() })));
-  const weights = await ModelWeights.upload(gpu, model.spec, model.source, { storage });
-  log(
-    `model: ${model.spec.modelType}, ${model.spec.layers} layers, hidden ${model.spec.hidden}, vocab ${model.spec.vocabSize}, ` +
-      `${weights.parameterCount().toLocaleString('en')} parameters, weights ${weights.storageSummary()}`,
-  );
-  return { gpu, model, weights };
 }
 
 /**
@@ -418,13 +393,6 @@ function promptJoinOption(o: Record<string, unknown>): PromptJoin {
   return join;
 }
 
-function weightStorage(o: Record<string, unknown>): WeightStorage {
-  const w = o.weights as WeightStorage;
-  if (!WEIGHT_STORAGES.includes(w))
-    throw new Error(`--weights must be one of ${WEIGHT_STORAGES.join(', ')} (got "${w}")`);
-  return w;
-}
-
 /** The method's options from the parsed command line (absent options keep the method's defaults). */
 function methodOptions(o: Record<string, unknown>): MethodOptions {
   return {
@@ -436,10 +404,6 @@ function methodOptions(o: Record<string, unknown>): MethodOptions {
     lrRatioB: o['lr-ratio-b'] as number,
     ...methodOptionsFromFlags(o),
   };
-}
-
-function round(x: number): number {
-  return Number.isFinite(x) ? Math.round(x * 1e6) / 1e6 : x;
 }
 
 main(process.argv.slice(2)).then(

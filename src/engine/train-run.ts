@@ -49,6 +49,17 @@ export interface TrainRunOptions extends MethodOptions {
   resume?: RunCheckpoint;
   /** Messages name the CLI's flags or the studio's fields (default: the CLI's). */
   wording?: RunWording;
+  /**
+   * Held-out sets measured once with the final adapter, every batch of each (an experiment's whole validation and
+   * test splits), on the training graph: results in TrainRunResult.heldOut by name.
+   */
+  heldOut?: Record<string, Batch[]>;
+}
+
+/** Examples already split (an experiment's split, the same for every run), instead of a split by the run's seed. */
+export interface PresplitExamples {
+  train: Example[];
+  validation: Example[];
 }
 
 /** Everything a run needs to continue after a reload or a lost GPU: the steps done and the optimizer state. */
@@ -114,7 +125,22 @@ export interface TrainRunResult {
   skippedBatches: number;
   /** The held-out examples (for metrics beyond the loss, such as exact match). */
   validation: Example[];
+  /** FNV-1a over every training batch's token ids in step order: equal runs saw equal batches (paired designs). */
+  batchHash: string;
+  /** The final adapter's loss on each of TrainRunOptions.heldOut. */
+  heldOut: Record<string, EvalResult>;
 }
+
+/** FNV-1a (32-bit) folded over token ids: a cheap fingerprint of the batches a run trained on. */
+export function foldHash(hash: number, tokens: Uint32Array): number {
+  let h = hash;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    for (let b = 0; b < 32; b += 8) h = Math.imul(h ^ ((t >>> b) & 0xff), 0x01000193);
+  }
+  return h >>> 0;
+}
+export const FNV_OFFSET = 0x811c9dc5;
 
 export function validateTrainOptions(o: TrainRunOptions): void {
   const positiveInt = (name: string, v: number) => {
@@ -135,7 +161,7 @@ export async function trainRun(
   gpu: Gpu,
   weights: ModelWeights,
   tokenizer: TextTokenizer,
-  examples: Example[],
+  examples: Example[] | PresplitExamples,
   o: TrainRunOptions,
   cb: TrainRunCallbacks = {},
 ): Promise<TrainRunResult> {
@@ -143,11 +169,9 @@ export async function trainRun(
   const spec = weights.spec;
   if (o.seq > spec.maxPositions)
     throw new Error(`--seq-len ${o.seq} exceeds the model's maximum of ${spec.maxPositions} positions`);
-  if (examples.length === 0) throw new Error('The dataset has no usable examples.');
-  const split =
-    o.validationFraction > 0 && examples.length >= 2
-      ? splitTrainValidation(examples, o.validationFraction, o.seed)
-      : { train: examples, validation: [] as Example[] };
+  const split = Array.isArray(examples) ? splitBySeed(examples, o) : examples;
+  const total = split.train.length + split.validation.length;
+  if (total === 0) throw new Error('The dataset has no usable examples.');
   const wording = o.wording ?? CLI_WORDING;
   if (split.train.length === 0)
     throw new Error(`No training examples left after the validation split; lower ${wording.validation}.`);
@@ -156,7 +180,7 @@ export async function trainRun(
       `No training example has a supervised token (every label is -100), so there is nothing to learn. Check the dataset's labels or format.`,
     );
   }
-  const small = smallSplitWarning(examples.length, split.train.length, split.validation.length, o.batch, wording);
+  const small = smallSplitWarning(total, split.train.length, split.validation.length, o.batch, wording);
   if (small) cb.onWarning?.(small);
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
   const shape = { batch: o.batch, seq: o.seq, padId };
@@ -231,6 +255,7 @@ export async function trainRun(
   let submitsAfterStep0 = 0;
   let steps = firstStep;
   let skippedBatches = 0;
+  let batchHash = FNV_OFFSET;
   const t0 = performance.now();
   let pending: { wait: () => Promise<StepMetrics>; tokens: number; start: number } | null = null;
   let lastDone = t0;
@@ -261,6 +286,7 @@ export async function trainRun(
       break;
     }
     const batch = stream.next();
+    batchHash = foldHash(batchHash, batch.tokens);
     if (batch.supervised === 0) {
       // 0 supervised tokens would make the mean loss 0/0: no update, but the step (and its learning rate) passes.
       trainer.skip();
@@ -292,6 +318,8 @@ export async function trainRun(
   await gpu.sync();
   // After a non-finite step the adapter is the last good one (the GPU skipped the bad updates): evaluate it too.
   const finalEval = await runEval(steps);
+  const heldOut: Record<string, EvalResult> = {};
+  for (const [name, batches] of Object.entries(o.heldOut ?? {})) heldOut[name] = await evaluate(gpu, graph, batches);
   return {
     state,
     steps,
@@ -305,7 +333,15 @@ export async function trainRun(
     skippedBatches,
     validationExamples: split.validation.length,
     validation: split.validation,
+    batchHash: batchHash.toString(16).padStart(8, '0'),
+    heldOut,
   };
+}
+
+function splitBySeed(examples: Example[], o: TrainRunOptions): PresplitExamples {
+  return o.validationFraction > 0 && examples.length >= 2
+    ? splitTrainValidation(examples, o.validationFraction, o.seed)
+    : { train: examples, validation: [] };
 }
 
 /**

@@ -21,6 +21,15 @@ export const CLI_WORDING: RunWording = {
   validation: '--val-fraction',
 };
 
+/** An experiment file's keys (the CLI's experiment command and anything that reads the file). */
+export const EXPERIMENT_FILE_WORDING: RunWording = {
+  lr: 'lrs',
+  seqLen: 'train.seq_len',
+  truncation: 'train.truncation "keep-answer"',
+  clipAdvice: 'train.max_grad_norm 1',
+  validation: 'split.validation',
+};
+
 export const STUDIO_WORDING: RunWording = {
   lr: 'Learning rate',
   seqLen: 'Seq. length',

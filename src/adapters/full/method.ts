@@ -9,6 +9,7 @@ export const FULL_METHOD: MethodDescriptor<'full'> = {
   peftType: null,
   recipe: null,
   allocatesRanks: false,
+  usualLr: 1e-4,
   options: [],
   scaleRule: () => ({ formula: 'no adapter', value: null, perModule: false }),
 };

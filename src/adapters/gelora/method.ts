@@ -51,6 +51,7 @@ export const GELORA_METHOD: MethodDescriptor<'gelora'> = {
   peftType: 'LORA',
   recipe: { structure: 'dense', allocation: 'gelora', init: 'lora' },
   allocatesRanks: true,
+  usualLr: 1e-3,
   options: [
     STRUCTURE_OPTION,
     {

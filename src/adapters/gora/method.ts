@@ -73,6 +73,7 @@ export const GORA_METHOD: MethodDescriptor<'gora'> = {
   peftType: 'LORA',
   recipe: { structure: 'dense', allocation: 'gora', init: 'gora' },
   allocatesRanks: true,
+  usualLr: 1e-3,
   options: [
     STRUCTURE_OPTION,
     {

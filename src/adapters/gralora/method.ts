@@ -59,6 +59,7 @@ export const GRALORA_METHOD: MethodDescriptor<'gralora'> = {
   peftType: 'GRALORA',
   recipe: { structure: 'gralora', allocation: 'uniform', init: 'lora' },
   allocatesRanks: false,
+  usualLr: 1e-3,
   options: [GRALORA_K, HYBRID_RANK],
   scaleRule: (r, a, c) => {
     const h = hybridOf(c);

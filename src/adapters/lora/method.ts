@@ -10,6 +10,7 @@ export const LORA_METHOD: MethodDescriptor<'lora'> = {
   peftType: 'LORA',
   recipe: { structure: 'dense', allocation: 'uniform', init: 'lora' },
   allocatesRanks: false,
+  usualLr: 1e-3,
   options: [],
   scaleRule: (r, a) => ({ formula: 'α/r', value: loraScale(r, a, false), perModule: false }),
 };
@@ -22,6 +23,7 @@ export const RSLORA_METHOD: MethodDescriptor<'rslora'> = {
   peftType: 'LORA',
   recipe: { structure: 'dense', allocation: 'uniform', init: 'lora' },
   allocatesRanks: false,
+  usualLr: 1e-3,
   options: [],
   scaleRule: (r, a) => ({ formula: 'α/√r', value: loraScale(r, a, true), perModule: false }),
 };

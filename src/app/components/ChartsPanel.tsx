@@ -1,13 +1,16 @@
 import { useMemo } from 'react';
 import { CartesianGrid, ComposedChart, Line, ResponsiveContainer, Scatter, Tooltip, XAxis, YAxis } from 'recharts';
 import { formatCount } from '../format';
+import { runColor } from '../palette';
 import { smooth, thin } from '../smoothing';
 import type { RunRecord } from '../run-record';
 import { useStudio, type ChartSettings } from '../store';
 import { Segmented } from './Fields';
 import { tooltipStyle } from './chart-style';
+import { useHiddenRuns } from './hidden-runs';
 import { LayerGradChart } from './LayerGradChart';
-import { Panel, runColor } from './Panel';
+import { Panel } from './Panel';
+import { RunLegend } from './RunLegend';
 
 /** Points drawn per series: enough for any screen, few enough to stay smooth with long runs. */
 const MAX_POINTS = 800;
@@ -63,6 +66,7 @@ export function ChartsPanel() {
   const order = useStudio((s) => s.order);
   const chart = useStudio((s) => s.chart);
   const setChart = useStudio((s) => s.setChart);
+  const [hidden, toggleRun] = useHiddenRuns();
 
   const series = useMemo(
     () =>
@@ -74,6 +78,8 @@ export function ChartsPanel() {
   );
   const xLabel = chart.x === 'step' ? 'step' : 'supervised tokens';
   const hasPoints = series.some((s) => s.loss.length > 0 || s.val.length > 0);
+  // The legend lists every run; the charts draw the ones it has not hidden.
+  const shown = series.filter((s) => !hidden.has(s.id));
 
   const xAxis = (
     <XAxis
@@ -107,7 +113,7 @@ export function ChartsPanel() {
       id="charts"
       step={4}
       title="Training curves"
-      subtitle="Training loss of every run, overlaid; diamonds are validation loss. Below: the gradient norm of every run, and of each transformer block of one run."
+      subtitle="Training loss of every run, overlaid; diamonds are validation loss. Click a run in the legend to hide or show its lines. Below: the gradient norm of every run, and of each transformer block of one run."
       actions={
         <div className="chart-controls">
           <label className="slider">
@@ -149,24 +155,21 @@ export function ChartsPanel() {
         </div>
       ) : (
         <>
-          <div className="legend-row">
-            {series.map((s) => (
-              <span
-                key={s.id}
-                className="legend-item"
-                data-testid="loss-legend"
-                data-run-id={s.id}
-                data-points={s.loss.length}
-                data-evals={s.val.length}
-              >
-                <span className="legend-line" style={{ background: s.color }} />
-                {s.name}
-              </span>
-            ))}
+          <RunLegend
+            entries={series.map((s) => ({
+              id: s.id,
+              name: s.name,
+              color: s.color,
+              points: s.loss.length,
+              evals: s.val.length,
+            }))}
+            hidden={hidden}
+            onToggle={toggleRun}
+          >
             <span className="legend-item muted">
               <span className="legend-diamond" /> validation
             </span>
-          </div>
+          </RunLegend>
           <div
             className="chart-box"
             data-testid="loss-chart"
@@ -183,7 +186,7 @@ export function ChartsPanel() {
                   labelFormatter={(v) => `${xLabel} ${formatCount(Number(v))}`}
                   formatter={(v) => (typeof v === 'number' ? v.toFixed(4) : String(v))}
                 />
-                {series.map(
+                {shown.map(
                   (s) =>
                     s.raw.length > 0 && (
                       <Line
@@ -201,7 +204,7 @@ export function ChartsPanel() {
                       />
                     ),
                 )}
-                {series.map((s) => (
+                {shown.map((s) => (
                   <Line
                     key={s.id}
                     yAxisId="loss"
@@ -214,7 +217,7 @@ export function ChartsPanel() {
                     isAnimationActive={false}
                   />
                 ))}
-                {series.map(
+                {shown.map(
                   (s) =>
                     s.val.length > 0 && (
                       <Scatter
@@ -245,7 +248,7 @@ export function ChartsPanel() {
                   labelFormatter={(v) => `${xLabel} ${formatCount(Number(v))}`}
                   formatter={(v) => (typeof v === 'number' ? v.toFixed(3) : String(v))}
                 />
-                {series.map((s) => (
+                {shown.map((s) => (
                   <Line
                     key={s.id}
                     yAxisId="grad"

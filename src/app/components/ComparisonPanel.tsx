@@ -1,127 +1,215 @@
+import { useId } from 'react';
 import { rankSummary } from '../analysis';
 import { targetLabel } from '../budget';
+import {
+  BEST_RULE,
+  type ComparisonGroup,
+  type ComparisonRow,
+  comparisonGroups,
+  isFailed,
+  truncateMessage,
+  type VerdictNote,
+  verdictNote,
+} from '../comparison';
 import { formatCount, formatDuration, formatLoss, formatRate } from '../format';
 import { methodName, methodParams } from '../methods';
+import { runColor } from '../palette';
 import { useStudio } from '../store';
-import { Panel, runColor } from './Panel';
+import { Panel } from './Panel';
 import { formatPrep } from './RunProgress';
+
+type Spec = Parameters<typeof targetLabel>[1];
 
 export function ComparisonPanel() {
   const runs = useStudio((s) => s.runs);
   const order = useStudio((s) => s.order);
   const spec = useStudio((s) => s.model.card?.spec ?? null);
-  const rows = order.map((id, i) => ({ run: runs[id], color: runColor(i) })).filter(({ run }) => run.summary);
-  const finals = rows
-    .map(({ run }) => run.summary!.finalValLoss)
-    .filter((x): x is number => x !== null && Number.isFinite(x));
-  const best = finals.length > 1 ? Math.min(...finals) : null;
-  // Only datasets with reference answers (prompt/completion, Alpaca, chat) have an exact-match figure.
-  const withExactMatch = rows.some(({ run }) => run.summary?.exactMatch);
+  const groups = comparisonGroups(runs, order);
 
   return (
     <Panel
       id="compare"
       step={6}
       title="Comparison"
-      subtitle="Finished runs side by side. Perplexity is exp(validation loss); Δ is the change from the run's starting validation loss: the base model's, except GoRA's, which is measured after its gradient-based initialization."
+      subtitle="Finished runs side by side, one table per model and dataset (losses on different ones do not compare). Perplexity is exp(validation loss); Δ is the change from the run's starting validation loss: the base model's, except GoRA's, which is measured after its gradient-based initialization."
     >
-      {rows.length === 0 ? (
+      {groups.length === 0 ? (
         <div className="empty" data-testid="comparison-empty">
           Finished runs appear here.
         </div>
       ) : (
-        <div className="table-wrap">
-          <table className="table" data-testid="comparison-table">
-            <thead>
-              <tr>
-                <th>Run</th>
-                <th>Method</th>
-                <th className="num">Ranks</th>
-                <th className="num">Trainable</th>
-                <th
-                  className="num"
-                  title="The method's preparation phase before step 0 (GoRA's gradients, GeLoRA's dimensions)"
-                >
-                  Prep.
-                </th>
-                <th className="num">Steps</th>
-                <th className="num" title="Validation loss at the end of the run">
-                  Val loss
-                </th>
-                <th className="num">Perplexity</th>
-                <th className="num">Δ vs start</th>
-                {withExactMatch && (
-                  <th className="num" title="Held-out examples whose greedy answer equals the reference exactly">
-                    Exact match
-                  </th>
-                )}
-                <th className="num">Time</th>
-                <th className="num">Tokens/s</th>
-                <th>Status</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map(({ run, color }) => {
-                const s = run.summary!;
-                const c = run.config;
-                const a = run.analysis;
-                const delta =
-                  s.finalValLoss !== null && s.initialValLoss !== null ? s.finalValLoss - s.initialValLoss : null;
-                return (
-                  <tr
-                    key={c.id}
-                    data-testid="comparison-row"
-                    className={best !== null && s.finalValLoss === best ? 'best' : ''}
-                  >
-                    <td>
-                      <span className="run-dot" style={{ background: color }} /> {c.name}
-                    </td>
-                    <td>
-                      <span data-testid="comparison-method">{methodName(c)}</span>
-                      <span className="cell-sub">
-                        {c.method === 'full' ? 'every weight' : `${methodParams(c)} · ${targetLabel(c.targets, spec)}`}
-                      </span>
-                    </td>
-                    <td className="num" data-testid="comparison-ranks">
-                      {a && a.modules.length ? rankSummary(a) : '–'}
-                    </td>
-                    <td className="num" data-testid="comparison-params">
-                      {formatCount(a?.trainableParameters ?? s.trainableParams)}
-                    </td>
-                    <td className="num" data-testid="comparison-prep">
-                      {a && a.preparationMs >= 50 ? formatPrep(a.preparationMs) : a ? '–' : ''}
-                    </td>
-                    <td className="num">{s.steps}</td>
-                    <td className="num" data-testid="final-val-loss">
-                      {formatLoss(s.finalValLoss)}
-                      {best !== null && s.finalValLoss === best && (
-                        <span className="badge badge-ok badge-inline">best</span>
-                      )}
-                    </td>
-                    <td className="num">
-                      {s.finalValLoss !== null ? formatPerplexity(Math.exp(s.finalValLoss)) : '–'}
-                    </td>
-                    <td className={`num ${delta !== null ? (delta < 0 ? 'good' : 'bad') : ''}`}>
-                      {delta !== null ? `${delta > 0 ? '+' : ''}${delta.toFixed(3)}` : '–'}
-                    </td>
-                    {withExactMatch && (
-                      <td className="num" data-testid="comparison-exact-match">
-                        {s.exactMatch ? `${(s.exactMatch.accuracy * 100).toFixed(0)}% of ${s.exactMatch.total}` : '–'}
-                      </td>
-                    )}
-                    <td className="num">{formatDuration(s.elapsedMs)}</td>
-                    <td className="num">{formatRate(s.tokensPerSecond)}</td>
-                    <td>
-                      <span className={`badge badge-status-${run.status}`}>{run.status}</span>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+        groups.map((g) => <GroupTable key={g.key} group={g} spec={spec} nameOf={(id) => runs[id]?.config.name ?? id} />)
       )}
     </Panel>
+  );
+}
+
+function GroupTable(props: { group: ComparisonGroup; spec: Spec; nameOf: (id: string) => string }) {
+  const { group, spec } = props;
+  const verdict = group.verdict;
+  const bestId = verdict.kind === 'best' ? verdict.id : null;
+  const note = verdictNote(verdict, props.nameOf);
+  // Only datasets with reference answers (prompt/completion, Alpaca, chat) have an exact-match figure.
+  const withExactMatch = group.rows.some(({ run }) => !isFailed(run) && run.summary?.exactMatch);
+  const headingId = useId();
+  return (
+    <section className="analysis-section" data-testid="comparison-group" aria-labelledby={headingId}>
+      <div className="analysis-head">
+        <h3 id={headingId} data-testid="comparison-group-title">
+          {group.model} <span className="muted">on</span> {group.dataset}
+        </h3>
+        <span className="muted" title={BEST_RULE}>
+          {bestId
+            ? `best: ${props.nameOf(bestId)}`
+            : note
+              ? `no best (${note.text})`
+              : 'no best (it takes two runs with a validation loss)'}
+        </span>
+      </div>
+      <div className="table-wrap">
+        <table className="table" data-testid="comparison-table">
+          <thead>
+            <tr>
+              <th>Run</th>
+              <th>Method</th>
+              <th className="num">Ranks</th>
+              <th className="num">Trainable</th>
+              <th
+                className="num"
+                title="The method's preparation phase before step 0 (GoRA's gradients, GeLoRA's dimensions)"
+              >
+                Prep.
+              </th>
+              <th className="num">Steps</th>
+              <th className="num" title={`Validation loss at the end of the run. ${BEST_RULE}`}>
+                Val loss
+              </th>
+              <th className="num">Perplexity</th>
+              <th className="num">Δ vs start</th>
+              {withExactMatch && (
+                <th className="num" title="Held-out examples whose greedy answer equals the reference exactly">
+                  Exact match
+                </th>
+              )}
+              <th className="num">Time</th>
+              <th className="num">Tokens/s</th>
+              <th>Status</th>
+            </tr>
+          </thead>
+          <tbody>
+            {group.rows.map((row) => (
+              <RunRow
+                key={row.run.config.id}
+                row={row}
+                spec={spec}
+                best={row.run.config.id === bestId}
+                note={note?.id === row.run.config.id ? note : null}
+                withExactMatch={withExactMatch}
+              />
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+function RunRow(props: {
+  row: ComparisonRow;
+  spec: Spec;
+  best: boolean;
+  note: VerdictNote | null;
+  withExactMatch: boolean;
+}) {
+  const { run, index } = props.row;
+  const s = run.summary;
+  const c = run.config;
+  const a = run.analysis;
+  const trainable = a?.trainableParameters ?? s?.trainableParams;
+  return (
+    <tr data-testid="comparison-row" data-status={run.status} className={props.best ? 'best' : ''}>
+      <td>
+        <span className="run-dot" style={{ background: runColor(index) }} /> {c.name}
+      </td>
+      <td>
+        <span data-testid="comparison-method">{methodName(c)}</span>
+        <span className="cell-sub">
+          {c.method === 'full' ? 'every weight' : `${methodParams(c)} · ${targetLabel(c.targets, props.spec)}`}
+        </span>
+      </td>
+      <td className="num" data-testid="comparison-ranks">
+        {a?.modules.length ? rankSummary(a) : '–'}
+      </td>
+      <td className="num" data-testid="comparison-params">
+        {trainable != null ? formatCount(trainable) : '–'}
+      </td>
+      <td className="num" data-testid="comparison-prep">
+        {a && a.preparationMs >= 50 ? formatPrep(a.preparationMs) : a ? '–' : ''}
+      </td>
+      <td className="num">{s ? s.steps : '–'}</td>
+      {isFailed(run) ? (
+        <FailureCell message={run.message ?? s?.message ?? null} span={props.withExactMatch ? 4 : 3} />
+      ) : (
+        <LossCells run={run} best={props.best} note={props.note} withExactMatch={props.withExactMatch} />
+      )}
+      <td className="num">{formatDuration(s?.elapsedMs)}</td>
+      <td className="num">{formatRate(s?.tokensPerSecond)}</td>
+      <td>
+        <span className={`badge badge-status-${run.status}`}>{run.status}</span>
+      </td>
+    </tr>
+  );
+}
+
+/** A failed run's loss figures are NaN or the last good adapter's: its message takes their place. */
+function FailureCell(props: { message: string | null; span: number }) {
+  const message = props.message ?? 'The run failed without a message.';
+  return (
+    <td colSpan={props.span} className="error-text" data-testid="comparison-failure" title={message}>
+      {truncateMessage(message)}
+    </td>
+  );
+}
+
+function LossCells(props: {
+  run: ComparisonRow['run'];
+  best: boolean;
+  note: VerdictNote | null;
+  withExactMatch: boolean;
+}) {
+  const s = props.run.summary;
+  const final = s?.finalValLoss ?? null;
+  const start = s?.initialValLoss ?? null;
+  const delta = final !== null && start !== null && Number.isFinite(final - start) ? final - start : null;
+  return (
+    <>
+      <td className="num" data-testid="final-val-loss">
+        {formatLoss(final)}
+        {props.best && (
+          <span className="badge badge-ok badge-inline" title={BEST_RULE}>
+            best
+          </span>
+        )}
+        {props.note && (
+          <span
+            className="badge badge-warn badge-inline"
+            data-testid="comparison-no-best"
+            title={`${props.note.why} ${BEST_RULE}`}
+          >
+            {props.note.text}
+          </span>
+        )}
+      </td>
+      <td className="num">{final !== null ? formatPerplexity(Math.exp(final)) : '–'}</td>
+      <td className={`num ${delta !== null ? (delta < 0 ? 'good' : 'bad') : ''}`}>
+        {delta !== null ? `${delta > 0 ? '+' : ''}${delta.toFixed(3)}` : '–'}
+      </td>
+      {props.withExactMatch && (
+        <td className="num" data-testid="comparison-exact-match">
+          {s?.exactMatch ? `${(s.exactMatch.accuracy * 100).toFixed(0)}% of ${s.exactMatch.total}` : '–'}
+        </td>
+      )}
+    </>
   );
 }
 

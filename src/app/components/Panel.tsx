@@ -79,18 +79,5 @@ export function Alert(props: {
   );
 }
 
-export const RUN_COLORS = [
-  '#7aa2ff',
-  '#ff9e64',
-  '#5eead4',
-  '#f472b6',
-  '#facc15',
-  '#a78bfa',
-  '#4ade80',
-  '#fb7185',
-  '#38bdf8',
-];
-
-export function runColor(index: number): string {
-  return RUN_COLORS[index % RUN_COLORS.length];
-}
+/** Run colours live in app/palette.ts (a distinct colour for every run); re-exported for the panels. */
+export { runColor } from '../palette';
