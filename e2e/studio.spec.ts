@@ -9,11 +9,11 @@
  * Screenshots of every panel go to e2e-artifacts/.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { strFromU8, unzipSync } from 'fflate';
+import { strFromU8 } from 'fflate';
 import { expect, test, type BrowserContext, type Locator, type Page } from 'playwright/test';
 import { demoRuns } from '../src/app/presets';
+import { ARTIFACTS, downloadZip, openDemo, shootPanel } from './helpers';
 
-const ARTIFACTS = 'e2e-artifacts';
 const PANELS = ['model', 'dataset', 'runs', 'charts', 'allocation', 'compare', 'playground', 'export'] as const;
 
 /** stories260K (public/demo/model/config.json): hidden 64, 8 heads and 4 KV heads of 8, intermediate 172, 5 layers. */
@@ -36,19 +36,6 @@ const DEMO = {
 };
 
 test.beforeAll(() => mkdirSync(ARTIFACTS, { recursive: true }));
-
-/** A panel as an image: a tall viewport so the whole panel fits, and the sticky top bar hidden. */
-async function shootPanel(page: Page, id: string, file = id) {
-  const viewport = page.viewportSize()!;
-  await page.setViewportSize({ width: viewport.width, height: 2400 });
-  const panel = page.getByTestId(`panel-${id}`);
-  await panel.scrollIntoViewIfNeeded();
-  await panel.screenshot({
-    path: `${ARTIFACTS}/${file}.png`,
-    style: '.topbar, .toasts { visibility: hidden !important; }',
-  });
-  await page.setViewportSize(viewport);
-}
 
 async function shootPanels(page: Page) {
   for (const id of PANELS) await shootPanel(page, id);
@@ -93,11 +80,6 @@ async function heatmapRanks(page: Page, runId: string): Promise<Map<string, numb
   return new Map(entries);
 }
 
-async function downloadZip(page: Page, button: Locator): Promise<{ name: string; files: Record<string, Uint8Array> }> {
-  const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
-  return { name: download.suggestedFilename(), files: unzipSync(new Uint8Array(readFileSync(await download.path()))) };
-}
-
 /** Shrinks a draft so SwiftShader trains it in seconds. */
 async function shrink(card: Locator, extra: Record<string, string> = {}) {
   const fields = {
@@ -121,16 +103,6 @@ async function recordPrepareTexts(page: Page) {
       document.querySelectorAll('[data-testid="run-prepare"]').forEach((e) => seen.add(e.textContent ?? ''));
     new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
   });
-}
-
-/** Opens the studio on a fresh page, waits for the GPU, loads the demo and waits for its model on the GPU. */
-async function openDemo(page: Page) {
-  await page.goto('/');
-  await expect(page.getByTestId('gpu-badge')).not.toContainText('Opening the GPU', { timeout: 60_000 });
-  await expect(page.getByTestId('no-webgpu')).toHaveCount(0);
-  await page.getByTestId('try-demo').click();
-  await expect(page.getByTestId('model-card')).toContainText('stories260K');
-  await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
 }
 
 /** The demo's four run cards, in order, and their ids. */

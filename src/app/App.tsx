@@ -4,6 +4,7 @@ import { BenchPanel } from './components/BenchPanel';
 import { ChartsPanel } from './components/ChartsPanel';
 import { ComparisonPanel } from './components/ComparisonPanel';
 import { DatasetPanel } from './components/DatasetPanel';
+import { ExperimentPanel } from './components/ExperimentPanel';
 import { ExportPanel } from './components/ExportPanel';
 import { Hero } from './components/Hero';
 import { ModelPanel } from './components/ModelPanel';
@@ -50,6 +51,7 @@ export function App() {
         <ChartsPanel />
         <AnalysisPanel />
         <ComparisonPanel />
+        <ExperimentPanel />
         <PlaygroundPanel />
         <ExportPanel />
         <BenchPanel />

@@ -1,12 +1,14 @@
 /**
  * IndexedDB persistence (idb): run configurations and metrics, the trained LoRA adapters (small: rank x
  * (in + out) floats per module), so a reload shows past runs and can still export them, and the latest
- * checkpoint of each unfinished run, so a run cut off by a reload or a lost GPU can resume.
+ * checkpoint of each unfinished run, so a run cut off by a reload or a lost GPU can resume; experiments (their
+ * definition and finished runs, whose adapters sit in the adapters store under "<experiment id>:<run key>").
  * Full fine-tunes' weights are not persisted (they are a whole model).
  * This is the raw IndexedDB layer; when the studio reads and writes through it is persistence.ts.
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { AdapterSnapshot, MethodId, RunCheckpointData } from '../worker/protocol';
+import type { ExperimentRecord } from './experiment-record';
 import type { RunRecord } from './run-record';
 
 export interface StoredCheckpoint extends RunCheckpointData {
@@ -19,9 +21,10 @@ interface StudioDB extends DBSchema {
   adapters: { key: string; value: { id: string; method: MethodId; adapter: AdapterSnapshot } };
   /** Indexed by step so a reload learns every checkpoint's step without reading the states (MBs each). */
   checkpoints: { key: string; value: StoredCheckpoint; indexes: { step: number } };
+  experiments: { key: string; value: ExperimentRecord };
 }
 
-const VERSION = 2;
+const VERSION = 3;
 
 let db: Promise<IDBPDatabase<StudioDB>> | null = null;
 
@@ -34,6 +37,7 @@ function open(): Promise<IDBPDatabase<StudioDB>> {
         d.createObjectStore('adapters', { keyPath: 'id' });
       }
       if (oldVersion < 2) d.createObjectStore('checkpoints', { keyPath: 'id' }).createIndex('step', 'step');
+      if (oldVersion < 3) d.createObjectStore('experiments', { keyPath: 'id' });
     },
     // A tab with a newer release wants to upgrade: step aside (this tab reopens on its next read or write).
     blocking(_current, _blocked, event) {
@@ -106,4 +110,25 @@ export async function deleteCheckpoints(ids: string[]): Promise<void> {
   if (ids.length === 0) return;
   const tx = (await open()).transaction('checkpoints', 'readwrite');
   await Promise.all([...ids.map((id) => tx.store.delete(id)), tx.done]);
+}
+
+export async function loadExperiments(): Promise<ExperimentRecord[]> {
+  const experiments = await (await open()).getAll('experiments');
+  return experiments.sort((a, b) => a.createdAt - b.createdAt);
+}
+
+export async function saveExperiments(experiments: ExperimentRecord[]): Promise<void> {
+  if (experiments.length === 0) return;
+  const tx = (await open()).transaction('experiments', 'readwrite');
+  await Promise.all([...experiments.map((r) => tx.store.put(r)), tx.done]);
+}
+
+/** Deletes experiments with their runs' adapters (every adapter key "<id>:..."), in one transaction. */
+export async function deleteExperiments(ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const tx = (await open()).transaction(['experiments', 'adapters'], 'readwrite');
+  const [experiments, adapters] = [tx.objectStore('experiments'), tx.objectStore('adapters')];
+  // ':' + U+FFFF bounds every key that starts with "<id>:".
+  const adaptersOf = (id: string) => IDBKeyRange.bound(`${id}:`, `${id}:\uffff`);
+  await Promise.all([...ids.flatMap((id) => [experiments.delete(id), adapters.delete(adaptersOf(id))]), tx.done]);
 }

@@ -1,4 +1,4 @@
-/** Run configurations: the default for a new run and the demo's pre-configured comparison. */
+/** Run configurations: the default for a new run and the demo's pre-configured comparison (experiments: experiment-presets.ts). */
 import type { ModelCard, RunConfig } from '../worker/protocol';
 import { methodName, methodParams } from './methods';
 

@@ -13,6 +13,7 @@ import type {
   StepPoint,
   WorkerEvent,
 } from '../worker/protocol';
+import { createExperimentReducer, isExperimentEvent, type ExperimentReducerDeps } from './experiment-reducer';
 import { FINISHED, patchedRuns, type RunPatch } from './run-record';
 import type { StudioState } from './store';
 
@@ -72,6 +73,8 @@ export interface ReducerDeps {
   saveAdapter(id: string, method: MethodId, adapter: AdapterSnapshot): Promise<void>;
   /** Hands an exported zip to the user (browser.ts). */
   download(fileName: string, bytes: Uint8Array): void;
+  /** What experiment events need (experiment-reducer.ts); absent: their adapters are not kept. */
+  experiments?: ExperimentReducerDeps;
 }
 
 export function createReducer(get: GetState, set: SetState, deps: ReducerDeps) {
@@ -80,8 +83,14 @@ export function createReducer(get: GetState, set: SetState, deps: ReducerDeps) {
 
   /** A run that finished, or was cancelled, needs no checkpoint (the next save deletes it from IndexedDB). */
   const dropCheckpoint = (id: string) => patchRun(id, { checkpoint: null });
+  const { applyExperimentEvent } = createExperimentReducer(
+    get,
+    set,
+    deps.experiments ?? { saveAdapter: async () => {} },
+  );
 
   function applyEvent(e: WorkerEvent) {
+    if (isExperimentEvent(e)) return applyExperimentEvent(e);
     switch (e.type) {
       case 'gpu':
         return set({ gpu: { status: 'ready', info: e.info } });

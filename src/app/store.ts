@@ -5,6 +5,8 @@
  * - run-record.ts: RunRecord and the pure helpers about records;
  * - reducer.ts: worker events -> state (applyEvent), with the step buffer;
  * - persistence.ts: restoring runs from IndexedDB, saving them as they change, checkpoints (over persist.ts);
+ * - experiment-record.ts, experiment-actions.ts, experiment-reducer.ts, experiment-persistence.ts: the same four
+ *   jobs for experiments (methods x rates x seeds);
  * - browser.ts: localStorage memories and downloads.
  * No GPU calls here.
  */
@@ -24,6 +26,9 @@ import { download, remember, remembered } from './browser';
 import { formatChoice, historyBefore, resumeProblem, resumeStep } from './checkpoints';
 import { listen, send } from './client';
 import { runnableConfig } from './methods';
+import { createExperimentActions, whenState, type ExperimentActions } from './experiment-actions';
+import { createExperimentPersistence } from './experiment-persistence';
+import { isExperimentActive, type ExperimentRecord } from './experiment-record';
 import { createPersistence } from './persistence';
 import { DEMO_PROMPT, defaultRun, demoRuns, describeRun } from './presets';
 import { createReducer, createStepBuffer } from './reducer';
@@ -92,12 +97,15 @@ export interface Toast {
   text: string;
 }
 
-export interface StudioState {
+export interface StudioState extends ExperimentActions {
   gpu: GpuState;
   model: ModelState;
   dataset: DatasetState;
   runs: Record<string, RunRecord>;
   order: string[];
+  /** Experiments by id, in display order (experiment-record.ts). */
+  experiments: Record<string, ExperimentRecord>;
+  experimentOrder: string[];
   chart: ChartSettings;
   playground: PlaygroundState;
   exporting: Record<string, boolean>;
@@ -144,6 +152,8 @@ export type StudioData = Pick<
   | 'dataset'
   | 'runs'
   | 'order'
+  | 'experiments'
+  | 'experimentOrder'
   | 'chart'
   | 'playground'
   | 'exporting'
@@ -159,6 +169,8 @@ export function initialStudioData(): StudioData {
     dataset: { preview: null, loading: null, error: null },
     runs: {},
     order: [],
+    experiments: {},
+    experimentOrder: [],
     chart: { smoothing: 0.6, logScale: false, x: 'step' },
     playground: {
       prompt: 'Once upon a time',
@@ -188,11 +200,23 @@ export const useStudio = create<StudioState>()((set, get, store) => {
   // before storing a checkpoint; the reducer applies every worker event.
   const steps = createStepBuffer(set);
   const persistence = createPersistence(store, steps.flush);
+  const experimentPersistence = createExperimentPersistence(store);
   const { applyEvent } = createReducer(get, set, {
     steps,
     keepCheckpoint: persistence.keepCheckpoint,
     saveAdapter: persistence.saveAdapter,
     download,
+    experiments: { saveAdapter: experimentPersistence.saveAdapter },
+  });
+  const experimentActions = createExperimentActions(get, set, {
+    send,
+    download,
+    confirmModelSwitch: () => confirmModelSwitch(),
+    rememberDemo: () => {
+      remember('model', 'demo');
+      remember('dataset', 'demo');
+    },
+    when: (condition, then) => whenState(store, condition, then),
   });
 
   const addRecords = (configs: RunConfig[]) =>
@@ -248,6 +272,7 @@ export const useStudio = create<StudioState>()((set, get, store) => {
 
   return {
     ...initialStudioData(),
+    ...experimentActions,
 
     start() {
       listen(applyEvent);
@@ -264,6 +289,7 @@ export const useStudio = create<StudioState>()((set, get, store) => {
         send({ type: 'setWeightStorage', storage: storage as WeightStorage });
       }
       void persistence.restore();
+      void experimentPersistence.restore();
       // The demo is ours to fetch again: after a reload, put it back so the playground works at once.
       // (The user's own files cannot be reopened without asking them.)
       if (remembered('model') === 'demo') {
@@ -512,9 +538,14 @@ export const useStudio = create<StudioState>()((set, get, store) => {
 
   function confirmModelSwitch(): boolean {
     const active = Object.values(get().runs).filter(isActive).length;
-    if (active === 0) return true;
-    return window.confirm(
-      `Loading another model cancels ${active} queued or running run${active > 1 ? 's' : ''}. Continue?`,
-    );
+    const experiments = Object.values(get().experiments).filter(isExperimentActive).length;
+    if (active === 0 && experiments === 0) return true;
+    const what = [
+      active ? `${active} queued or running run${active > 1 ? 's' : ''}` : null,
+      experiments ? `${experiments} experiment${experiments > 1 ? 's' : ''}` : null,
+    ]
+      .filter(Boolean)
+      .join(' and ');
+    return window.confirm(`Loading another model stops ${what}. Continue?`);
   }
 });

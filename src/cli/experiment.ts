@@ -16,7 +16,7 @@ import { EXPERIMENT_FILE_WORDING, noSupervisedMessage } from '../engine/wording'
 import { budgetTable, matchBudget } from '../experiment/budget';
 import { experimentPeftFiles } from '../experiment/peft-script';
 import { experimentCliCommand, reportHtml, reportMarkdown, runsCsv } from '../experiment/report/index';
-import { planRuns } from '../experiment/plan';
+import { planRuns, runKey } from '../experiment/plan';
 import { resultsJson, runJson } from '../experiment/results-json';
 import { runExperiment, type ExperimentData } from '../experiment/runner';
 import { experimentToJson, parseExperiment } from '../experiment/schema';
@@ -67,18 +67,31 @@ async function readExperiment(path: string): Promise<Experiment> {
 const jsonl = (examples: { inputIds: number[]; labels: number[] }[]) =>
   examples.map((x) => JSON.stringify({ input_ids: x.inputIds, labels: x.labels })).join('\n') + '\n';
 
-/** The finished runs of an earlier, interrupted call with the same experiment (their adapters still on disk). */
+/** The definition without its grids: runs of an experiment that only gained (or lost) rates or seeds stay valid. */
+function withoutGrids(json: Record<string, unknown>): string {
+  const { lrs: _lrs, seeds: _seeds, methods, ...rest } = json;
+  const entries = (methods as Record<string, unknown>[]).map(({ lrs: _l, seeds: _s, ...m }) => m);
+  return JSON.stringify({ ...rest, methods: entries });
+}
+
+/**
+ * The finished runs of an earlier call in the same folder (their adapters still on disk) that the experiment still
+ * plans. The definition may have gained rates or seeds; anything else changed would make old and new runs
+ * incomparable, and is refused.
+ */
 async function finishedRuns(dir: string, e: Experiment): Promise<ExperimentRunResult[]> {
   const saved = await readFile(join(dir, 'state.json'), 'utf8').catch(() => null);
   if (!saved) return [];
-  const state = JSON.parse(saved) as { experiment: unknown; runs: ExperimentRunResult[] };
-  if (JSON.stringify(state.experiment) !== JSON.stringify(experimentToJson(e))) {
+  const state = JSON.parse(saved) as { experiment: Record<string, unknown>; runs: ExperimentRunResult[] };
+  if (withoutGrids(state.experiment) !== withoutGrids(experimentToJson(e))) {
     throw new Error(
-      `--out ${dir} holds a different experiment (its state.json was written for another definition); choose another --out`,
+      `--out ${dir} holds runs of a different experiment (more than its rates or seeds changed); choose another --out`,
     );
   }
+  const planned = new Set(planRuns(e).map((p) => p.key));
   const kept: ExperimentRunResult[] = [];
   for (const r of state.runs) {
+    if (!planned.has(runKey(r.name, r.lr, r.seed))) continue;
     const adapter = r.status !== 'done' || (await stat(join(dir, r.adapter, 'adapter_config.json')).catch(() => null));
     if (adapter) kept.push(r);
   }

@@ -56,7 +56,10 @@ const EVAL_OPTS: Record<string, OptionSpec> = {
   adapter: ADAPTER,
   weights: WEIGHTS,
   data: { kind: 'string', help: 'dataset file (.txt, .jsonl, .json, .csv, .parquet)', required: true },
-  'seq-len': { kind: 'int', help: 'examples longer than this are truncated', default: 256 },
+  'seq-len': {
+    kind: 'int',
+    help: "examples longer than this are truncated (default: the longest example, up to the model's maximum)",
+  },
   batch: { kind: 'int', help: 'examples per forward pass', default: 8 },
   'exact-match': {
     kind: 'int',
@@ -225,7 +228,7 @@ async function cmdEval(o: Record<string, unknown>): Promise<void> {
   const adapters = adapted.adapters;
   const examples = await loadExamples(model, o.data as string, promptJoin);
   const longest = Math.max(...examples.map((e) => e.inputIds.length));
-  const seq = Math.min(o['seq-len'] as number, longest, model.spec.maxPositions);
+  const seq = Math.min((o['seq-len'] as number | undefined) ?? longest, longest, model.spec.maxPositions);
   const batch = Math.min(o.batch as number, examples.length);
   const graph = new TransformerGraph(gpu, adapted.weights, { batch, seq, train: 'none', adapters });
   const r = await evaluate(gpu, graph, padBatches(examples, { batch, seq, padId: model.tokenizer.padId ?? 0 }));

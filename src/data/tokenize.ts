@@ -8,6 +8,7 @@ import { normalizeMessages, recordTools, renderChat, type ChatContext, type Chat
 import type { FormatSpec } from './detect';
 import { supervisedTargets } from './truncation';
 import { IGNORE_INDEX, type Example, type RawRecord, type TextTokenizer } from './types';
+import type { PromptJoin } from './prompt-join';
 
 export interface TokenizeResult {
   examples: Example[];
@@ -21,12 +22,8 @@ export interface TokenizeResult {
   unusedFields: string[];
 }
 
-/**
- * What goes between a prompt and its completion. TRL's SFTTrainer joins them with nothing ('none', the
- * default); 'chat-template' renders them as a user and an assistant turn of the tokenizer's chat template.
- */
-export type PromptJoin = 'none' | 'space' | 'newline' | 'chat-template';
-export const PROMPT_JOINS: readonly PromptJoin[] = ['none', 'space', 'newline', 'chat-template'];
+export { PROMPT_JOINS, type PromptJoin } from './prompt-join';
+
 const JOIN_TEXT: Record<Exclude<PromptJoin, 'chat-template'>, string> = { none: '', space: ' ', newline: '\n' };
 
 export interface TokenizeOptions {

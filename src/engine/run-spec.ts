@@ -3,8 +3,9 @@
  * studio's form (src/worker/studio-runs.ts, trainOptionsOf) each parse their input once into TrainRunOptions from
  * these; the method's own options and defaults come from the method registry (src/adapters/registry.ts).
  */
-import { DEFAULT_TRUNCATION, type PromptJoin, type Truncation } from '../data/index';
-import type { Recompute } from '../model/transformer';
+import type { PromptJoin } from '../data/prompt-join';
+import { DEFAULT_TRUNCATION, type Truncation } from '../data/truncation';
+import type { Recompute } from '../model/recompute';
 
 export const RUN_DEFAULTS = {
   rank: 8,

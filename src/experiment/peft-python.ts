@@ -400,6 +400,10 @@ def summarize(experiment, runs, reference_params, split_sizes):
             vs_baseline=vs,
             verdict=verdict_of(m["name"], baseline, vs),
         )
+        # A rate at the grid's edge: the best may lie beyond it.
+        grid = sorted(own_or_shared(m, experiment, "lrs"))
+        if len(grid) >= 2 and lr in (grid[0], grid[-1]):
+            entry["lr_at_grid_edge"] = "lowest" if lr == grid[0] else "highest"
         summary.append(entry)
     return {
         "runs": runs,

@@ -43,6 +43,7 @@ function summaryJson(s: MethodSummary): Record<string, unknown> {
         }
       : null,
     verdict: s.verdict,
+    ...(s.lrAtGridEdge ? { lr_at_grid_edge: s.lrAtGridEdge } : {}),
   };
 }
 

@@ -13,8 +13,9 @@ import {
   resolveMethodOptions,
 } from '../adapters/registry';
 import { formOptionWording, type OptionValues, type Wording } from '../adapters/options';
-import { PROMPT_JOINS, TRUNCATIONS } from '../data/index';
-import { RECOMPUTE_MODES } from '../model/transformer';
+import { PROMPT_JOINS } from '../data/prompt-join';
+import { TRUNCATIONS } from '../data/truncation';
+import { RECOMPUTE_MODES } from '../model/recompute';
 import { RUN_DEFAULTS } from '../engine/run-spec';
 import { defaultLrGrid } from './plan';
 import type { Experiment, ExperimentMethod, ExperimentTrain } from './types';
@@ -377,7 +378,6 @@ function baseName(path: string): string {
 export function experimentToJson(e: Experiment): Record<string, unknown> {
   const train: Record<string, unknown> = {};
   for (const [file, key] of Object.entries(TRAIN_KEYS)) if (e.train[key] !== undefined) train[file] = e.train[key];
-  const flagOf = new Map(allMethodOptions().map((o) => [o.key, snake(o.flag)]));
   return {
     name: e.name,
     model: e.model,
@@ -385,11 +385,7 @@ export function experimentToJson(e: Experiment): Record<string, unknown> {
     split: { ...e.split },
     train,
     methods: e.methods.map((m) => {
-      // Every option the method reads, defaults included: what ran, not only what was typed.
-      const { values } = resolveMethodOptions(m.method, m.rank, m.options as OptionValues);
-      const options: Record<string, unknown> = {};
-      for (const [key, value] of Object.entries(values))
-        if (value !== undefined) options[flagOf.get(key) ?? key] = value;
+      const options = optionsAsFileKeys(m);
       return {
         name: m.name,
         method: m.method,
@@ -407,4 +403,13 @@ export function experimentToJson(e: Experiment): Record<string, unknown> {
     reference_rank: e.referenceRank,
     exact_match: e.exactMatch,
   };
+}
+
+/** A configuration's options as the file names them (gralora_k, hybrid_r), every option it reads with its default. */
+export function optionsAsFileKeys(m: ExperimentMethod): Record<string, unknown> {
+  const flagOf = new Map(allMethodOptions().map((o) => [o.key, snake(o.flag)]));
+  const { values } = resolveMethodOptions(m.method, m.rank, m.options as OptionValues);
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(values)) if (value !== undefined) options[flagOf.get(key) ?? key] = value;
+  return options;
 }

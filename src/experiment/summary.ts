@@ -90,6 +90,9 @@ export function summarize(
       ),
     ].sort((a, b) => a - b);
     const trainableParams = Math.round(mean(picked.map((r) => r.trainableParams)));
+    const grid = [...(m.lrs ?? e.lrs)].sort((a, b) => a - b);
+    const edge =
+      grid.length < 2 ? undefined : c.lr === grid[0] ? 'lowest' : c.lr === grid.at(-1) ? 'highest' : undefined;
     summary.push({
       name: m.name,
       method: m.method,
@@ -103,6 +106,7 @@ export function summarize(
       budgetRatio: trainableParams / ctx.referenceParams,
       vsBaseline,
       verdict: verdictOf(m.name, e.baseline, vsBaseline),
+      ...(edge ? { lrAtGridEdge: edge as 'lowest' | 'highest' } : {}),
       lrCurve: lrs.map((lr) => {
         const ci = meanCi95(
           runsOf(m.name)

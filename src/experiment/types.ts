@@ -5,8 +5,9 @@
  * studio's panel share these types (the file's snake_case keys are parsed in schema.ts).
  */
 import type { MethodId, MethodOptionValues } from '../adapters/registry';
-import type { PromptJoin, Truncation } from '../data/index';
-import type { Recompute } from '../model/transformer';
+import type { PromptJoin } from '../data/prompt-join';
+import type { Truncation } from '../data/truncation';
+import type { Recompute } from '../model/recompute';
 
 export interface ExperimentSplit {
   /** Fractions of the examples held out for validation (rate selection) and test (the reported figures). */
@@ -130,6 +131,8 @@ export interface MethodSummary {
   vsBaseline: PairedDifference | null;
   /** The words the evidence allows: "lower by 0.031 ± 0.012 nats (p = 0.02)" / "no difference resolved with 3 seeds". */
   verdict: string;
+  /** The chosen rate is the grid's lowest or highest (of two or more): the best may lie beyond the grid. */
+  lrAtGridEdge?: 'lowest' | 'highest';
   /** Mean validation loss and its 95% interval at each rate (the sensitivity chart). */
   lrCurve: { lr: number; valMean: number; valCi95: [number, number]; n: number }[];
 }

@@ -52,6 +52,7 @@ import { logitsChunkRows } from './lm-head';
 import { layerLinears, type LinearInfo, type ModuleKind } from './layout';
 import { ropeInverseFrequencies } from './rope-freqs';
 import type { ModelWeights } from './weights';
+import { RECOMPUTE_MODES, type Recompute } from './recompute';
 
 export type TrainMode = 'none' | 'adapters' | 'full';
 
@@ -74,8 +75,7 @@ export interface GraphOptions {
   logitsChunkRows?: number;
 }
 
-export type Recompute = 'none' | 'mlp';
-export const RECOMPUTE_MODES: readonly Recompute[] = ['none', 'mlp'];
+export { RECOMPUTE_MODES, type Recompute } from './recompute';
 
 /** One block's forward buffers over the pass's rows. */
 export interface LayerBuffers {

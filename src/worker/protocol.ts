@@ -15,6 +15,7 @@ import type { MethodBenchResult } from '../bench/methods';
 import type { PeerId } from '../bench/peers';
 import type { KernelTime } from '../bench/profile';
 import type { TrainBenchResult } from '../bench/train';
+import type { Experiment, ExperimentResults, ExperimentRunResult } from '../experiment/types';
 
 // ------------------------------------------------------------------------------------ shared data
 
@@ -331,6 +332,64 @@ export interface BenchResult {
   elapsedMs: number;
 }
 
+// ------------------------------------------------------------------------------------ experiments
+
+/** An experiment's definition as its JSON file (experimentToJson): the same schema the CLI reads. */
+export type ExperimentJson = Record<string, unknown>;
+
+/**
+ * The id a finished experiment run's adapter is kept under (the worker's trained runs, the page's IndexedDB):
+ * "<experiment id>:<run key>", so an experiment's adapters are found and deleted by their prefix.
+ */
+export function experimentAdapterId(experimentId: string, runKey: string): string {
+  return `${experimentId}:${runKey}`;
+}
+
+/** One configuration's trainable parameters against the reference LoRA's (budget.ts's budgetTable). */
+export interface ExperimentBudgetRow {
+  name: string;
+  params: number;
+  /** 'exact': counted from its ranks; 'budget': a method that allocates ranks, counted at its budget. */
+  kind: 'exact' | 'budget';
+  ratio: number;
+  /** Outside ±5% of the reference. */
+  flagged: boolean;
+}
+
+export interface ExperimentBudget {
+  referenceParams: number;
+  rows: ExperimentBudgetRow[];
+}
+
+/** A run of the grid as the panel lists it: `key` identifies it (runs/<name>/lr<lr>/seed<seed>). */
+export interface ExperimentRunRef {
+  key: string;
+  name: string;
+  method: MethodId;
+  lr: number;
+  seed: number;
+}
+
+/** What the worker planned, before the first run: the grid, the split and the budget (ranks matched). */
+export interface ExperimentPlanInfo {
+  runs: ExperimentRunRef[];
+  splitSizes: { train: number; validation: number; test: number };
+  budget: ExperimentBudget;
+  /** The definition with every rank matched to the budget: what the runs train (and the summary reads). */
+  experiment: Experiment;
+}
+
+/** The run training now: its step (or preparation phase) and loss, throttled to a few reports a second. */
+export interface ExperimentStepInfo {
+  key: string;
+  step: number;
+  steps: number;
+  loss: number | null;
+  /** Set while the method prepares (GoRA's gradients, GeLoRA's hidden states, compiling). */
+  phase: string | null;
+  elapsedMs: number;
+}
+
 // ------------------------------------------------------------------------------------ commands
 
 export type ModelSource = { kind: 'files'; files: File[]; name?: string } | { kind: 'demo' };
@@ -367,7 +426,14 @@ export type Command =
   /** asLora: GraLoRA runs as the equivalent plain LoRA. */
   | { type: 'exportRun'; id: string; name: string; asLora?: boolean }
   /** Measures matmul throughput and the LoRA step beside the peers, and every method's training step on the loaded model (a GPU job, after queued runs). */
-  | { type: 'runBench' };
+  | { type: 'runBench' }
+  /**
+   * Queues an experiment on the loaded model and dataset (a GPU job, after the runs before it). `done`: runs
+   * finished before an interruption, kept as they are (only the others are trained).
+   */
+  | { type: 'startExperiment'; id: string; experiment: ExperimentJson; done?: ExperimentRunResult[] }
+  /** Stops an experiment after its current step (or drops it while it waits). */
+  | { type: 'cancelExperiment'; id: string };
 
 // ------------------------------------------------------------------------------------ events
 
@@ -408,6 +474,23 @@ export type WorkerEvent =
   /** The benchmark so far, after each finished row (the panel shows it while the rest runs). */
   | { type: 'benchPartial'; result: BenchResult }
   | { type: 'benchResult'; result: BenchResult }
+  /** Waiting for the GPU, or a stage of its setup (tokenizing, splitting). */
+  | { type: 'experimentStatus'; id: string; status: 'queued' | 'running'; stage: string }
+  | { type: 'experimentPlan'; id: string; plan: ExperimentPlanInfo }
+  | { type: 'experimentRunStart'; id: string; run: ExperimentRunRef; index: number; total: number }
+  | { type: 'experimentStep'; id: string; info: ExperimentStepInfo }
+  /** A run finished (or failed): its result, and its adapter for export (null when it has none). */
+  | {
+      type: 'experimentRunDone';
+      id: string;
+      key: string;
+      result: ExperimentRunResult;
+      adapter: AdapterSnapshot | null;
+    }
+  | { type: 'experimentDone'; id: string; results: ExperimentResults }
+  /** Stopped by the user (or by another model loading) before every run finished; finished runs are kept. */
+  | { type: 'experimentStopped'; id: string; message: string }
+  | { type: 'experimentFailed'; id: string; message: string }
   | { type: 'error'; scope: ErrorScope; id?: string; requestId?: string; message: string };
 
 export type EventOf<T extends WorkerEvent['type']> = Extract<WorkerEvent, { type: T }>;

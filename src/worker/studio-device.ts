@@ -103,6 +103,11 @@ export class StudioDevice {
     }
   }
 
+  /** Whether the device a job started on is gone (lost, and maybe already replaced). */
+  isLost(gpu: ScopedGpu): boolean {
+    return this.current !== gpu;
+  }
+
   /** Why a job failed: the device loss when the GPU it started on is gone, else its own error. */
   failure(err: unknown, gpu: ScopedGpu | null): string {
     if (gpu && this.current !== gpu)

@@ -1,8 +1,8 @@
 /**
  * The worker's router: `handle` passes each command to the module of its job and owns the state they share
  * (studio-context.ts). The jobs: the GPU device (studio-device.ts), the model (studio-model.ts), the dataset
- * (studio-dataset.ts), the run queue (studio-runs.ts), generation (studio-playground.ts), the benchmark
- * (studio-bench.ts) and export (studio-export.ts). Every handler reports failure as an event with a specific
+ * (studio-dataset.ts), the run queue (studio-runs.ts), experiments (studio-experiments.ts), generation
+ * (studio-playground.ts), the benchmark (studio-bench.ts) and export (studio-export.ts). Every handler reports failure as an event with a specific
  * message; nothing here may throw past `handle`, so the worker never dies.
  */
 import { GpuQueue } from './gpu-queue';
@@ -11,6 +11,7 @@ import { messageOf, type Post, type StudioState } from './studio-context';
 import { StudioBench } from './studio-bench';
 import { StudioDataset } from './studio-dataset';
 import { StudioDevice } from './studio-device';
+import { StudioExperiments } from './studio-experiments';
 import { StudioExport } from './studio-export';
 import { StudioModel } from './studio-model';
 import { StudioPlayground } from './studio-playground';
@@ -24,6 +25,7 @@ export class Studio {
   private readonly model: StudioModel;
   private readonly dataset: StudioDataset;
   private readonly runs: StudioRuns;
+  private readonly experiments: StudioExperiments;
   private readonly playground: StudioPlayground;
   private readonly bench: StudioBench;
   private readonly export: StudioExport;
@@ -34,6 +36,7 @@ export class Studio {
     this.device = new StudioDevice(this.studio, (model) => this.model.queueUpload(model, null));
     this.dataset = new StudioDataset(this.studio);
     this.runs = new StudioRuns(this.studio, this.device, this.dataset);
+    this.experiments = new StudioExperiments(this.studio, this.device, this.dataset);
     this.model = new StudioModel(this.studio, this.device, this.runs, this.dataset);
     this.playground = new StudioPlayground(this.studio, this.device);
     this.bench = new StudioBench(this.studio, this.device);
@@ -73,6 +76,10 @@ export class Studio {
           return await this.export.exportRun(cmd.id, cmd.name, cmd.asLora ?? false);
         case 'runBench':
           return this.bench.runBench();
+        case 'startExperiment':
+          return this.experiments.startExperiment(cmd.id, cmd.experiment, cmd.done);
+        case 'cancelExperiment':
+          return this.experiments.cancelExperiment(cmd.id);
       }
     } catch (err) {
       this.studio.post({ type: 'error', scope: 'internal', message: messageOf(err) });

@@ -192,11 +192,27 @@ describe('cli experiment', () => {
     const events = jsonLines(again.stdout);
     expect(events[0]).toMatchObject({ event: 'plan', runs: 8, finished: 8 });
     expect(events.filter((e) => e.event === 'run_start')).toHaveLength(0);
-    // A different definition in the same folder is refused rather than mixed in.
-    await writeFile(join(dir, 'other.json'), JSON.stringify({ ...CONFIG, seeds: [0, 1, 2] }));
+    // More seeds: the finished runs are kept and only the new seed's run (one configuration, one rate) trains.
+    await writeFile(
+      join(dir, 'more.json'),
+      JSON.stringify({
+        ...CONFIG,
+        exact_match: 2,
+        methods: [{ ...CONFIG.methods[0], lrs: [0.01], seeds: [0, 1, 2] }, CONFIG.methods[1]],
+      }),
+    );
+    const more = await cli(['experiment', '--config', join(dir, 'more.json'), '--out', out]);
+    expect(more.code, more.stderr).toBe(0);
+    const moreEvents = jsonLines(more.stdout);
+    expect(moreEvents[0]).toMatchObject({ event: 'plan', runs: 7, finished: 6 });
+    expect(moreEvents.filter((e) => e.event === 'run_start').map((e) => [e.name, e.lr, e.seed])).toEqual([
+      ['lora-r4', 0.01, 2],
+    ]);
+    // A changed configuration in the same folder is refused rather than mixed in.
+    await writeFile(join(dir, 'other.json'), JSON.stringify({ ...CONFIG, train: { ...CONFIG.train, steps: 4 } }));
     const other = await cli(['experiment', '--config', join(dir, 'other.json'), '--out', out]);
     expect(other.code).toBe(1);
-    expect(other.stderr).toMatch(/--out .* holds a different experiment/);
+    expect(other.stderr).toMatch(/--out .* holds runs of a different experiment/);
   }, 120_000);
 
   it('names the key and the file of a bad definition', async () => {

@@ -263,7 +263,7 @@ describe('runsCsv', () => {
     const rows = Papa.parse<Record<string, string>>(runsCsv(results), { header: true, skipEmptyLines: true }).data;
     const gralora = rows.find((row) => row.name === 'gralora-k2')!;
     expect(gralora).toMatchObject({ rank: '8', alpha: '16', targets: 'q_proj,v_proj', method: 'gralora' });
-    expect(JSON.parse(gralora.options)).toEqual({ graloraK: 2 });
+    expect(JSON.parse(gralora.options)).toEqual({ gralora_k: 2, hybrid_r: 0 });
     expect(Number(gralora.elapsed_s)).toBeCloseTo(12.345, 6);
     expect(Number(gralora.test_loss)).toBe(results.runs.find((r) => r.adapter === gralora.adapter)!.testLoss);
   });

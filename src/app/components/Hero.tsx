@@ -1,4 +1,5 @@
 import { useStudio } from '../store';
+import { CompareFairlyButton } from './ExperimentPanel';
 
 export function Hero() {
   const tryDemo = useStudio((s) => s.tryDemo);
@@ -19,13 +20,16 @@ export function Hero() {
           <button className="btn btn-primary btn-lg" onClick={tryDemo} data-testid="try-demo">
             Try the demo
           </button>
+          <CompareFairlyButton large />
           <a className="btn btn-lg" href="#model">
             {hasModel ? 'Go to the model' : 'Open your own model'}
           </a>
         </div>
         <p className="hero-note">
           The demo fine-tunes a 260K-parameter story model on Shakespeare with LoRA, GoRA, GraLoRA and GeLoRA at the
-          same parameter budget: a few minutes in all on a laptop GPU, longer on a CPU-only fallback.
+          same parameter budget: a few minutes in all on a laptop GPU, longer on a CPU-only fallback.{' '}
+          <em>Compare fairly</em> runs the same four as an experiment: 3 learning rates × 3 seeds each on a fixed split,
+          the rate chosen on validation, test loss with 95% intervals, and a report to download.
         </p>
       </div>
       <ol className="hero-steps" aria-label="How it works">

@@ -9,6 +9,7 @@ const SECTIONS: [string, string][] = [
   ['charts', 'Curves'],
   ['allocation', 'Ranks'],
   ['compare', 'Compare'],
+  ['experiments', 'Experiments'],
   ['playground', 'Playground'],
   ['export', 'Export'],
   ['bench', 'Benchmark'],

@@ -1,5 +1,6 @@
 /** Every run of the experiment as one CSV row (failed runs too, with their error), for pandas, R or a spreadsheet. */
 import Papa from 'papaparse';
+import { optionsAsFileKeys } from '../schema';
 import type { ExperimentResults, ExperimentRunResult } from '../types';
 import { methodEntry } from './selection';
 
@@ -41,7 +42,7 @@ function rowOf(results: ExperimentResults, run: ExperimentRunResult): Cell[] {
     numberCell(entry?.alpha),
     // As the CLI's --targets takes them; empty means the family's default.
     entry ? entry.targets.join(',') : null,
-    entry ? JSON.stringify(entry.options) : null,
+    entry ? JSON.stringify(optionsAsFileKeys(entry)) : null,
     numberCell(run.lr),
     numberCell(run.seed),
     run.status,

@@ -1,5 +1,6 @@
 /** The experiment's setup as label/value text pairs and per-configuration rows, for both renderers. */
 import type { ExperimentResults } from '../types';
+import { optionsAsFileKeys } from '../schema';
 import { formatLr, formatParams } from './format';
 
 export interface SetupItem {
@@ -89,7 +90,7 @@ export function configRows(results: ExperimentResults): ConfigRow[] {
     rank: m.rankMatched ? `${m.rank} (budget-matched)` : String(m.rank),
     alpha: String(m.alpha),
     targets: m.targets.length ? m.targets.join(', ') : 'family default',
-    options: Object.keys(m.options).length ? JSON.stringify(m.options) : 'defaults',
+    options: Object.keys(optionsAsFileKeys(m)).length ? JSON.stringify(optionsAsFileKeys(m)) : 'none',
     lrs: m.lrs ? `${lrList(m.lrs)} (own grid)` : 'shared',
     seeds: m.seeds ? `${m.seeds.join(', ')} (own seeds)` : 'shared',
   }));
