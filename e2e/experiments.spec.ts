@@ -160,6 +160,28 @@ test('an experiment cut off by a reload resumes with its finished runs kept', as
   const done = byId.locator('[data-testid="experiment-run"][data-status="done"]');
   await card.getByTestId('experiment-start').click();
   await expect.poll(() => done.count(), { timeout: 4 * 60_000 }).toBeGreaterThanOrEqual(1);
+  // Reload once IndexedDB holds a finished run (a reload inside the write would lose that one run, not the rest).
+  await expect
+    .poll(
+      () =>
+        page.evaluate(
+          (experimentId) =>
+            new Promise<number>((resolve) => {
+              const open = indexedDB.open('lora-studio');
+              open.onsuccess = () => {
+                const get = open.result.transaction('experiments').objectStore('experiments').get(experimentId);
+                get.onsuccess = () => {
+                  const record = get.result as { results?: { status: string }[] } | undefined;
+                  resolve(record?.results?.filter((r) => r.status === 'done').length ?? 0);
+                  open.result.close();
+                };
+              };
+            }),
+          id,
+        ),
+      { timeout: 60_000 },
+    )
+    .toBeGreaterThanOrEqual(1);
   await page.reload();
 
   await expect(byId).toHaveAttribute('data-status', 'interrupted');

@@ -19,6 +19,7 @@ import {
   type ModelCard,
 } from '../worker/protocol';
 import { formatChoice } from './checkpoints';
+import { patchedRecord } from './run-record';
 
 export type ExperimentStatus =
   | 'draft'
@@ -122,9 +123,8 @@ export function patchedExperiments(
   id: string,
   patch: ExperimentPatch,
 ): { experiments?: Record<string, ExperimentRecord> } {
-  const r = experiments[id];
-  if (!r) return {};
-  return { experiments: { ...experiments, [id]: { ...r, ...(typeof patch === 'function' ? patch(r) : patch) } } };
+  const next = patchedRecord(experiments, id, patch);
+  return next ? { experiments: next } : {};
 }
 
 /** The key of a finished run (as planRuns keys it). */

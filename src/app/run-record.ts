@@ -108,15 +108,25 @@ export function newRecord(config: RunConfig): RunRecord {
 
 export type RunPatch = Partial<RunRecord> | ((r: RunRecord) => Partial<RunRecord>);
 
+/** `records` with `patch` merged into record `id`; null when it is gone. */
+export function patchedRecord<T extends object>(
+  records: Record<string, T>,
+  id: string,
+  patch: Partial<T> | ((r: T) => Partial<T>),
+): Record<string, T> | null {
+  const r = records[id];
+  if (!r) return null;
+  return { ...records, [id]: { ...r, ...(typeof patch === 'function' ? patch(r) : patch) } };
+}
+
 /** The state update that merges `patch` into run `id`'s record: none (an empty update) when the run is gone. */
 export function patchedRuns(
   runs: Record<string, RunRecord>,
   id: string,
   patch: RunPatch,
 ): { runs?: Record<string, RunRecord> } {
-  const r = runs[id];
-  if (!r) return {};
-  return { runs: { ...runs, [id]: { ...r, ...(typeof patch === 'function' ? patch(r) : patch) } } };
+  const next = patchedRecord(runs, id, patch);
+  return next ? { runs: next } : {};
 }
 
 /** Records saved by earlier releases lack the fields added since. */

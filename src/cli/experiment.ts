@@ -163,6 +163,7 @@ export async function cmdExperiment(o: Record<string, unknown>): Promise<void> {
   };
   const started = performance.now();
   let runStart = started;
+  let pipelinesBefore = 0;
   const results = await runExperiment(
     gpu,
     weights,
@@ -178,6 +179,7 @@ export async function cmdExperiment(o: Record<string, unknown>): Promise<void> {
     {
       onRunStart: (run, index, total) => {
         runStart = performance.now();
+        pipelinesBefore = gpu.counters.pipelinesCompiled;
         log(`run ${index + 1}/${total}: ${run.config.name}, lr ${run.lr}, seed ${run.seed}`);
         out({ event: 'run_start', name: run.config.name, lr: run.lr, seed: run.seed, index, total });
       },
@@ -204,7 +206,9 @@ export async function cmdExperiment(o: Record<string, unknown>): Promise<void> {
         runs.push(r);
         await save(summarize(experiment, runs, { referenceParams: budget.referenceParams, splitSizes }));
         const ms = performance.now() - runStart;
-        out({ event: 'run_done', ...runJson(r), elapsed_s: round(ms / 1000) });
+        // Kernels compiled for this run: none once an earlier run of the same shapes compiled them (the cache is shared).
+        const pipelines = gpu.counters.pipelinesCompiled - pipelinesBefore;
+        out({ event: 'run_done', ...runJson(r), elapsed_s: round(ms / 1000), pipelines_compiled: pipelines });
         if (r.status === 'failed') log(`warning: ${r.name} lr ${r.lr} seed ${r.seed} failed: ${r.error}`);
       },
     },

@@ -59,6 +59,10 @@ describe('cli experiment', () => {
     expect(events.filter((e) => e.event === 'run_done')).toHaveLength(8);
     expect(events.filter((e) => e.event === 'step')).toHaveLength(8 * 3);
     expect(lastJson(stdout)).toMatchObject({ event: 'done', best: expect.any(Array) });
+    // One upload and one pipeline cache for the whole grid: after the first seed, no run compiles a kernel.
+    const done = events.filter((e) => e.event === 'run_done');
+    expect(done[0].pipelines_compiled).toBeGreaterThan(0);
+    expect(done.filter((e) => e.seed === 1).map((e) => e.pipelines_compiled)).toEqual([0, 0, 0, 0]);
   });
 
   it('writes the split exactly as evaluated: token ids with -100 labels, cut to seq_len', async () => {

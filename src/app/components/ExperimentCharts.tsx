@@ -41,6 +41,51 @@ function Legend({ names }: { names: string[] }) {
   );
 }
 
+interface BandSeriesData {
+  name: string;
+  color: string;
+  points: { mean: number; band: number[] }[];
+}
+
+/**
+ * The tooltip, each series' 95% band (drawn first, under every line) and its mean line: the part the sensitivity
+ * and loss charts share. Recharts reads its children directly, so this returns elements rather than a component.
+ */
+function bandSeries(series: BandSeriesData[], o: { label: (x: number) => string; bandOpacity: number; dots: boolean }) {
+  return [
+    <Tooltip
+      key="tooltip"
+      contentStyle={tooltipStyle}
+      labelFormatter={(v) => o.label(Number(v))}
+      formatter={(v) => (Array.isArray(v) ? v.map((x) => formatLoss(Number(x))).join(' – ') : formatLoss(Number(v)))}
+    />,
+    ...series.map((s) => (
+      <Area
+        key={`${s.name}-band`}
+        data={s.points}
+        dataKey="band"
+        name={`${s.name} 95% band`}
+        stroke="none"
+        fill={s.color}
+        fillOpacity={o.bandOpacity}
+        isAnimationActive={false}
+      />
+    )),
+    ...series.map((s) => (
+      <Line
+        key={s.name}
+        data={s.points}
+        dataKey="mean"
+        name={s.name}
+        stroke={s.color}
+        strokeWidth={2}
+        dot={o.dots ? { r: 3 } : false}
+        isAnimationActive={false}
+      />
+    )),
+  ];
+}
+
 function LrSensitivity({ results }: { results: ExperimentResults }) {
   const series = results.summary.map((s, i) => ({
     name: s.name,
@@ -74,37 +119,7 @@ function LrSensitivity({ results }: { results: ExperimentResults }) {
             }}
           />
           <YAxis type="number" domain={['auto', 'auto']} tickFormatter={lossTick} width={52} {...axisStyle} />
-          <Tooltip
-            contentStyle={tooltipStyle}
-            labelFormatter={(v) => `lr ${formatLr(Number(v))}`}
-            formatter={(v) =>
-              Array.isArray(v) ? v.map((x) => formatLoss(Number(x))).join(' – ') : formatLoss(Number(v))
-            }
-          />
-          {series.map((s) => (
-            <Area
-              key={`${s.name}-band`}
-              data={s.points}
-              dataKey="band"
-              name={`${s.name} 95% band`}
-              stroke="none"
-              fill={s.color}
-              fillOpacity={0.15}
-              isAnimationActive={false}
-            />
-          ))}
-          {series.map((s) => (
-            <Line
-              key={s.name}
-              data={s.points}
-              dataKey="mean"
-              name={s.name}
-              stroke={s.color}
-              strokeWidth={2}
-              dot={{ r: 3 }}
-              isAnimationActive={false}
-            />
-          ))}
+          {bandSeries(series, { label: (v) => `lr ${formatLr(v)}`, bandOpacity: 0.15, dots: true })}
         </ComposedChart>
       </ResponsiveContainer>
     </div>
@@ -140,37 +155,7 @@ function LossCurves({ results }: { results: ExperimentResults }) {
             label={{ value: 'step', position: 'insideBottomRight', offset: -4, fill: 'var(--muted)', fontSize: 11 }}
           />
           <YAxis type="number" domain={['auto', 'auto']} tickFormatter={lossTick} width={52} {...axisStyle} />
-          <Tooltip
-            contentStyle={tooltipStyle}
-            labelFormatter={(v) => `step ${Number(v).toFixed(0)}`}
-            formatter={(v) =>
-              Array.isArray(v) ? v.map((x) => formatLoss(Number(x))).join(' – ') : formatLoss(Number(v))
-            }
-          />
-          {series.map((s) => (
-            <Area
-              key={`${s.name}-band`}
-              data={s.points}
-              dataKey="band"
-              name={`${s.name} 95% band`}
-              stroke="none"
-              fill={s.color}
-              fillOpacity={0.12}
-              isAnimationActive={false}
-            />
-          ))}
-          {series.map((s) => (
-            <Line
-              key={s.name}
-              data={s.points}
-              dataKey="mean"
-              name={s.name}
-              stroke={s.color}
-              strokeWidth={2}
-              dot={false}
-              isAnimationActive={false}
-            />
-          ))}
+          {bandSeries(series, { label: (v) => `step ${v.toFixed(0)}`, bandOpacity: 0.12, dots: false })}
         </ComposedChart>
       </ResponsiveContainer>
     </div>

@@ -91,7 +91,8 @@ export function configRows(results: ExperimentResults): ConfigRow[] {
     alpha: String(m.alpha),
     targets: m.targets.length ? m.targets.join(', ') : 'family default',
     options: Object.keys(optionsAsFileKeys(m)).length ? JSON.stringify(optionsAsFileKeys(m)) : 'none',
-    lrs: m.lrs ? `${lrList(m.lrs)} (own grid)` : 'shared',
-    seeds: m.seeds ? `${m.seeds.join(', ')} (own seeds)` : 'shared',
+    // Parsing copies the shared grids into every configuration: "own" only where they differ.
+    lrs: m.lrs && m.lrs.join() !== e.lrs.join() ? `${lrList(m.lrs)} (own grid)` : 'shared',
+    seeds: m.seeds && m.seeds.join() !== e.seeds.join() ? `${m.seeds.join(', ')} (own seeds)` : 'shared',
   }));
 }
