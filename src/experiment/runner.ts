@@ -150,7 +150,9 @@ async function runOne(
   let state: MethodState | null = null;
   let result: ExperimentRunResult;
   try {
-    const r = await trainRun(gpu, weights, tokenizer, { train: data.train, validation: data.validation }, options, {
+    // The validation split goes to trainRun only for a curve (eval_every): its end-of-run measure is heldOut's.
+    const validation = e.train.evalEvery > 0 ? data.validation : [];
+    const r = await trainRun(gpu, weights, tokenizer, { train: data.train, validation }, options, {
       onPrepare: (p) => cb.onPrepare?.(run, p),
       onStep: (m) => {
         curve.push({ step: m.step, loss: m.loss });
