@@ -19,7 +19,7 @@ import {
   type ModelCard,
 } from '../worker/protocol';
 import { formatChoice } from './checkpoints';
-import { patchedRecord } from './run-record';
+import { patchedRecord, type JobRecord } from './run-record';
 
 export type ExperimentStatus =
   | 'draft'
@@ -45,25 +45,13 @@ export interface CurrentExperimentRun {
   step: ExperimentStepInfo | null;
 }
 
-export interface ExperimentRecord {
+/** Its job fields (stage, times, the model and data it ran on: resuming needs the same) are JobRecord's. */
+export interface ExperimentRecord extends JobRecord {
   id: string;
   /** The definition as the form edits it (parsed: every default filled in; ranks to match marked rankMatched). */
   experiment: Experiment;
   lrMode: LrMode;
   status: ExperimentStatus;
-  /** What it is doing now ("Tokenizing", "Waiting for the GPU"). */
-  stage: string | null;
-  /** Why it failed or stopped, or why it cannot start. */
-  message: string | null;
-  createdAt: number;
-  startedAt: number | null;
-  finishedAt: number | null;
-  /** What it ran on: resuming needs the same model and the same data read the same way. */
-  modelKey: string | null;
-  modelName: string | null;
-  datasetName: string | null;
-  datasetDigest: string | null;
-  datasetFormat: string | null;
   /** The grid, split sizes and budget table, as the worker planned them (ranks matched). */
   plan: ExperimentPlanInfo | null;
   /** Finished runs (done or failed), in the order they finished. */

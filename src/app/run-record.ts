@@ -18,10 +18,9 @@ import type {
 import { DEFAULT_TRUNCATION, type Truncation } from '../data/truncation';
 import type { CheckpointInfo } from './checkpoints';
 
-export interface RunRecord {
-  config: RunConfig;
-  status: RunStatus;
-  /** What the run is doing now ("Compiling kernels", "Training"). */
+/** What a run and an experiment both record of a GPU job: where it is, when, and what model and data it ran on. */
+export interface JobRecord {
+  /** What it is doing now ("Compiling kernels", "Training", "Tokenizing"). */
   stage: string | null;
   /** Why it failed or stopped, or a warning. */
   message: string | null;
@@ -34,6 +33,11 @@ export interface RunRecord {
   /** The dataset file's size and SHA-256, and the format choice it was read with: resuming needs the same batches. */
   datasetDigest: string | null;
   datasetFormat: string | null;
+}
+
+export interface RunRecord extends JobRecord {
+  config: RunConfig;
+  status: RunStatus;
   points: StepPoint[];
   evals: EvalPoint[];
   progress: RunProgress | null;
