@@ -3,6 +3,7 @@
  * Apart from presets.ts because the experiment schema imports the engine's modules (the e2e specs import presets.ts
  * in Node, where shader files do not load).
  */
+import { defaultSeqLen } from '../engine/run-spec';
 import { defaultExperiment, parseExperiment } from '../experiment/schema';
 import type { Experiment } from '../experiment/types';
 import type { DatasetPreview, ModelCard } from '../worker/protocol';
@@ -20,7 +21,7 @@ export function studioExperiment(card: ModelCard | null, dataset: DatasetPreview
     methods: e.methods.map((m) => (m.name === e.baseline ? { ...m, rank: e.referenceRank, rankMatched: false } : m)),
     train: {
       ...e.train,
-      seqLen: Math.min(128, card?.maxPositions ?? 128),
+      seqLen: defaultSeqLen(card?.maxPositions),
       promptJoin: dataset?.override.promptJoin ?? e.train.promptJoin,
       // As the studio's runs: a cosine floor at 10% of the peak, so short runs still learn late.
       minLrRatio: 0.1,

@@ -7,6 +7,7 @@
  *   DIR/report.md, DIR/report.html, DIR/runs.csv, DIR/experiment.json, DIR/experiment_peft.py (+ accelerate config)
  * A DIR holding a finished part of the same experiment is continued: its finished runs are kept.
  */
+import { defaultSeqLen } from '../engine/run-spec';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { NoSupervisedTokensError } from '../data/index';
@@ -104,7 +105,7 @@ export async function cmdExperiment(o: Record<string, unknown>): Promise<void> {
   const storage = weightStorage(o);
   const { gpu, model, weights } = await setup(parsed.model, storage);
   const spec = model.spec;
-  const seq = parsed.train.seqLen ?? Math.min(128, spec.maxPositions);
+  const seq = parsed.train.seqLen ?? defaultSeqLen(spec.maxPositions);
   if (seq > spec.maxPositions)
     throw new Error(`train.seq_len ${seq} exceeds the model's maximum of ${spec.maxPositions} positions`);
   const ds = await loadModelDataset(model, await readDataFile(parsed.data), {

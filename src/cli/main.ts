@@ -23,7 +23,7 @@ import { validateMethodOptions, type MethodOptions } from '../engine/methods';
 import { METHOD_FLAG, methodFlagSpecs, methodOptionsFromFlags } from './method-flags';
 import { exportAdapter, loadPeftFolder, mergedModelFiles, peftFiles } from '../engine/export';
 import { trainRun, validateTrainOptions, type TrainRunOptions } from '../engine/train-run';
-import { RUN_DEFAULTS } from '../engine/run-spec';
+import { defaultSeqLen, RUN_DEFAULTS } from '../engine/run-spec';
 import { CLI_WORDING, noSupervisedMessage } from '../engine/wording';
 import type { Gpu } from '../gpu/gpu';
 import { nodeDir } from '../model/formats/node-source';
@@ -277,7 +277,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     );
   }
   const { gpu, model, weights } = await setup(o.model as string, options.method === 'full' ? 'f32' : storage);
-  if (o['seq-len'] === undefined) options.seq = Math.min(options.seq, model.spec.maxPositions);
+  if (o['seq-len'] === undefined) options.seq = defaultSeqLen(model.spec.maxPositions);
   const ds = await loadModelDataset(model, await readDataFile(o.data as string), {
     seqLen: options.seq,
     truncation,

@@ -29,6 +29,11 @@ export const RUN_DEFAULTS = {
   promptJoin: 'none' as PromptJoin,
 };
 
+/** Tokens per row when none is given: 128, or the model's maximum if smaller. */
+export function defaultSeqLen(maxPositions: number | undefined): number {
+  return Math.min(RUN_DEFAULTS.seq, maxPositions ?? RUN_DEFAULTS.seq);
+}
+
 /**
  * What the studio fixes instead of asking: clipping at 1 (the non-finite advice assumes it), no weight decay, and a
  * cosine floor at 10% of the peak so late steps still learn on the short runs people start there.

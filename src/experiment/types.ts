@@ -32,7 +32,7 @@ export interface ExperimentTrain {
   promptJoin: PromptJoin;
   packing: 'auto' | 'on' | 'off';
   recompute: Recompute;
-  /** Validation-loss points on each run's curve every N steps (0: start and end only). */
+  /** Validation-loss points on each run's curve every N steps (0: no curve; the final validation loss is measured anyway). */
   evalEvery: number;
 }
 

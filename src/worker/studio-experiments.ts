@@ -5,6 +5,7 @@
  * the same uploaded weights. Each finished run's adapter is exported for download; everything the experiment
  * allocated is freed at the end (a buffer scope, as a run's).
  */
+import { defaultSeqLen } from '../engine/run-spec';
 import { budgetTable, matchBudget } from '../experiment/budget';
 import { planRuns, runKey, type PlannedRun } from '../experiment/plan';
 import { runExperiment } from '../experiment/runner';
@@ -94,7 +95,7 @@ export class StudioExperiments {
       if (!weights) throw new Error(model.uploadError ?? 'The model weights are not on the GPU.');
       const spec = weights.spec;
       // The length it ran at is part of the definition (the report and the exported file state it).
-      const seq = definition.train.seqLen ?? Math.min(128, spec.maxPositions);
+      const seq = definition.train.seqLen ?? defaultSeqLen(spec.maxPositions);
       const e = matchBudget(spec, { ...definition, train: { ...definition.train, seqLen: seq } });
       stage(`Tokenizing ${dataset.name} into ${seq}-token rows`);
       const fitted = await this.dataset.fitted(dataset, model, seq, e.train.truncation);

@@ -2,6 +2,7 @@
  * An experiment draft's definition: the split, the settings every run shares, the grid (rates and seeds), the
  * baseline and budget, the method configurations, then the budget table, the run count and an estimate.
  */
+import { defaultSeqLen } from '../../engine/run-spec';
 import { useContext, useMemo, type ReactNode } from 'react';
 import { defaultLrGrid } from '../../experiment/plan';
 import type { Experiment, ExperimentMethod } from '../../experiment/types';
@@ -91,7 +92,7 @@ export function ExperimentForm(props: {
           />
           <NumberField
             label="Seq. length"
-            value={e.train.seqLen ?? Math.min(128, card?.maxPositions ?? 128)}
+            value={e.train.seqLen ?? defaultSeqLen(card?.maxPositions)}
             integer
             onChange={(seqLen) => setTrain({ seqLen })}
             hint="Tokens per sequence"
@@ -116,7 +117,7 @@ export function ExperimentForm(props: {
             value={e.train.evalEvery}
             integer
             onChange={(evalEvery) => setTrain({ evalEvery })}
-            hint="Validation-loss points on each run's curve every N steps (0 = start and end only)"
+            hint="Validation-loss points on each run's curve every N steps (0 = none; every run's final validation loss is measured anyway)"
           />
         </div>
       </section>
@@ -249,7 +250,7 @@ function PrefixedValidity(props: { prefix: string; children: ReactNode }) {
 /** "36 runs (4 configurations x 3 rates x 3 seeds)", the tokens they train on, and a time estimate when one is known. */
 function PlanLine({ experiment: e, card }: { experiment: Experiment; card: ModelCard | null }) {
   const runs = runCount(e);
-  const seq = e.train.seqLen ?? Math.min(128, card?.maxPositions ?? 128);
+  const seq = e.train.seqLen ?? defaultSeqLen(card?.maxPositions);
   const tokens = runs * e.train.steps * e.train.batch * seq;
   const speed = useMeasuredSpeed(card?.key ?? null);
   const rates = [...new Set(e.methods.map((m) => (m.lrs ?? e.lrs).length))];

@@ -32,7 +32,7 @@ export function setupItems(results: ExperimentResults): SetupItem[] {
     `prompt join ${JSON.stringify(t.promptJoin)}`,
     `packing ${t.packing}`,
     `recompute ${t.recompute}`,
-    `eval every ${t.evalEvery === 0 ? 'start and end only' : `${t.evalEvery} steps`}`,
+    `validation curve ${t.evalEvery === 0 ? 'off (final validation loss only)' : `every ${t.evalEvery} steps`}`,
   ];
   return [
     { label: 'Model', value: e.model },
