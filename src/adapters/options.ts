@@ -139,14 +139,19 @@ export interface ScaleRule {
   perModule: boolean;
 }
 
+/** The structure option's choices (what an allocating method gives its ranks to). */
 export type Structure = 'dense' | 'gralora';
-export type Allocation = 'uniform' | 'gora' | 'gelora';
+/** What a method trains: the two structures above, DoRA's magnitude-scaled dense pair, AdaLoRA's P·Λ·Q triplets. */
+export type AdapterStructure = Structure | 'dora' | 'adalora';
+export type Allocation = 'uniform' | 'gora' | 'gelora' | 'adalora';
+/** How A and B start: LoRA's (B = 0), GoRA's gradient compression, PiSSA's top singular triplets of W, LoRA-GA's of the gradient, AdaLoRA's. */
+export type Init = 'lora' | 'gora' | 'pissa' | 'loraga' | 'adalora';
 
 /** What a method is made of: a structure x a rank allocation x an initialization (docs/METHODS.md). */
 export interface Recipe {
-  structure: Structure;
+  structure: AdapterStructure;
   allocation: Allocation;
-  init: 'lora' | 'gora';
+  init: Init;
 }
 
 export interface MethodDescriptor<Id extends string = string> {
@@ -158,7 +163,7 @@ export interface MethodDescriptor<Id extends string = string> {
   /** What it does before and during training, in a sentence (the studio's method panel). */
   note: string;
   /** The PEFT format it exports (null: full fine-tuning writes a model). */
-  peftType: 'LORA' | 'GRALORA' | null;
+  peftType: 'LORA' | 'GRALORA' | 'ADALORA' | null;
   /** null: full fine-tuning (no adapter). */
   recipe: Recipe | null;
   /** The rank field means r_ref, the budget of a uniform LoRA, for methods that allocate ranks. */
@@ -173,3 +178,6 @@ export interface MethodDescriptor<Id extends string = string> {
   /** The settings line of a started run ("N 8, γ 0.05, r 2–16"); null when there is nothing to add. */
   summary?(c: OptionContext): string | null;
 }
+
+/** The PEFT adapter formats this app writes and reads. */
+export type AdapterFormat = 'lora' | 'gralora' | 'adalora';

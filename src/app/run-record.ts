@@ -4,6 +4,7 @@
  * checkpoint decisions all import the type from here, so none of them needs to import another for it.
  * No state here but `lastCreated` (below); no DOM, no IndexedDB, no worker.
  */
+import type { AdapterFormat } from '../adapters/options';
 import type { MethodAnalysis } from '../engine/methods';
 import type {
   DataFit,
@@ -49,7 +50,7 @@ export interface RunRecord extends JobRecord {
   /** 'adapter': adapter weights, kept in IndexedDB; 'session': a full fine-tune on the GPU until reload. */
   weights: 'adapter' | 'session' | null;
   /** The PEFT format of the adapter: a 'gralora' one can also be exported as its equivalent plain LoRA. */
-  adapterFormat: 'lora' | 'gralora' | null;
+  adapterFormat: AdapterFormat | null;
   /** The latest checkpoint of an unfinished run (its state is in IndexedDB only), or null. */
   checkpoint: CheckpointInfo | null;
   /** Its examples at its sequence length (truncated, dropped), as the worker tokenized them before step 0. */

@@ -8,6 +8,7 @@
  * and PEFT LoRA/GraLoRA folders back into adapters plus the base tensors they replace (modules_to_save, saved
  * biases, trainable token rows), every tensor used or refused by name.
  */
+import type { AdapterFormat } from '../adapters/options';
 import {
   graloraFormatProblem,
   exportGraloraAsLora,
@@ -37,8 +38,8 @@ import { readBaseWeightChanges } from './peft-base-weights';
 export type OutputFiles = Record<string, string | Uint8Array>;
 
 export interface AdapterExport extends PeftExport {
-  /** 'lora' or 'gralora': the PEFT format written. */
-  format: 'lora' | 'gralora';
+  /** The PEFT format written. */
+  format: AdapterFormat;
   /** Why a GraLoRA run was written as LoRA (null when it was not). */
   note: string | null;
   /** With `withLoraCopy`, a GraLoRA export's exactly equivalent plain LoRA too (from the same readback). */
@@ -50,10 +51,12 @@ export async function exportAdapter(
   gpu: Gpu,
   spec: ModelSpec,
   state: MethodState,
-  opts: { baseModel: string; asLora?: boolean; withLoraCopy?: boolean },
+  opts: { baseModel: string; asLora?: boolean; withLoraCopy?: boolean; raw?: boolean },
 ): Promise<AdapterExport> {
   if (state.method === 'full') throw new Error('Full fine-tuning has no adapter: export the merged model.');
   if (state.layers.structure === 'full') throw new Error('Full fine-tuning has no adapter: export the merged model.');
+  if (state.layers.structure === 'own')
+    return state.layers.export(gpu, spec, { baseModel: opts.baseModel, raw: opts.raw });
   if (state.layers.structure === 'gralora') {
     const modules = await readGraloraModules(gpu, state.layers.layers);
     const problem = graloraFormatProblem(modules, state.alpha);
@@ -99,7 +102,7 @@ export async function mergedModelFiles(gpu: Gpu, weights: ModelWeights): Promise
 
 export interface LoadedAdapter {
   adapters: Map<string, LinearAdapter>;
-  format: 'lora' | 'gralora';
+  format: AdapterFormat;
   /** Base tensors the folder replaces (modules_to_save, saved biases, trainable token rows): ModelWeights.withReplacements. */
   baseWeights: BaseWeightChanges;
   /** One line for logs: modules and ranks, and what the folder replaces. */

@@ -15,7 +15,7 @@ import { graloraScale } from '../adapters/gralora/config';
 import type { GraloraLayer } from '../adapters/gralora/layer';
 import { createGraloraLayers } from '../adapters/gralora/model';
 import { loraScale } from '../adapters/lora/config';
-import type { Allocation, OptionValues, Recipe, Structure } from '../adapters/options';
+import type { AdapterStructure, Allocation, Init, OptionValues, Recipe, Structure } from '../adapters/options';
 import {
   allMethodOptions,
   cliMessages,
@@ -35,14 +35,16 @@ import type { LoraLayer } from '../adapters/lora/layer';
 import { createLoraLayers } from '../adapters/lora/model';
 import type { LinearAdapter } from '../model/adapter';
 import type { Batch } from '../data/index';
-import type { Gpu } from '../gpu/gpu';
+import type { CommandList, Gpu } from '../gpu/gpu';
+import type { Tensor } from '../gpu/tensor';
 import type { ModelSpec } from '../model/config';
 import { allLinearTargets, defaultTargets, selectTargets, type LinearInfo } from '../model/layout';
 import type { Recompute, TrainMode } from '../model/transformer';
 import type { ModelWeights } from '../model/weights';
+import { OWN_METHOD_BUILDERS } from './own-methods';
 
 export { METHOD_IDS, STRUCTURES };
-export type { Allocation, MethodId, Structure };
+export type { AdapterStructure, Allocation, Init, MethodId, Structure };
 
 /**
  * What every adapter method is given (method, rank, alpha, targets, seed, LoRA+ ratio) and each method's own
@@ -77,13 +79,29 @@ export interface ModuleAllocation {
   share?: number;
   gradNorm?: number;
   initNorm?: number;
+  /** PiSSA and LoRA-GA: the singular values their init captured (of W, or of the accumulated gradient), largest first. */
+  singularValues?: number[];
+  /** DoRA: ‖W‖ per output row at the start, summarized (the magnitude vector starts there). */
+  weightNormMean?: number;
+  /** AdaLoRA: the rank it starts with (init_r); `rank` is what it keeps. */
+  initRank?: number;
+}
+
+/**
+ * What changes while a run trains, measured at each evaluation (and at the end): AdaLoRA's ranks per module,
+ * DoRA's magnitude drift ‖m − ‖W‖_row‖ / ‖‖W‖_row‖ per module. Module order is the analysis' `modules` order.
+ */
+export interface MethodSnapshot {
+  step: number;
+  ranks?: number[];
+  magnitudeDrift?: number[];
 }
 
 export interface MethodAnalysis {
   method: MethodId;
-  structure: Structure | 'full';
+  structure: AdapterStructure | 'full';
   allocation: Allocation | 'none';
-  init: 'lora' | 'gora' | 'none';
+  init: Init | 'none';
   modules: ModuleAllocation[];
   trainableParameters: number;
   /** A uniform rank-r LoRA's parameter count on the same targets (the budget of GoRA and GeLoRA). */
@@ -99,6 +117,12 @@ export interface MethodAnalysis {
     samples: number;
     scale: number;
   };
+  /** PiSSA / LoRA-GA: how the SVD was computed ('exact', or PEFT's randomized 'niter_N'). */
+  svd?: string;
+  /** AdaLoRA: PEFT's schedule as resolved for the run, and the budget (total kept ranks) per step. */
+  adalora?: { initR: number; targetR: number; tinit: number; tfinal: number; deltaT: number; totalStep: number };
+  /** Snapshots taken during training (MethodState.snapshot), oldest first. */
+  timeline?: MethodSnapshot[];
   warnings: string[];
 }
 
@@ -106,7 +130,34 @@ export interface MethodAnalysis {
 export type AdapterLayers =
   | { structure: 'dense'; layers: Map<string, LoraLayer> }
   | { structure: 'gralora'; layers: Map<string, GraloraLayer> }
-  | { structure: 'full' };
+  | { structure: 'full' }
+  /** A method whose folder reads its own layers back for export (DoRA, PiSSA, LoRA-GA, AdaLoRA). */
+  | { structure: 'own'; export(gpu: Gpu, spec: ModelSpec, opts: OwnExportOptions): Promise<OwnExport> };
+
+export interface OwnExportOptions {
+  baseModel: string;
+  /** PiSSA and LoRA-GA: write the raw adapter (for the modified base) instead of the rank-2r LoRA on the original base. */
+  raw?: boolean;
+}
+
+/** A PEFT folder a method's own export writes: its format, and why it is not the method's native one (null if it is). */
+export interface OwnExport {
+  config: Record<string, unknown>;
+  tensors: { name: string; shape: number[]; data: Float32Array }[];
+  format: 'lora' | 'adalora';
+  note: string | null;
+}
+
+/**
+ * GPU work a method adds to every training step, and host work between steps (AdaLoRA's importance scores and
+ * rank masks). `record` is appended to the step's list after the optimizer update, so it sees the updated
+ * parameters and this step's gradients; `beforeStep(step)` runs on the host before step `step` is submitted
+ * (writes only: no readback, so the pipeline of pending steps never stalls).
+ */
+export interface MethodTraining {
+  record?(list: CommandList, optimizer: { state: Tensor; clipIndex: number }): void;
+  beforeStep?(step: number): void;
+}
 
 export interface MethodState {
   method: MethodId;
@@ -118,6 +169,9 @@ export interface MethodState {
   alpha: number;
   rslora: boolean;
   analysis: MethodAnalysis;
+  training?: MethodTraining;
+  /** What changed since the start (AdaLoRA's ranks, DoRA's magnitudes), read back between steps. */
+  snapshot?(step: number): Promise<MethodSnapshot>;
 }
 
 /** What a preparation phase reads: training batches (the first N of the training order) and progress. */
@@ -127,8 +181,23 @@ export interface PreparationContext {
   /** The training shape (and recomputation) preparation graphs use. */
   shape: { batch: number; seq: number; recompute?: Recompute };
   padId?: number;
+  /** The run's optimizer steps (AdaLoRA's total_step when not given). */
+  totalSteps?: number;
   onProgress?(p: { phase: string; done: number; total: number }): void;
 }
+
+/** What a method that builds itself (its folder's build.ts) is given: the run's resolved options and targets. */
+export interface OwnBuildContext extends PreparationContext {
+  /** Every option resolved (defaults filled in). */
+  options: MethodOptions;
+  /** The PEFT target names (defaults and 'all-linear' resolved) and the modules they select, in model order. */
+  targetNames: string[];
+  targets: LinearInfo[];
+  /** performance.now() when building started (the analysis' preparationMs). */
+  t0: number;
+}
+
+export type OwnMethodBuilder = (gpu: Gpu, weights: ModelWeights, c: OwnBuildContext) => Promise<MethodState>;
 
 export function resolveTargets(spec: ModelSpec, targets: string[]): string[] {
   if (targets.length === 0) return defaultTargets(spec);
@@ -223,6 +292,10 @@ export async function buildMethod(
   const recipe = recipeOf(o);
   const targetNames = resolveTargets(spec, o.targets);
   const targets = selectTargets(spec, targetNames);
+  const own = OWN_METHOD_BUILDERS[method];
+  if (own) return own(gpu, weights, { ...ctx, options: o, targetNames, targets, t0 });
+  if (recipe.structure !== 'dense' && recipe.structure !== 'gralora')
+    throw new Error(`${method}: its structure (${recipe.structure}) has no builder in src/engine/own-methods.ts`);
   const warnings: string[] = [];
   const hybridRank = recipe.structure === 'gralora' ? o.hybridRank! : 0;
   const k = recipe.structure === 'gralora' ? o.graloraK! : 1;

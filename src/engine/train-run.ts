@@ -19,7 +19,7 @@ import type { ModelWeights } from '../model/weights';
 import type { TextTokenizer } from '../tokenizer/tokenizer';
 import { evaluate, type EvalResult } from '../train/evaluate';
 import { DEFAULT_OPTIMIZER, Trainer, type StepMetrics, type TrainableState } from '../train/trainer';
-import { buildMethod, type MethodOptions, type MethodState } from './methods';
+import { buildMethod, type MethodOptions, type MethodSnapshot, type MethodState } from './methods';
 import { CLI_WORDING, nonFiniteAdvice, type RunWording } from './wording';
 
 export interface TrainRunOptions extends MethodOptions {
@@ -103,6 +103,8 @@ export interface TrainRunCallbacks {
   /** A batch without a single supervised token: the step is skipped (no update), and counted. */
   onSkip?(step: number): void;
   onEval?(step: number, r: EvalResult): void;
+  /** A snapshot of what the method changes while training (MethodState.snapshot), at each evaluation and the end. */
+  onSnapshot?(s: MethodSnapshot): void;
   /** Polled between steps. */
   shouldStop?(): boolean;
   /** Called every `checkpointEvery` steps with the state to resume from (not after the last step). */
@@ -207,6 +209,7 @@ export async function trainRun(
     nextBatch: () => prepStream.next(),
     shape: { batch: o.batch, seq: o.seq, recompute: o.recompute },
     padId,
+    totalSteps: o.steps,
     onProgress: cb.onPrepare,
   });
   gpu.checkErrors('method preparation');
@@ -222,17 +225,30 @@ export async function trainRun(
   // Validation runs the training graph's forward list between steps (every step recomputes its forward), so a
   // run holds one set of activations, not two.
   const evalGraph = validation.length ? graph : null;
-  const trainer = new Trainer(gpu, graph, {
-    ...DEFAULT_OPTIMIZER,
-    lr: o.lr,
-    totalSteps: o.steps,
-    warmupSteps: o.warmupSteps,
-    weightDecay: o.weightDecay,
-    maxGradNorm: o.maxGradNorm,
-    minRatio: o.minLrRatio,
-  });
+  const trainer = new Trainer(
+    gpu,
+    graph,
+    {
+      ...DEFAULT_OPTIMIZER,
+      lr: o.lr,
+      totalSteps: o.steps,
+      warmupSteps: o.warmupSteps,
+      weightDecay: o.weightDecay,
+      maxGradNorm: o.maxGradNorm,
+      minRatio: o.minLrRatio,
+    },
+    state.training,
+  );
   const layerOf = trainableLayers(trainer.trainables.map((t) => t.name));
+  // What the method changes while it trains (AdaLoRA's ranks, DoRA's magnitudes), at each evaluation and the end.
+  const takeSnapshot = async (step: number) => {
+    if (!state.snapshot) return;
+    const snap = await state.snapshot(step);
+    state.analysis.timeline = [...(state.analysis.timeline ?? []).filter((s) => s.step !== step), snap];
+    cb.onSnapshot?.(snap);
+  };
   const runEval = async (step: number) => {
+    await takeSnapshot(step);
     if (!evalGraph) return null;
     const r = await evaluate(gpu, evalGraph, validation);
     cb.onEval?.(step, r);

@@ -43,6 +43,15 @@ export interface StepMetrics {
 }
 
 /** A trainable's optimizer state on the CPU: enough to continue training exactly where it stopped. */
+/**
+ * A method's own work in every step (AdaLoRA's importance scores and rank masks): `record` is appended after the
+ * optimizer update; `beforeStep` runs on the host before a step is submitted (queue writes only, no readback).
+ */
+export interface StepWork {
+  record?(list: CommandList, optimizer: { state: Tensor; clipIndex: number }): void;
+  beforeStep?(step: number): void;
+}
+
 export interface TrainableState {
   name: string;
   param: Float32Array;
@@ -73,6 +82,7 @@ export class Trainer {
     private readonly gpu: Gpu,
     private readonly graph: TransformerGraph,
     readonly options: OptimizerOptions,
+    private readonly work: StepWork = {},
   ) {
     if (!graph.backwardList) throw new Error('Trainer needs a graph built with train = adapters or full');
     this.trainables = graph.trainables;
@@ -110,6 +120,7 @@ export class Trainer {
         applyDecay: t.decay,
       });
     }
+    work.record?.(list, { state: this.state, clipIndex: STATE_CLIP });
     const bytes = 4 * (1 + 2 + n);
     for (let i = 0; i < RING; i++) {
       this.ring.push({
@@ -183,6 +194,7 @@ export class Trainer {
     hp[ADAMW_HP.bias1] = 1 - Math.pow(o.beta1, step + 1);
     hp[ADAMW_HP.bias2] = 1 - Math.pow(o.beta2, step + 1);
     this.gpu.device.queue.writeBuffer(this.hp.buffer, 0, hp);
+    this.work.beforeStep?.(step);
     this.graph.setBatch(batch);
 
     const enc = this.gpu.device.createCommandEncoder({ label: `step ${step}` });

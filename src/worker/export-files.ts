@@ -1,4 +1,5 @@
 /** A run as a downloadable zip: the PEFT adapter folder (or merged model) plus a README with a loading snippet. */
+import type { AdapterFormat } from '../adapters/options';
 import { zipSync, strToU8, type Zippable } from 'fflate';
 import { exportPeftLora, peftConfigJson } from '../adapters/lora/peft';
 import { writeSafetensors } from '../model/formats/safetensors';
@@ -27,7 +28,7 @@ function unzipInto(dir: string): string {
 }
 
 /** How to run the scale-out bundle, for the adapter zip's README. */
-function scaleOutSection(format: 'lora' | 'gralora', baseModel: string): string {
+function scaleOutSection(format: AdapterFormat, baseModel: string): string {
   return [
     '',
     '## Continue training on a multi-GPU machine',

@@ -3,6 +3,7 @@
  * GPUDevice. Both directions are discriminated unions on `type`; everything here is structured-cloneable
  * (File objects travel by reference, export bytes are transferred).
  */
+import type { AdapterFormat } from '../adapters/options';
 import type { LoraModuleWeights } from '../adapters/lora/peft';
 import type { ColumnMap, DatasetFormat } from '../data/types';
 import type { PromptJoin, Truncation } from '../data/index';
@@ -227,7 +228,7 @@ export interface AdapterSnapshot {
   modelKey: string;
   baseModel: string;
   spec: ModelSpec;
-  format: 'lora' | 'gralora';
+  format: AdapterFormat;
   /** adapter_config.json */
   config: Record<string, unknown>;
   /** adapter_model.safetensors */

@@ -1,4 +1,5 @@
 /** Names and Python snippets for exported runs (pure: shared by the Export panel and the zip README). */
+import type { AdapterFormat } from '../adapters/options';
 
 /** A file-system friendly name for a run ("LoRA q,v r=8" -> "lora-q-v-r-8"). */
 export function slug(name: string): string {
@@ -68,14 +69,15 @@ use_cpu: false
  * adapter_config.json names all of them; PEFT before 0.14.0 refuses a config key it does not know (TypeError:
  * unexpected keyword argument), so a LoRA folder needs 0.9.0. GraloraConfig (hybrid_r, gralora_k) came in 0.19.0.
  */
-export const MIN_PEFT = { lora: '0.9', gralora: '0.19' } as const;
+/** The oldest PEFT that reads each format as exported (AdaLoRA: the keys PEFT 0.14 writes, boolean rank_pattern). */
+export const MIN_PEFT = { lora: '0.9', gralora: '0.19', adalora: '0.14' } as const;
 
 /**
  * train_peft.py: continues training an exported adapter with transformers + peft + accelerate + datasets.
  * Everything about the adapter (method, r, alpha, targets, per-module ranks and alphas, k, hybrid rank) is
  * read from the adapter_config.json beside it at run time, never restated here.
  */
-export function trainPeftScript(runName: string, baseModel: string, format: 'lora' | 'gralora' = 'lora'): string {
+export function trainPeftScript(runName: string, baseModel: string, format: AdapterFormat = 'lora'): string {
   // Names go into comments only: no quoting to get wrong whatever characters they hold.
   const oneLine = (text: string) => text.replace(/[\r\n]+/g, ' ');
   return `# Exported by LoRA Studio from the run: ${oneLine(runName)}
@@ -102,6 +104,7 @@ Data (--data): .jsonl/.json/.csv/.parquet with a "text" column, "prompt"/"comple
 assistant turns supervised) or pre-tokenized "input_ids" (+ "labels"); or .txt, documents separated by
 blank lines. Plain text is packed into --seq-len token rows, as in the studio.
 """
+import type { AdapterFormat } from '../adapters/options';
 import argparse
 import json
 import math

@@ -2,6 +2,7 @@
  * Run configuration checks shared by the form (main thread) and the worker; pure. The method's own options are
  * checked by the method registry and worded with the form's field names.
  */
+import type { AdapterStructure, Structure } from '../adapters/options';
 import { formMessages, methodDescriptor, methodProblems, resolveMethodOptions } from '../adapters/registry';
 import type { MethodId, ModelCard, RunConfig } from './protocol';
 
@@ -17,11 +18,11 @@ export function resolvedExtras(c: RankConfig) {
   return resolveMethodOptions(c.method, c.rank, { ...c.extras }).values;
 }
 
-/** The adapter structure: GraLoRA's blocks, or dense B·A (GoRA and GeLoRA may use either). */
-export function structureOf(c: RankConfig): 'dense' | 'gralora' | 'full' {
+/** The adapter structure: GraLoRA's blocks, or dense B·A (GoRA and GeLoRA may use either), DoRA's, AdaLoRA's. */
+export function structureOf(c: RankConfig): AdapterStructure | 'full' {
   const recipe = methodDescriptor(c.method).recipe;
   if (!recipe) return 'full';
-  return (resolvedExtras(c).structure as 'dense' | 'gralora' | undefined) ?? recipe.structure;
+  return (resolvedExtras(c).structure as Structure | undefined) ?? recipe.structure;
 }
 
 export function hybridRankOf(c: RankConfig): number {
