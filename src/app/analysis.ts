@@ -1,5 +1,5 @@
 /** Helpers for the allocation charts: a method analysis as a layer x module grid, summaries, a colour scale. Pure. */
-import type { MethodAnalysis, ModuleAllocation } from '../engine/methods';
+import type { MethodAnalysis, MethodSnapshot, ModuleAllocation } from '../engine/methods';
 import { GPT2_MODULES, LLAMA_MODULES } from '../model/layout';
 
 /** Columns in the order of the forward pass (attention, then MLP), whichever family. */
@@ -65,4 +65,26 @@ export function textOn(t: number): string {
 /** Position of v in [lo, hi]; a single value sits in the middle. */
 export function normalize(v: number, [lo, hi]: [number, number]): number {
   return hi > lo ? (v - lo) / (hi - lo) : 0.5;
+}
+
+/** The analysis with a snapshot added (one per step: a later one for the same step replaces it), in step order. */
+export function withSnapshot(a: MethodAnalysis, snap: MethodSnapshot): MethodAnalysis {
+  const timeline = [...(a.timeline ?? []).filter((s) => s.step !== snap.step), snap].sort((x, y) => x.step - y.step);
+  return { ...a, timeline };
+}
+
+/** What a snapshot measures, per module (in the analysis' module order). */
+export type SnapshotQuantity = 'ranks' | 'magnitudeDrift';
+
+/** The snapshots that measure `quantity`, oldest first. */
+export function snapshotsOf(
+  a: MethodAnalysis,
+  quantity: SnapshotQuantity,
+): (MethodSnapshot & Record<SnapshotQuantity, number[]>)[] {
+  return (a.timeline ?? []).filter((s) => s[quantity]?.length === a.modules.length) as never;
+}
+
+/** The top singular values a PiSSA or LoRA-GA init captured in a module, summed: the module's share of W (or Ḡ). */
+export function capturedSpectrum(m: ModuleAllocation): number {
+  return (m.singularValues ?? []).reduce((n, s) => n + s, 0);
 }

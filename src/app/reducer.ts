@@ -14,6 +14,7 @@ import type {
   WorkerEvent,
 } from '../worker/protocol';
 import { createExperimentReducer, isExperimentEvent, type ExperimentReducerDeps } from './experiment-reducer';
+import { withSnapshot } from './analysis';
 import { FINISHED, patchedRuns, type RunPatch } from './run-record';
 import type { StudioState } from './store';
 
@@ -129,7 +130,12 @@ export function createReducer(get: GetState, set: SetState, deps: ReducerDeps) {
       case 'runPrepare':
         return patchRun(e.id, { prepare: { phase: e.phase, done: e.done, total: e.total } });
       case 'runAnalysis':
-        return patchRun(e.id, { analysis: e.analysis });
+        // A resumed run reports its method again: the snapshots taken before the interruption stay valid.
+        return patchRun(e.id, (r) => ({
+          analysis: (r.analysis?.timeline ?? []).reduce(withSnapshot, { ...e.analysis, timeline: e.analysis.timeline }),
+        }));
+      case 'runSnapshot':
+        return patchRun(e.id, (r) => (r.analysis ? { analysis: withSnapshot(r.analysis, e.snapshot) } : {}));
       case 'runStep':
         return steps.push(e.id, e.point, e.progress);
       case 'runCheckpoint':

@@ -94,6 +94,10 @@ const TRAIN_OPTS: Record<string, OptionSpec> = {
     kind: 'flag',
     help: 'GraLoRA: write the exactly equivalent plain LoRA (rank k·r + hybrid-r) instead of the GRALORA format',
   },
+  'export-raw': {
+    kind: 'flag',
+    help: 'PiSSA: write the raw adapter as PEFT saves it by default (init_lora_weights "pissa", for the residual base PEFT recomputes at load) instead of the rank-2r LoRA on the original base',
+  },
   steps: { kind: 'int', help: 'optimizer steps', default: RUN_DEFAULTS.steps },
   batch: { kind: 'int', help: 'sequences per step', default: RUN_DEFAULTS.batch },
   'seq-len': { kind: 'int', help: 'tokens per sequence (default: 128, or the model maximum if smaller)' },
@@ -339,6 +343,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     const exported = await exportAdapter(gpu, model.spec, s, {
       baseModel: model.hubId ?? (o.model as string),
       asLora: o['export-lora'] === true,
+      raw: o['export-raw'] === true,
     });
     if (exported.note && exported.note !== 'requested')
       log(`note: written as an equivalent plain LoRA because ${exported.note}`);

@@ -7,7 +7,7 @@ import type { AdapterFormat } from '../adapters/options';
 import type { LoraModuleWeights } from '../adapters/lora/peft';
 import type { ColumnMap, DatasetFormat } from '../data/types';
 import type { PromptJoin, Truncation } from '../data/index';
-import type { MethodAnalysis } from '../engine/methods';
+import type { MethodAnalysis, MethodSnapshot } from '../engine/methods';
 import type { TrainableState } from '../train/trainer';
 import type { ModelSpec } from '../model/config';
 import type { WeightStorage } from '../model/weights';
@@ -457,6 +457,8 @@ export type WorkerEvent =
   | { type: 'runPrepare'; id: string; phase: string; done: number; total: number }
   /** The method's analysis (ranks per module, importance, intrinsic dimensions), before step 0. */
   | { type: 'runAnalysis'; id: string; analysis: MethodAnalysis }
+  /** What the method changed while training (AdaLoRA's ranks, DoRA's magnitudes), at an evaluation or the end. */
+  | { type: 'runSnapshot'; id: string; snapshot: MethodSnapshot }
   | { type: 'runStep'; id: string; point: StepPoint; progress: RunProgress }
   | { type: 'runCheckpoint'; id: string; checkpoint: RunCheckpointData }
   | { type: 'runEval'; id: string; point: EvalPoint }

@@ -177,6 +177,7 @@ export class StudioRuns {
         onPrepare: (p) => this.studio.post({ type: 'runPrepare', id, phase: p.phase, done: p.done, total: p.total }),
         onWarning: (message) => this.studio.post({ type: 'runWarning', id, message }),
         onMethod: (state) => this.studio.post({ type: 'runAnalysis', id, analysis: state.analysis }),
+        onSnapshot: (snapshot) => this.studio.post({ type: 'runSnapshot', id, snapshot }),
         onStep,
         onCheckpoint: (c) => {
           const checkpoint: RunCheckpointData = {

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { createReducer, createStepBuffer } from '../../src/app/reducer';
 import type { RunRecord } from '../../src/app/run-record';
+import type { MethodAnalysis } from '../../src/engine/methods';
 import type {
   AdapterSnapshot,
   DataFit,
@@ -271,5 +272,35 @@ describe('errors and other events', () => {
     expect(store.getState().playground.results).toEqual({ base: result });
     applyEvent({ type: 'generationDone', requestId: 'r1' });
     expect(store.getState().playground.requestId).toBeNull();
+  });
+});
+
+describe('method snapshots', () => {
+  const adaloraAnalysis = (): MethodAnalysis => ({
+    method: 'lora',
+    structure: 'adalora',
+    allocation: 'adalora',
+    init: 'adalora',
+    modules: [],
+    trainableParameters: 0,
+    loraEquivalentParameters: 0,
+    preparationMs: 0,
+    warnings: [],
+  });
+  test('the reducer folds runSnapshot into the run, and a resumed run’s new analysis keeps the old snapshots', () => {
+    const store = studioStore([record('a', { status: 'training', analysis: adaloraAnalysis() })]);
+    const deps = {
+      steps: createStepBuffer(store.setState),
+      keepCheckpoint: vi.fn(),
+      saveAdapter: vi.fn(async () => {}),
+      download: vi.fn(),
+    };
+    const { applyEvent } = createReducer(store.getState, store.setState, deps);
+    applyEvent({ type: 'runSnapshot', id: 'a', snapshot: { step: 5, ranks: [5, 4] } });
+    applyEvent({ type: 'runSnapshot', id: 'a', snapshot: { step: 10, ranks: [4, 3] } });
+    expect(store.getState().runs.a.analysis!.timeline!.map((s) => s.step)).toEqual([5, 10]);
+    applyEvent({ type: 'runAnalysis', id: 'a', analysis: adaloraAnalysis() });
+    applyEvent({ type: 'runSnapshot', id: 'a', snapshot: { step: 15, ranks: [3, 3] } });
+    expect(store.getState().runs.a.analysis!.timeline!.map((s) => s.step)).toEqual([5, 10, 15]);
   });
 });
