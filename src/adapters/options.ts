@@ -175,6 +175,11 @@ export interface MethodDescriptor<Id extends string = string> {
   scaleRule(rank: number, alpha: number, c: OptionContext): ScaleRule;
   /** Checks across options (ranges and choices come from the options themselves). */
   validate?(rank: number, c: OptionContext, options: readonly MethodOption[]): OptionProblem[];
+  /**
+   * Trainable parameters of one target module [out, in] at the run's rank, before training (absent: a rank-r LoRA's
+   * r·(in + out)). Methods that allocate ranks return their budget; DoRA adds its magnitude vector.
+   */
+  moduleParameters?(module: { in: number; out: number }, rank: number, c: OptionContext): number;
   /** The settings line of a started run ("N 8, γ 0.05, r 2–16"); null when there is nothing to add. */
   summary?(c: OptionContext): string | null;
 }

@@ -9,6 +9,8 @@ import { GELORA_METHOD, type GeloraOptionValues } from './gelora/method';
 import { GORA_METHOD, type GoraOptionValues } from './gora/method';
 import { GRALORA_METHOD, type GraloraOptionValues } from './gralora/method';
 import { LORA_METHOD, RSLORA_METHOD } from './lora/method';
+import { LORAGA_METHOD, type LoragaOptionValues } from './loraga/method';
+import { PISSA_METHOD, type PissaOptionValues } from './pissa/method';
 import {
   checkOption,
   CLI_OPTION_WORDING,
@@ -30,11 +32,17 @@ export const METHOD_REGISTRY = [
   GORA_METHOD,
   GRALORA_METHOD,
   GELORA_METHOD,
+  PISSA_METHOD,
+  LORAGA_METHOD,
   FULL_METHOD,
 ] as const;
 
 /** Every method's own options as a run holds them, by key: each folder declares its part beside its descriptor. */
-export type MethodOptionValues = GoraOptionValues & GeloraOptionValues & GraloraOptionValues;
+export type MethodOptionValues = GoraOptionValues &
+  GeloraOptionValues &
+  GraloraOptionValues &
+  PissaOptionValues &
+  LoragaOptionValues;
 
 export type MethodId = (typeof METHOD_REGISTRY)[number]['id'];
 export const METHOD_IDS: readonly MethodId[] = METHOD_REGISTRY.map((m) => m.id);
@@ -45,6 +53,24 @@ export function isMethodId(id: string): id is MethodId {
 
 export function methodDescriptor(id: MethodId): MethodDescriptor<MethodId> {
   return METHOD_REGISTRY.find((m) => m.id === id)!;
+}
+
+/**
+ * A run's trainable parameters on its target modules, before training: the method's own count per module
+ * (MethodDescriptor.moduleParameters), else a LoRA's (r + h)·(in + out), h GraLoRA's hybrid rank where it applies.
+ */
+export function plannedModuleParameters(
+  method: MethodId,
+  rank: number,
+  given: OptionValues,
+  modules: readonly { in: number; out: number }[],
+): number {
+  const d = methodDescriptor(method);
+  const values = resolveMethodOptions(method, rank, given).values;
+  // GraLoRA's blocks (and GoRA's or GeLoRA's with that structure) have as many parameters as a LoRA of rank r + h.
+  const hybrid = Number(values.hybridRank ?? 0);
+  const count = d.moduleParameters ?? ((m: { in: number; out: number }, r: number) => (r + hybrid) * (m.in + m.out));
+  return modules.reduce((n, m) => n + count(m, rank, { rank, values }), 0);
 }
 
 /** Every option of every method, one per key (methods sharing a key, like r_max, share its flag). */

@@ -14,6 +14,7 @@ import {
   type PlannedBuffer,
 } from '../model/allocation-plan';
 import { moduleK } from '../adapters/gralora/config';
+import { plannedModuleParameters } from '../adapters/registry';
 import type { GpuInfo, RunConfig, TargetPreset } from '../worker/protocol';
 import { allocatesRanks, graloraKOf, hybridRankOf, resolvedExtras, structureOf } from './methods';
 
@@ -39,14 +40,14 @@ function targetsOf(spec: ModelSpec, c: Pick<RunConfig, 'targets'>): LinearInfo[]
 type BudgetConfig = Pick<RunConfig, 'method' | 'rank' | 'targets' | 'extras'>;
 
 /**
- * Trainable parameters: r(in+out) per target for LoRA and rsLoRA, (r+h)(in+out) for GraLoRA (whatever k).
- * GoRA and GeLoRA allocate ranks under the budget of a uniform rank-r LoRA: that budget is returned
- * (their exact count comes with the run's analysis).
+ * Trainable parameters (the registry's plannedModuleParameters): r(in+out) per target for LoRA and rsLoRA,
+ * (r+h)(in+out) for GraLoRA (whatever k), each method's own count where it differs (DoRA's magnitudes). GoRA, GeLoRA
+ * and AdaLoRA allocate ranks under the budget of a uniform rank-r LoRA: that budget is returned (their exact count
+ * comes with the run's analysis).
  */
 export function trainableParameters(spec: ModelSpec, c: BudgetConfig): number {
   if (c.method === 'full') return baseParameters(spec);
-  const rank = Math.max(0, Math.floor(c.rank)) + hybridRankOf(c);
-  return targetsOf(spec, c).reduce((n, m) => n + rank * (m.in + m.out), 0);
+  return plannedModuleParameters(c.method, Math.max(0, Math.floor(c.rank)), { ...c.extras }, targetsOf(spec, c));
 }
 
 /** How trainableParameters relates to what the run will train. */

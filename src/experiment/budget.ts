@@ -3,7 +3,7 @@
  * rank on the baseline's targets), computed from the model's shapes alone. Configurations whose rank is not given
  * get the rank that comes closest; any outside ±5% is flagged.
  */
-import { resolveMethodOptions } from '../adapters/registry';
+import { methodDescriptor, plannedModuleParameters, resolveMethodOptions } from '../adapters/registry';
 import type { OptionValues } from '../adapters/options';
 import { resolveTargets } from '../engine/methods';
 import type { ModelSpec } from '../model/config';
@@ -28,14 +28,14 @@ function usesBlocks(m: ExperimentMethod): boolean {
 }
 
 /**
- * Trainable parameters before training: exact for LoRA, rsLoRA and GraLoRA ((r + h)(in + out), whatever k);
- * the budget for GoRA and GeLoRA, which allocate ranks under it (their exact count comes with the run).
+ * Trainable parameters before training (the registry's plannedModuleParameters): exact for LoRA, rsLoRA, GraLoRA
+ * ((r + h)(in + out), whatever k) and the methods that keep their rank; the budget for the methods that allocate
+ * ranks under it (GoRA, GeLoRA, AdaLoRA: their exact count comes with the run).
  */
 export function plannedParameters(spec: ModelSpec, m: ExperimentMethod): { params: number; kind: 'exact' | 'budget' } {
-  const hybrid = usesBlocks(m) ? graloraShape(m, m.rank).hybrid : 0;
-  const params = (m.rank + hybrid) * rankOneParameters(spec, m.targets);
-  const allocates = m.method === 'gora' || m.method === 'gelora';
-  return { params, kind: allocates ? 'budget' : 'exact' };
+  const modules = selectTargets(spec, resolveTargets(spec, m.targets));
+  const params = plannedModuleParameters(m.method, m.rank, m.options as OptionValues, modules);
+  return { params, kind: methodDescriptor(m.method).allocatesRanks ? 'budget' : 'exact' };
 }
 
 /** The reference: a LoRA of the reference rank on the baseline's targets. */
