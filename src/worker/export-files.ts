@@ -27,6 +27,14 @@ function unzipInto(dir: string): string {
   return `Unzip it into a folder named \`${dir}\` (\`unzip ${dir}.zip -d ${dir}\`: the files sit at the top of the zip)`;
 }
 
+/** The PEFT config train_peft.py builds for each format, and the fields it reads. */
+const CONFIG_FIELDS: Record<AdapterFormat, string> = {
+  lora: '`LoraConfig` (r, lora_alpha, target_modules, rank_pattern, alpha_pattern, use_rslora, use_dora)',
+  gralora: '`GraloraConfig` (r, alpha, gralora_k, hybrid_r, target_modules)',
+  adalora:
+    '`AdaLoraConfig` (init_r, target_r, lora_alpha, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight, target_modules)',
+};
+
 /** How to run the scale-out bundle, for the adapter zip's README. */
 function scaleOutSection(format: AdapterFormat, baseModel: string): string {
   return [
@@ -34,7 +42,7 @@ function scaleOutSection(format: AdapterFormat, baseModel: string): string {
     '## Continue training on a multi-GPU machine',
     '',
     '`train_peft.py` keeps training this adapter with transformers, PEFT, accelerate and datasets. It builds the',
-    `${format === 'gralora' ? '`GraloraConfig` (r, alpha, gralora_k, hybrid_r, target_modules)' : '`LoraConfig` (r, lora_alpha, target_modules, rank_pattern, alpha_pattern, use_rslora)'} from`,
+    `${CONFIG_FIELDS[format]} from`,
     '`adapter_config.json` and resumes from the exported weights (`--fresh` starts a new adapter with the same config).',
     '`accelerate_config.yaml` runs one process per GPU on one machine: set `num_processes` to your GPU count.',
     '',
@@ -45,8 +53,10 @@ function scaleOutSection(format: AdapterFormat, baseModel: string): string {
     '',
     format === 'gralora'
       ? `GraLoRA needs PEFT >= ${MIN_PEFT.gralora} (\`GraloraConfig\`).`
-      : `PEFT >= ${MIN_PEFT.lora} reads this adapter_config.json (it names \`use_rslora\`, PEFT 0.8, and \`use_dora\`, PEFT 0.9; ` +
-        'PEFT before 0.14 refuses keys it does not know; `rank_pattern`/`alpha_pattern` date from 0.6).',
+      : format === 'adalora'
+        ? `AdaLoRA needs PEFT >= ${MIN_PEFT.adalora}; with \`--fresh\` its budget schedule runs again over \`--steps\`, otherwise the exported ranks stay fixed.`
+        : `PEFT >= ${MIN_PEFT.lora} reads this adapter_config.json (it names \`use_rslora\`, PEFT 0.8, and \`use_dora\`, PEFT 0.9; ` +
+          'PEFT before 0.14 refuses keys it does not know; `rank_pattern`/`alpha_pattern` date from 0.6).',
     `The base model is \`${baseModel.replace(/[\r\n`]+/g, ' ')}\` (\`base_model_name_or_path\`): when that is neither a folder where you run`,
     "the script nor a Hub id (owner/name), pass `--base` with the base model's folder or Hub id.",
     '',

@@ -88,13 +88,17 @@ export function trainPeftScript(runName: string, baseModel: string, format: Adap
     ${SCALE_OUT_COMMAND}
 
 PEFT >= ${MIN_PEFT.lora} reads a LoRA adapter_config.json as exported (it names use_rslora and use_dora, and PEFT
-before 0.14 refuses keys it does not know); GraLoRA needs PEFT >= ${MIN_PEFT.gralora}.
+before 0.14 refuses keys it does not know); GraLoRA needs PEFT >= ${MIN_PEFT.gralora}, AdaLoRA PEFT >= ${MIN_PEFT.adalora}.
 --base names the base model (a folder or a Hub id) when adapter_config.json's base_model_name_or_path is neither.
 
 The adapter is described by adapter_config.json beside this script (PEFT's own format):
-  - peft_type LORA (LoRA, rsLoRA, GoRA, GeLoRA, or GraLoRA exported as plain LoRA): a LoraConfig with its
-    r, lora_alpha, target_modules, rank_pattern, alpha_pattern and use_rslora, so per-module ranks stay as
-    the studio allocated them (GoRA's and GeLoRA's scales are folded into B there: lora_alpha = r per module);
+  - peft_type LORA (LoRA, rsLoRA, DoRA, GoRA, GeLoRA, PiSSA and LoRA-GA converted for the original base, or
+    GraLoRA exported as plain LoRA): a LoraConfig with its r, lora_alpha, target_modules, rank_pattern,
+    alpha_pattern, use_rslora and use_dora, so per-module ranks stay as the studio allocated them (GoRA's and
+    GeLoRA's scales are folded into B there: lora_alpha = r per module);
+  - peft_type ADALORA: an AdaLoraConfig with its init_r, target_r, schedule (tinit, tfinal, deltaT, beta1, beta2,
+    orth_reg_weight; total_step is --steps) and rank_pattern; with --fresh the budget schedule runs again
+    (update_and_allocate after every optimizer step), otherwise the exported ranks stay fixed;
   - peft_type GRALORA: a GraloraConfig (PEFT >= ${MIN_PEFT.gralora}) with its r, alpha, gralora_k, hybrid_r, target_modules.
 By default training resumes from the exported weights; --fresh starts a new adapter with the same config
 (PEFT's initialisation: GoRA's gradient initialisation is not reproduced).
@@ -104,7 +108,6 @@ Data (--data): .jsonl/.json/.csv/.parquet with a "text" column, "prompt"/"comple
 assistant turns supervised) or pre-tokenized "input_ids" (+ "labels"); or .txt, documents separated by
 blank lines. Plain text is packed into --seq-len token rows, as in the studio.
 """
-import type { AdapterFormat } from '../adapters/options';
 import argparse
 import json
 import math
@@ -123,7 +126,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 HERE = os.path.dirname(os.path.abspath(__file__))
 IGNORE = -100
 # The oldest PEFT that reads each adapter_config.json (see the docstring).
-MIN_PEFT = {"LORA": "${MIN_PEFT.lora}", "GRALORA": "${MIN_PEFT.gralora}"}
+MIN_PEFT = {"LORA": "${MIN_PEFT.lora}", "GRALORA": "${MIN_PEFT.gralora}", "ADALORA": "${MIN_PEFT.adalora}"}
 # A Hugging Face Hub model id: owner/name.
 HUB_ID = re.compile(r"[A-Za-z0-9][\\w.-]*/[A-Za-z0-9][\\w.-]*")
 ALPACA = (
@@ -193,7 +196,7 @@ def base_model(arg, cfg):
     )
 
 
-def peft_config(cfg):
+def peft_config(cfg, total_steps):
     """The PEFT config of the exported adapter, field by field from its adapter_config.json."""
     common = dict(
         target_modules=cfg["target_modules"],
@@ -205,14 +208,20 @@ def peft_config(cfg):
         from peft import GraloraConfig  # PEFT >= ${MIN_PEFT.gralora}
 
         return GraloraConfig(r=cfg["r"], alpha=cfg["alpha"], gralora_k=cfg["gralora_k"], hybrid_r=cfg.get("hybrid_r", 0), **common)
+    if cfg["peft_type"] == "ADALORA":
+        from peft import AdaLoraConfig
+
+        schedule = {k: cfg[k] for k in ("init_r", "target_r", "tinit", "tfinal", "deltaT", "beta1", "beta2", "orth_reg_weight")}
+        return AdaLoraConfig(lora_alpha=cfg["lora_alpha"], total_step=total_steps, **schedule, **common)
     if cfg["peft_type"] != "LORA":
-        raise SystemExit("adapter_config.json: peft_type %r is neither LORA nor GRALORA" % cfg["peft_type"])
+        raise SystemExit("adapter_config.json: peft_type %r is not LORA, GRALORA or ADALORA" % cfg["peft_type"])
     return LoraConfig(
         r=cfg["r"],
         lora_alpha=cfg["lora_alpha"],
         rank_pattern=cfg.get("rank_pattern") or {},
         alpha_pattern=cfg.get("alpha_pattern") or {},
         use_rslora=cfg.get("use_rslora", False),
+        use_dora=cfg.get("use_dora", False),
         lora_dropout=cfg.get("lora_dropout", 0.0),
         **common,
     )
@@ -373,7 +382,7 @@ def main():
 
     model = AutoModelForCausalLM.from_pretrained(base, torch_dtype="auto")
     if args.fresh:
-        model = get_peft_model(model, peft_config(cfg))
+        model = get_peft_model(model, peft_config(cfg, args.steps))
     else:
         model = PeftModel.from_pretrained(model, args.adapter, is_trainable=True)
     if accelerator.is_main_process:
@@ -386,6 +395,8 @@ def main():
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(args.warmup, args.steps))
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
 
+    # A fresh AdaLoRA adapter prunes its ranks on its budget schedule, from each step's gradients.
+    adalora = args.fresh and cfg["peft_type"] == "ADALORA"
     model.train()
     step = 0
     while step < args.steps:
@@ -396,6 +407,8 @@ def main():
                 if accelerator.sync_gradients and args.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(params, args.max_grad_norm)
                 optimizer.step()
+                if adalora and accelerator.sync_gradients:
+                    accelerator.unwrap_model(model).base_model.update_and_allocate(step)
                 optimizer.zero_grad()
             if not accelerator.sync_gradients:
                 continue

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/model/config';
 import { adapterZip, mergedZip } from '../../src/worker/export-files';
 import { MIN_PEFT, trainPeftScript } from '../../src/worker/snippets';
+import type { AdapterFormat } from '../../src/adapters/options';
 
 const spec = parseConfig(JSON.parse(readFileSync('public/demo/model/config.json', 'utf8')));
 const loraConfig = {
@@ -31,8 +32,23 @@ const graloraConfig = {
   target_modules: ['model.layers.0.self_attn.q_proj'],
 };
 
-function zipFiles(format: 'lora' | 'gralora', baseModel = 'stories260K') {
-  const config = format === 'lora' ? loraConfig : graloraConfig;
+const adaloraConfig = {
+  peft_type: 'ADALORA',
+  init_r: 6,
+  target_r: 4,
+  lora_alpha: 8,
+  tinit: 0,
+  tfinal: 0,
+  deltaT: 1,
+  beta1: 0.85,
+  beta2: 0.85,
+  orth_reg_weight: 0.5,
+  rank_pattern: { 'model.layers.0.self_attn.q_proj': [true, true, false, true, true, false] },
+  target_modules: ['model.layers.0.self_attn.q_proj'],
+};
+
+function zipFiles(format: AdapterFormat, baseModel = 'stories260K') {
+  const config = { lora: loraConfig, gralora: graloraConfig, adalora: adaloraConfig }[format];
   const { fileName, bytes } = adapterZip('LoRA q,v r=4', {
     modelKey: 'k',
     baseModel,
@@ -69,15 +85,15 @@ describe('export zip', () => {
     );
   });
 
-  it('asks for the same, real, PEFT minimum in the README and train_peft.py: 0.9 for LoRA, 0.19 for GraLoRA', () => {
-    expect(MIN_PEFT).toEqual({ lora: '0.9', gralora: '0.19' });
-    for (const format of ['lora', 'gralora'] as const) {
+  it('asks for the same, real, PEFT minimum in the README and train_peft.py: 0.9 for LoRA, 0.19 for GraLoRA, 0.14 for AdaLoRA', () => {
+    expect(MIN_PEFT).toEqual({ lora: '0.9', gralora: '0.19', adalora: '0.14' });
+    for (const format of ['lora', 'gralora', 'adalora'] as const) {
       const { readme, script } = zipFiles(format);
       const wanted = `"peft>=${MIN_PEFT[format]}"`;
       expect(readme).toContain(wanted);
       expect(script).toContain(wanted);
       expect(readme + script).not.toMatch(/peft>=0\.15/);
-      expect(script).toContain(`MIN_PEFT = {"LORA": "0.9", "GRALORA": "0.19"}`);
+      expect(script).toContain(`MIN_PEFT = {"LORA": "0.9", "GRALORA": "0.19", "ADALORA": "0.14"}`);
     }
     expect(zipFiles('lora').readme).toMatch(/`use_dora`, PEFT 0\.9; PEFT before 0\.14 refuses keys it does not know/);
     expect(zipFiles('lora').readme).toMatch(/The base model is `stories260K`.*pass `--base`/s);
@@ -165,9 +181,12 @@ describe.skipIf(!python)('train_peft.py (python3, stand-in libraries)', () => {
     mkdirSync(join(dir, 'stubs', path, '..'), { recursive: true });
     writeFileSync(join(dir, 'stubs', path), text);
   }
-  const bundle = (format: 'lora' | 'gralora', base: string) => {
+  const bundle = (format: AdapterFormat, base: string) => {
     const folder = mkdtempSync(join(dir, 'bundle-'));
-    const config = { ...(format === 'lora' ? loraConfig : graloraConfig), base_model_name_or_path: base };
+    const config = {
+      ...{ lora: loraConfig, gralora: graloraConfig, adalora: adaloraConfig }[format],
+      base_model_name_or_path: base,
+    };
     writeFileSync(join(folder, 'adapter_config.json'), JSON.stringify(config));
     writeFileSync(join(folder, 'train_peft.py'), trainPeftScript('run', base, format));
     return folder;
@@ -185,8 +204,8 @@ describe.skipIf(!python)('train_peft.py (python3, stand-in libraries)', () => {
     return { code: r.status, out: r.stdout + r.stderr };
   };
 
-  it('parses as Python, for both formats', () => {
-    for (const format of ['lora', 'gralora'] as const) {
+  it('parses as Python, for every format', () => {
+    for (const format of ['lora', 'gralora', 'adalora'] as const) {
       const path = join(bundle(format, 'HuggingFaceTB/SmolLM2-135M'), 'train_peft.py');
       const parsed = spawnSync('python3', ['-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', path], {
         encoding: 'utf8',
