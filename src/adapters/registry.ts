@@ -4,6 +4,8 @@
  * texts and the engine's checks (src/engine/methods.ts) all read these descriptors. To add a method, add a folder
  * with a method.ts descriptor and list it here (docs/ARCHITECTURE.md, "How to add a method").
  */
+import { ADALORA_METHOD, type AdaloraOptionValues } from './adalora/method';
+import { DORA_METHOD } from './dora/method';
 import { FULL_METHOD } from './full/method';
 import { GELORA_METHOD, type GeloraOptionValues } from './gelora/method';
 import { GORA_METHOD, type GoraOptionValues } from './gora/method';
@@ -32,8 +34,11 @@ export const METHOD_REGISTRY = [
   GORA_METHOD,
   GRALORA_METHOD,
   GELORA_METHOD,
+  // The baselines the papers compare against.
+  DORA_METHOD,
   PISSA_METHOD,
   LORAGA_METHOD,
+  ADALORA_METHOD,
   FULL_METHOD,
 ] as const;
 
@@ -42,7 +47,8 @@ export type MethodOptionValues = GoraOptionValues &
   GeloraOptionValues &
   GraloraOptionValues &
   PissaOptionValues &
-  LoragaOptionValues;
+  LoragaOptionValues &
+  AdaloraOptionValues;
 
 export type MethodId = (typeof METHOD_REGISTRY)[number]['id'];
 export const METHOD_IDS: readonly MethodId[] = METHOD_REGISTRY.map((m) => m.id);

@@ -14,7 +14,7 @@ import {
   type PlannedBuffer,
 } from '../model/allocation-plan';
 import { moduleK } from '../adapters/gralora/config';
-import { plannedModuleParameters } from '../adapters/registry';
+import { methodDescriptor, plannedModuleParameters } from '../adapters/registry';
 import type { GpuInfo, RunConfig, TargetPreset } from '../worker/protocol';
 import { allocatesRanks, graloraKOf, hybridRankOf, resolvedExtras, structureOf } from './methods';
 
@@ -82,7 +82,16 @@ function adapterShapes(spec: ModelSpec, c: BudgetConfig): AdapterShape[] {
       hybridRank,
     }));
   }
-  return targetsOf(spec, c).map((m) => ({ kind: 'lora', path: m.path, in: m.in, out: m.out, rank }));
+  const recipe = methodDescriptor(c.method).recipe!;
+  // AdaLoRA allocates its init_r triplets and prunes their Λ entries: its buffers never shrink.
+  const kind: 'lora' | 'dora' | 'adalora' | 'residual-lora' =
+    recipe.structure === 'dora' || recipe.structure === 'adalora'
+      ? recipe.structure
+      : recipe.init === 'pissa' || recipe.init === 'loraga'
+        ? 'residual-lora'
+        : 'lora';
+  const r = kind === 'adalora' ? Number(resolvedExtras(c).initR ?? rank) : rank;
+  return targetsOf(spec, c).map((m) => ({ kind, path: m.path, in: m.in, out: m.out, rank: r }));
 }
 
 /** What the studio's messages call a buffer of the table. */

@@ -45,7 +45,7 @@ export function memoryCategory(label: string, weightNames: Set<string>): MemoryC
   if (weightNames.has(label)) return 'weights';
   if (/\.adam_[mv]$/.test(label)) return 'optimizer';
   if (/\.grad$/.test(label) || label === 'grad.sumsq') return 'gradients';
-  if (/\.(lora_[AB]|gralora_[AB](_general)?)$/.test(label)) return 'adapters';
+  if (/\.(lora_[AB]|lora_magnitude_vector|gralora_[AB](_general)?)$/.test(label)) return 'adapters';
   if (/\.params$|\.scratch$|^metrics\.|^adamw\.hp$|^optimizer\.state$/.test(label)) return 'scratch';
   return 'activations';
 }
@@ -137,6 +137,7 @@ export function methodConfigs(batch: number, seq: number, steps: number, warmupS
   const common = { rank: 8, alpha: 16, targets: ['all-linear'] };
   const runs: [string, MethodBenchConfig['options']][] = [
     ['LoRA r8', { ...common, method: 'lora' }],
+    ['DoRA r8', { ...common, method: 'dora' }],
     ['GoRA r_ref 8 (N 8)', { ...common, method: 'gora', goraSteps: 8, rankMin: 2, rankMax: 16 }],
     ['GraLoRA r8 k2', { ...common, method: 'gralora', graloraK: 2 }],
     ['GeLoRA r_ref 8', { ...common, method: 'gelora', geloraSamples: 512 }],

@@ -26,6 +26,11 @@ import {
   type PeftExport,
 } from '../adapters/lora/peft';
 import { loraLayersFromWeights, readLoraModules } from '../adapters/lora/model';
+import { adaloraLayersFromWeights } from '../adapters/adalora/model';
+import { importPeftAdalora, isAdaloraTensor } from '../adapters/adalora/peft';
+import { doraLayersFromWeights } from '../adapters/dora/model';
+import { importPeftDora } from '../adapters/dora/peft';
+import { importDefaultSavedPissa, isDefaultSavedPissa } from '../adapters/pissa/peft';
 import type { LinearAdapter } from '../model/adapter';
 import type { Gpu } from '../gpu/gpu';
 import type { ModelSpec } from '../model/config';
@@ -120,11 +125,24 @@ export async function loadPeftAdapter(
   config: Record<string, unknown>,
   store: AdapterTensorReader,
   where: string,
+  /** The base weights: a default-saved PiSSA folder's residual is rebuilt from them, as PEFT does at load. */
+  weights?: ModelWeights,
 ): Promise<LoadedAdapter> {
   const type = String(config.peft_type ?? '');
+  if (type === 'ADALORA') {
+    const a = await importPeftAdalora(spec, config, store, where, { baseWeightsApplied: true });
+    const wrapped = new Set(a.modules.map((m) => m.path));
+    const baseWeights = await readBaseWeightChanges(spec, config, store, isAdaloraTensor, wrapped, where);
+    return {
+      adapters: new Map(adaloraLayersFromWeights(gpu, spec, a.modules, a.scale)),
+      format: 'adalora',
+      baseWeights,
+      summary: `${a.modules.length} AdaLoRA modules, kept ranks ${[...new Set(a.modules.map((m) => m.rank))].join('/')} of init_r ${a.initR}${describeChanges(baseWeights)}`,
+    };
+  }
   if (type !== 'LORA' && type !== 'GRALORA')
     throw new Error(
-      `${where}/adapter_config.json: peft_type "${type}" is not supported; LORA and GRALORA adapters are.`,
+      `${where}/adapter_config.json: peft_type "${type}" is not supported; LORA, GRALORA and ADALORA adapters are.`,
     );
   if (type === 'GRALORA') {
     const modules = await importPeftGralora(spec, config, store, where, { baseWeightsApplied: true });
@@ -142,6 +160,37 @@ export async function loadPeftAdapter(
       format: 'gralora',
       baseWeights,
       summary: `${modules.length} GraLoRA modules, r ${[...new Set(modules.map((m) => m.rank))].join('/')}, k ${ks}, hybrid_r ${modules[0]?.hybridRank ?? 0}${describeChanges(baseWeights)}`,
+    };
+  }
+  if (isDefaultSavedPissa(config)) {
+    if (!weights)
+      throw new Error(
+        `${where}/adapter_config.json: init_lora_weights is "${config.init_lora_weights}": a default-saved PiSSA adapter needs the base weights to rebuild its residual.`,
+      );
+    const pissa = await importDefaultSavedPissa(gpu, weights, config, store, where);
+    const changes = await readBaseWeightChanges(spec, config, store, isLoraTensor, new Set(pissa.layers.keys()), where);
+    return {
+      adapters: new Map(pissa.layers),
+      format: 'lora',
+      baseWeights: changes,
+      summary: `${pissa.summary}${describeChanges(changes)}`,
+    };
+  }
+  if (config.use_dora === true) {
+    const modules = await importPeftDora(spec, config, store, where, { baseWeightsApplied: true });
+    const baseWeights = await readBaseWeightChanges(
+      spec,
+      config,
+      store,
+      isLoraTensor,
+      new Set(modules.map((m) => m.path)),
+      where,
+    );
+    return {
+      adapters: new Map(doraLayersFromWeights(gpu, spec, modules)),
+      format: 'lora',
+      baseWeights,
+      summary: `${modules.length} DoRA modules, ranks ${[...new Set(modules.map((m) => m.rank))].join('/')}${describeChanges(baseWeights)}`,
     };
   }
   const modules = await importPeftLora(spec, config, store, where, { baseWeightsApplied: true });
@@ -183,7 +232,7 @@ export async function loadPeftFolder(
   }
   const onlyWeights = { ...folder, list: () => folder.list().filter((f) => f === 'adapter_model.safetensors') };
   if (onlyWeights.list().length === 0) throw new Error(`${where}: no adapter_model.safetensors in that folder`);
-  const loaded = await loadPeftAdapter(gpu, weights.spec, config, await openCheckpoint(onlyWeights), where);
+  const loaded = await loadPeftAdapter(gpu, weights.spec, config, await openCheckpoint(onlyWeights), where, weights);
   return { ...loaded, weights: await weights.withReplacements(gpu, loaded.baseWeights) };
 }
 

@@ -22,10 +22,27 @@ export interface BoundAdapter {
   forward(list: CommandList, x: MatView, y: MatView): void;
   /** From dy: writes the adapter's parameter gradients (overwriting) and accumulates dx += d(adapter)/dx. */
   backward(list: CommandList, x: MatView, dy: MatView, dx: MatView): void;
+  /**
+   * An adapter that rescales the base output (DoRA: y = b + g ⊙ (x·Wᵀ + adapter(x))). The graph then writes x·Wᵀ
+   * into `base` instead of y, calls `forward(list, x, y, beta)` in place of the adapter's forward, and adds the
+   * bias after; its backward reads dy through `scaleGrad` (which writes the adapter's own gradient of the scale)
+   * for the base dx product and the adapter's backward.
+   */
+  rescalesBase?: RescalesBase;
+}
+
+export interface RescalesBase {
+  /** [rows, out] dense: where the graph writes x·Wᵀ (and what the backward reads again). */
+  base: MatView;
+  /** y = beta·y + g ⊙ (base + adapter(x)); the graph adds the bias after. */
+  forward(list: CommandList, x: MatView, y: MatView, beta: 0 | 1): void;
+  /** Writes the scale's gradient from dy and the saved base; returns g ⊙ dy, what the rest of the backward reads. */
+  scaleGrad(list: CommandList, dy: MatView): MatView;
 }
 
 export interface LinearAdapter {
   readonly info: LinearInfo;
   readonly trainables: Trainable[];
-  bind(gpu: Gpu, rows: number): BoundAdapter;
+  /** `base`: the frozen weight the graph's linear reads for this module (DoRA's norm reads it; others ignore it). */
+  bind(gpu: Gpu, rows: number, base?: Tensor): BoundAdapter;
 }

@@ -66,8 +66,20 @@ export type AdapterShape =
   | { kind: 'lora'; path: string; in: number; out: number; rank: number }
   /** GraLoRA: A [k, in/k, r], B [k, r, out/k] (+ hybrid LoRA of rank h); bind: H', dH' (and H, dH when k > 1) [k, rows, r]. */
   | { kind: 'gralora'; path: string; in: number; out: number; rank: number; k: number; hybridRank: number }
+  /**
+   * DoRA: LoRA's A, B and the magnitude m [out]; bind: H and dH [rows, r], x·Wᵀ and g ⊙ dy [rows, out], the norm's
+   * ‖W‖² per row [out], E [r, out] and G [r, r], n and g [2, out].
+   */
+  | { kind: 'dora'; path: string; in: number; out: number; rank: number }
+  /**
+   * AdaLoRA: lora_A [r, in], lora_E [r, 1], lora_B [out, r], A ⊙ E [r, in], the regularizer's [2r² + 2]; training adds
+   * importance EMAs [2, ·] per tensor and one schedule, score and mask set for all modules; bind: H and dH [rows, r].
+   */
+  | { kind: 'adalora'; path: string; in: number; out: number; rank: number }
   /** GoRA's gradient probe: an f32 [out, in] accumulator, nothing per row. */
-  | { kind: 'gradient-probe'; path: string; in: number; out: number };
+  | { kind: 'gradient-probe'; path: string; in: number; out: number }
+  /** PiSSA / LoRA-GA: LoRA's pair, a frozen pair A₀ [r, in], B₀ [out, r]; bind: H, dH and one [rows, r]. */
+  | { kind: 'residual-lora'; path: string; in: number; out: number; rank: number };
 
 /** A trainable tensor's name (as Trainer names its moments) and shape. */
 export interface TrainableShape {
@@ -83,7 +95,11 @@ export function adapterShapeOf(adapter: LinearAdapter): AdapterShape {
   const { path, in: inDim, out } = adapter.info;
   const shape = (suffix: string) => adapter.trainables.find((t) => t.name === `${path}.${suffix}`)?.param.shape;
   if (adapter.trainables.length === 0) return { kind: 'gradient-probe', path, in: inDim, out };
+  const adaloraA = shape('lora_A');
+  if (adaloraA && shape('lora_E')) return { kind: 'adalora', path, in: inDim, out, rank: adaloraA[0] };
   const loraA = shape('lora_A.weight');
+  if (loraA && shape('lora_magnitude_vector')) return { kind: 'dora', path, in: inDim, out, rank: loraA[0] };
+  if (loraA && 'initialPair' in adapter) return { kind: 'residual-lora', path, in: inDim, out, rank: loraA[0] };
   if (loraA) return { kind: 'lora', path, in: inDim, out, rank: loraA[0] };
   const graloraA = shape('gralora_A');
   if (graloraA) {
@@ -107,6 +123,7 @@ function adapterTrainables(a: AdapterShape): [string, string, number[]][] {
   const p = a.path;
   switch (a.kind) {
     case 'lora':
+    case 'residual-lora':
       return [
         [`${p}.lora_A.weight`, `${p}.lora_A`, [a.rank, a.in]],
         [`${p}.lora_B.weight`, `${p}.lora_B`, [a.out, a.rank]],
@@ -124,6 +141,18 @@ function adapterTrainables(a: AdapterShape): [string, string, number[]][] {
       }
       return out;
     }
+    case 'dora':
+      return [
+        [`${p}.lora_A.weight`, `${p}.lora_A`, [a.rank, a.in]],
+        [`${p}.lora_B.weight`, `${p}.lora_B`, [a.out, a.rank]],
+        [`${p}.lora_magnitude_vector`, `${p}.lora_magnitude_vector`, [a.out]],
+      ];
+    case 'adalora':
+      return [
+        [`${p}.lora_A`, `${p}.lora_A`, [a.rank, a.in]],
+        [`${p}.lora_E`, `${p}.lora_E`, [a.rank, 1]],
+        [`${p}.lora_B`, `${p}.lora_B`, [a.out, a.rank]],
+      ];
     case 'gradient-probe':
       return [];
   }
@@ -140,6 +169,22 @@ export function adapterAllocations(adapters: readonly AdapterShape[]): PlannedBu
     const tensors = adapterTrainables(a);
     for (const [, label, shape] of tensors) out.push(buffer(label, shape, 'method'));
     for (const [, label, shape] of tensors) out.push(buffer(`${label}.grad`, shape, 'method'));
+    if (a.kind === 'adalora') {
+      out.push(buffer(`${a.path}.lora_AE`, [a.rank, a.in], 'method'));
+      out.push(buffer(`${a.path}.adalora_orth`, [2 * a.rank * a.rank + 2], 'method'));
+      for (const [, label, shape] of tensors) out.push(buffer(`${label}.ipt_ema`, [2, ...shape], 'method'));
+    }
+    if (a.kind === 'residual-lora')
+      out.push(
+        buffer(`${a.path}.lora_A0`, [a.rank, a.in], 'method'),
+        buffer(`${a.path}.lora_B0`, [a.out, a.rank], 'method'),
+      );
+  }
+  // AdaLoRA's rank allocator, once for all modules: the step's schedule, every triplet's score and the budget mask.
+  const triplets = adapters.reduce((n, a) => n + (a.kind === 'adalora' ? a.rank : 0), 0);
+  if (triplets > 0) {
+    out.push(buffer('adalora.schedule', [4], 'method', 'u32'));
+    out.push(buffer('adalora.scores', [triplets], 'method'), buffer('adalora.mask', [triplets], 'method'));
   }
   return out;
 }
@@ -154,6 +199,8 @@ export function adapterBindAllocations(a: AdapterShape, rows: number): PlannedBu
   switch (a.kind) {
     case 'lora':
       return lowRank(`${p}.lora`, a.rank);
+    case 'residual-lora':
+      return [...lowRank(`${p}.lora`, a.rank), buffer(`${p}.lora_init_h`, [rows, a.rank], 'adapter-bind')];
     case 'gralora': {
       const plane = [a.k, rows, a.rank];
       const out = [
@@ -166,6 +213,18 @@ export function adapterBindAllocations(a: AdapterShape, rows: number): PlannedBu
       if (a.hybridRank > 0) out.push(...lowRank(`${p}.gralora_general`, a.hybridRank));
       return out;
     }
+    case 'dora':
+      return [
+        ...lowRank(`${p}.lora`, a.rank),
+        buffer(`${p}.dora_z`, [rows, a.out], 'adapter-bind'),
+        buffer(`${p}.dora_dz`, [rows, a.out], 'adapter-bind'),
+        buffer(`${p}.dora_wn2`, [a.out], 'adapter-bind'),
+        buffer(`${p}.dora_E`, [a.rank, a.out], 'adapter-bind'),
+        buffer(`${p}.dora_G`, [a.rank, a.rank], 'adapter-bind'),
+        buffer(`${p}.dora_ng`, [2, a.out], 'adapter-bind'),
+      ];
+    case 'adalora':
+      return lowRank(`${p}.adalora`, a.rank);
     case 'gradient-probe':
       return [];
   }

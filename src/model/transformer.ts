@@ -250,7 +250,7 @@ export class ForwardPass {
     }
     for (const [path, adapter] of adapters ?? []) {
       const before = gpu.liveBytes;
-      this.bound.set(path, adapter.bind(gpu, rows));
+      this.bound.set(path, adapter.bind(gpu, rows, weights.get(adapter.info.weight)));
       this.boundBytes.set(path, gpu.liveBytes - before);
     }
   }
@@ -368,22 +368,28 @@ export class ForwardPass {
     return this.bound.get(path);
   }
 
-  /** y (+)= x·Wᵀ (+ bias) (+ adapter). beta 1 accumulates into y (residual connections). */
+  /**
+   * y (+)= x·Wᵀ (+ bias) (+ adapter). beta 1 accumulates into y (residual connections). An adapter that rescales
+   * the base output (DoRA) gets x·Wᵀ in its own buffer and writes y itself, before the bias.
+   */
   private linear(list: CommandList, info: LinearInfo, x: MatView, y: MatView, beta: 0 | 1 = 0): void {
     const W = this.weights.get(info.weight);
     const R = this.rows;
+    const bound = this.bound.get(info.path);
+    const rescale = bound?.rescalesBase;
     matmul(list, {
       a: x,
       b: { t: W, ld: info.conv1d ? info.out : info.in },
-      c: y,
+      c: rescale ? rescale.base : y,
       M: R,
       N: info.out,
       K: info.in,
       transB: !info.conv1d,
-      beta,
+      beta: rescale ? 0 : beta,
     });
+    if (rescale) rescale.forward(list, x, y, beta);
     if (info.bias) biasAdd(list, { y, bias: this.weights.get(info.bias), rows: R, cols: info.out });
-    this.bound.get(info.path)?.forward(list, x, y);
+    if (!rescale) bound?.forward(list, x, y);
   }
 
   private norm(
@@ -871,9 +877,12 @@ export class TransformerGraph {
   ): void {
     const W = this.weights.get(info.weight);
     const R = this.rows;
+    const adapter = this.pass.adapter(info.path);
+    // An adapter that rescales the base output (DoRA) passes g ⊙ dy on to the base product and to itself.
+    const dyEff = adapter?.rescalesBase ? adapter.rescalesBase.scaleGrad(list, dy) : dy;
     // Linear W [out, in]: dx = dy·W ; Conv1D W_c [in, out]: dx = dy·W_cᵀ.
     matmul(list, {
-      a: dy,
+      a: dyEff,
       b: { t: W, ld: info.conv1d ? info.out : info.in },
       c: dx,
       M: R,
@@ -892,7 +901,7 @@ export class TransformerGraph {
       if (info.bias)
         biasGrad(list, { dy, dbias: this.full.get(info.bias), rows: R, cols: info.out, accumulate: false });
     }
-    this.pass.adapter(info.path)?.backward(list, x, dy, dx);
+    adapter?.backward(list, x, dyEff, dx);
   }
 
   private normBackward(

@@ -107,7 +107,14 @@ export class StudioPlayground {
       throw new Error(`This adapter was trained on ${run.adapter.baseModel}; load that model to generate with it.`);
     }
     const store = await openSafetensors(bytesSource('adapter_model.safetensors', run.adapter.safetensors));
-    const loaded = await loadPeftAdapter(gpu, model.loaded.spec, run.adapter.config, store, "the run's adapter");
+    const loaded = await loadPeftAdapter(
+      gpu,
+      model.loaded.spec,
+      run.adapter.config,
+      store,
+      "the run's adapter",
+      weights,
+    );
     return { weights: await weights.withReplacements(gpu, loaded.baseWeights), adapters: loaded.adapters };
   }
 }

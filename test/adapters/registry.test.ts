@@ -21,7 +21,18 @@ const problems = (method: MethodId, given: Record<string, unknown>, rank = 8, al
 
 describe('method registry', () => {
   it('lists every method once, and each option once per method, with one kind per shared flag', () => {
-    expect(METHOD_IDS).toEqual(['lora', 'rslora', 'gora', 'gralora', 'gelora', 'full']);
+    expect(METHOD_IDS).toEqual([
+      'lora',
+      'rslora',
+      'gora',
+      'gralora',
+      'gelora',
+      'dora',
+      'pissa',
+      'loraga',
+      'adalora',
+      'full',
+    ]);
     const kinds = new Map<string, string>();
     for (const m of METHOD_REGISTRY) {
       const keys = m.options.map((o) => o.key);
@@ -125,6 +136,32 @@ describe('method registry', () => {
       { rankMax: 1.5 },
       '--rank-max must be an integer >= 1 (got 1.5)',
       'GeLoRA r_max must be a whole number of at least 1 (got 1.5).',
+    ],
+    ['pissa', { pissaNiter: -1 }, '--pissa-niter must be an integer', 'PiSSA SVD iterations must be a whole number'],
+    [
+      'loraga',
+      { loragaDirection: 'up' },
+      '--direction must be one of ArBr, A2rBr, ArB2r, random',
+      'LoRA-GA direction must be one of',
+    ],
+    [
+      'loraga',
+      { loragaBatches: 0 },
+      '--loraga-batches must be an integer >= 1',
+      'LoRA-GA N batches must be a whole number of at least 1',
+    ],
+    [
+      'adalora',
+      { initR: 4 },
+      '--init-r (4) is smaller than the rank (target_r 8)',
+      'AdaLoRA init_r (4) is smaller than the rank',
+    ],
+    ['adalora', { beta1: 1 }, '--beta1 must be in (0, 1) (got 1)', 'AdaLoRA β1 must be in (0, 1) (got 1).'],
+    [
+      'adalora',
+      { tinit: 8, totalStep: 10, tfinal: 2 },
+      '--tinit (8) must be below --total-step − --tfinal (10 − 2)',
+      'AdaLoRA t_init (8) must be below total steps − t_final (10 − 2)',
     ],
   ];
   for (const [method, given, cli, form] of cases) {

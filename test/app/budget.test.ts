@@ -50,6 +50,7 @@ async function build(gpu: Gpu, weights: ModelWeights, c: RunConfig): Promise<Met
   const ctx = {
     nextBatch: (): Batch => ({ ...randomBatch(weights.spec, c.batch, c.seq, seed++), batch: c.batch, seq: c.seq }),
     shape: { batch: c.batch, seq: c.seq, recompute: c.recompute },
+    totalSteps: c.steps,
   };
   return buildMethod(gpu, weights, methodOptions(c), ctx);
 }
@@ -159,7 +160,7 @@ async function measureRun(c: RunConfig, model = DEMO) {
         adapters: state.adapters,
         recompute: c.recompute,
       });
-      new Trainer(gpu, graph, { ...DEFAULT_OPTIMIZER, lr: c.lr, totalSteps: c.steps });
+      new Trainer(gpu, graph, { ...DEFAULT_OPTIMIZER, lr: c.lr, totalSteps: c.steps }, state.training);
       await gpu.sync();
       return graph;
     });
@@ -220,6 +221,20 @@ describe('memory estimate: the demo runs built on the GPU', () => {
       expect(r.estimate.preparation).toBeNull();
       // LoRA's estimate is exact (above).
       expect(r.training).toBeGreaterThan(memoryEstimate(r.spec, lora, r.weightBytes).training);
+    }
+  });
+
+  it("the baselines: DoRA, PiSSA, LoRA-GA and AdaLoRA (its init_r triplets and its allocator's state): every byte", async () => {
+    const baselines: RunConfig[] = [
+      { ...lora, method: 'dora', extras: {} },
+      { ...lora, method: 'pissa', extras: {} },
+      { ...lora, method: 'loraga', extras: { loragaBatches: 2 } },
+      { ...lora, method: 'adalora', extras: {} },
+    ];
+    for (const c of baselines) {
+      const r = await measureRun(c);
+      expect(r.estimate.training, c.method).toBe(r.training);
+      expect(r.training, c.method).toBeGreaterThan(memoryEstimate(r.spec, lora, r.weightBytes).training);
     }
   });
 

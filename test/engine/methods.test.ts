@@ -206,7 +206,7 @@ describe('method options: specific errors', () => {
       loadPeftAdapter(gpu, gpt2, JSON.parse(files['adapter_config.json'] as string), store, 'run'),
     ).rejects.toThrow(/another model/);
     await expect(loadPeftAdapter(gpu, llama, { peft_type: 'IA3' }, store, 'run')).rejects.toThrow(
-      /peft_type "IA3" is not supported; LORA and GRALORA adapters are/,
+      /peft_type "IA3" is not supported; LORA, GRALORA and ADALORA adapters are/,
     );
   });
 });

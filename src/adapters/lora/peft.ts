@@ -194,7 +194,7 @@ const LORA_FIELDS = new Set([
 
 /** LoraConfig fields that change the computation in a way this engine does not implement: refused when set. */
 const LORA_FIELDS_REFUSED: Record<string, string> = {
-  use_dora: 'DoRA (a magnitude vector rescales every output row)',
+  use_dora: 'DoRA (a magnitude vector rescales every output row) read as plain LoRA (loadPeftAdapter reads it as DoRA)',
   lora_bias: 'a bias on lora_B',
   layer_replication: 'layer replication (the model grows by repeating blocks)',
   use_qalora: 'QA-LoRA (pooled inputs)',
@@ -244,10 +244,10 @@ export function refuseUnknownFields(
   }
 }
 
-/** What a LoRA config may say: everything else is refused here, naming the field. */
-function refuseUnsupportedLoraConfig(config: Record<string, unknown>, cfgFile: string): void {
+/** What a LoRA config may say: everything else is refused here, naming the field (`allowed`: a variant's own fields). */
+function refuseUnsupportedLoraConfig(config: Record<string, unknown>, cfgFile: string, allowed: string[] = []): void {
   for (const [field, what] of Object.entries(LORA_FIELDS_REFUSED)) {
-    if (!isSet(config[field])) continue;
+    if (!isSet(config[field]) || allowed.includes(field)) continue;
     throw new Error(
       `${cfgFile}: ${field} is ${JSON.stringify(config[field])}: ${what} is not supported. Plain LoRA is (with rank_pattern, alpha_pattern, use_rslora, modules_to_save, trainable_token_indices and saved biases).`,
     );
@@ -402,25 +402,51 @@ const LORA_WEIGHT = /^(.*)\.lora_([AB])(\.default)?\.weight$/;
 
 /** Why a LoRA-family tensor that is not lora_A/lora_B is refused. */
 function otherLoraTensorMessage(where: string, n: string): string {
-  if (n.includes('lora_magnitude_vector')) return `${where}: ${n} is a DoRA magnitude vector; DoRA is not supported.`;
+  if (n.includes('lora_magnitude_vector'))
+    return `${where}: ${n} is a DoRA magnitude vector, but adapter_config.json does not set use_dora.`;
   if (n.includes('lora_embedding_'))
     return `${where}: ${n} is an embedding LoRA; only LoRA on the linear layers of the blocks is supported.`;
   if (/lora_B(\.default)?\.bias$/.test(n)) return `${where}: ${n}: LoRA with a bias on B (lora_bias) is not supported.`;
   return `${where}: ${n} is not a tensor of plain LoRA (lora_A.weight, lora_B.weight); this importer does not know what it computes.`;
 }
 
-export async function importPeftLora(
+export function importPeftLora(
   spec: ModelSpec,
   config: Record<string, unknown>,
   reader: AdapterTensorReader,
   where: string,
   opts: ImportOptions = {},
 ): Promise<LoraModuleWeights[]> {
+  return importLoraPairs(spec, config, reader, where, opts, null);
+}
+
+/**
+ * A variant of the LoRA format whose A/B pairs this reader reads (DoRA): the config fields it sets, and which of
+ * the file's other LoRA-family tensors are its own (it reads those itself).
+ */
+export interface LoraVariant {
+  fields: string[];
+  ownTensor(name: string): boolean;
+}
+
+/**
+ * The A/B pairs of a PEFT LoRA folder (rank_pattern, alpha_pattern, use_rslora; every module the config wraps),
+ * with the config and tensor checks every LoRA-format import shares. `variant` lets a variant's own fields and
+ * tensors through (its importer reads them).
+ */
+export async function importLoraPairs(
+  spec: ModelSpec,
+  config: Record<string, unknown>,
+  reader: AdapterTensorReader,
+  where: string,
+  opts: ImportOptions,
+  variant: LoraVariant | null,
+): Promise<LoraModuleWeights[]> {
   const cfgFile = `${where}/adapter_config.json`;
   const type = String(config.peft_type ?? '');
   if (type !== 'LORA')
     throw new Error(`${cfgFile}: peft_type is "${type}"; this reader handles LORA (GraLoRA import is separate).`);
-  refuseUnsupportedLoraConfig(config, cfgFile);
+  refuseUnsupportedLoraConfig(config, cfgFile, variant?.fields);
   const names = reader.names();
   // Pair lora_A/lora_B by module (and adapter-name suffix); anything else is refused by name.
   const pairs = new Map<string, { A?: string; B?: string }>();
@@ -431,6 +457,7 @@ export async function importPeftLora(
         `${where}: ${n} is not a LoRA tensor (a whole module, a bias or token rows); loadPeftAdapter applies those, importPeftLora alone would drop it.`,
       );
     }
+    if (variant?.ownTensor(n)) continue;
     const m = LORA_WEIGHT.exec(n);
     if (!m) throw new Error(otherLoraTensorMessage(where, n));
     const key = `${m[1]}${m[3] ?? ''}`;
