@@ -17,7 +17,7 @@ export interface PeftScriptValues {
   /** The reference LoRA's trainable parameters (budget_ratio's denominator) and the budget tolerance. */
   referenceParams: number;
   budgetTolerance: number;
-  minPeft: { lora: string; gralora: string };
+  minPeft: { lora: string; gralora: string; adalora: string };
   /** Why GoRA on PEFT is its ranks only (printed, and in rank_patterns.json). */
   goraInitNote: string;
 }
@@ -57,7 +57,11 @@ Methods:
   - gralora: GraloraConfig with gralora_k and hybrid_r (PEFT >= ${v.minPeft.gralora});
   - gora, gelora: LoraConfig with the rank_pattern of one studio run (the configuration's chosen rate, lowest
     seed), for every rate and seed here: GoRA with use_rslora (alpha/sqrt(r) per module), GeLoRA with
-    alpha_pattern alpha*r/r_ref (alpha/r_ref for every module).
+    alpha_pattern alpha*r/r_ref (alpha/r_ref for every module);
+  - dora: LoraConfig with use_dora; pissa: LoraConfig with init_lora_weights "pissa" (or "pissa_niter_N");
+  - adalora: AdaLoraConfig (target_r = the rank, its schedule over total_step, the run's steps when 0), with its
+    orthogonal regularizer added to the loss and update_and_allocate after every optimizer step.
+LoRA-GA fails with its reason (PEFT's preprocess_loraga needs a training loop of its own, not scripted here).
 Not reproduced: GoRA's gradient-based initialisation (PEFT starts B at zero), exact match (greedy answers), and
 bit-identical numbers (another GPU, another summation order). GoRA or GeLoRA on GraLoRA blocks fails with its
 reason: PEFT's GraloraConfig has one rank for every module.
@@ -85,7 +89,7 @@ TARGETS = ${JSON.stringify(v.targets)}
 REFERENCE_PARAMS = ${v.referenceParams}
 BUDGET_TOLERANCE = ${v.budgetTolerance}
 # The oldest PEFT that builds each config (GraloraConfig is new).
-MIN_PEFT = {"LORA": "${v.minPeft.lora}", "GRALORA": "${v.minPeft.gralora}"}
+MIN_PEFT = {"LORA": "${v.minPeft.lora}", "GRALORA": "${v.minPeft.gralora}", "ADALORA": "${v.minPeft.adalora}"}
 # Printed when the grid has GoRA: PEFT trains its ranks and scales from rank_patterns.json, not its initialisation.
 GORA_INIT_NOTE = ${JSON.stringify(v.goraInitNote)}
 
@@ -630,8 +634,8 @@ def resolve_targets(targets, family):
     return list(targets)
 
 
-def peft_settings(config, patterns, family):
-    """("LORA" or "GRALORA", the config's keyword arguments) for one configuration of experiment.json; ValueError
+def peft_settings(config, patterns, family, steps=0):
+    """("LORA", "GRALORA" or "ADALORA", the config's keyword arguments) for one configuration of experiment.json; ValueError
     when PEFT cannot train it as the studio does."""
     method, name = config["method"], config["name"]
     r, alpha = int(config["rank"]), config["alpha"]
@@ -647,6 +651,27 @@ def peft_settings(config, patterns, family):
         return "GRALORA", dict(
             common, r=r, alpha=alpha, gralora_k=k, hybrid_r=hybrid,
             target_modules=resolve_targets(config.get("targets"), family), gralora_dropout=0.0, init_weights=True,
+        )
+    if method in ("dora", "pissa"):
+        niter = int(config.get("pissa_niter") or 0)
+        init = True if method == "dora" else ("pissa_niter_%d" % niter if niter else "pissa")
+        return "LORA", dict(
+            common, r=r, lora_alpha=alpha, target_modules=resolve_targets(config.get("targets"), family),
+            lora_dropout=0.0, use_dora=method == "dora", init_lora_weights=init,
+        )
+    if method == "adalora":
+        # experiment.json holds every option resolved (the studio's defaults filled in); total_step 0 = the run's steps.
+        return "ADALORA", dict(
+            common, init_r=int(config["init_r"]), target_r=r, lora_alpha=alpha,
+            tinit=int(config["tinit"]), tfinal=int(config["tfinal"]), deltaT=int(config["delta_t"]),
+            beta1=float(config["beta1"]), beta2=float(config["beta2"]), orth_reg_weight=float(config["orth_reg_weight"]),
+            total_step=int(config.get("total_step") or 0) or steps,
+            target_modules=resolve_targets(config.get("targets"), family), lora_dropout=0.0,
+        )
+    if method == "loraga":
+        raise ValueError(
+            "%s: LoRA-GA's initialisation needs PEFT's preprocess_loraga with a gradient-estimation loop of its own, "
+            "which this script does not run" % name
         )
     if method in ("gora", "gelora"):
         p = patterns.get(name)
@@ -680,6 +705,19 @@ def version_tuple(text):
 
 
 ${HELPERS_END}
+
+
+def adalora_orth_reg(model, weight):
+    """AdaLoRA's orthogonal regularizer as PEFT's AdaLoraModel.forward computes it: the mean over lora_A and lora_B
+    of ||P P^T - I||_F (lora_A) and ||Q^T Q - I||_F (lora_B), times orth_reg_weight."""
+    import torch
+
+    terms = []
+    for n, p in model.named_parameters():
+        if ("lora_A" in n or "lora_B" in n) and p.requires_grad and p.numel() > 0:
+            cov = p @ p.T if "lora_A" in n else p.T @ p
+            terms.append(torch.norm(cov - torch.eye(cov.shape[0], device=cov.device, dtype=cov.dtype), p="fro"))
+    return weight * torch.stack(terms).sum() / len(terms)
 
 
 def parse_args(argv=None):
@@ -830,7 +868,7 @@ class PeftRunner:
         if self.train_settings.get("recompute", "none") != "none":
             # The studio recomputes activations to save memory; the result is the same.
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        config_class = peft.GraloraConfig if peft_type == "GRALORA" else peft.LoraConfig
+        config_class = {"GRALORA": peft.GraloraConfig, "ADALORA": peft.AdaLoraConfig}.get(peft_type, peft.LoraConfig)
         # The adapter's initial weights depend on the seed alone.
         transformers.set_seed(seed)
         model = peft.get_peft_model(model, config_class(**kwargs))
@@ -876,6 +914,7 @@ class PeftRunner:
         stream = BatchStream(self.train_examples, self.batch, self.seq, run["seed"], self.pack, self.eos_id)
         fingerprint, supervised, seconds, error = FNV_OFFSET, 0, 0.0, None
         log_every = max(1, steps // 10)
+        adalora = getattr(model.peft_config.get("default"), "orth_reg_weight", None) is not None and model.peft_config["default"]
         model.train()
         for step in range(steps):
             rows = stream.next()
@@ -895,6 +934,10 @@ class PeftRunner:
                 (part / count).backward()  # the batch's mean over all its supervised tokens
                 loss += float(part.detach())
             loss /= count
+            if adalora:
+                # PEFT adds AdaLoRA's orthogonal regularizer to the loss its forward computes from labels; this
+                # loop computes the loss itself, so it adds the regularizer's gradient here (reported loss: CE only).
+                adalora_orth_reg(model, adalora.orth_reg_weight).backward()
             # Global-norm clipping (0 = off: the norm is still measured, to catch a non-finite gradient).
             norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else math.inf))
             if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -902,6 +945,9 @@ class PeftRunner:
                 error = "Step %d: the %s is %s; training stopped" % (step, what, loss if what == "loss" else norm)
                 break
             optimizer.step()
+            if adalora:
+                # Importance from this step's (clipped) gradients, then the budget schedule's mask.
+                model.base_model.update_and_allocate(step)
             supervised += count
             seconds += time.time() - started
             if (step + 1) % log_every == 0 or step + 1 == steps:
@@ -917,7 +963,7 @@ class PeftRunner:
         result = missing_result(run)
         result.pop("error")
         try:
-            peft_type, kwargs = peft_settings(run["config"], self.patterns, self.family)
+            peft_type, kwargs = peft_settings(run["config"], self.patterns, self.family, int(self.train_settings["steps"]))
         except ValueError as err:  # a configuration PEFT cannot train as the studio did: its reason, no traceback
             result["error"] = str(err)
             return run_record(result)

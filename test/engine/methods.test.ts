@@ -161,7 +161,10 @@ describe('GoRA ranks with GraLoRA blocks', () => {
 describe('method options: specific errors', () => {
   const base: MethodOptions = { method: 'lora', rank: 8, alpha: 16, targets: [], seed: 0 };
   const cases: [Partial<MethodOptions>, RegExp][] = [
-    [{ method: 'dora' }, /--method must be one of lora, rslora, gora, gralora, gelora, full/],
+    [
+      { method: 'vera' },
+      /--method must be one of lora, rslora, gora, gralora, gelora, dora, pissa, loraga, adalora, full \(got "vera"\)/,
+    ],
     [{ rank: 0 }, /--rank must be an integer >= 1/],
     [{ method: 'gora', rankMin: 16, rankMax: 4 }, /--rank-min \(16\) is larger than --rank-max \(4\)/],
     [{ method: 'gora', goraGamma: -0.1 }, /--gora-gamma/],

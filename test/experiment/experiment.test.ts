@@ -70,7 +70,7 @@ describe('experiment file', () => {
       methods: [
         { name: 'a', method: 'lora', rank: 4, gralora_k: 2 },
         { name: 'b', method: 'gralora', rank: 6, gralora_k: 4 },
-        { name: 'a', method: 'dora' },
+        { name: 'a', method: 'vera' },
       ],
       lrs: [0.01, -1],
       baseline: 'nope',
@@ -85,7 +85,9 @@ describe('experiment file', () => {
     expect(text).toMatch(/unknown key "train\.stepz"/);
     expect(text).toMatch(/train\.batch must be an integer >= 1/);
     expect(text).toMatch(/lrs\[1\] must be positive/);
-    expect(text).toMatch(/methods\[2\]\.method must be one of lora, rslora/);
+    expect(text).toMatch(
+      /methods\[2\]\.method must be one of lora, rslora, gora, gralora, gelora, dora, pissa, loraga, adalora, full \(got "vera"\)/,
+    );
     expect(text).toMatch(/methods "a": gralora_k is not an option of LoRA \(it belongs to .*GraLoRA/);
     expect(text).toMatch(/methods "b": rank 6 must be divisible by gralora_k 4/);
     expect(text).toMatch(/baseline "nope" is not one of the methods' names/);

@@ -276,6 +276,18 @@ describe.skipIf(!hasPython)('experiment_peft.py (python3, no torch)', () => {
         [72, 8],
       ],
       experiment: experimentToJson(EXPERIMENT),
+      // The baselines, as PEFT configs (their runs are not part of the results above).
+      baselines: experimentToJson({
+        ...EXPERIMENT,
+        methods: [
+          method('dora', 'dora'),
+          method('pissa', 'pissa'),
+          method('pissa4', 'pissa', { options: { pissaNiter: 4 } }),
+          method('loraga', 'loraga'),
+          method('adalora', 'adalora'),
+        ],
+        baseline: 'dora',
+      }).methods,
       runs: RUNS.map((r) => runJson(r)),
       patterns: PATTERNS,
     };
@@ -315,9 +327,9 @@ for s in c["streams"]:
     streams.append({"steps_per_epoch": stream.steps_per_epoch, "steps": steps})
 out["streams"] = streams
 peft = {}
-for m in c["experiment"]["methods"]:
+for m in c["experiment"]["methods"] + c["baselines"]:
     try:
-        kind, kwargs = h.peft_settings(m, c["patterns"], "llama")
+        kind, kwargs = h.peft_settings(m, c["patterns"], "llama", 20)
         peft[m["name"]] = {"type": kind, "kwargs": kwargs}
     except ValueError as err:
         peft[m["name"]] = {"error": str(err)}
@@ -474,6 +486,17 @@ print(json.dumps(h.json_safe(out)))
       });
       expect(peft.gelora.kwargs).toMatchObject({ use_rslora: false, alpha_pattern: PATTERNS.gelora.alpha_pattern });
       expect(peft['gora-blocks'].error).toMatch(/^gora-blocks: its ranks go to GraLoRA blocks/);
+      // The baselines: DoRA and PiSSA as LoraConfig, AdaLoRA with the studio's resolved schedule over the run's
+      // steps (total_step 0), LoRA-GA refused with its reason.
+      expect(peft.dora).toMatchObject({ type: 'LORA', kwargs: { use_dora: true, init_lora_weights: true, r: 8 } });
+      expect(peft.pissa.kwargs).toMatchObject({ use_dora: false, init_lora_weights: 'pissa' });
+      expect(peft.pissa4.kwargs).toMatchObject({ init_lora_weights: 'pissa_niter_4' });
+      expect(peft.adalora).toMatchObject({
+        type: 'ADALORA',
+        kwargs: { init_r: 12, target_r: 8, lora_alpha: 16, tinit: 0, tfinal: 0, deltaT: 1, total_step: 20 },
+      });
+      expect(peft.adalora.kwargs).toMatchObject({ beta1: 0.85, beta2: 0.85, orth_reg_weight: 0.5 });
+      expect(peft.loraga.error).toMatch(/^loraga: LoRA-GA's initialisation needs PEFT's preprocess_loraga/);
     });
 
     it('puts every B factor (LoRA+) in the lr_ratio_b group', () => {

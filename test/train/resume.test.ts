@@ -11,7 +11,9 @@ import { expectSameTrainables, testGpu } from '../helpers/gpu';
 import { randomSource, tinySpec } from '../helpers/tiny-models';
 
 describe('resume from a checkpoint', () => {
-  for (const method of ['lora', 'gora', 'gralora'] as const) {
+  // The baselines rebuild the same method from the seed and the data (DoRA's m from W, PiSSA's and LoRA-GA's frozen
+  // initial pair from the SVD), so their checkpoints hold only the trainables, as LoRA's.
+  for (const method of ['lora', 'gora', 'gralora', 'dora', 'pissa', 'loraga'] as const) {
     it(`${method}: 4 steps + checkpoint + 4 resumed steps = 8 uninterrupted steps`, async () => {
       const gpu = await testGpu();
       const spec = tinySpec('llama');
@@ -37,7 +39,13 @@ describe('resume from a checkpoint', () => {
         alpha: 8,
         targets: ['all-linear'],
         seed: 5,
-        ...(method === 'gora' ? { goraSteps: 2, rankMin: 2, rankMax: 8 } : method === 'gralora' ? { graloraK: 2 } : {}),
+        ...(method === 'gora'
+          ? { goraSteps: 2, rankMin: 2, rankMax: 8 }
+          : method === 'gralora'
+            ? { graloraK: 2 }
+            : method === 'loraga'
+              ? { loragaBatches: 2 }
+              : {}),
         steps: 8,
         batch: 2,
         seq: 6,
