@@ -26,7 +26,7 @@ function safetensorsHeader(bytes: Uint8Array): Record<string, { dtype: string; s
 }
 
 async function setRun(card: Locator, method: string, name: string) {
-  await card.getByLabel('Method', { exact: true }).selectOption(method);
+  await card.getByRole('combobox', { name: 'Method', exact: true }).selectOption(method);
   await card.getByLabel('Run name').fill(name);
   const fields = {
     Steps: '6',
@@ -73,6 +73,10 @@ test('DoRA, PiSSA, LoRA-GA and AdaLoRA train on the demo; their analysis, export
   const ranks = panel.getByTestId('timeline-ranks-card');
   await expect(ranks).toHaveCount(1);
   await expect(ranks.getByTestId('timeline-ranks-step')).toContainText(`step 6 · ${MODULES * RANK} triplets kept`);
+  // The rank heatmap shows what AdaLoRA keeps at the end, the same as the timeline's newest snapshot.
+  const adaloraId = await adalora.getAttribute('data-run-id');
+  const kept = await cellValues(panel.locator(`[data-testid="rank-card"][data-run-id="${adaloraId}"]`), 'rank-heatmap');
+  expect(kept.reduce((a, b) => a + b, 0)).toBe(MODULES * RANK);
   const slider = ranks.getByRole('slider');
   expect(Number(await slider.getAttribute('max'))).toBeGreaterThanOrEqual(3);
   await slider.fill('0');
@@ -120,8 +124,7 @@ test('DoRA, PiSSA, LoRA-GA and AdaLoRA train on the demo; their analysis, export
   expect(adaloraConfig.peft_type).toBe('ADALORA');
   const pattern = adaloraConfig.rank_pattern as Record<string, boolean[]>;
   expect(Object.keys(pattern)).toHaveLength(MODULES);
-  const kept = Object.values(pattern).reduce((n, mask) => n + mask.filter(Boolean).length, 0);
-  expect(kept).toBe(MODULES * RANK);
+  expect(Object.values(pattern).reduce((n, mask) => n + mask.filter(Boolean).length, 0)).toBe(MODULES * RANK);
   expect(strFromU8(adaloraZip.files['train_peft.py'])).toContain('update_and_allocate');
 
   // A reload brings the timeline back from IndexedDB.

@@ -67,10 +67,15 @@ export function normalize(v: number, [lo, hi]: [number, number]): number {
   return hi > lo ? (v - lo) / (hi - lo) : 0.5;
 }
 
-/** The analysis with a snapshot added (one per step: a later one for the same step replaces it), in step order. */
+/**
+ * The analysis with a snapshot added (one per step: a later one for the same step replaces it), in step order. The
+ * newest snapshot's ranks (AdaLoRA's, as it prunes) become the modules' ranks, as the engine's analysis keeps them.
+ */
 export function withSnapshot(a: MethodAnalysis, snap: MethodSnapshot): MethodAnalysis {
   const timeline = [...(a.timeline ?? []).filter((s) => s.step !== snap.step), snap].sort((x, y) => x.step - y.step);
-  return { ...a, timeline };
+  const ranks = timeline.at(-1)!.ranks;
+  const modules = ranks?.length === a.modules.length ? a.modules.map((m, i) => ({ ...m, rank: ranks[i] })) : a.modules;
+  return { ...a, timeline, modules };
 }
 
 /** What a snapshot measures, per module (in the analysis' module order). */

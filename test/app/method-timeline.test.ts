@@ -54,6 +54,8 @@ describe('snapshots in the analysis', () => {
       { step: 10, ranks: [4, 1] },
     ]);
     expect(snapshotsOf(a, 'ranks').map((s) => s.step)).toEqual([0, 10]);
+    // The newest snapshot's ranks are the modules' ranks (AdaLoRA's rank heatmap shows what it keeps).
+    expect(a.modules.map((m) => m.rank)).toEqual([4, 1]);
     expect(snapshotsOf(a, 'magnitudeDrift')).toEqual([]);
   });
 
