@@ -119,6 +119,17 @@ test('DoRA, PiSSA, LoRA-GA and AdaLoRA train on the demo; their analysis, export
     ].shape,
   ).toEqual([2 * RANK, 64]);
 
+  // ... and, on request, PiSSA's default PEFT save: A and B for the residual PEFT rebuilds from the base at load.
+  const rawZip = await downloadZip(page, (await exportCard(pissa)).getByTestId('export-raw-button'));
+  expect(rawZip.name).toBe('pissa-r-8-raw.zip');
+  expect(JSON.parse(strFromU8(rawZip.files['adapter_config.json']))).toMatchObject({
+    peft_type: 'LORA',
+    r: RANK,
+    init_lora_weights: 'pissa',
+  });
+  expect(strFromU8(rawZip.files['README.md'])).toContain('PEFT rebuilds the residual base');
+  await expect((await exportCard(dora)).getByTestId('export-raw-button')).toHaveCount(0);
+
   const adaloraZip = await downloadZip(page, (await exportCard(adalora)).getByTestId('export-button'));
   const adaloraConfig = JSON.parse(strFromU8(adaloraZip.files['adapter_config.json']));
   expect(adaloraConfig.peft_type).toBe('ADALORA');

@@ -180,6 +180,11 @@ export interface MethodDescriptor<Id extends string = string> {
    * r·(in + out)). Methods that allocate ranks return their budget; DoRA adds its magnitude vector.
    */
   moduleParameters?(module: { in: number; out: number }, rank: number, c: OptionContext): number;
+  /**
+   * A second export the method offers beside its default one (PiSSA: the raw adapter as PEFT saves it by default):
+   * the studio's button and what its zip's README says it is.
+   */
+  rawExport?: { button: string; what: string };
   /** The settings line of a started run ("N 8, γ 0.05, r 2–16"); null when there is nothing to add. */
   summary?(c: OptionContext): string | null;
 }

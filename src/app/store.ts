@@ -19,6 +19,7 @@ import type {
   GpuInfo,
   ModelCard,
   RunConfig,
+  ExportVariant,
 } from '../worker/protocol';
 import { configProblem } from '../worker/validate';
 import { WEIGHT_STORAGES, type WeightStorage } from '../model/weights';
@@ -136,8 +137,8 @@ export interface StudioState extends ExperimentActions {
   setChart(patch: Partial<ChartSettings>): void;
   setPlayground(patch: Partial<Pick<PlaygroundState, 'prompt' | 'maxNewTokens' | 'includeBase' | 'selected'>>): void;
   generate(): void;
-  /** asLora: a GraLoRA run as its exactly equivalent plain LoRA. */
-  exportRun(id: string, asLora?: boolean): void;
+  /** variant 'lora': a GraLoRA run as its exactly equivalent plain LoRA; 'raw': the method's raw save (PiSSA). */
+  exportRun(id: string, variant?: ExportVariant): void;
   /** Runs the in-browser benchmark (ours only) on the loaded model. */
   runBench(): void;
   toast(kind: Toast['kind'], text: string): void;
@@ -474,11 +475,11 @@ export const useStudio = create<StudioState>()((set, get, store) => {
       });
     },
 
-    exportRun(id, asLora = false) {
+    exportRun(id, variant) {
       const r = get().runs[id];
       if (!r) return;
       set((s) => ({ exporting: { ...s.exporting, [id]: true } }));
-      send({ type: 'exportRun', id, name: r.config.name, ...(asLora ? { asLora } : {}) });
+      send({ type: 'exportRun', id, name: r.config.name, ...(variant ? { variant } : {}) });
     },
 
     runBench() {

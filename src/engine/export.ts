@@ -4,9 +4,11 @@
  *    through rank_pattern/alpha_pattern with the scale folded into B, docs/METHODS.md, LoRA and rsLoRA: Export);
  *  - GraLoRA: PEFT's GRALORA format when one global r, k, hybrid_r and alpha describe it, otherwise (or on
  *    request) the exactly equivalent plain LoRA of rank k·r + h;
+ *  - methods that build themselves (DoRA, PiSSA, LoRA-GA, AdaLoRA): their own export (MethodState.layers 'own');
  *  - full fine-tuning: a merged model folder;
- * and PEFT LoRA/GraLoRA folders back into adapters plus the base tensors they replace (modules_to_save, saved
- * biases, trainable token rows), every tensor used or refused by name.
+ * and PEFT LoRA (with DoRA, and PiSSA's default save), GraLoRA and AdaLoRA folders back into adapters plus the
+ * base tensors they replace (modules_to_save, saved biases, trainable token rows), every tensor used or refused by
+ * name.
  */
 import type { AdapterFormat } from '../adapters/options';
 import {
@@ -129,16 +131,28 @@ export async function loadPeftAdapter(
   weights?: ModelWeights,
 ): Promise<LoadedAdapter> {
   const type = String(config.peft_type ?? '');
+  // The folder's tensors that are not the method's own (whole modules, biases, token rows) replace base tensors.
+  const loaded = async (
+    adapters: Map<string, LinearAdapter>,
+    format: AdapterFormat,
+    ownTensor: (name: string) => boolean,
+    summary: string,
+    wrapped: Iterable<string> = adapters.keys(),
+  ): Promise<LoadedAdapter> => {
+    const baseWeights = await readBaseWeightChanges(spec, config, store, ownTensor, new Set(wrapped), where);
+    return { adapters, format, baseWeights, summary: `${summary}${describeChanges(baseWeights)}` };
+  };
+  const ranksOf = (modules: { rank: number }[]) => [...new Set(modules.map((m) => m.rank))].join('/');
   if (type === 'ADALORA') {
     const a = await importPeftAdalora(spec, config, store, where, { baseWeightsApplied: true });
-    const wrapped = new Set(a.modules.map((m) => m.path));
-    const baseWeights = await readBaseWeightChanges(spec, config, store, isAdaloraTensor, wrapped, where);
-    return {
-      adapters: new Map(adaloraLayersFromWeights(gpu, spec, a.modules, a.scale)),
-      format: 'adalora',
-      baseWeights,
-      summary: `${a.modules.length} AdaLoRA modules, kept ranks ${[...new Set(a.modules.map((m) => m.rank))].join('/')} of init_r ${a.initR}${describeChanges(baseWeights)}`,
-    };
+    return loaded(
+      new Map(adaloraLayersFromWeights(gpu, spec, a.modules, a.scale)),
+      'adalora',
+      isAdaloraTensor,
+      `${a.modules.length} AdaLoRA modules, kept ranks ${ranksOf(a.modules)} of init_r ${a.initR}`,
+      // PEFT wraps a module pruned to rank 0 too (it has no layer here).
+      a.modules.map((m) => m.path),
+    );
   }
   if (type !== 'LORA' && type !== 'GRALORA')
     throw new Error(
@@ -146,21 +160,13 @@ export async function loadPeftAdapter(
     );
   if (type === 'GRALORA') {
     const modules = await importPeftGralora(spec, config, store, where, { baseWeightsApplied: true });
-    const baseWeights = await readBaseWeightChanges(
-      spec,
-      config,
-      store,
-      isGraloraTensor,
-      new Set(modules.map((m) => m.path)),
-      where,
-    );
     const ks = [...new Set(modules.map((m) => m.k))].join('/');
-    return {
-      adapters: new Map(graloraLayersFromWeights(gpu, spec, modules)),
-      format: 'gralora',
-      baseWeights,
-      summary: `${modules.length} GraLoRA modules, r ${[...new Set(modules.map((m) => m.rank))].join('/')}, k ${ks}, hybrid_r ${modules[0]?.hybridRank ?? 0}${describeChanges(baseWeights)}`,
-    };
+    return loaded(
+      new Map(graloraLayersFromWeights(gpu, spec, modules)),
+      'gralora',
+      isGraloraTensor,
+      `${modules.length} GraLoRA modules, r ${ranksOf(modules)}, k ${ks}, hybrid_r ${modules[0]?.hybridRank ?? 0}`,
+    );
   }
   if (isDefaultSavedPissa(config)) {
     if (!weights)
@@ -168,46 +174,24 @@ export async function loadPeftAdapter(
         `${where}/adapter_config.json: init_lora_weights is "${config.init_lora_weights}": a default-saved PiSSA adapter needs the base weights to rebuild its residual.`,
       );
     const pissa = await importDefaultSavedPissa(gpu, weights, config, store, where);
-    const changes = await readBaseWeightChanges(spec, config, store, isLoraTensor, new Set(pissa.layers.keys()), where);
-    return {
-      adapters: new Map(pissa.layers),
-      format: 'lora',
-      baseWeights: changes,
-      summary: `${pissa.summary}${describeChanges(changes)}`,
-    };
+    return loaded(new Map(pissa.layers), 'lora', isLoraTensor, pissa.summary);
   }
   if (config.use_dora === true) {
     const modules = await importPeftDora(spec, config, store, where, { baseWeightsApplied: true });
-    const baseWeights = await readBaseWeightChanges(
-      spec,
-      config,
-      store,
+    return loaded(
+      new Map(doraLayersFromWeights(gpu, spec, modules)),
+      'lora',
       isLoraTensor,
-      new Set(modules.map((m) => m.path)),
-      where,
+      `${modules.length} DoRA modules, ranks ${ranksOf(modules)}`,
     );
-    return {
-      adapters: new Map(doraLayersFromWeights(gpu, spec, modules)),
-      format: 'lora',
-      baseWeights,
-      summary: `${modules.length} DoRA modules, ranks ${[...new Set(modules.map((m) => m.rank))].join('/')}${describeChanges(baseWeights)}`,
-    };
   }
   const modules = await importPeftLora(spec, config, store, where, { baseWeightsApplied: true });
-  const baseWeights = await readBaseWeightChanges(
-    spec,
-    config,
-    store,
+  return loaded(
+    new Map(loraLayersFromWeights(gpu, spec, modules)),
+    'lora',
     isLoraTensor,
-    new Set(modules.map((m) => m.path)),
-    where,
+    `${modules.length} LoRA modules, ranks ${ranksOf(modules)}`,
   );
-  return {
-    adapters: loraLayersFromWeights(gpu, spec, modules),
-    format: 'lora',
-    baseWeights,
-    summary: `${modules.length} LoRA modules, ranks ${[...new Set(modules.map((m) => m.rank))].join('/')}${describeChanges(baseWeights)}`,
-  };
 }
 
 export interface LoadedPeftFolder extends LoadedAdapter {

@@ -41,6 +41,7 @@ import type { ModelSpec } from '../model/config';
 import { allLinearTargets, defaultTargets, selectTargets, type LinearInfo } from '../model/layout';
 import type { Recompute, TrainMode } from '../model/transformer';
 import type { ModelWeights } from '../model/weights';
+import { moduleAllocation } from './module-allocation';
 import { OWN_METHOD_BUILDERS } from './own-methods';
 
 export { METHOD_IDS, STRUCTURES };
@@ -473,14 +474,12 @@ function describeModule(
   const rank = dense?.rank ?? block!.rank;
   const hybridRank = block?.hybridRank ?? 0;
   return {
-    path: info.path,
-    layer: info.layer,
-    kind: info.kind,
-    in: info.in,
-    out: info.out,
-    rank: rank + hybridRank,
-    scale: dense?.scale ?? block!.scale,
-    parameters: (rank + hybridRank) * (info.in + info.out),
+    ...moduleAllocation(
+      info,
+      rank + hybridRank,
+      dense?.scale ?? block!.scale,
+      (rank + hybridRank) * (info.in + info.out),
+    ),
     ...(block ? { k: block.k, hybridRank } : {}),
     ...(gora ? { importance: gora.importance, share: gora.share, gradNorm: gora.stats.gradFrobenius, initNorm } : {}),
   };

@@ -3,7 +3,7 @@ import type { AdapterFormat } from '../adapters/options';
 import { zipSync, strToU8, type Zippable } from 'fflate';
 import { exportPeftLora, peftConfigJson } from '../adapters/lora/peft';
 import { writeSafetensors } from '../model/formats/safetensors';
-import type { AdapterSnapshot, LegacyAdapterSnapshot } from './protocol';
+import type { AdapterSnapshot, ExportVariant, LegacyAdapterSnapshot } from './protocol';
 import {
   accelerateConfig,
   mergedSnippet,
@@ -85,20 +85,31 @@ export function upgradeSnapshot(s: AdapterSnapshot | LegacyAdapterSnapshot): Ada
   };
 }
 
-/** The zip of an adapter run; asLora writes a GraLoRA run as its exactly equivalent plain LoRA. */
+/**
+ * The zip of an adapter run; variant 'lora' writes a GraLoRA run as its exactly equivalent plain LoRA, 'raw' the
+ * method's raw save (PiSSA's default PEFT save). A variant the run does not have is refused.
+ */
 export function adapterZip(
   runName: string,
   adapter: AdapterSnapshot,
-  asLora = false,
+  variant?: ExportVariant,
 ): { fileName: string; bytes: Uint8Array } {
-  const useLora = asLora && adapter.asLora !== undefined;
-  const dir = slug(runName) + (useLora ? '-as-lora' : '');
-  const folder = useLora ? adapter.asLora! : adapter;
-  const format = useLora ? 'lora' : adapter.format;
-  const what =
-    format === 'gralora'
-      ? `A PEFT GraLoRA adapter (needs PEFT >= ${MIN_PEFT.gralora}) for \`${adapter.baseModel}\``
-      : `A PEFT LoRA adapter for \`${adapter.baseModel}\`${useLora ? ' (the exact plain-LoRA equivalent of a GraLoRA run)' : ''}`;
+  const second = variant === 'lora' ? adapter.asLora : variant === 'raw' ? adapter.raw : undefined;
+  if (variant && !second) throw new Error(`"${runName}" has no ${variant === 'lora' ? 'plain-LoRA' : 'raw'} export.`);
+  const dir = slug(runName) + (variant === 'lora' ? '-as-lora' : variant === 'raw' ? '-raw' : '');
+  const folder = second ?? adapter;
+  const format = second ? 'lora' : adapter.format;
+  const what = {
+    gralora: `A PEFT GraLoRA adapter (needs PEFT >= ${MIN_PEFT.gralora}) for \`${adapter.baseModel}\``,
+    adalora: `A PEFT AdaLoRA adapter (needs PEFT >= ${MIN_PEFT.adalora}) for \`${adapter.baseModel}\``,
+    lora: `A PEFT LoRA adapter for \`${adapter.baseModel}\`${
+      variant === 'lora'
+        ? ' (the exact plain-LoRA equivalent of a GraLoRA run)'
+        : variant === 'raw'
+          ? `: ${adapter.raw!.what}`
+          : ''
+    }`,
+  }[format];
   const files: Zippable = {
     'adapter_config.json': strToU8(peftConfigJson(folder.config)),
     // Float32 weights barely compress: store them.

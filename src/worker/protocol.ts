@@ -235,7 +235,12 @@ export interface AdapterSnapshot {
   safetensors: Uint8Array;
   /** GraLoRA only: the exactly equivalent plain LoRA folder (rank k·r + hybrid_r), for tools that only know LoRA. */
   asLora?: { config: Record<string, unknown>; safetensors: Uint8Array };
+  /** A method's raw save beside its default export (MethodDescriptor.rawExport: PiSSA's default PEFT save). */
+  raw?: { config: Record<string, unknown>; safetensors: Uint8Array; what: string };
 }
+
+/** An adapter run's second export: GraLoRA as plain LoRA, or a method's raw save. */
+export type ExportVariant = 'lora' | 'raw';
 
 /** The snapshot format of the first releases (dense LoRA modules), still found in IndexedDB. */
 export interface LegacyAdapterSnapshot {
@@ -424,8 +429,8 @@ export type Command =
       includeBase: boolean;
       maxNewTokens: number;
     }
-  /** asLora: GraLoRA runs as the equivalent plain LoRA. */
-  | { type: 'exportRun'; id: string; name: string; asLora?: boolean }
+  /** variant 'lora': a GraLoRA run as the equivalent plain LoRA; 'raw': the method's raw save (PiSSA's). */
+  | { type: 'exportRun'; id: string; name: string; variant?: ExportVariant }
   /** Measures matmul throughput and the LoRA step beside the peers, and every method's training step on the loaded model (a GPU job, after queued runs). */
   | { type: 'runBench' }
   /**

@@ -12,19 +12,9 @@ import { runExperiment } from '../experiment/runner';
 import { parseExperiment } from '../experiment/schema';
 import { splitExperiment } from '../experiment/split';
 import type { Experiment, ExperimentRunResult } from '../experiment/types';
-import { exportAdapter } from '../engine/export';
-import type { MethodState } from '../engine/methods';
 import { STUDIO_WORDING } from '../engine/wording';
-import type { Gpu } from '../gpu/gpu';
-import type { ModelSpec } from '../model/config';
-import { writeSafetensors } from '../model/formats/safetensors';
-import {
-  experimentAdapterId,
-  type AdapterSnapshot,
-  type ExperimentJson,
-  type ExperimentRunRef,
-  type ExperimentStepInfo,
-} from './protocol';
+import { experimentAdapterId, type ExperimentJson, type ExperimentRunRef, type ExperimentStepInfo } from './protocol';
+import { adapterSnapshot } from './adapter-snapshot';
 import type { BufferScope, ScopedGpu } from './scoped-gpu';
 import { messageOf, type DatasetState, type ModelState, type StudioState } from './studio-context';
 import type { StudioDataset } from './studio-dataset';
@@ -149,7 +139,8 @@ export class StudioExperiments {
             ),
           onRunDone: async (result, state) => {
             const key = runKey(result.name, result.lr, result.seed);
-            const adapter = state && result.status === 'done' ? await snapshotOf(runGpu, model, spec, state) : null;
+            const adapter =
+              state && result.status === 'done' ? await adapterSnapshot(runGpu, model, spec, state) : null;
             if (adapter)
               this.studio.trained.set(experimentAdapterId(id, key), { method: result.method, adapter, full: null });
             post({ type: 'experimentRunDone', id, key, result, adapter });
@@ -189,29 +180,4 @@ function stepThrottle(): (last: boolean) => boolean {
     lastAt = now;
     return true;
   };
-}
-
-/** A trained run's adapter as the PEFT folder it exports to (with GraLoRA's plain-LoRA equivalent), as runs keep theirs. */
-async function snapshotOf(
-  gpu: Gpu,
-  model: ModelState,
-  spec: ModelSpec,
-  state: MethodState,
-): Promise<AdapterSnapshot | null> {
-  if (state.method === 'full') return null;
-  const exported = await exportAdapter(gpu, spec, state, {
-    baseModel: model.loaded.hubId ?? model.loaded.name,
-    withLoraCopy: true,
-  });
-  const adapter: AdapterSnapshot = {
-    modelKey: model.card.key,
-    baseModel: model.loaded.name,
-    spec,
-    format: exported.format,
-    config: exported.config,
-    safetensors: writeSafetensors(exported.tensors),
-  };
-  if (exported.loraCopy)
-    adapter.asLora = { config: exported.loraCopy.config, safetensors: writeSafetensors(exported.loraCopy.tensors) };
-  return adapter;
 }

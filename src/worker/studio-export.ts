@@ -4,6 +4,7 @@
  */
 import { mergedModelFiles } from '../engine/export';
 import { adapterZip, mergedZip } from './export-files';
+import type { ExportVariant } from './protocol';
 import { messageOf, type StudioState } from './studio-context';
 import type { StudioDevice } from './studio-device';
 
@@ -22,13 +23,13 @@ export class StudioExport {
     private readonly device: StudioDevice,
   ) {}
 
-  async exportRun(id: string, name: string, asLora: boolean): Promise<void> {
+  async exportRun(id: string, name: string, variant?: ExportVariant): Promise<void> {
     const fail = (message: string) => this.studio.post({ type: 'error', scope: 'export', id, message });
     const run = this.studio.trained.get(id);
     if (!run) return fail(`"${name}" has no trained weights to export.`);
     if (run.adapter) {
       try {
-        const { fileName, bytes } = adapterZip(name, run.adapter, asLora);
+        const { fileName, bytes } = adapterZip(name, run.adapter, variant);
         this.studio.post({ type: 'export', id, fileName, bytes }, [bytes.buffer]);
       } catch (err) {
         fail(messageOf(err));

@@ -4,17 +4,16 @@
  */
 import { STUDIO_FIXED, studioCheckpointEvery } from '../engine/run-spec';
 import { DEFAULT_TRUNCATION, type LoadedDataset } from '../data/index';
-import { exportAdapter } from '../engine/export';
 import { trainRun, type StepReport, type TrainRunOptions } from '../engine/train-run';
 import { STUDIO_WORDING } from '../engine/wording';
-import { writeSafetensors } from '../model/formats/safetensors';
 import { ModelWeights } from '../model/weights';
 import { exactMatch } from '../train/exact-match';
 import { dataFit } from './dataset-preview';
 import { upgradeSnapshot } from './export-files';
-import type { AdapterSnapshot, Command, RunCheckpointData, RunConfig, RunStatus } from './protocol';
+import type { Command, RunCheckpointData, RunConfig, RunStatus } from './protocol';
 import { CHECKPOINT_LIMIT_BYTES } from './protocol';
 import type { BufferScope, ScopedGpu } from './scoped-gpu';
+import { adapterSnapshot } from './adapter-snapshot';
 import type { DatasetState, ModelState, StudioState } from './studio-context';
 import type { StudioDataset } from './studio-dataset';
 import type { StudioDevice } from './studio-device';
@@ -196,28 +195,7 @@ export class StudioRuns {
       const result = await running;
       gpu.checkErrors(`Run "${config.name}"`);
 
-      let adapter: AdapterSnapshot | null = null;
-      if (result.state.method !== 'full' && result.steps > 0) {
-        // PEFT's base_model_name_or_path: the Hub id when config.json names one, else the folder's name.
-        const exported = await exportAdapter(gpu, spec, result.state, {
-          baseModel: model.loaded.hubId ?? model.loaded.name,
-          withLoraCopy: true,
-        });
-        adapter = {
-          modelKey: model.card.key,
-          baseModel: model.loaded.name,
-          spec,
-          format: exported.format,
-          config: exported.config,
-          safetensors: writeSafetensors(exported.tensors),
-        };
-        if (exported.loraCopy) {
-          adapter.asLora = {
-            config: exported.loraCopy.config,
-            safetensors: writeSafetensors(exported.loraCopy.tensors),
-          };
-        }
-      }
+      const adapter = result.steps > 0 ? await adapterSnapshot(gpu, model, spec, result.state) : null;
       const trainableParams = result.state.analysis.trainableParameters;
       // Datasets with reference answers (not plain text): how many held-out answers the trained model gets exactly.
       let exact: { accuracy: number; total: number } | null = null;

@@ -73,7 +73,7 @@ export class Studio {
         case 'generate':
           return this.playground.generate(cmd.requestId, cmd.prompt, cmd.runIds, cmd.includeBase, cmd.maxNewTokens);
         case 'exportRun':
-          return await this.export.exportRun(cmd.id, cmd.name, cmd.asLora ?? false);
+          return await this.export.exportRun(cmd.id, cmd.name, cmd.variant);
         case 'runBench':
           return this.bench.runBench();
         case 'startExperiment':

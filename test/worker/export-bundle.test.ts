@@ -62,6 +62,31 @@ function zipFiles(format: AdapterFormat, baseModel = 'stories260K') {
 }
 
 describe('export zip', () => {
+  it("a method's raw save is its own zip (-raw), with the method's words; a variant the run lacks is refused", () => {
+    const snapshot = {
+      modelKey: 'k',
+      baseModel: 'stories260K',
+      spec,
+      format: 'lora' as const,
+      config: { ...loraConfig, r: 8, lora_alpha: 8 },
+      safetensors: new Uint8Array(8),
+      raw: {
+        config: { ...loraConfig, init_lora_weights: 'pissa' },
+        safetensors: new Uint8Array(8),
+        what: 'the raw PiSSA adapter as PEFT saves it by default',
+      },
+    };
+    const raw = adapterZip('PiSSA r=4', snapshot, 'raw');
+    expect(raw.fileName).toBe('pissa-r-4-raw.zip');
+    const files = unzipSync(raw.bytes);
+    expect(JSON.parse(strFromU8(files['adapter_config.json'])).init_lora_weights).toBe('pissa');
+    expect(strFromU8(files['README.md'])).toContain(
+      'A PEFT LoRA adapter for `stories260K`: the raw PiSSA adapter as PEFT saves it by default.',
+    );
+    expect(adapterZip('PiSSA r=4', snapshot).fileName).toBe('pissa-r-4.zip');
+    expect(() => adapterZip('PiSSA r=4', snapshot, 'lora')).toThrow('"PiSSA r=4" has no plain-LoRA export.');
+  });
+
   it('has its files at the top, as its README says, and tells how to unzip into the named folder', () => {
     const { fileName, files, readme } = zipFiles('lora');
     expect(fileName).toBe('lora-q-v-r-4.zip');

@@ -9,6 +9,7 @@ import type { Gpu } from '../../gpu/gpu';
 import type { LinearAdapter } from '../../model/adapter';
 import type { ModelWeights } from '../../model/weights';
 import type { MethodState, ModuleAllocation, OwnBuildContext } from '../../engine/methods';
+import { moduleAllocation } from '../../engine/module-allocation';
 import { RankAllocator } from './allocator';
 import { adaloraConfigProblem, adaloraScale } from './config';
 import { adaloraConfigOf, type AdaloraOptionValues } from './method';
@@ -27,15 +28,8 @@ export async function buildAdalora(gpu: Gpu, _weights: ModelWeights, c: OwnBuild
   const allocator = new RankAllocator(gpu, list, cfg);
   const scale = adaloraScale(cfg.alpha, cfg.initR);
   const modules: ModuleAllocation[] = c.targets.map((info) => ({
-    path: info.path,
-    layer: info.layer,
-    kind: info.kind,
-    in: info.in,
-    out: info.out,
-    rank: cfg.initR,
+    ...moduleAllocation(info, cfg.initR, scale, cfg.initR * (info.in + info.out + 1)),
     initRank: cfg.initR,
-    scale,
-    parameters: cfg.initR * (info.in + info.out + 1),
   }));
   const setRanks = (ranks: number[]) =>
     ranks.forEach((r, i) => {

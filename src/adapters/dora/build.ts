@@ -4,6 +4,7 @@
  */
 import type { LinearAdapter } from '../../model/adapter';
 import type { MethodState, ModuleAllocation, OwnMethodBuilder } from '../../engine/methods';
+import { moduleAllocation } from '../../engine/module-allocation';
 import { loraScale } from '../lora/config';
 import { createDoraLayers, readDoraModules } from './model';
 import { exportPeftDora } from './peft';
@@ -20,14 +21,7 @@ export const buildDora: OwnMethodBuilder = async (gpu, weights, c) => {
   const modules: ModuleAllocation[] = c.targets.map((info) => {
     const norms = rowNorms.get(info.path)!;
     return {
-      path: info.path,
-      layer: info.layer,
-      kind: info.kind,
-      in: info.in,
-      out: info.out,
-      rank: o.rank,
-      scale,
-      parameters: o.rank * (info.in + info.out) + info.out,
+      ...moduleAllocation(info, o.rank, scale, o.rank * (info.in + info.out) + info.out),
       weightNormMean: norms.reduce((a, b) => a + b, 0) / norms.length,
     };
   });

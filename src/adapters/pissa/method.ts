@@ -36,5 +36,11 @@ export const PISSA_METHOD: MethodDescriptor<'pissa'> = {
     },
   ],
   scaleRule: (r, a) => ({ formula: 'α/r', value: loraScale(r, a, false), perModule: false }),
+  rawExport: {
+    button: 'Export raw PiSSA',
+    what:
+      'the raw PiSSA adapter as PEFT saves it by default (init_lora_weights "pissa"): PEFT rebuilds the residual base ' +
+      'from the base model at load, so load it onto the unmodified base model',
+  },
   summary: (c) => (Number(c.values.pissaNiter) > 0 ? `SVD pissa_niter_${c.values.pissaNiter}` : 'exact SVD'),
 };

@@ -4,6 +4,7 @@
  * (export.ts: the rank-2r LoRA on the original weights, or PiSSA's raw save).
  */
 import type { MethodState, OwnBuildContext } from '../../engine/methods';
+import { moduleAllocation } from '../../engine/module-allocation';
 import type { Gpu } from '../../gpu/gpu';
 import type { LinearAdapter } from '../../model/adapter';
 import { exportConvertedLora, exportRawPissa, readResidualModules } from './export';
@@ -46,14 +47,7 @@ export function residualMethodState(
     );
   }
   const modules = c.targets.map((info) => ({
-    path: info.path,
-    layer: info.layer,
-    kind: info.kind,
-    in: info.in,
-    out: info.out,
-    rank: o.rank,
-    scale: opts.scale,
-    parameters: o.rank * (info.in + info.out),
+    ...moduleAllocation(info, o.rank, opts.scale, o.rank * (info.in + info.out)),
     singularValues: inits.get(info.path)!.singularValues,
   }));
   const parameters = modules.reduce((n, m) => n + m.parameters, 0);

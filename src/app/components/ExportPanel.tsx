@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { isMethodId, methodDescriptor } from '../../adapters/registry';
 import { mergedSnippet, peftSnippet, slug } from '../../worker/snippets';
 import type { RunRecord } from '../run-record';
 import { useStudio } from '../store';
@@ -37,12 +38,16 @@ function ExportCard({ run: r, color }: { run: RunRecord; color: string }) {
   const dir = slug(r.config.name);
   const full = r.weights === 'session';
   const gralora = r.adapterFormat === 'gralora';
+  // A method's raw save beside its default export (PiSSA's), from its descriptor.
+  const raw = !full && isMethodId(r.config.method) ? methodDescriptor(r.config.method).rawExport : undefined;
   const snippet = full ? mergedSnippet(dir) : peftSnippet(r.modelName ?? 'base-model', dir);
   const what = full
     ? 'Merged model: model.safetensors + config and tokenizer files (kept until reload)'
     : gralora
       ? `PEFT GraLoRA adapter (PEFT ≥ 0.19) for ${r.modelName ?? 'its base model'}, or its exact plain-LoRA equivalent for PEFT ≥ 0.9`
-      : `PEFT LoRA adapter for ${r.modelName ?? 'its base model'}`;
+      : r.adapterFormat === 'adalora'
+        ? `PEFT AdaLoRA adapter (PEFT ≥ 0.14) for ${r.modelName ?? 'its base model'}`
+        : `PEFT LoRA adapter for ${r.modelName ?? 'its base model'}${raw ? `, or ${raw.what}` : ''}`;
   return (
     <div className="export-card" data-testid="export-card" data-run-id={r.config.id}>
       <div className="export-head">
@@ -58,6 +63,11 @@ function ExportCard({ run: r, color }: { run: RunRecord; color: string }) {
                 , <code>{dir}-as-lora.zip</code>
               </>
             )}
+            {raw && (
+              <>
+                , <code>{dir}-raw.zip</code>
+              </>
+            )}
           </div>
         </div>
         <div className="export-buttons">
@@ -65,11 +75,22 @@ function ExportCard({ run: r, color }: { run: RunRecord; color: string }) {
             <button
               className="btn"
               disabled={busy}
-              onClick={() => exportRun(r.config.id, true)}
+              onClick={() => exportRun(r.config.id, 'lora')}
               data-testid="export-lora-button"
               title="The same adapter as a plain LoRA of rank k·r + h (exact), for tools that only read LoRA"
             >
               Export as plain LoRA
+            </button>
+          )}
+          {raw && (
+            <button
+              className="btn"
+              disabled={busy}
+              onClick={() => exportRun(r.config.id, 'raw')}
+              data-testid="export-raw-button"
+              title={`The ${raw.what}`}
+            >
+              {raw.button}
             </button>
           )}
           <button
