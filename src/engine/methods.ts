@@ -35,12 +35,12 @@ import type { LoraLayer } from '../adapters/lora/layer';
 import { createLoraLayers } from '../adapters/lora/model';
 import type { LinearAdapter } from '../model/adapter';
 import type { Batch } from '../data/index';
-import type { CommandList, Gpu } from '../gpu/gpu';
-import type { Tensor } from '../gpu/tensor';
+import type { Gpu } from '../gpu/gpu';
 import type { ModelSpec } from '../model/config';
 import { allLinearTargets, defaultTargets, selectTargets, type LinearInfo } from '../model/layout';
 import type { Recompute, TrainMode } from '../model/transformer';
 import type { ModelWeights } from '../model/weights';
+import type { StepWork } from '../train/trainer';
 import { moduleAllocation } from './module-allocation';
 import { OWN_METHOD_BUILDERS } from './own-methods';
 
@@ -149,17 +149,6 @@ export interface OwnExport {
   note: string | null;
 }
 
-/**
- * GPU work a method adds to every training step, and host work between steps (AdaLoRA's importance scores and
- * rank masks). `record` is appended to the step's list after the optimizer update, so it sees the updated
- * parameters and this step's gradients; `beforeStep(step)` runs on the host before step `step` is submitted
- * (writes only: no readback, so the pipeline of pending steps never stalls).
- */
-export interface MethodTraining {
-  record?(list: CommandList, optimizer: { state: Tensor; clipIndex: number }): void;
-  beforeStep?(step: number): void;
-}
-
 export interface MethodState {
   method: MethodId;
   train: TrainMode;
@@ -170,7 +159,8 @@ export interface MethodState {
   alpha: number;
   rslora: boolean;
   analysis: MethodAnalysis;
-  training?: MethodTraining;
+  /** GPU work the method adds to every step, host writes before it, and the step state a checkpoint carries. */
+  training?: StepWork;
   /** What changed since the start (AdaLoRA's ranks, DoRA's magnitudes), read back between steps. */
   snapshot?(step: number): Promise<MethodSnapshot>;
 }

@@ -50,7 +50,17 @@ export interface StepMetrics {
 export interface StepWork {
   record?(list: CommandList, optimizer: { state: Tensor; clipIndex: number }): void;
   beforeStep?(step: number): void;
+  /**
+   * Tensors the method updates every step beside the trainables (AdaLoRA's importance EMAs and mask): a checkpoint
+   * carries them (as `method:<name>` entries without moments), so a resumed run continues exactly.
+   */
+  state?: { name: string; tensor: Tensor }[];
+  /** Called when a run continues from a checkpoint at `step`, after its state tensors are restored. */
+  resumed?(step: number): void;
 }
+
+/** The prefix of a checkpoint entry that holds a method's step state, not a trainable. */
+export const METHOD_STATE_PREFIX = 'method:';
 
 export interface TrainableState {
   name: string;
@@ -134,20 +144,41 @@ export class Trainer {
     return this.stepIndex;
   }
 
-  /** Parameters and AdamW moments of every trainable, after the steps submitted so far (one readback). */
+  /**
+   * Parameters and AdamW moments of every trainable, and the method's step state, after the steps submitted so far
+   * (one readback).
+   */
   async capture(): Promise<TrainableState[]> {
+    const extra = this.work.state ?? [];
     const tensors = this.trainables.flatMap((t, i) => [t.param, this.moments[i].m, this.moments[i].v]);
-    const data = await this.gpu.readMany(tensors);
-    return this.trainables.map((t, i) => ({
+    const data = await this.gpu.readMany([...tensors, ...extra.map((s) => s.tensor)]);
+    const trainables = this.trainables.map((t, i) => ({
       name: t.name,
       param: data[3 * i],
       m: data[3 * i + 1],
       v: data[3 * i + 2],
     }));
+    const method = extra.map((s, i) => ({
+      name: `${METHOD_STATE_PREFIX}${s.name}`,
+      param: data[tensors.length + i],
+      m: new Float32Array(0),
+      v: new Float32Array(0),
+    }));
+    return [...trainables, ...method];
   }
 
   /** Continues from a captured state: the next submit is step `step` (its learning rate and bias corrections). */
-  restore(step: number, state: TrainableState[]): void {
+  restore(step: number, saved: TrainableState[]): void {
+    const state = saved.filter((s) => !s.name.startsWith(METHOD_STATE_PREFIX));
+    const methodState = new Map(
+      saved.filter((s) => s.name.startsWith(METHOD_STATE_PREFIX)).map((s) => [s.name, s.param]),
+    );
+    for (const { name, tensor } of this.work.state ?? []) {
+      const data = methodState.get(`${METHOD_STATE_PREFIX}${name}`);
+      if (!data || data.length !== tensor.size)
+        throw new Error(`The checkpoint has no state for ${name}: it belongs to a different run configuration.`);
+      this.gpu.upload(tensor, data);
+    }
     const byName = new Map(state.map((s) => [s.name, s]));
     this.trainables.forEach((t, i) => {
       const s = byName.get(t.name);
@@ -163,6 +194,7 @@ export class Trainer {
     if (byName.size !== this.trainables.length)
       throw new Error('The checkpoint has tensors this run does not: it belongs to a different run configuration.');
     this.stepIndex = step;
+    this.work.resumed?.(step);
   }
 
   /** Passes a step without an update (a batch with nothing to learn): the schedule stays on the step count. */

@@ -12,8 +12,9 @@ import { randomSource, tinySpec } from '../helpers/tiny-models';
 
 describe('resume from a checkpoint', () => {
   // The baselines rebuild the same method from the seed and the data (DoRA's m from W, PiSSA's and LoRA-GA's frozen
-  // initial pair from the SVD), so their checkpoints hold only the trainables, as LoRA's.
-  for (const method of ['lora', 'gora', 'gralora', 'dora', 'pissa', 'loraga'] as const) {
+  // initial pair from the SVD); AdaLoRA's checkpoint also carries its importance EMAs and mask, and its schedule
+  // prunes during these 8 steps.
+  for (const method of ['lora', 'gora', 'gralora', 'dora', 'pissa', 'loraga', 'adalora'] as const) {
     it(`${method}: 4 steps + checkpoint + 4 resumed steps = 8 uninterrupted steps`, async () => {
       const gpu = await testGpu();
       const spec = tinySpec('llama');
@@ -45,7 +46,9 @@ describe('resume from a checkpoint', () => {
             ? { graloraK: 2 }
             : method === 'loraga'
               ? { loragaBatches: 2 }
-              : {}),
+              : method === 'adalora'
+                ? { initR: 6, tinit: 1, tfinal: 2 }
+                : {}),
         steps: 8,
         batch: 2,
         seq: 6,

@@ -94,6 +94,28 @@ export class RankAllocator {
     return s;
   }
 
+  /** What a checkpoint carries so a resumed run allocates exactly as the uninterrupted one: the EMAs and the mask. */
+  stateTensors(): { name: string; tensor: Tensor }[] {
+    const out = [{ name: 'adalora.mask', tensor: this.mask }];
+    this.layers.forEach((l, i) => {
+      const e = this.emas[i];
+      const p = l.info.path;
+      out.push(
+        { name: `${p}.lora_A.ipt_ema`, tensor: e.A },
+        { name: `${p}.lora_E.ipt_ema`, tensor: e.E },
+        { name: `${p}.lora_B.ipt_ema`, tensor: e.B },
+      );
+    });
+    return out;
+  }
+
+  /** A run resumed at `step`: whether a step before it computed a mask follows from the schedule. */
+  resumed(step: number): void {
+    this.masked = false;
+    for (let s = 0; s < step && !this.masked; s++)
+      this.masked = allocatorStep(this.cfg, this.initBudget, this.targetBudget, s).computeMask;
+  }
+
   /** Kept triplets per layer (the mask's ones; init_r each before the first mask). */
   async ranks(gpu: Gpu): Promise<{ mask: Float32Array; ranks: number[] }> {
     const [mask] = await gpu.readMany([this.mask]);

@@ -59,6 +59,8 @@ export async function buildAdalora(gpu: Gpu, _weights: ModelWeights, c: OwnBuild
       beforeStep: (step) => {
         allocator.beforeStep(gpu, step);
       },
+      state: allocator.stateTensors(),
+      resumed: (step) => allocator.resumed(step),
     },
     snapshot: async (step) => {
       const { ranks } = await allocator.ranks(gpu);
