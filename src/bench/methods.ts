@@ -43,9 +43,11 @@ export interface MethodBenchResult {
 /** A buffer's category from its label (labels are set where tensors are created). */
 export function memoryCategory(label: string, weightNames: Set<string>): MemoryCategory {
   if (weightNames.has(label)) return 'weights';
-  if (/\.adam_[mv]$/.test(label)) return 'optimizer';
+  // AdaLoRA's importance EMAs are optimizer-like state, kept per element of A, E and B.
+  if (/\.adam_[mv]$|\.ipt_ema$/.test(label)) return 'optimizer';
   if (/\.grad$/.test(label) || label === 'grad.sumsq') return 'gradients';
-  if (/\.(lora_[AB]|lora_magnitude_vector|gralora_[AB](_general)?)$/.test(label)) return 'adapters';
+  // PiSSA's and LoRA-GA's frozen initial pair (lora_A0, lora_B0) is part of the adapter.
+  if (/\.(lora_[ABE]0?|lora_magnitude_vector|gralora_[AB](_general)?)$/.test(label)) return 'adapters';
   if (/\.params$|\.scratch$|^metrics\.|^adamw\.hp$|^optimizer\.state$/.test(label)) return 'scratch';
   return 'activations';
 }
@@ -137,10 +139,13 @@ export function methodConfigs(batch: number, seq: number, steps: number, warmupS
   const common = { rank: 8, alpha: 16, targets: ['all-linear'] };
   const runs: [string, MethodBenchConfig['options']][] = [
     ['LoRA r8', { ...common, method: 'lora' }],
-    ['DoRA r8', { ...common, method: 'dora' }],
     ['GoRA r_ref 8 (N 8)', { ...common, method: 'gora', goraSteps: 8, rankMin: 2, rankMax: 16 }],
     ['GraLoRA r8 k2', { ...common, method: 'gralora', graloraK: 2 }],
     ['GeLoRA r_ref 8', { ...common, method: 'gelora', geloraSamples: 512 }],
+    ['DoRA r8', { ...common, method: 'dora' }],
+    ['PiSSA r8', { ...common, method: 'pissa' }],
+    ['LoRA-GA r8 (N 8)', { ...common, method: 'loraga', loragaBatches: 8 }],
+    ['AdaLoRA r8 (init_r 12)', { ...common, method: 'adalora' }],
     ['Full fine-tuning', { ...common, method: 'full' }],
   ];
   return runs.map(([label, options]) => ({ label, options, batch, seq, steps, warmupSteps }));

@@ -38,7 +38,8 @@ import { helpText, parseOptions, type OptionSpec } from './args';
 import { nodeTuneCache } from './tune-cache';
 
 const SECTIONS = ['matmul', 'train', 'jax-lora', 'methods', 'memory', 'profile'] as const;
-const BENCH_METHODS = ['lora', 'gora', 'gralora', 'gelora', 'full'] as const;
+/** The methods the methods section runs (one configuration each, src/bench/methods.ts). */
+const BENCH_METHODS = [...new Set(methodConfigs(1, 1, 1, 0).map((c) => c.options.method))];
 
 const OPTS: Record<string, OptionSpec> = {
   json: { kind: 'flag', help: 'print JSON lines instead of tables' },

@@ -264,8 +264,10 @@ describe('cli', () => {
     expect(section.stderr).toContain(
       'bench: unknown section "speed" (choose from matmul, train, jax-lora, methods, memory, profile)',
     );
-    const method = await cli(['bench', '--sections', 'methods', '--methods', 'lora,dora']);
+    const method = await cli(['bench', '--sections', 'methods', '--methods', 'lora,vera']);
     expect(method.code).toBe(1);
-    expect(method.stderr).toContain('bench: unknown method "dora" (choose from lora, gora, gralora, gelora, full)');
+    expect(method.stderr).toContain(
+      'bench: unknown method "vera" (choose from lora, gora, gralora, gelora, dora, pissa, loraga, adalora, full)',
+    );
   });
 });
