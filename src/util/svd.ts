@@ -108,12 +108,15 @@ export function svdExact(a: ArrayLike<number>, m: number, n: number): Svd {
   return wide ? { U: right, S, V: left, m, n, k } : { U: left, S, V: right, m, n, k };
 }
 
-/** A matrix seen through its products: A·X for X [n, q] and Aᵀ·Y for Y [m, q] (row-major). */
+/**
+ * A matrix seen through its products: A·X for X [n, q] and Aᵀ·Y for Y [m, q] (row-major), computed here
+ * (denseOperator) or on the GPU (adapters/pissa/weight-operator.ts).
+ */
 export interface LinearOperator {
   m: number;
   n: number;
-  mul(x: Float64Array, q: number): Float64Array;
-  mulT(y: Float64Array, q: number): Float64Array;
+  mul(x: Float64Array, q: number): Float64Array | Promise<Float64Array>;
+  mulT(y: Float64Array, q: number): Float64Array | Promise<Float64Array>;
 }
 
 export function denseOperator(a: ArrayLike<number>, m: number, n: number): LinearOperator {
@@ -165,9 +168,9 @@ export function orthonormalizeColumns(x: Float64Array, rows: number, q: number):
 }
 
 /** The SVD of A restricted to an orthonormal basis Q [m, q] of (an estimate of) its range: Q·svd(QᵀA). */
-function projectedSvd(op: LinearOperator, qb: Float64Array, q: number): Svd {
+async function projectedSvd(op: LinearOperator, qb: Float64Array, q: number): Promise<Svd> {
   // Bᵀ = AᵀQ [n, q]; svd(Bᵀ) = V_b S U_bᵀ, so B = U_b S V_bᵀ and A ≈ (Q U_b) S V_bᵀ.
-  const bt = op.mulT(qb, q);
+  const bt = await op.mulT(qb, q);
   const small = svdExact(bt, op.n, q);
   const k = small.k;
   const U = new Float64Array(op.m * k);
@@ -185,17 +188,17 @@ function projectedSvd(op: LinearOperator, qb: Float64Array, q: number): Svd {
  * torch.svd_lowrank(A, q, niter): a rank-q approximate SVD from `niter` power iterations on a Gaussian sketch.
  * Deterministic given the Rng's state.
  */
-export function svdLowRank(op: LinearOperator, q: number, niter: number, rng: Rng): Svd {
+export async function svdLowRank(op: LinearOperator, q: number, niter: number, rng: Rng): Promise<Svd> {
   const { m, n } = op;
   if (!(q >= 1 && q <= Math.min(m, n))) throw new Error(`svdLowRank: q must be in 1..${Math.min(m, n)} (got ${q})`);
   const omega = new Float64Array(n * q);
   for (let i = 0; i < omega.length; i++) omega[i] = rng.normal();
-  let qb = op.mul(omega, q);
+  let qb = await op.mul(omega, q);
   orthonormalizeColumns(qb, m, q);
   for (let it = 0; it < niter; it++) {
-    const z = op.mulT(qb, q);
+    const z = await op.mulT(qb, q);
     orthonormalizeColumns(z, n, q);
-    qb = op.mul(z, q);
+    qb = await op.mul(z, q);
     orthonormalizeColumns(qb, m, q);
   }
   return projectedSvd(op, qb, q);
@@ -205,35 +208,35 @@ export function svdLowRank(op: LinearOperator, q: number, niter: number, rng: Rn
  * Subspace iteration with oversampling until the top r triplets are converged: ‖A·v_j − σ_j·u_j‖ ≤ 1e-13·σ_1 for
  * j < r (Aᵀ·u_j = σ_j·v_j holds by construction), which bounds the error of the vectors, not only of the values.
  */
-export function svdTopIterated(op: LinearOperator, r: number, rng: Rng, maxIter = 300): Svd {
+export async function svdTopIterated(op: LinearOperator, r: number, rng: Rng, maxIter = 300): Promise<Svd> {
   const q = Math.min(Math.min(op.m, op.n), r + Math.max(8, r));
   const omega = new Float64Array(op.n * q);
   for (let i = 0; i < omega.length; i++) omega[i] = rng.normal();
-  let qb = op.mul(omega, q);
+  let qb = await op.mul(omega, q);
   orthonormalizeColumns(qb, op.m, q);
-  let svd = projectedSvd(op, qb, q);
+  let svd = await projectedSvd(op, qb, q);
   for (let it = 0; it < maxIter; it++) {
     const top = truncateSvd(svd, r);
-    const av = op.mul(top.V, r);
+    const av = await op.mul(top.V, r);
     let residual = 0;
     for (let i = 0; i < op.m; i++)
       for (let j = 0; j < r; j++) residual = Math.max(residual, Math.abs(av[i * r + j] - top.S[j] * top.U[i * r + j]));
     if (residual <= 1e-13 * Math.max(svd.S[0], 1e-300)) break;
-    const z = op.mulT(qb, q);
+    const z = await op.mulT(qb, q);
     orthonormalizeColumns(z, op.n, q);
-    qb = op.mul(z, q);
+    qb = await op.mul(z, q);
     orthonormalizeColumns(qb, op.m, q);
-    svd = projectedSvd(op, qb, q);
+    svd = await projectedSvd(op, qb, q);
   }
   return svd;
 }
 
 /** The top r singular triplets of a row-major [m, n] matrix (see the file comment for the two regimes). */
-export function svdTop(a: ArrayLike<number>, m: number, n: number, r: number): Svd {
+export async function svdTop(a: ArrayLike<number>, m: number, n: number, r: number): Promise<Svd> {
   const k = Math.min(m, n);
   if (!(r >= 1 && r <= k)) throw new Error(`svdTop: r must be in 1..${k} (got ${r})`);
   const full =
-    m * n * k <= EXACT_JACOBI_WORK ? svdExact(a, m, n) : svdTopIterated(denseOperator(a, m, n), r, new Rng(0));
+    m * n * k <= EXACT_JACOBI_WORK ? svdExact(a, m, n) : await svdTopIterated(denseOperator(a, m, n), r, new Rng(0));
   return truncateSvd(full, r);
 }
 

@@ -12,7 +12,7 @@ import { buildMethod, type MethodOptions } from '../../src/engine/methods';
 import { adapterAllocations, adapterShapeOf, planBytes } from '../../src/model/allocation-plan';
 import { ModelWeights } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
-import { svdExact } from '../../src/util/svd';
+import { denseOperator, svdExact } from '../../src/util/svd';
 import { checkModelGradients } from '../helpers/gradcheck';
 import { testGpu } from '../helpers/gpu';
 import { randomBatch, randomSource, tinySpec } from '../helpers/tiny-models';
@@ -38,16 +38,14 @@ describe('LoRA-GA init vs a float64 reference', () => {
   const s = 2.5;
   for (const direction of LORAGA_DIRECTIONS) {
     for (const scale of LORAGA_SCALES) {
-      it(`${direction} x ${scale}`, () => {
-        const f = loragaFactors(
-          grad,
-          out,
-          inDim,
+      it(`${direction} x ${scale}`, async () => {
+        const f = await loragaFactors(
+          denseOperator(grad, out, inDim),
           r,
           { direction, scale, stableGamma: 16 },
           s,
           new Rng(3),
-          () => weight,
+          () => denseOperator(weight, out, inDim),
         );
         // The reference draws the same indices (random: the Rng state after the sketch of q x in normals).
         const refRng = new Rng(3);
@@ -76,10 +74,16 @@ describe('LoRA-GA init vs a float64 reference', () => {
     }
   }
 
-  it('2r larger than the weight allows is an error', () => {
-    expect(() =>
-      loragaFactors(grad, out, inDim, 6, { direction: 'ArB2r', scale: 'unit', stableGamma: 16 }, s, new Rng(1)),
-    ).toThrow(/LoRA-GA needs 2r \(12\) <= min\(in, out\) \(10\)/);
+  it('2r larger than the weight allows is an error', async () => {
+    await expect(
+      loragaFactors(
+        denseOperator(grad, out, inDim),
+        6,
+        { direction: 'ArB2r', scale: 'unit', stableGamma: 16 },
+        s,
+        new Rng(1),
+      ),
+    ).rejects.toThrow(/LoRA-GA needs 2r \(12\) <= min\(in, out\) \(10\)/);
   });
 });
 

@@ -59,7 +59,7 @@ describe('svd', () => {
     [64, 160],
     [5, 5],
   ] as const) {
-    it(`exact (Jacobi) on ${m}x${n}: σ to 1e-13 relative, U·S·Vᵀ = A, orthonormal factors, top-r part`, () => {
+    it(`exact (Jacobi) on ${m}x${n}: σ to 1e-13 relative, U·S·Vᵀ = A, orthonormal factors, top-r part`, async () => {
       const k = Math.min(m, n);
       const sigma = Array.from({ length: k }, (_, i) => 10 * 0.8 ** i + (i === 3 ? 0 : 1e-3 * i));
       sigma.sort((x, y) => y - x);
@@ -82,7 +82,7 @@ describe('svd', () => {
       // The rank-r truncation is the best rank-r approximation: its error is σ_{r+1} in the spectral sense and
       // exactly the tail's part in Frobenius norm.
       const r = Math.min(4, k - 1);
-      const top = svdTop(a, m, n, r);
+      const top = await svdTop(a, m, n, r);
       const tail = Math.sqrt(sigma.slice(r).reduce((t, x) => t + x * x, 0));
       const err = Math.sqrt(diff(reconstruct(top, r), a).reduce((t, x) => t + x * x, 0));
       expect(Math.abs(err - tail) / sigma[0]).toBeLessThan(1e-12);
@@ -97,30 +97,31 @@ describe('svd', () => {
     expect(maxAbs(diff(reconstruct(s, 12), a))).toBeLessThan(1e-13);
   });
 
-  it('randomized (svd_lowrank): exact when q covers the rank; niter iterations converge on a decaying spectrum; deterministic by seed', () => {
+  it('randomized (svd_lowrank): exact when q covers the rank; niter iterations converge on a decaying spectrum; deterministic by seed', async () => {
     const m = 64;
     const n = 160;
     const lowRank = withSpectrum(m, n, [5, 4, 3, 2, 1, 0.5], 3);
-    const s = svdLowRank(denseOperator(lowRank, m, n), 8, 0, new Rng(1));
+    const s = await svdLowRank(denseOperator(lowRank, m, n), 8, 0, new Rng(1));
     expect(maxAbs(diff(s.S.slice(0, 6), [5, 4, 3, 2, 1, 0.5]))).toBeLessThan(1e-12);
     expect(maxAbs(diff(reconstruct(s, 6), lowRank))).toBeLessThan(1e-12);
 
     const sigma = Array.from({ length: 64 }, (_, i) => 0.85 ** i);
     const a = withSpectrum(m, n, sigma, 4);
-    const errors = [0, 2, 8].map((niter) => {
-      const t = svdLowRank(denseOperator(a, m, n), 4, niter, new Rng(5));
-      return maxAbs(diff(t.S, sigma.slice(0, 4)));
-    });
+    const errors: number[] = [];
+    for (const niter of [0, 2, 8]) {
+      const t = await svdLowRank(denseOperator(a, m, n), 4, niter, new Rng(5));
+      errors.push(maxAbs(diff(t.S, sigma.slice(0, 4))));
+    }
     expect(errors[2]).toBeLessThan(errors[0]);
     expect(errors[2]).toBeLessThan(1e-3);
-    const again = svdLowRank(denseOperator(a, m, n), 4, 2, new Rng(5));
-    expect(Array.from(again.S)).toEqual(Array.from(svdLowRank(denseOperator(a, m, n), 4, 2, new Rng(5)).S));
+    const again = await svdLowRank(denseOperator(a, m, n), 4, 2, new Rng(5));
+    expect(Array.from(again.S)).toEqual(Array.from((await svdLowRank(denseOperator(a, m, n), 4, 2, new Rng(5))).S));
   });
 
-  it("large matrices' exact path (subspace iteration to convergence) matches Jacobi's top r", () => {
+  it("large matrices' exact path (subspace iteration to convergence) matches Jacobi's top r", async () => {
     const sigma = Array.from({ length: 64 }, (_, i) => 0.9 ** i);
     const a = withSpectrum(64, 160, sigma, 6);
-    const it = svdTopIterated(denseOperator(a, 64, 160), 4, new Rng(0));
+    const it = await svdTopIterated(denseOperator(a, 64, 160), 4, new Rng(0));
     const ex = svdExact(a, 64, 160);
     expect(maxAbs(diff(it.S.slice(0, 4), ex.S.slice(0, 4)))).toBeLessThan(1e-11);
     expect(maxAbs(diff(reconstruct(it, 4), reconstruct(ex, 4)))).toBeLessThan(1e-9);

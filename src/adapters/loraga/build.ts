@@ -1,13 +1,15 @@
 /**
  * LoRA-GA's builder (OWN_METHOD_BUILDERS): the mean gradient of every target weight over N training batches (GoRA's
- * GradientAccumulator, PEFT's preprocess_loraga), its randomized SVD on the CPU in float64, A and B by the
- * direction and scale rules (init.ts), and the layers that train against W − s·B₀·A₀ (pissa/layer.ts).
+ * GradientAccumulator, PEFT's preprocess_loraga), its randomized SVD with the products on the GPU (the gradients are
+ * never read back), A and B by the direction and scale rules (init.ts), and the layers that train against
+ * W − s·B₀·A₀ (pissa/layer.ts).
  */
 import type { OwnMethodBuilder } from '../../engine/methods';
 import { Rng } from '../../util/random';
 import { GradientAccumulator } from '../gora/gradients';
 import { loraScale } from '../lora/config';
-import { readLinearWeight } from '../pissa/init';
+import { weightOperator } from '../pissa/init';
+import { gpuOperator } from '../pissa/weight-operator';
 import { type ResidualInit, residualMethodState } from '../pissa/state';
 import { loragaFactors } from './init';
 import { loragaConfigOf } from './method';
@@ -23,7 +25,8 @@ export const buildLoraga: OwnMethodBuilder = async (gpu, weights, c) => {
       );
   }
   const phase = 'LoRA-GA: accumulating gradients';
-  const grads = new Map<string, Float32Array>();
+  const rng = new Rng(o.seed);
+  const inits = new Map<string, ResidualInit>();
   const mark = gpu.mark();
   try {
     const acc = new GradientAccumulator(gpu, weights, c.targets, c.shape);
@@ -34,22 +37,21 @@ export const buildLoraga: OwnMethodBuilder = async (gpu, weights, c) => {
       c.onProgress?.({ phase, done: t + 1, total: cfg.batches });
     }
     await acc.finish();
-    for (const info of c.targets) grads.set(info.path, await gpu.read(acc.probes.get(info.path)!.grad));
+    const q = (info: (typeof c.targets)[number]) => Math.min(4 * o.rank, info.in, info.out);
+    for (const [i, info] of c.targets.entries()) {
+      c.onProgress?.({ phase: 'LoRA-GA: SVD of the gradients', done: i, total: c.targets.length });
+      const grad = { tensor: acc.probes.get(info.path)!.grad, m: info.out, n: info.in, transposed: false };
+      const f = await loragaFactors(gpuOperator(gpu, grad, q(info), `${info.path}.grad`), o.rank, cfg, scale, rng, () =>
+        weightOperator(gpu, weights, info, o.rank),
+      );
+      if (!f.A.every(Number.isFinite) || !f.B.every(Number.isFinite))
+        throw new Error(
+          `LoRA-GA: the accumulated gradient of ${info.path} is not finite (the model diverges on these batches)`,
+        );
+      inits.set(info.path, { A: f.A, B: f.B, singularValues: f.capturedSingularValues });
+    }
   } finally {
     await gpu.freeSince(mark);
-  }
-  const rng = new Rng(o.seed);
-  const inits = new Map<string, ResidualInit>();
-  for (const [i, info] of c.targets.entries()) {
-    c.onProgress?.({ phase: 'LoRA-GA: SVD of the gradients', done: i, total: c.targets.length });
-    const g = grads.get(info.path)!;
-    if (!g.every(Number.isFinite))
-      throw new Error(
-        `LoRA-GA: the accumulated gradient of ${info.path} is not finite (the model diverges on these batches)`,
-      );
-    const w = cfg.scale === 'weight_svd' ? await readLinearWeight(gpu, weights, info) : null;
-    const f = loragaFactors(g, info.out, info.in, o.rank, cfg, scale, rng, w ? () => w : undefined);
-    inits.set(info.path, { A: f.A, B: f.B, singularValues: f.capturedSingularValues });
   }
   return residualMethodState(gpu, c, inits, {
     method: 'loraga',

@@ -9,7 +9,7 @@
  * PEFT then subtracts s·B·A from W; the layer here subtracts its frozen copy of (A, B) (pissa/layer.ts).
  */
 import type { Rng } from '../../util/random';
-import { denseOperator, svdLowRank } from '../../util/svd';
+import { type LinearOperator, svdLowRank } from '../../util/svd';
 import type { LoragaConfig } from './method';
 
 export interface LoragaFactors {
@@ -37,24 +37,24 @@ export function loragaIndices(direction: LoragaConfig['direction'], r: number, r
   }
 }
 
-export function loragaFactors(
-  grad: ArrayLike<number>,
-  out: number,
-  inDim: number,
+export async function loragaFactors(
+  /** The accumulated gradient [out, in] (on the GPU in a run: util/svd.ts LinearOperator). */
+  grad: LinearOperator,
   r: number,
   cfg: Pick<LoragaConfig, 'direction' | 'scale' | 'stableGamma'>,
   /** s = alpha/r of the layer (gd_scale divides by it). */
   scaling: number,
   rng: Rng,
-  /** W [out, in] as float64, only read by the weight_svd scale. */
-  weight?: () => ArrayLike<number>,
-): LoragaFactors {
+  /** W [out, in], only read by the weight_svd scale. */
+  weight?: () => LinearOperator,
+): Promise<LoragaFactors> {
+  const { m: out, n: inDim } = grad;
   if (2 * r > Math.min(out, inDim))
     throw new Error(
       `LoRA-GA needs 2r (${2 * r}) <= min(in, out) (${Math.min(out, inDim)}) for a ${out}x${inDim} weight`,
     );
   const q = Math.min(4 * r, Math.min(out, inDim));
-  const svd = svdLowRank(denseOperator(grad, out, inDim), q, 4, rng);
+  const svd = await svdLowRank(grad, q, 4, rng);
   const k = svd.k;
   const [ia, ib] = loragaIndices(cfg.direction, r, rng);
   const sB = ib.map((j) => svd.S[j]);
@@ -63,7 +63,7 @@ export function loragaFactors(
   if (cfg.scale === 'stable') factorB = out ** 0.25 / Math.sqrt(cfg.stableGamma);
   else if (cfg.scale === 'weight_svd') {
     if (!weight) throw new Error('LoRA-GA weight_svd scale needs the weight');
-    const ws = svdLowRank(denseOperator(weight(), out, inDim), r, 4, rng);
+    const ws = await svdLowRank(weight(), r, 4, rng);
     if (sB[0] > 0) factorB = ws.S[0] / sB[0];
   } else if (cfg.scale === 'gd_scale') {
     factorA = 1 / scaling;

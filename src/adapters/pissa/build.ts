@@ -1,11 +1,12 @@
 /**
- * PiSSA's builder (OWN_METHOD_BUILDERS): the top-r SVD of every target's W in float64 on the CPU (svd.ts; exact by
- * default, PEFT's pissa_niter_N from the run's seed), A and B from it, and the layers that train against W − s·B₀·A₀.
+ * PiSSA's builder (OWN_METHOD_BUILDERS): the top-r SVD of every target's W (svd.ts; exact by default, in float64 on
+ * the host; PEFT's pissa_niter_N from the run's seed, its products on the GPU), A and B from it, and the layers that
+ * train against W − s·B₀·A₀.
  */
 import type { OwnMethodBuilder } from '../../engine/methods';
 import { Rng } from '../../util/random';
 import { loraScale } from '../lora/config';
-import { pissaInitName, pissaSvd, readLinearWeight, splitSingularTriplets } from './init';
+import { pissaInitName, pissaSvd, splitSingularTriplets } from './init';
 import { type ResidualInit, residualMethodState } from './state';
 
 export const buildPissa: OwnMethodBuilder = async (gpu, weights, c) => {
@@ -20,8 +21,8 @@ export const buildPissa: OwnMethodBuilder = async (gpu, weights, c) => {
   const inits = new Map<string, ResidualInit>();
   for (const [i, info] of c.targets.entries()) {
     c.onProgress?.({ phase: 'PiSSA: SVD of the weights', done: i, total: c.targets.length });
-    const w = await readLinearWeight(gpu, weights, info);
-    const svd = pissaSvd(w, info.out, info.in, o.rank, niter, rng);
+    const mark = gpu.mark();
+    const svd = await pissaSvd(gpu, weights, info, o.rank, niter, rng).finally(() => gpu.freeSince(mark));
     inits.set(info.path, { ...splitSingularTriplets(svd, scale), singularValues: [...svd.S] });
   }
   c.onProgress?.({ phase: 'PiSSA: SVD of the weights', done: c.targets.length, total: c.targets.length });

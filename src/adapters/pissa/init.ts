@@ -7,7 +7,8 @@ import type { Gpu } from '../../gpu/gpu';
 import type { LinearInfo } from '../../model/layout';
 import type { ModelWeights } from '../../model/weights';
 import type { Rng } from '../../util/random';
-import { denseOperator, type Svd, svdLowRank, svdTop, truncateSvd } from '../../util/svd';
+import { type LinearOperator, type Svd, svdLowRank, svdTop, truncateSvd } from '../../util/svd';
+import { gpuOperator } from './weight-operator';
 
 /** A target's weight as float64 [out, in] (nn.Linear's layout; GPT-2's Conv1D [in, out] transposed), any storage. */
 export async function readLinearWeight(gpu: Gpu, weights: ModelWeights, info: LinearInfo): Promise<Float64Array> {
@@ -21,10 +22,26 @@ export async function readLinearWeight(gpu: Gpu, weights: ModelWeights, info: Li
   return w;
 }
 
-/** The top-r SVD PEFT's `init_lora_weights` names: "pissa" (niter 0: exact) or "pissa_niter_N" (randomized, q = r). */
-export function pissaSvd(w: Float64Array, out: number, inDim: number, rank: number, niter: number, rng: Rng): Svd {
-  if (niter === 0) return svdTop(w, out, inDim, rank);
-  return truncateSvd(svdLowRank(denseOperator(w, out, inDim), rank, niter, rng), rank);
+/**
+ * The top-r SVD PEFT's `init_lora_weights` names for a target's weight: "pissa" (niter 0: exact, in float64 on the
+ * host after one readback of W) or "pissa_niter_N" (randomized, q = r, its products on the GPU: W is never read back).
+ */
+export async function pissaSvd(
+  gpu: Gpu,
+  weights: ModelWeights,
+  info: LinearInfo,
+  rank: number,
+  niter: number,
+  rng: Rng,
+): Promise<Svd> {
+  if (niter === 0) return svdTop(await readLinearWeight(gpu, weights, info), info.out, info.in, rank);
+  return truncateSvd(await svdLowRank(weightOperator(gpu, weights, info, rank), rank, niter, rng), rank);
+}
+
+/** A target's weight on the GPU as a LinearOperator of q columns (its scratch: the caller's mark / freeSince). */
+export function weightOperator(gpu: Gpu, weights: ModelWeights, info: LinearInfo, q: number): LinearOperator {
+  const stored = { tensor: weights.get(info.weight), m: info.out, n: info.in, transposed: info.conv1d };
+  return gpuOperator(gpu, stored, q, info.path);
 }
 
 /** B = U_r·√(S_r/s) [out, r], A = √(S_r/s)·V_rᵀ [r, in] (float32, as the layer holds them). */

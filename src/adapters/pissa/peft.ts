@@ -39,7 +39,7 @@ export async function importDefaultSavedPissa(
     if (m.rank > Math.min(info.in, info.out))
       throw new Error(`${where}: ${m.path} has rank ${m.rank}, more than its ${info.out}x${info.in} weight's SVD has`);
     const w = await readLinearWeight(gpu, weights, info);
-    const frozen = splitSingularTriplets(svdTop(w, info.out, info.in, m.rank), 1);
+    const frozen = splitSingularTriplets(await svdTop(w, info.out, info.in, m.rank), 1);
     layers.set(
       m.path,
       new ResidualLoraLayer(gpu, info, m.rank, m.scale, { A: m.A, B: m.B, A0: frozen.A, B0: frozen.B, scale0: 1 }),
