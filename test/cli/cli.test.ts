@@ -189,6 +189,93 @@ describe('cli', () => {
     }
   });
 
+  it("train --method dora | pissa | loraga | adalora writes each one's PEFT folder and analysis, which eval loads", async () => {
+    const common = ['--model', MODEL, '--data', data, '--rank', '2', '--alpha', '4', '--targets', 'all-linear'];
+    const loop = [
+      '--steps',
+      '4',
+      '--batch',
+      '2',
+      '--seq-len',
+      '8',
+      '--lr',
+      '0.05',
+      '--seed',
+      '3',
+      '--val-fraction',
+      '0',
+    ];
+    type Check = (config: Record<string, unknown>, allocation: Record<string, unknown>, summary: string) => void;
+    const modules = (a: Record<string, unknown>) => a.modules as { rank: number; singularValues?: number[] }[];
+    const cases: [string, string[], Check][] = [
+      [
+        'dora',
+        [],
+        (config, allocation, summary) => {
+          expect(config).toMatchObject({ peft_type: 'LORA', use_dora: true, r: 2 });
+          const timeline = allocation.timeline as { step: number; magnitudeDrift: number[] }[];
+          expect(timeline.map((t) => t.step)).toEqual([0, 4]);
+          expect(Math.max(...timeline[0].magnitudeDrift)).toBeLessThan(1e-6);
+          expect(timeline[1].magnitudeDrift.some((d) => d > 0)).toBe(true);
+          expect(summary).toContain('DoRA modules');
+        },
+      ],
+      [
+        'pissa',
+        ['--pissa-niter', '2'],
+        (config, allocation, summary) => {
+          // PEFT's conversion for the original base: rank 2r, alpha 2α.
+          expect(config).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8, init_lora_weights: true });
+          expect(allocation.svd).toBe('niter_2');
+          expect(modules(allocation).every((m) => m.singularValues!.length === 2)).toBe(true);
+          expect(summary).toContain('LoRA modules');
+        },
+      ],
+      [
+        'pissa',
+        ['--export-raw'],
+        (config, allocation, summary) => {
+          expect(config).toMatchObject({ peft_type: 'LORA', r: 2, lora_alpha: 4, init_lora_weights: 'pissa' });
+          expect(allocation.svd).toBe('exact');
+          expect(summary).toContain('PiSSA modules');
+        },
+      ],
+      [
+        'loraga',
+        ['--loraga-batches', '2', '--direction', 'ArBr', '--scale', 'unit'],
+        (config, allocation) => {
+          expect(config).toMatchObject({ peft_type: 'LORA', r: 4, init_lora_weights: true });
+          expect(allocation.init).toBe('loraga');
+        },
+      ],
+      [
+        'adalora',
+        ['--init-r', '3', '--tfinal', '1'],
+        (config, allocation, summary) => {
+          expect(config).toMatchObject({ peft_type: 'ADALORA', init_r: 3, target_r: 2, total_step: 4 });
+          const timeline = allocation.timeline as { step: number; ranks: number[] }[];
+          expect(timeline.map((t) => t.step)).toEqual([0, 4]);
+          const kept = timeline[1].ranks;
+          expect(kept.reduce((a, b) => a + b, 0)).toBe(2 * kept.length);
+          expect(modules(allocation).map((m) => m.rank)).toEqual(kept);
+          expect(summary).toContain('AdaLoRA modules');
+        },
+      ],
+    ];
+    for (const [i, [method, extra, check]] of cases.entries()) {
+      const out = join(dir, `baseline-${i}-${method}`);
+      const r = await cli(['train', ...common, ...loop, '--method', method, ...extra, '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson(r.stdout).buffers_created_after_step0).toBe(0);
+      const config = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'));
+      const allocation = JSON.parse(await readFile(join(out, 'allocation.json'), 'utf8'));
+      expect(allocation.method).toBe(method);
+      const ev = await cli(['eval', '--model', MODEL, '--data', data, '--adapter', out]);
+      expect(ev.code, ev.stderr).toBe(0);
+      check(config, allocation, ev.stderr);
+    }
+  });
+
   it('bad input gets a specific error and exit code 1, never a crash', async () => {
     const missing = await cli(['eval', '--model', 'no/such/dir', '--data', data]);
     expect(missing.code).toBe(1);
