@@ -9,7 +9,7 @@ import type { Gpu } from '../../gpu/gpu';
 import type { LinearAdapter } from '../../model/adapter';
 import type { ModelWeights } from '../../model/weights';
 import type { MethodState, ModuleAllocation, OwnBuildContext } from '../../engine/methods';
-import { moduleAllocation } from '../../engine/module-allocation';
+import { moduleAllocation, ownAnalysis } from '../../engine/module-allocation';
 import { RankAllocator } from './allocator';
 import { adaloraConfigProblem, adaloraScale } from './config';
 import { adaloraConfigOf, type AdaloraOptionValues } from './method';
@@ -67,16 +67,11 @@ export async function buildAdalora(gpu: Gpu, _weights: ModelWeights, c: OwnBuild
       setRanks(ranks);
       return { step, ranks };
     },
-    analysis: {
-      method: o.method as MethodState['method'],
+    analysis: ownAnalysis(c, modules, {
+      method: 'adalora',
       structure: 'adalora',
       allocation: 'adalora',
       init: 'adalora',
-      modules,
-      warnings: [],
-      trainableParameters: modules.reduce((n, m) => n + m.parameters, 0),
-      loraEquivalentParameters: c.targets.reduce((n, t) => n + o.rank * (t.in + t.out), 0),
-      preparationMs: performance.now() - c.t0,
       adalora: {
         initR: cfg.initR,
         targetR: cfg.targetR,
@@ -85,7 +80,7 @@ export async function buildAdalora(gpu: Gpu, _weights: ModelWeights, c: OwnBuild
         deltaT: cfg.deltaT,
         totalStep: cfg.totalStep,
       },
-    },
+    }),
   };
   return state;
 }

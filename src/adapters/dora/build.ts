@@ -4,7 +4,7 @@
  */
 import type { LinearAdapter } from '../../model/adapter';
 import type { MethodState, ModuleAllocation, OwnMethodBuilder } from '../../engine/methods';
-import { moduleAllocation } from '../../engine/module-allocation';
+import { moduleAllocation, ownAnalysis } from '../../engine/module-allocation';
 import { loraScale } from '../lora/config';
 import { createDoraLayers, readDoraModules } from './model';
 import { exportPeftDora } from './peft';
@@ -40,17 +40,7 @@ export const buildDora: OwnMethodBuilder = async (gpu, weights, c) => {
         note: null,
       }),
     },
-    analysis: {
-      method: 'dora',
-      structure: 'dora',
-      allocation: 'uniform',
-      init: 'lora',
-      modules,
-      warnings: [],
-      trainableParameters: modules.reduce((n, m) => n + m.parameters, 0),
-      loraEquivalentParameters: c.targets.reduce((n, t) => n + o.rank * (t.in + t.out), 0),
-      preparationMs: performance.now() - c.t0,
-    },
+    analysis: ownAnalysis(c, modules, { method: 'dora', structure: 'dora', allocation: 'uniform', init: 'lora' }),
     // One readback of every magnitude vector.
     snapshot: async (step) => {
       const ms = await gpu.readMany(ordered.map((l) => l.m));

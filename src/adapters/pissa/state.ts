@@ -4,7 +4,7 @@
  * (export.ts: the rank-2r LoRA on the original weights, or PiSSA's raw save).
  */
 import type { MethodState, OwnBuildContext } from '../../engine/methods';
-import { moduleAllocation } from '../../engine/module-allocation';
+import { moduleAllocation, ownAnalysis } from '../../engine/module-allocation';
 import type { Gpu } from '../../gpu/gpu';
 import type { LinearAdapter } from '../../model/adapter';
 import { exportConvertedLora, exportRawPissa, readResidualModules } from './export';
@@ -50,7 +50,6 @@ export function residualMethodState(
     ...moduleAllocation(info, o.rank, opts.scale, o.rank * (info.in + info.out)),
     singularValues: inits.get(info.path)!.singularValues,
   }));
-  const parameters = modules.reduce((n, m) => n + m.parameters, 0);
   return {
     method: opts.method,
     train: 'adapters',
@@ -70,17 +69,13 @@ export function residualMethodState(
     },
     alpha: o.alpha,
     rslora: false,
-    analysis: {
+    analysis: ownAnalysis(c, modules, {
       method: opts.method,
       structure: 'dense',
       allocation: 'uniform',
       init: opts.method,
-      modules,
       warnings: opts.warnings,
-      trainableParameters: parameters,
-      loraEquivalentParameters: parameters,
-      preparationMs: performance.now() - c.t0,
       svd: opts.svd,
-    },
+    }),
   };
 }
