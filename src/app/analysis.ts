@@ -5,8 +5,12 @@ import { GPT2_MODULES, LLAMA_MODULES } from '../model/layout';
 /** Columns in the order of the forward pass (attention, then MLP), whichever family. */
 const KIND_ORDER: string[] = [...LLAMA_MODULES, ...GPT2_MODULES];
 
-/** "q_proj" -> "q", "gate_proj" -> "gate"; GPT-2's names stay whole (two of them end in c_proj). */
+/**
+ * "q_proj" -> "q", "gate_proj" -> "gate"; GPT-2's by their module names, c_attn, attn.c_proj, c_fc and mlp.c_proj
+ * (its two c_proj keep their block to tell them apart).
+ */
 export function kindLabel(kind: string): string {
+  if (kind.includes('.')) return kind.endsWith('.c_proj') ? kind : kind.slice(kind.indexOf('.') + 1);
   return kind.endsWith('_proj') ? kind.slice(0, -'_proj'.length) : kind;
 }
 

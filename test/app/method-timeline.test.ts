@@ -6,7 +6,7 @@
 import { createElement } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, test, vi } from 'vitest';
-import { capturedSpectrum, snapshotsOf, withSnapshot } from '../../src/app/analysis';
+import { capturedSpectrum, kindLabel, snapshotsOf, withSnapshot } from '../../src/app/analysis';
 import type { RunRecord } from '../../src/app/run-record';
 import type { MethodAnalysis, ModuleAllocation } from '../../src/engine/methods';
 import { config, record } from './fixtures';
@@ -71,6 +71,16 @@ describe('snapshots in the analysis', () => {
 });
 
 describe('the Rank allocation panel', () => {
+  test("heatmap columns: Llama's short names, GPT-2's module names (its two c_proj with their block)", () => {
+    expect(['q_proj', 'gate_proj', 'down_proj'].map(kindLabel)).toEqual(['q', 'gate', 'down']);
+    expect(['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'].map(kindLabel)).toEqual([
+      'c_attn',
+      'attn.c_proj',
+      'c_fc',
+      'mlp.c_proj',
+    ]);
+  });
+
   async function render(runs: RunRecord[]): Promise<string> {
     state.runs = Object.fromEntries(runs.map((r) => [r.config.id, r]));
     state.order = runs.map((r) => r.config.id);
