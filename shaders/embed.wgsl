@@ -1,18 +1,26 @@
 // Token (and GPT-2 learned position) embeddings: gather forward, deterministic scatter-add backward.
 //   forward:  out[r, c] = table[tok[r], c] (+ posTable[pos[r], c]); an id outside its table reads as 0.
+//             A table may hold a range of the vocabulary (a shard: rows rowStart .. rowStart + vocab); with
+//             accumulate, out[r, c] += table[tok[r] - rowStart, c] for the ids in that range and the other rows
+//             are left alone (the shards after the first).
 //   backward: dtable[v, c] (+)= sum over rows r with ids[r] == v of dout[r, c].
 // The backward runs one thread per column, walking the rows in order: no two threads touch the same
 // element and every sum has a fixed order, so results are deterministic without float atomics.
 
 struct Params {
   rows: u32, width: u32, vocab: u32, maxPos: u32,
-  accumulate: u32, _p0: u32, _p1: u32, _p2: u32,
+  accumulate: u32, rowStart: u32, _p1: u32, _p2: u32,
 }
 
 const WG = 64u;
 
 fn linearIndex(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
   return (wg.x + wg.y * nwg.x) * WG + lid;
+}
+
+// True when token id `tok` is one of the table's rows [rowStart, rowStart + vocab) (u32: tok - rowStart wraps below).
+fn inTable(tok: u32, rowStart: u32, vocab: u32) -> bool {
+  return tok >= rowStart && tok - rowStart < vocab;
 }
 
 // The token table of both forward entry points (binding 1): a frozen table may be packed f16/bf16, and
@@ -35,9 +43,10 @@ fn embed_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
   let r = i / f_p.width;
   let c = i % f_p.width;
   let tok = f_tokens[r];
+  let hit = inTable(tok, f_p.rowStart, f_p.vocab);
   var v = 0.0;
-  if (tok < f_p.vocab) { v = readTable(tok * f_p.width + c); }
-  f_out[i] = v;
+  if (hit) { v = readTable((tok - f_p.rowStart) * f_p.width + c); }
+  if (f_p.accumulate == 0u) { f_out[i] = v; } else if (hit) { f_out[i] += v; }
 }
 
 // ------------------------------------------------------------------ forward, tokens + positions
@@ -57,7 +66,7 @@ fn embed_pos_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
   let tok = fp_tokens[r];
   let pos = fp_positions[r];
   var v = 0.0;
-  if (tok < fp_p.vocab) { v = readTable(tok * fp_p.width + c); }
+  if (inTable(tok, fp_p.rowStart, fp_p.vocab)) { v = readTable((tok - fp_p.rowStart) * fp_p.width + c); }
   if (pos < fp_p.maxPos) { v += fp_posTable[pos * fp_p.width + c]; }
   fp_out[i] = v;
 }

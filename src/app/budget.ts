@@ -13,10 +13,11 @@ import {
   type AdapterShape,
   type PlannedBuffer,
 } from '../model/allocation-plan';
+import { vocabTensorNames } from '../model/vocab-shards';
 import { moduleK } from '../adapters/gralora/config';
 import { methodDescriptor, plannedModuleParameters } from '../adapters/registry';
 import type { GpuInfo, RunConfig, TargetPreset } from '../worker/protocol';
-import { allocatesRanks, graloraKOf, hybridRankOf, resolvedExtras, structureOf } from './methods';
+import { allocatesRanks, gradAccumOf, graloraKOf, hybridRankOf, resolvedExtras, structureOf } from './methods';
 
 export function targetNames(spec: ModelSpec, preset: TargetPreset): string[] {
   return preset === 'all-linear' ? allLinearTargets(spec) : defaultTargets(spec);
@@ -109,8 +110,11 @@ export interface MemoryEstimate {
   training: number;
   /** GoRA's gradients or GeLoRA's hidden states (null for methods without a preparation phase). */
   preparation: number | null;
-  /** The largest single buffer (the one a GPU's per-buffer limits bite on). */
-  largest: { what: string; bytes: number };
+  /**
+   * The largest single buffer (the one a GPU's per-buffer limits bite on). `vocab`: full fine-tuning's f32 copy of
+   * the embedding or lm_head, or its gradient, which must be one buffer (the frozen weights are stored in shards).
+   */
+  largest: { what: string; bytes: number; vocab?: true };
 }
 
 /**
@@ -138,8 +142,14 @@ export function memoryEstimate(
     ...shape,
     train: c.method === 'full' ? 'full' : 'adapters',
     adapters,
+    gradAccum: gradAccumOf(c),
   });
-  const buffers = trainingPlan.map((b) => ({ what: bufferName(spec, b), bytes: b.bytes }));
+  const vocab = new Set(vocabTensorNames(spec).flatMap((n) => [n, `${n}.grad`]));
+  const buffers: MemoryEstimate['largest'][] = trainingPlan.map((b) => ({
+    what: bufferName(spec, b),
+    bytes: b.bytes,
+    ...(vocab.has(b.name) ? { vocab: true as const } : {}),
+  }));
   let preparation: number | null = null;
   if (c.method === 'gora') {
     // Gradient probes on every target, their training graph, and the adapters built while the gradients are alive.
@@ -182,11 +192,18 @@ export function memoryEstimate(
 export function bufferLimitProblem(
   m: MemoryEstimate,
   gpu: Pick<GpuInfo, 'maxBufferSize' | 'maxStorageBufferBindingSize'>,
-): { text: string; limit: number } | null {
+): { text: string; limit: number; advice?: string } | null {
   const [name, limit] =
     gpu.maxStorageBufferBindingSize <= gpu.maxBufferSize
       ? ['maxStorageBufferBindingSize', gpu.maxStorageBufferBindingSize]
       : ['maxBufferSize', gpu.maxBufferSize];
   if (m.largest.bytes <= limit) return null;
+  // The frozen embedding and lm_head are split into vocabulary shards; full fine-tuning's own copies are not.
+  if (m.largest.vocab)
+    return {
+      text: `Full fine-tuning keeps the ${m.largest.what} in one buffer, which needs more than this GPU's ${name}`,
+      limit,
+      advice: 'Train an adapter method instead (they read the frozen embedding and lm_head in shards).',
+    };
   return { text: `The ${m.largest.what} buffer needs more than this GPU's ${name}`, limit };
 }

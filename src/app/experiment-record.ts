@@ -242,16 +242,22 @@ export function liveResults(r: ExperimentRecord): ExperimentResults | null {
   }
 }
 
+/** An experiment saved before train.gradAccum existed trained one micro-batch per step. */
+function upgradeDefinition(e: Experiment): Experiment {
+  return e.train.gradAccum === undefined ? { ...e, train: { ...e.train, gradAccum: 1 } } : e;
+}
+
 /** Records saved by earlier releases lack the fields added since. */
 export function upgradeExperiment(r: ExperimentRecord): ExperimentRecord {
   return {
     ...r,
+    experiment: upgradeDefinition(r.experiment),
     lrMode: r.lrMode ?? 'per-config',
-    plan: r.plan ?? null,
+    plan: r.plan ? { ...r.plan, experiment: upgradeDefinition(r.plan.experiment) } : null,
     results: r.results ?? [],
     runMs: r.runMs ?? [],
     adapters: r.adapters ?? [],
-    final: r.final ?? null,
+    final: r.final ? { ...r.final, experiment: upgradeDefinition(r.final.experiment) } : null,
     current: null,
     invalidFields: [],
   };

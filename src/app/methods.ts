@@ -16,7 +16,15 @@ import {
 } from '../worker/validate';
 
 export type { ScaleRule };
-export { allocatesRanks, defaultKOf, graloraKOf, hybridRankOf, resolvedExtras, structureOf } from '../worker/validate';
+export {
+  allocatesRanks,
+  defaultKOf,
+  gradAccumOf,
+  graloraKOf,
+  hybridRankOf,
+  resolvedExtras,
+  structureOf,
+} from '../worker/validate';
 
 export const METHOD_LABEL = Object.fromEntries(METHOD_REGISTRY.map((m) => [m.id, m.label])) as Record<MethodId, string>;
 

@@ -8,6 +8,7 @@
 import type { CommandList, Gpu } from '../gpu/gpu';
 import type { Tensor } from '../gpu/tensor';
 import { matmul } from '../kernels/matmul';
+import { storeWeight } from '../quant/store';
 import { Rng } from '../util/random';
 import { loadJax, loadTf, PEER_NAMES, type Jax, type PeerId, type PeerUnavailable, type Tf } from './peers';
 import { measureInterleaved, type TimingOptions } from './timing';
@@ -41,6 +42,8 @@ export interface MatmulResult {
 interface Prepared {
   run(reps: number): Promise<Float32Array>;
   dispose(): void;
+  /** The B values the product really uses when they differ from the given ones (16-bit or quantized storage). */
+  storedB?: Float32Array;
 }
 
 export interface MatmulImpl {
@@ -62,12 +65,17 @@ export function llmShapes(T = 512, d = 576, r = 16): MatmulShape[] {
   ];
 }
 
-export function ours(gpu: Gpu): MatmulImpl {
+/** Storage of the B operand: a frozen weight's precisions (f32 is the plain product). */
+export type BStorage = 'f32' | 'bf16' | 'nf4' | 'int8';
+
+/** Our kernel; with `storage`, B is stored like a frozen weight of that precision ("ours, B nf4"). */
+export function ours(gpu: Gpu, storage: BStorage = 'f32'): MatmulImpl {
   return {
-    name: 'ours',
+    name: storage === 'f32' ? 'ours' : `ours, B ${storage}`,
     async prepare(s, a, b) {
       const ta = gpu.tensorFrom(a, [s.M, s.K], 'bench.A');
-      const tb = gpu.tensorFrom(b, s.transB ? [s.N, s.K] : [s.K, s.N], 'bench.B');
+      const tb = await storeWeight(gpu, b, s.transB ? [s.N, s.K] : [s.K, s.N], 'bench.B', storage);
+      const storedB = storage === 'f32' ? undefined : await gpu.read(tb);
       const tc = gpu.tensor([s.M, s.N], 'bench.C');
       // One recording per repetition count, replayed for every trial.
       const lists = new Map<number, CommandList>();
@@ -98,6 +106,7 @@ export function ours(gpu: Gpu): MatmulImpl {
         dispose() {
           for (const t of [ta, tb, tc] as Tensor[]) t.buffer.destroy();
         },
+        storedB,
       };
     },
   };
@@ -242,7 +251,7 @@ export async function benchMatmulShape(
           msPerMatmul: m.msPerRep,
           reps: m.reps,
           trials: m.trials,
-          maxRelError: spotCheck(s, a, b, x.last, rng),
+          maxRelError: spotCheck(s, a, x.p.storedB ?? b, x.last, rng),
         });
       });
     } catch (e) {

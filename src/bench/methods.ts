@@ -69,8 +69,9 @@ export async function benchMethod(
     activations: 0,
     scratch: 0,
   };
-  const weightNames = new Set(weights.names());
-  for (const n of weightNames) memory.weights += weights.get(n).buffer.size;
+  const weightTensors = weights.allTensors();
+  const weightNames = new Set(weightTensors.map((t) => t.label));
+  for (const t of weightTensors) memory.weights += t.buffer.size;
   const mark = gpu.mark();
   // Buffers other sections left alive are not this run's: count its peak above them, plus the base weights.
   const before = gpu.liveBytes;

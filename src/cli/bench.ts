@@ -8,6 +8,7 @@ import { num, ratio, table } from '../bench/format';
 import {
   benchMatmulShape,
   llmShapes,
+  type BStorage,
   ours,
   peerMatmulImpls,
   squareShape,
@@ -19,8 +20,8 @@ import { isWrong, MAX_REL_ERROR, peakGflops } from '../bench/matmul-check';
 import { exposeNavigatorGpu, packageVersion } from '../bench/node-env';
 import { loadJax, PEER_IDS, type PeerId } from '../bench/peers';
 import { profileTrainStep } from '../bench/profile';
-import { benchDefaults } from '../bench/timing';
-import { measureLoraMemory, MODEL_SHAPES, type MemoryReport } from '../bench/memory';
+import { benchDefaults, type TimingOptions } from '../bench/timing';
+import { measureLoraMemory, MODEL_SHAPES, QLORA_GOALS_GIB, QLORA_SHAPES, type MemoryReport } from '../bench/memory';
 import { modelFlopsUtilization as mfu } from '../bench/flops';
 import { benchMethod, methodConfigs, type MemoryCategory, type MethodBenchResult } from '../bench/methods';
 import { benchTrain, loraStepConfig, type TrainBenchResult } from '../bench/train';
@@ -231,7 +232,64 @@ async function matmulSection(gpu: Gpu, software: boolean, o: BenchOptions, recor
           results,
         ),
     );
+  await storedWeightSection(gpu, software, timing, record, o.json);
   return peakGflops(results.filter((r) => r.impl === 'ours'));
+}
+
+/**
+ * x·Wᵀ with W stored as a frozen weight: bf16 (what checkpoints ship), NF4 and int8 (dequantized inside the
+ * B-operand read), same shapes, same adapter, same run; the ratios are the quantized storage's speed against bf16.
+ */
+async function storedWeightSection(
+  gpu: Gpu,
+  software: boolean,
+  timing: TimingOptions,
+  record: Recorder,
+  json: boolean,
+): Promise<void> {
+  const storages: BStorage[] = ['bf16', 'nf4', 'int8'];
+  const impls = storages.map((st) => ours(gpu, st));
+  // SmolLM2-135M's projections, and Llama-3.2-1B's (d 2048, MLP 8192) on a hardware adapter.
+  const T = software ? 128 : 512;
+  const shapes: MatmulShape[] = llmShapes(T).filter((x) => x.N >= x.K);
+  if (!software)
+    shapes.push(
+      { label: 'Llama-3.2-1B q_proj', M: T, K: 2048, N: 2048, transB: true },
+      { label: 'Llama-3.2-1B up_proj', M: T, K: 2048, N: 8192, transB: true },
+    );
+  const results: MatmulResult[] = [];
+  for (const s of shapes) {
+    log(`matmul, stored weights ${s.label} (${s.M}x${s.K}x${s.N}): ${storages.join(', ')}...`);
+    for (const r of await benchMatmulShape(impls, s, timing)) {
+      log(r.error ? `  ${r.impl} failed: ${r.error}` : `  ${r.impl}: ${num(r.gflops)} GFLOP/s`);
+      results.push(r);
+      record('matmul-stored', r);
+    }
+  }
+  if (json) return;
+  const header = ['x·Wᵀ, W stored as (GFLOP/s)', 'M x K x N', ...storages, 'nf4 / bf16', 'int8 / bf16'];
+  const rows = shapes.map((s) => {
+    const of = (st: BStorage) => results.find((r) => r.shape === s.label && r.impl === ours(gpu, st).name);
+    const cell = (r: MatmulResult | undefined) =>
+      !r || r.error ? 'failed' : isWrong(r) ? `${num(r.gflops)} WRONG` : num(r.gflops);
+    const bf16 = of('bf16')?.gflops ?? NaN;
+    return [
+      s.label,
+      `${s.M} x ${s.K} x ${s.N}`,
+      ...storages.map((st) => cell(of(st))),
+      ratio(of('nf4')?.gflops ?? NaN, bf16),
+      ratio(of('int8')?.gflops ?? NaN, bf16),
+    ];
+  });
+  emit(
+    '\n' +
+      table(
+        header,
+        rows,
+        header.map((_, i) => i > 1),
+      ) +
+      '\nThe same kernel the training graph picked; the quantized weights are dequantized inside its B-operand reads (the goal: nf4 at least 0.8x bf16).',
+  );
 }
 
 /** The methods on the --model folder, then on each generated model shape (--shapes). */
@@ -262,7 +320,7 @@ async function methodsSection(
       const full = c.options.method === 'full';
       const runWeights = full ? await ModelWeights.upload(gpu, model.spec, model.source, { storage: 'f32' }) : weights;
       const r = await benchMethod(gpu, runWeights, model.tokenizer, c);
-      if (full && runWeights !== weights) await gpu.freeTensors(runWeights.names().map((n) => runWeights.get(n)));
+      if (full && runWeights !== weights) await gpu.freeTensors(runWeights.allTensors());
       log(
         r.error
           ? `  failed: ${r.error}`
@@ -278,11 +336,13 @@ async function methodsSection(
 
 async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promise<void> {
   const reports: MemoryReport[] = [];
-  // bf16 (as both checkpoints ship) and f32 weights without recomputation, then bf16 with the MLP recomputed.
+  // bf16 (as both checkpoints ship) and f32 weights without recomputation, then bf16 with the MLP recomputed and
+  // with whole blocks recomputed.
   const variants = [
     ['bf16', 'none'],
     ['f32', 'none'],
     ['bf16', 'mlp'],
+    ['bf16', 'block'],
   ] as const;
   for (const model of Object.keys(MODEL_SHAPES)) {
     for (const [weights, recompute] of variants) {
@@ -297,6 +357,7 @@ async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promi
       }
     }
   }
+  const qlora = await qloraMemory(gpu, record);
   if (o.json) return;
   const gib = (b: number) => (b / 2 ** 30).toFixed(3);
   const categories: MemoryCategory[] = ['weights', 'adapters', 'gradients', 'optimizer', 'activations', 'scratch'];
@@ -315,8 +376,9 @@ async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promi
         rows,
         header.map((_, i) => i > 3),
       ) +
-      '\nbf16: the base matrices kept as the checkpoints store them (the default); f32: widened. recompute mlp: one set of MLP buffers, rebuilt per block in the backward pass. Activations = everything the training graph keeps for the backward pass, logits included.',
+      '\nbf16: the base matrices kept as the checkpoints store them (the default); f32: widened. recompute mlp: one set of MLP buffers, rebuilt per block in the backward pass; block: one residual per block and one set of every other block buffer, each block re-run in the backward pass. Activations = everything the training graph keeps for the backward pass, logits included.',
   );
+  emit('\n' + qloraTable(qlora, categories));
 }
 
 function methodsTable(modelName: string, results: MethodBenchResult[], peak: number | null): string {
@@ -530,4 +592,66 @@ function tuneReport(r: TuneResult): string {
     );
   }
   return lines.join('\n') + '\n';
+}
+
+/** LoRA r16 on every linear layer of the 1-3B models, batch 1 x 512: bf16 against NF4 and int8 bases. */
+async function qloraMemory(gpu: Gpu, record: Recorder): Promise<MemoryReport[]> {
+  const variants = [
+    ['bf16', 'none'],
+    ['bf16', 'block'],
+    ['int8', 'block'],
+    ['nf4', 'mlp'],
+    ['nf4', 'block'],
+  ] as const;
+  const reports: MemoryReport[] = [];
+  for (const model of Object.keys(QLORA_SHAPES)) {
+    for (const [weights, recompute] of variants) {
+      log(
+        `memory: LoRA r16 all-linear on ${model} shapes, ${weights} weights, recompute ${recompute}, batch 1 x seq 512 (allocated, not run)...`,
+      );
+      const r = await measureLoraMemory(gpu, model, {
+        batch: 1,
+        seq: 512,
+        rank: 16,
+        targets: ['all-linear'],
+        weights,
+        recompute,
+      });
+      if (r.error) log(`  failed: ${r.error}`);
+      reports.push(r);
+      record('memory', r);
+    }
+  }
+  return reports;
+}
+
+function qloraTable(reports: MemoryReport[], categories: MemoryCategory[]): string {
+  const gib = (b: number) => (b / 2 ** 30).toFixed(3);
+  const header = [
+    'QLoRA: LoRA r16 all-linear, 1 x 512 (GiB)',
+    'base weights',
+    'recompute',
+    ...categories,
+    'total',
+    'goal',
+  ];
+  const rows = reports.map((r) => {
+    const goal = QLORA_GOALS_GIB[r.model];
+    const judged = goal !== undefined && r.weights === 'nf4' && r.recompute === 'block';
+    return [
+      r.model,
+      r.weights,
+      r.recompute,
+      ...(r.error ? [`failed: ${r.error}`] : [...categories.map((c) => gib(r.bytes[c])), gib(r.total)]),
+      judged ? `≤ ${goal.toFixed(1)}: ${r.total / 2 ** 30 <= goal ? 'met' : 'MISSED'}` : '',
+    ];
+  });
+  return (
+    table(
+      header,
+      rows,
+      header.map((_, i) => i > 2 && i < header.length - 1),
+    ) +
+    "\nnf4 / int8: the blocks' linear weights quantized (bitsandbytes NF4 with double quantization, or int8 rows); the embedding stays bf16 as the checkpoints store it. Allocated exactly as a run allocates them, not run."
+  );
 }

@@ -72,6 +72,10 @@ const jsonl = (examples: { inputIds: number[]; labels: number[] }[]) =>
 function withoutGrids(json: Record<string, unknown>): string {
   const { lrs: _lrs, seeds: _seeds, methods, ...rest } = json;
   const entries = (methods as Record<string, unknown>[]).map(({ lrs: _l, seeds: _s, ...m }) => m);
+  // Files written before train.grad_accum existed trained with 1 micro-batch per step: the same runs.
+  const { grad_accum: accum, ...train } = (rest.train ?? {}) as Record<string, unknown>;
+  if (rest.train !== undefined)
+    rest.train = accum === undefined || accum === 1 ? train : { ...train, grad_accum: accum };
   return JSON.stringify({ ...rest, methods: entries });
 }
 

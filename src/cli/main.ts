@@ -3,6 +3,7 @@
  *   eval      last stdout line: {"loss": L, "tokens": T}
  *   train     one JSON line per step (step, loss, lr, tokens_per_s, ...), then writes a PEFT adapter to --out
  *   generate  prints the greedy continuation
+ *   quantize  writes a bitsandbytes (NF4/FP4/int8) copy of a model folder; last stdout line: {"done": true, ...}
  *   bench     matmul and training throughput, side by side with jax-js and TensorFlow.js
  * Human-readable progress goes to stderr; stdout carries only results.
  */
@@ -37,6 +38,7 @@ import { readDataFile, writeOutputFiles } from './node-files';
 import { log, out, round } from './output';
 import { setup, WEIGHTS_OPTION, weightStorage } from './setup';
 import { cmdExperiment, EXPERIMENT_OPTS } from './experiment';
+import { cmdQuantize, QUANTIZE_OPTS } from './quantize';
 
 const MODEL: OptionSpec = { kind: 'string', help: 'model folder (Hugging Face) or llama2.c .bin', required: true };
 const ADAPTER: OptionSpec = {
@@ -99,7 +101,16 @@ const TRAIN_OPTS: Record<string, OptionSpec> = {
     help: 'PiSSA: write the raw adapter as PEFT saves it by default (init_lora_weights "pissa", for the residual base PEFT recomputes at load) instead of the rank-2r LoRA on the original base',
   },
   steps: { kind: 'int', help: 'optimizer steps', default: RUN_DEFAULTS.steps },
-  batch: { kind: 'int', help: 'sequences per step', default: RUN_DEFAULTS.batch },
+  batch: {
+    kind: 'int',
+    help: 'sequences per micro-batch (one forward and backward pass)',
+    default: RUN_DEFAULTS.batch,
+  },
+  'grad-accum': {
+    kind: 'int',
+    help: 'micro-batches per optimizer step: a step trains on --batch x --grad-accum sequences (the effective batch) with the memory of --batch',
+    default: RUN_DEFAULTS.gradAccum,
+  },
   'seq-len': { kind: 'int', help: 'tokens per sequence (default: 128, or the model maximum if smaller)' },
   truncation: {
     kind: 'string',
@@ -147,7 +158,7 @@ const TRAIN_OPTS: Record<string, OptionSpec> = {
   },
   recompute: {
     kind: 'string',
-    help: "none | mlp: recompute each block's MLP activations in the backward pass instead of keeping them (less memory, ~20% more compute)",
+    help: "none | mlp | block: recompute activations in the backward pass instead of keeping them. mlp: each block's MLP activations (less memory, ~20% more compute); block: whole blocks from their saved inputs (least memory: one residual per block and one block's buffers; about one more forward pass per step)",
     default: RUN_DEFAULTS.recompute,
   },
   out: { kind: 'string', help: 'output folder for the adapter (or merged model with --method full)', required: true },
@@ -173,6 +184,11 @@ async function main(argv: string[]): Promise<number> {
         EXPERIMENT_OPTS,
         cmdExperiment,
       ],
+      quantize: [
+        'Quantize a model folder for QLoRA as transformers + bitsandbytes save it: NF4/FP4 (double quantization) or int8.',
+        QUANTIZE_OPTS,
+        cmdQuantize,
+      ],
     };
   if (command === 'bench') {
     const { runBench } = await import('./bench');
@@ -181,7 +197,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!command || command === '--help' || command === 'help' || !commands[command]) {
     const usage = [
-      'Usage: npm run cli -- <eval|train|generate|experiment|bench> [options]   (--help after a command lists its options)',
+      'Usage: npm run cli -- <eval|train|generate|experiment|quantize|bench> [options]   (--help after a command lists its options)',
     ];
     if (command && command !== '--help' && command !== 'help') {
       log(`Unknown command "${command}".`);
@@ -254,6 +270,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     ...methodOptions(o),
     steps: o.steps as number,
     batch: o.batch as number,
+    gradAccum: o['grad-accum'] as number,
     seq: (o['seq-len'] as number | undefined) ?? RUN_DEFAULTS.seq,
     lr: o.lr as number,
     warmupSteps: o.warmup as number,

@@ -35,7 +35,7 @@ export async function setup(
 export const WEIGHTS_OPTION: OptionSpec = {
   kind: 'string',
   default: 'auto',
-  help: `GPU storage of the frozen base matrices: ${WEIGHT_STORAGES.join(' | ')} (auto: as the checkpoint stores them; f32 for --method full)`,
+  help: `GPU storage of the frozen base matrices: ${WEIGHT_STORAGES.join(' | ')} (auto: as the checkpoint stores them, a bnb-4bit checkpoint's codes included; f32 for --method full; nf4 / int8: QLoRA, the blocks' linear weights quantized on the GPU exactly as bitsandbytes does, NF4 with double quantization or int8 rows)`,
 };
 
 export function weightStorage(o: Record<string, unknown>): WeightStorage {

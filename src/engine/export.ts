@@ -101,8 +101,11 @@ export async function mergedModelFiles(gpu: Gpu, weights: ModelWeights): Promise
   const gpt2 = weights.spec.family === 'gpt2';
   const tensors = [];
   for (const name of weights.names()) {
-    const t = weights.get(name);
-    tensors.push({ name: gpt2 ? `transformer.${name}` : name, shape: [...t.shape], data: await gpu.read(t) });
+    // A tensor in vocabulary shards is read back whole: its shards' rows concatenated.
+    const shards = weights.vocabShards(name);
+    const shape = [shards.reduce((n, s) => n + s.rows, 0), ...shards[0].tensor.shape.slice(1)];
+    const data = await weights.read(gpu, name);
+    tensors.push({ name: gpt2 ? `transformer.${name}` : name, shape, data });
   }
   return { 'model.safetensors': writeSafetensors(tensors) };
 }

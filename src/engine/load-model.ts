@@ -10,6 +10,7 @@ import { readLlama2c, readLlama2cTokenizer } from '../model/formats/llama2c';
 import { openCheckpoint, type WeightStore } from '../model/formats/safetensors';
 import type { ByteSource, DirSource } from '../model/formats/source';
 import type { TensorSource } from '../model/weights';
+import { bnbSource } from '../quant/bnb-source';
 import { llama2cToHfTokenizer } from '../tokenizer/llama2c-to-hf';
 import { loadTokenizer, type HfTextTokenizer } from '../tokenizer/tokenizer';
 
@@ -29,6 +30,8 @@ export interface LoadedModel {
   hubId: string | null;
   format: 'huggingface' | 'llama2c';
   warnings: string[];
+  /** A pre-quantized checkpoint: what it is, e.g. "4-bit (bitsandbytes NF4, double quantization)". */
+  quantized?: string;
 }
 
 export async function loadModelDir(dir: DirSource): Promise<LoadedModel> {
@@ -56,8 +59,13 @@ async function loadHf(dir: DirSource): Promise<LoadedModel> {
     );
   }
   const store: WeightStore = await openCheckpoint(dir);
-  const source = canonicalLoader(spec, store);
-  if (!files.includes('tokenizer.json')) return withoutTokenizer(spec, source, dir, naming);
+  // A bitsandbytes checkpoint (e.g. *-bnb-4bit): its weights keep their own codes (quant/bnb-source.ts).
+  const quantizationConfig = (configJson as Record<string, unknown>).quantization_config;
+  const bnb =
+    quantizationConfig === undefined ? null : bnbSource(spec, store, quantizationConfig, `${dir.name}/config.json`);
+  const source = bnb?.source ?? canonicalLoader(spec, store);
+  const quantized = bnb ? { quantized: bnb.description } : {};
+  if (!files.includes('tokenizer.json')) return { ...withoutTokenizer(spec, source, dir, naming), ...quantized };
   const tokenizerJson = parseJson(await dir.text('tokenizer.json'), `${dir.name}/tokenizer.json`);
   const tokenizerConfig = files.includes('tokenizer_config.json')
     ? parseJson(await dir.text('tokenizer_config.json'), `${dir.name}/tokenizer_config.json`)
@@ -67,7 +75,16 @@ async function loadHf(dir: DirSource): Promise<LoadedModel> {
     spec,
   );
   checkVocabulary(spec, tokenizer, `${dir.name}/tokenizer.json`);
-  return { spec, source, tokenizer, noTokenizer: null, ...naming, format: 'huggingface', warnings: [...spec.warnings] };
+  return {
+    spec,
+    source,
+    tokenizer,
+    noTokenizer: null,
+    ...naming,
+    format: 'huggingface',
+    warnings: [...spec.warnings],
+    ...quantized,
+  };
 }
 
 /**

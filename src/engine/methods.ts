@@ -124,6 +124,11 @@ export interface MethodAnalysis {
   adalora?: { initR: number; targetR: number; tinit: number; tfinal: number; deltaT: number; totalStep: number };
   /** Snapshots taken during training (MethodState.snapshot), oldest first. */
   timeline?: MethodSnapshot[];
+  /**
+   * The run's batch as trained (set by trainRun; absent in analyses saved before it): rows per micro-batch,
+   * micro-batches per optimizer step, and their product.
+   */
+  training?: { batch: number; gradAccum: number; effectiveBatch: number };
   warnings: string[];
 }
 
@@ -174,6 +179,11 @@ export interface PreparationContext {
   padId?: number;
   /** The run's optimizer steps (AdaLoRA's total_step when not given). */
   totalSteps?: number;
+  /**
+   * Micro-batches per optimizer step (default 1): a gradient a layer adds in every backward pass (AdaLoRA's
+   * orthogonal regularizer) is divided by it, so it counts once per step.
+   */
+  gradAccum?: number;
   onProgress?(p: { phase: string; done: number; total: number }): void;
 }
 
@@ -259,6 +269,7 @@ export async function buildMethod(
   const t0 = performance.now();
   if (o.method === 'full') {
     weights.requireF32('Full fine-tuning');
+    weights.requireUnsharded('Full fine-tuning');
     return {
       method: 'full',
       train: 'full',

@@ -13,6 +13,8 @@ export const RUN_DEFAULTS = {
   seed: 0,
   steps: 100,
   batch: 4,
+  /** Micro-batches per optimizer step (the effective batch is batch x gradAccum). */
+  gradAccum: 1,
   /** Tokens per row (capped at the model's maximum when not given). */
   seq: 128,
   lr: 1e-3,

@@ -23,8 +23,15 @@ import { buildMethod, type MethodOptions, type MethodSnapshot, type MethodState 
 import { CLI_WORDING, nonFiniteAdvice, type RunWording } from './wording';
 
 export interface TrainRunOptions extends MethodOptions {
+  /** Optimizer steps: the schedule (warmup, cosine decay), evaluation, checkpoints and the step counter count these. */
   steps: number;
+  /** Rows per micro-batch (one forward and backward pass). */
   batch: number;
+  /**
+   * Micro-batches per optimizer step (default 1): a step trains on batch x gradAccum rows, exactly as one batch of
+   * that many (the loss is the mean over all their supervised tokens), with the memory of one micro-batch.
+   */
+  gradAccum?: number;
   seq: number;
   lr: number;
   warmupSteps: number;
@@ -70,6 +77,7 @@ export interface RunCheckpoint {
 }
 
 export interface StepReport extends StepMetrics {
+  /** Supervised tokens per second over the step's micro-batches. */
   tokensPerSecond: number;
   elapsedMs: number;
   /** Gradient L2 norm of each transformer block's trainables (index = layer), before clipping. */
@@ -150,6 +158,7 @@ export function validateTrainOptions(o: TrainRunOptions): void {
   };
   positiveInt('steps', o.steps);
   positiveInt('batch', o.batch);
+  positiveInt('grad-accum', o.gradAccum ?? 1);
   positiveInt('seq-len', o.seq);
   if (o.recompute !== undefined && !RECOMPUTE_MODES.includes(o.recompute)) {
     throw new Error(`--recompute must be one of ${RECOMPUTE_MODES.join(', ')} (got "${o.recompute}")`);
@@ -182,7 +191,8 @@ export async function trainRun(
       `No training example has a supervised token (every label is -100), so there is nothing to learn. Check the dataset's labels or format.`,
     );
   }
-  const small = smallSplitWarning(total, split.train.length, split.validation.length, o.batch, wording);
+  const gradAccum = o.gradAccum ?? 1;
+  const small = smallSplitWarning(total, split.train.length, split.validation.length, o.batch * gradAccum, wording);
   if (small) cb.onWarning?.(small);
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
   const shape = { batch: o.batch, seq: o.seq, padId };
@@ -210,9 +220,11 @@ export async function trainRun(
     shape: { batch: o.batch, seq: o.seq, recompute: o.recompute },
     padId,
     totalSteps: o.steps,
+    gradAccum,
     onProgress: cb.onPrepare,
   });
   gpu.checkErrors('method preparation');
+  state.analysis.training = { batch: o.batch, gradAccum, effectiveBatch: o.batch * gradAccum };
   cb.onMethod?.(state);
   cb.onPrepare?.({ phase: 'Building the training graph and compiling kernels', done: 0, total: 1 });
   const graph = new TransformerGraph(gpu, weights, {
@@ -236,6 +248,7 @@ export async function trainRun(
       weightDecay: o.weightDecay,
       maxGradNorm: o.maxGradNorm,
       minRatio: o.minLrRatio,
+      gradAccum,
     },
     state.training,
   );
@@ -260,7 +273,8 @@ export async function trainRun(
     if (!(o.resume.step >= 0 && o.resume.step <= o.steps))
       throw new Error(`The checkpoint is at step ${o.resume.step}; this run has ${o.steps} steps.`);
     trainer.restore(o.resume.step, o.resume.state);
-    for (let i = 0; i < o.resume.step; i++) stream.next();
+    // The stream is in micro-batches: gradAccum of them per step done.
+    for (let i = 0; i < o.resume.step * gradAccum; i++) stream.next();
     firstStep = o.resume.step;
   }
   const initialEval = o.resume ? null : await runEval(0);
@@ -301,9 +315,11 @@ export async function trainRun(
       stopReason = 'stopped';
       break;
     }
-    const batch = stream.next();
-    batchHash = foldHash(batchHash, batch.tokens);
-    if (batch.supervised === 0) {
+    // The step's micro-batches in stream order: together, one batch of batch x gradAccum rows.
+    const micro = Array.from({ length: gradAccum }, () => stream.next());
+    for (const b of micro) batchHash = foldHash(batchHash, b.tokens);
+    const supervised = micro.reduce((s, b) => s + b.supervised, 0);
+    if (supervised === 0) {
       // 0 supervised tokens would make the mean loss 0/0: no update, but the step (and its learning rate) passes.
       trainer.skip();
       skippedBatches++;
@@ -311,7 +327,7 @@ export async function trainRun(
       cb.onSkip?.(step);
     } else {
       const before = { buffers: gpu.counters.buffersCreated, submits: gpu.counters.submits };
-      const wait = await trainer.submit(batch);
+      const wait = await trainer.submit(micro);
       // Read the previous step's metrics while this one runs.
       const ok = await drain();
       if (step > firstStep) {
@@ -319,7 +335,7 @@ export async function trainRun(
         submitsAfterStep0 += gpu.counters.submits - before.submits;
       }
       if (!ok) break;
-      pending = { wait, tokens: batch.supervised, start: performance.now() };
+      pending = { wait, tokens: supervised, start: performance.now() };
     }
     if (o.evalEvery > 0 && step > 0 && step % o.evalEvery === 0) {
       if (!(await drain())) break;

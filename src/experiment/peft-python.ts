@@ -49,7 +49,8 @@ Each run, as the studio trains it:
     batch_hash in results.json is the studio's fingerprint of them, so equal hashes mean equal batches;
   - torch's AdamW (betas 0.9/0.999, eps 1e-8, decoupled weight decay) with the B factors at lr * lr_ratio_b
     (LoRA+), global gradient-norm clipping (max_grad_norm, 0 = off), linear warmup then cosine decay to
-    min_lr_ratio * lr; the loss is the batch's mean next-token cross-entropy over its supervised tokens;
+    min_lr_ratio * lr; the loss is the batch's mean next-token cross-entropy over its supervised tokens, a step's
+    batch being its grad_accum micro-batches of the stream (batch x grad_accum rows, one optimizer step);
   - then the final adapter's token-weighted mean next-token cross-entropy (nats) on the whole validation and test
     splits, one example per row.
 Methods:
@@ -831,6 +832,8 @@ class PeftRunner:
         self.family = "gpt2" if config.model_type == "gpt2" else "llama"
         self.seq = int(t.get("seq_len") or min(128, getattr(config, "max_position_embeddings", None) or 128))
         self.batch = int(t["batch"])
+        # Micro-batches per optimizer step (absent in files written before it existed: 1).
+        self.grad_accum = int(t.get("grad_accum") or 1)
         # A forward pass holds at most a training batch's tokens (packed rows are split into their examples).
         self.budget = self.batch * self.seq
         self.pad_id, self.eos_id = self.special_ids(config)
@@ -840,8 +843,8 @@ class PeftRunner:
             layout += " (train.packing auto: guessed from the data, --packing on/off decides)"
         self.train_examples = splits["train"]
         self.held_out = {n: [example_row(i, l, self.seq) for i, l in splits[n]] for n in ("validation", "test")}
-        log("base model %s (%s, %s), rows of %d tokens, batch %d, %s; torch %s, transformers %s, peft %s" % (
-            self.model_path, config.model_type, "bfloat16" if args.bf16 else "float32", self.seq, self.batch, layout,
+        log("base model %s (%s, %s), rows of %d tokens, batch %d x %d micro-batches, %s; torch %s, transformers %s, peft %s" % (
+            self.model_path, config.model_type, "bfloat16" if args.bf16 else "float32", self.seq, self.batch, self.grad_accum, layout,
             torch.__version__, transformers.__version__, peft.__version__))
 
     def special_ids(self, config):
@@ -917,8 +920,12 @@ class PeftRunner:
         adalora = getattr(model.peft_config.get("default"), "orth_reg_weight", None) is not None and model.peft_config["default"]
         model.train()
         for step in range(steps):
-            rows = stream.next()
-            fingerprint = fold_hash(fingerprint, flat_batch(rows, self.batch, self.seq, self.pad_id)[0])
+            # The step's grad_accum micro-batches in stream order: together, one batch of batch x grad_accum rows.
+            rows = []
+            for _ in range(self.grad_accum):
+                micro = stream.next()
+                fingerprint = fold_hash(fingerprint, flat_batch(micro, self.batch, self.seq, self.pad_id)[0])
+                rows += micro
             sequences = supervised_sequences(rows)
             count = supervised_count(sequences)
             if count == 0:

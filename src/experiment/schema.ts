@@ -52,6 +52,7 @@ export class ExperimentError extends Error {
 const TRAIN_KEYS: Record<string, keyof ExperimentTrain> = {
   steps: 'steps',
   batch: 'batch',
+  grad_accum: 'gradAccum',
   seq_len: 'seqLen',
   warmup: 'warmup',
   weight_decay: 'weightDecay',
@@ -84,6 +85,7 @@ export function defaultTrain(): ExperimentTrain {
   return {
     steps: RUN_DEFAULTS.steps,
     batch: RUN_DEFAULTS.batch,
+    gradAccum: RUN_DEFAULTS.gradAccum,
     warmup: RUN_DEFAULTS.warmupSteps,
     weightDecay: RUN_DEFAULTS.weightDecay,
     maxGradNorm: RUN_DEFAULTS.maxGradNorm,
@@ -255,6 +257,7 @@ function parseTrain(
   };
   set('steps', num(t.steps, 'train.steps', int1, 'an integer >= 1'));
   set('batch', num(t.batch, 'train.batch', int1, 'an integer >= 1'));
+  set('gradAccum', num(t.grad_accum, 'train.grad_accum', int1, 'an integer >= 1'));
   set(
     'seqLen',
     num(t.seq_len, 'train.seq_len', (x) => Number.isInteger(x) && x >= 2, 'an integer >= 2'),

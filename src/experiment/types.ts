@@ -19,8 +19,12 @@ export interface ExperimentSplit {
 
 /** The training settings every run shares (the run spec's, as the CLI's train command takes them). */
 export interface ExperimentTrain {
+  /** Optimizer steps. */
   steps: number;
+  /** Rows per micro-batch. */
   batch: number;
+  /** Micro-batches per optimizer step: each step trains on batch x gradAccum rows (the effective batch). */
+  gradAccum: number;
   /** Tokens per row; absent: 128, or the model's maximum if smaller. */
   seqLen?: number;
   warmup: number;

@@ -7,7 +7,17 @@
  * allocations. Parameters that change per step (learning rate, step count) are rewritten in place.
  */
 import type { DeviceHandle } from './device';
-import { isHalf, numel, shapeString, storageBytes, type DType, type Tensor } from './tensor';
+import { dequantizeLayout, H } from '../quant/layout';
+import {
+  isHalf,
+  isQuantized,
+  numel,
+  shapeString,
+  storageBytes,
+  type DType,
+  type QuantDType,
+  type Tensor,
+} from './tensor';
 import { packHalf, unpackHalf, type HalfDType } from './half';
 import { packParams, type ParamValue } from './params';
 
@@ -161,7 +171,7 @@ export class Gpu {
       if (!Number.isInteger(d) || d < 0) throw new Error(`${label}: invalid shape ${shapeString(shape)}`);
     }
     const size = numel(shape);
-    const bytes = storageBytes(size, dtype);
+    const bytes = storageBytes(size, dtype, shape[shape.length - 1]);
     if (bytes > this.device.limits.maxStorageBufferBindingSize) {
       throw new Error(
         `${label} ${shapeString(shape)} needs ${formatBytes(bytes)} in one binding; this GPU's maxStorageBufferBindingSize is ${formatBytes(this.device.limits.maxStorageBufferBindingSize)}.`,
@@ -175,8 +185,35 @@ export class Gpu {
     return { buffer, shape: [...shape], dtype, size, label };
   }
 
+  /**
+   * A quantized weight from its packed words (src/quant/layout.ts), sized by them: a checkpoint's own blocks may
+   * differ from the default layout storageBytes counts.
+   */
+  tensorWords(words: Uint32Array, shape: readonly number[], label: string, dtype: QuantDType): Tensor {
+    const bytes = words.byteLength;
+    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
+      throw new Error(
+        `${label} ${shapeString(shape)} needs ${formatBytes(bytes)} in one binding; this GPU's maxStorageBufferBindingSize is ${formatBytes(this.device.limits.maxStorageBufferBindingSize)}.`,
+      );
+    }
+    const buffer = this.createBuffer(
+      bytes,
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      label,
+    );
+    this.device.queue.writeBuffer(buffer, 0, words.buffer, words.byteOffset, words.byteLength);
+    return { buffer, shape: [...shape], dtype, size: numel(shape), label };
+  }
+
+  /** The packed words of a quantized tensor (its codes included: a GPU quantizer writes them). */
+  async readWords(t: Tensor): Promise<Uint32Array> {
+    const words = new Uint32Array(await this.readBytes(t.buffer, 0, t.buffer.size));
+    return words.subarray(0, words[H.words] || words.length);
+  }
+
   upload(t: Tensor, data: Float32Array | Uint32Array | Int32Array, elementOffset = 0): void {
     if (isHalf(t.dtype)) throw new Error(`${t.label}: ${t.dtype} tensors are written whole by tensorFrom`);
+    if (isQuantized(t.dtype)) throw new Error(`${t.label}: ${t.dtype} tensors are written whole by tensorWords`);
     if (data.length + elementOffset > t.size) {
       throw new Error(
         `${t.label}: upload of ${data.length} elements at ${elementOffset} overflows ${shapeString(t.shape)}`,
@@ -201,6 +238,10 @@ export class Gpu {
 
   /** Reads a tensor back (allocates a staging buffer: for tests, export and set-up, not the step loop). */
   async read(t: Tensor, elementOffset = 0, count = t.size - elementOffset): Promise<Float32Array> {
+    if (isQuantized(t.dtype)) {
+      if (elementOffset !== 0 || count !== t.size) throw new Error(`${t.label}: ${t.dtype} tensors are read whole`);
+      return dequantizeLayout(await this.readWords(t));
+    }
     if (isHalf(t.dtype)) {
       if (elementOffset !== 0 || count !== t.size) throw new Error(`${t.label}: ${t.dtype} tensors are read whole`);
       return unpackHalf(new Uint32Array(await this.readBytes(t.buffer, 0, t.buffer.size)), t.size, t.dtype);
@@ -216,7 +257,7 @@ export class Gpu {
   async readMany(items: (Tensor | { t: Tensor; offset: number; count: number })[]): Promise<Float32Array[]> {
     if (items.length === 0) return [];
     const ranges = items.map((x) => ('buffer' in x ? { t: x, offset: 0, count: x.size } : x));
-    const half = ranges.find((r) => isHalf(r.t.dtype));
+    const half = ranges.find((r) => isHalf(r.t.dtype) || isQuantized(r.t.dtype));
     if (half) throw new Error(`readMany reads f32 tensors; ${half.t.label} is ${half.t.dtype} (use read)`);
     const at: number[] = [];
     let total = 0;
@@ -426,8 +467,8 @@ export class CommandList {
 
   copy(src: Tensor, dst: Tensor, elements = Math.min(src.size, dst.size), srcOffset = 0, dstOffset = 0): void {
     if (elements === 0) return;
-    if (isHalf(src.dtype) || isHalf(dst.dtype))
-      throw new Error(`copy ${src.label} -> ${dst.label}: 16-bit tensors are not copied by element`);
+    if (isHalf(src.dtype) || isHalf(dst.dtype) || isQuantized(src.dtype) || isQuantized(dst.dtype))
+      throw new Error(`copy ${src.label} -> ${dst.label}: 16-bit and quantized tensors are not copied by element`);
     this.cmds.push({
       kind: 'copy',
       src: src.buffer,

@@ -3,14 +3,30 @@
  * f16 and bf16 tensors (frozen base weights) hold two elements per u32 word (see gpu/half.ts); only the
  * kernels that read weights (matmul's B operand, the embedding gather, GoRA's importance) accept them.
  */
-export type DType = 'f32' | 'u32' | 'i32' | 'f16' | 'bf16';
+import { layoutWords } from '../quant/layout';
+
+export type DType = 'f32' | 'u32' | 'i32' | 'f16' | 'bf16' | QuantDType;
+
+/**
+ * Quantized frozen weights (src/quant/layout.ts): 4-bit codebooks with bitsandbytes' blocks (NF4, and FP4 as
+ * bnb-4bit checkpoints may store), or int8 with a scale per row.
+ */
+export type QuantDType = 'nf4' | 'fp4' | 'int8';
 
 export function isHalf(dtype: DType): dtype is 'f16' | 'bf16' {
   return dtype === 'f16' || dtype === 'bf16';
 }
 
-/** Bytes a tensor of n elements occupies (16-bit tensors round up to whole words). */
-export function storageBytes(n: number, dtype: DType): number {
+export function isQuantized(dtype: DType): dtype is QuantDType {
+  return dtype === 'nf4' || dtype === 'fp4' || dtype === 'int8';
+}
+
+/**
+ * Bytes a tensor of n elements occupies (16-bit tensors round up to whole words). Quantized ones need their
+ * row width (`cols`) and count bitsandbytes' default layout (NF4 blocks of 64, double quantization).
+ */
+export function storageBytes(n: number, dtype: DType, cols = n): number {
+  if (isQuantized(dtype)) return 4 * layoutWords(dtype === 'int8' ? 'int8Rows' : 'codebook4', n, Math.max(1, cols));
   return isHalf(dtype) ? Math.ceil(n / 2) * 4 : n * 4;
 }
 

@@ -32,7 +32,15 @@ export interface EmbedForwardArgs {
   out: Tensor;
   rows: number;
   width: number;
+  /** Rows of the table. */
   vocab: number;
+  /** The token id of the table's first row (a vocabulary shard): ids outside [rowStart, rowStart + vocab) read 0. Default 0. */
+  rowStart?: number;
+  /**
+   * out[r] += the table's row for the rows whose id is in the table, others left as they are (the vocabulary shards
+   * after the first; without positions). Default false: every row is written.
+   */
+  accumulate?: boolean;
   /** u32 [rows], with posTable: GPT-2 learned positions. */
   positions?: Tensor;
   /** [maxPos, width]: out += posTable[pos]; positions >= maxPos add nothing. */
@@ -50,6 +58,10 @@ export function embedForward(list: CommandList, a: EmbedForwardArgs): void {
   checkTensor(k, 'table', a.table, a.vocab * a.width);
   checkTensor(k, 'out', a.out, a.rows * a.width, { ints: false });
   if (!a.positions !== !a.posTable) throw new Error(`${k}: positions and posTable go together (got only one)`);
+  const rowStart = a.rowStart ?? 0;
+  if (!Number.isInteger(rowStart) || rowStart < 0) throw new Error(`${k}: rowStart must be a count, got ${rowStart}`);
+  if (a.accumulate && a.posTable)
+    throw new Error(`${k}: accumulate adds the table only (positions go with the first shard)`);
   checkDistinct(k, { out: a.out }, { tokens: a.tokens, table: a.table, positions: a.positions, posTable: a.posTable });
   const grid = grid1d(a.rows * a.width, WG);
   if (a.positions && a.posTable) {
@@ -59,11 +71,12 @@ export function embedForward(list: CommandList, a: EmbedForwardArgs): void {
     list.dispatch(
       posForward(a.table),
       [a.tokens, a.table, a.positions, a.posTable, a.out],
-      params(a.rows, a.width, a.vocab, maxPos, false),
+      params(a.rows, a.width, a.vocab, maxPos, false, rowStart),
       grid,
     );
   } else {
-    list.dispatch(forward(a.table), [a.tokens, a.table, a.out], params(a.rows, a.width, a.vocab, 0, false), grid);
+    const p = params(a.rows, a.width, a.vocab, 0, !!a.accumulate, rowStart);
+    list.dispatch(forward(a.table), [a.tokens, a.table, a.out], p, grid);
   }
 }
 
@@ -139,6 +152,6 @@ function scatter(
   list.dispatch(BACKWARD, [ids, dout, dtable], p, grid1d(width, WG));
 }
 
-function params(rows: number, width: number, vocab: number, maxPos: number, accumulate: boolean) {
-  return [u32(rows), u32(width), u32(vocab), u32(maxPos), u32(accumulate ? 1 : 0), u32(0), u32(0), u32(0)];
+function params(rows: number, width: number, vocab: number, maxPos: number, accumulate: boolean, rowStart = 0) {
+  return [u32(rows), u32(width), u32(vocab), u32(maxPos), u32(accumulate ? 1 : 0), u32(rowStart), u32(0), u32(0)];
 }

@@ -9,7 +9,8 @@
  * Unpacking is plain integer and f32 arithmetic, so no adapter feature (shader-f16) is needed.
  */
 import type { KernelSpec } from '../gpu/gpu';
-import { isHalf, type DType, type Tensor } from '../gpu/tensor';
+import { isHalf, isQuantized, type DType, type QuantDType, type Tensor } from '../gpu/tensor';
+import { INT8_DEQUANT } from '../quant/layout';
 
 type Source = KernelSpec['source'];
 
@@ -31,19 +32,98 @@ function packedBlock(name: string, binding: string, dtype: 'f16' | 'bf16'): stri
   ].join('\n');
 }
 
+/**
+ * Readers of a quantized weight (src/quant/layout.ts: a 16-word header, then codes, scales and codebooks), computing
+ * exactly what `dequantizeLayout` computes: every product is rounded to f32 on its own (`keep` stops a compiler
+ * from fusing a multiply and an add into one rounding; header word 15 is always 0).
+ */
+function quantizedBlock(name: string, binding: string, dtype: QuantDType): string {
+  const q = `${name}_q`;
+  const common = [
+    `@group(0) @binding(${binding}) var<storage, read> ${q}: array<u32>;`,
+    `fn ${name}_f32(word: u32) -> f32 { return bitcast<f32>(${q}[word]); }`,
+    `fn ${name}_keep(x: f32) -> f32 { return select(x, 0.0, ${q}[15] != 0u); }`,
+    // Round to the precision the weight had when quantized (bf16 / f16, round to nearest even), as bitsandbytes returns it.
+    `fn ${name}_round(x: f32) -> f32 {`,
+    `  let mode = (${q}[5] >> 1u) & 3u;`,
+    `  if (mode == 1u) { let b = bitcast<u32>(x); return bitcast<f32>((b + 0x7fffu + ((b >> 16u) & 1u)) & 0xffff0000u); }`,
+    `  if (mode == 2u) {`,
+    `    if (abs(x) < 6.103515625e-5) { return round(x * 16777216.0) / 16777216.0; }`,
+    `    let b = bitcast<u32>(x); return bitcast<f32>((b + 0xfffu + ((b >> 13u) & 1u)) & 0xffffe000u);`,
+    `  }`,
+    `  return x;`,
+    `}`,
+    `fn count${name}4() -> u32 { return ${q}[1] / 4u; }`,
+    // Transposed layouts (GPT-2's Conv1D weights) store [C, R] for the logical [R, C]: element r·C + c is stored at c·R + r.
+    `fn ${name}_transposed() -> bool { return (${q}[5] & 8u) != 0u; }`,
+    `fn ${name}_index(i: u32) -> u32 {`,
+    `  if (!${name}_transposed()) { return i; }`,
+    `  return (i % ${q}[13]) * ${q}[12] + i / ${q}[13];`,
+    `}`,
+    `fn read${name}(i: u32) -> f32 { return ${name}_at(${name}_index(i)); }`,
+    `fn ${name}_scalar4(e: u32) -> vec4<f32> { return vec4<f32>(read${name}(e), read${name}(e + 1u), read${name}(e + 2u), read${name}(e + 3u)); }`,
+  ];
+  if (dtype === 'int8') {
+    return [
+      ...common,
+      `fn ${name}_code(i: u32) -> f32 { let w = ${q}[${q}[7] + (i >> 2u)]; return f32(bitcast<i32>(w << (24u - 8u * (i & 3u))) >> 24u); }`,
+      `fn ${name}_value(code: f32, scale: f32) -> f32 { return ${name}_round(${name}_keep(${name}_keep(code * scale) * ${INT8_DEQUANT_WGSL})); }`,
+      `fn ${name}_at(i: u32) -> f32 { return ${name}_value(${name}_code(i), ${name}_f32(${q}[8] + i / ${q}[2])); }`,
+      `fn read${name}4(i: u32) -> vec4<f32> {`,
+      `  let e = 4u * i;`,
+      `  let cols = ${q}[2];`,
+      `  if (cols % 4u != 0u || ${name}_transposed()) { return ${name}_scalar4(e); }`,
+      `  let scale = ${name}_f32(${q}[8] + e / cols);`,
+      `  let w = bitcast<i32>(${q}[${q}[7] + i]);`,
+      `  return vec4<f32>(${name}_value(f32((w << 24u) >> 24u), scale), ${name}_value(f32((w << 16u) >> 24u), scale),`,
+      `                   ${name}_value(f32((w << 8u) >> 24u), scale), ${name}_value(f32(w >> 24u), scale));`,
+      `}`,
+    ].join('\n');
+  }
+  return [
+    ...common,
+    `fn ${name}_absmax(b: u32) -> f32 {`,
+    `  if ((${q}[5] & 1u) == 0u) { return ${name}_f32(${q}[8] + b); }`,
+    `  let code = (${q}[${q}[8] + (b >> 2u)] >> (8u * (b & 3u))) & 0xffu;`,
+    `  let scale = ${name}_f32(${q}[9] + b / ${q}[4]);`,
+    `  return ${name}_keep(${name}_keep(${name}_f32(${q}[11] + code) * scale) + bitcast<f32>(${q}[6]));`,
+    `}`,
+    `fn ${name}_value(code: u32, absmax: f32) -> f32 { return ${name}_round(${name}_keep(${name}_f32(${q}[10] + code) * absmax)); }`,
+    // Element 2k is the high nibble of byte k; bytes are little-endian in a word.
+    `fn ${name}_at(i: u32) -> f32 {`,
+    `  let byte = (${q}[${q}[7] + (i >> 3u)] >> (8u * ((i >> 1u) & 3u))) & 0xffu;`,
+    `  return ${name}_value(select(byte >> 4u, byte & 15u, (i & 1u) == 1u), ${name}_absmax(i / ${q}[3]));`,
+    `}`,
+    // Elements 4i..4i+3 are bytes 2i and 2i+1: one half of one word, in one block (blocks are multiples of 4).
+    `fn read${name}4(i: u32) -> vec4<f32> {`,
+    `  if (${name}_transposed()) { return ${name}_scalar4(4u * i); }`,
+    `  let half = (${q}[${q}[7] + (i >> 1u)] >> (16u * (i & 1u))) & 0xffffu;`,
+    `  let absmax = ${name}_absmax((4u * i) / ${q}[3]);`,
+    `  return vec4<f32>(${name}_value((half >> 4u) & 15u, absmax), ${name}_value(half & 15u, absmax),`,
+    `                   ${name}_value(half >> 12u, absmax), ${name}_value((half >> 8u) & 15u, absmax));`,
+    `}`,
+  ].join('\n');
+}
+
+/** INT8_DEQUANT as an exact WGSL literal. */
+const INT8_DEQUANT_WGSL = `bitcast<f32>(${new Uint32Array(new Float32Array([INT8_DEQUANT]).buffer)[0]}u)`;
+
 const cache = new Map<string, Source>();
 
 /** The kernel source for weights stored as `dtype` (f32: the file as written). */
 export function weightSource(source: Source, dtype: DType): Source {
   if (dtype === 'f32') return source;
-  if (!isHalf(dtype)) throw new Error(`${source.name}: weights must be f32, f16 or bf16, got ${dtype}`);
-  const key = `${source.name}.${dtype}`;
+  if (!isHalf(dtype) && !isQuantized(dtype))
+    throw new Error(`${source.name}: weights must be f32, f16, bf16, nf4, fp4 or int8, got ${dtype}`);
+  // NF4 and FP4 differ only in the codebook the layout carries: one compiled variant.
+  const variant = dtype === 'fp4' ? 'nf4' : dtype;
+  const key = `${source.name}.${variant}`;
   let out = cache.get(key);
   if (!out) {
     let blocks = 0;
     const code = source.code.replace(BLOCK, (_m, name: string, binding: string) => {
       blocks++;
-      return packedBlock(name, binding, dtype);
+      return isHalf(variant) ? packedBlock(name, binding, variant) : quantizedBlock(name, binding, variant);
     });
     if (blocks === 0) throw new Error(`${source.name} has no weight-storage block`);
     out = { name: key, code };
@@ -54,6 +134,8 @@ export function weightSource(source: Source, dtype: DType): Source {
 
 /** Throws unless t is a weight format the reader kernels accept. */
 export function checkWeight(kernel: string, name: string, t: Tensor): void {
-  if (t.dtype !== 'f32' && !isHalf(t.dtype))
-    throw new Error(`${kernel} ${name} (${t.label}): expected f32, f16 or bf16 weights, got ${t.dtype}`);
+  if (t.dtype !== 'f32' && !isHalf(t.dtype) && !isQuantized(t.dtype))
+    throw new Error(
+      `${kernel} ${name} (${t.label}): expected f32, f16, bf16, nf4, fp4 or int8 weights, got ${t.dtype}`,
+    );
 }

@@ -275,6 +275,18 @@ export function layerBufferShapes(
   };
 }
 
+/**
+ * Recompute 'block': one block's buffers but its input, named block.*, shared by every block (each keeps its own
+ * resid, layer{l}.resid).
+ */
+export function sharedBlockShapes(
+  spec: ModelSpec,
+  rows: number,
+): Record<Exclude<LayerField, 'resid'>, BufferShape | null> {
+  const { resid: _input, ...shared } = layerBufferShapes(spec, rows, 'block');
+  return shared;
+}
+
 /** The MLP's pre-activations and activation ([rows, intermediate] each; GPT-2 has no second pre-activation). */
 export function mlpBufferShapes(
   spec: ModelSpec,
@@ -343,12 +355,20 @@ export function graphAllocations(spec: ModelSpec, o: GraphPlanOptions): PlannedB
 
   // Activations. Nothing reads a block's MLP buffers after its forward unless the backward does without
   // recomputing them: forward-only graphs and MLP recomputation keep one set for every block.
-  const sharedMlp = !training || o.recompute === 'mlp';
-  if (sharedMlp) shapes(mlpBufferShapes(spec, R, 'mlp'));
-  for (let l = 0; l < spec.layers; l++) {
-    shapes(layerBufferShapes(spec, R, `layer${l}`, !sharedMlp));
-    // Flash attention's logsumexp per query row and head; a forward-only graph never reads it back (one for all).
-    if (training || l === 0) g(`layer${l}.lse`, [o.batch, spec.heads, o.seq]);
+  // Block recomputation keeps only each block's input (resid) and one set of every other buffer, lse included,
+  // which the backward refills block by block (sharedBlockShapes).
+  if (training && o.recompute === 'block') {
+    shapes(sharedBlockShapes(spec, R));
+    g('block.lse', [o.batch, spec.heads, o.seq]);
+    for (let l = 0; l < spec.layers; l++) g(`layer${l}.resid`, [R, spec.hidden]);
+  } else {
+    const sharedMlp = !training || o.recompute === 'mlp';
+    if (sharedMlp) shapes(mlpBufferShapes(spec, R, 'mlp'));
+    for (let l = 0; l < spec.layers; l++) {
+      shapes(layerBufferShapes(spec, R, `layer${l}`, !sharedMlp));
+      // Flash attention's logsumexp per query row and head; a forward-only graph never reads it back (one for all).
+      if (training || l === 0) g(`layer${l}.lse`, [o.batch, spec.heads, o.seq]);
+    }
   }
   shapes(finalBufferShapes(spec, R, 'final'));
   g('logits', [logitsChunkRows(R, spec.vocabSize, o.logitsChunkRows), spec.vocabSize]);
@@ -398,9 +418,17 @@ export function trainableShapes(
   return adapters.flatMap((a) => adapterTrainables(a).map(([name, , shape]) => ({ name, shape })));
 }
 
-/** Trainer's buffers: two AdamW moments per trainable, hyperparameters, clip state, per-tensor norms, 3 metrics slots. */
-export function trainerAllocations(trainables: readonly TrainableShape[]): PlannedBuffer[] {
+/**
+ * Trainer's buffers: two AdamW moments per trainable, hyperparameters, clip state, per-tensor norms, 3 metrics slots;
+ * with gradient accumulation (gradAccum > 1, `rows` tokens per micro-batch), the step's micro-batches side by side
+ * and a running gradient sum per trainable.
+ */
+export function trainerAllocations(
+  trainables: readonly TrainableShape[],
+  accumulation: { gradAccum?: number; rows?: number } = {},
+): PlannedBuffer[] {
   const n = trainables.length;
+  const accum = accumulation.gradAccum ?? 1;
   const out = [
     buffer('adamw.hp', [8], 'trainer'),
     buffer('optimizer.state', [4], 'trainer'),
@@ -408,8 +436,17 @@ export function trainerAllocations(trainables: readonly TrainableShape[]): Plann
   ];
   for (const t of trainables)
     out.push(buffer(`${t.name}.adam_m`, t.shape, 'trainer'), buffer(`${t.name}.adam_v`, t.shape, 'trainer'));
-  // Staging (MAP_READ) for the loss sum, the gradient norm, the clip factor and the per-tensor norms.
-  for (let i = 0; i < 3; i++) out.push(buffer(`metrics.${i}`, [3 + n], 'trainer'));
+  if (accum > 1) {
+    const rows = accumulation.rows ?? 0;
+    for (const t of trainables) out.push(buffer(`${t.name}.grad_accum`, t.shape, 'trainer'));
+    out.push(
+      buffer('accum.tokens', [accum * rows], 'trainer', 'u32'),
+      buffer('accum.targets', [accum * rows], 'trainer', 'i32'),
+      buffer('accum.positions', [accum * rows], 'trainer', 'u32'),
+    );
+  }
+  // Staging (MAP_READ) for each micro-batch's loss sum, the gradient norm, the clip factor and the per-tensor norms.
+  for (let i = 0; i < 3; i++) out.push(buffer(`metrics.${i}`, [accum + 2 + n], 'trainer'));
   return out;
 }
 
@@ -417,6 +454,8 @@ export function trainerAllocations(trainables: readonly TrainableShape[]): Plann
 
 export interface TrainingPlanOptions extends Omit<GraphPlanOptions, 'train'> {
   train: Exclude<TrainMode, 'none'>;
+  /** Micro-batches per optimizer step (default 1). */
+  gradAccum?: number;
 }
 
 /**
@@ -433,6 +472,9 @@ export function trainingAllocations(spec: ModelSpec, o: TrainingPlanOptions): Pl
   return [
     ...trainables,
     ...graphAllocations(spec, { ...o, adapters }),
-    ...trainerAllocations(trainableShapes(spec, o.train, adapters)),
+    ...trainerAllocations(trainableShapes(spec, o.train, adapters), {
+      gradAccum: o.gradAccum,
+      rows: o.batch * o.seq,
+    }),
   ];
 }

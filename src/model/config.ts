@@ -392,7 +392,12 @@ export function resolveTensorName(store: Pick<WeightStore, 'info'>, name: string
  * Checks that `store` has every tensor `spec` needs with the right shape and a float dtype. Throws
  * one error listing every problem; returns canonical name -> name in the store.
  */
-export function validateCheckpoint(spec: ModelSpec, store: WeightStore): Map<string, string> {
+export function validateCheckpoint(
+  spec: ModelSpec,
+  store: WeightStore,
+  /** Stored names of pre-quantized weights: their shapes and dtypes are their quant states' (quant/bnb-source.ts). */
+  quantized: ReadonlySet<string> = new Set(),
+): Map<string, string> {
   const resolved = new Map<string, string>();
   const problems: string[] = [];
   for (const { name, shape } of expectedTensors(spec)) {
@@ -403,6 +408,10 @@ export function validateCheckpoint(spec: ModelSpec, store: WeightStore): Map<str
     }
     const info = store.info(found)!;
     const label = found === name ? name : `${name} (as ${found})`;
+    if (quantized.has(found)) {
+      resolved.set(name, found);
+      continue;
+    }
     if (info.shape.length !== shape.length || info.shape.some((n, i) => n !== shape[i])) {
       problems.push(`${label}: expected shape [${shape.join(', ')}], found [${info.shape.join(', ')}]`);
     } else if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {
@@ -423,8 +432,12 @@ export function validateCheckpoint(spec: ModelSpec, store: WeightStore): Map<str
  * Validates `store` against `spec` and returns a loader keyed by canonical names (expectedTensors),
  * whatever prefix convention the checkpoint uses.
  */
-export function canonicalLoader(spec: ModelSpec, store: WeightStore): TensorSource {
-  const resolved = validateCheckpoint(spec, store);
+export function canonicalLoader(
+  spec: ModelSpec,
+  store: WeightStore,
+  quantized: ReadonlySet<string> = new Set(),
+): TensorSource {
+  const resolved = validateCheckpoint(spec, store, quantized);
   const stored = (name: string) => resolved.get(name) ?? resolveTensorName(store, name) ?? name;
   return {
     load: (name) => store.load(stored(name)),

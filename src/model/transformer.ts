@@ -15,7 +15,8 @@
  *   ln2[l]    normed mid                fc1[l]/fc2[l] MLP pre-activations  act[l]  MLP activation
  *
  * TransformerGraph allocates every buffer from the allocation table (allocation-plan.ts), the same list the
- * studio's memory estimate sums.
+ * studio's memory estimate sums. With recompute 'block' only resid is per layer; the others are one set (block.*)
+ * that the backward pass refills block by block (ForwardPass.block).
  */
 import type { BoundAdapter, LinearAdapter, Trainable } from './adapter';
 import type { CommandList, Gpu } from '../gpu/gpu';
@@ -44,6 +45,7 @@ import {
   layerBufferShapes,
   mlpBufferShapes,
   planBytes,
+  sharedBlockShapes,
   type BufferShape,
   type PlannedBuffer,
 } from './allocation-plan';
@@ -65,7 +67,10 @@ export interface GraphOptions {
   /**
    * 'mlp': every block shares one set of MLP buffers (fc1, fc2, act: the largest activations) and the backward
    * pass recomputes a block's from its saved ln2 (two more GEMMs per block) instead of keeping them all.
-   * Forward-only graphs always share them. Default 'none'.
+   * Forward-only graphs always share them. 'block': every block keeps only its input (resid) and shares one set
+   * of all its other buffers (lse included); the backward pass re-runs each block's forward from its input before
+   * its backward (the last block's buffers are still in place): about one more forward pass per step. Ignored by
+   * forward-only graphs. Default 'none'.
    */
   recompute?: Recompute;
   /**
@@ -199,6 +204,7 @@ class FullGrads {
   readonly grads = new Map<string, Tensor>();
   readonly trainables: Trainable[] = [];
   constructor(weights: ModelWeights, allocate: (name: string) => Tensor) {
+    weights.requireUnsharded('Full fine-tuning');
     const tied = weights.spec.tieWordEmbeddings;
     for (const name of weights.names()) {
       const p = weights.get(name);
@@ -269,54 +275,62 @@ export class ForwardPass {
     const { spec, weights, rows: R } = this;
     const d = spec.hidden;
     const gpt2 = spec.family === 'gpt2';
-    embedForward(list, {
-      tokens: this.inputs.tokens,
-      table: weights.get(weights.embedName),
-      out: layers[0]?.resid ?? final.resid,
-      rows: R,
-      width: d,
-      vocab: spec.vocabSize,
-      ...(gpt2 ? { positions: this.inputs.positions, posTable: weights.get('wpe.weight') } : {}),
-    });
-    for (let l = 0; l < spec.layers; l++) {
-      const a = layers[l];
-      const next = l + 1 < spec.layers ? layers[l + 1].resid : final.resid;
-      const m = this.modules(l);
-      this.norm(list, a.resid, a.ln1, l, 1, a.ln1Mean, a.ln1Rstd);
-      // q|k|v into one fused buffer: Llama writes three column slices, GPT-2's c_attn is fused already.
-      const qkvOut = a.qkvPre ?? a.qkv;
-      if (gpt2) {
-        this.linear(list, m['attn.c_attn'], dense(a.ln1, d), dense(qkvOut, this.qkvWidth));
-      } else {
-        const hd = spec.headDim;
-        this.linear(list, m.q_proj, dense(a.ln1, d), { t: qkvOut, ld: this.qkvWidth, offset: 0 });
-        this.linear(list, m.k_proj, dense(a.ln1, d), { t: qkvOut, ld: this.qkvWidth, offset: spec.heads * hd });
-        this.linear(list, m.v_proj, dense(a.ln1, d), {
-          t: a.qkv,
-          ld: this.qkvWidth,
-          offset: (spec.heads + spec.kvHeads) * hd,
-        });
-        if (a.qkvPre) this.qkNormForward(list, l, a);
-        this.rope(list, a.qkv, false);
-      }
-      attention(list, l, a.qkv, a.att);
-      // mid = resid + att·Woᵀ: copy the residual, then accumulate the projection into it.
-      list.copy(a.resid, a.mid);
-      this.linear(
-        list,
-        gpt2 ? m['attn.c_proj'] : m.o_proj,
-        dense(a.att, spec.heads * spec.headDim),
-        dense(a.mid, d),
-        1,
-      );
-      this.norm(list, a.mid, a.ln2, l, 2, a.ln2Mean, a.ln2Rstd);
-      list.copy(a.mid, next);
-      this.mlpActivation(list, l, a);
-      this.linear(list, gpt2 ? m['mlp.c_proj'] : m.down_proj, dense(a.act, spec.intermediate), dense(next, d), 1);
-    }
+    // One gather per vocabulary shard: the first writes every row (0 for ids in later shards, plus GPT-2's
+    // positions), each later one adds its rows' values to the rows whose ids it holds.
+    weights.vocabShards(weights.embedName).forEach((s, k) =>
+      embedForward(list, {
+        tokens: this.inputs.tokens,
+        table: s.tensor,
+        out: layers[0]?.resid ?? final.resid,
+        rows: R,
+        width: d,
+        vocab: s.rows,
+        rowStart: s.rowStart,
+        accumulate: k > 0,
+        ...(gpt2 && k === 0 ? { positions: this.inputs.positions, posTable: weights.get('wpe.weight') } : {}),
+      }),
+    );
+    for (let l = 0; l < spec.layers; l++)
+      this.block(list, l, layers[l], l + 1 < spec.layers ? layers[l + 1].resid : final.resid, attention);
     if (!logits) return;
     this.finalNorm(list, final);
     this.lmHead(list, final, logits, 0, R);
+  }
+
+  /**
+   * Records block l: reads a.resid and writes `next` (the next block's input, or a scratch buffer when the training
+   * graph re-runs the block in its backward pass: recompute 'block'). Every other buffer of `a` is overwritten.
+   */
+  block(list: CommandList, l: number, a: LayerBuffers, next: Tensor, attention: AttentionStep): void {
+    const { spec } = this;
+    const d = spec.hidden;
+    const gpt2 = spec.family === 'gpt2';
+    const m = this.modules(l);
+    this.norm(list, a.resid, a.ln1, l, 1, a.ln1Mean, a.ln1Rstd);
+    // q|k|v into one fused buffer: Llama writes three column slices, GPT-2's c_attn is fused already.
+    const qkvOut = a.qkvPre ?? a.qkv;
+    if (gpt2) {
+      this.linear(list, m['attn.c_attn'], dense(a.ln1, d), dense(qkvOut, this.qkvWidth));
+    } else {
+      const hd = spec.headDim;
+      this.linear(list, m.q_proj, dense(a.ln1, d), { t: qkvOut, ld: this.qkvWidth, offset: 0 });
+      this.linear(list, m.k_proj, dense(a.ln1, d), { t: qkvOut, ld: this.qkvWidth, offset: spec.heads * hd });
+      this.linear(list, m.v_proj, dense(a.ln1, d), {
+        t: a.qkv,
+        ld: this.qkvWidth,
+        offset: (spec.heads + spec.kvHeads) * hd,
+      });
+      if (a.qkvPre) this.qkNormForward(list, l, a);
+      this.rope(list, a.qkv, false);
+    }
+    attention(list, l, a.qkv, a.att);
+    // mid = resid + att·Woᵀ: copy the residual, then accumulate the projection into it.
+    list.copy(a.resid, a.mid);
+    this.linear(list, gpt2 ? m['attn.c_proj'] : m.o_proj, dense(a.att, spec.heads * spec.headDim), dense(a.mid, d), 1);
+    this.norm(list, a.mid, a.ln2, l, 2, a.ln2Mean, a.ln2Rstd);
+    list.copy(a.mid, next);
+    this.mlpActivation(list, l, a);
+    this.linear(list, gpt2 ? m['mlp.c_proj'] : m.down_proj, dense(a.act, spec.intermediate), dense(next, d), 1);
   }
 
   /** final.ln = norm(final.resid). */
@@ -328,15 +342,18 @@ export class ForwardPass {
   lmHead(list: CommandList, final: FinalBuffers, logits: Tensor, rowStart: number, rows: number): void {
     const { spec } = this;
     const d = spec.hidden;
-    matmul(list, {
-      a: { t: final.ln, ld: d, offset: rowStart * d },
-      b: { t: this.weights.lmHead, ld: d },
-      c: dense(logits, spec.vocabSize),
-      M: rows,
-      N: spec.vocabSize,
-      K: d,
-      transB: true,
-    });
+    // One product per vocabulary shard, into its columns of the logits.
+    for (const s of this.weights.lmHeadShards) {
+      matmul(list, {
+        a: { t: final.ln, ld: d, offset: rowStart * d },
+        b: { t: s.tensor, ld: d },
+        c: { t: logits, ld: spec.vocabSize, offset: s.rowStart },
+        M: rows,
+        N: s.rows,
+        K: d,
+        transB: true,
+      });
+    }
   }
 
   /**
@@ -529,6 +546,8 @@ export class TransformerGraph {
   private readonly full: FullGrads | null;
   private readonly qkvWidth: number;
   private readonly recomputeMlp: boolean;
+  /** Recompute 'block': acts share every buffer but resid, and the backward re-runs each block's forward. */
+  private readonly recomputeBlock: boolean;
   /** Allocates a buffer of the plan by name (the backward's scratch is allocated while recording). */
   private readonly alloc: (name: string) => Tensor;
   /** Rows per LM-head chunk (logits holds one chunk: [chunkRows, vocab]). */
@@ -546,6 +565,7 @@ export class TransformerGraph {
     if (!RECOMPUTE_MODES.includes(recompute))
       throw new Error(`recompute must be one of ${RECOMPUTE_MODES.join(', ')}, got "${recompute}"`);
     this.recomputeMlp = recompute === 'mlp' && opts.train !== 'none';
+    this.recomputeBlock = recompute === 'block' && opts.train !== 'none';
 
     // Every buffer by name from the table; whatever the table lists must have been allocated once the lists are recorded.
     const adapterShapes = [...(opts.adapters?.values() ?? [])].map(adapterShapeOf);
@@ -575,13 +595,23 @@ export class TransformerGraph {
     this.positions = t('positions');
     this.gradScale = t('gradScale');
 
-    // Nothing reads a block's MLP buffers after its forward unless the backward does without recomputing them.
-    const sharedMlp =
-      opts.train === 'none' || this.recomputeMlp ? allocateMlpBuffers(gpu, spec, R, 'mlp', allocate) : undefined;
-    for (let l = 0; l < spec.layers; l++) {
-      this.acts.push(allocateLayerBuffers(gpu, spec, R, `layer${l}`, sharedMlp, allocate));
-      // A forward-only graph never reads them back: one buffer serves every layer.
-      this.lse.push(opts.train === 'none' && l > 0 ? this.lse[0] : t(`layer${l}.lse`));
+    if (this.recomputeBlock) {
+      // One set of a block's buffers for every block (the backward refills it block by block); each keeps its input.
+      const shared = allocateAll(sharedBlockShapes(spec, R), allocate);
+      const lse = t('block.lse');
+      for (let l = 0; l < spec.layers; l++) {
+        this.acts.push({ ...(shared as Omit<LayerBuffers, 'resid'>), resid: t(`layer${l}.resid`) });
+        this.lse.push(lse);
+      }
+    } else {
+      // Nothing reads a block's MLP buffers after its forward unless the backward does without recomputing them.
+      const sharedMlp =
+        opts.train === 'none' || this.recomputeMlp ? allocateMlpBuffers(gpu, spec, R, 'mlp', allocate) : undefined;
+      for (let l = 0; l < spec.layers; l++) {
+        this.acts.push(allocateLayerBuffers(gpu, spec, R, `layer${l}`, sharedMlp, allocate));
+        // A forward-only graph never reads them back: one buffer serves every layer.
+        this.lse.push(opts.train === 'none' && l > 0 ? this.lse[0] : t(`layer${l}.lse`));
+      }
     }
     this.final = allocateFinalBuffers(gpu, spec, R, 'final', undefined, allocate);
     this.chunkRows = logitsChunkRows(R, spec.vocabSize, opts.logitsChunkRows);
@@ -735,15 +765,18 @@ export class TransformerGraph {
         rowOffset: r0,
         vocab: V,
       });
-      // dln_f[chunk] = dlogits · W_lm  [n, d]
-      matmul(list, {
-        a: dense(dlogits, V),
-        b: { t: weights.lmHead, ld: d },
-        c: { t: dln, ld: d, offset: r0 * d },
-        M: n,
-        N: d,
-        K: V,
-      });
+      // dln_f[chunk] = dlogits · W_lm  [n, d]: summed over the vocabulary shards (their columns of dlogits).
+      weights.lmHeadShards.forEach((s, k) =>
+        matmul(list, {
+          a: { t: dlogits, ld: V, offset: s.rowStart },
+          b: { t: s.tensor, ld: d },
+          c: { t: dln, ld: d, offset: r0 * d },
+          M: n,
+          N: d,
+          K: s.rows,
+          beta: k > 0 ? 1 : 0,
+        }),
+      );
       if (full) {
         // dW_lm (+)= dlogitsᵀ · ln_f[chunk]; a tied embedding accumulates from the start (cleared above).
         const lmName = spec.tieWordEmbeddings ? weights.embedName : 'lm_head.weight';
@@ -767,6 +800,11 @@ export class TransformerGraph {
       const m = this.pass.modules(l);
       // Shared MLP buffers hold the last block's values after the forward; earlier blocks recompute theirs.
       if (this.recomputeMlp && l < spec.layers - 1) this.pass.mlpActivation(list, l, a);
+      // Shared block buffers likewise: earlier blocks re-run their whole forward (adapters, qk-norm, RoPE, attention
+      // and its lse) from their saved input. Its output must not overwrite layer l+1's input, nor dresid (d(next)):
+      // it goes to dln, which nothing reads until the MLP backward below overwrites it (beta 0).
+      if (this.recomputeBlock && l < spec.layers - 1)
+        this.pass.block(list, l, a, dln, (into, layer, qkv, att) => this.attention(into, layer, qkv, att));
       // MLP: next = mid + act·W_downᵀ ; dresid holds d(next).
       if (gpt2) {
         this.linearBackward(
@@ -1004,6 +1042,22 @@ export class TransformerGraph {
 
   /** Writes a batch's tokens, targets and positions (and the loss scale) into the graph's input buffers. */
   setBatch(batch: { tokens: Uint32Array; targets: Int32Array; positions: Uint32Array; supervised: number }): void {
+    this.checkBatch(batch);
+    const q = this.gpu.device.queue;
+    q.writeBuffer(this.tokens.buffer, 0, batch.tokens.buffer, batch.tokens.byteOffset, batch.tokens.byteLength);
+    q.writeBuffer(this.targets.buffer, 0, batch.targets.buffer, batch.targets.byteOffset, batch.targets.byteLength);
+    q.writeBuffer(
+      this.positions.buffer,
+      0,
+      batch.positions.buffer,
+      batch.positions.byteOffset,
+      batch.positions.byteLength,
+    );
+    q.writeBuffer(this.gradScale.buffer, 0, new Float32Array([batch.supervised > 0 ? 1 / batch.supervised : 0]));
+  }
+
+  /** Throws unless the batch has this graph's shape and every token and target id is in the vocabulary. */
+  checkBatch(batch: { tokens: Uint32Array; targets: Int32Array; positions: Uint32Array }): void {
     const R = this.rows;
     if (batch.tokens.length !== R || batch.targets.length !== R || batch.positions.length !== R) {
       throw new Error(
@@ -1017,17 +1071,6 @@ export class TransformerGraph {
       if (batch.targets[i] >= V)
         throw new Error(`target id ${batch.targets[i]} at position ${i} is outside the model's vocabulary (${V})`);
     }
-    const q = this.gpu.device.queue;
-    q.writeBuffer(this.tokens.buffer, 0, batch.tokens.buffer, batch.tokens.byteOffset, batch.tokens.byteLength);
-    q.writeBuffer(this.targets.buffer, 0, batch.targets.buffer, batch.targets.byteOffset, batch.targets.byteLength);
-    q.writeBuffer(
-      this.positions.buffer,
-      0,
-      batch.positions.buffer,
-      batch.positions.byteOffset,
-      batch.positions.byteLength,
-    );
-    q.writeBuffer(this.gradScale.buffer, 0, new Float32Array([batch.supervised > 0 ? 1 / batch.supervised : 0]));
   }
 }
 

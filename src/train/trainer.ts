@@ -2,12 +2,14 @@
  * One training step = one command buffer: forward, loss, backward, per-tensor gradient norms, global clip
  * factor and AdamW, all recorded once. Per step only the batch and the optimizer hyperparameters are
  * written (queue.writeBuffer); metrics come back through a ring of staging buffers, so reading step N's
- * loss never stalls the submission of step N+1.
+ * loss never stalls the submission of step N+1. With gradient accumulation a step is still one command buffer:
+ * forward and backward once per micro-batch, their gradients summed, then the norms, clip and AdamW once.
  */
 import type { Trainable } from '../model/adapter';
 import type { CommandList, Gpu } from '../gpu/gpu';
 import type { Tensor } from '../gpu/tensor';
 import { adamw, ADAMW_HP } from '../kernels/adamw';
+import { addInPlace } from '../kernels/elementwise';
 import { clipFactor, sumSquares } from '../kernels/reduce';
 import type { TransformerGraph } from '../model/transformer';
 import { learningRate, type ScheduleOptions } from './schedule';
@@ -19,6 +21,19 @@ export interface OptimizerOptions extends ScheduleOptions {
   weightDecay: number;
   /** 0 disables clipping. */
   maxGradNorm: number;
+  /**
+   * Micro-batches per optimizer step (default 1): their gradients add up to the gradient of one batch of all their
+   * rows (the loss is the mean over every supervised token of the step), then clipping and AdamW run once.
+   */
+  gradAccum?: number;
+}
+
+/** One micro-batch's inputs as the graph reads them (a Batch of the graph's shape). */
+export interface StepBatch {
+  tokens: Uint32Array;
+  targets: Int32Array;
+  positions: Uint32Array;
+  supervised: number;
 }
 
 export const DEFAULT_OPTIMIZER: Omit<OptimizerOptions, 'lr' | 'totalSteps'> = {
@@ -33,8 +48,9 @@ export const DEFAULT_OPTIMIZER: Omit<OptimizerOptions, 'lr' | 'totalSteps'> = {
 
 export interface StepMetrics {
   step: number;
-  /** Mean next-token cross-entropy over the batch's supervised tokens. */
+  /** Mean next-token cross-entropy over the step's supervised tokens (every micro-batch's). */
   loss: number;
+  /** Supervised tokens of the step, over all its micro-batches. */
   supervised: number;
   lr: number;
   gradNorm: number;
@@ -78,12 +94,35 @@ interface Slot {
   busy: Promise<void> | null;
 }
 
+/**
+ * Gradient accumulation's buffers and lists (gradAccum > 1), all made before step 0: the step's micro-batches are
+ * written side by side and copied into the graph's inputs inside the step's command buffer (one submit per step).
+ * Every micro-batch's backward writes the trainables' gradients, scaled by 1 / the step's supervised tokens; `sums`
+ * keeps their running sum (the first micro-batch copies, the next ones add), and the last adds it back into the
+ * gradients, so norms, clipping, AdamW and the method's step work read the whole step's gradient.
+ */
+interface Accumulation {
+  tokens: Tensor;
+  targets: Tensor;
+  positions: Tensor;
+  /** backward, then sums = grad */
+  first: CommandList;
+  /** backward, then sums += grad */
+  middle: CommandList;
+  /** backward, grad += sums, then the update */
+  last: CommandList;
+}
+
 export class Trainer {
   readonly trainables: Trainable[];
+  /** Micro-batches per optimizer step. */
+  readonly gradAccum: number;
   private readonly hp: Tensor;
   private readonly state: Tensor;
   private readonly sq: Tensor;
+  /** backward + update: a step of one micro-batch. */
   private readonly list: CommandList;
+  private readonly accum: Accumulation | null = null;
   private readonly ring: Slot[] = [];
   private readonly moments: { m: Tensor; v: Tensor }[] = [];
   private stepIndex = 0;
@@ -98,14 +137,16 @@ export class Trainer {
     this.trainables = graph.trainables;
     if (this.trainables.length === 0)
       throw new Error('Nothing to train: no trainable tensors (check --targets and --method).');
+    const accum = (this.gradAccum = options.gradAccum ?? 1);
+    if (!Number.isInteger(accum) || accum < 1) throw new Error(`gradAccum must be an integer >= 1 (got ${accum})`);
     const n = this.trainables.length;
     this.hp = gpu.tensor([8], 'adamw.hp');
     this.state = gpu.tensor([4], 'optimizer.state');
     this.sq = gpu.tensor([n], 'grad.sumsq');
-    const list = (this.list = gpu.list('step'));
-    list.append(graph.backwardList);
-    this.trainables.forEach((t, i) => sumSquares(list, { x: t.grad, n: t.grad.size, out: this.sq, outIndex: i }));
-    clipFactor(list, {
+    // The update, once per optimizer step: per-tensor norms, clip factor, AdamW, the method's own work.
+    const update = gpu.list('update');
+    this.trainables.forEach((t, i) => sumSquares(update, { x: t.grad, n: t.grad.size, out: this.sq, outIndex: i }));
+    clipFactor(update, {
       sq: this.sq,
       count: n,
       state: this.state,
@@ -117,7 +158,7 @@ export class Trainer {
       const m = gpu.tensor(t.param.shape, `${t.name}.adam_m`);
       const v = gpu.tensor(t.param.shape, `${t.name}.adam_v`);
       this.moments.push({ m, v });
-      adamw(list, {
+      adamw(update, {
         param: t.param,
         grad: t.grad,
         m,
@@ -130,8 +171,34 @@ export class Trainer {
         applyDecay: t.decay,
       });
     }
-    work.record?.(list, { state: this.state, clipIndex: STATE_CLIP });
-    const bytes = 4 * (1 + 2 + n);
+    work.record?.(update, { state: this.state, clipIndex: STATE_CLIP });
+    const list = (this.list = gpu.list('step'));
+    list.append(graph.backwardList);
+    list.append(update);
+    if (accum > 1) {
+      const rows = graph.rows;
+      const sums = this.trainables.map((t) => gpu.tensor(t.grad.shape, `${t.name}.grad_accum`));
+      const first = gpu.list('step.first');
+      const middle = gpu.list('step.middle');
+      const last = gpu.list('step.last');
+      for (const l of [first, middle, last]) l.append(graph.backwardList);
+      this.trainables.forEach((t, i) => {
+        first.copy(t.grad, sums[i]);
+        addInPlace(middle, { x: sums[i], y: t.grad, n: t.grad.size });
+        addInPlace(last, { x: t.grad, y: sums[i], n: t.grad.size });
+      });
+      last.append(update);
+      this.accum = {
+        tokens: gpu.tensor([accum * rows], 'accum.tokens', 'u32'),
+        targets: gpu.tensor([accum * rows], 'accum.targets', 'i32'),
+        positions: gpu.tensor([accum * rows], 'accum.positions', 'u32'),
+        first,
+        middle,
+        last,
+      };
+    }
+    // Staging: the loss sum of each micro-batch, the gradient norm and clip factor, the per-tensor norms.
+    const bytes = 4 * (accum + 2 + n);
     for (let i = 0; i < RING; i++) {
       this.ring.push({
         staging: gpu.createBuffer(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `metrics.${i}`),
@@ -203,15 +270,19 @@ export class Trainer {
   }
 
   /**
-   * Submits one step and returns a promise of its metrics. Await it later (after submitting the next step)
-   * to keep the GPU busy; at most RING steps may be pending.
+   * Submits one optimizer step over one batch, or over up to `gradAccum` micro-batches (their gradients summed as
+   * one batch of all their rows; micro-batches without a supervised token add nothing and are left out), and
+   * returns a promise of its metrics. Await it later (after submitting the next step) to keep the GPU busy; at most
+   * RING steps may be pending.
    */
-  async submit(batch: {
-    tokens: Uint32Array;
-    targets: Int32Array;
-    positions: Uint32Array;
-    supervised: number;
-  }): Promise<() => Promise<StepMetrics>> {
+  async submit(batches: StepBatch | readonly StepBatch[]): Promise<() => Promise<StepMetrics>> {
+    const given = Array.isArray(batches) ? (batches as readonly StepBatch[]) : [batches as StepBatch];
+    if (given.length === 0 || given.length > this.gradAccum)
+      throw new Error(`A step takes 1 to ${this.gradAccum} micro-batches (got ${given.length})`);
+    const supervised = given.reduce((s, b) => s + b.supervised, 0);
+    // Left out, a micro-batch without a supervised token changes nothing: its rows have no loss and no gradient.
+    const micro = given.length === 1 ? given : given.filter((b) => b.supervised > 0);
+    if (micro.length === 0) throw new Error('The step has no supervised token: skip it instead (Trainer.skip)');
     const step = this.stepIndex++;
     const slot = this.ring[step % RING];
     if (slot.busy) await slot.busy; // the slot's previous readback must finish before it is reused
@@ -225,30 +296,64 @@ export class Trainer {
     hp[ADAMW_HP.weightDecay] = o.weightDecay;
     hp[ADAMW_HP.bias1] = 1 - Math.pow(o.beta1, step + 1);
     hp[ADAMW_HP.bias2] = 1 - Math.pow(o.beta2, step + 1);
-    this.gpu.device.queue.writeBuffer(this.hp.buffer, 0, hp);
+    const queue = this.gpu.device.queue;
+    queue.writeBuffer(this.hp.buffer, 0, hp);
     this.work.beforeStep?.(step);
-    this.graph.setBatch(batch);
 
     const enc = this.gpu.device.createCommandEncoder({ label: `step ${step}` });
-    this.list.encode(enc);
-    enc.copyBufferToBuffer(this.graph.lossSum.buffer, 0, slot.staging, 0, 4);
-    enc.copyBufferToBuffer(this.state.buffer, 0, slot.staging, 4, 8);
-    enc.copyBufferToBuffer(this.sq.buffer, 0, slot.staging, 12, 4 * this.trainables.length);
+    const staging = slot.staging;
+    const lossBytes = 4 * this.gradAccum;
+    const accum = this.accum;
+    if (!accum) {
+      this.graph.setBatch(micro[0]);
+      this.list.encode(enc);
+      enc.copyBufferToBuffer(this.graph.lossSum.buffer, 0, staging, 0, 4);
+    } else {
+      // Every micro-batch side by side; each is copied into the graph's inputs just before its pass.
+      const R = this.graph.rows;
+      micro.forEach((b, k) => {
+        this.graph.checkBatch(b);
+        const write = (t: Tensor, a: Uint32Array | Int32Array) =>
+          queue.writeBuffer(t.buffer, 4 * k * R, a.buffer, a.byteOffset, a.byteLength);
+        write(accum.tokens, b.tokens);
+        write(accum.targets, b.targets);
+        write(accum.positions, b.positions);
+      });
+      // The step's loss is the mean over all its supervised tokens: every micro-batch's gradient is scaled by 1/total.
+      queue.writeBuffer(this.graph.gradScale.buffer, 0, new Float32Array([supervised > 0 ? 1 / supervised : 0]));
+      const g = this.graph;
+      micro.forEach((_, k) => {
+        for (const [src, dst] of [
+          [accum.tokens, g.tokens],
+          [accum.targets, g.targets],
+          [accum.positions, g.positions],
+        ] as const)
+          enc.copyBufferToBuffer(src.buffer, 4 * k * R, dst.buffer, 0, 4 * R);
+        const m = micro.length;
+        (m === 1 ? this.list : k === 0 ? accum.first : k === m - 1 ? accum.last : accum.middle).encode(enc);
+        enc.copyBufferToBuffer(g.lossSum.buffer, 0, staging, 4 * k, 4);
+      });
+    }
+    enc.copyBufferToBuffer(this.state.buffer, 0, staging, lossBytes, 8);
+    enc.copyBufferToBuffer(this.sq.buffer, 0, staging, lossBytes + 8, 4 * this.trainables.length);
     this.gpu.submit([enc.finish()]);
 
     let metrics: StepMetrics | null = null;
     const n = this.trainables.length;
-    slot.busy = slot.staging.mapAsync(GPUMapMode.READ).then(() => {
-      const v = new Float32Array(slot.staging.getMappedRange().slice(0));
-      slot.staging.unmap();
-      const sumLoss = v[0];
+    const losses = micro.length;
+    const norms = this.gradAccum; // the state and norms follow one loss slot per micro-batch
+    slot.busy = staging.mapAsync(GPUMapMode.READ).then(() => {
+      const v = new Float32Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      let sumLoss = 0;
+      for (let k = 0; k < losses; k++) sumLoss += v[k];
       metrics = {
         step,
         lr,
-        supervised: batch.supervised,
-        loss: batch.supervised > 0 ? sumLoss / batch.supervised : NaN,
-        gradNorm: v[1 + STATE_NORM],
-        gradNorms: v.slice(3, 3 + n).map(Math.sqrt),
+        supervised,
+        loss: supervised > 0 ? sumLoss / supervised : NaN,
+        gradNorm: v[norms + STATE_NORM],
+        gradNorms: v.slice(norms + 2, norms + 2 + n).map(Math.sqrt),
       };
     });
     const busy = slot.busy;

@@ -60,6 +60,7 @@ export function modelCard(
       chatTemplate: tokenizer.chatTemplate !== null,
     },
     warnings: model.warnings,
+    ...(model.quantized ? { quantized: model.quantized } : {}),
     spec,
   };
 }

@@ -10,6 +10,7 @@ import type { PromptJoin, Truncation } from '../data/index';
 import type { MethodAnalysis, MethodSnapshot } from '../engine/methods';
 import type { TrainableState } from '../train/trainer';
 import type { ModelSpec } from '../model/config';
+import type { Recompute } from '../model/recompute';
 import type { WeightStorage } from '../model/weights';
 import type { MatmulResult } from '../bench/matmul';
 import type { MethodBenchResult } from '../bench/methods';
@@ -38,7 +39,10 @@ export interface RunConfig {
   targets: TargetPreset;
   lr: number;
   steps: number;
+  /** Sequences per micro-batch (one forward and backward pass). */
   batch: number;
+  /** Micro-batches per optimizer step: the effective batch is batch x gradAccum (absent: 1, as runs saved before it). */
+  gradAccum?: number;
   seq: number;
   warmupSteps: number;
   /** Held-out examples for validation loss (0 = none). Capped so evaluation stays cheap. */
@@ -46,8 +50,11 @@ export interface RunConfig {
   /** Evaluate every N steps (0 = only at the start and the end). */
   evalEvery: number;
   seed: number;
-  /** Recompute each block's MLP activations in the backward pass instead of keeping them (absent: 'none'). */
-  recompute?: 'none' | 'mlp';
+  /**
+   * Recompute activations in the backward pass instead of keeping them (absent: 'none'): each block's MLP ('mlp'), or
+   * whole blocks from their saved inputs ('block').
+   */
+  recompute?: Recompute;
   /** How examples longer than `seq` are cut (absent: 'keep-answer'); plain text is split into pieces instead. */
   truncation?: Truncation;
   /** Method-specific options; absent fields take the method's defaults. */
@@ -106,6 +113,8 @@ export interface ModelCard {
   weightDtypes: string[];
   /** The storage choice they were uploaded under (absent in cards saved before it existed: auto). */
   weightStorage?: WeightStorage;
+  /** A pre-quantized checkpoint, e.g. "4-bit (bitsandbytes NF4, double quantization)"; absent otherwise. */
+  quantized?: string;
   tokenizer: { vocabSize: number; bos: string | null; eos: string | null; chatTemplate: boolean };
   warnings: string[];
   spec: ModelSpec;

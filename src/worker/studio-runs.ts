@@ -17,7 +17,7 @@ import { adapterSnapshot } from './adapter-snapshot';
 import type { DatasetState, ModelState, StudioState } from './studio-context';
 import type { StudioDataset } from './studio-dataset';
 import type { StudioDevice } from './studio-device';
-import { configProblem } from './validate';
+import { configProblem, gradAccumOf } from './validate';
 
 /** Held-out examples greedy-answered for the exact-match column (KV-cached greedy decoding: one pass per token). */
 const EXACT_MATCH_EXAMPLES = 64;
@@ -129,7 +129,7 @@ export class StudioRuns {
       if (config.method === 'full') {
         status('preparing', 'Copying the base weights (full fine-tuning trains its own copy)');
         runWeights = fullWeights = await ModelWeights.upload(gpu, spec, model.loaded.source, { storage: 'f32' });
-        keep = new Set(runWeights.names().map((n) => runWeights.get(n).buffer));
+        keep = new Set(runWeights.allTensors().map((t) => t.buffer));
       }
       const options = trainOptionsOf(config, ds, runWeights, resume);
 
@@ -288,6 +288,7 @@ export function trainOptionsOf(
     targets: config.targets === 'all-linear' ? ['all-linear'] : [],
     steps: config.steps,
     batch: config.batch,
+    gradAccum: gradAccumOf(config),
     seq: config.seq,
     lr: config.lr,
     warmupSteps: config.warmupSteps,

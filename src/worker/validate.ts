@@ -40,10 +40,16 @@ export function graloraKOf(c: RankConfig): number {
 
 const int = (v: number, min: number) => Number.isInteger(v) && v >= min;
 
+/** Micro-batches per optimizer step (runs saved before the setting existed: 1). */
+export function gradAccumOf(c: Pick<RunConfig, 'gradAccum'>): number {
+  return c.gradAccum ?? 1;
+}
+
 /** The checks trainRun would make, phrased for the form instead of the CLI. */
 export function configProblem(c: RunConfig, card: ModelCard): string | null {
   if (!int(c.steps, 1)) return 'Steps must be a whole number of at least 1.';
   if (!int(c.batch, 1)) return 'Batch must be a whole number of at least 1.';
+  if (!int(gradAccumOf(c), 1)) return 'Gradient accumulation must be a whole number of micro-batches (at least 1).';
   if (!int(c.seq, 2)) return 'Sequence length must be a whole number of at least 2.';
   if (c.seq > card.maxPositions)
     return `Sequence length ${c.seq} is longer than this model's context (${card.maxPositions} tokens).`;

@@ -331,7 +331,7 @@ describe('cli', () => {
     const unknown = await cli(['eval', '--model', MODEL, '--data', data, '--sequence', '3']);
     expect(unknown.stderr).toContain('unknown option --sequence');
     const storage = await cli(['eval', '--model', MODEL, '--data', data, '--weights', 'f8']);
-    expect(storage.stderr).toContain('--weights must be one of auto, f32, bf16, f16 (got "f8")');
+    expect(storage.stderr).toContain('--weights must be one of auto, f32, bf16, f16, nf4, int8 (got "f8")');
     const full = await cli([
       'train',
       '--model',

@@ -64,6 +64,7 @@ function experimentOf(methods: ExperimentMethod[], lrs: number[], seeds: number[
     train: {
       steps: 20,
       batch: 4,
+      gradAccum: 1,
       warmup: 2,
       weightDecay: 0,
       maxGradNorm: 1,

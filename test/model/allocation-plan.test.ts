@@ -1,8 +1,8 @@
 /**
  * The allocation table against the GPU: the studio's memory estimate (src/app/budget.ts, the sum of
  * src/model/allocation-plan.ts) must equal the bytes a run really allocates beside its base weights, buffer by
- * buffer, for the families whose MLPs differ (llama: gate, up; gpt2: c_fc only), with and without MLP
- * recomputation, training adapters and training everything.
+ * buffer, for the families whose MLPs differ (llama: gate, up; gpt2: c_fc only), without recomputation, with the
+ * MLP or whole blocks recomputed, training adapters and training everything.
  */
 import { describe, expect, it } from 'vitest';
 import { createGraloraLayers } from '../../src/adapters/gralora/model';
@@ -129,7 +129,7 @@ async function measureRun(family: 'llama' | 'gpt2', c: RunConfig, unused: string
 describe('allocation table vs the GPU', () => {
   const cases: [string, 'llama' | 'gpt2', RunConfig][] = [];
   for (const family of ['llama', 'gpt2'] as const) {
-    for (const recompute of ['none', 'mlp'] as Recompute[]) {
+    for (const recompute of ['none', 'mlp', 'block'] as Recompute[]) {
       cases.push([`${family}, LoRA on every linear layer, recompute ${recompute}`, family, { ...CONFIG, recompute }]);
       cases.push([
         `${family}, full fine-tuning, recompute ${recompute}`,
@@ -171,7 +171,7 @@ describe('allocation table vs the GPU', () => {
           1,
         );
         for (const train of ['none', 'adapters', 'full'] as const) {
-          for (const recompute of ['none', 'mlp'] as const) {
+          for (const recompute of ['none', 'mlp', 'block'] as const) {
             const mark = gpu.mark();
             const graph = new TransformerGraph(gpu, weights, {
               batch: 2,
@@ -223,6 +223,18 @@ describe('allocation table vs the GPU', () => {
       graphAllocations(tinySpec(family), { batch: 1, seq: 2, train: 'adapters' }).map((b) => b.name);
     expect(names('llama')).toEqual(expect.arrayContaining(['layer1.fc2', 'd.fc2']));
     expect(names('gpt2').filter((n) => n.endsWith('fc2'))).toEqual([]);
+  });
+
+  it("block recomputation: one block's buffers but resid fewer than without (2 layers: one set for both)", () => {
+    for (const family of ['llama', 'gpt2'] as const) {
+      const spec = tinySpec(family);
+      const plan = (recompute: Recompute) =>
+        graphAllocations(spec, { batch: 4, seq: 16, train: 'adapters', recompute, logitsChunkRows: 8 });
+      const layer0 = plan('none').filter((b) => b.name.startsWith('layer0.') && b.name !== 'layer0.resid');
+      expect(layer0.length, family).toBeGreaterThan(10);
+      expect(planBytes(plan('none')) - planBytes(plan('block')), family).toBe(planBytes(layer0) * (spec.layers - 1));
+      expect(planBytes(plan('block')), family).toBeLessThan(planBytes(plan('mlp')));
+    }
   });
 
   it('split-K: a list whose products split holds one scratch of GpuInfo.splitScratchBytes, as the table lists', async () => {

@@ -45,6 +45,10 @@ describe('whole-model gradient check (finite differences)', () => {
   // Activation recomputation: the backward rebuilds each block's MLP activations from ln2 (adapters included).
   it('llama: LoRA on every linear layer, MLP recomputed in the backward pass', () => check('llama', 'lora', 'mlp'));
   it('gpt2: full fine-tuning, MLP recomputed in the backward pass', () => check('gpt2', 'full', 'mlp'));
+  // Block recomputation: the backward re-runs block 0 (of 2) from its saved input into the buffers block 1 left.
+  it('llama: LoRA on every linear layer, blocks recomputed in the backward pass', () =>
+    check('llama', 'lora', 'block'));
+  it('gpt2: full fine-tuning, blocks recomputed in the backward pass', () => check('gpt2', 'full', 'block'));
   // The LM head and loss in chunks of 3 rows over the 10-row batch (the last chunk partial): the tied embedding
   // (gpt2) accumulates over chunks, the separate lm_head (llama) is overwritten by the first.
   it('gpt2: full fine-tuning, LM head in chunks of 3 rows', () => check('gpt2', 'full', 'none', 3));

@@ -23,7 +23,9 @@ export async function buildAdalora(gpu: Gpu, _weights: ModelWeights, c: OwnBuild
     throw new Error("AdaLoRA needs total_step: give --total-step, or build it with the run's steps.");
   const problem = adaloraConfigProblem(cfg);
   if (problem) throw new Error(`AdaLoRA: ${problem}`);
-  const layers = createAdaloraLayers(gpu, c.targets, cfg, o.seed);
+  // With gradient accumulation every micro-batch's backward adds the regularizer's gradient: 1/N of it each.
+  const perPass = { ...cfg, orthRegWeight: cfg.orthRegWeight / (c.gradAccum ?? 1) };
+  const layers = createAdaloraLayers(gpu, c.targets, perPass, o.seed);
   const list = [...layers.values()];
   const allocator = new RankAllocator(gpu, list, cfg);
   const scale = adaloraScale(cfg.alpha, cfg.initR);

@@ -259,7 +259,9 @@ function ExperimentSettingsLine({ record: r }: { record: ExperimentRecord }) {
     e.methods.map((m) => `${m.name} (${m.method} r${m.rank}${m.rankMatched ? ' matched' : ''})`).join(', '),
     `lr ${rates.map(formatLr).join(', ')}`,
     `seeds ${e.seeds.join(', ')}`,
-    `${e.train.steps} steps × ${e.train.batch} × ${e.train.seqLen ?? '–'} tokens`,
+    e.train.gradAccum > 1
+      ? `${e.train.steps} steps × (${e.train.batch} × ${e.train.gradAccum} micro-batches) × ${e.train.seqLen ?? '–'} tokens`
+      : `${e.train.steps} steps × ${e.train.batch} × ${e.train.seqLen ?? '–'} tokens`,
     `baseline ${e.baseline}`,
   ];
   if (r.modelName) parts.push(`${r.modelName}${r.datasetName ? ` on ${r.datasetName}` : ''}`);

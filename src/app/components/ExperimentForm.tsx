@@ -17,6 +17,7 @@ import { NumberListField } from './ExperimentFields';
 import { ExperimentMethodRow } from './ExperimentMethodRow';
 import { FieldValidity, NumberField, Segmented, SelectField } from './Fields';
 import { TRUNCATION_HINT, TRUNCATION_OPTIONS } from './RunData';
+import { effectiveBatchNote } from './RunForm';
 
 export function ExperimentForm(props: {
   experiment: Experiment;
@@ -88,7 +89,16 @@ export function ExperimentForm(props: {
             value={e.train.batch}
             integer
             onChange={(batch) => setTrain({ batch })}
-            hint="Sequences per step"
+            hint="Sequences per micro-batch (one forward and backward pass: what the GPU memory holds)"
+          />
+          <NumberField
+            wide
+            label="Gradient accumulation"
+            value={e.train.gradAccum}
+            integer
+            onChange={(gradAccum) => setTrain({ gradAccum })}
+            note={effectiveBatchNote(e.train.batch, e.train.gradAccum)}
+            hint="Micro-batches per optimizer step (train.grad_accum): each step trains on Batch × this many sequences, exactly as one batch of that size"
           />
           <NumberField
             label="Seq. length"
@@ -251,7 +261,7 @@ function PrefixedValidity(props: { prefix: string; children: ReactNode }) {
 function PlanLine({ experiment: e, card }: { experiment: Experiment; card: ModelCard | null }) {
   const runs = runCount(e);
   const seq = e.train.seqLen ?? defaultSeqLen(card?.maxPositions);
-  const tokens = runs * e.train.steps * e.train.batch * seq;
+  const tokens = runs * e.train.steps * e.train.batch * e.train.gradAccum * seq;
   const speed = useMeasuredSpeed(card?.key ?? null);
   const rates = [...new Set(e.methods.map((m) => (m.lrs ?? e.lrs).length))];
   const seeds = [...new Set(e.methods.map((m) => (m.seeds ?? e.seeds).length))];

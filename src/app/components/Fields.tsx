@@ -41,12 +41,16 @@ function NumberInput(props: {
   disabled?: boolean;
   hint?: string;
   placeholder?: string;
+  /** Spans two columns of a form grid. */
+  wide?: boolean;
+  /** A line under the input (what the value amounts to: "effective batch = 4 × 2 = 8"). */
+  note?: string;
   onText(text: string): void;
 }) {
   // A disabled field is not used by the run, whatever its text.
   useReportValidity(props.label, !props.invalid || props.disabled === true);
   return (
-    <label className={`field ${props.invalid ? 'invalid' : ''}`} title={props.hint}>
+    <label className={`field ${props.wide ? 'wide' : ''} ${props.invalid ? 'invalid' : ''}`} title={props.hint}>
       <span className={labelClass(props.label)}>{props.label}</span>
       <input
         type="text"
@@ -55,8 +59,11 @@ function NumberInput(props: {
         placeholder={props.placeholder}
         disabled={props.disabled}
         aria-invalid={props.invalid || undefined}
+        // The note is not part of the field's name.
+        aria-label={props.note ? props.label : undefined}
         onChange={(e) => props.onText(e.target.value)}
       />
+      {props.note && <span className="field-note">{props.note}</span>}
     </label>
   );
 }
@@ -73,6 +80,8 @@ export function NumberField(props: {
   integer?: boolean;
   disabled?: boolean;
   hint?: string;
+  wide?: boolean;
+  note?: string;
 }) {
   const { text, setText, commit } = useNumberText(props.value);
   return (

@@ -120,6 +120,7 @@ export function ModelPanel() {
               <div className="card-sub">
                 {card.modelType} · {card.format === 'huggingface' ? 'Hugging Face safetensors' : 'llama2.c checkpoint'}
                 {card.demo && ' · embedded demo'}
+                {card.quantized && <span data-testid="model-quantized"> · already {card.quantized}</span>}
               </div>
             </div>
             <span className={`badge ${model.ready ? 'badge-ok' : 'badge-busy'}`} data-testid="model-status">
@@ -207,12 +208,18 @@ const STORAGE_OPTIONS: [WeightStorage, string][] = [
   ['bf16', 'bf16'],
   ['f16', 'f16'],
   ['f32', 'f32'],
+  ['nf4', 'NF4, 4-bit (QLoRA)'],
+  ['int8', 'int8'],
 ];
 
 function weightStorageHint(dtypes: string[], storage: WeightStorage): string {
   const tail = 'Each run adds its activations and trainable state (see the estimate on each run).';
+  if (storage === 'nf4' || storage === 'int8')
+    return `The blocks' linear weights quantized to ${storage === 'nf4' ? 'NF4 with double quantization, as bitsandbytes does (QLoRA)' : 'int8 with one scale per row'}; embeddings and the LM head stay as stored, norms and biases in float32. Adapters train in float32 and export for the original model. ${tail}`;
   if (storage !== 'auto')
     return `Linear weights and embeddings kept as ${storage} (your choice below); norms and biases in float32. ${tail}`;
+  if (dtypes[0] === 'nf4' || dtypes[0] === 'fp4')
+    return `A bitsandbytes 4-bit checkpoint: the linear weights stay ${dtypes[0].toUpperCase()} as stored (dequantized inside each product); the rest as stored. ${tail}`;
   if (dtypes[0] === 'f32') return `Base weights in float32, as the checkpoint stores them. ${tail}`;
   return `Linear weights and embeddings stay ${dtypes[0]} as in the checkpoint (lossless, half the memory of float32); norms and biases in float32. ${tail}`;
 }

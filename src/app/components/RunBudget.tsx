@@ -2,6 +2,7 @@ import type { MethodAnalysis } from '../../engine/methods';
 import type { GpuInfo, ModelCard, RunConfig } from '../../worker/protocol';
 import { baseParameters, bufferLimitProblem, memoryEstimate, parameterCountKind, trainableParameters } from '../budget';
 import { formatBytes, formatCount, formatInt } from '../format';
+import { gradAccumOf } from '../methods';
 import { useStudio } from '../store';
 
 /** Trainable parameters (the run's exact count once its analysis arrived), memory estimate and per-buffer limit check. */
@@ -54,7 +55,9 @@ export function RunBudget({
           ≈ {formatBytes(memory.peak)} GPU memory
           {memory.preparation !== null && memory.preparation > memory.training ? ' (peak in preparation)' : ''}
         </span>
-        <span className="muted">{formatInt(config.steps * config.batch * config.seq)} tokens to train on</span>
+        <span className="muted">
+          {formatInt(config.steps * config.batch * gradAccumOf(config) * config.seq)} tokens to train on
+        </span>
       </div>
       {gpu && <BufferLimit memory={memory} gpu={gpu} />}
     </div>
@@ -66,9 +69,13 @@ function BufferLimit({ memory, gpu }: { memory: ReturnType<typeof memoryEstimate
   if (!problem) return null;
   return (
     <div className="budget error" data-testid="run-limit">
-      {problem.text}: {formatBytes(memory.largest.bytes)} &gt; {formatBytes(problem.limit)}. Lower the batch or the
-      sequence length
-      {memory.largest.what.startsWith('GeLoRA') ? ', or the GeLoRA samples' : ''}.
+      {problem.text}: {formatBytes(memory.largest.bytes)} &gt; {formatBytes(problem.limit)}.{' '}
+      {problem.advice ?? (
+        <>
+          Lower the batch or the sequence length
+          {memory.largest.what.startsWith('GeLoRA') ? ', or the GeLoRA samples' : ''}.
+        </>
+      )}
     </div>
   );
 }

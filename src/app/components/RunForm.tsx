@@ -1,13 +1,20 @@
+import type { Recompute } from '../../model/recompute';
 import type { MethodId, ModelCard, RunConfig, TargetPreset } from '../../worker/protocol';
-import { allocatesRanks, METHOD_OPTIONS } from '../methods';
+import { allocatesRanks, gradAccumOf, METHOD_OPTIONS } from '../methods';
 import { NumberField, SelectField } from './Fields';
 import { MethodOptions } from './MethodOptions';
 import { TRUNCATION_HINT, TRUNCATION_OPTIONS } from './RunData';
 
-const RECOMPUTE_OPTIONS: ['none' | 'mlp', string][] = [
+const RECOMPUTE_OPTIONS: [Recompute, string][] = [
   ['none', 'Keep all (fastest)'],
   ['mlp', 'Recompute MLP (less memory)'],
+  ['block', 'Recompute blocks (least memory)'],
 ];
+
+/** "effective batch = 4 × 2 = 8": the sequences an optimizer step trains on. */
+export function effectiveBatchNote(batch: number, gradAccum: number): string {
+  return `effective batch = ${batch} × ${gradAccum} = ${batch * gradAccum}`;
+}
 
 /** A draft's settings: method and rank, then the training loop's, then the method's own options. */
 export function RunForm({
@@ -67,7 +74,16 @@ export function RunForm({
           value={c.batch}
           integer
           onChange={(batch) => set({ batch })}
-          hint="Sequences per step"
+          hint="Sequences per micro-batch (one forward and backward pass: what the GPU memory holds)"
+        />
+        <NumberField
+          wide
+          label="Gradient accumulation"
+          value={gradAccumOf(c)}
+          integer
+          onChange={(gradAccum) => set({ gradAccum })}
+          note={effectiveBatchNote(c.batch, gradAccumOf(c))}
+          hint="Micro-batches per optimizer step: each step trains on Batch × this many sequences, exactly as one batch of that size, with the memory of one micro-batch"
         />
         <NumberField
           label="Seq. length"
@@ -112,7 +128,7 @@ export function RunForm({
           value={c.recompute ?? 'none'}
           options={RECOMPUTE_OPTIONS}
           onChange={(recompute) => set({ recompute })}
-          hint="Recomputing each block's MLP activations in the backward pass saves their memory (the largest activations) for about 20% more compute per step"
+          hint="Recomputing each block's MLP activations in the backward pass saves their memory (the largest activations) for about 20% more compute per step; recomputing whole blocks keeps only each block's input, for about one more forward pass per step"
         />
       </div>
       {adapter && <MethodOptions config={c} set={set} />}

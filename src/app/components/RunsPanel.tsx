@@ -1,6 +1,6 @@
 import { targetLabel } from '../budget';
 import { formatLr } from '../format';
-import { methodOptionsText, methodShort } from '../methods';
+import { gradAccumOf, methodOptionsText, methodShort } from '../methods';
 import { invalidFieldsProblem, isActive, type RunRecord } from '../run-record';
 import { useStudio } from '../store';
 import { FieldValidity } from './Fields';
@@ -200,7 +200,9 @@ function RunSettingsLine({ run, card }: { run: RunRecord; card: ModelCard | null
       ? 'full fine-tune'
       : `${methodShort(c)} α=${c.alpha} on ${targetLabel(c.targets, card?.spec)}${options ? ` (${options})` : ''}`,
     `lr ${formatLr(c.lr)}`,
-    `${c.steps} steps × ${c.batch} × ${c.seq} tokens`,
+    gradAccumOf(c) > 1
+      ? `${c.steps} steps × (${c.batch} × ${gradAccumOf(c)} micro-batches) × ${c.seq} tokens`
+      : `${c.steps} steps × ${c.batch} × ${c.seq} tokens`,
     ...(c.truncation === 'right' ? ['truncation: right'] : []),
   ];
   if (run.modelName) parts.push(`${run.modelName}${run.datasetName ? ` on ${run.datasetName}` : ''}`);

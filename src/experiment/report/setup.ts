@@ -21,7 +21,9 @@ export function setupItems(results: ExperimentResults): SetupItem[] {
   const t = e.train;
   const train = [
     `${t.steps} steps`,
-    `batch ${t.batch}`,
+    t.gradAccum > 1
+      ? `batch ${t.batch} x ${t.gradAccum} micro-batches (effective batch ${t.batch * t.gradAccum})`
+      : `batch ${t.batch}`,
     `seq len ${t.seqLen ?? 'default (128 or the model maximum)'}`,
     `warmup ${t.warmup}`,
     `weight decay ${t.weightDecay}`,

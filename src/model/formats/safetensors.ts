@@ -383,8 +383,17 @@ export interface NamedTensor {
   dtype?: 'F32' | 'F16' | 'BF16';
 }
 
+/** A tensor given as its stored little-endian bytes, any dtype (quantized U8/I8 weights, tensors copied as they are). */
+export interface RawTensor {
+  name: string;
+  shape: number[];
+  dtype: Dtype;
+  bytes: Uint8Array;
+}
+
 /** Little-endian bytes of a tensor in its stored precision. */
-function encodeTensor(t: NamedTensor): Uint8Array {
+function encodeTensor(t: NamedTensor | RawTensor): Uint8Array {
+  if ('bytes' in t) return t.bytes;
   if (!t.dtype || t.dtype === 'F32') {
     if (littleEndian) return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     const out = new Uint8Array(t.data.byteLength);
@@ -400,26 +409,43 @@ function encodeTensor(t: NamedTensor): Uint8Array {
 }
 
 /**
- * Writes tensors (F32 unless a tensor says F16/BF16) as safetensors: tensors sorted by name and packed without holes, header padded
- * with spaces to a multiple of 8 bytes so the data section is 8-byte aligned.
+ * Writes tensors (F32 unless a tensor says F16/BF16; RawTensor bytes as given) as safetensors: tensors sorted by name
+ * and packed without holes, header padded with spaces to a multiple of 8 bytes so the data section is 8-byte aligned.
  */
 export function writeSafetensors(
-  tensors: NamedTensor[],
+  tensors: (NamedTensor | RawTensor)[],
   metadata: Record<string, string> = { format: 'pt' },
 ): Uint8Array {
+  const chunks = safetensorsChunks(tensors, metadata);
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let position = 0;
+  for (const c of chunks) {
+    out.set(c, position);
+    position += c.byteLength;
+  }
+  return out;
+}
+
+/** writeSafetensors' file as pieces (length and header, then each tensor's bytes), to write one after another. */
+export function safetensorsChunks(
+  tensors: (NamedTensor | RawTensor)[],
+  metadata: Record<string, string> = { format: 'pt' },
+): Uint8Array[] {
   const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
   const encoded: Uint8Array[] = [];
   for (let i = 0; i < sorted.length; i++) {
-    const { name, shape, data } = sorted[i];
+    const t = sorted[i];
+    const { name, shape } = t;
     if (name === '__metadata__' || name.length === 0)
       throw new Error(`writeSafetensors: invalid tensor name "${name}"`);
     if (i > 0 && sorted[i - 1].name === name) throw new Error(`writeSafetensors: tensor "${name}" is given twice`);
     const numel = shape.reduce((a, b) => a * b, 1);
-    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || numel !== data.length) {
-      throw new Error(`writeSafetensors: tensor "${name}" has shape [${shape.join(', ')}] but ${data.length} values`);
+    const count = 'bytes' in t ? t.bytes.byteLength / DTYPE_BYTES[t.dtype] : t.data.length;
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || numel !== count) {
+      throw new Error(`writeSafetensors: tensor "${name}" has shape [${shape.join(', ')}] but ${count} values`);
     }
     const bytes = encodeTensor(sorted[i]);
     encoded.push(bytes);
@@ -431,14 +457,8 @@ export function writeSafetensors(
   const padded = Math.ceil(headerBytes.length / 8) * 8;
   json += ' '.repeat(padded - headerBytes.length);
 
-  const out = new Uint8Array(8 + padded + offset);
-  const view = new DataView(out.buffer);
-  view.setBigUint64(0, BigInt(padded), true);
-  out.set(new TextEncoder().encode(json), 8);
-  let position = 8 + padded;
-  for (const bytes of encoded) {
-    out.set(bytes, position);
-    position += bytes.byteLength;
-  }
-  return out;
+  const head = new Uint8Array(8 + padded);
+  new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
+  head.set(new TextEncoder().encode(json), 8);
+  return [head, ...encoded];
 }

@@ -1,0 +1,86 @@
+/** train --grad-accum: parsing and checks naming the flag, and a run that equals the one-batch run of the same rows. */
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cli, jsonLines, lastJson, run } from '../helpers/cli';
+
+const MODEL = 'test/fixtures/models/tiny-gpt2-vocab100_hf';
+
+describe('cli: train --grad-accum', () => {
+  let dir: string;
+  let data: string;
+  beforeAll(async () => {
+    await run('node', ['scripts/build-cli.mjs']);
+    dir = await mkdtemp(join(tmpdir(), 'lora-cli-accum-'));
+    data = join(dir, 'data.jsonl');
+    // Four pre-tokenized rows (a multiple of both batches: the streams cut the same epochs) with different supervised
+    // counts: the second supervises only its last three positions.
+    const rows = [
+      { input_ids: [5, 6, 7, 8, 9, 10, 11, 12] },
+      { input_ids: [20, 21, 22, 23, 24, 25], labels: [-100, -100, -100, 23, 24, 25] },
+      { input_ids: [30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41] },
+      { input_ids: [1, 2, 3, 4] },
+    ];
+    await writeFile(data, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  });
+
+  const train = (out: string, ...flags: string[]) =>
+    cli([
+      'train',
+      '--model',
+      MODEL,
+      '--data',
+      data,
+      '--rank',
+      '2',
+      '--alpha',
+      '4',
+      '--steps',
+      '3',
+      '--seq-len',
+      '8',
+      '--lr',
+      '0.01',
+      '--seed',
+      '3',
+      '--val-fraction',
+      '0',
+      '--out',
+      join(dir, out),
+      ...flags,
+    ]);
+
+  it('is listed in the help with its default, and a bad value gets an error naming the flag', async () => {
+    const help = await cli(['train', '--help']);
+    expect(help.stdout).toMatch(/--grad-accum INT {2}micro-batches per optimizer step.*\(default 1\)/);
+    for (const [value, message] of [
+      ['0', '--grad-accum must be an integer >= 1 (got 0)'],
+      ['-2', '--grad-accum must be an integer >= 1 (got -2)'],
+      ['1.5', 'train: --grad-accum must be an integer (got "1.5")'],
+      ['two', 'train: --grad-accum must be a number (got "two")'],
+    ]) {
+      const r = await train('bad', '--grad-accum', value);
+      expect(r.code, value).toBe(1);
+      expect(r.stderr, value).toContain(message);
+    }
+  });
+
+  it('--batch 1 --grad-accum 2 trains as --batch 2: the same losses and tokens per step, the batch in allocation.json', async () => {
+    const whole = await train('whole', '--batch', '2');
+    const accum = await train('accum', '--batch', '1', '--grad-accum', '2');
+    expect(whole.code, whole.stderr).toBe(0);
+    expect(accum.code, accum.stderr).toBe(0);
+    const steps = (stdout: string) => jsonLines(stdout).filter((l) => 'loss' in l && 'step' in l);
+    const [a, b] = [steps(whole.stdout), steps(accum.stdout)];
+    expect(b.map((s) => s.step)).toEqual([0, 1, 2]);
+    expect(b.map((s) => s.tokens)).toEqual(a.map((s) => s.tokens));
+    b.forEach((s, i) => expect(s.loss).toBeCloseTo(a[i].loss, 4));
+    const done = lastJson(accum.stdout);
+    expect(done.steps).toBe(3);
+    expect(done.buffers_created_after_step0).toBe(0);
+    expect(done.submits_per_step).toBe(1);
+    const allocation = JSON.parse(await readFile(join(dir, 'accum', 'allocation.json'), 'utf8'));
+    expect(allocation.training).toEqual({ batch: 1, gradAccum: 2, effectiveBatch: 2 });
+  });
+});
