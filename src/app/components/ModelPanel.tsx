@@ -155,7 +155,7 @@ export function ModelPanel() {
               testId="model-params"
             />
             <Stat
-              label={`Weights on GPU · ${(card.weightDtypes ?? ['f32'])[0]}`}
+              label={`Weights on GPU · ${(card.weightDtypes ?? ['f32']).join(' + ')}`}
               value={formatBytes(card.weightBytes)}
               hint={weightStorageHint(card.weightDtypes ?? ['f32'], card.weightStorage ?? 'auto')}
               testId="model-weight-storage"
@@ -218,8 +218,9 @@ function weightStorageHint(dtypes: string[], storage: WeightStorage): string {
     return `The blocks' linear weights quantized to ${storage === 'nf4' ? 'NF4 with double quantization, as bitsandbytes does (QLoRA)' : 'int8 with one scale per row'}; embeddings and the LM head stay as stored, norms and biases in float32. Adapters train in float32 and export for the original model. ${tail}`;
   if (storage !== 'auto')
     return `Linear weights and embeddings kept as ${storage} (your choice below); norms and biases in float32. ${tail}`;
-  if (dtypes[0] === 'nf4' || dtypes[0] === 'fp4')
-    return `A bitsandbytes 4-bit checkpoint: the linear weights stay ${dtypes[0].toUpperCase()} as stored (dequantized inside each product); the rest as stored. ${tail}`;
+  const quantized = dtypes.find((d) => d === 'nf4' || d === 'fp4' || d === 'int8');
+  if (quantized)
+    return `A bitsandbytes checkpoint: the linear weights stay ${quantized === 'int8' ? 'int8' : quantized.toUpperCase()} as stored (dequantized inside each product), the rest as stored. ${tail}`;
   if (dtypes[0] === 'f32') return `Base weights in float32, as the checkpoint stores them. ${tail}`;
   return `Linear weights and embeddings stay ${dtypes[0]} as in the checkpoint (lossless, half the memory of float32); norms and biases in float32. ${tail}`;
 }
