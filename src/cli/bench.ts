@@ -51,7 +51,7 @@ const OPTS: Record<string, OptionSpec> = {
   },
   sections: {
     kind: 'list',
-    help: `what to run: ${SECTIONS.join(', ')} (methods: every method's step, MFU and memory; memory: a LoRA run's GPU memory on SmolLM2-135M and Qwen2.5-0.5B shapes, allocated, not run; profile: per-kernel time of one training step)`,
+    help: `what to run: ${SECTIONS.join(', ')} (methods: every method's step, MFU and memory; memory: a LoRA run's GPU memory on SmolLM2-135M and Qwen2.5-0.5B shapes, and QLoRA's on ${Object.keys(QLORA_SHAPES).join(', ')}, allocated, not run; profile: per-kernel time of one training step)`,
     default: ['matmul', 'train', 'jax-lora', 'methods'],
   },
   peers: { kind: 'list', help: 'peer libraries to measure beside ours: jax, tf, or none', default: ['jax', 'tf'] },
@@ -63,6 +63,10 @@ const OPTS: Record<string, OptionSpec> = {
     help: `methods section: also models of these shapes with weights generated in memory (${Object.keys(MODEL_SHAPES).join(', ')}; bf16 like their checkpoints), or none; default SmolLM2-135M on a hardware adapter, none on a software one (a 135M step takes minutes there)`,
   },
   methods: { kind: 'list', help: `methods section: which methods to run (${BENCH_METHODS.join(', ')}; default all)` },
+  'memory-models': {
+    kind: 'list',
+    help: `memory section: only these model shapes (${[...Object.keys(MODEL_SHAPES), ...Object.keys(QLORA_SHAPES)].join(', ')}; default all). A software adapter keeps every buffer in host memory: measuring one 3B model per process fits a 24 GiB machine`,
+  },
   retune: {
     kind: 'flag',
     help: 'measure the matmul kernels again (the autotune at load), even on a software adapter, instead of using the cached choice',
@@ -85,6 +89,7 @@ interface BenchOptions {
   steps?: number;
   shapes?: string[];
   methods?: string[];
+  memoryModels?: string[];
   retune: boolean;
 }
 
@@ -118,6 +123,13 @@ export async function runBench(args: string[]): Promise<void> {
     if (!(BENCH_METHODS as readonly string[]).includes(m))
       throw new Error(`bench: unknown method "${m}" (choose from ${BENCH_METHODS.join(', ')})`);
   }
+  const memoryModels = o['memory-models'] as string[] | undefined;
+  for (const m of memoryModels ?? []) {
+    if (!(m in MODEL_SHAPES) && !(m in QLORA_SHAPES))
+      throw new Error(
+        `bench: unknown --memory-models shape "${m}" (choose from ${[...Object.keys(MODEL_SHAPES), ...Object.keys(QLORA_SHAPES)].join(', ')})`,
+      );
+  }
   const sizes = ((o.sizes as string[] | undefined) ?? []).map((s) => {
     const n = Number(s);
     if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --sizes must be positive integers (got "${s}")`);
@@ -133,6 +145,7 @@ export async function runBench(args: string[]): Promise<void> {
       sizes,
       sections,
       peers: peers as PeerId[],
+      memoryModels,
       model: o.model as string,
       batch: o.batch as number | undefined,
       seq: o['seq-len'] as number | undefined,
@@ -344,7 +357,8 @@ async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promi
     ['bf16', 'mlp'],
     ['bf16', 'block'],
   ] as const;
-  for (const model of Object.keys(MODEL_SHAPES)) {
+  const chosen = (model: string) => !o.memoryModels || o.memoryModels.includes(model);
+  for (const model of Object.keys(MODEL_SHAPES).filter(chosen)) {
     for (const [weights, recompute] of variants) {
       for (const seq of [256, 512]) {
         log(
@@ -357,28 +371,37 @@ async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promi
       }
     }
   }
-  const qlora = await qloraMemory(gpu, record);
+  const qlora = await qloraMemory(gpu, record, Object.keys(QLORA_SHAPES).filter(chosen));
   if (o.json) return;
   const gib = (b: number) => (b / 2 ** 30).toFixed(3);
   const categories: MemoryCategory[] = ['weights', 'adapters', 'gradients', 'optimizer', 'activations', 'scratch'];
-  const header = ['GPU memory of a LoRA run (GiB)', 'base weights', 'recompute', 'batch x seq', ...categories, 'total'];
-  const rows = reports.map((r) => [
-    `${r.model}, LoRA r${r.rank} ${r.targets || 'q,v'}`,
-    r.weights,
-    r.recompute,
-    `${r.batch} x ${r.seq}`,
-    ...(r.error ? [`failed: ${r.error}`] : [...categories.map((c) => gib(r.bytes[c])), gib(r.total)]),
-  ]);
-  emit(
-    '\n' +
-      table(
-        header,
-        rows,
-        header.map((_, i) => i > 3),
-      ) +
-      '\nbf16: the base matrices kept as the checkpoints store them (the default); f32: widened. recompute mlp: one set of MLP buffers, rebuilt per block in the backward pass; block: one residual per block and one set of every other block buffer, each block re-run in the backward pass. Activations = everything the training graph keeps for the backward pass, logits included.',
-  );
-  emit('\n' + qloraTable(qlora, categories));
+  if (reports.length > 0) {
+    const header = [
+      'GPU memory of a LoRA run (GiB)',
+      'base weights',
+      'recompute',
+      'batch x seq',
+      ...categories,
+      'total',
+    ];
+    const rows = reports.map((r) => [
+      `${r.model}, LoRA r${r.rank} ${r.targets || 'q,v'}`,
+      r.weights,
+      r.recompute,
+      `${r.batch} x ${r.seq}`,
+      ...(r.error ? [`failed: ${r.error}`] : [...categories.map((c) => gib(r.bytes[c])), gib(r.total)]),
+    ]);
+    emit(
+      '\n' +
+        table(
+          header,
+          rows,
+          header.map((_, i) => i > 3),
+        ) +
+        '\nbf16: the base matrices kept as the checkpoints store them (the default); f32: widened. recompute mlp: one set of MLP buffers, rebuilt per block in the backward pass; block: one residual per block and one set of every other block buffer, each block re-run in the backward pass. Activations = everything the training graph keeps for the backward pass, logits included.',
+    );
+  }
+  if (qlora.length > 0) emit('\n' + qloraTable(qlora, categories));
 }
 
 function methodsTable(modelName: string, results: MethodBenchResult[], peak: number | null): string {
@@ -595,7 +618,7 @@ function tuneReport(r: TuneResult): string {
 }
 
 /** LoRA r16 on every linear layer of the 1-3B models, batch 1 x 512: bf16 against NF4 and int8 bases. */
-async function qloraMemory(gpu: Gpu, record: Recorder): Promise<MemoryReport[]> {
+async function qloraMemory(gpu: Gpu, record: Recorder, models: string[]): Promise<MemoryReport[]> {
   const variants = [
     ['bf16', 'none'],
     ['bf16', 'block'],
@@ -604,7 +627,7 @@ async function qloraMemory(gpu: Gpu, record: Recorder): Promise<MemoryReport[]> 
     ['nf4', 'block'],
   ] as const;
   const reports: MemoryReport[] = [];
-  for (const model of Object.keys(QLORA_SHAPES)) {
+  for (const model of models) {
     for (const [weights, recompute] of variants) {
       log(
         `memory: LoRA r16 all-linear on ${model} shapes, ${weights} weights, recompute ${recompute}, batch 1 x seq 512 (allocated, not run)...`,

@@ -19,7 +19,7 @@ import type { LinearAdapter } from '../../src/model/adapter';
 import { nodeDir } from '../../src/model/formats/node-source';
 import { allLinears, allLinearTargets } from '../../src/model/layout';
 import { TransformerGraph } from '../../src/model/transformer';
-import { ModelWeights, type WeightStorage } from '../../src/model/weights';
+import { ModelWeights, plannedWeightBytes, storagePlan, type WeightStorage } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
 import { checkModelGradients } from '../helpers/gradcheck';
 import { testGpu } from '../helpers/gpu';
@@ -113,6 +113,24 @@ describe('QLoRA', () => {
         await checkModelGradients(gpu, weights, { mode: 'adapters', adapters: new Map(layers) });
       });
     }
+  }
+
+  for (const storage of ['nf4', 'int8'] as const) {
+    it(`the weight estimate (model card, run budget) counts ${storage} bytes as they are allocated`, async () => {
+      const gpu = await testGpu();
+      for (const family of ['llama', 'gpt2'] as const) {
+        const spec = tinySpec(family);
+        const source = randomSource(spec, 1);
+        const planned = plannedWeightBytes(spec, storagePlan(spec, source, storage));
+        expect(planned.dtypes).toContain(storage);
+        const weights = await ModelWeights.upload(gpu, spec, source, { storage });
+        const tensors = weights.allTensors();
+        const allocated = tensors.reduce((n, t) => n + t.buffer.size, 0);
+        // Buffers round up to 16 bytes.
+        expect(allocated).toBeGreaterThanOrEqual(planned.bytes);
+        expect(allocated - planned.bytes).toBeLessThan(16 * tensors.length);
+      }
+    });
   }
 
   it('LoRA over an NF4 stories260K lowers held-out loss and exports an ordinary PEFT LoRA', async () => {
