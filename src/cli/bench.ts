@@ -65,7 +65,11 @@ const OPTS: Record<string, OptionSpec> = {
   methods: { kind: 'list', help: `methods section: which methods to run (${BENCH_METHODS.join(', ')}; default all)` },
   'memory-models': {
     kind: 'list',
-    help: `memory section: only these model shapes (${[...Object.keys(MODEL_SHAPES), ...Object.keys(QLORA_SHAPES)].join(', ')}; default all). A software adapter keeps every buffer in host memory: measuring one 3B model per process fits a 24 GiB machine`,
+    help: `memory section: only these model shapes (${[...Object.keys(MODEL_SHAPES), ...Object.keys(QLORA_SHAPES)].join(', ')}; default all). A software adapter keeps every buffer in host memory and does not give it back: one 3B model per process, and one --memory-weights, fits a 24 GiB machine`,
+  },
+  'memory-weights': {
+    kind: 'list',
+    help: 'memory section: only these base weight storages (f32, bf16, int8, nf4; default all)',
   },
   retune: {
     kind: 'flag',
@@ -90,6 +94,7 @@ interface BenchOptions {
   shapes?: string[];
   methods?: string[];
   memoryModels?: string[];
+  memoryWeights?: string[];
   retune: boolean;
 }
 
@@ -130,6 +135,11 @@ export async function runBench(args: string[]): Promise<void> {
         `bench: unknown --memory-models shape "${m}" (choose from ${[...Object.keys(MODEL_SHAPES), ...Object.keys(QLORA_SHAPES)].join(', ')})`,
       );
   }
+  const memoryWeights = o['memory-weights'] as string[] | undefined;
+  for (const w of memoryWeights ?? []) {
+    if (!['f32', 'bf16', 'int8', 'nf4'].includes(w))
+      throw new Error(`bench: unknown --memory-weights storage "${w}" (choose from f32, bf16, int8, nf4)`);
+  }
   const sizes = ((o.sizes as string[] | undefined) ?? []).map((s) => {
     const n = Number(s);
     if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --sizes must be positive integers (got "${s}")`);
@@ -146,6 +156,7 @@ export async function runBench(args: string[]): Promise<void> {
       sections,
       peers: peers as PeerId[],
       memoryModels,
+      memoryWeights,
       model: o.model as string,
       batch: o.batch as number | undefined,
       seq: o['seq-len'] as number | undefined,
@@ -358,8 +369,9 @@ async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promi
     ['bf16', 'block'],
   ] as const;
   const chosen = (model: string) => !o.memoryModels || o.memoryModels.includes(model);
+  const stored = (weights: string) => !o.memoryWeights || o.memoryWeights.includes(weights);
   for (const model of Object.keys(MODEL_SHAPES).filter(chosen)) {
-    for (const [weights, recompute] of variants) {
+    for (const [weights, recompute] of variants.filter(([w]) => stored(w))) {
       for (const seq of [256, 512]) {
         log(
           `memory: LoRA r8 q,v on ${model} shapes, ${weights} weights, recompute ${recompute}, batch 1 x seq ${seq} (allocated, not run)...`,
@@ -371,7 +383,7 @@ async function memorySection(gpu: Gpu, o: BenchOptions, record: Recorder): Promi
       }
     }
   }
-  const qlora = await qloraMemory(gpu, record, Object.keys(QLORA_SHAPES).filter(chosen));
+  const qlora = await qloraMemory(gpu, record, Object.keys(QLORA_SHAPES).filter(chosen), stored);
   if (o.json) return;
   const gib = (b: number) => (b / 2 ** 30).toFixed(3);
   const categories: MemoryCategory[] = ['weights', 'adapters', 'gradients', 'optimizer', 'activations', 'scratch'];
@@ -618,7 +630,12 @@ function tuneReport(r: TuneResult): string {
 }
 
 /** LoRA r16 on every linear layer of the 1-3B models, batch 1 x 512: bf16 against NF4 and int8 bases. */
-async function qloraMemory(gpu: Gpu, record: Recorder, models: string[]): Promise<MemoryReport[]> {
+async function qloraMemory(
+  gpu: Gpu,
+  record: Recorder,
+  models: string[],
+  stored: (weights: string) => boolean,
+): Promise<MemoryReport[]> {
   const variants = [
     ['bf16', 'none'],
     ['bf16', 'block'],
@@ -628,7 +645,7 @@ async function qloraMemory(gpu: Gpu, record: Recorder, models: string[]): Promis
   ] as const;
   const reports: MemoryReport[] = [];
   for (const model of models) {
-    for (const [weights, recompute] of variants) {
+    for (const [weights, recompute] of variants.filter(([w]) => stored(w))) {
       log(
         `memory: LoRA r16 all-linear on ${model} shapes, ${weights} weights, recompute ${recompute}, batch 1 x seq 512 (allocated, not run)...`,
       );

@@ -171,17 +171,7 @@ export class Gpu {
       if (!Number.isInteger(d) || d < 0) throw new Error(`${label}: invalid shape ${shapeString(shape)}`);
     }
     const size = numel(shape);
-    const bytes = storageBytes(size, dtype, shape[shape.length - 1]);
-    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
-      throw new Error(
-        `${label} ${shapeString(shape)} needs ${formatBytes(bytes)} in one binding; this GPU's maxStorageBufferBindingSize is ${formatBytes(this.device.limits.maxStorageBufferBindingSize)}.`,
-      );
-    }
-    const buffer = this.createBuffer(
-      bytes,
-      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-      label,
-    );
+    const buffer = this.storageBuffer(storageBytes(size, dtype, shape[shape.length - 1]), shape, label);
     return { buffer, shape: [...shape], dtype, size, label };
   }
 
@@ -190,19 +180,19 @@ export class Gpu {
    * differ from the default layout storageBytes counts.
    */
   tensorWords(words: Uint32Array, shape: readonly number[], label: string, dtype: QuantDType): Tensor {
-    const bytes = words.byteLength;
+    const buffer = this.storageBuffer(words.byteLength, shape, label);
+    this.device.queue.writeBuffer(buffer, 0, words.buffer, words.byteOffset, words.byteLength);
+    return { buffer, shape: [...shape], dtype, size: numel(shape), label };
+  }
+
+  /** A storage buffer for one tensor, which must fit one binding. */
+  private storageBuffer(bytes: number, shape: readonly number[], label: string): GPUBuffer {
     if (bytes > this.device.limits.maxStorageBufferBindingSize) {
       throw new Error(
         `${label} ${shapeString(shape)} needs ${formatBytes(bytes)} in one binding; this GPU's maxStorageBufferBindingSize is ${formatBytes(this.device.limits.maxStorageBufferBindingSize)}.`,
       );
     }
-    const buffer = this.createBuffer(
-      bytes,
-      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-      label,
-    );
-    this.device.queue.writeBuffer(buffer, 0, words.buffer, words.byteOffset, words.byteLength);
-    return { buffer, shape: [...shape], dtype, size: numel(shape), label };
+    return this.createBuffer(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label);
   }
 
   /** The packed words of a quantized tensor (its codes included: a GPU quantizer writes them). */

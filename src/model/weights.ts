@@ -28,6 +28,9 @@ import {
   type ShardRange,
 } from './vocab-shards';
 
+/** Bytes of uploads the queue may hold before upload waits for the GPU to take them. */
+const UPLOAD_DRAIN_BYTES = 256 * 2 ** 20;
+
 export type WeightDType = 'f32' | HalfDType | QuantDType;
 /** 'nf4' and 'int8' quantize the blocks' linear weights (QLoRA); the vocabulary tensors stay as stored. */
 export type WeightStorage = 'auto' | 'f32' | HalfDType | 'nf4' | 'int8';
@@ -107,13 +110,24 @@ export class ModelWeights {
         .filter((l) => l.conv1d)
         .map((l) => l.weight),
     );
+    // Uploads wait in the queue's staging memory until the GPU takes them: draining it every UPLOAD_DRAIN_BYTES keeps
+    // the host's peak near one tensor instead of the whole model (a 3B model is 6 GB in bf16).
+    let pending = 0;
+    const stored = async (name: string, shards: VocabShard[]) => {
+      map.set(name, shards);
+      pending += shards.reduce((n, s) => n + s.tensor.buffer.size, 0);
+      if (pending >= UPLOAD_DRAIN_BYTES) {
+        pending = 0;
+        await gpu.sync();
+      }
+      opts.onProgress?.(++done, expected.length);
+    };
     for (const { name, shape } of expected) {
       const dtype = plan.get(name)!;
       // A bnb-4bit checkpoint's own codes, kept when the plan keeps its precision (never requantized).
-      const stored = isQuantized(dtype) ? await source.quantized?.(name) : null;
-      if (stored && stored.dtype === dtype) {
-        map.set(name, [{ rowStart: 0, rows: shape[0], tensor: gpu.tensorWords(stored.words, shape, name, dtype) }]);
-        opts.onProgress?.(++done, expected.length);
+      const own = isQuantized(dtype) ? await source.quantized?.(name) : null;
+      if (own && own.dtype === dtype) {
+        await stored(name, [{ rowStart: 0, rows: shape[0], tensor: gpu.tensorWords(own.words, shape, name, dtype) }]);
         continue;
       }
       const data = await source.load(name);
@@ -122,8 +136,7 @@ export class ModelWeights {
         throw new Error(`${name}: expected ${n} values for shape [${shape.join(', ')}], got ${data.length}`);
       if (dtype === 'f16') checkF16Range(name, data);
       const how = { sourceDtype: source.dtype?.(name), conv1d: conv1d.has(name) };
-      map.set(name, await storeShards(gpu, data, shape, name, dtype, vocab.has(name) ? limit : Infinity, how));
-      opts.onProgress?.(++done, expected.length);
+      await stored(name, await storeShards(gpu, data, shape, name, dtype, vocab.has(name) ? limit : Infinity, how));
     }
     return new ModelWeights(spec, map, limit);
   }

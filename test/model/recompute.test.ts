@@ -8,6 +8,7 @@
  * part, DoRA (whose forward rescales the base output), AdaLoRA (whose forward forms A ⊙ E), full fine-tuning, and
  * GoRA's gradient probes (whose backward accumulates: a recomputed forward must not add anything).
  */
+import { QLORA_SHAPES } from '../../src/bench/memory';
 import { describe, expect, it } from 'vitest';
 import { GradientAccumulator } from '../../src/adapters/gora/gradients';
 import type { Example } from '../../src/data/index';
@@ -266,22 +267,7 @@ describe('block recomputation in a training run', () => {
 
 describe('block recomputation: the allocation table', () => {
   /** Llama-3.2-1B's config.json shapes. */
-  const llama1b = parseConfig(
-    {
-      model_type: 'llama',
-      vocab_size: 128256,
-      hidden_size: 2048,
-      intermediate_size: 8192,
-      num_hidden_layers: 16,
-      num_attention_heads: 32,
-      num_key_value_heads: 8,
-      max_position_embeddings: 131072,
-      rms_norm_eps: 1e-5,
-      rope_theta: 500000,
-      tie_word_embeddings: true,
-    },
-    'Llama-3.2-1B/config.json',
-  );
+  const llama1b = parseConfig(QLORA_SHAPES['Llama-3.2-1B'], 'Llama-3.2-1B/config.json');
 
   it('keeps one resid per block and one set of every other block buffer', () => {
     for (const family of ['llama', 'qwen3', 'gpt2'] as const) {

@@ -4,13 +4,12 @@
  * words the quantize command writes; LoRA's gradients through NF4 base layers pass the finite-difference check; and
  * LoRA over an NF4 stories260K lowers held-out loss and exports an ordinary PEFT adapter.
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createLoraLayers } from '../../src/adapters/lora/model';
 import { quantizeFolder } from '../../src/cli/quantize';
-import { loadDataset } from '../../src/data/index';
 import { exportAdapter, peftFiles } from '../../src/engine/export';
 import { loadModelDir } from '../../src/engine/load-model';
 import { trainRun } from '../../src/engine/train-run';
@@ -23,6 +22,7 @@ import { ModelWeights, plannedWeightBytes, storagePlan, type WeightStorage } fro
 import { Rng } from '../../src/util/random';
 import { checkModelGradients } from '../helpers/gradcheck';
 import { testGpu } from '../helpers/gpu';
+import { SHAKESPEARE_RUN, shakespeareExamples } from '../helpers/shakespeare';
 import { randomBatch, randomSource, tinySpec } from '../helpers/tiny-models';
 
 const GOLDEN = 'test/fixtures/hf-golden/models';
@@ -137,33 +137,8 @@ describe('QLoRA', () => {
     const gpu = await testGpu();
     const { model, weights } = await upload(gpu, 'public/demo/model', 'nf4');
     expect(weights.storageSummary()).toMatch(/^f32 .* \+ nf4|nf4/);
-    const text = await readFile('test/fixtures/datasets/tinyshakespeare/input.txt', 'utf8');
-    const slice = text
-      .split(/\n\s*\n/)
-      .slice(0, 300)
-      .join('\n\n');
-    const ds = await loadDataset({ name: 'shakespeare.txt', bytes: new TextEncoder().encode(slice) }, model.tokenizer, {
-      seqLen: 32,
-    });
-    const result = await trainRun(gpu, weights, model.tokenizer, ds.examples, {
-      method: 'lora',
-      rank: 4,
-      alpha: 8,
-      targets: ['all-linear'],
-      seed: 1,
-      steps: 30,
-      batch: 4,
-      seq: 32,
-      lr: 1e-2,
-      warmupSteps: 2,
-      weightDecay: 0,
-      maxGradNorm: 1,
-      minLrRatio: 0.1,
-      validationFraction: 0.1,
-      evalEvery: 0,
-      packing: true,
-      maxValidationBatches: 4,
-    });
+    const examples = await shakespeareExamples(model.tokenizer);
+    const result = await trainRun(gpu, weights, model.tokenizer, examples, SHAKESPEARE_RUN);
     expect(result.stopReason).toBe('done');
     expect(result.finalEval!.loss).toBeLessThan(result.initialEval!.loss - 0.05);
     expect(result.buffersCreatedAfterStep0).toBe(0);
