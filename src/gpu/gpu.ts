@@ -7,7 +7,7 @@
  * allocations. Parameters that change per step (learning rate, step count) are rewritten in place.
  */
 import type { DeviceHandle } from './device';
-import { dequantizeLayout, H } from '../quant/layout';
+import { dequantizeLayout, H, quantFormat } from '../quant/layout';
 import {
   isHalf,
   isQuantized,
@@ -182,7 +182,7 @@ export class Gpu {
   tensorWords(words: Uint32Array, shape: readonly number[], label: string, dtype: QuantDType): Tensor {
     const buffer = this.storageBuffer(words.byteLength, shape, label);
     this.device.queue.writeBuffer(buffer, 0, words.buffer, words.byteOffset, words.byteLength);
-    return { buffer, shape: [...shape], dtype, size: numel(shape), label };
+    return { buffer, shape: [...shape], dtype, size: numel(shape), label, quant: quantFormat(words) };
   }
 
   /** A storage buffer for one tensor, which must fit one binding. */

@@ -36,6 +36,16 @@ export interface Tensor {
   readonly dtype: DType;
   readonly size: number; // elements
   readonly label: string;
+  /** A quantized layout's header options that its readers are compiled for (src/quant/layout.ts). */
+  readonly quant?: QuantFormat;
+}
+
+/** What a quantized weight's readers are specialized on: branches a CPU driver would pay for on every value. */
+export interface QuantFormat {
+  /** Dequantized values round to this precision: the weight's when it was quantized. */
+  rounding: 'f32' | 'bf16' | 'f16';
+  /** Stored as the transpose of its logical shape (GPT-2's Conv1D weights). */
+  transposed: boolean;
 }
 
 export function numel(shape: readonly number[]): number {

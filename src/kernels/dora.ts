@@ -40,7 +40,7 @@ export function doraRowNormsSq(list: CommandList, a: BaseWeight & { out: Tensor 
   checkWeight(name, 'W', a.W);
   if (a.W.size < a.inDim * a.outDim) throw new Error(`${name} W (${a.W.label}): needs ${a.inDim * a.outDim} elements`);
   checkTensor(name, 'out', a.out, a.outDim, { ints: false });
-  const spec: KernelSpec = { source: weightSource(source, a.W.dtype), entry: 'row_norms_sq', bindings: ['read', 'rw'] };
+  const spec: KernelSpec = { source: weightSource(source, a.W), entry: 'row_norms_sq', bindings: ['read', 'rw'] };
   list.dispatch(spec, [a.W, a.out], [u32(a.inDim), u32(a.outDim), u32(a.conv1d ? 1 : 0), u32(0)], grid1d(a.outDim, 1));
 }
 

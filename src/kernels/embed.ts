@@ -11,12 +11,12 @@ const WG = 64;
 
 // The forward kernels compile per storage format of the token table (f32, or packed f16/bf16 when frozen).
 const forward = (table: Tensor): KernelSpec => ({
-  source: weightSource(source, table.dtype),
+  source: weightSource(source, table),
   entry: 'embed_forward',
   bindings: ['read', 'read', 'rw'],
 });
 const posForward = (table: Tensor): KernelSpec => ({
-  source: weightSource(source, table.dtype),
+  source: weightSource(source, table),
   entry: 'embed_pos_forward',
   bindings: ['read', 'read', 'read', 'read', 'rw'],
 });

@@ -10,7 +10,7 @@ const source = { name: 'gora', code };
 const WG = 64;
 /** Compiled per storage format of the weight (f32, or packed f16/bf16). */
 const columns = (weight: Tensor): KernelSpec => ({
-  source: weightSource(source, weight.dtype),
+  source: weightSource(source, weight),
   entry: 'importance_columns',
   bindings: ['read', 'read', 'rw'],
 });

@@ -14,8 +14,8 @@
 import code from '../../shaders/matmul.wgsl?raw';
 import type { CommandList, KernelSpec } from '../gpu/gpu';
 import { f32, u32 } from '../gpu/params';
-import type { DType, Tensor } from '../gpu/tensor';
-import { checkWeight, weightSource } from './weight-storage';
+import type { Tensor } from '../gpu/tensor';
+import { checkWeight, weightSource, type WeightFormat } from './weight-storage';
 import { matmulPlanOf, needsAlignment, plannedKernel, type MatmulVariant } from './matmul-plan';
 
 export type { MatmulVariant } from './matmul-plan';
@@ -103,14 +103,14 @@ function tileSource(variant: TiledVariant): KernelSpec['source'] {
 
 function spec(
   entry: string,
-  bDtype: DType,
+  bFormat: WeightFormat,
   transA: boolean,
   transB: boolean,
   extra: Record<string, number> = {},
   tiled: TiledVariant = 'tiled',
 ): KernelSpec {
   return {
-    source: weightSource(tileSource(tiled), bDtype),
+    source: weightSource(tileSource(tiled), bFormat),
     entry,
     bindings: ['read', 'read', 'rw'],
     constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, ...extra },
@@ -143,7 +143,7 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
       `matmul (${a.t.label} x ${b.t.label}): the ${variant} kernel needs K, every leading dimension, offset and batch stride of A and B to be multiples of 4`,
     );
   }
-  const kernel = kernelFor(variant, M, N, b.t.dtype, transA, transB);
+  const kernel = kernelFor(variant, M, N, b.t, transA, transB);
   const tiles = kernel.grid[0] * kernel.grid[1] * batch;
   const wanted = args.splitK ?? (planned.splitK ? 'auto' : 1);
   // split_sum's grid has a row of C per workgroup in y, within the per-dimension limit.
@@ -204,7 +204,7 @@ export function matmul(list: CommandList, args: MatmulArgs): void {
     [kernel.grid[0], kernel.grid[1], batch * slices],
   );
   list.dispatch(
-    spec('split_sum', b.t.dtype, false, false),
+    spec('split_sum', b.t, false, false),
     [scratch, b.t, c.t],
     params({ splits: slices, kChunk, c, strideSplit: M * N, alpha, beta }),
     [Math.ceil(N / 64), M, batch],
@@ -216,14 +216,14 @@ function kernelFor(
   variant: MatmulVariant,
   M: number,
   N: number,
-  bDtype: DType,
+  bFormat: WeightFormat,
   transA: boolean,
   transB: boolean,
 ): { spec: KernelSpec; grid: [number, number] } {
   if (variant in TILES) {
     const tile = TILES[variant as TiledVariant];
     return {
-      spec: spec(tile.entry, bDtype, transA, transB, {}, variant as TiledVariant),
+      spec: spec(tile.entry, bFormat, transA, transB, {}, variant as TiledVariant),
       grid: [Math.ceil(N / tile.BN), Math.ceil(M / tile.BM)],
     };
   }
@@ -232,7 +232,7 @@ function kernelFor(
   const wx = Math.min(REG_SIDE, pow2AtLeast(Math.ceil(N / BLOCK)));
   const wy = Math.min(REG_SIDE, pow2AtLeast(Math.ceil(M / BLOCK)));
   return {
-    spec: spec(variant === 'register-vec4' ? 'reg_vec4' : 'reg', bDtype, transA, transB, { WX: wx, WY: wy }),
+    spec: spec(variant === 'register-vec4' ? 'reg_vec4' : 'reg', bFormat, transA, transB, { WX: wx, WY: wy }),
     grid: [Math.ceil(N / (BLOCK * wx)), Math.ceil(M / (BLOCK * wy))],
   };
 }

@@ -21,6 +21,7 @@
  * Conv1D weights, which bitsandbytes quantizes as [out, in]); logical element i = r·C + c reads stored c·R + r.
  */
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../gpu/half';
+import type { QuantFormat } from '../gpu/tensor';
 
 export const HEADER_WORDS = 16;
 
@@ -83,6 +84,7 @@ export interface Int8RowsParts {
 export type QuantParts = (Codebook4Parts | Int8RowsParts) & { transposedFrom?: { rows: number; cols: number } };
 
 const words = (bytes: number) => Math.ceil(bytes / 4);
+const powerOfTwo = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 
 /** The packed GPU words of a quantized matrix. */
 export function packLayout(p: QuantParts): Uint32Array {
@@ -110,6 +112,9 @@ export function packLayout(p: QuantParts): Uint32Array {
     header[H.kind] = QUANT_KIND.codebook4;
     header[H.n] = p.n;
     header[H.cols] = 0;
+    // The GPU readers shift by the block sizes (bitsandbytes' are powers of two) and decode 4 values of one block.
+    if (!powerOfTwo(p.blocksize) || p.blocksize < 4)
+      throw new Error(`4-bit blocksize ${p.blocksize}: expected a power of two >= 4`);
     header[H.blocksize] = p.blocksize;
     place(p.codes, H.codes);
     place(p.absmax, H.absmax);
@@ -117,6 +122,8 @@ export function packLayout(p: QuantParts): Uint32Array {
     if (p.nested) {
       if (!(p.absmax instanceof Uint8Array)) throw new Error('nested 4-bit absmax must be u8 codes');
       header[H.flags] |= 1;
+      if (!powerOfTwo(p.nested.blocksize))
+        throw new Error(`nested blocksize ${p.nested.blocksize}: expected a power of two`);
       header[H.nestedBlocksize] = p.nested.blocksize;
       header[H.offset] = new Uint32Array(new Float32Array([p.nested.offset]).buffer)[0];
       place(p.nested.absmax, H.nested);
@@ -206,4 +213,13 @@ function dequantizeStored(w: Uint32Array): Float32Array {
     out[i] = roundOut(Math.fround(f32At(w[H.map] + code) * absmax[Math.floor(i / blocksize)]), rounding);
   }
   return out;
+}
+
+/** The header options a layout's GPU readers are compiled for. */
+export function quantFormat(w: Uint32Array): QuantFormat {
+  const rounding = (Object.keys(OUT_ROUNDING) as OutRounding[]).find(
+    (r) => OUT_ROUNDING[r] === ((w[H.flags] >>> 1) & 3),
+  );
+  if (!rounding) throw new Error(`quantized layout: unknown output rounding ${(w[H.flags] >>> 1) & 3}`);
+  return { rounding, transposed: (w[H.flags] & 8) !== 0 };
 }

@@ -50,9 +50,9 @@ function randomLayout(
         blocksize,
         absmax: Uint8Array.from({ length: blocks }, () => rng.int(256)),
         nested: {
-          absmax: Float32Array.from({ length: Math.ceil(blocks / 3) }, () => scale * rng.uniform(0.5, 2)),
+          absmax: Float32Array.from({ length: Math.ceil(blocks / 4) }, () => scale * rng.uniform(0.5, 2)),
           map: Float32Array.from({ length: 256 }, () => rng.uniform(-1, 1)),
-          blocksize: 3,
+          blocksize: 4,
           offset: scale * rng.uniform(0.5, 1),
         },
         map,
