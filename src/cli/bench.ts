@@ -275,7 +275,7 @@ async function storedWeightSection(
   const impls = storages.map((st) => ours(gpu, st));
   // SmolLM2-135M's projections, and Llama-3.2-1B's (d 2048, MLP 8192) on a hardware adapter.
   const T = software ? 128 : 512;
-  const shapes: MatmulShape[] = llmShapes(T).filter((x) => x.N >= x.K);
+  const shapes: MatmulShape[] = llmShapes(T).filter((x) => x.label.startsWith('x·Wᵀ'));
   if (!software)
     shapes.push(
       { label: 'Llama-3.2-1B q_proj', M: T, K: 2048, N: 2048, transB: true },
