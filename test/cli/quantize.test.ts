@@ -3,7 +3,7 @@
  * config.json (with quantization_config), model.safetensors and the tokenizer files, which readBnb4bit reads back;
  * bad options fail naming the flag and what is supported.
  */
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -104,4 +104,38 @@ describe('quantize', () => {
     const help = await cli(['quantize', '--help']);
     expect(help.stdout).toContain('--to STRING  nf4 | fp4 | int8');
   }, 60_000);
+
+  it('eval reads the quantized folder with its own codes; train --weights nf4 trains LoRA over NF4', async () => {
+    await run('node', ['scripts/build-cli.mjs']);
+    const data = join(tmp, 'text.txt');
+    await writeFile(data, 'the cat sat on the mat\n\na dog ran in the park\n\nbirds sing in the morning light\n');
+    const out = join(tmp, 'llama-nf4-cli');
+    expect((await cli(['quantize', '--model', LLAMA, '--to', 'nf4', '--out', out])).code).toBe(0);
+    const loss = async (args: string[]) => {
+      const r = await cli(['eval', '--data', data, ...args]);
+      expect(r.code, r.stderr).toBe(0);
+      return lastJson(r.stdout).loss as number;
+    };
+    const original = await loss(['--model', LLAMA]);
+    const kept = await loss(['--model', out]);
+    // The same values dequantized to f32 on the host, and quantized at load from the original: the same model.
+    expect(await loss(['--model', out, '--weights', 'f32'])).toBeCloseTo(kept, 6);
+    expect(await loss(['--model', LLAMA, '--weights', 'nf4'])).toBeCloseTo(kept, 6);
+    expect(Math.abs(kept - original) / original).toBeLessThan(0.1);
+    const adapter = join(tmp, 'qlora-adapter');
+    const train = await cli([
+      'train',
+      ...['--model', LLAMA, '--weights', 'nf4', '--data', data, '--rank', '2', '--targets', 'all-linear'],
+      ...['--steps', '2', '--batch', '1', '--seq-len', '16', '--out', adapter],
+    ]);
+    expect(train.code, train.stderr).toBe(0);
+    const config = JSON.parse(await readFile(join(adapter, 'adapter_config.json'), 'utf8'));
+    expect(config.peft_type).toBe('LORA');
+    expect(JSON.stringify(config)).not.toMatch(/quant/);
+    // The adapter applies to the quantized folder as to the original (PEFT adapters are for the original base).
+    expect(await loss(['--model', out, '--adapter', adapter])).toBeCloseTo(
+      await loss(['--model', LLAMA, '--weights', 'nf4', '--adapter', adapter]),
+      6,
+    );
+  }, 120_000);
 });
