@@ -319,7 +319,7 @@ describe('matmul', () => {
         N: 4,
         K: 4,
       }),
-    ).toThrow(/f32, f16 or bf16.*u32/);
+    ).toThrow(/f32, f16, bf16, nf4, fp4 or int8.*u32/);
   });
 
   it('the vec4-load kernels reject views that are not 4-aligned; the default picks a kernel that runs them', async () => {
