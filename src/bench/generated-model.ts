@@ -35,8 +35,13 @@ export function generatedModel(shape: string, seed = 0): GeneratedModel {
     },
     dtype: (name) => (half.has(name) ? 'bf16' : 'f32'),
   };
-  const tokenizer: TextTokenizer = {
-    vocabSize: spec.vocabSize,
+  return { name: `${shape} (generated)`, spec, source, tokenizer: idsOnlyTokenizer(spec.vocabSize) };
+}
+
+/** A tokenizer for data that is already token ids: it knows the vocabulary size and pads with 0. */
+export function idsOnlyTokenizer(vocabSize: number): TextTokenizer {
+  return {
+    vocabSize,
     bosId: null,
     eosId: null,
     padId: 0,
@@ -46,7 +51,6 @@ export function generatedModel(shape: string, seed = 0): GeneratedModel {
     tokenToId: () => null,
     chatTemplate: null,
   };
-  return { name: `${shape} (generated)`, spec, source, tokenizer };
 }
 
 function hash(s: string): number {

@@ -23,6 +23,7 @@ import {
 import { Rng } from '../../src/util/random';
 import { expectSameTrainables, testGpu } from '../helpers/gpu';
 import { randomSource, tinySpec } from '../helpers/tiny-models';
+import { idsOnlyTokenizer } from '../../src/bench/generated-model';
 
 /** A checkpoint that stores its matrices as bf16 (values rounded once, as a bf16 safetensors file holds them). */
 async function bf16Source(spec: ModelSpec, seed: number): Promise<TensorSource> {
@@ -44,17 +45,7 @@ function examples(spec: ModelSpec): Example[] {
   });
 }
 
-const tokenizer = {
-  vocabSize: 0,
-  bosId: null,
-  eosId: null,
-  padId: 0,
-  addBos: false,
-  encode: () => [],
-  decode: () => '',
-  tokenToId: () => null,
-  chatTemplate: null,
-};
+const tokenizer = idsOnlyTokenizer(0);
 
 function options(method: 'gora' | 'gralora'): TrainRunOptions {
   return {

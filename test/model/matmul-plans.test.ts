@@ -13,21 +13,12 @@ import { ModelWeights } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
 import { expectSameTrainables, testGpu } from '../helpers/gpu';
 import { randomSource, tinySpec } from '../helpers/tiny-models';
+import { idsOnlyTokenizer } from '../../src/bench/generated-model';
 
 const SEQ = 64;
 const BATCH = 8; // 512 tokens: K long enough for split-K to split dA and dB in two
 
-const tokenizer = {
-  vocabSize: 0,
-  bosId: null,
-  eosId: null,
-  padId: 0,
-  addBos: false,
-  encode: () => [],
-  decode: () => '',
-  tokenToId: () => null,
-  chatTemplate: null,
-};
+const tokenizer = idsOnlyTokenizer(0);
 
 const options: TrainRunOptions = {
   method: 'lora',

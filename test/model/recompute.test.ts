@@ -24,6 +24,7 @@ import { ModelWeights } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
 import { testGpu } from '../helpers/gpu';
 import { randomBatch, randomSource, TINY_CONFIGS } from '../helpers/tiny-models';
+import { idsOnlyTokenizer } from '../../src/bench/generated-model';
 
 const SHAPE = { batch: 2, seq: 5 };
 type Family = 'llama' | 'qwen3' | 'gpt2';
@@ -206,17 +207,7 @@ describe('block recomputation in a training run', () => {
       const ids = Array.from({ length: 8 }, () => rng.int(spec.vocabSize));
       return { inputIds: ids, labels: ids };
     });
-    const tokenizer = {
-      vocabSize: spec.vocabSize,
-      bosId: null,
-      eosId: null,
-      padId: 0,
-      addBos: false,
-      encode: () => [],
-      decode: () => '',
-      tokenToId: () => null,
-      chatTemplate: null,
-    };
+    const tokenizer = idsOnlyTokenizer(spec.vocabSize);
     const options: TrainRunOptions = {
       method: 'gralora',
       rank: 4,

@@ -19,6 +19,7 @@ import { DEFAULT_OPTIMIZER, Trainer, type StepBatch, type StepMetrics } from '..
 import { Rng } from '../../src/util/random';
 import { expectSameTrainables, testGpu } from '../helpers/gpu';
 import { randomBatch, randomSource, tinySpec } from '../helpers/tiny-models';
+import { idsOnlyTokenizer } from '../../src/bench/generated-model';
 
 const SEQ = 6;
 const ROWS = 2;
@@ -194,17 +195,7 @@ describe('gradient accumulation (Trainer)', () => {
 });
 
 describe('gradient accumulation (trainRun)', () => {
-  const tokenizer = (spec: ModelSpec) => ({
-    vocabSize: spec.vocabSize,
-    bosId: null,
-    eosId: null,
-    padId: 0,
-    addBos: false,
-    encode: () => [],
-    decode: () => '',
-    tokenToId: () => null,
-    chatTemplate: null,
-  });
+  const tokenizer = (spec: ModelSpec) => idsOnlyTokenizer(spec.vocabSize);
   /** 36 training examples (a multiple of 6: both streams cut the same epochs) of 3 to 6 tokens, prompts masked. */
   function examples(spec: ModelSpec): { train: Example[]; validation: Example[] } {
     const rng = new Rng(3);

@@ -9,6 +9,7 @@ import { ModelWeights } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
 import { expectSameTrainables, testGpu } from '../helpers/gpu';
 import { randomSource, tinySpec } from '../helpers/tiny-models';
+import { idsOnlyTokenizer } from '../../src/bench/generated-model';
 
 describe('resume from a checkpoint', () => {
   // The baselines rebuild the same method from the seed and the data (DoRA's m from W, PiSSA's and LoRA-GA's frozen
@@ -23,17 +24,7 @@ describe('resume from a checkpoint', () => {
         const ids = Array.from({ length: 6 }, () => rng.int(spec.vocabSize));
         return { inputIds: ids, labels: ids };
       });
-      const tokenizer = {
-        vocabSize: spec.vocabSize,
-        bosId: null,
-        eosId: null,
-        padId: 0,
-        addBos: false,
-        encode: () => [],
-        decode: () => '',
-        tokenToId: () => null,
-        chatTemplate: null,
-      };
+      const tokenizer = idsOnlyTokenizer(spec.vocabSize);
       const o: TrainRunOptions = {
         method,
         rank: 4,
@@ -97,17 +88,7 @@ describe('resume from a checkpoint', () => {
       inputIds: [1, 2, 3, (i % 5) + 4],
       labels: [1, 2, 3, (i % 5) + 4],
     }));
-    const tokenizer = {
-      vocabSize: spec.vocabSize,
-      bosId: null,
-      eosId: null,
-      padId: 0,
-      addBos: false,
-      encode: () => [],
-      decode: () => '',
-      tokenToId: () => null,
-      chatTemplate: null,
-    };
+    const tokenizer = idsOnlyTokenizer(spec.vocabSize);
     const o: TrainRunOptions = {
       method: 'lora',
       rank: 2,
