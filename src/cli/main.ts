@@ -22,7 +22,7 @@ import {
 import { loadModelDataset, type LoadedModel } from '../engine/load-model';
 import { validateMethodOptions, type MethodOptions } from '../engine/methods';
 import { METHOD_FLAG, methodFlagSpecs, methodOptionsFromFlags } from './method-flags';
-import { exportAdapter, loadPeftFolder, mergedModelFiles, peftFiles } from '../engine/export';
+import { exportAdapter, loadPeftFolder, mergedConfigJson, mergedModelFiles, peftFiles } from '../engine/export';
 import { trainRun, validateTrainOptions, type TrainRunOptions } from '../engine/train-run';
 import { defaultSeqLen, RUN_DEFAULTS } from '../engine/run-spec';
 import { CLI_WORDING, noSupervisedMessage } from '../engine/wording';
@@ -352,7 +352,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
       'special_tokens_map.json',
     ]) {
       const text = await readFile(join(modelDir, f), 'utf8').catch(() => null);
-      if (text !== null) files[f] = text;
+      if (text !== null) files[f] = f === 'config.json' ? mergedConfigJson(text, join(modelDir, f)) : text;
     }
     await writeOutputFiles(dir, files);
   } else {

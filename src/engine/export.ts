@@ -10,6 +10,7 @@
  * base tensors they replace (modules_to_save, saved biases, trainable token rows), every tensor used or refused by
  * name.
  */
+import { dumpsPythonJson, parsePythonJson, type PyJson } from '../quant/python-float';
 import type { AdapterFormat } from '../adapters/options';
 import {
   graloraFormatProblem,
@@ -108,6 +109,18 @@ export async function mergedModelFiles(gpu: Gpu, weights: ModelWeights): Promise
     tensors.push({ name: gpt2 ? `transformer.${name}` : name, shape, data });
   }
   return { 'model.safetensors': writeSafetensors(tensors) };
+}
+
+/**
+ * config.json for a merged model: the original's, without a bitsandbytes `quantization_config` (the merged weights are
+ * plain floats, which transformers would otherwise try to load as packed 4-bit ones). Floats keep their Python form.
+ */
+export function mergedConfigJson(text: string, where = 'config.json'): string {
+  const config = parsePythonJson(text, where);
+  if (config === null || typeof config !== 'object' || Array.isArray(config) || !('quantization_config' in config))
+    return text;
+  const { quantization_config: _dropped, ...rest } = config as { [key: string]: PyJson };
+  return `${dumpsPythonJson(rest, { indent: 2, sortKeys: true })}\n`;
 }
 
 export interface LoadedAdapter {

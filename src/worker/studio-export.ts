@@ -2,7 +2,7 @@
  * The studio's export: a trained run as a downloadable zip (a PEFT adapter folder, or a full fine-tune's merged
  * model, read back from the GPU as an urgent job).
  */
-import { mergedModelFiles } from '../engine/export';
+import { mergedConfigJson, mergedModelFiles } from '../engine/export';
 import { adapterZip, mergedZip } from './export-files';
 import type { ExportVariant } from './protocol';
 import { messageOf, type StudioState } from './studio-context';
@@ -49,7 +49,11 @@ export class StudioExport {
         try {
           const gpu = await this.device.requireGpu();
           const files = await mergedModelFiles(gpu, full.weights);
-          for (const f of CONFIG_FILES) if (model.dir.list().includes(f)) files[f] = await model.dir.text(f);
+          for (const f of CONFIG_FILES) {
+            if (!model.dir.list().includes(f)) continue;
+            const text = await model.dir.text(f);
+            files[f] = f === 'config.json' ? mergedConfigJson(text) : text;
+          }
           const { fileName, bytes } = mergedZip(name, files);
           this.studio.post({ type: 'export', id, fileName, bytes }, [bytes.buffer]);
         } catch (err) {

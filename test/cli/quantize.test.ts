@@ -132,6 +132,18 @@ describe('quantize', () => {
     const config = JSON.parse(await readFile(join(adapter, 'adapter_config.json'), 'utf8'));
     expect(config.peft_type).toBe('LORA');
     expect(JSON.stringify(config)).not.toMatch(/quant/);
+    // Full fine-tuning trains the weights dequantized to f32; the merged model is a plain float model.
+    const merged = join(tmp, 'full-from-nf4');
+    const full = await cli([
+      'train',
+      ...['--model', out, '--method', 'full', '--data', data, '--steps', '1', '--batch', '1', '--seq-len', '16'],
+      ...['--out', merged],
+    ]);
+    expect(full.code, full.stderr).toBe(0);
+    const mergedConfig = JSON.parse(await readFile(join(merged, 'config.json'), 'utf8'));
+    expect(mergedConfig.quantization_config).toBeUndefined();
+    expect(mergedConfig.model_type).toBe('llama');
+    expect(Number.isFinite(await loss(['--model', merged]))).toBe(true);
     // The adapter applies to the quantized folder as to the original (PEFT adapters are for the original base).
     expect(await loss(['--model', out, '--adapter', adapter])).toBeCloseTo(
       await loss(['--model', LLAMA, '--weights', 'nf4', '--adapter', adapter]),
