@@ -27,6 +27,9 @@
  * one that lacks a part of more than a few percent of its norm.
  */
 import { expect } from 'vitest';
+import { createLoraLayers } from '../../src/adapters/lora/model';
+import type { ModelSpec } from '../../src/model/config';
+import { allLinearTargets } from '../../src/model/layout';
 import type { LinearAdapter, Trainable } from '../../src/model/adapter';
 import type { Gpu } from '../../src/gpu/gpu';
 import { TransformerGraph, type GraphOptions } from '../../src/model/transformer';
@@ -193,4 +196,20 @@ export async function checkModelGradients(
   const failures = results.map(gradCheckFailure).filter((f) => f !== null);
   expect(failures, failures.join('\n')).toEqual([]);
   return results;
+}
+
+/**
+ * Rank-3 LoRA on every linear layer with random B: B = 0 at init would make every dA vanish, so both gradients are
+ * exercised.
+ */
+export function randomLora(gpu: Gpu, spec: ModelSpec): Map<string, LinearAdapter> {
+  const rng = new Rng(2);
+  const layers = createLoraLayers(
+    gpu,
+    spec,
+    { rank: 3, alpha: 6, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 },
+    3,
+  );
+  for (const l of layers.values()) gpu.upload(l.B, rng.normals(l.B.size, 0.3));
+  return new Map(layers);
 }

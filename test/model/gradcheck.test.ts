@@ -6,9 +6,9 @@ import type { Recompute } from '../../src/model/transformer';
 import { ModelWeights } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
 import { TransformerGraph } from '../../src/model/transformer';
-import { checkModelGradients, gradCheckFailure, measureGradients } from '../helpers/gradcheck';
+import { checkModelGradients, gradCheckFailure, measureGradients, randomLora } from '../helpers/gradcheck';
 import { testGpu } from '../helpers/gpu';
-import { randomBatch, randomSource, tinySpec, TINY_CONFIGS } from '../helpers/tiny-models';
+import { randomBatch, randomSource, tinySpec, type TINY_CONFIGS } from '../helpers/tiny-models';
 
 async function check(
   family: keyof typeof TINY_CONFIGS,
@@ -23,16 +23,8 @@ async function check(
     await checkModelGradients(gpu, weights, { mode: 'full', recompute, logitsChunkRows });
     return;
   }
-  const rng = new Rng(2);
-  const layers = createLoraLayers(
-    gpu,
-    spec,
-    { rank: 3, alpha: 6, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 },
-    3,
-  );
-  // B = 0 at init would make every dA vanish: give B random values so both gradients are exercised.
-  for (const l of layers.values()) gpu.upload(l.B, rng.normals(l.B.size, 0.3));
-  await checkModelGradients(gpu, weights, { mode: 'adapters', adapters: new Map(layers), recompute, logitsChunkRows });
+  const adapters = randomLora(gpu, spec);
+  await checkModelGradients(gpu, weights, { mode: 'adapters', adapters, recompute, logitsChunkRows });
 }
 
 describe('whole-model gradient check (finite differences)', () => {

@@ -7,7 +7,6 @@
  * folder's replacements of the embedding and lm_head. Full fine-tuning over a sharded vocabulary is refused.
  */
 import { describe, expect, it } from 'vitest';
-import { createLoraLayers } from '../../src/adapters/lora/model';
 import { bufferLimitProblem } from '../../src/app/budget';
 import { buildMethod } from '../../src/engine/methods';
 import { mergedModelFiles } from '../../src/engine/export';
@@ -20,7 +19,6 @@ import { expectedTensors, parseConfig, type ModelSpec } from '../../src/model/co
 import { openSafetensors } from '../../src/model/formats/safetensors';
 import { bytesSource } from '../../src/model/formats/source';
 import { Generator } from '../../src/model/generate';
-import { allLinearTargets } from '../../src/model/layout';
 import { TransformerGraph } from '../../src/model/transformer';
 import { planVocabShards, tensorByteLimit, vocabTensorNames, weightRowsBytes } from '../../src/model/vocab-shards';
 import {
@@ -33,7 +31,7 @@ import {
   type WeightDType,
 } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
-import { checkModelGradients } from '../helpers/gradcheck';
+import { checkModelGradients, randomLora } from '../helpers/gradcheck';
 import { runOnce, testGpu } from '../helpers/gpu';
 import { randomBatch, randomSource, tinySpec, TINY_CONFIGS } from '../helpers/tiny-models';
 
@@ -92,18 +90,7 @@ async function logitsOf(gpu: Gpu, weights: ModelWeights, adapters?: Map<string, 
   return out;
 }
 
-function loraOf(gpu: Gpu, spec: ModelSpec): Map<string, LinearAdapter> {
-  const rng = new Rng(2);
-  const layers = createLoraLayers(
-    gpu,
-    spec,
-    { rank: 3, alpha: 6, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 },
-    3,
-  );
-  // B = 0 at init would make every dA vanish: random B so both gradients are exercised.
-  for (const l of layers.values()) gpu.upload(l.B, rng.normals(l.B.size, 0.3));
-  return new Map(layers);
-}
+const loraOf = randomLora;
 
 describe('shard planning', () => {
   const f32 = (width: number) => (rows: number) => weightRowsBytes(rows, width, 'f32');

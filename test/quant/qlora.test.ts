@@ -8,7 +8,6 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createLoraLayers } from '../../src/adapters/lora/model';
 import { quantizeFolder } from '../../src/cli/quantize';
 import { exportAdapter, peftFiles } from '../../src/engine/export';
 import { loadModelDir } from '../../src/engine/load-model';
@@ -16,11 +15,10 @@ import { trainRun } from '../../src/engine/train-run';
 import type { Gpu } from '../../src/gpu/gpu';
 import type { LinearAdapter } from '../../src/model/adapter';
 import { nodeDir } from '../../src/model/formats/node-source';
-import { allLinears, allLinearTargets } from '../../src/model/layout';
+import { allLinears } from '../../src/model/layout';
 import { TransformerGraph } from '../../src/model/transformer';
 import { ModelWeights, plannedWeightBytes, storagePlan, type WeightStorage } from '../../src/model/weights';
-import { Rng } from '../../src/util/random';
-import { checkModelGradients } from '../helpers/gradcheck';
+import { checkModelGradients, randomLora } from '../helpers/gradcheck';
 import { testGpu } from '../helpers/gpu';
 import { SHAKESPEARE_RUN, shakespeareExamples } from '../helpers/shakespeare';
 import { randomBatch, randomSource, tinySpec } from '../helpers/tiny-models';
@@ -102,15 +100,7 @@ describe('QLoRA', () => {
         const spec = tinySpec(family);
         const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1), { storage });
         expect(weights.get(allLinears(spec)[0].weight).dtype).toBe(storage);
-        const rng = new Rng(2);
-        const layers = createLoraLayers(
-          gpu,
-          spec,
-          { rank: 3, alpha: 6, targets: allLinearTargets(spec), rslora: false, lrRatioB: 1 },
-          3,
-        );
-        for (const l of layers.values()) gpu.upload(l.B, rng.normals(l.B.size, 0.3));
-        await checkModelGradients(gpu, weights, { mode: 'adapters', adapters: new Map(layers) });
+        await checkModelGradients(gpu, weights, { mode: 'adapters', adapters: randomLora(gpu, spec) });
       });
     }
   }
