@@ -727,6 +727,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="where runs/ and results.json go (default: DIR/peft, so the studio's own results stay)")
     p.add_argument("--model", default=None, help="the base model, a folder or a Hub id (default: experiment.json's model)")
     p.add_argument("--bf16", action="store_true", help="load the base model in bfloat16 (the studio trains in float32; PEFT keeps adapters in float32)")
+    p.add_argument("--quantize", choices=("nf4", "int8"), default=None, help="QLoRA, as the studio's --weights nf4|int8: quantize the base model with bitsandbytes (NF4 with double quantization, or LLM.int8); a bitsandbytes checkpoint is loaded quantized without it")
     p.add_argument("--packing", choices=("on", "off"), default=None, help="override train.packing (auto guesses from the data)")
     p.add_argument("--retry-failed", action="store_true", help="train the runs that failed earlier again (their run.json says failed)")
     p.add_argument("--rerun", action="store_true", help="train every run again, even those --out holds results of")
@@ -828,6 +829,7 @@ class PeftRunner:
         self.train_settings = t = experiment["train"]
         self.model_path = base_model_path(args.model, experiment, os.path.abspath(args.dir))
         self.dtype = torch.bfloat16 if args.bf16 else torch.float32
+        self.quantize = args.quantize
         config = transformers.AutoConfig.from_pretrained(self.model_path)
         self.family = "gpt2" if config.model_type == "gpt2" else "llama"
         self.seq = int(t.get("seq_len") or min(128, getattr(config, "max_position_embeddings", None) or 128))
@@ -866,7 +868,17 @@ class PeftRunner:
         need = MIN_PEFT[peft_type]
         if version_tuple(peft.__version__) < version_tuple(need):
             raise RuntimeError('%s needs PEFT >= %s, and PEFT %s is installed: pip install -U "peft>=%s"' % (peft_type, need, peft.__version__, need))
-        model = transformers.AutoModelForCausalLM.from_pretrained(self.model_path, torch_dtype=self.dtype)
+        quantization = {}
+        if self.quantize == "nf4":
+            quantization["quantization_config"] = transformers.BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=self.dtype)
+        elif self.quantize == "int8":
+            quantization["quantization_config"] = transformers.BitsAndBytesConfig(load_in_8bit=True)
+        model = transformers.AutoModelForCausalLM.from_pretrained(self.model_path, torch_dtype=self.dtype, **quantization)
+        if getattr(model, "is_quantized", False) or quantization:
+            # QLoRA: PEFT's preparation of a quantized base (norms in float32, input gradients for checkpointing).
+            model = peft.prepare_model_for_kbit_training(
+                model, use_gradient_checkpointing=self.train_settings.get("recompute", "none") != "none")
         model.config.use_cache = False
         if self.train_settings.get("recompute", "none") != "none":
             # The studio recomputes activations to save memory; the result is the same.

@@ -222,6 +222,15 @@ describe.skipIf(!hasPython)('experiment_peft.py (python3, no torch)', () => {
     expect(r.status).toBe(0);
   });
 
+  it("--help lists --quantize nf4|int8 (QLoRA, as the studio's --weights) without importing torch", () => {
+    const dir = tempDir();
+    write(join(dir, 'experiment_peft.py'), FILES['experiment_peft.py']);
+    const r = python([join(dir, 'experiment_peft.py'), '--help']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/--quantize \{nf4,int8\}/);
+    expect(FILES['experiment_peft.py']).toContain('prepare_model_for_kbit_training');
+  });
+
   describe('its stdlib-only helpers agree with the studio', () => {
     const script = FILES['experiment_peft.py'];
     const helpers = script.slice(script.indexOf(HELPERS_BEGIN), script.indexOf(HELPERS_END));
