@@ -34,6 +34,23 @@ export async function storeWeight(
   dtype: WeightDType,
   opts: StoreOptions = {},
 ): Promise<Tensor> {
+  try {
+    return await store(gpu, data, shape, label, dtype, opts);
+  } catch (e) {
+    // The statistics' errors (a value that is not finite, beyond float16 for int8) name the value, not the tensor.
+    const message = (e as Error).message;
+    throw message.startsWith(label) ? e : new Error(`${label}: ${message}`);
+  }
+}
+
+async function store(
+  gpu: Gpu,
+  data: Float32Array,
+  shape: readonly number[],
+  label: string,
+  dtype: WeightDType,
+  opts: StoreOptions = {},
+): Promise<Tensor> {
   if (dtype === 'f32' || dtype === 'bf16' || dtype === 'f16') return gpu.tensorFrom(data, shape, label, dtype);
   if (shape.length !== 2) throw new Error(`${label}: only matrices are quantized, got shape [${shape.join(', ')}]`);
   const [rows, cols] = shape;

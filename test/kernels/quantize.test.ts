@@ -72,6 +72,17 @@ describe('quantization on the GPU', () => {
     });
   }
 
+  it('a value that is not finite is refused, naming the tensor', async () => {
+    const gpu = await testGpu();
+    const data = values(new Rng(2), 128);
+    data[70] = Number.NaN;
+    await expect(storeWeight(gpu, data, [2, 64], 'model.layers.0.mlp.up_proj.weight', 'nf4')).rejects.toThrow(
+      /^model\.layers\.0\.mlp\.up_proj\.weight: .*value 70 is NaN/,
+    );
+    data[70] = 1e6; // beyond float16, which bitsandbytes casts to before int8 quantization
+    await expect(storeWeight(gpu, data, [2, 64], 'w.int8', 'int8')).rejects.toThrow(/^w\.int8: .*float16/);
+  });
+
   it('a zero block and a zero row quantize like the host', async () => {
     const gpu = await testGpu();
     const data = new Float32Array(4 * 64);
