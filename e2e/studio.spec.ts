@@ -800,6 +800,11 @@ test('a model folder from the directory picker; a file that is not a model is re
   await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
   await expect(page.getByTestId('model-error')).toHaveCount(0);
   await expect(card).toContainText('model.safetensors');
+  // A failed load says the model on the GPU stays.
+  await dropFiles(page, 'model-drop', [{ name: 'notes.txt', text: 'hello' }]);
+  await expect(page.getByTestId('model-error')).toContainText('not a model folder');
+  await expect(page.getByTestId('model-error-kept')).toContainText('stories260K stays loaded');
+  await expect(card).toContainText('stories260K');
 
   // Keep the weights as bf16: the model is uploaded again, the card says so, and the choice outlives a reload.
   const stored = page.getByTestId('model-weight-storage');

@@ -148,6 +148,13 @@ export function readCsv(name: string, text: string, delimiter: ',' | '\t'): Read
   const fields = parsed.meta.fields ?? [];
   if (fields.length === 0) throw new Error(`${name}: the CSV has no header row`);
   const records = parsed.data.filter((_, i) => !badRows.has(i));
+  // Not "the file is empty": say what it does hold.
+  if (records.length === 0 && badRows.size === 0)
+    throw new Error(`${name}: the header row (${fields.join(', ')}) has no data rows under it`);
+  if (records.length === 0)
+    throw new Error(
+      `${name}: none of its ${badRows.size} data row${badRows.size > 1 ? 's' : ''} has the header's ${fields.length} fields (${fields.join(', ')}): ${problems.slice(0, 3).join('; ')}`,
+    );
   return { records, warnings: problemWarning(name, 'malformed row', problems), malformed: badRows.size };
 }
 

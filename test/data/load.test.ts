@@ -150,6 +150,13 @@ describe('loadDataset errors and warnings name the file', () => {
     await expect(loadDataset(inline('empty.txt', '\n\n  \n'), tok)).rejects.toThrow(
       'empty.txt: no records found (the file is empty)',
     );
+    // A CSV with its header and nothing under it is not "empty": the message says what it holds.
+    await expect(loadDataset(inline('header.csv', 'instruction,output\n'), tok)).rejects.toThrow(
+      'header.csv: the header row (instruction, output) has no data rows under it',
+    );
+    await expect(loadDataset(inline('ragged.csv', 'instruction,output\na,b,c\n'), tok)).rejects.toThrow(
+      /^ragged\.csv: none of its 1 data row has the header's 2 fields \(instruction, output\): row 1 /,
+    );
     await expect(loadDataset(inline('x.jsonl', '{"text": "a"}\n'), tok, { seqLen: 1 })).rejects.toThrow(
       'seqLen must be an integer >= 2, got 1',
     );

@@ -109,6 +109,11 @@ export function ModelPanel() {
       {model.error && (
         <Alert kind="error" title="The model could not be loaded" testId="model-error">
           {model.error}
+          {card && model.ready && (
+            <div data-testid="model-error-kept">
+              {card.name} stays loaded: its runs, results and exports are unchanged.
+            </div>
+          )}
         </Alert>
       )}
 
