@@ -18,6 +18,7 @@
  * embeddings; embeddings and norms are not Linear); biases stay as they were. GPT-2's Conv1D weights [in, out] are
  * transposed to [out, in] before quantizing, and are stored that way.
  */
+import { transpose } from '../util/linalg';
 import { parseConfig, validateCheckpoint } from '../model/config';
 import {
   loadTensor,
@@ -679,17 +680,13 @@ export async function quantizeModelFolder(dir: DirSource, options: QuantizeFolde
           ),
         );
       } else {
-        let q: Bnb4bitQuantized;
-        try {
-          q = quantize4bit(data, {
-            blocksize,
-            quantType: options.to,
-            doubleQuant: options.doubleQuant !== false,
-            rounding: ROUNDING_OF[dtype],
-          });
-        } catch (e) {
-          throw new Error(`${what}: ${(e as Error).message}`);
-        }
+        const q = quantize4bit(data, {
+          blocksize,
+          quantType: options.to,
+          doubleQuant: options.doubleQuant !== false,
+          rounding: ROUNDING_OF[dtype],
+          what,
+        });
         tensors.push(...bnb4bitTensors(target, q, [linear.out, linear.in], dtype));
       }
       quantized.push(target);
@@ -712,11 +709,4 @@ export async function quantizeModelFolder(dir: DirSource, options: QuantizeFolde
   }
   const weights = safetensorsChunks(tensors);
   return { files, weights, quantized, kept, bytes: weights.reduce((a, c) => a + c.byteLength, 0) };
-}
-
-/** [rows, cols] row-major -> [cols, rows]. */
-function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
-  return out;
 }

@@ -47,18 +47,18 @@ export function bnbSource(spec: ModelSpec, store: WeightStore, quantizationConfi
     last = { name, weight };
     return weight;
   };
-  const format = (name: string) => refs.find((r) => r.weight === stored(name));
+  const isQuantized = (name: string) => quantized.has(stored(name));
   const source: TensorSource = {
     dtype: (name) => {
-      if (!format(name)) return base.dtype?.(name) ?? 'f32';
+      if (!isQuantized(name)) return base.dtype?.(name) ?? 'f32';
       return config.bits === 8 ? 'int8' : (config.quantType ?? 'nf4');
     },
     quantized: async (name) => {
-      if (!format(name)) return null;
+      if (!isQuantized(name)) return null;
       const w = await read(name);
       return { words: w.layout, dtype: w.format };
     },
-    load: async (name) => (format(name) ? dequantizeLayout((await read(name)).layout) : base.load(name)),
+    load: async (name) => (isQuantized(name) ? dequantizeLayout((await read(name)).layout) : base.load(name)),
   };
   const kind =
     config.bits === 8

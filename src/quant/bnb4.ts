@@ -263,6 +263,8 @@ export interface Bnb4bitOptions {
   nestedMap?: Float32Array;
   /** The precision dequantized values are rounded to: the weight's dtype when it was quantized; default f32. */
   rounding?: OutRounding;
+  /** What errors name (the tensor); default "4-bit quantization". */
+  what?: string;
 }
 
 /** A quantized 4-bit tensor: the packed layout's parts plus its quant type. */
@@ -358,7 +360,7 @@ export function fourBitStatistics(values: Float32Array, options: Bnb4bitOptions 
   checkBlocksize(blocksize);
   if (quantType !== 'nf4' && quantType !== 'fp4')
     throw new Error(`4-bit quant type "${quantType}": expected nf4 or fp4`);
-  checkFinite(values, '4-bit quantization');
+  checkFinite(values, options.what ?? '4-bit quantization');
   const n = values.length;
   const raw = blockAbsmax(values, blocksize);
   const stats = bnb4bitBlockStats(raw, {

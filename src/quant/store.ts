@@ -11,6 +11,7 @@ import { quantizeCodes4, quantizeCodes8 } from '../kernels/quantize';
 import type { WeightDType } from '../model/weights';
 import { fourBitStatistics, NF4_MIDPOINTS } from './bnb4';
 import { int8RowStatistics, toFloat16Array } from './int8';
+import { transpose } from '../util/linalg';
 import { H, packLayout, type OutRounding } from './layout';
 
 /** bitsandbytes' default 4-bit block size. */
@@ -34,23 +35,6 @@ export async function storeWeight(
   dtype: WeightDType,
   opts: StoreOptions = {},
 ): Promise<Tensor> {
-  try {
-    return await store(gpu, data, shape, label, dtype, opts);
-  } catch (e) {
-    // The statistics' errors (a value that is not finite, beyond float16 for int8) name the value, not the tensor.
-    const message = (e as Error).message;
-    throw message.startsWith(label) ? e : new Error(`${label}: ${message}`);
-  }
-}
-
-async function store(
-  gpu: Gpu,
-  data: Float32Array,
-  shape: readonly number[],
-  label: string,
-  dtype: WeightDType,
-  opts: StoreOptions = {},
-): Promise<Tensor> {
   if (dtype === 'f32' || dtype === 'bf16' || dtype === 'f16') return gpu.tensorFrom(data, shape, label, dtype);
   if (shape.length !== 2) throw new Error(`${label}: only matrices are quantized, got shape [${shape.join(', ')}]`);
   const [rows, cols] = shape;
@@ -60,7 +44,7 @@ async function store(
   const transposed = opts.conv1d ? { transposedFrom: { rows, cols } } : {};
   const rounding = roundingOf(opts.sourceDtype);
   if (dtype === 'int8') {
-    const stats = int8RowStatistics(values, storedRows, storedCols);
+    const stats = int8RowStatistics(values, storedRows, storedCols, label);
     const codes = new Int8Array(values.length);
     const words = packLayout({
       kind: 'int8Rows',
@@ -77,7 +61,7 @@ async function store(
     return t;
   }
   if (dtype !== 'nf4') throw new Error(`${label}: weights are quantized to nf4 or int8, not ${dtype}`);
-  const stats = fourBitStatistics(values, { blocksize: NF4_BLOCKSIZE });
+  const stats = fourBitStatistics(values, { blocksize: NF4_BLOCKSIZE, what: label });
   // The partial last block divides instead of multiplying: its codes come from the host; the GPU codes the full blocks.
   const codes = new Uint8Array(Math.ceil(values.length / 2));
   if (stats.tail) codes.set(stats.tail.codes, stats.tail.start / 2);
@@ -100,12 +84,6 @@ async function store(
 
 function roundingOf(dtype: WeightDType | undefined): OutRounding {
   return dtype === 'bf16' ? 'bf16' : dtype === 'f16' ? 'f16' : 'f32';
-}
-
-function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
-  return out;
 }
 
 /**

@@ -1,5 +1,12 @@
 /** Small dense float64 linear algebra for initializations (r x r systems; the big products run on the GPU). */
 
+/** The transpose [cols, rows] of a row-major [rows, cols] matrix. */
+export function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  return out;
+}
+
 /** A·Aᵀ of a row-major [rows, cols] matrix: [rows, rows]. */
 export function gramRows(a: ArrayLike<number>, rows: number, cols: number): Float64Array {
   const g = new Float64Array(rows * rows);
