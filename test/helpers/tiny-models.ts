@@ -1,6 +1,10 @@
 /** Tiny random models of every supported family, built from real config.json dictionaries. */
+import type { Gpu } from '../../src/gpu/gpu';
+import { roundToHalf } from '../../src/gpu/half';
+import type { LinearAdapter } from '../../src/model/adapter';
 import { parseConfig, expectedTensors, type ModelSpec } from '../../src/model/config';
-import type { TensorSource } from '../../src/model/weights';
+import { TransformerGraph } from '../../src/model/transformer';
+import { halfCapableTensors, type ModelWeights, type TensorSource } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
 
 export const TINY_CONFIGS: Record<string, Record<string, unknown>> = {
@@ -91,4 +95,26 @@ export function randomBatch(spec: ModelSpec, batch: number, seq: number, seed: n
   for (let t = half; t < seq; t++) positions[t] = t - half;
   const supervised = targets.filter((t) => t >= 0).length;
   return { tokens, targets, positions, supervised };
+}
+
+/** randomSource as a bf16 checkpoint stores it: the matrices rounded once to bf16, and declared so. */
+export async function bf16Source(spec: ModelSpec, seed: number): Promise<TensorSource> {
+  const base = randomSource(spec, seed);
+  const half = halfCapableTensors(spec);
+  const data = new Map<string, Float32Array>();
+  for (const { name } of expectedTensors(spec)) {
+    const x = await base.load(name);
+    data.set(name, half.has(name) ? roundToHalf(x, 'bf16') : x);
+  }
+  return { load: async (n) => data.get(n)!, dtype: (n) => (half.has(n) ? 'bf16' : 'f32') };
+}
+
+/** Forward-only logits over a random batch 2 x 5 (every row in one chunk) and the loss sum. */
+export async function logitsOf(gpu: Gpu, weights: ModelWeights, adapters?: Map<string, LinearAdapter>) {
+  const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 5, train: 'none', adapters });
+  graph.setBatch(randomBatch(weights.spec, 2, 5, 4));
+  graph.forwardList.run();
+  const out = { logits: await gpu.read(graph.logits), loss: (await gpu.read(graph.lossSum))[0] };
+  gpu.checkErrors('forward');
+  return out;
 }

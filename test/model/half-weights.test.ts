@@ -22,20 +22,8 @@ import {
 } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
 import { expectSameTrainables, testGpu } from '../helpers/gpu';
-import { randomSource, tinySpec } from '../helpers/tiny-models';
+import { bf16Source, randomSource, tinySpec } from '../helpers/tiny-models';
 import { idsOnlyTokenizer } from '../../src/bench/generated-model';
-
-/** A checkpoint that stores its matrices as bf16 (values rounded once, as a bf16 safetensors file holds them). */
-async function bf16Source(spec: ModelSpec, seed: number): Promise<TensorSource> {
-  const base = randomSource(spec, seed);
-  const half = halfCapableTensors(spec);
-  const data = new Map<string, Float32Array>();
-  for (const { name } of expectedTensors(spec)) {
-    const x = await base.load(name);
-    data.set(name, half.has(name) ? roundToHalf(x, 'bf16') : x);
-  }
-  return { load: async (n) => data.get(n)!, dtype: (n) => (half.has(n) ? 'bf16' : 'f32') };
-}
 
 function examples(spec: ModelSpec): Example[] {
   const rng = new Rng(4);

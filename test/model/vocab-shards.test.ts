@@ -10,11 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { bufferLimitProblem } from '../../src/app/budget';
 import { buildMethod } from '../../src/engine/methods';
 import { mergedModelFiles } from '../../src/engine/export';
-import type { Gpu } from '../../src/gpu/gpu';
-import { roundToHalf } from '../../src/gpu/half';
 import { embedForward } from '../../src/kernels/embed';
 import { embedForwardRef } from '../../src/kernels/embed.ref';
-import type { LinearAdapter } from '../../src/model/adapter';
 import { expectedTensors, parseConfig, type ModelSpec } from '../../src/model/config';
 import { openSafetensors } from '../../src/model/formats/safetensors';
 import { bytesSource } from '../../src/model/formats/source';
@@ -22,7 +19,6 @@ import { Generator } from '../../src/model/generate';
 import { TransformerGraph } from '../../src/model/transformer';
 import { planVocabShards, tensorByteLimit, vocabTensorNames, weightRowsBytes } from '../../src/model/vocab-shards';
 import {
-  halfCapableTensors,
   ModelWeights,
   plannedWeightBytes,
   storagePlan,
@@ -33,7 +29,7 @@ import {
 import { Rng } from '../../src/util/random';
 import { checkModelGradients, randomLora } from '../helpers/gradcheck';
 import { runOnce, testGpu } from '../helpers/gpu';
-import { randomBatch, randomSource, tinySpec, TINY_CONFIGS } from '../helpers/tiny-models';
+import { bf16Source, logitsOf, randomBatch, randomSource, tinySpec, TINY_CONFIGS } from '../helpers/tiny-models';
 
 /** Rows per shard under the forced limit: no tiny vocabulary (29, 33, 37 rows) is a multiple of it. */
 const SHARD_ROWS = 8;
@@ -47,16 +43,8 @@ function specOf(model: Model): ModelSpec {
 }
 
 /** The random checkpoint, its matrices rounded to bf16 (and declared so) when `dtype` is bf16. */
-async function sourceOf(spec: ModelSpec, dtype: WeightDType): Promise<TensorSource> {
-  const base = randomSource(spec, 1);
-  if (dtype === 'f32') return base;
-  const half = halfCapableTensors(spec);
-  const data = new Map<string, Float32Array>();
-  for (const { name } of expectedTensors(spec)) {
-    const x = await base.load(name);
-    data.set(name, half.has(name) ? roundToHalf(x, 'bf16') : x);
-  }
-  return { load: async (n) => data.get(n)!, dtype: (n) => (half.has(n) ? 'bf16' : 'f32') };
+function sourceOf(spec: ModelSpec, dtype: WeightDType): Promise<TensorSource> {
+  return dtype === 'f32' ? Promise.resolve(randomSource(spec, 1)) : bf16Source(spec, 1);
 }
 
 /** The same checkpoint uploaded whole and in vocabulary shards of SHARD_ROWS rows. */
@@ -78,16 +66,6 @@ async function pair(model: Model, dtype: WeightDType = 'f32') {
     for (const s of shards) expect(s.tensor.dtype).toBe(dtype);
   }
   return { gpu, spec, source, whole, sharded };
-}
-
-/** Forward-only logits over a random batch (every row in one chunk) and the loss sum. */
-async function logitsOf(gpu: Gpu, weights: ModelWeights, adapters?: Map<string, LinearAdapter>) {
-  const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 5, train: 'none', adapters });
-  graph.setBatch(randomBatch(weights.spec, 2, 5, 4));
-  graph.forwardList.run();
-  const out = { logits: await gpu.read(graph.logits), loss: (await gpu.read(graph.lossSum))[0] };
-  gpu.checkErrors('forward');
-  return out;
 }
 
 const loraOf = randomLora;

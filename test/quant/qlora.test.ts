@@ -13,26 +13,15 @@ import { exportAdapter, peftFiles } from '../../src/engine/export';
 import { loadModelDir } from '../../src/engine/load-model';
 import { trainRun } from '../../src/engine/train-run';
 import type { Gpu } from '../../src/gpu/gpu';
-import type { LinearAdapter } from '../../src/model/adapter';
 import { nodeDir } from '../../src/model/formats/node-source';
 import { allLinears } from '../../src/model/layout';
-import { TransformerGraph } from '../../src/model/transformer';
 import { ModelWeights, plannedWeightBytes, storagePlan, type WeightStorage } from '../../src/model/weights';
 import { checkModelGradients, randomLora } from '../helpers/gradcheck';
 import { testGpu } from '../helpers/gpu';
 import { SHAKESPEARE_RUN, shakespeareExamples } from '../helpers/shakespeare';
-import { randomBatch, randomSource, tinySpec } from '../helpers/tiny-models';
+import { logitsOf, randomSource, tinySpec } from '../helpers/tiny-models';
 
 const GOLDEN = 'test/fixtures/hf-golden/models';
-
-async function logitsOf(gpu: Gpu, weights: ModelWeights, adapters?: Map<string, LinearAdapter>) {
-  const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 5, train: 'none', adapters });
-  graph.setBatch(randomBatch(weights.spec, 2, 5, 4));
-  graph.forwardList.run();
-  const out = { logits: await gpu.read(graph.logits), loss: (await gpu.read(graph.lossSum))[0] };
-  gpu.checkErrors('forward');
-  return out;
-}
 
 async function upload(gpu: Gpu, dir: string, storage: WeightStorage = 'auto') {
   const model = await loadModelDir(await nodeDir(dir));
