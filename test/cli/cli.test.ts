@@ -1,9 +1,8 @@
 /** The CLI contract other tools depend on: eval's last stdout line, train's per-step JSON lines and adapter folder, generate. */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cli, lastJson, run } from '../helpers/cli';
+import { cli, cliWithTokenRows, lastJson } from '../helpers/cli';
 
 const MODEL = 'test/fixtures/models/tiny-gpt2-vocab100_hf';
 
@@ -11,17 +10,7 @@ describe('cli', () => {
   let dir: string;
   let data: string;
   beforeAll(async () => {
-    await run('node', ['scripts/build-cli.mjs']);
-    dir = await mkdtemp(join(tmpdir(), 'lora-cli-'));
-    data = join(dir, 'data.jsonl');
-    // Pre-tokenized rows; the second supervises only its last three positions (HF labels, -100 = ignored).
-    const rows = [
-      { input_ids: [5, 6, 7, 8, 9, 10, 11, 12] },
-      { input_ids: [20, 21, 22, 23, 24, 25], labels: [-100, -100, -100, 23, 24, 25] },
-      { input_ids: [30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41] },
-      { input_ids: [1, 2, 3, 4] },
-    ];
-    await writeFile(data, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    ({ dir, data } = await cliWithTokenRows('lora-cli-'));
   });
 
   it('eval prints {"loss", "tokens"} as its last line, counting supervised next-token positions (truncating at --seq-len)', async () => {

@@ -1,9 +1,8 @@
 /** train --grad-accum: parsing and checks naming the flag, and a run that equals the one-batch run of the same rows. */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cli, jsonLines, lastJson, run } from '../helpers/cli';
+import { cli, cliWithTokenRows, jsonLines, lastJson } from '../helpers/cli';
 
 const MODEL = 'test/fixtures/models/tiny-gpt2-vocab100_hf';
 
@@ -11,18 +10,8 @@ describe('cli: train --grad-accum', () => {
   let dir: string;
   let data: string;
   beforeAll(async () => {
-    await run('node', ['scripts/build-cli.mjs']);
-    dir = await mkdtemp(join(tmpdir(), 'lora-cli-accum-'));
-    data = join(dir, 'data.jsonl');
-    // Four pre-tokenized rows (a multiple of both batches: the streams cut the same epochs) with different supervised
-    // counts: the second supervises only its last three positions.
-    const rows = [
-      { input_ids: [5, 6, 7, 8, 9, 10, 11, 12] },
-      { input_ids: [20, 21, 22, 23, 24, 25], labels: [-100, -100, -100, 23, 24, 25] },
-      { input_ids: [30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41] },
-      { input_ids: [1, 2, 3, 4] },
-    ];
-    await writeFile(data, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    // Four rows (a multiple of both batches: the streams cut the same epochs) with different supervised counts.
+    ({ dir, data } = await cliWithTokenRows('lora-cli-accum-'));
   });
 
   const train = (out: string, ...flags: string[]) =>

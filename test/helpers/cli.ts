@@ -1,5 +1,8 @@
 /** Runs the bundled CLI (dist-cli/cli.mjs) as other tools do, keeping stdout, stderr and the exit code. */
 import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 export const run = promisify(execFile);
@@ -24,3 +27,21 @@ export const jsonLines = (stdout: string) =>
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l));
+
+/**
+ * Builds the CLI and writes, in a new temporary folder, data.jsonl: four pre-tokenized rows of different lengths; the
+ * second supervises only its last three positions (HF labels, -100 = ignored).
+ */
+export async function cliWithTokenRows(prefix: string): Promise<{ dir: string; data: string }> {
+  await run('node', ['scripts/build-cli.mjs']);
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const data = join(dir, 'data.jsonl');
+  const rows = [
+    { input_ids: [5, 6, 7, 8, 9, 10, 11, 12] },
+    { input_ids: [20, 21, 22, 23, 24, 25], labels: [-100, -100, -100, 23, 24, 25] },
+    { input_ids: [30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41] },
+    { input_ids: [1, 2, 3, 4] },
+  ];
+  await writeFile(data, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  return { dir, data };
+}
