@@ -4,7 +4,9 @@
  */
 import { defineConfig } from 'playwright/test';
 
-const PORT = 4317;
+// E2E_PORT runs a second suite beside the first (its own port, build and results folders).
+const PORT = Number(process.env.E2E_PORT ?? 4317);
+const SUFFIX = process.env.E2E_PORT ? `-${PORT}` : '';
 
 export default defineConfig({
   testDir: 'e2e',
@@ -14,7 +16,7 @@ export default defineConfig({
   workers: 1,
   retries: 0,
   reporter: [['list']],
-  outputDir: 'test-results',
+  outputDir: `test-results${SUFFIX}`,
   use: {
     baseURL: `http://localhost:${PORT}`,
     browserName: 'chromium',
@@ -34,7 +36,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `npx vite build && npx vite preview --port ${PORT} --strictPort`,
+    command: `npx vite build --outDir dist${SUFFIX} && npx vite preview --outDir dist${SUFFIX} --port ${PORT} --strictPort`,
     url: `http://localhost:${PORT}`,
     reuseExistingServer: !process.env.CI,
     timeout: 180_000,
