@@ -131,7 +131,9 @@ export function createPersistence(
     store.subscribe((s, prev) => {
       if (s.runs === prev.runs) return;
       // A run that starts, stops or finishes is saved at once: a reload just after must not find it still running.
-      if (Object.values(s.runs).some((r) => prev.runs[r.config.id]?.status !== r.status)) flush();
+      // So is what the user says about a run (notes, tags, archived): one write per edit, and nothing to lose.
+      if (Object.values(s.runs).some((r) => prev.runs[r.config.id]?.status !== r.status || annotated(r, prev.runs)))
+        flush();
       else timer ??= setTimeout(flush, SAVE_DEBOUNCE_MS);
     });
     // The metrics since the last save, as the page goes away (a reload mid-run keeps more of its curve).
@@ -184,6 +186,12 @@ export function createPersistence(
   const saveAdapter: RunStorage['saveAdapter'] = (id, method, adapter) => storage.saveAdapter(id, method, adapter);
 
   return { restore, persistChanges, keepCheckpoint, readResumeCheckpoint, isReadingCheckpoint, saveAdapter };
+}
+
+/** Whether the user changed the run's notes, tags or archive state since `prev` (a new run: its status did). */
+function annotated(r: RunRecord, prev: Record<string, RunRecord>): boolean {
+  const before = prev[r.config.id];
+  return before !== undefined && (before.notes !== r.notes || before.tags !== r.tags || before.archived !== r.archived);
 }
 
 /**

@@ -17,6 +17,7 @@ import type {
   StepPoint,
 } from '../worker/protocol';
 import { DEFAULT_TRUNCATION, type Truncation } from '../data/truncation';
+import type { WeightStorage } from '../model/weights';
 import type { CheckpointInfo } from './checkpoints';
 
 /** What a run and an experiment both record of a GPU job: where it is, when, and what model and data it ran on. */
@@ -59,6 +60,14 @@ export interface RunRecord extends JobRecord {
   warnings: string[];
   /** Draft fields whose text is not a valid number: Start waits until they are (not saved). */
   invalidFields: string[];
+  /** The user's own words about the run (the card's notes). */
+  notes: string;
+  /** The user's labels, in the order given, without duplicates (run-tags.ts); the list filters on them. */
+  tags: string[];
+  /** Hidden from the run list (shown under its "Archived" toggle) until restored; nothing else changes. */
+  archived: boolean;
+  /** How the model's base matrices were kept on the GPU when the run started (null: a draft, or saved before). */
+  weightStorage: WeightStorage | null;
 }
 
 export interface RunPrepare {
@@ -108,6 +117,10 @@ export function newRecord(config: RunConfig): RunRecord {
     data: null,
     warnings: [],
     invalidFields: [],
+    notes: '',
+    tags: [],
+    archived: false,
+    weightStorage: null,
   };
 }
 
@@ -147,6 +160,10 @@ export function upgradeRecord(r: RunRecord): RunRecord {
     datasetFormat: r.datasetFormat ?? null,
     warnings: r.warnings ?? [],
     invalidFields: [],
+    notes: r.notes ?? '',
+    tags: r.tags ?? [],
+    archived: r.archived ?? false,
+    weightStorage: r.weightStorage ?? null,
   };
 }
 

@@ -19,6 +19,7 @@ import type {
   GpuInfo,
   ModelCard,
   RunConfig,
+  ExportTarget,
   ExportVariant,
 } from '../worker/protocol';
 import { configProblem } from '../worker/validate';
@@ -32,7 +33,10 @@ import { createExperimentPersistence } from './experiment-persistence';
 import { isExperimentActive, type ExperimentRecord } from './experiment-record';
 import { createPersistence } from './persistence';
 import { DEMO_PROMPT, defaultRun, demoRuns, describeRun } from './presets';
+import { chatRequestOf, finishedTurns, type ChatTurnRecord } from './playground-chat';
+import { parseStopStrings, SAMPLING_DEFAULTS, type SamplingSettings } from '../model/sampling';
 import { createReducer, createStepBuffer } from './reducer';
+import { createRunActions, type RunActions } from './run-actions';
 import {
   generationRuns,
   invalidFieldsProblem,
@@ -79,10 +83,36 @@ export interface PlaygroundState {
   /** Keyed by 'base' or run id. */
   results: Record<string, GenerationResult>;
   order: string[];
-  /** The prompt of the shown generations (the text box may have changed since). */
+  /** The prompt of the shown generations (the text box may have changed since); in chat, the user's message. */
   lastPrompt: string;
   error: string | null;
+  mode: 'completion' | 'chat';
+  /** Greedy decoding (the argmax, as before sampling existed); off: each token drawn with `sampling`. */
+  greedy: boolean;
+  sampling: SamplingSettings;
+  /** Stop strings as typed: comma-separated, with \n and \, escapes (parseStopStrings). */
+  stop: string;
+  /** Chat: the system prompt, the message being typed, finished turns and the model they were with. */
+  system: string;
+  message: string;
+  turns: ChatTurnRecord[];
+  chatModel: string | null;
+  /** The mode the shown results were generated in. */
+  shownMode: 'completion' | 'chat';
 }
+
+/** The playground fields the panel edits directly. */
+type PlaygroundFields =
+  | 'prompt'
+  | 'maxNewTokens'
+  | 'includeBase'
+  | 'selected'
+  | 'mode'
+  | 'greedy'
+  | 'sampling'
+  | 'stop'
+  | 'system'
+  | 'message';
 
 export interface BenchState {
   running: boolean;
@@ -98,7 +128,7 @@ export interface Toast {
   text: string;
 }
 
-export interface StudioState extends ExperimentActions {
+export interface StudioState extends ExperimentActions, RunActions {
   gpu: GpuState;
   model: ModelState;
   dataset: DatasetState;
@@ -119,7 +149,8 @@ export interface StudioState extends ExperimentActions {
   tryDemo(): void;
   /** How the base matrices are kept on the GPU (remembered across sessions); a loaded model is uploaded again. */
   setWeightStorage(storage: WeightStorage): void;
-  loadModelFiles(files: File[], name?: string): void;
+  /** False when the user kept the current model (runs were active and they declined the switch). */
+  loadModelFiles(files: File[], name?: string): boolean;
   loadDatasetFile(file: File): void;
   /** Re-reads the current dataset with another format or column mapping (the preview updates, or an error says why not). */
   setDatasetFormat(override: DatasetFormatOverride): void;
@@ -135,10 +166,15 @@ export interface StudioState extends ExperimentActions {
   startAllDrafts(): void;
   cancelRun(id: string): void;
   setChart(patch: Partial<ChartSettings>): void;
-  setPlayground(patch: Partial<Pick<PlaygroundState, 'prompt' | 'maxNewTokens' | 'includeBase' | 'selected'>>): void;
+  setPlayground(patch: Partial<Pick<PlaygroundState, PlaygroundFields>>): void;
+  /** Completion mode: the prompt; chat mode: the message, after the conversation so far. */
   generate(): void;
+  /** Ends the running generation after its current token. */
+  stopGeneration(): void;
+  /** Forgets the conversation (the system prompt stays). */
+  clearChat(): void;
   /** variant 'lora': a GraLoRA run as its exactly equivalent plain LoRA; 'raw': the method's raw save (PiSSA). */
-  exportRun(id: string, variant?: ExportVariant): void;
+  exportRun(id: string, variant?: ExportVariant, target?: ExportTarget): void;
   /** Runs the in-browser benchmark (ours only) on the loaded model. */
   runBench(): void;
   toast(kind: Toast['kind'], text: string): void;
@@ -183,6 +219,15 @@ export function initialStudioData(): StudioData {
       order: [],
       lastPrompt: '',
       error: null,
+      mode: 'completion',
+      greedy: true,
+      sampling: SAMPLING_DEFAULTS,
+      stop: '',
+      system: '',
+      message: '',
+      turns: [],
+      chatModel: null,
+      shownMode: 'completion',
     },
     exporting: {},
     bench: { running: false, stage: null, result: null, error: null },
@@ -226,6 +271,7 @@ export const useStudio = create<StudioState>()((set, get, store) => {
       for (const c of configs) runs[c.id] = newRecord(c);
       return { runs, order: [...s.order, ...configs.map((c) => c.id)] };
     });
+  const runActions = createRunActions(get, set, { addRecords, uniqueName: (name) => uniqueName(name) });
 
   const beginRun = (id: string): boolean => {
     const s = get();
@@ -253,6 +299,7 @@ export const useStudio = create<StudioState>()((set, get, store) => {
       startedAt: null,
       modelKey: card.key,
       modelName: card.name,
+      weightStorage: card.weightStorage ?? 'auto',
       datasetName: s.dataset.preview.name,
       datasetDigest: s.dataset.preview.digest,
       datasetFormat: formatChoice(s.dataset.preview),
@@ -274,6 +321,7 @@ export const useStudio = create<StudioState>()((set, get, store) => {
   return {
     ...initialStudioData(),
     ...experimentActions,
+    ...runActions,
 
     start() {
       listen(applyEvent);
@@ -323,10 +371,11 @@ export const useStudio = create<StudioState>()((set, get, store) => {
     },
 
     loadModelFiles(files, name) {
-      if (!confirmModelSwitch()) return;
+      if (!confirmModelSwitch()) return false;
       set((s) => ({ model: { ...s.model, error: null, loading: { stage: 'Reading files', done: 0, total: 0 } } }));
       send({ type: 'loadModel', source: { kind: 'files', files, name } });
       remember('model', 'files');
+      return true;
     },
 
     loadDatasetFile(file) {
@@ -464,22 +513,70 @@ export const useStudio = create<StudioState>()((set, get, store) => {
       const runIds = generationRuns(s).filter((id) => p.selected === null || p.selected.includes(id));
       const requestId = crypto.randomUUID();
       const order = [...(p.includeBase ? ['base'] : []), ...runIds];
-      set({ playground: { ...p, requestId, results: {}, order, lastPrompt: p.prompt, error: null } });
+      const modelKey = s.model.card?.key ?? null;
+      // The shown answers join the conversation before anything replaces them.
+      const turns = finishedTurns(p, modelKey);
+      const chat = p.mode === 'chat';
+      const text = chat ? p.message : p.prompt;
+      set({
+        playground: {
+          ...p,
+          requestId,
+          results: {},
+          order,
+          lastPrompt: text,
+          error: null,
+          shownMode: p.mode,
+          turns,
+          chatModel: chat ? modelKey : p.chatModel,
+          message: chat ? '' : p.message,
+        },
+      });
       send({
         type: 'generate',
         requestId,
-        prompt: p.prompt,
+        prompt: text,
         runIds,
         includeBase: p.includeBase,
         maxNewTokens: p.maxNewTokens,
+        ...(p.greedy ? {} : { sampling: p.sampling }),
+        stop: parseStopStrings(p.stop),
+        ...(chat ? { chat: chatRequestOf(p.system, turns) } : {}),
       });
     },
 
-    exportRun(id, variant) {
+    stopGeneration() {
+      const requestId = get().playground.requestId;
+      if (requestId) send({ type: 'stopGeneration', requestId });
+    },
+
+    clearChat() {
+      set((s) => {
+        const p = s.playground;
+        const shownChat = p.shownMode === 'chat';
+        return {
+          playground: {
+            ...p,
+            turns: [],
+            chatModel: null,
+            message: '',
+            ...(shownChat ? { results: {}, order: [], lastPrompt: '' } : {}),
+          },
+        };
+      });
+    },
+
+    exportRun(id, variant, target) {
       const r = get().runs[id];
       if (!r) return;
       set((s) => ({ exporting: { ...s.exporting, [id]: true } }));
-      send({ type: 'exportRun', id, name: r.config.name, ...(variant ? { variant } : {}) });
+      send({
+        type: 'exportRun',
+        id,
+        name: r.config.name,
+        ...(variant ? { variant } : {}),
+        ...(target ? { target } : {}),
+      });
     },
 
     runBench() {

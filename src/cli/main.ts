@@ -2,13 +2,13 @@
  * LoRA Studio's headless CLI (Node + Dawn). Contract (other tools drive it):
  *   eval      last stdout line: {"loss": L, "tokens": T}
  *   train     one JSON line per step (step, loss, lr, tokens_per_s, ...), then writes a PEFT adapter to --out
- *   generate  prints the greedy continuation
+ *   generate  prints the continuation (greedy, or sampled with --temperature > 0), cut before a --stop string
  *   quantize  writes a bitsandbytes (NF4/FP4/int8) copy of a model folder; last stdout line: {"done": true, ...}
+ *   export    writes a model (with --adapter merged in) as a Hugging Face folder or a GGUF file + Ollama Modelfile;
+ *             last stdout line: {"done": true, "format": ..., "dtype": ..., "out": ..., "tensors": N, "bytes": B}
  *   bench     matmul and training throughput, side by side with jax-js and TensorFlow.js
  * Human-readable progress goes to stderr; stdout carries only results.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { LinearAdapter } from '../model/adapter';
 import {
   NoSupervisedTokensError,
@@ -21,37 +21,36 @@ import {
 } from '../data/index';
 import { loadModelDataset, type LoadedModel } from '../engine/load-model';
 import { validateMethodOptions, type MethodOptions } from '../engine/methods';
-import { METHOD_FLAG, methodFlagSpecs, methodOptionsFromFlags } from './method-flags';
-import { exportAdapter, loadPeftFolder, mergedConfigJson, mergedModelFiles, peftFiles } from '../engine/export';
+import { methodOptionsFromFlags } from './method-flags';
+import { exportAdapter, loadPeftFolder, peftFiles } from '../engine/export';
+import { mergeModel } from '../export/merge';
+import { modelFolderTexts } from '../export/model-files';
 import { trainRun, validateTrainOptions, type TrainRunOptions } from '../engine/train-run';
 import { defaultSeqLen, RUN_DEFAULTS } from '../engine/run-spec';
 import { CLI_WORDING, noSupervisedMessage } from '../engine/wording';
 import type { Gpu } from '../gpu/gpu';
 import { nodeDir } from '../model/formats/node-source';
 import { Generator } from '../model/generate';
+import { parseStopStrings, samplingProblems, type SamplingSettings } from '../model/sampling';
+import { TextStream } from '../model/text-stream';
 import { TransformerGraph, type Recompute } from '../model/transformer';
 import type { ModelWeights } from '../model/weights';
 import { evaluate } from '../train/evaluate';
 import { exactMatch } from '../train/exact-match';
 import { helpText, parseOptions, type OptionSpec } from './args';
-import { readDataFile, writeOutputFiles } from './node-files';
+import { openModelPath, readDataFile, writeOutputFiles } from './node-files';
 import { log, out, round } from './output';
 import { setup, WEIGHTS_OPTION, weightStorage } from './setup';
 import { cmdExperiment, EXPERIMENT_OPTS } from './experiment';
 import { cmdQuantize, QUANTIZE_OPTS } from './quantize';
+import { cmdExport, EXPORT_OPTS, writeMergedFolder } from './export';
+import { MODEL, PROMPT_JOIN, TRAIN_OPTS } from './train-options';
 
-const MODEL: OptionSpec = { kind: 'string', help: 'model folder (Hugging Face) or llama2.c .bin', required: true };
 const ADAPTER: OptionSpec = {
   kind: 'string',
   help: 'PEFT adapter folder (adapter_config.json + adapter_model.safetensors)',
 };
 const WEIGHTS = WEIGHTS_OPTION;
-
-const PROMPT_JOIN: OptionSpec = {
-  kind: 'string',
-  default: RUN_DEFAULTS.promptJoin,
-  help: `prompt/completion data: what goes between them: ${PROMPT_JOINS.join(' | ')} (none, as TRL; chat-template: a user and an assistant turn)`,
-};
 
 const EVAL_OPTS: Record<string, OptionSpec> = {
   model: MODEL,
@@ -71,105 +70,38 @@ const EVAL_OPTS: Record<string, OptionSpec> = {
   'prompt-join': PROMPT_JOIN,
 };
 
-const TRAIN_OPTS: Record<string, OptionSpec> = {
-  model: MODEL,
-  weights: WEIGHTS,
-  data: { kind: 'string', help: 'dataset file', required: true },
-  method: METHOD_FLAG,
-  rank: {
-    kind: 'int',
-    help: "rank r (LoRA, rsLoRA, GraLoRA's block part); r_ref, the uniform-LoRA budget, for GoRA and GeLoRA",
-    default: RUN_DEFAULTS.rank,
-  },
-  alpha: {
-    kind: 'number',
-    help: 'alpha: scale alpha/r (LoRA), alpha/sqrt r (rsLoRA, GoRA per module), alpha/(r+hybrid-r) (GraLoRA), alpha/r_ref (GeLoRA)',
-    default: RUN_DEFAULTS.alpha,
-  },
-  targets: {
-    kind: 'list',
-    help: "modules to adapt, comma-separated (q_proj,v_proj,... | c_attn,... | all-linear); default PEFT's for the family",
-    default: [],
-  },
-  ...methodFlagSpecs(),
-  'export-lora': {
-    kind: 'flag',
-    help: 'GraLoRA: write the exactly equivalent plain LoRA (rank k·r + hybrid-r) instead of the GRALORA format',
-  },
-  'export-raw': {
-    kind: 'flag',
-    help: 'PiSSA: write the raw adapter as PEFT saves it by default (init_lora_weights "pissa", for the residual base PEFT recomputes at load) instead of the rank-2r LoRA on the original base',
-  },
-  steps: { kind: 'int', help: 'optimizer steps', default: RUN_DEFAULTS.steps },
-  batch: {
-    kind: 'int',
-    help: 'sequences per micro-batch (one forward and backward pass)',
-    default: RUN_DEFAULTS.batch,
-  },
-  'grad-accum': {
-    kind: 'int',
-    help: 'micro-batches per optimizer step: a step trains on --batch x --grad-accum sequences (the effective batch) with the memory of --batch',
-    default: RUN_DEFAULTS.gradAccum,
-  },
-  'seq-len': { kind: 'int', help: 'tokens per sequence (default: 128, or the model maximum if smaller)' },
-  truncation: {
-    kind: 'string',
-    default: RUN_DEFAULTS.truncation,
-    help:
-      `how examples longer than --seq-len are cut: ${TRUNCATIONS.join(' | ')} (keep-answer: split the budget between prompt and ` +
-      `answer as LLaMA-Factory does, cutting the prompt from the left; right: cut at the end, as TRL does). Examples left ` +
-      `with no supervised token are dropped`,
-  },
-  'prompt-join': PROMPT_JOIN,
-  lr: { kind: 'number', help: 'peak learning rate', default: RUN_DEFAULTS.lr },
-  'lr-ratio-b': { kind: 'number', help: 'LoRA+: learning-rate multiplier of B', default: RUN_DEFAULTS.lrRatioB },
-  warmup: { kind: 'int', help: 'linear warmup steps', default: RUN_DEFAULTS.warmupSteps },
-  'min-lr-ratio': {
-    kind: 'number',
-    help: 'cosine decay floor as a fraction of --lr',
-    default: RUN_DEFAULTS.minLrRatio,
-  },
-  'weight-decay': { kind: 'number', help: 'AdamW decoupled weight decay', default: RUN_DEFAULTS.weightDecay },
-  'max-grad-norm': {
-    kind: 'number',
-    help: 'global gradient-norm clipping (0 = off)',
-    default: RUN_DEFAULTS.maxGradNorm,
-  },
-  seed: { kind: 'int', help: 'seed for initialization, shuffling and the split', default: RUN_DEFAULTS.seed },
-  'val-fraction': {
-    kind: 'number',
-    help: 'held-out fraction of examples for evaluation',
-    default: RUN_DEFAULTS.validationFraction,
-  },
-  'eval-every': {
-    kind: 'int',
-    help: 'evaluate every N steps (0 = start and end only)',
-    default: RUN_DEFAULTS.evalEvery,
-  },
-  'val-batches': {
-    kind: 'int',
-    help: 'at most this many validation batches per evaluation',
-    default: RUN_DEFAULTS.maxValidationBatches,
-  },
-  packing: {
-    kind: 'string',
-    help: 'auto | on | off: pack examples into full rows (auto: on for plain text)',
-    default: 'auto',
-  },
-  recompute: {
-    kind: 'string',
-    help: "none | mlp | block: recompute activations in the backward pass instead of keeping them. mlp: each block's MLP activations (less memory, ~20% more compute); block: whole blocks from their saved inputs (least memory: one residual per block and one block's buffers; about one more forward pass per step)",
-    default: RUN_DEFAULTS.recompute,
-  },
-  out: { kind: 'string', help: 'output folder for the adapter (or merged model with --method full)', required: true },
-};
-
 const GENERATE_OPTS: Record<string, OptionSpec> = {
   model: MODEL,
   adapter: ADAPTER,
   weights: WEIGHTS,
   prompt: { kind: 'string', help: 'prompt text ("" starts from BOS)', default: '' },
   'max-new-tokens': { kind: 'int', help: 'tokens to generate', default: 64 },
+  temperature: {
+    kind: 'number',
+    help: 'sampling temperature; 0 = greedy (the argmax, and the filters below are ignored)',
+    default: 0,
+  },
+  'top-k': {
+    kind: 'int',
+    help: 'sample from the k most likely tokens (ties with the k-th included); 0 = off',
+    default: 0,
+  },
+  'top-p': {
+    kind: 'number',
+    help: 'sample from the most likely tokens holding this much probability; 1 = off',
+    default: 1,
+  },
+  'min-p': { kind: 'number', help: 'drop tokens less likely than min-p x the most likely one; 0 = off', default: 0 },
+  'repetition-penalty': {
+    kind: 'number',
+    help: "transformers' repetition penalty over the prompt's and generated tokens (greedy too); 1 = off",
+    default: 1,
+  },
+  seed: { kind: 'int', help: 'seed of the draws: the same seed, prompt and settings repeat a run exactly', default: 0 },
+  stop: {
+    kind: 'string',
+    help: 'stop strings, comma-separated (\\n newline, \\t tab, \\, comma, \\\\ backslash): the output ends before the first one',
+  },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -178,7 +110,11 @@ async function main(argv: string[]): Promise<number> {
     {
       eval: ['Mean next-token cross-entropy of a model (and adapter) over a dataset.', EVAL_OPTS, cmdEval],
       train: ['Train an adapter and write it as a PEFT folder.', TRAIN_OPTS, cmdTrain],
-      generate: ['Greedy generation.', GENERATE_OPTS, cmdGenerate],
+      generate: [
+        "Greedy or sampled generation (filters in transformers' order: repetition penalty, temperature, top-k, top-p, min-p).",
+        GENERATE_OPTS,
+        cmdGenerate,
+      ],
       experiment: [
         'Methods x learning rates x seeds on one split: each method at its best validation rate, test loss with 95% intervals, paired differences to a baseline, and a report.',
         EXPERIMENT_OPTS,
@@ -189,6 +125,11 @@ async function main(argv: string[]): Promise<number> {
         QUANTIZE_OPTS,
         cmdQuantize,
       ],
+      export: [
+        'Write a model, with a PEFT adapter merged in (PEFT merge_and_unload, in float64), as a Hugging Face folder (f32/bf16/f16) or a GGUF file (f32/f16/q8_0) with an Ollama Modelfile.',
+        EXPORT_OPTS,
+        cmdExport,
+      ],
     };
   if (command === 'bench') {
     const { runBench } = await import('./bench');
@@ -197,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!command || command === '--help' || command === 'help' || !commands[command]) {
     const usage = [
-      'Usage: npm run cli -- <eval|train|generate|experiment|quantize|bench> [options]   (--help after a command lists its options)',
+      'Usage: npm run cli -- <eval|train|generate|experiment|quantize|export|bench> [options]   (--help after a command lists its options)',
     ];
     if (command && command !== '--help' && command !== 'help') {
       log(`Unknown command "${command}".`);
@@ -342,19 +283,9 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   const s = result.state;
   for (const w of s.analysis.warnings) log(`warning: ${w}`);
   if (s.method === 'full') {
-    const files = await mergedModelFiles(gpu, weights);
-    const modelDir = o.model as string;
-    for (const f of [
-      'config.json',
-      'tokenizer.json',
-      'tokenizer_config.json',
-      'generation_config.json',
-      'special_tokens_map.json',
-    ]) {
-      const text = await readFile(join(modelDir, f), 'utf8').catch(() => null);
-      if (text !== null) files[f] = f === 'config.json' ? mergedConfigJson(text, join(modelDir, f)) : text;
-    }
-    await writeOutputFiles(dir, files);
+    // The trained weights are f32: the merged writer with no adapter, written as they are.
+    const texts = await modelFolderTexts(await openModelPath(o.model as string));
+    await writeMergedFolder(dir, await mergeModel(gpu, weights, { ...texts, dtype: 'f32' }), 'f32');
   } else {
     // PEFT's base_model_name_or_path must resolve: the Hub id when config.json names one, else the path as given.
     const exported = await exportAdapter(gpu, model.spec, s, {
@@ -390,6 +321,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
 }
 
 async function cmdGenerate(o: Record<string, unknown>): Promise<void> {
+  const sampling = samplingOptions(o);
   const { gpu, model, weights } = await setup(
     o.model as string,
     weightStorage(o),
@@ -403,12 +335,44 @@ async function cmdGenerate(o: Record<string, unknown>): Promise<void> {
     if (tok.bosId === null) throw new Error('The prompt is empty and the tokenizer has no BOS token to start from.');
     if (prompt[0] !== tok.bosId) prompt.unshift(tok.bosId);
   }
+  const stream = new TextStream(tok, prompt, parseStopStrings((o.stop as string | undefined) ?? ''));
   const gen = new Generator(gpu, adapted.weights, adapted.adapters);
-  const ids = await gen.greedy(prompt, { maxNewTokens: o['max-new-tokens'] as number, stopId: tok.eosId });
-  // Decode prompt + continuation together and cut the prompt off, so word boundaries decode as they would in one piece.
-  const full = tok.decode([...prompt, ...ids], { skipSpecial: true });
-  const head = tok.decode(prompt, { skipSpecial: true });
-  out(full.startsWith(head) ? full.slice(head.length) : tok.decode(ids, { skipSpecial: true }));
+  await gen.generate(prompt, {
+    maxNewTokens: o['max-new-tokens'] as number,
+    stopId: tok.eosId,
+    sampling,
+    onToken: (id) => stream.push(id),
+    shouldStop: () => stream.stop !== null,
+  });
+  // The prompt and continuation decoded in one piece, the prompt cut off (word boundaries as in one piece).
+  out(stream.finish());
+}
+
+/** generate's sampling flags, checked; filters given with --temperature 0 are said to do nothing. */
+function samplingOptions(o: Record<string, unknown>): SamplingSettings {
+  const s: SamplingSettings = {
+    temperature: o.temperature as number,
+    topK: o['top-k'] as number,
+    topP: o['top-p'] as number,
+    minP: o['min-p'] as number,
+    repetitionPenalty: o['repetition-penalty'] as number,
+    seed: o.seed as number,
+  };
+  const flags: Record<keyof SamplingSettings, string> = {
+    temperature: '--temperature',
+    topK: '--top-k',
+    topP: '--top-p',
+    minP: '--min-p',
+    repetitionPenalty: '--repetition-penalty',
+    seed: '--seed',
+  };
+  const problems = samplingProblems(s, (key) => flags[key]);
+  if (problems.length) throw new Error(`generate: ${problems.join('; ')}`);
+  if (s.temperature === 0) {
+    const ignored = (['topK', 'topP', 'minP'] as const).filter((k) => s[k] !== { topK: 0, topP: 1, minP: 0 }[k]);
+    if (ignored.length) log(`${ignored.map((k) => flags[k]).join(', ')} ignored: --temperature 0 is greedy decoding`);
+  }
+  return s;
 }
 
 function promptJoinOption(o: Record<string, unknown>): PromptJoin {

@@ -10,7 +10,6 @@
  * base tensors they replace (modules_to_save, saved biases, trainable token rows), every tensor used or refused by
  * name.
  */
-import { dumpsPythonJson, parsePythonJson, type PyJson } from '../quant/python-float';
 import type { AdapterFormat } from '../adapters/options';
 import {
   graloraFormatProblem,
@@ -39,9 +38,10 @@ import type { Gpu } from '../gpu/gpu';
 import type { ModelSpec } from '../model/config';
 import { openCheckpoint, writeSafetensors } from '../model/formats/safetensors';
 import type { DirSource } from '../model/formats/source';
+import { mergedTensors } from '../export/merge';
 import type { BaseWeightChanges, ModelWeights } from '../model/weights';
 import type { MethodState } from './methods';
-import { readBaseWeightChanges } from './peft-base-weights';
+import { describeBaseWeightChanges, readBaseWeightChanges } from './peft-base-weights';
 
 export type OutputFiles = Record<string, string | Uint8Array>;
 
@@ -95,33 +95,14 @@ export function peftFiles(e: PeftExport): OutputFiles {
 }
 
 /**
- * Full fine-tuning: the whole model with its trained weights, under the names Hugging Face saves
- * (GPT-2 with the `transformer.` prefix of GPT2LMHeadModel). The caller copies config and tokenizer files.
+ * Full fine-tuning: the whole model with its trained weights in f32, under the names Hugging Face saves (the merged
+ * writer's, src/export/merge.ts). The caller copies config and tokenizer files.
  */
 export async function mergedModelFiles(gpu: Gpu, weights: ModelWeights): Promise<OutputFiles> {
-  const gpt2 = weights.spec.family === 'gpt2';
-  const tensors = [];
-  for (const name of weights.names()) {
-    // A tensor in vocabulary shards is read back whole: its shards' rows concatenated.
-    const shards = weights.vocabShards(name);
-    const shape = [shards.reduce((n, s) => n + s.rows, 0), ...shards[0].tensor.shape.slice(1)];
-    const data = await weights.read(gpu, name);
-    tensors.push({ name: gpt2 ? `transformer.${name}` : name, shape, data });
-  }
-  return { 'model.safetensors': writeSafetensors(tensors) };
+  return { 'model.safetensors': writeSafetensors(await mergedTensors(gpu, weights)) };
 }
 
-/**
- * config.json for a merged model: the original's, without a bitsandbytes `quantization_config` (the merged weights are
- * plain floats, which transformers would otherwise try to load as packed 4-bit ones). Floats keep their Python form.
- */
-export function mergedConfigJson(text: string, where = 'config.json'): string {
-  const config = parsePythonJson(text, where);
-  if (config === null || typeof config !== 'object' || Array.isArray(config) || !('quantization_config' in config))
-    return text;
-  const { quantization_config: _dropped, ...rest } = config as { [key: string]: PyJson };
-  return `${dumpsPythonJson(rest, { indent: 2, sortKeys: true })}\n`;
-}
+export { mergedConfigJson } from '../export/merged-config';
 
 export interface LoadedAdapter {
   adapters: Map<string, LinearAdapter>;
@@ -156,7 +137,7 @@ export async function loadPeftAdapter(
     wrapped: Iterable<string> = adapters.keys(),
   ): Promise<LoadedAdapter> => {
     const baseWeights = await readBaseWeightChanges(spec, config, store, ownTensor, new Set(wrapped), where);
-    return { adapters, format, baseWeights, summary: `${summary}${describeChanges(baseWeights)}` };
+    return { adapters, format, baseWeights, summary: `${summary}${describeBaseWeightChanges(baseWeights)}` };
   };
   const ranksOf = (modules: { rank: number }[]) => [...new Set(modules.map((m) => m.rank))].join('/');
   if (type === 'ADALORA') {
@@ -222,6 +203,16 @@ export async function loadPeftFolder(
   folder: DirSource,
   where = folder.name,
 ): Promise<LoadedPeftFolder> {
+  const { config, store } = await openPeftFolder(folder, where);
+  const loaded = await loadPeftAdapter(gpu, weights.spec, config, store, where, weights);
+  return { ...loaded, weights: await weights.withReplacements(gpu, loaded.baseWeights) };
+}
+
+/** A PEFT folder's adapter_config.json and its adapter_model.safetensors, opened (what loadPeftAdapter reads). */
+export async function openPeftFolder(
+  folder: DirSource,
+  where = folder.name,
+): Promise<{ config: Record<string, unknown>; store: AdapterTensorReader }> {
   if (!folder.list().includes('adapter_config.json'))
     throw new Error(`${where}: no adapter_config.json in that folder`);
   let config: Record<string, unknown>;
@@ -232,13 +223,5 @@ export async function loadPeftFolder(
   }
   const onlyWeights = { ...folder, list: () => folder.list().filter((f) => f === 'adapter_model.safetensors') };
   if (onlyWeights.list().length === 0) throw new Error(`${where}: no adapter_model.safetensors in that folder`);
-  const loaded = await loadPeftAdapter(gpu, weights.spec, config, await openCheckpoint(onlyWeights), where, weights);
-  return { ...loaded, weights: await weights.withReplacements(gpu, loaded.baseWeights) };
-}
-
-function describeChanges(c: BaseWeightChanges): string {
-  if (c.replacements.length === 0 && !c.untie) return '';
-  const what = c.replacements.map((r) => (r.rows ? `${r.rows.length} rows of ${r.name}` : r.name));
-  const listed = what.length > 4 ? [...what.slice(0, 3), `${what.length - 3} more`] : what;
-  return `; replaces ${listed.join(', ')}${c.untie ? ' (lm_head untied from the embedding)' : ''}`;
+  return { config, store: await openCheckpoint(onlyWeights) };
 }

@@ -37,15 +37,21 @@ export interface LoadedModel {
 export async function loadModelDir(dir: DirSource): Promise<LoadedModel> {
   const files = dir.list();
   if (files.includes('config.json')) return loadHf(dir);
-  const bins = files.filter((f) => f.endsWith('.bin'));
-  const tokBin = bins.find((f) => /^tok.*\.bin$/.test(f) || f === 'tokenizer.bin');
-  const modelBin = bins.find((f) => f !== tokBin);
-  if (modelBin && tokBin) return loadLlama2c(dir.file(modelBin)!, await readAll(dir.file(tokBin)!), dir.name);
+  const llama2c = llama2cFiles(files);
+  if (llama2c) return loadLlama2c(dir.file(llama2c.model)!, await readAll(dir.file(llama2c.tokenizer)!), dir.name);
   throw new Error(
     `${dir.name}: not a model folder. Expected a Hugging Face folder (config.json, model.safetensors or ` +
       `model.safetensors.index.json with its shards, tokenizer.json) or a llama2.c checkpoint (model .bin + tokenizer .bin). ` +
       `Found: ${files.length ? files.join(', ') : 'no files'}.`,
   );
+}
+
+/** A llama2.c checkpoint's two files in a folder listing: the tokenizer (tok*.bin, tokenizer.bin) and the model .bin. */
+export function llama2cFiles(files: string[]): { model: string; tokenizer: string } | null {
+  const bins = files.filter((f) => f.endsWith('.bin'));
+  const tokenizer = bins.find((f) => /^tok.*\.bin$/.test(f) || f === 'tokenizer.bin');
+  const model = bins.find((f) => f !== tokenizer);
+  return model && tokenizer ? { model, tokenizer } : null;
 }
 
 async function loadHf(dir: DirSource): Promise<LoadedModel> {

@@ -63,6 +63,14 @@ export async function readBaseWeightChanges(
   return resolveTying(spec, config, found, where);
 }
 
+/** What a folder replaces, for a log line ('' when nothing): "; replaces 3 rows of model.embed_tokens.weight". */
+export function describeBaseWeightChanges(c: BaseWeightChanges): string {
+  if (c.replacements.length === 0 && !c.untie) return '';
+  const what = c.replacements.map((r) => (r.rows ? `${r.rows.length} rows of ${r.name}` : r.name));
+  const listed = what.length > 4 ? [...what.slice(0, 3), `${what.length - 3} more`] : what;
+  return `; replaces ${listed.join(', ')}${c.untie ? ' (lm_head untied from the embedding)' : ''}`;
+}
+
 /** Every parameter of the model by its Hugging Face name (GPT-2 with `transformer.`), lm_head included when tied. */
 function modelParameters(spec: ModelSpec): Map<string, { canonical: string; shape: number[] }> {
   const params = new Map<string, { canonical: string; shape: number[] }>();

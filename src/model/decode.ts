@@ -5,7 +5,8 @@
  * at construction; a step writes the token and its position (8 bytes) and submits once.
  */
 import type { LinearAdapter } from './adapter';
-import type { Gpu } from '../gpu/gpu';
+import type { CommandList, Gpu } from '../gpu/gpu';
+import type { Tensor } from '../gpu/tensor';
 import { KvCache } from './decode-cache';
 import { DecodeGraph } from './decode-graph';
 import type { ModelWeights } from './weights';
@@ -117,7 +118,18 @@ export class Decoder {
     return next;
   }
 
-  /** Appends one token and returns its logits row (for sampling and tests: vocab floats back instead of one). */
+  /** The step's logits [1, vocab], for work recorded over them that runs after the step (the GPU sampler). */
+  get logits(): Tensor {
+    return this.stepGraph.logits!;
+  }
+
+  /** Appends one token, runs `after` in the same submit, and returns the u32 it leaves in `result` (4 bytes back). */
+  async stepThen(token: number, after: CommandList, result: Tensor): Promise<number> {
+    this.submitStep(token, result.buffer, this.nextStaging, 4, after);
+    return new Uint32Array(await this.readStaging(this.nextStaging, 4))[0];
+  }
+
+  /** Appends one token and returns its logits row (for tests: vocab floats back instead of one). */
   async stepLogits(token: number): Promise<Float32Array> {
     const bytes = this.weights.spec.vocabSize * 4;
     if (!this.logitsStaging) {
@@ -137,7 +149,7 @@ export class Decoder {
     await this.gpu.free(this.buffers);
   }
 
-  private submitStep(token: number, src: GPUBuffer, staging: GPUBuffer, bytes: number): void {
+  private submitStep(token: number, src: GPUBuffer, staging: GPUBuffer, bytes: number, after?: CommandList): void {
     this.checkRoom(1);
     this.checkToken(token, this.filled);
     const g = this.stepGraph;
@@ -146,6 +158,7 @@ export class Decoder {
     this.write(g, this.stepToken, this.stepPosition);
     const enc = this.gpu.device.createCommandEncoder({ label: `decode ${this.filled}` });
     g.list.encode(enc);
+    after?.encode(enc);
     enc.copyBufferToBuffer(src, 0, staging, 0, bytes);
     this.gpu.submit([enc.finish()]);
     this.filled++;

@@ -1,19 +1,28 @@
 /**
- * Greedy decoding over a KV cache (decode.ts): the prompt is prefilled once, then every new token costs one
- * pass of the layer stack over that token alone, one submit and a 4-byte readback.
+ * Decoding over a KV cache (decode.ts): the prompt is prefilled once, then every new token costs one pass of the
+ * layer stack over that token alone, one submit and a 4-byte readback. Greedy decoding takes the decoder's GPU
+ * argmax; sampling (sampling.ts) appends the sample kernel to the same submit (sampler.ts).
  */
 import type { LinearAdapter } from './adapter';
 import type { Gpu } from '../gpu/gpu';
 import { Decoder } from './decode';
+import { Sampler } from './sampler';
+import { isPlainGreedy, samplingProblems, type SamplingSettings } from './sampling';
 import type { ModelWeights } from './weights';
 
 export interface GenerateOptions {
   maxNewTokens: number;
   /** Stop at this token (usually EOS). */
   stopId?: number | null;
+  /** More tokens that stop generation (a chat template's end-of-turn marker). */
+  stopIds?: readonly number[];
   /** Adapters for this call instead of the generator's own. */
   adapters?: Map<string, LinearAdapter>;
+  /** Temperature, top-k/p, min-p, repetition penalty and seed; absent (or greedy without a penalty): the argmax. */
+  sampling?: SamplingSettings;
   onToken?: (id: number) => void;
+  /** Asked after each token (after onToken): true ends the output there (stop strings, a Stop button). */
+  shouldStop?: () => boolean;
 }
 
 export interface GeneratorOptions {
@@ -30,6 +39,8 @@ const MIN_CAPACITY = 64;
 
 export class Generator {
   private readonly decoders = new Map<Map<string, LinearAdapter> | undefined, Decoder>();
+  /** Each decoder's sampler, made the first time a call samples with it. */
+  private readonly samplers = new Map<Decoder, Sampler>();
   private readonly maxPositions: number;
   /** Calls run one after another: they share each decoder's cache. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -51,7 +62,16 @@ export class Generator {
    * Returns the generated ids (without the prompt): up to maxNewTokens, stopping before stopId, and never
    * making the sequence longer than maxPositions.
    */
-  greedy(prompt: number[], opts: GenerateOptions): Promise<number[]> {
+  greedy(prompt: number[], opts: Omit<GenerateOptions, 'sampling'>): Promise<number[]> {
+    return this.generate(prompt, { ...opts, sampling: undefined });
+  }
+
+  /** As greedy, drawing each token with opts.sampling: the same seed, prompt and settings give the same tokens. */
+  generate(prompt: number[], opts: GenerateOptions): Promise<number[]> {
+    if (opts.sampling) {
+      const problems = samplingProblems(opts.sampling, (key) => key);
+      if (problems.length) return Promise.reject(new Error(`sampling: ${problems.join('; ')}`));
+    }
     const run = this.queue.then(() => this.run(prompt, opts));
     this.queue = run.catch(() => undefined);
     return run;
@@ -61,8 +81,11 @@ export class Generator {
   async dispose(): Promise<void> {
     await this.queue;
     const all = [...this.decoders.values()];
+    const samplers = [...this.samplers.values()];
     this.decoders.clear();
+    this.samplers.clear();
     for (const d of all) await d.dispose();
+    for (const s of samplers) await s.dispose();
   }
 
   private async run(prompt: number[], opts: GenerateOptions): Promise<number[]> {
@@ -72,16 +95,36 @@ export class Generator {
     if (prompt.length >= total) return out;
     // The last generated token is never fed back: the cache needs one position less than the sequence.
     const decoder = await this.decoder(opts.adapters ?? this.adapters, total - 1);
+    const sampler = opts.sampling && !isPlainGreedy(opts.sampling) ? this.sampler(decoder) : null;
+    sampler?.start(prompt, opts.sampling!);
+    const stops = new Set(opts.stopIds ?? []);
+    if (opts.stopId != null) stops.add(opts.stopId);
     decoder.reset();
     decoder.prefill(prompt.slice(0, -1));
     let next = prompt[prompt.length - 1];
     while (prompt.length + out.length < total) {
-      next = await decoder.step(next);
-      if (opts.stopId != null && next === opts.stopId) break;
+      if (sampler) {
+        sampler.prepare(out.length);
+        next = await decoder.stepThen(next, sampler.list, sampler.token);
+        // A row of NaNs leaves no token to draw: say so rather than hand out an id past the vocabulary.
+        if (next >= this.weights.spec.vocabSize)
+          throw new Error(`sampling at position ${decoder.length - 1}: the model produced non-finite logits`);
+      } else next = await decoder.step(next);
+      if (stops.has(next)) break;
       out.push(next);
       opts.onToken?.(next);
+      if (opts.shouldStop?.()) break;
     }
     return out;
+  }
+
+  private sampler(decoder: Decoder): Sampler {
+    let sampler = this.samplers.get(decoder);
+    if (!sampler) {
+      sampler = new Sampler(this.gpu, decoder);
+      this.samplers.set(decoder, sampler);
+    }
+    return sampler;
   }
 
   /** A decoder for these adapters whose cache holds `positions`; a smaller one is replaced. */
@@ -90,6 +133,8 @@ export class Generator {
     if (existing && existing.capacity >= positions) return existing;
     if (existing) {
       this.decoders.delete(adapters);
+      await this.samplers.get(existing)?.dispose();
+      this.samplers.delete(existing);
       await existing.dispose();
     }
     const capacity =

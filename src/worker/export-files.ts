@@ -128,17 +128,55 @@ export function adapterZip(
   return { fileName: `${dir}.zip`, bytes: zipSync(files, { level: 6 }) };
 }
 
+/** A whole model's folder as a zip: the files at its top, with a README that says what it is and how to load it. */
 export function mergedZip(
   runName: string,
   files: Record<string, string | Uint8Array>,
+  what = 'A fully fine-tuned model.',
 ): { fileName: string; bytes: Uint8Array } {
   const dir = slug(runName);
   const zippable: Zippable = {};
   for (const [name, content] of Object.entries(files)) {
     zippable[name] = typeof content === 'string' ? strToU8(content) : [content, { level: 0 }];
   }
-  zippable['README.md'] = strToU8(
-    readme(runName, `A fully fine-tuned model. ${unzipInto(dir)} and load it:`, mergedSnippet(dir)),
-  );
+  zippable['README.md'] = strToU8(readme(runName, `${what} ${unzipInto(dir)} and load it:`, mergedSnippet(dir)));
   return { fileName: `${dir}.zip`, bytes: zipSync(zippable, { level: 6 }) };
+}
+
+/**
+ * A GGUF export as a zip: the .gguf file, an Ollama Modelfile that points at it, and a README with the commands
+ * for llama.cpp and Ollama. `build` gets the .gguf file's name (the Modelfile names it).
+ */
+export function ggufZip(
+  runName: string,
+  dtype: string,
+  what: string,
+  build: (ggufName: string) => { gguf: Uint8Array; modelfile: string },
+): { fileName: string; bytes: Uint8Array } {
+  const dir = slug(runName);
+  const ggufName = `${dir}-${dtype}.gguf`;
+  const { gguf, modelfile } = build(ggufName);
+  const body = [
+    `${what} Unzip it (\`unzip ${dir}-gguf.zip -d ${dir}\`) and run it with llama.cpp:`,
+    '',
+    '```bash',
+    `llama-cli -m ${dir}/${ggufName} -p "Once upon a time"`,
+    '```',
+    '',
+    'or with Ollama (the Modelfile carries the chat template and stop tokens):',
+    '',
+    '```bash',
+    `cd ${dir} && ollama create ${dir} -f Modelfile && ollama run ${dir}`,
+    '```',
+    '',
+    'Exported by LoRA Studio.',
+    '',
+  ].join('\n');
+  const files: Zippable = {
+    // GGUF weights barely compress: store them.
+    [ggufName]: [gguf, { level: 0 }],
+    Modelfile: strToU8(modelfile),
+    'README.md': strToU8(`# ${runName}\n\n${body}`),
+  };
+  return { fileName: `${dir}-gguf.zip`, bytes: zipSync(files, { level: 6 }) };
 }

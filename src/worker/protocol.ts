@@ -12,7 +12,9 @@ import type { TrainableState } from '../train/trainer';
 import type { ModelSpec } from '../model/config';
 import type { Recompute } from '../model/recompute';
 import type { WeightStorage } from '../model/weights';
+import type { SamplingSettings } from '../model/sampling';
 import type { MatmulResult } from '../bench/matmul';
+import type { GgufDtype, MergedDtype } from '../export/merged-model';
 import type { MethodBenchResult } from '../bench/methods';
 import type { PeerId } from '../bench/peers';
 import type { KernelTime } from '../bench/profile';
@@ -144,6 +146,9 @@ export interface DataFit {
   truncated: number;
   /** Examples left with no supervised token after truncation: not trained on. */
   dropped: number;
+  /** Tokens and supervised tokens (those the loss counts) of the kept examples; absent in runs saved before them. */
+  tokens?: number;
+  supervisedTokens?: number;
   /** Why no example is left (the run is refused), worded for the studio; null when some are. */
   problem: string | null;
 }
@@ -251,6 +256,9 @@ export interface AdapterSnapshot {
 /** An adapter run's second export: GraLoRA as plain LoRA, or a method's raw save. */
 export type ExportVariant = 'lora' | 'raw';
 
+/** A run exported as a whole model: the base with the run folded in, as a safetensors folder or one GGUF file. */
+export type ExportTarget = { format: 'merged'; dtype: MergedDtype } | { format: 'gguf'; dtype: GgufDtype };
+
 /** The snapshot format of the first releases (dense LoRA modules), still found in IndexedDB. */
 export interface LegacyAdapterSnapshot {
   modelKey: string;
@@ -287,6 +295,20 @@ export interface GenerationResult {
   ms: number;
   done: boolean;
   error?: string;
+  /** Why it ended (when done): EOS or the end of a chat turn, a stop string, the token limit, or the Stop button. */
+  finish?: 'eos' | 'stop-string' | 'length' | 'stopped';
+}
+
+/** One exchange of a playground chat: the user's message and the answer of each source ('base' or a run id). */
+export interface ChatTurn {
+  user: string;
+  replies: Record<string, string>;
+}
+
+/** Playground chat: a system prompt (empty: none) and the turns before the new user message. */
+export interface ChatRequest {
+  system: string;
+  turns: ChatTurn[];
 }
 
 /** One matmul shape of the in-browser benchmark: ours and every peer that started, in the same interleaved trials. */
@@ -437,9 +459,17 @@ export type Command =
       runIds: string[];
       includeBase: boolean;
       maxNewTokens: number;
+      /** Absent: greedy decoding. */
+      sampling?: SamplingSettings;
+      /** The text ends before the first of these. */
+      stop?: string[];
+      /** Chat mode: `prompt` is the user's new message after this conversation, rendered with the chat template. */
+      chat?: ChatRequest;
     }
+  /** Ends a generation after its current token (sources not started yet are skipped). */
+  | { type: 'stopGeneration'; requestId: string }
   /** variant 'lora': a GraLoRA run as the equivalent plain LoRA; 'raw': the method's raw save (PiSSA's). */
-  | { type: 'exportRun'; id: string; name: string; variant?: ExportVariant }
+  | { type: 'exportRun'; id: string; name: string; variant?: ExportVariant; target?: ExportTarget }
   /** Measures matmul throughput and the LoRA step beside the peers, and every method's training step on the loaded model (a GPU job, after queued runs). */
   | { type: 'runBench' }
   /**

@@ -1,21 +1,21 @@
 /**
- * The studio's export: a trained run as a downloadable zip (a PEFT adapter folder, or a full fine-tune's merged
- * model, read back from the GPU as an urgent job).
+ * The studio's export: a trained run as a downloadable zip — its PEFT adapter folder, or the whole model (the base
+ * with the run folded in, or a full fine-tune) as a safetensors folder or one GGUF file, read back from the GPU as
+ * an urgent job.
  */
-import { mergedConfigJson, mergedModelFiles } from '../engine/export';
-import { adapterZip, mergedZip } from './export-files';
-import type { ExportVariant } from './protocol';
-import { messageOf, type StudioState } from './studio-context';
+import { writeGguf, ollamaModelfile } from '../export/gguf/index';
+import { mergeModel } from '../export/merge';
+import { mergedFolderFiles } from '../export/merged-folder';
+import { modelFolderTexts } from '../export/model-files';
+import { openSafetensors } from '../model/formats/safetensors';
+import { bytesSource } from '../model/formats/source';
+import { adapterZip, ggufZip, mergedZip } from './export-files';
+import type { ExportTarget, ExportVariant } from './protocol';
+import { messageOf, type StudioState, type TrainedRun } from './studio-context';
 import type { StudioDevice } from './studio-device';
 
-/** Copied from the loaded model's folder into a merged model's, where present. */
-const CONFIG_FILES = [
-  'config.json',
-  'generation_config.json',
-  'tokenizer.json',
-  'tokenizer_config.json',
-  'special_tokens_map.json',
-];
+/** A full fine-tune downloads as a merged f32 folder unless the user picks another precision or GGUF. */
+const FULL_DEFAULT: ExportTarget = { format: 'merged', dtype: 'f32' };
 
 export class StudioExport {
   constructor(
@@ -23,11 +23,11 @@ export class StudioExport {
     private readonly device: StudioDevice,
   ) {}
 
-  async exportRun(id: string, name: string, variant?: ExportVariant): Promise<void> {
+  async exportRun(id: string, name: string, variant?: ExportVariant, target?: ExportTarget): Promise<void> {
     const fail = (message: string) => this.studio.post({ type: 'error', scope: 'export', id, message });
     const run = this.studio.trained.get(id);
     if (!run) return fail(`"${name}" has no trained weights to export.`);
-    if (run.adapter) {
+    if (run.adapter && !target) {
       try {
         const { fileName, bytes } = adapterZip(name, run.adapter, variant);
         this.studio.post({ type: 'export', id, fileName, bytes }, [bytes.buffer]);
@@ -36,30 +36,54 @@ export class StudioExport {
       }
       return;
     }
-    const full = run.full;
-    const model = this.studio.model;
-    if (!full || !model || full.modelEpoch !== model.epoch) {
-      return fail(
-        'Full fine-tunes stay on the GPU only while their base model is loaded; this one is gone. Train it again to export it.',
-      );
-    }
+    const problem = this.wholeModelProblem(run);
+    if (problem) return fail(problem);
+    const model = this.studio.model!;
+    const whole = target ?? FULL_DEFAULT;
     this.studio.queue.push({
       urgent: true,
       execute: async () => {
         try {
           const gpu = await this.device.requireGpu();
-          const files = await mergedModelFiles(gpu, full.weights);
-          for (const f of CONFIG_FILES) {
-            if (!model.dir.list().includes(f)) continue;
-            const text = await model.dir.text(f);
-            files[f] = f === 'config.json' ? mergedConfigJson(text) : text;
-          }
-          const { fileName, bytes } = mergedZip(name, files);
+          const weights = run.full ? run.full.weights : model.weights;
+          if (!weights) throw new Error(model.uploadError ?? 'The model weights are not on the GPU yet.');
+          const { configJson, files } = await modelFolderTexts(model.dir);
+          const adapter = run.adapter && {
+            config: run.adapter.config,
+            store: await openSafetensors(bytesSource('adapter_model.safetensors', run.adapter.safetensors)),
+            where: `"${name}"`,
+          };
+          // GGUF merges in f32 and converts once; a folder is rounded once, to its own precision.
+          const dtype = whole.format === 'merged' ? whole.dtype : 'f32';
+          const merged = await mergeModel(gpu, weights, { configJson, files, adapter: adapter || undefined, dtype });
+          const what = run.full ? 'A fully fine-tuned model' : `${model.card.name} with "${name}" merged into it`;
+          const { fileName, bytes } =
+            whole.format === 'merged'
+              ? mergedZip(name, mergedFolderFiles(merged, whole.dtype), `${what}, in ${whole.dtype}.`)
+              : ggufZip(name, whole.dtype, `${what}, as GGUF ${whole.dtype}.`, (ggufName) => ({
+                  gguf: writeGguf(merged, { dtype: whole.dtype, name }),
+                  modelfile: ollamaModelfile(merged, ggufName),
+                }));
           this.studio.post({ type: 'export', id, fileName, bytes }, [bytes.buffer]);
         } catch (err) {
           fail(messageOf(err));
         }
       },
     });
+  }
+
+  /** Why a run cannot be exported as a whole model now (its base weights are not the loaded ones), or null. */
+  private wholeModelProblem(run: TrainedRun): string | null {
+    const model = this.studio.model;
+    if (run.full) {
+      return !model || run.full.modelEpoch !== model.epoch
+        ? 'Full fine-tunes stay on the GPU only while their base model is loaded; this one is gone. Train it again to export it.'
+        : null;
+    }
+    if (!run.adapter) return 'This run has no adapter weights.';
+    if (!model) return `Load ${run.adapter.baseModel} to export this run merged into it.`;
+    if (run.adapter.modelKey !== model.card.key)
+      return `This adapter was trained on ${run.adapter.baseModel}; load that model to export it merged.`;
+    return null;
   }
 }

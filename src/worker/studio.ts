@@ -71,9 +71,11 @@ export class Studio {
         case 'restoreAdapters':
           return this.runs.restoreAdapters(cmd.adapters);
         case 'generate':
-          return this.playground.generate(cmd.requestId, cmd.prompt, cmd.runIds, cmd.includeBase, cmd.maxNewTokens);
+          return this.playground.generate(cmd);
+        case 'stopGeneration':
+          return this.playground.stop(cmd.requestId);
         case 'exportRun':
-          return await this.export.exportRun(cmd.id, cmd.name, cmd.variant);
+          return await this.export.exportRun(cmd.id, cmd.name, cmd.variant, cmd.target);
         case 'runBench':
           return this.bench.runBench();
         case 'startExperiment':

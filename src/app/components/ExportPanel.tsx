@@ -3,6 +3,7 @@ import { isMethodId, methodDescriptor } from '../../adapters/registry';
 import { mergedSnippet, peftSnippet, slug } from '../../worker/snippets';
 import type { RunRecord } from '../run-record';
 import { useStudio } from '../store';
+import { ExportWholeModel } from './ExportWholeModel';
 import { Panel, runColor } from './Panel';
 
 export function ExportPanel() {
@@ -15,7 +16,7 @@ export function ExportPanel() {
       id="export"
       step={8}
       title="Export"
-      subtitle="Each run as a standard PEFT adapter folder (adapter_config.json + adapter_model.safetensors), zipped with the Python to load it and a scale-out bundle (train_peft.py + accelerate_config.yaml) to keep training it on a multi-GPU machine."
+      subtitle="Each run as a standard PEFT adapter folder (adapter_config.json + adapter_model.safetensors), zipped with the Python to load it and a scale-out bundle (train_peft.py + accelerate_config.yaml) to keep training it on a multi-GPU machine; or as a merged model (the base with the run folded in) that transformers loads, or one GGUF file for llama.cpp and Ollama."
     >
       {exportable.length === 0 ? (
         <div className="empty" data-testid="export-empty">
@@ -103,6 +104,7 @@ function ExportCard({ run: r, color }: { run: RunRecord; color: string }) {
           </button>
         </div>
       </div>
+      <ExportWholeModel run={r} />
       <CodeBlock code={snippet} />
     </div>
   );

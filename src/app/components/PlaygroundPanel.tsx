@@ -1,7 +1,13 @@
-import { formatDuration } from '../format';
+/** The playground: completion or chat, greedy or sampled, with the base model and each finished run side by side. */
+import { samplingProblems } from '../../model/sampling';
 import { generationRuns } from '../run-record';
 import { useStudio } from '../store';
-import { Alert, Panel, runColor } from './Panel';
+import { ChatView } from './ChatView';
+import { Segmented } from './Fields';
+import { Alert, Panel } from './Panel';
+import { PlaygroundCompletion } from './PlaygroundCompletion';
+import { SAMPLING_LABELS, PlaygroundSettings } from './PlaygroundSettings';
+import { PlaygroundSourcePicks } from './PlaygroundSources';
 
 export function PlaygroundPanel() {
   const s = useStudio();
@@ -9,105 +15,53 @@ export function PlaygroundPanel() {
   const card = s.model.card;
   const available = generationRuns(s);
   const selected = p.selected ?? available;
-  const busy = p.requestId !== null;
+  const problems = p.greedy ? [] : samplingProblems(p.sampling, (key) => SAMPLING_LABELS[key]);
   const canGenerate =
-    !!card && s.model.ready && !busy && (p.includeBase || selected.some((id) => available.includes(id)));
-  const toggle = (id: string) => {
-    const next = selected.includes(id) ? selected.filter((x) => x !== id) : [...selected, id];
-    s.setPlayground({ selected: next });
-  };
+    !!card &&
+    s.model.ready &&
+    p.requestId === null &&
+    problems.length === 0 &&
+    (p.includeBase || selected.some((id) => available.includes(id)));
 
   return (
     <Panel
       id="playground"
       step={7}
       title="Playground"
-      subtitle="One prompt, greedy decoding from the base model and each finished run, side by side."
+      subtitle="Complete a prompt or chat, greedy or sampled on the GPU, with the base model and each finished run side by side."
+      actions={
+        <Segmented
+          label="Playground mode"
+          value={p.mode}
+          options={[
+            ['completion', 'Completion'],
+            ['chat', 'Chat'],
+          ]}
+          onChange={(mode) => s.setPlayground({ mode })}
+        />
+      }
     >
       {!card && (
         <Alert kind="info">
           Load a model to generate text. Past runs' adapters are kept and work again once their base model is loaded.
         </Alert>
       )}
-      <div className="playground-controls">
-        <label className="field grow">
-          <span className="field-label">Prompt</span>
-          <textarea
-            rows={3}
-            value={p.prompt}
-            onChange={(e) => s.setPlayground({ prompt: e.target.value })}
-            data-testid="prompt"
-          />
-        </label>
-        <div className="playground-side">
-          <label className="field">
-            <span className="field-label">Max new tokens: {p.maxNewTokens}</span>
-            <input
-              type="range"
-              min={4}
-              max={256}
-              step={4}
-              value={p.maxNewTokens}
-              onChange={(e) => s.setPlayground({ maxNewTokens: Number(e.target.value) })}
-              aria-label="Max new tokens"
-            />
-          </label>
-          <button className="btn btn-primary" disabled={!canGenerate} onClick={s.generate} data-testid="generate">
-            {busy ? 'Generating…' : 'Generate'}
-          </button>
-        </div>
-      </div>
-      <div className="source-picks" aria-label="Compare">
-        <label className="check pill">
-          <input
-            type="checkbox"
-            checked={p.includeBase}
-            onChange={(e) => s.setPlayground({ includeBase: e.target.checked })}
-          />{' '}
-          Base model
-        </label>
-        {available.map((id) => (
-          <label key={id} className="check pill">
-            <input type="checkbox" checked={selected.includes(id)} onChange={() => toggle(id)} />
-            <span className="run-dot" style={{ background: runColor(s.order.indexOf(id)) }} /> {s.runs[id].config.name}
-          </label>
-        ))}
-        {card && available.length === 0 && (
-          <span className="muted small">Finished runs on {card.name} appear here.</span>
-        )}
-      </div>
+      <PlaygroundSettings />
+      <PlaygroundSourcePicks />
+      {problems.length > 0 && (
+        <Alert kind="error" testId="sampling-problems">
+          {problems.join('; ')}.
+        </Alert>
+      )}
       {p.error && (
         <Alert kind="error" testId="generate-error">
           {p.error}
         </Alert>
       )}
-      {p.order.length > 0 && (
-        <div className="generations" data-testid="generations">
-          {p.order.map((key) => {
-            const r = p.results[key];
-            const isBase = key === 'base';
-            const run = isBase ? null : s.runs[key];
-            const color = isBase ? 'var(--muted)' : runColor(s.order.indexOf(key));
-            return (
-              <div key={key} className="generation" data-testid="generation">
-                <div className="generation-head">
-                  <span className="run-dot" style={{ background: color }} />{' '}
-                  {isBase ? `Base · ${card?.name ?? ''}` : (run?.config.name ?? 'Removed run')}
-                  <span className="muted small">{r ? `${r.tokens} tokens · ${formatDuration(r.ms)}` : 'waiting'}</span>
-                </div>
-                {r?.error ? (
-                  <div className="run-message error">{r.error}</div>
-                ) : (
-                  <pre className="generation-text">
-                    <span className="prompt-echo">{p.lastPrompt}</span>
-                    {r?.text ?? ''}
-                    {r && !r.done && <span className="caret" />}
-                  </pre>
-                )}
-              </div>
-            );
-          })}
-        </div>
+      {p.mode === 'completion' ? (
+        <PlaygroundCompletion canGenerate={canGenerate} />
+      ) : (
+        <ChatView canGenerate={canGenerate} />
       )}
     </Panel>
   );

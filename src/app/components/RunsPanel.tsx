@@ -1,27 +1,23 @@
-import { targetLabel } from '../budget';
-import { formatLr } from '../format';
-import { gradAccumOf, methodOptionsText, methodShort } from '../methods';
-import { invalidFieldsProblem, isActive, type RunRecord } from '../run-record';
+/**
+ * The Runs panel: adding runs (a copy of the last, or a preset), clearing drafts, starting them; the run list
+ * with its view (current or archived), filters, groups and selection (run-filter.ts), and one RunCard per run.
+ */
+import { useMemo, useState } from 'react';
+import {
+  filterRuns,
+  groupRuns,
+  narrows,
+  NO_FILTER,
+  validFilter,
+  type RunFilter,
+  type RunGrouping,
+} from '../run-filter';
+import { isActive } from '../run-record';
 import { useStudio } from '../store';
-import { FieldValidity } from './Fields';
-import { RunDataLine } from './RunData';
-import type { ModelCard, RunConfig } from '../../worker/protocol';
 import { Alert, Panel, runColor } from './Panel';
-import { RunBudget } from './RunBudget';
-import { CheckpointLine, ResumeButton } from './RunCheckpoint';
-import { RunForm } from './RunForm';
-import { RunProgressView } from './RunProgress';
-
-const STATUS_TEXT: Record<RunRecord['status'], string> = {
-  draft: 'Draft',
-  queued: 'Queued',
-  preparing: 'Preparing',
-  training: 'Training',
-  done: 'Done',
-  cancelled: 'Cancelled',
-  failed: 'Failed',
-  interrupted: 'Interrupted',
-};
+import { RunAddButtons } from './RunAddMenu';
+import { RunCard } from './RunCard';
+import { RunBulkBar, RunFiles, RunToolbar } from './RunToolbar';
 
 export function RunsPanel() {
   const order = useStudio((s) => s.order);
@@ -33,6 +29,30 @@ export function RunsPanel() {
   const drafts = order.filter((id) => runs[id].status === 'draft').length;
   const software = useStudio((s) => s.gpu.status === 'ready' && s.gpu.info.software);
 
+  const [chosenFilter, setFilter] = useState<RunFilter>(NO_FILTER);
+  const [grouping, setGrouping] = useState<RunGrouping>('none');
+  const [selection, setSelection] = useState<ReadonlySet<string>>(() => new Set());
+  const [importProblems, setImportProblems] = useState<string[]>([]);
+
+  const list = useMemo(() => ({ runs, order }), [runs, order]);
+  // A pick whose runs are all gone (removed, archived) no longer filters.
+  const filter = validFilter(list, chosenFilter);
+  const shown = filterRuns(list, filter);
+  const groups = groupRuns(list, shown, grouping);
+  const hiddenByFilter = narrows(filter)
+    ? filterRuns(list, { ...NO_FILTER, view: filter.view }).length - shown.length
+    : 0;
+  // Only runs still listed and not training can be selected.
+  const selected = shown.filter((id) => selection.has(id) && !isActive(runs[id]));
+  const selectable = shown.filter((id) => !isActive(runs[id]));
+  const select = (id: string, on: boolean) =>
+    setSelection((s) => {
+      const next = new Set(s);
+      if (on) next.add(id);
+      else next.delete(id);
+      return next;
+    });
+
   return (
     <Panel
       id="runs"
@@ -41,9 +61,7 @@ export function RunsPanel() {
       subtitle="Configure several runs and queue them: they train one after another on your GPU. Parameter counts and memory update as you edit."
       actions={
         <>
-          <button className="btn" onClick={addRun} data-testid="add-run">
-            + Add run
-          </button>
+          <RunAddButtons />
           <button
             className="btn btn-primary"
             disabled={drafts === 0 || !card || !hasDataset}
@@ -73,6 +91,56 @@ export function RunsPanel() {
           compare at the same parameter budget.
         </Alert>
       )}
+      {importProblems.length > 0 && (
+        <div className="run-message error run-import-error" role="alert" data-testid="run-import-error">
+          <div className="run-import-error-head">
+            <strong>The run configuration was not imported:</strong>
+            <button className="icon-btn" aria-label="Dismiss" onClick={() => setImportProblems([])}>
+              ×
+            </button>
+          </div>
+          <ul>
+            {importProblems.map((p) => (
+              <li key={p}>{p}</li>
+            ))}
+          </ul>
+        </div>
+      )}
+      {order.length > 0 && (
+        <RunToolbar
+          list={list}
+          filter={filter}
+          onFilter={(f) => {
+            setFilter(f);
+            setSelection(new Set());
+          }}
+          grouping={grouping}
+          onGrouping={setGrouping}
+        />
+      )}
+      <div className="run-list-head">
+        {selectable.length > 0 && (
+          <label className="check">
+            <input
+              type="checkbox"
+              checked={selected.length === selectable.length}
+              onChange={(e) => setSelection(new Set(e.target.checked ? selectable : []))}
+              data-testid="runs-select-all"
+            />
+            Select all shown
+          </label>
+        )}
+        <RunBulkBar list={list} selected={selected} onClear={() => setSelection(new Set())} />
+        {hiddenByFilter > 0 && (
+          <span className="muted" data-testid="runs-filter-hidden">
+            {hiddenByFilter} run{hiddenByFilter > 1 ? 's' : ''} hidden by the filter ·{' '}
+            <button className="link" onClick={() => setFilter({ ...NO_FILTER, view: filter.view })}>
+              Show all
+            </button>
+          </span>
+        )}
+        <RunFiles list={list} onImport={(text) => setImportProblems(useStudio.getState().importRunConfig(text))} />
+      </div>
       {order.length === 0 ? (
         <div className="empty">
           No runs yet.{' '}
@@ -81,130 +149,34 @@ export function RunsPanel() {
           </button>
           .
         </div>
+      ) : shown.length === 0 && hiddenByFilter === 0 ? (
+        <div className="empty" data-testid="runs-empty-view">
+          {filter.view === 'archived' ? 'No archived runs.' : 'Every run is archived: see "Archived".'}
+        </div>
       ) : (
         <div className="run-list">
-          {order.map((id, i) => (
-            <RunCard key={id} run={runs[id]} color={runColor(i)} card={card} />
+          {groups.map((g) => (
+            <div key={g.key} className="run-group" data-testid={g.key ? 'run-group' : undefined}>
+              {g.key && (
+                <h3 className="run-group-head">
+                  {g.label} <span className="muted">({g.ids.length})</span>
+                </h3>
+              )}
+              {g.ids.map((id) => (
+                <RunCard
+                  key={id}
+                  run={runs[id]}
+                  // Colors follow the run's place in the whole list: the charts use the same.
+                  color={runColor(order.indexOf(id))}
+                  card={card}
+                  selected={selection.has(id)}
+                  onSelect={(on) => select(id, on)}
+                />
+              ))}
+            </div>
           ))}
         </div>
       )}
     </Panel>
   );
-}
-
-function RunCard({ run, color, card }: { run: RunRecord; color: string; card: ModelCard | null }) {
-  const { updateRun, startRun, cancelRun, removeRun, duplicateRun, setFieldValidity } = useStudio.getState();
-  const c = run.config;
-  const draft = run.status === 'draft';
-  const active = isActive(run);
-  const set = (patch: Partial<RunConfig>) => updateRun(c.id, patch);
-  const invalid = invalidFieldsProblem(run.invalidFields);
-
-  return (
-    <article
-      className={`run-card status-${run.status}`}
-      data-testid="run-card"
-      data-run-id={c.id}
-      data-status={run.status}
-      data-checkpoint-step={run.checkpoint?.kept ? run.checkpoint.step : undefined}
-      aria-label={c.name}
-    >
-      <div className="run-head">
-        <span className="run-dot" style={{ background: color }} aria-hidden />
-        {draft ? (
-          <input
-            className="run-name-input"
-            value={c.name}
-            size={Math.max(10, c.name.length + 1)}
-            aria-label="Run name"
-            onChange={(e) => set({ name: e.target.value })}
-          />
-        ) : (
-          <h3 className="run-name">{c.name}</h3>
-        )}
-        <span className={`badge badge-status-${run.status}`} data-testid="run-status">
-          {STATUS_TEXT[run.status]}
-        </span>
-        <div className="run-buttons">
-          {draft && (
-            <button
-              className="btn btn-primary btn-sm"
-              data-testid="run-start"
-              disabled={invalid !== null}
-              title={invalid ?? undefined}
-              onClick={() => startRun(c.id)}
-            >
-              Start
-            </button>
-          )}
-          {active && (
-            <button className="btn btn-danger btn-sm" data-testid="run-cancel" onClick={() => cancelRun(c.id)}>
-              Cancel
-            </button>
-          )}
-          <ResumeButton run={run} />
-          <button
-            className="btn btn-ghost btn-sm"
-            onClick={() => duplicateRun(c.id)}
-            title="A new draft with the same settings"
-          >
-            {draft ? 'Duplicate' : 'Run again'}
-          </button>
-          {!active && (
-            <button className="icon-btn" aria-label={`Remove ${c.name}`} title="Remove" onClick={() => removeRun(c.id)}>
-              ×
-            </button>
-          )}
-        </div>
-      </div>
-
-      {draft ? (
-        <FieldValidity.Provider value={fieldValidity(c.id, setFieldValidity)}>
-          <RunForm config={c} card={card} set={set} />
-        </FieldValidity.Provider>
-      ) : (
-        <RunSettingsLine run={run} card={card} />
-      )}
-      {draft && invalid && (
-        <div className="run-message error" data-testid="run-invalid">
-          {invalid}
-        </div>
-      )}
-      <RunDataLine run={run} />
-      <RunBudget config={c} card={card} analysis={run.analysis} />
-
-      {!draft && <RunProgressView run={run} />}
-      <CheckpointLine run={run} />
-      {run.message && (
-        <div className={`run-message ${run.status === 'failed' ? 'error' : ''}`} data-testid="run-message">
-          {run.message}
-        </div>
-      )}
-    </article>
-  );
-}
-
-/** One stable callback per run, so fields do not re-report on every render. */
-const validityCallbacks = new Map<string, (field: string, valid: boolean) => void>();
-function fieldValidity(id: string, setFieldValidity: (id: string, field: string, valid: boolean) => void) {
-  let cb = validityCallbacks.get(id);
-  if (!cb) validityCallbacks.set(id, (cb = (field, valid) => setFieldValidity(id, field, valid)));
-  return cb;
-}
-
-function RunSettingsLine({ run, card }: { run: RunRecord; card: ModelCard | null }) {
-  const c = run.config;
-  const options = methodOptionsText(c);
-  const parts = [
-    c.method === 'full'
-      ? 'full fine-tune'
-      : `${methodShort(c)} α=${c.alpha} on ${targetLabel(c.targets, card?.spec)}${options ? ` (${options})` : ''}`,
-    `lr ${formatLr(c.lr)}`,
-    gradAccumOf(c) > 1
-      ? `${c.steps} steps × (${c.batch} × ${gradAccumOf(c)} micro-batches) × ${c.seq} tokens`
-      : `${c.steps} steps × ${c.batch} × ${c.seq} tokens`,
-    ...(c.truncation === 'right' ? ['truncation: right'] : []),
-  ];
-  if (run.modelName) parts.push(`${run.modelName}${run.datasetName ? ` on ${run.datasetName}` : ''}`);
-  return <div className="run-settings">{parts.join(' · ')}</div>;
 }

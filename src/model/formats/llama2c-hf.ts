@@ -4,7 +4,7 @@
  * scripts/convert-llama2c.ts for the demo model; pure, so the browser can do the same.
  */
 import { llama2cToHfTokenizer, llama2cTokenizerConfig } from '../../tokenizer/llama2c-to-hf';
-import { readLlama2c, readLlama2cTokenizer, type Llama2cHeader } from './llama2c';
+import { readLlama2c, readLlama2cTokenizer, type Llama2cHeader, type Llama2cTokenizer } from './llama2c';
 import { writeSafetensors } from './safetensors';
 import type { ByteSource } from './source';
 
@@ -71,11 +71,22 @@ export async function llama2cToHfFolder(
   return {
     header,
     files: {
-      'config.json': sortedJson(llama2cHfConfig(header, nameOrPath)),
-      'generation_config.json': sortedJson({ _from_model_config: true, bos_token_id: 1, eos_token_id: 2 }),
+      ...llama2cHfTextFiles(header, tok, nameOrPath),
       'model.safetensors': writeSafetensors(tensors, { format: 'pt' }),
-      'tokenizer.json': JSON.stringify(llama2cToHfTokenizer(tok), null, 2) + '\n',
-      'tokenizer_config.json': sortedJson(llama2cTokenizerConfig(header.seqLen)),
     },
+  };
+}
+
+/** The folder's files besides the weights: config.json, generation_config.json and the tokenizer's two files. */
+export function llama2cHfTextFiles(
+  header: Llama2cHeader,
+  tok: Pick<Llama2cTokenizer, 'vocab' | 'scores'>,
+  nameOrPath: string,
+): Record<string, string> {
+  return {
+    'config.json': sortedJson(llama2cHfConfig(header, nameOrPath)),
+    'generation_config.json': sortedJson({ _from_model_config: true, bos_token_id: 1, eos_token_id: 2 }),
+    'tokenizer.json': JSON.stringify(llama2cToHfTokenizer(tok), null, 2) + '\n',
+    'tokenizer_config.json': sortedJson(llama2cTokenizerConfig(header.seqLen)),
   };
 }
