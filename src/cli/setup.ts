@@ -20,8 +20,9 @@ export async function setup(
   for (const w of model.warnings) log(`warning: ${w}`);
   const handle = await nodeDevice();
   const gpu = new Gpu(handle);
+  const a = handle.adapter;
   log(
-    `GPU: ${handle.adapter.description || handle.adapter.architecture || handle.adapter.vendor}${handle.adapter.software ? ' (software renderer: slow)' : ''}`,
+    `GPU: ${a.description || a.architecture || a.vendor || 'WebGPU adapter'}${a.software ? ' (software renderer: slow)' : ''}, WebGPU: ${a.implementation}`,
   );
   log(describeTune(await tuneMatmul(gpu, { cache: nodeTuneCache() })));
   const weights = await ModelWeights.upload(gpu, model.spec, model.source, { storage });

@@ -1,10 +1,12 @@
 /** Acquire a GPUDevice with the adapter's own limits and the optional features we use. */
+import { subgroupCompileError } from './subgroup-probe';
 
 export interface GpuFeatures {
   f16: boolean;
   /**
    * Subgroup operations usable by our reductions: the `subgroups` feature plus WGSL's `subgroup_id`
-   * built-in (the reductions index their per-subgroup partials by it, whatever the subgroup size).
+   * built-in (the reductions index their per-subgroup partials by it, whatever the subgroup size), and a
+   * compiler that builds them (see subgroup-probe.ts).
    */
   subgroups: boolean;
   timestamps: boolean;
@@ -14,8 +16,19 @@ export interface AdapterDescription {
   vendor: string;
   architecture: string;
   description: string;
-  /** True for CPU implementations (SwiftShader, lavapipe): absolute speed is meaningless there. */
+  /**
+   * True for CPU implementations (SwiftShader, lavapipe): absolute speed is meaningless there. Known by name, or by
+   * the adapter's isFallbackAdapter where the name is hidden (Firefox leaves every name blank).
+   */
   software: boolean;
+  /** The WebGPU implementation where the Node entry chose it ('dawn', 'wgpu (Deno 2.9.6)'); '' in a browser. */
+  implementation: string;
+  /**
+   * Everything that tells this adapter from another, for caches of per-adapter measurements (the matmul autotune):
+   * names alone can be blank (Firefox), so ids, the fallback flag, the limits and features that decide which kernels
+   * run, and the WebGPU implementation are in it too.
+   */
+  identity: string;
 }
 
 export interface DeviceHandle {
@@ -36,10 +49,14 @@ const RAISED_LIMITS = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
-export async function requestDevice(
-  gpu: GPU,
-  opts: { disableF16?: boolean; disableSubgroups?: boolean } = {},
-): Promise<DeviceHandle | null> {
+export interface DeviceOptions {
+  disableF16?: boolean;
+  disableSubgroups?: boolean;
+  /** The WebGPU implementation, where the caller knows it ('dawn', 'wgpu'): part of the adapter's identity. */
+  implementation?: string;
+}
+
+export async function requestDevice(gpu: GPU, opts: DeviceOptions = {}): Promise<DeviceHandle | null> {
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) return null;
   const requiredFeatures: GPUFeatureName[] = [];
@@ -55,21 +72,68 @@ export async function requestDevice(
     if (typeof v === 'number') requiredLimits[name] = v;
   }
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
-  const info = adapter.info ?? ({} as GPUAdapterInfo);
-  const architecture = info.architecture ?? '';
-  const description = info.description ?? '';
-  return {
-    device,
-    features: {
-      f16: device.features.has('shader-f16'),
-      subgroups: device.features.has('subgroups'),
-      timestamps: device.features.has('timestamp-query'),
-    },
-    adapter: {
-      vendor: info.vendor ?? '',
-      architecture,
-      description,
-      software: /swiftshader|llvmpipe|lavapipe/i.test(`${architecture} ${description} ${info.vendor ?? ''}`),
-    },
+  const features: GpuFeatures = {
+    f16: device.features.has('shader-f16'),
+    subgroups: device.features.has('subgroups') && (await subgroupCompileError(device)) === null,
+    timestamps: device.features.has('timestamp-query'),
   };
+  return { device, features, adapter: describeAdapter(adapter, device, features, opts.implementation) };
+}
+
+/** What AdapterDescription is made of; GPUAdapterInfo's optional fields are absent in some implementations. */
+export interface AdapterReport {
+  info: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean; device?: string };
+  /** The pre-2025 place of the fallback flag (older Firefox and Chrome). */
+  adapterIsFallback?: boolean;
+  limits: Pick<
+    GPUSupportedLimits,
+    'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup' | 'maxStorageBufferBindingSize'
+  >;
+  features: GpuFeatures;
+  implementation?: string;
+}
+
+const SOFTWARE_NAMES = /swiftshader|llvmpipe|lavapipe/i;
+
+export function adapterDescription(f: AdapterReport): AdapterDescription {
+  const i = f.info;
+  const vendor = i.vendor ?? '';
+  const architecture = i.architecture ?? '';
+  const description = i.description ?? '';
+  const fallback = i.isFallbackAdapter ?? f.adapterIsFallback ?? false;
+  const identity = [
+    vendor,
+    architecture,
+    i.device ?? '',
+    description,
+    fallback ? 'fallback' : 'hardware',
+    `subgroup ${i.subgroupMinSize ?? '?'}-${i.subgroupMaxSize ?? '?'}`,
+    `wg ${f.limits.maxComputeWorkgroupStorageSize}B/${f.limits.maxComputeInvocationsPerWorkgroup}`,
+    `binding ${f.limits.maxStorageBufferBindingSize}`,
+    [f.features.f16 && 'f16', f.features.subgroups && 'subgroups'].filter(Boolean).join('+') || 'no-features',
+    f.implementation ?? '',
+  ].join('|');
+  return {
+    vendor,
+    architecture,
+    description,
+    software: fallback || SOFTWARE_NAMES.test(`${architecture} ${description} ${vendor}`),
+    implementation: f.implementation ?? '',
+    identity,
+  };
+}
+
+function describeAdapter(
+  adapter: GPUAdapter,
+  device: GPUDevice,
+  features: GpuFeatures,
+  implementation?: string,
+): AdapterDescription {
+  return adapterDescription({
+    info: adapter.info ?? {},
+    adapterIsFallback: (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+    limits: device.limits,
+    features,
+    implementation,
+  });
 }

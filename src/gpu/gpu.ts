@@ -79,8 +79,7 @@ export class Gpu {
   readonly counters: GpuCounters = { buffersCreated: 0, bytesAllocated: 0, submits: 0, pipelinesCompiled: 0 };
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
-  private readonly layouts = new Map<string, GPUBindGroupLayout>();
-  private readonly pipelineLayouts = new Map<string, GPUPipelineLayout>();
+  private readonly bindGroupLayouts = new Map<string, GPUBindGroupLayout>();
 
   /** Bytes of live (created, not destroyed) buffers, and their high-water mark. */
   liveBytes = 0;
@@ -294,6 +293,24 @@ export class Gpu {
 
   // ------------------------------------------------------------- pipelines
 
+  /** The layout of a spec's bind groups: always has the uniform slot. */
+  layoutFor(spec: KernelSpec): GPUBindGroupLayout {
+    const key = spec.bindings.join(',');
+    let l = this.bindGroupLayouts.get(key);
+    if (l) return l;
+    l = this.device.createBindGroupLayout({ entries: layoutEntries(spec.bindings), label: key });
+    this.bindGroupLayouts.set(key, l);
+    return l;
+  }
+
+  /**
+   * Every pipeline has a pipeline layout of its own, even where another kernel has the same bindings. wgpu (Firefox,
+   * Deno) checks the size of a bound uniform against the first pipeline it saw with a pipeline layout
+   * (gfx-rs/wgpu#7359): with shared layouts, rope's 32-byte params were checked against matmul's 80 bytes and the
+   * dispatch was dropped. A layout is made once per pipeline, at record time, so a step still creates nothing; and
+   * the params buffers keep their exact sizes, so an implementation that validates them still catches a wrapper
+   * that passes too few. Bind group layouts stay shared: wgpu keys the check by pipeline layout only.
+   */
   pipeline(spec: KernelSpec): GPUComputePipeline {
     const constants = spec.constants ?? {};
     const key = `${spec.source.name}|${spec.entry}|${spec.bindings.join(',')}|${JSON.stringify(constants)}`;
@@ -304,43 +321,15 @@ export class Gpu {
       module = this.device.createShaderModule({ code: spec.source.code, label: spec.source.name });
       this.modules.set(spec.source.name, module);
     }
+    const label = `${spec.source.name}.${spec.entry}`;
     p = this.device.createComputePipeline({
-      label: `${spec.source.name}.${spec.entry}`,
-      layout: this.pipelineLayout(spec.bindings),
+      label,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.layoutFor(spec)], label }),
       compute: { module, entryPoint: spec.entry, constants },
     });
     this.counters.pipelinesCompiled++;
     this.pipelines.set(key, p);
     return p;
-  }
-
-  private pipelineLayout(bindings: BindingKind[]): GPUPipelineLayout {
-    const key = bindings.join(',');
-    let pl = this.pipelineLayouts.get(key);
-    if (pl) return pl;
-    pl = this.device.createPipelineLayout({ bindGroupLayouts: [this.bindGroupLayout(bindings)] });
-    this.pipelineLayouts.set(key, pl);
-    return pl;
-  }
-
-  private bindGroupLayout(bindings: BindingKind[]): GPUBindGroupLayout {
-    const key = bindings.join(',');
-    let l = this.layouts.get(key);
-    if (l) return l;
-    const entries: GPUBindGroupLayoutEntry[] = bindings.map((kind, i) => ({
-      binding: i,
-      visibility: GPUShaderStage.COMPUTE,
-      buffer: { type: kind === 'read' ? 'read-only-storage' : 'storage' },
-    }));
-    entries.push({ binding: bindings.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
-    l = this.device.createBindGroupLayout({ entries });
-    this.layouts.set(key, l);
-    return l;
-  }
-
-  /** The layout of a spec (for bind groups): always has the uniform slot. */
-  layoutFor(spec: KernelSpec): GPUBindGroupLayout {
-    return this.bindGroupLayout(spec.bindings);
   }
 
   // ------------------------------------------------------------ submission
@@ -366,6 +355,17 @@ export class Gpu {
     list.run();
     await list.release();
   }
+}
+
+/** Storage bindings 0..n-1, then the uniform params at n. */
+function layoutEntries(bindings: BindingKind[]): GPUBindGroupLayoutEntry[] {
+  const entries: GPUBindGroupLayoutEntry[] = bindings.map((kind, i) => ({
+    binding: i,
+    visibility: GPUShaderStage.COMPUTE,
+    buffer: { type: kind === 'read' ? 'read-only-storage' : 'storage' },
+  }));
+  entries.push({ binding: bindings.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+  return entries;
 }
 
 /** A recorded sequence of GPU commands, replayable any number of times without allocation. */

@@ -1,18 +1,24 @@
 /**
- * Node only: a GPUDevice through Dawn (the `webgpu` package).
- * Real drivers first; on machines without a GPU fall back to the SwiftShader Vulkan driver that ships
- * inside Debian's chromium package (see docs/ARCHITECTURE.md).
+ * The Node entry's GPUDevice (CLI, bench, tests): Dawn through the `webgpu` package under Node, the runtime's own
+ * WebGPU under Deno (wgpu), see webgpu-runtime.ts. Real drivers first; on machines without a GPU both go to the
+ * SwiftShader Vulkan driver that ships inside Debian's chromium package (see docs/ARCHITECTURE.md).
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requestDevice, type DeviceHandle } from './device';
+import { builtinWebgpu, chooseWebgpuRuntime, implementationName, WEBGPU_ENV } from './webgpu-runtime';
 
 const SWIFTSHADER_ICDS = [
   '/usr/lib/chromium/vk_swiftshader_icd.json',
   '/usr/lib/x86_64-linux-gnu/chromium/vk_swiftshader_icd.json',
   '/opt/google/chrome/vk_swiftshader_icd.json',
 ];
+
+/** The SwiftShader Vulkan driver's manifest on this machine, or null. */
+export function swiftshaderIcd(): string | null {
+  return SWIFTSHADER_ICDS.find((p) => existsSync(p)) ?? null;
+}
 
 let cached: Promise<DeviceHandle> | null = null;
 const liveInstances: unknown[] = [];
@@ -24,7 +30,7 @@ export function nodeDevice(): Promise<DeviceHandle> {
 }
 
 /**
- * The Dawn GPU instance behind nodeDevice()'s device. Other WebGPU libraries measured beside ours
+ * The GPU instance behind nodeDevice()'s device. Other WebGPU libraries measured beside ours
  * (the bench) request their adapter from it, so everything runs on the same adapter and driver.
  */
 export async function nodeGpuInstance(): Promise<GPU> {
@@ -35,34 +41,58 @@ export async function nodeGpuInstance(): Promise<GPU> {
 async function acquire(): Promise<DeviceHandle> {
   // The Vulkan loader complains on every instance when XDG_RUNTIME_DIR is unset (headless servers, CI).
   process.env.XDG_RUNTIME_DIR ??= tmpdir();
+  // No GPU device node at all: the system's Vulkan drivers can only be Mesa's CPU or absent-hardware ones
+  // (Debian's lavapipe is too old for Dawn), so go to SwiftShader directly instead of letting Dawn fail noisily.
+  // Set before the first adapter request: that is when Dawn and Deno's wgpu create their Vulkan instance.
+  if (!process.env.VK_ICD_FILENAMES && !hasGpuDeviceNode()) {
+    const icd = swiftshaderIcd();
+    if (icd) process.env.VK_ICD_FILENAMES = icd;
+  }
+  const builtin = builtinWebgpu();
+  const runtime = chooseWebgpuRuntime(process.env[WEBGPU_ENV], builtin !== null);
+  const handle = runtime === 'builtin' ? await builtinDevice(builtin!) : await dawnDevice();
+  handle.device.lost.then((info) => {
+    if (info.reason !== 'destroyed') console.error(`GPU device lost: ${info.message}`);
+  });
+  return handle;
+}
+
+/** Deno's navigator.gpu: one instance per process, so no retry on another driver (set VK_ICD_FILENAMES for that). */
+async function builtinDevice(gpu: GPU): Promise<DeviceHandle> {
+  const implementation = implementationName('builtin');
+  const handle = await requestDevice(gpu, { implementation });
+  if (!handle) {
+    const icd = process.env.VK_ICD_FILENAMES;
+    throw new Error(
+      `${implementation} found no WebGPU adapter${icd ? ` (VK_ICD_FILENAMES=${icd})` : ''}. ` +
+        `Point VK_ICD_FILENAMES at a Vulkan driver, or run with ${WEBGPU_ENV}=dawn to use Dawn instead.`,
+    );
+  }
+  deviceInstance = gpu;
+  return handle;
+}
+
+async function dawnDevice(): Promise<DeviceHandle> {
   const webgpu = await import('webgpu');
-  Object.assign(globalThis, webgpu.globals);
+  // Under Deno the WebGPU globals are its own; Dawn's objects are used only through their methods.
+  if (typeof GPUBufferUsage === 'undefined') Object.assign(globalThis, webgpu.globals);
   const tryCreate = async () => {
     const instance = webgpu.create([]);
     // Dawn keeps processing events for every instance: one that is garbage-collected while its
     // event loop hook is still scheduled crashes the process, so every instance stays referenced.
     liveInstances.push(instance);
-    const handle = await requestDevice(instance as unknown as GPU);
+    const handle = await requestDevice(instance as unknown as GPU, { implementation: 'dawn' });
     if (handle) deviceInstance = instance as unknown as GPU;
     return handle;
   };
-  // No GPU device node at all: the system's Vulkan drivers can only be Mesa's CPU or absent-hardware ones
-  // (Debian's lavapipe is too old for Dawn), so go to SwiftShader directly instead of letting Dawn fail noisily.
-  if (!process.env.VK_ICD_FILENAMES && !hasGpuDeviceNode()) {
-    const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
-    if (icd) process.env.VK_ICD_FILENAMES = icd;
-  }
   let handle = process.env.VK_ICD_FILENAMES ? await tryCreate() : await tryCreate().catch(() => null);
   if (!handle) {
-    const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
+    const icd = swiftshaderIcd();
     if (!icd) throw new Error(noAdapterMessage(systemFacts(null)));
     process.env.VK_ICD_FILENAMES = icd;
     handle = await tryCreate();
   }
   if (!handle) throw new Error(noAdapterMessage(systemFacts(process.env.VK_ICD_FILENAMES ?? null)));
-  handle.device.lost.then((info) => {
-    if (info.reason !== 'destroyed') console.error(`GPU device lost: ${info.message}`);
-  });
   return handle;
 }
 

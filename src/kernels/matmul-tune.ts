@@ -86,9 +86,9 @@ export interface TuneResult {
   error?: string;
 }
 
+/** Per adapter identity (device.ts): names alone may be blank (Firefox) and then every adapter would share one entry. */
 export function tuneCacheKey(gpu: Gpu): string {
-  const a = gpu.handle.adapter;
-  return `matmul-tune/${REVISION}/${a.vendor}|${a.architecture}|${a.description}`;
+  return `matmul-tune/${REVISION}/${gpu.handle.adapter.identity}`;
 }
 
 /** Tunes (or recalls) the device's matmul plan and installs it. Never throws for a bad cache entry. */

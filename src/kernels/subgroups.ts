@@ -47,7 +47,10 @@ export function subgroupForms(source: KernelSource): SubgroupForms {
   };
 }
 
-/** The form this device can run: subgroups where the device has them. */
+/**
+ * The form this device can run: subgroups where the device has them and its compiler builds them (device.ts probes
+ * that at setup: wgpu's naga, in Firefox and Deno, does not parse `enable subgroups;` yet).
+ */
 export function sourceFor(list: CommandList, forms: SubgroupForms): KernelSource {
   return list.gpu.handle.features.subgroups ? forms.subgroups : forms.plain;
 }
