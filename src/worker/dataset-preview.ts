@@ -25,7 +25,23 @@ export interface DatasetInfo {
 export function dataFit(seq: number, truncation: Truncation, atSeq: LoadedDataset | { problem: string }): DataFit {
   if ('problem' in atSeq) return { seq, truncation, examples: 0, truncated: 0, dropped: 0, problem: atSeq.problem };
   const { truncated, dropped } = atSeq.stats;
-  return { seq, truncation, examples: atSeq.examples.length, truncated, dropped, problem: null };
+  // What a run trains on excludes padding and prompts: the studio estimates it from these.
+  let tokens = 0;
+  let supervisedTokens = 0;
+  for (const ex of atSeq.examples) {
+    tokens += ex.inputIds.length;
+    supervisedTokens += supervisedTargets(ex);
+  }
+  return {
+    seq,
+    truncation,
+    examples: atSeq.examples.length,
+    truncated,
+    dropped,
+    tokens,
+    supervisedTokens,
+    problem: null,
+  };
 }
 
 export function tokenizedPreview(

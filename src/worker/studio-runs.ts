@@ -140,7 +140,8 @@ export class StudioRuns {
       let lastStepMs = 0;
       const recent: number[] = [];
       const onStep = (m: StepReport) => {
-        if (m.step === (resume?.step ?? 0)) status('training');
+        // The preparation's last stage ("Building the training graph") is over: the card must not keep saying it.
+        if (m.step === (resume?.step ?? 0)) status('training', 'Training');
         tokens += m.supervised;
         // Step 0 includes the first submit's driver work: the ETA averages the steps after it.
         if (m.step > (resume?.step ?? 0)) recent.push(m.elapsedMs - lastStepMs);

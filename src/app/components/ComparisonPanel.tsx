@@ -66,16 +66,17 @@ function GroupTable(props: { group: ComparisonGroup; spec: Spec; nameOf: (id: st
               : 'no best (it takes two runs with a validation loss)'}
         </span>
       </div>
-      <div className="table-wrap">
-        <table className="table" data-testid="comparison-table">
+      {/* Fits its panel: headers and long texts wrap; below ~1000 px the low-priority columns fold into the run's cell. */}
+      <div className="table-wrap comparison-wrap">
+        <table className="table comparison-table" data-testid="comparison-table">
           <thead>
             <tr>
-              <th>Run</th>
-              <th>Method</th>
+              <th className="col-run">Run</th>
+              <th className="col-method">Method</th>
               <th className="num">Ranks</th>
               <th className="num">Trainable</th>
               <th
-                className="num"
+                className="num prio-low"
                 title="The method's preparation phase before step 0 (GoRA's gradients, GeLoRA's dimensions)"
               >
                 Prep.
@@ -92,7 +93,7 @@ function GroupTable(props: { group: ComparisonGroup; spec: Spec; nameOf: (id: st
                 </th>
               )}
               <th className="num">Time</th>
-              <th className="num">Tokens/s</th>
+              <th className="num prio-low">Tokens/s</th>
               <th>Status</th>
             </tr>
           </thead>
@@ -126,12 +127,17 @@ function RunRow(props: {
   const c = run.config;
   const a = run.analysis;
   const trainable = a?.trainableParameters ?? s?.trainableParams;
+  const prep = a && a.preparationMs >= 50 ? formatPrep(a.preparationMs) : null;
+  const rate = formatRate(s?.tokensPerSecond);
+  // The low-priority columns' figures, shown under the name when those columns fold away (narrow panels).
+  const folded = [prep && `prep. ${prep}`, rate !== '–' && `${rate} tokens/s`].filter(Boolean).join(' · ');
   return (
     <tr data-testid="comparison-row" data-status={run.status} className={props.best ? 'best' : ''}>
-      <td>
+      <td className="col-run">
         <span className="run-dot" style={{ background: runColor(index) }} /> {c.name}
+        {folded && <span className="cell-sub prio-folded">{folded}</span>}
       </td>
-      <td>
+      <td className="col-method">
         <span data-testid="comparison-method">{methodName(c)}</span>
         <span className="cell-sub">
           {c.method === 'full' ? 'every weight' : `${methodParams(c)} · ${targetLabel(c.targets, props.spec)}`}
@@ -143,8 +149,8 @@ function RunRow(props: {
       <td className="num" data-testid="comparison-params">
         {trainable != null ? formatCount(trainable) : '–'}
       </td>
-      <td className="num" data-testid="comparison-prep">
-        {a && a.preparationMs >= 50 ? formatPrep(a.preparationMs) : a ? '–' : ''}
+      <td className="num prio-low" data-testid="comparison-prep">
+        {prep ?? (a ? '–' : '')}
       </td>
       <td className="num">{s ? s.steps : '–'}</td>
       {isFailed(run) ? (
@@ -153,7 +159,7 @@ function RunRow(props: {
         <LossCells run={run} best={props.best} note={props.note} withExactMatch={props.withExactMatch} />
       )}
       <td className="num">{formatDuration(s?.elapsedMs)}</td>
-      <td className="num">{formatRate(s?.tokensPerSecond)}</td>
+      <td className="num prio-low">{rate}</td>
       <td>
         <span className={`badge badge-status-${run.status}`}>{run.status}</span>
       </td>

@@ -1,8 +1,10 @@
 import { useRef, useState } from 'react';
 import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { formatBytes, formatCount, formatInt } from '../format';
+import { pickHandles, reopenStore, useReopen } from '../reopen';
 import { useStudio } from '../store';
 import { DropZone } from './DropZone';
+import { ReopenOffer } from './Reopen';
 import { Alert, Panel, Stat } from './Panel';
 import type { DatasetPreview } from '../../worker/protocol';
 import { FORMATS } from '../../data/detect';
@@ -37,9 +39,19 @@ const FORMAT_NAMES: Record<DatasetFormat, string> = {
 export function DatasetPanel() {
   const dataset = useStudio((s) => s.dataset);
   const hasModel = useStudio((s) => s.model.card !== null);
-  const loadDatasetFile = useStudio((s) => s.loadDatasetFile);
+  const canKeep = useReopen((s) => s.supported);
   const input = useRef<HTMLInputElement>(null);
   const p = dataset.preview;
+  // The File System Access picker where the browser has one (its handle reopens after a reload), else the input.
+  const choose = async () => {
+    if (!canKeep) return input.current?.click();
+    try {
+      const handles = await pickHandles('dataset');
+      if (handles) await reopenStore().getState().openHandles('dataset', handles);
+    } catch {
+      input.current?.click();
+    }
+  };
 
   return (
     <Panel
@@ -52,11 +64,7 @@ export function DatasetPanel() {
         label="Drop a dataset file"
         testId="dataset-drop"
         compact={!!p}
-        onFiles={(d) => {
-          if (d.files.length > 1)
-            useStudio.getState().toast('info', `Using ${d.files[0].name}; drop one dataset file at a time.`);
-          loadDatasetFile(d.files[0]);
-        }}
+        onFiles={(d, handles) => reopenStore().getState().open('dataset', d, handles.slice(0, 1))}
       >
         <div className="dropzone-inner">
           <div className="dropzone-icon" aria-hidden>
@@ -67,7 +75,7 @@ export function DatasetPanel() {
             {!p && <div className="dropzone-hint">.txt · .jsonl · .json · .csv · .tsv · .parquet</div>}
           </div>
           <div className="dropzone-buttons">
-            <button className="btn" onClick={() => input.current?.click()}>
+            <button className="btn" data-testid="dataset-choose-file" onClick={() => void choose()}>
               Choose file…
             </button>
           </div>
@@ -79,12 +87,17 @@ export function DatasetPanel() {
           accept={ACCEPT}
           data-testid="dataset-input"
           onChange={(e) => {
+            // Plain <input> files carry no handle: the dataset cannot be reopened after a reload (reopen.ts says so).
             const f = e.target.files?.[0];
-            if (f) loadDatasetFile(f);
+            if (f)
+              reopenStore()
+                .getState()
+                .open('dataset', { files: [f] }, []);
             e.target.value = '';
           }}
         />
       </DropZone>
+      <ReopenOffer slot="dataset" />
 
       {dataset.loading && (
         <div className="loading-line">

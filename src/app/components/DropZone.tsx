@@ -1,9 +1,11 @@
 /** A drop target for files or folders, with the browse buttons beside it. */
 import { useRef, useState, type ReactNode } from 'react';
 import { collectDropped, type DroppedFiles } from '../files';
+import { droppedHandles, type EntryHandle } from '../handles';
 
 export function DropZone(props: {
-  onFiles(dropped: DroppedFiles): void;
+  /** `handles`: what the browser gave to reopen the drop after a reload (none outside Chromium). */
+  onFiles(dropped: DroppedFiles, handles: EntryHandle[]): void;
   children: ReactNode;
   testId?: string;
   compact?: boolean;
@@ -34,9 +36,11 @@ export function DropZone(props: {
         e.preventDefault();
         depth.current = 0;
         setOver(false);
+        // Both must be taken synchronously: the browser empties the items after the event.
         const pending = collectDropped(e.dataTransfer);
-        void pending.then((dropped) => {
-          if (dropped.files.length) props.onFiles(dropped);
+        const handles = droppedHandles(e.dataTransfer.items);
+        void Promise.all([pending, handles]).then(([dropped, kept]) => {
+          if (dropped.files.length) props.onFiles(dropped, kept);
         });
       }}
     >

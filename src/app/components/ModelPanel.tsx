@@ -1,18 +1,20 @@
 import { useRef } from 'react';
 import { formatBytes, formatCount, formatInt } from '../format';
 import { pickedFolder } from '../files';
+import { pickHandles, reopenStore, useReopen } from '../reopen';
 import { useStudio } from '../store';
 import type { WeightStorage } from '../../model/weights';
 import { SelectField } from './Fields';
 import { Alert, Panel, ProgressBar, Stat } from './Panel';
 import { DropZone } from './DropZone';
+import { ReopenOffer } from './Reopen';
 
 /** React has no typing for the (non-standard but universal) directory picker attribute. */
 const directoryPicker = { webkitdirectory: '', directory: '' } as Record<string, string>;
 
 export function ModelPanel() {
   const model = useStudio((s) => s.model);
-  const loadModelFiles = useStudio((s) => s.loadModelFiles);
+  const canKeep = useReopen((s) => s.supported);
   const tryDemo = useStudio((s) => s.tryDemo);
   const setWeightStorage = useStudio((s) => s.setWeightStorage);
   // Re-uploading the weights cancels queued runs: not while any run waits or trains.
@@ -21,11 +23,21 @@ export function ModelPanel() {
   const filesInput = useRef<HTMLInputElement>(null);
   const card = model.card;
 
+  // Plain <input> files carry no handle: the model cannot be reopened after a reload (reopen.ts says so).
   const onPicked = (list: FileList | null) => {
     const files = Array.from(list ?? []);
     if (files.length === 0) return;
-    const picked = pickedFolder(files);
-    loadModelFiles(picked.files, picked.folder);
+    reopenStore().getState().open('model', pickedFolder(files), []);
+  };
+  // The File System Access pickers where the browser has them (their handles reopen after a reload), else the inputs.
+  const choose = async (what: 'model-folder' | 'model-files', input: HTMLInputElement | null) => {
+    if (!canKeep) return input?.click();
+    try {
+      const handles = await pickHandles(what);
+      if (handles) await reopenStore().getState().openHandles('model', handles);
+    } catch {
+      input?.click();
+    }
   };
 
   return (
@@ -39,7 +51,7 @@ export function ModelPanel() {
         label="Drop a model folder"
         testId="model-drop"
         compact={!!card}
-        onFiles={(d) => loadModelFiles(d.files, d.folder)}
+        onFiles={(d, handles) => reopenStore().getState().open('model', d, handles)}
       >
         <div className="dropzone-inner">
           <div className="dropzone-icon" aria-hidden>
@@ -54,10 +66,18 @@ export function ModelPanel() {
             )}
           </div>
           <div className="dropzone-buttons">
-            <button className="btn" onClick={() => folderInput.current?.click()}>
+            <button
+              className="btn"
+              data-testid="model-choose-folder"
+              onClick={() => void choose('model-folder', folderInput.current)}
+            >
               Choose folder…
             </button>
-            <button className="btn btn-ghost" onClick={() => filesInput.current?.click()}>
+            <button
+              className="btn btn-ghost"
+              data-testid="model-choose-files"
+              onClick={() => void choose('model-files', filesInput.current)}
+            >
               Choose files…
             </button>
             {!card && (
@@ -91,6 +111,7 @@ export function ModelPanel() {
           }}
         />
       </DropZone>
+      <ReopenOffer slot="model" />
 
       {model.loading && (
         <div className="loading-line" data-testid="model-loading">

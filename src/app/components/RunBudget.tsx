@@ -1,9 +1,9 @@
 import type { MethodAnalysis } from '../../engine/methods';
 import type { GpuInfo, ModelCard, RunConfig } from '../../worker/protocol';
 import { baseParameters, bufferLimitProblem, memoryEstimate, parameterCountKind, trainableParameters } from '../budget';
-import { formatBytes, formatCount, formatInt } from '../format';
-import { gradAccumOf } from '../methods';
+import { formatBytes, formatCount } from '../format';
 import { useStudio } from '../store';
+import { TrainTokensText } from './RunProgress';
 
 /** Trainable parameters (the run's exact count once its analysis arrived), memory estimate and per-buffer limit check. */
 export function RunBudget({
@@ -55,9 +55,7 @@ export function RunBudget({
           ≈ {formatBytes(memory.peak)} GPU memory
           {memory.preparation !== null && memory.preparation > memory.training ? ' (peak in preparation)' : ''}
         </span>
-        <span className="muted">
-          {formatInt(config.steps * config.batch * gradAccumOf(config) * config.seq)} tokens to train on
-        </span>
+        <TrainTokensText config={config} />
       </div>
       {gpu && <BufferLimit memory={memory} gpu={gpu} />}
     </div>

@@ -2,6 +2,7 @@ import { canUseCheckpoint, resumeProblem, resumeStep } from '../checkpoints';
 import { formatBytes } from '../format';
 import { isActive, type RunRecord } from '../run-record';
 import { useStudio } from '../store';
+import { ReopenForRun } from './Reopen';
 
 /** Why the run cannot resume with what is loaded now, or null (also when it has nothing to resume). */
 function useResumeProblem(run: RunRecord): string | null {
@@ -41,10 +42,14 @@ export function CheckpointLine({ run }: { run: RunRecord }) {
     );
   }
   return (
-    <div className="run-settings" data-testid="run-checkpoint" data-checkpoint-step={c.step}>
-      Checkpoint: step {c.step} of {run.config.steps}
-      {c.bytes > 0 && ` (${formatBytes(c.bytes)})`}
-      {problem && <span data-testid="resume-problem"> · {problem}</span>}
-    </div>
+    <>
+      <div className="run-settings" data-testid="run-checkpoint" data-checkpoint-step={c.step}>
+        Checkpoint: step {c.step} of {run.config.steps}
+        {c.bytes > 0 && ` (${formatBytes(c.bytes)})`}
+        {problem && <span data-testid="resume-problem"> · {problem}</span>}
+      </div>
+      {/* The model or dataset is missing: the files of the last session can come back with one click. */}
+      {problem && resumeStep(run) !== null && <ReopenForRun run={run} />}
+    </>
   );
 }

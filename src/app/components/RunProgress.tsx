@@ -1,5 +1,10 @@
-import { formatBytes, formatDuration, formatLoss, formatLr, formatRate } from '../format';
+import { useMemo } from 'react';
+import { experimentEta } from '../experiment-record';
+import { formatBytes, formatDuration, formatInt, formatLoss, formatLr, formatRate } from '../format';
+import { isPackedFormat, queueEta, runPhase, trainTokens } from '../progress';
 import { isActive, type RunRecord } from '../run-record';
+import { useStudio } from '../store';
+import type { RunConfig } from '../../worker/protocol';
 import { ProgressBar } from './Panel';
 
 /** A started run: the preparation phase with its own bar, then the training bar, then the metrics. */
@@ -10,26 +15,36 @@ export function RunProgressView({ run }: { run: RunRecord }) {
   const steps = run.config.steps;
   const done = last ? last.step + 1 : 0;
   const active = isActive(run);
-  const preparing = active && run.status !== 'training' && done === 0;
-  const stage = run.stage ?? (run.status === 'queued' ? 'Waiting for the GPU' : null);
+  const phase = runPhase(run);
+  const training = phase?.kind === 'training';
   const prepMs = run.analysis?.preparationMs;
+  const queue = useQueue(active);
+  const entry = queue?.entries.get(run.config.id);
   return (
     <div className="run-progress">
-      {preparing && run.prepare && run.prepare.total > 1 ? (
+      {phase?.kind === 'preparing' && run.prepare && run.prepare.total > 1 ? (
         <PrepareProgress run={run} />
       ) : (
-        active && (
+        phase && (
           <>
             <div className="progress-row">
-              <ProgressBar value={done} max={steps} indeterminate={preparing} label={`${run.config.name} progress`} />
+              <ProgressBar value={done} max={steps} indeterminate={!training} label={`${run.config.name} progress`} />
               <span className="progress-text" data-testid="run-step">
                 {done}/{steps}
-                {p?.etaMs != null && run.status === 'training' && done < steps && <> · ETA {formatDuration(p.etaMs)}</>}
+                {training && entry && (
+                  <EtaText runMs={entry.remainingMs ?? p?.etaMs ?? null} queueMs={queue!.totalMs} />
+                )}
               </span>
             </div>
-            {(preparing && run.prepare ? run.prepare.phase : stage) && (
-              <div className="run-stage">
-                <span className="spinner" aria-hidden /> {preparing && run.prepare ? run.prepare.phase : stage}
+            {phase.text && (
+              <div className="run-stage" data-testid="run-phase">
+                <span className="spinner" aria-hidden /> {phase.text}
+                {phase.kind === 'waiting' && entry?.startsInMs != null && entry.startsInMs > 0 && (
+                  <span className="muted" data-testid="run-queue-eta">
+                    {' '}
+                    · starts in ≈ {formatDuration(entry.startsInMs)}
+                  </span>
+                )}
               </div>
             )}
           </>
@@ -75,6 +90,86 @@ function PrepareProgress({ run }: { run: RunRecord }) {
         {phase} {done}/{total}
       </span>
     </div>
+  );
+}
+
+/** The queue of runs (only while this run is in it: finished cards do not recompute it on every step). */
+function useQueue(active: boolean) {
+  const runs = useStudio((s) => s.runs);
+  const order = useStudio((s) => s.order);
+  const experiments = useStudio((s) => s.experiments);
+  return useMemo(() => {
+    if (!active) return null;
+    // An experiment training now holds the GPU: the queued runs start after it.
+    const running = Object.values(experiments ?? {}).find((e) => e.status === 'running');
+    return queueEta(runs, order, running ? experimentEta(running, Date.now()) : 0);
+  }, [active, runs, order, experiments]);
+}
+
+/** "· ETA 35s · queue 2m 10s": this run's time left, then every queued run's (with their validation passes). */
+function EtaText({ runMs, queueMs }: { runMs: number | null; queueMs: number | null }) {
+  if (runMs === null) return null;
+  return (
+    <>
+      <span title="This run's remaining steps and validation passes, the final one included">
+        {' '}
+        · ETA {formatDuration(runMs)}
+      </span>
+      {queueMs !== null && queueMs > runMs + 500 && (
+        <span
+          data-testid="run-queue-total"
+          title="Every queued run, each with its validation passes, at the pace measured on this model"
+        >
+          {' '}
+          · queue {formatDuration(queueMs)}
+        </span>
+      )}
+    </>
+  );
+}
+
+/**
+ * "≈ 61,440 supervised tokens to train on": padding and prompt tokens excluded, from the dataset at the run's
+ * length (the run's own fit once started, else the preview's when it is at this run's length).
+ */
+export function TrainTokensText({ config }: { config: RunConfig }) {
+  // A started run keeps what it was tokenized with; a draft reads the dataset loaded now.
+  const fit = useStudio((s) => {
+    const run = s.runs[config.id];
+    return run && run.status !== 'draft' ? run.data : (s.dataset.preview?.fit ?? null);
+  });
+  const packed = useStudio((s) => {
+    const run = s.runs[config.id];
+    if (run && run.status !== 'draft') return isPackedFormat(run.datasetFormat);
+    return s.dataset.preview?.format === 'text';
+  });
+  // A finished run counted them as it went: no estimate needed.
+  const trained = useStudio((s) => s.runs[config.id]?.summary?.tokens ?? null);
+  if (trained !== null)
+    return (
+      <span className="muted" data-testid="run-train-tokens" title="Tokens the loss was computed on">
+        {formatInt(trained)} supervised tokens trained on
+      </span>
+    );
+  const t = trainTokens(config, fit, packed);
+  if (t.supervised === null)
+    return (
+      <span
+        className="muted"
+        data-testid="run-train-tokens"
+        title="Rows x sequence length, padding included: the supervised count shows once the dataset is tokenized at this run's length"
+      >
+        {formatInt(t.positions)} token positions to train on
+      </span>
+    );
+  return (
+    <span
+      className="muted"
+      data-testid="run-train-tokens"
+      title={`Tokens the loss is computed on (prompts and padding excluded), estimated from the dataset at ${config.seq} tokens; ${formatInt(t.positions)} positions in all`}
+    >
+      ≈ {formatInt(t.supervised)} supervised tokens to train on
+    </span>
   );
 }
 

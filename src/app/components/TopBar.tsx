@@ -1,3 +1,4 @@
+import { useLayoutEffect, useRef, useState } from 'react';
 import { formatBytes } from '../format';
 import { isActive } from '../run-record';
 import { useStudio } from '../store';
@@ -15,13 +16,46 @@ const SECTIONS: [string, string][] = [
   ['bench', 'Benchmark'],
 ];
 
+/** Space between the bar's items and around them (styles.css: .topbar gap and padding). */
+const BAR_GAPS = 2 * 24 + 2 * 28;
+
+/**
+ * The sections get a row of their own when brand, sections and GPU badge do not fit on one line (the badge's
+ * width depends on the GPU's name, so a fixed breakpoint would cut some and waste room for others).
+ */
+function useStackedWhenCrowded() {
+  const ref = useRef<HTMLElement>(null);
+  const [stacked, setStacked] = useState(false);
+  useLayoutEffect(() => {
+    const bar = ref.current;
+    if (!bar) return;
+    const measure = () => {
+      const brand = bar.querySelector<HTMLElement>('.brand');
+      const links = [...bar.querySelectorAll<HTMLElement>('.nav a')];
+      const badge = bar.querySelector<HTMLElement>('.gpu-badge');
+      // Link widths do not depend on the layout; the badge is capped at 46% of the window on one line.
+      const nav = links.reduce((w, a) => w + a.offsetWidth + 4, 0);
+      const badgeWidth = Math.min(badge?.scrollWidth ?? 0, window.innerWidth * 0.46);
+      setStacked((brand?.offsetWidth ?? 0) + nav + badgeWidth + BAR_GAPS > bar.clientWidth);
+    };
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(bar);
+    const badge = bar.querySelector('.gpu-badge');
+    if (badge) observer.observe(badge);
+    return () => observer.disconnect();
+  }, []);
+  return { ref, stacked };
+}
+
 export function TopBar() {
   const gpu = useStudio((s) => s.gpu);
   const modelBytes = useStudio((s) => s.model.gpuBytes);
   const activeRun = useStudio((s) => Object.values(s.runs).find((r) => isActive(r) && r.progress));
   const bytes = activeRun?.progress?.gpuBytes ?? modelBytes;
+  const { ref, stacked } = useStackedWhenCrowded();
   return (
-    <header className="topbar">
+    <header className={`topbar ${stacked ? 'stacked' : ''}`} ref={ref} data-testid="topbar">
       <a className="brand" href="#top">
         <span className="brand-mark" aria-hidden>
           ◆
