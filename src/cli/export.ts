@@ -115,7 +115,7 @@ async function writeGgufFile(
   dtype: GgufDtype,
   name: string,
 ): Promise<{ tensors: number; bytes: number }> {
-  const bytes = writeGguf(model, { dtype, name });
+  const bytes = await writeGguf(model, { dtype, name });
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, bytes);
   await writeFile(join(dirname(path), 'Modelfile'), ollamaModelfile(model, basename(path)));

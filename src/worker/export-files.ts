@@ -145,17 +145,18 @@ export function mergedZip(
 
 /**
  * A GGUF export as a zip: the .gguf file, an Ollama Modelfile that points at it, and a README with the commands
- * for llama.cpp and Ollama. `build` gets the .gguf file's name (the Modelfile names it).
+ * for llama.cpp and Ollama. The Modelfile is written for the .gguf file's name.
  */
 export function ggufZip(
   runName: string,
   dtype: string,
   what: string,
-  build: (ggufName: string) => { gguf: Uint8Array; modelfile: string },
+  content: { gguf: Uint8Array; modelfile: (ggufName: string) => string },
 ): { fileName: string; bytes: Uint8Array } {
   const dir = slug(runName);
   const ggufName = `${dir}-${dtype}.gguf`;
-  const { gguf, modelfile } = build(ggufName);
+  const { gguf } = content;
+  const modelfile = content.modelfile(ggufName);
   const body = [
     `${what} Unzip it (\`unzip ${dir}-gguf.zip -d ${dir}\`) and run it with llama.cpp:`,
     '',

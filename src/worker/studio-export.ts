@@ -60,10 +60,10 @@ export class StudioExport {
           const { fileName, bytes } =
             whole.format === 'merged'
               ? mergedZip(name, mergedFolderFiles(merged, whole.dtype), `${what}, in ${whole.dtype}.`)
-              : ggufZip(name, whole.dtype, `${what}, as GGUF ${whole.dtype}.`, (ggufName) => ({
-                  gguf: writeGguf(merged, { dtype: whole.dtype, name }),
-                  modelfile: ollamaModelfile(merged, ggufName),
-                }));
+              : ggufZip(name, whole.dtype, `${what}, as GGUF ${whole.dtype}.`, {
+                  gguf: await writeGguf(merged, { dtype: whole.dtype, name }),
+                  modelfile: (ggufName) => ollamaModelfile(merged, ggufName),
+                });
           this.studio.post({ type: 'export', id, fileName, bytes }, [bytes.buffer]);
         } catch (err) {
           fail(messageOf(err));

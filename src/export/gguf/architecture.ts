@@ -15,7 +15,13 @@ const BY_HF_ARCHITECTURE: Record<string, GgufArch> = {
   Qwen3ForCausalLM: 'qwen3',
   GPT2LMHeadModel: 'gpt2',
 };
-const BY_MODEL_TYPE: Record<string, GgufArch> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gpt2: 'gpt2' };
+const BY_MODEL_TYPE: Record<string, GgufArch> = {
+  llama: 'llama',
+  mistral: 'llama',
+  qwen2: 'qwen2',
+  qwen3: 'qwen3',
+  gpt2: 'gpt2',
+};
 
 export function ggufArchitecture(config: Json): GgufArch {
   const architectures = Array.isArray(config.architectures) ? (config.architectures as unknown[]) : [];

@@ -38,7 +38,13 @@ export function addGeneralMetadata(
 /** gguf-py model_weight_count_rounded_notation(min_digits=2): 260K, 1.2M, 135M, 7.6B. */
 export function sizeLabel(count: number): string {
   const [scaled, suffix] =
-    count > 1e12 ? [count * 1e-12, 'T'] : count > 1e9 ? [count * 1e-9, 'B'] : count > 1e6 ? [count * 1e-6, 'M'] : [count * 1e-3, 'K'];
+    count > 1e12
+      ? [count * 1e-12, 'T']
+      : count > 1e9
+        ? [count * 1e-9, 'B']
+        : count > 1e6
+          ? [count * 1e-6, 'M']
+          : [count * 1e-3, 'K'];
   const digits = String(Math.round(scaled)).replace(/^0+/, '').length;
   return `${scaled.toFixed(Math.max(2 - digits, 0))}${suffix}`;
 }

@@ -39,7 +39,9 @@ export function encodeGguf(metadata: GgufMetadata, tensors: GgufTensor[]): Uint8
   for (const t of tensors) {
     const count = t.ne.reduce((a, b) => a * b, 1);
     if (count !== t.data.length) {
-      throw new Error(`GGUF tensor ${t.name}: dimensions [${t.ne.join(', ')}] hold ${count} values, got ${t.data.length}`);
+      throw new Error(
+        `GGUF tensor ${t.name}: dimensions [${t.ne.join(', ')}] hold ${count} values, got ${t.data.length}`,
+      );
     }
     header.string(t.name);
     header.u32(t.ne.length);
@@ -50,11 +52,22 @@ export function encodeGguf(metadata: GgufMetadata, tensors: GgufTensor[]): Uint8
     dataSize += pad(byteLength(t.type, count), alignment);
   }
   const dataStart = pad(header.length, alignment);
-  const file = new Uint8Array(dataStart + dataSize); // zero-filled: the padding is already written
+  const file = allocate(dataStart + dataSize); // zero-filled: the padding is already written
   file.set(header.result());
   const view = new DataView(file.buffer);
   tensors.forEach((t, i) => encodeTensor(t.type, t.data, view, dataStart + offsets[i]));
   return file;
+}
+
+function allocate(bytes: number): Uint8Array {
+  try {
+    return new Uint8Array(bytes);
+  } catch (e) {
+    throw new Error(
+      `The GGUF file would be ${bytes} bytes, more than this JavaScript runtime holds in one buffer ` +
+        `(${(e as Error).message}); a smaller type (f16, q8_0) makes a smaller file`,
+    );
+  }
 }
 
 function alignmentOf(metadata: GgufMetadata): number {

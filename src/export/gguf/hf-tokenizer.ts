@@ -41,6 +41,12 @@ export function parseJsonFile(text: string, fileName: string): Json {
 export function readHfTokenizer(json: Json, config: Json | null): HfTokenizer {
   const model = json.model as Json | undefined;
   if (!model || typeof model !== 'object') throw new Error('tokenizer.json has no model section');
+  if (model.type !== 'BPE') {
+    throw new Error(
+      `tokenizer.json: model type ${JSON.stringify(model.type)} cannot be written to GGUF here; supported: ` +
+        'BPE tokenizers (byte-level as GPT-2, Llama 3, Qwen; or sentencepiece-style with byte_fallback as Llama 2)',
+    );
+  }
   const tokens = new Map<number, string>();
   const vocab = model.vocab;
   if (vocab === null || typeof vocab !== 'object' || Array.isArray(vocab)) {
@@ -66,12 +72,6 @@ export function readHfTokenizer(json: Json, config: Json | null): HfTokenizer {
 
 export function tokenizerKind(tok: HfTokenizer): TokenizerKind {
   const model = tok.json.model as Json;
-  if (model.type !== 'BPE') {
-    throw new Error(
-      `tokenizer.json: model type ${JSON.stringify(model.type)} cannot be written to GGUF here; supported: ` +
-        'BPE tokenizers (byte-level as GPT-2, Llama 3, Qwen; or sentencepiece-style with byte_fallback as Llama 2)',
-    );
-  }
   // gguf-py LlamaHfVocab's test for a sentencepiece-style BPE: byte fallback and a Sequence decoder.
   if (model.byte_fallback === true && (tok.json.decoder as Json | null)?.type === 'Sequence') return 'llama';
   if (!mentionsByteLevel(tok.json.pre_tokenizer) && !mentionsByteLevel(tok.json.decoder)) {

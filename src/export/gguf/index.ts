@@ -20,9 +20,11 @@ export { ollamaModelfile } from './modelfile';
 const QUANTIZATION_VERSION = 2;
 
 /** One .gguf file of the model, tensors as `dtype` (norms and biases stay f32, as llama.cpp's converter keeps them). */
-export function writeGguf(model: MergedModel, opts: { dtype: GgufDtype; name?: string }): Uint8Array {
+export async function writeGguf(model: MergedModel, opts: { dtype: GgufDtype; name?: string }): Promise<Uint8Array> {
   if (!GGUF_DTYPES.includes(opts.dtype)) {
-    throw new Error(`GGUF export: dtype ${JSON.stringify(opts.dtype)} is not supported; supported: ${GGUF_DTYPES.join(', ')}`);
+    throw new Error(
+      `GGUF export: dtype ${JSON.stringify(opts.dtype)} is not supported; supported: ${GGUF_DTYPES.join(', ')}`,
+    );
   }
   const config = parseJsonFile(model.configJson, 'config.json');
   const arch = ggufArchitecture(config);
@@ -49,7 +51,7 @@ export function writeGguf(model: MergedModel, opts: { dtype: GgufDtype; name?: s
   });
   addHyperparameters(metadata, arch, h, FILE_TYPE[opts.dtype]);
   metadata.set('general.quantization_version', uint32(QUANTIZATION_VERSION));
-  addTokenizerMetadata(metadata, model, config, arch, vocabSize);
+  await addTokenizerMetadata(metadata, model, config, arch, vocabSize);
   return encodeGguf(metadata, tensors);
 }
 

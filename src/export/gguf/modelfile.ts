@@ -28,7 +28,8 @@ interface OllamaLayout {
 const LAYOUTS: OllamaLayout[] = [
   {
     name: 'ChatML',
-    template: '{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n',
+    template:
+      '{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n',
     render: (messages) =>
       messages.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join('') + '<|im_start|>assistant\n',
     endOfTurn: '<|im_end|>',
@@ -136,6 +137,7 @@ function tokenTexts(model: MergedModel): Map<number, string> {
   const json = parseJsonFile(text, 'tokenizer.json');
   const vocab = ((json.model as Json | undefined)?.vocab ?? {}) as Record<string, number>;
   for (const [token, id] of Object.entries(vocab)) texts.set(id, token);
-  for (const t of (json.added_tokens as { id: number; content: string }[] | undefined) ?? []) texts.set(t.id, t.content);
+  for (const t of (json.added_tokens as { id: number; content: string }[] | undefined) ?? [])
+    texts.set(t.id, t.content);
   return texts;
 }

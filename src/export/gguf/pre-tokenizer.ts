@@ -9,11 +9,10 @@
  */
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { HfTokenizer, Json } from './hf-tokenizer';
-import { sha256Hex } from './sha256';
 
 /** convert_hf_to_gguf.py's chktxt, character for character. */
 export const CHKTXT =
-  '\n \n\n \n\n\n \t \t\t \t\n  \n   \n    \n     \n🚀 (normal) 😶\u200d🌫️ (multiple emojis concatenated) ✅ 🦙🦙 3 33 333 3333 33333 333333 3333333 33333333 3.3 3..3 3...3 កាន់តែពិសេសអាច😁 ?我想在apple工作1314151天～ ------======= нещо на Български \'\'\'\'\'\'```````""""......!!!!!!?????? I\'ve been \'told he\'s there, \'RE you sure? \'M not sure I\'ll make it, \'D you like some tea? We\'Ve a\'lL';
+  "\n \n\n \n\n\n \t \t\t \t\n  \n   \n    \n     \n🚀 (normal) 😶\u200d🌫️ (multiple emojis concatenated) ✅ 🦙🦙 3 33 333 3333 33333 333333 3333333 33333333 3.3 3..3 3...3 កាន់តែពិសេសអាច😁 ?我想在apple工作1314151天～ ------======= нещо на Български ''''''```````\"\"\"\"......!!!!!!?????? I've been 'told he's there, 'RE you sure? 'M not sure I'll make it, 'D you like some tea? We'Ve a'lL";
 
 /**
  * chkhsh -> tokenizer.ggml.pre, from convert_hf_to_gguf.py (llama.cpp as bundled with node-llama-cpp 3.21.1); the
@@ -128,16 +127,17 @@ export interface PreTokenizer {
 }
 
 /** The converter's chkhsh: SHA-256 of Python's str() of the token ids (special tokens added) of CHKTXT. */
-export function chktxtHash(tok: HfTokenizer): string {
+export async function chktxtHash(tok: HfTokenizer): Promise<string> {
   // transformers' encode() neither truncates nor pads unless asked; a tokenizer.json may have both switched on.
   const json = { added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null };
   const tokenizer = new Tokenizer({ ...json, ...tok.json, truncation: null, padding: null }, tok.config ?? {});
   const ids = tokenizer.encode(CHKTXT, { add_special_tokens: true }).ids;
-  return sha256Hex(`[${ids.join(', ')}]`);
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`[${ids.join(', ')}]`));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-export function identifyPreTokenizer(tok: HfTokenizer): PreTokenizer {
-  const hash = chktxtHash(tok);
+export async function identifyPreTokenizer(tok: HfTokenizer): Promise<PreTokenizer> {
+  const hash = await chktxtHash(tok);
   const known = KNOWN_HASHES.get(hash);
   if (known) return { name: known, by: 'hash', hash };
   const structural = preTokenizerByStructure(tok.json);

@@ -51,7 +51,9 @@ export function ggufTensorName(arch: GgufArch, hfName: string, blockCount: numbe
     );
   }
   if (mapped.block !== null && mapped.block >= blockCount) {
-    throw new Error(`GGUF export: tensor ${hfName} is in block ${mapped.block}, but config.json has ${blockCount} blocks`);
+    throw new Error(
+      `GGUF export: tensor ${hfName} is in block ${mapped.block}, but config.json has ${blockCount} blocks`,
+    );
   }
   return mapped;
 }
@@ -80,16 +82,33 @@ function gpt2Name(name: string): MappedName | null {
   return { gguf: `blk.${m[1]}.${short}.${m[3]}`, block: Number(m[1]), module: m[2] };
 }
 
-/** GGUF names llama.cpp requires for this architecture (output.weight only when the embedding is not tied). */
-export function requiredTensors(arch: GgufArch, blockCount: number, tied: boolean): string[] {
-  const names = ['token_embd.weight', 'output_norm.weight'];
-  if (!tied) names.push('output.weight');
-  if (arch === 'gpt2') names.push('position_embd.weight', 'output_norm.bias');
-  const perBlock =
-    arch === 'gpt2'
-      ? Object.values(GPT2_LAYER).flatMap((t) => [`${t}.weight`, `${t}.bias`])
-      : Object.values(arch === 'qwen3' ? QWEN3_LAYER : LLAMA_LAYER).map((t) => `${t}.weight`);
-  if (arch === 'qwen2') perBlock.push('attn_q.bias', 'attn_k.bias', 'attn_v.bias');
-  for (let b = 0; b < blockCount; b++) for (const t of perBlock) names.push(`blk.${b}.${t}`);
+/**
+ * The tensors llama.cpp requires for this architecture, as [GGUF name, checkpoint name] (output.weight only when the
+ * embedding is not tied).
+ */
+export function requiredTensors(arch: GgufArch, blockCount: number, tied: boolean): [string, string][] {
+  const gpt2 = arch === 'gpt2';
+  const prefix = gpt2 ? 'transformer.' : 'model.';
+  const names: [string, string][] = [
+    ['token_embd.weight', gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight'],
+    ['output_norm.weight', gpt2 ? 'transformer.ln_f.weight' : 'model.norm.weight'],
+  ];
+  if (!tied) names.push(['output.weight', 'lm_head.weight']);
+  if (gpt2)
+    names.push(['position_embd.weight', 'transformer.wpe.weight'], ['output_norm.bias', 'transformer.ln_f.bias']);
+  const table = gpt2 ? GPT2_LAYER : arch === 'qwen3' ? QWEN3_LAYER : LLAMA_LAYER;
+  const suffixes = gpt2 ? ['weight', 'bias'] : ['weight'];
+  const perBlock: [string, string][] = Object.entries(table).flatMap(([module, short]) =>
+    suffixes.map((suffix): [string, string] => [`${short}.${suffix}`, `${module}.${suffix}`]),
+  );
+  if (arch === 'qwen2') {
+    for (const module of ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj']) {
+      perBlock.push([`${LLAMA_LAYER[module]}.bias`, `${module}.bias`]);
+    }
+  }
+  const layers = gpt2 ? 'h' : 'layers';
+  for (let b = 0; b < blockCount; b++) {
+    for (const [gguf, hf] of perBlock) names.push([`blk.${b}.${gguf}`, `${prefix}${layers}.${b}.${hf}`]);
+  }
   return names;
 }

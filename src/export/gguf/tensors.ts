@@ -52,11 +52,14 @@ export function ggufTensors(
   }
 
   const tied = h.json.tie_word_embeddings === undefined ? arch === 'gpt2' : h.json.tie_word_embeddings === true;
-  const missing = requiredTensors(arch, blockCount, tied || sources.has('output.weight')).filter((n) => !sources.has(n));
+  const missing = requiredTensors(arch, blockCount, tied || sources.has('output.weight'))
+    .filter(([gguf]) => !sources.has(gguf))
+    .map(([gguf, hf]) => `${hf} (GGUF ${gguf})`);
   if (missing.length > 0) {
     throw new Error(
-      `GGUF export of ${modelName}: the model has no tensor for ${missing.slice(0, 8).join(', ')}` +
-        `${missing.length > 8 ? ` and ${missing.length - 8} more` : ''} (GGUF names), which llama.cpp's ${arch} requires`,
+      `GGUF export of ${modelName}: the model has no ${missing.slice(0, 6).join(', ')}` +
+        `${missing.length > 6 ? ` and ${missing.length - 6} more` : ''}, which llama.cpp's ${arch} requires` +
+        (missing[0].startsWith('lm_head') ? ' (config.json says tie_word_embeddings is false)' : ''),
     );
   }
   return out;

@@ -5,24 +5,25 @@
 import type { MergedModel } from '../merged-model';
 import type { GgufArch } from './architecture';
 import { type Json, mergesOf, parseJsonFile, readHfTokenizer, tokenizerKind } from './hf-tokenizer';
-import { bool, float32s, type GgufMetadata, int32s, string, strings, uint32 } from './metadata-values';
+import { bool, float32s, type GgufMetadata, int32s, string, strings } from './metadata-values';
 import { identifyPreTokenizer } from './pre-tokenizer';
 import { addSpecialVocab } from './special-vocab';
 import { byteLevelVocab, sentencepieceVocab } from './vocab';
 
-export function addTokenizerMetadata(
+export async function addTokenizerMetadata(
   out: GgufMetadata,
   model: MergedModel,
   modelConfig: Json,
   arch: GgufArch,
   vocabSize: number,
-): void {
+): Promise<void> {
   const tokenizerText = model.files['tokenizer.json'];
   if (tokenizerText === undefined) {
-    // No tokenizer: llama.cpp's "none" vocabulary of vocab_size placeholder tokens; the model runs on token ids.
-    out.set('tokenizer.ggml.model', string('none'));
-    out.set(`${arch}.vocab_size`, uint32(vocabSize));
-    return;
+    // llama.cpp's "none" vocabulary exists, but its tools (and node-llama-cpp, and Ollama) abort on a model that
+    // cannot tokenize, as the converter refuses a model folder without a tokenizer.
+    throw new Error(
+      "GGUF export needs the model's tokenizer.json: llama.cpp and Ollama tokenize with the vocabulary stored in the file",
+    );
   }
   const configText = model.files['tokenizer_config.json'];
   const tokenizerConfig = configText === undefined ? null : parseJsonFile(configText, 'tokenizer_config.json');
@@ -50,7 +51,7 @@ export function addTokenizerMetadata(
   }
   const vocab = byteLevelVocab(tok, vocabSize);
   out.set('tokenizer.ggml.model', string('gpt2'));
-  out.set('tokenizer.ggml.pre', string(identifyPreTokenizer(tok).name));
+  out.set('tokenizer.ggml.pre', string((await identifyPreTokenizer(tok)).name));
   out.set('tokenizer.ggml.tokens', strings(vocab.tokens));
   out.set('tokenizer.ggml.token_type', int32s(vocab.types));
   const merges = mergesOf(tok);

@@ -114,10 +114,10 @@ export function mergeRankScores(tok: HfTokenizer, vocabSize: number): Float32Arr
   const scored = new Set<number>();
   merges.forEach((merge, rank) => {
     const [left, right] = typeof merge === 'string' ? splitMerge(merge) : (merge as [string, string]);
-    const id = model.vocab[left + right];
+    const id = Object.hasOwn(model.vocab, left + right) ? model.vocab[left + right] : undefined;
     if (id === undefined || scored.has(id) || id >= vocabSize) return;
     scored.add(id);
-    scores[id] = -rank;
+    scores[id] = rank === 0 ? 0 : -rank; // not -0
   });
   for (const id of tok.added.keys()) if (id < vocabSize) scores[id] = 0;
   return scores;
