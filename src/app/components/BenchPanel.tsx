@@ -22,7 +22,7 @@ export function BenchPanel() {
   return (
     <Panel
       id="bench"
-      step={9}
+      step={10}
       title="Benchmark"
       subtitle={
         <>

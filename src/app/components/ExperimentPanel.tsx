@@ -20,7 +20,7 @@ export function ExperimentPanel() {
   return (
     <Panel
       id="experiments"
-      step={6}
+      step={7}
       title="Experiments"
       subtitle="Comparisons you can trust: every method at several learning rates and seeds on one fixed split, each method's rate chosen on validation only, test loss with 95% intervals over seeds, and a paired comparison with a baseline at a matched parameter budget."
       actions={

@@ -3,31 +3,40 @@ import { isMethodId, methodDescriptor } from '../../adapters/registry';
 import { mergedSnippet, peftSnippet, slug } from '../../worker/snippets';
 import type { RunRecord } from '../run-record';
 import { useStudio } from '../store';
+import { exportSections } from '../visible-runs';
 import { ExportWholeModel } from './ExportWholeModel';
 import { Panel, runColor } from './Panel';
 
 export function ExportPanel() {
   const runs = useStudio((s) => s.runs);
   const order = useStudio((s) => s.order);
-  const exportable = order.filter((id) => runs[id].weights !== null);
+  // Archived runs stay exportable, apart and folded: archiving declutters, it does not take a run away.
+  const { current, archived } = exportSections({ runs, order });
+  const card = (id: string) => <ExportCard key={id} run={runs[id]} color={runColor(order.indexOf(id))} />;
 
   return (
     <Panel
       id="export"
-      step={8}
+      step={9}
       title="Export"
       subtitle="Each run as a standard PEFT adapter folder (adapter_config.json + adapter_model.safetensors), zipped with the Python to load it and a scale-out bundle (train_peft.py + accelerate_config.yaml) to keep training it on a multi-GPU machine; or as a merged model (the base with the run folded in) that transformers loads, or one GGUF file for llama.cpp and Ollama."
     >
-      {exportable.length === 0 ? (
+      {current.length === 0 && archived.length === 0 ? (
         <div className="empty" data-testid="export-empty">
           Finished runs can be downloaded here.
         </div>
-      ) : (
-        <div className="export-list">
-          {exportable.map((id) => (
-            <ExportCard key={id} run={runs[id]} color={runColor(order.indexOf(id))} />
-          ))}
+      ) : current.length === 0 ? (
+        <div className="empty" data-testid="export-only-archived">
+          Every finished run is archived: open "Archived runs" below to download one.
         </div>
+      ) : (
+        <div className="export-list">{current.map(card)}</div>
+      )}
+      {archived.length > 0 && (
+        <details className="export-archived" data-testid="export-archived">
+          <summary>Archived runs ({archived.length})</summary>
+          <div className="export-list">{archived.map(card)}</div>
+        </details>
       )}
     </Panel>
   );

@@ -34,6 +34,11 @@ export function NoWebGpu(props: { reason: string }) {
             older versions need it enabled in their developer settings.
           </li>
           <li>
+            <strong>Firefox on Linux and macOS</strong>: open <code>about:config</code>, set{' '}
+            <code>dom.webgpu.enabled</code> to <em>true</em> (and <code>gfx.webgpu.ignore-blocklist</code> to{' '}
+            <em>true</em> if your GPU is blocklisted), then restart Firefox.
+          </li>
+          <li>
             Still nothing? Open <code>chrome://gpu</code> and look for <em>WebGPU: Hardware accelerated</em>. A
             blocklisted GPU or driver, or hardware acceleration switched off in the browser settings, disables WebGPU.
           </li>

@@ -1,7 +1,7 @@
 /** The playground: completion or chat, greedy or sampled, with the base model and each finished run side by side. */
 import { samplingProblems } from '../../model/sampling';
-import { generationRuns } from '../run-record';
 import { useStudio } from '../store';
+import { playgroundRuns } from '../visible-runs';
 import { ChatView } from './ChatView';
 import { Segmented } from './Fields';
 import { Alert, Panel } from './Panel';
@@ -13,7 +13,7 @@ export function PlaygroundPanel() {
   const s = useStudio();
   const p = s.playground;
   const card = s.model.card;
-  const available = generationRuns(s);
+  const available = playgroundRuns(s);
   const selected = p.selected ?? available;
   const problems = p.greedy ? [] : samplingProblems(p.sampling, (key) => SAMPLING_LABELS[key]);
   const canGenerate =
@@ -26,7 +26,7 @@ export function PlaygroundPanel() {
   return (
     <Panel
       id="playground"
-      step={7}
+      step={8}
       title="Playground"
       subtitle="Complete a prompt or chat, greedy or sampled on the GPU, with the base model and each finished run side by side."
       actions={

@@ -1,19 +1,13 @@
 /**
  * The Runs panel: adding runs (a copy of the last, or a preset), clearing drafts, starting them; the run list
- * with its view (current or archived), filters, groups and selection (run-filter.ts), and one RunCard per run.
+ * with its view (current or archived), filters, groups (run-filter.ts, kept across reloads by ui-prefs.ts) and
+ * selection, and one RunCard per run.
  */
 import { useMemo, useState } from 'react';
-import {
-  filterRuns,
-  groupRuns,
-  narrows,
-  NO_FILTER,
-  validFilter,
-  type RunFilter,
-  type RunGrouping,
-} from '../run-filter';
+import { filterRuns, groupRuns, narrows, NO_FILTER, validFilter, type RunFilter } from '../run-filter';
 import { isActive } from '../run-record';
 import { useStudio } from '../store';
+import { useRunListPrefs } from '../ui-prefs';
 import { Alert, Panel, runColor } from './Panel';
 import { RunAddButtons } from './RunAddMenu';
 import { RunCard } from './RunCard';
@@ -29,8 +23,8 @@ export function RunsPanel() {
   const drafts = order.filter((id) => runs[id].status === 'draft').length;
   const software = useStudio((s) => s.gpu.status === 'ready' && s.gpu.info.software);
 
-  const [chosenFilter, setFilter] = useState<RunFilter>(NO_FILTER);
-  const [grouping, setGrouping] = useState<RunGrouping>('none');
+  const [{ filter: chosenFilter, grouping }, setListPrefs] = useRunListPrefs();
+  const setFilter = (filter: RunFilter) => setListPrefs({ filter });
   const [selection, setSelection] = useState<ReadonlySet<string>>(() => new Set());
   const [importProblems, setImportProblems] = useState<string[]>([]);
 
@@ -75,9 +69,9 @@ export function RunsPanel() {
     >
       {software && (
         <Alert kind="warning" title="Software GPU" testId="software-gpu">
-          The browser gave us a CPU implementation of WebGPU (SwiftShader), not your graphics card. Everything works, 10
-          to 100 times slower: keep runs small, or enable hardware acceleration in the browser settings (and check{' '}
-          <code>chrome://gpu</code>).
+          The browser gave us a CPU implementation of WebGPU (a software adapter such as SwiftShader), not your graphics
+          card. Everything works, 10 to 100 times slower: keep runs small, or enable hardware acceleration in the
+          browser settings (and check <code>chrome://gpu</code> in Chrome, or <code>about:support</code> in Firefox).
         </Alert>
       )}
       {(!card || !hasDataset) && (
@@ -115,7 +109,7 @@ export function RunsPanel() {
             setSelection(new Set());
           }}
           grouping={grouping}
-          onGrouping={setGrouping}
+          onGrouping={(g) => setListPrefs({ grouping: g })}
         />
       )}
       <div className="run-list-head">
@@ -139,7 +133,11 @@ export function RunsPanel() {
             </button>
           </span>
         )}
-        <RunFiles list={list} onImport={(text) => setImportProblems(useStudio.getState().importRunConfig(text))} />
+        <RunFiles
+          list={list}
+          shown={shown}
+          onImport={(text) => setImportProblems(useStudio.getState().importRunConfig(text))}
+        />
       </div>
       {order.length === 0 ? (
         <div className="empty">
