@@ -11,6 +11,8 @@ import { ModelPanel } from './components/ModelPanel';
 import { NoWebGpu } from './components/NoWebGpu';
 import { PlaygroundPanel } from './components/PlaygroundPanel';
 import { RunsPanel } from './components/RunsPanel';
+import { StoragePanel } from './components/StoragePanel';
+import { TabGpuNotice } from './components/TabGpuNotice';
 import { Toasts } from './components/Toasts';
 import { TopBar } from './components/TopBar';
 import { useStudio } from './store';
@@ -42,6 +44,7 @@ export function App() {
     <>
       <TopBar />
       <main className="page">
+        <TabGpuNotice />
         <Hero />
         <div className="grid-2">
           <ModelPanel />
@@ -55,6 +58,7 @@ export function App() {
         <PlaygroundPanel />
         <ExportPanel />
         <BenchPanel />
+        <StoragePanel />
         <footer className="footer">
           LoRA Studio runs entirely in this tab through WebGPU. Run settings, metrics, rank allocations and adapters are
           kept in this browser (IndexedDB); your model and dataset files are read in place and never stored or sent

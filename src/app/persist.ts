@@ -4,12 +4,16 @@
  * checkpoint of each unfinished run, so a run cut off by a reload or a lost GPU can resume; experiments (their
  * definition and finished runs, whose adapters sit in the adapters store under "<experiment id>:<run key>").
  * Full fine-tunes' weights are not persisted (they are a whole model).
- * This is the raw IndexedDB layer; when the studio reads and writes through it is persistence.ts.
+ * This is the raw IndexedDB layer; when the studio reads and writes through it is persistence.ts. Several tabs
+ * write here: record writes hold RECORDS_LOCK and merge this tab's changed fields onto the stored record
+ * (tab-merge.ts), so one tab's write does not undo another's.
  */
-import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import type { AdapterSnapshot, MethodId, RunCheckpointData } from '../worker/protocol';
 import type { ExperimentRecord } from './experiment-record';
 import type { RunRecord } from './run-record';
+import { exclusive, RECORDS_LOCK } from './tab-locks';
+import { mergedRecord, type Fields } from './tab-merge';
 
 export interface StoredCheckpoint extends RunCheckpointData {
   /** The run's id: one checkpoint per run, overwritten by the next. */
@@ -53,23 +57,62 @@ export async function loadRuns(): Promise<RunRecord[]> {
   return runs.sort((a, b) => a.createdAt - b.createdAt);
 }
 
-/** Saves run records, and deletes the checkpoints of `dropCheckpoints` in the same transaction. */
-export async function saveRuns(runs: RunRecord[], dropCheckpoints: string[] = []): Promise<void> {
+/**
+ * Waits for `requests` and the transaction; when it aborts, rejects with the transaction's error (a full storage's
+ * QuotaExceededError) rather than the AbortError its requests get.
+ */
+async function completed<S extends StoreNames<StudioDB>[]>(
+  tx: IDBPTransaction<StudioDB, S, 'readwrite'>,
+  requests: Promise<unknown>[],
+): Promise<void> {
+  try {
+    await Promise.all([...requests, tx.done]);
+  } catch (err) {
+    throw tx.error ?? err;
+  }
+}
+
+/**
+ * Saves run records, and deletes the checkpoints of `dropCheckpoints` in the same transaction. A record with an
+ * entry in `fields` is a change of those fields only: they are written onto the stored record as it is now (not at
+ * all when another tab removed it); one without is written whole (a new run).
+ */
+export async function saveRuns(
+  runs: RunRecord[],
+  dropCheckpoints: string[] = [],
+  fields?: ReadonlyMap<string, Fields<RunRecord>>,
+): Promise<void> {
   if (runs.length === 0 && dropCheckpoints.length === 0) return;
-  const tx = (await open()).transaction(['runs', 'checkpoints'], 'readwrite');
-  const [records, checkpoints] = [tx.objectStore('runs'), tx.objectStore('checkpoints')];
-  await Promise.all([
-    ...runs.map((r) => records.put(r)),
-    ...dropCheckpoints.map((id) => checkpoints.delete(id)),
-    tx.done,
-  ]);
+  await exclusive(RECORDS_LOCK, async () => {
+    const tx = (await open()).transaction(['runs', 'checkpoints'], 'readwrite');
+    const [records, checkpoints] = [tx.objectStore('runs'), tx.objectStore('checkpoints')];
+    const save = async (r: RunRecord) => {
+      const own = fields?.get(r.config.id);
+      if (!own) return records.put(r);
+      const stored = await records.get(r.config.id);
+      if (stored) await records.put(mergedRecord(stored, r, own));
+    };
+    await completed(tx, [...runs.map(save), ...dropCheckpoints.map((id) => checkpoints.delete(id))]);
+  });
+}
+
+/** The stored records of `ids` (absent ones left out): what another tab says it just wrote. */
+export async function loadRunsById(ids: string[]): Promise<RunRecord[]> {
+  const tx = (await open()).transaction('runs');
+  const found = await Promise.all(ids.map((id) => tx.store.get(id)));
+  return found.filter((r): r is RunRecord => r !== undefined);
 }
 
 export async function deleteRuns(ids: string[]): Promise<void> {
   if (ids.length === 0) return;
-  const tx = (await open()).transaction(['runs', 'adapters', 'checkpoints'], 'readwrite');
-  const stores = [tx.objectStore('runs'), tx.objectStore('adapters'), tx.objectStore('checkpoints')];
-  await Promise.all([...ids.flatMap((id) => stores.map((s) => s.delete(id))), tx.done]);
+  await exclusive(RECORDS_LOCK, async () => {
+    const tx = (await open()).transaction(['runs', 'adapters', 'checkpoints'], 'readwrite');
+    const stores = [tx.objectStore('runs'), tx.objectStore('adapters'), tx.objectStore('checkpoints')];
+    await completed(
+      tx,
+      ids.flatMap((id) => stores.map((s) => s.delete(id))),
+    );
+  });
 }
 
 export async function saveAdapter(id: string, method: MethodId, adapter: AdapterSnapshot): Promise<void> {
@@ -80,14 +123,23 @@ export async function loadAdapters(): Promise<{ id: string; method: MethodId; ad
   return (await open()).getAll('adapters');
 }
 
-/** The checkpoint and the run's history up to it, in one transaction: a reload finds both or neither. */
-export async function saveCheckpoint(run: RunRecord, checkpoint: RunCheckpointData): Promise<void> {
-  const tx = (await open()).transaction(['runs', 'checkpoints'], 'readwrite');
-  await Promise.all([
-    tx.objectStore('runs').put(run),
-    tx.objectStore('checkpoints').put({ ...checkpoint, id: run.config.id }),
-    tx.done,
-  ]);
+/**
+ * Stores a run's checkpoint and records it (`run.checkpoint`) on the stored run, in one transaction: a reload
+ * finds both or neither. Its history is saved before, on its own (persistence.ts), so a checkpoint that does not
+ * fit costs no metrics. False when the run is no longer stored (another tab removed it): nothing is written.
+ */
+export async function saveCheckpoint(run: RunRecord, checkpoint: RunCheckpointData): Promise<boolean> {
+  return exclusive(RECORDS_LOCK, async () => {
+    const tx = (await open()).transaction(['runs', 'checkpoints'], 'readwrite');
+    const [records, checkpoints] = [tx.objectStore('runs'), tx.objectStore('checkpoints')];
+    const stored = await records.get(run.config.id);
+    if (!stored) return false;
+    await completed(tx, [
+      records.put({ ...stored, checkpoint: run.checkpoint }),
+      checkpoints.put({ ...checkpoint, id: run.config.id }),
+    ]);
+    return true;
+  });
 }
 
 /** Whatever is stored under the run's id (undefined when nothing is): the caller checks it is intact. */
@@ -109,7 +161,10 @@ export async function checkpointSteps(): Promise<Map<string, number>> {
 export async function deleteCheckpoints(ids: string[]): Promise<void> {
   if (ids.length === 0) return;
   const tx = (await open()).transaction('checkpoints', 'readwrite');
-  await Promise.all([...ids.map((id) => tx.store.delete(id)), tx.done]);
+  await completed(
+    tx,
+    ids.map((id) => tx.store.delete(id)),
+  );
 }
 
 export async function loadExperiments(): Promise<ExperimentRecord[]> {
@@ -117,18 +172,35 @@ export async function loadExperiments(): Promise<ExperimentRecord[]> {
   return experiments.sort((a, b) => a.createdAt - b.createdAt);
 }
 
+/** The stored experiments of `ids` (absent ones left out). */
+export async function loadExperimentsById(ids: string[]): Promise<ExperimentRecord[]> {
+  const tx = (await open()).transaction('experiments');
+  const found = await Promise.all(ids.map((id) => tx.store.get(id)));
+  return found.filter((r): r is ExperimentRecord => r !== undefined);
+}
+
 export async function saveExperiments(experiments: ExperimentRecord[]): Promise<void> {
   if (experiments.length === 0) return;
-  const tx = (await open()).transaction('experiments', 'readwrite');
-  await Promise.all([...experiments.map((r) => tx.store.put(r)), tx.done]);
+  await exclusive(RECORDS_LOCK, async () => {
+    const tx = (await open()).transaction('experiments', 'readwrite');
+    await completed(
+      tx,
+      experiments.map((r) => tx.store.put(r)),
+    );
+  });
 }
 
 /** Deletes experiments with their runs' adapters (every adapter key "<id>:..."), in one transaction. */
 export async function deleteExperiments(ids: string[]): Promise<void> {
   if (ids.length === 0) return;
-  const tx = (await open()).transaction(['experiments', 'adapters'], 'readwrite');
-  const [experiments, adapters] = [tx.objectStore('experiments'), tx.objectStore('adapters')];
-  // ':' + U+FFFF bounds every key that starts with "<id>:".
-  const adaptersOf = (id: string) => IDBKeyRange.bound(`${id}:`, `${id}:\uffff`);
-  await Promise.all([...ids.flatMap((id) => [experiments.delete(id), adapters.delete(adaptersOf(id))]), tx.done]);
+  await exclusive(RECORDS_LOCK, async () => {
+    const tx = (await open()).transaction(['experiments', 'adapters'], 'readwrite');
+    const [experiments, adapters] = [tx.objectStore('experiments'), tx.objectStore('adapters')];
+    // ':' + U+FFFF bounds every key that starts with "<id>:".
+    const adaptersOf = (id: string) => IDBKeyRange.bound(`${id}:`, `${id}:\uffff`);
+    await completed(
+      tx,
+      ids.flatMap((id) => [experiments.delete(id), adapters.delete(adaptersOf(id))]),
+    );
+  });
 }
