@@ -1,7 +1,8 @@
 /**
  * LoRA Studio's headless CLI (Node + Dawn). Contract (other tools drive it):
  *   eval      last stdout line: {"loss": L, "tokens": T}
- *   train     one JSON line per step (step, loss, lr, tokens_per_s, ...), then writes a PEFT adapter to --out
+ *   train     one JSON line per step (step, loss, lr, tokens_per_s, ...), then writes a PEFT adapter to --out;
+ *             with --checkpoint-every N also {"checkpoint": DIR, "steps": S} after each checkpoint (train-checkpoint.ts)
  *   generate  prints the continuation (greedy, or sampled with --temperature > 0), cut before a --stop string
  *   quantize  writes a bitsandbytes (NF4/FP4/int8) copy of a model folder; last stdout line: {"done": true, ...}
  *   export    writes a model (with --adapter merged in) as a Hugging Face folder or a GGUF file + Ollama Modelfile;
@@ -45,6 +46,8 @@ import { cmdExperiment, EXPERIMENT_OPTS } from './experiment';
 import { cmdQuantize, QUANTIZE_OPTS } from './quantize';
 import { cmdExport, EXPORT_OPTS, writeMergedFolder } from './export';
 import { MODEL, PROMPT_JOIN, TRAIN_OPTS } from './train-options';
+import { runIdentity } from './run-identity';
+import { TrainCheckpoints } from './train-checkpoint';
 
 const ADAPTER: OptionSpec = {
   kind: 'string',
@@ -231,6 +234,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   // Bad options fail before the model loads.
   validateTrainOptions(options);
   validateMethodOptions(options, 'cli');
+  const checkpoints = await TrainCheckpoints.open(o);
   // Full fine-tuning trains the base weights: they must be f32 (auto means f32 there).
   const storage = weightStorage(o);
   if (options.method === 'full' && storage !== 'auto' && storage !== 'f32') {
@@ -240,7 +244,8 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   }
   const { gpu, model, weights } = await setup(o.model as string, options.method === 'full' ? 'f32' : storage);
   if (o['seq-len'] === undefined) options.seq = defaultSeqLen(model.spec.maxPositions);
-  const ds = await loadModelDataset(model, await readDataFile(o.data as string), {
+  const dataFile = await readDataFile(o.data as string);
+  const ds = await loadModelDataset(model, dataFile, {
     seqLen: options.seq,
     truncation,
     promptJoin,
@@ -257,8 +262,11 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
         : ''),
   );
   options.packing = packingOpt === 'on' || (packingOpt === 'auto' && ds.format === 'text');
+  Object.assign(options, await checkpoints.bind(() => runIdentity(o, options.seq, dataFile.bytes), options.steps));
   let lastPhase = '';
   const result = await trainRun(gpu, weights, model.tokenizer, ds.examples, options, {
+    onMethod: (s) => checkpoints.onMethod(s),
+    onCheckpoint: (c) => checkpoints.write(c, options.steps),
     onPrepare: (p) => {
       if (p.phase !== lastPhase || p.done === p.total) log(`${p.phase}${p.total > 1 ? ` ${p.done}/${p.total}` : ''}`);
       lastPhase = p.phase;
@@ -272,9 +280,17 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
         grad_norm: round(m.gradNorm),
         tokens: m.supervised,
       }),
-    onEval: (step, r) => out({ step, val_loss: round(r.loss), val_tokens: r.tokens }),
-    onSkip: (step) => out({ step, loss: null, skipped: 'no supervised token in this batch: no update' }),
+    onEval: (step, r) => {
+      checkpoints.onEval(step, r.loss);
+      out({ step, val_loss: round(r.loss), val_tokens: r.tokens });
+    },
+    onSkip: (step) => {
+      checkpoints.onSkip();
+      out({ step, loss: null, skipped: 'no supervised token in this batch: no update' });
+    },
     onWarning: (w) => log(`warning: ${w}`),
+  }).catch((e: unknown) => {
+    throw checkpoints.withResumeHint(e);
   });
   if (result.skippedBatches > 0)
     log(`warning: ${result.skippedBatches} step(s) had no supervised token in their batch and made no update`);
@@ -305,13 +321,14 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     stop_reason: result.stopReason,
     steps: result.steps,
     out: dir,
-    initial_val_loss: result.initialEval ? round(result.initialEval.loss) : null,
+    initial_val_loss: checkpoints.startingValLoss === null ? null : round(checkpoints.startingValLoss),
     final_val_loss: result.finalEval ? round(result.finalEval.loss) : null,
     train_examples: result.trainExamples,
     validation_examples: result.validationExamples,
     truncated_examples: ds.stats.truncated,
     dropped_examples: ds.stats.dropped,
-    skipped_batches: result.skippedBatches,
+    skipped_batches: checkpoints.skippedBatches,
+    resumed_from_step: checkpoints.resumedFrom,
     buffers_created_after_step0: result.buffersCreatedAfterStep0,
     submits_per_step: result.submitsPerStep,
     trainable_parameters: s.analysis.trainableParameters,

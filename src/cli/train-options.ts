@@ -111,5 +111,15 @@ export const TRAIN_OPTS: Record<string, OptionSpec> = {
     help: "none | mlp | block: recompute activations in the backward pass instead of keeping them. mlp: each block's MLP activations (less memory, ~20% more compute); block: whole blocks from their saved inputs (least memory: one residual per block and one block's buffers; about one more forward pass per step)",
     default: RUN_DEFAULTS.recompute,
   },
+  'checkpoint-every': {
+    kind: 'int',
+    help: 'every N steps, write a checkpoint to --checkpoint-dir (adapter, AdamW state, schedule and data position, method state; atomically: a kill never leaves a broken one); 0 = never',
+    default: 0,
+  },
+  'checkpoint-dir': { kind: 'string', help: 'where --checkpoint-every writes (default: <--out>/checkpoint)' },
+  resume: {
+    kind: 'string',
+    help: 'continue the run saved in this checkpoint folder exactly (same flags, model and data; only where it writes, checkpoints and evaluates may change)',
+  },
   out: { kind: 'string', help: 'output folder for the adapter (or merged model with --method full)', required: true },
 };

@@ -74,6 +74,12 @@ export interface RunCheckpoint {
   /** Steps completed; training continues at this step. */
   step: number;
   state: TrainableState[];
+  /**
+   * FNV-1a over the token ids of every batch trained before `step` (TrainRunResult.batchHash's fold): when given,
+   * a resumed run checks that its batch stream reproduces them, so the batches it trains next are the ones the
+   * interrupted run would have seen.
+   */
+  batchHash?: string;
 }
 
 export interface StepReport extends StepMetrics {
@@ -151,6 +157,9 @@ export function foldHash(hash: number, tokens: Uint32Array): number {
   return h >>> 0;
 }
 export const FNV_OFFSET = 0x811c9dc5;
+
+/** A folded hash as TrainRunResult.batchHash writes it. */
+const hashText = (h: number) => h.toString(16).padStart(8, '0');
 
 export function validateTrainOptions(o: TrainRunOptions): void {
   const positiveInt = (name: string, v: number) => {
@@ -252,6 +261,8 @@ export async function trainRun(
     },
     state.training,
   );
+  // A bind or pipeline the GPU rejected while the graph was recorded would make every step's numbers meaningless.
+  gpu.checkErrors('Building the training graph');
   const layerOf = trainableLayers(trainer.trainables.map((t) => t.name));
   // What the method changes while it trains (AdaLoRA's ranks, DoRA's magnitudes), at each evaluation and the end.
   const takeSnapshot = async (step: number) => {
@@ -269,12 +280,19 @@ export async function trainRun(
   };
   if (evalGraph && !o.resume) cb.onPrepare?.({ phase: 'Measuring the starting validation loss', done: 0, total: 1 });
   let firstStep = 0;
+  let batchHash = FNV_OFFSET;
   if (o.resume) {
     if (!(o.resume.step >= 0 && o.resume.step <= o.steps))
       throw new Error(`The checkpoint is at step ${o.resume.step}; this run has ${o.steps} steps.`);
     trainer.restore(o.resume.step, o.resume.state);
     // The stream is in micro-batches: gradAccum of them per step done.
-    for (let i = 0; i < o.resume.step * gradAccum; i++) stream.next();
+    for (let i = 0; i < o.resume.step * gradAccum; i++) batchHash = foldHash(batchHash, stream.next().tokens);
+    if (o.resume.batchHash !== undefined && o.resume.batchHash !== hashText(batchHash)) {
+      throw new Error(
+        `The batches before step ${o.resume.step} are not the ones the checkpoint's run trained on (the data, its ` +
+          `tokenization or the batch settings differ), so this run cannot continue it exactly.`,
+      );
+    }
     firstStep = o.resume.step;
   }
   const initialEval = o.resume ? null : await runEval(0);
@@ -285,13 +303,14 @@ export async function trainRun(
   let submitsAfterStep0 = 0;
   let steps = firstStep;
   let skippedBatches = 0;
-  let batchHash = FNV_OFFSET;
   const t0 = performance.now();
   let pending: { wait: () => Promise<StepMetrics>; tokens: number; start: number } | null = null;
   let lastDone = t0;
   const drain = async (): Promise<boolean> => {
     if (!pending) return true;
     const m = await pending.wait();
+    // Errors delivered asynchronously (browsers) arrive by the time the step's metrics do: its loss is not reported.
+    gpu.checkErrors(`Training step ${m.step}`);
     const now = performance.now();
     const report: StepReport = {
       ...m,
@@ -328,6 +347,8 @@ export async function trainRun(
     } else {
       const before = { buffers: gpu.counters.buffersCreated, submits: gpu.counters.submits };
       const wait = await trainer.submit(micro);
+      // Dawn reports a rejected command buffer synchronously at submit: an array check, no stall.
+      gpu.checkErrors(`Training step ${step}`);
       // Read the previous step's metrics while this one runs.
       const ok = await drain();
       if (step > firstStep) {
@@ -343,7 +364,9 @@ export async function trainRun(
     }
     if (o.checkpointEvery && cb.onCheckpoint && (step + 1) % o.checkpointEvery === 0 && step + 1 < o.steps) {
       if (!(await drain())) break;
-      await cb.onCheckpoint({ step: steps, state: await trainer.capture() });
+      const captured = await trainer.capture();
+      gpu.checkErrors(`Checkpoint after step ${steps}`);
+      await cb.onCheckpoint({ step: steps, state: captured, batchHash: hashText(batchHash) });
     }
   }
   if (pending) await drain();
@@ -365,7 +388,7 @@ export async function trainRun(
     skippedBatches,
     validationExamples: split.validation.length,
     validation: split.validation,
-    batchHash: batchHash.toString(16).padStart(8, '0'),
+    batchHash: hashText(batchHash),
     heldOut,
   };
 }
