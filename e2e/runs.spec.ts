@@ -1,9 +1,10 @@
 /**
  * Run management end to end, on the demo in one page (the tests run in order and build on each other): "+ Add run"
  * saying what it copies and its presets, Clear drafts, one tiny trained run exported as metrics CSV and as a CLI
- * command, notes and tags, filters and groups, archive and restore across a reload, bulk remove, a configuration
- * exported and imported as a new draft (and a bad one refused, naming the field). Screenshots of the panel at
- * 1360x900 and 1024x768 go to e2e-artifacts/.
+ * command, notes and tags, filters and groups (kept across a reload, with the playground's settings), the metrics
+ * of the shown runs, archive and restore across a reload (an archived run leaves the charts, the comparison and
+ * the playground, and stays exportable), bulk remove, a configuration exported and imported as a new draft (and
+ * a bad one refused, naming the field). Screenshots of the panel at 1360x900 and 1024x768 go to e2e-artifacts/.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import Papa from 'papaparse';
@@ -30,6 +31,9 @@ async function downloadText(page: Page, target: Locator): Promise<{ name: string
   const [download] = await Promise.all([page.waitForEvent('download'), target.click()]);
   return { name: download.suggestedFilename(), text: readFileSync(await download.path(), 'utf8') };
 }
+
+/** The playground settings the reload must keep (greedy is switched off first: the fields are disabled while on). */
+const PLAYGROUND_SETTINGS = { Temperature: '1.3', 'Top-k': '20', Seed: '7' };
 
 /** Answers the next confirm() with `accept`, and returns its message once shown. */
 function nextDialog(page: Page, accept: boolean): Promise<string> {
@@ -177,7 +181,7 @@ test.describe
       await expect(run.getByRole('menuitem').first()).toBeHidden();
     });
 
-    test('notes and tags on the card; filter by model and tag, group by model; they survive a reload', async () => {
+    test('notes and tags on the card; filter by model and tag, group by model; the metrics of the shown runs; filter, grouping and playground settings survive a reload', async () => {
       const run = cardOf(trainedId);
       await pick(run, 'run-notes-menu');
       const editor = run.getByTestId('run-notes-editor');
@@ -217,16 +221,63 @@ test.describe
       await page.setViewportSize({ width: 1024, height: 768 });
       await shootPanel(page, 'runs', 'runs-grouped-1024');
       await page.setViewportSize({ width: 1360, height: 900 });
-      await page.getByTestId('runs-group').selectOption('none');
+
+      // "Export metrics" exports the runs the list shows, and says how many (the draft has none).
+      const exportMenu = page.getByTestId('runs-export-all');
+      await exportMenu.click();
+      await expect(page.getByTestId('runs-export-csv')).toHaveText(
+        'Export metrics of the 1 shown run with metrics (CSV)',
+      );
+      await page.keyboard.press('Escape');
+      await model.selectOption({ label: 'stories260K (1)' });
+      await exportMenu.click();
+      await expect(page.getByTestId('runs-export-json')).toHaveText('Export metrics of the shown run (JSON)');
+      await shootPanel(page, 'runs', 'runs-export-shown');
+      const metrics = await downloadText(page, page.getByTestId('runs-export-json'));
+      expect(JSON.parse(metrics.text).runs.map((r: { id: string }) => r.id)).toEqual([trainedId]);
+
+      // Playground settings, to find again after the reload.
+      const settings = page.getByTestId('playground-settings');
+      await settings.scrollIntoViewIfNeeded();
+      await settings.locator('label.switch').click();
+      await expect(page.getByTestId('greedy')).not.toBeChecked();
+      for (const [label, value] of Object.entries(PLAYGROUND_SETTINGS))
+        await settings.getByLabel(label, { exact: true }).fill(value);
+      await page.getByLabel('Stop strings').fill('The end');
+      await page.getByLabel('Max new tokens').fill('64');
+      await page.getByTestId('panel-playground').getByRole('radio', { name: 'Chat' }).click();
+      await page.getByTestId('chat-system').fill('Answer in rhyme.');
 
       await page.reload();
-      await expect(cards()).toHaveCount(2);
+      await expect(cards()).toHaveCount(1);
+      await expect(model).toHaveValue('stories260K');
+      await expect(page.getByTestId('runs-group')).toHaveValue('model');
+      await expect(page.getByTestId('runs-filter-hidden')).toContainText('1 run hidden by the filter');
       await expect(cardOf(trainedId).getByTestId('run-tag')).toHaveText(['baseline', 'tiny']);
       await expect(cardOf(trainedId).getByTestId('run-notes-text')).toHaveText('first try on SwiftShader');
+      await expect(page.getByTestId('greedy')).not.toBeChecked();
+      for (const [label, value] of Object.entries(PLAYGROUND_SETTINGS))
+        await expect(settings.getByLabel(label, { exact: true })).toHaveValue(value);
+      await expect(page.getByLabel('Stop strings')).toHaveValue('The end');
+      await expect(page.getByLabel('Max new tokens')).toHaveValue('64');
+      await expect(page.getByTestId('panel-playground').getByRole('radio', { name: 'Chat' })).toBeChecked();
+      await expect(page.getByTestId('chat-system')).toHaveValue('Answer in rhyme.');
+      await shootPanel(page, 'playground', 'playground-settings-reloaded');
+
+      // Back to the whole list, ungrouped, for the tests that follow.
+      await page.getByTestId('runs-filter-hidden').getByRole('button', { name: 'Show all' }).click();
+      await page.getByTestId('runs-group').selectOption('none');
+      await expect(cards()).toHaveCount(2);
       await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
     });
 
-    test('archive hides a run (kept across a reload), the Archived view restores it; removing several asks first', async () => {
+    test('archive hides a run (kept across a reload) from the list, the charts, the comparison and the playground, not the export; the Archived view restores it; removing several asks first', async () => {
+      const legendOf = (id: string) => page.locator(`[data-testid="loss-legend"][data-run-id="${id}"]`);
+      const sources = page.getByTestId('panel-playground').locator('.source-picks');
+      await expect(legendOf(trainedId)).toHaveCount(1);
+      await expect(page.getByTestId('comparison-row')).toHaveCount(1);
+      await expect(sources).toContainText(LORA);
+
       await cardOf(trainedId).getByTestId('run-select').check();
       await expect(page.getByTestId('runs-bulk')).toContainText('1 run selected');
       await page.getByTestId('runs-archive').click();
@@ -235,11 +286,38 @@ test.describe
       await expect(page.getByTestId('runs-view-archived')).toHaveText('Archived (1)');
       await expect(page.getByTestId('runs-view-current')).toHaveText('Runs (1)');
 
+      // It leaves the charts, the comparison and the playground; the export panel keeps it, folded.
+      const checkArchivedElsewhere = async () => {
+        await expect(legendOf(trainedId)).toHaveCount(0);
+        await expect(page.getByTestId('loss-chart-empty')).toContainText('Every run with metrics is archived (1)');
+        await expect(page.getByTestId('comparison-row')).toHaveCount(0);
+        await expect(page.getByTestId('comparison-empty')).toContainText('Every finished run is archived (1)');
+        await expect(sources).not.toContainText(LORA);
+        await expect(page.getByTestId('export-archived').locator('summary')).toHaveText('Archived runs (1)');
+      };
+      await checkArchivedElsewhere();
+      const archivedExport = page.locator(`[data-testid="export-card"][data-run-id="${trainedId}"]`);
+      await expect(archivedExport).toBeHidden();
+      await page.getByTestId('export-archived').locator('summary').click();
+      await expect(archivedExport).toBeVisible();
+      await shootPanel(page, 'export', 'export-archived-open');
+      await shootPanel(page, 'charts', 'charts-all-archived');
+      // The current view's metrics: only the draft is shown, it has none.
+      await page.getByTestId('runs-export-all').click();
+      await expect(page.getByTestId('runs-export-csv')).toHaveText('Export metrics (CSV): no shown run has any yet');
+      await expect(page.getByTestId('runs-export-csv')).toBeDisabled();
+      await page.keyboard.press('Escape');
+
       await page.reload();
       await expect(page.getByTestId('runs-view-archived')).toHaveText('Archived (1)');
       await expect(cards()).toHaveCount(1);
+      await checkArchivedElsewhere();
       await page.getByTestId('runs-view-archived').click();
       await expect(cards()).toHaveCount(1);
+      // The Archived view shows it: its metrics are the shown ones now.
+      await page.getByTestId('runs-export-all').click();
+      await expect(page.getByTestId('runs-export-csv')).toHaveText('Export metrics of the shown run (CSV)');
+      await page.keyboard.press('Escape');
       await expect(cardOf(trainedId)).toHaveAttribute('data-archived', 'true');
       await shootPanel(page, 'runs', 'runs-archived');
       await cardOf(trainedId).getByTestId('run-select').check();
@@ -248,6 +326,10 @@ test.describe
       await page.getByTestId('runs-view-current').click();
       await expect(cards()).toHaveCount(2);
       await expect(cardOf(trainedId)).not.toHaveAttribute('data-archived', 'true');
+      // Restored: back in the charts and the comparison, in its own colour again.
+      await expect(legendOf(trainedId)).toHaveCount(1);
+      await expect(page.getByTestId('comparison-row')).toHaveCount(1);
+      await expect(page.getByTestId('export-archived')).toHaveCount(0);
 
       // Removing the selected runs asks first; "no" keeps them.
       const draftId = (await cards().nth(1).getAttribute('data-run-id'))!;

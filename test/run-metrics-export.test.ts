@@ -11,6 +11,7 @@ import {
   metricsCsv,
   metricsFileName,
   metricsJson,
+  shownMetricsLabel,
 } from '../src/app/run-metrics-export';
 import type { RunRecord } from '../src/app/run-record';
 import type { StepPoint } from '../src/worker/protocol';
@@ -141,5 +142,15 @@ describe('metricsJson', () => {
     expect(metricsFileName([run, other], 'json')).toBe('lora-studio-metrics.json');
     expect(hasMetrics(record('d'))).toBe(false);
     expect(hasMetrics(run)).toBe(true);
+  });
+});
+
+describe('shownMetricsLabel', () => {
+  test('says how many of the shown runs it exports, and that drafts are left out', () => {
+    expect(shownMetricsLabel(3, 3, 'CSV')).toBe('Export metrics of the 3 shown runs (CSV)');
+    expect(shownMetricsLabel(1, 1, 'JSON')).toBe('Export metrics of the shown run (JSON)');
+    expect(shownMetricsLabel(2, 3, 'CSV')).toBe('Export metrics of the 2 shown runs with metrics (CSV)');
+    expect(shownMetricsLabel(1, 2, 'CSV')).toBe('Export metrics of the 1 shown run with metrics (CSV)');
+    expect(shownMetricsLabel(0, 2, 'JSON')).toBe('Export metrics (JSON): no shown run has any yet');
   });
 });

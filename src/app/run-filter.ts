@@ -6,7 +6,8 @@ import type { RunList, RunRecord } from './run-record';
 import { hasTag } from './run-tags';
 
 /** The list's two views: the runs being worked with, and the archived ones. */
-export type RunView = 'current' | 'archived';
+export const RUN_VIEWS = ['current', 'archived'] as const;
+export type RunView = (typeof RUN_VIEWS)[number];
 
 /** The model or dataset choice of a run that has not started: it has none yet (it takes whatever is loaded). */
 export const NOT_STARTED = '__not-started__';
@@ -23,7 +24,8 @@ export interface RunFilter {
 
 export const NO_FILTER: RunFilter = { view: 'current', model: null, dataset: null, tag: null };
 
-export type RunGrouping = 'none' | 'model' | 'dataset';
+export const RUN_GROUPINGS = ['none', 'model', 'dataset'] as const;
+export type RunGrouping = (typeof RUN_GROUPINGS)[number];
 
 /** The model a run trained on, or NOT_STARTED. */
 export const modelOf = (r: RunRecord): string => r.modelName ?? NOT_STARTED;

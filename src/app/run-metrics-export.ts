@@ -151,3 +151,15 @@ export function hasMetrics(r: Pick<RunRecord, 'points' | 'evals'>): boolean {
 export function metricsFileName(runs: readonly RunRecord[], ext: 'csv' | 'json'): string {
   return runs.length === 1 ? `${slug(runs[0].config.name)}-metrics.${ext}` : `lora-studio-metrics.${ext}`;
 }
+
+/**
+ * The run list's menu item for the metrics of the runs it shows (its view and filters, so archived runs only in
+ * the Archived view): "Export metrics of the 3 shown runs (CSV)". Shown runs without metrics (drafts) are left
+ * out, and the words say so.
+ */
+export function shownMetricsLabel(withMetrics: number, shown: number, format: 'CSV' | 'JSON'): string {
+  if (withMetrics === 0) return `Export metrics (${format}): no shown run has any yet`;
+  const runs =
+    withMetrics === 1 ? (shown === 1 ? 'the shown run' : 'the 1 shown run') : `the ${withMetrics} shown runs`;
+  return `Export metrics of ${runs}${withMetrics < shown ? ' with metrics' : ''} (${format})`;
+}

@@ -1,9 +1,10 @@
 import type { RunRecord } from '../run-record';
 import { useStudio } from '../store';
+import { archivedCount, visibleRuns } from '../visible-runs';
 import { GeloraDimensions } from './GeloraDimensions';
 import { GoraImportance } from './GoraImportance';
 import { MethodTimeline } from './MethodTimeline';
-import { Panel, runColor } from './Panel';
+import { Panel } from './Panel';
 import { RankHeatmaps } from './RankHeatmaps';
 import { SpectrumCaptured } from './SpectrumCaptured';
 
@@ -13,12 +14,14 @@ export interface AnalyzedRun {
   color: string;
 }
 
+const hasModules = (r: RunRecord) => (r.analysis?.modules.length ?? 0) > 0;
+
 export function AnalysisPanel() {
   const runs = useStudio((s) => s.runs);
   const order = useStudio((s) => s.order);
-  const analyzed = order
-    .map((id, i) => ({ run: runs[id], color: runColor(i) }))
-    .filter((r): r is AnalyzedRun => (r.run.analysis?.modules.length ?? 0) > 0);
+  // Archived runs leave the heatmaps and timelines.
+  const analyzed = visibleRuns({ runs, order }).filter((r): r is AnalyzedRun => hasModules(r.run));
+  const archived = archivedCount({ runs, order }, hasModules);
   const gora = analyzed.filter((r) => r.run.analysis.allocation === 'gora');
   const gelora = analyzed.filter((r) => r.run.analysis.gelora);
   const spectra = analyzed.filter((r) => r.run.analysis.modules.some((m) => m.singularValues?.length));
@@ -33,7 +36,9 @@ export function AnalysisPanel() {
     >
       {analyzed.length === 0 ? (
         <div className="empty" data-testid="allocation-empty">
-          Start a run: its per-module ranks appear here once its method has allocated them.
+          {archived > 0
+            ? `Every analyzed run is archived (${archived}): restore one from the Runs list's Archived view to see its ranks.`
+            : 'Start a run: its per-module ranks appear here once its method has allocated them.'}
         </div>
       ) : (
         <>

@@ -1,10 +1,11 @@
 import { useMemo } from 'react';
 import { CartesianGrid, ComposedChart, Line, ResponsiveContainer, Scatter, Tooltip, XAxis, YAxis } from 'recharts';
 import { formatCount } from '../format';
-import { runColor } from '../palette';
-import { smooth, thin } from '../smoothing';
+import { hasMetrics } from '../run-metrics-export';
 import type { RunRecord } from '../run-record';
+import { smooth, thin } from '../smoothing';
 import { useStudio, type ChartSettings } from '../store';
+import { archivedCount, visibleRuns } from '../visible-runs';
 import { Segmented } from './Fields';
 import { tooltipStyle } from './chart-style';
 import { useHiddenRuns } from './hidden-runs';
@@ -68,14 +69,13 @@ export function ChartsPanel() {
   const setChart = useStudio((s) => s.setChart);
   const [hidden, toggleRun] = useHiddenRuns();
 
+  // Archived runs leave the charts; the others keep the colours of their places in the whole list.
+  const visible = useMemo(() => visibleRuns({ runs, order }), [runs, order]);
   const series = useMemo(
-    () =>
-      order
-        .map((id, i) => ({ run: runs[id], color: runColor(i) }))
-        .filter(({ run }) => run.points.length > 0 || run.evals.length > 0)
-        .map(({ run, color }) => buildSeries(run, color, chart)),
-    [runs, order, chart],
+    () => visible.filter(({ run }) => hasMetrics(run)).map(({ run, color }) => buildSeries(run, color, chart)),
+    [visible, chart],
   );
+  const archived = archivedCount({ runs, order }, hasMetrics);
   const xLabel = chart.x === 'step' ? 'step' : 'supervised tokens';
   const hasPoints = series.some((s) => s.loss.length > 0 || s.val.length > 0);
   // The legend lists every run; the charts draw the ones it has not hidden.
@@ -151,7 +151,9 @@ export function ChartsPanel() {
     >
       {!hasPoints ? (
         <div className="empty chart-empty" data-testid="loss-chart-empty">
-          Start a run: its loss curve appears here as it trains.
+          {series.length === 0 && archived > 0
+            ? `Every run with metrics is archived (${archived}): restore one from the Runs list's Archived view to draw its curves.`
+            : 'Start a run: its loss curve appears here as it trains.'}
         </div>
       ) : (
         <>
@@ -169,6 +171,11 @@ export function ChartsPanel() {
             <span className="legend-item muted">
               <span className="legend-diamond" /> validation
             </span>
+            {archived > 0 && (
+              <span className="legend-item muted" data-testid="charts-archived-note">
+                {archived} archived run{archived > 1 ? 's' : ''} not drawn
+              </span>
+            )}
           </RunLegend>
           <div
             className="chart-box"
@@ -264,7 +271,7 @@ export function ChartsPanel() {
               </ComposedChart>
             </ResponsiveContainer>
           </div>
-          <LayerGradChart runs={order.map((id) => runs[id])} chart={chart} />
+          <LayerGradChart runs={visible.map(({ run }) => run)} chart={chart} />
         </>
       )}
     </Panel>

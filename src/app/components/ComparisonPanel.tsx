@@ -7,6 +7,7 @@ import {
   type ComparisonRow,
   comparisonGroups,
   isFailed,
+  isListed,
   truncateMessage,
   type VerdictNote,
   verdictNote,
@@ -15,6 +16,7 @@ import { formatCount, formatDuration, formatLoss, formatRate } from '../format';
 import { methodName, methodParams } from '../methods';
 import { runColor } from '../palette';
 import { useStudio } from '../store';
+import { archivedCount, unarchivedRuns } from '../visible-runs';
 import { Panel } from './Panel';
 import { formatPrep } from './RunProgress';
 
@@ -24,7 +26,9 @@ export function ComparisonPanel() {
   const runs = useStudio((s) => s.runs);
   const order = useStudio((s) => s.order);
   const spec = useStudio((s) => s.model.card?.spec ?? null);
-  const groups = comparisonGroups(runs, order);
+  // Archived runs neither show nor compete for "best"; the full order keeps every run's colour.
+  const groups = comparisonGroups(unarchivedRuns(runs), order);
+  const archived = archivedCount({ runs, order }, isListed);
 
   return (
     <Panel
@@ -35,10 +39,17 @@ export function ComparisonPanel() {
     >
       {groups.length === 0 ? (
         <div className="empty" data-testid="comparison-empty">
-          Finished runs appear here.
+          {archived > 0
+            ? `Every finished run is archived (${archived}): restore one from the Runs list's Archived view to compare it.`
+            : 'Finished runs appear here.'}
         </div>
       ) : (
         groups.map((g) => <GroupTable key={g.key} group={g} spec={spec} nameOf={(id) => runs[id]?.config.name ?? id} />)
+      )}
+      {groups.length > 0 && archived > 0 && (
+        <p className="muted small comparison-archived-note" data-testid="comparison-archived-note">
+          {archived} archived run{archived > 1 ? 's are' : ' is'} left out.
+        </p>
       )}
     </Panel>
   );

@@ -1,6 +1,10 @@
-/** The playground's decoding settings: greedy or sampled (temperature, top-k, top-p, min-p, penalty, seed), stop strings, length. */
+/**
+ * The playground's decoding settings: greedy or sampled (temperature, top-k, top-p, min-p, penalty, seed), stop
+ * strings, length. Kept across reloads with the mode and system prompt (ui-prefs.ts, followed by the store).
+ */
 import { parseStopStrings, SAMPLING_DEFAULTS, type SamplingSettings } from '../../model/sampling';
 import { useStudio } from '../store';
+import { MAX_NEW_TOKENS_RANGE } from '../ui-prefs';
 import { NumberField } from './Fields';
 
 /** The form's names for the settings (validation messages use them). */
@@ -122,9 +126,9 @@ export function PlaygroundSettings() {
           <span className="field-label">Max new tokens: {p.maxNewTokens}</span>
           <input
             type="range"
-            min={4}
-            max={256}
-            step={4}
+            min={MAX_NEW_TOKENS_RANGE.min}
+            max={MAX_NEW_TOKENS_RANGE.max}
+            step={MAX_NEW_TOKENS_RANGE.step}
             value={p.maxNewTokens}
             onChange={(e) => s.setPlayground({ maxNewTokens: Number(e.target.value) })}
             aria-label="Max new tokens"

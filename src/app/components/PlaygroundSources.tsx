@@ -1,15 +1,16 @@
 /** Who answers in the playground: the base model and finished runs, picked as pills, and one source's title line. */
 import type { GenerationResult } from '../../worker/protocol';
 import { formatDuration } from '../format';
-import { generationRuns } from '../run-record';
 import { useStudio } from '../store';
+import { playgroundRuns } from '../visible-runs';
 import { runColor } from './Panel';
 
 export function PlaygroundSourcePicks() {
   const s = useStudio();
   const p = s.playground;
   const card = s.model.card;
-  const available = generationRuns(s);
+  // Archived runs are not offered (nor generated with: the store asks the same).
+  const available = playgroundRuns(s);
   const selected = p.selected ?? available;
   const toggle = (id: string) => {
     const next = selected.includes(id) ? selected.filter((x) => x !== id) : [...selected, id];

@@ -1,6 +1,6 @@
 /**
  * The run list's controls: the current or archived view, filters by model, dataset and tag, grouping; a
- * configuration import and the metrics of every run; what to do with the selected runs.
+ * configuration import and the metrics of the shown runs; what to do with the selected runs.
  */
 import { useRef } from 'react';
 import {
@@ -12,7 +12,7 @@ import {
   type RunGrouping,
 } from '../run-filter';
 import { downloadText } from '../run-download';
-import { hasMetrics, metricsCsv, metricsFileName, metricsJson } from '../run-metrics-export';
+import { hasMetrics, metricsCsv, metricsFileName, metricsJson, shownMetricsLabel } from '../run-metrics-export';
 import { isActive, type RunList } from '../run-record';
 import { useStudio } from '../store';
 import { RunMenu, RunMenuItem } from './RunMenu';
@@ -99,10 +99,14 @@ export function RunToolbar(props: {
   );
 }
 
-/** The list's files: a run configuration to import as a draft, and every run's metrics to export. */
-export function RunFiles(props: { list: RunList; onImport(text: string): void }) {
+/**
+ * The list's files: a run configuration to import as a draft, and the metrics of the runs the list shows (`shown`:
+ * its view and filters, so archived runs only from the Archived view).
+ */
+export function RunFiles(props: { list: RunList; shown: readonly string[]; onImport(text: string): void }) {
   const importInput = useRef<HTMLInputElement>(null);
-  const withMetrics = props.list.order.map((id) => props.list.runs[id]).filter(hasMetrics);
+  const withMetrics = props.shown.map((id) => props.list.runs[id]).filter(hasMetrics);
+  const title = 'The runs the list shows now: its view (current or archived) and its filters';
   const exportAll = (ext: 'csv' | 'json') =>
     downloadText(
       metricsFileName(withMetrics, ext),
@@ -133,12 +137,17 @@ export function RunFiles(props: { list: RunList; onImport(text: string): void })
         }}
       />
       <RunMenu label="Export metrics ▾" testId="runs-export-all" alignRight>
-        <RunMenuItem disabled={withMetrics.length === 0} onClick={() => exportAll('csv')} testId="runs-export-csv">
-          All runs as CSV ({withMetrics.length})
-        </RunMenuItem>
-        <RunMenuItem disabled={withMetrics.length === 0} onClick={() => exportAll('json')} testId="runs-export-json">
-          All runs as JSON ({withMetrics.length})
-        </RunMenuItem>
+        {(['csv', 'json'] as const).map((ext) => (
+          <RunMenuItem
+            key={ext}
+            disabled={withMetrics.length === 0}
+            onClick={() => exportAll(ext)}
+            testId={`runs-export-${ext}`}
+            title={title}
+          >
+            {shownMetricsLabel(withMetrics.length, props.shown.length, ext === 'csv' ? 'CSV' : 'JSON')}
+          </RunMenuItem>
+        ))}
       </RunMenu>
     </div>
   );
