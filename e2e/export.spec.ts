@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { gguf } from '@huggingface/gguf';
 import { strFromU8 } from 'fflate';
 import { expect, test } from 'playwright/test';
-import { ARTIFACTS, downloadZip, openDemo } from './helpers';
+import { ARTIFACTS, downloadZip, onlyDemoRun, openDemo } from './helpers';
 
 const DEMO_MODEL = 'public/demo/model';
 
@@ -41,19 +41,11 @@ test('a LoRA run exports as a merged model the CLI evaluates like base + adapter
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await openDemo(page);
 
-  const runs = page.getByTestId('run-card');
-  await expect(runs).toHaveCount(4);
-  const run = runs.first();
-  await run.getByRole('combobox', { name: 'Method', exact: true }).selectOption('lora');
-  await run.getByLabel('Run name').fill('LoRA to merge');
-  const fields = { Steps: '6', Batch: '2', 'Seq. length': '32', 'Val. examples': '4' };
-  for (const [label, value] of Object.entries(fields)) await run.getByLabel(label, { exact: true }).fill(value);
-  for (let i = 3; i >= 1; i--)
-    await runs
-      .nth(i)
-      .getByRole('button', { name: /remove/i })
-      .click();
-  await expect(runs).toHaveCount(1);
+  const run = await onlyDemoRun(page, {
+    method: 'lora',
+    name: 'LoRA to merge',
+    fields: { Steps: '6', Batch: '2', 'Seq. length': '32', 'Val. examples': '4' },
+  });
   await page.getByTestId('start-all').click();
   await expect(run).toHaveAttribute('data-status', 'done', { timeout: 4 * 60_000 });
 

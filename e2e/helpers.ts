@@ -36,3 +36,26 @@ export async function openDemo(page: Page) {
   await expect(page.getByTestId('model-card')).toContainText('stories260K');
   await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
 }
+
+/**
+ * Keeps only the demo's first draft, as `method` named `name` with `fields` (label → value) filled in, and returns
+ * its card: the other three drafts are removed.
+ */
+export async function onlyDemoRun(
+  page: Page,
+  run: { method: string; name: string; fields: Record<string, string> },
+): Promise<Locator> {
+  const runs = page.getByTestId('run-card');
+  await expect(runs).toHaveCount(4);
+  const card = runs.first();
+  await card.getByRole('combobox', { name: 'Method', exact: true }).selectOption(run.method);
+  await card.getByLabel('Run name').fill(run.name);
+  for (const [label, value] of Object.entries(run.fields)) await card.getByLabel(label, { exact: true }).fill(value);
+  for (let i = 3; i >= 1; i--)
+    await runs
+      .nth(i)
+      .getByRole('button', { name: /remove/i })
+      .click();
+  await expect(runs).toHaveCount(1);
+  return card;
+}

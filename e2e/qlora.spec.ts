@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { strFromU8 } from 'fflate';
 import { expect, test } from 'playwright/test';
 import { quantizeFolder } from '../src/cli/quantize';
-import { ARTIFACTS, downloadZip, openDemo } from './helpers';
+import { ARTIFACTS, downloadZip, onlyDemoRun, openDemo } from './helpers';
 
 test.beforeAll(() => mkdirSync(ARTIFACTS, { recursive: true }));
 
@@ -30,22 +30,13 @@ test('NF4 weights: a LoRA run with gradient accumulation and block recomputation
   await expect(page.getByTestId('model-status')).toHaveText('On the GPU', { timeout: 120_000 });
   expect(await stored.textContent()).not.toBe(f32Text);
 
-  const runs = page.getByTestId('run-card');
-  await expect(runs).toHaveCount(4);
-  const run = runs.first();
-  await run.getByRole('combobox', { name: 'Method', exact: true }).selectOption('lora');
-  await run.getByLabel('Run name').fill('QLoRA r=8');
-  const fields = { Steps: '6', Batch: '2', 'Gradient accumulation': '2', 'Seq. length': '32', 'Val. examples': '4' };
-  for (const [label, value] of Object.entries(fields)) await run.getByLabel(label, { exact: true }).fill(value);
+  const run = await onlyDemoRun(page, {
+    method: 'lora',
+    name: 'QLoRA r=8',
+    fields: { Steps: '6', Batch: '2', 'Gradient accumulation': '2', 'Seq. length': '32', 'Val. examples': '4' },
+  });
   await expect(run).toContainText('effective batch = 2 × 2 = 4');
   await run.getByRole('combobox', { name: 'Activations', exact: true }).selectOption('block');
-  // Only this run: remove the other drafts.
-  for (let i = 3; i >= 1; i--)
-    await runs
-      .nth(i)
-      .getByRole('button', { name: /remove/i })
-      .click();
-  await expect(runs).toHaveCount(1);
   await page.getByTestId('start-all').click();
   await expect(run).toHaveAttribute('data-status', 'done', { timeout: 4 * 60_000 });
 
