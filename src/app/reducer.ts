@@ -13,6 +13,7 @@ import type {
   StepPoint,
   WorkerEvent,
 } from '../worker/protocol';
+import { resumedAfterLoss, withWeightsLost } from './device-loss';
 import { createExperimentReducer, isExperimentEvent, type ExperimentReducerDeps } from './experiment-reducer';
 import { withSnapshot } from './analysis';
 import { FINISHED, patchedRuns, type RunPatch } from './run-record';
@@ -143,6 +144,14 @@ export function createReducer(get: GetState, set: SetState, deps: ReducerDeps) {
       case 'runEval':
         steps.flush();
         return patchRun(e.id, (r) => ({ evals: [...r.evals, e.point] }));
+      case 'deviceLost':
+        return set((s) => ({ runs: withWeightsLost(s.runs, e.weightsLost) }));
+      case 'runResumed':
+        // The steps reported before the loss reach the record first: the resumed ones replace those from e.step on.
+        steps.flush();
+        return patchRun(e.id, (r) => resumedAfterLoss(r, e.step, e.message));
+      case 'deviceRecovered':
+        return get().toast(e.autoResume ? 'info' : 'error', e.message);
       case 'runDone':
         steps.flush();
         if (e.adapter)

@@ -27,6 +27,7 @@ import { WEIGHT_STORAGES, type WeightStorage } from '../model/weights';
 import { download, remember, remembered } from './browser';
 import { formatChoice, historyBefore, resumeProblem, resumeStep } from './checkpoints';
 import { listen, send } from './client';
+import { installTestHooks } from './device-loss-hooks';
 import { runnableConfig } from './methods';
 import { createExperimentActions, whenState, type ExperimentActions } from './experiment-actions';
 import { createExperimentPersistence } from './experiment-persistence';
@@ -37,8 +38,9 @@ import { chatRequestOf, finishedTurns, type ChatTurnRecord } from './playground-
 import { parseStopStrings, SAMPLING_DEFAULTS, type SamplingSettings } from '../model/sampling';
 import { createReducer, createStepBuffer } from './reducer';
 import { createRunActions, type RunActions } from './run-actions';
+import { followPlaygroundPrefs } from './ui-prefs';
+import { playgroundRuns } from './visible-runs';
 import {
-  generationRuns,
   invalidFieldsProblem,
   isActive,
   newRecord,
@@ -324,6 +326,8 @@ export const useStudio = create<StudioState>()((set, get, store) => {
     ...runActions,
 
     start() {
+      // The playground's decoding settings as the last session left them; saved again as they change.
+      followPlaygroundPrefs(store);
       listen(applyEvent);
       followPreviewFit();
       if (!('gpu' in navigator) || !navigator.gpu) {
@@ -332,7 +336,8 @@ export const useStudio = create<StudioState>()((set, get, store) => {
         });
         return;
       }
-      send({ type: 'init' });
+      // ?test-hooks: the worker honours the device-loss hook (device-loss-hooks.ts).
+      send({ type: 'init', testHooks: installTestHooks(send) });
       const storage = remembered('weights');
       if (storage && storage !== 'auto' && (WEIGHT_STORAGES as readonly string[]).includes(storage)) {
         send({ type: 'setWeightStorage', storage: storage as WeightStorage });
@@ -510,7 +515,7 @@ export const useStudio = create<StudioState>()((set, get, store) => {
     generate() {
       const s = get();
       const p = s.playground;
-      const runIds = generationRuns(s).filter((id) => p.selected === null || p.selected.includes(id));
+      const runIds = playgroundRuns(s).filter((id) => p.selected === null || p.selected.includes(id));
       const requestId = crypto.randomUUID();
       const order = [...(p.includeBase ? ['base'] : []), ...runIds];
       const modelKey = s.model.card?.key ?? null;

@@ -7,6 +7,7 @@
  * allocations. Parameters that change per step (learning rate, step count) are rewritten in place.
  */
 import type { DeviceHandle } from './device';
+import { mapForRead } from './device-lost';
 import { dequantizeLayout, H, quantFormat } from '../quant/layout';
 import {
   isHalf,
@@ -264,7 +265,7 @@ export class Gpu {
       (r, i) => r.count > 0 && enc.copyBufferToBuffer(r.t.buffer, r.offset * 4, staging, at[i], r.count * 4),
     );
     this.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
+    await mapForRead(this.device, staging);
     const all = staging.getMappedRange(0, total).slice(0);
     staging.unmap();
     staging.destroy();
@@ -284,7 +285,7 @@ export class Gpu {
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(src, offset, staging, 0, Math.ceil(bytes / 4) * 4);
     this.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
+    await mapForRead(this.device, staging);
     const out = staging.getMappedRange(0, bytes).slice(0);
     staging.unmap();
     staging.destroy();

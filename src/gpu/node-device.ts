@@ -21,12 +21,28 @@ export function swiftshaderIcd(): string | null {
 }
 
 let cached: Promise<DeviceHandle> | null = null;
+/** The device `cached` resolved to (loseNodeDevice destroys it at once, between two steps of a run). */
+let opened: DeviceHandle | null = null;
 const liveInstances: unknown[] = [];
 let deviceInstance: GPU | null = null;
 
 export function nodeDevice(): Promise<DeviceHandle> {
   cached ??= acquire();
   return cached;
+}
+
+/**
+ * Test hook: destroys nodeDevice()'s device as a GPU loss would (its `lost` promise resolves with reason
+ * 'destroyed', pending readbacks fail with DeviceLostError) and forgets it, so the next nodeDevice() opens a new one.
+ * Resolves with the lost info; null when no device was open yet.
+ */
+export function loseNodeDevice(): Promise<GPUDeviceLostInfo | null> {
+  const device = opened?.device;
+  if (!device) return Promise.resolve(null);
+  cached = null;
+  opened = null;
+  device.destroy();
+  return device.lost;
 }
 
 /**
@@ -54,6 +70,7 @@ async function acquire(): Promise<DeviceHandle> {
   handle.device.lost.then((info) => {
     if (info.reason !== 'destroyed') console.error(`GPU device lost: ${info.message}`);
   });
+  opened = handle;
   return handle;
 }
 

@@ -5,6 +5,7 @@
  * at construction; a step writes the token and its position (8 bytes) and submits once.
  */
 import type { LinearAdapter } from './adapter';
+import { mapForRead } from '../gpu/device-lost';
 import type { CommandList, Gpu } from '../gpu/gpu';
 import type { Tensor } from '../gpu/tensor';
 import { KvCache } from './decode-cache';
@@ -165,7 +166,7 @@ export class Decoder {
   }
 
   private async readStaging(staging: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-    await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+    await mapForRead(this.gpu.device, staging, 0, bytes);
     const out = staging.getMappedRange(0, bytes).slice(0);
     staging.unmap();
     return out;

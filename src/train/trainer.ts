@@ -6,6 +6,7 @@
  * forward and backward once per micro-batch, their gradients summed, then the norms, clip and AdamW once.
  */
 import type { Trainable } from '../model/adapter';
+import { mapForRead } from '../gpu/device-lost';
 import type { CommandList, Gpu } from '../gpu/gpu';
 import type { Tensor } from '../gpu/tensor';
 import { adamw, ADAMW_HP } from '../kernels/adamw';
@@ -342,7 +343,7 @@ export class Trainer {
     const n = this.trainables.length;
     const losses = micro.length;
     const norms = this.gradAccum; // the state and norms follow one loss slot per micro-batch
-    slot.busy = staging.mapAsync(GPUMapMode.READ).then(() => {
+    slot.busy = mapForRead(this.gpu.device, staging).then(() => {
       const v = new Float32Array(staging.getMappedRange().slice(0));
       staging.unmap();
       let sumLoss = 0;
@@ -357,6 +358,9 @@ export class Trainer {
       };
     });
     const busy = slot.busy;
+    // A readback that fails (a lost device) fails whoever awaits it; a step nobody waits for any more must not
+    // leave an unhandled rejection behind.
+    busy.catch(() => {});
     return async () => {
       await busy;
       return metrics!;

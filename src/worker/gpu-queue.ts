@@ -8,6 +8,8 @@ export interface Job {
   urgent: boolean;
   /** Run id, for cancelling a queued run. */
   runId?: string;
+  /** A run that goes ahead of the waiting runs (one a GPU loss cut off continues first), after urgent jobs. */
+  ahead?: boolean;
   execute(): Promise<void>;
   /** Called instead of execute() when the job is dropped before it started. */
   drop?(): void;
@@ -22,7 +24,7 @@ export class GpuQueue {
   }
 
   push(job: Job): void {
-    if (job.urgent) {
+    if (job.urgent || job.ahead) {
       const firstRun = this.waiting.findIndex((j) => !j.urgent);
       this.waiting.splice(firstRun < 0 ? this.waiting.length : firstRun, 0, job);
     } else {

@@ -433,7 +433,10 @@ export type ModelSource = { kind: 'files'; files: File[]; name?: string } | { ki
 export type DatasetSource = { kind: 'file'; file: File } | { kind: 'demo' };
 
 export type Command =
-  | { type: 'init' }
+  /** testHooks: honour debugLoseDevice (the page was opened with ?test-hooks; see src/app/device-loss-hooks.ts). */
+  | { type: 'init'; testHooks?: boolean }
+  /** Test hook: destroys the GPU device as a loss would, to exercise the recovery. Refused without testHooks. */
+  | { type: 'debugLoseDevice' }
   | { type: 'loadModel'; source: ModelSource }
   /** How the frozen base matrices are kept on the GPU; a loaded model is uploaded again. */
   | { type: 'setWeightStorage'; storage: WeightStorage }
@@ -506,6 +509,15 @@ export type WorkerEvent =
   | { type: 'runStep'; id: string; point: StepPoint; progress: RunProgress }
   | { type: 'runCheckpoint'; id: string; checkpoint: RunCheckpointData }
   | { type: 'runEval'; id: string; point: EvalPoint }
+  /** The GPU device was lost: a new one is on its way; `weightsLost`: runs whose full fine-tuned weights it held. */
+  | { type: 'deviceLost'; reason: string; weightsLost: string[] }
+  /**
+   * A run the loss cut off is queued again from `step` (its last checkpoint, or 0): the steps and evaluations it
+   * reported from `step` on are reported again. `message` says so on its card.
+   */
+  | { type: 'runResumed'; id: string; step: number; message: string }
+  /** A new device holds the model again (or could not): what happened, for a notice; `ms` since the loss. */
+  | { type: 'deviceRecovered'; message: string; ms: number; autoResume: boolean }
   | {
       type: 'runDone';
       id: string;

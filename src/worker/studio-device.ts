@@ -1,14 +1,21 @@
 /**
  * The studio's GPU device: acquiring it (with the matmul autotune before anything else runs on it), handing it to
- * jobs, and recovering when it is lost.
+ * jobs, and recovering when it is lost: a new device (new pipelines, tune choice and plan), the model uploaded again
+ * from the files the worker still holds, the run the loss cut off queued again from its last checkpoint, and a
+ * notice of what happened. The decisions are device-loss.ts's.
  */
 import { requestDevice } from '../gpu/device';
+import { DeviceLostError, describeLoss, LOST_GRACE_MS, lostWithin, mayBeDeviceLoss } from '../gpu/device-lost';
 import { describeTune, tuneMatmul } from '../kernels/matmul-tune';
 import { listScratchBytes } from '../kernels/matmul';
-import type { GpuInfo } from './protocol';
+import { DeviceLossRecovery, type ResumePoint } from './device-loss';
+import type { GpuInfo, RunCheckpointData, RunConfig } from './protocol';
 import { ScopedGpu } from './scoped-gpu';
 import { messageOf, type ModelState, type StudioState } from './studio-context';
 import { browserTuneCache } from './tune-cache';
+
+/** A job that failed on an error unlike a loss's still waits this long for its device's lost event. */
+const OTHER_ERROR_GRACE_MS = 250;
 
 export class StudioDevice {
   private current: ScopedGpu | null = null;
@@ -17,11 +24,18 @@ export class StudioDevice {
   private gpuInfo: GpuInfo | null = null;
   private gpuInit: Promise<void> | null = null;
   private lostReason: string | null = null;
+  private readonly recovery = new DeviceLossRecovery();
+  /** debugLoseDevice is honoured (the page was opened with ?test-hooks). */
+  private testHooks = false;
 
-  /** `reupload` queues the upload of a model whose weights were on the lost device (studio-model.ts). */
+  /**
+   * `reupload` queues the upload of a model whose weights were on the lost device (studio-model.ts); `requeue`
+   * queues a run the loss cut off again, ahead of waiting runs, from `resume` or from step 0 (studio-runs.ts).
+   */
   constructor(
     private readonly studio: StudioState,
     private readonly reupload: (model: ModelState) => void,
+    private readonly requeue: (config: RunConfig, resume: RunCheckpointData | undefined) => void,
   ) {}
 
   /** The device jobs run on now: null before `init` and after a loss. */
@@ -29,7 +43,8 @@ export class StudioDevice {
     return this.current;
   }
 
-  init(): Promise<void> {
+  init(testHooks = false): Promise<void> {
+    if (testHooks) this.testHooks = true;
     this.gpuInit ??= this.acquireGpu();
     return this.gpuInit;
   }
@@ -51,9 +66,8 @@ export class StudioDevice {
       }
       const gpu = (this.current = new ScopedGpu(handle));
       this.gpuError = null;
-      void handle.device.lost.then((info) => {
-        if (info.reason !== 'destroyed') this.onDeviceLost(gpu, info.message || 'no reason given');
-      });
+      // The studio never destroys its device itself: 'destroyed' is the test hook, recovered like any loss.
+      void handle.device.lost.then((info) => this.onDeviceLost(gpu, info));
       // Before anything else runs on the device: the tuned kernels serve every graph built after this.
       const tune = await tuneMatmul(gpu, { cache: browserTuneCache() });
       const limits = handle.device.limits;
@@ -78,29 +92,86 @@ export class StudioDevice {
   }
 
   /**
-   * A lost device (driver reset, GPU process crash, out of memory) takes every buffer with it. Get a new
-   * device, upload the model again, and let the user re-run what failed.
+   * A lost device (driver reset, GPU process crash, out of memory, the test hook) takes every buffer with it. The
+   * model goes back on a new device at once, whether or not a job was running; the job on the lost device fails
+   * and comes back through resumeAfterLoss; a notice follows once the model is on the new device.
    */
-  private onDeviceLost(gpu: ScopedGpu, reason: string): void {
+  private onDeviceLost(gpu: ScopedGpu, info: GPUDeviceLostInfo): void {
     if (this.current !== gpu) return;
     this.current = null;
     this.gpuInit = null;
+    const reason = describeLoss(info.reason, info.message);
     this.lostReason = reason;
-    for (const run of this.studio.trained.values()) run.full = null;
-    this.studio.post({
-      type: 'error',
-      scope: 'gpu',
-      message: `The GPU device was lost (${reason}). Reconnecting and uploading the model again; re-run anything that failed.`,
-    });
+    this.recovery.lost(reason);
+    const weightsLost: string[] = [];
+    for (const [id, run] of this.studio.trained) {
+      if (!run.full) continue;
+      run.full = null;
+      weightsLost.push(id);
+    }
+    this.recovery.weightsLost(weightsLost.length);
+    this.studio.post({ type: 'deviceLost', reason, weightsLost });
     const model = this.studio.model;
     if (model) {
       model.weights = null;
       model.scope = null;
       this.studio.post({ type: 'model', card: model.card, ready: false, gpuBytes: 0 });
       this.reupload(model);
-    } else {
-      void this.init();
     }
+    // Urgent jobs run in order: this one follows the upload, and precedes the run queued again after the loss.
+    const loss = this.recovery.lossCount;
+    this.studio.queue.push({ urgent: true, execute: () => this.announceRecovery(loss) });
+  }
+
+  /** Says what the recovery did, once the model is on the new device (nothing if the device was lost again since). */
+  private async announceRecovery(loss: number): Promise<void> {
+    if (loss !== this.recovery.lossCount) return; // a later loss's announcement tells the whole story
+    try {
+      await this.requireGpu();
+    } catch {
+      return; // no new device: gpuUnavailable said why
+    }
+    if (loss !== this.recovery.lossCount) return;
+    const model = this.studio.model;
+    const notice = model?.uploadError
+      ? this.recovery.failed(model.uploadError)
+      : this.recovery.recovered(model?.card.name ?? null);
+    if (notice) this.studio.post({ type: 'deviceRecovered', ...notice });
+  }
+
+  /**
+   * A run failed with `err` on `gpu`: when the device was lost, it is queued again from its last checkpoint (or
+   * step 0), or failed with why not (losses too often); true then. False for any other failure.
+   */
+  async resumeAfterLoss(err: unknown, gpu: ScopedGpu | null, config: RunConfig, point: ResumePoint): Promise<boolean> {
+    if (!gpu || !(await this.lostDuring(err, gpu))) return false;
+    const plan = this.recovery.interrupted(config.name, point);
+    if (plan.kind === 'stop') {
+      this.studio.post({ type: 'runStatus', id: config.id, status: 'failed', message: plan.message });
+      return true;
+    }
+    const step = plan.kind === 'resume' ? plan.step : 0;
+    this.studio.post({ type: 'runResumed', id: config.id, step, message: plan.message });
+    this.requeue(config, plan.kind === 'resume' ? point.checkpoint : undefined);
+    return true;
+  }
+
+  /**
+   * Whether `gpu` was lost: readbacks say so (DeviceLostError); a WebGPU abort may come before the lost event, so it
+   * waits for it (see device-lost.ts); any other error only briefly.
+   */
+  private async lostDuring(err: unknown, gpu: ScopedGpu): Promise<boolean> {
+    if (err instanceof DeviceLostError || this.current !== gpu) return true;
+    const grace = mayBeDeviceLoss(err) ? LOST_GRACE_MS : OTHER_ERROR_GRACE_MS;
+    return (await lostWithin(gpu.device, grace)) !== null;
+  }
+
+  /** The test hook (debugLoseDevice): destroys the device as a loss would; its lost event starts the recovery. */
+  loseDeviceForTest(): void {
+    if (!this.testHooks)
+      throw new Error('debugLoseDevice is a test hook: open the studio with ?test-hooks to enable it.');
+    if (!this.current) throw new Error('There is no GPU device to lose: it is still opening, or already lost.');
+    this.current.device.destroy();
   }
 
   /** Whether the device a job started on is gone (lost, and maybe already replaced). */

@@ -17,6 +17,7 @@ import { adapterSnapshot } from './adapter-snapshot';
 import type { DatasetState, ModelState, StudioState } from './studio-context';
 import type { StudioDataset } from './studio-dataset';
 import type { StudioDevice } from './studio-device';
+import type { ResumePoint } from './device-loss';
 import { configProblem, gradAccumOf } from './validate';
 
 /** Held-out examples greedy-answered for the exact-match column (KV-cached greedy decoding: one pass per token). */
@@ -33,7 +34,8 @@ export class StudioRuns {
     private readonly dataset: StudioDataset,
   ) {}
 
-  startRun(config: RunConfig, resume?: RunCheckpointData): void {
+  /** `ahead`: before the runs waiting (a run a GPU loss cut off, see studio-device.ts). */
+  startRun(config: RunConfig, resume?: RunCheckpointData, opts: { ahead?: boolean } = {}): void {
     const { id } = config;
     const model = this.studio.model;
     const dataset = this.studio.dataset;
@@ -45,6 +47,7 @@ export class StudioRuns {
     this.studio.post({ type: 'runStatus', id, status: 'queued' });
     this.studio.queue.push({
       urgent: false,
+      ahead: opts.ahead,
       runId: id,
       execute: () => this.train(config, model, dataset, resume),
       drop: () =>
@@ -106,6 +109,8 @@ export class StudioRuns {
     let gpu: ScopedGpu | null = null;
     let keep = new Set<GPUBuffer>();
     let fullWeights: ModelWeights | null = null;
+    // Where a lost GPU device lets the run continue from (studio-device.ts).
+    const resumePoint: ResumePoint = { reached: resume?.step ?? 0, checkpoint: resume };
     try {
       if (this.studio.model !== model) {
         status('cancelled', undefined, 'Cancelled: another model was loaded.');
@@ -142,6 +147,7 @@ export class StudioRuns {
       const onStep = (m: StepReport) => {
         // The preparation's last stage ("Building the training graph") is over: the card must not keep saying it.
         if (m.step === (resume?.step ?? 0)) status('training', 'Training');
+        resumePoint.reached = m.step + 1;
         tokens += m.supervised;
         // Step 0 includes the first submit's driver work: the ETA averages the steps after it.
         if (m.step > (resume?.step ?? 0)) recent.push(m.elapsedMs - lastStepMs);
@@ -186,9 +192,9 @@ export class StudioRuns {
             elapsedMs: offsetMs + lastStepMs,
             state: c.state,
           };
-          // The arrays share one readback buffer: transfer it once.
-          const buffers = new Set(c.state.flatMap((t) => [t.param.buffer, t.m.buffer, t.v.buffer]) as ArrayBuffer[]);
-          this.studio.post({ type: 'runCheckpoint', id, checkpoint }, [...buffers]);
+          // Posted as a copy, not transferred: the worker keeps it to resume from after a GPU loss.
+          resumePoint.checkpoint = checkpoint;
+          this.studio.post({ type: 'runCheckpoint', id, checkpoint });
         },
         onEval: (step, r) => this.studio.post({ type: 'runEval', id, point: { step, tokens, loss: r.loss } }),
         shouldStop: () => control.stop,
@@ -254,6 +260,7 @@ export class StudioRuns {
     } catch (err) {
       keep = new Set();
       this.studio.trained.delete(id);
+      if (!control.stop && (await this.device.resumeAfterLoss(err, gpu, config, resumePoint))) return;
       status('failed', undefined, this.device.failure(err, gpu));
     } finally {
       if (gpu && scope) {

@@ -32,8 +32,12 @@ export class Studio {
 
   constructor(post: Post) {
     this.studio = { post, queue: new GpuQueue(), model: null, dataset: null, trained: new Map() };
-    // A lost device uploads the loaded model again on the new one.
-    this.device = new StudioDevice(this.studio, (model) => this.model.queueUpload(model, null));
+    // A lost device uploads the loaded model again on the new one, and queues the run it cut off again.
+    this.device = new StudioDevice(
+      this.studio,
+      (model) => this.model.queueUpload(model, null),
+      (config, resume) => this.runs.startRun(config, resume, { ahead: true }),
+    );
     this.dataset = new StudioDataset(this.studio);
     this.runs = new StudioRuns(this.studio, this.device, this.dataset);
     this.experiments = new StudioExperiments(this.studio, this.device, this.dataset);
@@ -47,7 +51,9 @@ export class Studio {
     try {
       switch (cmd.type) {
         case 'init':
-          return await this.device.init();
+          return await this.device.init(cmd.testHooks);
+        case 'debugLoseDevice':
+          return this.device.loseDeviceForTest();
         case 'loadModel':
           return await this.model.loadModel(cmd.source);
         case 'setWeightStorage':
