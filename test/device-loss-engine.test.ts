@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { idsOnlyTokenizer } from '../src/bench/generated-model';
 import type { Example } from '../src/data/index';
-import { trainRun, type RunCheckpoint, type TrainRunOptions } from '../src/engine/train-run';
+import { trainRun, type RunCheckpoint } from '../src/engine/train-run';
 import { DeviceLostError } from '../src/gpu/device-lost';
 import { Gpu } from '../src/gpu/gpu';
 import { loseNodeDevice, nodeDevice } from '../src/gpu/node-device';
@@ -15,6 +15,7 @@ import { TransformerGraph } from '../src/model/transformer';
 import { ModelWeights } from '../src/model/weights';
 import { evaluate } from '../src/train/evaluate';
 import { randomSource, tinySpec } from './helpers/tiny-models';
+import { evalBatch, shortLoraOptions } from './helpers/tiny-train-runs';
 
 const spec = tinySpec('llama');
 const tokenizer = idsOnlyTokenizer(spec.vocabSize);
@@ -23,25 +24,15 @@ const examples: Example[] = Array.from({ length: 24 }, (_, i) => ({
   labels: [1, 2, 3, (i % 5) + 4, (i % 7) + 2],
 }));
 
-const OPTIONS: TrainRunOptions = {
-  method: 'lora',
-  rank: 2,
-  alpha: 4,
+const OPTIONS = shortLoraOptions({
   targets: ['q_proj', 'v_proj'],
-  seed: 0,
   steps: 12,
-  batch: 2,
   seq: 5,
   lr: 1e-2,
-  warmupSteps: 0,
-  weightDecay: 0,
-  maxGradNorm: 1,
-  minLrRatio: 1,
   validationFraction: 0.25,
   evalEvery: 4,
-  packing: false,
   checkpointEvery: 5,
-};
+});
 
 /** The engine's device now (a new one after a loss) with the tiny model uploaded to it. */
 async function engine() {
@@ -120,19 +111,13 @@ describe('GPU device loss in the engine', () => {
   it('an evaluation whose device is lost between its batches fails naming the loss', async () => {
     const { gpu, weights } = await engine();
     const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 4, train: 'none' });
-    const batch = (i: number) => ({
-      tokens: new Uint32Array([1, 2, 3, 4, 1, 2, 3, i + 4]),
-      targets: new Int32Array([2, 3, 4, -100, 2, 3, i + 4, -100]),
-      positions: new Uint32Array([0, 1, 2, 3, 0, 1, 2, 3]),
-      supervised: 6,
-    });
     const read = gpu.read.bind(gpu);
     let reads = 0;
     gpu.read = async (...args: Parameters<Gpu['read']>) => {
       if (++reads === 3) await loseNodeDevice();
       return read(...args);
     };
-    await expect(evaluate(gpu, graph, [0, 1, 2, 3, 4].map(batch))).rejects.toThrow(LOST);
+    await expect(evaluate(gpu, graph, [0, 1, 2, 3, 4].map(evalBatch))).rejects.toThrow(LOST);
     expect(reads).toBe(3);
   });
 

@@ -7,28 +7,17 @@
  *
  * SOAK_RUNS (default 8) sets the number of runs; the methods cycle. `npm run soak` runs 30 (docs/BENCHMARKS.md, "Soak").
  */
-import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from 'vitest';
 import type { MethodId } from '../src/adapters/registry';
 import { formatBytes } from '../src/gpu/gpu';
-import { nodeGpuInstance } from '../src/gpu/node-device';
-import type { Command, RunConfig, WorkerEvent } from '../src/worker/protocol';
+import type { RunConfig, WorkerEvent } from '../src/worker/protocol';
 import { ScopedGpu } from '../src/worker/scoped-gpu';
-import type { Studio as StudioType } from '../src/worker/studio';
-import { config } from './app/fixtures';
+import { demoRun, startDemoStudio, StudioHarness } from './helpers/node-studio';
 
 // The worker keeps the matmul tune in IndexedDB; node has none.
-vi.mock('../src/worker/tune-cache', () => {
-  const memory = new Map<string, string>();
-  return {
-    browserTuneCache: () => ({
-      get: async (key: string) => memory.get(key),
-      set: async (key: string, value: string) => void memory.set(key, value),
-    }),
-  };
-});
+vi.mock('../src/worker/tune-cache', () => import('./helpers/memory-tune-cache'));
 
 const RUNS = Number(process.env.SOAK_RUNS ?? 8);
 /** Every method family's structure and preparation at least once in the default 8 (full keeps weights until deleted). */
@@ -37,17 +26,6 @@ const METHODS: MethodId[] = ['lora', 'gralora', 'dora', 'adalora', 'gora', 'full
 const HEAP_GROWTH_LIMIT = 32 * 2 ** 20;
 /** A run takes 1-20 s on SwiftShader with two cores; the soak's time limit grows with its runs. */
 const RUN_TIMEOUT_MS = 60_000;
-
-const DEMO = 'public/demo/model';
-const MODEL_FILES = [
-  'config.json',
-  'generation_config.json',
-  'model.safetensors',
-  'tokenizer.json',
-  'tokenizer_config.json',
-];
-
-type EventOf<T extends WorkerEvent['type']> = Extract<WorkerEvent, { type: T }>;
 
 /** A full GC where node allows one (vitest's workers run without --expose-gc): the heap then counts live objects only. */
 function forcedGc(): (() => void) | null {
@@ -65,53 +43,24 @@ function heapUsed(): number {
   return process.memoryUsage().heapUsed;
 }
 
-/** The worker's Studio behind a post() that only wakes waiters: nothing is kept per event. */
-class SoakHarness {
-  private readonly waiters: { test: (e: WorkerEvent) => boolean; resolve: (e: WorkerEvent) => void }[] = [];
+/** The worker's Studio behind a post() that only wakes waiters (and notes errors): nothing is kept per event. */
+class SoakHarness extends StudioHarness {
   readonly errors: string[] = [];
-  readonly studio: StudioType;
 
-  constructor(Studio: typeof StudioType) {
-    this.studio = new Studio((e) => this.receive(e));
-  }
-
-  private receive(e: WorkerEvent): void {
+  protected override onEvent(e: WorkerEvent): void {
     if (e.type === 'error') this.errors.push(e.message);
-    for (const w of [...this.waiters]) {
-      if (!w.test(e)) continue;
-      this.waiters.splice(this.waiters.indexOf(w), 1);
-      w.resolve(e);
-    }
-  }
-
-  send(cmd: Command): Promise<void> {
-    return this.studio.handle(cmd);
-  }
-
-  next<T extends WorkerEvent['type']>(type: T, test: (e: EventOf<T>) => boolean = () => true): Promise<EventOf<T>> {
-    return new Promise((resolve) => {
-      this.waiters.push({
-        test: (e) => e.type === type && test(e as EventOf<T>),
-        resolve: (e) => resolve(e as EventOf<T>),
-      });
-    });
   }
 }
 
 /** Short enough for SwiftShader, long enough to cross an evaluation (step 3) and a checkpoint (step 5). */
 function soakRun(i: number): RunConfig {
   const method = METHODS[i % METHODS.length];
-  return config(`soak-${i}`, {
+  return demoRun(`soak-${i}`, {
     name: `soak ${i} ${method}`,
     method,
-    targets: 'all-linear',
     rank: 4,
     alpha: 8,
-    lr: 3e-3,
     steps: 6,
-    batch: 2,
-    seq: 32,
-    valExamples: 4,
     evalEvery: 3,
     seed: i,
   });
@@ -135,21 +84,9 @@ let gpu: ScopedGpu;
 let release: MockInstance<ScopedGpu['release']>;
 
 beforeAll(async () => {
-  vi.stubGlobal('self', globalThis);
-  vi.stubGlobal('navigator', { gpu: await nodeGpuInstance() });
   const open = vi.spyOn(ScopedGpu.prototype, 'open');
   release = vi.spyOn(ScopedGpu.prototype, 'release');
-  const { Studio } = await import('../src/worker/studio');
-  h = new SoakHarness(Studio);
-  const ready = h.next('gpu');
-  await h.send({ type: 'init' });
-  await ready;
-  const files = MODEL_FILES.map((name) => new File([readFileSync(`${DEMO}/${name}`)], name));
-  const uploaded = h.next('model', (e) => e.ready);
-  await h.send({ type: 'loadModel', source: { kind: 'files', files, name: 'stories260K' } });
-  const text = readFileSync('public/demo/data/tinyshakespeare.txt');
-  await h.send({ type: 'loadDataset', source: { kind: 'file', file: new File([text], 'tinyshakespeare.txt') } });
-  await uploaded;
+  h = await startDemoStudio((Studio) => new SoakHarness(Studio), { type: 'init' });
   // The model's upload opened the first scope: the studio's device is its receiver.
   gpu = open.mock.contexts[0] as ScopedGpu;
 }, 300_000);

@@ -7,41 +7,17 @@ import { renderToStaticMarkup } from 'react-dom/server';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { runColor } from '../src/app/palette';
 import type { RunRecord } from '../src/app/run-record';
-import type { RunSummary } from '../src/worker/protocol';
-import { point, record } from './app/fixtures';
+import { record } from './app/fixtures';
+import { trained as trainedRun } from './helpers/trained-runs';
 
 const state: Record<string, unknown> = {};
 vi.mock('../src/app/store', () => ({
   useStudio: (select?: (s: unknown) => unknown) => (select ? select(state) : state),
 }));
 
-const summary = (finalValLoss: number): RunSummary => ({
-  steps: 2,
-  stopReason: 'done',
-  message: null,
-  initialValLoss: 5,
-  finalValLoss,
-  trainableParams: 1000,
-  elapsedMs: 10,
-  tokensPerSecond: 10,
-  tokens: 10,
-  trainExamples: 10,
-  validationExamples: 2,
-  peakGpuBytes: 1,
-});
-
+/** A done run (helpers/trained-runs.ts) named as the panels show it: "Run A" for id 'a'. */
 const trained = (id: string, loss: number, patch: Partial<RunRecord> = {}) =>
-  record(id, {
-    config: { ...record(id).config, name: `Run ${id.toUpperCase()}` },
-    status: 'done',
-    modelKey: 'stories:llama',
-    modelName: 'stories260K',
-    datasetName: 'tiny.txt',
-    weights: 'adapter',
-    points: [point(0), point(1)],
-    summary: summary(loss),
-    ...patch,
-  });
+  trainedRun(id, loss, { config: { ...record(id).config, name: `Run ${id.toUpperCase()}` }, ...patch });
 
 async function render(runs: RunRecord[], component: () => Promise<FunctionComponent>): Promise<string> {
   const { initialStudioData } = await vi.importActual<typeof import('../src/app/store')>('../src/app/store');

@@ -7,35 +7,8 @@ import { comparisonGroups } from '../src/app/comparison';
 import { runColor } from '../src/app/palette';
 import type { RunList, RunRecord } from '../src/app/run-record';
 import { archivedCount, exportSections, playgroundRuns, unarchivedRuns, visibleRuns } from '../src/app/visible-runs';
-import type { RunSummary } from '../src/worker/protocol';
-import { point, record } from './app/fixtures';
-
-const summary = (finalValLoss: number): RunSummary => ({
-  steps: 2,
-  stopReason: 'done',
-  message: null,
-  initialValLoss: 5,
-  finalValLoss,
-  trainableParams: 1000,
-  elapsedMs: 10,
-  tokensPerSecond: 10,
-  tokens: 10,
-  trainExamples: 10,
-  validationExamples: 2,
-  peakGpuBytes: 1,
-});
-
-const trained = (id: string, loss: number, patch: Partial<RunRecord> = {}) =>
-  record(id, {
-    status: 'done',
-    modelKey: 'stories:llama',
-    modelName: 'stories260K',
-    datasetName: 'tiny.txt',
-    weights: 'adapter',
-    points: [point(0), point(1)],
-    summary: summary(loss),
-    ...patch,
-  });
+import { record } from './app/fixtures';
+import { trained } from './helpers/trained-runs';
 
 function list(...records: RunRecord[]): RunList {
   return { runs: Object.fromEntries(records.map((r) => [r.config.id, r])), order: records.map((r) => r.config.id) };

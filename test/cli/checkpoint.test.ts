@@ -7,9 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cli, cliWithTokenRows, jsonLines, lastJson } from '../helpers/cli';
-
-const MODEL = 'test/fixtures/models/tiny-gpt2-vocab100_hf';
+import { cli, cliWithTokenRows, jsonLines, lastJson, tinyTrainArgs } from '../helpers/cli';
 
 /** What a step line says about the run (tokens_per_s is a timing). */
 const stepLines = (stdout: string) =>
@@ -38,28 +36,7 @@ describe('cli: train checkpoints and --resume', () => {
     ({ dir, data } = await cliWithTokenRows('lora-cli-checkpoint-'));
   });
 
-  const flags = (out: string, ...more: string[]) => [
-    'train',
-    '--model',
-    MODEL,
-    '--data',
-    data,
-    '--rank',
-    '2',
-    '--alpha',
-    '4',
-    '--seq-len',
-    '8',
-    '--lr',
-    '0.01',
-    '--seed',
-    '3',
-    '--val-fraction',
-    '0',
-    '--out',
-    join(dir, out),
-    ...more,
-  ];
+  const flags = (out: string, ...more: string[]) => tinyTrainArgs(data, join(dir, out), ...more);
 
   it('lists the flags, and refuses bad values naming them', async () => {
     const help = await cli(['train', '--help']);

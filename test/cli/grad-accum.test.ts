@@ -2,9 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cli, cliWithTokenRows, jsonLines, lastJson } from '../helpers/cli';
-
-const MODEL = 'test/fixtures/models/tiny-gpt2-vocab100_hf';
+import { cli, cliWithTokenRows, jsonLines, lastJson, tinyTrainArgs } from '../helpers/cli';
 
 describe('cli: train --grad-accum', () => {
   let dir: string;
@@ -14,31 +12,7 @@ describe('cli: train --grad-accum', () => {
     ({ dir, data } = await cliWithTokenRows('lora-cli-accum-'));
   });
 
-  const train = (out: string, ...flags: string[]) =>
-    cli([
-      'train',
-      '--model',
-      MODEL,
-      '--data',
-      data,
-      '--rank',
-      '2',
-      '--alpha',
-      '4',
-      '--steps',
-      '3',
-      '--seq-len',
-      '8',
-      '--lr',
-      '0.01',
-      '--seed',
-      '3',
-      '--val-fraction',
-      '0',
-      '--out',
-      join(dir, out),
-      ...flags,
-    ]);
+  const train = (out: string, ...flags: string[]) => cli(tinyTrainArgs(data, join(dir, out), '--steps', '3', ...flags));
 
   it('is listed in the help with its default, and a bad value gets an error naming the flag', async () => {
     const help = await cli(['train', '--help']);

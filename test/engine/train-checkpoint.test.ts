@@ -8,16 +8,11 @@ import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { idsOnlyTokenizer } from '../../src/bench/generated-model';
 import { readCheckpointFolder, writeCheckpointFolder } from '../../src/cli/checkpoint-folder';
 import type { RunIdentity } from '../../src/cli/run-identity';
-import type { Example } from '../../src/data/index';
-import { trainRun, type RunCheckpoint, type TrainRunOptions, type TrainRunResult } from '../../src/engine/train-run';
+import { trainRun, type RunCheckpoint, type TrainRunResult } from '../../src/engine/train-run';
 import type { Gpu } from '../../src/gpu/gpu';
-import { ModelWeights } from '../../src/model/weights';
-import { Rng } from '../../src/util/random';
-import { testGpu } from '../helpers/gpu';
-import { randomSource, tinySpec } from '../helpers/tiny-models';
+import { eightStepOptions, randomExamples, tinyLlama } from '../helpers/tiny-train-runs';
 
 const IDENTITY: RunIdentity = {
   settings: { lr: 0.01 },
@@ -26,40 +21,9 @@ const IDENTITY: RunIdentity = {
 };
 
 async function setUp(method: string) {
-  const gpu = await testGpu();
-  const spec = tinySpec('llama');
-  const rng = new Rng(3);
-  const examples: Example[] = Array.from({ length: 40 }, () => {
-    const ids = Array.from({ length: 6 }, () => rng.int(spec.vocabSize));
-    return { inputIds: ids, labels: ids };
-  });
-  const o: TrainRunOptions = {
-    method,
-    rank: 4,
-    alpha: 8,
-    targets: ['all-linear'],
-    seed: 5,
-    ...(method === 'gora'
-      ? { goraSteps: 2, rankMin: 2, rankMax: 8 }
-      : method === 'adalora'
-        ? { initR: 6, tinit: 1, tfinal: 2 }
-        : {}),
-    steps: 8,
-    batch: 2,
-    gradAccum: 2,
-    seq: 6,
-    lr: 1e-2,
-    warmupSteps: 2,
-    weightDecay: 0.01,
-    maxGradNorm: 1,
-    minLrRatio: 0.1,
-    validationFraction: 0.1,
-    evalEvery: 3,
-    packing: false,
-    checkpointEvery: 3,
-  };
-  const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1));
-  return { gpu, weights, examples, o, tokenizer: idsOnlyTokenizer(spec.vocabSize) };
+  const { gpu, spec, weights, tokenizer } = await tinyLlama();
+  const o = eightStepOptions(method, { gradAccum: 2, evalEvery: 3, checkpointEvery: 3 });
+  return { gpu, weights, examples: randomExamples(spec.vocabSize), o, tokenizer };
 }
 
 async function finalTrainables(gpu: Gpu, r: TrainRunResult): Promise<Float32Array[]> {

@@ -4,15 +4,12 @@
  * The error is provoked by a deliberately mis-sized copy in the step's command encoder.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { idsOnlyTokenizer } from '../../src/bench/generated-model';
-import type { Example } from '../../src/data/index';
-import { trainRun, type TrainRunOptions } from '../../src/engine/train-run';
+import { trainRun } from '../../src/engine/train-run';
 import type { Gpu } from '../../src/gpu/gpu';
-import { ModelWeights } from '../../src/model/weights';
 import { TransformerGraph } from '../../src/model/transformer';
 import { evaluate } from '../../src/train/evaluate';
 import { testGpu } from '../helpers/gpu';
-import { randomSource, tinySpec } from '../helpers/tiny-models';
+import { cyclingExamples, evalBatch, shortLoraOptions, tinyLlama } from '../helpers/tiny-train-runs';
 
 /** Makes every command encoder `when` accepts invalid: an 8-byte copy into a 4-byte buffer. */
 function injectFault(gpu: Gpu, when: (label: string | undefined) => boolean): void {
@@ -30,34 +27,10 @@ function injectFault(gpu: Gpu, when: (label: string | undefined) => boolean): vo
 }
 
 async function setUp() {
-  const gpu = await testGpu();
-  const spec = tinySpec('llama');
-  const weights = await ModelWeights.upload(gpu, spec, randomSource(spec, 1));
-  const examples: Example[] = Array.from({ length: 12 }, (_, i) => ({
-    inputIds: [1, 2, 3, (i % 5) + 4],
-    labels: [1, 2, 3, (i % 5) + 4],
-  }));
-  return { gpu, spec, weights, examples, tokenizer: idsOnlyTokenizer(spec.vocabSize) };
+  return { ...(await tinyLlama()), examples: cyclingExamples(12) };
 }
 
-const OPTIONS: TrainRunOptions = {
-  method: 'lora',
-  rank: 2,
-  alpha: 4,
-  targets: ['q_proj'],
-  seed: 0,
-  steps: 5,
-  batch: 2,
-  seq: 4,
-  lr: 1e-3,
-  warmupSteps: 0,
-  weightDecay: 0,
-  maxGradNorm: 1,
-  minLrRatio: 1,
-  validationFraction: 0,
-  evalEvery: 0,
-  packing: false,
-};
+const OPTIONS = shortLoraOptions({ steps: 5 });
 
 describe('GPU errors during a run', () => {
   afterEach(async () => {
@@ -83,16 +56,10 @@ describe('GPU errors during a run', () => {
   it('an evaluation pass the GPU rejects fails naming the batch', async () => {
     const { gpu, weights } = await setUp();
     const graph = new TransformerGraph(gpu, weights, { batch: 2, seq: 4, train: 'none' });
-    const batch = (i: number) => ({
-      tokens: new Uint32Array([1, 2, 3, 4, 1, 2, 3, i + 4]),
-      targets: new Int32Array([2, 3, 4, -100, 2, 3, i + 4, -100]),
-      positions: new Uint32Array([0, 1, 2, 3, 0, 1, 2, 3]),
-      supervised: 6,
-    });
-    expect((await evaluate(gpu, graph, [batch(0), batch(1)])).tokens).toBe(12);
+    expect((await evaluate(gpu, graph, [evalBatch(0), evalBatch(1)])).tokens).toBe(12);
     let passes = 0;
     injectFault(gpu, (label) => label === 'forward' && ++passes === 2);
-    await expect(evaluate(gpu, graph, [batch(0), batch(1), batch(2)])).rejects.toThrow(
+    await expect(evaluate(gpu, graph, [evalBatch(0), evalBatch(1), evalBatch(2)])).rejects.toThrow(
       /^Evaluation batch 2: the GPU reported 2 errors; first: Copy range/,
     );
   });

@@ -45,3 +45,30 @@ export async function cliWithTokenRows(prefix: string): Promise<{ dir: string; d
   await writeFile(data, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
   return { dir, data };
 }
+
+/**
+ * `train` of the tiny GPT-2 fixture on `data` (cliWithTokenRows's rows) with the small, seeded settings the CLI's
+ * training tests share, writing to `out`; `more` adds flags, or overrides these (the last of a flag wins).
+ */
+export const tinyTrainArgs = (data: string, out: string, ...more: string[]) => [
+  'train',
+  '--model',
+  'test/fixtures/models/tiny-gpt2-vocab100_hf',
+  '--data',
+  data,
+  '--rank',
+  '2',
+  '--alpha',
+  '4',
+  '--seq-len',
+  '8',
+  '--lr',
+  '0.01',
+  '--seed',
+  '3',
+  '--val-fraction',
+  '0',
+  '--out',
+  out,
+  ...more,
+];

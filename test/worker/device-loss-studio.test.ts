@@ -6,52 +6,30 @@
  * a loss while idle takes a full fine-tune's weights and leaves a playground that generates; three losses within a
  * minute stop the automatic resumes.
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WEIGHTS_LOST } from '../../src/app/device-loss';
 import { createReducer, createStepBuffer } from '../../src/app/reducer';
-import { nodeGpuInstance } from '../../src/gpu/node-device';
-import type { Command, RunConfig, WorkerEvent } from '../../src/worker/protocol';
+import type { RunConfig, WorkerEvent } from '../../src/worker/protocol';
 import type { Studio as StudioType } from '../../src/worker/studio';
-import { config, record, studioStore } from '../app/fixtures';
+import { record, studioStore } from '../app/fixtures';
+import { demoRun, type EventOf, startDemoStudio, StudioHarness } from '../helpers/node-studio';
 
 // The worker keeps the matmul tune in IndexedDB; node has none (SwiftShader is never timed anyway).
-vi.mock('../../src/worker/tune-cache', () => {
-  const memory = new Map<string, string>();
-  return {
-    browserTuneCache: () => ({
-      get: async (key: string) => memory.get(key),
-      set: async (key: string, value: string) => void memory.set(key, value),
-    }),
-  };
-});
-
-const DEMO = 'public/demo/model';
-const MODEL_FILES = [
-  'config.json',
-  'generation_config.json',
-  'model.safetensors',
-  'tokenizer.json',
-  'tokenizer_config.json',
-];
-
-type EventOf<T extends WorkerEvent['type']> = Extract<WorkerEvent, { type: T }>;
+vi.mock('../../src/worker/tune-cache', () => import('../helpers/memory-tune-cache'));
 
 /** The worker's Studio, its events, and the page's reducer over them. */
-class Harness {
+class Harness extends StudioHarness {
   readonly events: WorkerEvent[] = [];
   /** performance.now() at each event, by index (without the test's skew). */
   readonly times: number[] = [];
-  private readonly waiters: { test: (e: WorkerEvent) => boolean; resolve: (e: WorkerEvent) => void }[] = [];
   readonly store = studioStore([]);
-  readonly studio: StudioType;
   private readonly applyEvent: (e: WorkerEvent) => void;
 
   constructor(Studio: typeof StudioType) {
+    super(Studio);
     const steps = createStepBuffer(this.store.setState, 0);
     const deps = { steps, keepCheckpoint: () => {}, saveAdapter: async () => {}, download: () => {} };
     this.applyEvent = createReducer(this.store.getState, this.store.setState, deps).applyEvent;
-    this.studio = new Studio((e) => this.receive(e));
     // Every step reaches the record at once (the page batches them per frame).
     const push = steps.push;
     steps.push = (...args) => {
@@ -60,29 +38,10 @@ class Harness {
     };
   }
 
-  private receive(e: WorkerEvent): void {
+  protected override onEvent(e: WorkerEvent): void {
     this.events.push(e);
     this.times.push(performance.now() - skew);
     this.applyEvent(e);
-    for (const w of [...this.waiters]) {
-      if (!w.test(e)) continue;
-      this.waiters.splice(this.waiters.indexOf(w), 1);
-      w.resolve(e);
-    }
-  }
-
-  send(cmd: Command): Promise<void> {
-    return this.studio.handle(cmd);
-  }
-
-  /** The next event that passes `test` (from now on). */
-  next<T extends WorkerEvent['type']>(type: T, test: (e: EventOf<T>) => boolean = () => true): Promise<EventOf<T>> {
-    return new Promise((resolve) => {
-      this.waiters.push({
-        test: (e) => e.type === type && test(e as EventOf<T>),
-        resolve: (e) => resolve(e as EventOf<T>),
-      });
-    });
   }
 
   /** Starts `run` as the page does: its record queued, then the command. */
@@ -103,21 +62,6 @@ class Harness {
   }
 }
 
-/** A demo run small enough for SwiftShader: checkpoints every 5 steps (the studio's minimum). */
-function demoRun(id: string, patch: Partial<RunConfig> = {}): RunConfig {
-  return config(id, {
-    name: `LoRA ${id}`,
-    targets: 'all-linear',
-    lr: 3e-3,
-    steps: 20,
-    batch: 2,
-    seq: 32,
-    valExamples: 4,
-    evalEvery: 10,
-    ...patch,
-  });
-}
-
 const steps = (h: Harness, id: string) => h.run(id).points.map((p) => p.step);
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -128,19 +72,7 @@ let skew = 0;
 beforeAll(async () => {
   const now = performance.now.bind(performance);
   vi.spyOn(performance, 'now').mockImplementation(() => now() + skew);
-  vi.stubGlobal('self', globalThis);
-  vi.stubGlobal('navigator', { gpu: await nodeGpuInstance() });
-  const { Studio } = await import('../../src/worker/studio');
-  h = new Harness(Studio);
-  const gpu = h.next('gpu');
-  await h.send({ type: 'init', testHooks: true });
-  await gpu;
-  const files = MODEL_FILES.map((name) => new File([readFileSync(`${DEMO}/${name}`)], name));
-  const ready = h.next('model', (e) => e.ready);
-  await h.send({ type: 'loadModel', source: { kind: 'files', files, name: 'stories260K' } });
-  const text = readFileSync('public/demo/data/tinyshakespeare.txt');
-  await h.send({ type: 'loadDataset', source: { kind: 'file', file: new File([text], 'tinyshakespeare.txt') } });
-  await ready;
+  h = await startDemoStudio((Studio) => new Harness(Studio), { type: 'init', testHooks: true });
 }, 120_000);
 
 beforeEach(() => {
