@@ -51,6 +51,12 @@ const ROLE_ALIASES: Record<string, string> = {
   ipython: 'tool',
 };
 
+/** The role a template expects; own keys only, so a role named "constructor" or "__proto__" stays that text. */
+function roleName(raw: string): string {
+  const key = raw.toLowerCase();
+  return Object.hasOwn(ROLE_ALIASES, key) ? ROLE_ALIASES[key] : raw;
+}
+
 /**
  * Accepts [{role, content}] (OpenAI / Hugging Face) and [{from, value}] (ShareGPT). Content may be a
  * string or a list of parts (OpenAI {type: 'text', text}, LLaMA-Factory v1 {type, value}): text parts are
@@ -66,6 +72,11 @@ export function normalizeMessages(value: unknown): ChatMessage[] {
     const rawRole = message.role ?? message.from;
     if (typeof rawRole !== 'string') throw new Error(`message ${i} has no role (or ShareGPT "from")`);
     const { from: _from, value: _value, content: _content, ...fields } = message;
+    // Templates loop over tool_calls: a string would render as its characters, a number fail inside the template.
+    if (fields.tool_calls != null && !Array.isArray(fields.tool_calls))
+      throw new Error(
+        `message ${i} has tool_calls that is not a list (got ${JSON.stringify(fields.tool_calls).slice(0, 60)})`,
+      );
     const parts = messageParts(message.content ?? message.value, i);
     const reasoning = parts.reasoning.length ? { reasoning_content: parts.reasoning.join('') } : {};
     const toolCalls = parts.toolCalls.length
@@ -75,7 +86,7 @@ export function normalizeMessages(value: unknown): ChatMessage[] {
       ...fields,
       ...reasoning,
       ...toolCalls,
-      role: ROLE_ALIASES[rawRole.toLowerCase()] ?? rawRole,
+      role: roleName(rawRole),
       content: parts.text ?? '',
     };
     if (parts.text === null && merged.tool_calls == null && merged.reasoning_content == null) {

@@ -6,6 +6,7 @@
 import Papa from 'papaparse';
 import { parquetMetadata, parquetReadObjects, parquetSchema } from 'hyparquet';
 import type { SchemaTree } from 'hyparquet';
+import { parquetFooterProblem, parquetPagesProblem } from './parquet-checks';
 import type { DatasetFile, RawRecord } from './types';
 
 export interface ReadResult {
@@ -212,11 +213,20 @@ function collectFields(node: SchemaTree, parents: string[], plan: ParquetPlan): 
   }
 }
 
-type NodeShape = 'value' | 'struct' | 'list of values' | 'list of structs' | 'map' | 'deeply nested list';
+type NodeShape =
+  | 'value'
+  | 'struct'
+  | 'list of values'
+  | 'list of structs'
+  | 'map'
+  | 'deeply nested list'
+  | 'list annotation without a repeated field';
 
 function describeNode(node: SchemaTree): NodeShape {
   const { element } = node;
   if (isMapNode(node)) return 'map';
+  // A LIST must wrap a repeated field; a file that annotates anything else is damaged: its column is ignored.
+  if (isListNode(node) && node.children.length === 0) return 'list annotation without a repeated field';
   if (isListNode(node)) {
     const item = listItem(node);
     if (item.children.length === 0) return 'list of values';
@@ -258,14 +268,21 @@ function listItem(node: SchemaTree): SchemaTree {
 }
 
 export async function readParquet(name: string, bytes: Uint8Array): Promise<ReadResult> {
+  const footer = parquetFooterProblem(bytes);
+  if (footer) throw new Error(`${name}: not a readable Parquet file (${footer})`);
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   let metadata: ReturnType<typeof parquetMetadata>;
+  let schema: SchemaTree;
   try {
     metadata = parquetMetadata(buffer);
+    // The schema tree follows num_children as written: a damaged count reads past the schema's elements.
+    schema = parquetSchema(metadata);
   } catch (err) {
     throw new Error(`${name}: not a readable Parquet file (${(err as Error).message})`);
   }
-  const plan = planParquetColumns(name, parquetSchema(metadata));
+  const plan = planParquetColumns(name, schema);
+  const pages = parquetPagesProblem(bytes, metadata, schema, plan.columns);
+  if (pages) throw new Error(`${name}: could not decode the Parquet data (${pages})`);
   let rows: Record<string, unknown>[];
   try {
     rows = await parquetReadObjects({ file: buffer, metadata, columns: plan.columns });

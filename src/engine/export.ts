@@ -221,6 +221,8 @@ export async function openPeftFolder(
   } catch (e) {
     throw new Error(`${where}/adapter_config.json is not valid JSON: ${(e as Error).message}`);
   }
+  if (config === null || typeof config !== 'object' || Array.isArray(config))
+    throw new Error(`${where}/adapter_config.json must be a JSON object, got ${JSON.stringify(config).slice(0, 40)}`);
   const onlyWeights = { ...folder, list: () => folder.list().filter((f) => f === 'adapter_model.safetensors') };
   if (onlyWeights.list().length === 0) throw new Error(`${where}: no adapter_model.safetensors in that folder`);
   return { config, store: await openCheckpoint(onlyWeights) };

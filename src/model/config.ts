@@ -398,6 +398,7 @@ export function validateCheckpoint(
   /** Stored names of pre-quantized weights: their shapes and dtypes are their quant states' (quant/bnb-source.ts). */
   quantized: ReadonlySet<string> = new Set(),
 ): Map<string, string> {
+  checkLayerCount(spec, store);
   const resolved = new Map<string, string>();
   const problems: string[] = [];
   for (const { name, shape } of expectedTensors(spec)) {
@@ -426,6 +427,21 @@ export function validateCheckpoint(
     );
   }
   return resolved;
+}
+
+/**
+ * A config's layer count is untrusted: listing the tensors of num_hidden_layers = 1e9 would exhaust memory. Every
+ * layer has tensors of its own, so a checkpoint holding fewer tensors than the config has layers cannot match; past
+ * this check the listing is bounded by the checkpoint's own header.
+ */
+function checkLayerCount(spec: ModelSpec, store: WeightStore): void {
+  const held = store.names().length;
+  if (spec.layers > held) {
+    throw new Error(
+      `${store.name} does not match its config (${spec.modelType}, ${spec.layers} layers, hidden ${spec.hidden}, ` +
+        `vocab ${spec.vocabSize}): the checkpoint holds ${held} tensors, fewer than the config's ${spec.layers} layers`,
+    );
+  }
 }
 
 /**

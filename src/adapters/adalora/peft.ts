@@ -7,6 +7,7 @@
 import type { ModelSpec } from '../../model/config';
 import {
   checkPeftTargets,
+  configAlpha,
   modulesByPath,
   stripPeftPrefix,
   unsupportedModuleMessage,
@@ -119,7 +120,7 @@ export async function importPeftAdalora(
   const initR = Number(config.init_r ?? 12);
   if (!Number.isInteger(initR) || initR < 1)
     throw new Error(`${cfgFile}: init_r must be a positive integer (got ${config.init_r})`);
-  const alphaField = Number(config.lora_alpha ?? 8);
+  const alphaField = configAlpha(config.lora_alpha ?? 8, 'lora_alpha', cfgFile);
   // LoraLayer's scaling is lora_alpha (or r when alpha <= 0); SVDLinear divides by ranknum + 1e-5, ranknum = init_r.
   const scale = adaloraScale(alphaField > 0 ? alphaField : initR, initR);
   const groups = new Map<string, { A?: string; E?: string; B?: string }>();

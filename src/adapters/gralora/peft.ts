@@ -7,6 +7,7 @@ import type { ModelSpec } from '../../model/config';
 import {
   checkPeftTargets,
   closeTo,
+  configAlpha,
   exportPeftLora,
   modulesByPath,
   PEFT_BOOKKEEPING_FIELDS,
@@ -194,7 +195,9 @@ export async function importPeftGralora(
     throw new Error(`${cfgFile}: hybrid_r must be an integer >= 0 (got ${config.hybrid_r})`);
   // The original repo writes gralora_alpha and counts the hybrid part in r.
   const original = !('alpha' in config) && 'gralora_alpha' in config;
-  const alpha = Number(original ? config.gralora_alpha : (config.alpha ?? PEFT_DEFAULTS.alpha));
+  const alpha = original
+    ? configAlpha(config.gralora_alpha, 'gralora_alpha', cfgFile)
+    : configAlpha(config.alpha ?? PEFT_DEFAULTS.alpha, 'alpha', cfgFile);
   const r = original ? rConfig - h : rConfig;
   if (!Number.isInteger(r) || r < 1) {
     throw new Error(

@@ -221,6 +221,13 @@ const RESIDUAL_INITS: [RegExp, string][] = [
   [/^lora_ga$/, 'LoRA-GA'],
 ];
 
+/** A scale factor from adapter_config.json: a finite number (PEFT's own arithmetic fails on anything else). */
+export function configAlpha(value: unknown, field: string, cfgFile: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw new Error(`${cfgFile}: ${field} must be a number, got ${JSON.stringify(value)}`);
+  return value;
+}
+
 /** Set means anything but null, false, '' or an empty list/object (how PEFT writes a field left at its default). */
 export function isSet(v: unknown): boolean {
   if (v === undefined || v === null || v === false || v === '') return false;
@@ -288,12 +295,19 @@ export function peftTargetSelector(
   const targets = stringsField(config, 'target_modules', cfgFile);
   if (targets === null) return null;
   const exclude = stringsField(config, 'exclude_modules', cfgFile);
-  const saved = (stringsField(config, 'modules_to_save', cfgFile) ?? []) as string[];
+  const saved = stringsField(config, 'modules_to_save', cfgFile) ?? [];
+  // PEFT iterates modules_to_save: a string would be read as its characters.
+  if (!Array.isArray(saved))
+    throw new Error(`${cfgFile}: modules_to_save must be a list of module names, got ${JSON.stringify(saved)}`);
   const savedRes = saved.map((m) => fieldRegex(`(?:|.*\\.)(?:${m})(?:$|\\..*)`, 'modules_to_save', m, cfgFile));
   const layers = layersToTransform(config, cfgFile);
-  const layerPatterns = config.layers_pattern
-    ? (Array.isArray(config.layers_pattern) ? config.layers_pattern : [config.layers_pattern]).map(String)
-    : [];
+  // Read only with layers_to_transform, as PEFT does.
+  const layerPatterns =
+    layers !== null && config.layers_pattern
+      ? (Array.isArray(config.layers_pattern) ? config.layers_pattern : [config.layers_pattern]).map((p) =>
+          layerRegex(String(p), cfgFile),
+        )
+      : [];
   const endsWithAny = (path: string, keys: string[]) => keys.includes(path) || keys.some((k) => path.endsWith(`.${k}`));
   const excludeRe = typeof exclude === 'string' ? fieldRegex(exclude, 'exclude_modules', exclude, cfgFile) : null;
   const targetRe =
@@ -342,10 +356,20 @@ function layersToTransform(config: Record<string, unknown>, cfgFile: string): nu
   return list as number[];
 }
 
+/** A layers_pattern entry as layerIndex matches it (`.<pattern>.<digits>.`); an error naming the field when JS cannot read it. */
+function layerRegex(pattern: string, cfgFile: string): RegExp {
+  try {
+    return new RegExp(`^.*?\\.${pattern}\\.(\\d+)\\.`);
+  } catch (e) {
+    throw new Error(
+      `${cfgFile}: layers_pattern "${pattern}" is not a regular expression this importer can read (${(e as Error).message})`,
+    );
+  }
+}
+
 /** The block index in a module path as PEFT finds it: the first `.<name>.<digits>.` (or `.<pattern>.<digits>.`). */
-function layerIndex(path: string, patterns: string[]): number | null {
-  const res =
-    patterns.length === 0 ? [/^.*?\.[^.]*\.(\d+)\./] : patterns.map((p) => new RegExp(`^.*?\\.${p}\\.(\\d+)\\.`));
+function layerIndex(path: string, patterns: RegExp[]): number | null {
+  const res = patterns.length === 0 ? [/^.*?\.[^.]*\.(\d+)\./] : patterns;
   for (const re of res) {
     const m = re.exec(path);
     if (m) return Number(m[1]);
@@ -466,7 +490,7 @@ export async function importLoraPairs(
   if (pairs.size === 0) throw new Error(`${where}/adapter_model.safetensors has no lora_A tensors.`);
   const byPath = modulesByPath(spec);
   const r = Number(config.r ?? 8);
-  const alpha = Number(config.lora_alpha ?? r);
+  const alpha = config.lora_alpha == null ? r : configAlpha(config.lora_alpha, 'lora_alpha', cfgFile);
   const rankPattern = (config.rank_pattern ?? {}) as Record<string, number>;
   const alphaPattern = (config.alpha_pattern ?? {}) as Record<string, number>;
   const rslora = Boolean(config.use_rslora);
@@ -498,6 +522,8 @@ export async function importLoraPairs(
     if (bShape.length !== 2 || bShape[0] !== info.out || bShape[1] !== rank) {
       throw new Error(`${where}: ${bName} has shape [${bShape}], expected [${info.out}, ${rank}].`);
     }
+    // Rank 0 would divide alpha by 0 (PEFT refuses r <= 0 too).
+    if (rank < 1) throw new Error(`${where}: ${aName} has rank 0; a LoRA module needs rank >= 1.`);
     const rk = patternKey(Object.keys(rankPattern), info.path);
     const ak = patternKey(Object.keys(alphaPattern), info.path);
     const configRank = rk !== null ? Number(rankPattern[rk]) : r;
@@ -506,7 +532,7 @@ export async function importLoraPairs(
         `${where}: ${info.path} has rank ${rank} in the weights but ${configRank} in adapter_config.json.`,
       );
     }
-    const a = ak !== null ? Number(alphaPattern[ak]) : alpha;
+    const a = ak !== null ? configAlpha(alphaPattern[ak], `alpha_pattern[${JSON.stringify(ak)}]`, cfgFile) : alpha;
     out.push({
       path: info.path,
       rank,
