@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { roundToHalf } from '../../src/gpu/half';
 import {
+  DTYPE_BYTES,
   loadTensor,
   openCheckpoint,
   readSafetensors,
@@ -33,23 +34,6 @@ import {
   utf8,
 } from '../helpers/fuzz';
 
-const DTYPE_BYTES: Record<Dtype, number> = {
-  BOOL: 1,
-  U8: 1,
-  I8: 1,
-  F8_E4M3: 1,
-  F8_E5M2: 1,
-  I16: 2,
-  U16: 2,
-  F16: 2,
-  BF16: 2,
-  I32: 4,
-  U32: 4,
-  F32: 4,
-  I64: 8,
-  U64: 8,
-  F64: 8,
-};
 const HEADER_KEYS = ['dtype', 'shape', 'data_offsets', '__metadata__', 'format'];
 /** Decoding widens to f32 (2x for 16-bit dtypes, plus BF16's bit buffer); the rest is the f16 table and slack. */
 const allocationLimit = (size: number) => 8 * size + (1 << 20);

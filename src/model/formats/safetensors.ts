@@ -8,8 +8,8 @@ import { bytesSource, decodeUtf8, type ByteSource, type DirSource } from './sour
 
 export type { ByteSource, DirSource } from './source';
 
-/** Bytes per element of every dtype the format defines that we recognise. */
-const DTYPE_BYTES = {
+/** Bytes per element of every dtype the format defines that we recognise (the fuzz tests size tensors by it). */
+export const DTYPE_BYTES = {
   BOOL: 1,
   U8: 1,
   I8: 1,
