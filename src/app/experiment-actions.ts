@@ -9,6 +9,7 @@ import type { Experiment } from '../experiment/types';
 import { experimentCliCommand, reportZip } from '../experiment/report';
 import type { Command } from '../worker/protocol';
 import { formatChoice } from './checkpoints';
+import { datasetLoadingProblem } from './dataset-loading';
 import {
   canResumeExperiment,
   definitionJson,
@@ -140,6 +141,8 @@ export function createExperimentActions(get: GetState, set: SetState, deps: Expe
   function startProblem(r: ExperimentRecord): string | null {
     const s = get();
     if (!s.model.card) return 'Load a model first (or press "Try the demo").';
+    const loading = datasetLoadingProblem(s.dataset.loading);
+    if (loading) return loading;
     if (!s.dataset.preview) return 'Load a dataset first.';
     if (!s.dataset.preview.format) return "Choose the dataset's format and map its columns first.";
     return invalidExperimentFields(r.invalidFields) ?? definitionProblem(r.experiment);

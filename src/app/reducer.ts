@@ -16,6 +16,7 @@ import type {
 import { resumedAfterLoss, withWeightsLost } from './device-loss';
 import { createExperimentReducer, isExperimentEvent, type ExperimentReducerDeps } from './experiment-reducer';
 import { withSnapshot } from './analysis';
+import { nextDatasetLoading, stillLoading } from './dataset-loading';
 import { FINISHED, patchedRuns, type RunPatch } from './run-record';
 import type { StudioState } from './store';
 
@@ -111,9 +112,14 @@ export function createReducer(get: GetState, set: SetState, deps: ReducerDeps) {
           },
         }));
       case 'datasetProgress':
-        return set((s) => ({ dataset: { ...s.dataset, loading: { name: e.name, stage: e.stage } } }));
+        return set((s) => ({
+          dataset: { ...s.dataset, loading: nextDatasetLoading(s.dataset.loading, e, s.dataset.preview?.name) },
+        }));
       case 'dataset':
-        return set({ dataset: { preview: e.preview, loading: null, error: null } });
+        // A new preview of the file in use (its fit at another length) while another file loads leaves that loading.
+        return set((s) => ({
+          dataset: { preview: e.preview, loading: stillLoading(s.dataset.loading, e.preview), error: null },
+        }));
       case 'runStatus':
         // A failed run keeps its checkpoint: it failed on an error (a lost GPU) that resuming can get past.
         if (e.status === 'cancelled') dropCheckpoint(e.id);

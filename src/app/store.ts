@@ -36,6 +36,7 @@ import { createPersistence } from './persistence';
 import { DEMO_PROMPT, defaultRun, demoRuns, describeRun } from './presets';
 import { chatRequestOf, finishedTurns, type ChatTurnRecord } from './playground-chat';
 import { parseStopStrings, SAMPLING_DEFAULTS, type SamplingSettings } from '../model/sampling';
+import { datasetLoadingProblem, type DatasetLoading } from './dataset-loading';
 import { createReducer, createStepBuffer } from './reducer';
 import { createRunActions, type RunActions } from './run-actions';
 import { followPlaygroundPrefs } from './ui-prefs';
@@ -65,7 +66,8 @@ export interface ModelState {
 
 export interface DatasetState {
   preview: DatasetPreview | null;
-  loading: { name: string; stage: string } | null;
+  /** A file being read or tokenized; `preview` stays the dataset in use until it is done. */
+  loading: DatasetLoading | null;
   error: string | null;
 }
 
@@ -285,6 +287,8 @@ export const useStudio = create<StudioState>()((set, get, store) => {
       return false;
     };
     if (!card) return fail('Load a model first (or press "Try the demo").');
+    const loading = datasetLoadingProblem(s.dataset.loading);
+    if (loading) return fail(loading);
     if (!s.dataset.preview) return fail('Load a dataset first.');
     if (!s.dataset.preview.format) return fail("Choose the dataset's format and map its columns first.");
     const invalid = invalidFieldsProblem(r.invalidFields);
@@ -652,3 +656,8 @@ export const useStudio = create<StudioState>()((set, get, store) => {
     return window.confirm(`Loading another model stops ${what}. Continue?`);
   }
 });
+
+/** Why runs and experiments wait (a dataset file is being read or tokenized), or null: the Start buttons' reason. */
+export function useDatasetWait(): string | null {
+  return useStudio((s) => datasetLoadingProblem(s.dataset.loading));
+}

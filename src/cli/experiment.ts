@@ -10,7 +10,7 @@
 import { defaultSeqLen } from '../engine/run-spec';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { NoSupervisedTokensError } from '../data/index';
+import { NoSupervisedTokensError, type Example } from '../data/index';
 import { exportAdapter, peftFiles } from '../engine/export';
 import { loadModelDataset } from '../engine/load-model';
 import { EXPERIMENT_FILE_WORDING, noSupervisedMessage } from '../engine/wording';
@@ -25,7 +25,8 @@ import { splitExperiment } from '../experiment/split';
 import { summarize } from '../experiment/summary';
 import type { Experiment, ExperimentResults, ExperimentRunResult } from '../experiment/types';
 import type { OptionSpec } from './args';
-import { readDataFile, writeOutputFiles } from './node-files';
+import { dataProgressLog } from './data-progress';
+import { openDataFile, writeOutputFiles } from './node-files';
 import { log, out, round } from './output';
 import { setup, WEIGHTS_OPTION, weightStorage } from './setup';
 
@@ -65,8 +66,10 @@ async function readExperiment(path: string): Promise<Experiment> {
   }
 }
 
-const jsonl = (examples: { inputIds: number[]; labels: number[] }[]) =>
-  examples.map((x) => JSON.stringify({ input_ids: x.inputIds, labels: x.labels })).join('\n') + '\n';
+// Array.from: an arena's Int32Array views would serialize as objects.
+const jsonl = (examples: Example[]) =>
+  examples.map((x) => JSON.stringify({ input_ids: Array.from(x.inputIds), labels: Array.from(x.labels) })).join('\n') +
+  '\n';
 
 /** The definition without its grids: runs of an experiment that only gained (or lost) rates or seeds stay valid. */
 function withoutGrids(json: Record<string, unknown>): string {
@@ -112,10 +115,11 @@ export async function cmdExperiment(o: Record<string, unknown>): Promise<void> {
   const seq = parsed.train.seqLen ?? defaultSeqLen(spec.maxPositions);
   if (seq > spec.maxPositions)
     throw new Error(`train.seq_len ${seq} exceeds the model's maximum of ${spec.maxPositions} positions`);
-  const ds = await loadModelDataset(model, await readDataFile(parsed.data), {
+  const ds = await loadModelDataset(model, await openDataFile(parsed.data), {
     seqLen: seq,
     truncation: parsed.train.truncation,
     promptJoin: parsed.train.promptJoin,
+    onProgress: dataProgressLog(parsed.data),
   }).catch((err: unknown) => {
     throw err instanceof NoSupervisedTokensError
       ? new Error(noSupervisedMessage(err, EXPERIMENT_FILE_WORDING, spec.maxPositions))

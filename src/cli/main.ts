@@ -11,15 +11,7 @@
  * Human-readable progress goes to stderr; stdout carries only results.
  */
 import type { LinearAdapter } from '../model/adapter';
-import {
-  NoSupervisedTokensError,
-  padBatches,
-  PROMPT_JOINS,
-  TRUNCATIONS,
-  type Example,
-  type PromptJoin,
-  type Truncation,
-} from '../data/index';
+import { NoSupervisedTokensError, padBatches, type Example, type PromptJoin } from '../data/index';
 import { loadModelDataset, type LoadedModel } from '../engine/load-model';
 import { validateMethodOptions, type MethodOptions } from '../engine/methods';
 import { methodOptionsFromFlags } from './method-flags';
@@ -39,13 +31,15 @@ import type { ModelWeights } from '../model/weights';
 import { evaluate } from '../train/evaluate';
 import { exactMatch } from '../train/exact-match';
 import { helpText, parseOptions, type OptionSpec } from './args';
-import { openModelPath, readDataFile, writeOutputFiles } from './node-files';
+import { cmdData, DATA_OPTS } from './data';
+import { dataProgressLog } from './data-progress';
+import { openModelPath, openDataFile, writeOutputFiles } from './node-files';
 import { log, out, round } from './output';
 import { setup, WEIGHTS_OPTION, weightStorage } from './setup';
 import { cmdExperiment, EXPERIMENT_OPTS } from './experiment';
 import { cmdQuantize, QUANTIZE_OPTS } from './quantize';
 import { cmdExport, EXPORT_OPTS, writeMergedFolder } from './export';
-import { MODEL, PROMPT_JOIN, TRAIN_OPTS } from './train-options';
+import { MODEL, PROMPT_JOIN, promptJoinOption, TRAIN_OPTS, truncationOption } from './train-options';
 import { runIdentity } from './run-identity';
 import { TrainCheckpoints } from './train-checkpoint';
 
@@ -128,6 +122,11 @@ async function main(argv: string[]): Promise<number> {
         QUANTIZE_OPTS,
         cmdQuantize,
       ],
+      data: [
+        'Read a dataset file as training would, streamed (any size), and report its format, rows and warnings; with --model, also its examples and tokens at --seq-len. No GPU needed.',
+        DATA_OPTS,
+        cmdData,
+      ],
       export: [
         'Write a model, with a PEFT adapter merged in (PEFT merge_and_unload, in float64), as a Hugging Face folder (f32/bf16/f16) or a GGUF file (f32/f16/q8_0) with an Ollama Modelfile.',
         EXPORT_OPTS,
@@ -141,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!command || command === '--help' || command === 'help' || !commands[command]) {
     const usage = [
-      'Usage: npm run cli -- <eval|train|generate|experiment|quantize|export|bench> [options]   (--help after a command lists its options)',
+      'Usage: npm run cli -- <eval|train|generate|experiment|quantize|export|data|bench> [options]   (--help after a command lists its options)',
     ];
     if (command && command !== '--help' && command !== 'help') {
       log(`Unknown command "${command}".`);
@@ -176,7 +175,7 @@ async function loadAdapter(
 }
 
 async function loadExamples(model: LoadedModel, path: string, promptJoin: PromptJoin): Promise<Example[]> {
-  const ds = await loadModelDataset(model, await readDataFile(path), { promptJoin });
+  const ds = await loadModelDataset(model, await openDataFile(path), { promptJoin, onProgress: dataProgressLog(path) });
   for (const w of ds.warnings) log(`warning: ${w}`);
   log(`data: ${ds.examples.length} examples (${ds.format}), ${ds.stats.tokens.toLocaleString('en')} tokens`);
   if (ds.examples.length === 0) throw new Error(`${path}: no usable examples`);
@@ -191,7 +190,8 @@ async function cmdEval(o: Record<string, unknown>): Promise<void> {
   const adapted = await loadAdapter(gpu, weights, o.adapter as string | undefined);
   const adapters = adapted.adapters;
   const examples = await loadExamples(model, o.data as string, promptJoin);
-  const longest = Math.max(...examples.map((e) => e.inputIds.length));
+  // A loop, not Math.max(...): a large file has more examples than a call takes arguments.
+  const longest = examples.reduce((m, e) => Math.max(m, e.inputIds.length), 0);
   const seq = Math.min((o['seq-len'] as number | undefined) ?? longest, longest, model.spec.maxPositions);
   const batch = Math.min(o.batch as number, examples.length);
   const graph = new TransformerGraph(gpu, adapted.weights, { batch, seq, train: 'none', adapters });
@@ -227,9 +227,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
     maxValidationBatches: o['val-batches'] as number,
     recompute: o.recompute as Recompute,
   };
-  const truncation = o.truncation as Truncation;
-  if (!TRUNCATIONS.includes(truncation))
-    throw new Error(`--truncation must be one of ${TRUNCATIONS.join(', ')} (got "${truncation}")`);
+  const truncation = truncationOption(o);
   const promptJoin = promptJoinOption(o);
   // Bad options fail before the model loads.
   validateTrainOptions(options);
@@ -244,11 +242,12 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
   }
   const { gpu, model, weights } = await setup(o.model as string, options.method === 'full' ? 'f32' : storage);
   if (o['seq-len'] === undefined) options.seq = defaultSeqLen(model.spec.maxPositions);
-  const dataFile = await readDataFile(o.data as string);
+  const dataFile = await openDataFile(o.data as string);
   const ds = await loadModelDataset(model, dataFile, {
     seqLen: options.seq,
     truncation,
     promptJoin,
+    onProgress: dataProgressLog(o.data as string),
   }).catch((e: unknown) => {
     throw e instanceof NoSupervisedTokensError
       ? new Error(noSupervisedMessage(e, CLI_WORDING, model.spec.maxPositions))
@@ -262,7 +261,7 @@ async function cmdTrain(o: Record<string, unknown>): Promise<void> {
         : ''),
   );
   options.packing = packingOpt === 'on' || (packingOpt === 'auto' && ds.format === 'text');
-  Object.assign(options, await checkpoints.bind(() => runIdentity(o, options.seq, dataFile.bytes), options.steps));
+  Object.assign(options, await checkpoints.bind(() => runIdentity(o, options.seq, dataFile), options.steps));
   let lastPhase = '';
   const result = await trainRun(gpu, weights, model.tokenizer, ds.examples, options, {
     onMethod: (s) => checkpoints.onMethod(s),
@@ -390,13 +389,6 @@ function samplingOptions(o: Record<string, unknown>): SamplingSettings {
     if (ignored.length) log(`${ignored.map((k) => flags[k]).join(', ')} ignored: --temperature 0 is greedy decoding`);
   }
   return s;
-}
-
-function promptJoinOption(o: Record<string, unknown>): PromptJoin {
-  const join = o['prompt-join'] as PromptJoin;
-  if (!PROMPT_JOINS.includes(join))
-    throw new Error(`--prompt-join must be one of ${PROMPT_JOINS.join(', ')} (got "${join}")`);
-  return join;
 }
 
 /** The method's options from the parsed command line (absent options keep the method's defaults). */

@@ -1,9 +1,13 @@
 /** Node-only file helpers for the CLI. */
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { nodeDir } from '../model/formats/node-source';
+import type { StreamedFile } from '../data/dataset-file';
+import { nodeDir, nodeFile } from '../model/formats/node-source';
 import type { DirSource } from '../model/formats/source';
 import type { OutputFiles } from '../engine/export';
+
+const STREAM_CHUNK = 1 << 20;
 
 /** A model given as a folder, or as a llama2.c .bin file (its tokenizer .bin beside it). */
 export async function openModelPath(path: string): Promise<DirSource> {
@@ -16,11 +20,19 @@ export async function openModelPath(path: string): Promise<DirSource> {
   return { ...dir, list: () => dir.list().filter((f) => keep.has(f)) };
 }
 
-export async function readDataFile(path: string): Promise<{ name: string; bytes: Uint8Array }> {
-  const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => {
+/** The --data file, streamed in 1 MiB reads as it is parsed: never read whole. */
+export async function openDataFile(path: string): Promise<StreamedFile> {
+  const info = await stat(path).catch((e: NodeJS.ErrnoException) => {
     throw new Error(`--data ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
   });
-  return { name: basename(path), bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+  if (!info.isFile()) throw new Error(`--data ${path}: not a file`);
+  const ranged = await nodeFile(path);
+  return {
+    name: basename(path),
+    size: info.size,
+    chunks: () => createReadStream(path, { highWaterMark: STREAM_CHUNK }),
+    read: (offset, length) => ranged.read(offset, length),
+  };
 }
 
 export async function writeOutputFiles(dir: string, files: OutputFiles): Promise<void> {

@@ -3,10 +3,9 @@
  * each by content. A checkpoint stores its run's identity; a resumed run must have the same one, and a difference
  * is named by its flag (--lr, --model, --data, ...).
  */
-import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
-import { fileDigest } from '../data/digest';
-import type { ByteSource } from '../model/formats/source';
+import { sourceDigest } from '../data/digest';
+import type { StreamedFile } from '../data/dataset-file';
 import { openModelPath } from './node-files';
 import { TRAIN_OPTS } from './train-options';
 
@@ -32,12 +31,8 @@ export interface RunIdentity {
   data: { path: string; digest: string };
 }
 
-const MIB = 2 ** 20;
-/** Files up to this size are hashed whole; larger ones by their size and first and last MiB, as data/digest.ts does. */
-const WHOLE_LIMIT = 64 * MIB;
-
-/** The run's identity from its parsed flags, the resolved sequence length and the data file's bytes. */
-export async function runIdentity(o: Record<string, unknown>, seq: number, data: Uint8Array): Promise<RunIdentity> {
+/** The run's identity from its parsed flags, the resolved sequence length and the data file. */
+export async function runIdentity(o: Record<string, unknown>, seq: number, data: StreamedFile): Promise<RunIdentity> {
   const settings: Record<string, unknown> = {};
   for (const flag of Object.keys(TRAIN_OPTS)) {
     if (!RESUME_FREE_FLAGS.includes(flag) && !NOT_SETTINGS.includes(flag))
@@ -51,7 +46,7 @@ export async function runIdentity(o: Record<string, unknown>, seq: number, data:
   return {
     settings,
     model: { path: resolve(o.model as string), files },
-    data: { path: resolve(o.data as string), digest: await fileDigest(data) },
+    data: { path: resolve(o.data as string), digest: await sourceDigest(data) },
   };
 }
 
@@ -96,13 +91,4 @@ function shown(value: unknown): string {
   if (value === true) return '(set)';
   if (Array.isArray(value)) return value.length ? value.join(',') : '(none)';
   return String(value);
-}
-
-/** A model file's digest without reading a multi-GB file whole: the same policy as data/digest.ts. */
-async function sourceDigest(src: ByteSource): Promise<string> {
-  if (src.size <= WHOLE_LIMIT) return fileDigest(await src.read(0, src.size));
-  const hash = createHash('sha256');
-  hash.update(await src.read(0, MIB));
-  hash.update(await src.read(src.size - MIB, MIB));
-  return `${src.size}:sha256-ends:${hash.digest('hex')}`;
 }

@@ -2,7 +2,7 @@
  * The train command's options: the CLI parses its command line with them (main.ts), and the studio's "Copy as CLI
  * command" is tested against them (test/run-cli-command.test.ts). Method options come from the registry's flags.
  */
-import { PROMPT_JOINS, TRUNCATIONS } from '../data/index';
+import { PROMPT_JOINS, TRUNCATIONS, type PromptJoin, type Truncation } from '../data/index';
 import { RUN_DEFAULTS } from '../engine/run-spec';
 import type { OptionSpec } from './args';
 import { METHOD_FLAG, methodFlagSpecs } from './method-flags';
@@ -123,3 +123,19 @@ export const TRAIN_OPTS: Record<string, OptionSpec> = {
   },
   out: { kind: 'string', help: 'output folder for the adapter (or merged model with --method full)', required: true },
 };
+
+/** --prompt-join, checked. */
+export function promptJoinOption(o: Record<string, unknown>): PromptJoin {
+  const join = o['prompt-join'] as PromptJoin;
+  if (!PROMPT_JOINS.includes(join))
+    throw new Error(`--prompt-join must be one of ${PROMPT_JOINS.join(', ')} (got "${join}")`);
+  return join;
+}
+
+/** --truncation, checked. */
+export function truncationOption(o: Record<string, unknown>): Truncation {
+  const truncation = o.truncation as Truncation;
+  if (!TRUNCATIONS.includes(truncation))
+    throw new Error(`--truncation must be one of ${TRUNCATIONS.join(', ')} (got "${truncation}")`);
+  return truncation;
+}

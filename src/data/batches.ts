@@ -94,9 +94,9 @@ function packedLength(examples: Example[], separatorId: number | null): number {
 function exampleRow(ex: Example): Row {
   const n = ex.inputIds.length;
   return {
-    tokens: ex.inputIds.slice(),
-    targets: ex.labels.map((_, t) => (t + 1 < n ? ex.labels[t + 1] : IGNORE_INDEX)),
-    positions: ex.inputIds.map((_, t) => t),
+    tokens: Array.from(ex.inputIds),
+    targets: Array.from({ length: n }, (_, t) => (t + 1 < n ? ex.labels[t + 1] : IGNORE_INDEX)),
+    positions: Array.from({ length: n }, (_, t) => t),
   };
 }
 

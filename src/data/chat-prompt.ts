@@ -26,7 +26,7 @@ export function chatPrompt(messages: ChatMessage[], tokenizer: TextTokenizer): C
     const { segments, addBos } = renderChat(messages, tokenizer);
     const withHeader = [...segments, { text: FALLBACK_ROLE_HEADER('assistant'), supervised: false }];
     return {
-      ids: encodeSegments(tokenizer, withHeader, addBos).inputIds,
+      ids: Array.from(encodeSegments(tokenizer, withHeader, addBos).inputIds),
       layout: 'fallback',
       stopIds: eos,
       stopStrings: ['user', 'assistant', 'system'].map((role) => FALLBACK_ROLE_HEADER(role).trimEnd()),

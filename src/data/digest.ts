@@ -6,11 +6,21 @@ const MIB = 2 ** 20;
 const WHOLE_LIMIT = 64 * MIB;
 
 export async function fileDigest(bytes: Uint8Array): Promise<string> {
-  const whole = bytes.length <= WHOLE_LIMIT;
-  const hashed = whole ? bytes : concat(bytes.subarray(0, MIB), bytes.subarray(bytes.length - MIB));
+  return sourceDigest({ size: bytes.length, read: async (offset, length) => bytes.subarray(offset, offset + length) });
+}
+
+/** The same digest for a file read in ranges (a file on disk, a browser File): at most 64 MiB is read. */
+export async function sourceDigest(src: {
+  size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+}): Promise<string> {
+  const whole = src.size <= WHOLE_LIMIT;
+  const hashed = whole
+    ? await src.read(0, src.size)
+    : concat(await src.read(0, MIB), await src.read(src.size - MIB, MIB));
   const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', hashed as Uint8Array<ArrayBuffer>));
   const hex = Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('');
-  return `${bytes.length}:${whole ? 'sha256' : 'sha256-ends'}:${hex}`;
+  return `${src.size}:${whole ? 'sha256' : 'sha256-ends'}:${hex}`;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

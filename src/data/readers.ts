@@ -7,6 +7,7 @@ import Papa from 'papaparse';
 import { parquetMetadata, parquetReadObjects, parquetSchema } from 'hyparquet';
 import type { SchemaTree } from 'hyparquet';
 import { parquetFooterProblem, parquetPagesProblem } from './parquet-checks';
+import { datasetFileSize, fileChunks, readWholeFile } from './dataset-file';
 import type { DatasetFile, RawRecord } from './types';
 
 export interface ReadResult {
@@ -17,32 +18,83 @@ export interface ReadResult {
   malformed: number;
 }
 
+/** What a streamed read reports at the end: the records went to the batch handler. */
+export type ReadSummary = Omit<ReadResult, 'records'> & { rows: number };
+
+export interface ReadProgress {
+  bytesRead: number;
+  totalBytes: number;
+  /** The last batch: every record has been handed over. */
+  done: boolean;
+}
+
+export type RecordBatchHandler = (records: RawRecord[], progress: ReadProgress) => void | Promise<void>;
+
+export interface StreamOptions {
+  /** Characters of text parsed per batch: what is held in memory at once, and the step of the progress. */
+  batchChars?: number;
+}
+
 export const SUPPORTED_EXTENSIONS = ['.txt', '.jsonl', '.ndjson', '.json', '.csv', '.tsv', '.parquet'] as const;
+
+/** About a megabyte of text per batch. */
+const BATCH_CHARS = 1 << 20;
+/** A JSON array or a Parquet file is parsed whole: above these sizes the tab would run out of memory first. */
+const WHOLE_JSON_LIMIT = 256 * 2 ** 20;
+const WHOLE_PARQUET_LIMIT = 512 * 2 ** 20;
+const STREAMED_INSTEAD = 'save it as JSONL (one object per line) or CSV, which are read in pieces of any size';
 
 /** How many offending line/row numbers a warning lists before "and N more". */
 const LISTED_PROBLEMS = 5;
 
+/** The whole file's records (small files, tests). Large files go through readRecordBatches. */
 export async function readRecords(file: DatasetFile): Promise<ReadResult> {
+  const records: RawRecord[] = [];
+  const summary = await readRecordBatches(file, (batch) => {
+    for (const record of batch) records.push(record);
+  });
+  return { records, warnings: summary.warnings, malformed: summary.malformed };
+}
+
+/**
+ * Streams the file's records to `onBatch`, a batch at a time, in file order; the last call has read every byte.
+ * JSONL, CSV/TSV and text are parsed in pieces and never held whole; a JSON array and Parquet are read whole
+ * (up to a limit). Errors start with the file name.
+ */
+export async function readRecordBatches(
+  file: DatasetFile,
+  onBatch: RecordBatchHandler,
+  opts: StreamOptions = {},
+): Promise<ReadSummary> {
   const ext = extensionOf(file.name);
   switch (ext) {
     case '.txt':
-      return readText(decodeUtf8(file.bytes));
+      return streamText(file, new TextRecords(file.name), onBatch, opts);
     case '.jsonl':
     case '.ndjson':
-      return readJsonl(file.name, decodeUtf8(file.bytes));
-    case '.json':
-      return readJson(file.name, decodeUtf8(file.bytes));
+      return streamText(file, new JsonlRecords(file.name), onBatch, opts);
     case '.csv':
-      return readCsv(file.name, decodeUtf8(file.bytes), ',');
+      return streamText(file, new CsvRecords(file.name, ','), onBatch, opts);
     case '.tsv':
-      return readCsv(file.name, decodeUtf8(file.bytes), '\t');
-    case '.parquet':
-      return readParquet(file.name, file.bytes);
+      return streamText(file, new CsvRecords(file.name, '\t'), onBatch, opts);
+    case '.json': {
+      const bytes = await readWholeFile(file, WHOLE_JSON_LIMIT, STREAMED_INSTEAD);
+      return wholeRead(readJson(file.name, decodeUtf8(bytes)), bytes.length, onBatch);
+    }
+    case '.parquet': {
+      const bytes = await readWholeFile(file, WHOLE_PARQUET_LIMIT, STREAMED_INSTEAD);
+      return wholeRead(await readParquet(file.name, bytes), bytes.length, onBatch);
+    }
     default:
       throw new Error(
         `${file.name}: unsupported file type "${ext || '(no extension)'}"; supported: ${SUPPORTED_EXTENSIONS.join(', ')}`,
       );
   }
+}
+
+async function wholeRead(read: ReadResult, bytes: number, onBatch: RecordBatchHandler): Promise<ReadSummary> {
+  await onBatch(read.records, { bytesRead: bytes, totalBytes: bytes, done: true });
+  return { rows: read.records.length, warnings: read.warnings, malformed: read.malformed };
 }
 
 function extensionOf(name: string): string {
@@ -56,36 +108,169 @@ function decodeUtf8(bytes: Uint8Array): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
+/** A format parsed from text in pieces: each piece gives the records it completes. */
+interface TextRecordParser {
+  push(text: string): RawRecord[];
+  /** The records left at the end of the file; throws when the file as a whole holds none. */
+  end(): RawRecord[];
+  summary(): Omit<ReadResult, 'records'>;
+}
+
+async function streamText(
+  file: DatasetFile,
+  parser: TextRecordParser,
+  onBatch: RecordBatchHandler,
+  opts: StreamOptions,
+): Promise<ReadSummary> {
+  const batchChars = opts.batchChars ?? BATCH_CHARS;
+  const totalBytes = datasetFileSize(file);
+  // Stream mode keeps a character split between two chunks whole; the byte-order mark is dropped.
+  const decoder = new TextDecoder('utf-8');
+  let pending = '';
+  let bytesRead = 0;
+  let rows = 0;
+  for await (const chunk of fileChunks(file)) {
+    bytesRead += chunk.length;
+    pending += decoder.decode(chunk, { stream: true });
+    if (pending.length < batchChars) continue;
+    const records = parser.push(pending);
+    pending = '';
+    rows += records.length;
+    await onBatch(records, { bytesRead, totalBytes, done: false });
+  }
+  const last = parser.push(pending + decoder.decode());
+  for (const record of parser.end()) last.push(record);
+  rows += last.length;
+  await onBatch(last, { bytesRead, totalBytes, done: true });
+  return { rows, ...parser.summary() };
+}
+
+/** The first few problems and how many there were: a bad 200 MB file must not keep a message per line. */
+class Problems {
+  readonly listed: string[] = [];
+  count = 0;
+
+  add(problem: string): void {
+    if (this.listed.length < LISTED_PROBLEMS) this.listed.push(problem);
+    this.count++;
+  }
+
+  warning(name: string, what: string): string[] {
+    if (this.count === 0) return [];
+    const more = this.count > this.listed.length ? `; and ${this.count - this.listed.length} more` : '';
+    return [`${name}: skipped ${this.count} ${what}${this.count === 1 ? '' : 's'}: ${this.listed.join('; ')}${more}`];
+  }
+}
+
+/** Blank lines between documents; the lines around them may hold spaces or tabs. */
+const DOCUMENT_SEPARATOR = /\n[ \t]*\n(?:[ \t]*\n)*/;
+/** A document this long without a blank line (a corpus of one sentence per line) is cut at a line break. */
+const MAX_DOCUMENT_CHARS = 8 * 2 ** 20;
+
 /** Plain text: documents are separated by one or more blank lines; no blank line = one document. */
+class TextRecords implements TextRecordParser {
+  private carry = '';
+  /** A '\r' ending a piece may be the first half of '\r\n'. */
+  private heldCr = false;
+  private cut = 0;
+
+  constructor(private readonly name: string) {}
+
+  push(text: string): RawRecord[] {
+    let piece = (this.heldCr ? '\r' : '') + text;
+    this.heldCr = piece.endsWith('\r');
+    if (this.heldCr) piece = piece.slice(0, -1);
+    const documents = (this.carry + piece.replace(/\r\n?/g, '\n')).split(DOCUMENT_SEPARATOR);
+    this.carry = documents.pop() ?? '';
+    while (this.carry.length > MAX_DOCUMENT_CHARS) {
+      const at = this.carry.lastIndexOf('\n', MAX_DOCUMENT_CHARS);
+      const end = at > 0 ? at : MAX_DOCUMENT_CHARS;
+      documents.push(this.carry.slice(0, end));
+      this.carry = this.carry.slice(end);
+      this.cut++;
+    }
+    return textDocuments(documents);
+  }
+
+  end(): RawRecord[] {
+    const last = this.carry + (this.heldCr ? '\n' : '');
+    this.carry = '';
+    this.heldCr = false;
+    return textDocuments([last]);
+  }
+
+  summary(): Omit<ReadResult, 'records'> {
+    const warnings =
+      this.cut > 0
+        ? [
+            `${this.name}: cut ${this.cut} time(s) a document longer than ${MAX_DOCUMENT_CHARS / 2 ** 20}M characters with no blank line, at a line break`,
+          ]
+        : [];
+    return { warnings, malformed: 0 };
+  }
+}
+
+function textDocuments(pieces: string[]): RawRecord[] {
+  const records: RawRecord[] = [];
+  for (const piece of pieces) {
+    const text = piece.replace(/^(?:[ \t]*\n)+/, '').trimEnd();
+    if (text.trim().length > 0) records.push({ text });
+  }
+  return records;
+}
+
+/** Plain text in memory: documents are separated by one or more blank lines. */
 export function readText(text: string): ReadResult {
-  const documents = text
-    .replace(/\r\n?/g, '\n')
-    .split(/\n[ \t]*\n(?:[ \t]*\n)*/)
-    .map((doc) => doc.replace(/^(?:[ \t]*\n)+/, '').trimEnd())
-    .filter((doc) => doc.trim().length > 0);
-  return { records: documents.map((text) => ({ text })), warnings: [], malformed: 0 };
+  const parser = new TextRecords('text');
+  const records = [...parser.push(text), ...parser.end()];
+  return { records, ...parser.summary() };
 }
 
 /** One JSON object per line. Bad lines are skipped and reported with their 1-based line numbers. */
-export function readJsonl(name: string, text: string): ReadResult {
-  const records: RawRecord[] = [];
-  const problems: string[] = [];
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (line === '') continue;
-    try {
-      const value: unknown = JSON.parse(line);
-      if (isPlainObject(value)) records.push(value);
-      else problems.push(`line ${i + 1} (expected a JSON object, got ${describeJson(value)})`);
-    } catch (err) {
-      problems.push(`line ${i + 1} (${(err as Error).message})`);
+class JsonlRecords implements TextRecordParser {
+  private carry = '';
+  private line = 0;
+  private records = 0;
+  private readonly problems = new Problems();
+
+  constructor(private readonly name: string) {}
+
+  push(text: string): RawRecord[] {
+    const lines = (this.carry + text).split('\n');
+    this.carry = lines.pop() ?? '';
+    return this.parse(lines);
+  }
+
+  end(): RawRecord[] {
+    const records = this.parse([this.carry]);
+    this.carry = '';
+    if (this.records === 0 && this.problems.count > 0) {
+      throw new Error(`${this.name}: no valid JSON lines; first problem: ${this.problems.listed[0]}`);
     }
+    return records;
   }
-  if (records.length === 0 && problems.length > 0) {
-    throw new Error(`${name}: no valid JSON lines; first problem: ${problems[0]}`);
+
+  summary(): Omit<ReadResult, 'records'> {
+    return { warnings: this.problems.warning(this.name, 'malformed line'), malformed: this.problems.count };
   }
-  return { records, warnings: problemWarning(name, 'malformed line', problems), malformed: problems.length };
+
+  private parse(lines: string[]): RawRecord[] {
+    const records: RawRecord[] = [];
+    for (const raw of lines) {
+      this.line++;
+      const line = raw.trim();
+      if (line === '') continue;
+      try {
+        const value: unknown = JSON.parse(line);
+        if (isPlainObject(value)) records.push(value);
+        else this.problems.add(`line ${this.line} (expected a JSON object, got ${describeJson(value)})`);
+      } catch (err) {
+        this.problems.add(`line ${this.line} (${(err as Error).message})`);
+      }
+    }
+    this.records += records.length;
+    return records;
+  }
 }
 
 /** A JSON array of objects, or an object wrapping that array as {"data": [...]}. */
@@ -101,15 +286,15 @@ export function readJson(name: string, text: string): ReadResult {
     throw new Error(`${name}: expected a JSON array of objects or {"data": [...]}, got ${describeJson(value)}`);
   }
   const records: RawRecord[] = [];
-  const problems: string[] = [];
+  const problems = new Problems();
   rows.forEach((row: unknown, i: number) => {
     if (isPlainObject(row)) records.push(row);
-    else problems.push(`item ${i} (expected an object, got ${describeJson(row)})`);
+    else problems.add(`item ${i} (expected an object, got ${describeJson(row)})`);
   });
-  if (records.length === 0 && problems.length > 0) {
-    throw new Error(`${name}: the array holds no objects; first problem: ${problems[0]}`);
+  if (records.length === 0 && problems.count > 0) {
+    throw new Error(`${name}: the array holds no objects; first problem: ${problems.listed[0]}`);
   }
-  return { records, warnings: problemWarning(name, 'malformed item', problems), malformed: problems.length };
+  return { records, warnings: problems.warning(name, 'malformed item'), malformed: problems.count };
 }
 
 /** JSON.parse reports a character position; people look for lines. */
@@ -123,40 +308,117 @@ function withLineNumber(text: string, message: string): string {
   return `${message} (line ${line}, column ${column})`;
 }
 
+/** Papa's own chunked parser (what its file streamers use): rows cut by a chunk boundary wait for the next. */
+interface PapaChunkParser {
+  parse(input: string, baseIndex: number, ignoreLastRow: boolean): Papa.ParseResult<Record<string, string>>;
+}
+const PapaParserHandle = (Papa as unknown as { ParserHandle: new (config: object) => PapaChunkParser }).ParserHandle;
+/** Papa guesses the line ending from the first megabyte: it must see as much as a whole-file parse would. */
+const NEWLINE_GUESS_CHARS = 1 << 20;
+/** A quoted field this long is an unterminated quote swallowing the file, not data. */
+const MAX_PENDING_CSV_CHARS = 64 * 2 ** 20;
+
 /**
  * CSV/TSV with a header row (RFC 4180 quoting, multi-line quoted fields). Broken quoting throws:
  * an unterminated quote swallows the rest of the file, so no row after it can be trusted.
  * Rows with the wrong number of fields are skipped and reported.
  */
-export function readCsv(name: string, text: string, delimiter: ',' | '\t'): ReadResult {
-  const parsed = Papa.parse<Record<string, string>>(text, { header: true, skipEmptyLines: true, delimiter });
-  const quoteError = parsed.errors.find((e) => e.type === 'Quotes');
-  if (quoteError) {
-    const line = quoteError.index === undefined ? '?' : text.slice(0, quoteError.index).split('\n').length;
-    throw new Error(
-      `${name}: broken CSV quoting in row ${quoteError.row} (line ${line}): ${quoteError.message}. ` +
-        'A quoted field must end with a quote, and a quote inside a field is written twice ("").',
-    );
+class CsvRecords implements TextRecordParser {
+  private readonly parser: PapaChunkParser;
+  /** Text not parsed yet: the start of a row cut by the chunk boundary. */
+  private pending = '';
+  private started = false;
+  /** Characters and lines before `pending`, and the data rows parsed so far. */
+  private baseIndex = 0;
+  private linesBefore = 0;
+  private dataRows = 0;
+  private records = 0;
+  private fields: string[] = [];
+  private readonly problems = new Problems();
+
+  constructor(
+    private readonly name: string,
+    delimiter: ',' | '\t',
+  ) {
+    // Papa.parse fills in dynamicTyping and transform before it makes its handle; so must we.
+    this.parser = new PapaParserHandle({
+      header: true,
+      skipEmptyLines: true,
+      delimiter,
+      dynamicTyping: false,
+      transform: false,
+    });
   }
-  const badRows = new Set<number>();
-  const problems: string[] = [];
-  for (const e of parsed.errors) {
-    if (e.row === undefined || badRows.has(e.row)) continue;
-    badRows.add(e.row);
-    // Papa counts field-mismatch rows from 0 after the header; people count data rows from 1.
-    problems.push(`row ${e.row + 1} (${e.message})`);
+
+  push(text: string): RawRecord[] {
+    this.pending += text;
+    if (!this.started && this.pending.length < NEWLINE_GUESS_CHARS) return [];
+    if (this.pending.length > MAX_PENDING_CSV_CHARS) {
+      throw new Error(
+        `${this.name}: broken CSV quoting near line ${this.linesBefore + 1}: a row runs on for more than ${MAX_PENDING_CSV_CHARS / 2 ** 20}M characters. ` +
+          'A quoted field must end with a quote, and a quote inside a field is written twice ("").',
+      );
+    }
+    return this.parse(false);
   }
-  const fields = parsed.meta.fields ?? [];
-  if (fields.length === 0) throw new Error(`${name}: the CSV has no header row`);
-  const records = parsed.data.filter((_, i) => !badRows.has(i));
-  // Not "the file is empty": say what it does hold.
-  if (records.length === 0 && badRows.size === 0)
-    throw new Error(`${name}: the header row (${fields.join(', ')}) has no data rows under it`);
-  if (records.length === 0)
-    throw new Error(
-      `${name}: none of its ${badRows.size} data row${badRows.size > 1 ? 's' : ''} has the header's ${fields.length} fields (${fields.join(', ')}): ${problems.slice(0, 3).join('; ')}`,
-    );
-  return { records, warnings: problemWarning(name, 'malformed row', problems), malformed: badRows.size };
+
+  end(): RawRecord[] {
+    const records = this.parse(true);
+    if (this.fields.length === 0) throw new Error(`${this.name}: the CSV has no header row`);
+    // Not "the file is empty": say what it does hold.
+    if (this.records === 0 && this.problems.count === 0)
+      throw new Error(`${this.name}: the header row (${this.fields.join(', ')}) has no data rows under it`);
+    if (this.records === 0)
+      throw new Error(
+        `${this.name}: none of its ${this.problems.count} data row${this.problems.count > 1 ? 's' : ''} has the header's ${this.fields.length} fields (${this.fields.join(', ')}): ${this.problems.listed.slice(0, 3).join('; ')}`,
+      );
+    return records;
+  }
+
+  summary(): Omit<ReadResult, 'records'> {
+    return { warnings: this.problems.warning(this.name, 'malformed row'), malformed: this.problems.count };
+  }
+
+  private parse(final: boolean): RawRecord[] {
+    const input = this.pending;
+    const parsed = this.parser.parse(input, this.baseIndex, !final);
+    const quoteError = parsed.errors.find((e) => e.type === 'Quotes');
+    if (quoteError) {
+      const line =
+        quoteError.index === undefined ? '?' : this.linesBefore + countLines(input.slice(0, quoteError.index)) + 1;
+      // Papa counts rows from the header (row 0) within this piece.
+      const row = (quoteError.row ?? 0) + (this.started ? this.dataRows + 1 : 0);
+      throw new Error(
+        `${this.name}: broken CSV quoting in row ${row} (line ${line}): ${quoteError.message}. ` +
+          'A quoted field must end with a quote, and a quote inside a field is written twice ("").',
+      );
+    }
+    const badRows = new Set<number>();
+    for (const e of parsed.errors) {
+      if (e.row === undefined || badRows.has(e.row)) continue;
+      badRows.add(e.row);
+      // Papa counts field-mismatch rows from 0 after the header; people count data rows from 1.
+      this.problems.add(`row ${e.row + 1} (${e.message})`);
+    }
+    this.fields = parsed.meta.fields ?? this.fields;
+    const records = parsed.data.filter((_, i) => !badRows.has(this.dataRows + i));
+    this.dataRows += parsed.data.length;
+    this.records += records.length;
+    this.started = true;
+    if (!final) {
+      const consumed = parsed.meta.cursor - this.baseIndex;
+      this.linesBefore += countLines(input.slice(0, consumed));
+      this.pending = input.slice(consumed);
+      this.baseIndex = parsed.meta.cursor;
+    }
+    return records;
+  }
+}
+
+function countLines(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -337,11 +599,4 @@ function describeJson(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
-
-function problemWarning(name: string, what: string, problems: string[]): string[] {
-  if (problems.length === 0) return [];
-  const listed = problems.slice(0, LISTED_PROBLEMS).join('; ');
-  const more = problems.length > LISTED_PROBLEMS ? `; and ${problems.length - LISTED_PROBLEMS} more` : '';
-  return [`${name}: skipped ${problems.length} ${what}${problems.length === 1 ? '' : 's'}: ${listed}${more}`];
 }

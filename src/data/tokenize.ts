@@ -9,6 +9,7 @@ import type { FormatSpec } from './detect';
 import { supervisedTargets } from './truncation';
 import { IGNORE_INDEX, type Example, type RawRecord, type TextTokenizer } from './types';
 import type { PromptJoin } from './prompt-join';
+import type { TokenArena } from './token-arena';
 
 export interface TokenizeResult {
   examples: Example[];
@@ -28,6 +29,8 @@ const JOIN_TEXT: Record<Exclude<PromptJoin, 'chat-template'>, string> = { none: 
 
 export interface TokenizeOptions {
   promptJoin?: PromptJoin;
+  /** Where examples are stored compactly (a large file); without one they stay plain arrays. */
+  arena?: TokenArena;
 }
 
 /** Fields a format reads besides its column roles. */
@@ -62,64 +65,105 @@ export function tokenizeRecords(
   tokenizer: TextTokenizer,
   opts: TokenizeOptions = {},
 ): TokenizeResult {
-  const promptJoin = opts.promptJoin ?? 'none';
-  if (promptJoin === 'chat-template' && !tokenizer.chatTemplate) {
-    throw new Error(
-      'the prompt/completion join "chat-template" needs a tokenizer with a chat template (tokenizer_config.json chat_template); this one has none',
-    );
-  }
-  const examples: Example[] = [];
-  const skips: Record<SkipRow['kind'], string[]> = { malformed: [], empty: [], unsupervised: [] };
-  const turns = { assistant: 0, empty: 0 };
-  records.forEach((record, row) => {
-    try {
-      const example = tokenizeRecord(record, row, spec, tokenizer, promptJoin, turns);
-      if (example.inputIds.length === 0) throw new SkipRow('empty', 'no tokens');
-      if (supervisedTargets(example) === 0) {
-        throw new SkipRow('unsupervised', 'no supervised token');
-      }
-      examples.push(example);
-    } catch (err) {
-      if (!(err instanceof SkipRow)) throw err;
-      skips[err.kind].push(`row ${row}: ${err.message}`);
-    }
-  });
-  const describe: Record<SkipRow['kind'], string> = {
-    malformed: 'malformed rows',
-    empty: 'empty examples',
-    unsupervised: 'examples with no supervised token',
-  };
-  const warnings = (Object.keys(skips) as SkipRow['kind'][])
-    .filter((kind) => skips[kind].length > 0)
-    .map((kind) => {
-      const list = skips[kind];
-      const more = list.length > LISTED_ROWS ? `; ...` : '';
-      return `skipped ${list.length} ${describe[kind]} (${list.slice(0, LISTED_ROWS).join('; ')}${more})`;
-    });
-  if (turns.empty > 0) {
-    warnings.push(
-      `${turns.empty} of ${turns.assistant} assistant turns render empty with this chat template (for example tool calls or ` +
-        `reasoning the template does not write) and are not trained on`,
-    );
-  }
-  const unusedFields = fieldsNotRead(records, spec);
-  if (unusedFields.length > 0) {
-    warnings.push(
-      `field${unusedFields.length > 1 ? 's' : ''} ${unusedFields.map((f) => `"${f}"`).join(', ')} not used by the ${spec.format} format (ignored)`,
-    );
-  }
-  const skipped = skips.malformed.length + skips.empty.length + skips.unsupervised.length;
-  return { examples, warnings, skipped, assistantTurns: turns.assistant, emptyTurns: turns.empty, unusedFields };
+  const recordTokenizer = new RecordTokenizer(spec, tokenizer, opts);
+  recordTokenizer.add(records);
+  return recordTokenizer.finish();
 }
 
-function fieldsNotRead(records: RawRecord[], spec: FormatSpec): string[] {
-  const read = new Set<string>([
-    ...Object.values(spec.columns).filter((f): f is string => !!f),
-    ...(CONTEXT_FIELDS[spec.format] ?? []),
-  ]);
-  const unused = new Set<string>();
-  for (const record of records) for (const field of Object.keys(record)) if (!read.has(field)) unused.add(field);
-  return [...unused];
+/**
+ * Tokenizes records a batch at a time (a large file streams through it), numbering rows across batches, and
+ * reports skips and unused fields for the whole file at the end.
+ */
+export class RecordTokenizer {
+  private readonly promptJoin: PromptJoin;
+  private readonly examples: Example[] = [];
+  private readonly skips: Record<SkipRow['kind'], { listed: string[]; count: number }> = {
+    malformed: { listed: [], count: 0 },
+    empty: { listed: [], count: 0 },
+    unsupervised: { listed: [], count: 0 },
+  };
+  private readonly turns = { assistant: 0, empty: 0 };
+  private readonly readFields: Set<string>;
+  private readonly unused = new Set<string>();
+  private row = 0;
+  private readonly arena: TokenArena | null;
+
+  constructor(
+    private readonly spec: FormatSpec,
+    private readonly tokenizer: TextTokenizer,
+    opts: TokenizeOptions = {},
+  ) {
+    this.promptJoin = opts.promptJoin ?? 'none';
+    this.arena = opts.arena ?? null;
+    if (this.promptJoin === 'chat-template' && !tokenizer.chatTemplate) {
+      throw new Error(
+        'the prompt/completion join "chat-template" needs a tokenizer with a chat template (tokenizer_config.json chat_template); this one has none',
+      );
+    }
+    this.readFields = new Set<string>([
+      ...Object.values(spec.columns).filter((f): f is string => !!f),
+      ...(CONTEXT_FIELDS[spec.format] ?? []),
+    ]);
+  }
+
+  get exampleCount(): number {
+    return this.examples.length;
+  }
+
+  add(records: RawRecord[]): void {
+    for (const record of records) {
+      const row = this.row++;
+      for (const field of Object.keys(record)) if (!this.readFields.has(field)) this.unused.add(field);
+      try {
+        const example = tokenizeRecord(record, row, this.spec, this.tokenizer, this.promptJoin, this.turns);
+        if (example.inputIds.length === 0) throw new SkipRow('empty', 'no tokens');
+        if (supervisedTargets(example) === 0) throw new SkipRow('unsupervised', 'no supervised token');
+        this.examples.push(this.arena ? this.arena.store(example) : example);
+      } catch (err) {
+        if (!(err instanceof SkipRow)) throw err;
+        const skip = this.skips[err.kind];
+        if (skip.listed.length < LISTED_ROWS) skip.listed.push(`row ${row}: ${err.message}`);
+        skip.count++;
+      }
+    }
+  }
+
+  finish(): TokenizeResult {
+    const describe: Record<SkipRow['kind'], string> = {
+      malformed: 'malformed rows',
+      empty: 'empty examples',
+      unsupervised: 'examples with no supervised token',
+    };
+    const warnings = (Object.keys(this.skips) as SkipRow['kind'][])
+      .filter((kind) => this.skips[kind].count > 0)
+      .map((kind) => {
+        const { listed, count } = this.skips[kind];
+        const more = count > LISTED_ROWS ? `; ...` : '';
+        return `skipped ${count} ${describe[kind]} (${listed.join('; ')}${more})`;
+      });
+    const { turns } = this;
+    if (turns.empty > 0) {
+      warnings.push(
+        `${turns.empty} of ${turns.assistant} assistant turns render empty with this chat template (for example tool calls or ` +
+          `reasoning the template does not write) and are not trained on`,
+      );
+    }
+    const unusedFields = [...this.unused];
+    if (unusedFields.length > 0) {
+      warnings.push(
+        `field${unusedFields.length > 1 ? 's' : ''} ${unusedFields.map((f) => `"${f}"`).join(', ')} not used by the ${this.spec.format} format (ignored)`,
+      );
+    }
+    const skipped = this.skips.malformed.count + this.skips.empty.count + this.skips.unsupervised.count;
+    return {
+      examples: this.examples,
+      warnings,
+      skipped,
+      assistantTurns: turns.assistant,
+      emptyTurns: turns.empty,
+      unusedFields,
+    };
+  }
 }
 
 function tokenizeRecord(

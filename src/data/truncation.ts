@@ -9,6 +9,7 @@
  *    the answer, is what the answer depends on), keeping a leading BOS; the answer is cut from the right.
  *  - 'right': a plain cut at the sequence length (TRL's SFTTrainer `truncation_mode="keep_start"`).
  */
+import { sliceIds } from './token-arena';
 import { IGNORE_INDEX, type Example } from './types';
 
 export type Truncation = 'keep-answer' | 'right';
@@ -48,9 +49,9 @@ export function truncateExample(ex: Example, seqLen: number, mode: Truncation, b
   const keepBos = bosId !== null && p > 1 && ex.inputIds[0] === bosId && ex.labels[0] === IGNORE_INDEX ? 1 : 0;
   const { source, target } = inferSeqlen(p - keepBos, n - p, seqLen - keepBos);
   const parts = [slice(ex, 0, keepBos), slice(ex, p - source, p), slice(ex, p, p + target)];
-  return { inputIds: parts.flatMap((e) => e.inputIds), labels: parts.flatMap((e) => e.labels) };
+  return { inputIds: parts.flatMap((e) => Array.from(e.inputIds)), labels: parts.flatMap((e) => Array.from(e.labels)) };
 }
 
 function slice(ex: Example, start: number, end: number): Example {
-  return { inputIds: ex.inputIds.slice(start, end), labels: ex.labels.slice(start, end) };
+  return { inputIds: sliceIds(ex.inputIds, start, end), labels: sliceIds(ex.labels, start, end) };
 }

@@ -4,7 +4,15 @@
  * tokenizer.json is optional, as it is for transformers: without it only pre-tokenized {"input_ids"} data can be
  * used, and whatever must encode or decode text fails saying which file is missing and why it is needed.
  */
-import { loadDataset, type DatasetFile, type LoadedDataset, type LoadOptions } from '../data/index';
+import {
+  fitDataset,
+  tokenizeDataset,
+  type DatasetFile,
+  type LoadedDataset,
+  type LoadOptions,
+  type TokenizedDataset,
+  type TokenizeOptions,
+} from '../data/index';
 import { canonicalLoader, parseConfig, type ModelSpec } from '../model/config';
 import { readLlama2c, readLlama2cTokenizer } from '../model/formats/llama2c';
 import { openCheckpoint, type WeightStore } from '../model/formats/safetensors';
@@ -195,10 +203,19 @@ export function previewTokenizer(model: LoadedModel): HfTextTokenizer {
 export async function loadModelDataset(
   model: LoadedModel,
   file: DatasetFile,
-  opts: LoadOptions = {},
+  opts: LoadOptions & TokenizeOptions = {},
 ): Promise<LoadedDataset> {
+  return fitDataset(await tokenizeModelDataset(model, file, opts), model.tokenizer, opts);
+}
+
+/** tokenizeDataset (streamed, whole examples) with the model's tokenizer and loadModelDataset's errors. */
+export async function tokenizeModelDataset(
+  model: LoadedModel,
+  file: DatasetFile,
+  opts: TokenizeOptions = {},
+): Promise<TokenizedDataset> {
   try {
-    return await loadDataset(file, model.tokenizer, opts);
+    return await tokenizeDataset(file, model.tokenizer, opts);
   } catch (err) {
     if (
       model.noTokenizer !== null &&

@@ -14,7 +14,8 @@ export interface TextTokenizer {
   addBos: boolean;
   /** addSpecial (default false) prepends BOS when addBos. */
   encode(text: string, opts?: { addSpecial?: boolean }): number[];
-  decode(ids: number[], opts?: { skipSpecial?: boolean }): string;
+  /** Plain ids, or a dataset's stored ids (Int32Array views). */
+  decode(ids: number[] | Int32Array, opts?: { skipSpecial?: boolean }): string;
   tokenToId(token: string): number | null;
   chatTemplate: string | null;
 }
@@ -95,7 +96,7 @@ export function loadTokenizer(tokenizerJson: object, tokenizerConfig?: object): 
     decode(ids, opts = {}) {
       if (ids.length === 0) return '';
       return libraryCall('decode token ids', () =>
-        tokenizer.decode(ids, {
+        tokenizer.decode(Array.isArray(ids) ? ids : Array.from(ids), {
           skip_special_tokens: opts.skipSpecial ?? false,
           clean_up_tokenization_spaces: cleanUp,
         }),

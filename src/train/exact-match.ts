@@ -24,8 +24,8 @@ export function promptAndAnswer(ex: Example, eosId: number | null): { prompt: nu
   if (first <= 0) return null;
   let end = first;
   while (end < ex.labels.length && ex.labels[end] !== IGNORE_INDEX) end++;
-  const answer = ex.inputIds.slice(first, end).filter((id) => id !== eosId);
-  return answer.length ? { prompt: ex.inputIds.slice(0, first), answer } : null;
+  const answer = Array.from(ex.inputIds.slice(first, end)).filter((id) => id !== eosId);
+  return answer.length ? { prompt: Array.from(ex.inputIds.slice(0, first)), answer } : null;
 }
 
 export async function exactMatch(

@@ -120,10 +120,10 @@ export function decodeSegments(ex: Example, tokenizer: TextTokenizer): PreviewSe
   let decoded = '';
   for (let i = 1; i <= n; i++) {
     if (i < n && isSupervised(i) === isSupervised(start)) continue;
-    const prefix = tokenizer.decode(ex.inputIds.slice(0, i));
+    const prefix = tokenizer.decode(Array.from(ex.inputIds.slice(0, i)));
     const text = prefix.startsWith(decoded)
       ? prefix.slice(decoded.length)
-      : tokenizer.decode(ex.inputIds.slice(start, i));
+      : tokenizer.decode(Array.from(ex.inputIds.slice(start, i)));
     segments.push({ text, supervised: isSupervised(start) });
     decoded = prefix;
     start = i;

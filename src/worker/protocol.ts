@@ -493,7 +493,11 @@ export type WorkerEvent =
   | { type: 'modelProgress'; stage: string; done: number; total: number }
   /** The card arrives from the headers, before the weights are on the GPU (`ready` false). */
   | { type: 'model'; card: ModelCard; ready: boolean; gpuBytes: number }
-  | { type: 'datasetProgress'; name: string; stage: string }
+  /**
+   * Reading or tokenizing a dataset: `done` of `total` bytes. A large file's first rows come as `preview` after the
+   * first batch, while the rest is read; the dataset in use only changes with the `dataset` event.
+   */
+  | { type: 'datasetProgress'; name: string; stage: string; done?: number; total?: number; preview?: DatasetPreview }
   | { type: 'dataset'; preview: DatasetPreview }
   | { type: 'runStatus'; id: string; status: RunStatus; stage?: string; message?: string }
   /** The run's examples at its sequence length, before step 0. */

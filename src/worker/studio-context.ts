@@ -2,7 +2,7 @@
  * What the studio's jobs share: the channel to the page, the GPU queue, the loaded model and dataset, and what
  * finished runs left behind. studio.ts builds one and hands it to every job module.
  */
-import type { LoadedDataset, RawRecord } from '../data/index';
+import type { DatasetFile, LoadedDataset, RawRecord, TokenizedDataset } from '../data/index';
 import type { LoadedModel } from '../engine/load-model';
 import type { DirSource } from '../model/formats/source';
 import type { ModelWeights } from '../model/weights';
@@ -29,7 +29,8 @@ export interface DatasetState {
   bytes: number;
   digest: string;
   demo: boolean;
-  file: { name: string; bytes: Uint8Array };
+  /** Streamed again for each tokenization (a browser File), or bytes (the demo). */
+  file: DatasetFile;
   /** The first records, all that format detection looks at: re-detecting with a new mapping needs no re-read. */
   sample: RawRecord[];
   rows: number;
@@ -37,8 +38,9 @@ export interface DatasetState {
   malformed: number;
   fields: string[];
   override: DatasetFormatOverride;
-  /** Tokenized examples per (tokenizer, sequence length, format override). */
-  cache: Map<string, Promise<LoadedDataset>>;
+  /** The whole examples per model epoch (this dataset's format choice), and each sequence length fitted from them. */
+  cache: Map<number, Promise<TokenizedDataset>>;
+  fitted: Map<string, LoadedDataset>;
 }
 
 /** What a finished run leaves behind for export and generation. */

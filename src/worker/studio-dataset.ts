@@ -3,18 +3,23 @@
  * configured run's length, and the tokenized examples cached for the preview and the runs.
  */
 import {
-  readRecords,
+  readRecordBatches,
   detectFormat,
   DEFAULT_TRUNCATION,
+  fitDataset,
   NoSupervisedTokensError,
+  tokenizeRecords,
+  type DatasetFile,
   type FormatSpec,
   type LoadedDataset,
   type LoadOptions,
   type RawRecord,
+  type TokenizedDataset,
   type Truncation,
 } from '../data/index';
-import { fileDigest } from '../data/digest';
-import { loadModelDataset, previewTokenizer } from '../engine/load-model';
+import { blobDatasetFile } from '../data/dataset-file';
+import { fileDigest, sourceDigest } from '../data/digest';
+import { previewTokenizer, tokenizeModelDataset } from '../engine/load-model';
 import { noSupervisedMessage, STUDIO_WORDING } from '../engine/wording';
 import { fetchDemoDataset } from './demo';
 import { dataFit, tokenizedPreview, untokenizedPreview, type DatasetInfo } from './dataset-preview';
@@ -25,8 +30,18 @@ import { messageOf, type DatasetState, type ModelState, type StudioState } from 
 const DETECTION_SAMPLE_ROWS = 100;
 const AUTO_DETECT: DatasetFormatOverride = { format: null, columns: {} };
 
+/** A file dropped while another was still loading: the older load stops, and only the newest one may finish. */
+class SupersededLoad extends Error {}
+
 export class StudioDataset {
   private datasetSeq = 0;
+  /** Counts loadDataset calls: a load that is no longer the latest neither reports nor replaces the dataset. */
+  private loadSeq = 0;
+  /** A load is under way; once its file is read, `loading` holds it (its tokenization's progress is shown). */
+  private loadInFlight = false;
+  private loading: DatasetState | null = null;
+  /** Files whose load a newer one replaced: their tokenization stops at its next batch. */
+  private readonly abandoned = new WeakSet<DatasetState>();
   /** The sequence length and truncation of the run being configured: the preview reports the data's fit at them. */
   private previewFit: { seq: number; truncation: Truncation } | null = null;
 
@@ -34,44 +49,123 @@ export class StudioDataset {
 
   async loadDataset(source: DatasetSource): Promise<void> {
     const name = source.kind === 'demo' ? 'tinyshakespeare.txt' : source.file.name;
+    const load = ++this.loadSeq;
+    if (this.loading) this.abandoned.add(this.loading);
+    this.loadInFlight = true;
+    this.loading = null;
     this.studio.post({ type: 'datasetProgress', name, stage: 'Reading' });
     try {
-      const file =
-        source.kind === 'demo'
-          ? await fetchDemoDataset()
-          : { name: source.file.name, bytes: new Uint8Array(await source.file.arrayBuffer()) };
-      this.studio.post({ type: 'datasetProgress', name, stage: 'Parsing' });
-      const candidate = await this.readDataset(file, source.kind === 'demo');
-      if (this.studio.model) this.studio.post({ type: 'datasetProgress', name, stage: 'Tokenizing' });
+      // A dropped file is streamed (File.stream()) each time it is read, never held whole.
+      const file: DatasetFile =
+        source.kind === 'demo' ? await fetchDemoDataset() : blobDatasetFile(source.file, source.file.name);
+      const candidate = await this.readDataset(file, source.kind === 'demo', load);
+      this.loading = candidate;
       const preview = await this.preview(candidate);
+      if (load !== this.loadSeq) return;
       // A failed file never replaces a good one, so only now does the candidate become the dataset.
       this.studio.dataset = candidate;
       this.studio.post({ type: 'dataset', preview });
     } catch (err) {
+      if (err instanceof SupersededLoad || load !== this.loadSeq) return;
       this.studio.post({ type: 'error', scope: 'dataset', message: messageOf(err) });
+    } finally {
+      if (load === this.loadSeq) {
+        this.loadInFlight = false;
+        this.loading = null;
+      }
     }
   }
 
-  /** Parses the file once, keeping what detection and the mapping UI need (the tokenizer reads the file itself). */
-  private async readDataset(file: { name: string; bytes: Uint8Array }, demo: boolean): Promise<DatasetState> {
-    const read = await readRecords(file);
-    if (read.records.length === 0) throw new Error(`${file.name}: no records found (the file is empty)`);
-    const sample = read.records.slice(0, DETECTION_SAMPLE_ROWS);
+  /**
+   * Reads the file once, in batches, keeping what detection and the mapping UI need (the first rows) and counting
+   * the rest; the tokenizer streams the file again itself. A preview of the first rows is posted after the first
+   * batch, while the rest is read.
+   */
+  private async readDataset(file: DatasetFile, demo: boolean, load: number): Promise<DatasetState> {
+    const digest = 'bytes' in file ? await fileDigest(file.bytes) : await sourceDigest(file);
+    const sample: RawRecord[] = [];
+    let rows = 0;
+    let early = false;
+    const read = await readRecordBatches(file, async (records, progress) => {
+      if (load !== this.loadSeq) throw new SupersededLoad();
+      rows += records.length;
+      for (let i = 0; i < records.length && sample.length < DETECTION_SAMPLE_ROWS; i++) sample.push(records[i]);
+      if (progress.done) return;
+      const preview = !early && sample.length > 0 ? this.firstRowsPreview(file, digest, demo, sample, rows) : undefined;
+      early ||= preview !== undefined;
+      this.studio.post({
+        type: 'datasetProgress',
+        name: file.name,
+        stage: 'Reading',
+        done: progress.bytesRead,
+        total: progress.totalBytes,
+        ...(preview ? { preview } : {}),
+      });
+      // Lets the worker answer other messages between batches of a long file.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    });
+    if (rows === 0) throw new Error(`${file.name}: no records found (the file is empty)`);
     return {
       id: ++this.datasetSeq,
       name: file.name,
-      bytes: file.bytes.length,
-      digest: await fileDigest(file.bytes),
+      bytes: 'bytes' in file ? file.bytes.length : file.size,
+      digest,
       demo,
       file,
       sample,
-      rows: read.records.length,
+      rows,
       readWarnings: read.warnings,
       malformed: read.malformed,
       fields: fieldsOf(sample),
       override: AUTO_DETECT,
       cache: new Map(),
+      fitted: new Map(),
     };
+  }
+
+  /**
+   * What the panel shows while a large file is still being read: the format detected from its first rows and,
+   * with a model loaded, those rows tokenized. Counts are of the rows read so far.
+   */
+  private firstRowsPreview(
+    file: DatasetFile,
+    digest: string,
+    demo: boolean,
+    sample: RawRecord[],
+    rowsSoFar: number,
+  ): DatasetPreview {
+    const info: DatasetInfo = {
+      name: file.name,
+      bytes: 'bytes' in file ? file.bytes.length : file.size,
+      digest,
+      demo,
+      fields: fieldsOf(sample),
+      override: AUTO_DETECT,
+      unmatched: null,
+    };
+    let spec: FormatSpec;
+    try {
+      spec = detectFormat(sample);
+    } catch (err) {
+      return untokenizedPreview({ ...info, unmatched: messageOf(err) }, rowsSoFar, null, {}, [], 0);
+    }
+    const model = this.studio.model;
+    if (!model) return untokenizedPreview(info, rowsSoFar, spec.format, spec.columns, [], 0);
+    try {
+      const tokenized = tokenizeRecords(sample, spec, model.loaded.tokenizer);
+      const whole: TokenizedDataset = {
+        ...tokenized,
+        file: file.name,
+        format: spec.format,
+        columns: spec.columns,
+        rows: rowsSoFar,
+        skipped: tokenized.skipped,
+      };
+      return tokenizedPreview(info, fitDataset(whole, model.loaded.tokenizer), previewTokenizer(model.loaded), null);
+    } catch {
+      // The first rows alone may not tokenize (no usable example yet): the full read will say why, if it persists.
+      return untokenizedPreview(info, rowsSoFar, spec.format, spec.columns, [], 0);
+    }
   }
 
   /**
@@ -86,7 +180,7 @@ export class StudioDataset {
         scope: 'dataset',
         message: 'Load a dataset before choosing its format.',
       });
-    const candidate: DatasetState = { ...ds, override, cache: new Map() };
+    const candidate: DatasetState = { ...ds, override, cache: new Map(), fitted: new Map() };
     this.studio.post({ type: 'datasetProgress', name: ds.name, stage: this.studio.model ? 'Tokenizing' : 'Checking' });
     try {
       const preview = await this.preview(candidate);
@@ -165,24 +259,49 @@ export class StudioDataset {
   }
 
   /**
-   * Tokenized once per (model, sequence length, truncation, format choice); `seq` null keeps documents whole (for
-   * the preview).
+   * The examples at `seq` tokens (`seq` null: documents whole, for the preview). The file is streamed through the
+   * tokenizer once per (model, format choice), with progress; each sequence length is fitted from that, and cached.
    */
-  private examples(
+  private async examples(
     ds: DatasetState,
     model: ModelState,
     seq: number | null,
     truncation: Truncation = DEFAULT_TRUNCATION,
   ): Promise<LoadedDataset> {
-    const key = `${model.epoch}:${seq ?? 'whole'}:${seq === null ? '' : truncation}:${JSON.stringify(ds.override)}`;
-    let p = ds.cache.get(key);
+    const whole = await this.tokenized(ds, model);
+    const key = `${model.epoch}:${seq ?? 'whole'}:${seq === null ? '' : truncation}`;
+    let fitted = ds.fitted.get(key);
+    if (!fitted) {
+      fitted = fitDataset(whole, model.loaded.tokenizer, seq === null ? {} : { seqLen: seq, truncation });
+      ds.fitted.set(key, fitted);
+    }
+    return fitted;
+  }
+
+  private tokenized(ds: DatasetState, model: ModelState): Promise<TokenizedDataset> {
+    // One tokenizer's examples at a time: a large file's tokens are most of the memory it costs.
+    for (const key of ds.cache.keys()) if (key !== model.epoch) ds.cache.delete(key);
+    for (const key of ds.fitted.keys()) if (!key.startsWith(`${model.epoch}:`)) ds.fitted.delete(key);
+    let p = ds.cache.get(model.epoch);
     if (!p) {
-      p = loadModelDataset(model.loaded, ds.file, {
+      p = tokenizeModelDataset(model.loaded, ds.file, {
         ...overrideOptions(ds.override),
-        ...(seq === null ? {} : { seqLen: seq, truncation }),
+        // Only the file being loaded, or the one in use while none is, has its progress shown.
+        onProgress: (progress) => {
+          if (this.abandoned.has(ds)) throw new SupersededLoad();
+          const shown = this.loadInFlight ? this.loading : this.studio.dataset;
+          if (ds !== shown) return;
+          this.studio.post({
+            type: 'datasetProgress',
+            name: ds.name,
+            stage: 'Tokenizing',
+            done: progress.bytesRead,
+            total: progress.totalBytes,
+          });
+        },
       });
-      ds.cache.set(key, p);
-      p.catch(() => ds.cache.delete(key));
+      ds.cache.set(model.epoch, p);
+      p.catch(() => ds.cache.delete(model.epoch));
     }
     return p;
   }

@@ -399,7 +399,7 @@ describe('PEFT DoRA folders against PEFT itself (hf-golden unmerged_f64 losses)'
     graph.forwardList.run();
     const full = await gpu.read(graph.logits, (prompt.length - 1) * V, V);
     const decoder = new Decoder(gpu, loaded.weights, { capacity: 16, prefillRows: 4, adapters: loaded.adapters });
-    decoder.prefill(prompt.slice(0, -1));
+    decoder.prefill(Array.from(prompt.slice(0, -1)));
     const decoded = await decoder.stepLogits(prompt[prompt.length - 1]);
     const scale = Math.max(...full.map(Math.abs));
     expect(Math.max(...decoded.map((x, i) => Math.abs(x - full[i]))) / scale).toBeLessThan(1e-5);

@@ -69,8 +69,8 @@ export class FakeTokenizer implements TextTokenizer {
     return out;
   }
 
-  decode(ids: number[], opts: { skipSpecial?: boolean } = {}): string {
-    return ids
+  decode(ids: number[] | Int32Array, opts: { skipSpecial?: boolean } = {}): string {
+    return Array.from(ids)
       .filter((id) => !(opts.skipSpecial && this.special.has(this.pieces[id])))
       .map((id) => this.pieces[id] ?? '<unk>')
       .join('');

@@ -165,7 +165,10 @@ describe('loadDataset errors and warnings name the file', () => {
   it('pre-tokenized rows keep their labels', async () => {
     const ds = await loadDataset(inline('t.jsonl', `{"input_ids": [5, 6, 7], "labels": [-100, -100, ${EOS}]}\n`), tok);
     expect(ds.format).toBe('tokens');
-    expect(ds.examples).toEqual([{ inputIds: [5, 6, 7], labels: [M, M, EOS] }]);
+    // Loaded examples are views into the dataset's token arena.
+    expect(ds.examples.map((e) => ({ inputIds: Array.from(e.inputIds), labels: Array.from(e.labels) }))).toEqual([
+      { inputIds: [5, 6, 7], labels: [M, M, EOS] },
+    ]);
   });
 });
 
@@ -177,7 +180,7 @@ describe('loadDataset with real tokenizers', () => {
     ds.examples.forEach((ex, i) => {
       const raw = JSON.parse(readFileSync('test/fixtures/datasets/alpaca_handmade/alpaca.json', 'utf8'))[i];
       const prompt = alpacaPrompt(raw.instruction, raw.input);
-      expect(ex.inputIds).toEqual([tok.bosId, ...tok.encode(prompt + raw.output), tok.eosId]);
+      expect(Array.from(ex.inputIds)).toEqual([tok.bosId, ...tok.encode(prompt + raw.output), tok.eosId]);
       expect(ex.labels[0]).toBe(M);
       expect(supervisedText(tok, ex)).toBe(`${raw.output}</s>`);
     });

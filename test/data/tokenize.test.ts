@@ -22,7 +22,7 @@ function one(records: RawRecord[], spec: FormatSpec, tok: FakeTokenizer) {
 }
 
 /** The text of the supervised labels, in order (what the model is taught to produce). */
-function supervisedText(tok: FakeTokenizer, labels: number[]): string {
+function supervisedText(tok: FakeTokenizer, labels: number[] | Int32Array): string {
   return tok.decode(labels.filter((l) => l !== M));
 }
 

@@ -63,7 +63,7 @@ describe('loadModelDir', () => {
     };
     const ds = await loadModelDataset(m, tokens, { seqLen: 8 });
     expect(ds.format).toBe('tokens');
-    expect(ds.examples.map((e) => e.inputIds)).toEqual([
+    expect(ds.examples.map((e) => Array.from(e.inputIds))).toEqual([
       [1, 2, 3],
       [4, 5, 6, 7],
     ]);

@@ -189,7 +189,7 @@ describe('what a folder replaces in the base model', () => {
     const full = await gpu.read(graph.logits, (prompt.length - 1) * 320, 320);
     const decoded = async (weights: ModelWeights) => {
       const decoder = new Decoder(gpu, weights, { capacity: 16, prefillRows: 4, adapters: loaded.adapters });
-      decoder.prefill(prompt.slice(0, -1));
+      decoder.prefill(Array.from(prompt.slice(0, -1)));
       return decoder.stepLogits(prompt[prompt.length - 1]);
     };
     const maxDiff = (a: Float32Array) => Math.max(...a.map((x, i) => Math.abs(x - full[i])));

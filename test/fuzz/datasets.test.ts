@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { normalizeMessages } from '../../src/data/chat';
-import { loadDataset, readRecords, TRUNCATIONS, type DatasetFile, type LoadOptions } from '../../src/data/index';
+import { loadDataset, readRecords, TRUNCATIONS, type BytesFile, type LoadOptions } from '../../src/data/index';
 import { schemaOnlyParquet, type SchemaNode } from '../data/tiny-parquet';
 import { FakeTokenizer } from '../data/fake-tokenizer';
 import {
@@ -29,7 +29,7 @@ const lines = (path: string, n: number) => readFileSync(`${DATA}/${path}`, 'utf8
 const alpacaRows = JSON.parse(readFileSync(`${DATA}/alpaca_handmade/alpaca.json`, 'utf8')) as Record<string, string>[];
 
 /** Text fixtures, cut to a few KB so a case stays fast. */
-const TEXT_FILES: DatasetFile[] = [
+const TEXT_FILES: BytesFile[] = [
   { name: 'c4.jsonl', bytes: utf8(lines('c4_text_jsonl/c4_demo.jsonl', 6)) },
   { name: 'sft.jsonl', bytes: utf8(lines('chat_messages/v1_sft_demo.jsonl', 8)) },
   { name: 'tools.jsonl', bytes: utf8(lines('chat_messages/reason_tool_use_demo_50.jsonl', 2)) },
@@ -49,7 +49,7 @@ const PARQUET_LAYOUTS = [
   { v2: true },
   { dictionary: true, v2: true, snappy: true },
 ];
-const ALPACA_PARQUET: DatasetFile[] = PARQUET_LAYOUTS.map((layout, i) => ({
+const ALPACA_PARQUET: BytesFile[] = PARQUET_LAYOUTS.map((layout, i) => ({
   name: `alpaca-${i}.parquet`,
   bytes: parquetFile([
     { name: 'instruction', kind: 'string', values: alpacaRows.map((r) => r.instruction), ...layout },
@@ -58,7 +58,7 @@ const ALPACA_PARQUET: DatasetFile[] = PARQUET_LAYOUTS.map((layout, i) => ({
     { name: 'id', kind: 'int64', values: alpacaRows.map((_, i) => i), ...layout },
   ]),
 }));
-const GSM8K: DatasetFile = {
+const GSM8K: BytesFile = {
   name: 'gsm8k.parquet',
   bytes: new Uint8Array(readFileSync(`${DATA}/gsm8k_parquet_verl/test.parquet`)),
 };
@@ -86,7 +86,7 @@ const loadOptions: fc.Arbitrary<LoadOptions> = fc.record(
  * Loads `file` and checks what any load must satisfy: examples of valid ids with aligned labels, within seqLen, and
  * (without seqLen) every record read either an example or a counted skip: nothing dropped without a word.
  */
-async function checkDataset(file: DatasetFile, tokenizer: FakeTokenizer, opts: LoadOptions = {}) {
+async function checkDataset(file: BytesFile, tokenizer: FakeTokenizer, opts: LoadOptions = {}) {
   return guardAllocations(allocationLimit(file.bytes.length), () =>
     loadsOrRefuses(() => loadDataset(file, tokenizer, opts), [file.name], {
       wrapped: PARQUET_WRAPPED,
@@ -114,7 +114,7 @@ async function checkDataset(file: DatasetFile, tokenizer: FakeTokenizer, opts: L
 }
 
 /** readRecords alone: JSONL and JSON rows are records or counted as malformed, never lost. */
-async function checkRecords(file: DatasetFile) {
+async function checkRecords(file: BytesFile) {
   return guardAllocations(allocationLimit(file.bytes.length), () =>
     loadsOrRefuses(() => readRecords(file), [file.name], {
       wrapped: PARQUET_WRAPPED,

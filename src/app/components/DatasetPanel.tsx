@@ -5,12 +5,13 @@ import { pickHandles, reopenStore, useReopen } from '../reopen';
 import { useStudio } from '../store';
 import { DropZone } from './DropZone';
 import { ReopenOffer } from './Reopen';
-import { Alert, Panel, Stat } from './Panel';
+import { Alert, Panel, ProgressBar, Stat } from './Panel';
 import type { DatasetPreview } from '../../worker/protocol';
 import { FORMATS } from '../../data/detect';
 import type { ColumnMap, ColumnRole, DatasetFormat } from '../../data/types';
 import type { PromptJoin } from '../../data/tokenize';
 import { describeFit } from './RunData';
+import { describeDatasetLoading, loadingPercent, type DatasetLoading } from '../dataset-loading';
 
 const ACCEPT = '.txt,.jsonl,.ndjson,.json,.csv,.tsv,.parquet';
 
@@ -99,11 +100,7 @@ export function DatasetPanel() {
       </DropZone>
       <ReopenOffer slot="dataset" />
 
-      {dataset.loading && (
-        <div className="loading-line">
-          <span className="spinner" aria-hidden /> {dataset.loading.stage} {dataset.loading.name}…
-        </div>
-      )}
+      {dataset.loading && <DatasetLoadingView loading={dataset.loading} current={p} />}
       {dataset.error && (
         <Alert kind="error" title="The dataset could not be loaded" testId="dataset-error">
           {dataset.error}
@@ -113,24 +110,7 @@ export function DatasetPanel() {
 
       {p && (
         <div className="dataset-preview" data-testid="dataset-preview">
-          <div className="card-title-row">
-            <div>
-              <div className="card-title">{p.name}</div>
-              <div className="card-sub">
-                {formatBytes(p.bytes)}
-                {Object.keys(p.columns).length > 0 && (
-                  <span data-testid="dataset-columns">
-                    {` · columns: ${Object.entries(p.columns)
-                      .map(([role, field]) => (role === field ? role : `${role} ← ${field}`))
-                      .join(', ')}`}
-                  </span>
-                )}
-              </div>
-            </div>
-            <span className="badge badge-accent" data-testid="dataset-format">
-              {p.format ? (FORMAT_NAMES[p.format] ?? p.format) : 'Unknown format'}
-            </span>
-          </div>
+          <PreviewHeading preview={p} />
           {p.unmatched && (
             <Alert kind="warning" title="No format detected" testId="dataset-unmatched">
               {p.unmatched}
@@ -227,23 +207,105 @@ export function DatasetPanel() {
               </ResponsiveContainer>
             </div>
           )}
-          {p.samples.length > 0 && (
-            <div className="samples">
-              <div className="samples-head">
-                <span>First examples</span>
-                <span className="legend">
-                  <span className="swatch swatch-sup" /> supervised (loss) <span className="swatch swatch-ctx" />{' '}
-                  context only
-                </span>
-              </div>
-              {p.samples.map((s, i) => (
-                <Sample key={`${p.name}-${i}`} index={i} sample={s} />
-              ))}
-            </div>
-          )}
+          <SampleList preview={p} />
         </div>
       )}
     </Panel>
+  );
+}
+
+/**
+ * A file being read or tokenized: its progress (a spinner while the amount is unknown) and, for a large file, its
+ * first rows while the rest is read. The dataset in use (`current`) only changes once the file is done.
+ */
+function DatasetLoadingView({ loading, current }: { loading: DatasetLoading; current: DatasetPreview | null }) {
+  const percent = loadingPercent(loading);
+  // A new file (not the one in use re-tokenized for a new model, or its format applied).
+  const replacing = current !== null && (loading.preview !== undefined || loading.name !== current.name);
+  return (
+    <div className="dataset-loading" data-testid="dataset-loading">
+      {percent === null ? (
+        <div className="loading-line">
+          <span className="spinner" aria-hidden /> {describeDatasetLoading(loading)}
+        </div>
+      ) : (
+        <div className="loading-line">
+          <span data-testid="dataset-progress-text">{describeDatasetLoading(loading)}</span>
+          <ProgressBar
+            value={loading.done!}
+            max={loading.total!}
+            label={`${loading.stage} ${loading.name}`}
+            testId="dataset-progress"
+          />
+        </div>
+      )}
+      {replacing && (
+        <div className="muted small" data-testid="dataset-loading-note">
+          Runs and experiments can start once {loading.name} is loaded; until then {current.name}, below, stays the
+          dataset in use.
+        </div>
+      )}
+      {loading.preview && <EarlyPreview preview={loading.preview} />}
+    </div>
+  );
+}
+
+/** A large file's first rows while the rest is read: what was detected, and the rows tokenized (with a model). */
+function EarlyPreview({ preview }: { preview: DatasetPreview }) {
+  const unmapped = Object.keys(preview.columns).length === 0 && preview.fields.length > 0;
+  return (
+    <div className="dataset-early-preview" data-testid="dataset-early-preview">
+      <div className="muted small">
+        Preview of the first rows while the rest is read: {formatInt(preview.rows)} rows so far. The format can be
+        changed once the whole file is loaded.
+      </div>
+      <PreviewHeading preview={preview} />
+      {unmapped && <div className="muted small">Fields: {preview.fields.join(', ')}</div>}
+      {preview.unmatched && <div className="muted small">{preview.unmatched}</div>}
+      <SampleList preview={preview} />
+    </div>
+  );
+}
+
+/** The file's name and size, the columns each role reads, and the format badge. */
+function PreviewHeading({ preview: p }: { preview: DatasetPreview }) {
+  return (
+    <div className="card-title-row">
+      <div>
+        <div className="card-title">{p.name}</div>
+        <div className="card-sub">
+          {formatBytes(p.bytes)}
+          {Object.keys(p.columns).length > 0 && (
+            <span data-testid="dataset-columns">
+              {` · columns: ${Object.entries(p.columns)
+                .map(([role, field]) => (role === field ? role : `${role} ← ${field}`))
+                .join(', ')}`}
+            </span>
+          )}
+        </div>
+      </div>
+      <span className="badge badge-accent" data-testid="dataset-format">
+        {p.format ? (FORMAT_NAMES[p.format] ?? p.format) : 'Unknown format'}
+      </span>
+    </div>
+  );
+}
+
+/** The first examples decoded, supervised parts highlighted (only once the dataset is tokenized). */
+function SampleList({ preview: p }: { preview: DatasetPreview }) {
+  if (p.samples.length === 0) return null;
+  return (
+    <div className="samples">
+      <div className="samples-head">
+        <span>First examples</span>
+        <span className="legend">
+          <span className="swatch swatch-sup" /> supervised (loss) <span className="swatch swatch-ctx" /> context only
+        </span>
+      </div>
+      {p.samples.map((s, i) => (
+        <Sample key={`${p.name}-${i}`} index={i} sample={s} />
+      ))}
+    </div>
   );
 }
 

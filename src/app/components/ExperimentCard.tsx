@@ -17,7 +17,7 @@ import {
   type ExperimentRecord,
 } from '../experiment-record';
 import { formatLr } from '../format';
-import { useStudio } from '../store';
+import { useDatasetWait, useStudio } from '../store';
 import { BudgetTableView } from './ExperimentBudget';
 import { ExperimentForm } from './ExperimentForm';
 import { ExperimentProgress } from './ExperimentProgress';
@@ -64,6 +64,9 @@ export function ExperimentCard({ record: r, card }: { record: ExperimentRecord; 
   const results = useMemo(() => liveResults({ ...r, final, plan, results: finished }), [final, plan, finished]);
   const resumeProblem = canResumeExperiment(r) ? experimentResumeProblem(r, card, dataset) : null;
   const invalid = invalidExperimentFields(r.invalidFields);
+  // Not while a dataset file loads: the experiment would train on the previous one.
+  const datasetWait = useDatasetWait();
+  const startBlocked = invalid ?? datasetWait;
   const e = r.experiment;
   const base = fileBase(e.name);
 
@@ -107,8 +110,8 @@ export function ExperimentCard({ record: r, card }: { record: ExperimentRecord; 
             <button
               className="btn btn-primary btn-sm"
               data-testid="experiment-start"
-              disabled={invalid !== null}
-              title={invalid ?? `Train ${runCount(e)} runs, one after another`}
+              disabled={startBlocked !== null}
+              title={startBlocked ?? `Train ${runCount(e)} runs, one after another`}
               onClick={() => actions.startExperiment(r.id)}
             >
               Start {runCount(e)} runs

@@ -40,7 +40,13 @@ export function Stat(props: { label: string; value: ReactNode; hint?: string; te
   );
 }
 
-export function ProgressBar(props: { value: number; max: number; label?: string; indeterminate?: boolean }) {
+export function ProgressBar(props: {
+  value: number;
+  max: number;
+  label?: string;
+  indeterminate?: boolean;
+  testId?: string;
+}) {
   const pct = props.max > 0 ? Math.min(100, (100 * props.value) / props.max) : 0;
   return (
     <div
@@ -50,6 +56,7 @@ export function ProgressBar(props: { value: number; max: number; label?: string;
       aria-valuemax={props.max}
       aria-valuenow={props.value}
       aria-label={props.label}
+      data-testid={props.testId}
     >
       <div className="progress-fill" style={{ width: props.indeterminate ? undefined : `${pct}%` }} />
     </div>

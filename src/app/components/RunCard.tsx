@@ -13,7 +13,7 @@ import { runConfigJson } from '../run-config-json';
 import { copyText, downloadText } from '../run-download';
 import { hasMetrics, metricsCsv, metricsFileName, metricsJson } from '../run-metrics-export';
 import { invalidFieldsProblem, isActive, type RunRecord } from '../run-record';
-import { useStudio } from '../store';
+import { useDatasetWait, useStudio } from '../store';
 import { FieldValidity } from './Fields';
 import { RunBudget } from './RunBudget';
 import { CheckpointLine, ResumeButton } from './RunCheckpoint';
@@ -52,6 +52,9 @@ export function RunCard(props: {
   const active = isActive(run);
   const set = (patch: Partial<RunConfig>) => updateRun(c.id, patch);
   const invalid = invalidFieldsProblem(run.invalidFields);
+  // Not while a dataset file loads: the run would train on the previous one.
+  const datasetWait = useDatasetWait();
+  const startBlocked = invalid ?? datasetWait;
 
   const copyCli = async () => {
     setShowCli(true);
@@ -107,8 +110,8 @@ export function RunCard(props: {
             <button
               className="btn btn-primary btn-sm"
               data-testid="run-start"
-              disabled={invalid !== null}
-              title={invalid ?? undefined}
+              disabled={startBlocked !== null}
+              title={startBlocked ?? undefined}
               onClick={() => startRun(c.id)}
             >
               Start

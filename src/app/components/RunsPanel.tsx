@@ -6,7 +6,7 @@
 import { useMemo, useState } from 'react';
 import { filterRuns, groupRuns, narrows, NO_FILTER, validFilter, type RunFilter } from '../run-filter';
 import { isActive } from '../run-record';
-import { useStudio } from '../store';
+import { useDatasetWait, useStudio } from '../store';
 import { useRunListPrefs } from '../ui-prefs';
 import { Alert, Panel, runColor } from './Panel';
 import { RunAddButtons } from './RunAddMenu';
@@ -18,6 +18,7 @@ export function RunsPanel() {
   const runs = useStudio((s) => s.runs);
   const card = useStudio((s) => s.model.card);
   const hasDataset = useStudio((s) => s.dataset.preview !== null);
+  const datasetWait = useDatasetWait();
   const addRun = useStudio((s) => s.addRun);
   const startAll = useStudio((s) => s.startAllDrafts);
   const drafts = order.filter((id) => runs[id].status === 'draft').length;
@@ -58,7 +59,8 @@ export function RunsPanel() {
           <RunAddButtons />
           <button
             className="btn btn-primary"
-            disabled={drafts === 0 || !card || !hasDataset}
+            disabled={drafts === 0 || !card || !hasDataset || datasetWait !== null}
+            title={datasetWait ?? undefined}
             onClick={startAll}
             data-testid="start-all"
           >
