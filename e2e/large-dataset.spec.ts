@@ -3,7 +3,7 @@
  * preview (format detected, rows tokenized) while the rest is read, the demo's dataset still the one in use with
  * Start held back until the new file is done, then the whole file's preview.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'playwright/test';
@@ -91,4 +91,76 @@ test('a large dataset: progress, the first rows while the rest is read, Start he
   await expect(current.getByTestId('dataset-format')).toHaveText('Alpaca instructions');
   await expect(current.locator('.stat').filter({ hasText: /^Rows/ })).toContainText('20,000');
   await expect(start).toBeEnabled();
+});
+
+/** Total resident memory of the browser's processes (the worker that tokenizes lives in a renderer). */
+function chromiumRssBytes(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('chrom')) continue;
+      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (rss) total += Number(rss[1]) * 1024;
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return total;
+}
+
+const LARGE_MB = Number(process.env.LARGE_DATASET_MB ?? 0);
+
+test('a LARGE_DATASET_MB file streamed through the studio, with its times and memory', async ({ page }) => {
+  test.skip(
+    !LARGE_MB,
+    'a long check: LARGE_DATASET_MB=200 streams a 200 MB file (docs/BENCHMARKS.md, "Large datasets")',
+  );
+  test.setTimeout(90 * 60_000);
+  const path = join(mkdtempSync(join(tmpdir(), 'lora-studio-large-')), `alpaca-${LARGE_MB}mb.jsonl`);
+  const block = alpacaJsonl();
+  const copies = Math.ceil((LARGE_MB * 2 ** 20) / block.length);
+  writeFileSync(path, '');
+  for (let i = 0; i < copies; i++) appendFileSync(path, block);
+  const size = statSync(path).size;
+
+  await openDemo(page);
+  await expect(page.getByTestId('dataset-loading')).toHaveCount(0, { timeout: 60_000 });
+  const baseline = chromiumRssBytes();
+  let peak = baseline;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, chromiumRssBytes());
+  }, 500);
+  const t0 = Date.now();
+  await page.getByTestId('dataset-input').setInputFiles(path);
+  await expect(page.getByTestId('dataset-early-preview')).toBeVisible({ timeout: 120_000 });
+  const firstRows = Date.now() - t0;
+  await expect(page.getByTestId('dataset-progress')).toHaveAttribute('aria-label', /^Tokenizing /, {
+    timeout: 600_000,
+  });
+  const read = Date.now() - t0;
+  await expect(page.getByTestId('dataset-preview')).toContainText(`alpaca-${LARGE_MB}mb.jsonl`, {
+    timeout: 85 * 60_000,
+  });
+  const done = Date.now() - t0;
+  clearInterval(sampler);
+  const figures = {
+    bytes: size,
+    rows: copies * ROWS,
+    firstRowsPreviewSeconds: firstRows / 1000,
+    readSeconds: read / 1000,
+    tokenizedSeconds: done / 1000,
+    tokenizeMBps: size / 2 ** 20 / ((done - read) / 1000),
+    browserRssBaselineMB: Math.round(baseline / 2 ** 20),
+    browserRssPeakMB: Math.round(peak / 2 ** 20),
+    browserRssAfterMB: Math.round(chromiumRssBytes() / 2 ** 20),
+    tokens: await page
+      .getByTestId('dataset-preview')
+      .locator('.stat')
+      .filter({ hasText: /^Tokens/ })
+      .innerText(),
+  };
+  console.log(`large dataset: ${JSON.stringify(figures)}`);
+  await expect(page.getByTestId('dataset-preview').locator('.stat').filter({ hasText: /^Rows/ })).toContainText(
+    (copies * ROWS).toLocaleString('en'),
+  );
 });

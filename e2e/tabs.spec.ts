@@ -58,6 +58,7 @@ test('two tabs: one trains on the GPU, the other waits and takes over when it cl
   b.on('pageerror', (e) => errors.push(`B: ${e.message}`));
   await b.goto('/');
   await expect(b.getByTestId('gpu-tab-notice')).toContainText('Another tab of LoRA Studio is using the GPU');
+  await expect(b.getByTestId('gpu-badge')).toHaveText('GPU in use by another tab');
   await expect(cards(b)).toHaveCount(4);
   expect(b.workers()).toHaveLength(0);
   expect(a.workers()).toHaveLength(1);

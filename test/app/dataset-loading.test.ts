@@ -7,7 +7,7 @@ import { describe, expect, test, vi } from 'vitest';
 import { datasetLoadingProblem, describeDatasetLoading, type DatasetLoading } from '../../src/app/dataset-loading';
 import { createExperimentActions } from '../../src/app/experiment-actions';
 import { createReducer, createStepBuffer } from '../../src/app/reducer';
-import type { DatasetPreview } from '../../src/worker/protocol';
+import type { DatasetPreview, WorkerEvent } from '../../src/worker/protocol';
 import { useStudio } from '../../src/app/store';
 import { record, studioStore } from './fixtures';
 
@@ -38,6 +38,11 @@ function preview(name: string, patch: Partial<DatasetPreview> = {}): DatasetPrev
     unmatched: null,
     ...patch,
   };
+}
+
+/** The Reading event that carries a large file's first rows. */
+function firstRowsOf(name: string): WorkerEvent {
+  return { type: 'datasetProgress', name, stage: 'Reading', done: 1, total: 4, preview: preview(name) };
 }
 
 function setup(current: DatasetPreview | null = null) {
@@ -101,14 +106,7 @@ describe('dataset progress in the state', () => {
 
   test("the file's final preview ends the loading and becomes the dataset in use", () => {
     const { applyEvent, loading, store } = setup(preview('old.txt', { format: 'text' }));
-    applyEvent({
-      type: 'datasetProgress',
-      name: 'big.jsonl',
-      stage: 'Reading',
-      done: 1,
-      total: 4,
-      preview: preview('big.jsonl'),
-    });
+    applyEvent(firstRowsOf('big.jsonl'));
     const final = preview('big.jsonl', { rows: 20_000 });
     applyEvent({ type: 'dataset', preview: final });
     expect(loading()).toBeNull();
@@ -118,14 +116,7 @@ describe('dataset progress in the state', () => {
   test('an error ends the loading and keeps the dataset in use', () => {
     const old = preview('old.txt', { format: 'text' });
     const { applyEvent, loading, store } = setup(old);
-    applyEvent({
-      type: 'datasetProgress',
-      name: 'big.jsonl',
-      stage: 'Reading',
-      done: 1,
-      total: 4,
-      preview: preview('big.jsonl'),
-    });
+    applyEvent(firstRowsOf('big.jsonl'));
     applyEvent({ type: 'error', scope: 'dataset', message: 'big.jsonl: line 3 is not JSON' });
     expect(loading()).toBeNull();
     expect(store.getState().dataset).toMatchObject({ preview: old, error: 'big.jsonl: line 3 is not JSON' });

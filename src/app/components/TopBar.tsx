@@ -1,4 +1,5 @@
 import { useLayoutEffect, useRef, useState } from 'react';
+import { useGpuRole } from '../client';
 import { formatBytes } from '../format';
 import { isActive } from '../run-record';
 import { useStudio } from '../store';
@@ -50,6 +51,8 @@ function useStackedWhenCrowded() {
 
 export function TopBar() {
   const gpu = useStudio((s) => s.gpu);
+  // A second tab waits for the first to let the GPU go: say so rather than spin.
+  const role = useGpuRole((s) => s.role);
   const modelBytes = useStudio((s) => s.model.gpuBytes);
   const activeRun = useStudio((s) => Object.values(s.runs).find((r) => isActive(r) && r.progress));
   const bytes = activeRun?.progress?.gpuBytes ?? modelBytes;
@@ -78,7 +81,12 @@ export function TopBar() {
             : undefined
         }
       >
-        {gpu.status === 'checking' && (
+        {gpu.status === 'checking' && role === 'waiting' && (
+          <>
+            <span className="gpu-dot warn" aria-hidden /> GPU in use by another tab
+          </>
+        )}
+        {gpu.status === 'checking' && role !== 'waiting' && (
           <>
             <span className="spinner" aria-hidden /> Opening the GPU…
           </>
