@@ -14,7 +14,11 @@ import { log, out } from './output';
 import { PROMPT_JOIN, promptJoinOption, TRAIN_OPTS, truncationOption } from './train-options';
 
 export const DATA_OPTS: Record<string, OptionSpec> = {
-  data: { kind: 'string', help: 'dataset file (.txt, .jsonl, .json, .csv, .tsv, .parquet)', required: true },
+  data: {
+    kind: 'string',
+    help: 'dataset file (.txt, .jsonl, .json, .csv, .tsv, .parquet; .jsonl.gz, .csv.gz, .tsv.gz, .txt.gz)',
+    required: true,
+  },
   model: {
     kind: 'string',
     help: 'model folder (Hugging Face) or llama2.c .bin whose tokenizer to use; without it the file is only read',

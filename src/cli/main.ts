@@ -53,7 +53,11 @@ const EVAL_OPTS: Record<string, OptionSpec> = {
   model: MODEL,
   adapter: ADAPTER,
   weights: WEIGHTS,
-  data: { kind: 'string', help: 'dataset file (.txt, .jsonl, .json, .csv, .parquet)', required: true },
+  data: {
+    kind: 'string',
+    help: 'dataset file (.txt, .jsonl, .json, .csv, .tsv, .parquet; .jsonl.gz, .csv.gz, ...)',
+    required: true,
+  },
   'seq-len': {
     kind: 'int',
     help: "examples longer than this are truncated (default: the longest example, up to the model's maximum)",

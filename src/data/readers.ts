@@ -8,6 +8,7 @@ import { parquetMetadata, parquetReadObjects, parquetSchema } from 'hyparquet';
 import type { SchemaTree } from 'hyparquet';
 import { parquetFooterProblem, parquetPagesProblem } from './parquet-checks';
 import { datasetFileSize, fileChunks, readWholeFile } from './dataset-file';
+import { gunzipStream, plainStream, type ByteStream } from './gzip';
 import type { DatasetFile, RawRecord } from './types';
 
 export interface ReadResult {
@@ -36,6 +37,8 @@ export interface StreamOptions {
 }
 
 export const SUPPORTED_EXTENSIONS = ['.txt', '.jsonl', '.ndjson', '.json', '.csv', '.tsv', '.parquet'] as const;
+/** The line formats also stream gzip-compressed (`data.jsonl.gz`). */
+export const GZIP_EXTENSIONS = ['.txt.gz', '.jsonl.gz', '.ndjson.gz', '.csv.gz', '.tsv.gz'] as const;
 
 /** About a megabyte of text per batch. */
 const BATCH_CHARS = 1 << 20;
@@ -66,17 +69,19 @@ export async function readRecordBatches(
   onBatch: RecordBatchHandler,
   opts: StreamOptions = {},
 ): Promise<ReadSummary> {
-  const ext = extensionOf(file.name);
+  const gzip = file.name.toLowerCase().endsWith('.gz');
+  const ext = extensionOf(gzip ? file.name.slice(0, -3) : file.name);
+  const parser = lineParser(file.name, ext);
+  if (parser) {
+    const bytes = gzip ? gunzipStream(file.name, fileChunks(file)) : plainStream(fileChunks(file));
+    return streamText(bytes, datasetFileSize(file), parser, onBatch, opts);
+  }
+  if (gzip) {
+    throw new Error(
+      `${file.name}: compressed ${ext || 'files of this type'} is not supported; supported compressed: ${GZIP_EXTENSIONS.join(', ')} (Parquet is compressed inside already)`,
+    );
+  }
   switch (ext) {
-    case '.txt':
-      return streamText(file, new TextRecords(file.name), onBatch, opts);
-    case '.jsonl':
-    case '.ndjson':
-      return streamText(file, new JsonlRecords(file.name), onBatch, opts);
-    case '.csv':
-      return streamText(file, new CsvRecords(file.name, ','), onBatch, opts);
-    case '.tsv':
-      return streamText(file, new CsvRecords(file.name, '\t'), onBatch, opts);
     case '.json': {
       const bytes = await readWholeFile(file, WHOLE_JSON_LIMIT, STREAMED_INSTEAD);
       return wholeRead(readJson(file.name, decodeUtf8(bytes)), bytes.length, onBatch);
@@ -87,8 +92,25 @@ export async function readRecordBatches(
     }
     default:
       throw new Error(
-        `${file.name}: unsupported file type "${ext || '(no extension)'}"; supported: ${SUPPORTED_EXTENSIONS.join(', ')}`,
+        `${file.name}: unsupported file type "${ext || '(no extension)'}"; supported: ${SUPPORTED_EXTENSIONS.join(', ')}, and gzip-compressed ${GZIP_EXTENSIONS.join(', ')}`,
       );
+  }
+}
+
+/** The parser of a format read line by line (and so streamed), or null. */
+function lineParser(name: string, ext: string): TextRecordParser | null {
+  switch (ext) {
+    case '.txt':
+      return new TextRecords(name);
+    case '.jsonl':
+    case '.ndjson':
+      return new JsonlRecords(name);
+    case '.csv':
+      return new CsvRecords(name, ',');
+    case '.tsv':
+      return new CsvRecords(name, '\t');
+    default:
+      return null;
   }
 }
 
@@ -117,31 +139,29 @@ interface TextRecordParser {
 }
 
 async function streamText(
-  file: DatasetFile,
+  bytes: ByteStream,
+  totalBytes: number,
   parser: TextRecordParser,
   onBatch: RecordBatchHandler,
   opts: StreamOptions,
 ): Promise<ReadSummary> {
   const batchChars = opts.batchChars ?? BATCH_CHARS;
-  const totalBytes = datasetFileSize(file);
   // Stream mode keeps a character split between two chunks whole; the byte-order mark is dropped.
   const decoder = new TextDecoder('utf-8');
   let pending = '';
-  let bytesRead = 0;
   let rows = 0;
-  for await (const chunk of fileChunks(file)) {
-    bytesRead += chunk.length;
+  for await (const chunk of bytes.chunks) {
     pending += decoder.decode(chunk, { stream: true });
     if (pending.length < batchChars) continue;
     const records = parser.push(pending);
     pending = '';
     rows += records.length;
-    await onBatch(records, { bytesRead, totalBytes, done: false });
+    await onBatch(records, { bytesRead: bytes.position(), totalBytes, done: false });
   }
   const last = parser.push(pending + decoder.decode());
   for (const record of parser.end()) last.push(record);
   rows += last.length;
-  await onBatch(last, { bytesRead, totalBytes, done: true });
+  await onBatch(last, { bytesRead: bytes.position(), totalBytes, done: true });
   return { rows, ...parser.summary() };
 }
 

@@ -250,7 +250,7 @@ describe('parquet', () => {
 describe('unsupported files', () => {
   it('lists the supported extensions', async () => {
     await expect(readRecords(inline('data.xlsx', ''))).rejects.toThrow(
-      'data.xlsx: unsupported file type ".xlsx"; supported: .txt, .jsonl, .ndjson, .json, .csv, .tsv, .parquet',
+      'data.xlsx: unsupported file type ".xlsx"; supported: .txt, .jsonl, .ndjson, .json, .csv, .tsv, .parquet, and gzip-compressed .txt.gz, .jsonl.gz, .ndjson.gz, .csv.gz, .tsv.gz',
     );
     await expect(readRecords(inline('README', ''))).rejects.toThrow(
       /^README: unsupported file type "\(no extension\)"/,

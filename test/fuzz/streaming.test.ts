@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import Papa from 'papaparse';
 import { setFlagsFromString } from 'node:v8';
+import { gzipSync } from 'node:zlib';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import {
@@ -205,6 +206,60 @@ describe('streamed reads equal reads of the whole file', () => {
     const streamed = await readAll(chunked('q.csv', utf8(text), [65536]), 4096);
     expect(streamed.error).toBe(whole.error);
     expect(streamed.error).toMatch(/^q\.csv: broken CSV quoting in row 525 \(line 526\): Quoted field unterminated/);
+  });
+
+  it(
+    'gzip: a compressed JSONL, CSV or text file reads as its plain bytes; progress counts compressed bytes',
+    async () => {
+      const tally = await fuzz(
+        'streamed gzip',
+        fc.record({
+          text: fc.oneof(
+            jsonlFile.map((t) => ['s.jsonl', t] as const),
+            textFile.map((t) => ['s.txt', t] as const),
+            csvRows.map((rows) => ['s.csv', csvText(['a', 'b'], rows, '\n', ',', false)] as const),
+          ),
+          sizes: chunkSizes,
+          batch: batchChars,
+        }),
+        fuzzRuns(60, 0.2),
+        async ({ text: file, sizes, batch }) => {
+          const name = file[0];
+          const text = file[1];
+          const plain = await readAll({ name, bytes: utf8(text) }, Number.MAX_SAFE_INTEGER);
+          const compressed = gzipSync(text);
+          const gz = await readAll(chunked(`${name}.gz`, compressed, sizes), batch);
+          // Messages name the file: the .gz's own name.
+          const renamed = (o: object) => JSON.parse(JSON.stringify(o).replaceAll(`${name}: `, `${name}.gz: `));
+          expect({ ...gz, progress: [] }).toEqual(renamed({ ...plain, progress: [] }));
+          if (!gz.error)
+            expect(gz.progress.at(-1)).toEqual({
+              bytesRead: compressed.length,
+              totalBytes: compressed.length,
+              done: true,
+            });
+          return gz.error ? 'refused' : 'loaded';
+        },
+      );
+      expect(tally.loaded).toBeGreaterThan(0);
+    },
+    FUZZ_TIMEOUT,
+  );
+
+  it('a damaged or cut gzip file, or a compressed type that does not stream, is refused naming the file', async () => {
+    const compressed = gzipSync('{"text": "a"}\n'.repeat(1000));
+    const cut = await readAll(chunked('cut.jsonl.gz', compressed.slice(0, compressed.length - 20), [100]));
+    expect(cut.error).toMatch(/^cut\.jsonl\.gz: not a readable gzip file \(/);
+    const flipped = compressed.slice();
+    flipped[30] ^= 0xff;
+    const damaged = await readAll(chunked('bad.jsonl.gz', flipped, [100]));
+    expect(damaged.error).toMatch(/^bad\.jsonl\.gz: not a readable gzip file \(/);
+    const notGzip = await readAll({ name: 'plain.csv.gz', bytes: utf8('a,b\n1,2\n') });
+    expect(notGzip.error).toMatch(/^plain\.csv\.gz: not a readable gzip file \(/);
+    const parquet = await readAll({ name: 'x.parquet.gz', bytes: compressed });
+    expect(parquet.error).toBe(
+      'x.parquet.gz: compressed .parquet is not supported; supported compressed: .txt.gz, .jsonl.gz, .ndjson.gz, .csv.gz, .tsv.gz (Parquet is compressed inside already)',
+    );
   });
 
   it('a JSON array or Parquet file over its limit is refused with what to use instead, without being read', async () => {

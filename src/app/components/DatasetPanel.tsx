@@ -13,7 +13,7 @@ import type { PromptJoin } from '../../data/tokenize';
 import { describeFit } from './RunData';
 import { describeDatasetLoading, loadingPercent, type DatasetLoading } from '../dataset-loading';
 
-const ACCEPT = '.txt,.jsonl,.ndjson,.json,.csv,.tsv,.parquet';
+const ACCEPT = '.txt,.jsonl,.ndjson,.json,.csv,.tsv,.parquet,.gz';
 
 const PROMPT_JOINS: [PromptJoin, string][] = [
   ['none', 'Nothing (as TRL)'],
