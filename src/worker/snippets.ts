@@ -228,12 +228,16 @@ def peft_config(cfg, total_steps):
 
 
 def load_records(path):
-    ext = os.path.splitext(path)[1].lower()
+    # datasets decompresses a .gz data file itself: the type is the name's before it.
+    name = path[:-3] if path.lower().endswith(".gz") else path
+    ext = os.path.splitext(name)[1].lower()
     if ext == ".txt":
         return load_dataset("text", data_files=path, sample_by="paragraph", split="train")
-    builder = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(ext)
+    if ext == ".tsv":
+        return load_dataset("csv", data_files=path, delimiter="\\t", split="train")
+    builder = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(ext)
     if builder is None:
-        raise SystemExit("%s: unsupported file type %r (use .jsonl, .json, .csv, .parquet or .txt)" % (path, ext))
+        raise SystemExit("%s: unsupported file type %r (use .jsonl, .json, .csv, .tsv, .parquet or .txt, or .gz of them)" % (path, ext))
     return load_dataset(builder, data_files=path, split="train")
 
 
