@@ -10,7 +10,7 @@
  *  - 'right': a plain cut at the sequence length (TRL's SFTTrainer `truncation_mode="keep_start"`).
  */
 import { sliceIds } from './token-arena';
-import { IGNORE_INDEX, type Example } from './types';
+import { IGNORE_INDEX, type Example, type TokenIds } from './types';
 
 export type Truncation = 'keep-answer' | 'right';
 export const TRUNCATIONS: readonly Truncation[] = ['keep-answer', 'right'];
@@ -49,7 +49,19 @@ export function truncateExample(ex: Example, seqLen: number, mode: Truncation, b
   const keepBos = bosId !== null && p > 1 && ex.inputIds[0] === bosId && ex.labels[0] === IGNORE_INDEX ? 1 : 0;
   const { source, target } = inferSeqlen(p - keepBos, n - p, seqLen - keepBos);
   const parts = [slice(ex, 0, keepBos), slice(ex, p - source, p), slice(ex, p, p + target)];
-  return { inputIds: parts.flatMap((e) => Array.from(e.inputIds)), labels: parts.flatMap((e) => Array.from(e.labels)) };
+  return { inputIds: joinIds(parts.map((e) => e.inputIds)), labels: joinIds(parts.map((e) => e.labels)) };
+}
+
+/** The pieces end to end: an Int32Array when they are (a stored dataset's cut examples stay 4 bytes a token). */
+function joinIds(parts: TokenIds[]): TokenIds {
+  if (!parts.some((p) => p instanceof Int32Array)) return (parts as number[][]).flat();
+  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
 }
 
 function slice(ex: Example, start: number, end: number): Example {

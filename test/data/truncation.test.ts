@@ -59,6 +59,24 @@ describe('truncateExample', () => {
     expect(cut.inputIds.slice(11)).toEqual(Array.from({ length: 53 }, (_, i) => 500 + i));
   });
 
+  it("a stored dataset's examples (Int32Array views) are cut to the same tokens, and stay Int32Array", () => {
+    for (const [prompt, answer] of [
+      [119, 20],
+      [10, 100],
+      [40, 40],
+    ]) {
+      const plain = example(prompt, answer);
+      const stored: Example = { inputIds: Int32Array.from(plain.inputIds), labels: Int32Array.from(plain.labels) };
+      for (const mode of ['keep-answer', 'right'] as const) {
+        const want = truncateExample(plain, 64, mode, BOS);
+        const got = truncateExample(stored, 64, mode, BOS);
+        expect(got.inputIds).toBeInstanceOf(Int32Array);
+        expect(got.labels).toBeInstanceOf(Int32Array);
+        expect([Array.from(got.inputIds), Array.from(got.labels)]).toEqual([want.inputIds, want.labels]);
+      }
+    }
+  });
+
   it('fully supervised examples (text, pre-tokenized without labels) are cut on the right', () => {
     const ex: Example = { inputIds: [1, 2, 3, 4, 5], labels: [1, 2, 3, 4, 5] };
     expect(truncateExample(ex, 3, 'keep-answer')).toEqual({ inputIds: [1, 2, 3], labels: [1, 2, 3] });
