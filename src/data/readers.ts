@@ -400,7 +400,11 @@ class CsvRecords implements TextRecordParser {
   }
 
   private parse(final: boolean): RawRecord[] {
-    const input = this.pending;
+    // Papa takes a quote at the end of its input for a closing one, even when it is the first of a doubled quote
+    // whose second half is in the next chunk: a piece handed to it ends at a line break, never mid-line.
+    const cut = final ? this.pending.length : lineBreakEnd(this.pending);
+    const input = this.pending.slice(0, cut);
+    const rest = this.pending.slice(cut);
     const parsed = this.parser.parse(input, this.baseIndex, !final);
     const quoteError = parsed.errors.find((e) => e.type === 'Quotes');
     if (quoteError) {
@@ -428,11 +432,18 @@ class CsvRecords implements TextRecordParser {
     if (!final) {
       const consumed = parsed.meta.cursor - this.baseIndex;
       this.linesBefore += countLines(input.slice(0, consumed));
-      this.pending = input.slice(consumed);
+      this.pending = input.slice(consumed) + rest;
       this.baseIndex = parsed.meta.cursor;
     }
     return records;
   }
+}
+
+/** Where the text's last line break ends (0 when it has none); a final '\r' may be half of '\r\n' and waits. */
+function lineBreakEnd(text: string): number {
+  const lf = text.lastIndexOf('\n');
+  if (lf >= 0) return lf + 1;
+  return text.lastIndexOf('\r', text.length - 2) + 1;
 }
 
 function countLines(text: string): number {

@@ -200,6 +200,12 @@ describe('streamed reads equal reads of the whole file', () => {
     FUZZ_TIMEOUT,
   );
 
+  it('a doubled quote cut between two chunks stays one quote (found by the long run)', async () => {
+    const rows = [[''], ['"😀\r\n"" ,x\n😀"', 'a', 'a'], ['', 'b c', '""', '"\n"" "']];
+    const text = csvText(['id'], rows, '\r\n', ',', true);
+    expect(await expectSameWhenStreamed('s.csv', utf8(text), [115, 64], 7, (1 << 20) - 3)).toBe('loaded');
+  });
+
   it('a broken quote in the streamed part names its line, as a whole read does', async () => {
     const text = csvText(['a', 'b'], [['1', '2']], '\n', ',', true) + '3,"open\nmore,rows\n';
     const whole = await readAll({ name: 'q.csv', bytes: utf8(text) }, Number.MAX_SAFE_INTEGER);
