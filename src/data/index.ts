@@ -181,7 +181,8 @@ export function fitDataset(
       if (long > 0) warnings.push(`${name}: split ${long} document(s) longer than ${seqLen} tokens into pieces`);
     } else {
       const mode = opts.truncation ?? DEFAULT_TRUNCATION;
-      const cut = examples.map((ex) => truncateExample(ex, seqLen, mode, tokenizer.bosId));
+      const arena = new TokenArena();
+      const cut = examples.map((ex) => truncateExample(ex, seqLen, mode, tokenizer.bosId, arena));
       truncated = long;
       if (long > 0) warnings.push(`${name}: truncated ${long} example(s) longer than ${seqLen} tokens (${mode})`);
       // An example whose answer was cut off teaches nothing, and a batch of them would divide 0 by 0.

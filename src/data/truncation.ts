@@ -9,7 +9,7 @@
  *    the answer, is what the answer depends on), keeping a leading BOS; the answer is cut from the right.
  *  - 'right': a plain cut at the sequence length (TRL's SFTTrainer `truncation_mode="keep_start"`).
  */
-import { sliceIds } from './token-arena';
+import { sliceIds, type TokenArena } from './token-arena';
 import { IGNORE_INDEX, type Example, type TokenIds } from './types';
 
 export type Truncation = 'keep-answer' | 'right';
@@ -40,7 +40,17 @@ export function supervisedTargets(ex: Example): number {
   return n;
 }
 
-export function truncateExample(ex: Example, seqLen: number, mode: Truncation, bosId: number | null = null): Example {
+/**
+ * `arena`: where a keep-answer cut (prompt end + answer, a new sequence) is stored. A million small Int32Arrays
+ * cost far more than their tokens (each its own buffer); a dataset's cuts share one arena instead.
+ */
+export function truncateExample(
+  ex: Example,
+  seqLen: number,
+  mode: Truncation,
+  bosId: number | null = null,
+  arena?: TokenArena,
+): Example {
   const n = ex.inputIds.length;
   if (n <= seqLen) return ex;
   const p = promptLength(ex);
@@ -49,7 +59,8 @@ export function truncateExample(ex: Example, seqLen: number, mode: Truncation, b
   const keepBos = bosId !== null && p > 1 && ex.inputIds[0] === bosId && ex.labels[0] === IGNORE_INDEX ? 1 : 0;
   const { source, target } = inferSeqlen(p - keepBos, n - p, seqLen - keepBos);
   const parts = [slice(ex, 0, keepBos), slice(ex, p - source, p), slice(ex, p, p + target)];
-  return { inputIds: joinIds(parts.map((e) => e.inputIds)), labels: joinIds(parts.map((e) => e.labels)) };
+  const cut = { inputIds: joinIds(parts.map((e) => e.inputIds)), labels: joinIds(parts.map((e) => e.labels)) };
+  return arena ? arena.store(cut) : cut;
 }
 
 /** The pieces end to end: an Int32Array when they are (a stored dataset's cut examples stay 4 bytes a token). */

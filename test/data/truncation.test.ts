@@ -7,6 +7,7 @@ import {
   truncateExample,
   type Example,
 } from '../../src/data/index';
+import { TokenArena } from '../../src/data/token-arena';
 import { alpacaPrompt } from '../../src/data/tokenize';
 import { BOS, EOS, FakeTokenizer } from './fake-tokenizer';
 
@@ -73,6 +74,13 @@ describe('truncateExample', () => {
         expect(got.inputIds).toBeInstanceOf(Int32Array);
         expect(got.labels).toBeInstanceOf(Int32Array);
         expect([Array.from(got.inputIds), Array.from(got.labels)]).toEqual([want.inputIds, want.labels]);
+        // Into an arena: views of its one buffer, the same tokens.
+        const arena = new TokenArena();
+        const stored2 = truncateExample(stored, 64, mode, BOS, arena);
+        const again = truncateExample(stored, 64, mode, BOS, arena);
+        if (mode === 'keep-answer')
+          expect((stored2.inputIds as Int32Array).buffer).toBe((again.inputIds as Int32Array).buffer);
+        expect([Array.from(stored2.inputIds), Array.from(stored2.labels)]).toEqual([want.inputIds, want.labels]);
       }
     }
   });
