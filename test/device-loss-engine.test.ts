@@ -77,8 +77,11 @@ describe('GPU device loss in the engine', () => {
     expect(failure).toBeInstanceOf(DeviceLostError);
     expect((failure as Error).message).toMatch(LOST);
     expect(await lost).toMatchObject({ reason: 'destroyed' });
-    // Nothing is reported on the lost device: step 8 was submitted before the loss, its metrics never arrive.
-    expect(reported).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // Nothing is reported from the lost device: step 8 was submitted before the loss, and its metrics arrive only if
+    // the GPU had finished it and its readback was already resolved when destroy() ran (a busy machine); either way
+    // every loss reported was the uninterrupted run's (checked in onStep), and nothing after step 8.
+    expect(reported.slice(0, 8)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(reported.length).toBeLessThanOrEqual(9);
     expect(checkpoint!.step).toBe(5);
 
     const t1 = performance.now();
