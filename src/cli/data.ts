@@ -4,7 +4,14 @@
  * --model: the tokenizer too, and the examples, tokens and supervised tokens at --seq-len. Progress on stderr; one
  * JSON line on stdout at the end, with the time and the process's peak memory.
  */
-import { detectFormat, fitDataset, readRecordBatches, supervisedTargets, type RawRecord } from '../data/index';
+import {
+  detectFormat,
+  fitDataset,
+  keepDetectionSample,
+  readRecordBatches,
+  supervisedTargets,
+  type RawRecord,
+} from '../data/index';
 import { defaultSeqLen } from '../engine/run-spec';
 import { loadModelDir, tokenizeModelDataset } from '../engine/load-model';
 import type { OptionSpec } from './args';
@@ -31,9 +38,6 @@ export const DATA_OPTS: Record<string, OptionSpec> = {
   'prompt-join': PROMPT_JOIN,
 };
 
-/** Rows detection looks at (as in data/detect.ts). */
-const DETECTION_ROWS = 100;
-
 export async function cmdData(o: Record<string, unknown>): Promise<void> {
   const started = performance.now();
   const path = o.data as string;
@@ -48,7 +52,7 @@ export async function cmdData(o: Record<string, unknown>): Promise<void> {
     let rows = 0;
     const read = await readRecordBatches(file, (records, p) => {
       rows += records.length;
-      for (let i = 0; i < records.length && sample.length < DETECTION_ROWS; i++) sample.push(records[i]);
+      keepDetectionSample(sample, records);
       progress({ bytesRead: p.bytesRead, totalBytes: p.totalBytes, rows });
     });
     if (read.rows === 0) throw new Error(`${path}: no records found (the file is empty)`);

@@ -3,6 +3,7 @@
  * browser File that is streamed in chunks and never held whole (a 200 MB JSONL must not cost 200 MB, let alone
  * the gigabyte its parsed records would).
  */
+import { blobSource } from '../model/formats/blob-source';
 
 /** A file read in pieces: `chunks()` streams it from the start (again on each call); `read` gets one range. */
 export interface StreamedFile {
@@ -81,8 +82,6 @@ export function blobDatasetFile(blob: Blob, name: string): StreamedFile {
         if (!finished) await reader.cancel().catch(() => {});
       }
     },
-    async read(offset, length) {
-      return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
-    },
+    read: blobSource(blob, name).read,
   };
 }

@@ -60,15 +60,20 @@ export const FORMATS: Record<DatasetFormat, FormatFields> = {
 
 const DETECTION_ORDER = Object.keys(FORMATS) as DatasetFormat[];
 
-/** Rows inspected to decide the format. */
-const SAMPLE_ROWS = 100;
+/** Rows inspected to decide the format: a streamed file is detected from its first batches. */
+export const DETECTION_ROWS = 100;
+
+/** Appends `records` to `sample` until it holds the rows detection looks at. */
+export function keepDetectionSample(sample: RawRecord[], records: RawRecord[]): void {
+  for (let i = 0; i < records.length && sample.length < DETECTION_ROWS; i++) sample.push(records[i]);
+}
 
 export function supportedFormatsText(): string {
   return DETECTION_ORDER.map((f) => `${f} ${FORMATS[f].shape}`).join('; ');
 }
 
 export function detectFormat(records: RawRecord[], override: FormatOverride = {}): FormatSpec {
-  const sample = records.slice(0, SAMPLE_ROWS);
+  const sample = records.slice(0, DETECTION_ROWS);
   const present: PresentFields = { mostly: presentFields(sample, 0.5), anywhere: presentFields(sample, 0) };
   const userColumns = override.columns ?? {};
 

@@ -2,11 +2,18 @@
  * A dataset file's identity for resuming: its size and SHA-256. Files over WHOLE_LIMIT are identified by their
  * size and the SHA-256 of their first and last MiB, so a multi-GB file is not hashed whole on every load.
  */
+import { datasetFileSize, readFileRange, type DatasetFile } from './dataset-file';
+
 const MIB = 2 ** 20;
 const WHOLE_LIMIT = 64 * MIB;
 
 export async function fileDigest(bytes: Uint8Array): Promise<string> {
   return sourceDigest({ size: bytes.length, read: async (offset, length) => bytes.subarray(offset, offset + length) });
+}
+
+/** A dataset file's digest, in memory or streamed. */
+export function datasetDigest(file: DatasetFile): Promise<string> {
+  return sourceDigest({ size: datasetFileSize(file), read: (offset, length) => readFileRange(file, offset, length) });
 }
 
 /** The same digest for a file read in ranges (a file on disk, a browser File): at most 64 MiB is read. */

@@ -1,5 +1,5 @@
 /** The dataset layer's entry point: a dropped file -> tokenized examples, with a report. */
-import { detectFormat, type FormatSpec } from './detect';
+import { DETECTION_ROWS, detectFormat, type FormatSpec } from './detect';
 import { readRecordBatches, type StreamOptions } from './readers';
 import { sliceIds, TokenArena } from './token-arena';
 import { RecordTokenizer, type PromptJoin } from './tokenize';
@@ -9,7 +9,7 @@ import type { ColumnMap, DatasetFile, DatasetFormat, Example, RawRecord, TextTok
 export type { Batch, BatchShape, BatchStreamOptions, PackOptions } from './batches';
 export { BatchStream, packBatches, padBatches, splitTrainValidation, truncate } from './batches';
 export type { FormatSpec } from './detect';
-export { detectFormat } from './detect';
+export { DETECTION_ROWS, detectFormat, keepDetectionSample } from './detect';
 export type { ReadProgress, ReadSummary } from './readers';
 export { readRecordBatches, readRecords, SUPPORTED_EXTENSIONS } from './readers';
 export type { PromptJoin } from './tokenize';
@@ -84,9 +84,6 @@ export interface TokenizedDataset {
   emptyTurns: number;
   unusedFields: string[];
 }
-
-/** Rows detectFormat looks at (SAMPLE_ROWS in detect.ts): a streamed file is detected from its first batch(es). */
-const DETECTION_ROWS = 100;
 
 /** Loads and fits a file in one go. Async because reading is. Errors name the file. */
 export async function loadDataset(

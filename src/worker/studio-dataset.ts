@@ -5,6 +5,7 @@
 import {
   readRecordBatches,
   detectFormat,
+  keepDetectionSample,
   DEFAULT_TRUNCATION,
   fitDataset,
   NoSupervisedTokensError,
@@ -17,8 +18,8 @@ import {
   type TokenizedDataset,
   type Truncation,
 } from '../data/index';
-import { blobDatasetFile } from '../data/dataset-file';
-import { fileDigest, sourceDigest } from '../data/digest';
+import { blobDatasetFile, datasetFileSize } from '../data/dataset-file';
+import { datasetDigest } from '../data/digest';
 import { previewTokenizer, tokenizeModelDataset } from '../engine/load-model';
 import { noSupervisedMessage, STUDIO_WORDING } from '../engine/wording';
 import { fetchDemoDataset } from './demo';
@@ -26,8 +27,6 @@ import { dataFit, tokenizedPreview, untokenizedPreview, type DatasetInfo } from 
 import type { DatasetFormatOverride, DatasetPreview, DatasetSource } from './protocol';
 import { messageOf, type DatasetState, type ModelState, type StudioState } from './studio-context';
 
-/** detectFormat only inspects this many rows (SAMPLE_ROWS in data/detect.ts). */
-const DETECTION_SAMPLE_ROWS = 100;
 const AUTO_DETECT: DatasetFormatOverride = { format: null, columns: {} };
 
 /** A file dropped while another was still loading: the older load stops, and only the newest one may finish. */
@@ -82,14 +81,14 @@ export class StudioDataset {
    * batch, while the rest is read.
    */
   private async readDataset(file: DatasetFile, demo: boolean, load: number): Promise<DatasetState> {
-    const digest = 'bytes' in file ? await fileDigest(file.bytes) : await sourceDigest(file);
+    const digest = await datasetDigest(file);
     const sample: RawRecord[] = [];
     let rows = 0;
     let early = false;
     const read = await readRecordBatches(file, async (records, progress) => {
       if (load !== this.loadSeq) throw new SupersededLoad();
       rows += records.length;
-      for (let i = 0; i < records.length && sample.length < DETECTION_SAMPLE_ROWS; i++) sample.push(records[i]);
+      keepDetectionSample(sample, records);
       if (progress.done) return;
       const preview = !early && sample.length > 0 ? this.firstRowsPreview(file, digest, demo, sample, rows) : undefined;
       early ||= preview !== undefined;
@@ -108,7 +107,7 @@ export class StudioDataset {
     return {
       id: ++this.datasetSeq,
       name: file.name,
-      bytes: 'bytes' in file ? file.bytes.length : file.size,
+      bytes: datasetFileSize(file),
       digest,
       demo,
       file,
@@ -136,7 +135,7 @@ export class StudioDataset {
   ): DatasetPreview {
     const info: DatasetInfo = {
       name: file.name,
-      bytes: 'bytes' in file ? file.bytes.length : file.size,
+      bytes: datasetFileSize(file),
       digest,
       demo,
       fields: fieldsOf(sample),
